@@ -1,0 +1,232 @@
+"""The ``snapkv`` command: run operations, inspect snapshots.
+
+Exit status (stable, for scripts):
+
+* 0: success; for ``inspect``, every snapshot passed every check.
+* 1: the data is the problem: a corrupt snapshot, a locked or unreadable store.
+* 2: the input is the problem: bad arguments, unreadable or malformed
+  operations. The one-line message names the file, line or index, and why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import snapkv
+from snapkv import codec
+from snapkv.errors import CorruptSnapshotError, InvalidOperationError, SnapkvError
+from snapkv.media.file import list_snapshots
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_DATA, EXIT_USAGE = 0, 1, 2
+
+
+class InputError(Exception):
+    """Operations input that cannot be used; the message is the one line printed."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.handler(args)
+    except InputError as exc:
+        print(f"snapkv {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except SnapkvError as exc:
+        print(f"snapkv {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_DATA
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="snapkv", description="A persistent in-memory key-value store."
+    )
+    parser.add_argument("--version", action="version", version=f"snapkv {snapkv.__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="run operations from a JSON or JSON Lines file and print every get's result",
+        description=(
+            'Run operations such as ["set", "k", "v"], ["get", "k"], ["shutdown"], '
+            '["restore"] and print the results of the gets as one JSON array.'
+        ),
+    )
+    run.add_argument(
+        "file", help="a JSON array of operations, or JSON Lines (one per line); - for stdin"
+    )
+    run.add_argument(
+        "--format",
+        choices=("auto", "json", "jsonl"),
+        default="auto",
+        help="input format (auto: by extension .jsonl/.ndjson, else by content)",
+    )
+    run.add_argument(
+        "--dir",
+        metavar="DIRECTORY",
+        help="run on the store in DIRECTORY (opened, so its newest snapshot is restored first; "
+        "closed without a final save) instead of in memory",
+    )
+    run.set_defaults(handler=_run)
+
+    inspect = commands.add_parser(
+        "inspect",
+        help="verify and describe a snapshot file, or every snapshot in a directory",
+    )
+    inspect.add_argument("path", help="a snapshot file or a store directory")
+    inspect.add_argument(
+        "--keys", type=int, default=0, metavar="N", help="also list the first N keys"
+    )
+    inspect.add_argument("--chunks", action="store_true", help="list every chunk")
+    inspect.add_argument("--json", action="store_true", help="print one JSON object per snapshot")
+    inspect.set_defaults(handler=_inspect)
+    return parser
+
+
+# ----------------------------------------------------------------------- run
+
+
+def _run(args: argparse.Namespace) -> int:
+    operations, lines = _read_operations(args.file, args.format)
+    try:
+        if args.dir is None:
+            results = snapkv.run_operations(operations)
+        else:
+            with_store = snapkv.open(args.dir)
+            try:
+                results = snapkv.run_operations(operations, store=with_store)
+            finally:
+                with_store.close()
+    except InvalidOperationError as exc:
+        where = f"{args.file}:{lines[exc.index]}" if lines else args.file
+        raise InputError(f"{where}: {exc}") from None
+    json.dump(results, sys.stdout)
+    sys.stdout.write("\n")
+    return EXIT_OK
+
+
+def _read_operations(name: str, fmt: str) -> tuple[list[Any], list[int]]:
+    """Parse operations; return them with their line numbers (JSON Lines only)."""
+    try:
+        text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {name}: {exc}") from None
+    if fmt == "auto":
+        fmt = "jsonl" if name.endswith((".jsonl", ".ndjson")) else _sniff(text)
+    if fmt == "json":
+        try:
+            operations = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{name}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+        if not isinstance(operations, list):
+            raise InputError(
+                f"{name}: expected a JSON array of operations, got {type(operations).__name__}"
+            )
+        return operations, []
+    operations, lines = [], []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            operations.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise InputError(
+                f"{name}:{number}: invalid JSON: {exc.msg} (column {exc.colno})"
+            ) from None
+        lines.append(number)
+    return operations, lines
+
+
+def _sniff(text: str) -> str:
+    """JSON Lines unless the whole text is one JSON array of operations."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError:
+        return "jsonl"  # several documents, or malformed: line numbers help either way
+    if isinstance(document, list) and document and all(isinstance(x, str) for x in document):
+        return "jsonl"  # a single operation on a single line
+    return "json"
+
+
+# ------------------------------------------------------------------- inspect
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    path = Path(args.path)
+    try:
+        files = list_snapshots(path) if path.is_dir() else [path]
+        if path.is_dir() and not files:
+            print(f"{path}: no snapshots")
+            return EXIT_OK
+        status = EXIT_OK
+        for file in files:
+            status = max(status, _inspect_one(file, args))
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc}") from None
+    return status
+
+
+def _inspect_one(file: Path, args: argparse.Namespace) -> int:
+    data = file.read_bytes()
+    try:
+        info = codec.scan(data, keys=max(args.keys, 0))
+    except CorruptSnapshotError as exc:
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "path": str(file),
+                        "ok": False,
+                        "size": len(data),
+                        "error": exc.reason,
+                        "offset": exc.offset,
+                        "check": exc.check,
+                    }
+                )
+            )
+        else:
+            print(f"{file}")
+            print(f"  status     CORRUPT at offset {exc.offset}: {exc.reason} (check {exc.check})")
+        return EXIT_DATA
+    if args.json:
+        report = {
+            "path": str(file),
+            "ok": True,
+            "version": info.version,
+            "size": info.size,
+            "entries": info.entries,
+            "records": info.records,
+            "chunks": [vars(c) for c in info.chunks] if args.chunks else len(info.chunks),
+            "keys": info.first_keys,
+        }
+        print(json.dumps(report))
+        return EXIT_OK
+    layouts = [c.layout for c in info.chunks]
+    print(f"{file}")
+    print(f"  status     ok (header and {info.records + 1} records checksummed)")
+    print(f"  format     v{info.version}")
+    print(f"  size       {info.size:,} bytes")
+    print(
+        f"  entries    {info.entries:,} in {len(info.chunks)} chunks "
+        f"({layouts.count('separated')} separated, {layouts.count('lengths')} lengths)"
+    )
+    if info.skipped_records:
+        print(f"  skipped    {info.skipped_records} optional records of unknown type")
+    if args.chunks:
+        for chunk in info.chunks:
+            print(
+                f"  chunk      offset {chunk.offset:,} size {chunk.size:,} "
+                f"entries {chunk.entries:,} layout {chunk.layout}"
+            )
+    for key in info.first_keys:
+        print(f"  key        {json.dumps(key)}")
+    return EXIT_OK

@@ -1,0 +1,74 @@
+"""Every exception snapkv raises on purpose, in one place.
+
+The hierarchy::
+
+    SnapkvError                     anything snapkv raises on purpose
+    ├── CorruptSnapshotError        a snapshot failed a check; carries .offset and .check
+    ├── StoreLockedError            another Store (in any process) holds the directory
+    ├── StoreClosedError            the Store was closed; also a ValueError, like a closed file
+    ├── MediumError                 the medium could not read or publish (wraps OSError)
+    └── InvalidOperationError       a malformed operation for run_operations; also a ValueError
+
+Wrong argument *types* (a non-str key or value) raise the builtin ``TypeError``,
+not a SnapkvError: that is what Python callers expect of a mapping.
+A missing key is never an error: ``get`` returns ``None`` (or a default).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CorruptSnapshotError",
+    "InvalidOperationError",
+    "MediumError",
+    "SnapkvError",
+    "StoreClosedError",
+    "StoreLockedError",
+]
+
+
+class SnapkvError(Exception):
+    """Base class of every exception snapkv raises on purpose."""
+
+
+class CorruptSnapshotError(SnapkvError):
+    """A snapshot failed one of the decoder's checks; nothing from it was loaded.
+
+    ``offset`` is the byte offset in the snapshot where the failed check
+    applies, and ``check`` is a short stable name for the check (for example
+    ``"record-crc"`` or ``"magic"``), listed in docs/FORMAT.md. ``source``
+    names the file or generation when the error comes from a medium.
+    """
+
+    def __init__(self, reason: str, *, offset: int, check: str, source: str = "") -> None:
+        where = f"{source}: " if source else ""
+        super().__init__(f"{where}{reason} (offset {offset}, check {check})")
+        self.reason = reason
+        self.offset = offset
+        self.check = check
+        self.source = source
+
+    def located(self, source: str) -> CorruptSnapshotError:
+        """Return the same error, naming ``source`` (a file, a generation) in the message."""
+        return CorruptSnapshotError(
+            self.reason, offset=self.offset, check=self.check, source=source
+        )
+
+
+class StoreLockedError(SnapkvError):
+    """Another Store, in this process or another one, already holds the directory."""
+
+
+class StoreClosedError(SnapkvError, ValueError):
+    """The Store was closed; it accepts no further operations."""
+
+
+class MediumError(SnapkvError):
+    """The medium failed to read or publish a snapshot; the cause is chained."""
+
+
+class InvalidOperationError(SnapkvError, ValueError):
+    """An operation given to run_operations is malformed; the message names its index."""
+
+    def __init__(self, message: str, *, index: int) -> None:
+        super().__init__(f"operation {index}: {message}")
+        self.index = index

@@ -1,0 +1,55 @@
+"""The Medium interface: where snapshots live. A medium moves opaque bytes and never parses them.
+
+The contract every medium keeps (``snapkv.testing.check_medium`` checks it):
+
+* :meth:`Medium.publish` makes the concatenation of the given pieces the
+  newest snapshot *atomically*: after a crash at any instant, a reader finds
+  either the previous newest snapshot or the complete new one, never a torn
+  one. If publish raises, the previous snapshots are untouched.
+* :meth:`Medium.generations` lists the retained snapshots, newest first;
+  an empty list means "no snapshot yet", which a Store restores as empty.
+* :meth:`Medium.read` returns a snapshot's bytes exactly as published.
+
+Like TinyDB's ``Storage``, the interface only ever moves a whole snapshot.
+Unlike TinyDB's ``JSONStorage``, it never overwrites one in place.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+
+__all__ = ["Medium"]
+
+
+class Medium(ABC):
+    """Somewhere to publish whole snapshots atomically and read them back."""
+
+    @abstractmethod
+    def publish(self, pieces: Iterable[bytes]) -> None:
+        """Atomically make ``b"".join(pieces)`` the newest snapshot.
+
+        ``pieces`` is consumed once, as it is written, so a medium never
+        needs a second copy of the snapshot in memory.
+
+        :raises MediumError: the snapshot could not be published; the
+            previously published snapshots are unchanged.
+        """
+
+    @abstractmethod
+    def generations(self) -> list[str]:
+        """Names of the retained snapshots, newest first; ``[]`` if there is none."""
+
+    @abstractmethod
+    def read(self, generation: str | None = None) -> bytes | None:
+        """Bytes of the newest snapshot (or of ``generation``); ``None`` if there is none.
+
+        :raises MediumError: the snapshot exists but could not be read.
+        """
+
+    def describe(self, generation: str | None = None) -> str:
+        """A human-readable name for a generation, for error messages."""
+        return f"{type(self).__name__} generation {generation}"
+
+    def close(self) -> None:  # noqa: B027 - optional hook; most media hold nothing
+        """Release what the medium holds (locks, handles). Idempotent."""

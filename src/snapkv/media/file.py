@@ -1,0 +1,207 @@
+"""FileMedium: numbered snapshot files in one directory, published atomically.
+
+Directory layout::
+
+    LOCK                          flock()ed while a Store has the directory open
+    snapshot-0000000000000007.skv newest generation
+    snapshot-0000000000000006.skv kept for fallback (``keep=1``)
+    .tmp-0000000000000008-4242    a publish in progress (removed on failure
+                                  or on the next open)
+
+The publish recipe, as Redis's ``rdbSave`` and LevelDB's ``SetCurrentFile``
+do it: write a temporary file in the same directory, ``fsync`` it, rename it
+to its final name, ``fsync`` the directory. A snapshot file exists under its
+final name only once every byte of it is on disk, and rename is atomic, so a
+crash at any instant leaves the previous newest generation or the new one,
+never a torn file. The newest generation is simply the highest number: no
+pointer file that could disagree with the directory.
+
+One writer per directory: ``LOCK`` is held with ``flock``, which conflicts
+between two opens of the file even inside one process, so a second Store on
+the same directory fails fast with :class:`~snapkv.errors.StoreLockedError`.
+The lock dies with the process, so a crash never leaves a stale lock.
+POSIX only (``fcntl``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from snapkv.errors import MediumError, StoreLockedError
+from snapkv.media.base import Medium
+
+__all__ = ["FileMedium", "list_snapshots"]
+
+log = logging.getLogger("snapkv")
+
+LOCK_NAME = "LOCK"
+_SNAPSHOT = re.compile(r"snapshot-(\d{16})\.skv")
+_TEMP_PREFIX = ".tmp-"
+
+
+def _snapshot_name(generation: int) -> str:
+    return f"snapshot-{generation:016d}.skv"
+
+
+def _fsync_directory(path: Path) -> None:
+    """Make a rename or unlink in ``path`` durable (POSIX needs the directory synced)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _numbers(directory: Path) -> list[int]:
+    return sorted(
+        (int(m.group(1)) for m in map(_SNAPSHOT.fullmatch, os.listdir(directory)) if m),
+        reverse=True,
+    )
+
+
+def list_snapshots(directory: str | os.PathLike[str]) -> list[Path]:
+    """Snapshot files in ``directory``, newest first, without locking it (for inspection).
+
+    :raises OSError: the directory cannot be listed.
+    """
+    path = Path(directory)
+    return [path / _snapshot_name(n) for n in _numbers(path)]
+
+
+class FileMedium(Medium):
+    """Snapshots as files in ``directory``; keeps the newest and ``keep`` older ones.
+
+    :param directory: created if missing (with its parents).
+    :param keep: older generations to keep besides the newest, for
+        ``Store.restore(fallback=True)``.
+    :raises StoreLockedError: another FileMedium holds the directory.
+    :raises MediumError: the directory cannot be created or locked.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str], *, keep: int = 1) -> None:
+        if keep < 0:
+            raise ValueError(f"keep must be >= 0, not {keep}")
+        self.directory = Path(directory)
+        self.keep = keep
+        self._lock_fd: int | None = None
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise MediumError(f"cannot open snapshot directory {self.directory}: {exc}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise StoreLockedError(
+                f"{self.directory} is already open in another Store (lock held by pid {holder})"
+            ) from None
+        except OSError as exc:
+            os.close(fd)
+            raise MediumError(f"cannot lock {self.directory / LOCK_NAME}: {exc}") from exc
+        # The pid is only for the message above; the flock is the lock.
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        self._lock_fd = fd
+        self._remove_temporaries()
+
+    # ------------------------------------------------------------------ reading
+
+    def _numbers(self) -> list[int]:
+        try:
+            return _numbers(self.directory)
+        except OSError as exc:
+            raise MediumError(f"cannot list {self.directory}: {exc}") from exc
+
+    def generations(self) -> list[str]:
+        return [_snapshot_name(n) for n in self._numbers()]
+
+    def read(self, generation: str | None = None) -> bytes | None:
+        self._check_open()
+        if generation is None:
+            numbers = self._numbers()
+            if not numbers:
+                return None
+            generation = _snapshot_name(numbers[0])
+        elif not _SNAPSHOT.fullmatch(generation):
+            raise ValueError(f"not a snapshot generation name: {generation!r}")
+        path = self.directory / generation
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise MediumError(f"cannot read {path}: {exc}") from exc
+
+    def path(self, generation: str) -> Path:
+        """The file that holds ``generation``."""
+        return self.directory / generation
+
+    def describe(self, generation: str | None = None) -> str:
+        return str(self.directory / generation) if generation else str(self.directory)
+
+    # ------------------------------------------------------------------ writing
+
+    def publish(self, pieces: Iterable[bytes]) -> None:
+        self._check_open()
+        numbers = self._numbers()
+        generation = (numbers[0] + 1) if numbers else 1
+        final = self.directory / _snapshot_name(generation)
+        temp = self.directory / f"{_TEMP_PREFIX}{generation:016d}-{os.getpid()}"
+        try:
+            with temp.open("xb") as out:
+                out.writelines(pieces)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temp, final)
+            _fsync_directory(self.directory)
+        except BaseException as exc:
+            # Whatever failed (disk full, encoder error, KeyboardInterrupt),
+            # no temporary file is left behind and older snapshots are intact.
+            with contextlib.suppress(OSError):
+                temp.unlink()
+            if isinstance(exc, OSError):
+                raise MediumError(f"cannot publish snapshot to {final}: {exc}") from exc
+            raise
+        self._prune([generation, *numbers])
+
+    def _prune(self, numbers: list[int]) -> None:
+        # Tolerated: an old generation that cannot be removed costs disk
+        # space, not correctness; the next publish tries again.
+        for number in numbers[self.keep + 1 :]:
+            try:
+                (self.directory / _snapshot_name(number)).unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                log.warning("cannot remove old snapshot %s: %s", _snapshot_name(number), exc)
+
+    def _remove_temporaries(self) -> None:
+        # Safe only because we hold the lock: no other writer can own them.
+        for name in os.listdir(self.directory):
+            if name.startswith(_TEMP_PREFIX):
+                with contextlib.suppress(OSError):
+                    (self.directory / name).unlink()
+                    log.info("removed unfinished snapshot %s", name)
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def _check_open(self) -> None:
+        if self._lock_fd is None:
+            raise MediumError(f"FileMedium for {self.directory} is closed")
+
+    def close(self) -> None:
+        """Release the directory lock. Idempotent."""
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            os.close(fd)  # closing the descriptor releases the flock
+
+    def __repr__(self) -> str:
+        return f"FileMedium({str(self.directory)!r}, keep={self.keep})"

@@ -1,0 +1,109 @@
+"""run_operations: replay a list of operations on a real Store, collecting every get.
+
+An operation is a tuple or list (JSON gives lists)::
+
+    ("set", key, value)   ("get", key)   ("shutdown",)   ("restore",)
+
+The Store snapshots to a :class:`~snapkv.media.MemoryMedium` by default, so
+every ``shutdown`` really encodes the store in the snapshot format and every
+``restore`` really decodes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from snapkv.errors import InvalidOperationError
+from snapkv.store import Store
+
+__all__ = ["COMMANDS", "run_operations"]
+
+#: Command name -> number of arguments after the name.
+COMMANDS = {"set": 2, "get": 1, "shutdown": 0, "restore": 0}
+
+
+def run_operations(
+    operations: Iterable[Sequence[str]], *, store: Store | None = None
+) -> list[str | None]:
+    """Run ``operations`` in order and return the result of every ``get``, in order.
+
+    A ``get`` of a missing key yields ``None``. ``store`` defaults to a new
+    Store on a MemoryMedium; pass one to run against a directory.
+
+    Operations are validated as they run, like a script: operations before
+    a malformed one have taken effect on ``store``.
+
+    :raises InvalidOperationError: an operation has an unknown command, the
+        wrong number of arguments, or a non-str argument; the message names
+        its index and the problem.
+    """
+    if store is None:
+        store = Store()
+    results: list[str | None] = []
+    append = results.append
+    get = store.get
+    set_ = store.set
+    for index, op in enumerate(operations):
+        # The common, well-formed cases first: this loop is the hot path.
+        if op.__class__ is tuple or op.__class__ is list:
+            size = len(op)
+            if size == 3 and op[0] == "set":
+                key, value = op[1], op[2]
+                if key.__class__ is str and value.__class__ is str:
+                    set_(key, value)
+                    continue
+            elif size == 2 and op[0] == "get":
+                key = op[1]
+                if key.__class__ is str:
+                    append(get(key))
+                    continue
+            elif size == 1 and op[0] == "shutdown":
+                store.shutdown()
+                continue
+            elif size == 1 and op[0] == "restore":
+                store.restore()
+                continue
+        # Slow path: anything unusual (another sequence type, str
+        # subclasses) is validated in full, or refused with the reason.
+        name, *args = _normalized(op, index)
+        if name == "get":
+            append(get(args[0]))
+        elif name == "set":
+            set_(args[0], args[1])
+        elif name == "shutdown":
+            store.shutdown()
+        else:
+            store.restore()
+    return results
+
+
+def _normalized(op: object, index: int) -> tuple[str, ...]:
+    """Return ``op`` as a tuple of plain str, or raise saying exactly what is wrong."""
+    if not isinstance(op, Sequence) or isinstance(op, (str, bytes, bytearray)):
+        raise InvalidOperationError(
+            f"expected a list or tuple, got {type(op).__name__}", index=index
+        )
+    if not op:
+        raise InvalidOperationError("empty operation", index=index)
+    name = op[0]
+    if not isinstance(name, str):
+        raise InvalidOperationError(
+            f"command must be a str, got {type(name).__name__}", index=index
+        )
+    if name not in COMMANDS:
+        known = ", ".join(sorted(COMMANDS))
+        raise InvalidOperationError(
+            f"unknown command {name!r} (expected one of {known})", index=index
+        )
+    arity = COMMANDS[name]
+    if len(op) - 1 != arity:
+        plural = "s" * (arity != 1)
+        raise InvalidOperationError(
+            f"{name!r} takes {arity} argument{plural}, got {len(op) - 1}", index=index
+        )
+    for role, arg in zip(("key", "value"), op[1:], strict=False):
+        if not isinstance(arg, str):
+            raise InvalidOperationError(
+                f"{name!r} {role} must be a str, got {type(arg).__name__}", index=index
+            )
+    return tuple(str.__str__(part) for part in op)
