@@ -248,6 +248,8 @@ def _layout_name(view: memoryview, offset: int) -> str:
 
 def _view(data: bytes | bytearray | memoryview) -> memoryview:
     view = memoryview(data)
+    if not view.c_contiguous:  # zlib and str() need contiguous memory: copy a strided view
+        view = memoryview(view.tobytes())
     if view.format != "B" or view.ndim != 1:
         view = view.cast("B")
     return view

@@ -1,0 +1,691 @@
+"""Tests of every error path in the snapshot decoder, in the style of LevelDB's log_test.cc.
+
+Each check the decoder can fail has its own named test below. The tests
+start from a real snapshot, damage it with the small helpers in the next
+section, and, where a checksum would otherwise catch the damage first,
+repair the checksum with :func:`fix_crc` or :func:`fix_header_crc`, so the
+check under test is reached in isolation. Each asserts the exact ``check``
+and ``offset`` the :class:`CorruptSnapshotError` carries, from both
+``decode`` and ``scan``.
+
+Sweeps follow: every truncation point, every single-bit flip, random bit
+flips, random bytes, and random but correctly framed records must all end
+in a CorruptSnapshotError and never in another exception.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import tracemalloc
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from snapkv import codec
+from snapkv.errors import CorruptSnapshotError
+
+U32 = struct.Struct("<I")
+U64 = struct.Struct("<Q")
+
+# --------------------------------------------------------------- damage helpers
+# Every helper returns new bytes and leaves its input alone, so the base
+# snapshots below can be shared by all tests.
+
+
+def flip_bit(data: bytes, bit_index: int) -> bytes:
+    """Invert one bit; bit 0 is the least significant bit of byte 0."""
+    out = bytearray(data)
+    out[bit_index // 8] ^= 1 << (bit_index % 8)
+    return bytes(out)
+
+
+def truncate(data: bytes, n: int) -> bytes:
+    """Keep only the first ``n`` bytes, as a torn write would."""
+    return data[:n]
+
+
+def set_byte(data: bytes, offset: int, value: int) -> bytes:
+    out = bytearray(data)
+    out[offset] = value
+    return bytes(out)
+
+
+def set_u32(data: bytes, offset: int, value: int) -> bytes:
+    out = bytearray(data)
+    U32.pack_into(out, offset, value)
+    return bytes(out)
+
+
+def set_u64(data: bytes, offset: int, value: int) -> bytes:
+    out = bytearray(data)
+    U64.pack_into(out, offset, value)
+    return bytes(out)
+
+
+def fix_crc(data: bytes, record_offset: int) -> bytes:
+    """Recompute the CRC of the record at ``record_offset`` after its body was edited.
+
+    The CRC covers the length and type fields and the body; the stored
+    length is trusted to find the body.
+    """
+    (length,) = U32.unpack_from(data, record_offset + 4)
+    covered = data[record_offset + 4 : record_offset + codec.FRAME_SIZE + length]
+    return set_u32(data, record_offset, zlib.crc32(covered))
+
+
+def fix_header_crc(data: bytes) -> bytes:
+    """Recompute the header CRC (over the first 12 bytes) after editing the header."""
+    return set_u32(data, 12, zlib.crc32(data[:12]))
+
+
+def replace_body(data: bytes, record_offset: int, body: bytes) -> bytes:
+    """Give the record at ``record_offset`` a new body, length and CRC."""
+    (length,) = U32.unpack_from(data, record_offset + 4)
+    start = record_offset + codec.FRAME_SIZE
+    out = data[:start] + body + data[start + length :]
+    return fix_crc(set_u32(out, record_offset + 4, len(body)), record_offset)
+
+
+def records(data: bytes) -> list[tuple[int, int, int]]:
+    """(offset, type, body length) of each record, trusting every length field."""
+    found = []
+    pos = codec.HEADER_SIZE
+    while pos + codec.FRAME_SIZE <= len(data):
+        _crc, length, record_type = codec.FRAME.unpack_from(data, pos)
+        found.append((pos, record_type, length))
+        pos += codec.FRAME_SIZE + length
+    return found
+
+
+def end_offset(data: bytes) -> int:
+    return next(pos for pos, kind, _ in records(data) if kind == codec.TYPE_END)
+
+
+def fix_end(data: bytes) -> bytes:
+    """Make END's counts match the records before it, and fix its CRC."""
+    entries = 0
+    for count, (pos, kind, length) in enumerate(records(data)):
+        if kind == codec.TYPE_END:
+            return replace_body(data, pos, codec.END_BODY.pack(entries, count))
+        if kind == codec.TYPE_ENTRIES and length >= 4:
+            entries += U32.unpack_from(data, pos + codec.FRAME_SIZE)[0]
+    raise AssertionError("no END record")
+
+
+def frame(record_type: int, body: bytes) -> bytes:
+    tail = struct.pack("<IB", len(body), record_type)
+    return U32.pack(zlib.crc32(tail + body)) + tail + body
+
+
+HEADER = codec.encode({})[: codec.HEADER_SIZE]
+
+
+@contextmanager
+def chunk_entries(limit: int) -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(codec, "MAX_CHUNK_ENTRIES", limit)
+        yield
+
+
+def encode_chunked(mapping: dict[str, str], limit: int) -> bytes:
+    with chunk_entries(limit):
+        return codec.encode(mapping)
+
+
+def corrupt_error(data: bytes) -> CorruptSnapshotError:
+    """The error decode raises; scan must raise the same check at the same offset."""
+    with pytest.raises(CorruptSnapshotError) as decoded:
+        codec.decode(data)
+    with pytest.raises(CorruptSnapshotError) as scanned:
+        codec.scan(data, keys=10)
+    error = decoded.value
+    assert (scanned.value.check, scanned.value.offset) == (error.check, error.offset)
+    assert f"(offset {error.offset}, check {error.check})" in str(error)
+    return error
+
+
+def assert_corrupt(data: bytes, check: str, offset: int) -> None:
+    error = corrupt_error(data)
+    assert (error.check, error.offset) == (check, offset), str(error)
+
+
+def only_corrupt_errors(data: bytes | bytearray | memoryview) -> None:
+    """Decode and scan may succeed or raise CorruptSnapshotError; nothing else."""
+    try:
+        result = codec.decode(data)
+    except CorruptSnapshotError as exc:
+        with pytest.raises(CorruptSnapshotError) as scanned:
+            codec.scan(data)
+        assert (scanned.value.check, scanned.value.offset) == (exc.check, exc.offset)
+    else:
+        assert all(type(k) is str and type(v) is str for k, v in result.items())
+        assert codec.scan(data).entries == len(result)
+
+
+@contextmanager
+def traced_peak() -> Iterator[Callable[[], int]]:
+    """Measure the peak of Python allocations inside the block, in bytes."""
+    tracemalloc.start()
+    peak = 0
+    try:
+        yield lambda: peak
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+
+
+# --------------------------------------------------------------- base snapshots
+# SMALL = {"key": "value"}, byte by byte:
+#    0  header: magic 8, version 2, flags 2, crc 4
+#   16  ENTRIES record: crc 4, length 4 (= 15), type 1
+#   25    body: count 4 (= 1), layout 1 (= separated)
+#   30    separator 1 (= NUL)
+#   31    text "key\0value" 9
+#   40  END record: crc 4, length 4 (= 12), type 1
+#   49    body: entries 8 (= 1), records 4 (= 1)
+#   61  end of snapshot
+
+SMALL = codec.encode({"key": "value"})
+ENTRIES_AT, BODY_AT, LAYOUT_AT, SEPARATOR_AT, TEXT_AT, END_AT = 16, 25, 29, 30, 31, 40
+
+# LENGTHS = {"key": every separator candidate}, which forces the LENGTHS layout:
+#   25  body: count 4, layout 1 (= lengths)
+#   30    lengths column: 2 * count u32 (3, 16)
+#   38    text "key" + SEPARATORS
+
+LENGTHS = codec.encode({"key": codec.SEPARATORS})
+COLUMN_AT, LENGTHS_TEXT_AT = 30, 38
+
+# Several records, both layouts, non-ASCII text: what the sweeps damage.
+MULTI_MAPPING = {
+    "": "",
+    "alpha": "1",
+    "\ud800": "😀",
+    "sep": codec.SEPARATORS,
+    "é": "\x00",
+    "k|:": "v\n",
+    "last": "x" * 20,
+}
+MULTI = encode_chunked(MULTI_MAPPING, 2)
+
+
+def test_base_snapshots_have_the_documented_shape() -> None:
+    assert codec.decode(SMALL) == {"key": "value"}
+    assert len(SMALL) == 61
+    assert records(SMALL) == [(ENTRIES_AT, codec.TYPE_ENTRIES, 15), (END_AT, codec.TYPE_END, 12)]
+    assert SMALL[LAYOUT_AT] == codec.LAYOUT_SEPARATED
+    assert SMALL[TEXT_AT:END_AT] == b"key\x00value"
+    assert codec.scan(LENGTHS).chunks[0].layout == "lengths"
+    assert LENGTHS[COLUMN_AT:LENGTHS_TEXT_AT] == struct.pack("<II", 3, 16)
+    assert codec.decode(MULTI) == MULTI_MAPPING
+    info = codec.scan(MULTI)
+    assert info.records == 4
+    assert {c.layout for c in info.chunks} == {"separated", "lengths"}
+    large = codec.scan(LARGE)
+    assert [c.layout for c in large.chunks] == ["lengths"] + ["separated"] * 4
+    # The helpers must be exact inverses of damage: fixing an intact record is a no-op.
+    assert fix_crc(SMALL, ENTRIES_AT) == SMALL
+    assert fix_crc(SMALL, END_AT) == SMALL
+    assert fix_header_crc(SMALL) == SMALL
+    assert fix_end(MULTI) == MULTI
+    assert replace_body(SMALL, END_AT, SMALL[END_AT + 9 :]) == SMALL
+    assert frame(codec.TYPE_END, SMALL[END_AT + 9 :]) == SMALL[END_AT:]
+
+
+# --------------------------------------------------------------- header checks
+
+
+def test_magic() -> None:
+    assert_corrupt(flip_bit(SMALL, 0), "magic", 0)
+    assert_corrupt(set_byte(SMALL, 7, 0x0D), "magic", 0)  # LF -> CR, a text-mode translation
+
+
+def test_magic_on_short_input() -> None:
+    assert_corrupt(b"GIF89a", "magic", 0)
+    assert_corrupt(b"\x89SKX", "magic", 0)
+    assert_corrupt(b"{}", "magic", 0)
+
+
+def test_header_length() -> None:
+    assert_corrupt(truncate(SMALL, 15), "header-length", 0)
+    assert_corrupt(truncate(SMALL, 8), "header-length", 0)
+
+
+def test_header_length_of_a_magic_prefix_or_nothing() -> None:
+    assert_corrupt(truncate(SMALL, 3), "header-length", 0)
+    assert_corrupt(b"", "header-length", 0)
+
+
+def test_header_crc() -> None:
+    assert_corrupt(flip_bit(SMALL, 12 * 8), "header-crc", 12)  # the stored CRC itself
+    assert_corrupt(set_byte(SMALL, 8, 2), "header-crc", 12)  # a covered field
+
+
+def test_version() -> None:
+    assert_corrupt(fix_header_crc(set_byte(SMALL, 8, 2)), "version", 8)
+    assert_corrupt(fix_header_crc(set_byte(SMALL, 8, 0)), "version", 8)
+    assert_corrupt(fix_header_crc(set_byte(SMALL, 9, 1)), "version", 8)  # 257
+
+
+def test_flags() -> None:
+    assert_corrupt(fix_header_crc(set_byte(SMALL, 10, 0x01)), "flags", 10)
+    assert_corrupt(fix_header_crc(set_byte(SMALL, 11, 0x80)), "flags", 10)
+
+
+# --------------------------------------------------------------- framing checks
+
+
+def test_record_header() -> None:
+    assert_corrupt(truncate(SMALL, ENTRIES_AT + 8), "record-header", ENTRIES_AT)
+    assert_corrupt(truncate(SMALL, ENTRIES_AT + 1), "record-header", ENTRIES_AT)
+
+
+def test_record_header_of_end() -> None:
+    assert_corrupt(truncate(SMALL, END_AT + 4), "record-header", END_AT)
+
+
+def test_end_missing() -> None:
+    assert_corrupt(truncate(SMALL, END_AT), "end-missing", END_AT)
+
+
+def test_end_missing_after_header() -> None:
+    assert_corrupt(truncate(SMALL, codec.HEADER_SIZE), "end-missing", codec.HEADER_SIZE)
+
+
+def test_record_length() -> None:
+    # One byte more than there is: the length itself is the damaged field.
+    assert_corrupt(set_u32(SMALL, END_AT + 4, 13), "record-length", END_AT)
+    assert_corrupt(truncate(SMALL, TEXT_AT), "record-length", ENTRIES_AT)
+    assert_corrupt(truncate(SMALL, len(SMALL) - 1), "record-length", END_AT)
+
+
+def test_record_length_huge_fails_fast_without_allocating() -> None:
+    tiny = HEADER + struct.pack("<IIB", 0, 0xFFFF_FFFF, codec.TYPE_ENTRIES)
+    with traced_peak() as peak:
+        assert_corrupt(tiny, "record-length", codec.HEADER_SIZE)
+        assert_corrupt(set_u32(SMALL, ENTRIES_AT + 4, 0xFFFF_FFFF), "record-length", ENTRIES_AT)
+    assert peak() < 1 << 20
+
+
+def test_record_crc() -> None:
+    assert_corrupt(flip_bit(SMALL, (TEXT_AT + 1) * 8), "record-crc", ENTRIES_AT)
+
+
+def test_record_crc_covers_crc_length_type_and_end() -> None:
+    assert_corrupt(flip_bit(SMALL, ENTRIES_AT * 8), "record-crc", ENTRIES_AT)
+    assert_corrupt(set_u32(SMALL, ENTRIES_AT + 4, 14), "record-crc", ENTRIES_AT)  # shorter
+    assert_corrupt(set_byte(SMALL, ENTRIES_AT + 8, codec.TYPE_END), "record-crc", ENTRIES_AT)
+    assert_corrupt(flip_bit(SMALL, (END_AT + 9) * 8), "record-crc", END_AT)
+
+
+def test_record_type() -> None:
+    damaged = fix_crc(set_byte(SMALL, ENTRIES_AT + 8, 0x03), ENTRIES_AT)
+    assert_corrupt(damaged, "record-type", ENTRIES_AT)
+    damaged = fix_crc(set_byte(SMALL, ENTRIES_AT + 8, 0x00), ENTRIES_AT)
+    assert_corrupt(damaged, "record-type", ENTRIES_AT)
+
+
+# --------------------------------------------------------------- ENTRIES checks
+
+
+@pytest.mark.parametrize("size", [0, 1, 4])
+def test_entries_header(size: int) -> None:
+    damaged = replace_body(SMALL, ENTRIES_AT, SMALL[BODY_AT : BODY_AT + size])
+    assert_corrupt(damaged, "entries-header", BODY_AT)
+
+
+def test_entry_count_zero() -> None:
+    assert_corrupt(fix_crc(set_u32(SMALL, BODY_AT, 0), ENTRIES_AT), "entry-count", BODY_AT)
+
+
+def test_entry_count_zero_in_lengths_layout() -> None:
+    assert_corrupt(fix_crc(set_u32(LENGTHS, BODY_AT, 0), ENTRIES_AT), "entry-count", BODY_AT)
+
+
+def test_entry_count_separator_inside_a_string() -> None:
+    # "key" becomes "k\0y": the text now splits into 3 strings, not 2.
+    damaged = fix_crc(set_byte(SMALL, TEXT_AT + 1, 0x00), ENTRIES_AT)
+    assert_corrupt(damaged, "entry-count", BODY_AT)
+
+
+def test_entry_count_larger_than_the_text_holds() -> None:
+    assert_corrupt(fix_crc(set_u32(SMALL, BODY_AT, 2), ENTRIES_AT), "entry-count", BODY_AT)
+
+
+def test_entry_count_separator_swapped_for_an_absent_one() -> None:
+    # The text no longer contains its separator: 1 string instead of 2.
+    damaged = fix_crc(set_byte(SMALL, SEPARATOR_AT, 0x1F), ENTRIES_AT)
+    assert_corrupt(damaged, "entry-count", BODY_AT)
+
+
+def test_layout() -> None:
+    assert_corrupt(fix_crc(set_byte(SMALL, LAYOUT_AT, 2), ENTRIES_AT), "layout", LAYOUT_AT)
+    assert_corrupt(fix_crc(set_byte(SMALL, LAYOUT_AT, 0xFF), ENTRIES_AT), "layout", LAYOUT_AT)
+
+
+def test_separator() -> None:
+    damaged = fix_crc(set_byte(SMALL, SEPARATOR_AT, 0x80), ENTRIES_AT)
+    assert_corrupt(damaged, "separator", SEPARATOR_AT)
+    damaged = fix_crc(set_byte(SMALL, SEPARATOR_AT, 0xFF), ENTRIES_AT)
+    assert_corrupt(damaged, "separator", SEPARATOR_AT)
+
+
+def test_separator_missing() -> None:
+    damaged = replace_body(SMALL, ENTRIES_AT, SMALL[BODY_AT:SEPARATOR_AT])
+    assert_corrupt(damaged, "separator", SEPARATOR_AT)
+
+
+def test_text_utf8() -> None:
+    damaged = fix_crc(set_byte(SMALL, TEXT_AT + 2, 0xFF), ENTRIES_AT)
+    assert_corrupt(damaged, "text-utf8", TEXT_AT + 2)
+
+
+def test_text_utf8_overlong_and_cut_sequences() -> None:
+    data = codec.encode({"é": "v"})  # text "\xc3\xa9\x00v" at TEXT_AT
+    assert data[TEXT_AT : TEXT_AT + 2] == "é".encode()
+    cut = fix_crc(set_byte(data, TEXT_AT + 1, ord("x")), ENTRIES_AT)  # lead byte alone
+    assert_corrupt(cut, "text-utf8", TEXT_AT)
+    overlong = fix_crc(set_byte(data, TEXT_AT, 0xC0), ENTRIES_AT)
+    assert_corrupt(overlong, "text-utf8", TEXT_AT)
+
+
+def test_text_utf8_in_lengths_layout() -> None:
+    damaged = fix_crc(set_byte(LENGTHS, LENGTHS_TEXT_AT + 1, 0xFE), ENTRIES_AT)
+    assert_corrupt(damaged, "text-utf8", LENGTHS_TEXT_AT + 1)
+
+
+def test_lengths_column_too_short() -> None:
+    # count 6 needs a 48-byte column; the body after the head has 8 + 19 bytes.
+    damaged = fix_crc(set_u32(LENGTHS, BODY_AT, 6), ENTRIES_AT)
+    assert_corrupt(damaged, "lengths", COLUMN_AT)
+
+
+def test_lengths_sum_mismatch() -> None:
+    damaged = fix_crc(set_u32(LENGTHS, COLUMN_AT, 4), ENTRIES_AT)  # 4 + 16 != 19
+    assert_corrupt(damaged, "lengths", COLUMN_AT)
+
+
+def test_lengths_sum_mismatch_when_count_grows_into_the_text() -> None:
+    # count 2 reads a 16-byte column: 8 real bytes plus 8 bytes of text, then
+    # the remaining text is shorter than those "lengths" add up to.
+    damaged = fix_crc(set_u32(LENGTHS, BODY_AT, 2), ENTRIES_AT)
+    assert_corrupt(damaged, "lengths", COLUMN_AT)
+
+
+def test_lengths_count_of_2_31_fails_without_allocating() -> None:
+    damaged = fix_crc(set_u32(LENGTHS, BODY_AT, 2**31), ENTRIES_AT)
+    with traced_peak() as peak:
+        assert_corrupt(damaged, "lengths", COLUMN_AT)
+    assert peak() < 1 << 20
+
+
+def test_separated_count_of_2_31_fails_without_allocating() -> None:
+    damaged = fix_crc(set_u32(SMALL, BODY_AT, 2**31), ENTRIES_AT)
+    with traced_peak() as peak:
+        assert_corrupt(damaged, "entry-count", BODY_AT)
+    assert peak() < 1 << 20
+
+
+def test_duplicate_key() -> None:
+    # The same key in two chunks; each chunk alone is valid.
+    data = encode_chunked({"a": "1", "b": "2"}, 1)
+    second = codec.scan(data).chunks[1].offset
+    text_at = second + codec.FRAME_SIZE + codec.ENTRIES_HEAD.size + 1
+    assert data[text_at : text_at + 3] == b"b\x002"
+    damaged = fix_end(fix_crc(set_byte(data, text_at, ord("a")), second))
+    assert_corrupt(damaged, "duplicate-key", second)
+
+
+def test_duplicate_key_within_one_chunk() -> None:
+    data = codec.encode({"ab": "1", "cd": "2"})
+    assert data[TEXT_AT : TEXT_AT + 5] == b"ab\x00cd"
+    damaged = fix_crc(set_byte(set_byte(data, TEXT_AT + 3, 0x61), TEXT_AT + 4, 0x62), ENTRIES_AT)
+    assert_corrupt(fix_end(damaged), "duplicate-key", ENTRIES_AT)
+
+
+def test_duplicate_key_in_lengths_layout() -> None:
+    data = encode_chunked({"k": codec.SEPARATORS, "j": codec.SEPARATORS}, 1)
+    second = codec.scan(data).chunks[1].offset
+    text_at = second + codec.FRAME_SIZE + codec.ENTRIES_HEAD.size + 8
+    assert data[text_at] == ord("j")
+    damaged = fix_crc(set_byte(data, text_at, ord("k")), second)
+    assert_corrupt(fix_end(damaged), "duplicate-key", second)
+
+
+# --------------------------------------------------------------- END checks
+
+
+def test_end_length() -> None:
+    body = SMALL[END_AT + codec.FRAME_SIZE :]
+    assert_corrupt(replace_body(SMALL, END_AT, body[:-1]), "end-length", END_AT)
+    assert_corrupt(replace_body(SMALL, END_AT, body + b"\x00"), "end-length", END_AT)
+    assert_corrupt(replace_body(SMALL, END_AT, b""), "end-length", END_AT)
+
+
+def test_end_count() -> None:
+    entries_at, records_at = END_AT + codec.FRAME_SIZE, END_AT + codec.FRAME_SIZE + 8
+    assert_corrupt(fix_crc(set_u64(SMALL, entries_at, 2), END_AT), "end-count", END_AT)
+    assert_corrupt(fix_crc(set_u64(SMALL, entries_at, 0), END_AT), "end-count", END_AT)
+    assert_corrupt(fix_crc(set_u32(SMALL, records_at, 2), END_AT), "end-count", END_AT)
+    huge = fix_crc(set_u64(SMALL, entries_at, 2**64 - 1), END_AT)
+    assert_corrupt(huge, "end-count", END_AT)
+
+
+def test_end_count_catches_a_whole_record_dropped() -> None:
+    # Truncation at a record boundary with a valid END from elsewhere.
+    first, second = codec.scan(MULTI).chunks[:2]
+    dropped = MULTI[: second.offset] + MULTI[second.offset + second.size :]
+    assert first.offset == codec.HEADER_SIZE
+    assert_corrupt(dropped, "end-count", end_offset(dropped))
+
+
+def test_end_count_on_empty_snapshot_with_entries() -> None:
+    empty = codec.encode({})
+    assert_corrupt(fix_crc(set_u64(empty, 25, 1), 16), "end-count", 16)
+
+
+def test_trailing_bytes() -> None:
+    assert_corrupt(SMALL + b"\x00", "trailing-bytes", len(SMALL))
+    assert_corrupt(SMALL + SMALL, "trailing-bytes", len(SMALL))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=5), st.binary(min_size=1))
+def test_trailing_garbage_after_end(mapping: dict[str, str], garbage: bytes) -> None:
+    data = codec.encode(mapping)
+    assert_corrupt(data + garbage, "trailing-bytes", len(data))
+
+
+# --------------------------------------------------------------- completeness
+
+#: Each check name the decoder raises, and the named tests that reach it.
+CHECK_TESTS: dict[str, tuple[Callable[..., None], ...]] = {
+    "magic": (test_magic, test_magic_on_short_input),
+    "header-length": (test_header_length, test_header_length_of_a_magic_prefix_or_nothing),
+    "header-crc": (test_header_crc,),
+    "version": (test_version,),
+    "flags": (test_flags,),
+    "record-header": (test_record_header, test_record_header_of_end),
+    "end-missing": (test_end_missing, test_end_missing_after_header),
+    "record-length": (test_record_length, test_record_length_huge_fails_fast_without_allocating),
+    "record-crc": (test_record_crc, test_record_crc_covers_crc_length_type_and_end),
+    "record-type": (test_record_type,),
+    "entries-header": (test_entries_header,),
+    "entry-count": (
+        test_entry_count_zero,
+        test_entry_count_zero_in_lengths_layout,
+        test_entry_count_separator_inside_a_string,
+        test_entry_count_larger_than_the_text_holds,
+        test_entry_count_separator_swapped_for_an_absent_one,
+        test_separated_count_of_2_31_fails_without_allocating,
+    ),
+    "layout": (test_layout,),
+    "separator": (test_separator, test_separator_missing),
+    "text-utf8": (
+        test_text_utf8,
+        test_text_utf8_overlong_and_cut_sequences,
+        test_text_utf8_in_lengths_layout,
+    ),
+    "lengths": (
+        test_lengths_column_too_short,
+        test_lengths_sum_mismatch,
+        test_lengths_sum_mismatch_when_count_grows_into_the_text,
+        test_lengths_count_of_2_31_fails_without_allocating,
+    ),
+    "duplicate-key": (
+        test_duplicate_key,
+        test_duplicate_key_within_one_chunk,
+        test_duplicate_key_in_lengths_layout,
+    ),
+    "end-length": (test_end_length,),
+    "end-count": (
+        test_end_count,
+        test_end_count_catches_a_whole_record_dropped,
+        test_end_count_on_empty_snapshot_with_entries,
+    ),
+    "trailing-bytes": (test_trailing_bytes, test_trailing_garbage_after_end),
+}
+TESTED_CHECKS = set(CHECK_TESTS)
+
+
+def test_every_check_the_decoder_raises_has_a_named_test() -> None:
+    source = Path(codec.__file__).read_text(encoding="utf-8")
+    raised = set(re.findall(r'check="([^"]+)"', source))
+    assert raised, "the pattern no longer matches how codec.py names its checks"
+    assert raised - TESTED_CHECKS == set(), "checks without a test"
+    assert TESTED_CHECKS - raised == set(), "tests for checks the decoder no longer has"
+    for check, tests in CHECK_TESTS.items():
+        for test in tests:
+            assert globals()[test.__name__] is test, (check, test.__name__)
+            assert test.__name__.startswith("test_")
+
+
+# --------------------------------------------------------------- sweeps
+
+
+@pytest.mark.parametrize("snapshot", [SMALL, LENGTHS, MULTI], ids=["small", "lengths", "multi"])
+def test_every_truncation_point_is_corrupt(snapshot: bytes) -> None:
+    for n in range(len(snapshot)):
+        error = corrupt_error(truncate(snapshot, n))
+        assert error.offset <= n, (n, str(error))
+
+
+@pytest.mark.parametrize("snapshot", [SMALL, LENGTHS], ids=["small", "lengths"])
+def test_every_single_bit_flip_is_corrupt(snapshot: bytes) -> None:
+    for bit in range(len(snapshot) * 8):
+        corrupt_error(flip_bit(snapshot, bit))
+
+
+def test_every_single_bit_flip_of_a_multi_record_snapshot_is_corrupt() -> None:
+    for bit in range(len(MULTI) * 8):
+        corrupt_error(flip_bit(MULTI, bit))
+
+
+texts = st.text(st.characters(min_codepoint=0, max_codepoint=0x10FFFF), max_size=20)
+larger_snapshots = st.builds(
+    encode_chunked,
+    st.dictionaries(st.one_of(texts, st.just(codec.SEPARATORS)), texts, min_size=8, max_size=60),
+    st.integers(min_value=1, max_value=20),
+)
+
+
+# About 30 kB in 5 records: the first in the LENGTHS layout, the rest SEPARATED.
+LARGE = encode_chunked(
+    {f"key {i}": codec.SEPARATORS if i == 7 else "\u00e9\ud800😀" * (i % 5) for i in range(2000)},
+    400,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.one_of(larger_snapshots, st.just(LARGE)), st.data())
+def test_random_bit_flips_are_corrupt(snapshot: bytes, data: st.DataObject) -> None:
+    # Half the time past the header, so shrinking does not pile every flip into it.
+    first = data.draw(st.sampled_from([0, codec.HEADER_SIZE * 8]), label="first bit")
+    bits = data.draw(
+        st.sets(
+            st.integers(min_value=first, max_value=len(snapshot) * 8 - 1), min_size=1, max_size=8
+        ),
+        label="bits",
+    )
+    damaged = snapshot
+    for bit in bits:
+        damaged = flip_bit(damaged, bit)
+    corrupt_error(damaged)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=200))
+def test_random_bytes_raise_only_corrupt_snapshot_error(data: bytes) -> None:
+    only_corrupt_errors(data)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=200))
+def test_random_bytes_after_magic_raise_only_corrupt_snapshot_error(data: bytes) -> None:
+    only_corrupt_errors(codec.MAGIC + data)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=200))
+def test_random_bytes_after_a_valid_header_raise_only_corrupt_snapshot_error(
+    data: bytes,
+) -> None:
+    only_corrupt_errors(HEADER + data)
+    only_corrupt_errors(bytearray(HEADER + data))
+    only_corrupt_errors(memoryview(HEADER + data))
+
+
+# Records with valid framing and CRCs but arbitrary, loosely structured bodies:
+# random bytes alone almost never get past the CRC, these reach every body check.
+separators = st.one_of(st.sampled_from(codec.SEPARATORS), st.integers(0, 255).map(chr))
+entries_bodies = st.builds(
+    lambda count, layout, tail: codec.ENTRIES_HEAD.pack(count, layout) + tail,
+    st.one_of(st.integers(0, 4), st.sampled_from([2**31, 2**32 - 1])),
+    st.sampled_from([codec.LAYOUT_LENGTHS, codec.LAYOUT_SEPARATED, 2]),
+    st.one_of(
+        st.binary(max_size=40),
+        st.builds(
+            lambda sep, text: sep.encode("latin-1") + text.encode("utf-8", "surrogatepass"),
+            separators,
+            st.text(st.sampled_from(["a", "b", "é", "\x00", "\x1f", "\ud800"]), max_size=12),
+        ),
+        st.builds(
+            lambda lengths, text: (
+                struct.pack(f"<{len(lengths)}I", *lengths) + text.encode("utf-8", "surrogatepass")
+            ),
+            st.lists(st.integers(0, 4) | st.just(2**32 - 1), max_size=8),
+            st.text(st.sampled_from(["a", "é", "😀", "\ud800"]), max_size=12),
+        ),
+    ),
+)
+end_bodies = st.one_of(
+    st.builds(codec.END_BODY.pack, st.integers(0, 6), st.integers(0, 6)),
+    st.binary(max_size=14),
+)
+any_record = st.one_of(
+    st.builds(frame, st.just(codec.TYPE_ENTRIES), entries_bodies),
+    st.builds(frame, st.just(codec.TYPE_END), end_bodies),
+    st.builds(frame, st.integers(0, 255), st.binary(max_size=10)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(any_record, max_size=5), st.binary(max_size=3))
+def test_framed_random_records_raise_only_corrupt_snapshot_error(
+    framed: list[bytes], tail: bytes
+) -> None:
+    only_corrupt_errors(HEADER + b"".join(framed) + tail)
+    only_corrupt_errors(fix_end_if_any(HEADER + b"".join(framed)))
+
+
+def fix_end_if_any(data: bytes) -> bytes:
+    """Like fix_end (which repairs the first END), but a no-op when there is no END."""
+    if all(kind != codec.TYPE_END for _, kind, _ in records(data)):
+        return data
+    return fix_end(data)
