@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +22,7 @@ import snapkv
 from snapkv import codec
 from snapkv.errors import CorruptSnapshotError, InvalidOperationError, SnapkvError
 from snapkv.media.file import list_snapshots
+from snapkv.simulate import validate_operations
 
 __all__ = ["main"]
 
@@ -37,6 +39,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         result: int = args.handler(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`snapkv run big.jsonl | head`): not an error
+        # worth a traceback. Point stdout at /dev/null so the interpreter's
+        # final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_DATA
     except InputError as exc:
         print(f"snapkv {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -98,6 +107,9 @@ def _parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> int:
     operations, lines = _read_operations(args.file, args.format)
     try:
+        # Refuse bad input before anything runs: a rejected file must not
+        # have published half of its shutdowns to --dir.
+        validate_operations(operations)
         if args.dir is None:
             results = snapkv.run_operations(operations)
         else:
@@ -117,7 +129,9 @@ def _run(args: argparse.Namespace) -> int:
 def _read_operations(name: str, fmt: str) -> tuple[list[Any], list[int]]:
     """Parse operations; return them with their line numbers (JSON Lines only)."""
     try:
-        text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
+        raw = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+        # utf-8-sig: a byte order mark, as some editors write, is not an error.
+        text = raw.decode("utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read {name}: {exc}") from None
     if fmt == "auto":
@@ -133,7 +147,9 @@ def _read_operations(name: str, fmt: str) -> tuple[list[Any], list[int]]:
             )
         return operations, []
     operations, lines = [], []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Split on "\n" only: str.splitlines() also splits at U+2028, U+2029 and
+    # U+0085, which JSON allows unescaped inside strings.
+    for number, line in enumerate(text.replace("\r\n", "\n").split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -151,9 +167,17 @@ def _sniff(text: str) -> str:
     try:
         document = json.loads(text)
     except json.JSONDecodeError:
-        return "jsonl"  # several documents, or malformed: line numbers help either way
-    if isinstance(document, list) and document and all(isinstance(x, str) for x in document):
-        return "jsonl"  # a single operation on a single line
+        # Several documents (JSON Lines), or one malformed document: if the
+        # first line parses alone it is JSON Lines, else report it as JSON so
+        # the error names the line where the parser really stopped.
+        first = next((line for line in text.split("\n") if line.strip()), "")
+        try:
+            json.loads(first)
+        except json.JSONDecodeError:
+            return "json"
+        return "jsonl"
+    if isinstance(document, list) and document and isinstance(document[0], str):
+        return "jsonl"  # one operation on one line: an array of operations never starts with a str
     return "json"
 
 

@@ -16,6 +16,8 @@ A missing key is never an error: ``get`` returns ``None`` (or a default).
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "CorruptSnapshotError",
     "InvalidOperationError",
@@ -47,6 +49,14 @@ class CorruptSnapshotError(SnapkvError):
         self.check = check
         self.source = source
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only arguments: rebuild through a helper so the error
+        # survives pickling (multiprocessing, concurrent.futures).
+        return (_rebuild, (type(self), (self.reason,), self._fields()))
+
+    def _fields(self) -> dict[str, Any]:
+        return {"offset": self.offset, "check": self.check, "source": self.source}
+
     def located(self, source: str) -> CorruptSnapshotError:
         """Return the same error, naming ``source`` (a file, a generation) in the message."""
         return CorruptSnapshotError(
@@ -71,4 +81,12 @@ class InvalidOperationError(SnapkvError, ValueError):
 
     def __init__(self, message: str, *, index: int) -> None:
         super().__init__(f"operation {index}: {message}")
+        self.message = message
         self.index = index
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), (self.message,), {"index": self.index}))
+
+
+def _rebuild(cls: type[Exception], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Exception:
+    return cls(*args, **kwargs)

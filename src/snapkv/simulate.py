@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from snapkv.errors import InvalidOperationError
 from snapkv.store import Store
 
-__all__ = ["COMMANDS", "run_operations"]
+__all__ = ["COMMANDS", "run_operations", "validate_operations"]
 
 #: Command name -> number of arguments after the name.
 COMMANDS = {"set": 2, "get": 1, "shutdown": 0, "restore": 0}
@@ -75,6 +75,15 @@ def run_operations(
         else:
             store.restore()
     return results
+
+
+def validate_operations(operations: Iterable[object]) -> None:
+    """Check every operation without running any, so bad input changes nothing.
+
+    :raises InvalidOperationError: as :func:`run_operations` would, for the first bad one.
+    """
+    for index, op in enumerate(operations):
+        _normalized(op, index)
 
 
 def _normalized(op: object, index: int) -> tuple[str, ...]:
