@@ -95,6 +95,7 @@ def encode(mapping: Mapping[str, str]) -> bytes:
     """Return the whole snapshot of ``mapping`` as bytes.
 
     :raises TypeError: a key or value is not a ``str``.
+    :raises ValueError: an entry is too large for format v1 (4 GiB per record).
     """
     return b"".join(iter_encode(mapping))
 
@@ -107,6 +108,7 @@ def iter_encode(mapping: Mapping[str, str]) -> Iterator[bytes]:
     mapping. ``mapping`` must not change while the iterator runs.
 
     :raises TypeError: a key or value is not a ``str``.
+    :raises ValueError: an entry is too large for format v1 (4 GiB per record).
     """
     head = HEADER.pack(MAGIC, VERSION, 0, 0)[:12]
     yield head + U32.pack(crc32(head))
@@ -150,7 +152,12 @@ def _entry_records(keys: list[str], values: list[str]) -> Iterator[tuple[bytes, 
     if separator:
         body = ENTRIES_HEAD.pack(count, LAYOUT_SEPARATED) + separator.encode("ascii")
     else:
-        lengths = array(_LENGTH_ARRAY, map(len, strings))
+        try:
+            lengths = array(_LENGTH_ARRAY, map(len, strings))
+        except OverflowError:
+            raise ValueError(
+                "a string of 2**32 code points or more does not fit format v1"
+            ) from None
         if _BIG_ENDIAN:  # pragma: no cover - tested on little-endian machines only
             lengths.byteswap()
         body = ENTRIES_HEAD.pack(count, LAYOUT_LENGTHS) + lengths.tobytes()
@@ -164,7 +171,7 @@ def _entry_records(keys: list[str], values: list[str]) -> Iterator[tuple[bytes, 
 
 
 def _raise_not_str(strings: list[str]) -> None:
-    bad = next(s for s in strings if not isinstance(s, str))
+    bad = next((s for s in strings if not issubclass(type(s), str)), None)
     raise TypeError(f"snapshot keys and values must be str, not {type(bad).__name__}")
 
 
@@ -312,7 +319,9 @@ def _iter_entries(
             # A required type this reader does not know could change the
             # meaning of everything: refuse rather than misread.
             raise CorruptSnapshotError(
-                f"unknown required record type 0x{record_type:02x}", offset=pos, check="record-type"
+                f"unknown required record type 0x{record_type:02x} (written by a newer snapkv?)",
+                offset=pos,
+                check="record-type",
             )
         records += 1
         pos = end
@@ -336,7 +345,8 @@ def _check_header(view: memoryview) -> None:
         raise CorruptSnapshotError("header checksum mismatch", offset=12, check="header-crc")
     if version != VERSION:
         raise CorruptSnapshotError(
-            f"unsupported format version {version} (this reader knows {VERSION})",
+            f"unsupported format version {version} (this reader knows {VERSION}; "
+            "written by a newer snapkv?)",
             offset=8,
             check="version",
         )

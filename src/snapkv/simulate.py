@@ -45,16 +45,16 @@ def run_operations(
     set_ = store.set
     for index, op in enumerate(operations):
         # The common, well-formed cases first: this loop is the hot path.
-        if op.__class__ is tuple or op.__class__ is list:
+        if type(op) is tuple or type(op) is list:
             size = len(op)
             if size == 3 and op[0] == "set":
                 key, value = op[1], op[2]
-                if key.__class__ is str and value.__class__ is str:
+                if type(key) is str and type(value) is str:
                     set_(key, value)
                     continue
             elif size == 2 and op[0] == "get":
                 key = op[1]
-                if key.__class__ is str:
+                if type(key) is str:
                     append(get(key))
                     continue
             elif size == 1 and op[0] == "shutdown":
@@ -95,7 +95,7 @@ def _normalized(op: object, index: int) -> tuple[str, ...]:
     if not op:
         raise InvalidOperationError("empty operation", index=index)
     name = op[0]
-    if not isinstance(name, str):
+    if not issubclass(type(name), str):
         raise InvalidOperationError(
             f"command must be a str, got {type(name).__name__}", index=index
         )
@@ -111,7 +111,7 @@ def _normalized(op: object, index: int) -> tuple[str, ...]:
             f"{name!r} takes {arity} argument{plural}, got {len(op) - 1}", index=index
         )
     for role, arg in zip(("key", "value"), op[1:], strict=False):
-        if not isinstance(arg, str):
+        if not issubclass(type(arg), str):
             raise InvalidOperationError(
                 f"{name!r} {role} must be a str, got {type(arg).__name__}", index=index
             )

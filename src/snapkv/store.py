@@ -72,9 +72,10 @@ _MISSING: Any = object()
 
 def _checked(key: object, value: object) -> tuple[str, str]:
     """Slow path of set(): accept str subclasses as plain str, refuse anything else."""
-    if not isinstance(key, str):
+    # type(), not isinstance(): an object can fake __class__ (mock.Mock(spec=str) does).
+    if not issubclass(type(key), str):
         raise TypeError(f"key must be str, not {type(key).__name__}")
-    if not isinstance(value, str):
+    if not issubclass(type(value), str):
         raise TypeError(f"value must be str, not {type(value).__name__}")
     return str.__str__(key), str.__str__(value)
 
@@ -116,7 +117,8 @@ class Store(MutableMapping[str, str]):
         """Return the value of ``key``, or ``default`` if it is missing (never an error).
 
         Lock-free (see the module docstring). A key that is not a str is
-        never present, so it returns ``default``.
+        never present, so it returns ``default`` (an unhashable key raises
+        ``TypeError``, as with ``dict.get``).
 
         :raises StoreClosedError: the store was closed.
         """
@@ -128,7 +130,7 @@ class Store(MutableMapping[str, str]):
         :raises TypeError: ``key`` or ``value`` is not a str; nothing is stored.
         :raises StoreClosedError: the store was closed.
         """
-        if key.__class__ is not str or value.__class__ is not str:
+        if type(key) is not str or type(value) is not str:
             key, value = _checked(key, value)
         self._acquire()
         try:
@@ -213,8 +215,9 @@ class Store(MutableMapping[str, str]):
         """Replace memory with the newest snapshot; empty if the medium has none. Never merges.
 
         :param fallback: if the newest snapshot fails its checks, load the
-            newest older generation that passes them, and report what was
-            skipped (also logged as a warning).
+            newest older generation that passes them, set the failed ones
+            aside (``Medium.quarantine``), and report what was skipped (also
+            logged as a warning).
         :raises CorruptSnapshotError: the newest snapshot (with ``fallback``,
             every generation) failed a check; memory is left unchanged.
         :raises MediumError: the medium could not be read; memory is unchanged.
@@ -245,6 +248,13 @@ class Store(MutableMapping[str, str]):
                 log.warning("skipping corrupt snapshot: %s", error)
                 continue
             if skipped:
+                # Set the corrupt generations aside: left in place they would
+                # stay "newest" and count toward keep, so the next publishes
+                # would prune the good generation we just loaded.
+                skipped = [
+                    (name, f"{reason}; moved aside: {self._medium.quarantine(name)}")
+                    for name, reason in skipped
+                ]
                 log.warning("restored older snapshot %s instead", generation)
             return RestoreReport(generation, len(data), tuple(skipped)), data
         if first_error is not None:

@@ -60,6 +60,13 @@ def check_medium(factory: Callable[[], Medium]) -> None:
 
         medium.publish([])
         assert medium.read() == b"", "an empty publish is a valid (empty) snapshot"
+
+        listed = medium.generations()
+        medium.quarantine(listed[0])
+        assert medium.generations() == listed[1:], "quarantine must unlist exactly that generation"
+        assert medium.read() == (medium.read(listed[1]) if len(listed) > 1 else None), (
+            "after quarantine the next older generation is the newest"
+        )
     finally:
         medium.close()
         medium.close()  # close must be idempotent

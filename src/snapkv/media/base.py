@@ -47,6 +47,15 @@ class Medium(ABC):
         :raises MediumError: the snapshot exists but could not be read.
         """
 
+    @abstractmethod
+    def quarantine(self, generation: str) -> str:
+        """Set aside a generation that failed verification; return where it went.
+
+        Afterwards the generation is no longer listed, so it can neither
+        shadow a good snapshot nor count toward the media's ``keep`` and push
+        the last good generation out. Called by ``Store.restore(fallback=True)``.
+        """
+
     def describe(self, generation: str | None = None) -> str:
         """A human-readable name for a generation, for error messages."""
         return f"{type(self).__name__} generation {generation}"

@@ -7,6 +7,9 @@ Directory layout::
     snapshot-0000000000000006.skv kept for fallback (``keep=1``)
     .tmp-0000000000000008-4242    a publish in progress (removed on failure
                                   or on the next open)
+    snapshot-0000000000000005.skv.corrupt
+                                  set aside by restore(fallback=True), kept
+                                  for post-mortem, never read or pruned
 
 The publish recipe, as Redis's ``rdbSave`` and LevelDB's ``SetCurrentFile``
 do it: write a temporary file in the same directory, ``fsync`` it, rename it
@@ -41,6 +44,7 @@ __all__ = ["FileMedium", "list_snapshots"]
 log = logging.getLogger("snapkv")
 
 LOCK_NAME = "LOCK"
+CORRUPT_SUFFIX = ".corrupt"
 _SNAPSHOT = re.compile(r"snapshot-(\d{16})\.skv")
 _TEMP_PREFIX = ".tmp-"
 
@@ -190,6 +194,20 @@ class FileMedium(Medium):
                 with contextlib.suppress(OSError):
                     (self.directory / name).unlink()
                     log.info("removed unfinished snapshot %s", name)
+
+    def quarantine(self, generation: str) -> str:
+        """Rename ``generation`` to ``<name>.corrupt``: kept for post-mortem, no longer listed."""
+        self._check_open()
+        if not _SNAPSHOT.fullmatch(generation):
+            raise ValueError(f"not a snapshot generation name: {generation!r}")
+        source = self.directory / generation
+        target = source.with_name(generation + CORRUPT_SUFFIX)
+        try:
+            os.replace(source, target)
+            _fsync_directory(self.directory)
+        except OSError as exc:
+            raise MediumError(f"cannot move corrupt snapshot {source} aside: {exc}") from exc
+        return str(target)
 
     # ---------------------------------------------------------------- lifecycle
 

@@ -44,6 +44,11 @@ class MemoryMedium(Medium):
                     return data
         return None
 
+    def quarantine(self, generation: str) -> str:
+        with self._lock:
+            self._snapshots = [(n, d) for n, d in self._snapshots if n != generation]
+        return "dropped"
+
     def describe(self, generation: str | None = None) -> str:
         return f"memory snapshot {generation or '(newest)'}"
 
