@@ -448,6 +448,14 @@ def time_dataset(
         f"\nsnapkv/pickle by phase: shutdown {fmt_ratio(median_ratio(snap, pick))}, "
         f"restore {fmt_ratio(median_ratio(snap_r, pick_r))}"
     )
+    per_rep = ", ".join(
+        f"{a / b:.2f}" for a, b in zip(totals["snapkv"], totals["pickle"], strict=True)
+    )
+    print(f"snapkv/pickle total per repetition: {per_rep}")
+    per_rep = ", ".join(
+        f"{a / b:.2f}" for a, b in zip(totals["loop"], totals["snapkv"], strict=True)
+    )
+    print(f"loop/snapkv total per repetition: {per_rep}")
     if redis_contender is not None:
         print(
             f"redis {'.'.join(map(str, redis_contender.version))}: shutdown = SAVE, "

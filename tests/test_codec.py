@@ -475,3 +475,20 @@ def test_helpers_agree_with_the_encoder() -> None:
 def test_values_equal_to_keys_and_shared_values(keys: list[str]) -> None:
     roundtrip(dict.fromkeys(keys, keys[0]))
     roundtrip({k: k for k in keys})
+
+
+def test_iter_encode_columns_equals_iter_encode_of_the_zipped_mapping() -> None:
+    mapping = {f"k{i}": f"v{i}" for i in range(10)} | {"": "", "\ud800": "|"}
+    columns = codec.iter_encode_columns(list(mapping), list(mapping.values()))
+    assert b"".join(columns) == codec.encode(mapping)
+
+
+@pytest.mark.parametrize(
+    ("keys", "values", "message"),
+    [(["a", "b"], ["1"], "fewer values"), (["a"], ["1", "2"], "more values")],
+)
+def test_iter_encode_columns_refuses_columns_of_different_lengths(
+    keys: list[str], values: list[str], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        b"".join(codec.iter_encode_columns(keys, values))

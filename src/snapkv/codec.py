@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import sys
 from array import array
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import accumulate, islice, repeat
 from operator import getitem
@@ -48,6 +48,7 @@ __all__ = [
     "decode",
     "encode",
     "iter_encode",
+    "iter_encode_columns",
     "scan",
 ]
 
@@ -110,17 +111,34 @@ def iter_encode(mapping: Mapping[str, str]) -> Iterator[bytes]:
     :raises TypeError: a key or value is not a ``str``.
     :raises ValueError: an entry is too large for format v1 (4 GiB per record).
     """
+    return iter_encode_columns(mapping, mapping.values())
+
+
+def iter_encode_columns(keys: Iterable[str], values: Iterable[str]) -> Iterator[bytes]:
+    """Like :func:`iter_encode`, for the entries ``zip(keys, values)``.
+
+    Keys must be distinct and both iterables of the same length. This is the
+    form ``Store.save`` uses: two lists of references (16 bytes an entry)
+    are a cheaper point-in-time copy than a second dict.
+
+    :raises TypeError: a key or value is not a ``str``.
+    :raises ValueError: an entry is too large for format v1, or the lengths differ.
+    """
     head = HEADER.pack(MAGIC, VERSION, 0, 0)[:12]
     yield head + U32.pack(crc32(head))
     entries = records = 0
-    keys_iter = iter(mapping)
-    values_iter = iter(mapping.values())
+    keys_iter = iter(keys)
+    values_iter = iter(values)
     while keys := list(islice(keys_iter, MAX_CHUNK_ENTRIES)):
         values = list(islice(values_iter, len(keys)))
+        if len(values) != len(keys):
+            raise ValueError("fewer values than keys")
         for pieces in _entry_records(keys, values):
             yield from pieces
             records += 1
         entries += len(keys)
+    if next(values_iter, None) is not None:
+        raise ValueError("more values than keys")
     yield _frame(TYPE_END, END_BODY.pack(entries, records))
 
 

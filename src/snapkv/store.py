@@ -16,9 +16,10 @@ Concurrency design (why it is shaped this way):
   cheaper than ``with``). ``shutdown`` holds it while encoding, so
   a write either lands before the snapshot (and is in it) or after the
   store was cleared; no acknowledged write can fall between the two.
-* ``save`` copies the dict under ``_lock`` (the table only, about 40 bytes
-  per entry; the strings are shared) and encodes the copy without it, so
-  writers wait for a copy, not for the encoding and the fsync.
+* ``save`` copies the keys and the values into two lists under ``_lock``
+  (16 bytes an entry; the strings are shared, and a dict copy would cost
+  about 40) and encodes them without it, so writers wait for a copy, not
+  for the encoding and the fsync.
 * ``_publish_lock`` orders publishes and restores, so two concurrent saves
   can never publish an older copy after a newer one.
 """
@@ -105,6 +106,13 @@ class Store(MutableMapping[str, str]):
     def _install(self, data: dict[str, str]) -> None:
         # One attribute store: readers see the old dict or the new one.
         self._data = data
+
+    def _exclusive_dict(self) -> dict[str, str]:
+        """The live dict, for a caller that owns this Store outright and may skip the lock.
+
+        Valid until the next shutdown, restore or close, which install another.
+        """
+        return self._data
 
     @property
     def medium(self) -> Medium:
@@ -195,8 +203,10 @@ class Store(MutableMapping[str, str]):
         :raises MediumError: publishing failed; memory and older snapshots are unchanged.
         """
         with self._publish_lock:
-            self._check_open()
-            self._medium.publish(codec.iter_encode(self._copy()))
+            with self._lock:
+                self._check_open()
+                keys, values = list(self._data), list(self._data.values())
+            self._medium.publish(codec.iter_encode_columns(keys, values))
 
     def shutdown(self) -> None:
         """Publish a snapshot of the whole store as one atomic snapshot, then clear memory.
@@ -209,7 +219,11 @@ class Store(MutableMapping[str, str]):
         with self._publish_lock, self._lock:
             self._check_open()
             self._medium.publish(codec.iter_encode(self._data))
+            published = self._data
             self._install({})
+        # ``published`` is freed here, after the locks: writers need not wait
+        # while a million strings are deallocated.
+        del published
 
     def restore(self, *, fallback: bool = False) -> RestoreReport:
         """Replace memory with the newest snapshot; empty if the medium has none. Never merges.
