@@ -36,3 +36,13 @@ def test_validate_operations_runs_nothing_and_names_the_first_bad_one() -> None:
     with pytest.raises(snapkv.InvalidOperationError, match=r"operation 2: 'get' takes 1") as info:
         validate_operations([["set", "a", "1"], ["shutdown"], ["get"], ["nope"]])
     assert info.value.index == 2
+
+
+@pytest.mark.parametrize(
+    "op",
+    [[["shutdown"]], [{"a": 1}], [None], [b"shutdown"], [["set"], "k", "v"], [{}, "k"]],
+    ids=repr,
+)
+def test_unhashable_or_odd_command_names_are_refused_cleanly(op: list[object]) -> None:
+    with pytest.raises(snapkv.InvalidOperationError, match="operation 1: command must be a str"):
+        snapkv.run_operations([("set", "a", "1"), op])

@@ -11,7 +11,7 @@ every ``shutdown`` really encodes the store in the snapshot format and every
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, MutableMapping, Sequence
 
 from snapkv.errors import InvalidOperationError
 from snapkv.store import Store
@@ -38,56 +38,57 @@ def run_operations(
         its index and the problem.
     """
     # A Store made here is reachable from no other thread, so the loop may
-    # use its dict directly and skip the per-call lock (measured: the lock
-    # was most of the gap to a bare dict). A Store passed in may be shared,
-    # so it gets the locked public methods.
+    # write to its dict directly and skip the per-call lock (measured: the
+    # lock was most of the gap to a bare dict). A Store passed in may be
+    # shared, so the loop goes through its locked mapping methods instead.
     private = store is None
     target = Store() if store is None else store
 
-    def bind() -> tuple[Callable[[str], str | None], Callable[[str, str], None]]:
-        if private:
-            data = target._exclusive_dict()  # replaced by shutdown/restore: re-bind after them
-            return data.get, data.__setitem__
-        return target.get, target.set
+    def bind() -> MutableMapping[str, str]:
+        # shutdown and restore install a new dict: re-bind after each.
+        return target._exclusive_dict() if private else target
 
+    snapshot_steps: dict[str, Callable[[], object]] = {
+        "shutdown": target.shutdown,
+        "restore": target.restore,
+    }
     results: list[str | None] = []
     append = results.append
-    get, set_ = bind()
+    data = bind()
+    get = data.get
     for index, op in enumerate(operations):
-        # The common, well-formed cases first: this loop is the hot path.
-        if type(op) is tuple or type(op) is list:
+        # The well-formed cases first, checked inline: this loop is the hot path.
+        cls = type(op)
+        if cls is tuple or cls is list:
             size = len(op)
-            if size == 3 and op[0] == "set":
-                key, value = op[1], op[2]
-                if type(key) is str and type(value) is str:
-                    set_(key, value)
+            if size == 3:
+                name, key, value = op
+                if name == "set" and type(key) is str and type(value) is str:
+                    data[key] = value
                     continue
-            elif size == 2 and op[0] == "get":
-                key = op[1]
-                if type(key) is str:
+            elif size == 2:
+                name, key = op
+                if name == "get" and type(key) is str:
                     append(get(key))
                     continue
-            elif size == 1 and op[0] == "shutdown":
-                target.shutdown()
-                get, set_ = bind()
-                continue
-            elif size == 1 and op[0] == "restore":
-                target.restore()
-                get, set_ = bind()
-                continue
+            elif size == 1 and type(op[0]) is str:
+                snapshot_step = snapshot_steps.get(op[0])
+                if snapshot_step is not None:
+                    snapshot_step()
+                    data = bind()
+                    get = data.get
+                    continue
         # Slow path: anything unusual (another sequence type, str
         # subclasses) is validated in full, or refused with the reason.
         name, *args = _normalized(op, index)
         if name == "get":
             append(get(args[0]))
         elif name == "set":
-            set_(args[0], args[1])
-        elif name == "shutdown":
-            target.shutdown()
-            get, set_ = bind()
+            data[args[0]] = args[1]
         else:
-            target.restore()
-            get, set_ = bind()
+            snapshot_steps[name]()
+            data = bind()
+            get = data.get
     return results
 
 
