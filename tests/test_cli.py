@@ -394,7 +394,7 @@ def test_closed_stdout_is_not_a_traceback() -> None:
 
 # ------------------------------------------------------------------- inspect
 
-KEYS = 70_000  # more than one chunk of 65,536 entries
+KEYS = codec.MAX_CHUNK_ENTRIES + 1_000  # two chunks: one full, one with the rest
 
 
 @pytest.fixture(scope="module")

@@ -95,10 +95,11 @@ def test_every_candidate_present_forces_lengths() -> None:
 
 
 def test_several_chunks_by_entry_count() -> None:
-    mapping = {f"key:{i}": f"value|{i}" for i in range(2 * 65_536 + 5)}
+    size = codec.MAX_CHUNK_ENTRIES
+    mapping = {f"key:{i}": f"value|{i}" for i in range(2 * size + 5)}
     mapping["k"] = codec.SEPARATORS  # the last chunk needs LENGTHS
     records = agree(mapping)
-    assert [r.entries for r in records] == [65_536, 65_536, 6]
+    assert [r.entries for r in records] == [size, size, 6]
     assert [r.layout for r in records] == [1, 1, 0]
 
 

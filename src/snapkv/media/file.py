@@ -29,15 +29,18 @@ POSIX only (``fcntl``).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import re
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
 from snapkv.errors import MediumError, StoreLockedError
 from snapkv.media.base import Medium
+
+if sys.platform != "win32":  # imported only where it exists, so `import snapkv` works anywhere
+    import fcntl
 
 __all__ = ["FileMedium", "list_snapshots"]
 
@@ -91,6 +94,8 @@ class FileMedium(Medium):
     def __init__(self, directory: str | os.PathLike[str], *, keep: int = 1) -> None:
         if keep < 0:
             raise ValueError(f"keep must be >= 0, not {keep}")
+        if sys.platform == "win32":
+            raise MediumError("FileMedium needs POSIX file locking (fcntl); use MemoryMedium")
         self.directory = Path(directory)
         self.keep = keep
         self._lock_fd: int | None = None
