@@ -1,0 +1,78 @@
+"""The import layering of docs/ARCHITECTURE.md, enforced.
+
+Each module may import only the snapkv modules listed for it here. A new
+import across layers (say, the codec reaching for a medium) fails this test
+and needs a deliberate change to the architecture page and this table.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parent.parent / "src" / "snapkv"
+
+ALLOWED: dict[str, set[str]] = {
+    "snapkv.errors": set(),
+    "snapkv._binary": set(),
+    "snapkv.codec": {"snapkv._binary", "snapkv.errors"},
+    "snapkv.media.base": set(),
+    "snapkv.media.memory": {"snapkv.media.base"},
+    "snapkv.media.file": {"snapkv.media.base", "snapkv.errors"},
+    "snapkv.media": {"snapkv.media.base", "snapkv.media.file", "snapkv.media.memory"},
+    "snapkv.store": {"snapkv.codec", "snapkv.errors", "snapkv.media"},
+    "snapkv.simulate": {"snapkv.errors", "snapkv.store"},
+    "snapkv.testing": {"snapkv.codec", "snapkv.media.base", "snapkv.store"},
+    "snapkv": {
+        "snapkv.codec",
+        "snapkv.errors",
+        "snapkv.media",
+        "snapkv.simulate",
+        "snapkv.store",
+    },
+    "snapkv.cli": {
+        "snapkv",
+        "snapkv.codec",
+        "snapkv.errors",
+        "snapkv.media.file",
+        "snapkv.simulate",
+    },
+    "snapkv.__main__": {"snapkv.cli"},
+}
+
+
+def _module_name(path: Path) -> str:
+    parts = ["snapkv", *path.relative_to(SRC).with_suffix("").parts]
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _snapkv_imports(path: Path) -> set[str]:
+    """Every snapkv module imported anywhere in ``path`` (also inside functions)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module == "snapkv":
+            # ``from snapkv import codec`` imports the module snapkv.codec.
+            found.update(f"snapkv.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return {name for name in found if name == "snapkv" or name.startswith("snapkv.")}
+
+
+MODULES = sorted(SRC.rglob("*.py"))
+
+
+def test_every_module_has_a_row() -> None:
+    assert {_module_name(path) for path in MODULES} == set(ALLOWED)
+
+
+@pytest.mark.parametrize("path", MODULES, ids=_module_name)
+def test_imports_stay_in_their_layer(path: Path) -> None:
+    name = _module_name(path)
+    unexpected = _snapkv_imports(path) - ALLOWED[name] - {name}
+    assert not unexpected, f"{name} must not import {sorted(unexpected)}"
