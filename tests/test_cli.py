@@ -141,7 +141,10 @@ def test_format_json_refuses_json_lines(tmp_path: Path) -> None:
     ops = write(tmp_path / "ops.txt", '["set", "k", "v"]\n["get", "k"]\n')
     result = cli("run", "--format", "json", ops)
     assert result.returncode == 2
-    assert one_line(result.stderr) == f"snapkv run: error: {ops}:2: invalid JSON: Extra data"
+    assert (
+        one_line(result.stderr)
+        == f"snapkv run: error: {ops}:2: invalid JSON: Extra data (column 1)"
+    )
     assert result.stdout == ""
 
 

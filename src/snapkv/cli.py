@@ -6,6 +6,8 @@ Exit status (stable, for scripts):
 * 1: the data is the problem: a corrupt snapshot, a locked or unreadable store.
 * 2: the input is the problem: bad arguments, unreadable or malformed
   operations. The one-line message names the file, line or index, and why.
+* 141 (128 + SIGPIPE): the reader of the output went away (``| head``),
+  as for any shell tool killed by SIGPIPE; no traceback.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from snapkv.simulate import validate_operations
 
 __all__ = ["main"]
 
-EXIT_OK, EXIT_DATA, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_DATA, EXIT_USAGE, EXIT_PIPE = 0, 1, 2, 141
 
 
 class InputError(Exception):
@@ -45,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # worth a traceback. Point stdout at /dev/null so the interpreter's
         # final flush does not raise again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_DATA
+        return EXIT_PIPE
     except InputError as exc:
         print(f"snapkv {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -137,10 +139,7 @@ def _read_operations(name: str, fmt: str) -> tuple[list[Any], list[int]]:
     if fmt == "auto":
         fmt = "jsonl" if name.endswith((".jsonl", ".ndjson")) else _sniff(text)
     if fmt == "json":
-        try:
-            operations = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{name}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+        operations = _loads(text, name)
         if not isinstance(operations, list):
             raise InputError(
                 f"{name}: expected a JSON array of operations, got {type(operations).__name__}"
@@ -152,28 +151,35 @@ def _read_operations(name: str, fmt: str) -> tuple[list[Any], list[int]]:
     for number, line in enumerate(text.replace("\r\n", "\n").split("\n"), start=1):
         if not line.strip():
             continue
-        try:
-            operations.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise InputError(
-                f"{name}:{number}: invalid JSON: {exc.msg} (column {exc.colno})"
-            ) from None
+        operations.append(_loads(line, name, number))
         lines.append(number)
     return operations, lines
+
+
+def _loads(text: str, name: str, line: int | None = None) -> Any:
+    """json.loads, with every way it can refuse input turned into one InputError line."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = f"{line}" if line is not None else f"{exc.lineno}"
+        raise InputError(f"{name}:{where}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+    except (ValueError, RecursionError) as exc:  # huge integers, absurd nesting
+        where = f":{line}" if line is not None else ""
+        raise InputError(f"{name}{where}: unusable JSON: {exc}") from None
 
 
 def _sniff(text: str) -> str:
     """JSON Lines unless the whole text is one JSON array of operations."""
     try:
         document = json.loads(text)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):
         # Several documents (JSON Lines), or one malformed document: if the
         # first line parses alone it is JSON Lines, else report it as JSON so
         # the error names the line where the parser really stopped.
         first = next((line for line in text.split("\n") if line.strip()), "")
         try:
             json.loads(first)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             return "json"
         return "jsonl"
     if isinstance(document, list) and document and isinstance(document[0], str):
@@ -186,21 +192,42 @@ def _sniff(text: str) -> str:
 
 def _inspect(args: argparse.Namespace) -> int:
     path = Path(args.path)
+    directory = path.is_dir()
     try:
-        files = list_snapshots(path) if path.is_dir() else [path]
-        if path.is_dir() and not files:
-            print(f"{path}: no snapshots")
-            return EXIT_OK
-        status = EXIT_OK
-        for file in files:
-            status = max(status, _inspect_one(file, args))
+        files = list_snapshots(path) if directory else [path]
+        if not directory:
+            path.stat()
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc}") from None
+    if directory and not files:
+        print(
+            json.dumps({"path": str(path), "snapshots": 0})
+            if args.json
+            else f"{path}: no snapshots"
+        )
+        return EXIT_OK
+    status = EXIT_OK
+    for file in files:
+        try:
+            data = file.read_bytes()
+        except FileNotFoundError:
+            if directory:
+                continue  # pruned by a live store since it was listed: not ours to judge
+            raise InputError(f"cannot read {file}: no such file") from None
+        except OSError as exc:
+            # Unreadable data is a data problem; go on with the other generations.
+            print(
+                json.dumps({"path": str(file), "ok": False, "error": str(exc)})
+                if args.json
+                else f"{file}\n  status     UNREADABLE: {exc}"
+            )
+            status = EXIT_DATA
+            continue
+        status = max(status, _inspect_one(file, data, args))
     return status
 
 
-def _inspect_one(file: Path, args: argparse.Namespace) -> int:
-    data = file.read_bytes()
+def _inspect_one(file: Path, data: bytes, args: argparse.Namespace) -> int:
     try:
         info = codec.scan(data, keys=max(args.keys, 0))
     except CorruptSnapshotError as exc:

@@ -35,9 +35,8 @@ from dataclasses import dataclass, field
 from itertools import accumulate, islice, repeat
 from operator import getitem
 from struct import Struct
-from zlib import crc32
 
-from snapkv._binary import U32, U32_MAX, decode_text, encode_text
+from snapkv._binary import U32, U32_MAX, crc32, decode_text, encode_text
 from snapkv.errors import CorruptSnapshotError
 
 __all__ = [
@@ -247,13 +246,15 @@ def scan(data: bytes | bytearray | memoryview, *, keys: int = 0) -> SnapshotInfo
     :raises CorruptSnapshotError: as :func:`decode`.
     """
     seen: set[str] = set()
+    total = 0
     chunks: list[ChunkInfo] = []
     first: list[str] = []
     view = _view(data)
     for offset, size, chunk_keys, _values in _iter_entries(view):
         seen.update(chunk_keys)
         chunks.append(ChunkInfo(offset, size, len(chunk_keys), _layout_name(view, offset)))
-        if len(seen) != sum(c.entries for c in chunks):
+        total += len(chunk_keys)
+        if len(seen) != total:
             raise CorruptSnapshotError("a key appears twice", offset=offset, check="duplicate-key")
         if len(first) < keys:
             first.extend(chunk_keys[: keys - len(first)])
@@ -414,13 +415,16 @@ def _decode_entries(body: memoryview, base: int) -> tuple[list[str], list[str]]:
                 "separator missing or not ASCII", offset=base + pos, check="separator"
             )
         separator = chr(body[pos])
-        strings = _decode_utf8(body[pos + 1 :], base + pos + 1).split(separator)
-        if len(strings) != 2 * count:
+        text = _decode_utf8(body[pos + 1 :], base + pos + 1)
+        # Count before splitting: a lying count must not make split()
+        # allocate millions of strings only to be refused afterwards.
+        if text.count(separator) != 2 * count - 1:
             raise CorruptSnapshotError(
-                f"text splits into {len(strings)} strings, expected {2 * count}",
+                f"text splits into {text.count(separator) + 1} strings, expected {2 * count}",
                 offset=base,
                 check="entry-count",
             )
+        strings = text.split(separator)
     elif layout == LAYOUT_LENGTHS:
         column = 8 * count
         # Checked before the lengths are read: count is not trusted to size anything.

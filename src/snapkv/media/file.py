@@ -22,17 +22,21 @@ pointer file that could disagree with the directory.
 One writer per directory: ``LOCK`` is held with ``flock``, which conflicts
 between two opens of the file even inside one process, so a second Store on
 the same directory fails fast with :class:`~snapkv.errors.StoreLockedError`.
-The lock dies with the process, so a crash never leaves a stale lock.
-POSIX only (``fcntl``).
+The lock dies with the process, so a crash never leaves a stale lock; a
+forked child closes its copy at once, so it neither keeps the directory
+locked after the parent closes it nor acts as a second writer. POSIX only
+(``fcntl``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import operator
 import os
 import re
 import sys
+import weakref
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -49,6 +53,9 @@ log = logging.getLogger("snapkv")
 LOCK_NAME = "LOCK"
 CORRUPT_SUFFIX = ".corrupt"
 _SNAPSHOT = re.compile(r"snapshot-(\d{16})\.skv")
+#: Any name that used a generation number: numbers are never reused, so a
+#: quarantined ``.corrupt`` file is never overwritten by a later incident.
+_NUMBERED = re.compile(r"snapshot-(\d{16})\.skv(?:\.corrupt)?|\.tmp-(\d{16})-\d+")
 _TEMP_PREFIX = ".tmp-"
 
 
@@ -81,6 +88,28 @@ def list_snapshots(directory: str | os.PathLike[str]) -> list[Path]:
     return [path / _snapshot_name(n) for n in _numbers(path)]
 
 
+def _next_number(directory: Path) -> int:
+    highest = 0
+    for name in os.listdir(directory):
+        match = _NUMBERED.fullmatch(name)
+        if match:
+            highest = max(highest, int(match.group(1) or match.group(2)))
+    return highest + 1
+
+
+# Media whose lock a forked child must drop (see the module docstring).
+_OPEN_MEDIA: weakref.WeakSet[FileMedium] = weakref.WeakSet()
+
+
+def _drop_locks_in_child() -> None:
+    for medium in list(_OPEN_MEDIA):
+        medium._forget_lock()
+
+
+if sys.platform != "win32":
+    os.register_at_fork(after_in_child=_drop_locks_in_child)
+
+
 class FileMedium(Medium):
     """Snapshots as files in ``directory``; keeps the newest and ``keep`` older ones.
 
@@ -92,6 +121,7 @@ class FileMedium(Medium):
     """
 
     def __init__(self, directory: str | os.PathLike[str], *, keep: int = 1) -> None:
+        keep = operator.index(keep)
         if keep < 0:
             raise ValueError(f"keep must be >= 0, not {keep}")
         if sys.platform == "win32":
@@ -100,7 +130,10 @@ class FileMedium(Medium):
         self.keep = keep
         self._lock_fd: int | None = None
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            if not self.directory.is_dir():
+                self.directory.mkdir(parents=True, exist_ok=True)
+                # A new directory entry is durable only once its parent is synced.
+                _fsync_directory(self.directory.parent)
             fd = os.open(self.directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise MediumError(f"cannot open snapshot directory {self.directory}: {exc}") from exc
@@ -115,11 +148,19 @@ class FileMedium(Medium):
         except OSError as exc:
             os.close(fd)
             raise MediumError(f"cannot lock {self.directory / LOCK_NAME}: {exc}") from exc
-        # The pid is only for the message above; the flock is the lock.
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        # From here on the descriptor holds the lock: a failure must close it,
+        # and garbage collection of an unclosed medium closes it too.
         self._lock_fd = fd
-        self._remove_temporaries()
+        self._finalizer = weakref.finalize(self, os.close, fd)
+        try:
+            # The pid is only for the message above; the flock is the lock.
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+            self._remove_temporaries()
+        except OSError as exc:
+            self.close()
+            raise MediumError(f"cannot prepare {self.directory}: {exc}") from exc
+        _OPEN_MEDIA.add(self)
 
     # ------------------------------------------------------------------ reading
 
@@ -159,9 +200,19 @@ class FileMedium(Medium):
     # ------------------------------------------------------------------ writing
 
     def publish(self, pieces: Iterable[bytes]) -> None:
+        """See :meth:`Medium.publish`.
+
+        One failure is special: if the directory cannot be synced after the
+        rename, the new snapshot is already the newest one visible (a
+        rename cannot be undone safely), but its durability across a power
+        loss is unconfirmed. The MediumError then says so; the caller keeps
+        its memory and should publish again.
+        """
         self._check_open()
-        numbers = self._numbers()
-        generation = (numbers[0] + 1) if numbers else 1
+        try:
+            generation = _next_number(self.directory)
+        except OSError as exc:
+            raise MediumError(f"cannot list {self.directory}: {exc}") from exc
         final = self.directory / _snapshot_name(generation)
         temp = self.directory / f"{_TEMP_PREFIX}{generation:016d}-{os.getpid()}"
         try:
@@ -170,7 +221,6 @@ class FileMedium(Medium):
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(temp, final)
-            _fsync_directory(self.directory)
         except BaseException as exc:
             # Whatever failed (disk full, encoder error, KeyboardInterrupt),
             # no temporary file is left behind and older snapshots are intact.
@@ -179,11 +229,23 @@ class FileMedium(Medium):
             if isinstance(exc, OSError):
                 raise MediumError(f"cannot publish snapshot to {final}: {exc}") from exc
             raise
-        self._prune([generation, *numbers])
+        try:
+            _fsync_directory(self.directory)
+        except OSError as exc:
+            raise MediumError(
+                f"snapshot {final} is published but not confirmed durable "
+                f"(directory sync failed: {exc}); publish again"
+            ) from exc
+        self._prune()
 
-    def _prune(self, numbers: list[int]) -> None:
+    def _prune(self) -> None:
         # Tolerated: an old generation that cannot be removed costs disk
         # space, not correctness; the next publish tries again.
+        try:
+            numbers = _numbers(self.directory)
+        except OSError as exc:
+            log.warning("cannot list %s to remove old snapshots: %s", self.directory, exc)
+            return
         for number in numbers[self.keep + 1 :]:
             try:
                 (self.directory / _snapshot_name(number)).unlink()
@@ -222,9 +284,17 @@ class FileMedium(Medium):
 
     def close(self) -> None:
         """Release the directory lock. Idempotent."""
-        fd, self._lock_fd = self._lock_fd, None
-        if fd is not None:
-            os.close(fd)  # closing the descriptor releases the flock
+        if self._lock_fd is not None:
+            self._lock_fd = None
+            self._finalizer()  # closes the descriptor, which releases the flock
+
+    def _forget_lock(self) -> None:
+        """In a forked child: close this process's copy of the lock, keep the parent's.
+
+        Closing a copy leaves the flock with the parent (it belongs to the
+        shared open file); ``flock(LOCK_UN)`` here would release it for both.
+        """
+        self.close()
 
     def __repr__(self) -> str:
         return f"FileMedium({str(self.directory)!r}, keep={self.keep})"

@@ -7,6 +7,7 @@ generation becomes visible by one list operation, after it is complete.
 
 from __future__ import annotations
 
+import operator
 import threading
 from collections.abc import Iterable
 
@@ -19,6 +20,7 @@ class MemoryMedium(Medium):
     """Keeps the newest snapshot, and ``keep`` older ones, in memory."""
 
     def __init__(self, *, keep: int = 0) -> None:
+        keep = operator.index(keep)
         if keep < 0:
             raise ValueError(f"keep must be >= 0, not {keep}")
         self._keep = keep
