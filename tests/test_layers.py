@@ -50,17 +50,30 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
+def _absolute(node: ast.ImportFrom, path: Path) -> str:
+    """The absolute module an ``ImportFrom`` names, relative imports resolved."""
+    if node.level == 0:
+        return node.module or ""
+    package = _module_name(path).split(".")
+    if path.name != "__init__.py":
+        package.pop()  # a module's relative imports start from its package
+    base = package[: len(package) - node.level + 1]
+    return ".".join([*base, node.module] if node.module else base)
+
+
 def _snapkv_imports(path: Path) -> set[str]:
     """Every snapkv module imported anywhere in ``path`` (also inside functions)."""
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module == "snapkv":
-            # ``from snapkv import codec`` imports the module snapkv.codec.
-            found.update(f"snapkv.{alias.name}" for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
+        elif isinstance(node, ast.ImportFrom):
+            module = _absolute(node, path)
+            if module == "snapkv" or node.module is None:
+                # ``from snapkv import codec`` / ``from . import codec`` import submodules.
+                found.update(f"{module}.{alias.name}" for alias in node.names)
+            else:
+                found.add(module)
     return {name for name in found if name == "snapkv" or name.startswith("snapkv.")}
 
 

@@ -1,4 +1,4 @@
-"""Failure modes found by review, one test each: interrupts, failing disks, forks, misuse."""
+"""Failure modes, one test each: interrupts, failing disks, forks, misuse."""
 
 from __future__ import annotations
 
@@ -6,9 +6,12 @@ import errno
 import gc
 import os
 import signal
+import struct
 import subprocess
 import sys
 import threading
+import tracemalloc
+import zlib
 from pathlib import Path
 
 import pytest
@@ -301,18 +304,19 @@ def test_mapping_methods_after_close_raise(method: str) -> None:
 # ------------------------------------------------------------------- decoder
 
 
-def test_a_lying_entry_count_is_refused_before_splitting() -> None:
-    # A valid SEPARATED record of 3 entries whose count field says 2, CRC fixed.
-    data = bytearray(codec.encode({"a": "1", "b": "2", "c": "3"}))
-    start = codec.HEADER_SIZE
-    body = start + codec.FRAME_SIZE
-    data[body : body + 4] = (2).to_bytes(4, "little")
-    crc = codec.crc32(
-        bytes(data[start + 4 : start + codec.FRAME_SIZE])
-        + bytes(data[body : body + int.from_bytes(data[start + 4 : start + 8], "little")])
-    )
-    data[start : start + 4] = crc.to_bytes(4, "little")
-    with pytest.raises(snapkv.CorruptSnapshotError) as info:
-        codec.decode(bytes(data))
+def test_a_lying_entry_count_is_refused_without_splitting() -> None:
+    # count 1, but the text holds 2,000,000 separators: split() would build a
+    # 2,000,001-item list (16 MB of pointers) before noticing.
+    body = struct.pack("<IB", 1, codec.LAYOUT_SEPARATED) + b"\x00" + b"\x00" * 2_000_000
+    tail = struct.pack("<IB", len(body), codec.TYPE_ENTRIES)
+    record = struct.pack("<I", zlib.crc32(tail + body)) + tail + body
+    data = codec.encode({})[: codec.HEADER_SIZE] + record
+    tracemalloc.start()
+    try:
+        with pytest.raises(snapkv.CorruptSnapshotError) as info:
+            codec.decode(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
     assert info.value.check == "entry-count"
-    assert "expected 4" in info.value.reason
+    assert peak < 8 << 20, f"peak {peak:,} bytes: the text was split before the count was checked"

@@ -5,7 +5,10 @@ The contract every medium keeps (``snapkv.testing.check_medium`` checks it):
 * :meth:`Medium.publish` makes the concatenation of the given pieces the
   newest snapshot *atomically*: after a crash at any instant, a reader finds
   either the previous newest snapshot or the complete new one, never a torn
-  one. If publish raises, the previous snapshots are untouched.
+  one. If publish raises, the previous snapshots are untouched, except in
+  one case a medium must name in its error: the new snapshot became visible
+  but its durability could not be confirmed (FileMedium: the directory sync
+  after the rename failed). Either way the caller keeps its data.
 * :meth:`Medium.generations` lists the retained snapshots, newest first;
   an empty list means "no snapshot yet", which a Store restores as empty.
 * :meth:`Medium.read` returns a snapshot's bytes exactly as published.
@@ -32,8 +35,9 @@ class Medium(ABC):
         ``pieces`` is consumed once, as it is written, so a medium never
         needs a second copy of the snapshot in memory.
 
-        :raises MediumError: the snapshot could not be published; the
-            previously published snapshots are unchanged.
+        :raises MediumError: the snapshot could not be published and the
+            previously published snapshots are unchanged; or (said in the
+            message) it is visible but not confirmed durable.
         """
 
     @abstractmethod
