@@ -1,0 +1,40 @@
+"""The README's examples run as written, and its CLI example prints what it says."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_the_python_api_example_runs_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (block,) = re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    assert (tmp_path / "data").is_dir()
+    import snapkv
+
+    with snapkv.open(tmp_path / "data") as store:
+        assert dict(store.items()) == {"user:1": "Ada"}
+
+
+def test_the_main_command_prints_what_the_readme_says() -> None:
+    said = re.search(r"It prints `(.*?)`", README)
+    assert said is not None
+    result = subprocess.run(
+        [sys.executable, "-m", "snapkv", "run", "examples/spec-3.json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.strip() == said.group(1)
