@@ -74,9 +74,9 @@ LAYOUT_SEPARATED = 1
 END_BODY = Struct("<QI")  # total entries, records before END
 
 #: Entries per ENTRIES record, at most. Measured over 1,000,000 entries
-#: (bench/): chunks of 1,024-4,096 entries encoded 25-35% faster than chunks
-#: of 65,536 and decoded non-ASCII text 20% faster (a chunk's text stays in
-#: the CPU cache); below 1,024 the per-record overhead starts to show.
+#: (bench/codec_choices.py): chunks of 65,536 encoded 7-20% slower and
+#: decoded non-ASCII text 14% slower than chunks of 4,096 (whose text stays
+#: in the CPU cache); smaller chunks gained nothing more.
 MAX_CHUNK_ENTRIES = 4_096
 #: A chunk whose text exceeds this many code points is split in two (unless
 #: it holds one entry), so a chunk of huge values cannot take unbounded memory.
