@@ -87,7 +87,11 @@ class Store(MutableMapping[str, str]):
     """A dict of str to str in memory, with whole-store snapshots on a medium.
 
     ``Store()`` snapshots to memory; :func:`snapkv.open` gives a Store on a
-    directory. Safe for concurrent use from several threads: every
+    directory, restored. ``Store(medium)`` starts EMPTY even if the medium
+    holds snapshots: call :meth:`restore` first, or the next shutdown will
+    publish the empty store as the newest snapshot.
+
+    Safe for concurrent use from several threads: every
     operation is atomic, and a snapshot is a point-in-time view.
 
     Keys and values are any ``str``: empty, with NUL or separators, emoji,
