@@ -140,10 +140,7 @@ def test_directory_sync_failure_after_rename_says_published_but_not_durable(
     store.close()
 
 
-def test_a_failure_after_locking_releases_the_lock(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def broken_listdir(path: object) -> list[str]:
+def broken_listdir(path: object) -> list[str]:
         raise OSError(errno.EIO, "Input/output error")
 
     tmp_path.joinpath("data").mkdir()
