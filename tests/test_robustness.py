@@ -140,17 +140,6 @@ def test_directory_sync_failure_after_rename_says_published_but_not_durable(
     store.close()
 
 
-def broken_listdir(path: object) -> list[str]:
-        raise OSError(errno.EIO, "Input/output error")
-
-    tmp_path.joinpath("data").mkdir()
-    with monkeypatch.context() as patch:
-        patch.setattr(file_medium.os, "listdir", broken_listdir)
-        with pytest.raises(MediumError, match="cannot prepare"):
-            FileMedium(tmp_path / "data")
-    FileMedium(tmp_path / "data").close()  # not StoreLockedError
-
-
 def test_quarantined_files_are_never_overwritten(tmp_path: Path) -> None:
     medium = FileMedium(tmp_path, keep=2)
     medium.publish([b"good"])
