@@ -30,10 +30,7 @@ __all__ = [
 TEXT_ENCODING = "utf-8"
 TEXT_ERRORS = "surrogatepass"
 
-U8 = struct.Struct("<B")
-U16 = struct.Struct("<H")
 U32 = struct.Struct("<I")
-U64 = struct.Struct("<Q")
 
 U32_MAX = 0xFFFF_FFFF
 
