@@ -13,6 +13,12 @@ for context, shelve (stdlib, on whatever dbm is available) and
 sqlitedict/diskcache if they happen to be installed (never required).
 Sets overwrite existing keys (the steady state: no table growth).
 
+Expiry: a second Store holds the same entries, every other key with an
+expiry time far in the future. ``Store.get`` on its keys with an expiry is
+compared with ``Store.get`` on its keys without one (same store, same loop,
+same number of keys), and with the same keys in the Store where nothing
+expires.
+
 Two sizes: a hot set of 1,000 keys (fits in the CPU caches: the interpreter
 overhead shows fully) and 100,000 keys (about 25 MB of keys, values and
 table: most lookups miss the caches, as in a real store). Run from the
@@ -45,9 +51,20 @@ from _common import (
 from snapkv import Store
 
 TARGET = 1.5
+#: Target: Store.get of a key with an expiry time / of a key without, same store.
+EXPIRY_TARGET = 1.3
+#: Expiry times lie this far in the future (seconds): nothing expires during the run.
+EXPIRY_HORIZON = 30 * 86_400
 #: Keys used for the slow, on-disk contenders (their ns/op is per operation all the same).
 SLOW_KEYS = 2_000
 OPERATIONS = ("get", "get missing", "set")
+#: Rows of the expiry table: (label, which store, which half of the keys).
+EXPIRY_ROWS = {
+    "key without expiry": ("expiring", "plain half"),
+    "key with expiry": ("expiring", "expiring half"),
+    "same keys, Store without expiry": ("plain", "plain half"),
+}
+EXPIRY_PREFIX = "expiry: "
 
 
 class DictWrapper:
@@ -142,6 +159,21 @@ def run_size(
         for k, v in slow:
             obj[k] = v
 
+    # The expiry store: the same entries, every other key with an expiry time.
+    expiring = Store()
+    first = time.time() + EXPIRY_HORIZON
+    for i, (k, v) in enumerate(pairs):
+        if i % 2 == 0:
+            expiring.set(k, v, expire_at=first + i / 1000)
+        else:
+            expiring.set(k, v)
+    halves = {"expiring half": keys[0::2], "plain half": keys[1::2]}
+    if expiring.expiry_ms(halves["plain half"][0]) is not None or any(
+        expiring.expiry_ms(k) is None for k in halves["expiring half"]
+    ):
+        raise SystemExit("the expiry store does not hold the expiry times it was given")
+    stores = {"expiring": expiring, "plain": store}
+
     contenders: dict[str, tuple[Any, str]] = {
         "dict": (plain, "setitem"),
         "wrapper class": (wrapper, "set"),
@@ -175,12 +207,24 @@ def run_size(
     def empty() -> float:
         return sum(loop_empty(new_values) for _ in range(passes)) / (passes * n) * 1e9
 
+    def measure_expiry(which: str, half: str) -> Callable[[], float]:
+        obj, use_keys = stores[which], halves[half]
+
+        def run() -> float:
+            total = sum(loop_get(obj, use_keys) for _ in range(passes))
+            return total / (passes * len(use_keys)) * 1e9
+
+        return run
+
     jobs: dict[str, Callable[[], float]] = {"(empty loop)|-": empty}
     for op in OPERATIONS:
         for name in contenders:
             jobs[f"{name}|{op}"] = measure(name, op)
+    for label, (which, half) in EXPIRY_ROWS.items():
+        jobs[f"{EXPIRY_PREFIX}{label}|get"] = measure_expiry(which, half)
     runs = interleaved(jobs, repeat)
     store.close()
+    expiring.close()
     results: dict[str, dict[str, list[float]]] = {}
     for job, values in runs.items():
         name, op = job.split("|")
@@ -196,7 +240,7 @@ def print_size(label: str, results: dict[str, dict[str, list[float]]]) -> dict[s
         headers += [f"{op} ns/op", f"{op} / dict"]
     rows = []
     for name, by_op in results.items():
-        if name == "(empty loop)":
+        if name == "(empty loop)" or name.startswith(EXPIRY_PREFIX):
             continue
         row: list[object] = [name]
         for op in OPERATIONS:
@@ -209,7 +253,28 @@ def print_size(label: str, results: dict[str, dict[str, list[float]]]) -> dict[s
         f"{median(results['(empty loop)']['-']):.0f} ns per iteration; it is included above)"
     )
     store = results["snapkv Store"]
-    return {op: median_ratio(store[op], base[op]) for op in OPERATIONS}
+    ratios = {op: median_ratio(store[op], base[op]) for op in OPERATIONS}
+
+    runs = {row: results[EXPIRY_PREFIX + row]["get"] for row in EXPIRY_ROWS}
+    without, plain = runs["key without expiry"], runs["same keys, Store without expiry"]
+    print(
+        f"\nStore.get where every other key has an expiry time ({label}; "
+        f"each row looks up half the keys):\n"
+    )
+    print_table(
+        ["Store.get of", "ns/op", "/ key without expiry", "/ Store without expiry"],
+        [
+            [
+                name,
+                f"{median(values):.0f}",
+                fmt_ratio(median_ratio(values, without)),
+                fmt_ratio(median_ratio(values, plain)),
+            ]
+            for name, values in runs.items()
+        ],
+    )
+    ratios["get with expiry"] = median_ratio(runs["key with expiry"], without)
+    return ratios
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -243,6 +308,13 @@ def main(argv: list[str] | None = None) -> None:
     for label, by_op in ratios.items():
         for op in ("get", "set"):
             print(target_line(f"Store.{op} / dict {op}, {label}", by_op[op], TARGET))
+        print(
+            target_line(
+                f"Store.get of a key with expiry / without (same store), {label}",
+                by_op["get with expiry"],
+                EXPIRY_TARGET,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -12,10 +12,15 @@ does) and rebuilds it when it restores, so each cycle frees and allocates
 the same objects for everyone. Peak extra memory while saving is measured
 in a fresh child process per contender (see ``--help`` and bench/README.md).
 
+A second section prices expiry: the same entries in two stores, one where
+no key expires and one where every other key does, each saved (encode) and
+restored (decode) in turn; also the codec alone on the same columns.
+
 Run from the repository root::
 
-    python bench/snapshot.py            # 1,000,000 keys, 3 repetitions
-    python bench/snapshot.py --quick    # 100,000 keys, 2 repetitions
+    python bench/snapshot.py                 # 1,000,000 keys, 3 repetitions
+    python bench/snapshot.py --quick         # 100,000 keys, 2 repetitions
+    python bench/snapshot.py --expiry-only   # only the expiry section
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ from _common import (
     print_table,
     target_line,
 )
-from snapkv import FileMedium, Store
+from snapkv import FileMedium, MemoryMedium, Store, codec
 
 DATASETS = ("ascii", "non-ascii")
 #: Target: snapkv shutdown+restore time / pickle's, per dataset.
@@ -61,6 +66,12 @@ PICKLE_TARGET = {"ascii": 0.8, "non-ascii": 0.9}
 LOOP_TARGET = 2.5
 #: Target: peak extra memory while saving, as a share of the store's footprint.
 MEMORY_TARGET = 0.25
+#: Target: save (encode) and restore (decode) time of a store where half the
+#: keys expire, over the same store without expiry.
+EXPIRY_TARGET = 1.3
+#: Expiry times of the expiring keys start this far in the future (seconds),
+#: so that none expires during the run.
+EXPIRY_HORIZON = 30 * 86_400
 
 _U32 = struct.Struct("<I")
 
@@ -467,6 +478,137 @@ def time_dataset(
     return summary
 
 
+# -------------------------------------------------------------------- expiry
+
+EXPIRY_CONTENDERS = (
+    "Store, no expiry",
+    "Store, 50% expiry",
+    "codec, no expiry",
+    "codec, 50% expiry",
+)
+
+
+def expiry_times(n: int) -> list[int]:
+    """Expiry times (epoch ms) for ``n`` keys: every other key expires, 0 for the rest.
+
+    The times are distinct (one millisecond apart) and far enough ahead that
+    none falls due during the run; alternating keys put an expiry column in
+    every chunk, the worst case for the codec.
+    """
+    first = int((time.time() + EXPIRY_HORIZON) * 1000)
+    return [first + i if i % 2 == 0 else 0 for i in range(n)]
+
+
+class StoreCycle:
+    """A Store on a MemoryMedium (no disk, so only CPU is priced): save(), then restore()."""
+
+    def __init__(self, items: dict[str, str], times: list[int] | None) -> None:
+        self.store = Store(MemoryMedium())
+        if times is None:
+            self.store.update(items)
+        else:
+            for (key, value), at in zip(items.items(), times, strict=True):
+                if at:
+                    self.store.set(key, value, expire_at=at / 1000)
+                else:
+                    self.store.set(key, value)
+
+    def __call__(self) -> dict[str, float]:
+        start = time.perf_counter()
+        self.store.save()
+        saved = time.perf_counter()
+        self.store.restore()
+        return {"encode": saved - start, "decode": time.perf_counter() - saved}
+
+    def check(self, items: dict[str, str], times: list[int] | None) -> None:
+        if dict(self.store.items()) != items:
+            raise SystemExit("a Store did not restore the entries it saved")
+        sample = list(items)[:1_000]
+        expected = [at or None for at in times[:1_000]] if times else [None] * len(sample)
+        if [self.store.expiry_ms(key) for key in sample] != expected:
+            raise SystemExit("a Store did not restore the expiry times it saved")
+
+
+class CodecCycle:
+    """The codec alone on prebuilt columns: iter_encode_snapshot joined, then decode_snapshot."""
+
+    def __init__(self, items: dict[str, str], times: list[int] | None) -> None:
+        self.columns = [(0, list(items), list(items.values()), times)]
+        self.blob = b""
+
+    def __call__(self) -> dict[str, float]:
+        start = time.perf_counter()
+        self.blob = b"".join(codec.iter_encode_snapshot(self.columns))
+        encoded = time.perf_counter()
+        codec.decode_snapshot(self.blob)
+        return {"encode": encoded - start, "decode": time.perf_counter() - encoded}
+
+    def check(self, items: dict[str, str], times: list[int] | None) -> None:
+        snapshot = codec.decode_snapshot(self.blob)
+        expires = {k: at for k, at in zip(items, times, strict=True) if at} if times else {}
+        if snapshot.spaces.get(0) != items or snapshot.expires.get(0, {}) != expires:
+            raise SystemExit("the codec did not decode what it encoded")
+
+
+def time_expiry(dataset: str, n: int, repeat: int) -> dict[str, dict[str, float]]:
+    """Time save/restore with and without expiry on one dataset; print the table."""
+    log(f"{dataset}: expiry: generating {n:,} entries")
+    items = make_dataset(dataset, n)
+    times = expiry_times(n)
+    print(f"\n### {dataset}: expiry cost, {n:,} keys (half of them with an expiry time)\n")
+    cycles: dict[str, StoreCycle | CodecCycle] = {}
+    for name in EXPIRY_CONTENDERS:
+        log(f"{dataset}: expiry: setting up {name}")
+        kind = StoreCycle if name.startswith("Store") else CodecCycle
+        cycles[name] = kind(items, times if "50%" in name else None)
+    for name, cycle in cycles.items():
+        log(f"{dataset}: expiry: warm-up cycle and check: {name}")
+        cycle()
+        cycle.check(items, times if "50%" in name else None)
+    del items, times
+    gc.collect()
+    runs = interleaved(dict(cycles), repeat, progress=lambda m: log(f"{dataset}: expiry: {m}"))
+    for cycle in cycles.values():
+        if isinstance(cycle, StoreCycle):
+            cycle.store.close()
+
+    summary: dict[str, dict[str, float]] = {}
+    rows = []
+    for name, rs in runs.items():
+        base = runs[name.replace("50% expiry", "no expiry")]
+        summary[name] = {phase: median(r[phase] for r in rs) for phase in ("encode", "decode")} | {
+            f"{phase} ratio": median_ratio([r[phase] for r in rs], [r[phase] for r in base])
+            for phase in ("encode", "decode")
+        }
+        s = summary[name]
+        rows.append(
+            [
+                name,
+                fmt_seconds(s["encode"]),
+                fmt_ratio(s["encode ratio"]),
+                fmt_seconds(s["decode"]),
+                fmt_ratio(s["decode ratio"]),
+            ]
+        )
+    print_table(
+        [
+            "contender",
+            "encode (Store: save)",
+            "encode / no expiry",
+            "decode (Store: restore)",
+            "decode / no expiry",
+        ],
+        rows,
+    )
+    for phase in ("encode", "decode"):
+        per_rep = ", ".join(
+            f"{a[phase] / b[phase]:.2f}"
+            for a, b in zip(runs["Store, 50% expiry"], runs["Store, no expiry"], strict=True)
+        )
+        print(f"Store {phase}, 50% expiry / no expiry, per repetition: {per_rep}")
+    return summary
+
+
 # -------------------------------------------------------------------- memory
 
 MEMORY_CONTENDERS = ("snapkv save()", "snapkv shutdown()", "pickle", "loop")
@@ -597,6 +739,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--dir", help="where snapshot files go (default: the system temp dir)")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory measurement")
+    parser.add_argument("--no-expiry", action="store_true", help="skip the expiry section")
+    parser.add_argument("--expiry-only", action="store_true", help="run only the expiry section")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     parser.add_argument("--method", choices=["tracemalloc", "rss"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -617,15 +761,35 @@ def main(argv: list[str] | None = None) -> None:
         "shutdown = encode + write + fsync (+ clear memory); restore = read + decode. "
         "snapkv also renames the temp file, fsyncs the directory and prunes old generations."
     )
+    if not args.no_expiry:
+        print(
+            "expiry section: Store on a MemoryMedium (no disk), encode = save(), "
+            "decode = restore(); codec = iter_encode_snapshot joined / decode_snapshot."
+        )
     timing: dict[str, dict[str, dict[str, float]]] = {}
     memory: dict[str, dict[str, dict[str, Any]]] = {}
+    expiry: dict[str, dict[str, dict[str, float]]] = {}
     for dataset in datasets:
-        timing[dataset] = time_dataset(dataset, args.keys, args.repeat, args.dir)
-        if not args.no_memory:
-            memory[dataset] = measure_memory(dataset, args.keys, args.dir)
+        if not args.expiry_only:
+            timing[dataset] = time_dataset(dataset, args.keys, args.repeat, args.dir)
+            if not args.no_memory:
+                memory[dataset] = measure_memory(dataset, args.keys, args.dir)
+        if not args.no_expiry:
+            expiry[dataset] = time_expiry(dataset, args.keys, args.repeat)
 
     print("\nTargets (printed, not asserted):")
     for dataset in datasets:
+        for phase, what in (("encode", "save()"), ("decode", "restore()")):
+            if dataset in expiry:
+                print(
+                    target_line(
+                        f"{dataset}: Store.{what} with 50% expiry / without ({phase})",
+                        expiry[dataset]["Store, 50% expiry"][f"{phase} ratio"],
+                        EXPIRY_TARGET,
+                    )
+                )
+        if dataset not in timing:
+            continue
         t = timing[dataset]
         print(
             target_line(

@@ -1,8 +1,8 @@
-"""A second reader of snapkv snapshot format v1, written from docs/FORMAT.md alone.
+"""A second reader of snapkv snapshot formats 1 and 2, written from docs/FORMAT.md alone.
 
 It shares no code with snapkv: every constant, field and check below comes from
-the document, so if this reader and ``snapkv.codec.decode`` agree, the document
-says everything a reader needs. It is deliberately simple and slow: ``struct``,
+the document, so if this reader and ``snapkv.codec.decode_snapshot`` agree, the
+document says everything a reader needs. It is deliberately simple and slow: ``struct``,
 ``zlib.crc32`` and Python loops, including its own UTF-8 decoder built from the
 byte table in section 4. Any failed check raises :class:`SpecReaderError`, a
 ``ValueError`` carrying the check name and offset of section 8.
@@ -17,14 +17,20 @@ from typing import NamedTuple
 # Section 2 and section 10.
 MAGIC = bytes([0x89, 0x53, 0x4B, 0x56, 0x0D, 0x0A, 0x1A, 0x0A])
 VERSION = 1
+VERSION_EXTENDED = 2
 HEADER_SIZE = 16
 FRAME_SIZE = 9
 TYPE_ENTRIES = 0x01
 TYPE_END = 0x02
+TYPE_ENTRIES_EX = 0x03
+TYPE_KEYSPACE = 0x04
+TYPE_META = 0x81
 OPTIONAL_TYPE_BIT = 0x80
 LAYOUT_LENGTHS = 0
 LAYOUT_SEPARATED = 1
 END_BODY_SIZE = 12
+KEYSPACE_BODY_SIZE = 4
+META_BODY_SIZE = 8  # at least; later bytes are ignored
 
 
 class SpecReaderError(ValueError):
@@ -37,26 +43,44 @@ class SpecReaderError(ValueError):
 
 
 class Record(NamedTuple):
-    """One record as read: where it starts, its type, and for ENTRIES its count and layout."""
+    """One record as read: where it starts, its type, and for entries records their
+    count, layout, keyspace and how many have an expiry time."""
 
     offset: int
     type: int
     entries: int = 0
     layout: int = -1
+    keyspace: int = 0
+    expiring: int = 0
 
 
 class Snapshot(NamedTuple):
+    """Everything read: ``mapping`` is keyspace 0 (section 3), ``spaces`` every keyspace
+    that has entries, ``expires`` the non-zero expiry times by keyspace and key."""
+
     mapping: dict[str, str]
     records: list[Record]
+    version: int
+    spaces: dict[int, dict[str, str]]
+    expires: dict[int, dict[str, int]]
+    journal_next: int
 
 
 def read_snapshot(data: bytes) -> dict[str, str]:
-    """Return the mapping held by ``data``; raise :class:`SpecReaderError` if any check fails."""
+    """Return keyspace 0 of ``data``; raise :class:`SpecReaderError` if any check fails."""
     return read_snapshot_records(data).mapping
 
 
+def read_snapshot_all(
+    data: bytes,
+) -> tuple[dict[int, dict[str, str]], dict[int, dict[str, int]], int]:
+    """Return (spaces, expires, journal_next) of ``data``, the fields of codec.Snapshot."""
+    result = read_snapshot_records(data)
+    return result.spaces, result.expires, result.journal_next
+
+
 def read_snapshot_records(data: bytes) -> Snapshot:
-    """Like :func:`read_snapshot`, and also list the records, END excluded."""
+    """Read everything ``data`` holds, and also list the records, END excluded."""
     data = bytes(data)
     n = len(data)
 
@@ -70,14 +94,17 @@ def read_snapshot_records(data: bytes) -> Snapshot:
     version, flags, header_crc = struct.unpack("<HHI", data[8:16])
     if zlib.crc32(data[0:12]) != header_crc:
         raise SpecReaderError("header-crc", 12)
-    if version != VERSION:
+    if version not in (VERSION, VERSION_EXTENDED):
         raise SpecReaderError("version", 8)
     if flags != 0:
         raise SpecReaderError("flags", 10)
 
-    mapping: dict[str, str] = {}
+    spaces: dict[int, dict[str, str]] = {}
+    expires: dict[int, dict[str, int]] = {}
     records: list[Record] = []
     entries_read = 0
+    keyspace = 0  # section 3: records before the first KEYSPACE belong to keyspace 0
+    journal_next = 0
     pos = HEADER_SIZE
     while True:
         # The frame: checks 6 to 10.
@@ -93,18 +120,46 @@ def read_snapshot_records(data: bytes) -> Snapshot:
             raise SpecReaderError("record-crc", pos)
         body = data[pos + FRAME_SIZE : end]
         body_offset = pos + FRAME_SIZE
+        known = {TYPE_ENTRIES, TYPE_END}
+        if version == VERSION_EXTENDED:
+            known |= {TYPE_ENTRIES_EX, TYPE_KEYSPACE}
 
-        if record_type == TYPE_ENTRIES:
-            keys, values, layout = _read_entries(body, body_offset)
-            # Check 20, once the whole record is decoded.
-            for key, value in zip(keys, values, strict=True):
+        if record_type & OPTIONAL_TYPE_BIT == 0 and record_type not in known:
+            raise SpecReaderError("record-type", pos)
+        if record_type in (TYPE_ENTRIES, TYPE_ENTRIES_EX):
+            keys, values, times, layout = _read_entries(
+                body, body_offset, with_expiry=record_type == TYPE_ENTRIES_EX
+            )
+            # Check 23, once the whole record is decoded, per keyspace.
+            mapping = spaces.setdefault(keyspace, {})
+            for key, value, at in zip(keys, values, times, strict=True):
                 if key in mapping:
                     raise SpecReaderError("duplicate-key", pos)
                 mapping[key] = value
+                if at != 0:
+                    expires.setdefault(keyspace, {})[key] = at
             entries_read += len(keys)
-            records.append(Record(pos, record_type, len(keys), layout))
+            expiring = sum(1 for at in times if at != 0)
+            records.append(Record(pos, record_type, len(keys), layout, keyspace, expiring))
+        elif record_type == TYPE_KEYSPACE:
+            # Checks 24 and 25.
+            if length != KEYSPACE_BODY_SIZE:
+                raise SpecReaderError("keyspace-length", pos)
+            (number,) = struct.unpack("<I", body)
+            if number <= keyspace:
+                raise SpecReaderError("keyspace-order", body_offset)
+            keyspace = number
+            records.append(Record(pos, record_type, keyspace=number))
+        elif record_type == TYPE_META:
+            # Checks 11 and 12.
+            if pos != HEADER_SIZE:
+                raise SpecReaderError("meta-position", pos)
+            if length < META_BODY_SIZE:
+                raise SpecReaderError("meta-length", pos)
+            (journal_next,) = struct.unpack("<Q", body[:META_BODY_SIZE])
+            records.append(Record(pos, record_type))
         elif record_type == TYPE_END:
-            # Checks 21 to 23.
+            # Checks 26 to 28.
             if length != END_BODY_SIZE:
                 raise SpecReaderError("end-length", pos)
             total, records_before = struct.unpack("<QI", body)
@@ -112,45 +167,55 @@ def read_snapshot_records(data: bytes) -> Snapshot:
                 raise SpecReaderError("end-count", pos)
             if end != n:
                 raise SpecReaderError("trailing-bytes", end)
-            return Snapshot(mapping, records)
-        elif record_type & OPTIONAL_TYPE_BIT:
-            records.append(Record(pos, record_type))  # skipped, but counted for END
+            return Snapshot(spaces.get(0, {}), records, version, spaces, expires, journal_next)
         else:
-            raise SpecReaderError("record-type", pos)
+            records.append(Record(pos, record_type))  # optional: skipped, but counted for END
         pos = end
 
 
-def _read_entries(body: bytes, base: int) -> tuple[list[str], list[str], int]:
-    """Checks 11 to 19 on one ENTRIES body starting at snapshot offset ``base``."""
+def _read_entries(
+    body: bytes, base: int, *, with_expiry: bool
+) -> tuple[list[str], list[str], list[int], int]:
+    """Checks 13 to 22 on one ENTRIES or ENTRIES_EX body starting at snapshot offset ``base``.
+
+    Returns keys, values, expiry times (all 0 for ENTRIES) and the layout.
+    """
     if len(body) < 5:
         raise SpecReaderError("entries-header", base)
     count, layout = struct.unpack("<IB", body[0:5])
     if count == 0:
         raise SpecReaderError("entry-count", base)
+    if layout not in (LAYOUT_SEPARATED, LAYOUT_LENGTHS):
+        raise SpecReaderError("layout", base + 4)
+    d = 5  # D - B: where layout_data starts in the body
+    times = [0] * count
+    if with_expiry:
+        if len(body) - 5 < 8 * count:
+            raise SpecReaderError("expiry-column", base + 5)
+        times = list(struct.unpack(f"<{count}Q", body[5 : 5 + 8 * count]))
+        d = 5 + 8 * count
 
     if layout == LAYOUT_SEPARATED:
-        if len(body) < 6 or body[5] >= 0x80:
-            raise SpecReaderError("separator", base + 5)
-        separator = chr(body[5])
-        strings = decode_text(body[6:], base + 6).split(separator)
+        if len(body) <= d or body[d] >= 0x80:
+            raise SpecReaderError("separator", base + d)
+        separator = chr(body[d])
+        strings = decode_text(body[d + 1 :], base + d + 1).split(separator)
         if len(strings) != 2 * count:
             raise SpecReaderError("entry-count", base)
-    elif layout == LAYOUT_LENGTHS:
+    else:
         column = 8 * count
-        if len(body) - 5 < column:
-            raise SpecReaderError("lengths", base + 5)
-        lengths = struct.unpack(f"<{2 * count}I", body[5 : 5 + column])
-        text = decode_text(body[5 + column :], base + 5 + column)
+        if len(body) - d < column:
+            raise SpecReaderError("lengths", base + d)
+        lengths = struct.unpack(f"<{2 * count}I", body[d : d + column])
+        text = decode_text(body[d + column :], base + d + column)
         if sum(lengths) != len(text):
-            raise SpecReaderError("lengths", base + 5)
+            raise SpecReaderError("lengths", base + d)
         strings = []
         start = 0
         for length in lengths:
             strings.append(text[start : start + length])
             start += length
-    else:
-        raise SpecReaderError("layout", base + 4)
-    return strings[:count], strings[count:], layout
+    return strings[:count], strings[count:], times, layout
 
 
 # Section 4: first byte -> (sequence size, allowed range of the second byte).

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -421,7 +422,9 @@ def test_inspect_valid_snapshot(snapshot_file: Path) -> None:
     assert "  format     v1" in lines
     assert f"  size       {snapshot_file.stat().st_size:,} bytes" in lines
     assert f"  entries    {KEYS + 1:,} in 2 chunks (1 separated, 1 lengths)" in lines
-    assert not any(line.lstrip().startswith(("key", "chunk")) for line in lines)
+    assert "  expiring   0 entries with an expiry time" in lines
+    assert f"  keyspace   0: {KEYS + 1:,} entries, 0 with an expiry time" in lines
+    assert not any(line.lstrip().startswith(("key ", "chunk")) for line in lines)
 
 
 def test_inspect_keys_lists_the_first_keys(snapshot_file: Path) -> None:
@@ -442,6 +445,7 @@ def test_inspect_chunks_lists_every_chunk(snapshot_file: Path) -> None:
     chunk_lines = [line for line in result.stdout.splitlines() if "chunk " in line]
     assert chunk_lines == [
         f"  chunk      offset {c.offset:,} size {c.size:,} entries {c.entries:,} layout {c.layout}"
+        " keyspace 0 expiring 0"
         for c in info.chunks
     ]
     assert [c.layout for c in info.chunks] == ["separated", "lengths"]
@@ -460,11 +464,98 @@ def test_inspect_json_parses(snapshot_file: Path) -> None:
         "entries": KEYS + 1,
         "records": 2,
         "chunks": [
-            {"offset": c.offset, "size": c.size, "entries": c.entries, "layout": c.layout}
+            {
+                "offset": c.offset,
+                "size": c.size,
+                "entries": c.entries,
+                "layout": c.layout,
+                "keyspace": 0,
+                "expiring": 0,
+            }
             for c in info.chunks
         ],
         "keys": ["user:00000|😀", "user:00001|😀"],
+        "expiring": 0,
+        "keyspaces": [{"number": 0, "entries": KEYS + 1, "expiring": 0}],
+        "journal_next": info.journal_next,
     }
+
+
+@pytest.fixture(scope="module")
+def v2_snapshot_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A version-2 snapshot: two keyspaces, expiry times, journal_next 12."""
+    path = tmp_path_factory.mktemp("inspect-v2") / "snapshot-0000000000000001.skv"
+    keys = [f"k{n}" for n in range(10)]
+    spaces = [
+        (0, keys, keys, [1_767_225_600_000 if n % 2 else 0 for n in range(10)]),
+        (3, ["only"], ["one"], None),
+    ]
+    path.write_bytes(b"".join(codec.iter_encode_snapshot(spaces, journal_next=12)))
+    return path
+
+
+def test_inspect_v2_snapshot_shows_keyspaces_expiry_and_journal(v2_snapshot_file: Path) -> None:
+    result = cli("inspect", v2_snapshot_file, "--chunks", "--keys", "11")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1] == "  status     ok (header and 5 records checksummed)"
+    assert "  format     v2" in lines
+    assert "  entries    11 in 2 chunks (2 separated, 0 lengths)" in lines
+    assert "  expiring   5 entries with an expiry time" in lines
+    assert [line for line in lines if line.startswith("  keyspace")] == [
+        "  keyspace   0: 10 entries, 5 with an expiry time",
+        "  keyspace   3: 1 entries, 0 with an expiry time",
+    ]
+    assert "  journal    next 12: journals with a lower id are contained in this snapshot" in lines
+    chunks = [line.split() for line in lines if line.startswith("  chunk")]
+    assert [chunk[-4:] for chunk in chunks] == [
+        ["keyspace", "0", "expiring", "5"],
+        ["keyspace", "3", "expiring", "0"],
+    ]
+    keys = [json.loads(line.split(None, 1)[1]) for line in lines if line.startswith("  key ")]
+    assert keys == [*(f"k{n}" for n in range(10)), "only"]
+
+
+def test_inspect_v2_snapshot_json(v2_snapshot_file: Path) -> None:
+    result = cli("inspect", v2_snapshot_file, "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(one_line(result.stdout))
+    assert (report["ok"], report["version"], report["entries"], report["records"]) == (
+        True,
+        2,
+        11,
+        4,
+    )
+    assert report["chunks"] == 2
+    assert report["expiring"] == 5
+    assert report["keyspaces"] == [
+        {"number": 0, "entries": 10, "expiring": 5},
+        {"number": 3, "entries": 1, "expiring": 0},
+    ]
+    assert report["journal_next"] == 12
+
+
+def test_inspect_v1_snapshot_without_journal(tmp_path: Path) -> None:
+    path = tmp_path / "plain.skv"
+    path.write_bytes(codec.encode({"a": "1"}))
+    result = cli("inspect", path)
+    assert result.returncode == 0, result.stderr
+    assert "  journal    none recorded" in result.stdout.splitlines()
+
+
+def test_inspect_corrupt_v2_snapshot_names_the_check(
+    v2_snapshot_file: Path, tmp_path: Path
+) -> None:
+    data = bytearray(v2_snapshot_file.read_bytes())
+    data[8] = 1  # claim version 1, and fix the header checksum
+    data[12:16] = zlib.crc32(bytes(data[:12])).to_bytes(4, "little")
+    corrupt = tmp_path / "v1-header.skv"
+    corrupt.write_bytes(bytes(data))
+    result = cli("inspect", corrupt, "--json")
+    assert result.returncode == 1
+    report = json.loads(one_line(result.stdout))
+    # The first record after META (17 bytes) is the ENTRIES_EX a version-1 header forbids.
+    assert (report["check"], report["offset"]) == ("record-type", codec.HEADER_SIZE + 17)
 
 
 def test_inspect_directory_lists_every_generation(tmp_path: Path) -> None:

@@ -5,12 +5,14 @@ start from a real snapshot, damage it with the small helpers in the next
 section, and, where a checksum would otherwise catch the damage first,
 repair the checksum with :func:`fix_crc` or :func:`fix_header_crc`, so the
 check under test is reached in isolation. Each asserts the exact ``check``
-and ``offset`` the :class:`CorruptSnapshotError` carries, from both
-``decode`` and ``scan``.
+and ``offset`` the :class:`CorruptSnapshotError` carries, from ``decode``,
+``decode_snapshot`` and ``scan``. Version-2 snapshots (keyspaces, expiry
+columns, META) get the same treatment in their own section.
 
 Sweeps follow: every truncation point, every single-bit flip, random bit
 flips, random bytes, and random but correctly framed records must all end
-in a CorruptSnapshotError and never in another exception.
+in a CorruptSnapshotError (or, where the damage leaves a valid snapshot,
+give back exactly the original data) and never in another exception.
 """
 
 from __future__ import annotations
@@ -113,7 +115,7 @@ def fix_end(data: bytes) -> bytes:
     for count, (pos, kind, length) in enumerate(records(data)):
         if kind == codec.TYPE_END:
             return replace_body(data, pos, codec.END_BODY.pack(entries, count))
-        if kind == codec.TYPE_ENTRIES and length >= 4:
+        if kind in (codec.TYPE_ENTRIES, codec.TYPE_ENTRIES_EX) and length >= 4:
             entries += U32.unpack_from(data, pos + codec.FRAME_SIZE)[0]
     raise AssertionError("no END record")
 
@@ -139,12 +141,15 @@ def encode_chunked(mapping: dict[str, str], limit: int) -> bytes:
 
 
 def corrupt_error(data: bytes) -> CorruptSnapshotError:
-    """The error decode raises; scan must raise the same check at the same offset."""
+    """The error decode raises; decode_snapshot and scan must raise the same check and offset."""
     with pytest.raises(CorruptSnapshotError) as decoded:
         codec.decode(data)
+    with pytest.raises(CorruptSnapshotError) as full:
+        codec.decode_snapshot(data)
     with pytest.raises(CorruptSnapshotError) as scanned:
         codec.scan(data, keys=10)
     error = decoded.value
+    assert (full.value.check, full.value.offset) == (error.check, error.offset)
     assert (scanned.value.check, scanned.value.offset) == (error.check, error.offset)
     assert f"(offset {error.offset}, check {error.check})" in str(error)
     return error
@@ -268,9 +273,15 @@ def test_header_crc() -> None:
 
 
 def test_version() -> None:
-    assert_corrupt(fix_header_crc(set_byte(SMALL, 8, 2)), "version", 8)
+    assert_corrupt(fix_header_crc(set_byte(SMALL, 8, 3)), "version", 8)
     assert_corrupt(fix_header_crc(set_byte(SMALL, 8, 0)), "version", 8)
     assert_corrupt(fix_header_crc(set_byte(SMALL, 9, 1)), "version", 8)  # 257
+    assert_corrupt(fix_header_crc(set_byte(SMALL, 9, 2)), "version", 8)  # 513
+
+
+def test_version_2_is_read() -> None:
+    # Version 2 only allows more record types: v1 records under a v2 header read the same.
+    assert codec.decode(fix_header_crc(set_byte(SMALL, 8, 2))) == {"key": "value"}
 
 
 def test_flags() -> None:
@@ -502,6 +513,217 @@ def test_trailing_garbage_after_end(mapping: dict[str, str], garbage: bytes) -> 
     assert_corrupt(data + garbage, "trailing-bytes", len(data))
 
 
+# --------------------------------------------------------------- version 2
+# V2 = keyspace 0 {"key": "value"} with "key" expiring at 7, keyspace 3 {"k": "v"},
+# journal_next 9, byte by byte:
+#    0  header, version 2
+#   16  META record: crc 4, length 4 (= 8), type 1 (0x81)
+#   25    journal_next 8 (= 9)
+#   33  ENTRIES_EX record: crc 4, length 4 (= 23), type 1 (0x03)
+#   42    body: count 4 (= 1), layout 1 (= separated)
+#   47    expiry column: 1 * u64 (= 7)
+#   55    separator 1, then text "key\0value" 9
+#   65  KEYSPACE record: crc 4, length 4 (= 4), type 1 (0x04)
+#   74    number 4 (= 3)
+#   78  ENTRIES record (keyspace 3): "k" -> "v"
+#   96  END record: 1 + 1 entries, 4 records
+#  117  end of snapshot
+
+
+def encode_v2(spaces: list[codec.SpaceColumns], journal_next: int = 0, limit: int = 0) -> bytes:
+    with chunk_entries(limit or codec.MAX_CHUNK_ENTRIES):
+        return b"".join(codec.iter_encode_snapshot(spaces, journal_next=journal_next))
+
+
+V2 = encode_v2([(0, ["key"], ["value"], [7]), (3, ["k"], ["v"], None)], journal_next=9)
+META_AT, EX_AT, EX_BODY_AT, EX_COLUMN_AT, EX_SEPARATOR_AT, EX_TEXT_AT = 16, 33, 42, 47, 55, 56
+KEYSPACE_AT, KEYSPACE_NUMBER_AT, SPACE3_AT, V2_END_AT = 65, 74, 78, 96
+V2_DATA = codec.Snapshot({0: {"key": "value"}, 3: {"k": "v"}}, {0: {"key": 7}}, 9)
+
+# V2_LENGTHS = {"key": every separator candidate} expiring at 7: ENTRIES_EX in LENGTHS layout.
+#   16  ENTRIES_EX record; 25 body: count, layout (= lengths)
+#   30    expiry column (7); 38 lengths column (3, 16); 46 text
+V2_LENGTHS = encode_v2([(0, ["key"], [codec.SEPARATORS], [7])])
+EXL_BODY_AT, EXL_COLUMN_AT, EXL_LENGTHS_AT, EXL_TEXT_AT = 25, 30, 38, 46
+
+# Several keyspaces and chunks, both layouts, expiring and not, non-ASCII text.
+MULTI_V2_SPACES: list[codec.SpaceColumns] = [
+    (0, ["", "a", "\ud800"], ["", "1", "😀"], [0, 5, 2**64 - 1]),
+    (2, ["a", "sep", "é"], ["x", codec.SEPARATORS, "\x00"], None),
+    (9, ["a", "b", "c", "d"], ["1", "2", "3", "4" * 20], [0, 0, 1_767_225_600_000, 0]),
+]
+MULTI_V2 = encode_v2(MULTI_V2_SPACES, journal_next=3, limit=2)
+
+
+def test_v2_base_snapshots_have_the_documented_shape() -> None:
+    assert codec.decode_snapshot(V2) == V2_DATA
+    assert len(V2) == 117
+    assert records(V2) == [
+        (META_AT, codec.TYPE_META, 8),
+        (EX_AT, codec.TYPE_ENTRIES_EX, 23),
+        (KEYSPACE_AT, codec.TYPE_KEYSPACE, 4),
+        (SPACE3_AT, codec.TYPE_ENTRIES, 9),
+        (V2_END_AT, codec.TYPE_END, 12),
+    ]
+    assert V2[8] == 2
+    assert V2[EX_COLUMN_AT:EX_SEPARATOR_AT] == U64.pack(7)
+    assert V2[EX_TEXT_AT:KEYSPACE_AT] == b"key\x00value"
+    assert V2[KEYSPACE_NUMBER_AT:SPACE3_AT] == U32.pack(3)
+    assert V2_LENGTHS[EXL_COLUMN_AT:EXL_LENGTHS_AT] == U64.pack(7)
+    assert V2_LENGTHS[EXL_LENGTHS_AT:EXL_TEXT_AT] == struct.pack("<II", 3, 16)
+    snapshot = codec.decode_snapshot(MULTI_V2)
+    assert snapshot.expires == {0: {"a": 5, "\ud800": 2**64 - 1}, 9: {"c": 1_767_225_600_000}}
+    kinds = [kind for _, kind, _ in records(MULTI_V2)]
+    assert kinds.count(codec.TYPE_ENTRIES_EX) == 3  # every chunk with an expiry time
+    assert kinds.count(codec.TYPE_ENTRIES) == 3
+    assert {c.layout for c in codec.scan(MULTI_V2).chunks} == {"separated", "lengths"}
+    assert fix_end(MULTI_V2) == MULTI_V2
+
+
+def test_record_type_of_v2_records_in_a_v1_snapshot() -> None:
+    # The same bytes under a version-1 header: the first v2 record is refused.
+    as_v1 = fix_header_crc(set_byte(V2, 8, 1))
+    assert_corrupt(as_v1, "record-type", EX_AT)
+    keyspace_only = encode_v2([(0, ["a"], ["1"], None), (1, ["b"], ["2"], None)])
+    at = next(pos for pos, kind, _ in records(keyspace_only) if kind == codec.TYPE_KEYSPACE)
+    assert_corrupt(fix_header_crc(set_byte(keyspace_only, 8, 1)), "record-type", at)
+    with pytest.raises(CorruptSnapshotError, match=r"0x04 \(KEYSPACE\) in a version-1"):
+        codec.decode_snapshot(fix_header_crc(set_byte(keyspace_only, 8, 1)))
+
+
+def test_record_type_unknown_in_v2() -> None:
+    damaged = fix_crc(set_byte(V2, KEYSPACE_AT + 8, 0x05), KEYSPACE_AT)
+    assert_corrupt(damaged, "record-type", KEYSPACE_AT)
+
+
+def test_meta_position() -> None:
+    meta = V2[META_AT:EX_AT]
+    moved = V2[:META_AT] + V2[EX_AT:KEYSPACE_AT] + meta + V2[KEYSPACE_AT:]
+    assert_corrupt(moved, "meta-position", META_AT + KEYSPACE_AT - EX_AT)
+    twice = V2[:EX_AT] + meta + V2[EX_AT:]
+    assert_corrupt(fix_end(twice), "meta-position", EX_AT)
+
+
+def test_meta_position_in_a_v1_snapshot() -> None:
+    meta = V2[META_AT:EX_AT]
+    assert_corrupt(fix_end(SMALL[:END_AT] + meta + SMALL[END_AT:]), "meta-position", END_AT)
+
+
+@pytest.mark.parametrize("size", [0, 1, 7])
+def test_meta_length(size: int) -> None:
+    body = V2[META_AT + codec.FRAME_SIZE : EX_AT]
+    assert_corrupt(replace_body(V2, META_AT, body[:size]), "meta-length", META_AT)
+
+
+def test_meta_body_may_be_longer() -> None:
+    body = V2[META_AT + codec.FRAME_SIZE : EX_AT]
+    longer = replace_body(V2, META_AT, body + b"later fields")
+    assert codec.decode_snapshot(longer) == V2_DATA
+
+
+def test_expiry_column() -> None:
+    # count 3 needs a 24-byte column; 8 + 1 + 9 bytes follow the layout byte.
+    damaged = fix_crc(set_u32(V2, EX_BODY_AT, 3), EX_AT)
+    assert_corrupt(damaged, "expiry-column", EX_COLUMN_AT)
+    cut = replace_body(V2, EX_AT, V2[EX_BODY_AT : EX_COLUMN_AT + 7])
+    assert_corrupt(cut, "expiry-column", EX_COLUMN_AT)
+
+
+def test_expiry_column_count_of_2_31_fails_without_allocating() -> None:
+    damaged = fix_crc(set_u32(V2, EX_BODY_AT, 2**31), EX_AT)
+    with traced_peak() as peak:
+        assert_corrupt(damaged, "expiry-column", EX_COLUMN_AT)
+    assert peak() < 1 << 20
+
+
+def test_expiry_column_too_short_in_lengths_layout() -> None:
+    # count 5 needs a 40-byte column; 8 + 8 + 19 bytes follow the layout byte.
+    damaged = fix_crc(set_u32(V2_LENGTHS, EXL_BODY_AT, 5), 16)
+    assert_corrupt(damaged, "expiry-column", EXL_COLUMN_AT)
+
+
+def test_entries_checks_in_an_entries_ex_record() -> None:
+    # The ENTRIES checks apply to ENTRIES_EX, with layout_data 8 * count bytes later.
+    assert_corrupt(replace_body(V2, EX_AT, b"\x01\x00"), "entries-header", EX_BODY_AT)
+    assert_corrupt(fix_crc(set_u32(V2, EX_BODY_AT, 0), EX_AT), "entry-count", EX_BODY_AT)
+    assert_corrupt(fix_crc(set_byte(V2, EX_BODY_AT + 4, 7), EX_AT), "layout", EX_BODY_AT + 4)
+    damaged = fix_crc(set_byte(V2, EX_SEPARATOR_AT, 0x80), EX_AT)
+    assert_corrupt(damaged, "separator", EX_SEPARATOR_AT)
+    bare = replace_body(V2, EX_AT, V2[EX_BODY_AT:EX_SEPARATOR_AT])
+    assert_corrupt(bare, "separator", EX_SEPARATOR_AT)
+    damaged = fix_crc(set_byte(V2, EX_TEXT_AT + 1, 0xFF), EX_AT)
+    assert_corrupt(damaged, "text-utf8", EX_TEXT_AT + 1)
+    damaged = fix_crc(set_byte(V2, EX_TEXT_AT + 1, 0x00), EX_AT)  # "k\0y": 3 strings
+    assert_corrupt(damaged, "entry-count", EX_BODY_AT)
+
+
+def test_lengths_checks_in_an_entries_ex_record() -> None:
+    damaged = fix_crc(set_u32(V2_LENGTHS, EXL_LENGTHS_AT, 4), 16)  # 4 + 16 != 19
+    assert_corrupt(damaged, "lengths", EXL_LENGTHS_AT)
+    short = replace_body(V2_LENGTHS, 16, V2_LENGTHS[EXL_BODY_AT : EXL_LENGTHS_AT + 7])
+    assert_corrupt(short, "lengths", EXL_LENGTHS_AT)
+    damaged = fix_crc(set_byte(V2_LENGTHS, EXL_TEXT_AT, 0xC0), 16)
+    assert_corrupt(damaged, "text-utf8", EXL_TEXT_AT)
+
+
+@pytest.mark.parametrize("body", [b"", b"\x03", b"\x03\x00\x00", b"\x03\x00\x00\x00\x00"])
+def test_keyspace_length(body: bytes) -> None:
+    assert_corrupt(replace_body(V2, KEYSPACE_AT, body), "keyspace-length", KEYSPACE_AT)
+
+
+def test_keyspace_order() -> None:
+    damaged = fix_crc(set_u32(V2, KEYSPACE_NUMBER_AT, 0), KEYSPACE_AT)
+    assert_corrupt(damaged, "keyspace-order", KEYSPACE_NUMBER_AT)
+    # 2**32-1 (a valid number on its own), then 3: decreasing.
+    highest = replace_body(V2[KEYSPACE_AT:SPACE3_AT], 0, U32.pack(0xFFFF_FFFF))
+    data = fix_end(V2[:KEYSPACE_AT] + highest + V2[KEYSPACE_AT:])
+    assert_corrupt(data, "keyspace-order", SPACE3_AT + codec.FRAME_SIZE)
+
+
+def test_keyspace_order_repeated_number() -> None:
+    keyspace = V2[KEYSPACE_AT:SPACE3_AT]
+    data = V2[:V2_END_AT] + keyspace + V2[V2_END_AT:]
+    assert_corrupt(fix_end(data), "keyspace-order", V2_END_AT + codec.FRAME_SIZE)
+
+
+def test_duplicate_key_within_a_keyspace_of_a_v2_snapshot() -> None:
+    data = encode_v2([(0, ["a"], ["1"], None), (3, ["ab", "cd"], ["x", "y"], [0, 5])])
+    snapshot = codec.decode_snapshot(data)
+    assert snapshot.spaces == {0: {"a": "1"}, 3: {"ab": "x", "cd": "y"}}
+    at = next(pos for pos, kind, _ in records(data) if kind == codec.TYPE_ENTRIES_EX)
+    text_at = at + codec.FRAME_SIZE + 5 + 16 + 1
+    assert data[text_at : text_at + 5] == b"ab\x00cd"
+    damaged = fix_crc(set_byte(set_byte(data, text_at + 3, 0x61), text_at + 4, 0x62), at)
+    assert_corrupt(damaged, "duplicate-key", at)
+
+
+def test_same_key_in_two_keyspaces_is_not_a_duplicate() -> None:
+    data = encode_v2([(0, ["k"], ["0"], [1]), (1, ["k"], ["1"], [2]), (2, ["k"], ["2"], None)])
+    assert codec.decode_snapshot(data) == codec.Snapshot(
+        {0: {"k": "0"}, 1: {"k": "1"}, 2: {"k": "2"}}, {0: {"k": 1}, 1: {"k": 2}}, 0
+    )
+
+
+def test_duplicate_key_across_chunks_of_one_keyspace_after_a_keyspace_record() -> None:
+    data = encode_v2([(0, ["k"], ["0"], None), (4, ["a", "b"], ["1", "2"], [3, 0])], limit=1)
+    chunks = [c for c in codec.scan(data).chunks if c.keyspace == 4]
+    assert [c.expiring for c in chunks] == [1, 0]
+    text_at = chunks[1].offset + codec.FRAME_SIZE + 5 + 1
+    assert data[text_at : text_at + 3] == b"b\x002"
+    damaged = fix_end(fix_crc(set_byte(data, text_at, ord("a")), chunks[1].offset))
+    assert_corrupt(damaged, "duplicate-key", chunks[1].offset)
+
+
+def test_end_count_in_a_v2_snapshot() -> None:
+    # END counts META and KEYSPACE records, and ENTRIES_EX entries.
+    entries_at, records_at = V2_END_AT + codec.FRAME_SIZE, V2_END_AT + codec.FRAME_SIZE + 8
+    assert V2[entries_at:] == codec.END_BODY.pack(2, 4)
+    assert_corrupt(fix_crc(set_u64(V2, entries_at, 1), V2_END_AT), "end-count", V2_END_AT)
+    assert_corrupt(fix_crc(set_u32(V2, records_at, 3), V2_END_AT), "end-count", V2_END_AT)
+    dropped = V2[:KEYSPACE_AT] + V2[SPACE3_AT:]  # without KEYSPACE, "k" would be in keyspace 0
+    assert_corrupt(dropped, "end-count", V2_END_AT - (SPACE3_AT - KEYSPACE_AT))
+
+
 # --------------------------------------------------------------- completeness
 
 #: Each check name the decoder raises, and the named tests that reach it.
@@ -510,12 +732,25 @@ CHECK_TESTS: dict[str, tuple[Callable[..., None], ...]] = {
     "header-length": (test_header_length, test_header_length_of_a_magic_prefix_or_nothing),
     "header-crc": (test_header_crc,),
     "version": (test_version,),
+    "meta-position": (test_meta_position, test_meta_position_in_a_v1_snapshot),
+    "meta-length": (test_meta_length,),
+    "expiry-column": (
+        test_expiry_column,
+        test_expiry_column_count_of_2_31_fails_without_allocating,
+        test_expiry_column_too_short_in_lengths_layout,
+    ),
+    "keyspace-length": (test_keyspace_length,),
+    "keyspace-order": (test_keyspace_order, test_keyspace_order_repeated_number),
     "flags": (test_flags,),
     "record-header": (test_record_header, test_record_header_of_end),
     "end-missing": (test_end_missing, test_end_missing_after_header),
     "record-length": (test_record_length, test_record_length_huge_fails_fast_without_allocating),
     "record-crc": (test_record_crc, test_record_crc_covers_crc_length_type_and_end),
-    "record-type": (test_record_type,),
+    "record-type": (
+        test_record_type,
+        test_record_type_of_v2_records_in_a_v1_snapshot,
+        test_record_type_unknown_in_v2,
+    ),
     "entries-header": (test_entries_header,),
     "entry-count": (
         test_entry_count_zero,
@@ -542,12 +777,15 @@ CHECK_TESTS: dict[str, tuple[Callable[..., None], ...]] = {
         test_duplicate_key,
         test_duplicate_key_within_one_chunk,
         test_duplicate_key_in_lengths_layout,
+        test_duplicate_key_within_a_keyspace_of_a_v2_snapshot,
+        test_duplicate_key_across_chunks_of_one_keyspace_after_a_keyspace_record,
     ),
     "end-length": (test_end_length,),
     "end-count": (
         test_end_count,
         test_end_count_catches_a_whole_record_dropped,
         test_end_count_on_empty_snapshot_with_entries,
+        test_end_count_in_a_v2_snapshot,
     ),
     "trailing-bytes": (test_trailing_bytes, test_trailing_garbage_after_end),
 }
@@ -689,3 +927,136 @@ def fix_end_if_any(data: bytes) -> bytes:
     if all(kind != codec.TYPE_END for _, kind, _ in records(data)):
         return data
     return fix_end(data)
+
+
+# --------------------------------------------------------------- version 2 sweeps
+
+V2_SNAPSHOTS = [V2, V2_LENGTHS, MULTI_V2]
+V2_IDS = ["v2", "v2-lengths", "multi-v2"]
+
+
+def same_or_corrupt(data: bytes | bytearray | memoryview, original: codec.Snapshot) -> None:
+    """decode_snapshot gives exactly ``original`` or a CorruptSnapshotError; never other data."""
+    try:
+        result = codec.decode_snapshot(data)
+    except CorruptSnapshotError as exc:
+        with pytest.raises(CorruptSnapshotError) as scanned:
+            codec.scan(data)
+        assert (scanned.value.check, scanned.value.offset) == (exc.check, exc.offset)
+    else:
+        assert result == original
+
+
+@pytest.mark.parametrize("snapshot", V2_SNAPSHOTS, ids=V2_IDS)
+def test_every_truncation_point_of_a_v2_snapshot_is_corrupt(snapshot: bytes) -> None:
+    for n in range(len(snapshot)):
+        error = corrupt_error(truncate(snapshot, n))
+        assert error.offset <= n, (n, str(error))
+
+
+@pytest.mark.parametrize("snapshot", V2_SNAPSHOTS, ids=V2_IDS)
+def test_every_single_bit_flip_of_a_v2_snapshot_is_corrupt(snapshot: bytes) -> None:
+    for bit in range(len(snapshot) * 8):
+        corrupt_error(flip_bit(snapshot, bit))
+
+
+v2_spaces = st.lists(
+    st.tuples(
+        st.integers(0, 40),
+        st.dictionaries(
+            st.one_of(texts, st.just(codec.SEPARATORS)),
+            st.tuples(texts, st.one_of(st.just(0), st.integers(1, 2**64 - 1))),
+            max_size=30,
+        ),
+    ),
+    min_size=1,
+    max_size=4,
+    unique_by=lambda space: space[0],
+).map(
+    lambda spaces: [
+        (n, list(m), [v for v, _ in m.values()], [t for _, t in m.values()])
+        for n, m in sorted(spaces)
+    ]
+)
+larger_v2_snapshots = st.builds(
+    encode_v2, v2_spaces, st.integers(0, 2**64 - 1), st.integers(min_value=1, max_value=8)
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.one_of(larger_v2_snapshots, st.sampled_from(V2_SNAPSHOTS)), st.data())
+def test_random_bit_flips_of_v2_snapshots_are_corrupt(snapshot: bytes, data: st.DataObject) -> None:
+    original = codec.decode_snapshot(snapshot)
+    first = data.draw(st.sampled_from([0, codec.HEADER_SIZE * 8]), label="first bit")
+    bits = data.draw(
+        st.sets(
+            st.integers(min_value=first, max_value=len(snapshot) * 8 - 1), min_size=1, max_size=8
+        ),
+        label="bits",
+    )
+    damaged = snapshot
+    for bit in bits:
+        damaged = flip_bit(damaged, bit)
+    same_or_corrupt(damaged, original)
+    corrupt_error(damaged)
+
+
+@settings(max_examples=40, deadline=None)
+@given(larger_v2_snapshots, st.data())
+def test_random_truncations_and_overwrites_of_v2_snapshots(
+    snapshot: bytes, data: st.DataObject
+) -> None:
+    original = codec.decode_snapshot(snapshot)
+    cut = data.draw(st.integers(0, len(snapshot) - 1), label="cut")
+    corrupt_error(truncate(snapshot, cut))
+    at = data.draw(st.integers(0, len(snapshot) - 1), label="at")
+    garbage = data.draw(st.binary(min_size=1, max_size=16), label="garbage")
+    damaged = snapshot[:at] + garbage + snapshot[at + len(garbage) :]
+    same_or_corrupt(damaged, original)
+    same_or_corrupt(snapshot[:at] + garbage + snapshot[at:], original)
+
+
+HEADER_V2 = V2[: codec.HEADER_SIZE]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=200))
+def test_random_bytes_after_a_v2_header_raise_only_corrupt_snapshot_error(data: bytes) -> None:
+    with pytest.raises(CorruptSnapshotError):
+        codec.decode_snapshot(HEADER_V2 + data)
+
+
+v2_records = st.one_of(
+    st.builds(frame, st.just(codec.TYPE_ENTRIES), entries_bodies),
+    st.builds(
+        frame,
+        st.just(codec.TYPE_ENTRIES_EX),
+        st.builds(
+            lambda body, width: body[:5] + bytes(range(width)) + body[5:],
+            entries_bodies,
+            st.sampled_from([0, 7, 8, 16, 24]),
+        ),
+    ),
+    st.builds(frame, st.just(codec.TYPE_KEYSPACE), st.integers(0, 5).map(U32.pack)),
+    st.builds(frame, st.just(codec.TYPE_KEYSPACE), st.binary(max_size=6)),
+    st.builds(frame, st.just(codec.TYPE_META), st.binary(max_size=12)),
+    st.builds(frame, st.just(codec.TYPE_END), end_bodies),
+    st.builds(frame, st.integers(0, 255), st.binary(max_size=10)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(v2_records, max_size=6), st.binary(max_size=3))
+def test_framed_random_v2_records_raise_only_corrupt_snapshot_error(
+    framed: list[bytes], tail: bytes
+) -> None:
+    for data in (HEADER_V2 + b"".join(framed) + tail, fix_end_if_any(HEADER_V2 + b"".join(framed))):
+        try:
+            snapshot = codec.decode_snapshot(data)
+        except CorruptSnapshotError:
+            continue
+        # Valid by chance: what it holds is well-formed.
+        assert all(type(k) is str for m in snapshot.spaces.values() for k in m)
+        assert all(m for m in snapshot.spaces.values())
+        assert all(t for e in snapshot.expires.values() for t in e.values())
+        assert codec.scan(data).entries == sum(map(len, snapshot.spaces.values()))

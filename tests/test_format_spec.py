@@ -1,9 +1,11 @@
 """docs/FORMAT.md is complete and true.
 
 Complete: ``spec_reader.py``, written from the document alone, reads everything
-the encoder writes, and refuses damaged snapshots with the same check name and
-offset as ``snapkv.codec``. True: every hex example in the document is exactly
-what the encoder produces, and every check and constant of the codec is there.
+the encoder writes (versions 1 and 2: keyspaces, expiry times, META), and
+refuses damaged snapshots with the same check name and offset as
+``snapkv.codec``. True: every hex example in the document is exactly what the
+encoder produces, with the checksums and offsets its comments state, and every
+check and constant of the codec is there.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import struct
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -22,7 +25,13 @@ from hypothesis import strategies as st
 import spec_reader
 from snapkv import codec
 from snapkv.errors import CorruptSnapshotError
-from spec_reader import SpecReaderError, decode_text, read_snapshot, read_snapshot_records
+from spec_reader import (
+    SpecReaderError,
+    decode_text,
+    read_snapshot,
+    read_snapshot_all,
+    read_snapshot_records,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMAT_MD = ROOT / "docs" / "FORMAT.md"
@@ -52,6 +61,49 @@ def agree(mapping: Mapping[str, str]) -> list[spec_reader.Record]:
     assert result.mapping == mapping
     assert list(result.mapping) == list(mapping)
     assert result.mapping == codec.decode(data)
+    return result.records
+
+
+Spaces = dict[int, dict[str, str]]
+Expires = dict[int, dict[str, int]]
+
+
+def encode_snapshot(spaces: Spaces, expires: Expires, journal_next: int = 0) -> bytes:
+    """The encoder's snapshot of this data, keyspaces in increasing order."""
+    columns = []
+    for number in sorted(spaces):
+        mapping = spaces[number]
+        times = expires.get(number)
+        column = None if times is None else [times.get(key, 0) for key in mapping]
+        columns.append((number, list(mapping), list(mapping.values()), column))
+    return b"".join(codec.iter_encode_snapshot(columns, journal_next=journal_next))
+
+
+def agree_snapshot(
+    spaces: Spaces, expires: Expires, journal_next: int = 0
+) -> list[spec_reader.Record]:
+    """Encode with snapkv, read with the spec reader, demand everything back in order."""
+    data = encode_snapshot(spaces, expires, journal_next)
+    result = read_snapshot_records(data)
+    want_spaces = {n: m for n, m in sorted(spaces.items()) if m}
+    want_expires = {n: {k: t for k, t in e.items() if t} for n, e in expires.items()}
+    want_expires = {n: e for n, e in want_expires.items() if e}
+    assert (result.spaces, result.expires, result.journal_next) == (
+        want_spaces,
+        want_expires,
+        journal_next,
+    )
+    assert [list(m.items()) for m in result.spaces.values()] == [
+        list(m.items()) for m in want_spaces.values()
+    ]
+    snapshot = codec.decode_snapshot(data)
+    assert (snapshot.spaces, snapshot.expires, snapshot.journal_next) == (
+        result.spaces,
+        result.expires,
+        result.journal_next,
+    )
+    extended = bool(want_expires) or any(want_spaces.keys() - {0})
+    assert result.version == (2 if extended else 1)
     return result.records
 
 
@@ -136,6 +188,65 @@ def test_any_text_includes_lone_surrogates() -> None:
     assert found
 
 
+def test_spec_reader_reads_keyspaces_expiry_and_meta() -> None:
+    records = agree_snapshot(
+        {0: {"a": "1", "b": codec.SEPARATORS}, 2: {"a": "other"}, 7: {"z": ""}},
+        {0: {"b": 1}, 7: {"z": 2**64 - 1}},
+        journal_next=2**64 - 1,
+    )
+    kinds = [r.type for r in records]
+    assert kinds == [0x81, 0x03, 0x04, 0x01, 0x04, 0x03]
+    assert [r.keyspace for r in records if r.type in (1, 3)] == [0, 2, 7]
+    assert [r.layout for r in records if r.type in (1, 3)] == [0, 1, 1]
+
+
+def test_spec_reader_reads_v1_with_meta() -> None:
+    records = agree_snapshot({0: {"k": "v"}}, {}, journal_next=1)
+    assert [r.type for r in records] == [0x81, 0x01]
+
+
+def test_spec_reader_reads_expiry_chunks_split_by_count_and_size() -> None:
+    size = codec.MAX_CHUNK_ENTRIES
+    mapping = {f"k{i}": "v" for i in range(2 * size + 3)}
+    times = {f"k{i}": 1000 + i for i in range(size, size + 3)}  # only the second chunk
+    records = agree_snapshot({0: mapping, 5: {"x": "y"}}, {0: times})
+    assert [(r.type, r.entries, r.expiring) for r in records] == [
+        (0x01, size, 0),
+        (0x03, size, 3),
+        (0x01, 3, 0),
+        (0x04, 0, 0),
+        (0x01, 1, 0),
+    ]
+    big = (1 << 22) + 8
+    records = agree_snapshot({0: {"a": "x" * big, "b": "y" * big, "c": "z"}}, {0: {"c": 5}})
+    assert [(r.type, r.entries) for r in records] == [(0x01, 1), (0x03, 2)]
+
+
+timestamps = st.one_of(st.just(0), st.integers(1, 2**64 - 1), st.integers(1, 2**41))
+
+
+@st.composite
+def snapshot_data(draw: st.DrawFn) -> tuple[Spaces, Expires, int]:
+    numbers = draw(st.lists(st.integers(0, 2**32 - 1), max_size=4, unique=True))
+    spaces: Spaces = {}
+    expires: Expires = {}
+    for number in sorted(numbers):
+        mapping = draw(st.dictionaries(st.one_of(any_text, tricky_text), tricky_text, max_size=6))
+        spaces[number] = mapping
+        if draw(st.booleans()):
+            expires[number] = {k: draw(timestamps) for k in mapping}
+    journal_next = draw(st.one_of(st.just(0), st.integers(0, 2**64 - 1)))
+    return spaces, expires, journal_next
+
+
+@FAST
+@given(snapshot_data(), st.integers(1, 3))
+def test_spec_reader_reads_any_snapshot(data: tuple[Spaces, Expires, int], per_chunk: int) -> None:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(codec, "MAX_CHUNK_ENTRIES", per_chunk)
+        agree_snapshot(*data)
+
+
 @FAST
 @given(st.binary(max_size=12) | st.lists(st.sampled_from(list(range(0x78, 0x100))), max_size=8))
 def test_section_4_text_table_is_utf8_with_surrogatepass(raw: bytes | list[int]) -> None:
@@ -156,59 +267,116 @@ def test_section_4_text_table_is_utf8_with_surrogatepass(raw: bytes | list[int])
 
 EXAMPLE_BLOCK = re.compile(r"^```snapshot-hex\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 MAPPING_LINE = "# mapping = "
+SNAPSHOT_LINE = "# snapshot = "
 HEX_BYTE = re.compile(r"[0-9a-f]{2}")
+CRC_COMMENT = re.compile(r"crc = 0x([0-9a-f]{8}), CRC-32 of bytes (\d+)\.\.(\d+)")
 
 
 def example_blocks() -> list[str]:
     return EXAMPLE_BLOCK.findall(FORMAT_MD.read_text(encoding="utf-8"))
 
 
-def parse_example(block: str) -> tuple[dict[str, str], bytes, list[str]]:
-    """Parse one ```snapshot-hex block: ``# mapping = <Python literal>``, then hex lines.
+def parse_block(block: str) -> tuple[str, Any, bytes, list[str]]:
+    """Parse one ```snapshot-hex block: a first line ``# mapping = <Python literal>`` or
+    ``# snapshot = <Python literal>``, then hex lines.
 
     On a hex line everything after ``#`` is a comment. A comment that starts with
-    a number states the decimal offset of the line's first byte; the lines where
-    it is wrong are returned third.
+    a number states the decimal offset of the line's first byte, and a comment
+    ``crc = 0x..., CRC-32 of bytes a..b`` states a checksum; the lines where
+    either is wrong are returned last.
     """
     first, *lines = block.splitlines()
-    assert first.startswith(MAPPING_LINE), first
-    mapping = ast.literal_eval(first[len(MAPPING_LINE) :])
+    kind = MAPPING_LINE if first.startswith(MAPPING_LINE) else SNAPSHOT_LINE
+    assert first.startswith(kind), first
+    literal = ast.literal_eval(first[len(kind) :])
     data = bytearray()
-    wrong_offsets = []
+    wrong = []
+    claims = []
     for line in lines:
         code, _, comment = line.partition("#")
         tokens = code.split()
         assert all(HEX_BYTE.fullmatch(t) for t in tokens), line
         stated = re.match(r"\s*(\d+)\s", comment)
         if tokens and stated and int(stated.group(1)) != len(data):
-            wrong_offsets.append(f"{line!r} is at offset {len(data)}")
+            wrong.append(f"{line!r} is at offset {len(data)}")
+        if crc := CRC_COMMENT.search(comment):
+            claims.append((line, len(data), int(crc[1], 16), int(crc[2]), int(crc[3])))
         data += bytes.fromhex("".join(tokens))
-    return mapping, bytes(data), wrong_offsets
+    for line, at, value, first_byte, last_byte in claims:
+        if struct.unpack_from("<I", data, at)[0] != value:
+            wrong.append(f"{line!r}: the bytes are not 0x{value:08x}")
+        if zlib.crc32(data[first_byte : last_byte + 1]) != value:
+            wrong.append(f"{line!r}: not the CRC-32 of those bytes")
+        if at >= 16:  # a record: the CRC covers length, type and body, nothing else
+            (length,) = struct.unpack_from("<I", data, at + 4)
+            if (first_byte, last_byte) != (at + 4, at + 8 + length):
+                wrong.append(f"{line!r}: a record CRC covers bytes {at + 4}..{at + 8 + length}")
+    return kind, literal, bytes(data), wrong
 
 
-EXAMPLES = [parse_example(block)[:2] for block in example_blocks()]
+def parse_example(block: str) -> tuple[dict[str, str], bytes, list[str]]:
+    """A ``# mapping = `` block: the mapping, the bytes, the wrong comments."""
+    kind, literal, data, wrong = parse_block(block)
+    assert kind == MAPPING_LINE
+    return literal, data, wrong
+
+
+BLOCKS = [parse_block(block) for block in example_blocks()]
+EXAMPLES = [(literal, data) for kind, literal, data, _ in BLOCKS if kind == MAPPING_LINE]
+SNAPSHOT_EXAMPLES = [(literal, data) for kind, literal, data, _ in BLOCKS if kind == SNAPSHOT_LINE]
 
 
 def test_document_has_the_examples() -> None:
     assert len(EXAMPLES) >= 4
+    assert len(SNAPSHOT_EXAMPLES) >= 2
     layouts = set()
-    for _mapping, data in EXAMPLES:
-        layouts.update(r.layout for r in read_snapshot_records(data).records)
+    kinds = set()
+    versions = set()
+    for _literal, data in EXAMPLES + SNAPSHOT_EXAMPLES:
+        result = read_snapshot_records(data)
+        layouts.update(r.layout for r in result.records if r.layout >= 0)
+        kinds.update(r.type for r in result.records)
+        versions.add(result.version)
     assert layouts == {spec_reader.LAYOUT_LENGTHS, spec_reader.LAYOUT_SEPARATED}
+    assert kinds == {0x01, 0x03, 0x04, 0x81}, "an example of every record type but END"
+    assert versions == {1, 2}
     # No hex dump of a snapshot hides outside a checked block.
     text = FORMAT_MD.read_text(encoding="utf-8")
     dumps = [line for line in text.splitlines() if line.startswith("89 53 4b 56 0d 0a 1a 0a")]
-    assert len(dumps) == len(EXAMPLES)
+    assert len(dumps) == len(BLOCKS)
 
 
-def test_example_offset_comments_are_right() -> None:
-    assert [wrong for block in example_blocks() for wrong in parse_example(block)[2]] == []
+def test_example_offset_and_crc_comments_are_right() -> None:
+    assert [wrong for *_, wrongs in BLOCKS for wrong in wrongs] == []
+
+
+def test_crc_comment_check_can_fail() -> None:
+    block = example_blocks()[0]
+    assert parse_block(block)[3] == []
+    for old, new in [("a7 2c ab 3c", "a7 2c ab 3d"), ("bytes 20..36", "bytes 20..35")]:
+        assert old in block
+        assert parse_block(block.replace(old, new))[3] != [], new
 
 
 @pytest.mark.parametrize(("mapping", "data"), EXAMPLES, ids=[str(m) for m, _ in EXAMPLES])
 def test_document_example_is_the_encoder_output(mapping: dict[str, str], data: bytes) -> None:
     assert codec.encode(mapping) == data
     assert read_snapshot(data) == mapping
+
+
+@pytest.mark.parametrize(
+    ("snapshot", "data"), SNAPSHOT_EXAMPLES, ids=[str(s) for s, _ in SNAPSHOT_EXAMPLES]
+)
+def test_document_snapshot_example_is_the_encoder_output(
+    snapshot: dict[str, Any], data: bytes
+) -> None:
+    assert encode_snapshot(**snapshot) == data
+    assert codec.decode_snapshot(data) == codec.Snapshot(**snapshot)
+    assert read_snapshot_all(data) == (
+        snapshot["spaces"],
+        snapshot["expires"],
+        snapshot["journal_next"],
+    )
 
 
 # ------------------------------------------------- (3) checks and constants
@@ -247,6 +415,13 @@ def test_every_codec_constant_is_in_the_document() -> None:
 def test_spec_reader_constants_match_the_codec() -> None:
     assert spec_reader.MAGIC == codec.MAGIC
     assert spec_reader.VERSION == codec.VERSION
+    assert spec_reader.VERSION_EXTENDED == codec.VERSION_EXTENDED
+    assert spec_reader.TYPE_ENTRIES_EX == codec.TYPE_ENTRIES_EX
+    assert spec_reader.TYPE_KEYSPACE == codec.TYPE_KEYSPACE
+    assert spec_reader.TYPE_META == codec.TYPE_META
+    assert codec.KEYSPACE_BODY.size == spec_reader.KEYSPACE_BODY_SIZE
+    assert codec.META_BODY.size == spec_reader.META_BODY_SIZE
+    assert codec.EXPIRY_SIZE == 8
     assert spec_reader.HEADER_SIZE == codec.HEADER_SIZE
     assert spec_reader.FRAME_SIZE == codec.FRAME_SIZE
     assert spec_reader.TYPE_ENTRIES == codec.TYPE_ENTRIES
@@ -282,9 +457,31 @@ def lengths(count: int, column: list[int], text: bytes) -> bytes:
     return frame(1, struct.pack(f"<IB{len(column)}I", count, 0, *column) + text)
 
 
+def separated_ex(count: int, times: list[int], text: bytes, separator: bytes = b"\x00") -> bytes:
+    column = struct.pack(f"<{len(times)}Q", *times)
+    return frame(3, struct.pack("<IB", count, 1) + column + separator + text)
+
+
+def lengths_ex(count: int, times: list[int], column: list[int], text: bytes) -> bytes:
+    expiry = struct.pack(f"<{len(times)}Q", *times)
+    return frame(
+        3, struct.pack("<IB", count, 0) + expiry + struct.pack(f"<{len(column)}I", *column) + text
+    )
+
+
+def keyspace(number: int) -> bytes:
+    return frame(4, struct.pack("<I", number))
+
+
+def meta(journal_next: int, extra: bytes = b"") -> bytes:
+    return frame(0x81, struct.pack("<Q", journal_next) + extra)
+
+
 GOOD = codec.encode({"a": "1", "a|b:c": "v1|v2:ok"})
 H = header()
+H2 = header(version=2)
 ONE = separated(1, b"k\x00v")
+ONE_EX = separated_ex(1, [5], b"k\x00v")
 
 # (name, snapshot, the check both readers must report)
 CRAFTED = [
@@ -293,7 +490,8 @@ CRAFTED = [
     ("zero-bytes", b"", "header-length"),
     ("short-header", GOOD[:10], "header-length"),
     ("header-crc", GOOD[:12] + b"\x00\x00\x00\x00" + GOOD[16:], "header-crc"),
-    ("version-2", header(version=2) + end(0, 0), "version"),
+    ("version-3", header(version=3) + end(0, 0), "version"),
+    ("version-0", header(version=0) + end(0, 0), "version"),
     ("flags", header(flags=1) + end(0, 0), "flags"),
     ("end-missing", H, "end-missing"),
     ("end-missing-after-entries", H + ONE, "end-missing"),
@@ -301,6 +499,12 @@ CRAFTED = [
     ("record-length", H + end(0, 0)[:-1], "record-length"),
     ("record-crc", GOOD[:-1] + bytes([GOOD[-1] ^ 1]), "record-crc"),
     ("record-type-03", H + frame(3, b"") + end(0, 1), "record-type"),
+    ("entries-ex-in-v1", H + ONE_EX + end(1, 1), "record-type"),
+    ("keyspace-in-v1", H + keyspace(1) + ONE + end(1, 2), "record-type"),
+    ("record-type-05-in-v2", H2 + frame(5, b"") + end(0, 1), "record-type"),
+    ("meta-position", H + ONE + meta(1) + end(1, 2), "meta-position"),
+    ("meta-twice", H + meta(1) + meta(2) + end(0, 2), "meta-position"),
+    ("meta-length", H + frame(0x81, bytes(7)) + end(0, 1), "meta-length"),
     ("record-type-00", H + frame(0, b"") + end(0, 1), "record-type"),
     ("entries-header", H + frame(1, b"\x01\x00\x00\x00") + end(1, 1), "entries-header"),
     ("zero-count", H + separated(0, b"") + end(0, 1), "entry-count"),
@@ -312,11 +516,48 @@ CRAFTED = [
     ("text-utf8-lengths", H + lengths(1, [1, 1], b"k\xff") + end(1, 1), "text-utf8"),
     ("short-column", H + lengths(2, [1, 1, 1], b"abcd") + end(2, 1), "lengths"),
     ("lengths-sum", H + lengths(1, [1, 2], b"kv") + end(1, 1), "lengths"),
+    ("entries-ex-header", H2 + frame(3, b"\x01\x00\x00\x00") + end(1, 1), "entries-header"),
+    ("entries-ex-zero-count", H2 + separated_ex(0, [], b"") + end(0, 1), "entry-count"),
+    (
+        "entries-ex-layout",
+        H2 + frame(3, struct.pack("<IBQ", 1, 2, 5) + b"k\x00v") + end(1, 1),
+        "layout",
+    ),
+    (
+        "expiry-column",
+        H2 + frame(3, struct.pack("<IB", 2, 1) + bytes(15)) + end(2, 1),
+        "expiry-column",
+    ),
+    ("entries-ex-no-separator", H2 + separated_ex(1, [5], b"", b"") + end(1, 1), "separator"),
+    (
+        "entries-ex-separator",
+        H2 + separated_ex(1, [5], b"k\x80v", b"\x80") + end(1, 1),
+        "separator",
+    ),
+    ("entries-ex-utf8", H2 + separated_ex(1, [5], b"k\x00\xc3") + end(1, 1), "text-utf8"),
+    ("entries-ex-split", H2 + separated_ex(1, [5], b"k\x00v\x00w") + end(1, 1), "entry-count"),
+    ("entries-ex-column", H2 + lengths_ex(2, [1, 2], [1, 1, 1], b"abc") + end(2, 1), "lengths"),
+    ("entries-ex-utf8-lengths", H2 + lengths_ex(1, [1], [1, 1], b"k\xff") + end(1, 1), "text-utf8"),
+    ("entries-ex-sum", H2 + lengths_ex(1, [0], [1, 2], b"kv") + end(1, 1), "lengths"),
     ("duplicate-in-record", H + separated(2, b"k\x00k\x00v\x00w") + end(2, 1), "duplicate-key"),
     ("duplicate-across", H + ONE + ONE + end(2, 2), "duplicate-key"),
+    ("duplicate-ex", H2 + ONE + ONE_EX + end(2, 2), "duplicate-key"),
+    (
+        "duplicate-in-keyspace",
+        H2 + ONE + keyspace(3) + ONE + ONE_EX + end(3, 4),
+        "duplicate-key",
+    ),
+    ("keyspace-length-short", H2 + frame(4, b"\x01\x00\x00") + end(0, 1), "keyspace-length"),
+    ("keyspace-length-long", H2 + frame(4, bytes(5)) + end(0, 1), "keyspace-length"),
+    ("keyspace-zero", H2 + keyspace(0) + ONE + end(1, 2), "keyspace-order"),
+    ("keyspace-repeated", H2 + keyspace(2) + ONE + keyspace(2) + end(1, 3), "keyspace-order"),
+    ("keyspace-decreasing", H2 + keyspace(9) + keyspace(8) + end(0, 2), "keyspace-order"),
     ("end-length", H + frame(2, bytes(11)), "end-length"),
     ("end-entries", H + ONE + end(2, 1), "end-count"),
-    ("end-records", H + ONE + frame(0x81, b"x") + end(1, 1), "end-count"),
+    ("end-records", H + ONE + frame(0x82, b"x") + end(1, 1), "end-count"),
+    ("end-records-keyspace", H2 + keyspace(1) + ONE + end(1, 1), "end-count"),
+    ("end-records-meta", H + meta(1) + ONE + end(1, 1), "end-count"),
+    ("end-entries-ex", H2 + ONE_EX + end(2, 1), "end-count"),
     ("trailing-bytes", GOOD + b"\x00", "trailing-bytes"),
 ]
 
@@ -331,14 +572,25 @@ def outcome(reader: str, data: bytes) -> tuple[str, int] | dict[str, str]:
         return exc.check, exc.offset
 
 
+def full_outcome(reader: str, data: bytes) -> tuple[Any, ...]:
+    """What one reader makes of ``data``: (spaces, expires, journal_next), or (check, offset)."""
+    try:
+        if reader == "spec":
+            return read_snapshot_all(data)
+        snapshot = codec.decode_snapshot(data)
+    except (SpecReaderError, CorruptSnapshotError) as exc:
+        return exc.check, exc.offset
+    return snapshot.spaces, snapshot.expires, snapshot.journal_next
+
+
 @pytest.mark.parametrize(("data", "check"), [c[1:] for c in CRAFTED], ids=[c[0] for c in CRAFTED])
 def test_both_readers_refuse_with_the_same_check_and_offset(data: bytes, check: str) -> None:
     with pytest.raises(ValueError):
         read_snapshot(data)
-    spec = outcome("spec", data)
-    assert isinstance(spec, tuple)
+    spec = full_outcome("spec", data)
+    assert len(spec) == 2
     assert spec[0] == check
-    assert spec == outcome("codec", data)
+    assert spec == full_outcome("codec", data)
 
 
 def test_crafted_cases_reach_every_check_in_the_table() -> None:
@@ -348,6 +600,74 @@ def test_crafted_cases_reach_every_check_in_the_table() -> None:
 def test_optional_records_are_skipped_and_counted() -> None:
     data = H + frame(0x80, b"") + ONE + frame(0xFF, b"\xff\xfe") + end(1, 3)
     assert outcome("spec", data) == outcome("codec", data) == {"k": "v"}
+
+
+# Valid snapshots the encoder never writes (section 3): each reads as its minimal form.
+UNUSUAL = [
+    ("v2-without-v2-records", H2 + ONE + end(1, 1), {0: {"k": "v"}}, {}, 0),
+    ("keyspace-without-entries", H2 + keyspace(4) + end(0, 1), {}, {}, 0),
+    (
+        "keyspaces-without-entries",
+        H2 + ONE + keyspace(1) + keyspace(2) + end(1, 3),
+        {0: {"k": "v"}},
+        {},
+        0,
+    ),
+    (
+        "entries-ex-all-zero",
+        H2 + separated_ex(1, [0], b"k\x00v") + end(1, 1),
+        {0: {"k": "v"}},
+        {},
+        0,
+    ),
+    ("meta-zero", H + meta(0) + ONE + end(1, 2), {0: {"k": "v"}}, {}, 0),
+    ("meta-longer-body", H + meta(9, b"later") + end(0, 1), {}, {}, 9),
+    (
+        "same-key-two-keyspaces",
+        H2 + ONE_EX + keyspace(1) + ONE + end(2, 3),
+        {0: {"k": "v"}, 1: {"k": "v"}},
+        {0: {"k": 5}},
+        0,
+    ),
+    (
+        "optional-after-meta",
+        H + meta(3) + frame(0x81 + 1, b"") + ONE + end(1, 3),
+        {0: {"k": "v"}},
+        {},
+        3,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("data", "spaces", "expires", "journal_next"),
+    [u[1:] for u in UNUSUAL],
+    ids=[u[0] for u in UNUSUAL],
+)
+def test_unusual_but_valid_snapshots_read_the_same(
+    data: bytes, spaces: Spaces, expires: Expires, journal_next: int
+) -> None:
+    assert (
+        full_outcome("spec", data) == full_outcome("codec", data) == (spaces, expires, journal_next)
+    )
+
+
+def test_every_single_bit_flip_of_a_v2_example_is_refused_the_same_way() -> None:
+    for _snapshot, example in SNAPSHOT_EXAMPLES:
+        for bit in range(8 * len(example)):
+            damaged = bytearray(example)
+            damaged[bit // 8] ^= 1 << (bit % 8)
+            spec = full_outcome("spec", bytes(damaged))
+            assert len(spec) == 2, f"bit {bit} flipped went unnoticed"
+            assert spec == full_outcome("codec", bytes(damaged)), f"bit {bit}"
+
+
+def test_every_truncation_of_a_v2_example_is_refused_the_same_way() -> None:
+    for _snapshot, example in SNAPSHOT_EXAMPLES:
+        for size in range(len(example)):
+            spec = full_outcome("spec", example[:size])
+            assert len(spec) == 2
+            assert spec == full_outcome("codec", example[:size])
 
 
 def test_bad_magic_and_zero_bytes_raise_value_error() -> None:
@@ -382,7 +702,7 @@ body_text = st.lists(
 @st.composite
 def records(draw: st.DrawFn) -> bytes:
     """A frame with a valid CRC around a plausible, often malformed, body."""
-    record_type = draw(st.sampled_from([1, 1, 1, 2, 3, 0x81]))
+    record_type = draw(st.sampled_from([1, 1, 1, 2, 3, 3, 4, 4, 0x81]))
     count = draw(st.integers(0, 3))
     layout = draw(st.sampled_from([0, 1, 1, 2]))
     if layout == 0:
@@ -390,7 +710,13 @@ def records(draw: st.DrawFn) -> bytes:
         body = struct.pack(f"<IB{len(column)}I", count, 0, *column)
     else:
         body = struct.pack("<IB", count, layout) + draw(st.sampled_from([b"\x00", b"\x1f", b""]))
+    if record_type == 3:  # an expiry column, of about the right size
+        body = body[:5] + bytes(8 * draw(st.integers(0, count + 1))) + body[5:]
     body += draw(body_text)
+    if record_type == 4:
+        body = struct.pack("<I", draw(st.integers(0, 3)))
+    if record_type == 0x81:
+        body = struct.pack("<Q", draw(st.integers(0, 9)))
     if record_type == 2:
         body = struct.pack("<QI", draw(st.integers(0, 4)), draw(st.integers(0, 4)))
     if draw(st.booleans()):
@@ -405,3 +731,5 @@ def test_both_readers_agree_on_arbitrary_records(
 ) -> None:
     data = H + b"".join(frames) + end(total, count)
     assert outcome("spec", data) == outcome("codec", data)
+    data = H2 + b"".join(frames) + end(total, count)
+    assert full_outcome("spec", data) == full_outcome("codec", data)

@@ -19,9 +19,11 @@ from snapkv import (
 )
 
 EXPECTED = {
+    "CorruptJournalError",
     "CorruptSnapshotError",
     "FileMedium",
     "InvalidOperationError",
+    "Keyspace",
     "Medium",
     "MediumError",
     "MemoryMedium",
@@ -30,6 +32,7 @@ EXPECTED = {
     "Store",
     "StoreClosedError",
     "StoreLockedError",
+    "StoreShutDownError",
     "__version__",
     "codec",
     "open",

@@ -4,9 +4,10 @@
 
     import snapkv
 
-    with snapkv.open("data") as store:      # restores the newest snapshot
-        store.set("greeting", "hello")
+    with snapkv.open("data", journal=True) as store:  # restores snapshot + journal
+        store.set("greeting", "hello")      # in the journal before it returns
         store.get("greeting")               # 'hello'
+        store.db(1).set("session", "x", ttl=60)   # keyspace 1, expires in 60 s
     # leaving the block published a snapshot and released the directory
 
     snapkv.run_operations([("set", "a", "1"), ("shutdown",), ("restore",), ("get", "a")])
@@ -20,23 +21,27 @@ from __future__ import annotations
 
 from snapkv import codec
 from snapkv.errors import (
+    CorruptJournalError,
     CorruptSnapshotError,
     InvalidOperationError,
     MediumError,
     SnapkvError,
     StoreClosedError,
     StoreLockedError,
+    StoreShutDownError,
 )
 from snapkv.media import FileMedium, Medium, MemoryMedium
 from snapkv.simulate import run_operations
-from snapkv.store import RestoreReport, Store, open
+from snapkv.store import Keyspace, RestoreReport, Store, open
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
+    "CorruptJournalError",
     "CorruptSnapshotError",
     "FileMedium",
     "InvalidOperationError",
+    "Keyspace",
     "Medium",
     "MediumError",
     "MemoryMedium",
@@ -45,6 +50,7 @@ __all__ = [
     "Store",
     "StoreClosedError",
     "StoreLockedError",
+    "StoreShutDownError",
     "__version__",
     "codec",
     "open",

@@ -100,7 +100,63 @@ def _parser() -> argparse.ArgumentParser:
     inspect.add_argument("--chunks", action="store_true", help="list every chunk")
     inspect.add_argument("--json", action="store_true", help="print one JSON object per snapshot")
     inspect.set_defaults(handler=_inspect)
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve the store over the Redis protocol (redis-cli, redis-py, ...)",
+        description="Serve a store over RESP2/RESP3 until SHUTDOWN, SIGTERM or SIGINT, "
+        "each of which snapshots first (SHUTDOWN NOSAVE does not).",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=6379)
+    serve.add_argument("--dir", metavar="DATA", help="data directory (default: in memory only)")
+    serve.add_argument("--requirepass", metavar="PASS", help="password clients must AUTH with")
+    serve.add_argument(
+        "--appendonly",
+        choices=("yes", "no"),
+        default="yes",
+        help="journal every write in DATA (default yes)",
+    )
+    serve.add_argument("--appendfsync", choices=("always", "everysec", "no"), default="everysec")
+    serve.add_argument(
+        "--save",
+        default="",
+        metavar='"SECS CHANGES ..."',
+        help='snapshot rules, as Redis\'s save: "900 1 300 10"',
+    )
+    serve.add_argument("--databases", type=int, default=16)
+    serve.add_argument("--maxclients", type=int, default=10000)
+    serve.add_argument("--timeout", type=int, default=0, help="close idle clients (seconds)")
+    serve.set_defaults(handler=_serve)
     return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import logging  # noqa: PLC0415 - the server and its extras load only for serve
+
+    from snapkv.server import Config, parse_save, serve  # noqa: PLC0415
+
+    try:
+        config = Config(
+            host=args.host,
+            port=args.port,
+            dir=args.dir,
+            requirepass=args.requirepass,
+            appendonly=args.appendonly == "yes" and args.dir is not None,
+            appendfsync=args.appendfsync,
+            save=parse_save(args.save),
+            databases=args.databases,
+            maxclients=args.maxclients,
+            timeout=args.timeout,
+        )
+    except ValueError as exc:
+        raise InputError(f"--save: {exc}") from None
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        serve(config, directory=args.dir)
+    except OSError as exc:
+        raise InputError(f"cannot listen on {args.host}:{args.port}: {exc}") from None
+    return EXIT_OK
 
 
 # ----------------------------------------------------------------------- run
@@ -258,6 +314,9 @@ def _inspect_one(file: Path, data: bytes, args: argparse.Namespace) -> int:
             "records": info.records,
             "chunks": [vars(c) for c in info.chunks] if args.chunks else len(info.chunks),
             "keys": info.first_keys,
+            "expiring": info.expiring,
+            "keyspaces": [vars(k) for k in info.keyspaces],
+            "journal_next": info.journal_next,
         }
         print(json.dumps(report))
         return EXIT_OK
@@ -270,13 +329,27 @@ def _inspect_one(file: Path, data: bytes, args: argparse.Namespace) -> int:
         f"  entries    {info.entries:,} in {len(info.chunks)} chunks "
         f"({layouts.count('separated')} separated, {layouts.count('lengths')} lengths)"
     )
+    print(f"  expiring   {info.expiring:,} entries with an expiry time")
+    for space in info.keyspaces:
+        print(
+            f"  keyspace   {space.number}: {space.entries:,} entries, "
+            f"{space.expiring:,} with an expiry time"
+        )
+    if info.journal_next:
+        print(
+            f"  journal    next {info.journal_next}: "
+            "journals with a lower id are contained in this snapshot"
+        )
+    else:
+        print("  journal    none recorded")
     if info.skipped_records:
         print(f"  skipped    {info.skipped_records} optional records of unknown type")
     if args.chunks:
         for chunk in info.chunks:
             print(
                 f"  chunk      offset {chunk.offset:,} size {chunk.size:,} "
-                f"entries {chunk.entries:,} layout {chunk.layout}"
+                f"entries {chunk.entries:,} layout {chunk.layout} "
+                f"keyspace {chunk.keyspace} expiring {chunk.expiring:,}"
             )
     for key in info.first_keys:
         print(f"  key        {json.dumps(key)}")

@@ -1,4 +1,4 @@
-"""Snapshot codec, format v1: a mapping of str to str <-> bytes. Pure: no I/O.
+"""Snapshot codec: numbered keyspaces of str to str, with expiry times <-> bytes. Pure: no I/O.
 
 The byte format is specified in ``docs/FORMAT.md``; every constant below
 mirrors a name there, and every check the decoder makes is listed there by
@@ -7,9 +7,18 @@ the same ``check`` name that :class:`~snapkv.errors.CorruptSnapshotError` carrie
 Shape of a snapshot::
 
     HEADER  (magic, version, flags, crc)
-    ENTRIES record *        each: up to 4,096 entries, own length and CRC-32
+    META    record ?        optional, first when present: journal_next
+    ENTRIES record *        keyspace 0; each: up to 4,096 entries, own length
+                            and CRC-32 (ENTRIES_EX: also an expiry column)
+    ( KEYSPACE record       the keyspaces above 0 that hold entries,
+      ENTRIES record * ) *  in increasing order
     END     record          total entries and records, so truncation at a
                             record boundary is caught too
+
+A snapshot that holds only keyspace 0 and no expiry time is format v1, byte
+for byte what this codec wrote before keyspaces and expiry existed; one that
+needs ENTRIES_EX or KEYSPACE records says version 2 in its header, so an
+older reader refuses it by its version instead of misreading it.
 
 Why columnar chunks: an ENTRIES record stores all keys of the chunk, then all
 values, as ONE UTF-8 text. Encoding is then one ``str.join`` and one
@@ -17,7 +26,8 @@ values, as ONE UTF-8 text. Encoding is then one ``str.join`` and one
 ``str.split`` per chunk: C loops over 4,096 entries instead of a Python loop
 per entry. A per-chunk (not per-snapshot) text keeps memory bounded while
 saving, and keeps one emoji from widening every string of the snapshot to
-four bytes per character while decoding.
+four bytes per character while decoding. The expiry column follows the same
+idea: one ``array`` conversion per chunk each way, never a loop per entry.
 
 Why a separator can never be fooled: the encoder only uses a separator
 after verifying, by counting, that it occurs in none of the chunk's strings;
@@ -30,11 +40,12 @@ from __future__ import annotations
 
 import sys
 from array import array
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate, islice, repeat
+from itertools import accumulate, compress, islice, repeat
 from operator import getitem
 from struct import Struct
+from typing import TypeVar
 
 from snapkv._binary import U32, U32_MAX, crc32, decode_text, encode_text
 from snapkv.errors import CorruptSnapshotError
@@ -42,20 +53,28 @@ from snapkv.errors import CorruptSnapshotError
 __all__ = [
     "MAGIC",
     "VERSION",
+    "VERSION_EXTENDED",
     "ChunkInfo",
+    "KeyspaceInfo",
+    "Snapshot",
     "SnapshotInfo",
     "decode",
+    "decode_snapshot",
     "encode",
     "iter_encode",
     "iter_encode_columns",
+    "iter_encode_snapshot",
     "scan",
 ]
 
 #: First eight bytes of every snapshot. The high bit catches 7-bit channels,
 #: CR LF and LF catch newline translation, 0x1A stops DOS ``type``.
 MAGIC = b"\x89SKV\r\n\x1a\n"
-#: Bumped only when a v1 reader could misread a new file; see FORMAT.md.
+#: Header version of every snapshot that uses only ENTRIES and END (and
+#: optional records): readable by every reader ever released.
 VERSION = 1
+#: Header version of a snapshot that uses ENTRIES_EX or KEYSPACE records.
+VERSION_EXTENDED = 2
 
 HEADER = Struct("<8sHHI")  # magic, version, flags, crc32 of the first 12 bytes
 HEADER_SIZE = HEADER.size  # 16
@@ -65,13 +84,20 @@ FRAME_TAIL = Struct("<IB")  # the frame fields the CRC covers: length, type
 
 TYPE_ENTRIES = 0x01
 TYPE_END = 0x02
+TYPE_ENTRIES_EX = 0x03  # ENTRIES with an expiry column; version 2 only
+TYPE_KEYSPACE = 0x04  # the keyspace of the entries records that follow; version 2 only
+TYPE_META = 0x81  # optional, first when present: journal_next
 #: Record types with this bit set may be skipped by readers that do not know them.
 OPTIONAL_TYPE_BIT = 0x80
 
 ENTRIES_HEAD = Struct("<IB")  # entry count, layout
 LAYOUT_LENGTHS = 0
 LAYOUT_SEPARATED = 1
+EXPIRY_SIZE = 8  # bytes per entry of the ENTRIES_EX expiry column (u64 ms, 0 = none)
+KEYSPACE_BODY = Struct("<I")  # keyspace number
+META_BODY = Struct("<Q")  # journal_next; a longer body is allowed, the rest is ignored
 END_BODY = Struct("<QI")  # total entries, records before END
+U64_MAX = (1 << 64) - 1
 
 #: Entries per ENTRIES record, at most. Measured over 1,000,000 entries
 #: (bench/codec_choices.py): chunks of 65,536 encoded 7-20% slower and
@@ -88,7 +114,19 @@ SEPARATORS = "\x00\x1f\x1e\x1d\x1c\x01\x02\x03\x04\x05\x06\x07\x0b\x0e\x0f\x7f"
 _LENGTH_ARRAY = "I"
 if array(_LENGTH_ARRAY).itemsize != 4:  # pragma: no cover - no mainstream platform
     _LENGTH_ARRAY = "L"
+_EXPIRY_ARRAY = "Q"  # unsigned long long: 8 bytes wherever CPython runs
+if array(_EXPIRY_ARRAY).itemsize != EXPIRY_SIZE:  # pragma: no cover
+    raise ImportError("snapkv.codec needs an 8-byte array('Q')")
 _BIG_ENDIAN = sys.byteorder == "big"
+
+_TYPE_NAMES = {TYPE_ENTRIES_EX: "ENTRIES_EX", TYPE_KEYSPACE: "KEYSPACE"}
+
+#: One keyspace as :func:`iter_encode_snapshot` takes it:
+#: (number, keys, values, expiry times in ms or None; 0 = no expiry).
+SpaceColumns = tuple[int, Sequence[str], Sequence[str], Sequence[int] | None]
+#: One chunk's keys, values and expiry times (None: no entry has one), as the encoder cuts them.
+_ChunkColumns = tuple[list[str], list[str], list[int] | None]
+_T = TypeVar("_T")
 
 
 # --------------------------------------------------------------------- encoder
@@ -98,7 +136,7 @@ def encode(mapping: Mapping[str, str]) -> bytes:
     """Return the whole snapshot of ``mapping`` as bytes.
 
     :raises TypeError: a key or value is not a ``str``.
-    :raises ValueError: an entry is too large for format v1 (4 GiB per record).
+    :raises ValueError: an entry is too large for the format (4 GiB per record).
     """
     return b"".join(iter_encode(mapping))
 
@@ -111,7 +149,7 @@ def iter_encode(mapping: Mapping[str, str]) -> Iterator[bytes]:
     mapping. ``mapping`` must not change while the iterator runs.
 
     :raises TypeError: a key or value is not a ``str``.
-    :raises ValueError: an entry is too large for format v1 (4 GiB per record).
+    :raises ValueError: an entry is too large for the format (4 GiB per record).
     """
     return iter_encode_columns(mapping, mapping.values())
 
@@ -119,29 +157,158 @@ def iter_encode(mapping: Mapping[str, str]) -> Iterator[bytes]:
 def iter_encode_columns(keys: Iterable[str], values: Iterable[str]) -> Iterator[bytes]:
     """Like :func:`iter_encode`, for the entries ``zip(keys, values)``.
 
-    Keys must be distinct and both iterables of the same length. This is the
-    form ``Store.save`` uses: two lists of references (16 bytes an entry)
-    are a cheaper point-in-time copy than a second dict.
+    Keys must be distinct and both iterables of the same length. Two lists
+    of references (16 bytes an entry) are a cheaper point-in-time copy than
+    a second dict. The result is always a version-1 snapshot of keyspace 0.
 
     :raises TypeError: a key or value is not a ``str``.
-    :raises ValueError: an entry is too large for format v1, or the lengths differ.
+    :raises ValueError: an entry is too large for the format, or the lengths differ.
     """
-    head = HEADER.pack(MAGIC, VERSION, 0, 0)[:12]
-    yield head + U32.pack(crc32(head))
-    entries = records = 0
-    keys_iter = iter(keys)
-    values_iter = iter(values)
-    while keys := list(islice(keys_iter, MAX_CHUNK_ENTRIES)):
-        values = list(islice(values_iter, len(keys)))
+    yield _header(VERSION)
+    entries, records = yield from _space_records(_iterable_chunks(keys, values))
+    yield _frame(TYPE_END, END_BODY.pack(entries, records))
+
+
+def iter_encode_snapshot(
+    spaces: Iterable[SpaceColumns], *, journal_next: int = 0
+) -> Iterator[bytes]:
+    """Yield the snapshot of several keyspaces, with expiry times, piece by piece.
+
+    Each item of ``spaces`` is ``(number, keys, values, expiries)``: the
+    keyspace number (0..2**32-1, strictly increasing from item to item), its
+    keys and values in the same order, and either ``None`` (no key of this
+    keyspace expires) or one expiry time per key in absolute milliseconds
+    since the epoch, where 0 means "never". Empty keyspaces are skipped.
+    ``journal_next`` > 0 is recorded in a META record: every journal whose id
+    is below it is fully contained in this snapshot.
+
+    The arguments are checked before this returns, so a bad call fails before
+    the first byte is written. The snapshot is version 1, byte for byte what
+    :func:`iter_encode_columns` writes (plus META), unless a keyspace other
+    than 0 holds entries or an entry has an expiry time; then it is version 2.
+    As with :func:`iter_encode`, one chunk at a time is encoded, and the
+    sequences must not change while the iterator runs.
+
+    :raises TypeError: a key or value is not a ``str``, a number or expiry time
+        not an ``int`` (raised while iterating for keys, values and expiry times).
+    :raises ValueError: numbers out of order or range, sequences of different
+        lengths, an expiry time outside 0..2**64-1, an entry too large.
+    """
+    chosen: list[SpaceColumns] = []
+    previous = -1
+    for number, keys, values, expiries in spaces:
+        if not isinstance(number, int):
+            raise TypeError(f"keyspace number must be int, not {type(number).__name__}")
+        if not previous < number <= U32_MAX:
+            raise ValueError(
+                f"keyspace numbers must increase within 0..{U32_MAX}: {number} after {previous}"
+            )
+        previous = number
         if len(values) != len(keys):
-            raise ValueError("fewer values than keys")
-        for pieces in _entry_records(keys, values):
+            raise ValueError(f"keyspace {number}: {len(keys)} keys but {len(values)} values")
+        if expiries is not None and len(expiries) != len(keys):
+            raise ValueError(
+                f"keyspace {number}: {len(keys)} keys but {len(expiries)} expiry times"
+            )
+        if len(keys):
+            chosen.append((number, keys, values, expiries))
+    if not isinstance(journal_next, int):
+        raise TypeError(f"journal_next must be int, not {type(journal_next).__name__}")
+    if not 0 <= journal_next <= U64_MAX:
+        raise ValueError(f"journal_next {journal_next} is outside 0..2**64-1")
+    # Decided before the header is written: any() stops at the first expiry
+    # time, so a store where keys expire pays for one scan step, not a pass.
+    extended = any(n or (e is not None and any(e)) for n, _k, _v, e in chosen)
+    return _encode_spaces(chosen, VERSION_EXTENDED if extended else VERSION, journal_next)
+
+
+def _encode_spaces(spaces: list[SpaceColumns], version: int, journal_next: int) -> Iterator[bytes]:
+    yield _header(version)
+    entries = records = 0
+    if journal_next:
+        yield _frame(TYPE_META, META_BODY.pack(journal_next))
+        records += 1
+    for number, keys, values, expiries in spaces:
+        if number:
+            yield _frame(TYPE_KEYSPACE, KEYSPACE_BODY.pack(number))
+            records += 1
+        chunks = _sequence_chunks(keys, values, expiries)
+        space_entries, space_records = yield from _space_records(chunks)
+        entries += space_entries
+        records += space_records
+    yield _frame(TYPE_END, END_BODY.pack(entries, records))
+
+
+def _header(version: int) -> bytes:
+    head = HEADER.pack(MAGIC, version, 0, 0)[:12]
+    return head + U32.pack(crc32(head))
+
+
+def _space_records(
+    chunks: Iterable[_ChunkColumns],
+) -> Generator[bytes, None, tuple[int, int]]:
+    """Yield the entries records of one keyspace's chunks; return (entries, records) written."""
+    entries = records = 0
+    for keys, values, times in chunks:
+        column = None if times is None else _expiry_column(times)
+        for pieces in _entry_records(keys, values, column):
             yield from pieces
             records += 1
         entries += len(keys)
+    return entries, records
+
+
+def _iterable_chunks(keys: Iterable[str], values: Iterable[str]) -> Iterator[_ChunkColumns]:
+    """Cut two iterables into chunks of MAX_CHUNK_ENTRIES entries, checking their lengths."""
+    keys_iter = iter(keys)
+    values_iter = iter(values)
+    while chunk_keys := list(islice(keys_iter, MAX_CHUNK_ENTRIES)):
+        chunk_values = list(islice(values_iter, len(chunk_keys)))
+        if len(chunk_values) != len(chunk_keys):
+            raise ValueError("fewer values than keys")
+        yield chunk_keys, chunk_values, None
     if next(values_iter, None) is not None:
         raise ValueError("more values than keys")
-    yield _frame(TYPE_END, END_BODY.pack(entries, records))
+
+
+def _sequence_chunks(
+    keys: Sequence[str], values: Sequence[str], times: Sequence[int] | None
+) -> Iterator[_ChunkColumns]:
+    """Cut sequences of equal length into chunks by slicing: a C copy, no per-item loop."""
+    step = MAX_CHUNK_ENTRIES
+    for start in range(0, len(keys), step):
+        end = start + step
+        chunk_times = None if times is None else _as_list(times[start:end])
+        yield _as_list(keys[start:end]), _as_list(values[start:end]), chunk_times
+
+
+def _as_list(items: Sequence[_T]) -> list[_T]:
+    return items if type(items) is list else list(items)
+
+
+def _expiry_column(times: list[int]) -> bytes | None:
+    """Pack one chunk's expiry times as u64 LE with one C call; None if none is set."""
+    try:
+        column = array(_EXPIRY_ARRAY, times)
+    except OverflowError:
+        raise ValueError(
+            "expiry times must be 0 (none) or milliseconds since the epoch up to 2**64-1"
+        ) from None
+    except TypeError:
+        bad = next((t for t in times if not isinstance(t, int)), None)
+        raise TypeError(f"expiry times must be int, not {type(bad).__name__}") from None
+    # Every item is an int now; any() stops at the first expiry time. A chunk
+    # without one is written as plain ENTRIES, exactly as in format v1.
+    if not any(times):
+        return None
+    if _BIG_ENDIAN:  # pragma: no cover - tested on little-endian machines only
+        column.byteswap()
+    return column.tobytes()
+
+
+def _nonzero(column: bytes) -> bytes | None:
+    """``column``, or None when every expiry time in it is 0 (bytes.count is a C loop)."""
+    return None if column.count(0) == len(column) else column
 
 
 def _frame(record_type: int, body: bytes, text: bytes = b"") -> bytes:
@@ -150,8 +317,14 @@ def _frame(record_type: int, body: bytes, text: bytes = b"") -> bytes:
     return U32.pack(crc32(text, crc32(body, crc32(tail)))) + tail + body
 
 
-def _entry_records(keys: list[str], values: list[str]) -> Iterator[tuple[bytes, ...]]:
-    """Encode one chunk as one or more ENTRIES records (more if its text is too large)."""
+def _entry_records(
+    keys: list[str], values: list[str], column: bytes | None = None
+) -> Iterator[tuple[bytes, ...]]:
+    """Encode one chunk as one or more ENTRIES or ENTRIES_EX records (more if its text is large).
+
+    ``column`` is the chunk's packed expiry column, or None when no entry of
+    the chunk has an expiry time.
+    """
     count = len(keys)
     strings = keys + values
     try:
@@ -160,8 +333,11 @@ def _entry_records(keys: list[str], values: list[str]) -> Iterator[tuple[bytes, 
         _raise_not_str(strings)
     if len(text) > MAX_CHUNK_CHARS and count > 1:
         half = count // 2
-        yield from _entry_records(keys[:half], values[:half])
-        yield from _entry_records(keys[half:], values[half:])
+        cut = EXPIRY_SIZE * half
+        first = None if column is None else _nonzero(column[:cut])
+        second = None if column is None else _nonzero(column[cut:])
+        yield from _entry_records(keys[:half], values[:half], first)
+        yield from _entry_records(keys[half:], values[half:], second)
         return
     # Invariant for LAYOUT_SEPARATED: the separator occurs exactly at the
     # 2 * count - 1 joins, so no string contains it. Verified, never assumed.
@@ -169,25 +345,26 @@ def _entry_records(keys: list[str], values: list[str]) -> Iterator[tuple[bytes, 
     if text.count(separator) != 2 * count - 1:
         separator = next((c for c in SEPARATORS[1:] if c not in text), "")
         text = separator.join(strings) if separator else ""
+    record_type, expiry = (TYPE_ENTRIES, b"") if column is None else (TYPE_ENTRIES_EX, column)
     if separator:
-        body = ENTRIES_HEAD.pack(count, LAYOUT_SEPARATED) + separator.encode("ascii")
+        body = ENTRIES_HEAD.pack(count, LAYOUT_SEPARATED) + expiry + separator.encode("ascii")
     else:
         try:
             lengths = array(_LENGTH_ARRAY, map(len, strings))
         except OverflowError:
             raise ValueError(
-                "a string of 2**32 code points or more does not fit format v1"
+                "a string of 2**32 code points or more does not fit the format"
             ) from None
         if _BIG_ENDIAN:  # pragma: no cover - tested on little-endian machines only
             lengths.byteswap()
-        body = ENTRIES_HEAD.pack(count, LAYOUT_LENGTHS) + lengths.tobytes()
+        body = ENTRIES_HEAD.pack(count, LAYOUT_LENGTHS) + expiry + lengths.tobytes()
         text = "".join(strings)
     data = encode_text(text)
     if len(body) + len(data) > U32_MAX:
         raise ValueError(
-            f"entry of {len(data)} encoded bytes exceeds the {U32_MAX}-byte record limit of v1"
+            f"entry of {len(data)} encoded bytes exceeds the {U32_MAX}-byte record limit"
         )
-    yield _frame(TYPE_ENTRIES, body, data), data
+    yield _frame(record_type, body, data), data
 
 
 def _raise_not_str(strings: list[str]) -> None:
@@ -199,13 +376,40 @@ def _raise_not_str(strings: list[str]) -> None:
 
 
 @dataclass(frozen=True)
+class Snapshot:
+    """Everything a snapshot holds, as :func:`decode_snapshot` returns it.
+
+    ``spaces`` maps each keyspace that holds entries to its entries, in
+    snapshot order; ``expires`` maps a keyspace to ``{key: expiry time}`` for
+    the keys that have one (absolute milliseconds since the epoch), and holds
+    no empty dict; ``journal_next`` is 0 when the snapshot has no META record.
+    The codec has no clock: keys already expired are returned like the others.
+    """
+
+    spaces: dict[int, dict[str, str]]
+    expires: dict[int, dict[str, int]]
+    journal_next: int
+
+
+@dataclass(frozen=True)
 class ChunkInfo:
-    """One verified ENTRIES record, as :func:`scan` reports it."""
+    """One verified ENTRIES or ENTRIES_EX record, as :func:`scan` reports it."""
 
     offset: int
     size: int
     entries: int
     layout: str
+    keyspace: int = 0
+    expiring: int = 0  # entries of this record with an expiry time
+
+
+@dataclass(frozen=True)
+class KeyspaceInfo:
+    """One keyspace that holds entries, as :func:`scan` reports it."""
+
+    number: int
+    entries: int
+    expiring: int
 
 
 @dataclass(frozen=True)
@@ -219,54 +423,106 @@ class SnapshotInfo:
     chunks: list[ChunkInfo] = field(default_factory=list)
     skipped_records: int = 0
     first_keys: list[str] = field(default_factory=list)
+    expiring: int = 0
+    keyspaces: list[KeyspaceInfo] = field(default_factory=list)
+    journal_next: int = 0
 
 
 def decode(data: bytes | bytearray | memoryview) -> dict[str, str]:
-    """Return the mapping a snapshot holds, after verifying every byte of it.
+    """Return the mapping a snapshot of keyspace 0 without expiry times holds.
+
+    Every byte is verified first, exactly as :func:`decode_snapshot` does.
+
+    :raises CorruptSnapshotError: any check in docs/FORMAT.md failed; its
+        ``offset`` and ``check`` say where and which. For any input, nothing
+        else is raised but the ValueError below, and no allocation is sized
+        by an unverified length.
+    :raises ValueError: the snapshot is valid but holds keyspaces other than 0
+        or expiry times, which a plain mapping would lose: use
+        :func:`decode_snapshot`.
+    """
+    snapshot = decode_snapshot(data)
+    if snapshot.expires or snapshot.spaces.keys() - {0}:
+        raise ValueError(
+            "snapshot holds keyspaces other than 0 or expiry times: use decode_snapshot"
+        )
+    return snapshot.spaces.get(0, {})
+
+
+def decode_snapshot(data: bytes | bytearray | memoryview) -> Snapshot:
+    """Return everything a snapshot holds, after verifying every byte of it.
 
     :raises CorruptSnapshotError: any check in docs/FORMAT.md failed; its
         ``offset`` and ``check`` say where and which. Nothing else is raised
         for any input, and no allocation is sized by an unverified length.
     """
-    result: dict[str, str] = {}
+    reader = _Reader(data)
+    spaces: dict[int, dict[str, str]] = {}
+    expires: dict[int, dict[str, int]] = {}
+    mapping: dict[str, str] = {}
+    current = -1
     total = 0
-    for offset, _size, keys, values in _iter_entries(data):
-        result.update(zip(keys, values, strict=True))
+    for offset, _size, keyspace, keys, values, column in reader.chunks():
+        if keyspace != current:  # numbers strictly increase: always a new keyspace
+            current, total = keyspace, 0
+            mapping = spaces[keyspace] = {}
+        mapping.update(zip(keys, values, strict=True))
         total += len(keys)
-        if len(result) != total:
+        if len(mapping) != total:
             raise CorruptSnapshotError("a key appears twice", offset=offset, check="duplicate-key")
-    return result
+        if column is not None:
+            # Only the entries with an expiry time, selected in C: compress()
+            # keeps the keys whose time is non-zero, filter() those times.
+            timed = expires.setdefault(keyspace, {})
+            timed.update(zip(compress(keys, column), filter(None, column), strict=True))
+    return Snapshot(
+        spaces, {n: timed for n, timed in expires.items() if timed}, reader.journal_next
+    )
 
 
 def scan(data: bytes | bytearray | memoryview, *, keys: int = 0) -> SnapshotInfo:
-    """Verify a snapshot exactly as :func:`decode` does and describe it.
+    """Verify a snapshot exactly as :func:`decode_snapshot` does and describe it.
 
-    ``keys`` asks for up to that many keys, in snapshot order, in ``first_keys``.
+    ``keys`` asks for up to that many keys, in snapshot order (keyspace 0
+    first), in ``first_keys``.
 
-    :raises CorruptSnapshotError: as :func:`decode`.
+    :raises CorruptSnapshotError: as :func:`decode_snapshot`.
     """
+    reader = _Reader(data)
     seen: set[str] = set()
+    current = -1
     total = 0
     chunks: list[ChunkInfo] = []
     first: list[str] = []
-    view = _view(data)
-    for offset, size, chunk_keys, _values in _iter_entries(view):
+    for offset, size, keyspace, chunk_keys, _values, column in reader.chunks():
+        if keyspace != current:
+            current, total = keyspace, 0
+            seen = set()
         seen.update(chunk_keys)
-        chunks.append(ChunkInfo(offset, size, len(chunk_keys), _layout_name(view, offset)))
         total += len(chunk_keys)
         if len(seen) != total:
             raise CorruptSnapshotError("a key appears twice", offset=offset, check="duplicate-key")
+        expiring = 0 if column is None else len(column) - column.count(0)
+        layout = _layout_name(reader.view, offset)
+        chunks.append(ChunkInfo(offset, size, len(chunk_keys), layout, keyspace, expiring))
         if len(first) < keys:
             first.extend(chunk_keys[: keys - len(first)])
-    records = U32.unpack_from(view, len(view) - 4)[0]
+    spaces: dict[int, list[int]] = {}
+    for chunk in chunks:
+        counts = spaces.setdefault(chunk.keyspace, [0, 0])
+        counts[0] += chunk.entries
+        counts[1] += chunk.expiring
     return SnapshotInfo(
-        version=VERSION,
-        size=len(view),
-        entries=len(seen),
-        records=records,
+        version=reader.version,
+        size=len(reader.view),
+        entries=sum(c.entries for c in chunks),
+        records=reader.records,
         chunks=chunks,
-        skipped_records=records - len(chunks),
+        skipped_records=reader.skipped,
         first_keys=first,
+        expiring=sum(c.expiring for c in chunks),
+        keyspaces=[KeyspaceInfo(n, e, x) for n, (e, x) in spaces.items()],
+        journal_next=reader.journal_next,
     )
 
 
@@ -284,72 +540,116 @@ def _view(data: bytes | bytearray | memoryview) -> memoryview:
     return view
 
 
-def _iter_entries(
-    data: bytes | bytearray | memoryview,
-) -> Iterator[tuple[int, int, list[str], list[str]]]:
-    """Yield (offset, record size, keys, values) per ENTRIES record, then verify END.
+#: (record offset, record size, keyspace, keys, values, expiry column or None)
+_Chunk = tuple[int, int, int, list[str], list[str], "array[int] | None"]
 
-    Every check happens before the bytes it guards are used; the final
-    checks (END counts, no trailing bytes) run when the iterator is exhausted,
-    so only a caller that consumes everything has a verified snapshot.
+
+class _Reader:
+    """Walks one snapshot, verifying every record before anything uses it.
+
+    The header is checked on construction; :meth:`chunks` then yields the
+    entries records and fills in ``journal_next``, ``records`` and
+    ``skipped`` on the way.
     """
-    view = _view(data)
-    size = len(view)
-    _check_header(view)
-    pos = HEADER_SIZE
-    entries = records = 0
-    while True:
-        if size - pos < FRAME_SIZE:
-            if pos == size:
+
+    def __init__(self, data: bytes | bytearray | memoryview) -> None:
+        self.view = _view(data)
+        self.version = _check_header(self.view)
+        self.journal_next = 0
+        self.records = 0
+        self.skipped = 0
+
+    def chunks(self) -> Iterator[_Chunk]:
+        """Yield each ENTRIES / ENTRIES_EX record decoded, then verify END.
+
+        Every check happens before the bytes it guards are used; the final
+        checks (END counts, no trailing bytes) run when the iterator is
+        exhausted, so only a caller that consumes everything has a verified
+        snapshot. The caller checks for duplicate keys before asking for the
+        next record, as FORMAT.md orders the checks.
+        """
+        view = self.view
+        size = len(view)
+        extended = self.version == VERSION_EXTENDED
+        pos = HEADER_SIZE
+        entries = records = keyspace = 0
+        while True:
+            if size - pos < FRAME_SIZE:
+                if pos == size:
+                    raise CorruptSnapshotError(
+                        "snapshot ends without an END record", offset=pos, check="end-missing"
+                    )
                 raise CorruptSnapshotError(
-                    "snapshot ends without an END record", offset=pos, check="end-missing"
+                    f"record header needs {FRAME_SIZE} bytes, {size - pos} left",
+                    offset=pos,
+                    check="record-header",
                 )
-            raise CorruptSnapshotError(
-                f"record header needs {FRAME_SIZE} bytes, {size - pos} left",
-                offset=pos,
-                check="record-header",
-            )
-        stored_crc, length, record_type = FRAME.unpack_from(view, pos)
-        end = pos + FRAME_SIZE + length
-        if end > size:
-            # The length itself may be the damaged field: nothing after it is trusted.
-            raise CorruptSnapshotError(
-                f"record length {length} runs past the end ({size - pos - FRAME_SIZE} bytes left)",
-                offset=pos,
-                check="record-length",
-            )
-        actual_crc = crc32(view[pos + 4 : end])
-        if actual_crc != stored_crc:
-            raise CorruptSnapshotError(
-                f"record checksum mismatch: stored {stored_crc:08x}, computed {actual_crc:08x}",
-                offset=pos,
-                check="record-crc",
-            )
-        body = view[pos + FRAME_SIZE : end]
-        if record_type == TYPE_ENTRIES:
-            keys, values = _decode_entries(body, pos + FRAME_SIZE)
-            entries += len(keys)
-            yield pos, end - pos, keys, values
-        elif record_type == TYPE_END:
-            _check_end(body, pos, entries, records)
-            if end != size:
+            stored_crc, length, record_type = FRAME.unpack_from(view, pos)
+            end = pos + FRAME_SIZE + length
+            if end > size:
+                # The length itself may be the damaged field: nothing after it is trusted.
                 raise CorruptSnapshotError(
-                    f"{size - end} bytes after the END record", offset=end, check="trailing-bytes"
+                    f"record length {length} runs past the end "
+                    f"({size - pos - FRAME_SIZE} bytes left)",
+                    offset=pos,
+                    check="record-length",
                 )
-            return
-        elif not record_type & OPTIONAL_TYPE_BIT:
-            # A required type this reader does not know could change the
-            # meaning of everything: refuse rather than misread.
-            raise CorruptSnapshotError(
-                f"unknown required record type 0x{record_type:02x} (written by a newer snapkv?)",
-                offset=pos,
-                check="record-type",
-            )
-        records += 1
-        pos = end
+            actual_crc = crc32(view[pos + 4 : end])
+            if actual_crc != stored_crc:
+                raise CorruptSnapshotError(
+                    f"record checksum mismatch: stored {stored_crc:08x}, computed {actual_crc:08x}",
+                    offset=pos,
+                    check="record-crc",
+                )
+            body = view[pos + FRAME_SIZE : end]
+            if record_type == TYPE_ENTRIES:
+                keys, values, _ = _decode_entries(body, pos + FRAME_SIZE, expiry=False)
+                entries += len(keys)
+                yield pos, end - pos, keyspace, keys, values, None
+            elif record_type == TYPE_ENTRIES_EX and extended:
+                keys, values, column = _decode_entries(body, pos + FRAME_SIZE, expiry=True)
+                entries += len(keys)
+                yield pos, end - pos, keyspace, keys, values, column
+            elif record_type == TYPE_KEYSPACE and extended:
+                keyspace = _check_keyspace(body, pos, keyspace)
+            elif record_type == TYPE_META:
+                self.journal_next = _check_meta(body, pos)
+            elif record_type == TYPE_END:
+                _check_end(body, pos, entries, records)
+                if end != size:
+                    raise CorruptSnapshotError(
+                        f"{size - end} bytes after the END record",
+                        offset=end,
+                        check="trailing-bytes",
+                    )
+                self.records = records
+                return
+            elif record_type in _TYPE_NAMES:
+                # A version-1 header promises that every v1 reader can read the
+                # file; a v2 record inside it means the header is lying.
+                raise CorruptSnapshotError(
+                    f"record type 0x{record_type:02x} ({_TYPE_NAMES[record_type]}) "
+                    f"in a version-{self.version} snapshot",
+                    offset=pos,
+                    check="record-type",
+                )
+            elif not record_type & OPTIONAL_TYPE_BIT:
+                # A required type this reader does not know could change the
+                # meaning of everything: refuse rather than misread.
+                raise CorruptSnapshotError(
+                    f"unknown required record type 0x{record_type:02x} "
+                    "(written by a newer snapkv?)",
+                    offset=pos,
+                    check="record-type",
+                )
+            else:
+                self.skipped += 1
+            records += 1
+            pos = end
 
 
-def _check_header(view: memoryview) -> None:
+def _check_header(view: memoryview) -> int:
+    """Verify the header; return its version."""
     if len(view) < HEADER_SIZE:
         if bytes(view[:8]) != MAGIC[: min(8, len(view))]:
             raise CorruptSnapshotError("not a snapkv snapshot: bad magic", offset=0, check="magic")
@@ -365,10 +665,10 @@ def _check_header(view: memoryview) -> None:
         )
     if crc32(view[:12]) != stored_crc:
         raise CorruptSnapshotError("header checksum mismatch", offset=12, check="header-crc")
-    if version != VERSION:
+    if version not in (VERSION, VERSION_EXTENDED):
         raise CorruptSnapshotError(
-            f"unsupported format version {version} (this reader knows {VERSION}; "
-            "written by a newer snapkv?)",
+            f"unsupported format version {version} (this reader knows {VERSION} and "
+            f"{VERSION_EXTENDED}; written by a newer snapkv?)",
             offset=8,
             check="version",
         )
@@ -376,6 +676,40 @@ def _check_header(view: memoryview) -> None:
         raise CorruptSnapshotError(
             f"reserved header flags 0x{flags:04x} are set", offset=10, check="flags"
         )
+    return int(version)
+
+
+def _check_meta(body: memoryview, pos: int) -> int:
+    """Verify a META record at ``pos``; return its journal_next."""
+    if pos != HEADER_SIZE:
+        raise CorruptSnapshotError(
+            "META record is not the first record", offset=pos, check="meta-position"
+        )
+    if len(body) < META_BODY.size:
+        raise CorruptSnapshotError(
+            f"META body has {len(body)} bytes, needs at least {META_BODY.size}",
+            offset=pos,
+            check="meta-length",
+        )
+    return int(META_BODY.unpack_from(body, 0)[0])
+
+
+def _check_keyspace(body: memoryview, pos: int, current: int) -> int:
+    """Verify a KEYSPACE record at ``pos``; return the keyspace it starts."""
+    if len(body) != KEYSPACE_BODY.size:
+        raise CorruptSnapshotError(
+            f"KEYSPACE body has {len(body)} bytes, expected {KEYSPACE_BODY.size}",
+            offset=pos,
+            check="keyspace-length",
+        )
+    (number,) = KEYSPACE_BODY.unpack(body)
+    if number <= current:
+        raise CorruptSnapshotError(
+            f"keyspace {number} follows keyspace {current}: numbers must strictly increase",
+            offset=pos + FRAME_SIZE,
+            check="keyspace-order",
+        )
+    return int(number)
 
 
 def _check_end(body: memoryview, pos: int, entries: int, records: int) -> None:
@@ -395,20 +729,42 @@ def _check_end(body: memoryview, pos: int, entries: int, records: int) -> None:
         )
 
 
-def _decode_entries(body: memoryview, base: int) -> tuple[list[str], list[str]]:
-    """Decode one ENTRIES body that starts at snapshot offset ``base``."""
+def _decode_entries(
+    body: memoryview, base: int, *, expiry: bool
+) -> tuple[list[str], list[str], array[int] | None]:
+    """Decode one ENTRIES (or, with ``expiry``, ENTRIES_EX) body that starts at offset ``base``."""
+    name = "ENTRIES_EX" if expiry else "ENTRIES"
     if len(body) < ENTRIES_HEAD.size:
         raise CorruptSnapshotError(
-            f"ENTRIES body has {len(body)} bytes, needs {ENTRIES_HEAD.size}",
+            f"{name} body has {len(body)} bytes, needs {ENTRIES_HEAD.size}",
             offset=base,
             check="entries-header",
         )
     count, layout = ENTRIES_HEAD.unpack_from(body, 0)
     if count == 0:
         raise CorruptSnapshotError(
-            "ENTRIES record with zero entries", offset=base, check="entry-count"
+            f"{name} record with zero entries", offset=base, check="entry-count"
+        )
+    if layout not in (LAYOUT_SEPARATED, LAYOUT_LENGTHS):
+        raise CorruptSnapshotError(
+            f"unknown {name} layout {layout}", offset=base + 4, check="layout"
         )
     pos = ENTRIES_HEAD.size
+    column = None
+    if expiry:
+        width = EXPIRY_SIZE * count
+        # Checked before reading: count is not trusted to size anything.
+        if len(body) - pos < width:
+            raise CorruptSnapshotError(
+                f"expiry column of {count} entries needs {width} bytes, {len(body) - pos} left",
+                offset=base + pos,
+                check="expiry-column",
+            )
+        column = array(_EXPIRY_ARRAY)
+        column.frombytes(body[pos : pos + width])
+        if _BIG_ENDIAN:  # pragma: no cover
+            column.byteswap()
+        pos += width
     if layout == LAYOUT_SEPARATED:
         if len(body) <= pos or body[pos] >= 0x80:
             raise CorruptSnapshotError(
@@ -425,20 +781,21 @@ def _decode_entries(body: memoryview, base: int) -> tuple[list[str], list[str]]:
                 check="entry-count",
             )
         strings = text.split(separator)
-    elif layout == LAYOUT_LENGTHS:
-        column = 8 * count
+    else:
+        column_size = 8 * count
         # Checked before the lengths are read: count is not trusted to size anything.
-        if len(body) - pos < column:
+        if len(body) - pos < column_size:
             raise CorruptSnapshotError(
-                f"lengths column of {count} entries needs {column} bytes, {len(body) - pos} left",
+                f"lengths column of {count} entries needs {column_size} bytes, "
+                f"{len(body) - pos} left",
                 offset=base + pos,
                 check="lengths",
             )
         lengths = array(_LENGTH_ARRAY)
-        lengths.frombytes(body[pos : pos + column])
+        lengths.frombytes(body[pos : pos + column_size])
         if _BIG_ENDIAN:  # pragma: no cover
             lengths.byteswap()
-        text = _decode_utf8(body[pos + column :], base + pos + column)
+        text = _decode_utf8(body[pos + column_size :], base + pos + column_size)
         if sum(lengths) != len(text):
             raise CorruptSnapshotError(
                 f"lengths add up to {sum(lengths)} code points, text has {len(text)}",
@@ -448,11 +805,7 @@ def _decode_entries(body: memoryview, base: int) -> tuple[list[str], list[str]]:
         ends = list(accumulate(lengths))
         starts = [0, *ends[:-1]]
         strings = list(map(getitem, repeat(text), map(slice, starts, ends)))
-    else:
-        raise CorruptSnapshotError(
-            f"unknown ENTRIES layout {layout}", offset=base + 4, check="layout"
-        )
-    return strings[:count], strings[count:]
+    return strings[:count], strings[count:], column
 
 
 def _decode_utf8(data: memoryview, offset: int) -> str:

@@ -4,8 +4,12 @@ The hierarchy::
 
     SnapkvError                     anything snapkv raises on purpose
     ├── CorruptSnapshotError        a snapshot failed a check; carries .offset and .check
+    ├── CorruptJournalError         a journal is damaged before its tail (or in its header);
+    │                               carries .offset and .check like CorruptSnapshotError
     ├── StoreLockedError            another Store (in any process) holds the directory
     ├── StoreClosedError            the Store was closed; also a ValueError, like a closed file
+    ├── StoreShutDownError          a journaled Store was shut down and takes no writes until
+    │                               restore()
     ├── MediumError                 the medium could not read or publish (wraps OSError)
     └── InvalidOperationError       a malformed operation for run_operations; also a ValueError
 
@@ -19,12 +23,14 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "CorruptJournalError",
     "CorruptSnapshotError",
     "InvalidOperationError",
     "MediumError",
     "SnapkvError",
     "StoreClosedError",
     "StoreLockedError",
+    "StoreShutDownError",
 ]
 
 
@@ -64,12 +70,47 @@ class CorruptSnapshotError(SnapkvError):
         )
 
 
+class CorruptJournalError(SnapkvError):
+    """A journal is damaged where recovery must not guess; nothing after the damage was applied.
+
+    Raised for a bad journal header and for damage *before* the tail: a
+    record that fails its checks while a valid record follows it, or a
+    record whose checksum holds but whose body is malformed. A torn, zero
+    or garbage tail is not an error (recovery drops it and says so). The
+    fields mean what they mean in :class:`CorruptSnapshotError`: ``offset``
+    is the byte offset in the journal file, ``check`` a stable name listed
+    in docs/FORMAT.md, ``source`` the file or journal id.
+    """
+
+    def __init__(self, reason: str, *, offset: int, check: str, source: str = "") -> None:
+        where = f"{source}: " if source else ""
+        super().__init__(f"{where}{reason} (offset {offset}, check {check})")
+        self.reason = reason
+        self.offset = offset
+        self.check = check
+        self.source = source
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), (self.reason,), self._fields()))
+
+    def _fields(self) -> dict[str, Any]:
+        return {"offset": self.offset, "check": self.check, "source": self.source}
+
+    def located(self, source: str) -> CorruptJournalError:
+        """Return the same error, naming ``source`` (a journal file) in the message."""
+        return CorruptJournalError(self.reason, offset=self.offset, check=self.check, source=source)
+
+
 class StoreLockedError(SnapkvError):
     """Another Store, in this process or another one, already holds the directory."""
 
 
 class StoreClosedError(SnapkvError, ValueError):
     """The Store was closed; it accepts no further operations."""
+
+
+class StoreShutDownError(SnapkvError):
+    """A journaled Store was shut down: a write would belong to no snapshot until restore()."""
 
 
 class MediumError(SnapkvError):

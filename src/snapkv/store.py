@@ -1,76 +1,162 @@
-"""Store: a str -> str dict in memory, snapshotted whole to a Medium.
+"""Store: numbered keyspaces of str -> str in memory, with expiry, snapshots and a journal.
 
 This is the only stateful class of the core. It knows the medium only
 through the :class:`~snapkv.media.base.Medium` interface and the bytes only
-through :mod:`snapkv.codec`.
+through :mod:`snapkv.codec` (snapshots) and :mod:`snapkv.journal` (the log).
+
+Shape of the data: a Store holds ``databases`` keyspaces; the Store itself is
+keyspace 0 and ``store.db(n)`` returns keyspace ``n``, a :class:`Keyspace`
+with the same mapping API. Each keyspace holds one *space*, a tuple of three
+objects replaced together: the entries dict, an ``expires`` dict (key ->
+absolute wall-clock milliseconds, only for keys that expire) and a heap of
+``(expires_at, key)`` that lets the sweeper find due keys without scanning.
 
 Concurrency design (why it is shaped this way):
 
-* Reads take no lock: ``self._data.get(key)`` is one attribute load and one
-  atomic C call, and restore/shutdown replace the dict with one attribute
-  store, so a reader sees the old or the new dict whole, never a mix.
-  (Binding ``get`` directly to the dict's method would save a Python frame,
-  but a caller holding ``store.get`` would then read a stale dict after
-  every restore; measured, the frame costs 1.3x a bare dict.get.)
-* Every mutation takes ``_lock``, always through ``with``: a bare
-  ``acquire()`` followed by ``try`` is ~90 ns cheaper but leaves the lock
-  held forever if Ctrl-C lands between the two (signals are delivered when
-  a call returns). ``shutdown`` holds it while encoding, so
-  a write either lands before the snapshot (and is in it) or after the
-  store was cleared; no acknowledged write can fall between the two.
-* ``save`` copies the keys and the values into two lists under ``_lock``
-  (16 bytes an entry; the strings are shared, and a dict copy would cost
-  about 40) and encodes them without it, so writers wait for a copy, not
-  for the encoding and the fsync.
+* Reads take no lock: ``get`` loads the space tuple once (one attribute
+  load) and does atomic C dict lookups on it; restore, shutdown and swap
+  replace a keyspace's space with one attribute store, so a reader sees the
+  old or the new keyspace whole, never a mix of old entries and new expiry
+  times.
+* Every mutation takes ``_lock`` (one lock for the whole store), always
+  through ``with``: a bare ``acquire()`` followed by ``try`` is ~90 ns
+  cheaper but leaves the lock held forever if Ctrl-C lands between the two.
+  With a journal, the record is written to the OS *before* memory changes
+  and under the same lock, so the journal's order is memory's order and a
+  write the disk refused never reaches memory. With ``fsync="always"`` the
+  fsync happens after the lock is released (group commit: one fsync covers
+  every thread that appended before it started).
+* ``save`` copies references to the entries under ``_lock`` and encodes
+  them without it, so writers wait for a copy, not for encoding and fsync.
 * ``_publish_lock`` orders publishes and restores, so two concurrent saves
   can never publish an older copy after a newer one.
+
+Expiry works like Redis's: an expired key is invisible to every read at
+once (checked on access against the store's clock), and its memory is
+reclaimed by an incremental sweep that holds the lock for at most
+``SWEEP_SLICE`` keys at a time.
+
+Journal ordering (see docs/FORMAT.md, "Journal"): every snapshot records in
+``journal_next`` the first journal it does not contain. ``save`` and
+``shutdown`` first sync the current journal J and create journal J+1 (under
+the lock, so no write falls between), then publish a snapshot with
+``journal_next = J+1``, then remove journals no retained snapshot needs. A
+crash between any two steps leaves either the old snapshot plus journals
+J and J+1, or the new snapshot plus journal J+1: the same data either way.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
+import operator
 import os
+import random
 import threading
-from collections.abc import ItemsView, Iterator, KeysView, MutableMapping, ValuesView
-from dataclasses import dataclass
+import time
+import weakref
+from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, MutableMapping
+from collections.abc import ValuesView
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, NoReturn
 
 from snapkv import codec
-from snapkv.errors import CorruptSnapshotError, MediumError, SnapkvError, StoreClosedError
+from snapkv import journal as jr
+from snapkv._binary import crc32
+from snapkv.errors import (
+    CorruptJournalError,
+    CorruptSnapshotError,
+    MediumError,
+    SnapkvError,
+    StoreClosedError,
+    StoreShutDownError,
+)
 from snapkv.media import FileMedium, Medium, MemoryMedium
 
-__all__ = ["RestoreReport", "Store", "open"]
+__all__ = ["FSYNC_POLICIES", "Keyspace", "RestoreReport", "Store", "open"]
 
 log = logging.getLogger("snapkv")
+
+#: Journal fsync policies, as Redis's ``appendfsync`` (``never`` is its ``no``).
+FSYNC_POLICIES = ("always", "everysec", "never")
+#: Keys the sweeper reclaims per lock hold: bounds the pause writers see.
+SWEEP_SLICE = 64
+#: Seconds between background sweeps.
+SWEEP_INTERVAL = 0.1
+#: Largest expiry time a snapshot or journal can hold (u64 milliseconds).
+_MAX_MS = 2**64 - 1
+
+Space = tuple[dict[str, str], dict[str, int], list[tuple[int, str]]]
 
 
 @dataclass(frozen=True)
 class RestoreReport:
-    """What a restore loaded, and what it had to skip to get there."""
+    """What a restore loaded, and what it had to skip or drop to get there."""
 
-    #: The generation loaded, or ``None`` when the medium had no snapshot.
+    #: The snapshot generation loaded, or ``None`` when the medium had none.
     generation: str | None
-    #: Entries now in memory.
+    #: Live entries now in memory, over all keyspaces.
     entries: int
     #: ``(generation, reason)`` for each newer snapshot that failed its
     #: checks and was skipped (only ever non-empty with ``fallback=True``).
     skipped: tuple[tuple[str, str], ...] = ()
+    #: Journals replayed on top of the snapshot, oldest first.
+    journals: tuple[int, ...] = ()
+    #: Journal records replayed.
+    journal_records: int = 0
+    #: One sentence per piece of a journal that recovery dropped (a torn,
+    #: zero-filled or garbage tail; with ``repair=True`` damaged middles).
+    journal_dropped: tuple[str, ...] = ()
+    #: Keys found already expired, so not loaded.
+    expired: int = 0
+    #: Free-form notes (for example: fallback details).
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def damaged(self) -> bool:
+        """Whether anything was skipped or dropped to get here."""
+        return bool(self.skipped or self.journal_dropped)
+
+    @property
+    def why_empty(self) -> str | None:
+        """Why the store came back empty, or ``None`` if it holds entries."""
+        if self.entries:
+            return None
+        if self.damaged:
+            return "damage: " + "; ".join(
+                [f"{gen}: {reason}" for gen, reason in self.skipped] + list(self.journal_dropped)
+            )
+        if self.generation is None and not self.journals:
+            return "no data yet: no snapshot and no journal"
+        if self.expired:
+            return f"every stored key ({self.expired}) had expired"
+        return "the stored data is empty"
 
 
 def _closed(*_args: object, **_kwargs: object) -> NoReturn:
     raise StoreClosedError("the store is closed")
 
 
-class _ClosedDict(dict[str, str]):
+class _ClosedDict(dict[Any, Any]):
     """Stands in for the data of a closed Store: every access raises StoreClosedError."""
 
     get = __getitem__ = __setitem__ = __delitem__ = __contains__ = __len__ = __iter__ = _closed
     pop = popitem = setdefault = update = copy = clear = keys = values = items = _closed
 
 
-_CLOSED = _ClosedDict()
+_CLOSED: Space = (_ClosedDict(), {}, [])
 _MISSING: Any = object()
+_ABSENT: Any = object()  # delete()'s default for pop(): "no KeyError, tell me it was absent"
+
+
+def _new_space(entries: dict[str, str] | None = None, expires: dict[str, int] | None = None) -> Space:
+    entries = {} if entries is None else entries
+    expires = {} if expires is None else expires
+    heap = [(at, key) for key, at in expires.items()]
+    heapq.heapify(heap)
+    return entries, expires, heap
 
 
 def _checked(key: object, value: object) -> tuple[str, str]:
@@ -83,52 +169,53 @@ def _checked(key: object, value: object) -> tuple[str, str]:
     return str.__str__(key), str.__str__(value)
 
 
-class Store(MutableMapping[str, str]):
-    """A dict of str to str in memory, with whole-store snapshots on a medium.
+def _checked_key(key: object) -> str:
+    if type(key) is str:
+        return key
+    if not isinstance(key, str):
+        raise TypeError(f"key must be str, not {type(key).__name__}")
+    return str.__str__(key)
 
-    ``Store()`` snapshots to memory; :func:`snapkv.open` gives a Store on a
-    directory, restored. ``Store(medium)`` starts EMPTY even if the medium
-    holds snapshots: call :meth:`restore` first, or the next shutdown will
-    publish the empty store as the newest snapshot.
 
-    Safe for concurrent use from several threads: every
-    operation is atomic, and a snapshot is a point-in-time view.
+def _duration_ms(seconds: float, what: str) -> int:
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        raise TypeError(f"{what} must be a number of seconds, not {type(seconds).__name__}")
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+        raise ValueError(f"{what} must be finite, not {seconds}")
+    return round(seconds * 1000)
 
-    Keys and values are any ``str``: empty, with NUL or separators, emoji,
-    lone surrogates. ``get`` and ``set`` are average O(1).
+
+def _epoch_ms(when: float, what: str) -> int:
+    ms = _duration_ms(when, what)
+    if not 0 < ms <= _MAX_MS:
+        raise ValueError(f"{what} {when} is out of range (1 ms after the epoch to 2**64-1 ms)")
+    return ms
+
+
+class Keyspace(MutableMapping[str, str]):
+    """One numbered keyspace of a :class:`Store`: a dict of str to str with expiry.
+
+    Get one with ``store.db(n)``; the Store itself is keyspace 0. Every
+    operation is atomic and safe from several threads; ``get`` and ``set``
+    are average O(1). Keys and values are any ``str``.
     """
 
-    def __init__(self, medium: Medium | None = None) -> None:
-        self._medium: Medium = medium if medium is not None else MemoryMedium()
-        self._lock = threading.Lock()
-        self._publish_lock = threading.Lock()
-        self._closed = False
-        #: The report of the last :meth:`restore`, or ``None`` before any.
-        self.last_restore: RestoreReport | None = None
-        #: The empty dict the last shutdown installed; see __exit__.
-        self._emptied: dict[str, str] | None = None
-        self._install({})
+    _space: Space
 
-    def _install(self, data: dict[str, str]) -> None:
-        # One attribute store: readers see the old dict or the new one.
-        self._data = data
-
-    def _exclusive_dict(self) -> dict[str, str]:
-        """The live dict, for a caller that owns this Store outright and may skip the lock.
-
-        Valid until the next shutdown, restore or close, which install another.
-        """
-        return self._data
+    def __init__(self, store: Store, index: int) -> None:
+        self._store = store
+        self._index = index
+        self._space = _new_space()
 
     @property
-    def medium(self) -> Medium:
-        """The medium snapshots are published to."""
-        return self._medium
+    def index(self) -> int:
+        """This keyspace's number."""
+        return self._index
 
-    # ------------------------------------------------------------- the mapping
+    # ------------------------------------------------------------- reading
 
     def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
-        """Return the value of ``key``, or ``default`` if it is missing (never an error).
+        """Return the value of ``key``, or ``default`` if it is missing or expired.
 
         Lock-free (see the module docstring). A key that is not a str is
         never present, so it returns ``default`` (an unhashable key raises
@@ -136,48 +223,291 @@ class Store(MutableMapping[str, str]):
 
         :raises StoreClosedError: the store was closed.
         """
-        return self._data.get(key, default)
+        data, expires, _ = self._space
+        if expires:
+            at = expires.get(key)
+            if at is not None and at <= self._store._clock() * 1000:
+                return default
+        return data.get(key, default)
 
-    def set(self, key: str, value: str) -> None:
+    def __getitem__(self, key: str) -> str:
+        """Return the value of ``key``; raises ``KeyError`` if it is missing or expired."""
+        value = self.get(key, _MISSING)
+        if value is _MISSING or value is None:
+            raise KeyError(key)
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        return self.get(key, _MISSING) is not _MISSING  # type: ignore[arg-type]
+
+    def __len__(self) -> int:
+        """Live keys (expired ones are reclaimed first, so the count is exact)."""
+        if self._space[1]:
+            with self._store._lock:
+                self._reclaim(None)
+        return len(self._space[0])
+
+    def __iter__(self) -> Iterator[str]:
+        """Iterate over a point-in-time copy of the keys (safe under concurrent writes)."""
+        return iter(self.keys())
+
+    def _copy(self) -> dict[str, str]:
+        with self._store._lock:
+            if self._space[1]:
+                self._reclaim(None)
+            return self._space[0].copy()
+
+    def keys(self) -> KeysView[str]:
+        """The keys of a point-in-time copy of this keyspace."""
+        return self._copy().keys()
+
+    def values(self) -> ValuesView[str]:
+        """The values of a point-in-time copy of this keyspace."""
+        return self._copy().values()
+
+    def items(self) -> ItemsView[str, str]:
+        """The items of a point-in-time copy of this keyspace."""
+        return self._copy().items()
+
+    def random_key(self) -> str | None:
+        """A key chosen at random, or ``None`` if the keyspace is empty. O(n) in the worst case."""
+        with self._store._lock:
+            if self._space[1]:
+                self._reclaim(None)
+            data = self._space[0]
+            if not data:
+                return None
+            return next(itertools.islice(iter(data), random.randrange(len(data)), None))
+
+    # --------------------------------------------------------------- expiry
+
+    def _live_expiry(self, key: str) -> int | None:
+        """Expiry of ``key`` in ms (``None`` if none); ``KeyError`` if missing or expired."""
+        data, expires, _ = self._space
+        at = expires.get(key) if expires else None
+        if key not in data or (at is not None and at <= self._store._clock() * 1000):
+            raise KeyError(key)
+        return at
+
+    def expiry_ms(self, key: str) -> int | None:
+        """Absolute expiry time of ``key`` in epoch milliseconds; ``None`` if it never expires.
+
+        :raises KeyError: the key is missing (or already expired).
+        """
+        return self._live_expiry(key)
+
+    def expire_time(self, key: str) -> float | None:
+        """Absolute expiry time of ``key`` in epoch seconds; ``None`` if it never expires.
+
+        :raises KeyError: the key is missing (or already expired).
+        """
+        at = self._live_expiry(key)
+        return None if at is None else at / 1000
+
+    def ttl(self, key: str) -> float | None:
+        """Seconds until ``key`` expires; ``None`` if it never expires.
+
+        :raises KeyError: the key is missing (or already expired): a distinct
+            answer from "never expires".
+        """
+        at = self._live_expiry(key)
+        if at is None:
+            return None
+        return max(0.0, (at - self._store._clock() * 1000) / 1000)
+
+    def expire(self, key: str, ttl: float) -> bool:
+        """Make ``key`` expire ``ttl`` seconds from now; return whether the key exists.
+
+        A ``ttl`` of zero or less deletes the key at once, as in Redis.
+        """
+        return self._set_expiry(key, self._store.now_ms() + _duration_ms(ttl, "ttl"))
+
+    def expire_at(self, key: str, when: float) -> bool:
+        """Make ``key`` expire at ``when`` (epoch seconds); return whether the key exists.
+
+        A time in the past deletes the key at once.
+        """
+        at = _duration_ms(when, "expire_at")
+        return self._set_expiry(key, _epoch_ms(when, "expire_at") if at > 0 else 0)
+
+    def _set_expiry(self, key: str, at: int) -> bool:
+        key = _checked_key(key)
+        store = self._store
+        with store._lock:
+            data, expires, heap = self._space
+            if key not in data or self._expired(key, expires):
+                return False
+            if at <= store.now_ms():
+                ticket = store._log(jr.delete_record, self._index, key)
+                del data[key]
+                expires.pop(key, None)
+            else:
+                if at > _MAX_MS:
+                    raise ValueError(f"expiry {at} ms is out of range")
+                ticket = store._log(jr.expire_record, self._index, key, at)
+                expires[key] = at
+                self._push(heap, at, key)
+        store._commit(ticket)
+        return True
+
+    def persist(self, key: str) -> bool:
+        """Remove the expiry of ``key``; return whether it had one (and still exists)."""
+        key = _checked_key(key)
+        store = self._store
+        with store._lock:
+            data, expires, _ = self._space
+            if key not in expires or self._expired(key, expires):
+                return False
+            ticket = store._log(jr.expire_record, self._index, key, 0)
+            del expires[key]  # its heap entry goes stale and is skipped later
+        store._commit(ticket)
+        return True
+
+    def _expired(self, key: str, expires: dict[str, int]) -> bool:
+        at = expires.get(key)
+        return at is not None and at <= self._store._clock() * 1000
+
+    def _push(self, heap: list[tuple[int, str]], at: int, key: str) -> None:
+        heapq.heappush(heap, (at, key))
+        expires = self._space[1]
+        # Stale entries (expiry changed or removed) accumulate; rebuild
+        # when they outnumber the live ones, so the heap stays O(live).
+        if len(heap) > 2 * len(expires) + 64:
+            heap[:] = [(t, k) for k, t in expires.items()]
+            heapq.heapify(heap)
+        self._store._wake_sweeper()
+
+    def _reclaim(self, limit: int | None) -> int:
+        """Remove due keys (at most ``limit``); caller holds the lock. Returns how many.
+
+        Not journaled: the journal holds absolute expiry times, so replay
+        drops these keys by itself.
+        """
+        data, expires, heap = self._space
+        now = self._store._clock() * 1000
+        removed = 0
+        while heap and heap[0][0] <= now and (limit is None or removed < limit):
+            at, key = heapq.heappop(heap)
+            if expires.get(key) == at:
+                del expires[key]
+                del data[key]
+                removed += 1
+        return removed
+
+    # -------------------------------------------------------------- writing
+
+    def set(
+        self,
+        key: str,
+        value: str,
+        *,
+        ttl: float | None = None,
+        expire_at: float | None = None,
+        keep_ttl: bool = False,
+    ) -> None:
         """Set ``key`` to ``value``, replacing any previous value.
 
+        :param ttl: expire the key this many seconds from now (> 0).
+        :param expire_at: expire the key at this absolute time (epoch seconds).
+        :param keep_ttl: keep the key's current expiry (by default a plain
+            set clears it, as Redis's SET does).
         :raises TypeError: ``key`` or ``value`` is not a str; nothing is stored.
+        :raises ValueError: a bad ttl/expiry, or more than one of them given.
+        :raises StoreShutDownError: the store was shut down with a journal on
+            and not yet restored.
+        :raises MediumError: the journal could not be written; nothing is stored.
         :raises StoreClosedError: the store was closed.
         """
         if type(key) is not str or type(value) is not str:
             key, value = _checked(key, value)
-        with self._lock:
-            self._data[key] = value
+        if ttl is None and expire_at is None and not keep_ttl:
+            store = self._store
+            with store._lock:
+                writer = store._writer
+                if writer is not None:
+                    lsn = writer.append(jr.set_record(self._index, key, value, 0))
+                data, expires, _ = self._space
+                data[key] = value
+                if expires:
+                    expires.pop(key, None)
+            if writer is not None:
+                store._after_append(writer, lsn)
+            return
+        self._set_expiring(key, value, ttl, expire_at, keep_ttl)
 
     __setitem__ = set
 
-    def __getitem__(self, key: str) -> str:
-        """Return the value of ``key``; raises ``KeyError`` if it is missing."""
-        return self._data[key]
+    def _set_expiring(
+        self, key: str, value: str, ttl: float | None, expire_at: float | None, keep_ttl: bool
+    ) -> None:
+        if (ttl is not None) + (expire_at is not None) + bool(keep_ttl) > 1:
+            raise ValueError("give at most one of ttl, expire_at and keep_ttl")
+        store = self._store
+        at = None
+        if ttl is not None:
+            duration = _duration_ms(ttl, "ttl")
+            if duration <= 0:
+                raise ValueError(f"ttl must be > 0 seconds, not {ttl}")
+        elif expire_at is not None:
+            at = _epoch_ms(expire_at, "expire_at")
+        with store._lock:
+            data, expires, heap = self._space
+            if ttl is not None:
+                at = store.now_ms() + duration
+                if at > _MAX_MS:
+                    raise ValueError(f"ttl {ttl} is out of range")
+            elif keep_ttl:
+                at = None if self._expired(key, expires) else expires.get(key)
+            ticket = store._log(jr.set_record, self._index, key, value, at or 0)
+            data[key] = value
+            if at is None:
+                expires.pop(key, None)
+            else:
+                expires[key] = at
+                self._push(heap, at, key)
+        store._commit(ticket)
 
     def delete(self, key: str) -> bool:
         """Remove ``key``; return whether it was there. A missing key is not an error."""
-        with self._lock:
-            return self._data.pop(key, _MISSING) is not _MISSING
+        return self.pop(key, _ABSENT) is not _ABSENT
 
     def __delitem__(self, key: str) -> None:
-        with self._lock:
-            del self._data[key]
+        self.pop(key)
 
     # MutableMapping builds these from several calls; here each is one
     # atomic step under the lock, as "every operation is atomic" promises.
 
     def pop(self, key: str, default: Any = _MISSING) -> Any:
         """Remove ``key`` and return its value, or ``default``; ``KeyError`` without one."""
-        with self._lock:
-            if default is _MISSING:
-                return self._data.pop(key)
-            return self._data.pop(key, default)
+        store = self._store
+        with store._lock:
+            data, expires, _ = self._space
+            if key not in data or (expires and self._expired(key, expires)):
+                if default is _MISSING:
+                    raise KeyError(key)
+                return default
+            ticket = store._log(jr.delete_record, self._index, key)
+            value = data.pop(key)
+            if expires:
+                expires.pop(key, None)
+        store._commit(ticket)
+        return value
 
     def popitem(self) -> tuple[str, str]:
-        """Remove and return the most recently set item; ``KeyError`` if the store is empty."""
-        with self._lock:
-            return self._data.popitem()
+        """Remove and return the most recently set item; ``KeyError`` if the keyspace is empty."""
+        store = self._store
+        with store._lock:
+            if self._space[1]:
+                self._reclaim(None)
+            data, expires, _ = self._space
+            if not data:
+                raise KeyError("popitem(): keyspace is empty")
+            key = next(reversed(data))
+            ticket = store._log(jr.delete_record, self._index, key)
+            item = data.popitem()
+            expires.pop(key, None)
+        store._commit(ticket)
+        return item
 
     def setdefault(self, key: str, default: str) -> str:
         """Return the value of ``key``, setting it to ``default`` first if it is missing.
@@ -186,13 +516,23 @@ class Store(MutableMapping[str, str]):
         """
         if type(key) is not str or type(default) is not str:
             key, default = _checked(key, default)
-        with self._lock:
-            return self._data.setdefault(key, default)
+        store = self._store
+        with store._lock:
+            data, expires, _ = self._space
+            if key in data and not (expires and self._expired(key, expires)):
+                return data[key]
+            ticket = store._log(jr.set_record, self._index, key, default, 0)
+            data[key] = default
+            if expires:
+                expires.pop(key, None)
+        store._commit(ticket)
+        return default
 
     def update(self, other: Any = (), /, **kwargs: str) -> None:
         """Set several keys in one atomic step: all of them, or none if any is not a str.
 
         Accepts what ``dict.update`` accepts: a mapping, pairs, keywords.
+        With a journal, the keys are one record: after a crash, all or none.
 
         :raises TypeError: a key or value is not a str; nothing is stored.
         """
@@ -202,94 +542,580 @@ class Store(MutableMapping[str, str]):
             if type(key) is not str or type(value) is not str:
                 key, value = _checked(key, value)  # noqa: PLW2901 - normalised in place
             checked[key] = value
-        with self._lock:
-            self._data.update(checked)
+        if not checked:
+            return
+        store = self._store
+        with store._lock:
+            ticket = None
+            if store._writer is not None:
+                records = [jr.set_record(self._index, k, v, 0) for k, v in checked.items()]
+                ticket = store._log(jr.batch_record, records)
+            data, expires, _ = self._space
+            data.update(checked)
+            if expires:
+                for key in checked:
+                    expires.pop(key, None)
+        store._commit(ticket)
 
-    def __contains__(self, key: object) -> bool:
-        return key in self._data
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def __iter__(self) -> Iterator[str]:
-        """Iterate over a point-in-time copy of the keys (safe under concurrent writes)."""
-        return iter(self.keys())
-
-    def _copy(self) -> dict[str, str]:
-        with self._lock:
-            return self._data.copy()
-
-    def keys(self) -> KeysView[str]:
-        """The keys of a point-in-time copy of the store."""
-        return self._copy().keys()
-
-    def values(self) -> ValuesView[str]:
-        """The values of a point-in-time copy of the store."""
-        return self._copy().values()
-
-    def items(self) -> ItemsView[str, str]:
-        """The items of a point-in-time copy of the store."""
-        return self._copy().items()
+    set_many = update
 
     def clear(self) -> None:
-        """Remove every key from memory (the medium is untouched)."""
-        with self._lock:
-            self._data.clear()
+        """Remove every key of this keyspace from memory (and, with a journal, for good)."""
+        store = self._store
+        with store._lock:
+            store._check_open()
+            ticket = store._log(jr.clear_record, self._index)
+            self._space = _new_space()
+        store._commit(ticket)
 
-    # ------------------------------------------------------------ persistence
+    def rename(self, source: str, target: str) -> None:
+        """Rename ``source`` to ``target``, replacing it; the expiry moves along.
+
+        :raises KeyError: ``source`` is missing.
+        """
+        source, target = _checked_key(source), _checked_key(target)
+        store = self._store
+        with store._lock:
+            data, expires, heap = self._space
+            if source not in data or (expires and self._expired(source, expires)):
+                raise KeyError(source)
+            if source == target:
+                return
+            value, at = data[source], expires.get(source)
+            ticket = store._log(
+                lambda: jr.batch_record(
+                    [
+                        jr.delete_record(self._index, source),
+                        jr.set_record(self._index, target, value, at or 0),
+                    ]
+                )
+            )
+            del data[source]
+            expires.pop(source, None)
+            data[target] = value
+            if at is None:
+                expires.pop(target, None)
+            else:
+                expires[target] = at
+                self._push(heap, at, target)
+        store._commit(ticket)
+
+    def move(self, key: str, db: int) -> bool:
+        """Move ``key`` (with its expiry) to keyspace ``db``, as Redis's MOVE.
+
+        Returns False, changing nothing, if the key is missing here or
+        already present there.
+        """
+        key = _checked_key(key)
+        store = self._store
+        target = store.db(db)
+        if target is self:
+            raise ValueError("source and destination keyspaces are the same")
+        with store._lock:
+            data, expires, _ = self._space
+            if key not in data or (expires and self._expired(key, expires)):
+                return False
+            tdata, texpires, theap = target._space
+            if key in tdata and not (texpires and target._expired(key, texpires)):
+                return False
+            value, at = data[key], expires.get(key)
+            ticket = store._log(
+                lambda: jr.batch_record(
+                    [
+                        jr.delete_record(self._index, key),
+                        jr.set_record(target._index, key, value, at or 0),
+                    ]
+                )
+            )
+            del data[key]
+            expires.pop(key, None)
+            tdata[key] = value
+            if at is None:
+                texpires.pop(key, None)
+            else:
+                texpires[key] = at
+                target._push(theap, at, key)
+        store._commit(ticket)
+        return True
+
+    def __repr__(self) -> str:
+        return f"<Keyspace {self._index} of {self._store!r}>"
+
+
+class _Parked:
+    """Journal writer of a shut-down journaled store: refuses writes until restore()."""
+
+    def append(self, _record: bytes) -> NoReturn:
+        raise StoreShutDownError(
+            "the store was shut down: restore() it before writing "
+            "(with a journal, a shut-down store takes no writes)"
+        )
+
+
+_PARKED: Any = _Parked()
+
+
+class Store(Keyspace):
+    """Numbered keyspaces of str to str in memory, with snapshots and an optional journal.
+
+    The Store is keyspace 0; ``store.db(n)`` gives keyspace ``n`` (``0 <= n <
+    databases``). ``Store()`` snapshots to memory; :func:`snapkv.open` gives a
+    Store on a directory, restored. ``Store(medium)`` starts EMPTY even if
+    the medium holds snapshots: call :meth:`restore` first, or the next
+    shutdown will publish the empty store as the newest snapshot.
+
+    Safe for concurrent use from several threads: every operation is atomic,
+    and a snapshot is a point-in-time view of every keyspace.
+
+    :param databases: number of keyspaces (Redis's ``databases``).
+    :param clock: wall-clock time in seconds, for expiry (injectable for tests).
+    :param journal: log every write to the medium before it is acknowledged,
+        so a killed process loses nothing (see :func:`open`).
+    :param fsync: ``"always"``, ``"everysec"`` or ``"never"``: when journal
+        writes are forced to the disk.
+    :param compact_ratio: with a journal, snapshot (and start a new journal)
+        once the journal is this many times the last snapshot's size.
+    :param compact_min_bytes: ... and at least this large.
+    :param sweep_interval: seconds between background expiry sweeps; ``None``
+        disables the thread (call :meth:`sweep` yourself).
+    """
+
+    def __init__(
+        self,
+        medium: Medium | None = None,
+        *,
+        databases: int = 16,
+        clock: Callable[[], float] | None = None,
+        journal: bool = False,
+        fsync: str = "everysec",
+        compact_ratio: float = 2.0,
+        compact_min_bytes: int = 4 << 20,
+        sweep_interval: float | None = SWEEP_INTERVAL,
+    ) -> None:
+        databases = operator.index(databases)
+        if not 1 <= databases <= 2**31:
+            raise ValueError(f"databases must be between 1 and 2**31, not {databases}")
+        if fsync not in FSYNC_POLICIES:
+            raise ValueError(f"fsync must be one of {', '.join(FSYNC_POLICIES)}, not {fsync!r}")
+        if not compact_ratio > 0:
+            raise ValueError(f"compact_ratio must be > 0, not {compact_ratio}")
+        self._store = self
+        self._index = 0
+        self._space = _new_space()
+        self._medium: Medium = medium if medium is not None else MemoryMedium()
+        self._lock = threading.Lock()
+        self._publish_lock = threading.Lock()
+        self._closed = False
+        self._clock: Callable[[], float] = clock if clock is not None else time.time
+        self._spaces: list[Keyspace] = [self, *(Keyspace(self, i) for i in range(1, databases))]
+        self._journaling = bool(journal)
+        self._fsync = fsync
+        self._writer: Any = None  # JournalWriter | _PARKED | None
+        self._journal_id = 0
+        self._journal_next = 0  # journals below this are in memory's base snapshot
+        self._compact_ratio = compact_ratio
+        self._compact_min = compact_min_bytes
+        self._compact_at = 2**63
+        self._compacting = False
+        #: The error of the last background compaction, if it failed.
+        self.last_compaction_error: BaseException | None = None
+        self._sweep_interval = sweep_interval
+        self._sweeper: threading.Thread | None = None
+        self._sweep_wake = threading.Event()
+        #: The report of the last :meth:`restore`, or ``None`` before any.
+        self.last_restore: RestoreReport | None = None
+        #: Whether memory was emptied by shutdown and nothing written since; see __exit__.
+        self._emptied: tuple[Space, ...] | None = None
+        self._snapshot_size = 0
+        if self._journaling:
+            # Writes wait for restore(): the journal must continue the one
+            # the medium already has, and new writes must land on top of
+            # the restored data, not under it.
+            self._writer = _PARKED
+
+    # ------------------------------------------------------------ keyspaces
+
+    @property
+    def databases(self) -> int:
+        """Number of keyspaces."""
+        return len(self._spaces)
+
+    def db(self, index: int) -> Keyspace:
+        """Keyspace ``index``; ``db(0)`` is the store itself.
+
+        :raises ValueError: ``index`` is out of range.
+        """
+        if type(index) is not int:
+            index = operator.index(index)
+        if not 0 <= index < len(self._spaces):
+            raise ValueError(f"keyspace {index} is out of range 0..{len(self._spaces) - 1}")
+        return self._spaces[index]
+
+    def flush(self, db: int) -> None:
+        """Empty keyspace ``db`` (Redis's FLUSHDB)."""
+        self.db(db).clear()
+
+    def flush_all(self) -> None:
+        """Empty every keyspace in one atomic step (Redis's FLUSHALL)."""
+        with self._lock:
+            self._check_open()
+            ticket = self._log(jr.clear_record, jr.ALL_KEYSPACES)
+            for space in self._spaces:
+                space._space = _new_space()
+        self._commit(ticket)
+
+    def swap(self, a: int, b: int) -> None:
+        """Swap the contents of keyspaces ``a`` and ``b`` atomically (Redis's SWAPDB)."""
+        first, second = self.db(a), self.db(b)
+        with self._lock:
+            self._check_open()
+            ticket = self._log(jr.swap_record, first._index, second._index)
+            first._space, second._space = second._space, first._space
+        self._commit(ticket)
+
+    def now_ms(self) -> int:
+        """The store's clock, in epoch milliseconds (what expiry times are compared with)."""
+        return int(self._clock() * 1000)
+
+    def _exclusive_dict(self) -> dict[str, str]:
+        """Keyspace 0's live dict, for a caller that owns this Store outright.
+
+        Valid until the next shutdown, restore or close, which install
+        another. Only for a store without expiry times or journal.
+        """
+        return self._space[0]
+
+    @property
+    def medium(self) -> Medium:
+        """The medium snapshots (and the journal) are written to."""
+        return self._medium
+
+    # ---------------------------------------------------------------- expiry
+
+    def sweep(self, *, limit: int | None = None) -> int:
+        """Reclaim the memory of expired keys now; return how many were removed.
+
+        Holds the lock for at most ``SWEEP_SLICE`` keys at a time. The
+        background sweeper calls this; tests with an injected clock call it
+        directly.
+        """
+        removed = 0
+        for space in self._spaces:
+            while limit is None or removed < limit:
+                with self._lock:
+                    if self._closed:
+                        return removed
+                    budget = SWEEP_SLICE if limit is None else min(SWEEP_SLICE, limit - removed)
+                    n = space._reclaim(budget)
+                removed += n
+                if n < budget:
+                    break
+        return removed
+
+    def _wake_sweeper(self) -> None:
+        if self._sweeper is None and self._sweep_interval is not None and not self._closed:
+            thread = threading.Thread(
+                target=_sweep_loop,
+                args=(weakref.ref(self), self._sweep_wake, self._sweep_interval),
+                name="snapkv-sweeper",
+                daemon=True,
+            )
+            self._sweeper = thread
+            thread.start()
+
+    # --------------------------------------------------------------- journal
+
+    def _log(self, make: Callable[..., bytes], *args: Any) -> tuple[Any, int] | None:
+        """Write the record ``make(*args)`` to the journal; caller holds the lock.
+
+        Returns a ticket for :meth:`_commit` (``None`` without a journal).
+        Called before memory changes: if the journal refuses the write, this
+        raises and memory is untouched.
+        """
+        writer = self._writer
+        if writer is None:
+            if self._closed:
+                _closed()
+            return None
+        return writer, writer.append(make(*args))
+
+    def _commit(self, ticket: tuple[Any, int] | None) -> None:
+        """After the lock is released: wait for durability as the fsync policy says."""
+        if ticket is not None:
+            self._after_append(*ticket)
+
+    def _after_append(self, writer: Any, lsn: int) -> None:
+        writer.commit(lsn)
+        if lsn >= self._compact_at and not self._compacting:
+            self._start_compaction()
+
+    def sync(self) -> None:
+        """Force every journal write made so far to the disk (no-op without a journal)."""
+        writer = self._writer
+        if writer is not None and writer is not _PARKED:
+            writer.sync()
+
+    def _next_journal_id(self) -> int:
+        ids = self._medium.journal_ids()
+        return max([self._journal_id + 1, self._journal_next, 1, *(i + 1 for i in ids)])
+
+    def _start_journal(self, jid: int, *, existing: bool = False) -> None:
+        """Switch writes to journal ``jid`` (created unless ``existing``); caller holds both locks.
+
+        The previous journal is synced first, so only the newest journal can
+        ever have a torn tail (recovery relies on it).
+        """
+        old = self._writer
+        if old is not None and old is not _PARKED:
+            old.sync()
+        if existing:
+            file = self._medium.open_journal(jid)
+        else:
+            file = self._medium.create_journal(jid, jr.header(jid))
+        self._writer = jr.JournalWriter(file, self._fsync)
+        self._journal_id = jid
+        if old is not None and old is not _PARKED:
+            old.close()
+
+    def _start_compaction(self) -> None:
+        with self._lock:
+            if self._compacting or self._closed:
+                return
+            self._compacting = True
+        threading.Thread(target=self._compact, name="snapkv-compaction", daemon=True).start()
+
+    def _compact(self) -> None:
+        try:
+            self.save()
+            self.last_compaction_error = None
+        except BaseException as exc:  # a thread has no caller to raise to
+            self.last_compaction_error = exc
+            log.error("journal compaction failed: %s", exc)
+        finally:
+            self._compacting = False
+
+    # ----------------------------------------------------------- persistence
+
+    def _columns(self, now: float) -> list[tuple[int, list[str], list[str], list[int] | None]]:
+        """References to every keyspace's entries; caller holds the lock."""
+        columns: list[tuple[int, list[str], list[str], list[int] | None]] = []
+        for space in self._spaces:
+            data, expires, _ = space._space
+            if not data:
+                continue
+            if not expires:
+                columns.append((space._index, list(data), list(data.values()), None))
+                continue
+            keys, values, times = [], [], []
+            for key, value in data.items():
+                at = expires.get(key, 0)
+                if at and at <= now:
+                    continue  # expired keys are never written
+                keys.append(key)
+                values.append(value)
+                times.append(at)
+            columns.append((space._index, keys, values, times))
+        return columns
+
+    def _publish(self, columns: list[tuple[int, list[str], list[str], list[int] | None]]) -> None:
+        size = 0
+
+        def counted() -> Iterator[bytes]:
+            nonlocal size
+            for piece in codec.iter_encode_snapshot(columns, journal_next=self._journal_next):
+                size += len(piece)
+                yield piece
+
+        self._medium.publish(counted())
+        if self._journaling:
+            self._compact_at = max(self._compact_min, int(size * self._compact_ratio))
+            self._prune_journals()
+
+    def _prune_journals(self) -> None:
+        """Remove journals that no retained snapshot needs (tolerates failure: costs only disk)."""
+        try:
+            oldest = self._medium.generations()[-1]
+            blob = self._medium.read(oldest)
+            needed = _journal_next_of(blob) if blob is not None else None
+            if needed is not None:
+                self._medium.remove_journals(needed)
+        except (SnapkvError, IndexError) as exc:
+            log.warning("cannot remove old journals: %s", exc)
 
     def save(self) -> None:
-        """Publish a snapshot of the whole store without clearing it (like Redis SAVE).
+        """Publish a snapshot of every keyspace without clearing memory (like Redis SAVE).
 
-        Writers wait only while the dict is copied; the snapshot is the
-        store as of that copy.
+        Writers wait only while references are copied (and, with a journal,
+        while the next journal is created); the snapshot is the store as of
+        that copy. With a journal this is also compaction: journals the new
+        snapshot covers are removed.
 
         :raises MediumError: publishing failed; memory and older snapshots are unchanged.
         """
         with self._publish_lock:
             with self._lock:
                 self._check_open()
-                keys, values = list(self._data), list(self._data.values())
-            self._medium.publish(codec.iter_encode_columns(keys, values))
+                if self._journaling and self._writer is not _PARKED:
+                    self._start_journal(self._next_journal_id())
+                    self._journal_next = self._journal_id
+                columns = self._columns(self._clock() * 1000)
+            self._publish(columns)
 
     def shutdown(self) -> None:
-        """Publish a snapshot of the whole store as one atomic snapshot, then clear memory.
+        """Publish a snapshot of every keyspace as one atomic snapshot, then clear memory.
 
         An empty store publishes a valid empty snapshot. The store stays
         usable afterwards. If publishing fails, memory is left intact.
+        With a journal, the store then takes no writes until :meth:`restore`
+        (:class:`StoreShutDownError`): a write there would have no snapshot
+        to belong to.
 
         :raises MediumError: publishing failed.
         """
         with self._publish_lock, self._lock:
             self._check_open()
-            self._medium.publish(codec.iter_encode(self._data))
-            published = self._data
-            self._emptied = {}
-            self._install(self._emptied)
+            if self._journaling and self._writer is not _PARKED:
+                self._start_journal(self._next_journal_id())
+                self._journal_next = self._journal_id
+            self._publish(self._columns(self._clock() * 1000))
+            published = [space._space for space in self._spaces]
+            for space in self._spaces:
+                space._space = _new_space()
+            self._emptied = tuple(space._space for space in self._spaces)
+            if self._journaling:
+                self._writer.close()
+                self._writer = _PARKED
         # ``published`` is freed here, after the locks: writers need not wait
         # while a million strings are deallocated.
         del published
 
-    def restore(self, *, fallback: bool = False) -> RestoreReport:
-        """Replace memory with the newest snapshot; empty if the medium has none. Never merges.
+    def restore(self, *, fallback: bool = False, repair: bool = False) -> RestoreReport:
+        """Replace memory with the newest snapshot plus its journals. Never merges with memory.
+
+        Without a journal on the medium this is exactly "the most recent
+        snapshot; empty if there is none".
 
         :param fallback: if the newest snapshot fails its checks, load the
             newest older generation that passes them, set the failed ones
-            aside (``Medium.quarantine``), and report what was skipped (also
-            logged as a warning).
+            aside (``Medium.quarantine``), and report what was skipped.
+        :param repair: if a journal is damaged in the middle, keep what comes
+            before the damage instead of raising, and report what was lost.
         :raises CorruptSnapshotError: the newest snapshot (with ``fallback``,
             every generation) failed a check; memory is left unchanged.
+        :raises CorruptJournalError: a journal is damaged before its tail
+            (and ``repair`` is off); memory is left unchanged.
         :raises MediumError: the medium could not be read; memory is unchanged.
         """
         with self._publish_lock:
             self._check_open()
-            report, data = self._load(fallback)
+            report, snapshot, report_size = self._load(fallback)
+            spaces = self._spaces_from(snapshot, report)
+            report, jids, tail = self._replay(report, spaces, snapshot.journal_next, repair)
+            now = self._clock() * 1000
+            expired = 0
+            for space in spaces.values():
+                before = len(space[0])
+                _reclaim_all(space, now)
+                expired += before - len(space[0])
+            entries = sum(len(space[0]) for space in spaces.values())
+            report = _with(report, entries=entries, expired=expired)
             with self._lock:
-                self._install(data)
+                if tail is not None:
+                    # Cut the dropped tail, so that new records follow the
+                    # last good one instead of the damage.
+                    file = self._medium.open_journal(tail[0])
+                    try:
+                        file.truncate(tail[1])
+                    finally:
+                        file.close()
+                if self._journaling:
+                    # Journals from the snapshot's journal_next on stay
+                    # needed: new writes continue the newest of them.
+                    self._journal_next = snapshot.journal_next
+                    if jids:
+                        self._journal_id = max(self._journal_id, jids[-1])
+                        self._start_journal(jids[-1], existing=True)
+                    else:
+                        self._start_journal(self._next_journal_id())
+                else:
+                    # Memory now holds the replayed journals: the next
+                    # snapshot contains them, so it must say so.
+                    self._journal_next = jids[-1] + 1 if jids else snapshot.journal_next
+                self._snapshot_size = report_size
+                self._compact_at = max(self._compact_min, int(report_size * self._compact_ratio))
+                for index, keyspace in enumerate(self._spaces):
+                    keyspace._space = spaces.get(index) or _new_space()
+                self._emptied = None
+                if any(space[1] for space in spaces.values()):
+                    self._wake_sweeper()
             self.last_restore = report
+            if report.damaged:
+                log.warning("restored with damage: %s", report.why_empty or report.journal_dropped)
             return report
 
-    def _load(self, fallback: bool) -> tuple[RestoreReport, dict[str, str]]:
+    def _spaces_from(self, snapshot: codec.Snapshot, report: RestoreReport) -> dict[int, Space]:
+        spaces = {}
+        for index, entries in snapshot.spaces.items():
+            if index >= len(self._spaces):
+                raise ValueError(
+                    f"{report.generation} holds keyspace {index}, but this store has "
+                    f"{len(self._spaces)} (use databases={index + 1} or more)"
+                )
+            spaces[index] = _new_space(entries, snapshot.expires.get(index))
+        return spaces
+
+    def _replay(
+        self, report: RestoreReport, spaces: dict[int, Space], first: int, repair: bool
+    ) -> tuple[RestoreReport, list[int], tuple[int, int] | None]:
+        """Apply every journal >= ``first`` to ``spaces``; return the report, ids, tail cut."""
+        ids = [jid for jid in self._medium.journal_ids() if jid >= first]
+        if not ids:
+            return report, [], None
+        if ids != list(range(ids[0], ids[0] + len(ids))) or (first and ids[0] != first):
+            raise CorruptJournalError(
+                f"journals are missing: found {ids}, expected consecutive ids from "
+                f"{first or ids[0]}",
+                offset=0,
+                check="journal-sequence",
+                source=self._medium.describe_journal(ids[0]),
+            )
+        dropped: list[str] = []
+        records = 0
+        tail = None
+        for jid in ids:
+            blob = self._medium.read_journal(jid)
+            if blob is None:
+                continue
+            newest = jid == ids[-1]
+            source = self._medium.describe_journal(jid)
+            try:
+                scan = jr.scan_journal(blob, jid=jid, repair=repair)
+            except CorruptJournalError as exc:
+                raise exc.located(source) from None
+            if scan.dropped_bytes:
+                if not (newest or repair):
+                    raise CorruptJournalError(
+                        f"journal {jid} is not the newest but its tail is damaged: "
+                        f"{scan.describe()}",
+                        offset=scan.valid_end,
+                        check="tail-not-newest",
+                        source=source,
+                    )
+                dropped.append(f"{source}: {scan.describe()}")
+                log.warning("journal recovery: %s: %s", source, scan.describe())
+                tail = (jid, scan.valid_end)
+            for op in scan.ops:
+                _apply(spaces, op, len(self._spaces))
+            records += len(scan.ops)
+        report = _with(
+            report,
+            journals=tuple(ids),
+            journal_records=records,
+            journal_dropped=tuple(dropped),
+        )
+        return report, ids, tail
+
+    def _load(self, fallback: bool) -> tuple[RestoreReport, codec.Snapshot, int]:
         skipped: list[tuple[str, str]] = []
         first_error: SnapkvError | None = None
         for generation in self._medium.generations():
@@ -297,7 +1123,7 @@ class Store(MutableMapping[str, str]):
                 blob = self._medium.read(generation)
                 if blob is None:  # removed since it was listed
                     continue
-                data = codec.decode(blob)
+                snapshot = codec.decode_snapshot(blob)
             except CorruptSnapshotError as exc:
                 error: SnapkvError = exc.located(self._medium.describe(generation))
             except MediumError as exc:  # unreadable: as unusable as corrupt
@@ -306,7 +1132,7 @@ class Store(MutableMapping[str, str]):
                 if skipped:
                     skipped = [(name, self._set_aside(name, reason)) for name, reason in skipped]
                     log.warning("restored older snapshot %s instead", generation)
-                return RestoreReport(generation, len(data), tuple(skipped)), data
+                return RestoreReport(generation, 0, tuple(skipped)), snapshot, len(blob)
             if not fallback:
                 raise error from None
             first_error = first_error or error
@@ -314,7 +1140,7 @@ class Store(MutableMapping[str, str]):
             log.warning("skipping unusable snapshot: %s", error)
         if first_error is not None:
             raise first_error
-        return RestoreReport(None, 0), {}
+        return RestoreReport(None, 0), codec.Snapshot({}, {}, 0), 0
 
     def _set_aside(self, generation: str, reason: str) -> str:
         # Left in place, a bad generation would stay "newest" and count
@@ -336,14 +1162,23 @@ class Store(MutableMapping[str, str]):
     def close(self) -> None:
         """Release the medium (and its directory lock) WITHOUT saving. Idempotent.
 
-        Any later operation raises :class:`StoreClosedError`.
+        With a journal, every write acknowledged so far is already in it (and
+        synced here), so closing loses nothing. Any later operation raises
+        :class:`StoreClosedError`.
         """
         with self._publish_lock, self._lock:
             if self._closed:
                 return
             self._closed = True
-            self._install(_CLOSED)
-            self._medium.close()
+            writer, self._writer = self._writer, None
+            for space in self._spaces:
+                space._space = _CLOSED
+            self._sweep_wake.set()
+            try:
+                if writer is not None and writer is not _PARKED:
+                    writer.close()
+            finally:
+                self._medium.close()
 
     @property
     def closed(self) -> bool:
@@ -372,8 +1207,12 @@ class Store(MutableMapping[str, str]):
         """
         if self._closed:
             return
-        data = self._data
-        if not (data is self._emptied and not data):
+        emptied = self._emptied
+        untouched = emptied is not None and all(
+            space._space is mine and not mine[0]
+            for space, mine in zip(self._spaces, emptied, strict=True)
+        )
+        if not untouched:
             try:
                 self.shutdown()
             except StoreClosedError:
@@ -381,24 +1220,142 @@ class Store(MutableMapping[str, str]):
         self.close()
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else f"{len(self._data)} keys"
-        return f"<Store {state} on {self._medium!r}>"
+        if self._closed:
+            return f"<Store closed on {self._medium!r}>"
+        return f"<Store {len(self._space[0])} keys in keyspace 0 on {self._medium!r}>"
+
+
+def _journal_next_of(blob: bytes) -> int | None:
+    """The journal_next of a snapshot from its first record, without decoding the rest.
+
+    ``None`` (remove nothing) when the META record is absent or fails its CRC:
+    a wrong answer here would delete journals a fallback still needs.
+    """
+    start = codec.HEADER_SIZE
+    head = blob[start : start + codec.FRAME_SIZE]
+    if len(head) < codec.FRAME_SIZE:
+        return None
+    crc, length, kind = codec.FRAME.unpack(head)
+    body = blob[start + codec.FRAME_SIZE : start + codec.FRAME_SIZE + length]
+    if kind != codec.TYPE_META or length < 8 or len(body) != length:
+        return 0 if kind != codec.TYPE_META else None
+    if crc32(body, crc32(head[4:])) != crc:
+        return None
+    return int.from_bytes(body[:8], "little")
+
+
+def _with(report: RestoreReport, **changes: Any) -> RestoreReport:
+    from dataclasses import replace
+
+    return replace(report, **changes)
+
+
+def _reclaim_all(space: Space, now: float) -> None:
+    data, expires, heap = space
+    while heap and heap[0][0] <= now:
+        at, key = heapq.heappop(heap)
+        if expires.get(key) == at:
+            del expires[key]
+            del data[key]
+
+
+def _apply(spaces: dict[int, Space], op: tuple[Any, ...], databases: int) -> None:
+    """Apply one decoded journal operation (an effect) to ``spaces``."""
+    kind = op[0]
+    if kind == "batch":
+        for inner in op[1]:
+            _apply(spaces, inner, databases)
+        return
+    if kind == "clear":
+        if op[1] == -1:
+            spaces.clear()
+        else:
+            spaces.pop(op[1], None)
+        return
+    if kind == "swap":
+        a, b = spaces.pop(op[1], None), spaces.pop(op[2], None)
+        if a is not None:
+            spaces[op[2]] = a
+        if b is not None:
+            spaces[op[1]] = b
+        return
+    db = op[1]
+    if db >= databases:
+        raise ValueError(f"the journal writes keyspace {db}, but this store has {databases}")
+    space = spaces.get(db)
+    if space is None:
+        space = spaces[db] = _new_space()
+    data, expires, heap = space
+    key = op[2]
+    if kind == "set":
+        data[key] = op[3]
+        if op[4]:
+            expires[key] = op[4]
+            heapq.heappush(heap, (op[4], key))
+        else:
+            expires.pop(key, None)
+    elif kind == "del":
+        data.pop(key, None)
+        expires.pop(key, None)
+    elif kind == "expire":
+        if key in data:
+            if op[3]:
+                expires[key] = op[3]
+                heapq.heappush(heap, (op[3], key))
+            else:
+                expires.pop(key, None)
+
+
+def _sweep_loop(ref: weakref.ref[Store], wake: threading.Event, interval: float) -> None:
+    """Background sweeper: holds only a weak reference, so an unclosed Store can still be freed."""
+    while not wake.wait(interval):
+        store = ref()
+        if store is None or store.closed:
+            return
+        try:
+            store.sweep()
+        except StoreClosedError:
+            return
+        del store
 
 
 def open(  # noqa: A001 - snapkv.open mirrors dbm.open and shelve.open
-    directory: str | os.PathLike[str], *, keep: int = 1, fallback: bool = False
+    directory: str | os.PathLike[str],
+    *,
+    keep: int = 1,
+    fallback: bool = False,
+    databases: int = 16,
+    clock: Callable[[], float] | None = None,
+    journal: bool = False,
+    fsync: str = "everysec",
+    repair: bool = False,
+    **options: Any,
 ) -> Store:
-    """Open (creating if needed) the store in ``directory`` and restore its newest snapshot.
+    """Open (creating if needed) the store in ``directory`` and restore it.
 
     :param keep: older snapshot generations to keep for fallback.
     :param fallback: restore the newest *valid* generation if the newest is corrupt.
+    :param databases: number of keyspaces.
+    :param clock: wall-clock seconds for expiry (tests inject one).
+    :param journal: append every write to a journal before acknowledging it,
+        so a crash loses no acknowledged write (``fsync="always"`` also
+        survives power loss; ``"everysec"`` loses at most about a second
+        of writes to a power loss, ``"never"`` what the OS had not written).
+    :param fsync: ``"always"``, ``"everysec"`` or ``"never"``.
+    :param repair: recover from a journal damaged in the middle by keeping
+        what comes before the damage (reported in ``store.last_restore``).
+    :param options: passed to :class:`Store` (``compact_ratio``, ...).
     :raises StoreLockedError: another Store, in any process, has the directory open.
     :raises CorruptSnapshotError: the newest snapshot is corrupt (and ``fallback`` is off).
+    :raises CorruptJournalError: a journal is damaged in the middle (and ``repair`` is off).
     """
-    store = Store(FileMedium(directory, keep=keep))
+    medium = FileMedium(directory, keep=keep)
     try:
-        store.restore(fallback=fallback)
+        store = Store(
+            medium, databases=databases, clock=clock, journal=journal, fsync=fsync, **options
+        )
+        store.restore(fallback=fallback, repair=repair)
     except BaseException:
-        store.close()
+        medium.close()
         raise
     return store

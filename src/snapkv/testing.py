@@ -3,18 +3,43 @@
 :func:`check_medium` is a conformance kit in the spirit of trio's
 ``check_one_way_stream``: give it a factory for a fresh, empty medium, and
 it checks everything the :class:`~snapkv.media.base.Medium` contract
-promises, raising ``AssertionError`` at the first broken promise.
+promises (the journal part too, when the medium can hold journals),
+raising ``AssertionError`` at the first broken promise.
+
+:class:`FaultyMedium` is a medium for crash tests. Like LevelDB's
+``FaultInjectionTestEnv`` it keeps "the state of a filesystem as of the last
+sync", and like SQLite's crash VFS (``test6.c``) it decides, on a simulated
+power loss, what became of every write that was not synced yet: written
+correctly, dropped, zero-filled or garbage, one simulated sector at a time.
+It can also fail the n-th write, sync, publish, ... with
+:class:`~snapkv.errors.MediumError`, and call a hook before every operation
+that changes it, so a test can crash "between any two steps".
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import random
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
 from snapkv import codec
-from snapkv.media.base import Medium
+from snapkv.errors import MediumError
+from snapkv.media.base import JournalFile, Medium
 from snapkv.store import Store
 
-__all__ = ["check_medium"]
+__all__ = ["CRASH_MODES", "FAULT_KINDS", "FaultyJournal", "FaultyMedium", "check_medium"]
+
+#: What :meth:`FaultyMedium.crash` can do to the bytes that were not synced:
+#: ``keep`` them all (a killed process: the OS wrote everything back),
+#: ``drop`` them all (LevelDB's ``RESET_DROP_UNSYNCED_DATA``), cut the file
+#: at a random byte (``torn``), turn them into zeros or random ``garbage``,
+#: or decide sector by sector (``mixed``, SQLite's model).
+CRASH_MODES = ("keep", "drop", "torn", "zero", "garbage", "mixed")
+#: Operations that change a FaultyMedium: what :meth:`FaultyMedium.fail` can
+#: fail and what :attr:`FaultyMedium.on_event` is told about.
+FAULT_KINDS = ("create", "open", "write", "sync", "truncate", "remove", "publish", "quarantine")
 
 
 class _Boom(Exception):
@@ -25,7 +50,9 @@ def check_medium(factory: Callable[[], Medium]) -> None:
     """Check that media made by ``factory`` keep the Medium contract.
 
     ``factory`` must return a new, empty medium each call; check_medium
-    closes every medium it makes.
+    closes every medium it makes. A medium that holds journals must keep the
+    journal contract too; one that cannot must say so with MediumError from
+    every journal method.
     """
     medium = factory()
     try:
@@ -67,6 +94,7 @@ def check_medium(factory: Callable[[], Medium]) -> None:
         assert medium.read() == (medium.read(listed[1]) if len(listed) > 1 else None), (
             "after quarantine the next older generation is the newest"
         )
+        journals = _check_journal_files(medium)
     finally:
         medium.close()
         medium.close()  # close must be idempotent
@@ -84,5 +112,517 @@ def check_medium(factory: Callable[[], Medium]) -> None:
         blob = medium.read()
         assert blob is not None
         assert codec.decode(blob) == data, "the medium must hold the exact bytes published"
+        if journals:
+            _check_journal_store(medium, data)
     finally:
         medium.close()
+
+
+def _raises_medium_error(call: Callable[[], object]) -> bool:
+    try:
+        call()
+    except MediumError:
+        return True
+    return False
+
+
+def _check_journal_files(medium: Medium) -> bool:
+    """The journal half of the contract (media/base.py); False if the medium holds none.
+
+    Runs on a medium that already holds snapshots: journals and snapshots
+    must leave each other alone.
+    """
+    try:
+        ids = medium.journal_ids()
+    except MediumError:
+        # Not every medium holds journals; one that cannot must refuse
+        # loudly, so a Store asked to journal there fails instead of
+        # acknowledging writes it cannot keep.
+        for call in (
+            lambda: medium.create_journal(1, b"head"),
+            lambda: medium.open_journal(1),
+            lambda: medium.read_journal(1),
+            lambda: medium.remove_journals(1),
+            lambda: Store(medium, journal=True).restore(),
+        ):
+            assert _raises_medium_error(call), (
+                "a medium that cannot hold journals must say so with MediumError"
+            )
+        return False
+    snapshots = medium.generations()
+    assert ids == [], "a new medium must hold no journal"
+    assert medium.read_journal(1) is None, "read_journal of a missing journal must be None"
+
+    file = medium.create_journal(1, b"head")
+    assert file.size == 4, "a new journal's size must be its header's"
+    assert medium.journal_ids() == [1], "journal_ids must list a created journal"
+    assert medium.read_journal(1) == b"head", "a new journal must hold exactly its header"
+    file.write(b"abc")
+    file.write(b"")
+    assert file.size == 7, "size must count every byte written"
+    assert medium.read_journal(1) == b"headabc", "written bytes must be readable at once"
+    file.sync()
+    file.close()
+    file.close()  # close must be idempotent
+    assert _raises_medium_error(lambda: file.write(b"x")), (
+        "a closed journal must refuse writes with MediumError"
+    )
+    assert medium.read_journal(1) == b"headabc", "a refused write must change nothing"
+
+    file = medium.open_journal(1)
+    assert file.size == 7, "open_journal must open at the journal's end"
+    file.write(b"def")
+    assert medium.read_journal(1) == b"headabcdef", "open_journal must append, not overwrite"
+    file.truncate(5)
+    assert file.size == 5, "truncate must set size"
+    assert medium.read_journal(1) == b"heada", "truncate must cut the journal to the size"
+    file.write(b"Z")
+    assert medium.read_journal(1) == b"headaZ", "writes after truncate must follow the cut"
+    file.close()
+
+    medium.create_journal(1, b"fresh").close()
+    assert medium.read_journal(1) == b"fresh", (
+        "create_journal must replace a leftover journal of that id"
+    )
+    for jid in (7, 3, 5):
+        medium.create_journal(jid, b"h%d" % jid).close()
+    assert medium.journal_ids() == [1, 3, 5, 7], "journal_ids must list every id, ascending"
+    assert medium.read_journal(5) == b"h5", "each journal must keep its own bytes"
+    assert _raises_medium_error(lambda: medium.open_journal(4)), (
+        "open_journal of a missing journal must raise MediumError"
+    )
+    assert isinstance(medium.describe_journal(3), str)
+
+    medium.remove_journals(5)
+    assert medium.journal_ids() == [5, 7], "remove_journals must remove exactly the ids below"
+    medium.remove_journals(2)
+    assert medium.journal_ids() == [5, 7], "remove_journals must keep the ids at or above"
+    assert medium.read_journal(3) is None, "a removed journal must be gone"
+
+    assert medium.generations() == snapshots, "journals must leave the snapshots alone"
+    medium.publish([b"snapshot"])
+    assert medium.journal_ids() == [5, 7], "a publish must leave the journals alone"
+    medium.remove_journals(8)
+    assert medium.journal_ids() == [], "remove_journals must remove every id below"
+    assert medium.read() == b"snapshot", "removing journals must leave the snapshots alone"
+    return True
+
+
+def _check_journal_store(medium: Medium, data: dict[str, str]) -> None:
+    """Through Stores with a journal: a write is on the medium before it returns.
+
+    ``medium`` holds a snapshot of ``data`` and no journal.
+    """
+    writer = Store(medium, databases=2, journal=True, fsync="always")
+    writer.restore()
+    assert dict(writer.items()) == data, "a journaled Store must restore the snapshot"
+    generations = medium.generations()
+    writer.set("gone", "soon")
+    writer.update({"a|b:c": "v3", "new": "\ud800"})
+    writer.db(1).set("other", "keyspace")
+    writer.delete("gone")
+    expected = {**data, "a|b:c": "v3", "new": "\ud800"}
+    assert medium.generations() == generations, "journal writes must not publish snapshots"
+    reader = Store(medium, databases=2)  # reads the journals, never writes them
+    reader.restore()
+    assert dict(reader.items()) == expected, "the journals must carry every write"
+    assert dict(reader.db(1).items()) == {"other": "keyspace"}, "and every keyspace"
+    writer.shutdown()
+    reader.restore()
+    assert dict(reader.items()) == expected, "a snapshot plus its journals must hold every write"
+
+
+# ------------------------------------------------------------ fault injection
+
+
+class _Inode:
+    """A journal's bytes as the OS holds them, and how many of them a sync made durable.
+
+    Journals are only appended to (and cut by ``truncate``, which syncs), so
+    the durable part is always a prefix: ``data[:durable]``.
+    """
+
+    __slots__ = ("data", "durable")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = bytearray(data)
+        self.durable = len(data)
+
+
+@dataclass(frozen=True)
+class _DirChange:
+    """A directory change not yet made durable by a directory sync (``None``: a removal)."""
+
+    number: int
+    snapshot: bytes | None = None
+    journal: _Inode | None = None
+    is_journal: bool = False
+
+
+@dataclass
+class _Fault:
+    kind: str
+    remaining: int
+    torn: bool
+
+
+class FaultyJournal(JournalFile):
+    """An open journal of a :class:`FaultyMedium`.
+
+    Writes land in the journal at once (a killed process loses nothing
+    written) but only :meth:`sync` makes them survive a simulated power loss.
+    """
+
+    def __init__(self, medium: FaultyMedium, jid: int, inode: _Inode) -> None:
+        self.jid = jid
+        self._medium = medium
+        self._inode = inode
+        self._closed = False
+        self.size = len(inode.data)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise MediumError(f"faulty journal {self.jid} is closed")
+
+    def write(self, data: bytes) -> None:
+        self._check_open()
+        torn = self._medium._event("write", f"journal {self.jid}")
+        with self._medium._lock:
+            if torn:
+                # A failed write may still have appended part of the data.
+                self._inode.data += data[: len(data) // 2]
+                self.size = len(self._inode.data)
+                raise MediumError(f"injected failure: torn write to faulty journal {self.jid}")
+            self._inode.data += data
+            self.size = len(self._inode.data)
+
+    def sync(self) -> None:
+        self._check_open()
+        self._medium._event("sync", f"journal {self.jid}")
+        with self._medium._lock:
+            self._inode.durable = len(self._inode.data)
+
+    def truncate(self, size: int) -> None:
+        if size < 0:
+            raise ValueError(f"cannot truncate to {size} bytes")
+        self._check_open()
+        self._medium._event("truncate", f"journal {self.jid}")
+        with self._medium._lock:
+            data = self._inode.data
+            del data[size:]
+            data.extend(bytes(size - len(data)))  # like ftruncate: a larger size adds zeros
+            self._inode.durable = self.size = size
+
+    def close(self) -> None:
+        self._closed = True
+
+    def __repr__(self) -> str:
+        return f"<FaultyJournal {self.jid} size={self.size}>"
+
+
+class FaultyMedium(Medium):
+    """A medium in memory that can lose power: for crash tests (see the module docstring).
+
+    It models a file system directory the way FileMedium uses one. A
+    snapshot is written, synced and renamed into place, then the directory
+    is synced: once :meth:`publish` returns it survives a power loss, and
+    until the directory sync it may vanish. A journal is created the same
+    way, durable with its header. Journal writes reach the OS at once;
+    :meth:`FaultyJournal.sync` makes them durable. Removals (pruned
+    snapshots, old journals) are not synced by FileMedium, so until the next
+    directory sync a power loss may undo them.
+
+    What a power loss (:meth:`crash`) may do, i.e. the device this models:
+    synced journal bytes and published snapshots stay intact (a sector that
+    held synced data is never damaged by a later write); every unsynced
+    byte may be kept, lost, zero or garbage, decided per ``sector_size``
+    sector; directory changes since the last directory sync survive in
+    order: some prefix of them (as a journaling file system commits
+    metadata in order).
+
+    Faults: :meth:`fail` makes a future operation raise MediumError;
+    :attr:`on_event`, if set, is called as ``on_event(number, kind)`` before
+    every operation that changes the medium (``kind`` is one of
+    :data:`FAULT_KINDS`), outside the medium's lock, so a test can take
+    :meth:`crash` images at any step.
+
+    :param keep: older snapshot generations to keep, as for the other media.
+    :param sector_size: granularity of torn, zeroed and garbage writes.
+    """
+
+    def __init__(self, *, keep: int = 0, sector_size: int = 512) -> None:
+        if keep < 0:
+            raise ValueError(f"keep must be >= 0, not {keep}")
+        if sector_size < 1:
+            raise ValueError(f"sector_size must be >= 1, not {sector_size}")
+        self.keep = keep
+        self.sector_size = sector_size
+        #: Called before every change to the medium; see the class docstring.
+        self.on_event: Callable[[int, str], None] | None = None
+        #: Descriptions of the injected failures that fired, oldest first.
+        self.fired: list[str] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self._events = 0
+        self._next = 1
+        self._snapshots: dict[int, bytes] = {}
+        self._journals: dict[int, _Inode] = {}
+        # The directory as of its last sync, and the changes made since.
+        self._durable_snapshots: dict[int, bytes] = {}
+        self._durable_journals: dict[int, _Inode] = {}
+        self._pending: list[_DirChange] = []
+        self._faults: list[_Fault] = []
+        self._handles: weakref.WeakSet[FaultyJournal] = weakref.WeakSet()
+
+    # ------------------------------------------------------------------ faults
+
+    @property
+    def events(self) -> int:
+        """Operations that changed (or tried to change) the medium so far."""
+        return self._events
+
+    def fail(self, kind: str, *, after: int = 0, torn: bool = False) -> None:
+        """Make the ``after + 1``-th ``kind`` operation from now raise MediumError.
+
+        ``torn`` fails it halfway: a ``write`` appends the first half of its
+        data; a ``publish`` or ``create`` makes the new snapshot or journal
+        visible without syncing the directory (FileMedium's "published but not
+        confirmed durable"). Other kinds fail before changing anything.
+        """
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(FAULT_KINDS)}, not {kind!r}")
+        if after < 0:
+            raise ValueError(f"after must be >= 0, not {after}")
+        with self._lock:
+            self._faults.append(_Fault(kind, after, torn))
+
+    def _event(self, kind: str, target: str) -> bool:
+        """Count one change; call the hook; apply a due fault. True: fail it halfway."""
+        with self._lock:
+            if self._closed:
+                raise MediumError(f"{self!r} is closed")
+            self._events += 1
+            number = self._events
+        hook = self.on_event
+        if hook is not None:
+            hook(number, kind)
+        with self._lock:
+            due = None
+            for fault in self._faults:
+                if fault.kind != kind:
+                    continue
+                if fault.remaining:
+                    fault.remaining -= 1
+                elif due is None:
+                    due = fault  # another fault due now waits for the next one
+            if due is None:
+                return False
+            self._faults.remove(due)
+            torn = due.torn and kind in ("write", "publish", "create")
+            self.fired.append(f"{kind} {target} (event {number}{', torn' if torn else ''})")
+        if not torn:
+            raise MediumError(f"injected failure: {kind} {target} (event {number})")
+        return True
+
+    # -------------------------------------------------------------- power loss
+
+    def synced_size(self, jid: int) -> int:
+        """Bytes of journal ``jid`` that survive any power loss.
+
+        :raises KeyError: there is no journal ``jid``.
+        """
+        with self._lock:
+            return self._journals[jid].durable
+
+    def crash(self, mode: str = "mixed", rng: random.Random | None = None) -> FaultyMedium:
+        """What a power loss now could leave: a new medium, everything on it durable.
+
+        This medium is left as it is (a test may take several images of one
+        instant). ``mode`` is one of :data:`CRASH_MODES`; ``rng`` makes the
+        random choices reproducible. Works on a closed medium too.
+        """
+        if mode not in CRASH_MODES:
+            raise ValueError(f"mode must be one of {', '.join(CRASH_MODES)}, not {mode!r}")
+        rng = rng if rng is not None else random.Random()
+        with self._lock:
+            pending = self._pending
+            kept = {"keep": len(pending), "drop": 0}.get(mode)
+            if kept is None:
+                kept = rng.randint(0, len(pending))
+            snapshots = dict(self._durable_snapshots)
+            journals = dict(self._durable_journals)
+            for change in pending[:kept]:
+                if change.is_journal:
+                    if change.journal is None:
+                        journals.pop(change.number, None)
+                    else:
+                        journals[change.number] = change.journal
+                elif change.snapshot is None:
+                    snapshots.pop(change.number, None)
+                else:
+                    snapshots[change.number] = change.snapshot
+            survivor = FaultyMedium(keep=self.keep, sector_size=self.sector_size)
+            survivor._next = self._next
+            survivor._snapshots = snapshots
+            survivor._journals = {
+                jid: _Inode(self._after_power_loss(journals[jid], mode, rng))
+                for jid in sorted(journals)
+            }
+        survivor._sync_directory()
+        return survivor
+
+    def _after_power_loss(self, inode: _Inode, mode: str, rng: random.Random) -> bytes:
+        data = bytes(inode.data)
+        durable = min(inode.durable, len(data))
+        if mode == "keep" or durable == len(data):
+            return data
+        if mode == "drop":
+            return data[:durable]
+        if mode == "torn":
+            return data[: rng.randint(durable, len(data))]
+        out = bytearray(data[:durable])
+        end = start = durable
+        while start < len(data):
+            stop = min((start // self.sector_size + 1) * self.sector_size, len(data))
+            fate = mode if mode != "mixed" else rng.choice(("keep", "drop", "zero", "garbage"))
+            if fate == "keep":
+                out += data[start:stop]
+            elif fate == "garbage":
+                out += rng.randbytes(stop - start)
+            else:  # zero, or dropped: a hole reads as zeros if a later sector lands
+                out += bytes(stop - start)
+            if fate != "drop":
+                end = stop
+            start = stop
+        if mode == "mixed" and rng.random() < 0.25:
+            end = rng.randint(durable, end)  # the size reached the disk only partly
+        return bytes(out[:end])
+
+    def _sync_directory(self) -> None:
+        """Make every directory change so far durable; caller holds the lock or owns self."""
+        self._durable_snapshots = dict(self._snapshots)
+        self._durable_journals = dict(self._journals)
+        self._pending = []
+
+    # --------------------------------------------------------------- snapshots
+
+    def publish(self, pieces: Iterable[bytes]) -> None:
+        data = b"".join(pieces)
+        torn = self._event("publish", "snapshot")
+        with self._lock:
+            number = self._next
+            self._next += 1
+            self._snapshots[number] = data
+            self._pending.append(_DirChange(number, snapshot=data))
+            if torn:
+                raise MediumError(
+                    f"injected failure: faulty snapshot {number} is published but not "
+                    "confirmed durable (directory sync failed); publish again"
+                )
+            self._sync_directory()
+            # Pruning is not followed by a directory sync (as in FileMedium):
+            # a power loss may bring the pruned generations back.
+            for old in sorted(self._snapshots, reverse=True)[self.keep + 1 :]:
+                del self._snapshots[old]
+                self._pending.append(_DirChange(old))
+
+    def generations(self) -> list[str]:
+        with self._lock:
+            self._check_open()
+            return [str(number) for number in sorted(self._snapshots, reverse=True)]
+
+    def read(self, generation: str | None = None) -> bytes | None:
+        with self._lock:
+            self._check_open()
+            if generation is None:
+                return self._snapshots[max(self._snapshots)] if self._snapshots else None
+            number = int(generation) if generation.isdigit() else -1
+            return self._snapshots.get(number)
+
+    def quarantine(self, generation: str) -> str:
+        self._event("quarantine", f"snapshot {generation}")
+        with self._lock:
+            number = int(generation) if generation.isdigit() else -1
+            if self._snapshots.pop(number, None) is None:
+                raise MediumError(f"cannot set aside faulty snapshot {generation}: no such one")
+            self._pending.append(_DirChange(number))
+            self._sync_directory()
+        return f"faulty snapshot {generation} (dropped)"
+
+    def describe(self, generation: str | None = None) -> str:
+        return f"faulty snapshot {generation or '(newest)'}"
+
+    # ---------------------------------------------------------------- journals
+
+    def journal_ids(self) -> list[int]:
+        with self._lock:
+            self._check_open()
+            return sorted(self._journals)
+
+    def read_journal(self, jid: int) -> bytes | None:
+        with self._lock:
+            self._check_open()
+            inode = self._journals.get(jid)
+            return None if inode is None else bytes(inode.data)
+
+    def create_journal(self, jid: int, header: bytes) -> JournalFile:
+        if not 0 < jid < 10**16:
+            raise ValueError(f"journal ids are 1 to 10**16-1, not {jid}")
+        torn = self._event("create", f"journal {jid}")
+        with self._lock:
+            inode = _Inode(header)  # written and synced before the rename
+            self._journals[jid] = inode
+            self._pending.append(_DirChange(jid, journal=inode, is_journal=True))
+            if torn:
+                raise MediumError(
+                    f"injected failure: faulty journal {jid} is created but not "
+                    "confirmed durable (directory sync failed)"
+                )
+            self._sync_directory()
+            return self._handle(jid, inode)
+
+    def open_journal(self, jid: int) -> JournalFile:
+        self._event("open", f"journal {jid}")
+        with self._lock:
+            inode = self._journals.get(jid)
+            if inode is None:
+                raise MediumError(f"cannot open faulty journal {jid}: it does not exist")
+            inode.durable = len(inode.data)  # open_journal syncs what a killed process left
+            return self._handle(jid, inode)
+
+    def _handle(self, jid: int, inode: _Inode) -> FaultyJournal:
+        journal = FaultyJournal(self, jid, inode)
+        self._handles.add(journal)
+        return journal
+
+    def remove_journals(self, below: int) -> None:
+        self._event("remove", f"journals below {below}")
+        with self._lock:
+            for jid in sorted(self._journals):
+                if jid < below:
+                    del self._journals[jid]
+                    self._pending.append(_DirChange(jid, is_journal=True))
+
+    def describe_journal(self, jid: int) -> str:
+        return f"faulty journal {jid}"
+
+    # --------------------------------------------------------------- lifecycle
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise MediumError(f"{self!r} is closed")
+
+    def close(self) -> None:
+        """Close every journal opened through this medium; later changes raise. Idempotent.
+
+        :meth:`crash` still works, which is how a test "reboots": a new
+        FaultyMedium from ``crash("keep")`` is the same disk opened again.
+        """
+        with self._lock:
+            self._closed = True
+            handles = list(self._handles)
+        for journal in handles:
+            journal.close()
+
+    def __repr__(self) -> str:
+        return f"FaultyMedium(keep={self.keep}, sector_size={self.sector_size})"

@@ -1,9 +1,9 @@
-"""Media: where snapshots live. See :class:`snapkv.media.base.Medium` for the contract."""
+"""Media: where snapshots and journals live. :class:`snapkv.media.base.Medium` is the contract."""
 
 from __future__ import annotations
 
-from snapkv.media.base import Medium
+from snapkv.media.base import JournalFile, Medium
 from snapkv.media.file import FileMedium
 from snapkv.media.memory import MemoryMedium
 
-__all__ = ["FileMedium", "Medium", "MemoryMedium"]
+__all__ = ["FileMedium", "JournalFile", "Medium", "MemoryMedium"]

@@ -15,6 +15,21 @@ The contract every medium keeps (``snapkv.testing.check_medium`` checks it):
 
 Like TinyDB's ``Storage``, the interface only ever moves a whole snapshot.
 Unlike TinyDB's ``JSONStorage``, it never overwrites one in place.
+
+A medium may also hold journals (append-only logs, numbered from 1, never
+reused; their bytes are defined in docs/FORMAT.md and parsed only by
+:mod:`snapkv.journal`). The journal methods are optional: a medium that
+cannot hold a journal keeps the defaults here, which raise MediumError, so
+a Store asked to journal on it fails at once rather than losing writes.
+The journal contract:
+
+* :meth:`Medium.create_journal` returns a new journal holding exactly the
+  given header, already durable, directory entry included; a leftover file
+  of the same id (from a crash) is replaced.
+* :meth:`JournalFile.write` appends to the OS at once (a killed process
+  loses nothing written), :meth:`JournalFile.sync` makes it durable (a power
+  loss loses nothing synced). Nothing else is promised about unsynced bytes:
+  after a power loss they may be missing, zero, or garbage.
 """
 
 from __future__ import annotations
@@ -22,7 +37,44 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 
-__all__ = ["Medium"]
+from snapkv.errors import MediumError
+
+__all__ = ["JournalFile", "Medium"]
+
+
+class JournalFile(ABC):
+    """One open journal: an append-only byte sequence with an explicit sync.
+
+    Every method raises :class:`~snapkv.errors.MediumError` (naming the file
+    and the OS error) when the medium fails. Writes from several threads must
+    be serialised by the caller (``JournalWriter`` does), so that records
+    never interleave.
+    """
+
+    #: Bytes in the journal so far, header included: the offset the next
+    #: :meth:`write` starts at.
+    size: int
+
+    @abstractmethod
+    def write(self, data: bytes) -> None:
+        """Append all of ``data`` to the OS (not necessarily durable yet).
+
+        After a failure part of ``data`` may have been appended; ``size``
+        counts what was, and the caller must not append further (a later
+        record after a torn one would turn a torn tail into mid-file damage).
+        """
+
+    @abstractmethod
+    def sync(self) -> None:
+        """Make everything written so far durable (``fsync``)."""
+
+    @abstractmethod
+    def truncate(self, size: int) -> None:
+        """Cut the journal to ``size`` bytes and make that durable (recovery, repair)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the handle without syncing. Idempotent."""
 
 
 class Medium(ABC):
@@ -66,3 +118,45 @@ class Medium(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook; most media hold nothing
         """Release what the medium holds (locks, handles). Idempotent."""
+
+    # ----------------------------------------------------------------- journals
+    # Optional: the defaults say the medium cannot hold a journal.
+
+    def _no_journal(self) -> MediumError:
+        return MediumError(f"{type(self).__name__} cannot hold a journal")
+
+    def journal_ids(self) -> list[int]:
+        """Ids of the journals on the medium, ascending (``[]`` if none)."""
+        raise self._no_journal()
+
+    def read_journal(self, jid: int) -> bytes | None:
+        """All bytes of journal ``jid`` as they are now; ``None`` if it does not exist."""
+        raise self._no_journal()
+
+    def create_journal(self, jid: int, header: bytes) -> JournalFile:
+        """Create journal ``jid`` holding exactly ``header``, durable, and open it for appends.
+
+        When this returns, the journal and its directory entry survive a power
+        loss. A leftover journal of the same id (one that a crash left behind
+        before its id was recorded anywhere) is replaced.
+        """
+        raise self._no_journal()
+
+    def open_journal(self, jid: int) -> JournalFile:
+        """Open existing journal ``jid`` for appends at its end.
+
+        Its current content is made durable first: after a process crash it
+        may still sit unsynced in the OS, and new records must not be
+        acknowledged on top of bytes a power loss could still take away.
+
+        :raises MediumError: the journal does not exist or cannot be opened.
+        """
+        raise self._no_journal()
+
+    def remove_journals(self, below: int) -> None:
+        """Remove every journal whose id is below ``below`` (no error if there is none)."""
+        raise self._no_journal()
+
+    def describe_journal(self, jid: int) -> str:
+        """A human-readable name for journal ``jid`` (its path), for messages."""
+        return f"{type(self).__name__} journal {jid}"

@@ -10,6 +10,11 @@ Directory layout::
     snapshot-0000000000000005.skv.corrupt
                                   set aside by restore(fallback=True), kept
                                   for post-mortem, never read or pruned
+    journal-0000000000000003.skj  journals (ids from 1, never reused): the
+                                  writes since a snapshot, appended in place
+    .tmp-journal-0000000000000004-4242
+                                  a journal being created (removed on failure
+                                  or on the next open)
 
 The publish recipe, as Redis's ``rdbSave`` and LevelDB's ``SetCurrentFile``
 do it: write a temporary file in the same directory, ``fsync`` it, rename it
@@ -26,6 +31,13 @@ The lock dies with the process, so a crash never leaves a stale lock; a
 forked child closes its copy at once, so it neither keeps the directory
 locked after the parent closes it nor acts as a second writer. POSIX only
 (``fcntl``).
+
+Journals are the one thing written in place, by appending (``O_APPEND``).
+A journal is created by the publish recipe (its header in a temporary file,
+synced, renamed, directory synced), so it never exists under its final name
+without a complete, durable header. Journal numbers are separate from
+snapshot numbers and never disturb them. Closing the medium closes its
+journal handles, so no write can land after the lock is released.
 """
 
 from __future__ import annotations
@@ -41,7 +53,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from snapkv.errors import MediumError, StoreLockedError
-from snapkv.media.base import Medium
+from snapkv.media.base import JournalFile, Medium
 
 if sys.platform != "win32":  # imported only where it exists, so `import snapkv` works anywhere
     import fcntl
@@ -57,6 +69,16 @@ _SNAPSHOT = re.compile(r"snapshot-(\d{16})\.skv")
 #: quarantined ``.corrupt`` file is never overwritten by a later incident.
 _NUMBERED = re.compile(r"snapshot-(\d{16})\.skv(?:\.corrupt)?|\.tmp-(\d{16})-\d+")
 _TEMP_PREFIX = ".tmp-"
+_JOURNAL = re.compile(r"journal-(\d{16})\.skj")
+#: fdatasync where the OS has it: for an append it syncs the data and the
+#: new file size, which is all a journal needs, and skips the mtime update.
+_datasync = getattr(os, "fdatasync", os.fsync)
+
+
+def _journal_name(jid: int) -> str:
+    if not 0 < jid < 10**16:
+        raise ValueError(f"journal ids are 1 to 10**16-1, not {jid}")
+    return f"journal-{jid:016d}.skj"
 
 
 def _snapshot_name(generation: int) -> str:
@@ -97,6 +119,80 @@ def _next_number(directory: Path) -> int:
     return highest + 1
 
 
+class _PartialWrite(Exception):
+    """An OS error after ``written`` bytes had been appended (so ``size`` stays exact)."""
+
+    def __init__(self, written: int, error: OSError) -> None:
+        self.written = written
+        self.error = error
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data``; :class:`_PartialWrite` says how much was written before an error."""
+    written = 0
+    try:
+        written = os.write(fd, data)
+        if written < len(data):
+            # os.write may write less than asked (large writes, signals, a full disk).
+            view = memoryview(data)
+            while written < len(data):
+                written += os.write(fd, view[written:])
+    except OSError as exc:
+        raise _PartialWrite(written, exc) from exc
+
+
+class FileJournal(JournalFile):
+    """An open journal file: one ``O_APPEND`` descriptor, so every write goes to the end."""
+
+    def __init__(self, path: Path, fd: int, size: int) -> None:
+        self.path = path
+        self.size = size
+        self._fd: int | None = fd
+        # An unclosed journal's descriptor is closed when the object is collected.
+        self._finalizer = weakref.finalize(self, os.close, fd)
+
+    def _descriptor(self) -> int:
+        if self._fd is None:
+            raise MediumError(f"journal {self.path} is closed")
+        return self._fd
+
+    def write(self, data: bytes) -> None:
+        fd = self._descriptor()
+        try:
+            _write_all(fd, data)
+        except _PartialWrite as partial:
+            self.size += partial.written
+            exc = partial.error
+            raise MediumError(f"cannot append to journal {self.path}: {exc}") from exc
+        self.size += len(data)
+
+    def sync(self) -> None:
+        fd = self._descriptor()
+        try:
+            _datasync(fd)
+        except OSError as exc:
+            raise MediumError(f"cannot sync journal {self.path}: {exc}") from exc
+
+    def truncate(self, size: int) -> None:
+        fd = self._descriptor()
+        if size < 0:
+            raise ValueError(f"cannot truncate to {size} bytes")
+        try:
+            os.ftruncate(fd, size)
+            os.fsync(fd)
+        except OSError as exc:
+            raise MediumError(f"cannot truncate journal {self.path} to {size}: {exc}") from exc
+        self.size = size
+
+    def close(self) -> None:
+        if self._fd is not None:
+            self._fd = None
+            self._finalizer()
+
+    def __repr__(self) -> str:
+        return f"<FileJournal {str(self.path)!r} size={self.size}>"
+
+
 # Media whose lock a forked child must drop (see the module docstring).
 _OPEN_MEDIA: weakref.WeakSet[FileMedium] = weakref.WeakSet()
 
@@ -129,6 +225,7 @@ class FileMedium(Medium):
         self.directory = Path(directory)
         self.keep = keep
         self._lock_fd: int | None = None
+        self._open_journals: weakref.WeakSet[FileJournal] = weakref.WeakSet()
         try:
             if not self.directory.is_dir():
                 self.directory.mkdir(parents=True, exist_ok=True)
@@ -260,7 +357,7 @@ class FileMedium(Medium):
             if name.startswith(_TEMP_PREFIX):
                 with contextlib.suppress(OSError):
                     (self.directory / name).unlink()
-                    log.info("removed unfinished snapshot %s", name)
+                    log.info("removed unfinished snapshot or journal %s", name)
 
     def quarantine(self, generation: str) -> str:
         """Rename ``generation`` to ``<name>.corrupt``: kept for post-mortem, no longer listed."""
@@ -276,6 +373,103 @@ class FileMedium(Medium):
             raise MediumError(f"cannot move corrupt snapshot {source} aside: {exc}") from exc
         return str(target)
 
+    # ------------------------------------------------------------------ journals
+
+    def journal_ids(self) -> list[int]:
+        self._check_open()
+        try:
+            names = os.listdir(self.directory)
+        except OSError as exc:
+            raise MediumError(f"cannot list {self.directory}: {exc}") from exc
+        return sorted(int(m.group(1)) for m in map(_JOURNAL.fullmatch, names) if m)
+
+    def journal_path(self, jid: int) -> Path:
+        """The file that holds journal ``jid``."""
+        return self.directory / _journal_name(jid)
+
+    def describe_journal(self, jid: int) -> str:
+        return str(self.journal_path(jid))
+
+    def read_journal(self, jid: int) -> bytes | None:
+        self._check_open()
+        path = self.journal_path(jid)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise MediumError(f"cannot read journal {path}: {exc}") from exc
+
+    def create_journal(self, jid: int, header: bytes) -> JournalFile:
+        """See :meth:`Medium.create_journal`: temp file, fsync, rename, directory fsync.
+
+        The rename replaces a leftover journal of the same id atomically, and
+        a crash before it leaves only a temporary file, removed at next open.
+        """
+        self._check_open()
+        final = self.journal_path(jid)
+        temp = self.directory / f"{_TEMP_PREFIX}journal-{jid:016d}-{os.getpid()}"
+        with contextlib.suppress(OSError):
+            temp.unlink()  # left by an earlier failure of this process (else O_EXCL says why)
+        fd = -1
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+            _write_all(fd, header)
+            os.fsync(fd)
+            os.replace(temp, final)
+            _fsync_directory(self.directory)
+        except BaseException as exc:
+            if fd >= 0:
+                os.close(fd)
+            with contextlib.suppress(OSError):
+                temp.unlink()
+            cause = exc.error if isinstance(exc, _PartialWrite) else exc
+            if isinstance(cause, OSError):
+                raise MediumError(f"cannot create journal {final}: {cause}") from cause
+            raise
+        journal = FileJournal(final, fd, len(header))
+        self._open_journals.add(journal)
+        return journal
+
+    def open_journal(self, jid: int) -> JournalFile:
+        self._check_open()
+        path = self.journal_path(jid)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        except OSError as exc:
+            raise MediumError(f"cannot open journal {path}: {exc}") from exc
+        try:
+            # Bytes that survived a process crash may still be unsynced.
+            os.fsync(fd)
+            size = os.fstat(fd).st_size
+        except OSError as exc:
+            os.close(fd)
+            raise MediumError(f"cannot open journal {path}: {exc}") from exc
+        journal = FileJournal(path, fd, size)
+        self._open_journals.add(journal)
+        return journal
+
+    def remove_journals(self, below: int) -> None:
+        """See :meth:`Medium.remove_journals`. Tries every one, then raises the first failure.
+
+        The directory is not synced afterwards, on purpose: a journal that
+        reappears after a power loss is below the ``journal_next`` of the
+        snapshot that made it obsolete, and recovery never reads it.
+        """
+        self._check_open()
+        failure: OSError | None = None
+        for jid in self.journal_ids():
+            if jid >= below:
+                break
+            try:
+                self.journal_path(jid).unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise MediumError(f"cannot remove old journal: {failure}") from failure
+
     # ---------------------------------------------------------------- lifecycle
 
     def _check_open(self) -> None:
@@ -283,7 +477,9 @@ class FileMedium(Medium):
             raise MediumError(f"FileMedium for {self.directory} is closed")
 
     def close(self) -> None:
-        """Release the directory lock. Idempotent."""
+        """Close the journals opened through this medium, then release the lock. Idempotent."""
+        for journal in list(self._open_journals):
+            journal.close()
         if self._lock_fd is not None:
             self._lock_fd = None
             self._finalizer()  # closes the descriptor, which releases the flock

@@ -1,0 +1,266 @@
+"""``snapkv check DIRECTORY [--repair [--yes]] [--json]``: the command around :mod:`snapkv.check`.
+
+Exit status, as for the other commands:
+
+* 0: every file passed every check (after ``--repair``: the directory is ok now).
+* 1: damage, or data that ``open()`` would drop (after ``--repair``: something
+  is still not ok, the repair was declined, or a Store has the directory open).
+* 2: the input is the problem: the directory cannot be read, or ``--repair``
+  cannot ask for confirmation (standard input is not a terminal) and
+  ``--yes`` was not given.
+
+The human report has one line per file (status, then the offset and check
+of any damage, then the file's role in recovery), the recovery chain, the
+verdict with the reasons, and, with ``--repair``, the plan. The confirmation
+prompt goes to standard error, so ``--json --repair`` keeps standard output
+pure JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from snapkv.check import (
+    DAMAGE,
+    LOSS,
+    CheckReport,
+    JournalReport,
+    RepairAction,
+    RepairResult,
+    SnapshotReport,
+    check_directory,
+    plural,
+    repair_directory,
+)
+from snapkv.errors import StoreLockedError
+
+__all__ = ["add_check_command", "run_check"]
+
+EXIT_OK, EXIT_DATA, EXIT_USAGE = 0, 1, 2
+
+
+def add_check_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``check`` on the ``snapkv`` command's subparsers."""
+    parser = subparsers.add_parser(
+        "check",
+        help="verify every snapshot and journal of a store directory; --repair fixes damage",
+        description=(
+            "Verify every snapshot generation and journal in DIRECTORY and say what open() "
+            "would do: load everything (exit 0), drop a damaged journal tail, or refuse "
+            "(exit 1). With --repair, truncate journal damage to the last good record and set "
+            "corrupt files aside, keeping a backup of every file changed, after confirmation."
+        ),
+    )
+    parser.add_argument("directory", help="a store directory")
+    parser.add_argument(
+        "--repair",
+        action="store_true",
+        help="repair what the check found (asks first; needs the directory closed)",
+    )
+    parser.add_argument(
+        "--yes", action="store_true", help="with --repair: do not ask (for scripts)"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(handler=run_check)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Run ``snapkv check``; return the exit status (errors of the store propagate to main)."""
+    if args.yes and not args.repair:
+        return _usage("--yes only applies to --repair")
+    if args.repair and not args.yes and not (sys.stdin is not None and sys.stdin.isatty()):
+        return _usage(
+            "--repair asks for confirmation, but standard input is not a terminal: "
+            "pass --yes to repair without asking"
+        )
+    try:
+        report = check_directory(args.directory)
+    except OSError as exc:
+        return _usage(f"cannot read {args.directory}: {exc.strerror or exc}")
+    if not args.repair:
+        if args.json:
+            _print_json(report.to_dict())
+        else:
+            _print_report(report)
+        return EXIT_OK if report.ok else EXIT_DATA
+    if not args.json:
+        _print_report(report)
+    if not report.repairs:
+        if args.json:
+            _print_json({**report.to_dict(), "repair": None})
+        else:
+            print("nothing to repair")
+        return EXIT_OK if report.ok else EXIT_DATA
+    if report.in_use:
+        raise StoreLockedError(
+            f"refusing to repair {args.directory}: a Store has it open; close it first"
+        )
+    if not args.json:
+        _print_plan(report.repairs)
+    if not args.yes and not _confirm():
+        if args.json:
+            _print_json({**report.to_dict(), "repair": None})
+        else:
+            print("nothing changed")
+        return EXIT_DATA
+    result = repair_directory(args.directory, report)
+    if args.json:
+        _print_json({**report.to_dict(), "repair": result.to_dict()})
+    else:
+        _print_result(result)
+    return EXIT_OK if result.after.ok else EXIT_DATA
+
+
+def _usage(message: str) -> int:
+    print(f"snapkv check: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _confirm() -> bool:
+    print("Continue? [y/N] ", end="", file=sys.stderr, flush=True)
+    answer = sys.stdin.readline()
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _print_json(data: dict[str, Any]) -> None:
+    json.dump(data, sys.stdout)
+    sys.stdout.write("\n")
+
+
+# -------------------------------------------------------------- human output
+
+
+def _print_report(report: CheckReport) -> None:
+    print(f"snapkv check {report.path}")
+    if report.in_use:
+        print("  (a Store has this directory open: checked read-only)")
+    if not (report.snapshots or report.journals or report.others):
+        print("  no snapshots and no journals: an empty store")
+    width = max(
+        (len(name) for name in [*_names(report), "x"]),
+        default=1,
+    )
+    for snap in report.snapshots:
+        print(f"{snap.name:<{width}}  {_snapshot_line(snap)}  [{snap.role}]")
+    for journal in report.journals:
+        print(f"{journal.name:<{width}}  {_journal_line(journal)}  [{journal.role}]")
+    for other in report.others:
+        print(f"{other.name:<{width}}  {other.kind} file, {other.size:,} bytes")
+    print(f"recovery: {_chain_line(report)}")
+    print(f"verdict: {report.verdict}")
+    for finding in report.findings:
+        label = {DAMAGE: "damage", LOSS: "loss"}.get(finding.severity, "note")
+        where = f"{finding.name}: " if finding.name else ""
+        print(f"  {label}: {where}{finding.message}")
+
+
+def _names(report: CheckReport) -> list[str]:
+    return [
+        *(s.name for s in report.snapshots),
+        *(j.name for j in report.journals),
+        *(o.name for o in report.others),
+    ]
+
+
+def _snapshot_line(snap: SnapshotReport) -> str:
+    if snap.status == "corrupt":
+        return f"CORRUPT at offset {snap.offset} (check {snap.check}): {snap.error}"
+    if snap.status == "unreadable":
+        return f"UNREADABLE: {snap.error}"
+    spaces = "; ".join(
+        f"keyspace {k.number}: {k.entries:,}"
+        + (f", {k.expiring:,} with expiry" if k.expiring else "")
+        for k in snap.keyspaces
+    )
+    held = f" ({spaces})" if spaces else ""
+    entries = plural(snap.entries, "entry", "entries")
+    return (
+        f"OK  v{snap.version}, {snap.size:,} bytes, {entries}{held}, "
+        f"journal_next {snap.journal_next}"
+    )
+
+
+def _journal_line(journal: JournalReport) -> str:
+    if journal.status == "ok":
+        return f"OK  {plural(journal.records, 'record')}, {journal.size:,} bytes"
+    if journal.status == "unreadable":
+        return f"UNREADABLE: {journal.error}"
+    if journal.status == "bad-header":
+        return f"BAD HEADER at offset {journal.offset} (check {journal.check}): {journal.error}"
+    if journal.status == "damaged":
+        return (
+            f"DAMAGED at offset {journal.offset} (check {journal.check}): {journal.error}; "
+            f"{plural(journal.records, 'good record')} before it; {journal.dropped_bytes:,} "
+            f"bytes from there on ({plural(journal.discarded_records, 'valid-looking record')})"
+        )
+    return (
+        f"{journal.tail.upper()} TAIL at offset {journal.valid_end}: {journal.dropped_bytes:,} "
+        f"bytes after {plural(journal.records, 'good record')} would be dropped"
+    )
+
+
+def _chain_line(report: CheckReport) -> str:
+    chain = report.chain
+    start = (
+        f"{chain.snapshot} (journal_next {chain.journal_next})"
+        if chain.snapshot is not None
+        else "no valid snapshot (starts empty)"
+    )
+    if not chain.replay:
+        replay = "no journal to replay"
+    elif len(chain.replay) == 1:
+        replay = f"then journal {chain.replay[0]}"
+    else:
+        replay = f"then journals {_span(chain.replay)}"
+    return f"{start}, {replay}"
+
+
+def _span(ids: tuple[int, ...]) -> str:
+    if len(ids) > 2 and ids[-1] - ids[0] == len(ids) - 1:
+        return f"{ids[0]}..{ids[-1]}"
+    return ", ".join(map(str, ids))
+
+
+def _print_plan(actions: tuple[RepairAction, ...]) -> None:
+    print("repair plan (nothing is deleted: truncated files are backed up first):")
+    for action in actions:
+        print(f"  {_action_line(action)}")
+    print(f"  in total: {_loss(actions)} no longer read")
+
+
+def _action_line(action: RepairAction, *, done: bool = False) -> str:
+    records = "" if action.lost_records is None else f", {plural(action.lost_records, 'record')}"
+    if action.kind == "set-aside":
+        target = action.target or f"{action.name}.corrupt"
+        return (
+            f"set aside {action.name} as {target} ({action.lost_bytes:,} bytes{records}): "
+            f"{action.reason}"
+        )
+    backup = f"backup {action.backup}" if action.backup else "after a backup copy"
+    verb = "truncated" if done else "truncate"
+    return (
+        f"{verb} {action.name} to {action.keep:,} bytes ({action.lost_bytes:,} bytes "
+        f"dropped{records}; {backup}): {action.reason}"
+    )
+
+
+def _loss(actions: tuple[RepairAction, ...]) -> str:
+    lost_bytes = sum(a.lost_bytes for a in actions)
+    countable = sum(a.lost_records or 0 for a in actions)
+    uncounted = any(a.lost_records is None for a in actions)
+    records = f"{'at least ' if uncounted else ''}{plural(countable, 'journal record')}"
+    return f"{lost_bytes:,} bytes, {records}"
+
+
+def _print_result(result: RepairResult) -> None:
+    print("repaired:")
+    for action in result.actions:
+        print(f"  {_action_line(action, done=True)}")
+    print(f"  lost: {_loss(result.actions)} (kept in the backups and set-aside files)")
+    print(f"after repair: verdict {result.after.verdict}")
+    for finding in result.after.findings:
+        if finding.severity in (DAMAGE, LOSS):
+            print(f"  {finding.severity}: {finding.name}: {finding.message}")

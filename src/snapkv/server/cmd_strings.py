@@ -1,0 +1,381 @@
+"""String commands: GET SET (and friends), counters, ranges.
+
+Lengths and offsets (STRLEN, APPEND, GETRANGE, SETRANGE) count the value's
+bytes on the wire, not Python characters: a value is the ``str`` its bytes
+decode to with UTF-8 and ``surrogateescape``, so slicing the encoded bytes
+and decoding the slice again is exact even when it cuts a character.
+
+INCRBYFLOAT computes with Python floats (IEEE double) and prints the
+shortest decimal that reads back as the same double, never an exponent;
+Redis uses C's ``long double``, so the last digits can differ (Redis's
+``5010.60000000000000009`` is ``5010.6`` here).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from decimal import Decimal
+
+from snapkv.server.context import (
+    EMPTY_BULK,
+    ERR_SYNTAX,
+    OK,
+    ONE,
+    ZERO,
+    Client,
+    Command,
+    CommandError,
+    byte_len,
+    command,
+    parse_int,
+)
+from snapkv.server.resp import bulk, integer
+
+__all__ = ["COMMANDS"]
+
+COMMANDS: list[Command] = []
+
+_LLONG_MIN, _LLONG_MAX = -(2**63), 2**63 - 1
+_S = "string"
+_KEY = (1, 1, 1)
+_ERR_OVERFLOW = "ERR increment or decrement would overflow"
+_ERR_TOO_BIG = "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
+_FLOAT = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity)", re.IGNORECASE)
+
+# SET/GETEX option bits, as Redis's OBJ_SET_* flags.
+_NX, _XX, _GET, _KEEPTTL, _PERSIST = 1, 2, 4, 8, 16
+_EX, _PX, _EXAT, _PXAT = 32, 64, 128, 256
+_EXPIRY = _EX | _PX | _EXAT | _PXAT
+
+
+def _encode(value: str) -> bytes:
+    return value.encode("utf-8", "surrogateescape")
+
+
+def _decode(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
+
+
+def _parse_options(argv: list[str], *, is_set: bool) -> tuple[int, str | None]:
+    """Redis's ``parseExtendedStringArgumentsOrReply``: option bits and the expiry argument."""
+    flags = 0
+    expire: str | None = None
+    j, n = 3 if is_set else 2, len(argv)
+    while j < n:
+        opt = argv[j].lower()
+        has_next = j + 1 < n
+        if opt == "nx" and not flags & _XX and is_set:
+            flags |= _NX
+        elif opt == "xx" and not flags & _NX and is_set:
+            flags |= _XX
+        elif opt == "get" and is_set:
+            flags |= _GET
+        elif opt == "keepttl" and not flags & (_PERSIST | _EXPIRY) and is_set:
+            flags |= _KEEPTTL
+        elif opt == "persist" and not is_set and not flags & (_EXPIRY | _KEEPTTL):
+            flags |= _PERSIST
+        elif (
+            opt in _UNITS
+            and has_next
+            and not flags & (_KEEPTTL | _PERSIST | _EXPIRY & ~_UNITS[opt])
+        ):
+            flags |= _UNITS[opt]
+            expire = argv[j + 1]
+            j += 1
+        else:
+            raise CommandError(ERR_SYNTAX)
+        j += 1
+    return flags, expire
+
+
+_UNITS = {"ex": _EX, "px": _PX, "exat": _EXAT, "pxat": _PXAT}
+
+
+def _expire_ms(client: Client, text: str, flags: int, name: str) -> int:
+    """Absolute expiry in ms from an EX/PX/EXAT/PXAT argument (``getExpireMillisecondsOrReply``)."""
+    ms = parse_int(text)
+    seconds = bool(flags & (_EX | _EXAT))
+    if ms <= 0 or (seconds and ms > _LLONG_MAX // 1000):
+        raise CommandError(f"ERR invalid expire time in '{name}' command")
+    if seconds:
+        ms *= 1000
+    if flags & (_EX | _PX):
+        ms += client.server.store.now_ms()
+        if ms > _LLONG_MAX:
+            raise CommandError(f"ERR invalid expire time in '{name}' command")
+    return ms
+
+
+def _store_value(client: Client, key: str, value: str, at: int | None, keep_ttl: bool) -> None:
+    """Set ``key``; an expiry already in the past deletes it instead (it would be invisible)."""
+    db = client.db
+    if at is None:
+        if keep_ttl:
+            db.set(key, value, keep_ttl=True)
+        else:
+            db.set(key, value)
+    elif at <= client.server.store.now_ms():
+        db.delete(key)
+    else:
+        db.set(key, value, expire_at=at / 1000)
+
+
+# ------------------------------------------------------------------ get / set
+
+
+@command(COMMANDS, "get", 2, "readonly fast", _KEY, group=_S, summary="Get the value of a key")
+def get(client: Client, argv: list[str]) -> bytes:
+    value = client.db.get(argv[1])
+    if value is None:
+        return client.null
+    data = value.encode("utf-8", "surrogateescape")
+    return b"$%d\r\n%s\r\n" % (len(data), data)
+
+
+@command(COMMANDS, "set", -3, "write denyoom", _KEY, group=_S, summary="Set a key's value")
+def set_(client: Client, argv: list[str]) -> bytes:
+    """SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]."""
+    if len(argv) == 3:
+        client.db.set(argv[1], argv[2])
+        return OK
+    flags, expire = _parse_options(argv, is_set=True)
+    at = _expire_ms(client, expire, flags, "set") if expire is not None else None
+    key = argv[1]
+    db = client.db
+    old = db.get(key)
+    if (flags & _NX and old is not None) or (flags & _XX and old is None):
+        return client.bulk_or_null(old) if flags & _GET else client.null
+    _store_value(client, key, argv[2], at, bool(flags & _KEEPTTL))
+    return client.bulk_or_null(old) if flags & _GET else OK
+
+
+@command(COMMANDS, "setnx", 3, "write denyoom fast", _KEY, group=_S)
+def setnx(client: Client, argv: list[str]) -> bytes:
+    db = client.db
+    if argv[1] in db:
+        return ZERO
+    db.set(argv[1], argv[2])
+    return ONE
+
+
+@command(COMMANDS, "setex", 4, "write denyoom", _KEY, group=_S)
+def setex(client: Client, argv: list[str]) -> bytes:
+    _store_value(client, argv[1], argv[3], _expire_ms(client, argv[2], _EX, "setex"), False)
+    return OK
+
+
+@command(COMMANDS, "psetex", 4, "write denyoom", _KEY, group=_S)
+def psetex(client: Client, argv: list[str]) -> bytes:
+    _store_value(client, argv[1], argv[3], _expire_ms(client, argv[2], _PX, "psetex"), False)
+    return OK
+
+
+@command(COMMANDS, "getset", 3, "write denyoom fast", _KEY, group=_S, since="1.0.0")
+def getset(client: Client, argv: list[str]) -> bytes:
+    db = client.db
+    old = db.get(argv[1])
+    db.set(argv[1], argv[2])
+    return client.bulk_or_null(old)
+
+
+@command(COMMANDS, "getdel", 2, "write fast", _KEY, group=_S, since="6.2.0")
+def getdel(client: Client, argv: list[str]) -> bytes:
+    return client.bulk_or_null(client.db.pop(argv[1], None))
+
+
+@command(COMMANDS, "getex", -2, "write fast", _KEY, group=_S, since="6.2.0")
+def getex(client: Client, argv: list[str]) -> bytes:
+    """GETEX key [EX s|PX ms|EXAT t|PXAT t|PERSIST]."""
+    flags, expire = _parse_options(argv, is_set=False)
+    at = _expire_ms(client, expire, flags, "getex") if expire is not None else None
+    db = client.db
+    key = argv[1]
+    value = db.get(key)
+    if value is None:
+        return client.null
+    if at is not None:
+        if at > client.server.store.now_ms():
+            db.expire_at(key, at / 1000)
+        else:
+            db.delete(key)
+    elif flags & _PERSIST:
+        db.persist(key)
+    return bulk(value)
+
+
+@command(COMMANDS, "mget", -2, "readonly fast", (1, -1, 1), group=_S)
+def mget(client: Client, argv: list[str]) -> bytes:
+    get_ = client.db.get
+    null = client.null
+    out = [b"*%d\r\n" % (len(argv) - 1)]
+    for key in argv[1:]:
+        value = get_(key)
+        out.append(null if value is None else bulk(value))
+    return b"".join(out)
+
+
+def _pairs(argv: list[str], name: str) -> dict[str, str]:
+    if len(argv) % 2 == 0:
+        raise CommandError(f"ERR wrong number of arguments for '{name}' command")
+    return dict(zip(argv[1::2], argv[2::2], strict=True))
+
+
+@command(COMMANDS, "mset", -3, "write denyoom", (1, -1, 2), group=_S)
+def mset(client: Client, argv: list[str]) -> bytes:
+    client.db.update(_pairs(argv, "mset"))
+    return OK
+
+
+@command(COMMANDS, "msetnx", -3, "write denyoom", (1, -1, 2), group=_S)
+def msetnx(client: Client, argv: list[str]) -> bytes:
+    pairs = _pairs(argv, "msetnx")
+    db = client.db
+    if any(key in db for key in pairs):
+        return ZERO
+    db.update(pairs)
+    return ONE
+
+
+# ------------------------------------------------------------------ lengths
+
+
+@command(COMMANDS, "append", 3, "write denyoom fast", _KEY, group=_S, since="2.0.0")
+def append(client: Client, argv: list[str]) -> bytes:
+    db = client.db
+    old = db.get(argv[1])
+    if old is None:
+        db.set(argv[1], argv[2])
+        return integer(byte_len(argv[2]))
+    size = byte_len(old) + byte_len(argv[2])
+    if size > client.server.config.proto_max_bulk_len:
+        raise CommandError(_ERR_TOO_BIG)
+    db.set(argv[1], old + argv[2], keep_ttl=True)
+    return integer(size)
+
+
+@command(COMMANDS, "strlen", 2, "readonly fast", _KEY, group=_S, since="2.2.0")
+def strlen(client: Client, argv: list[str]) -> bytes:
+    value = client.db.get(argv[1])
+    return ZERO if value is None else integer(byte_len(value))
+
+
+def _getrange(client: Client, argv: list[str]) -> bytes:
+    start, end = parse_int(argv[2]), parse_int(argv[3])
+    value = client.db.get(argv[1])
+    if value is None:
+        return EMPTY_BULK
+    data = _encode(value)
+    size = len(data)
+    if start < 0 and end < 0 and start > end:
+        return EMPTY_BULK
+    if start < 0:
+        start = max(size + start, 0)
+    if end < 0:
+        end = max(size + end, 0)
+    end = min(end, size - 1)
+    if start > end or size == 0:
+        return EMPTY_BULK
+    return bulk(data[start : end + 1])
+
+
+command(COMMANDS, "getrange", 4, "readonly", _KEY, group=_S, since="2.4.0")(_getrange)
+command(COMMANDS, "substr", 4, "readonly", _KEY, group=_S, since="1.0.0")(_getrange)
+
+
+@command(COMMANDS, "setrange", 4, "write denyoom", _KEY, group=_S, since="2.2.0")
+def setrange(client: Client, argv: list[str]) -> bytes:
+    offset = parse_int(argv[2])
+    if offset < 0:
+        raise CommandError("ERR offset is out of range")
+    db = client.db
+    key, patch = argv[1], _encode(argv[3])
+    old = db.get(key)
+    if not patch:
+        return ZERO if old is None else integer(byte_len(old))
+    if offset + len(patch) > client.server.config.proto_max_bulk_len:
+        raise CommandError(_ERR_TOO_BIG)
+    data = b"" if old is None else _encode(old)
+    if len(data) < offset:
+        data += b"\0" * (offset - len(data))
+    data = data[:offset] + patch + data[offset + len(patch) :]
+    if old is None:
+        db.set(key, _decode(data))
+    else:
+        db.set(key, _decode(data), keep_ttl=True)
+    return integer(len(data))
+
+
+# ----------------------------------------------------------------- counters
+
+
+def _incr(client: Client, key: str, by: int) -> bytes:
+    db = client.db
+    old = db.get(key)
+    value = 0 if old is None else parse_int(old)
+    value += by
+    if not _LLONG_MIN <= value <= _LLONG_MAX:
+        raise CommandError(_ERR_OVERFLOW)
+    text = str(value)
+    if old is None:
+        db.set(key, text)
+    else:
+        db.set(key, text, keep_ttl=True)  # as Redis: a counter keeps its expiry
+    return b":%s\r\n" % text.encode()
+
+
+@command(COMMANDS, "incr", 2, "write denyoom fast", _KEY, group=_S)
+def incr(client: Client, argv: list[str]) -> bytes:
+    return _incr(client, argv[1], 1)
+
+
+@command(COMMANDS, "decr", 2, "write denyoom fast", _KEY, group=_S)
+def decr(client: Client, argv: list[str]) -> bytes:
+    return _incr(client, argv[1], -1)
+
+
+@command(COMMANDS, "incrby", 3, "write denyoom fast", _KEY, group=_S)
+def incrby(client: Client, argv: list[str]) -> bytes:
+    return _incr(client, argv[1], parse_int(argv[2]))
+
+
+@command(COMMANDS, "decrby", 3, "write denyoom fast", _KEY, group=_S)
+def decrby(client: Client, argv: list[str]) -> bytes:
+    by = parse_int(argv[2])
+    if by == _LLONG_MIN:
+        raise CommandError("ERR decrement would overflow")
+    return _incr(client, argv[1], -by)
+
+
+def _parse_float(text: str) -> float:
+    """A float as Redis's ``strtold`` check accepts it: no spaces, no NaN; else CommandError."""
+    if not _FLOAT.fullmatch(text):
+        raise CommandError("ERR value is not a valid float")
+    return float(text)
+
+
+def format_float(value: float) -> str:
+    """Shortest decimal that reads back as ``value``, without an exponent (Redis's human form)."""
+    text = repr(value)
+    if "e" in text:
+        text = format(Decimal(text), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+@command(COMMANDS, "incrbyfloat", 3, "write denyoom fast", _KEY, group=_S, since="2.6.0")
+def incrbyfloat(client: Client, argv: list[str]) -> bytes:
+    db = client.db
+    key = argv[1]
+    old = db.get(key)
+    by = _parse_float(argv[2])
+    value = (0.0 if old is None else _parse_float(old)) + by
+    if math.isnan(value) or math.isinf(value):
+        raise CommandError("ERR increment would produce NaN or Infinity")
+    text = format_float(value)
+    if old is None:
+        db.set(key, text)
+    else:
+        db.set(key, text, keep_ttl=True)
+    return bulk(text)

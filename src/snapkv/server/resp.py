@@ -1,0 +1,562 @@
+"""RESP2/RESP3 without I/O: a request parser and a reply encoder.
+
+The parser turns the bytes a client sends into commands (lists of ``str``
+arguments); the encoder turns reply values into bytes. Neither knows any
+command, socket or event loop, so both are tested byte for byte and reused
+by any transport (this is h11's split, and Redis's ``networking.c`` split
+between ``processMultibulkBuffer`` and the command table).
+
+Requests follow Redis exactly, including its leniencies and its error texts
+(``-ERR Protocol error: ...``; after one the connection must be closed):
+
+* A request starting with ``*`` is a multibulk: ``*<n>\\r\\n`` then ``n``
+  bulk strings ``$<len>\\r\\n<bytes>\\r\\n``. Lengths are parsed as Redis's
+  ``string2ll`` does (no sign but ``-``, no leading zeros, no spaces). A
+  count of zero or less is skipped silently. As in Redis, the two bytes after
+  a bulk are skipped without being checked.
+* Anything else is an inline command: one line split on whitespace, with
+  ``"..."`` (C escapes, ``\\xHH``) and ``'...'`` quoting (``sdssplitargs``).
+  Empty lines are skipped.
+* Limits: a header or inline line longer than 64 KiB without its line end,
+  a bulk longer than ``max_bulk_len`` (Redis's ``proto-max-bulk-len``), more
+  than ``max_args`` arguments, and, before a client has authenticated on a
+  server with a password, more than 10 arguments or a bulk over 16 KiB.
+
+Arguments are decoded as UTF-8 with ``surrogateescape`` (see
+:mod:`snapkv.server`): every byte string maps to exactly one ``str`` and
+back, so binary values survive byte for byte.
+
+Two parser implementations share this behaviour: :class:`PythonParser`, and
+:class:`HiredisParser`, which lets hiredis's C reader split well-formed
+multibulk chunks and falls back to the Python parser for everything else
+(partial chunks, inline commands, malformed input), so errors and
+leniencies are identical. :func:`make_parser` picks hiredis when installed.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable
+from itertools import chain
+from typing import Any, Final
+
+from snapkv.errors import SnapkvError
+
+__all__ = [
+    "DEFAULT_MAX_ARGS",
+    "DEFAULT_MAX_BULK_LEN",
+    "INLINE_MAX_SIZE",
+    "NULL_ARRAY",
+    "ErrorReply",
+    "HiredisParser",
+    "Parser",
+    "ProtocolError",
+    "PythonParser",
+    "SimpleString",
+    "bulk",
+    "encode",
+    "error",
+    "integer",
+    "make_parser",
+    "simple",
+]
+
+#: Redis's ``PROTO_INLINE_MAX_SIZE``: longest line (inline request or header) without its end.
+INLINE_MAX_SIZE: Final = 64 * 1024
+#: Redis's default ``proto-max-bulk-len``.
+DEFAULT_MAX_BULK_LEN: Final = 512 * 1024 * 1024
+#: Most arguments in one request. Redis allows up to INT_MAX; a Python list of
+#: a million strings already costs ~60 MB, so the default is lower.
+DEFAULT_MAX_ARGS: Final = 1024 * 1024
+#: Redis's limits for a client that has not authenticated yet (when a password is set).
+UNAUTH_MAX_ARGS: Final = 10
+UNAUTH_MAX_BULK_LEN: Final = 16384
+_INT_MAX: Final = 2**31 - 1
+_LLONG_MAX: Final = 2**63 - 1
+
+_CR, _NL, _STAR, _DOLLAR = 13, 10, 42, 36
+# Canonical small lengths parse by one dict lookup instead of a validated int().
+_SMALL: Final = {b"%d" % i: i for i in range(-1, 1024)}
+
+
+class ProtocolError(SnapkvError):
+    """A client sent bytes that are not a valid request; reply ``-ERR <message>`` and close."""
+
+
+def string2ll(digits: bytes) -> int | None:
+    """Parse like Redis's ``string2ll``: ``-?[1-9][0-9]*|0`` within 64 bits; else ``None``."""
+    value = _SMALL.get(digits)
+    if value is not None:
+        return value
+    if not 0 < len(digits) < 21:
+        return None
+    body = digits[1:] if digits[:1] == b"-" else digits
+    if not body.isdigit() or body[:1] == b"0":  # bytes.isdigit is ASCII-only
+        return None
+    value = int(digits)
+    return value if -_LLONG_MAX - 1 <= value <= _LLONG_MAX else None
+
+
+# --------------------------------------------------------------------- inline
+
+_SPACE: Final = frozenset(b" \t\n\r\x0b\x0c")
+_HEX: Final = frozenset(b"0123456789abcdefABCDEF")
+_ESCAPES: Final = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("b"): 8, ord("a"): 7}
+
+
+def split_inline(line: bytes) -> list[bytes] | None:
+    """Split an inline request line as Redis's ``sdssplitargs``; ``None``: unbalanced quotes."""
+    if b'"' not in line and b"'" not in line:
+        return line.split()  # splits on exactly C's isspace() set
+    args: list[bytes] = []
+    i, n = 0, len(line)
+    while True:
+        while i < n and line[i] in _SPACE:
+            i += 1
+        if i >= n:
+            return args
+        current = bytearray()
+        in_double = in_single = done = False
+        while not done:
+            if in_double:
+                if i >= n:
+                    return None  # no closing quote
+                c = line[i]
+                if c == 92 and i + 3 < n and line[i + 1] == 120:  # \xHH
+                    if line[i + 2] in _HEX and line[i + 3] in _HEX:
+                        current.append(int(line[i + 2 : i + 4], 16))
+                        i += 3
+                    else:
+                        i += 1
+                        current.append(line[i])
+                elif c == 92 and i + 1 < n:
+                    i += 1
+                    current.append(_ESCAPES.get(line[i], line[i]))
+                elif c == 34:
+                    # A closing quote must be followed by a space or the end.
+                    if i + 1 < n and line[i + 1] not in _SPACE:
+                        return None
+                    done = True
+                else:
+                    current.append(c)
+            elif in_single:
+                if i >= n:
+                    return None
+                c = line[i]
+                if c == 92 and i + 1 < n and line[i + 1] == 39:
+                    i += 1
+                    current.append(39)
+                elif c == 39:
+                    if i + 1 < n and line[i + 1] not in _SPACE:
+                        return None
+                    done = True
+                else:
+                    current.append(c)
+            elif i >= n or line[i] in _SPACE:
+                done = True
+            elif line[i] == 34:
+                in_double = True
+            elif line[i] == 39:
+                in_single = True
+            else:
+                current.append(line[i])
+            if i < n:
+                i += 1
+        args.append(bytes(current))
+
+
+# --------------------------------------------------------------------- parser
+
+
+class PythonParser:
+    """Incremental request parser in pure Python (see the module docstring for the rules).
+
+    ``feed(data)`` returns every command completed by ``data``, in order.
+    A protocol error does not raise: the commands before it are returned,
+    :attr:`error` is set, and the parser accepts nothing more, so the caller
+    runs those commands, replies the error and closes, as Redis does.
+
+    While :attr:`unauthenticated` is true (a password is set and the client
+    has not authenticated), :meth:`feed` and :meth:`parse` return at most one
+    command: the next one must be parsed with the limits that hold *after*
+    this one ran (it may be AUTH). Call :meth:`parse` again to get it.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_bulk_len: int = DEFAULT_MAX_BULK_LEN,
+        max_args: int = DEFAULT_MAX_ARGS,
+        unauthenticated: bool = False,
+    ) -> None:
+        self.max_bulk_len = max_bulk_len
+        self.max_args = max_args
+        #: Apply Redis's tighter limits for clients that have not authenticated.
+        self.unauthenticated = unauthenticated
+        #: The protocol error that stopped this parser, if any.
+        self.error: ProtocolError | None = None
+        # Unparsed input: chunks not yet joined, and their total length. They
+        # are joined only once ``_need`` bytes are there, so a large value
+        # arriving in many reads is copied once, not once per read.
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._need = 0
+        # A multibulk interrupted by the end of the input: its arguments so
+        # far and how many are still to come (Redis keeps the same state).
+        self._args: list[str] | None = None
+        self._left = 0
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet part of a complete command (for memory limits)."""
+        return self._size
+
+    def feed(self, data: bytes) -> list[list[str]]:
+        """Add ``data`` and return the commands it completed (see the class docstring)."""
+        if self.error is not None:
+            return []
+        if data:
+            self._chunks.append(data)
+            self._size += len(data)
+        if self._size < self._need:
+            return []
+        return self.parse()
+
+    def parse(self) -> list[list[str]]:
+        """Return the complete commands in what was fed so far."""
+        if self.error is not None or not self._size or self._size < self._need:
+            return []
+        chunks = self._chunks
+        buf = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        commands: list[list[str]] = []
+        pos = self._parse(buf, 0, commands)
+        rest = buf[pos:] if pos else buf
+        self._chunks = [rest] if rest else []
+        self._size = len(rest)
+        return commands
+
+    def _fail(self, message: str) -> int:
+        self.error = ProtocolError(f"Protocol error: {message}")
+        self._args = None
+        return -1
+
+    def _parse(self, buf: bytes, pos: int, commands: list[list[str]]) -> int:
+        """Parse from ``pos``; append commands; return where parsing stopped."""
+        n = len(buf)
+        self._need = 0
+        one = self.unauthenticated
+        while pos < n:
+            args = self._args
+            if args is None:
+                if buf[pos] != _STAR:
+                    end = self._inline(buf, pos, commands)
+                    if end < 0:
+                        self._need = n - pos + 1 if end == -2 else 0
+                        return pos if end == -2 else n
+                    pos = end
+                    if one and commands:
+                        return pos
+                    continue
+                nl = buf.find(b"\r", pos)
+                if nl < 0 or nl > n - 2:  # the line, with its \n, is not all there
+                    if n - pos > INLINE_MAX_SIZE:
+                        self._fail("too big mbulk count string")
+                        return n
+                    self._need = n - pos + 1
+                    return pos
+                count = string2ll(buf[pos + 1 : nl])
+                if count is None or count > _INT_MAX or count > self.max_args:
+                    self._fail("invalid multibulk length")
+                    return n
+                if one and count > UNAUTH_MAX_ARGS:
+                    self._fail("unauthenticated multibulk length")
+                    return n
+                pos = nl + 2
+                if count <= 0:
+                    continue
+                args = []
+                left = count
+            else:
+                left = self._left
+            pos = self._bulks(buf, pos, args, left)
+            if pos < 0:
+                return n
+            if self._args is not None:  # interrupted: wait for more
+                return pos
+            commands.append(args)
+            if one:
+                return pos
+        return pos
+
+    def _bulks(self, buf: bytes, pos: int, args: list[str], left: int) -> int:
+        """Read ``left`` bulk strings into ``args``; sets ``_args`` if the input ends first."""
+        n = len(buf)
+        limit = UNAUTH_MAX_BULK_LEN if self.unauthenticated else self.max_bulk_len
+        find = buf.find
+        while left:
+            nl = find(b"\r", pos)
+            if nl < 0 or nl > n - 2:
+                if n - pos > INLINE_MAX_SIZE:
+                    return self._fail("too big bulk count string")
+                self._need = n - pos + 1
+                break
+            if buf[pos] != _DOLLAR:
+                return self._fail(f"expected '$', got '{chr(buf[pos])}'")
+            size = _SMALL.get(buf[pos + 1 : nl])
+            if size is None:
+                size = string2ll(buf[pos + 1 : nl])
+            if size is None or size < 0 or size > self.max_bulk_len:
+                return self._fail("invalid bulk length")
+            if size > limit:
+                return self._fail("unauthenticated bulk length")
+            end = nl + 2 + size
+            if end + 2 > n:
+                self._need = end + 2 - pos
+                break
+            args.append(buf[nl + 2 : end].decode("utf-8", "surrogateescape"))
+            pos = end + 2
+            left -= 1
+        if left:
+            self._args, self._left = args, left
+        else:
+            self._args = None
+        return pos
+
+    def _inline(self, buf: bytes, pos: int, commands: list[list[str]]) -> int:
+        """Parse one inline line; return the position after it, -2 if incomplete, -1 on error."""
+        nl = buf.find(b"\n", pos)
+        if nl < 0:
+            if len(buf) - pos > INLINE_MAX_SIZE:
+                return self._fail("too big inline request")
+            return -2
+        end = nl - 1 if nl > pos and buf[nl - 1] == _CR else nl
+        parts = split_inline(buf[pos:end])
+        if parts is None:
+            return self._fail("unbalanced quotes in request")
+        if parts:
+            commands.append([p.decode("utf-8", "surrogateescape") for p in parts])
+        return nl + 1
+
+
+class HiredisParser(PythonParser):
+    """:class:`PythonParser` with hiredis's C reader as the fast path.
+
+    Only a chunk that arrives at a command boundary and starts with ``*``
+    goes to hiredis, and its result is used only when it is certainly what
+    the Python parser would return:
+
+    * hiredis ended exactly at the chunk's end: a sentinel empty multibulk
+      (``*0``) fed after the chunk comes back as the last reply. Had the
+      chunk ended inside a command, the sentinel would have been swallowed
+      by it.
+    * every reply is a list and every argument a ``str``: any other RESP
+      type inside a request (integers, nils, nested arrays, ...) comes back
+      as another Python type.
+    * the chunk holds no RESP3 simple, verbatim or attribute marker after a
+      line end (``+``, ``=``, ``|``): hiredis would turn those into strings
+      too; and no aggregate header of 100,000 elements or more: hiredis
+      allocates the whole list when it reads the header, so ``*3000000000``
+      would cost gigabytes (and seconds) before any element arrived. (A
+      value that merely contains such bytes only costs a trip through Python.)
+    * the chunk is shorter than ``max_bulk_len`` and no command has more
+      than ``max_args`` arguments: hiredis enforces neither limit.
+
+    hiredis's own number parsing is as strict as Redis's (it is the same
+    ``string2ll``), and on any hiredis error the Python parser takes over.
+    Every other chunk (inline commands, a command split across reads,
+    malformed input) is parsed by the Python parser from its first byte, so
+    both give identical results and errors, and hiredis keeps no state
+    between chunks.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        import hiredis  # noqa: PLC0415 - optional: only this class needs it
+
+        self._hiredis_error: type[Exception] = hiredis.ProtocolError
+        self._reader_type: Callable[..., Any] = hiredis.Reader
+        self._reader: Any = self._new_reader()
+
+    def _new_reader(self) -> Any:
+        return self._reader_type(encoding="utf-8", errors="surrogateescape")
+
+    def feed(self, data: bytes) -> list[list[str]]:
+        """Add ``data`` and return the commands it completed."""
+        if (
+            self._size
+            or self.unauthenticated
+            or not data
+            or data[0] != _STAR
+            or self.error is not None
+            or len(data) >= self.max_bulk_len
+            or _UNSAFE_FOR_HIREDIS.search(data)
+        ):
+            return super().feed(data)
+        reader = self._reader
+        reader.feed(data)
+        reader.feed(b"*0\r\n")
+        commands: list[Any] = []
+        try:
+            while (command := reader.gets()) is not False:
+                commands.append(command)
+            if commands.pop() == [] and _all_strings(commands, self.max_args):
+                if [] in commands:  # *0 requests are skipped, as the Python parser does
+                    commands = [c for c in commands if c]
+                return commands
+        except (self._hiredis_error, IndexError):
+            pass
+        self._reader = self._new_reader()
+        return super().feed(data)
+
+
+#: What sends a chunk to the Python parser instead of hiredis (see HiredisParser).
+_UNSAFE_FOR_HIREDIS: Final = re.compile(rb"\n[+=|]|[*%~>|][0-9]{6}")
+
+
+def _all_strings(commands: list[Any], max_args: int) -> bool:
+    """Whether ``commands`` is a list of lists of ``str``, none longer than ``max_args``."""
+    if set(map(type, commands)) - {list}:
+        return False
+    try:
+        if not all(map(str.isascii, chain.from_iterable(commands))) and not all(
+            type(arg) is str for arg in chain.from_iterable(commands)
+        ):
+            return False
+    except TypeError:  # str.isascii of an integer, a nil, a nested array...
+        return False
+    return not commands or max(map(len, commands)) <= max_args
+
+
+Parser = PythonParser | HiredisParser
+
+
+def make_parser(*, prefer_hiredis: bool = True, **kwargs: Any) -> Parser:
+    """A :class:`HiredisParser` if hiredis is installed (and preferred), else a Python one."""
+    if prefer_hiredis:
+        try:
+            return HiredisParser(**kwargs)
+        except ImportError:
+            pass
+    return PythonParser(**kwargs)
+
+
+# -------------------------------------------------------------------- encoder
+
+
+class SimpleString(str):
+    """A reply sent as a RESP simple string (``+OK``) rather than a bulk string."""
+
+    __slots__ = ()
+
+
+class ErrorReply(str):
+    """A reply sent as a RESP error (``-ERR ...``), for example inside EXEC's array."""
+
+    __slots__ = ()
+
+
+class _NullArray:
+    """RESP2's null array (``*-1``), EXEC's answer when a WATCHed key changed; RESP3 null."""
+
+    __slots__ = ()
+
+
+#: See :class:`_NullArray`.
+NULL_ARRAY: Final = _NullArray()
+
+
+def _clean(text: str) -> bytes:
+    # Like Redis's addReplyErrorLength: a CR or LF in the text would end the
+    # reply early and let the rest be read as another reply.
+    return text.replace("\r", " ").replace("\n", " ").encode("utf-8", "surrogateescape")
+
+
+def simple(text: str) -> bytes:
+    """``+text``: a simple string (CR and LF become spaces)."""
+    return b"+" + _clean(text) + b"\r\n"
+
+
+def error(text: str) -> bytes:
+    """``-text``: an error; ``text`` starts with its code (``ERR``, ``WRONGTYPE``, ...)."""
+    return b"-" + _clean(text) + b"\r\n"
+
+
+def integer(value: int) -> bytes:
+    """``:value``."""
+    return b":%d\r\n" % value
+
+
+def bulk(value: str | bytes) -> bytes:
+    """``$len`` and the bytes of ``value`` (a str is encoded as arguments were decoded)."""
+    if isinstance(value, str):
+        value = value.encode("utf-8", "surrogateescape")
+    return b"$%d\r\n%s\r\n" % (len(value), value)
+
+
+def _double(value: float, resp: int) -> bytes:
+    if math.isnan(value):
+        text = b"nan"
+    elif value in (float("inf"), float("-inf")):
+        text = b"inf" if value > 0 else b"-inf"
+    else:
+        text = b"%.17g" % value
+    return b",%s\r\n" % text if resp == 3 else b"$%d\r\n%s\r\n" % (len(text), text)
+
+
+def encode(value: object, resp: int = 2) -> bytes:
+    """Encode a reply value for protocol version ``resp`` (2 or 3).
+
+    ``None`` is a null; ``str``/``bytes`` a bulk string; ``bool`` a RESP3
+    boolean (RESP2: 1 or 0); ``int`` an integer; ``float`` a double (RESP2:
+    a bulk string); ``list``/``tuple`` an array; ``dict`` a map (RESP2: a
+    flat array); ``set``/``frozenset`` a set (RESP2: an array);
+    :class:`SimpleString`, :class:`ErrorReply` and :data:`NULL_ARRAY` as named.
+    """
+    out: list[bytes] = []
+    _encode_into(value, resp, out)
+    return b"".join(out)
+
+
+def _encode_into(value: object, resp: int, out: list[bytes]) -> None:
+    kind = type(value)
+    if kind is str or kind is bytes:
+        out.append(bulk(value))  # type: ignore[arg-type]
+    elif value is None:
+        out.append(b"_\r\n" if resp == 3 else b"$-1\r\n")
+    elif kind is bool:
+        if resp == 3:
+            out.append(b"#t\r\n" if value else b"#f\r\n")
+        else:
+            out.append(b":1\r\n" if value else b":0\r\n")
+    elif kind is int:
+        out.append(b":%d\r\n" % value)  # type: ignore[str-format]
+    elif kind is SimpleString:
+        out.append(simple(value))  # type: ignore[arg-type]
+    elif kind is ErrorReply:
+        out.append(error(value))  # type: ignore[arg-type]
+    elif kind is float:
+        out.append(_double(value, resp))  # type: ignore[arg-type]
+    elif kind is list or kind is tuple:
+        items: Iterable[object] = value  # type: ignore[assignment]
+        out.append(b"*%d\r\n" % len(value))  # type: ignore[arg-type]
+        for item in items:
+            _encode_into(item, resp, out)
+    elif kind is dict:
+        mapping: dict[object, object] = value  # type: ignore[assignment]
+        if resp == 3:
+            out.append(b"%%%d\r\n" % len(mapping))
+        else:
+            out.append(b"*%d\r\n" % (2 * len(mapping)))
+        for key, item in mapping.items():
+            _encode_into(key, resp, out)
+            _encode_into(item, resp, out)
+    elif kind is set or kind is frozenset:
+        members: set[object] = value  # type: ignore[assignment]
+        out.append((b"~%d\r\n" if resp == 3 else b"*%d\r\n") % len(members))
+        for item in members:
+            _encode_into(item, resp, out)
+    elif value is NULL_ARRAY:
+        out.append(b"_\r\n" if resp == 3 else b"*-1\r\n")
+    else:
+        raise TypeError(f"cannot encode {kind.__name__} as a RESP reply")

@@ -1,0 +1,918 @@
+"""The journal: record round trips, every recovery rule, the writer's fsync policies.
+
+Damage is built byte by byte, as LevelDB's ``log_test.cc`` does: each
+recovery rule of docs/FORMAT.md is reached in isolation and its report (the
+tail kind, the bytes dropped, the offset and check of an error) is checked
+exactly. Sweeps then cut and flip every byte of a small journal and assert
+the one property that matters: recovery yields a prefix of what was written,
+or an error, never a wrong operation.
+"""
+
+from __future__ import annotations
+
+import pickle
+import struct
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import find, given, settings
+from hypothesis import strategies as st
+
+from snapkv import FileMedium, Medium, MemoryMedium
+from snapkv import journal as jr
+from snapkv._binary import crc32
+from snapkv.errors import CorruptJournalError, MediumError
+from snapkv.media import JournalFile
+
+any_char = st.characters(min_codepoint=0, max_codepoint=0x10FFFF)
+any_text = st.one_of(
+    st.text(alphabet=any_char),
+    st.sampled_from(["", "\x00", "\ud800", "\udfff", "\ud83d\ude00", "😀", "a\x00b"]),
+)
+dbs = st.integers(0, 0xFFFF_FFFE)
+times = st.integers(0, 2**64 - 1)
+
+simple_ops = st.one_of(
+    st.tuples(st.just("set"), dbs, any_text, any_text, times),
+    st.tuples(st.just("del"), dbs, any_text),
+    st.tuples(st.just("clear"), st.one_of(dbs, st.just(-1))),
+    st.tuples(st.just("expire"), dbs, any_text, times),
+    st.tuples(st.just("swap"), dbs, dbs),
+)
+all_ops = st.one_of(
+    simple_ops,
+    st.tuples(st.just("batch"), st.lists(simple_ops, max_size=4).map(tuple)),
+)
+
+FAST = settings(max_examples=80, deadline=None)
+
+
+def encode(op: tuple[Any, ...]) -> bytes:
+    """The record of ``op``, through the public encoders."""
+    kind, *args = op
+    if kind == "set":
+        db, key, value, at = args
+        return jr.set_record(db, key, value, at)
+    if kind == "del":
+        return jr.delete_record(*args)
+    if kind == "clear":
+        return jr.clear_record(*args)
+    if kind == "expire":
+        return jr.expire_record(*args)
+    if kind == "swap":
+        return jr.swap_record(*args)
+    return jr.batch_record([encode(inner) for inner in args[0]])
+
+
+def journal(*records: bytes, jid: int = 1) -> bytes:
+    return jr.header(jid) + b"".join(records)
+
+
+def fix_crc(data: bytes | bytearray, pos: int) -> bytes:
+    """Recompute the CRC of the record at ``pos``, so a body edit passes the checksum."""
+    out = bytearray(data)
+    length = struct.unpack_from("<I", out, pos + 4)[0]
+    struct.pack_into("<I", out, pos, crc32(out[pos + 4 : pos + 9 + length]))
+    return bytes(out)
+
+
+def frame(record_type: int, body: bytes) -> bytes:
+    tail = struct.pack("<IB", len(body), record_type)
+    return struct.pack("<I", crc32(tail + body)) + tail + body
+
+
+# A small journal with one record of every type, the BATCH last.
+OPS: list[tuple[Any, ...]] = [
+    ("set", 0, "a", "1", 0),
+    ("set", 3, "", "\x00\ud800", 1_700_000_000_000),
+    ("del", 1, "b"),
+    ("expire", 2, "c", 5),
+    ("clear", -1),
+    ("swap", 1, 2),
+    ("batch", (("set", 0, "x", "y", 7), ("del", 0, "z"), ("clear", 4))),
+]
+RECORDS = [encode(op) for op in OPS]
+DATA = journal(*RECORDS)
+STARTS = [len(journal(*RECORDS[:i])) for i in range(len(RECORDS))]
+
+
+# ------------------------------------------------------------------ round trips
+
+
+def test_text_strategy_really_produces_lone_surrogates() -> None:
+    found = find(any_text, lambda s: any(0xD800 <= ord(c) <= 0xDFFF for c in s))
+    assert any(0xD800 <= ord(c) <= 0xDFFF for c in found)
+
+
+@FAST
+@given(st.lists(all_ops, max_size=8), st.integers(1, 10**16 - 1))
+def test_records_round_trip(ops: list[tuple[Any, ...]], jid: int) -> None:
+    scan = jr.scan_journal(journal(*map(encode, ops), jid=jid), jid=jid)
+    assert scan.ops == ops
+    assert (scan.jid, scan.tail, scan.dropped_bytes) == (jid, "clean", 0)
+    assert scan.valid_end == scan.size
+
+
+@FAST
+@given(dbs, any_text, any_text, times)
+def test_set_record_is_exactly_the_specified_bytes(db: int, key: str, value: str, at: int) -> None:
+    k = key.encode("utf-8", "surrogatepass")
+    v = value.encode("utf-8", "surrogatepass")
+    assert jr.set_record(db, key, value, at) == frame(
+        0x10, struct.pack("<IQI", db, at, len(k)) + k + v
+    )
+
+
+def test_every_encoder_matches_the_grammar() -> None:
+    assert jr.header(5) == b"\x89SKJ\r\n\x1a\n" + struct.pack("<HHQ", 1, 0, 5) + struct.pack(
+        "<I", crc32(b"\x89SKJ\r\n\x1a\n" + struct.pack("<HHQ", 1, 0, 5))
+    )
+    assert jr.delete_record(7, "k\x00") == frame(0x11, struct.pack("<I", 7) + b"k\x00")
+    assert jr.clear_record(jr.ALL_KEYSPACES) == frame(0x12, b"\xff\xff\xff\xff")
+    assert jr.clear_record(9) == frame(0x12, struct.pack("<I", 9))
+    assert jr.expire_record(1, "é", 0) == frame(0x13, struct.pack("<IQ", 1, 0) + b"\xc3\xa9")
+    assert jr.swap_record(1, 2) == frame(0x14, struct.pack("<II", 1, 2))
+    inner = [jr.delete_record(0, "a"), jr.swap_record(0, 1)]
+    assert jr.batch_record(inner) == frame(0x15, b"".join(inner))
+
+
+def test_encoders_refuse_bad_arguments() -> None:
+    with pytest.raises(TypeError, match="key must be str"):
+        jr.set_record(0, b"k", "v")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="value must be str"):
+        jr.set_record(0, "k", 1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="key must be str"):
+        jr.delete_record(0, None)  # type: ignore[arg-type]
+    for bad in [
+        lambda: jr.set_record(-1, "k", "v"),
+        lambda: jr.set_record(2**32, "k", "v"),
+        lambda: jr.set_record(0, "k", "v", -1),
+        lambda: jr.set_record(0, "k", "v", 2**64),
+        lambda: jr.expire_record(0, "k", -5),
+        lambda: jr.delete_record(-2, "k"),
+        lambda: jr.clear_record(0xFFFF_FFFF),  # the on-disk "all" is spelled ALL_KEYSPACES
+        lambda: jr.clear_record(-2),
+        lambda: jr.swap_record(0, -1),
+    ]:
+        with pytest.raises(ValueError, match="out of range"):
+            bad()
+
+
+def test_a_batch_holds_whole_simple_records_only() -> None:
+    nested = jr.batch_record([jr.delete_record(0, "a")])
+    with pytest.raises(ValueError, match="type 0x15"):
+        jr.batch_record([nested])
+    with pytest.raises(ValueError, match="whole records"):
+        jr.batch_record([jr.delete_record(0, "a")[:-1]])
+    with pytest.raises(ValueError, match="whole records"):
+        jr.batch_record([b"\x00" * 5])
+    assert jr.scan_journal(journal(jr.batch_record([]))).ops == [("batch", ())]
+
+
+# ------------------------------------------------------------------ header
+
+
+def test_a_header_only_journal_is_clean_and_empty() -> None:
+    scan = jr.scan_journal(jr.header(42), jid=42)
+    assert (scan.ops, scan.tail, scan.valid_end, scan.jid) == ([], "clean", 24, 42)
+    assert scan.describe() == "clean: 0 records kept"
+
+
+@pytest.mark.parametrize(
+    ("data", "check", "offset"),
+    [
+        (b"", "header-length", 0),
+        (jr.header(1)[:23], "header-length", 0),
+        (b"\x89SKJ", "header-length", 0),
+        (b"\x89SKV\r\n\x1a\n" + DATA[8:], "magic", 0),  # a snapshot, not a journal
+        (b"PK\x03\x04", "magic", 0),
+        (DATA[:12] + b"\x02" + DATA[13:], "header-crc", 20),
+        (DATA[:20] + b"\x00\x00\x00\x00" + DATA[24:], "header-crc", 20),
+    ],
+    ids=["empty", "short", "magic-only", "snapshot-magic", "zip", "id-flipped", "crc-zero"],
+)
+def test_header_damage_is_an_error_even_with_repair(data: bytes, check: str, offset: int) -> None:
+    for repair in (False, True):
+        with pytest.raises(CorruptJournalError) as info:
+            jr.scan_journal(data, repair=repair)
+        assert (info.value.check, info.value.offset) == (check, offset)
+
+
+def _rehead(version: int = 1, flags: int = 0, jid: int = 1) -> bytes:
+    head = b"\x89SKJ\r\n\x1a\n" + struct.pack("<HHQ", version, flags, jid)
+    return head + struct.pack("<I", crc32(head))
+
+
+def test_header_version_flags_and_id_are_checked() -> None:
+    with pytest.raises(CorruptJournalError, match="version 2") as info:
+        jr.scan_journal(_rehead(version=2))
+    assert (info.value.check, info.value.offset) == ("version", 8)
+    with pytest.raises(CorruptJournalError) as info:
+        jr.scan_journal(_rehead(flags=1))
+    assert (info.value.check, info.value.offset) == ("flags", 10)
+    with pytest.raises(CorruptJournalError, match="journal 3, expected journal 4") as info:
+        jr.scan_journal(_rehead(jid=3), jid=4)
+    assert (info.value.check, info.value.offset) == ("journal-id", 12)
+    assert jr.scan_journal(_rehead(jid=3)).jid == 3  # no expectation given
+
+
+# ------------------------------------------------------------------ recovery rules
+
+
+def test_rule_1_clean() -> None:
+    scan = jr.scan_journal(DATA)
+    assert scan.ops == OPS
+    assert (scan.tail, scan.dropped_bytes, scan.discarded_records) == ("clean", 0, 0)
+    assert scan.describe() == f"clean: {len(OPS)} records kept"
+
+
+@pytest.mark.parametrize("last", range(len(RECORDS)), ids=[op[0] for op in OPS])
+def test_rule_2_torn_tail_at_every_byte_of_the_last_record(last: int) -> None:
+    # Every record type as the last one, cut after each of its bytes.
+    records = RECORDS[: last + 1]
+    whole = journal(*records)
+    start = len(whole) - len(records[-1])
+    for cut in range(start + 1, len(whole)):
+        scan = jr.scan_journal(whole[:cut])
+        assert scan.ops == OPS[:last], cut
+        assert (scan.tail, scan.valid_end, scan.dropped_bytes) == ("torn", start, cut - start)
+        assert f"torn last record ({cut - start} bytes at offset {start})" in scan.describe()
+
+
+def test_rule_2_a_torn_batch_is_torn_even_though_it_holds_complete_records() -> None:
+    inner = [jr.set_record(0, f"k{i}", "v" * i) for i in range(20)]
+    big = jr.batch_record(inner)
+    whole = journal(RECORDS[0], big)
+    boundaries = 0
+    for cut in range(STARTS[1] + 1, len(whole)):
+        scan = jr.scan_journal(whole[:cut])
+        assert (scan.ops, scan.tail, scan.valid_end) == (OPS[:1], "torn", STARTS[1]), cut
+        boundaries += cut in {STARTS[1] + 9 + len(b"".join(inner[:i])) for i in range(21)}
+    assert boundaries == 20  # cuts exactly between inner records were among them
+
+
+@pytest.mark.parametrize("zeros", [1, 8, 9, 100, 5000])
+def test_rule_3_zero_filled_tail(zeros: int) -> None:
+    scan = jr.scan_journal(DATA + bytes(zeros))
+    assert (scan.ops, scan.tail, scan.valid_end, scan.dropped_bytes) == (
+        OPS,
+        "zero-filled",
+        len(DATA),
+        zeros,
+    )
+    assert "zero-filled tail" in scan.describe()
+
+
+def test_rule_3_last_record_zeroed_in_place() -> None:
+    # A file system extended the file but never wrote the last record's data.
+    zeroed = DATA[: STARTS[-1]] + bytes(len(RECORDS[-1]))
+    scan = jr.scan_journal(zeroed)
+    assert (scan.ops, scan.tail, scan.valid_end) == (OPS[:-1], "zero-filled", STARTS[-1])
+
+
+def test_rule_4_garbage_tail() -> None:
+    # The last record's body damaged: its CRC fails and nothing follows it.
+    damaged = bytearray(journal(*RECORDS[:-1]))
+    damaged[STARTS[-2] + 12] ^= 0x40
+    scan = jr.scan_journal(bytes(damaged))
+    assert (scan.ops, scan.tail, scan.valid_end) == (OPS[:-2], "garbage", STARTS[-2])
+    assert scan.dropped_bytes == len(RECORDS[-2])
+    assert "garbage tail" in scan.describe()
+    # Bytes that frame nothing valid: a CRC over a length that fits, wrong.
+    scan = jr.scan_journal(DATA + b"\x01\x02\x03\x04" + b"\x03\x00\x00\x00" + b"\x10abc")
+    assert (scan.ops, scan.tail, scan.dropped_bytes) == (OPS, "garbage", 12)
+
+
+@pytest.mark.parametrize("byte", [0, 12, 9 + 27 + 5, 9 + 27 + 14 + 2])
+def test_rule_4_a_damaged_last_batch_is_a_tail_though_it_holds_valid_records(byte: int) -> None:
+    # Its CRC field, or a byte of its first, second or third inner record:
+    # the inner records that still verify are the BATCH's own bytes.
+    damaged = bytearray(DATA)
+    damaged[STARTS[-1] + byte] ^= 0x01
+    scan = jr.scan_journal(bytes(damaged))
+    assert (scan.ops, scan.tail, scan.valid_end) == (OPS[:-1], "garbage", STARTS[-1])
+
+
+@pytest.mark.parametrize(
+    ("record", "byte", "mask", "check"),
+    [
+        (2, 12, 0x80, "record-crc"),  # a body byte
+        (2, 0, 0x80, "record-crc"),  # the CRC field itself
+        (2, 7, 0x80, "record-length"),  # the length's high byte: runs past the end
+        (2, 4, 0x01, "record-crc"),  # the length's low bit: still fits, CRC fails
+        (2, 8, 0x80, "record-crc"),  # the type
+        (0, 20, 0x80, "record-crc"),  # the first record
+        (6, 20, 0x80, "record-crc"),  # inside a BATCH's first inner record, not last
+        (6, 4, 0x08, "record-crc"),  # a BATCH's length shrunk: its inner records follow
+        (6, 4, 0x01, "record-crc"),  # a BATCH's length grown by 1
+    ],
+)
+def test_rule_5_mid_file_damage_is_an_error_at_the_damaged_record(
+    record: int, byte: int, mask: int, check: str
+) -> None:
+    data = DATA + RECORDS[0] if record == len(RECORDS) - 1 else DATA
+    damaged = bytearray(data)
+    damaged[STARTS[record] + byte] ^= mask
+    with pytest.raises(CorruptJournalError, match="a valid record follows") as info:
+        jr.scan_journal(bytes(damaged))
+    assert (info.value.offset, info.value.check) == (STARTS[record], check)
+
+
+def test_rule_5_a_batch_inside_a_damaged_batch_is_a_later_record() -> None:
+    # The first BATCH's length grown to cover the second BATCH, up to the end
+    # of the file: no BATCH holds a BATCH, so the second one was written after.
+    first, second = RECORDS[-1], jr.batch_record([RECORDS[0]])
+    damaged = bytearray(journal(first, second))
+    struct.pack_into("<I", damaged, 24 + 4, len(first) - 9 + len(second))
+    with pytest.raises(CorruptJournalError, match=f"follows at offset {24 + len(first)}"):
+        jr.scan_journal(bytes(damaged))
+
+
+def test_rule_5_zeros_followed_by_records_are_not_a_tail() -> None:
+    zeroed = DATA[: STARTS[3]] + bytes(len(RECORDS[3])) + DATA[STARTS[4] :]
+    with pytest.raises(CorruptJournalError) as info:
+        jr.scan_journal(zeroed)
+    assert (info.value.offset, info.value.check) == (STARTS[3], "record-crc")
+
+
+def test_rule_5_a_valid_checksum_over_a_malformed_body_is_an_error_even_last() -> None:
+    cases = [
+        # SET whose key length runs past its body
+        (frame(0x10, struct.pack("<IQI", 0, 0, 99) + b"kv"), "record-body", 9 + 12),
+        (frame(0x10, b"\x00" * 15), "record-body", 9),  # SET body shorter than its fields
+        (frame(0x11, b"\x00" * 3), "record-body", 9),
+        (frame(0x12, b"\x00" * 5), "record-body", 9),  # CLEAR is exactly 4 bytes
+        (frame(0x13, b"\x00" * 11), "record-body", 9),
+        (frame(0x14, b"\x00" * 9), "record-body", 9),  # SWAP is exactly 8 bytes
+        (frame(0x11, b"\x00\x00\x00\x00ab\xff"), "text-utf8", 9 + 6),
+        (frame(0x10, struct.pack("<IQI", 0, 0, 1) + b"k\xed\xa0"), "text-utf8", 9 + 17),
+        (frame(0x20, b""), "record-type", 0),  # unknown required type
+        (frame(0x00, b""), "record-type", 0),
+        (frame(0x15, RECORDS[0][:-1]), "batch-record", 9),  # inner record cut
+        (frame(0x15, RECORDS[0] + b"\x00" * 3), "batch-record", 9 + len(RECORDS[0])),
+        (frame(0x15, frame(0x15, b"")), "batch-record", 9),  # nested BATCH
+        (frame(0x15, fix_crc(RECORDS[0], 0)[:-1] + b"x"), "batch-record", 9),  # inner CRC
+    ]
+    for record, check, offset in cases:
+        with pytest.raises(CorruptJournalError) as info:
+            jr.scan_journal(DATA + record)
+        assert (info.value.check, info.value.offset) == (check, len(DATA) + offset), record
+        scan = jr.scan_journal(DATA + record, repair=True)
+        assert (scan.ops, scan.tail, scan.valid_end) == (OPS, "damaged", len(DATA))
+        assert scan.discarded_records == 1 and scan.damage is not None
+        assert scan.damage.check == check
+
+
+def test_optional_records_are_verified_and_skipped() -> None:
+    optional = frame(0x80, b"a note from a newer writer")
+    scan = jr.scan_journal(journal(RECORDS[0], optional, frame(0xFF, b""), RECORDS[1]))
+    assert (scan.ops, scan.skipped_records) == (OPS[:2], 2)
+    inside = frame(0x15, RECORDS[0] + optional)
+    assert jr.scan_journal(journal(inside)).ops == [("batch", (OPS[0],))]
+    # An optional record is framed like any other: a bad CRC before a good record is damage.
+    bad = bytearray(optional)
+    bad[-1] ^= 1
+    with pytest.raises(CorruptJournalError):
+        jr.scan_journal(journal(RECORDS[0], bytes(bad), RECORDS[1]))
+
+
+def test_repair_keeps_the_prefix_and_reports_what_was_lost() -> None:
+    damaged = bytearray(DATA + RECORDS[0])
+    damaged[STARTS[2] + 10] ^= 0x01
+    scan = jr.scan_journal(bytes(damaged), repair=True)
+    assert scan.ops == OPS[:2]
+    assert (scan.tail, scan.valid_end) == ("damaged", STARTS[2])
+    assert scan.dropped_bytes == len(damaged) - STARTS[2]
+    # Records 3..6 and the extra one still looked valid; the BATCH counts once.
+    assert scan.discarded_records == len(OPS) - 3 + 1
+    assert scan.damage is not None and scan.damage.check == "record-crc"
+    assert scan.damage.offset == STARTS[2]
+    assert f"dropped {scan.dropped_bytes} bytes holding 5 later records" in scan.describe()
+
+
+def test_repair_of_a_tail_is_the_same_as_without_it() -> None:
+    for data in (DATA, DATA[:-3], DATA + bytes(7)):
+        assert jr.scan_journal(data, repair=True) == jr.scan_journal(data)
+
+
+def test_a_value_holding_journal_bytes_is_only_data() -> None:
+    # A record whose bytes are all ASCII, stored as a value: a valid frame
+    # at an offset where no record starts.
+    embedded = next(
+        r for i in range(10_000) if max(r := jr.delete_record(0, f"k{i}")) < 0x80
+    ).decode("ascii")
+    record = jr.set_record(0, "blob", embedded + "...")
+    data = journal(RECORDS[0], record)
+    assert jr.scan_journal(data).ops == [OPS[0], ("set", 0, "blob", embedded + "...", 0)]
+    # Torn after the embedded frame, the tail cannot be told from mid-file
+    # damage (FORMAT.md says so): recovery stops loudly instead of guessing,
+    # and a repair keeps exactly the records before it.
+    torn = data[:-1]
+    with pytest.raises(CorruptJournalError, match="a valid record follows"):
+        jr.scan_journal(torn)
+    scan = jr.scan_journal(torn, repair=True)
+    assert (scan.ops, scan.valid_end, scan.discarded_records) == (OPS[:1], STARTS[1], 1)
+
+
+# ------------------------------------------------------------------ sweeps
+
+
+def _is_prefix(ops: list[Any]) -> bool:
+    return ops == OPS[: len(ops)]
+
+
+def test_truncation_at_every_offset_yields_a_prefix() -> None:
+    for cut in range(len(DATA) + 1):
+        if cut < 24:
+            with pytest.raises(CorruptJournalError):
+                jr.scan_journal(DATA[:cut])
+            continue
+        scan = jr.scan_journal(DATA[:cut])
+        assert _is_prefix(scan.ops)
+        assert scan.tail == ("clean" if cut in [*STARTS, len(DATA)] else "torn")
+
+
+def test_every_single_bit_flip_yields_a_prefix_or_an_error() -> None:
+    for pos in range(len(DATA)):
+        for bit in range(8):
+            damaged = bytearray(DATA)
+            damaged[pos] ^= 1 << bit
+            try:
+                scan = jr.scan_journal(bytes(damaged))
+            except CorruptJournalError:
+                continue
+            assert _is_prefix(scan.ops), (pos, bit)
+            assert len(scan.ops) < len(OPS)  # a flip is never silently accepted
+            repaired = jr.scan_journal(bytes(damaged), repair=True)
+            assert _is_prefix(repaired.ops)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, len(DATA) - 1), st.integers(1, 255)), max_size=6))
+def test_random_damage_yields_a_prefix_or_an_error(edits: list[tuple[int, int]]) -> None:
+    damaged = bytearray(DATA)
+    for pos, mask in edits:
+        damaged[pos] ^= mask
+    for repair in (False, True):
+        try:
+            scan = jr.scan_journal(bytes(damaged), repair=repair)
+        except CorruptJournalError:
+            continue
+        assert _is_prefix(scan.ops)
+
+
+# ------------------------------------------------------------------ the spec's example
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def _hex_blocks() -> list[bytes]:
+    """Every ```journal-hex block of the format documents, as bytes (comments stripped)."""
+    blocks = []
+    for name in ("FORMAT.md", "JOURNAL-DRAFT.md"):
+        path = DOCS / name
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        for block in text.split("```journal-hex\n")[1:]:
+            lines = block.split("```")[0].splitlines()
+            blocks.append(bytes.fromhex("".join(line.split("#")[0] for line in lines)))
+    return blocks
+
+
+def test_the_documented_example_is_what_the_encoders_write() -> None:
+    blocks = _hex_blocks()
+    assert blocks, "the journal format document lost its worked example"
+    expected = jr.header(1) + b"".join(
+        [
+            jr.set_record(0, "k", "v"),
+            jr.set_record(2, "é", "", 1_700_000_000_000),
+            jr.batch_record([jr.delete_record(0, "k"), jr.expire_record(2, "é", 0)]),
+            jr.clear_record(jr.ALL_KEYSPACES),
+        ]
+    )
+    assert blocks[0] == expected
+    # What the document says of it.
+    assert len(expected) == 137
+    for cut in range(125, 137):
+        scan = jr.scan_journal(expected[:cut])
+        assert (len(scan.ops), scan.tail, scan.valid_end) == (3, "torn", 124)
+    for bit in range(8 * 27):
+        damaged = bytearray(expected)
+        damaged[24 + bit // 8] ^= 1 << bit % 8
+        with pytest.raises(CorruptJournalError) as info:
+            jr.scan_journal(bytes(damaged))
+        assert info.value.offset == 24
+        assert info.value.check in {"record-crc", "record-length"}
+
+
+# ------------------------------------------------------------------ writer
+
+
+class CountingFile(JournalFile):
+    """A real journal file that counts writes and syncs, and can hold the first sync.
+
+    ``gate(n)`` makes the first sync wait until ``n`` writes have happened:
+    it makes "others append while one fsyncs" certain instead of likely.
+    """
+
+    def __init__(self, inner: JournalFile) -> None:
+        self.inner = inner
+        self.writes = 0
+        self.syncs = 0
+        self.synced_event = threading.Event()
+        self.fail_write: Exception | None = None
+        self.fail_sync: Exception | None = None
+        self._changed = threading.Condition()
+        self._gate = 0
+
+    @property
+    def size(self) -> int:  # type: ignore[override]
+        return self.inner.size
+
+    def gate(self, writes: int) -> None:
+        self._gate = writes
+
+    def write(self, data: bytes) -> None:
+        if self.fail_write is not None:
+            raise self.fail_write
+        self.inner.write(data)
+        with self._changed:
+            self.writes += 1
+            self._changed.notify_all()
+
+    def sync(self) -> None:
+        if self.fail_sync is not None:
+            raise self.fail_sync
+        with self._changed:
+            gate, self._gate = self._gate, 0
+            assert self._changed.wait_for(lambda: self.writes >= gate, timeout=30)
+        self.inner.sync()
+        self.syncs += 1
+        self.synced_event.set()
+
+    def truncate(self, size: int) -> None:
+        self.inner.truncate(size)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@pytest.fixture
+def medium(tmp_path: Path) -> Iterator[FileMedium]:
+    medium = FileMedium(tmp_path / "data")
+    yield medium
+    medium.close()
+
+
+def counting(medium: Medium, jid: int = 1) -> CountingFile:
+    return CountingFile(medium.create_journal(jid, jr.header(jid)))
+
+
+def test_always_syncs_before_commit_returns(medium: FileMedium) -> None:
+    file = counting(medium)
+    writer = jr.JournalWriter(file, "always")
+    lsn = writer.append(RECORDS[0])
+    assert lsn == 24 + len(RECORDS[0]) == writer.written
+    assert file.syncs == 0  # append only writes
+    assert medium.read_journal(1) == journal(RECORDS[0])  # in the OS already
+    writer.commit(lsn)
+    assert (file.syncs, writer.synced) == (1, lsn)
+    writer.commit(lsn)  # already durable: no second fsync
+    assert file.syncs == 1
+    writer.close()
+    assert jr.scan_journal(medium.read_journal(1) or b"").ops == OPS[:1]
+
+
+def test_never_leaves_syncing_to_close(medium: FileMedium) -> None:
+    file = counting(medium)
+    writer = jr.JournalWriter(file, "never")
+    for record in RECORDS:
+        writer.commit(writer.append(record))
+    assert (file.syncs, writer.synced) == (0, 24)
+    writer.sync()  # an explicit sync works under every policy
+    assert file.syncs == 1
+    writer.append(RECORDS[0])
+    writer.close()
+    assert file.syncs == 2  # close syncs what was appended
+    writer.close()  # idempotent
+
+
+def test_everysec_thread_syncs_after_a_write_and_only_then(medium: FileMedium) -> None:
+    file = counting(medium)
+    writer = jr.JournalWriter(file, "everysec", interval=0.001)
+    try:
+        assert writer.sync_pending() is False  # nothing written: nothing to sync
+        writer.commit(writer.append(RECORDS[0]))  # returns at once
+        assert file.synced_event.wait(timeout=30), "the everysec thread never synced"
+    finally:
+        writer.close()
+    assert writer.synced == writer.written
+
+
+def test_sync_pending_is_the_everysec_step(medium: FileMedium) -> None:
+    file = counting(medium)
+    writer = jr.JournalWriter(file, "never")
+    assert (writer.sync_pending(), file.syncs) == (False, 0)
+    writer.append(RECORDS[0])
+    assert (writer.sync_pending(), file.syncs) == (True, 1)
+    assert (writer.sync_pending(), file.syncs) == (False, 1)
+    writer.close()
+
+
+def test_group_commit_shares_one_fsync_among_waiting_threads(medium: FileMedium) -> None:
+    file = counting(medium)
+    writer = jr.JournalWriter(file, "always")
+    threads = 8
+    file.gate(threads)  # the first fsync starts only once all 8 have appended
+    errors: list[BaseException] = []
+    lock = threading.Lock()  # stands in for the store's lock
+
+    def client(i: int) -> None:
+        try:
+            with lock:
+                lsn = writer.append(jr.set_record(0, f"k{i}", "v"))
+            writer.commit(lsn)
+            assert writer.synced >= lsn
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=client, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert not errors
+    assert file.writes == threads
+    # The first committer's fsync covered what was appended when it started;
+    # the next one covered everything appended meanwhile; everyone else found
+    # their record durable and returned without an fsync.
+    assert file.syncs in (1, 2)
+    writer.close()
+    scan = jr.scan_journal(medium.read_journal(1) or b"")
+    assert sorted(op[2] for op in scan.ops) == sorted(f"k{i}" for i in range(threads))
+
+
+def test_group_commit_under_free_contention_never_acknowledges_unsynced(
+    medium: FileMedium,
+) -> None:
+    file = counting(medium)
+    writer = jr.JournalWriter(file, "always")
+    lock = threading.Lock()
+    unsafe: list[int] = []
+
+    def client(i: int) -> None:
+        for n in range(40):
+            with lock:
+                lsn = writer.append(jr.set_record(i, str(n), "v"))
+            writer.commit(lsn)
+            if writer.synced < lsn:  # pragma: no cover - the property under test
+                unsafe.append(lsn)
+
+    workers = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert not unsafe
+    assert file.syncs <= file.writes == 320
+    writer.close()
+    assert len(jr.scan_journal(medium.read_journal(1) or b"").ops) == 320
+
+
+def test_a_failed_write_fails_the_writer_for_good(medium: FileMedium) -> None:
+    file = counting(medium)
+    writer = jr.JournalWriter(file, "always")
+    writer.commit(writer.append(RECORDS[0]))
+    file.fail_write = MediumError("disk full")
+    with pytest.raises(MediumError, match="disk full"):
+        writer.append(RECORDS[1])
+    file.fail_write = None  # the disk recovers; the writer must not
+    with pytest.raises(MediumError, match="refuses writes after an earlier failure: disk full"):
+        writer.append(RECORDS[1])
+    with pytest.raises(MediumError, match="disk full"):
+        writer.sync()
+    assert writer.failure == "disk full"
+    writer.close()  # nothing unsynced was acknowledged: closes quietly
+    assert jr.scan_journal(medium.read_journal(1) or b"").ops == OPS[:1]
+
+
+def test_a_failed_fsync_fails_the_writer_and_the_commit(medium: FileMedium) -> None:
+    file = counting(medium)
+    writer = jr.JournalWriter(file, "always")
+    lsn = writer.append(RECORDS[0])
+    file.fail_sync = MediumError("EIO")
+    with pytest.raises(MediumError, match="EIO"):
+        writer.commit(lsn)
+    file.fail_sync = None  # a retried fsync could lie: never retried
+    with pytest.raises(MediumError, match="earlier failure: EIO"):
+        writer.commit(lsn)
+    with pytest.raises(MediumError, match="earlier failure: EIO"):
+        writer.append(RECORDS[1])
+    with pytest.raises(MediumError, match="earlier failure: EIO"):
+        writer.close()  # an acknowledged record is not durable: said loudly
+
+
+def test_a_failed_background_fsync_refuses_the_next_append(medium: FileMedium) -> None:
+    file = counting(medium)
+    writer = jr.JournalWriter(file, "never")  # sync_pending is the everysec step
+    writer.append(RECORDS[0])
+    file.fail_sync = MediumError("EIO")
+    assert writer.sync_pending() is False
+    with pytest.raises(MediumError, match="earlier failure: EIO"):
+        writer.append(RECORDS[1])
+    assert writer.sync_pending() is False
+    with pytest.raises(MediumError):
+        writer.close()
+
+
+def test_a_closed_writer_refuses_appends_and_closes_its_file(medium: FileMedium) -> None:
+    file = counting(medium)
+    writer = jr.JournalWriter(file, "everysec")
+    writer.close()
+    with pytest.raises(MediumError, match="closed"):
+        writer.append(RECORDS[0])
+    with pytest.raises(MediumError, match="closed"):
+        file.inner.write(b"x")
+
+
+def test_writer_arguments_are_checked(medium: FileMedium) -> None:
+    file = medium.create_journal(1, jr.header(1))
+    with pytest.raises(ValueError, match="always, everysec, never"):
+        jr.JournalWriter(file, "sometimes")
+    with pytest.raises(ValueError, match="interval"):
+        jr.JournalWriter(file, "everysec", interval=0)
+
+
+def test_memory_medium_tracks_what_was_synced() -> None:
+    medium = MemoryMedium()
+    writer = jr.JournalWriter(medium.create_journal(1, jr.header(1)), "never")
+    assert medium.synced_size(1) == 24  # created durable
+    writer.append(RECORDS[0])
+    assert medium.synced_size(1) == 24  # written, not synced: a power loss may take it
+    assert medium.read_journal(1) == journal(RECORDS[0])
+    writer.sync()
+    assert medium.synced_size(1) == len(journal(RECORDS[0]))
+    writer.close()
+
+
+# ------------------------------------------------------------------ media
+
+
+@pytest.fixture(params=["memory", "file"])
+def any_medium(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Medium]:
+    medium: Medium = MemoryMedium() if request.param == "memory" else FileMedium(tmp_path / "m")
+    yield medium
+    medium.close()
+
+
+def test_medium_journal_ids_create_read(any_medium: Medium) -> None:
+    assert any_medium.journal_ids() == []
+    assert any_medium.read_journal(1) is None
+    for jid in (3, 1, 12):
+        file = any_medium.create_journal(jid, jr.header(jid))
+        assert file.size == 24
+        file.close()
+    assert any_medium.journal_ids() == [1, 3, 12]
+    assert any_medium.read_journal(3) == jr.header(3)
+    assert "3" in any_medium.describe_journal(3)
+
+
+def test_medium_create_replaces_a_leftover(any_medium: Medium) -> None:
+    file = any_medium.create_journal(2, jr.header(2))
+    file.write(b"leftover records")
+    file.close()
+    file = any_medium.create_journal(2, jr.header(2))
+    assert (any_medium.read_journal(2), file.size) == (jr.header(2), 24)
+    file.write(RECORDS[0])
+    assert any_medium.read_journal(2) == journal(RECORDS[0], jid=2)
+    file.close()
+
+
+def test_medium_open_appends_at_the_end(any_medium: Medium) -> None:
+    with pytest.raises(MediumError):
+        any_medium.open_journal(5)
+    first = any_medium.create_journal(5, jr.header(5))
+    first.write(RECORDS[0])
+    second = any_medium.open_journal(5)
+    assert second.size == 24 + len(RECORDS[0])
+    second.write(RECORDS[1])
+    first.write(RECORDS[2])  # O_APPEND: never overwrites what another handle wrote
+    assert any_medium.read_journal(5) == journal(RECORDS[0], RECORDS[1], RECORDS[2], jid=5)
+    first.close()
+    second.close()
+    second.close()  # idempotent
+
+
+def test_medium_truncate_cuts_and_appends_continue_there(any_medium: Medium) -> None:
+    file = any_medium.create_journal(1, jr.header(1))
+    file.write(DATA[24:])
+    file.truncate(STARTS[2])
+    assert file.size == STARTS[2]
+    file.write(RECORDS[5])
+    assert any_medium.read_journal(1) == journal(RECORDS[0], RECORDS[1], RECORDS[5])
+    with pytest.raises(ValueError):
+        file.truncate(-1)
+    file.close()
+
+
+def test_medium_remove_journals_below(any_medium: Medium) -> None:
+    for jid in range(1, 6):
+        any_medium.create_journal(jid, jr.header(jid)).close()
+    any_medium.remove_journals(below=4)
+    assert any_medium.journal_ids() == [4, 5]
+    any_medium.remove_journals(below=4)  # nothing left to remove: fine
+    any_medium.remove_journals(below=0)
+    assert any_medium.journal_ids() == [4, 5]
+
+
+def test_medium_refuses_impossible_ids(any_medium: Medium) -> None:
+    for jid in (0, -1, 10**16):
+        with pytest.raises(ValueError, match="journal ids"):
+            any_medium.create_journal(jid, jr.header(1))
+
+
+def test_a_medium_without_journals_says_so() -> None:
+    class SnapshotsOnly(Medium):
+        def publish(self, pieces: object) -> None: ...
+        def generations(self) -> list[str]:
+            return []
+
+        def read(self, generation: str | None = None) -> bytes | None:
+            return None
+
+        def quarantine(self, generation: str) -> str:
+            return ""
+
+    medium = SnapshotsOnly()
+    for call in [
+        medium.journal_ids,
+        lambda: medium.read_journal(1),
+        lambda: medium.create_journal(1, b""),
+        lambda: medium.open_journal(1),
+        lambda: medium.remove_journals(1),
+    ]:
+        with pytest.raises(MediumError, match="SnapshotsOnly cannot hold a journal"):
+            call()
+
+
+def test_file_journals_are_named_and_numbered_apart_from_snapshots(tmp_path: Path) -> None:
+    medium = FileMedium(tmp_path / "d")
+    medium.create_journal(7, jr.header(7)).close()
+    assert (tmp_path / "d" / "journal-0000000000000007.skj").read_bytes() == jr.header(7)
+    assert medium.describe_journal(7) == str(tmp_path / "d" / "journal-0000000000000007.skj")
+    medium.publish([b"snapshot"])
+    assert medium.generations() == ["snapshot-0000000000000001.skv"]
+    (tmp_path / "d" / "journal-12.skj").write_bytes(b"not ours")  # wrong width: ignored
+    assert medium.journal_ids() == [7]
+    medium.close()
+
+
+def test_file_medium_removes_an_unfinished_journal_and_closes_its_journals(
+    tmp_path: Path,
+) -> None:
+    leftover = tmp_path / "d" / ".tmp-journal-0000000000000003-99"
+    leftover.parent.mkdir()
+    leftover.write_bytes(b"\x89SKJ")
+    medium = FileMedium(tmp_path / "d")
+    assert not leftover.exists()
+    assert medium.journal_ids() == []
+    file = medium.create_journal(3, jr.header(3))
+    medium.close()  # releases the lock: no write may land after it
+    with pytest.raises(MediumError, match="closed"):
+        file.write(RECORDS[0])
+    with pytest.raises(MediumError, match="closed"):
+        medium.journal_ids()
+
+
+def test_file_medium_errors_name_the_path(tmp_path: Path) -> None:
+    medium = FileMedium(tmp_path / "d")
+    file = medium.create_journal(1, jr.header(1))
+    (tmp_path / "d" / "journal-0000000000000001.skj").unlink()
+    with pytest.raises(MediumError, match=r"journal-0000000000000001\.skj"):
+        medium.open_journal(1)
+    (tmp_path / "d" / "journal-0000000000000002.skj").mkdir()  # unreadable as a file
+    with pytest.raises(MediumError, match=r"journal-0000000000000002\.skj"):
+        medium.read_journal(2)
+    with pytest.raises(MediumError, match=r"journal-0000000000000002\.skj"):
+        medium.create_journal(2, jr.header(2))
+    file.close()
+    medium.close()
+
+
+# ------------------------------------------------------------------ errors
+
+
+def test_corrupt_journal_error_pickles_and_locates() -> None:
+    error = CorruptJournalError("bad", offset=40, check="record-crc")
+    located = error.located("/data/journal-0000000000000001.skj")
+    assert str(located) == "/data/journal-0000000000000001.skj: bad (offset 40, check record-crc)"
+    copy = pickle.loads(pickle.dumps(located))
+    assert type(copy) is CorruptJournalError
+    assert (copy.reason, copy.offset, copy.check, copy.source) == (
+        "bad",
+        40,
+        "record-crc",
+        "/data/journal-0000000000000001.skj",
+    )
