@@ -24,6 +24,7 @@ own (tested elsewhere); what is tested here is that recovery reproduces it.
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -162,10 +163,8 @@ def _write(rng: random.Random, store: Store, clock: Clock) -> str:
     elif kind == "persist":
         space.persist(key)
     elif kind == "rename":
-        try:
+        with contextlib.suppress(KeyError):  # a missing key: nothing is written
             space.rename(key, rng.choice(KEYS))
-        except KeyError:
-            pass
     elif kind == "move":
         space.move(key, _other(rng, db))
     elif kind == "clear":
@@ -308,10 +307,8 @@ class Run:
     def restart(self, after: State | None = None) -> None:
         """Lose power now; continue on what the disk holds."""
         self.step = f"{self.step}, then a crash"
-        try:
-            self.store.close()
-        except MediumError:
-            pass  # a failed writer refuses its final sync; the file is closed anyway
+        with contextlib.suppress(MediumError):
+            self.store.close()  # a failed writer refuses its final sync; closed anyway
         self.check_images(None)  # crashes inside close()
         mode = self.rng.choice(CRASH_MODES)
         image = self.medium.crash(mode, random.Random(self.rng.random()))
@@ -448,7 +445,7 @@ def test_lax_policies_recover_a_prefix_and_never_wrong_data(fsync: str) -> None:
 def test_the_runs_catch_a_policy_that_loses_acknowledged_writes() -> None:
     # The same runs, demanding "always"'s promise from "never": some power
     # loss must drop an acknowledged write, and the checks must say so.
-    with pytest.raises(AssertionError, match="allowed states|does not open"):
+    with pytest.raises(AssertionError, match=r"allowed states|does not open"):
         for seed in range(50):
             Run(seed, "never", strict=True).run(60)
 
@@ -587,6 +584,25 @@ def test_a_garbled_start_of_a_batch_in_flight_is_a_garbage_tail() -> None:
     image.create_journal(1, garbled + data[synced + 16 :]).close()
     recovered = _journaled_store(image, clock)
     assert dump(recovered) == {0: {"a": ("1", 0)}}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug in Store.save: between shutdown() and restore() a journaled store's save() "
+    "publishes the emptied memory as the newest snapshot (journal_next past every journal), "
+    "so restore() loses every key; a background compaction that started before a shutdown "
+    "runs its save() right after it (it waits on the publish lock), losing the data the same way",
+)
+def test_save_between_shutdown_and_restore_loses_nothing() -> None:
+    clock = Clock()
+    medium = FaultyMedium()
+    store = _journaled_store(medium, clock)
+    store.set("a", "1")
+    store.shutdown()
+    with contextlib.suppress(StoreShutDownError):  # refusing is fine too
+        store.save()
+    store.restore()
+    assert dump(store) == {0: {"a": ("1", 0)}}
 
 
 def test_a_failed_journal_write_leaves_memory_unchanged_and_refuses_later_writes() -> None:

@@ -7,7 +7,7 @@ The Store runs on an injected clock, so expiry is tested without waiting.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 from hypothesis import given, settings
@@ -513,7 +513,9 @@ def test_dbsize_flushdb_flushall(s: Session) -> None:
     assert s("DBSIZE") == b":0\r\n"
 
 
-def scan_all(s: Session, *options: str, write: list[tuple[str, ...]] | None = None) -> list[str]:
+def scan_all(
+    s: Session, *options: str, write: Sequence[tuple[str, ...]] | None = None
+) -> list[str]:
     seen: list[str] = []
     cursor = "0"
     step = 0

@@ -201,7 +201,7 @@ def test_redis_py_pipelines(serve: Callable[..., Running], protocol: int) -> Non
         pipe.dbsize()
         assert pipe.execute()[-1] == 1001
     with r.pipeline(transaction=True) as pipe:
-        pipe.set("x", "1").incr("a", "not-a-number")  # type: ignore[arg-type]
+        pipe.set("x", "1").incr("a", "not-a-number")
         with pytest.raises(redis.ResponseError):
             pipe.execute()
 

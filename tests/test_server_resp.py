@@ -31,7 +31,7 @@ KINDS = ["python", "hiredis"]
 def make(kind: str, **kwargs: int | bool) -> Parser:
     if kind == "hiredis":
         pytest.importorskip("hiredis")
-        return HiredisParser(**kwargs)  # type: ignore[arg-type]
+        return HiredisParser(**kwargs)
     return PythonParser(**kwargs)  # type: ignore[arg-type]
 
 

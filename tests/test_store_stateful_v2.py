@@ -117,7 +117,7 @@ class ExpiryMachine(RuleBasedStateMachine):
         return self.model[self.current]
 
     def advance(self, ms: int) -> int:
-        """Move the clock; drop what expired from both models; return how many live keys went."""
+        """Move the clock; drop what expired from the model; return how many live keys went."""
         self.clock.ms += ms
         gone = 0
         for space in self.model:
@@ -356,6 +356,9 @@ class ExpiryMachine(RuleBasedStateMachine):
 
     # ---------------------------------------------------------- persistence
 
+    # Not on a parked store: there save() and shutdown() would publish the
+    # empty memory over the data the journal no longer holds (a known gap;
+    # what they should do there, refuse or do nothing, is not settled yet).
     @precondition(lambda self: not self.refused_while_parked())
     @rule(lag=LAG_MS)
     def save(self, lag: int) -> None:
@@ -457,16 +460,19 @@ class JournalMachine(FileMachine):
     journal = True
 
 
-SETTINGS = settings(
-    max_examples=75,
-    stateful_step_count=50,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-)
+def machine_settings(examples: int) -> settings:
+    return settings(
+        max_examples=examples,
+        stateful_step_count=50,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
 
+
+# Fewer runs on a directory: each snapshot there costs file writes and fsyncs.
 TestMemoryMachine = MemoryMachine.TestCase
-TestMemoryMachine.settings = SETTINGS
+TestMemoryMachine.settings = machine_settings(75)
 TestFileMachine = FileMachine.TestCase
-TestFileMachine.settings = SETTINGS
+TestFileMachine.settings = machine_settings(35)
 TestJournalMachine = JournalMachine.TestCase
-TestJournalMachine.settings = SETTINGS
+TestJournalMachine.settings = machine_settings(35)

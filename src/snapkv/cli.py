@@ -1,4 +1,4 @@
-"""The ``snapkv`` command: run operations, inspect snapshots.
+"""The ``snapkv`` command: run operations, inspect snapshots, check a directory, serve.
 
 Exit status (stable, for scripts):
 
@@ -22,6 +22,7 @@ from typing import Any
 
 import snapkv
 from snapkv import codec
+from snapkv.cli_check import add_check_command
 from snapkv.errors import CorruptSnapshotError, InvalidOperationError, SnapkvError
 from snapkv.media.file import list_snapshots
 from snapkv.simulate import validate_operations
@@ -128,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--maxclients", type=int, default=10000)
     serve.add_argument("--timeout", type=int, default=0, help="close idle clients (seconds)")
     serve.set_defaults(handler=_serve)
+    add_check_command(commands)
     return parser
 
 

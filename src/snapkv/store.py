@@ -47,17 +47,25 @@ J and J+1, or the new snapshot plus journal J+1: the same data either way.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import logging
+import math
 import operator
 import os
 import random
 import threading
 import time
 import weakref
-from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, MutableMapping
-from collections.abc import ValuesView
+from collections.abc import (
+    Callable,
+    ItemsView,
+    Iterator,
+    KeysView,
+    MutableMapping,
+    ValuesView,
+)
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, NoReturn
@@ -151,7 +159,9 @@ _MISSING: Any = object()
 _ABSENT: Any = object()  # delete()'s default for pop(): "no KeyError, tell me it was absent"
 
 
-def _new_space(entries: dict[str, str] | None = None, expires: dict[str, int] | None = None) -> Space:
+def _new_space(
+    entries: dict[str, str] | None = None, expires: dict[str, int] | None = None
+) -> Space:
     entries = {} if entries is None else entries
     expires = {} if expires is None else expires
     heap = [(at, key) for key, at in expires.items()]
@@ -180,7 +190,7 @@ def _checked_key(key: object) -> str:
 def _duration_ms(seconds: float, what: str) -> int:
     if isinstance(seconds, bool) or not isinstance(seconds, int | float):
         raise TypeError(f"{what} must be a number of seconds, not {type(seconds).__name__}")
-    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+    if not math.isfinite(seconds):
         raise ValueError(f"{what} must be finite, not {seconds}")
     return round(seconds * 1000)
 
@@ -355,7 +365,7 @@ class Keyspace(MutableMapping[str, str]):
         key = _checked_key(key)
         store = self._store
         with store._lock:
-            data, expires, _ = self._space
+            expires = self._space[1]
             if key not in expires or self._expired(key, expires):
                 return False
             ticket = store._log(jr.expire_record, self._index, key, 0)
@@ -1010,7 +1020,7 @@ class Store(Keyspace):
             self._check_open()
             report, snapshot, report_size = self._load(fallback)
             spaces = self._spaces_from(snapshot, report)
-            report, jids, tail = self._replay(report, spaces, snapshot.journal_next, repair)
+            report, jids, tail, aside = self._replay(report, spaces, snapshot.journal_next, repair)
             now = self._clock() * 1000
             expired = 0
             for space in spaces.values():
@@ -1020,6 +1030,8 @@ class Store(Keyspace):
             entries = sum(len(space[0]) for space in spaces.values())
             report = _with(report, entries=entries, expired=expired)
             with self._lock:
+                for jid in aside:
+                    self._medium.quarantine_journal(jid)
                 if tail is not None:
                     # Cut the dropped tail, so that new records follow the
                     # last good one instead of the damage.
@@ -1049,8 +1061,6 @@ class Store(Keyspace):
                 if any(space[1] for space in spaces.values()):
                     self._wake_sweeper()
             self.last_restore = report
-            if report.damaged:
-                log.warning("restored with damage: %s", report.why_empty or report.journal_dropped)
             return report
 
     def _spaces_from(self, snapshot: codec.Snapshot, report: RestoreReport) -> dict[int, Space]:
@@ -1066,54 +1076,74 @@ class Store(Keyspace):
 
     def _replay(
         self, report: RestoreReport, spaces: dict[int, Space], first: int, repair: bool
-    ) -> tuple[RestoreReport, list[int], tuple[int, int] | None]:
-        """Apply every journal >= ``first`` to ``spaces``; return the report, ids, tail cut."""
+    ) -> tuple[RestoreReport, list[int], tuple[int, int] | None, list[int]]:
+        """Apply every journal >= ``first`` to ``spaces``.
+
+        Returns the report, the ids replayed, the ``(id, size)`` cut to make
+        in the last one (a dropped tail) and the ids to set aside (with
+        ``repair``, journals after damage: replaying them on top of a hole
+        would build a state that never existed, so history stops there).
+        Nothing on the medium changes here; restore() applies the cut and
+        the set-asides only once everything has loaded.
+        """
         ids = [jid for jid in self._medium.journal_ids() if jid >= first]
         if not ids:
-            return report, [], None
+            return report, [], None, []
         if ids != list(range(ids[0], ids[0] + len(ids))) or (first and ids[0] != first):
             raise CorruptJournalError(
                 f"journals are missing: found {ids}, expected consecutive ids from "
-                f"{first or ids[0]}",
+                f"{first or ids[0]} (snapkv check shows the chain)",
                 offset=0,
                 check="journal-sequence",
                 source=self._medium.describe_journal(ids[0]),
             )
         dropped: list[str] = []
         records = 0
-        tail = None
-        for jid in ids:
+        cut = None
+        aside: list[int] = []
+        replayed: list[int] = []
+        for position, jid in enumerate(ids):
             blob = self._medium.read_journal(jid)
             if blob is None:
                 continue
-            newest = jid == ids[-1]
+            newest = position == len(ids) - 1
             source = self._medium.describe_journal(jid)
             try:
                 scan = jr.scan_journal(blob, jid=jid, repair=repair)
             except CorruptJournalError as exc:
                 raise exc.located(source) from None
-            if scan.dropped_bytes:
-                if not (newest or repair):
-                    raise CorruptJournalError(
-                        f"journal {jid} is not the newest but its tail is damaged: "
-                        f"{scan.describe()}",
-                        offset=scan.valid_end,
-                        check="tail-not-newest",
-                        source=source,
-                    )
-                dropped.append(f"{source}: {scan.describe()}")
-                log.warning("journal recovery: %s: %s", source, scan.describe())
-                tail = (jid, scan.valid_end)
+            if scan.dropped_bytes and not (newest or repair):
+                # Rotation syncs a journal before starting the next, so only
+                # the newest can have lost its tail to a crash.
+                raise CorruptJournalError(
+                    f"journal {jid} is not the newest but its tail is damaged: {scan.describe()}",
+                    offset=scan.valid_end,
+                    check="tail-not-newest",
+                    source=source,
+                )
             for op in scan.ops:
                 _apply(spaces, op, len(self._spaces))
             records += len(scan.ops)
+            replayed.append(jid)
+            if scan.dropped_bytes:
+                dropped.append(f"{source}: {scan.describe()}")
+                cut = (jid, scan.valid_end)
+                if not newest:
+                    aside = ids[position + 1 :]
+                    dropped.append(
+                        f"history stops at the damage: journals {aside} are set aside, "
+                        "their records not replayed"
+                    )
+                    break
+        for line in dropped:
+            log.warning("journal recovery: %s", line)
         report = _with(
             report,
-            journals=tuple(ids),
+            journals=tuple(replayed),
             journal_records=records,
             journal_dropped=tuple(dropped),
         )
-        return report, ids, tail
+        return report, replayed, cut, aside
 
     def _load(self, fallback: bool) -> tuple[RestoreReport, codec.Snapshot, int]:
         skipped: list[tuple[str, str]] = []
@@ -1245,9 +1275,7 @@ def _journal_next_of(blob: bytes) -> int | None:
 
 
 def _with(report: RestoreReport, **changes: Any) -> RestoreReport:
-    from dataclasses import replace
-
-    return replace(report, **changes)
+    return dataclasses.replace(report, **changes)
 
 
 def _reclaim_all(space: Space, now: float) -> None:
@@ -1297,13 +1325,12 @@ def _apply(spaces: dict[int, Space], op: tuple[Any, ...], databases: int) -> Non
     elif kind == "del":
         data.pop(key, None)
         expires.pop(key, None)
-    elif kind == "expire":
-        if key in data:
-            if op[3]:
-                expires[key] = op[3]
-                heapq.heappush(heap, (op[3], key))
-            else:
-                expires.pop(key, None)
+    elif kind == "expire" and key in data:
+        if op[3]:
+            expires[key] = op[3]
+            heapq.heappush(heap, (op[3], key))
+        else:
+            expires.pop(key, None)
 
 
 def _sweep_loop(ref: weakref.ref[Store], wake: threading.Event, interval: float) -> None:

@@ -143,6 +143,7 @@ def _check_journal_files(medium: Medium) -> bool:
             lambda: medium.open_journal(1),
             lambda: medium.read_journal(1),
             lambda: medium.remove_journals(1),
+            lambda: medium.quarantine_journal(1),
             lambda: Store(medium, journal=True).restore(),
         ):
             assert _raises_medium_error(call), (
@@ -193,6 +194,11 @@ def _check_journal_files(medium: Medium) -> bool:
     )
     assert isinstance(medium.describe_journal(3), str)
 
+    assert isinstance(medium.quarantine_journal(3), str)
+    assert medium.journal_ids() == [1, 5, 7], "quarantine_journal must unlist that journal"
+    assert medium.read_journal(3) is None, "a journal set aside must not be read"
+    medium.create_journal(3, b"again").close()
+    assert medium.read_journal(3) == b"again", "a journal set aside must not block its id"
     medium.remove_journals(5)
     assert medium.journal_ids() == [5, 7], "remove_journals must remove exactly the ids below"
     medium.remove_journals(2)
@@ -602,6 +608,14 @@ class FaultyMedium(Medium):
                 if jid < below:
                     del self._journals[jid]
                     self._pending.append(_DirChange(jid, is_journal=True))
+
+    def quarantine_journal(self, jid: int) -> str:
+        self._event("quarantine", f"journal {jid}")
+        with self._lock:
+            if self._journals.pop(jid, None) is not None:
+                self._pending.append(_DirChange(jid, is_journal=True))
+                self._sync_directory()  # FileMedium renames, then syncs the directory
+        return f"faulty journal {jid} (dropped)"
 
     def describe_journal(self, jid: int) -> str:
         return f"faulty journal {jid}"

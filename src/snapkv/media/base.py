@@ -126,12 +126,16 @@ class Medium(ABC):
         return MediumError(f"{type(self).__name__} cannot hold a journal")
 
     def journal_ids(self) -> list[int]:
-        """Ids of the journals on the medium, ascending (``[]`` if none)."""
-        raise self._no_journal()
+        """Ids of the journals on the medium, ascending (``[]`` if none).
+
+        A medium that cannot hold a journal holds none: restoring from it
+        works, only writing a journal to it fails.
+        """
+        return []
 
     def read_journal(self, jid: int) -> bytes | None:
         """All bytes of journal ``jid`` as they are now; ``None`` if it does not exist."""
-        raise self._no_journal()
+        return None
 
     def create_journal(self, jid: int, header: bytes) -> JournalFile:
         """Create journal ``jid`` holding exactly ``header``, durable, and open it for appends.
@@ -155,6 +159,14 @@ class Medium(ABC):
 
     def remove_journals(self, below: int) -> None:
         """Remove every journal whose id is below ``below`` (no error if there is none)."""
+        raise self._no_journal()
+
+    def quarantine_journal(self, jid: int) -> str:
+        """Set aside journal ``jid`` (after a repair cut history before it); return where it went.
+
+        Afterwards the journal is no longer listed, so recovery never replays
+        it on top of a history that has a hole.
+        """
         raise self._no_journal()
 
     def describe_journal(self, jid: int) -> str:

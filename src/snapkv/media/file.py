@@ -383,6 +383,22 @@ class FileMedium(Medium):
             raise MediumError(f"cannot list {self.directory}: {exc}") from exc
         return sorted(int(m.group(1)) for m in map(_JOURNAL.fullmatch, names) if m)
 
+    def quarantine_journal(self, jid: int) -> str:
+        """Rename journal ``jid`` to ``<name>.corrupt`` (``.corrupt-N`` if that exists)."""
+        self._check_open()
+        source = self.journal_path(jid)
+        target = source.with_name(source.name + CORRUPT_SUFFIX)
+        number = 1
+        while target.exists():
+            target = source.with_name(f"{source.name}{CORRUPT_SUFFIX}-{number}")
+            number += 1
+        try:
+            os.replace(source, target)
+            _fsync_directory(self.directory)
+        except OSError as exc:
+            raise MediumError(f"cannot move journal {source} aside: {exc}") from exc
+        return str(target)
+
     def journal_path(self, jid: int) -> Path:
         """The file that holds journal ``jid``."""
         return self.directory / _journal_name(jid)

@@ -149,6 +149,11 @@ class MemoryMedium(Medium):
             for jid in [jid for jid in self._journals if jid < below]:
                 del self._journals[jid]
 
+    def quarantine_journal(self, jid: int) -> str:
+        with self._lock:
+            self._journals.pop(jid, None)
+        return "dropped"
+
     def synced_size(self, jid: int) -> int:
         """Bytes of journal ``jid`` that a sync made durable: what a power loss keeps for sure.
 

@@ -1,0 +1,712 @@
+"""Real crashes of a journaled store: SIGKILL at random moments, and damaged journal files.
+
+Kills: a child process writes with ``journal=True, fsync="always"`` and
+reports each operation to the parent over a pipe, first the operation
+(``W``), then its acknowledgement (``A``) once the call returned. It also
+saves, shuts down and restores, and its small ``compact_min_bytes`` makes
+the store compact in the background; it prints a marker before each of
+those, so the parent can aim kills into them. The parent SIGKILLs it at a
+random moment, reopens the directory and checks that the store opens and
+holds exactly the acknowledged writes, plus possibly the one in flight:
+every keyspace, every value, every expiry time. Then the next child
+continues in the same directory.
+
+Children are forked from one pre-started interpreter (a fork server), so a
+kill costs a fork instead of an interpreter start-up and the default run
+affords hundreds of kills. The fork server also delivers the kills: it owns
+the child, so no kill can ever reach a recycled process id.
+``SNAPKV_CRASH_KILLS`` sets the number of kills (default 200).
+
+Damage: a directory's journal is cut at every byte of its last records,
+zero-filled, and bit-flipped; ``snapkv.open`` must give the state after a
+prefix of the writes (exactly the records before the damage) or raise
+``CorruptJournalError``, and ``repair=True`` must then give that prefix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import snapkv
+from snapkv import CorruptJournalError, CorruptSnapshotError, Store
+
+KILLS = int(os.environ.get("SNAPKV_CRASH_KILLS", "200"))
+WORKERS = 2
+DATABASES = 4
+SRC = Path(__file__).resolve().parent.parent / "src"
+
+State = dict[int, dict[str, tuple[str, int]]]  # keyspace -> key -> (value, expiry ms or 0)
+
+# The fork server. Commands on stdin: "run DIR SEED FOCUS DEADLINE" forks a
+# child writer; the server kills it with SIGKILL at DEADLINE seconds, or at
+# once when the next line ("kill") arrives, then reaps it and prints
+# "X <wait status>". The child's lines and the "X" share stdout; "X" starts
+# with a newline, so a line the kill cut short stays on a line of its own.
+SERVER = r'''
+import json, os, random, select, signal, sys, threading, time, traceback
+
+import snapkv
+
+KEYS = [f"k{i}" for i in range(16)] + ["", "é", "\ud800", "a|b:c", "😀"]
+BIG_KEYS = ["big0", "big1", "big2", "big3"]
+FAR = 3_600_000  # expiry times an hour or more ahead: nothing expires during the test
+
+
+def say(*parts):
+    os.write(1, (" ".join(parts) + "\n").encode("ascii"))
+
+
+def text(rng, n):
+    return "".join(rng.choice("abcxyz\x00|:é😀\ud800") for _ in range(n))
+
+
+def later(rng):
+    return int(time.time() * 1000) + FAR + rng.randrange(10**6)
+
+
+def choose(rng, store, focus):
+    db = rng.randrange(4)
+    key = rng.choice(KEYS)
+    other = rng.choice([n for n in range(4) if n != db])
+    if focus == "compaction" and rng.random() < 0.7:
+        # Large records into a few keys: the journal outgrows the snapshot fast.
+        big = {rng.choice(BIG_KEYS): "x" * rng.randint(500, 1500) for _ in range(2)}
+        return ["update", 3, big]
+    roll = rng.random()
+    if roll < 0.35:
+        return ["set", db, key, text(rng, rng.randint(0, 30)), 0 if roll < 0.28 else later(rng)]
+    if roll < 0.5:
+        pairs = {rng.choice(KEYS): text(rng, rng.randint(0, 20)) for _ in range(rng.randint(1, 4))}
+        return ["update", db, pairs]
+    if roll < 0.65:
+        return ["del", db, key]
+    if roll < 0.72:
+        return ["expire_at", db, key, 1000 if rng.random() < 0.3 else later(rng)]
+    if roll < 0.77:
+        return ["persist", db, key]
+    if roll < 0.85:
+        present = list(store.db(db).keys())
+        return ["rename", db, rng.choice(present), key] if present else ["del", db, key]
+    if roll < 0.92:
+        return ["move", db, key, other]
+    if roll < 0.95:
+        return ["swap", db, other]
+    if roll < 0.99:
+        return ["clear", db]
+    return ["flush_all"]
+
+
+def apply(store, op):
+    kind, args = op[0], op[1:]
+    if kind == "flush_all":
+        return store.flush_all()
+    if kind == "swap":
+        return store.swap(*args)
+    space = store.db(args[0])
+    if kind == "set":
+        _, key, value, at = args
+        return space.set(key, value) if not at else space.set(key, value, expire_at=at / 1000)
+    if kind == "update":
+        return space.update(args[1])
+    if kind == "del":
+        return space.delete(args[1])
+    if kind == "expire_at":
+        return space.expire_at(args[1], args[2] / 1000)
+    if kind == "persist":
+        return space.persist(args[1])
+    if kind == "rename":
+        return space.rename(args[1], args[2])
+    if kind == "move":
+        return space.move(args[1], args[2])
+    if kind == "clear":
+        return space.clear()
+    raise ValueError(kind)
+
+
+def compactions():
+    return [t for t in threading.enumerate() if t.name == "snapkv-compaction"]
+
+
+def child(directory, seed, focus):
+    rng = random.Random(seed)
+    p_save = 0.25 if focus == "save" else 0.01
+    p_shutdown = 0.25 if focus == "shutdown" else 0.01
+    try:
+        say("O")
+        store = snapkv.open(
+            directory, journal=True, fsync="always", databases=4,
+            compact_min_bytes=8192, compact_ratio=1.0,
+        )
+        say("R")
+        compacting = False
+        while True:
+            roll = rng.random()
+            if roll < p_save:
+                say("S")
+                store.save()
+                say("s")
+            elif roll < p_save + p_shutdown:
+                # A save() that runs after shutdown() publishes the emptied
+                # memory (an xfail test in test_fault_injection.py), and a
+                # compaction started before the shutdown would do just that.
+                for thread in compactions():
+                    thread.join()
+                say("D")
+                store.shutdown()
+                say("d")
+                store.restore()
+                say("r")
+            else:
+                op = choose(rng, store, focus)
+                say("W", json.dumps(op))
+                apply(store, op)
+                say("A")
+            if store.last_compaction_error is not None:
+                raise store.last_compaction_error
+            now = bool(compactions())
+            if now != compacting:
+                compacting = now
+                say("C" if now else "c")
+    except BaseException:
+        say("E", json.dumps(traceback.format_exc()))
+    finally:
+        os._exit(3)
+
+
+pending = b""
+
+
+def command(timeout):
+    """The next line on stdin; None when ``timeout`` passed first, b"" at end of input."""
+    global pending
+    deadline = time.monotonic() + timeout
+    while b"\n" not in pending:
+        ready, _, _ = select.select([0], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            return None
+        chunk = os.read(0, 4096)
+        if not chunk:
+            return b""
+        pending += chunk
+    line, _, pending = pending.partition(b"\n")
+    return line
+
+
+while True:
+    line = command(3600)
+    if not line:
+        break
+    words = line.decode().split()
+    if words[0] != "run":
+        continue  # a "kill" that arrived after its child was already gone
+    _, directory, seed, focus, deadline = words
+    pid = os.fork()
+    if pid == 0:
+        child(directory, int(seed), focus)
+    answer = command(float(deadline))
+    os.kill(pid, signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    os.write(1, b"\nX %d\n" % status)
+    if answer == b"":
+        break
+'''
+
+# How the parent aims each kill: the focus the child runs with, and the
+# line after which the parent asks for the kill (after a random delay).
+AIMS = {
+    "writes": ("writes", "A"),
+    "timed": ("writes", None),  # the fork server kills at a random deadline
+    "open": ("writes", "O"),
+    "save": ("save", "S"),
+    "shutdown": ("shutdown", "D"),
+    "restore": ("shutdown", "d"),
+    "compaction": ("compaction", "C"),
+}
+#: The phase a child is in after printing each marker.
+PHASES = {"O": "open", "R": "write", "S": "save", "s": "write", "D": "shutdown"}
+PHASES.update({"d": "restore", "r": "write", "W": "write", "A": "write"})
+
+
+# -------------------------------------------------------------------- model
+
+
+class Model:
+    """The store's contents as the acknowledged operations leave them (no key expires)."""
+
+    def __init__(self, state: State | None = None) -> None:
+        self.spaces: list[dict[str, tuple[str, int]]] = [{} for _ in range(DATABASES)]
+        for number, space in (state or {}).items():
+            self.spaces[number] = dict(space)
+
+    def copy(self) -> Model:
+        return Model(self.state())
+
+    def state(self) -> State:
+        return {n: dict(space) for n, space in enumerate(self.spaces) if space}
+
+    def apply(self, op: list[Any]) -> None:
+        kind, args = op[0], op[1:]
+        if kind == "flush_all":
+            for space in self.spaces:
+                space.clear()
+            return
+        if kind == "swap":
+            a, b = args
+            self.spaces[a], self.spaces[b] = self.spaces[b], self.spaces[a]
+            return
+        space = self.spaces[args[0]]
+        if kind == "set":
+            space[args[1]] = (args[2], args[3])
+        elif kind == "update":
+            space.update({key: (value, 0) for key, value in args[1].items()})
+        elif kind == "del":
+            space.pop(args[1], None)
+        elif kind == "expire_at" and args[1] in space:
+            if args[2] <= time.time() * 1000:
+                del space[args[1]]
+            else:
+                space[args[1]] = (space[args[1]][0], args[2])
+        elif kind == "persist" and args[1] in space:
+            space[args[1]] = (space[args[1]][0], 0)
+        elif kind == "rename":
+            space[args[2]] = space.pop(args[1])
+        elif kind == "move":
+            target = self.spaces[args[2]]
+            if args[1] in space and args[1] not in target:
+                target[args[1]] = space.pop(args[1])
+        elif kind == "clear":
+            space.clear()
+
+
+def dump(store: Store) -> State:
+    """Every live key of every keyspace, with its expiry (0: none)."""
+    state: State = {}
+    for number in range(store.databases):
+        space = store.db(number)
+        items = dict(space.items())
+        if items:
+            state[number] = {
+                key: (value, space.expiry_ms(key) or 0) for key, value in items.items()
+            }
+    return state
+
+
+def difference(got: State, want: State) -> str:
+    """A short account of how ``got`` differs from ``want``, for failure messages."""
+    lines = []
+    for number in sorted(set(got) | set(want)):
+        mine, theirs = got.get(number, {}), want.get(number, {})
+        for key in sorted(set(mine) | set(theirs)):
+            if mine.get(key) != theirs.get(key):
+                shown = [(s[0][:20], s[1]) if s else None for s in (mine.get(key), theirs.get(key))]
+                lines.append(f"db {number} {key[:20]!r}: got {shown[0]}, want {shown[1]}")
+    return "; ".join(lines[:6]) + (f"; {len(lines) - 6} more" if len(lines) > 6 else "")
+
+
+# -------------------------------------------------------------------- kills
+
+
+@dataclass
+class Tally:
+    """What the kills hit, for the checks that the run proved something."""
+
+    kills: int = 0
+    phases: Counter[str] = field(default_factory=Counter)
+    compacting: int = 0
+    in_flight_kept: int = 0
+    in_flight_lost: int = 0
+    acknowledged: int = 0
+
+
+class Killer:
+    """One directory, one fork server, many kills; the model follows the acknowledged writes."""
+
+    def __init__(self, directory: Path, seed: int, errors: Path) -> None:
+        self.directory = directory
+        self.rng = random.Random(seed)
+        self.model = Model()
+        self.tally = Tally()
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env["PYTHONPATH"] = str(SRC)
+        self._stderr = errors.open("wb")
+        self.server = subprocess.Popen(
+            [sys.executable, "-c", SERVER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            env=env,
+            text=True,
+            bufsize=1,
+        )
+        self.errors = errors
+
+    def close(self) -> None:
+        assert self.server.stdin is not None and self.server.stdout is not None
+        self.server.stdin.close()  # the fork server ends at the end of its input
+        self.server.wait(timeout=60)
+        self.server.stdout.close()
+        self._stderr.close()
+
+    def _send(self, line: str) -> None:
+        assert self.server.stdin is not None
+        self.server.stdin.write(line + "\n")
+        self.server.stdin.flush()
+
+    def _fail(self, message: str) -> AssertionError:
+        tail = self.errors.read_text(errors="replace")[-3000:]
+        return AssertionError(f"{self.directory.name}: {message}\nchild stderr:\n{tail}")
+
+    def round(self) -> None:
+        """Start a child, kill it at a chosen moment, reopen and check."""
+        aim = self.rng.choice(list(AIMS))
+        focus, trigger = AIMS[aim]
+        deadline = self.rng.uniform(0.0, 0.3) if trigger is None else 30.0
+        acks_wanted = self.rng.randint(0, 25)
+        nth = 1 if trigger == "O" else self.rng.randint(1, 2)
+        delay = self.rng.choice([0.0, self.rng.uniform(0.0, 0.03)])
+        self._send(f"run {self.directory} {self.rng.getrandbits(32)} {focus} {deadline}")
+
+        assert self.server.stdout is not None
+        asked = trigger is None
+        seen = acks = 0
+        in_flight: list[Any] | None = None
+        phase, compacting, partial, error = "start", False, False, ""
+        while True:
+            line = self.server.stdout.readline()
+            if not line:
+                raise self._fail("the fork server died")
+            tag, _, rest = line.rstrip("\n").partition(" ")
+            if not tag:
+                continue
+            if tag == "X":
+                status = int(rest)
+                break
+            if partial:
+                raise self._fail(f"a cut-short line was followed by {line!r}")
+            if tag == "W":
+                try:
+                    in_flight = json.loads(rest)
+                except ValueError:
+                    partial = True  # the kill cut the line: that write never started
+                    continue
+            elif tag == "A":
+                assert in_flight is not None
+                self.model.apply(in_flight)
+                in_flight = None
+                acks += 1
+            elif tag == "E":
+                error = json.loads(rest)
+            elif tag in ("C", "c"):
+                compacting = tag == "C"
+            elif tag not in PHASES:
+                partial = True
+                continue
+            phase = PHASES.get(tag, phase)
+            if asked:
+                continue
+            if trigger == "A":  # after a number of acknowledged writes, 0 meaning "at once"
+                fire = (tag == "R" and acks_wanted == 0) or (tag == "A" and acks >= acks_wanted)
+            else:
+                seen += tag == trigger
+                fire = tag == trigger and seen >= nth
+            if fire or acks > 80 or error:
+                time.sleep(delay)
+                self._send("kill")
+                asked = True
+        if error:
+            raise self._fail(f"the child failed:\n{error}")
+        if not (os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL):
+            raise self._fail(f"the child was not killed but ended with wait status {status}")
+        self.tally.kills += 1
+        self.tally.phases[phase] += 1
+        self.tally.compacting += compacting
+        self.tally.acknowledged += acks
+        self.check(in_flight, f"{aim} kill in {phase}")
+
+    def check(self, in_flight: list[Any] | None, where: str) -> None:
+        """Reopen: exactly the acknowledged writes, plus perhaps the one in flight."""
+        acknowledged = self.model.state()
+        with_it = None
+        if in_flight is not None:
+            model = self.model.copy()
+            model.apply(in_flight)
+            with_it = model.state()
+        store = snapkv.open(self.directory, journal=True, databases=DATABASES)
+        try:
+            got = dump(store)
+        finally:
+            if self.rng.random() < 0.3:
+                store.__exit__(None, None, None)  # shutdown (publish) and close
+            else:
+                store.close()
+        if got == acknowledged:
+            self.tally.in_flight_lost += in_flight is not None
+        elif got == with_it:
+            self.tally.in_flight_kept += 1
+            self.model = Model(got)
+        else:
+            raise self._fail(f"after a {where}: {difference(got, acknowledged)}")
+
+
+def test_killed_writers_lose_no_acknowledged_write(tmp_path: Path) -> None:
+    rounds = [KILLS // WORKERS + (i < KILLS % WORKERS) for i in range(WORKERS)]
+    killers = [
+        Killer(tmp_path / f"store-{i}", 20261127 + i, tmp_path / f"stderr-{i}")
+        for i in range(WORKERS)
+    ]
+
+    def work(killer: Killer, count: int) -> Tally:
+        try:
+            for _ in range(count):
+                killer.round()
+        finally:
+            killer.close()
+        return killer.tally
+
+    with ThreadPoolExecutor(WORKERS) as pool:
+        tallies = list(pool.map(work, killers, rounds))
+    total = Tally()
+    for tally in tallies:
+        total.kills += tally.kills
+        total.phases.update(tally.phases)
+        total.compacting += tally.compacting
+        total.in_flight_kept += tally.in_flight_kept
+        total.in_flight_lost += tally.in_flight_lost
+        total.acknowledged += tally.acknowledged
+    assert total.kills == KILLS
+    # The aims must have hit what they aimed at, at least once each; and
+    # acknowledged writes must have been at stake.
+    assert {"open", "save", "shutdown", "restore", "write"} <= set(total.phases), total
+    assert total.compacting > 0, total
+    assert total.acknowledged > KILLS, total
+
+
+# -------------------------------------------------------------------- damage
+
+
+@dataclass
+class History:
+    """A directory written by a journaled store, and what it held after each write."""
+
+    directory: Path
+    journal: Path  # the newest journal
+    states: list[State]  # states[i]: after the i-th write
+    ends: list[int]  # ends[i]: the newest journal's size after the i-th write
+
+
+def _write(rng: random.Random, store: Store) -> None:
+    space = store.db(rng.randrange(DATABASES))
+    key = rng.choice(["a", "b", "c", "é", "\ud800", ""])
+    value = "".join(rng.choice("xyz\x00é😀") for _ in range(rng.randint(0, 6)))
+    roll = rng.random()
+    if roll < 0.45:
+        space.set(key, value)
+    elif roll < 0.55:
+        space.set(key, value, ttl=3600 + rng.random())
+    elif roll < 0.7:
+        space.update({"b": value, rng.choice("abc"): value[::-1]})
+    elif roll < 0.82:
+        space.delete(key)
+    elif roll < 0.88:
+        space.expire(key, 7200)
+    elif roll < 0.93:
+        store.swap(0, rng.randrange(1, DATABASES))
+    else:
+        space.move(key, 3 if space.index != 3 else 0)
+
+
+def _history(directory: Path, seed: int, writes: int = 30, *, keep: int = 1) -> History:
+    """Write, save, write: a snapshot, its journal, and a newest journal with ``writes`` records."""
+    rng = random.Random(seed)
+    store = snapkv.open(directory, keep=keep, journal=True, fsync="never", databases=DATABASES)
+    states: list[State] = []
+    ends: list[int] = []
+    for _ in range(10):
+        _write(rng, store)
+    store.save()
+    medium = store.medium
+    assert isinstance(medium, snapkv.FileMedium)
+    journal = medium.journal_path(medium.journal_ids()[-1])
+    states.append(dump(store))
+    ends.append(journal.stat().st_size)
+    for _ in range(writes):
+        _write(rng, store)
+        states.append(dump(store))
+        ends.append(journal.stat().st_size)
+    store.close()
+    assert journal.stat().st_size == ends[-1]
+    return History(directory, journal, states, ends)
+
+
+def _expected(history: History, size: int) -> State:
+    """The state after the last write whose record ends within ``size`` bytes."""
+    return history.states[max(i for i, end in enumerate(history.ends) if end <= size)]
+
+
+def _open_state(directory: Path, *, repair: bool = False, fallback: bool = False) -> State:
+    store = snapkv.open(
+        directory, journal=True, databases=DATABASES, repair=repair, fallback=fallback
+    )
+    try:
+        return dump(store)
+    finally:
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> History:
+    return _history(tmp_path_factory.mktemp("history") / "store", 4)
+
+
+@pytest.fixture
+def damaged(history: History, tmp_path: Path) -> History:
+    """A private copy of the history's directory, to damage."""
+    copy = tmp_path / "store"
+    shutil.copytree(history.directory, copy)
+    return History(copy, copy / history.journal.name, history.states, history.ends)
+
+
+def test_a_journal_cut_at_every_byte_of_its_last_records_opens_to_that_prefix(
+    damaged: History,
+) -> None:
+    data = damaged.journal.read_bytes()
+    start = damaged.ends[-5]  # the last four records, every byte
+    assert len(data) - start > 40
+    for size in range(start, len(data) + 1):
+        damaged.journal.write_bytes(data[:size])
+        assert _open_state(damaged.directory) == _expected(damaged, size), size
+        # Recovery cut the torn record: the journal ends at a record again.
+        assert damaged.journal.stat().st_size in damaged.ends
+
+
+def test_a_zero_filled_tail_is_dropped_and_nothing_before_it(damaged: History) -> None:
+    data = damaged.journal.read_bytes()
+    rng = random.Random(11)
+    cuts = sorted(
+        {*damaged.ends[-6:], *(rng.randrange(damaged.ends[-6], len(data)) for _ in range(8))}
+    )
+    for size in cuts:
+        # The file system extended the file but never wrote the data.
+        damaged.journal.write_bytes(data[:size] + bytes(len(data) - size + rng.randrange(600)))
+        assert _open_state(damaged.directory) == _expected(damaged, size), size
+
+
+def _first_damaged(history: History, offsets: list[int]) -> int:
+    """Index of the state before the record that holds the first damaged byte."""
+    first = min(offsets)
+    return max(i for i, end in enumerate(history.ends) if end <= first)
+
+
+def test_random_bit_flips_give_the_prefix_before_them_or_a_clear_error(damaged: History) -> None:
+    data = damaged.journal.read_bytes()
+    rng = random.Random(12)
+    outcomes: Counter[str] = Counter()
+    last = max(end for end in damaged.ends if end < len(data))  # where the last record starts
+    for attempt in range(40):
+        low = last if attempt % 5 == 0 else damaged.ends[0]
+        offsets = [rng.randrange(low, len(data)) for _ in range(rng.choice([1, 1, 3]))]
+        flipped = bytearray(data)
+        for offset in offsets:
+            flipped[offset] ^= 1 << rng.randrange(8)
+        damaged.journal.write_bytes(flipped)
+        prefix = damaged.states[_first_damaged(damaged, offsets)]
+        try:
+            got = _open_state(damaged.directory)
+        except CorruptJournalError as exc:
+            assert exc.offset >= damaged.ends[0] and exc.check, exc
+            outcomes["error"] += 1
+            damaged.journal.write_bytes(flipped)
+            got = _open_state(damaged.directory, repair=True)
+            # After repair the damage is cut away: a plain open works again.
+            assert _open_state(damaged.directory) == prefix
+        else:
+            outcomes["tail"] += 1
+        assert got == prefix, offsets
+        damaged.journal.write_bytes(data)
+    assert set(outcomes) == {"error", "tail"}, outcomes
+
+
+def test_a_damaged_journal_header_is_an_error_even_with_repair(damaged: History) -> None:
+    data = damaged.journal.read_bytes()
+    for offset in (0, 9, 13, 21):
+        flipped = bytearray(data)
+        flipped[offset] ^= 0x10
+        damaged.journal.write_bytes(flipped)
+        for repair in (False, True):
+            with pytest.raises(CorruptJournalError, match=r"offset \d+, check"):
+                _open_state(damaged.directory, repair=repair)
+
+
+def test_a_corrupt_newest_snapshot_falls_back_with_every_write(tmp_path: Path) -> None:
+    # Saved twice with keep=1: the older snapshot's journals are kept, so a
+    # fallback to it replays them and loses nothing.
+    history = _history(tmp_path / "store", 5)
+    store = snapkv.open(history.directory, journal=True, databases=DATABASES)
+    store.save()
+    store.set("after", "the second save")
+    expected = dump(store)
+    store.close()
+    newest = snapkv.FileMedium(history.directory)
+    path = newest.path(newest.generations()[0])
+    newest.close()
+    blob = bytearray(path.read_bytes())
+    blob[len(blob) // 2] ^= 0x01
+    path.write_bytes(blob)
+    with pytest.raises(CorruptSnapshotError):
+        _open_state(history.directory)
+    assert _open_state(history.directory, fallback=True) == expected
+
+
+def _two_journals(directory: Path) -> tuple[Path, list[State], list[int]]:
+    """Journals J and J+1 both needed, as a crash between creating J+1 and publishing leaves.
+
+    Built with the store, then the newest snapshot is removed: what remains
+    is the older snapshot, journal J (the writes after it) and J+1.
+    """
+    history = _history(directory, 6, writes=12, keep=1)
+    store = snapkv.open(directory, keep=1, journal=True, fsync="never", databases=DATABASES)
+    store.save()
+    medium = store.medium
+    assert isinstance(medium, snapkv.FileMedium)
+    older = medium.journal_path(medium.journal_ids()[-2])
+    states = list(history.states)
+    rng = random.Random(7)
+    for _ in range(6):
+        _write(rng, store)
+        states.append(dump(store))
+    store.close()
+    files = snapkv.FileMedium(directory)
+    files.path(files.generations()[0]).unlink()
+    files.close()
+    return older, states, history.ends
+
+
+def test_repair_of_an_older_journal_gives_a_prefix(tmp_path: Path) -> None:
+    older, states, ends = _two_journals(tmp_path / "store")
+    assert _open_state(tmp_path / "store") == states[-1]
+    data = bytearray(older.read_bytes())
+    # Damage a record in the middle of journal J (write i's record).
+    i = next(i for i in range(5, len(ends)) if ends[i] > ends[i - 1])
+    assert ends[i] < len(data)
+    data[ends[i - 1] + 2] ^= 0x40
+    older.write_bytes(data)
+    with pytest.raises(CorruptJournalError, match="a valid record follows"):
+        _open_state(tmp_path / "store")
+    # Replaying journal J+1 after the hole would not be a prefix: it is set aside.
+    assert _open_state(tmp_path / "store", repair=True) == states[i - 1]
+    assert _open_state(tmp_path / "store") == states[i - 1], "repair must leave it opening"
+    assert [p.name for p in (tmp_path / "store").glob("*.corrupt*")], "nothing set aside"
