@@ -483,6 +483,31 @@ def filesystem_of(path: Path) -> str:
     return f"{best[1]} on {best[2]}"
 
 
+def pressure_totals() -> dict[str, int]:
+    """Linux pressure-stall totals (µs some task waited for a CPU / for I/O), if available."""
+    totals: dict[str, int] = {}
+    for resource in ("cpu", "io"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            first = Path(f"/proc/pressure/{resource}").read_text().splitlines()[0]
+            totals[resource] = int(first.rsplit("total=", 1)[1])
+    return totals
+
+
+def pressure_line(before: dict[str, int], after: dict[str, int], seconds: float) -> str:
+    """How contended the machine was while the benchmark ran: the context of every number."""
+    parts = [
+        f"{resource.upper()} {(after[resource] - before[resource]) / 1e6 / seconds:.0%}"
+        for resource in before
+        if resource in after
+    ]
+    if not parts:
+        return ""
+    return (
+        "Machine load during the timed part (share of the time some task was waiting for it, "
+        f"from /proc/pressure): {', '.join(parts)}"
+    )
+
+
 def build_contenders(
     base: Path, pairs: list[Pair], seconds: float, redis: RedisServer | None, benchmark: str
 ) -> list[Contender]:
@@ -758,11 +783,15 @@ def main(argv: list[str] | None = None) -> None:
             "database per window"
         )
         warm_up(contenders, min(args.seconds, 0.25))
+        before, started = pressure_totals(), time.perf_counter()
         runs = interleaved(
             {c.name: c for c in contenders},
             args.repeat,
             progress=lambda m: log(m.replace("|", ", threads=")),
         )
+        load = pressure_line(before, pressure_totals(), time.perf_counter() - started)
+        if load:
+            print(load)
         print()
         series = report(contenders, runs)
         print(

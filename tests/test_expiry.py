@@ -363,11 +363,6 @@ class TestExpiryCommands:
         assert dict(space.items()) == {"k": "v"}
         assert space.expiry_ms("k") == START_MS + 10_000
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="store.py checks the range of a ttl only when the key exists",
-        raises=AssertionError,
-    )
     def test_an_out_of_range_ttl_is_refused_whether_or_not_the_key_exists(
         self, space: Keyspace
     ) -> None:
@@ -548,11 +543,6 @@ class TestSweep:
         assert max(steps) <= SWEEP_SLICE
         assert held(store) == (0, 0)
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="store.py: outdated heap entries do not count toward a sweep slice",
-        raises=AssertionError,
-    )
     def test_outdated_expiry_times_are_also_swept_a_slice_at_a_time(
         self, store: Store, clock: FakeClock
     ) -> None:
@@ -611,11 +601,6 @@ class TestSweep:
         store.close()
         assert store.sweep() == 0
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="store.py: persist() on a closed store returns False instead of raising",
-        raises=AssertionError,
-    )
     def test_persist_on_a_closed_store_raises(self, store: Store) -> None:
         store.set("k", "v", ttl=10)
         store.close()

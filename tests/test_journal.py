@@ -21,7 +21,7 @@ import pytest
 from hypothesis import find, given, settings
 from hypothesis import strategies as st
 
-from snapkv import FileMedium, Medium, MemoryMedium
+from snapkv import FileMedium, Medium, MemoryMedium, Store
 from snapkv import journal as jr
 from snapkv._binary import crc32
 from snapkv.errors import CorruptJournalError, MediumError
@@ -846,15 +846,24 @@ def test_a_medium_without_journals_says_so() -> None:
             return ""
 
     medium = SnapshotsOnly()
+    # It holds no journal, so recovery from it works...
+    assert medium.journal_ids() == []
+    assert medium.read_journal(1) is None
+    # ...but writing one fails, saying why.
     for call in [
-        medium.journal_ids,
-        lambda: medium.read_journal(1),
         lambda: medium.create_journal(1, b""),
         lambda: medium.open_journal(1),
         lambda: medium.remove_journals(1),
+        lambda: medium.quarantine_journal(1),
     ]:
         with pytest.raises(MediumError, match="SnapshotsOnly cannot hold a journal"):
             call()
+    # A journaled Store on it refuses its first write; a plain one works.
+    plain = Store(SnapshotsOnly())
+    assert plain.restore().entries == 0
+    journaled = Store(SnapshotsOnly(), journal=True)
+    with pytest.raises(MediumError, match="cannot hold a journal"):
+        journaled.restore()
 
 
 def test_file_journals_are_named_and_numbered_apart_from_snapshots(tmp_path: Path) -> None:

@@ -510,11 +510,6 @@ class TestTooFewDatabases:
         with snapkv.open(directory, databases=32, journal=True) as store:
             assert contents(store) == {20: {"k": "v"}}
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="store.py: a journaled SWAP into a keyspace >= databases is dropped on replay",
-        raises=pytest.fail.Exception,
-    )
     def test_a_journaled_swap_beyond_databases_is_refused(self, tmp_path: Path) -> None:
         directory = tmp_path / "data"
         store = snapkv.open(directory, databases=32, journal=True)

@@ -541,7 +541,7 @@ def _view(data: bytes | bytearray | memoryview) -> memoryview:
 
 
 #: (record offset, record size, keyspace, keys, values, expiry column or None)
-_Chunk = tuple[int, int, int, list[str], list[str], "array[int] | None"]
+_Chunk = tuple[int, int, int, list[str], list[str], list[int] | None]
 
 
 class _Reader:
@@ -731,7 +731,7 @@ def _check_end(body: memoryview, pos: int, entries: int, records: int) -> None:
 
 def _decode_entries(
     body: memoryview, base: int, *, expiry: bool
-) -> tuple[list[str], list[str], array[int] | None]:
+) -> tuple[list[str], list[str], list[int] | None]:
     """Decode one ENTRIES (or, with ``expiry``, ENTRIES_EX) body that starts at offset ``base``."""
     name = "ENTRIES_EX" if expiry else "ENTRIES"
     if len(body) < ENTRIES_HEAD.size:
@@ -760,10 +760,13 @@ def _decode_entries(
                 offset=base + pos,
                 check="expiry-column",
             )
-        column = array(_EXPIRY_ARRAY)
-        column.frombytes(body[pos : pos + width])
+        packed = array(_EXPIRY_ARRAY)
+        packed.frombytes(body[pos : pos + width])
         if _BIG_ENDIAN:  # pragma: no cover
-            column.byteswap()
+            packed.byteswap()
+        # One int object per entry, made once in C (0 is a shared object), so
+        # the caller's passes over the column allocate nothing more.
+        column = packed.tolist()
         pos += width
     if layout == LAYOUT_SEPARATED:
         if len(body) <= pos or body[pos] >= 0x80:

@@ -154,7 +154,7 @@ class _ClosedDict(dict[Any, Any]):
     pop = popitem = setdefault = update = copy = clear = keys = values = items = _closed
 
 
-_CLOSED: Space = (_ClosedDict(), {}, [])
+_CLOSED: Space = (_ClosedDict(), _ClosedDict(), [])
 _MISSING: Any = object()
 _ABSENT: Any = object()  # delete()'s default for pop(): "no KeyError, tell me it was absent"
 
@@ -164,7 +164,7 @@ def _new_space(
 ) -> Space:
     entries = {} if entries is None else entries
     expires = {} if expires is None else expires
-    heap = [(at, key) for key, at in expires.items()]
+    heap = list(zip(expires.values(), expires, strict=True))  # C-level, unlike a comprehension
     heapq.heapify(heap)
     return entries, expires, heap
 
@@ -279,6 +279,10 @@ class Keyspace(MutableMapping[str, str]):
         """The items of a point-in-time copy of this keyspace."""
         return self._copy().items()
 
+    def expiring_count(self) -> int:
+        """Keys with an expiry time (Redis INFO's ``expires=``); may count due, unswept keys."""
+        return len(self._space[1])
+
     def random_key(self) -> str | None:
         """A key chosen at random, or ``None`` if the keyspace is empty. O(n) in the worst case."""
         with self._store._lock:
@@ -342,6 +346,8 @@ class Keyspace(MutableMapping[str, str]):
 
     def _set_expiry(self, key: str, at: int) -> bool:
         key = _checked_key(key)
+        if at > _MAX_MS:
+            raise ValueError(f"expiry {at} ms is out of range (at most 2**64-1 ms)")
         store = self._store
         with store._lock:
             data, expires, heap = self._space
@@ -352,8 +358,6 @@ class Keyspace(MutableMapping[str, str]):
                 del data[key]
                 expires.pop(key, None)
             else:
-                if at > _MAX_MS:
-                    raise ValueError(f"expiry {at} ms is out of range")
                 ticket = store._log(jr.expire_record, self._index, key, at)
                 expires[key] = at
                 self._push(heap, at, key)
@@ -387,22 +391,27 @@ class Keyspace(MutableMapping[str, str]):
             heapq.heapify(heap)
         self._store._wake_sweeper()
 
-    def _reclaim(self, limit: int | None) -> int:
-        """Remove due keys (at most ``limit``); caller holds the lock. Returns how many.
+    def _reclaim(self, limit: int | None) -> tuple[int, bool]:
+        """Remove due keys; caller holds the lock. Returns (keys removed, more may be due).
 
+        ``limit`` bounds the heap entries looked at, stale ones included
+        (left by persist or a plain set), so one call's work is bounded.
         Not journaled: the journal holds absolute expiry times, so replay
         drops these keys by itself.
         """
         data, expires, heap = self._space
         now = self._store._clock() * 1000
-        removed = 0
-        while heap and heap[0][0] <= now and (limit is None or removed < limit):
+        removed = popped = 0
+        while heap and heap[0][0] <= now:
+            if limit is not None and popped >= limit:
+                return removed, True
             at, key = heapq.heappop(heap)
+            popped += 1
             if expires.get(key) == at:
                 del expires[key]
                 del data[key]
                 removed += 1
-        return removed
+        return removed, False
 
     # -------------------------------------------------------------- writing
 
@@ -811,15 +820,14 @@ class Store(Keyspace):
         """
         removed = 0
         for space in self._spaces:
-            while limit is None or removed < limit:
+            more = True
+            while more and (limit is None or removed < limit):
                 with self._lock:
                     if self._closed:
                         return removed
                     budget = SWEEP_SLICE if limit is None else min(SWEEP_SLICE, limit - removed)
-                    n = space._reclaim(budget)
+                    n, more = space._reclaim(budget)
                 removed += n
-                if n < budget:
-                    break
         return removed
 
     def _wake_sweeper(self) -> None:
@@ -906,25 +914,23 @@ class Store(Keyspace):
 
     # ----------------------------------------------------------- persistence
 
-    def _columns(self, now: float) -> list[tuple[int, list[str], list[str], list[int] | None]]:
-        """References to every keyspace's entries; caller holds the lock."""
+    def _columns(self) -> list[tuple[int, list[str], list[str], list[int] | None]]:
+        """References to every keyspace's entries; caller holds the lock.
+
+        Due keys are reclaimed first (they are never written), so what is
+        left copies at C speed: lists of keys and values, and for a keyspace
+        with expiry times its expiry column, built by ``map`` over the keys.
+        """
         columns: list[tuple[int, list[str], list[str], list[int] | None]] = []
         for space in self._spaces:
+            if space._space[1]:
+                space._reclaim(None)
             data, expires, _ = space._space
             if not data:
                 continue
-            if not expires:
-                columns.append((space._index, list(data), list(data.values()), None))
-                continue
-            keys, values, times = [], [], []
-            for key, value in data.items():
-                at = expires.get(key, 0)
-                if at and at <= now:
-                    continue  # expired keys are never written
-                keys.append(key)
-                values.append(value)
-                times.append(at)
-            columns.append((space._index, keys, values, times))
+            keys = list(data)
+            times = list(map(expires.get, keys, itertools.repeat(0))) if expires else None
+            columns.append((space._index, keys, list(data.values()), times))
         return columns
 
     def _publish(self, columns: list[tuple[int, list[str], list[str], list[int] | None]]) -> None:
@@ -965,10 +971,15 @@ class Store(Keyspace):
         with self._publish_lock:
             with self._lock:
                 self._check_open()
-                if self._journaling and self._writer is not _PARKED:
+                if self._writer is _PARKED:
+                    raise StoreShutDownError(
+                        "the store was shut down: restore() it before saving (its snapshot "
+                        "is already published; saving the emptied memory would replace it)"
+                    )
+                if self._journaling:
                     self._start_journal(self._next_journal_id())
                     self._journal_next = self._journal_id
-                columns = self._columns(self._clock() * 1000)
+                columns = self._columns()
             self._publish(columns)
 
     def shutdown(self) -> None:
@@ -976,18 +987,21 @@ class Store(Keyspace):
 
         An empty store publishes a valid empty snapshot. The store stays
         usable afterwards. If publishing fails, memory is left intact.
-        With a journal, the store then takes no writes until :meth:`restore`
-        (:class:`StoreShutDownError`): a write there would have no snapshot
-        to belong to.
+        With a journal, the store then takes no writes (and no ``save``)
+        until :meth:`restore` (:class:`StoreShutDownError`): a write there
+        would have no snapshot to belong to. A second ``shutdown`` is then a
+        no-op: the snapshot already published stands.
 
         :raises MediumError: publishing failed.
         """
         with self._publish_lock, self._lock:
             self._check_open()
-            if self._journaling and self._writer is not _PARKED:
+            if self._writer is _PARKED:
+                return  # already shut down, nothing written since: the snapshot stands
+            if self._journaling:
                 self._start_journal(self._next_journal_id())
                 self._journal_next = self._journal_id
-            self._publish(self._columns(self._clock() * 1000))
+            self._publish(self._columns())
             published = [space._space for space in self._spaces]
             for space in self._spaces:
                 space._space = _new_space()
@@ -1301,6 +1315,10 @@ def _apply(spaces: dict[int, Space], op: tuple[Any, ...], databases: int) -> Non
             spaces.pop(op[1], None)
         return
     if kind == "swap":
+        if max(op[1], op[2]) >= databases:
+            raise ValueError(
+                f"the journal swaps keyspace {max(op[1], op[2])}, but this store has {databases}"
+            )
         a, b = spaces.pop(op[1], None), spaces.pop(op[2], None)
         if a is not None:
             spaces[op[2]] = a
