@@ -59,6 +59,7 @@ from _common import (
     target_line,
 )
 from snapkv import journal as jr
+from snapkv.media import FileMedium, JournalFile
 
 #: Target: ns per set with ``fsync="everysec"`` / ns per set with the journal off.
 EVERYSEC_TARGET = 2.0
@@ -428,8 +429,8 @@ class RedisServer:
 class RedisContender(Contender):
     """``redis-benchmark -t set -P 1 -c <threads> -d 64 -r 10000``; its own count of sets/s.
 
-    redis-benchmark runs a number of requests, not a time window: the warm-up
-    measures the rate, then ``-n`` is sized to fill the window.
+    redis-benchmark runs a number of requests, not a time window: each run's
+    ``-n`` is sized from the previous run's rate (the warm-up's, at first).
     """
 
     def __init__(
@@ -458,12 +459,11 @@ class RedisContender(Contender):
         match = re.search(r'^"SET","([0-9.]+)"', out, re.MULTILINE)
         if match is None:
             raise RuntimeError(f"cannot read redis-benchmark's output: {out[:200]!r}")
-        rate = float(match.group(1))
-        return Sample(self.requests, self.requests / rate)
-
-    def size_for(self, sample: Sample) -> None:
-        """Choose ``-n`` so that a run lasts about one window at the warm-up's rate."""
+        sample = Sample(self.requests, self.requests / float(match.group(1)))
+        # The next run's -n: one window at this run's rate (the rate drifts
+        # with the machine's load; a fixed -n would make windows uneven).
         self.requests = max(100, round(sample.rate * self.seconds))
+        return sample
 
 
 # ---------------------------------------------------------------------- run
@@ -563,11 +563,9 @@ def warm_up(contenders: list[Contender], seconds: float) -> None:
         log(f"warm-up: {c.label}, {c.threads} thread(s)")
         full = c.seconds
         c.seconds = min(seconds, c.seconds)
-        sample = c()
+        c()
         c.seconds = full
         c.verify()
-        if isinstance(c, RedisContender):
-            c.size_for(sample)
 
 
 def report(contenders: list[Contender], runs: dict[str, list[Sample]]) -> dict[str, list[float]]:
@@ -648,7 +646,7 @@ def profile(base: Path, pairs: list[Pair], seconds: float, repeat: int) -> None:
     off = snapkv.open(directory / "off")
     never = snapkv.open(directory / "never", journal=True, fsync="never", compact_min_bytes=1 << 62)
     compacting = snapkv.open(directory / "compacting", journal=True, fsync="never")
-    medium = snapkv.FileMedium(directory / "layers")
+    medium = FileMedium(directory / "layers")
     writer = jr.JournalWriter(medium.create_journal(1, jr.header(1)), "never")
     raw = medium.create_journal(2, jr.header(2))
     fd = os.open(directory / "raw", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -724,6 +722,98 @@ def profile(base: Path, pairs: list[Pair], seconds: float, repeat: int) -> None:
         print(f'\ncProfile, fsync="{fsync}", {n:,} sets (tottime: time in the function itself):\n')
         print("    " + "\n    ".join(lines[start:]))
     shutil.rmtree(directory, ignore_errors=True)
+
+
+class CountingJournal(JournalFile):
+    """A journal file that counts and times its fsyncs (for the group-commit diagnostic)."""
+
+    def __init__(self, inner: JournalFile, medium: CountingMedium) -> None:
+        self.inner = inner
+        self.medium = medium
+
+    @property  # type: ignore[override]
+    def size(self) -> int:
+        return self.inner.size
+
+    def write(self, data: bytes) -> None:
+        self.inner.write(data)
+
+    def sync(self) -> None:
+        start = time.perf_counter()
+        self.inner.sync()
+        self.medium.sync_seconds += time.perf_counter() - start
+        self.medium.syncs += 1
+
+    def truncate(self, size: int) -> None:
+        self.inner.truncate(size)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class CountingMedium(FileMedium):
+    """A FileMedium whose journals count their fsyncs."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory)
+        self.syncs = 0
+        self.sync_seconds = 0.0
+
+    def create_journal(self, jid: int, header: bytes) -> JournalFile:
+        return CountingJournal(super().create_journal(jid, header), self)
+
+    def open_journal(self, jid: int) -> JournalFile:
+        return CountingJournal(super().open_journal(jid), self)
+
+
+def group_commit(base: Path, pairs: list[Pair], seconds: float, repeat: int) -> None:
+    """``fsync="always"`` with 1 and 8 threads, fsyncs counted.
+
+    Sets per fsync is group commit's own measure: it does not depend on how
+    fast the disk is, while the 8-thread / 1-thread rate does (with a slow
+    fsync, waiting dominates and batching pays in full; with a fast one,
+    the threads' hand-offs on 2 cores start to count).
+    """
+    chunks = chunked(pairs, 1)
+
+    def job(threads: int) -> Callable[[], tuple[Sample, int, float]]:
+        def run() -> tuple[Sample, int, float]:
+            medium = CountingMedium(Path(tempfile.mkdtemp(prefix="group-", dir=base)))
+            store = snapkv.Store(medium, journal=True, fsync="always")
+            try:
+                store.restore()
+                loops = [set_loop(store.set, chunks, f) for f in firsts(chunks, threads)]
+                sample = window(loops, seconds)
+                syncs, synced = medium.syncs, medium.sync_seconds
+            finally:
+                store.close()
+            shutil.rmtree(medium.directory, ignore_errors=True)
+            return sample, syncs, synced
+
+        return run
+
+    runs = interleaved({str(n): job(n) for n in (1, THREADS)}, repeat)
+    print(f'\n### Group commit: fsync="always", fsyncs counted (medians of {repeat})\n')
+    rows = []
+    for name, results in runs.items():
+        rows.append(
+            [
+                name,
+                f"{median(s.rate for s, _, _ in results):,.0f}",
+                f"{median(s.ops / n for s, n, _ in results):.2f}",
+                f"{median(t / n * 1e3 for _, n, t in results):.2f}",
+                f"{median(t / s.seconds for s, _, t in results):.0%}",
+            ]
+        )
+    print_table(["threads", "sets/s", "sets per fsync", "ms per fsync", "time in fsync"], rows)
+    ratios = [
+        eight.rate / one.rate
+        for (one, _, _), (eight, _, _) in zip(runs["1"], runs[str(THREADS)], strict=True)
+    ]
+    print(
+        f"{THREADS} threads / 1 thread, sets/s, per repetition: "
+        + " ".join(f"{r:.2f}" for r in ratios)
+    )
 
 
 # --------------------------------------------------------------------- main
@@ -831,6 +921,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         if args.profile:
             profile(base, pairs, args.seconds, args.repeat)
+            group_commit(base, pairs, args.seconds + EVERYSEC_EXTRA, args.repeat)
 
 
 if __name__ == "__main__":

@@ -99,7 +99,7 @@ META_BODY = Struct("<Q")  # journal_next; a longer body is allowed, the rest is 
 END_BODY = Struct("<QI")  # total entries, records before END
 U64_MAX = (1 << 64) - 1
 
-#: Entries per ENTRIES record, at most. Measured over 1,000,000 entries
+#: Entries per ENTRIES or ENTRIES_EX record, at most. Measured over 1,000,000 entries
 #: (bench/codec_choices.py): chunks of 65,536 encoded 7-20% slower and
 #: decoded non-ASCII text 14% slower than chunks of 4,096 (whose text stays
 #: in the CPU cache); smaller chunks gained nothing more.

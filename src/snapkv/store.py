@@ -1116,19 +1116,27 @@ class Store(Keyspace):
         cut = None
         aside: list[int] = []
         replayed: list[int] = []
-        for position, jid in enumerate(ids):
+        scans: list[tuple[int, str, jr.JournalScan]] = []
+        for jid in ids:
             blob = self._medium.read_journal(jid)
             if blob is None:
                 continue
-            newest = position == len(ids) - 1
             source = self._medium.describe_journal(jid)
             try:
-                scan = jr.scan_journal(blob, jid=jid, repair=repair)
+                scans.append((jid, source, jr.scan_journal(blob, jid=jid, repair=repair)))
             except CorruptJournalError as exc:
                 raise exc.located(source) from None
+        # Rotation syncs a journal before creating the next, so only the
+        # newest journal that holds anything can have lost its tail to a
+        # crash. (Journals after it can be empty: a creation whose directory
+        # sync failed leaves one behind while writes go on in the previous.)
+        last = max(
+            (i for i, (_, _, scan) in enumerate(scans) if scan.ops or scan.dropped_bytes),
+            default=len(scans) - 1,
+        )
+        for position, (jid, source, scan) in enumerate(scans):
+            newest = position >= last
             if scan.dropped_bytes and not (newest or repair):
-                # Rotation syncs a journal before starting the next, so only
-                # the newest can have lost its tail to a crash.
                 raise CorruptJournalError(
                     f"journal {jid} is not the newest but its tail is damaged: {scan.describe()}",
                     offset=scan.valid_end,
@@ -1143,7 +1151,7 @@ class Store(Keyspace):
                 dropped.append(f"{source}: {scan.describe()}")
                 cut = (jid, scan.valid_end)
                 if not newest:
-                    aside = ids[position + 1 :]
+                    aside = [later for later, _, _ in scans[position + 1 :]]
                     dropped.append(
                         f"history stops at the damage: journals {aside} are set aside, "
                         "their records not replayed"

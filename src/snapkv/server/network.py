@@ -21,6 +21,20 @@ only decides *when* to read, write and close:
   TCP keepalive (as Redis's ``tcp-keepalive 300``) ends half-open ones.
 * ``Config.save`` rules are checked once a second; snapshots are taken in a
   thread (see ``ServerState.bgsave``).
+
+Group sync (``appendonly`` with ``appendfsync always``): a write may be
+acknowledged only once its journal record is on disk, but one fsync per
+write would cap the server at the disk's fsync rate and stall every
+client while it waits. So, as Redis does (``beforeSleep`` fsyncs the AOF,
+then ``handleClientsWithPendingWrites`` sends the replies), the Store
+journals without syncing and replies are *held*: every connection that
+produced replies during one turn of the event loop is queued, and a
+single ``call_soon`` callback, which runs before the loop polls for more
+input, fsyncs once for everything written in that turn and then writes
+every held reply. Replies to reads are held too, so no client can see a
+write before it is durable. If the fsync fails, held replies are never
+sent: each waiting client gets an error and is disconnected, and the
+Store refuses every later write.
 """
 
 from __future__ import annotations
@@ -59,6 +73,15 @@ class Connection(asyncio.Protocol):
         self.pending: list[list[str]] = []
         self.paused = False
         self.closing = False
+        #: Replies wait for the server's group sync (see the module docstring).
+        self.hold = server.group_sync
+        #: Replies produced but not yet written because they wait for the sync.
+        self.held: list[bytes] = []
+        self.held_size = 0
+        #: Reading stopped because ``held_size`` passed the high-water mark.
+        self.held_full = False
+        #: What to do once the held replies are written (close, protocol error).
+        self.after_held: Callable[[], None] | None = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -99,7 +122,7 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
-        self.pending = []
+        self._drop()
         if self.client is not None:
             self.dispatcher.remove_client(self.client)
         self.server.connections.discard(self)
@@ -107,9 +130,15 @@ class Connection(asyncio.Protocol):
     def close(self) -> None:
         """Close now, dropping unsent replies (CLIENT KILL, idle timeout, server stop)."""
         self.closing = True
-        self.pending = []
+        self._drop()
         if self.transport is not None:
             self.transport.abort()
+
+    def _drop(self) -> None:
+        self.pending = []
+        self.held = []
+        self.held_size = 0
+        self.after_held = None
 
     # ----------------------------------------------------------------- data
 
@@ -121,14 +150,17 @@ class Connection(asyncio.Protocol):
         assert client is not None and parser is not None
         client.last_interaction = time.monotonic()
         commands = parser.feed(data)
-        if self.paused or self.pending:
+        if self.paused or self.pending or self.held_full:
             self.pending.extend(commands)
         elif len(commands) == 1 and client.plain:
             # The common case (one request per read) without list juggling.
             reply = self.execute(client, commands[0])
             if not (client.close_after_reply or parser.unauthenticated):
-                assert self.transport is not None
-                self.transport.write(reply)
+                if self.hold:
+                    self._hold(reply)
+                else:
+                    assert self.transport is not None
+                    self.transport.write(reply)
                 if parser.error is not None:
                     self._protocol_error()
                 elif self.dispatcher.shutdown_requested is not None:
@@ -152,6 +184,9 @@ class Connection(asyncio.Protocol):
         transport = self.transport
         assert client is not None and parser is not None and transport is not None
         execute = self.execute
+        hold = self.hold
+        write = self._hold if hold else transport.write
+        high = self.server.config.output_high_water
         out: list[bytes] = []
         size = 0
         while True:
@@ -165,13 +200,18 @@ class Connection(asyncio.Protocol):
                 out.append(reply)
                 size += len(reply)
                 if size >= _FLUSH_AT or client.close_after_reply:
-                    transport.write(b"".join(out))
+                    write(b"".join(out))
                     out, size = [], 0
                     if client.close_after_reply or self.closing:
                         self._finish()
                         return
-                    if self.paused:
+                    if self.paused or (hold and self.held_size >= high):
                         self.pending = pending[i + 1 :]
+                        if not self.paused:
+                            # Held replies are not in the transport, so asyncio
+                            # cannot push back: stop reading until they are sent.
+                            self.held_full = True
+                            transport.pause_reading()
                         return
             if parser.unauthenticated:
                 # One command at a time until AUTH: the next one must be
@@ -183,7 +223,7 @@ class Connection(asyncio.Protocol):
                     continue
             break
         if out:
-            transport.write(b"".join(out))
+            write(b"".join(out))
         if parser.error is not None:
             self._protocol_error()
         elif self.dispatcher.shutdown_requested is not None:
@@ -193,6 +233,9 @@ class Connection(asyncio.Protocol):
         """After a command asked to close (QUIT, SHUTDOWN, CLIENT KILL of itself)."""
         self.closing = True
         self.pending = []
+        if self.held:
+            self.after_held = self._finish
+            return
         if self.transport is not None:
             self.transport.close()  # sends what was written first
         if self.dispatcher.shutdown_requested is not None:
@@ -201,11 +244,62 @@ class Connection(asyncio.Protocol):
     def _protocol_error(self) -> None:
         parser = self.parser
         assert parser is not None and parser.error is not None and self.transport is not None
+        if self.held:  # the replies before the error go first
+            self.closing = True
+            self.after_held = self._protocol_error
+            return
         self.dispatcher.protocol_errors += 1
         log.info("protocol error from %s: %s", self.client and self.client.addr, parser.error)
         self.transport.write(error(f"ERR {parser.error}"))
         self.closing = True
         self.transport.close()
+
+    # ----------------------------------------------------------- group sync
+
+    def _hold(self, data: bytes) -> None:
+        """Keep ``data`` until the server's next sync (see the module docstring)."""
+        if not self.held:
+            self.server.hold(self)
+        self.held.append(data)
+        self.held_size += len(data)
+
+    def take_held(self) -> tuple[bytes, Callable[[], None] | None]:
+        """The held replies (joined) and the action after them; both are reset."""
+        data = self.held[0] if len(self.held) == 1 else b"".join(self.held)
+        after = self.after_held
+        self.held = []
+        self.held_size = 0
+        self.after_held = None
+        return data, after
+
+    def release(self, data: bytes, after: Callable[[], None] | None) -> None:
+        """The sync covering ``data`` succeeded: write it, then carry on where ``_run`` stopped."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return  # closed meanwhile: the client will never read it
+        if data:
+            transport.write(data)
+        if after is not None:
+            after()
+            return
+        if self.held_full and not self.held:
+            self.held_full = False
+            if self.closing or self.paused:
+                return  # resume_writing continues once the client reads
+            if self.pending:
+                self._run()
+            if not (self.paused or self.closing or self.held_full):
+                transport.resume_reading()
+
+    def sync_failed(self, exc: BaseException) -> None:
+        """The sync covering this connection's held replies failed: never acknowledge them."""
+        self._drop()
+        self.closing = True
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(
+                error(f"ERR journal sync failed, replies withheld and writes refused: {exc}")
+            )
+            self.transport.close()
 
     # -------------------------------------------------------- back-pressure
 
@@ -218,9 +312,9 @@ class Connection(asyncio.Protocol):
         self.paused = False
         if self.closing:
             return
-        if self.pending:
+        if self.pending and not self.held_full:
             self._run()
-        if not self.paused and not self.closing and self.transport is not None:
+        if not (self.paused or self.closing or self.held_full) and self.transport is not None:
             self.transport.resume_reading()
 
 
@@ -238,21 +332,35 @@ class RespServer:
     ``await serve_until_stopped()`` returns after :meth:`request_stop`
     (SHUTDOWN, a signal) with every connection closed. The Store is not
     closed here: whoever opened it closes it.
+
+    With ``config.appendonly`` and ``config.appendfsync == "always"``
+    replies wait for one group sync per turn of the event loop (see the
+    module docstring); the Store should then journal with ``fsync="never"``
+    (as :func:`snapkv.server.open_for` opens it), or every write also pays
+    its own fsync.
     """
 
     def __init__(self, store: Store, config: Config | None = None) -> None:
         self.dispatcher = Dispatcher(store, config)
+        self.store = store
         self.config = self.dispatcher.config
         self.connections: set[Connection] = set()
         self.port = self.config.port
+        #: Hold replies until the journal is synced (``appendfsync always``).
+        self.group_sync = self.config.appendonly and self.config.appendfsync == "always"
+        #: Group syncs done (each one fsync at most; INFO's ``aof_group_syncs``).
+        self.syncs = 0
+        self._held: list[Connection] = []
+        self._sync_handle: asyncio.Handle | None = None
+        self._syncing = False
         self._server: asyncio.Server | None = None
         self._stopped: asyncio.Event | None = None
         self._cron: asyncio.TimerHandle | None = None
-        self._on_stop: list[Callable[[], None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
         """Bind and start accepting connections."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
         self._server = await loop.create_server(
             lambda: Connection(self),
@@ -268,6 +376,7 @@ class RespServer:
         info["port"] = self.port
         info["event_loop"] = type(loop).__module__.split(".")[0]
         info["parser"] = type(make_parser(prefer_hiredis=self.config.hiredis)).__name__
+        info["group_syncs"] = lambda: self.syncs
         self._cron = loop.call_later(1.0, self._tick)
 
     def request_stop(self) -> None:
@@ -286,6 +395,11 @@ class RespServer:
         if self._cron is not None:
             self._cron.cancel()
             self._cron = None
+        if self._sync_handle is not None:
+            # Replies already produced (SHUTDOWN's own, those before it) are
+            # sent if their writes can be made durable.
+            self._sync_handle.cancel()
+            self._sync_and_release()
         if self._server is not None:
             self._server.close()
         for connection in list(self.connections):
@@ -293,6 +407,31 @@ class RespServer:
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
+
+    # ----------------------------------------------------------- group sync
+
+    def hold(self, connection: Connection) -> None:
+        """``connection`` has replies waiting for the sync: queue it, schedule the sync."""
+        self._held.append(connection)
+        if self._sync_handle is None:
+            assert self._loop is not None
+            self._sync_handle = self._loop.call_soon(self._sync_and_release)
+
+    def _sync_and_release(self) -> None:
+        """One fsync for every write of this loop turn, then every held reply."""
+        self._sync_handle = None
+        batch, self._held = self._held, []
+        taken = [(connection, *connection.take_held()) for connection in batch]
+        try:
+            self.store.sync()
+        except Exception as exc:
+            log.error("journal sync failed; withholding %d clients' replies: %s", len(taken), exc)
+            for connection, _data, _after in taken:
+                connection.sync_failed(exc)
+            return
+        self.syncs += 1
+        for connection, data, after in taken:
+            connection.release(data, after)
 
     def _tick(self) -> None:
         """Once a second: idle timeouts and ``save`` rules (Redis's ``serverCron``)."""
