@@ -42,8 +42,6 @@ BASE_SECONDS = 1_700_000_000
 TICK = 0.125
 
 State = dict[int, dict[str, tuple[str, int]]]  # keyspace -> key -> (value, expiry ms or 0)
-#: Writes logged as one BATCH record.
-BATCH_WRITES = ("update", "rename", "move")
 
 
 class Clock:
@@ -272,13 +270,12 @@ class Run:
         try:
             store.restore()
         except CorruptJournalError as exc:
-            if self.strict and self.step.split(",")[0] not in BATCH_WRITES:
+            if self.strict:
                 raise self.fail(f"{mode} crash at {self.step}: store does not open: {exc}") from exc
-            # Repair is allowed in two cases, and must then give one of the
-            # candidates: under a lax policy a power loss can damage unsynced
-            # records before the tail (and a "keep" image taken while such a
-            # recovery ran still holds that damage); and a BATCH in flight
-            # whose first sector was garbled (a known bug: the xfail test).
+            # Under a lax policy a power loss can damage unsynced records
+            # before the tail (and a "keep" image taken while such a recovery
+            # ran still holds that damage): repair must then give one of the
+            # candidates.
             store.restore(repair=True)
             self.recovered_from_damage += 1
         now = self.clock.ms
@@ -561,13 +558,6 @@ def test_a_failed_journal_creation_then_a_crash_mid_write_still_opens() -> None:
     assert dump(recovered) == {0: {"a": ("1", 0), "b": ("2", 0)}}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in journal recovery (scan_journal, rule 5): when a power loss garbles the "
-    "first bytes (frame type or length) of a BATCH in flight while its later sectors reach "
-    "the disk, the BATCH's own inner records count as later valid records, so a store with "
-    'fsync="always" raises CorruptJournalError although no acknowledged record is damaged',
-)
 def test_a_garbled_start_of_a_batch_in_flight_is_a_garbage_tail() -> None:
     clock = Clock()
     medium = FaultyMedium(sector_size=16)

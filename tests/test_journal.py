@@ -71,17 +71,14 @@ def journal(*records: bytes, jid: int = 1) -> bytes:
     return jr.header(jid) + b"".join(records)
 
 
-def fix_crc(data: bytes | bytearray, pos: int) -> bytes:
-    """Recompute the CRC of the record at ``pos``, so a body edit passes the checksum."""
-    out = bytearray(data)
-    length = struct.unpack_from("<I", out, pos + 4)[0]
-    struct.pack_into("<I", out, pos, crc32(out[pos + 4 : pos + 9 + length]))
-    return bytes(out)
-
-
 def frame(record_type: int, body: bytes) -> bytes:
     tail = struct.pack("<IB", len(body), record_type)
     return struct.pack("<I", crc32(tail + body)) + tail + body
+
+
+def entry(record: bytes) -> bytes:
+    """The BATCH entry of a framed record: the record without its CRC."""
+    return record[4:]
 
 
 # A small journal with one record of every type, the BATCH last.
@@ -136,7 +133,10 @@ def test_every_encoder_matches_the_grammar() -> None:
     assert jr.expire_record(1, "é", 0) == frame(0x13, struct.pack("<IQ", 1, 0) + b"\xc3\xa9")
     assert jr.swap_record(1, 2) == frame(0x14, struct.pack("<II", 1, 2))
     inner = [jr.delete_record(0, "a"), jr.swap_record(0, 1)]
-    assert jr.batch_record(inner) == frame(0x15, b"".join(inner))
+    assert jr.batch_record(inner) == frame(
+        0x15, struct.pack("<IB", 5, 0x11) + b"\x00" * 4 + b"a" + struct.pack("<IBII", 8, 0x14, 0, 1)
+    )
+    assert jr.batch_record(iter(inner)) == frame(0x15, b"".join(map(entry, inner)))
 
 
 def test_encoders_refuse_bad_arguments() -> None:
@@ -169,7 +169,24 @@ def test_a_batch_holds_whole_simple_records_only() -> None:
         jr.batch_record([jr.delete_record(0, "a")[:-1]])
     with pytest.raises(ValueError, match="whole records"):
         jr.batch_record([b"\x00" * 5])
+    with pytest.raises(ValueError, match="one per item"):
+        jr.batch_record([jr.delete_record(0, "a") + jr.delete_record(0, "b")])
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        jr.batch_record([jr.delete_record(0, "a")[:-1] + b"b"])
     assert jr.scan_journal(journal(jr.batch_record([]))).ops == [("batch", ())]
+
+
+@FAST
+@given(st.lists(simple_ops, max_size=6))
+def test_no_valid_record_frame_starts_inside_a_batch(inner: list[tuple[Any, ...]]) -> None:
+    # The property recovery relies on: only the BATCH's own frame verifies,
+    # so its damaged bytes can never look like records written after it.
+    record = encode(("batch", tuple(inner)))
+    for pos in range(1, len(record) - 8):
+        length = struct.unpack_from("<I", record, pos + 4)[0]
+        end = pos + 9 + length
+        if end <= len(record):
+            assert crc32(record[pos + 4 : end]) != struct.unpack_from("<I", record, pos)[0]
 
 
 # ------------------------------------------------------------------ header
@@ -242,16 +259,17 @@ def test_rule_2_torn_tail_at_every_byte_of_the_last_record(last: int) -> None:
         assert f"torn last record ({cut - start} bytes at offset {start})" in scan.describe()
 
 
-def test_rule_2_a_torn_batch_is_torn_even_though_it_holds_complete_records() -> None:
+def test_rule_2_a_torn_batch_is_torn_at_every_byte() -> None:
     inner = [jr.set_record(0, f"k{i}", "v" * i) for i in range(20)]
     big = jr.batch_record(inner)
     whole = journal(RECORDS[0], big)
+    between = {STARTS[1] + 9 + len(b"".join(map(entry, inner[:i]))) for i in range(21)}
     boundaries = 0
     for cut in range(STARTS[1] + 1, len(whole)):
         scan = jr.scan_journal(whole[:cut])
         assert (scan.ops, scan.tail, scan.valid_end) == (OPS[:1], "torn", STARTS[1]), cut
-        boundaries += cut in {STARTS[1] + 9 + len(b"".join(inner[:i])) for i in range(21)}
-    assert boundaries == 20  # cuts exactly between inner records were among them
+        boundaries += cut in between
+    assert boundaries == 20  # cuts exactly between entries were among them
 
 
 @pytest.mark.parametrize("zeros", [1, 8, 9, 100, 5000])
@@ -286,14 +304,36 @@ def test_rule_4_garbage_tail() -> None:
     assert (scan.ops, scan.tail, scan.dropped_bytes) == (OPS, "garbage", 12)
 
 
-@pytest.mark.parametrize("byte", [0, 12, 9 + 27 + 5, 9 + 27 + 14 + 2])
-def test_rule_4_a_damaged_last_batch_is_a_tail_though_it_holds_valid_records(byte: int) -> None:
-    # Its CRC field, or a byte of its first, second or third inner record:
-    # the inner records that still verify are the BATCH's own bytes.
+@pytest.mark.parametrize("byte", [0, 12, 9 + 23 + 5, 9 + 23 + 10 + 2])
+def test_rule_4_a_damaged_last_batch_is_a_garbage_tail(byte: int) -> None:
+    # Its CRC field, or a byte of its first, second or third entry.
     damaged = bytearray(DATA)
     damaged[STARTS[-1] + byte] ^= 0x01
     scan = jr.scan_journal(bytes(damaged))
     assert (scan.ops, scan.tail, scan.valid_end) == (OPS[:-1], "garbage", STARTS[-1])
+
+
+@FAST
+@given(
+    st.lists(simple_ops, min_size=1, max_size=6),
+    st.binary(min_size=1, max_size=16),
+    st.integers(0, 15),
+)
+def test_rule_2_and_4_a_garbled_start_of_a_last_batch_is_a_tail(
+    inner: list[tuple[Any, ...]], garbage: bytes, at: int
+) -> None:
+    # A power loss that garbles the sector holding a BATCH's frame (its
+    # type, its length), the rest of the BATCH reaching the disk: its
+    # entries are not records, so this is a tail, never mid-file damage.
+    record = bytearray(encode(("batch", tuple(inner))))
+    at = min(at, len(record) - 1)
+    record[at : at + len(garbage)] = bytes(
+        b ^ g for b, g in zip(record[at : at + len(garbage)], garbage, strict=False)
+    )
+    scan = jr.scan_journal(journal(RECORDS[0], bytes(record)))
+    if scan.tail != "clean":  # a zero mask can leave the record whole
+        assert (scan.ops, scan.valid_end) == (OPS[:1], STARTS[1])
+        assert scan.tail in {"torn", "garbage", "zero-filled"}
 
 
 @pytest.mark.parametrize(
@@ -305,9 +345,11 @@ def test_rule_4_a_damaged_last_batch_is_a_tail_though_it_holds_valid_records(byt
         (2, 4, 0x01, "record-crc"),  # the length's low bit: still fits, CRC fails
         (2, 8, 0x80, "record-crc"),  # the type
         (0, 20, 0x80, "record-crc"),  # the first record
-        (6, 20, 0x80, "record-crc"),  # inside a BATCH's first inner record, not last
-        (6, 4, 0x08, "record-crc"),  # a BATCH's length shrunk: its inner records follow
+        (6, 20, 0x80, "record-crc"),  # inside a BATCH's first entry, not last
+        (6, 8, 0x02, "record-crc"),  # a BATCH's type (0x15 -> 0x17)
+        (6, 4, 0x08, "record-crc"),  # a BATCH's length shrunk: still fits, CRC fails
         (6, 4, 0x01, "record-crc"),  # a BATCH's length grown by 1
+        (6, 7, 0x80, "record-length"),  # a BATCH's length run past the end of the file
     ],
 )
 def test_rule_5_mid_file_damage_is_an_error_at_the_damaged_record(
@@ -331,6 +373,19 @@ def test_rule_5_a_batch_inside_a_damaged_batch_is_a_later_record() -> None:
         jr.scan_journal(bytes(damaged))
 
 
+def test_rule_5_records_after_a_batch_whose_length_runs_past_the_end_are_found() -> None:
+    # Damage in the length can make a BATCH cover the rest of the file: the
+    # records after it were written later, and its entries are not records,
+    # so they are told apart.
+    for later in (RECORDS[:1], RECORDS[:6]):
+        damaged = bytearray(journal(RECORDS[-1], *later))
+        struct.pack_into("<I", damaged, 24 + 4, len(damaged))
+        with pytest.raises(CorruptJournalError, match=f"follows at offset {24 + len(RECORDS[-1])}"):
+            jr.scan_journal(bytes(damaged))
+        scan = jr.scan_journal(bytes(damaged), repair=True)
+        assert (scan.ops, scan.valid_end, scan.discarded_records) == ([], 24, len(later))
+
+
 def test_rule_5_zeros_followed_by_records_are_not_a_tail() -> None:
     zeroed = DATA[: STARTS[3]] + bytes(len(RECORDS[3])) + DATA[STARTS[4] :]
     with pytest.raises(CorruptJournalError) as info:
@@ -351,10 +406,13 @@ def test_rule_5_a_valid_checksum_over_a_malformed_body_is_an_error_even_last() -
         (frame(0x10, struct.pack("<IQI", 0, 0, 1) + b"k\xed\xa0"), "text-utf8", 9 + 17),
         (frame(0x20, b""), "record-type", 0),  # unknown required type
         (frame(0x00, b""), "record-type", 0),
-        (frame(0x15, RECORDS[0][:-1]), "batch-record", 9),  # inner record cut
-        (frame(0x15, RECORDS[0] + b"\x00" * 3), "batch-record", 9 + len(RECORDS[0])),
-        (frame(0x15, frame(0x15, b"")), "batch-record", 9),  # nested BATCH
-        (frame(0x15, fix_crc(RECORDS[0], 0)[:-1] + b"x"), "batch-record", 9),  # inner CRC
+        (frame(0x15, entry(RECORDS[0])[:-1]), "batch-record", 9),  # entry runs past
+        (frame(0x15, entry(RECORDS[0]) + b"\x00" * 4), "batch-record", 9 + len(RECORDS[0]) - 4),
+        (frame(0x15, b"\x00"), "batch-record", 9),  # 1 byte: no room for an entry header
+        (frame(0x15, entry(frame(0x15, b""))), "batch-record", 9),  # nested BATCH
+        (frame(0x15, entry(RECORDS[0]) + entry(frame(0x20, b""))), "batch-record", 32),
+        (frame(0x15, entry(frame(0x11, b"\x00" * 3))), "record-body", 9 + 5),
+        (frame(0x15, entry(frame(0x11, b"\x00\x00\x00\x00\xff"))), "text-utf8", 9 + 9),
     ]
     for record, check, offset in cases:
         with pytest.raises(CorruptJournalError) as info:
@@ -370,7 +428,7 @@ def test_optional_records_are_verified_and_skipped() -> None:
     optional = frame(0x80, b"a note from a newer writer")
     scan = jr.scan_journal(journal(RECORDS[0], optional, frame(0xFF, b""), RECORDS[1]))
     assert (scan.ops, scan.skipped_records) == (OPS[:2], 2)
-    inside = frame(0x15, RECORDS[0] + optional)
+    inside = frame(0x15, entry(RECORDS[0]) + entry(optional))
     assert jr.scan_journal(journal(inside)).ops == [("batch", (OPS[0],))]
     # An optional record is framed like any other: a bad CRC before a good record is damage.
     bad = bytearray(optional)
@@ -494,10 +552,17 @@ def test_the_documented_example_is_what_the_encoders_write() -> None:
     )
     assert blocks[0] == expected
     # What the document says of it.
-    assert len(expected) == 137
-    for cut in range(125, 137):
+    assert len(expected) == 129
+    for cut in range(117, 129):
         scan = jr.scan_journal(expected[:cut])
-        assert (len(scan.ops), scan.tail, scan.valid_end) == (3, "torn", 124)
+        assert (len(scan.ops), scan.tail, scan.valid_end) == (3, "torn", 116)
+    for pos in range(78, 116):  # one damaged byte of the BATCH, when it is last
+        for mask in range(1, 256):
+            damaged = bytearray(expected[:116])
+            damaged[pos] ^= mask
+            scan = jr.scan_journal(bytes(damaged))
+            assert (len(scan.ops), scan.valid_end) == (2, 78)
+            assert scan.tail in {"torn", "garbage"}
     for bit in range(8 * 27):
         damaged = bytearray(expected)
         damaged[24 + bit // 8] ^= 1 << bit % 8

@@ -6,6 +6,7 @@ a journal file::
 
     HEADER   magic, version, flags, journal id, CRC-32      24 bytes
     record*  crc u32 | length u32 | type u8 | body          the snapshot's record frame
+    BATCH body: entry*, entry = length u32 | type u8 | body (no CRC of its own)
 
 Records hold *effects* (set this key to this value with this absolute
 expiry), never commands, so replaying a journal is deterministic whatever
@@ -69,6 +70,9 @@ HEADER_CRC_OFFSET = 20
 
 FRAME = Struct("<IIB")  # crc, body length, type: the snapshot's frame
 FRAME_SIZE = FRAME.size  # 9
+#: An entry of a BATCH body: a record frame without its CRC (the BATCH's covers it).
+ENTRY = Struct("<IB")  # body length, type
+ENTRY_SIZE = ENTRY.size  # 5
 
 TYPE_SET = 0x10
 TYPE_DEL = 0x11
@@ -143,7 +147,7 @@ def _text(value: str, what: str) -> bytes:
         raise TypeError(f"journal {what} must be str, not {type(value).__name__}") from None
 
 
-def _framed(head: bytes, *pieces: bytes) -> bytes:
+def _framed(head: bytes, *pieces: bytes | memoryview) -> bytes:
     """Frame a record whose CRC-covered part is ``head`` followed by ``pieces``."""
     crc = crc32(head)
     for piece in pieces:
@@ -218,25 +222,37 @@ def batch_record(records: Iterable[bytes]) -> bytes:
 
     One record with one CRC over the lot, so a crash keeps all of them or
     none: this is what makes ``update`` and ``rename`` atomic across a crash.
+    Each record goes in without its CRC, as an entry ``length | type | body``:
+    an entry is then never a valid record frame by itself, so the bytes of a
+    BATCH whose start a crash garbled cannot pass for records written after
+    it (which would turn a garbage tail into mid-file damage).
 
-    :raises ValueError: a record is not a complete SET/DEL/CLEAR/EXPIRE/SWAP record.
+    :raises ValueError: an item is not one complete SET/DEL/CLEAR/EXPIRE/SWAP
+        record whose CRC holds.
     """
-    body = b"".join(records)
-    _check_batch_body(body)
-    return _framed(_TAIL.pack(len(body), TYPE_BATCH), body)
+    entries = [_batch_entry(record) for record in records]
+    length = sum(map(len, entries))
+    return _framed(_TAIL.pack(length, TYPE_BATCH), *entries)
 
 
-def _check_batch_body(body: bytes) -> None:
-    pos = 0
-    while pos < len(body):
-        if len(body) - pos < FRAME_SIZE:
-            raise ValueError("batch_record takes whole records only")
-        _crc, length, record_type = FRAME.unpack_from(body, pos)
-        if record_type not in _INNER_TYPES:
-            raise ValueError(f"a batch cannot hold a record of type 0x{record_type:02x}")
-        pos += FRAME_SIZE + length
-    if pos != len(body):
+def _batch_entry(record: bytes) -> memoryview:
+    """``record`` without its CRC, once it is known to be one whole record of a BATCH type.
+
+    The CRC is checked before it is dropped: a record altered after it was
+    encoded would otherwise be sealed under the BATCH's valid CRC.
+    """
+    view = memoryview(record)
+    if len(view) < FRAME_SIZE:
         raise ValueError("batch_record takes whole records only")
+    stored, length, record_type = FRAME.unpack_from(view)
+    if record_type not in _INNER_TYPES:
+        raise ValueError(f"a batch cannot hold a record of type 0x{record_type:02x}")
+    if len(view) != FRAME_SIZE + length:
+        raise ValueError("batch_record takes whole records only, one per item")
+    entry = view[4:]
+    if crc32(entry) != stored:
+        raise ValueError("batch_record takes whole records only: checksum mismatch")
+    return entry
 
 
 def _out_of_range(**fields: int) -> ValueError:
@@ -301,29 +317,26 @@ def _decode_swap(view: memoryview, start: int, end: int) -> SwapOp:
 
 
 def _decode_batch(view: memoryview, start: int, end: int) -> BatchOp:
+    # The BATCH's CRC held, so every failure here is the writer's, not a crash's.
     ops: list[SimpleOp] = []
     pos = start
     while pos < end:
-        if end - pos < FRAME_SIZE:
+        if end - pos < ENTRY_SIZE:
             raise CorruptJournalError(
-                "BATCH body ends inside a record header", offset=pos, check="batch-record"
+                "BATCH body ends inside an entry header", offset=pos, check="batch-record"
             )
-        stored, length, record_type = FRAME.unpack_from(view, pos)
-        inner_end = pos + FRAME_SIZE + length
+        length, record_type = ENTRY.unpack_from(view, pos)
+        body = pos + ENTRY_SIZE
+        inner_end = body + length
         if inner_end > end:
             raise CorruptJournalError(
-                f"BATCH inner record of length {length} runs past the BATCH body",
+                f"BATCH entry of length {length} runs past the BATCH body",
                 offset=pos,
                 check="batch-record",
             )
-        # The outer CRC already held: a bad inner CRC means the writer was wrong.
-        if crc32(view[pos + 4 : inner_end]) != stored:
-            raise CorruptJournalError(
-                "BATCH inner record checksum mismatch", offset=pos, check="batch-record"
-            )
         decoder = _INNER_DECODERS.get(record_type)
         if decoder is not None:
-            ops.append(decoder(view, pos + FRAME_SIZE, inner_end))
+            ops.append(decoder(view, body, inner_end))
         elif not record_type & OPTIONAL_TYPE_BIT:
             raise CorruptJournalError(
                 f"a BATCH cannot hold a record of type 0x{record_type:02x}",
@@ -349,7 +362,6 @@ _INNER_TYPES = frozenset(_INNER_DECODERS)
 #: A type byte that can start a record a version-1 writer writes: what the
 #: search for a later valid record looks for after damage.
 _KNOWN_TYPE_BYTE = re.compile(rb"[\x10-\x15]")
-_BATCH_TYPE_BYTE = bytes([TYPE_BATCH])
 
 
 # ------------------------------------------------------------------ recovery
@@ -531,7 +543,7 @@ def _after_bad_record(
         # Rule 3: a file system that extended the file but never wrote the
         # data shows zeros. A zero frame never passes its CRC.
         return JournalScan(scanned.jid, scanned.ops, pos, size, TAIL_ZERO, scanned.skipped)
-    later = _find_record(view, pos + 1, _batch_extent(view, pos))
+    later = _find_record(view, pos + 1)
     if later is None:
         # Rule 2 (the writer died inside the last record) or rule 4 (the
         # last record's bytes are garbage): no record follows, so dropping
@@ -571,54 +583,31 @@ def _frame_end(view: memoryview, pos: int, limit: int) -> int | None:
     return end
 
 
-def _find_record(view: memoryview, start: int, own_until: int = 0) -> int | None:
+def _find_record(view: memoryview, start: int) -> int | None:
     """Offset of the first valid record at or after ``start``, or ``None``.
 
     Only frames whose type a version-1 writer writes count. The type byte is
     searched for in C (``re``), so random garbage costs a Python step for
-    about 1 byte in 40, and zero runs cost none. Below ``own_until`` (the end
-    of a damaged BATCH, see :func:`_batch_extent`) frames of the types a BATCH
-    holds are the BATCH's own inner records and are passed over.
+    about 1 byte in 40, and zero runs cost none. The entries of a BATCH have
+    no CRC, so those of a damaged BATCH are never taken for later records.
     """
     size = len(view)
     search = _KNOWN_TYPE_BYTE.search
     match = search(view, start + FRAME_SIZE - 1)
     while match is not None:
         candidate = match.start() - (FRAME_SIZE - 1)
-        end = _frame_end(view, candidate, size)
-        if end is not None and not (end <= own_until and match.group() != _BATCH_TYPE_BYTE):
+        if _frame_end(view, candidate, size) is not None:
             return candidate
         match = search(view, match.start() + 1)
     return None
-
-
-def _batch_extent(view: memoryview, pos: int) -> int:
-    """Where the bytes of a damaged or torn BATCH at ``pos`` end (``pos`` if it is no BATCH).
-
-    A BATCH's body is complete inner records, valid frames of their own. A
-    torn BATCH, or one with a damaged byte, still holds some: they are the
-    BATCH's own bytes, not records written after it, so they must not turn
-    a tail into mid-file damage. The extent is the BATCH's stated length,
-    cut at the end of the file; a damaged length that still fits the file
-    cannot hide the records after it, and a BATCH frame inside it (which no
-    BATCH holds) is a later record. One ambiguity is left, documented in
-    FORMAT.md: a BATCH length damaged so that it runs past the end makes the
-    SET..SWAP records after it look like its own, and they are dropped with
-    it as a torn tail (reported, with the bytes dropped).
-    """
-    size = len(view)
-    if size - pos < FRAME_SIZE or view[pos + FRAME_SIZE - 1] != TYPE_BATCH:
-        return pos
-    length: int = U32.unpack_from(view, pos + 4)[0]
-    return min(size, pos + FRAME_SIZE + length)
 
 
 def _count_records(view: memoryview, start: int) -> int:
     """Records that still look valid from ``start`` on: what a repair discards.
 
     Resynchronises like a reader would: after a valid record, the next one
-    is expected right at its end, so records nested in a BATCH are not
-    counted twice.
+    is expected right at its end, so a frame inside a valid record's value
+    is not counted.
     """
     size = len(view)
     count = 0

@@ -81,7 +81,7 @@ from snapkv.errors import (
     StoreClosedError,
     StoreShutDownError,
 )
-from snapkv.media import FileMedium, Medium, MemoryMedium
+from snapkv.media import FileMedium, JournalFile, Medium, MemoryMedium
 
 __all__ = ["FSYNC_POLICIES", "Keyspace", "RestoreReport", "Store", "open"]
 
@@ -877,23 +877,50 @@ class Store(Keyspace):
         ids = self._medium.journal_ids()
         return max([self._journal_id + 1, self._journal_next, 1, *(i + 1 for i in ids)])
 
-    def _start_journal(self, jid: int, *, existing: bool = False) -> None:
-        """Switch writes to journal ``jid`` (created unless ``existing``); caller holds both locks.
+    def _start_journal(
+        self, jid: int, *, existing: bool = False, file: JournalFile | None = None
+    ) -> None:
+        """Switch writes to journal ``jid``; caller holds both locks.
 
-        The previous journal is synced first, so only the newest journal can
-        ever have a torn tail (recovery relies on it).
+        The journal is ``file`` (created beforehand by :meth:`_prepare_journal`),
+        or opened if ``existing``, or created here. The previous journal is
+        synced first, so only the newest journal that holds records can ever
+        have a torn tail (recovery relies on it).
         """
         old = self._writer
         if old is not None and old is not _PARKED:
             old.sync()
-        if existing:
-            file = self._medium.open_journal(jid)
-        else:
-            file = self._medium.create_journal(jid, jr.header(jid))
+        if file is None:
+            if existing:
+                file = self._medium.open_journal(jid)
+            else:
+                file = self._medium.create_journal(jid, jr.header(jid))
         self._writer = jr.JournalWriter(file, self._fsync)
         self._journal_id = jid
         if old is not None and old is not _PARKED:
             old.close()
+
+    def _prepare_journal(self) -> tuple[int, JournalFile] | None:
+        """Before a rotation, outside ``_lock`` (caller holds ``_publish_lock``).
+
+        Syncs the current journal and creates the next one, so that under the
+        lock only the bytes written since are synced and writes are switched:
+        the fsyncs that take milliseconds happen while writers go on.
+        An empty journal left by a failure later is harmless (recovery
+        replays it as nothing; the next id skips it).
+        """
+        writer = self._writer
+        if not self._journaling or writer is None or writer is _PARKED:
+            return None
+        writer.sync()
+        jid = self._next_journal_id()
+        return jid, self._medium.create_journal(jid, jr.header(jid))
+
+    def _rotate(self, prepared: tuple[int, JournalFile] | None) -> None:
+        """Switch writes to the prepared journal; caller holds both locks."""
+        if prepared is not None:
+            self._start_journal(prepared[0], file=prepared[1])
+            self._journal_next = self._journal_id
 
     def _start_compaction(self) -> None:
         with self._lock:
@@ -969,17 +996,23 @@ class Store(Keyspace):
         :raises MediumError: publishing failed; memory and older snapshots are unchanged.
         """
         with self._publish_lock:
-            with self._lock:
-                self._check_open()
-                if self._writer is _PARKED:
-                    raise StoreShutDownError(
-                        "the store was shut down: restore() it before saving (its snapshot "
-                        "is already published; saving the emptied memory would replace it)"
-                    )
-                if self._journaling:
-                    self._start_journal(self._next_journal_id())
-                    self._journal_next = self._journal_id
-                columns = self._columns()
+            self._check_open()
+            prepared = self._prepare_journal()
+            try:
+                with self._lock:
+                    self._check_open()
+                    if self._writer is _PARKED:
+                        raise StoreShutDownError(
+                            "the store was shut down: restore() it before saving (its "
+                            "snapshot is already published; saving the emptied memory would "
+                            "replace it)"
+                        )
+                    self._rotate(prepared)
+                    prepared = None
+                    columns = self._columns()
+            finally:
+                if prepared is not None:
+                    prepared[1].close()
             self._publish(columns)
 
     def shutdown(self) -> None:
@@ -994,21 +1027,27 @@ class Store(Keyspace):
 
         :raises MediumError: publishing failed.
         """
-        with self._publish_lock, self._lock:
+        with self._publish_lock:
             self._check_open()
-            if self._writer is _PARKED:
-                return  # already shut down, nothing written since: the snapshot stands
-            if self._journaling:
-                self._start_journal(self._next_journal_id())
-                self._journal_next = self._journal_id
-            self._publish(self._columns())
-            published = [space._space for space in self._spaces]
-            for space in self._spaces:
-                space._space = _new_space()
-            self._emptied = tuple(space._space for space in self._spaces)
-            if self._journaling:
-                self._writer.close()
-                self._writer = _PARKED
+            prepared = self._prepare_journal()
+            try:
+                with self._lock:
+                    self._check_open()
+                    if self._writer is _PARKED:
+                        return  # already shut down, nothing written since: the snapshot stands
+                    self._rotate(prepared)
+                    prepared = None
+                    self._publish(self._columns())
+                    published = [space._space for space in self._spaces]
+                    for space in self._spaces:
+                        space._space = _new_space()
+                    self._emptied = tuple(space._space for space in self._spaces)
+                    if self._journaling:
+                        self._writer.close()
+                        self._writer = _PARKED
+            finally:
+                if prepared is not None:
+                    prepared[1].close()
         # ``published`` is freed here, after the locks: writers need not wait
         # while a million strings are deallocated.
         del published

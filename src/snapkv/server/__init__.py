@@ -40,6 +40,7 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
+from snapkv.errors import SnapkvError
 from snapkv.server.context import Config, parse_save
 from snapkv.server.network import RespServer
 from snapkv.store import Store
@@ -66,10 +67,18 @@ def _loop_factory(use_uvloop: bool) -> Callable[[], asyncio.AbstractEventLoop]:
 
 
 def open_for(config: Config, directory: str | None) -> Store:
-    """The Store ``serve`` uses: ``directory`` restored (journal with ``appendonly``) or memory."""
+    """The Store ``serve`` uses: ``directory`` restored (journal with ``appendonly``) or memory.
+
+    With ``appendfsync always`` the Store journals with ``fsync="never"``:
+    the server itself fsyncs once per turn of its event loop, before any
+    reply goes out (see :mod:`snapkv.server.network`), instead of once per
+    write.
+    """
     fsync = FSYNC_NAMES[config.appendfsync]
     if directory is None:
         return Store(databases=config.databases)
+    if config.appendonly and fsync == "always":
+        fsync = "never"
     return open_store(directory, databases=config.databases, journal=config.appendonly, fsync=fsync)
 
 
@@ -89,7 +98,10 @@ def serve(
     :param store: serve this Store (the caller keeps it open and closes it).
     :param use_uvloop: run on uvloop when it is installed.
     :param ready: called with the server once it accepts connections.
-    :raises snapkv.errors.SnapkvError: the directory could not be opened or restored.
+    :raises snapkv.errors.SnapkvError: the directory could not be opened or
+        restored, or (``appendfsync always``) a journal fsync failed: the
+        server then stops at once, as Redis does, rather than serve data it
+        could not make durable.
     :raises OSError: the address could not be bound.
     """
     config = config if config is not None else Config()
@@ -99,9 +111,15 @@ def serve(
     try:
         with asyncio.Runner(loop_factory=_loop_factory(use_uvloop)) as runner:
             runner.run(_main(store, config, ready))
-    finally:
+    except BaseException:
         if own:
-            store.close()
+            try:
+                store.close()
+            except SnapkvError as exc:  # the error being raised says more
+                log.error("closing the store failed too: %s", exc)
+        raise
+    if own:
+        store.close()
 
 
 async def _main(store: Store, config: Config, ready: Callable[[RespServer], Any] | None) -> None:
@@ -125,3 +143,5 @@ async def _main(store: Store, config: Config, ready: Callable[[RespServer], Any]
     if ready is not None:
         ready(server)
     await server.serve_until_stopped()
+    if server.fatal is not None:
+        raise server.fatal

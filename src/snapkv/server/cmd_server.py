@@ -326,7 +326,16 @@ def _human(size: int) -> str:
 
 
 def info_text(client: Client, sections: list[str]) -> str:
-    """The INFO report for ``sections`` (empty: the default ones)."""
+    """The INFO report for ``sections`` (empty: the default ones).
+
+    Keyspace lines are Redis's ``db<n>:keys=K,expires=E,avg_ttl=0``: ``keys``
+    counts live keys (due keys are reclaimed first), ``expires`` the keys
+    with an expiry time (as in Redis, one that fell due a moment ago may
+    still be counted until it is swept). ``avg_ttl`` is always 0: Redis
+    derives it from the keys its expiry sweep happens to sample, a moving
+    estimate no client can rely on, and 0 is what Redis itself reports
+    before it has one.
+    """
     server = client.server
     store = server.store
     wanted = {s.lower() for s in sections} or {"default"}
@@ -406,7 +415,7 @@ def info_text(client: Client, sections: list[str]) -> str:
         },
         "cluster": {"cluster_enabled": 0},
         "keyspace": {
-            f"db{i}": f"keys={size},expires=0,avg_ttl=0"
+            f"db{i}": f"keys={size},expires={db.expiring_count()},avg_ttl=0"
             for i, db in enumerate(server.keyspaces)
             if (size := len(db))
         },

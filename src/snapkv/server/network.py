@@ -297,7 +297,7 @@ class Connection(asyncio.Protocol):
         self.closing = True
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(
-                error(f"ERR journal sync failed, replies withheld and writes refused: {exc}")
+                error(f"ERR journal sync failed, replies withheld, server stopping: {exc}")
             )
             self.transport.close()
 
@@ -348,11 +348,13 @@ class RespServer:
         self.port = self.config.port
         #: Hold replies until the journal is synced (``appendfsync always``).
         self.group_sync = self.config.appendonly and self.config.appendfsync == "always"
-        #: Group syncs done (each one fsync at most; INFO's ``aof_group_syncs``).
+        #: Group syncs done (each one ``store.sync()``: at most one fsync).
         self.syncs = 0
         self._held: list[Connection] = []
         self._sync_handle: asyncio.Handle | None = None
-        self._syncing = False
+        self._sync_future: asyncio.Future[None] | None = None
+        #: The journal sync failure that stopped the server, if any.
+        self.fatal: BaseException | None = None
         self._server: asyncio.Server | None = None
         self._stopped: asyncio.Event | None = None
         self._cron: asyncio.TimerHandle | None = None
@@ -376,7 +378,6 @@ class RespServer:
         info["port"] = self.port
         info["event_loop"] = type(loop).__module__.split(".")[0]
         info["parser"] = type(make_parser(prefer_hiredis=self.config.hiredis)).__name__
-        info["group_syncs"] = lambda: self.syncs
         self._cron = loop.call_later(1.0, self._tick)
 
     def request_stop(self) -> None:
@@ -395,11 +396,14 @@ class RespServer:
         if self._cron is not None:
             self._cron.cancel()
             self._cron = None
+        if self._sync_future is not None:
+            with contextlib.suppress(Exception):  # _synced reports it
+                await self._sync_future
         if self._sync_handle is not None:
             # Replies already produced (SHUTDOWN's own, those before it) are
             # sent if their writes can be made durable.
             self._sync_handle.cancel()
-            self._sync_and_release()
+            self._sync_and_release(inline=True)
         if self._server is not None:
             self._server.close()
         for connection in list(self.connections):
@@ -413,25 +417,51 @@ class RespServer:
     def hold(self, connection: Connection) -> None:
         """``connection`` has replies waiting for the sync: queue it, schedule the sync."""
         self._held.append(connection)
-        if self._sync_handle is None:
+        if self._sync_handle is None and self._sync_future is None:
             assert self._loop is not None
             self._sync_handle = self._loop.call_soon(self._sync_and_release)
 
-    def _sync_and_release(self) -> None:
+    def _sync_and_release(self, *, inline: bool = False) -> None:
         """One fsync for every write of this loop turn, then every held reply."""
         self._sync_handle = None
         batch, self._held = self._held, []
         taken = [(connection, *connection.take_held()) for connection in batch]
+        if self.config.sync_thread and not inline:
+            assert self._loop is not None
+            future = self._loop.run_in_executor(None, self.store.sync)
+            self._sync_future = future
+            future.add_done_callback(lambda done: self._synced(taken, done.exception()))
+            return
         try:
             self.store.sync()
         except Exception as exc:
-            log.error("journal sync failed; withholding %d clients' replies: %s", len(taken), exc)
+            self._synced(taken, exc)
+            return
+        self._synced(taken, None)
+
+    def _synced(self, taken: list[Any], exc: BaseException | None) -> None:
+        self._sync_future = None
+        if exc is not None:
+            # As Redis with appendfsync always: a write that cannot be made
+            # durable is never acknowledged, and the server stops rather
+            # than serve data the disk refused.
+            log.error(
+                "journal sync failed; withholding %d clients' replies and stopping: %s",
+                len(taken),
+                exc,
+            )
             for connection, _data, _after in taken:
                 connection.sync_failed(exc)
+            if self.fatal is None:
+                self.fatal = exc
+            self.request_stop()
             return
         self.syncs += 1
         for connection, data, after in taken:
             connection.release(data, after)
+        if self._held and self._sync_handle is None:
+            assert self._loop is not None
+            self._sync_handle = self._loop.call_soon(self._sync_and_release)
 
     def _tick(self) -> None:
         """Once a second: idle timeouts and ``save`` rules (Redis's ``serverCron``)."""
