@@ -823,7 +823,8 @@ def group_commit(base: Path, pairs: list[Pair], seconds: float, repeat: int) -> 
 def redis_server(base: Path, skip: bool) -> Iterator[tuple[RedisServer | None, str, str]]:
     server_exe, bench_exe = shutil.which("redis-server"), shutil.which("redis-benchmark")
     if skip or server_exe is None or bench_exe is None:
-        yield None, "", "not run" if skip else "skipped: redis-server/redis-benchmark not on PATH"
+        missing = "redis: skipped, redis-server/redis-benchmark not on PATH"
+        yield None, "", "redis: not run (--no-redis)" if skip else missing
         return
     version = subprocess.run(
         [server_exe, "--version"], capture_output=True, text=True, check=False

@@ -724,6 +724,28 @@ def test_info_reports_what_clients_read(s: Session) -> None:
     assert s("INFO", "server").startswith(b"=")  # RESP3: a verbatim string, as Redis
 
 
+def test_info_keyspace_counts_keys_with_an_expiry(s: Session, clock: Clock) -> None:
+    s("SET", "plain", "1")
+    s("SET", "soon", "1", "PX", "100")
+    s("SET", "later", "1", "EX", "100")
+    s("SELECT", "3")
+    s("SET", "x", "1", "EX", "5")
+
+    def keyspace() -> dict[str, str]:
+        lines = s("INFO", "keyspace").decode().split("\r\n")
+        return dict(line.split(":", 1) for line in lines if line.startswith("db"))
+
+    assert keyspace() == {
+        "db0": "keys=3,expires=2,avg_ttl=0",
+        "db3": "keys=1,expires=1,avg_ttl=0",
+    }
+    clock.now += 1  # "soon" is due: keys= no longer counts it, nor does expires=
+    assert keyspace()["db0"] == "keys=2,expires=1,avg_ttl=0"
+    s("SELECT", "0")
+    s("PERSIST", "later")
+    assert keyspace()["db0"] == "keys=2,expires=0,avg_ttl=0"
+
+
 def test_save_lastsave_and_debug_reload(s: Session, store: Store) -> None:
     s("SET", "a", "1")
     before = int(s("LASTSAVE")[1:-2])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import os
 import re
 import shutil
@@ -30,6 +31,9 @@ import pytest
 
 import snapkv
 from snapkv import Store
+from snapkv.errors import MediumError, SnapkvError
+from snapkv.media.base import JournalFile
+from snapkv.media.file import FileMedium
 from snapkv.server import Config, RespServer
 
 redis = pytest.importorskip("redis")
@@ -570,3 +574,186 @@ def test_sigkill_loses_no_acknowledged_write_with_appendfsync_always(tmp_path: P
     with snapkv.open(tmp_path / "data", journal=True) as store:
         assert [store.get(f"k{i}") for i in range(200)] == [str(i) for i in range(200)]
         assert store.get("n") == "2"
+
+
+# ------------------------------------------------- appendfsync always: group sync
+
+
+class JournalRecord:
+    """What the server's journal saw: bytes written, bytes known durable, fsyncs."""
+
+    def __init__(self) -> None:
+        self.written = 0
+        self.synced = 0
+        self.syncs = 0
+        self.fail_sync = False
+
+
+class RecordedJournal(JournalFile):
+    """A real journal file that also tells :class:`JournalRecord` what happened to it."""
+
+    def __init__(self, inner: JournalFile, record: JournalRecord) -> None:
+        self.inner = inner
+        self.record = record
+        record.written = record.synced = inner.size
+
+    @property  # type: ignore[override]
+    def size(self) -> int:
+        return self.inner.size
+
+    def write(self, data: bytes) -> None:
+        self.inner.write(data)
+        self.record.written = self.inner.size
+
+    def sync(self) -> None:
+        if self.record.fail_sync:
+            raise MediumError("cannot sync journal: [Errno 5] Input/output error (test)")
+        size = self.inner.size  # everything written before the fsync starts
+        self.inner.sync()
+        self.record.syncs += 1
+        self.record.synced = size
+
+    def truncate(self, size: int) -> None:
+        self.inner.truncate(size)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class RecordedMedium(FileMedium):
+    """A FileMedium whose journals are :class:`RecordedJournal`."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory)
+        self.record = JournalRecord()
+
+    def create_journal(self, jid: int, header: bytes) -> JournalFile:
+        return RecordedJournal(super().create_journal(jid, header), self.record)
+
+    def open_journal(self, jid: int) -> JournalFile:
+        return RecordedJournal(super().open_journal(jid), self.record)
+
+
+@pytest.fixture
+def synced(
+    serve: Callable[..., Running], tmp_path: Path
+) -> Iterator[Callable[..., tuple[Running, JournalRecord]]]:
+    """A server with ``appendfsync always`` over a store that journals without fsync."""
+    stores: list[Store] = []
+
+    def start(**config: Any) -> tuple[Running, JournalRecord]:
+        medium = RecordedMedium(tmp_path / f"data{len(stores)}")
+        store = Store(medium, journal=True, fsync="never")
+        store.restore()
+        stores.append(store)
+        running = serve(store, appendonly=True, appendfsync="always", **config)
+        return running, medium.record
+
+    yield start
+    for store in stores:
+        with contextlib.suppress(SnapkvError):  # a test may have failed its journal
+            store.close()
+
+
+def test_always_replies_only_after_the_write_is_synced(
+    synced: Callable[..., tuple[Running, JournalRecord]],
+) -> None:
+    running, record = synced()
+    r = running.client()
+    for i in range(50):
+        assert r.set(f"k{i}", "v" * i)
+        # The reply is out, so the write must be on disk: nothing written is unsynced.
+        assert record.synced == record.written, (i, record.synced, record.written)
+    with r.pipeline(transaction=True) as pipe:
+        pipe.incr("n").incr("n")
+        assert pipe.execute() == [1, 2]
+    assert record.synced == record.written
+    assert r.get("k3") == b"vvv"
+
+
+def test_always_shares_one_fsync_between_pipelined_writes(
+    synced: Callable[..., tuple[Running, JournalRecord]],
+) -> None:
+    running, record = synced()
+    socks = [running.connect() for _ in range(4)]
+    request = b"".join(b"*3\r\n$3\r\nSET\r\n$2\r\nk%d\r\n$1\r\nv\r\n" % (i % 10) for i in range(200))
+    for sock in socks:
+        sock.sendall(request)
+    for sock in socks:
+        assert read_exactly(sock, 5 * 200) == b"+OK\r\n" * 200
+    assert record.synced == record.written
+    # 800 writes: one fsync each would be 800; one per loop turn is a handful.
+    assert 1 <= record.syncs < 100, record.syncs
+    assert 1 <= running.call(lambda: running.server.syncs) < 100
+
+
+def test_always_keeps_order_of_replies_quit_and_protocol_errors(
+    synced: Callable[..., tuple[Running, JournalRecord]],
+) -> None:
+    running, record = synced()
+    sock = running.connect()
+    sock.sendall(b"SET a 1\r\nGET a\r\nQUIT\r\nGET a\r\n")
+    assert read_until_closed(sock) == b"+OK\r\n$1\r\n1\r\n+OK\r\n"
+    sock = running.connect()
+    sock.sendall(b"SET b 2\r\n*1\r\n$-1\r\n")
+    assert read_until_closed(sock) == b"+OK\r\n-ERR Protocol error: invalid bulk length\r\n"
+    assert record.synced == record.written
+    assert running.client().mget("a", "b") == [b"1", b"2"]
+
+
+def test_always_back_pressure_bounds_held_replies(
+    synced: Callable[..., tuple[Running, JournalRecord]],
+) -> None:
+    high = 256 * 1024
+    running, _record = synced(output_high_water=high)
+    value = b"x" * (512 * 1024)
+    running.client().set("big", value)
+    greedy = running.connect(rcvbuf=64 * 1024)
+    count = 200  # 100 MB of replies if the server held or buffered them all
+    greedy.sendall(b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n" * count)
+
+    def connection() -> Any:
+        return max(running.server.connections, key=lambda c: c.client.id if c.client else 0)
+
+    wait_until(lambda: running.call(lambda: connection().paused), "the server paused")
+    buffered = running.call(
+        lambda: connection().transport.get_write_buffer_size() + connection().held_size
+    )
+    assert buffered <= 2 * (high + 64 * 1024 + len(value) + 64)
+    assert running.call(lambda: len(connection().pending)) > 0
+    assert running.client().get("big") == value  # everyone else is still served
+    reply = b"$%d\r\n%s\r\n" % (len(value), value)
+    for _ in range(count):
+        assert read_exactly(greedy, len(reply)) == reply
+
+
+def test_always_a_failed_fsync_is_never_acknowledged(
+    synced: Callable[..., tuple[Running, JournalRecord]],
+) -> None:
+    running, record = synced()
+    sock = running.connect()
+    sock.sendall(b"SET a 1\r\n")
+    assert sock.recv(100) == b"+OK\r\n"
+    record.fail_sync = True
+    sock.sendall(b"SET b 2\r\n")
+    reply = read_until_closed(sock)
+    assert reply.startswith(b"-ERR journal sync failed") and b"Input/output error" in reply
+    assert b"+OK" not in reply
+    running.thread.join(DEADLINE)  # the server stops, as Redis does
+    assert not running.thread.is_alive()
+    assert isinstance(running.server.fatal, MediumError)
+
+
+def test_shutdown_under_always_replies_in_order_then_stops(
+    synced: Callable[..., tuple[Running, JournalRecord]], tmp_path: Path
+) -> None:
+    running, record = synced()
+    sock = running.connect()
+    sock.sendall(b"SET a 1\r\nSHUTDOWN NOSAVE\r\n")
+    assert read_until_closed(sock) == b"+OK\r\n"
+    running.thread.join(DEADLINE)
+    assert not running.thread.is_alive()
+    assert record.synced == record.written
+    running.store.close()
+    with snapkv.open(tmp_path / "data0", journal=True) as again:
+        assert again.get("a") == "1"

@@ -163,8 +163,6 @@ class Config:
     output_high_water: int = 1 << 20
     #: Use hiredis's parser when it is installed.
     hiredis: bool = True
-    #: With ``appendfsync always``: run the group fsync in a worker thread.
-    sync_thread: bool = False
 
 
 def parse_save(text: str) -> list[tuple[int, int]]:

@@ -291,7 +291,7 @@ class Connection(asyncio.Protocol):
             if not (self.paused or self.closing or self.held_full):
                 transport.resume_reading()
 
-    def sync_failed(self, exc: BaseException) -> None:
+    def sync_failed(self, exc: Exception) -> None:
         """The sync covering this connection's held replies failed: never acknowledge them."""
         self._drop()
         self.closing = True
@@ -352,9 +352,8 @@ class RespServer:
         self.syncs = 0
         self._held: list[Connection] = []
         self._sync_handle: asyncio.Handle | None = None
-        self._sync_future: asyncio.Future[None] | None = None
         #: The journal sync failure that stopped the server, if any.
-        self.fatal: BaseException | None = None
+        self.fatal: Exception | None = None
         self._server: asyncio.Server | None = None
         self._stopped: asyncio.Event | None = None
         self._cron: asyncio.TimerHandle | None = None
@@ -396,14 +395,11 @@ class RespServer:
         if self._cron is not None:
             self._cron.cancel()
             self._cron = None
-        if self._sync_future is not None:
-            with contextlib.suppress(Exception):  # _synced reports it
-                await self._sync_future
         if self._sync_handle is not None:
             # Replies already produced (SHUTDOWN's own, those before it) are
             # sent if their writes can be made durable.
             self._sync_handle.cancel()
-            self._sync_and_release(inline=True)
+            self._sync_and_release()
         if self._server is not None:
             self._server.close()
         for connection in list(self.connections):
@@ -417,39 +413,28 @@ class RespServer:
     def hold(self, connection: Connection) -> None:
         """``connection`` has replies waiting for the sync: queue it, schedule the sync."""
         self._held.append(connection)
-        if self._sync_handle is None and self._sync_future is None:
+        if self._sync_handle is None:
             assert self._loop is not None
             self._sync_handle = self._loop.call_soon(self._sync_and_release)
 
-    def _sync_and_release(self, *, inline: bool = False) -> None:
-        """One fsync for every write of this loop turn, then every held reply."""
+    def _sync_and_release(self) -> None:
+        """One fsync for every write of this loop turn, then every held reply.
+
+        The fsync runs on the loop thread, so every client waits for it, as
+        in Redis. Running it in a worker thread (taking the held replies
+        first, so that later ones wait for the next sync) keeps replies
+        ordered too, but was no faster when measured (docs/SERVER.md).
+        """
         self._sync_handle = None
         batch, self._held = self._held, []
         taken = [(connection, *connection.take_held()) for connection in batch]
-        if self.config.sync_thread and not inline:
-            assert self._loop is not None
-            future = self._loop.run_in_executor(None, self.store.sync)
-            self._sync_future = future
-            future.add_done_callback(lambda done: self._synced(taken, done.exception()))
-            return
         try:
             self.store.sync()
         except Exception as exc:
-            self._synced(taken, exc)
-            return
-        self._synced(taken, None)
-
-    def _synced(self, taken: list[Any], exc: BaseException | None) -> None:
-        self._sync_future = None
-        if exc is not None:
             # As Redis with appendfsync always: a write that cannot be made
             # durable is never acknowledged, and the server stops rather
             # than serve data the disk refused.
-            log.error(
-                "journal sync failed; withholding %d clients' replies and stopping: %s",
-                len(taken),
-                exc,
-            )
+            log.error("journal sync failed; withholding replies and stopping: %s", exc)
             for connection, _data, _after in taken:
                 connection.sync_failed(exc)
             if self.fatal is None:
@@ -459,9 +444,6 @@ class RespServer:
         self.syncs += 1
         for connection, data, after in taken:
             connection.release(data, after)
-        if self._held and self._sync_handle is None:
-            assert self._loop is not None
-            self._sync_handle = self._loop.call_soon(self._sync_and_release)
 
     def _tick(self) -> None:
         """Once a second: idle timeouts and ``save`` rules (Redis's ``serverCron``)."""

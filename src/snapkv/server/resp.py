@@ -390,7 +390,7 @@ class HiredisParser(PythonParser):
             or data[0] != _STAR
             or self.error is not None
             or len(data) >= self.max_bulk_len
-            or _UNSAFE_FOR_HIREDIS.search(data)
+            or _unsafe_for_hiredis(data)
         ):
             return super().feed(data)
         reader = self._reader
@@ -410,14 +410,34 @@ class HiredisParser(PythonParser):
         return super().feed(data)
 
 
-#: What sends a chunk to the Python parser instead of hiredis (see HiredisParser).
-_UNSAFE_FOR_HIREDIS: Final = re.compile(rb"\n[+=|]|[*%~>|][0-9]{6}")
+#: What sends a chunk to the Python parser instead of hiredis (see HiredisParser):
+#: ``_unsafe_for_hiredis(data)`` is ``UNSAFE_FOR_HIREDIS.search(data) is not None``.
+UNSAFE_FOR_HIREDIS: Final = re.compile(rb"\n[+=|]|[*%~>|][0-9]{6}")
+# The same test in three cheaper steps. One regex with a leading character
+# class costs ~50 ns a byte (it tries both branches at every offset): 15% of
+# the server's time under ``redis-benchmark -P 16`` and 7 ms for a 100 KB
+# value. A big top-level count starts with a literal ``*`` (a fast search);
+# everything else needs one of six rarer bytes, found with one C-speed
+# ``translate`` and ``in``, and only a chunk that has one pays for the regex.
+_BIG_ARRAY: Final = re.compile(rb"\*[0-9]{6}")
+_OTHER_UNSAFE: Final = re.compile(rb"\n[+=|]|[%~>|][0-9]{6}")
+_RARE: Final = bytes.maketrans(b"+=|%~>", b"++++++")
+
+
+def _unsafe_for_hiredis(data: bytes) -> bool:
+    """Whether ``data`` holds a RESP element hiredis reads differently from Redis (see above)."""
+    if _BIG_ARRAY.search(data) is not None:
+        return True
+    if b"+" not in data.translate(_RARE):
+        return False
+    return _OTHER_UNSAFE.search(data) is not None
 
 
 def _all_strings(commands: list[Any], max_args: int) -> bool:
     """Whether ``commands`` is a list of lists of ``str``, none longer than ``max_args``."""
-    if set(map(type, commands)) - {list}:
-        return False
+    for command in commands:
+        if type(command) is not list or len(command) > max_args:
+            return False
     try:
         if not all(map(str.isascii, chain.from_iterable(commands))) and not all(
             type(arg) is str for arg in chain.from_iterable(commands)
@@ -425,7 +445,7 @@ def _all_strings(commands: list[Any], max_args: int) -> bool:
             return False
     except TypeError:  # str.isascii of an integer, a nil, a nested array...
         return False
-    return not commands or max(map(len, commands)) <= max_args
+    return True
 
 
 Parser = PythonParser | HiredisParser
