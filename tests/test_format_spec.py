@@ -35,6 +35,14 @@ from spec_reader import (
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMAT_MD = ROOT / "docs" / "FORMAT.md"
+#: FORMAT.md's second part specifies the journal (tests/test_journal.py checks it).
+JOURNAL_PART = "\n# Part 2: the journal"
+
+
+def _snapshot_part() -> str:
+    """FORMAT.md up to the journal's part: the snapshot format this file checks."""
+    return FORMAT_MD.read_text(encoding="utf-8").split(JOURNAL_PART)[0]
+
 CODEC_PY = ROOT / "src" / "snapkv" / "codec.py"
 
 FAST = settings(max_examples=100, deadline=None)
@@ -273,7 +281,7 @@ CRC_COMMENT = re.compile(r"crc = 0x([0-9a-f]{8}), CRC-32 of bytes (\d+)\.\.(\d+)
 
 
 def example_blocks() -> list[str]:
-    return EXAMPLE_BLOCK.findall(FORMAT_MD.read_text(encoding="utf-8"))
+    return EXAMPLE_BLOCK.findall(_snapshot_part())
 
 
 def parse_block(block: str) -> tuple[str, Any, bytes, list[str]]:
@@ -341,7 +349,7 @@ def test_document_has_the_examples() -> None:
     assert kinds == {0x01, 0x03, 0x04, 0x81}, "an example of every record type but END"
     assert versions == {1, 2}
     # No hex dump of a snapshot hides outside a checked block.
-    text = FORMAT_MD.read_text(encoding="utf-8")
+    text = _snapshot_part()
     dumps = [line for line in text.splitlines() if line.startswith("89 53 4b 56 0d 0a 1a 0a")]
     assert len(dumps) == len(BLOCKS)
 
@@ -388,7 +396,7 @@ def codec_check_names() -> set[str]:
 
 def doc_check_names() -> set[str]:
     row = re.compile(r"^\|\s*\d+\s*\|\s*`([a-z0-9-]+)`\s*\|", re.MULTILINE)
-    return set(row.findall(FORMAT_MD.read_text(encoding="utf-8")))
+    return set(row.findall(_snapshot_part()))
 
 
 def test_every_codec_check_is_in_the_document_table() -> None:
@@ -407,7 +415,7 @@ def test_every_codec_constant_is_in_the_document() -> None:
         if isinstance(target, ast.Name) and re.fullmatch(r"[A-Z][A-Z0-9_]*", target.id)
     ]
     assert "MAGIC" in names
-    text = FORMAT_MD.read_text(encoding="utf-8")
+    text = _snapshot_part()
     assert [n for n in names if f"`{n}`" not in text] == []
     assert " ".join(f"{ord(c):02x}" for c in codec.SEPARATORS) in text
 

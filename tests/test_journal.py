@@ -530,7 +530,7 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 def _hex_blocks() -> list[bytes]:
     """Every ```journal-hex block of the format documents, as bytes (comments stripped)."""
     blocks = []
-    for name in ("FORMAT.md", "JOURNAL-DRAFT.md"):
+    for name in ("FORMAT.md",):
         path = DOCS / name
         text = path.read_text(encoding="utf-8") if path.exists() else ""
         for block in text.split("```journal-hex\n")[1:]:

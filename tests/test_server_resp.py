@@ -8,6 +8,7 @@ and Redis's exact error texts. Expected texts were taken from redis-server
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
@@ -277,6 +278,30 @@ def test_both_parsers_agree_on_any_input(pieces: list[bytes]) -> None:
     data = b"*1\r\n$4\r\nPING\r\n" + b"".join(pieces)
     python, hiredis_ = PythonParser(max_bulk_len=1000), HiredisParser(max_bulk_len=1000)
     assert parse_all(python, data) == parse_all(hiredis_, data)
+
+
+#: The one-regex definition of what HiredisParser leaves to the Python parser.
+UNSAFE_FOR_HIREDIS = re.compile(rb"\n[+=|]|[*%~>|][0-9]{6}")
+RESP_BYTES = st.sampled_from([b"\r", b"\n", b"*", b"$", b"+", b"=", b"|", b"%", b"~", b">"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.one_of(RESP_BYTES, st.binary(max_size=4), st.from_regex(rb"\A[0-9]{1,8}\Z")),
+        max_size=12,
+    )
+)
+def test_the_fast_hiredis_guard_is_the_regex(pieces: list[bytes]) -> None:
+    data = b"".join(pieces)
+    assert resp._unsafe_for_hiredis(data) == (UNSAFE_FOR_HIREDIS.search(data) is not None)
+
+
+def test_the_hiredis_guard_on_examples() -> None:
+    unsafe = [b"*1\r\n+OK\r\n", b"x\n=1", b"x\n|", b"*100000\r\n", b"ab%123456", b"~999999"]
+    safe = [b"*3\r\n$3\r\nSET\r\n$16\r\nkey:000000012345\r\n$3\r\nx+=\r\n", b"*99999\r\n"]
+    assert all(resp._unsafe_for_hiredis(d) for d in unsafe)
+    assert not any(resp._unsafe_for_hiredis(d) for d in safe)
 
 
 def test_string2ll_is_strict() -> None:

@@ -410,22 +410,21 @@ class HiredisParser(PythonParser):
         return super().feed(data)
 
 
-#: What sends a chunk to the Python parser instead of hiredis (see HiredisParser):
-#: ``_unsafe_for_hiredis(data)`` is ``UNSAFE_FOR_HIREDIS.search(data) is not None``.
-UNSAFE_FOR_HIREDIS: Final = re.compile(rb"\n[+=|]|[*%~>|][0-9]{6}")
-# The same test in three cheaper steps. One regex with a leading character
-# class costs ~50 ns a byte (it tries both branches at every offset): 15% of
-# the server's time under ``redis-benchmark -P 16`` and 7 ms for a 100 KB
-# value. A big top-level count starts with a literal ``*`` (a fast search);
-# everything else needs one of six rarer bytes, found with one C-speed
-# ``translate`` and ``in``, and only a chunk that has one pays for the regex.
-_BIG_ARRAY: Final = re.compile(rb"\*[0-9]{6}")
+# What sends a chunk to the Python parser instead of hiredis (see
+# HiredisParser) is a match of ``\n[+=|]|[*%~>|][0-9]{6}`` anywhere in it.
+# That one regex, with its leading character class, costs ~50 ns a byte (it
+# tries both branches at every offset): 15% of the server's time under
+# ``redis-benchmark -P 16`` and 7 ms for a 100 KB value. So it is split: a
+# big count after a literal ``*`` is a fast search; every other match needs
+# one of six rarer bytes, found with one C-speed ``translate`` and ``in``,
+# and only a chunk that has one pays for the rest of the regex.
+_BIG_ARRAY: Final = re.compile(rb"\*[0-9]{7}")
 _OTHER_UNSAFE: Final = re.compile(rb"\n[+=|]|[%~>|][0-9]{6}")
 _RARE: Final = bytes.maketrans(b"+=|%~>", b"++++++")
 
 
 def _unsafe_for_hiredis(data: bytes) -> bool:
-    """Whether ``data`` holds a RESP element hiredis reads differently from Redis (see above)."""
+    """Whether ``data`` may hold a RESP element hiredis would read unlike Redis (see above)."""
     if _BIG_ARRAY.search(data) is not None:
         return True
     if b"+" not in data.translate(_RARE):
