@@ -97,6 +97,8 @@ SWEEP_INTERVAL = 0.1
 _MAX_MS = 2**64 - 1
 
 Space = tuple[dict[str, str], dict[str, int], list[tuple[int, str]]]
+#: What save copies under the lock per keyspace: number, keys, values, expires (or None).
+_Copied = tuple[int, list[str], list[str], dict[str, int] | None]
 
 
 @dataclass(frozen=True)
@@ -941,31 +943,34 @@ class Store(Keyspace):
 
     # ----------------------------------------------------------- persistence
 
-    def _columns(self) -> list[tuple[int, list[str], list[str], list[int] | None]]:
+    def _columns(self) -> list[_Copied]:
         """References to every keyspace's entries; caller holds the lock.
 
         Due keys are reclaimed first (they are never written), so what is
-        left copies at C speed: lists of keys and values, and for a keyspace
-        with expiry times its expiry column, built by ``map`` over the keys.
+        left copies at C speed: lists of keys and values, and a copy of the
+        expires dict where there is one. The expiry column itself (a lookup
+        per key) is built by :meth:`_publish`, after the lock is released.
         """
-        columns: list[tuple[int, list[str], list[str], list[int] | None]] = []
+        columns: list[_Copied] = []
         for space in self._spaces:
             if space._space[1]:
                 space._reclaim(None)
             data, expires, _ = space._space
-            if not data:
-                continue
-            keys = list(data)
-            times = list(map(expires.get, keys, itertools.repeat(0))) if expires else None
-            columns.append((space._index, keys, list(data.values()), times))
+            if data:
+                copied = expires.copy() if expires else None
+                columns.append((space._index, list(data), list(data.values()), copied))
         return columns
 
-    def _publish(self, columns: list[tuple[int, list[str], list[str], list[int] | None]]) -> None:
+    def _publish(self, columns: list[_Copied]) -> None:
         size = 0
 
         def counted() -> Iterator[bytes]:
             nonlocal size
-            for piece in codec.iter_encode_snapshot(columns, journal_next=self._journal_next):
+            spaces = (
+                (index, keys, values, _expiry_column(keys, expires))
+                for index, keys, values, expires in columns
+            )
+            for piece in codec.iter_encode_snapshot(spaces, journal_next=self._journal_next):
                 size += len(piece)
                 yield piece
 
@@ -1314,6 +1319,13 @@ class Store(Keyspace):
         if self._closed:
             return f"<Store closed on {self._medium!r}>"
         return f"<Store {len(self._space[0])} keys in keyspace 0 on {self._medium!r}>"
+
+
+def _expiry_column(keys: list[str], expires: dict[str, int] | None) -> list[int] | None:
+    """The expiry time of each key (0: none), by a C-level ``map``; ``None`` if none expire."""
+    if not expires:
+        return None
+    return list(map(expires.get, keys, itertools.repeat(0)))
 
 
 def _journal_next_of(blob: bytes) -> int | None:

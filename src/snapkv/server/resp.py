@@ -418,7 +418,7 @@ class HiredisParser(PythonParser):
 # big count after a literal ``*`` is a fast search; every other match needs
 # one of six rarer bytes, found with one C-speed ``translate`` and ``in``,
 # and only a chunk that has one pays for the rest of the regex.
-_BIG_ARRAY: Final = re.compile(rb"\*[0-9]{7}")
+_BIG_ARRAY: Final = re.compile(rb"\*[0-9]{6}")
 _OTHER_UNSAFE: Final = re.compile(rb"\n[+=|]|[%~>|][0-9]{6}")
 _RARE: Final = bytes.maketrans(b"+=|%~>", b"++++++")
 
