@@ -23,11 +23,13 @@ ALLOWED: dict[str, set[str]] = {
     "snapkv.media.memory": {"snapkv.media.base", "snapkv.errors"},
     "snapkv.media.file": {"snapkv.media.base", "snapkv.errors"},
     "snapkv.media": {"snapkv.media.base", "snapkv.media.file", "snapkv.media.memory"},
+    "snapkv.keyspace": {"snapkv.errors", "snapkv.journal"},
     "snapkv.store": {
         "snapkv._binary",
         "snapkv.codec",
         "snapkv.errors",
         "snapkv.journal",
+        "snapkv.keyspace",
         "snapkv.media",
     },
     "snapkv.simulate": {"snapkv.errors", "snapkv.store"},
