@@ -513,10 +513,16 @@ def targets(
                     MEMORY_VS_REDIS,
                 )
             )
-    verdict = "PASS" if not errors else "MISS"
-    print(f"Target zero errors in every run: {len(errors)} errors -> {verdict}")
-    for line in errors[:20]:
+    ours = [e for e in errors if e.startswith("snapkv ")]
+    verdict = "PASS" if not ours else "MISS"
+    print(f"Target snapkv: zero errors in every run: {len(ours)} errors -> {verdict}")
+    for line in ours[:20]:
         print(f"  {line}")
+    others = [e for e in errors if not e.startswith("snapkv ")]
+    if others:
+        print(f"Errors of the other servers (their runs count as 0 requests/s): {len(others)}")
+        for line in others[:20]:
+            print(f"  {line}")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from snapkv import MemoryMedium, Store
 from snapkv.server.cmd_keys import glob_matches, glob_to_regex
 from snapkv.server.commands import Dispatcher
 from snapkv.server.context import Client, Config
+from snapkv.testing import FaultyMedium
 
 START = 1_800_000_000.0
 
@@ -758,6 +759,48 @@ def test_save_lastsave_and_debug_reload(s: Session, store: Store) -> None:
     assert s("DEBUG", "LOG", "hello") == b"+OK\r\n"
     assert s("DEBUG", "SLEEP", "0") == b"+OK\r\n"
     assert s("DEBUG", "FOO") == error("ERR unknown subcommand 'FOO'. Try DEBUG HELP.")
+
+
+def test_a_failed_background_save_stops_writes_like_redis(clock: Clock) -> None:
+    medium = FaultyMedium()
+    store = Store(medium, clock=clock, sweep_interval=None)
+    server = Dispatcher(store, Config(save=[(900, 1)]))
+    s = Session(server)
+    assert s("SET", "a", "1") == b"+OK\r\n"
+    medium.fail("publish")
+    assert s("BGSAVE") == b"+Background saving started\r\n"
+    assert server.bgsave_thread is not None
+    server.bgsave_thread.join()
+    misconf = s("SET", "a", "2")
+    assert misconf.startswith(b"-MISCONF ") and b"stop-writes-on-bgsave-error" in misconf
+    assert s("PING") == misconf  # as Redis: PING tells a client the server cannot persist
+    assert s("GET", "a") == b"$1\r\n1\r\n"  # reads go on
+    assert "rdb_last_bgsave_status:err" in s("INFO", "persistence").decode()
+    assert s("MULTI") == b"+OK\r\n"
+    assert s("GET", "a") == b"+QUEUED\r\n"
+    assert s("INCR", "a") == misconf  # refused while queueing: dooms the transaction
+    assert s("EXEC") == error("EXECABORT Transaction discarded because of previous errors.")
+    admin = Session(server)  # CONFIG SET from another connection while this one is in MULTI
+    assert s("MULTI") == b"+OK\r\n"
+    assert admin("CONFIG", "SET", "stop-writes-on-bgsave-error", "no") == b"+OK\r\n"
+    assert s("INCR", "a") == b"+QUEUED\r\n"
+    assert admin("CONFIG", "SET", "stop-writes-on-bgsave-error", "yes") == b"+OK\r\n"
+    reason = misconf[1:-2].decode()
+    assert s("EXEC") == error(f"EXECABORT Transaction discarded because of: {reason}")
+    assert s("GET", "a") == b"$1\r\n1\r\n"  # not in MULTI any more; nothing ran
+    assert s("CONFIG", "GET", "stop-writes-on-bgsave-error") == (
+        b"*2\r\n$27\r\nstop-writes-on-bgsave-error\r\n$3\r\nyes\r\n"
+    )
+    assert s("SAVE") == b"+OK\r\n"  # a good snapshot lifts the refusal, as in Redis
+    assert s("SET", "a", "3") == b"+OK\r\n"
+    assert s("PING") == b"+PONG\r\n"
+    store.close()
+
+
+def test_without_save_rules_a_failed_save_does_not_stop_writes(store: Store) -> None:
+    server = Dispatcher(store, Config())
+    server.last_bgsave_ok = False  # what a failed BGSAVE leaves
+    assert Session(server)("SET", "a", "1") == b"+OK\r\n"  # Redis: only with save rules
 
 
 def test_shutdown(s: Session, server: Dispatcher, store: Store) -> None:

@@ -32,9 +32,8 @@ import pytest
 import snapkv
 from snapkv import Store
 from snapkv.errors import MediumError, SnapkvError
-from snapkv.media.base import JournalFile
-from snapkv.media.file import FileMedium
 from snapkv.server import Config, RespServer
+from snapkv.testing import FaultyMedium
 
 redis = pytest.importorskip("redis")
 
@@ -579,133 +578,105 @@ def test_sigkill_loses_no_acknowledged_write_with_appendfsync_always(tmp_path: P
 # ------------------------------------------------- appendfsync always: group sync
 
 
-class JournalRecord:
-    """What the server's journal saw: bytes written, bytes known durable, fsyncs."""
+class Synced:
+    """A server with ``appendfsync always`` over a Store journaling to a FaultyMedium.
 
-    def __init__(self) -> None:
-        self.written = 0
-        self.synced = 0
+    The Store journals with ``fsync="never"`` (as ``snapkv serve`` opens it
+    under ``appendfsync always``): only the server's group sync makes
+    writes durable, and the medium tells what a power loss would keep.
+    """
+
+    def __init__(self, serve: Callable[..., Running], **config: Any) -> None:
+        self.medium = FaultyMedium()
         self.syncs = 0
-        self.fail_sync = False
+        self.medium.on_event = self._count
+        self.store = Store(self.medium, journal=True, fsync="never")
+        self.store.restore()
+        self.running = serve(self.store, appendonly=True, appendfsync="always", **config)
 
+    def _count(self, _number: int, kind: str) -> None:
+        if kind == "sync":
+            self.syncs += 1
 
-class RecordedJournal(JournalFile):
-    """A real journal file that also tells :class:`JournalRecord` what happened to it."""
+    def unsynced(self) -> int:
+        """Journal bytes a power loss now would lose."""
+        jid = self.medium.journal_ids()[-1]
+        return len(self.medium.read_journal(jid) or b"") - self.medium.synced_size(jid)
 
-    def __init__(self, inner: JournalFile, record: JournalRecord) -> None:
-        self.inner = inner
-        self.record = record
-        record.written = record.synced = inner.size
-
-    @property  # type: ignore[override]
-    def size(self) -> int:
-        return self.inner.size
-
-    def write(self, data: bytes) -> None:
-        self.inner.write(data)
-        self.record.written = self.inner.size
-
-    def sync(self) -> None:
-        if self.record.fail_sync:
-            raise MediumError("cannot sync journal: [Errno 5] Input/output error (test)")
-        size = self.inner.size  # everything written before the fsync starts
-        self.inner.sync()
-        self.record.syncs += 1
-        self.record.synced = size
-
-    def truncate(self, size: int) -> None:
-        self.inner.truncate(size)
-
-    def close(self) -> None:
-        self.inner.close()
-
-
-class RecordedMedium(FileMedium):
-    """A FileMedium whose journals are :class:`RecordedJournal`."""
-
-    def __init__(self, directory: Path) -> None:
-        super().__init__(directory)
-        self.record = JournalRecord()
-
-    def create_journal(self, jid: int, header: bytes) -> JournalFile:
-        return RecordedJournal(super().create_journal(jid, header), self.record)
-
-    def open_journal(self, jid: int) -> JournalFile:
-        return RecordedJournal(super().open_journal(jid), self.record)
+    def after_power_loss(self) -> Store:
+        """A Store restored from what a power loss now would leave (every unsynced byte lost)."""
+        store = Store(self.medium.crash("drop"), journal=True)
+        store.restore()
+        return store
 
 
 @pytest.fixture
-def synced(
-    serve: Callable[..., Running], tmp_path: Path
-) -> Iterator[Callable[..., tuple[Running, JournalRecord]]]:
-    """A server with ``appendfsync always`` over a store that journals without fsync."""
-    stores: list[Store] = []
+def synced(serve: Callable[..., Running]) -> Iterator[Callable[..., Synced]]:
+    made: list[Synced] = []
 
-    def start(**config: Any) -> tuple[Running, JournalRecord]:
-        medium = RecordedMedium(tmp_path / f"data{len(stores)}")
-        store = Store(medium, journal=True, fsync="never")
-        store.restore()
-        stores.append(store)
-        running = serve(store, appendonly=True, appendfsync="always", **config)
-        return running, medium.record
+    def start(**config: Any) -> Synced:
+        made.append(Synced(serve, **config))
+        return made[-1]
 
     yield start
-    for store in stores:
+    for one in made:
+        one.running.stop()
         with contextlib.suppress(SnapkvError):  # a test may have failed its journal
-            store.close()
+            one.store.close()
 
 
-def test_always_replies_only_after_the_write_is_synced(
-    synced: Callable[..., tuple[Running, JournalRecord]],
-) -> None:
-    running, record = synced()
-    r = running.client()
-    for i in range(50):
+def test_always_replies_only_after_the_write_is_durable(synced: Callable[..., Synced]) -> None:
+    server = synced()
+    r = server.running.client()
+    for i in range(40):
         assert r.set(f"k{i}", "v" * i)
-        # The reply is out, so the write must be on disk: nothing written is unsynced.
-        assert record.synced == record.written, (i, record.synced, record.written)
+        # The reply is out, so a power loss now must keep the write.
+        assert server.unsynced() == 0, i
+        if i % 10 == 9:
+            with server.after_power_loss() as image:
+                assert [image.get(f"k{j}") for j in range(i + 1)] == ["v" * j for j in range(i + 1)]
     with r.pipeline(transaction=True) as pipe:
         pipe.incr("n").incr("n")
         assert pipe.execute() == [1, 2]
-    assert record.synced == record.written
-    assert r.get("k3") == b"vvv"
+    assert server.unsynced() == 0
+    with server.after_power_loss() as image:
+        assert image.get("n") == "2"
 
 
-def test_always_shares_one_fsync_between_pipelined_writes(
-    synced: Callable[..., tuple[Running, JournalRecord]],
-) -> None:
-    running, record = synced()
-    socks = [running.connect() for _ in range(4)]
-    request = b"".join(b"*3\r\n$3\r\nSET\r\n$2\r\nk%d\r\n$1\r\nv\r\n" % (i % 10) for i in range(200))
+def test_always_shares_one_fsync_between_pipelined_writes(synced: Callable[..., Synced]) -> None:
+    server = synced()
+    socks = [server.running.connect() for _ in range(4)]
+    request = b"".join(
+        b"*3\r\n$3\r\nSET\r\n$2\r\nk%d\r\n$1\r\nv\r\n" % (i % 10) for i in range(200)
+    )
     for sock in socks:
         sock.sendall(request)
     for sock in socks:
         assert read_exactly(sock, 5 * 200) == b"+OK\r\n" * 200
-    assert record.synced == record.written
-    # 800 writes: one fsync each would be 800; one per loop turn is a handful.
-    assert 1 <= record.syncs < 100, record.syncs
-    assert 1 <= running.call(lambda: running.server.syncs) < 100
+    assert server.unsynced() == 0
+    # 800 writes: one fsync each would be 800; one per turn of the loop is a handful.
+    assert 1 <= server.syncs < 100, server.syncs
+    assert 1 <= server.running.call(lambda: server.running.server.syncs) < 100
 
 
-def test_always_keeps_order_of_replies_quit_and_protocol_errors(
-    synced: Callable[..., tuple[Running, JournalRecord]],
+def test_always_keeps_the_order_of_replies_quit_and_protocol_errors(
+    synced: Callable[..., Synced],
 ) -> None:
-    running, record = synced()
-    sock = running.connect()
+    server = synced()
+    sock = server.running.connect()
     sock.sendall(b"SET a 1\r\nGET a\r\nQUIT\r\nGET a\r\n")
     assert read_until_closed(sock) == b"+OK\r\n$1\r\n1\r\n+OK\r\n"
-    sock = running.connect()
+    sock = server.running.connect()
     sock.sendall(b"SET b 2\r\n*1\r\n$-1\r\n")
     assert read_until_closed(sock) == b"+OK\r\n-ERR Protocol error: invalid bulk length\r\n"
-    assert record.synced == record.written
-    assert running.client().mget("a", "b") == [b"1", b"2"]
+    assert server.unsynced() == 0
+    assert server.running.client().mget("a", "b") == [b"1", b"2"]
 
 
-def test_always_back_pressure_bounds_held_replies(
-    synced: Callable[..., tuple[Running, JournalRecord]],
-) -> None:
+def test_always_back_pressure_bounds_held_replies(synced: Callable[..., Synced]) -> None:
     high = 256 * 1024
-    running, _record = synced(output_high_water=high)
+    server = synced(output_high_water=high)
+    running = server.running
     value = b"x" * (512 * 1024)
     running.client().set("big", value)
     greedy = running.connect(rcvbuf=64 * 1024)
@@ -727,33 +698,27 @@ def test_always_back_pressure_bounds_held_replies(
         assert read_exactly(greedy, len(reply)) == reply
 
 
-def test_always_a_failed_fsync_is_never_acknowledged(
-    synced: Callable[..., tuple[Running, JournalRecord]],
-) -> None:
-    running, record = synced()
-    sock = running.connect()
+def test_always_a_failed_fsync_is_never_acknowledged(synced: Callable[..., Synced]) -> None:
+    server = synced()
+    sock = server.running.connect()
     sock.sendall(b"SET a 1\r\n")
     assert sock.recv(100) == b"+OK\r\n"
-    record.fail_sync = True
+    server.medium.fail("sync")
     sock.sendall(b"SET b 2\r\n")
     reply = read_until_closed(sock)
-    assert reply.startswith(b"-ERR journal sync failed") and b"Input/output error" in reply
+    assert reply.startswith(b"-ERR journal sync failed") and b"injected failure" in reply
     assert b"+OK" not in reply
-    running.thread.join(DEADLINE)  # the server stops, as Redis does
-    assert not running.thread.is_alive()
-    assert isinstance(running.server.fatal, MediumError)
+    server.running.thread.join(DEADLINE)  # the server stops, as Redis does
+    assert not server.running.thread.is_alive()
+    assert isinstance(server.running.server.fatal, MediumError)
 
 
-def test_shutdown_under_always_replies_in_order_then_stops(
-    synced: Callable[..., tuple[Running, JournalRecord]], tmp_path: Path
-) -> None:
-    running, record = synced()
-    sock = running.connect()
+def test_shutdown_under_always_replies_in_order_then_stops(synced: Callable[..., Synced]) -> None:
+    server = synced()
+    sock = server.running.connect()
     sock.sendall(b"SET a 1\r\nSHUTDOWN NOSAVE\r\n")
     assert read_until_closed(sock) == b"+OK\r\n"
-    running.thread.join(DEADLINE)
-    assert not running.thread.is_alive()
-    assert record.synced == record.written
-    running.store.close()
-    with snapkv.open(tmp_path / "data0", journal=True) as again:
-        assert again.get("a") == "1"
+    server.running.thread.join(DEADLINE)
+    assert not server.running.thread.is_alive()
+    with server.after_power_loss() as image:
+        assert image.get("a") == "1"

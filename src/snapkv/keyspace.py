@@ -327,8 +327,10 @@ class Keyspace(MutableMapping[str, str]):
             at, key = heapq.heappop(heap)
             popped += 1
             if expires.get(key) == at:
-                del expires[key]
+                # Entry first: a lock-free reader between the two deletions
+                # must still find the expiry time, or it would see the key live.
                 del data[key]
+                del expires[key]
                 removed += 1
         return removed, False
 
@@ -353,7 +355,10 @@ class Keyspace(MutableMapping[str, str]):
         :raises ValueError: a bad ttl/expiry, or more than one of them given.
         :raises StoreShutDownError: the store was shut down with a journal on
             and not yet restored.
-        :raises MediumError: the journal could not be written; nothing is stored.
+        :raises MediumError: the journal refused the write (nothing is stored),
+            or with ``fsync="always"`` could not make it durable (the write is
+            in memory and the journal file but unconfirmed; the journal then
+            refuses further writes until ``save()`` or ``restore()``).
         :raises StoreClosedError: the store was closed.
         """
         if type(key) is not str or type(value) is not str:

@@ -359,7 +359,8 @@ class Store(Keyspace):
         have a torn tail (recovery relies on it).
         """
         old = self._writer
-        if old is not None and old is not _PARKED:
+        live = old is not None and old is not _PARKED
+        if live and old.failure is None:
             old.sync()
         if file is None:
             if existing:
@@ -368,8 +369,8 @@ class Store(Keyspace):
                 file = self._medium.create_journal(jid, jr.header(jid))
         self._writer = jr.JournalWriter(file, self._fsync)
         self._journal_id = jid
-        if old is not None and old is not _PARKED:
-            old.close()
+        if live:
+            _retire(old)
 
     def _prepare_journal(self) -> tuple[int, JournalFile] | None:
         """Before a rotation, outside ``_lock`` (caller holds ``_publish_lock``).
@@ -383,7 +384,8 @@ class Store(Keyspace):
         writer = self._writer
         if not self._journaling or writer is None or writer is _PARKED:
             return None
-        writer.sync()
+        if writer.failure is None:
+            writer.sync()
         jid = self._next_journal_id()
         return jid, self._medium.create_journal(jid, jr.header(jid))
 
@@ -517,8 +519,9 @@ class Store(Keyspace):
                         space._space = _new_space()
                     self._emptied = tuple(space._space for space in self._spaces)
                     if self._journaling:
-                        self._writer.close()
-                        self._writer = _PARKED
+                        # The journal just created holds nothing yet.
+                        writer, self._writer = self._writer, _PARKED
+                        _retire(writer)
             finally:
                 if prepared is not None:
                     prepared[1].close()
@@ -547,16 +550,30 @@ class Store(Keyspace):
             self._check_open()
             report, snapshot, report_size = self._load(fallback)
             spaces = self._spaces_from(snapshot, report)
-            report, jids, tail, aside = self._replay(report, spaces, snapshot.journal_next, repair)
-            now = self._clock() * 1000
-            expired = 0
-            for space in spaces.values():
-                before = len(space[0])
-                _reclaim_all(space, now)
-                expired += before - len(space[0])
-            entries = sum(len(space[0]) for space in spaces.values())
-            report = _with(report, entries=entries, expired=expired)
+            # From here writers wait: the journal replayed must be exactly the
+            # journal that new writes continue, with nothing appended between.
             with self._lock:
+                self._check_open()
+                report, jids, tail, aside = self._replay(
+                    report, spaces, snapshot.journal_next, repair
+                )
+                now = self._clock() * 1000
+                expired = 0
+                for space in spaces.values():
+                    before = len(space[0])
+                    _reclaim_all(space, now)
+                    expired += before - len(space[0])
+                entries = sum(len(space[0]) for space in spaces.values())
+                report = _with(report, entries=entries, expired=expired)
+                # Everything loaded: only now change the medium.
+                if report.skipped:
+                    report = _with(
+                        report,
+                        skipped=tuple(
+                            (name, self._set_aside(name, reason)) for name, reason in report.skipped
+                        ),
+                    )
+                    log.warning("restored older snapshot %s instead", report.generation)
                 for jid in aside:
                     self._medium.quarantine_journal(jid)
                 if tail is not None:
@@ -572,10 +589,11 @@ class Store(Keyspace):
                     # needed: new writes continue the newest of them.
                     self._journal_next = snapshot.journal_next
                     if jids:
-                        self._journal_id = max(self._journal_id, jids[-1])
                         self._start_journal(jids[-1], existing=True)
                     else:
                         self._start_journal(self._next_journal_id())
+                    # Ids are never reused, not even those of journals set aside.
+                    self._journal_id = max([self._journal_id, *aside])
                 else:
                     # Memory now holds the replayed journals: the next
                     # snapshot contains them, so it must say so.
@@ -632,9 +650,9 @@ class Store(Keyspace):
         scans: list[tuple[int, str, jr.JournalScan]] = []
         for jid in ids:
             blob = self._medium.read_journal(jid)
-            if blob is None:
-                continue
             source = self._medium.describe_journal(jid)
+            if blob is None:
+                raise MediumError(f"{source} was listed but vanished while being read")
             try:
                 scans.append((jid, source, jr.scan_journal(blob, jid=jid, repair=repair)))
             except CorruptJournalError as exc:
@@ -694,9 +712,8 @@ class Store(Keyspace):
             except MediumError as exc:  # unreadable: as unusable as corrupt
                 error = exc
             else:
-                if skipped:
-                    skipped = [(name, self._set_aside(name, reason)) for name, reason in skipped]
-                    log.warning("restored older snapshot %s instead", generation)
+                # The skipped generations are set aside by restore(), once the
+                # journals replayed too: a failed restore changes nothing.
                 return RestoreReport(generation, 0, tuple(skipped)), snapshot, len(blob)
             if not fallback:
                 raise error from None
@@ -790,6 +807,23 @@ class Store(Keyspace):
         return f"<Store {len(self._space[0])} keys in keyspace 0 on {self._medium!r}>"
 
 
+def _retire(writer: Any) -> None:
+    """Close a journal writer that writes have moved away from.
+
+    A writer that failed is closed without a word: its failure was raised
+    to the caller that met it, and what it could not make durable is either
+    in memory (and in the snapshot that replaces it) or re-read from disk by
+    the restore that replaces memory.
+    """
+    if writer.failure is None:
+        writer.close()
+        return
+    try:
+        writer.close()
+    except MediumError as exc:
+        log.info("closed a failed journal writer: %s", exc)
+
+
 def _expiry_column(keys: list[str], expires: dict[str, int] | None) -> list[int] | None:
     """The expiry time of each key (0: none), by a C-level ``map``; ``None`` if none expire."""
     if not expires:
@@ -825,8 +859,8 @@ def _reclaim_all(space: Space, now: float) -> None:
     while heap and heap[0][0] <= now:
         at, key = heapq.heappop(heap)
         if expires.get(key) == at:
-            del expires[key]
             del data[key]
+            del expires[key]
 
 
 def _apply(spaces: dict[int, Space], op: tuple[Any, ...], databases: int) -> None:

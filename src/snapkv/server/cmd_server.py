@@ -211,6 +211,7 @@ def _config_values(config: Config) -> dict[str, str]:
         "proto-max-bulk-len": str(config.proto_max_bulk_len),
         "maxmemory": "0",
         "maxmemory-policy": "noeviction",
+        "stop-writes-on-bgsave-error": "yes" if config.stop_writes_on_bgsave_error else "no",
     }
 
 
@@ -251,6 +252,10 @@ def _set_one(config: Config, name: str, value: str) -> None:
         config.requirepass = value or None
     elif name == "save":
         config.save = parse_save(value)
+    elif name == "stop-writes-on-bgsave-error":
+        if value.lower() not in ("yes", "no"):
+            raise ValueError("argument must be 'yes' or 'no'")
+        config.stop_writes_on_bgsave_error = value.lower() == "yes"
     elif name in ("maxmemory", "maxmemory-policy"):
         pass  # accepted and ignored: nothing is ever evicted
     else:

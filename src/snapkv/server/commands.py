@@ -11,7 +11,8 @@ in Redis's order and with its exact texts:
    or, for a container such as CONFIG, unknown subcommand;
 2. arity (``ERR wrong number of arguments for 'get' command``);
 3. authentication (``NOAUTH Authentication required.``) unless the command
-   is flagged ``noauth``;
+   is flagged ``noauth``; then, after a failed background save, writes and
+   PING get ``MISCONF`` (see ``ServerState.writes_refused``);
 4. inside MULTI, every command but EXEC/DISCARD/MULTI/WATCH/QUIT/RESET is
    queued (``+QUEUED``); a request refused by 1-3 makes EXEC fail with
    EXECABORT;
@@ -53,6 +54,14 @@ _COMMANDS: list[Command] = []
 _NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
 _NOAUTH_REPLY = error("NOAUTH Authentication required.")
 _EXECABORT = error("EXECABORT Transaction discarded because of previous errors.")
+#: Redis's ``shared.bgsaveerr``, naming this server.
+_MISCONF = error(
+    "MISCONF snapkv is configured to save snapshots, but it's currently unable to persist "
+    "to disk. Commands that may modify the data set are disabled, because this instance is "
+    "configured to report errors during writes if snapshotting fails "
+    "(stop-writes-on-bgsave-error option). Please check the server log for details about "
+    "the snapshot error."
+)
 
 
 def _quote_args(argv: list[str]) -> str:
@@ -75,6 +84,11 @@ def unknown_command(argv: list[str]) -> str:
     return (
         f"ERR unknown command '{_head(argv[0])}', with args beginning with: {_quote_args(argv[1:])}"
     )
+
+
+def _queued_write(cmd: Command, client: Client) -> bool:
+    """Whether ``cmd`` is an EXEC that would run a write (Redis counts it as a write)."""
+    return cmd.name == "exec" and any(queued.write for queued, _ in client.multi or ())
 
 
 def _arity_error(cmd: Command) -> bytes:
@@ -137,6 +151,7 @@ class Dispatcher(ServerState):
             or not cmd.min_args <= len(argv) <= cmd.max_args
             or cmd.subcommands is not None
             or not client.plain
+            or not self.last_bgsave_ok
         ):
             return self._checked(client, argv)
         # The fast path: call() inlined (a Python call costs as much as the dict lookups).
@@ -157,7 +172,7 @@ class Dispatcher(ServerState):
         if cmd is None:
             return self._reject(client, error(unknown_command(argv)))
         if not cmd.min_args <= len(argv) <= cmd.max_args:
-            return self._reject(client, _arity_error(cmd))
+            return self._reject(client, _arity_error(cmd), cmd)
         if cmd.subcommands is not None and len(argv) > 1:  # COMMAND alone is valid
             sub = cmd.subcommands.get(argv[1]) or cmd.subcommands.get(argv[1].lower())
             if sub is None:
@@ -172,14 +187,29 @@ class Dispatcher(ServerState):
                 return self._reject(client, _arity_error(cmd))
         if not client.authenticated and not cmd.noauth:
             return self._reject(client, _NOAUTH_REPLY)
+        if self.writes_refused() and (
+            cmd.write or cmd.name == "ping" or _queued_write(cmd, client)
+        ):
+            return self._reject(client, _MISCONF, cmd)
         if client.multi is not None and cmd.name not in _NOT_QUEUED:
             client.multi.append((cmd, argv))
             return QUEUED
         return self.call(client, cmd, argv)
 
-    def _reject(self, client: Client, reply: bytes) -> bytes:
-        """A request refused before running: inside MULTI this dooms the transaction."""
+    def _reject(self, client: Client, reply: bytes, cmd: Command | None = None) -> bytes:
+        """A request refused before running: inside MULTI this dooms the transaction.
+
+        A refused EXEC ends the transaction at once, as Redis's
+        ``execCommandAbort``: ``EXECABORT ... because of: <the refusal>``.
+        """
         if client.multi is not None:
+            if cmd is not None and cmd.name == "exec":
+                client.multi = None
+                client.multi_failed = False
+                client.update_plain()
+                client.unwatch()
+                reason = reply[1:-2].decode("utf-8", "surrogateescape")
+                return error(f"EXECABORT Transaction discarded because of: {reason}")
             client.multi_failed = True
         return reply
 

@@ -163,6 +163,9 @@ class Config:
     output_high_water: int = 1 << 20
     #: Use hiredis's parser when it is installed.
     hiredis: bool = True
+    #: Refuse writes (and PING) with ``-MISCONF`` after a failed background
+    #: save while ``save`` rules are set, as Redis's option of the same name.
+    stop_writes_on_bgsave_error: bool = True
 
 
 def parse_save(text: str) -> list[tuple[int, int]]:
@@ -430,7 +433,8 @@ class ServerState:
         except Exception:
             self.last_save_ok = False
             raise
-        self.last_save_ok = True
+        # A good snapshot ends a bgsave error, as Redis's rdbSave does.
+        self.last_save_ok = self.last_bgsave_ok = True
         self.dirty = 0
         self.last_save = int(time.time())
         self.saves += 1
@@ -463,6 +467,18 @@ class ServerState:
         self.bgsave_thread = threading.Thread(target=run, name="snapkv-bgsave", daemon=True)
         self.bgsave_thread.start()
         return True
+
+    def writes_refused(self) -> bool:
+        """Whether writes get ``-MISCONF`` (Redis's ``writeCommandsDeniedByDiskError``).
+
+        A write accepted while snapshots fail would be lost at the next
+        restart without anyone being told; so, as Redis does by default,
+        the server refuses writes until a snapshot succeeds again (or
+        ``stop-writes-on-bgsave-error`` is turned off). With a journal, a
+        failing disk already makes every write fail: the Store refuses.
+        """
+        config = self.config
+        return not self.last_bgsave_ok and config.stop_writes_on_bgsave_error and bool(config.save)
 
     def save_due(self, now: float) -> bool:
         """Whether a ``save`` rule asks for a snapshot now."""
