@@ -43,6 +43,7 @@ def _snapshot_part() -> str:
     """FORMAT.md up to the journal's part: the snapshot format this file checks."""
     return FORMAT_MD.read_text(encoding="utf-8").split(JOURNAL_PART)[0]
 
+
 CODEC_PY = ROOT / "src" / "snapkv" / "codec.py"
 
 FAST = settings(max_examples=100, deadline=None)

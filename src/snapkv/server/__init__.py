@@ -40,7 +40,6 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
-from snapkv.errors import SnapkvError
 from snapkv.server.context import Config, parse_save
 from snapkv.server.network import RespServer
 from snapkv.store import Store
@@ -115,7 +114,7 @@ def serve(
         if own:
             try:
                 store.close()
-            except SnapkvError as exc:  # the error being raised says more
+            except Exception as exc:  # the error already being raised says more
                 log.error("closing the store failed too: %s", exc)
         raise
     if own:
