@@ -20,7 +20,7 @@ A missing key is never an error: ``get`` returns ``None`` (or a default).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 __all__ = [
     "CorruptJournalError",
@@ -38,13 +38,13 @@ class SnapkvError(Exception):
     """Base class of every exception snapkv raises on purpose."""
 
 
-class CorruptSnapshotError(SnapkvError):
-    """A snapshot failed one of the decoder's checks; nothing from it was loaded.
+class _CheckFailed(SnapkvError):
+    """What the corruption errors share: which check failed, where, in what.
 
-    ``offset`` is the byte offset in the snapshot where the failed check
-    applies, and ``check`` is a short stable name for the check (for example
-    ``"record-crc"`` or ``"magic"``), listed in docs/FORMAT.md. ``source``
-    names the file or generation when the error comes from a medium.
+    ``offset`` is the byte offset where the failed check applies, ``check``
+    a short stable name for the check (listed in docs/FORMAT.md), and
+    ``source`` names the file or generation when the error comes from a
+    medium.
     """
 
     def __init__(self, reason: str, *, offset: int, check: str, source: str = "") -> None:
@@ -58,19 +58,25 @@ class CorruptSnapshotError(SnapkvError):
     def __reduce__(self) -> tuple[Any, ...]:
         # Keyword-only arguments: rebuild through a helper so the error
         # survives pickling (multiprocessing, concurrent.futures).
-        return (_rebuild, (type(self), (self.reason,), self._fields()))
+        fields = {"offset": self.offset, "check": self.check, "source": self.source}
+        return (_rebuild, (type(self), (self.reason,), fields))
 
-    def _fields(self) -> dict[str, Any]:
-        return {"offset": self.offset, "check": self.check, "source": self.source}
-
-    def located(self, source: str) -> CorruptSnapshotError:
+    def located(self, source: str) -> Self:
         """Return the same error, naming ``source`` (a file, a generation) in the message."""
-        return CorruptSnapshotError(
-            self.reason, offset=self.offset, check=self.check, source=source
-        )
+        return type(self)(self.reason, offset=self.offset, check=self.check, source=source)
 
 
-class CorruptJournalError(SnapkvError):
+class CorruptSnapshotError(_CheckFailed):
+    """A snapshot failed one of the decoder's checks; nothing from it was loaded.
+
+    ``offset`` is the byte offset in the snapshot where the failed check
+    applies, and ``check`` is a short stable name for the check (for example
+    ``"record-crc"`` or ``"magic"``), listed in docs/FORMAT.md. ``source``
+    names the file or generation when the error comes from a medium.
+    """
+
+
+class CorruptJournalError(_CheckFailed):
     """A journal is damaged where recovery must not guess; nothing after the damage was applied.
 
     Raised for a bad journal header and for damage *before* the tail: a
@@ -81,24 +87,6 @@ class CorruptJournalError(SnapkvError):
     is the byte offset in the journal file, ``check`` a stable name listed
     in docs/FORMAT.md, ``source`` the file or journal id.
     """
-
-    def __init__(self, reason: str, *, offset: int, check: str, source: str = "") -> None:
-        where = f"{source}: " if source else ""
-        super().__init__(f"{where}{reason} (offset {offset}, check {check})")
-        self.reason = reason
-        self.offset = offset
-        self.check = check
-        self.source = source
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (type(self), (self.reason,), self._fields()))
-
-    def _fields(self) -> dict[str, Any]:
-        return {"offset": self.offset, "check": self.check, "source": self.source}
-
-    def located(self, source: str) -> CorruptJournalError:
-        """Return the same error, naming ``source`` (a journal file) in the message."""
-        return CorruptJournalError(self.reason, offset=self.offset, check=self.check, source=source)
 
 
 class StoreLockedError(SnapkvError):

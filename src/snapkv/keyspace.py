@@ -519,28 +519,12 @@ class Keyspace(MutableMapping[str, str]):
         source, target = _checked_key(source), _checked_key(target)
         store = self._store
         with store._lock:
-            data, expires, heap = self._space
+            data, expires, _ = self._space
             if source not in data or (expires and self._expired(source, expires)):
                 raise KeyError(source)
             if source == target:
                 return
-            value, at = data[source], expires.get(source)
-            ticket = store._log(
-                lambda: jr.batch_record(
-                    [
-                        jr.delete_record(self._index, source),
-                        jr.set_record(self._index, target, value, at or 0),
-                    ]
-                )
-            )
-            del data[source]
-            expires.pop(source, None)
-            data[target] = value
-            if at is None:
-                expires.pop(target, None)
-            else:
-                expires[target] = at
-                self._push(heap, at, target)
+            ticket = self._transfer(source, self, target)
         store._commit(ticket)
 
     def move(self, key: str, db: int) -> bool:
@@ -558,28 +542,39 @@ class Keyspace(MutableMapping[str, str]):
             data, expires, _ = self._space
             if key not in data or (expires and self._expired(key, expires)):
                 return False
-            tdata, texpires, theap = target._space
+            tdata, texpires, _ = target._space
             if key in tdata and not (texpires and target._expired(key, texpires)):
                 return False
-            value, at = data[key], expires.get(key)
-            ticket = store._log(
-                lambda: jr.batch_record(
-                    [
-                        jr.delete_record(self._index, key),
-                        jr.set_record(target._index, key, value, at or 0),
-                    ]
-                )
-            )
-            del data[key]
-            expires.pop(key, None)
-            tdata[key] = value
-            if at is None:
-                texpires.pop(key, None)
-            else:
-                texpires[key] = at
-                target._push(theap, at, key)
+            ticket = self._transfer(key, target, key)
         store._commit(ticket)
         return True
+
+    def _transfer(self, source: str, target: Keyspace, key: str) -> tuple[Any, int] | None:
+        """Move ``source`` here to ``key`` in ``target`` (maybe self), expiry included.
+
+        The caller holds the lock and has checked both ends. One BATCH
+        record, so after a crash the key is in one place, never two or none.
+        """
+        data, expires, _ = self._space
+        value, at = data[source], expires.get(source)
+        ticket = self._store._log(
+            lambda: jr.batch_record(
+                [
+                    jr.delete_record(self._index, source),
+                    jr.set_record(target._index, key, value, at or 0),
+                ]
+            )
+        )
+        del data[source]
+        expires.pop(source, None)
+        tdata, texpires, theap = target._space
+        tdata[key] = value
+        if at is None:
+            texpires.pop(key, None)
+        else:
+            texpires[key] = at
+            target._push(theap, at, key)
+        return ticket
 
     def __repr__(self) -> str:
         return f"<Keyspace {self._index} of {self._store!r}>"
