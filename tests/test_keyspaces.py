@@ -17,26 +17,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 import snapkv
+from clocks import START_MS, FakeClock
 from snapkv import MemoryMedium, Store, codec, run_operations
 from snapkv.store import Keyspace
 
 if TYPE_CHECKING:
     from conftest import MediumFactory
-
-START_MS = 1_700_000_000_000
-
-
-class FakeClock:
-    """Wall-clock seconds that move only when the test says so (millisecond resolution)."""
-
-    def __init__(self, ms: int = START_MS) -> None:
-        self.ms = ms
-
-    def __call__(self) -> float:
-        return self.ms / 1000
-
-    def advance(self, seconds: float) -> None:
-        self.ms += round(seconds * 1000)
 
 
 @pytest.fixture

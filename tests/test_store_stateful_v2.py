@@ -30,29 +30,17 @@ from hypothesis.stateful import (
 )
 
 import snapkv
+from clocks import FakeClock
 from snapkv import MemoryMedium, Store, codec
 from snapkv.errors import StoreShutDownError
 from snapkv.store import Keyspace
 
-START_MS = 1_700_000_000_000
 DATABASES = 4
 
 Entry = tuple[str, int | None]
 Model = list[dict[str, Entry]]
 
 
-class FakeClock:
-    """Wall-clock seconds that move only when the test says so (millisecond resolution)."""
-
-    def __init__(self, ms: int = START_MS) -> None:
-        self.ms = ms
-
-    def __call__(self) -> float:
-        return self.ms / 1000
-
-
-# The empty key, lone and paired surrogate halves, NUL, a combining mark,
-# an emoji: each once broke, or could break, a codec or a dict-based store.
 SPECIAL = ["", "\ud800", "\udfff", "\udbff\udc00", "\x00", "\u0301", "😀", "k"]
 TEXT = st.one_of(
     st.sampled_from(SPECIAL),

@@ -1,0 +1,30 @@
+"""An injected wall clock for expiry tests: it moves only when the test says so."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+#: 2023-11-14T22:13:20Z: far from 0, so "expires at 0 ms" bugs cannot hide.
+START_MS = 1_700_000_000_000
+
+
+class FakeClock:
+    """Wall-clock seconds that move only when the test says so, at millisecond resolution.
+
+    ``ms / 1000`` and back is exact for every millisecond near ``START_MS``,
+    so the store sees exactly the millisecond the test set. ``on_call``, if
+    set, runs at every reading (the store reads its clock under its lock
+    when it reclaims expired keys, which lets a test observe the sweep).
+    """
+
+    def __init__(self, ms: int = START_MS) -> None:
+        self.ms = ms
+        self.on_call: Callable[[], None] | None = None
+
+    def __call__(self) -> float:
+        if self.on_call is not None:
+            self.on_call()
+        return self.ms / 1000
+
+    def advance(self, seconds: float) -> None:
+        self.ms += round(seconds * 1000)
