@@ -43,13 +43,12 @@ import pytest
 
 import snapkv
 from snapkv import CorruptJournalError, CorruptSnapshotError, Store
+from support import State, dump
 
 KILLS = int(os.environ.get("SNAPKV_CRASH_KILLS", "200"))
 WORKERS = 2
 DATABASES = 4
 SRC = Path(__file__).resolve().parent.parent / "src"
-
-State = dict[int, dict[str, tuple[str, int]]]  # keyspace -> key -> (value, expiry ms or 0)
 
 # The fork server. Commands on stdin: "run DIR SEED FOCUS DEADLINE" forks a
 # child writer; the server kills it with SIGKILL at DEADLINE seconds, or at
@@ -286,19 +285,6 @@ class Model:
                 target[args[1]] = space.pop(args[1])
         elif kind == "clear":
             space.clear()
-
-
-def dump(store: Store) -> State:
-    """Every live key of every keyspace, with its expiry (0: none)."""
-    state: State = {}
-    for number in range(store.databases):
-        space = store.db(number)
-        items = dict(space.items())
-        if items:
-            state[number] = {
-                key: (value, space.expiry_ms(key) or 0) for key, value in items.items()
-            }
-    return state
 
 
 def difference(got: State, want: State) -> str:

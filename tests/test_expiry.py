@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 import snapkv
-from clocks import START_MS, FakeClock
 from snapkv import MemoryMedium, Store, codec
 from snapkv.errors import StoreClosedError
 from snapkv.store import SWEEP_SLICE, Keyspace
+from support import START_MS, FakeClock
 
 if TYPE_CHECKING:
     from conftest import MediumFactory

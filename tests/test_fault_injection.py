@@ -34,14 +34,13 @@ import pytest
 from snapkv import CorruptJournalError, MediumError, Store, StoreShutDownError
 from snapkv.media import JournalFile, Medium
 from snapkv.testing import CRASH_MODES, FAULT_KINDS, FaultyMedium, check_medium
+from support import State, dump
 
 DATABASES = 4
 BASE_SECONDS = 1_700_000_000
 #: Clock steps of 1/8 s: every clock reading times 1000 is an exact integer,
 #: so "expired" (at <= now) means the same to the Store and to this test.
 TICK = 0.125
-
-State = dict[int, dict[str, tuple[str, int]]]  # keyspace -> key -> (value, expiry ms or 0)
 
 
 class Clock:
@@ -56,19 +55,6 @@ class Clock:
     @property
     def ms(self) -> int:
         return BASE_SECONDS * 1000 + self.ticks * 125
-
-
-def dump(store: Store) -> State:
-    """Every live key of every keyspace, with its expiry (0: none)."""
-    state: State = {}
-    for number in range(store.databases):
-        space = store.db(number)
-        items = dict(space.items())
-        if items:
-            state[number] = {
-                key: (value, space.expiry_ms(key) or 0) for key, value in items.items()
-            }
-    return state
 
 
 def visible(state: State, now_ms: int) -> State:

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 import snapkv
-from clocks import START_MS, FakeClock
 from snapkv import MemoryMedium, Store, codec, run_operations
 from snapkv.store import Keyspace
+from support import START_MS, FakeClock
 
 if TYPE_CHECKING:
     from conftest import MediumFactory

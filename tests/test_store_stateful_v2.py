@@ -30,10 +30,10 @@ from hypothesis.stateful import (
 )
 
 import snapkv
-from clocks import FakeClock
 from snapkv import MemoryMedium, Store, codec
 from snapkv.errors import StoreShutDownError
 from snapkv.store import Keyspace
+from support import FakeClock
 
 DATABASES = 4
 

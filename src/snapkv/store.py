@@ -57,7 +57,7 @@ from collections.abc import (
     Callable,
     Iterator,
 )
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, NoReturn
 
@@ -108,8 +108,6 @@ class RestoreReport:
     journal_dropped: tuple[str, ...] = ()
     #: Keys found already expired, so not loaded.
     expired: int = 0
-    #: Free-form notes (for example: fallback details).
-    notes: tuple[str, ...] = field(default=())
 
     @property
     def damaged(self) -> bool:
@@ -216,7 +214,6 @@ class Store(Keyspace):
         self.last_restore: RestoreReport | None = None
         #: Whether memory was emptied by shutdown and nothing written since; see __exit__.
         self._emptied: tuple[Space, ...] | None = None
-        self._snapshot_size = 0
         if self._journaling:
             # Writes wait for restore(): the journal must continue the one
             # the medium already has, and new writes must land on top of
@@ -598,7 +595,6 @@ class Store(Keyspace):
                     # Memory now holds the replayed journals: the next
                     # snapshot contains them, so it must say so.
                     self._journal_next = jids[-1] + 1 if jids else snapshot.journal_next
-                self._snapshot_size = report_size
                 self._compact_at = max(self._compact_min, int(report_size * self._compact_ratio))
                 for index, keyspace in enumerate(self._spaces):
                     keyspace._space = spaces.get(index) or _new_space()

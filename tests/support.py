@@ -1,8 +1,10 @@
-"""An injected wall clock for expiry tests: it moves only when the test says so."""
+"""Shared by the store tests: an injected wall clock, and the whole state of a store."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+
+from snapkv import Store
 
 #: 2023-11-14T22:13:20Z: far from 0, so "expires at 0 ms" bugs cannot hide.
 START_MS = 1_700_000_000_000
@@ -28,3 +30,19 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.ms += round(seconds * 1000)
+
+
+State = dict[int, dict[str, tuple[str, int]]]  # keyspace -> key -> (value, expiry ms or 0)
+
+
+def dump(store: Store) -> State:
+    """Every live key of every keyspace, with its expiry (0: none)."""
+    state: State = {}
+    for number in range(store.databases):
+        space = store.db(number)
+        items = dict(space.items())
+        if items:
+            state[number] = {
+                key: (value, space.expiry_ms(key) or 0) for key, value in items.items()
+            }
+    return state
