@@ -11,6 +11,8 @@ The hierarchy::
     ├── StoreShutDownError          a journaled Store was shut down and takes no writes until
     │                               restore()
     ├── MediumError                 the medium could not read or publish (wraps OSError)
+    ├── TransactionError            an operation a transaction cannot contain (nesting, save,
+    │                               shutdown, restore, close inside one), or one too large
     └── InvalidOperationError       a malformed operation for run_operations; also a ValueError
 
 Wrong argument *types* (a non-str key or value) raise the builtin ``TypeError``,
@@ -31,6 +33,7 @@ __all__ = [
     "StoreClosedError",
     "StoreLockedError",
     "StoreShutDownError",
+    "TransactionError",
 ]
 
 
@@ -103,6 +106,17 @@ class StoreShutDownError(SnapkvError):
 
 class MediumError(SnapkvError):
     """The medium failed to read or publish a snapshot; the cause is chained."""
+
+
+class TransactionError(SnapkvError):
+    """The operation cannot run inside a transaction, or the transaction cannot be committed.
+
+    Raised for a nested ``store.transaction()``, for ``save``, ``shutdown``,
+    ``restore`` or ``close`` inside one (each would publish or replace a
+    state the transaction has not committed), and for a transaction whose
+    writes do not fit in one journal record. The transaction's writes are
+    undone when it escapes the block.
+    """
 
 
 class InvalidOperationError(SnapkvError, ValueError):
