@@ -33,6 +33,7 @@ EXPECTED = {
     "StoreClosedError",
     "StoreLockedError",
     "StoreShutDownError",
+    "TransactionError",
     "__version__",
     "codec",
     "open",

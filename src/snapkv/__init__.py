@@ -29,6 +29,7 @@ from snapkv.errors import (
     StoreClosedError,
     StoreLockedError,
     StoreShutDownError,
+    TransactionError,
 )
 from snapkv.media import FileMedium, Medium, MemoryMedium
 from snapkv.simulate import run_operations
@@ -51,6 +52,7 @@ __all__ = [
     "StoreClosedError",
     "StoreLockedError",
     "StoreShutDownError",
+    "TransactionError",
     "__version__",
     "codec",
     "open",

@@ -49,7 +49,7 @@ Space = tuple[dict[str, str], dict[str, int], list[tuple[int, str]]]
 class Engine(Protocol):
     """What a Keyspace needs of its Store: the lock, the clock and the journal hooks."""
 
-    _lock: threading.Lock
+    _lock: threading.RLock
     _clock: Callable[[], float]
     _writer: Any
 

@@ -44,6 +44,7 @@ and J+1, or the new snapshot plus journal J+1: the same data either way.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import heapq
 import itertools
@@ -71,9 +72,11 @@ from snapkv.errors import (
     SnapkvError,
     StoreClosedError,
     StoreShutDownError,
+    TransactionError,
 )
 from snapkv.keyspace import _CLOSED, SWEEP_SLICE, Keyspace, Space, _closed, _new_space
 from snapkv.media import FileMedium, JournalFile, Medium, MemoryMedium
+from snapkv.transaction import Recorder
 
 __all__ = ["FSYNC_POLICIES", "SWEEP_SLICE", "Keyspace", "RestoreReport", "Store", "open"]
 
@@ -191,8 +194,11 @@ class Store(Keyspace):
         self._index = 0
         self._space = _new_space()
         self._medium: Medium = medium if medium is not None else MemoryMedium()
-        self._lock = threading.Lock()
+        # Reentrant: inside a transaction its thread holds the lock and
+        # still calls the ordinary write methods, which take it again.
+        self._lock = threading.RLock()
         self._publish_lock = threading.Lock()
+        self._tx_thread: int | None = None
         self._closed = False
         self._clock: Callable[[], float] = clock if clock is not None else time.time
         self._spaces: list[Keyspace] = [self, *(Keyspace(self, i) for i in range(1, databases))]
@@ -409,6 +415,69 @@ class Store(Keyspace):
         finally:
             self._compacting = False
 
+    # ---------------------------------------------------------- transactions
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Store]:
+        """Run a block of writes as one: all of them, or none, in memory and on disk.
+
+        ::
+
+            with store.transaction() as tx:     # tx is the store itself
+                tx.set("balance:a", "90")
+                tx.db(1).set("balance:b", "110")
+                tx.db(2).delete("pending")
+
+        The block may use any method of the store and its keyspaces, across
+        keyspaces. Its writes reach memory at once (reads in the block see
+        them), and their journal records become ONE record written when the
+        block ends: after a crash, recovery has all of the transaction or
+        none of it. If the block raises, every write in it is undone and
+        the exception propagates; with ``fsync="always"`` leaving the block
+        waits until the record is durable.
+
+        The block holds the store's locks: other threads' writes (and
+        ``save``, ``len``, iteration) wait until it ends. Their lock-free
+        reads (``get``, ``in``) are not held back, so they can see a
+        transaction's writes before it ends (and see them undone if it
+        raises). Keep transactions short.
+
+        :raises TransactionError: transactions do not nest; ``save``,
+            ``shutdown``, ``restore`` and ``close`` cannot run inside one;
+            the transaction's records do not fit in one journal record.
+        :raises MediumError: the journal refused the record: every write of
+            the block was undone (as :meth:`set` leaves nothing when the
+            journal refuses it).
+        :raises StoreShutDownError: a write in the block, on a journaled
+            store that was shut down and not restored.
+        """
+        self._not_in_transaction("a transaction")
+        with self._publish_lock, self._lock:
+            self._check_open()
+            writer = self._writer
+            recorder = Recorder(self._spaces, writer, parked=writer is _PARKED)
+            self._writer = recorder
+            self._tx_thread = threading.get_ident()
+            ticket = None
+            try:
+                yield self
+                record = recorder.record()
+                if record is not None and writer is not None:
+                    self._writer = writer
+                    ticket = writer, writer.append(record)
+            except BaseException:
+                recorder.rollback()
+                raise
+            finally:
+                self._writer = writer
+                self._tx_thread = None
+        self._commit(ticket)
+
+    def _not_in_transaction(self, what: str) -> None:
+        """Refuse ``what`` in the thread of a running transaction (it would deadlock or leak)."""
+        if self._tx_thread is not None and self._tx_thread == threading.get_ident():
+            raise TransactionError(f"{what} cannot run inside a transaction")
+
     # ----------------------------------------------------------- persistence
 
     def _columns(self) -> list[_Copied]:
@@ -468,6 +537,7 @@ class Store(Keyspace):
 
         :raises MediumError: publishing failed; memory and older snapshots are unchanged.
         """
+        self._not_in_transaction("save()")
         with self._publish_lock:
             self._check_open()
             prepared = self._prepare_journal()
@@ -500,6 +570,7 @@ class Store(Keyspace):
 
         :raises MediumError: publishing failed.
         """
+        self._not_in_transaction("shutdown()")
         with self._publish_lock:
             self._check_open()
             prepared = self._prepare_journal()
@@ -543,6 +614,7 @@ class Store(Keyspace):
             (and ``repair`` is off); memory is left unchanged.
         :raises MediumError: the medium could not be read; memory is unchanged.
         """
+        self._not_in_transaction("restore()")
         with self._publish_lock:
             self._check_open()
             report, snapshot, report_size = self._load(fallback)
@@ -744,6 +816,7 @@ class Store(Keyspace):
         synced here), so closing loses nothing. Any later operation raises
         :class:`StoreClosedError`.
         """
+        self._not_in_transaction("close()")
         with self._publish_lock, self._lock:
             if self._closed:
                 return

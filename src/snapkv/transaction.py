@@ -1,0 +1,189 @@
+"""Store transactions: any mix of writes, one journal record, all or nothing.
+
+``with store.transaction():`` holds the Store's locks for the block, and in
+that thread every write the Store and its keyspaces make goes to memory at
+once (reads inside see it) while its journal record goes to a
+:class:`Recorder` instead of the journal writer. At the end of the block the
+recorded effects become ONE record (a BATCH when there are several), written
+under the lock as any other record: after a crash, recovery replays all of
+the transaction or none of it (a torn BATCH is a torn tail). If the block
+raises, or the journal refuses the record, the recorder undoes the writes in
+reverse order and nothing reaches the journal.
+
+Why record-then-undo and not a private overlay of the writes: the Store's
+write paths (and the server's handlers on top of them) stay one code path,
+so a transaction behaves exactly like the same calls outside one; and the
+undo log is built from the journal records themselves (the effects, decoded
+by :func:`snapkv.journal.decode_record`), so it cannot disagree with what
+the journal would have said. The cost: another thread's *lock-free* reads
+(``get``, ``in``) can see a transaction's writes before it commits, and
+would see them vanish if it rolls back; writers and locked reads (``len``,
+``keys``, iteration) wait for the transaction to end.
+
+This is what Redis's MULTI/EXEC gives on disk (its AOF wraps a transaction
+in MULTI ... EXEC and drops an incomplete one on load), here with the
+journal's own all-or-nothing record.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import TYPE_CHECKING, Any
+
+from snapkv import journal as jr
+from snapkv.errors import TransactionError
+
+if TYPE_CHECKING:
+    from snapkv.keyspace import Keyspace, Space
+
+__all__ = ["Recorder"]
+
+_ABSENT: Any = object()
+#: Largest BATCH body the format can frame (its length is a u32).
+_MAX_BODY = 2**32 - 1
+
+
+class Recorder:
+    """Stands in for the Store's journal writer while a transaction runs.
+
+    ``append`` is called under the Store's lock *before* memory changes, as
+    the writer's is; it keeps the record and, from the state memory holds
+    right then, what undoes it. The returned lsn is 0, so nothing waits for
+    durability and no compaction starts inside the block.
+
+    :param spaces: the Store's keyspaces, by number.
+    :param writer: the Store's journal writer: a
+        :class:`~snapkv.journal.JournalWriter`, ``None`` without a journal,
+        or the parked stand-in of a shut-down journaled store.
+    :param parked: ``writer`` is that stand-in: its ``append`` raises, and
+        so does every write of the transaction.
+    """
+
+    __slots__ = ("_parked", "_size", "_spaces", "_undo", "records", "writer")
+
+    def __init__(self, spaces: list[Keyspace], writer: Any, *, parked: bool = False) -> None:
+        self._spaces = spaces
+        self.writer = writer
+        self._parked = parked
+        #: The transaction's records, flattened (a BATCH cannot hold a BATCH).
+        self.records: list[bytes] = []
+        self._undo: list[tuple[Any, ...]] = []
+        self._size = 0
+
+    # The writer's interface, as the Store and its keyspaces use it.
+
+    @property
+    def failure(self) -> str | None:
+        """The real writer's failure, if any."""
+        if self.writer is None or self._parked:
+            return None
+        failure: str | None = self.writer.failure
+        return failure
+
+    def append(self, record: bytes) -> int:
+        """Keep ``record`` and what undoes it; memory changes after this returns."""
+        if self._parked:
+            self.writer.append(record)  # raises StoreShutDownError
+        op = _decode(record)
+        if op[0] == "batch":
+            inner = op[1]
+            pieces = [_encode(each) for each in inner]
+        else:
+            inner = (op,)
+            pieces = [record]
+        for piece in pieces:
+            self._size += len(piece) - 4  # an entry is a record without its CRC
+        if self._size > _MAX_BODY:
+            raise TransactionError(
+                f"the transaction's writes take {self._size:,} bytes, more than one journal "
+                f"record holds ({_MAX_BODY:,}): split it"
+            )
+        # Undo entries are taken before any of the batch applies: undone in
+        # reverse, the first one restores the state before the batch.
+        self._undo.extend(self._prior(each) for each in inner)
+        self.records.extend(pieces)
+        return 0
+
+    def commit(self, _lsn: int) -> None:
+        """Nothing to wait for: the transaction's record is written at its end."""
+
+    def sync(self) -> None:
+        """Another thread's ``store.sync()``: sync what the real writer holds."""
+        if self.writer is not None and not self._parked:
+            self.writer.sync()
+
+    # What the transaction does at its end.
+
+    def record(self) -> bytes | None:
+        """The one record that commits the transaction (``None``: nothing to write)."""
+        if not self.records:
+            return None
+        if len(self.records) == 1:
+            return self.records[0]
+        return jr.batch_record(self.records)
+
+    def rollback(self) -> None:
+        """Undo every recorded write, newest first; caller holds the Store's lock."""
+        spaces = self._spaces
+        for entry in reversed(self._undo):
+            kind = entry[0]
+            if kind == "key":
+                _, space, key, value, at = entry
+                _restore_key(space, key, value, at)
+            elif kind == "space":
+                spaces[entry[1]]._space = entry[2]
+            elif kind == "all":
+                for keyspace, space in zip(spaces, entry[1], strict=True):
+                    keyspace._space = space
+            else:  # swap
+                a, b = spaces[entry[1]], spaces[entry[2]]
+                a._space, b._space = b._space, a._space
+        self._undo.clear()
+        self.records.clear()
+
+    def _prior(self, op: tuple[Any, ...]) -> tuple[Any, ...]:
+        kind = op[0]
+        if kind == "clear":
+            if op[1] == jr.ALL_KEYSPACES:
+                return ("all", [keyspace._space for keyspace in self._spaces])
+            return ("space", op[1], self._spaces[op[1]]._space)
+        if kind == "swap":
+            return ("swap", op[1], op[2])
+        space = self._spaces[op[1]]._space
+        key = op[2]
+        return ("key", space, key, space[0].get(key, _ABSENT), space[1].get(key))
+
+
+_HEADER = jr.header(0)
+
+
+def _decode(record: bytes) -> Any:
+    return jr.scan_journal(_HEADER + record, jid=0).ops[0]
+
+
+def _encode(op: tuple[Any, ...]) -> bytes:
+    """The record of one effect a BATCH held: the inverse of its entry's decoder."""
+    kind = op[0]
+    if kind == "set":
+        return jr.set_record(op[1], op[2], op[3], op[4])
+    if kind == "del":
+        return jr.delete_record(op[1], op[2])
+    if kind == "expire":
+        return jr.expire_record(op[1], op[2], op[3])
+    if kind == "clear":
+        return jr.clear_record(op[1])
+    return jr.swap_record(op[1], op[2])
+
+
+def _restore_key(space: Space, key: str, value: Any, at: int | None) -> None:
+    data, expires, heap = space
+    if value is _ABSENT:
+        data.pop(key, None)
+        expires.pop(key, None)
+        return
+    data[key] = value
+    if at is None:
+        expires.pop(key, None)
+    else:
+        expires[key] = at
+        heapq.heappush(heap, (at, key))

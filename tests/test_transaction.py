@@ -1,0 +1,195 @@
+"""store.transaction(): many writes, one journal record, all or nothing."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+import snapkv
+from snapkv import journal as jr
+from snapkv.errors import MediumError, StoreShutDownError, TransactionError
+
+
+def state(store: snapkv.Store) -> list[dict[str, tuple[str, int | None]]]:
+    """Every keyspace's entries with their expiry times (ms), for exact comparisons."""
+    return [
+        {key: (value, space.expiry_ms(key)) for key, value in space.items()}
+        for space in (store.db(i) for i in range(store.databases))
+    ]
+
+
+def journal_records(directory: Path) -> list[jr.Op]:
+    ops: list[jr.Op] = []
+    for path in sorted(directory.glob("journal-*.skj")):
+        ops += jr.scan_journal(path.read_bytes()).ops
+    return ops
+
+
+def fill(store: snapkv.Store) -> None:
+    store.set("a", "1")
+    store.set("t", "timed", expire_at=4_000_000_000)
+    store.db(1).set("b", "2")
+    store.db(2).set("c", "3")
+
+
+def mixed_writes(tx: snapkv.Store) -> None:
+    tx.set("a", "changed")
+    tx.delete("t")
+    tx.set("new", "n", ttl=100)
+    tx.db(1).update({"u1": "x", "u2": "y"})
+    tx.db(1).rename("b", "b2")
+    tx.db(2).move("c", 3)
+    tx.swap(0, 4)
+    tx.db(4).expire("new", 50)
+    tx.flush(2)
+    tx.db(5).set("p", "q")
+    tx.db(5).persist("p")
+    tx.db(6).setdefault("s", "d")
+    tx.db(6).pop("s")
+
+
+@pytest.mark.parametrize("journal", [True, False])
+def test_a_raising_block_leaves_every_keyspace_as_it_was(tmp_path: Path, journal: bool) -> None:
+    with snapkv.open(tmp_path, journal=journal) as store:
+        fill(store)
+        before = state(store)
+        with pytest.raises(RuntimeError, match="abort"), store.transaction() as tx:
+            mixed_writes(tx)
+            tx.flush_all()
+            tx.db(7).set("late", "write")
+            raise RuntimeError("abort")
+        assert state(store) == before
+        # The store goes on normally afterwards.
+        store.set("after", "ok")
+        assert store.get("after") == "ok"
+
+
+def test_reads_in_the_block_see_its_writes(tmp_path: Path) -> None:
+    with snapkv.open(tmp_path, journal=True) as store:
+        fill(store)
+        with store.transaction() as tx:
+            tx.set("a", "mine")
+            assert tx.get("a") == "mine"
+            tx.db(1).rename("b", "moved")
+            assert "b" not in tx.db(1)
+            assert tx.db(1)["moved"] == "2"
+            assert len(tx.db(1)) == 1
+
+
+def test_a_transaction_is_one_journal_record_and_replays_to_the_same_state(
+    tmp_path: Path,
+) -> None:
+    with snapkv.open(tmp_path, journal=True, fsync="always") as store:
+        fill(store)
+        records_before = len(journal_records(tmp_path))
+        with store.transaction() as tx:
+            mixed_writes(tx)
+        after = state(store)
+        ops = journal_records(tmp_path)
+        assert len(ops) == records_before + 1
+        assert ops[-1][0] == "batch"
+        store.close()
+    with snapkv.open(tmp_path, journal=True) as reopened:
+        assert state(reopened) == after
+
+
+def test_one_write_is_written_as_itself_and_an_empty_block_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    with snapkv.open(tmp_path, journal=True) as store:
+        with store.transaction():
+            pass
+        assert journal_records(tmp_path) == []
+        with store.transaction() as tx:
+            tx.set("k", "v")
+        assert journal_records(tmp_path) == [("set", 0, "k", "v", 0)]
+
+
+def test_transactions_do_not_nest_and_refuse_lifecycle_calls(tmp_path: Path) -> None:
+    with snapkv.open(tmp_path, journal=True) as store:
+        store.set("k", "v")
+        for call in (store.save, store.shutdown, store.restore, store.close, store.transaction):
+            with pytest.raises(TransactionError, match="inside a transaction"):  # noqa: SIM117
+                with store.transaction() as tx:
+                    tx.set("k", "changed")
+                    if call == store.transaction:
+                        with call():
+                            pass
+                    else:
+                        call()
+            assert store.get("k") == "v"
+        assert not store.closed
+
+
+def test_a_refused_journal_write_undoes_the_block(tmp_path: Path) -> None:
+    with snapkv.open(tmp_path, journal=True) as store:
+        fill(store)
+        before = state(store)
+        writer = store._writer
+        writer._fail(OSError("disk gone"))  # as a failed write or fsync leaves it
+        with pytest.raises(MediumError, match="disk gone"), store.transaction() as tx:
+            mixed_writes(tx)
+        assert state(store) == before
+        store.close()
+
+
+def test_a_shut_down_journaled_store_refuses_writes_in_a_transaction(tmp_path: Path) -> None:
+    store = snapkv.open(tmp_path, journal=True)
+    store.set("k", "v")
+    store.shutdown()
+    with pytest.raises(StoreShutDownError), store.transaction() as tx:
+        tx.set("x", "y")
+    assert store.get("x") is None
+    store.restore()
+    assert store.get("k") == "v"
+    store.close()
+
+
+def test_other_writers_wait_for_the_transaction(tmp_path: Path) -> None:
+    with snapkv.open(tmp_path, journal=True) as store:
+        entered = threading.Event()
+        release = threading.Event()
+        seen: list[str | None] = []
+
+        def transaction() -> None:
+            with store.transaction() as tx:
+                tx.set("k", "tx")
+                entered.set()
+                assert release.wait(10)
+                tx.set("k2", "tx")
+
+        def writer() -> None:
+            assert entered.wait(10)
+            store.set("k", "outside")
+            seen.append(store.get("k2"))
+
+        threads = [threading.Thread(target=transaction), threading.Thread(target=writer)]
+        for thread in threads:
+            thread.start()
+        assert entered.wait(10)
+        # The writer is blocked: its write cannot land inside the transaction.
+        threads[1].join(0.2)
+        assert threads[1].is_alive()
+        release.set()
+        for thread in threads:
+            thread.join(10)
+        assert seen == ["tx"]
+        assert store.get("k") == "outside"
+
+
+def test_memory_store_transactions_commit_and_roll_back() -> None:
+    store = snapkv.Store()
+    store.set("a", "1")
+    with store.transaction() as tx:
+        tx.set("a", "2")
+        tx.db(3).set("b", "3")
+    with pytest.raises(KeyError), store.transaction() as tx:
+        tx.set("a", "3")
+        del tx["missing"]
+    assert store.get("a") == "2"
+    assert store.db(3).get("b") == "3"
+    store.shutdown()
+    store.restore()
+    assert store.get("a") == "2"
