@@ -31,7 +31,9 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.journal",
         "snapkv.keyspace",
         "snapkv.media",
+        "snapkv.transaction",
     },
+    "snapkv.transaction": {"snapkv.errors", "snapkv.journal", "snapkv.keyspace"},
     "snapkv.simulate": {"snapkv.errors", "snapkv.store"},
     "snapkv.check": {"snapkv.codec", "snapkv.errors", "snapkv.journal", "snapkv.media.file"},
     "snapkv.testing": {

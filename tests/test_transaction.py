@@ -124,15 +124,17 @@ def test_transactions_do_not_nest_and_refuse_lifecycle_calls(tmp_path: Path) -> 
 
 
 def test_a_refused_journal_write_undoes_the_block(tmp_path: Path) -> None:
-    with snapkv.open(tmp_path, journal=True) as store:
-        fill(store)
-        before = state(store)
-        writer = store._writer
-        writer._fail(OSError("disk gone"))  # as a failed write or fsync leaves it
-        with pytest.raises(MediumError, match="disk gone"), store.transaction() as tx:
-            mixed_writes(tx)
-        assert state(store) == before
-        store.close()
+    store = snapkv.open(tmp_path, journal=True)
+    fill(store)
+    before = state(store)
+    store._writer._fail(OSError("disk gone"))  # as a failed write or fsync leaves it
+    with pytest.raises(MediumError, match="disk gone"), store.transaction() as tx:
+        mixed_writes(tx)
+    assert state(store) == before
+    # What the disk holds agrees: restore (which leaves the failed writer) finds the same.
+    store.restore()
+    assert state(store) == before
+    store.close()
 
 
 def test_a_shut_down_journaled_store_refuses_writes_in_a_transaction(tmp_path: Path) -> None:
