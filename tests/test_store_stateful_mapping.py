@@ -1,4 +1,9 @@
-"""Model-based test: a Store against a plain dict plus the last published snapshot.
+"""Model-based test of the mapping: a Store against a plain dict plus the last published snapshot.
+
+Keyspace 0 only, no expiry, no journal: the MutableMapping methods, save,
+shutdown, restore and reopen, with text full of the codec's separators and
+surrogate halves. Keyspaces, expiry, the journal and transactions are
+modelled in ``test_store_stateful_keyspaces.py``.
 
 As in Hypothesis's ``DatabaseComparison`` example, every rule applies one
 operation to the Store and to the model, and the invariants check after each

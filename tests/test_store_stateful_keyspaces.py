@@ -1,4 +1,4 @@
-"""Model-based test of keyspaces and expiry, with a clock that the test moves.
+"""Model-based test of keyspaces, expiry and the journal, with a clock that the test moves.
 
 The model is, per keyspace, a plain dict ``{key: (value, expiry_ms or
 None)}`` holding only live keys: whenever the clock moves, the model drops
@@ -422,7 +422,7 @@ class MemoryMachine(ExpiryMachine):
 
 class FileMachine(ExpiryMachine):
     def open_store(self) -> Store:
-        self.directory = Path(tempfile.mkdtemp(prefix="snapkv-stateful-v2-"))
+        self.directory = Path(tempfile.mkdtemp(prefix="snapkv-stateful-keyspaces-"))
         return self.reopen_store()
 
     def reopen_store(self) -> Store:
