@@ -1,7 +1,8 @@
-"""Shared by the store tests: an injected wall clock, and the whole state of a store."""
+"""Shared by the tests: an injected wall clock, the whole state of a store, and waiting."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from snapkv import Store
@@ -46,3 +47,19 @@ def dump(store: Store) -> State:
                 key: (value, space.expiry_ms(key) or 0) for key, value in items.items()
             }
     return state
+
+
+def wait_until(predicate: Callable[[], object], *, timeout: float = 10.0, what: str) -> None:
+    """Poll ``predicate`` until it is true; fail naming ``what`` after ``timeout`` seconds.
+
+    For a condition that no event announces (another thread's progress, a
+    child's output): the test goes on as soon as it holds, and the timeout
+    only bounds a hang, so it can be generous without slowing the suite.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.0005
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.02)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import select
 import signal
 import subprocess
 import sys
@@ -20,20 +21,25 @@ from pathlib import Path
 
 import snapkv
 
-KILLS = int(os.environ.get("SNAPKV_CRASH_KILLS", "12"))
+KILLS = int(os.environ.get("SNAPKV_CRASH_KILLS", "24"))
 # Few keys with large values: most of each cycle is then spent publishing
 # (writing and fsyncing ~5 MB), so most kills land inside a publish.
 KEYS = 200
 REPEAT = 4_000
+#: Bounds a hang only: the parent goes on at each line the child prints.
+DEADLINE = 60.0
 
 # Publishes generation after generation; every entry of generation g has the
-# value "g|" * REPEAT, so a snapshot mixing two generations is detected. A line on
-# stdout acknowledges that save() returned for that generation.
+# value "g|" * REPEAT, so a snapshot mixing two generations is detected. "O"
+# says it is opening the directory, "R" that it is open; a number on stdout
+# acknowledges that save() returned for that generation.
 WRITER = f"""
 import sys
 import snapkv
 
+print("O", flush=True)
 store = snapkv.open(sys.argv[1], keep=1)
+print("R", flush=True)
 generation = int(store.get("generation", "0"))
 while True:
     generation += 1
@@ -45,29 +51,75 @@ while True:
 """
 
 
-def _kill_after(directory: Path, delay: float) -> int:
-    """Run the writer, SIGKILL it after ``delay`` s; return its last acknowledged generation."""
-    child = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(directory)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+class Child:
+    """The writer in a child process, and its output read line by line with a deadline."""
+
+    def __init__(self, directory: Path) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(directory)], stdout=subprocess.PIPE
+        )
+        assert self.process.stdout is not None
+        self._fd = self.process.stdout.fileno()
+        self._pending = b""
+        self.acknowledged = 0
+
+    def line(self) -> str:
+        """The next line the child prints (an acknowledgement is also recorded)."""
+        deadline = time.monotonic() + DEADLINE
+        while b"\n" not in self._pending:
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([self._fd], [], [], max(0.0, left))
+            assert ready, f"the writer printed nothing for {DEADLINE} s"
+            chunk = os.read(self._fd, 4096)
+            assert chunk, "the writer died before it was killed"
+            self._pending += chunk
+        line, _, self._pending = self._pending.partition(b"\n")
+        text = line.decode()
+        if text.isdigit():
+            self.acknowledged = int(text)
+        return text
+
+    def kill(self) -> int:
+        """SIGKILL the child; return its last acknowledged generation (0: none)."""
+        self.process.send_signal(signal.SIGKILL)
+        rest, _ = self.process.communicate(timeout=DEADLINE)
+        assert self.process.returncode == -signal.SIGKILL
+        for line in (self._pending + rest).decode().split():
+            if line.isdigit():  # acknowledged before the kill, read only now
+                self.acknowledged = int(line)
+        return self.acknowledged
+
+
+def _kill_after(directory: Path, rng: random.Random, *, marker: str, acks: int = 0) -> int:
+    """Run the writer; SIGKILL it at a random moment after a point it announced.
+
+    The point is ``marker`` ("O": opening, "R": open), or the ``acks``-th
+    acknowledged save; the kill follows after a random fraction of the time
+    one save cycle took, so it lands anywhere in the next step, however fast
+    the machine. Returns the last acknowledged generation.
+    """
+    child = Child(directory)
     try:
-        time.sleep(delay)
+        assert child.line() == "O"
+        if marker != "O":
+            assert child.line() == "R"
+        started, cycle = time.monotonic(), 0.3  # until one is measured
+        for _ in range(acks):
+            child.line()
+            cycle, started = time.monotonic() - started, time.monotonic()
+        time.sleep(rng.uniform(0.0, cycle))  # where in the step: the randomness under test
     finally:
-        child.send_signal(signal.SIGKILL)
-        output, _ = child.communicate(timeout=60)
-    assert child.returncode == -signal.SIGKILL
-    acknowledged = [int(line) for line in output.split()]
-    return acknowledged[-1] if acknowledged else 0
+        acknowledged = child.kill()
+    return acknowledged
 
 
 def test_a_killed_publisher_leaves_a_complete_snapshot(tmp_path: Path) -> None:
     rng = random.Random(20261127)
     acknowledged = 0
-    for _ in range(KILLS):
-        # Child start-up takes ~0.2 s; the delays land anywhere in the save cycle after it.
-        acknowledged = max(acknowledged, _kill_after(tmp_path, rng.uniform(0.15, 0.9)))
+    for kill in range(KILLS):
+        # Mostly inside a save; now and then while opening (cleanup, restore).
+        marker, acks = ("R", rng.randint(1, 2)) if kill % 4 else (rng.choice("OR"), 0)
+        acknowledged = max(acknowledged, _kill_after(tmp_path, rng, marker=marker, acks=acks))
         with snapkv.open(tmp_path) as store:
             report = store.last_restore
             assert report is not None and report.skipped == ()
@@ -80,15 +132,15 @@ def test_a_killed_publisher_leaves_a_complete_snapshot(tmp_path: Path) -> None:
             acknowledged = generation
             # The context manager publishes once more (same contents).
         assert not [p for p in os.listdir(tmp_path) if p.startswith(".tmp-")]
-    assert acknowledged > 0, "no kill landed after a completed save: the test proved nothing"
 
 
 def test_every_retained_generation_after_kills_is_whole(tmp_path: Path) -> None:
-    for delay in (0.3, 0.6, 0.9):
-        _kill_after(tmp_path, delay)
+    rng = random.Random(5)
+    for acks in (1, 2, 3):
+        assert _kill_after(tmp_path, rng, marker="R", acks=acks) >= acks
     with snapkv.open(tmp_path) as store:
         medium = store.medium
-        assert medium.generations(), "no save completed: the test proved nothing"
+        assert medium.generations()
         for generation in medium.generations():
             blob = medium.read(generation)
             assert blob is not None

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from snapkv import Medium, Store, StoreClosedError, codec
+from support import wait_until
 
 if TYPE_CHECKING:
     from conftest import MediumFactory
@@ -251,6 +252,7 @@ def test_close_while_in_use_raises_only_store_closed(medium_factory: MediumFacto
     store = Store(medium_factory())
     closed = threading.Event()
     finished: list[int] = []
+    progress = [0] * WRITERS
 
     def worker(i: int) -> Callable[[threading.Event], None]:
         def run(stop: threading.Event) -> None:
@@ -263,6 +265,7 @@ def test_close_while_in_use_raises_only_store_closed(medium_factory: MediumFacto
                         store.save()
                     store.delete(f"k{i}-{n - 1}")
                     n += 1
+                    progress[i] = n
                     if stop.is_set() and not closed.is_set():
                         raise AssertionError("the store was not closed")
             except StoreClosedError:
@@ -272,7 +275,8 @@ def test_close_while_in_use_raises_only_store_closed(medium_factory: MediumFacto
         return run
 
     def closer(stop: threading.Event) -> None:
-        time.sleep(RUN_SECONDS / 4)
+        # Close while every worker is mid-loop (each has saved and written).
+        wait_until(lambda: min(progress) >= 60, what="every worker to be writing")
         closed.set()
         store.close()
 
