@@ -14,11 +14,18 @@ import pytest
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "snapkv"
 
+#: What every server command family module may import.
+_HANDLER = {"snapkv.server.client", "snapkv.server.resp.writer", "snapkv.server.table"}
+
 ALLOWED: dict[str, set[str]] = {
     "snapkv.errors": set(),
     "snapkv._binary": set(),
-    "snapkv.codec": {"snapkv._binary", "snapkv.errors"},
-    "snapkv.journal": {"snapkv._binary", "snapkv.errors"},
+    "snapkv._frame": {"snapkv._binary", "snapkv.errors"},
+    "snapkv.codec": {"snapkv._binary", "snapkv._frame", "snapkv.errors"},
+    "snapkv.journal": {"snapkv.journal.format", "snapkv.journal.reader", "snapkv.journal.writer"},
+    "snapkv.journal.format": {"snapkv._binary", "snapkv._frame", "snapkv.errors"},
+    "snapkv.journal.reader": {"snapkv._frame", "snapkv.errors", "snapkv.journal.format"},
+    "snapkv.journal.writer": {"snapkv.errors"},
     "snapkv.media.base": {"snapkv.errors"},
     "snapkv.media.memory": {"snapkv.media.base", "snapkv.errors"},
     "snapkv.media.file": {"snapkv.media.base", "snapkv.errors"},
@@ -31,8 +38,10 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.journal",
         "snapkv.keyspace",
         "snapkv.media",
+        "snapkv.recovery",
         "snapkv.transaction",
     },
+    "snapkv.recovery": {"snapkv.codec", "snapkv.errors", "snapkv.journal", "snapkv.keyspace"},
     "snapkv.transaction": {"snapkv.errors", "snapkv.journal", "snapkv.keyspace"},
     "snapkv.simulate": {"snapkv.errors", "snapkv.store"},
     "snapkv.check": {"snapkv.codec", "snapkv.errors", "snapkv.journal", "snapkv.media.file"},
@@ -52,35 +61,77 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.simulate",
         "snapkv.store",
     },
-    # The server: resp knows no command, handlers know no bytes (Redis's
-    # networking.c / server.c / t_string.c cut).
-    "snapkv.server.resp": {"snapkv.errors"},
-    "snapkv.server.context": {"snapkv.server.resp", "snapkv.store"},
-    "snapkv.server.cmd_connection": {"snapkv.server.context", "snapkv.server.resp"},
-    "snapkv.server.cmd_keys": {"snapkv.server.context", "snapkv.server.resp"},
-    "snapkv.server.cmd_strings": {"snapkv.server.context", "snapkv.server.resp"},
-    "snapkv.server.cmd_server": {
-        "snapkv.server.cmd_keys",
-        "snapkv.server.context",
-        "snapkv.server.resp",
+    # The server: resp knows no command, handlers know no bytes but the
+    # writer's (Redis's networking.c / server.c / t_string.c cut). The
+    # client <-> state <- table edges are for type annotations only.
+    "snapkv.server.resp.reader": {"snapkv.errors"},
+    "snapkv.server.resp.hiredis_reader": {"snapkv.server.resp.reader"},
+    "snapkv.server.resp.writer": set(),
+    "snapkv.server.resp": {
+        "snapkv.server.resp.hiredis_reader",
+        "snapkv.server.resp.reader",
+        "snapkv.server.resp.writer",
     },
-    "snapkv.server.commands": {
-        "snapkv.errors",
-        "snapkv.server.cmd_connection",
-        "snapkv.server.cmd_keys",
-        "snapkv.server.cmd_server",
-        "snapkv.server.cmd_strings",
-        "snapkv.server.context",
-        "snapkv.server.resp",
+    "snapkv.server.table": {
+        "snapkv.server.client",
+        "snapkv.server.resp.reader",
+        "snapkv.server.resp.writer",
+    },
+    "snapkv.server.client": {
+        "snapkv.server.resp.writer",
+        "snapkv.server.state",
+        "snapkv.server.table",
         "snapkv.store",
+    },
+    "snapkv.server.state": {
+        "snapkv.errors",
+        "snapkv.server.client",
+        "snapkv.server.resp.reader",
+        "snapkv.server.resp.writer",
+        "snapkv.server.table",
+        "snapkv.store",
+    },
+    "snapkv.server.cmd_strings": _HANDLER,
+    "snapkv.server.cmd_keys": _HANDLER,
+    "snapkv.server.cmd_expire": _HANDLER,
+    "snapkv.server.cmd_multi": _HANDLER,
+    "snapkv.server.cmd_persistence": _HANDLER,
+    "snapkv.server.cmd_scripting": _HANDLER,
+    "snapkv.server.cmd_connection": {*_HANDLER, "snapkv.server.state"},
+    "snapkv.server.cmd_introspection": {*_HANDLER, "snapkv.server.state"},
+    "snapkv.server.cmd_client": {*_HANDLER, "snapkv.server.cmd_connection"},
+    "snapkv.server.cmd_config": {*_HANDLER, "snapkv.server.cmd_keys", "snapkv.server.state"},
+    "snapkv.server.dispatch": {
+        "snapkv.server.client",
+        "snapkv.server.cmd_client",
+        "snapkv.server.cmd_config",
+        "snapkv.server.cmd_connection",
+        "snapkv.server.cmd_expire",
+        "snapkv.server.cmd_introspection",
+        "snapkv.server.cmd_keys",
+        "snapkv.server.cmd_multi",
+        "snapkv.server.cmd_persistence",
+        "snapkv.server.cmd_scripting",
+        "snapkv.server.cmd_strings",
+        "snapkv.server.resp.writer",
+        "snapkv.server.state",
+        "snapkv.server.table",
+        "snapkv.store",
+    },
+    "snapkv.server.connection": {
+        "snapkv.server.client",
+        "snapkv.server.network",  # types only
+        "snapkv.server.resp.hiredis_reader",
+        "snapkv.server.resp.writer",
     },
     "snapkv.server.network": {
-        "snapkv.server.commands",
-        "snapkv.server.context",
-        "snapkv.server.resp",
+        "snapkv.server.connection",
+        "snapkv.server.dispatch",
+        "snapkv.server.resp.hiredis_reader",
+        "snapkv.server.state",
         "snapkv.store",
     },
-    "snapkv.server": {"snapkv.server.context", "snapkv.server.network", "snapkv.store"},
+    "snapkv.server": {"snapkv.server.network", "snapkv.server.state", "snapkv.store"},
     "snapkv.cli_check": {"snapkv.check", "snapkv.errors"},
     "snapkv.cli": {
         "snapkv",

@@ -45,8 +45,6 @@ and J+1, or the new snapshot plus journal J+1: the same data either way.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import heapq
 import itertools
 import logging
 import operator
@@ -62,12 +60,9 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, NoReturn
 
-from snapkv import codec
+from snapkv import codec, recovery
 from snapkv import journal as jr
-from snapkv._binary import crc32
 from snapkv.errors import (
-    CorruptJournalError,
-    CorruptSnapshotError,
     MediumError,
     SnapkvError,
     StoreClosedError,
@@ -521,7 +516,7 @@ class Store(Keyspace):
         try:
             oldest = self._medium.generations()[-1]
             blob = self._medium.read(oldest)
-            needed = _journal_next_of(blob) if blob is not None else None
+            needed = codec.peek_journal_next(blob) if blob is not None else None
             if needed is not None:
                 self._medium.remove_journals(needed)
         except (SnapkvError, IndexError) as exc:
@@ -615,182 +610,72 @@ class Store(Keyspace):
         :raises MediumError: the medium could not be read; memory is unchanged.
         """
         self._not_in_transaction("restore()")
+        fallback = fallback or repair
         with self._publish_lock:
             self._check_open()
-            report, snapshot, report_size = self._load(fallback)
-            spaces = self._spaces_from(snapshot, report)
+            choice = recovery.choose_snapshot(self._medium, fallback=fallback)
+            snapshot = choice.snapshot
+            assert snapshot is not None  # load=True decodes it
             # From here writers wait: the journal replayed must be exactly the
             # journal that new writes continue, with nothing appended between.
             with self._lock:
                 self._check_open()
-                report, jids, tail, aside = self._replay(
-                    report, spaces, snapshot.journal_next, repair
+                plan = recovery.plan_journals(self._medium, choice.journal_next, repair=repair)
+                spaces, expired = recovery.build_spaces(
+                    snapshot, plan, databases=len(self._spaces), now_ms=self._clock() * 1000
                 )
-                now = self._clock() * 1000
-                expired = 0
-                for space in spaces.values():
-                    before = len(space[0])
-                    _reclaim_all(space, now)
-                    expired += before - len(space[0])
-                entries = sum(len(space[0]) for space in spaces.values())
-                report = _with(report, entries=entries, expired=expired)
+                for line in plan.dropped:
+                    log.warning("journal recovery: %s", line)
+                for _name, reason in choice.skipped:
+                    log.warning("skipping unusable snapshot: %s", reason)
                 # Everything loaded: only now change the medium.
-                if report.skipped:
-                    report = _with(
-                        report,
-                        skipped=tuple(
-                            (name, self._set_aside(name, reason)) for name, reason in report.skipped
-                        ),
-                    )
-                    log.warning("restored older snapshot %s instead", report.generation)
-                for jid in aside:
+                skipped = tuple(
+                    (name, self._set_aside(name, reason)) for name, reason in choice.skipped
+                )
+                if skipped:
+                    log.warning("restored older snapshot %s instead", choice.generation)
+                for jid in plan.aside:
                     self._medium.quarantine_journal(jid)
-                if tail is not None:
+                if plan.cut is not None:
                     # Cut the dropped tail, so that new records follow the
                     # last good one instead of the damage.
-                    file = self._medium.open_journal(tail[0])
+                    file = self._medium.open_journal(plan.cut[0])
                     try:
-                        file.truncate(tail[1])
+                        file.truncate(plan.cut[1])
                     finally:
                         file.close()
+                jids = plan.journals
                 if self._journaling:
                     # Journals from the snapshot's journal_next on stay
                     # needed: new writes continue the newest of them.
-                    self._journal_next = snapshot.journal_next
+                    self._journal_next = choice.journal_next
                     if jids:
                         self._start_journal(jids[-1], existing=True)
                     else:
                         self._start_journal(self._next_journal_id())
                     # Ids are never reused, not even those of journals set aside.
-                    self._journal_id = max([self._journal_id, *aside])
+                    self._journal_id = max([self._journal_id, *plan.aside])
                 else:
                     # Memory now holds the replayed journals: the next
                     # snapshot contains them, so it must say so.
-                    self._journal_next = jids[-1] + 1 if jids else snapshot.journal_next
-                self._compact_at = max(self._compact_min, int(report_size * self._compact_ratio))
+                    self._journal_next = jids[-1] + 1 if jids else choice.journal_next
+                self._compact_at = max(self._compact_min, int(choice.size * self._compact_ratio))
                 for index, keyspace in enumerate(self._spaces):
                     keyspace._space = spaces.get(index) or _new_space()
                 self._emptied = None
                 if any(space[1] for space in spaces.values()):
                     self._wake_sweeper()
+            report = RestoreReport(
+                generation=choice.generation,
+                entries=sum(len(space[0]) for space in spaces.values()),
+                skipped=skipped,
+                journals=jids,
+                journal_records=plan.records,
+                journal_dropped=plan.dropped,
+                expired=expired,
+            )
             self.last_restore = report
             return report
-
-    def _spaces_from(self, snapshot: codec.Snapshot, report: RestoreReport) -> dict[int, Space]:
-        spaces = {}
-        for index, entries in snapshot.spaces.items():
-            if index >= len(self._spaces):
-                raise ValueError(
-                    f"{report.generation} holds keyspace {index}, but this store has "
-                    f"{len(self._spaces)} (use databases={index + 1} or more)"
-                )
-            spaces[index] = _new_space(entries, snapshot.expires.get(index))
-        return spaces
-
-    def _replay(
-        self, report: RestoreReport, spaces: dict[int, Space], first: int, repair: bool
-    ) -> tuple[RestoreReport, list[int], tuple[int, int] | None, list[int]]:
-        """Apply every journal >= ``first`` to ``spaces``.
-
-        Returns the report, the ids replayed, the ``(id, size)`` cut to make
-        in the last one (a dropped tail) and the ids to set aside (with
-        ``repair``, journals after damage: replaying them on top of a hole
-        would build a state that never existed, so history stops there).
-        Nothing on the medium changes here; restore() applies the cut and
-        the set-asides only once everything has loaded.
-        """
-        ids = [jid for jid in self._medium.journal_ids() if jid >= first]
-        if not ids:
-            return report, [], None, []
-        if ids != list(range(ids[0], ids[0] + len(ids))) or (first and ids[0] != first):
-            raise CorruptJournalError(
-                f"journals are missing: found {ids}, expected consecutive ids from "
-                f"{first or ids[0]} (snapkv check shows the chain)",
-                offset=0,
-                check="journal-sequence",
-                source=self._medium.describe_journal(ids[0]),
-            )
-        dropped: list[str] = []
-        records = 0
-        cut = None
-        aside: list[int] = []
-        replayed: list[int] = []
-        scans: list[tuple[int, str, jr.JournalScan]] = []
-        for jid in ids:
-            blob = self._medium.read_journal(jid)
-            source = self._medium.describe_journal(jid)
-            if blob is None:
-                raise MediumError(f"{source} was listed but vanished while being read")
-            try:
-                scans.append((jid, source, jr.scan_journal(blob, jid=jid, repair=repair)))
-            except CorruptJournalError as exc:
-                raise exc.located(source) from None
-        # Rotation syncs a journal before creating the next, so only the
-        # newest journal that holds anything can have lost its tail to a
-        # crash. (Journals after it can be empty: a creation whose directory
-        # sync failed leaves one behind while writes go on in the previous.)
-        last = max(
-            (i for i, (_, _, scan) in enumerate(scans) if scan.ops or scan.dropped_bytes),
-            default=len(scans) - 1,
-        )
-        for position, (jid, source, scan) in enumerate(scans):
-            newest = position >= last
-            if scan.dropped_bytes and not (newest or repair):
-                raise CorruptJournalError(
-                    f"journal {jid} is not the newest but its tail is damaged: {scan.describe()}",
-                    offset=scan.valid_end,
-                    check="tail-not-newest",
-                    source=source,
-                )
-            for op in scan.ops:
-                _apply(spaces, op, len(self._spaces))
-            records += len(scan.ops)
-            replayed.append(jid)
-            if scan.dropped_bytes:
-                dropped.append(f"{source}: {scan.describe()}")
-                cut = (jid, scan.valid_end)
-                if not newest:
-                    aside = [later for later, _, _ in scans[position + 1 :]]
-                    dropped.append(
-                        f"history stops at the damage: journals {aside} are set aside, "
-                        "their records not replayed"
-                    )
-                    break
-        for line in dropped:
-            log.warning("journal recovery: %s", line)
-        report = _with(
-            report,
-            journals=tuple(replayed),
-            journal_records=records,
-            journal_dropped=tuple(dropped),
-        )
-        return report, replayed, cut, aside
-
-    def _load(self, fallback: bool) -> tuple[RestoreReport, codec.Snapshot, int]:
-        skipped: list[tuple[str, str]] = []
-        first_error: SnapkvError | None = None
-        for generation in self._medium.generations():
-            try:
-                blob = self._medium.read(generation)
-                if blob is None:  # removed since it was listed
-                    continue
-                snapshot = codec.decode_snapshot(blob)
-            except CorruptSnapshotError as exc:
-                error: SnapkvError = exc.located(self._medium.describe(generation))
-            except MediumError as exc:  # unreadable: as unusable as corrupt
-                error = exc
-            else:
-                # The skipped generations are set aside by restore(), once the
-                # journals replayed too: a failed restore changes nothing.
-                return RestoreReport(generation, 0, tuple(skipped)), snapshot, len(blob)
-            if not fallback:
-                raise error from None
-            first_error = first_error or error
-            skipped.append((generation, str(error)))
-            log.warning("skipping unusable snapshot: %s", error)
-        if first_error is not None:
-            raise first_error
-        return RestoreReport(None, 0), codec.Snapshot({}, {}, 0), 0
 
     def _set_aside(self, generation: str, reason: str) -> str:
         # Left in place, a bad generation would stay "newest" and count
@@ -898,88 +783,6 @@ def _expiry_column(keys: list[str], expires: dict[str, int] | None) -> list[int]
     if not expires:
         return None
     return list(map(expires.get, keys, itertools.repeat(0)))
-
-
-def _journal_next_of(blob: bytes) -> int | None:
-    """The journal_next of a snapshot from its first record, without decoding the rest.
-
-    ``None`` (remove nothing) when the META record is absent or fails its CRC:
-    a wrong answer here would delete journals a fallback still needs.
-    """
-    start = codec.HEADER_SIZE
-    head = blob[start : start + codec.FRAME_SIZE]
-    if len(head) < codec.FRAME_SIZE:
-        return None
-    crc, length, kind = codec.FRAME.unpack(head)
-    body = blob[start + codec.FRAME_SIZE : start + codec.FRAME_SIZE + length]
-    if kind != codec.TYPE_META or length < 8 or len(body) != length:
-        return 0 if kind != codec.TYPE_META else None
-    if crc32(body, crc32(head[4:])) != crc:
-        return None
-    return int.from_bytes(body[:8], "little")
-
-
-def _with(report: RestoreReport, **changes: Any) -> RestoreReport:
-    return dataclasses.replace(report, **changes)
-
-
-def _reclaim_all(space: Space, now: float) -> None:
-    data, expires, heap = space
-    while heap and heap[0][0] <= now:
-        at, key = heapq.heappop(heap)
-        if expires.get(key) == at:
-            del data[key]
-            del expires[key]
-
-
-def _apply(spaces: dict[int, Space], op: tuple[Any, ...], databases: int) -> None:
-    """Apply one decoded journal operation (an effect) to ``spaces``."""
-    kind = op[0]
-    if kind == "batch":
-        for inner in op[1]:
-            _apply(spaces, inner, databases)
-        return
-    if kind == "clear":
-        if op[1] == -1:
-            spaces.clear()
-        else:
-            spaces.pop(op[1], None)
-        return
-    if kind == "swap":
-        if max(op[1], op[2]) >= databases:
-            raise ValueError(
-                f"the journal swaps keyspace {max(op[1], op[2])}, but this store has {databases}"
-            )
-        a, b = spaces.pop(op[1], None), spaces.pop(op[2], None)
-        if a is not None:
-            spaces[op[2]] = a
-        if b is not None:
-            spaces[op[1]] = b
-        return
-    db = op[1]
-    if db >= databases:
-        raise ValueError(f"the journal writes keyspace {db}, but this store has {databases}")
-    space = spaces.get(db)
-    if space is None:
-        space = spaces[db] = _new_space()
-    data, expires, heap = space
-    key = op[2]
-    if kind == "set":
-        data[key] = op[3]
-        if op[4]:
-            expires[key] = op[4]
-            heapq.heappush(heap, (op[4], key))
-        else:
-            expires.pop(key, None)
-    elif kind == "del":
-        data.pop(key, None)
-        expires.pop(key, None)
-    elif kind == "expire" and key in data:
-        if op[3]:
-            expires[key] = op[3]
-            heapq.heappush(heap, (op[3], key))
-        else:
-            expires.pop(key, None)
 
 
 def _sweep_loop(ref: weakref.ref[Store], wake: threading.Event, interval: float) -> None:

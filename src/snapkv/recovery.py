@@ -1,0 +1,398 @@
+"""Recovery: what a medium's snapshots and journals add up to, as a plan. Pure.
+
+docs/FORMAT.md's recovery rules (part 1 section 8 for snapshots, part 2
+section J6 for journals) have exactly one implementation, here. Everything
+that must agree with them calls it: :meth:`snapkv.Store.restore` (and so
+:func:`snapkv.open`), ``snapkv check`` (its verdict is a prediction of what
+``open()`` does) and ``snapkv check --repair`` (which makes on disk exactly
+the changes ``open(repair=True)`` would make). Nothing here writes: the plan
+says what to load, what to cut and what to set aside, and the caller does it
+(the Store only once everything has loaded, so a refused restore changes
+nothing).
+
+Recovery runs in two steps because the Store needs a lock between them:
+:func:`choose_snapshot` (the newest generation that passes every check, or
+with ``fallback`` the newest valid one) runs while writers go on, and
+:func:`plan_journals` (the chain of journals from the snapshot's
+``journal_next``) runs under the Store's lock, so that no record is appended
+between reading the journals and continuing the newest one.
+:func:`plan_recovery` does both, for readers that hold no lock.
+
+The journal rules, in the order they are applied:
+
+* the ids from ``journal_next`` on are consecutive (``journal-sequence``);
+* each journal's header is valid, and damage before its tail is refused
+  (``scan_journal``);
+* only the newest journal that holds records may have a torn, zero-filled or
+  garbage tail (``tail-not-newest``): a writer syncs a journal before it
+  writes to the next, so a tail lost in an older one lost acknowledged
+  records;
+* with ``repair``, each of those refusals instead stops history at the
+  damage: the good records before it are kept, the damaged bytes are cut and
+  every later journal is set aside, so what is loaded is a prefix of the
+  history, never a state with a hole in it. ``repair`` implies ``fallback``.
+
+:func:`build_spaces` turns a plan into keyspaces: the snapshot's entries,
+every effect of the replayed records applied in order, keys already expired
+dropped.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from snapkv import codec
+from snapkv import journal as jr
+from snapkv.errors import CorruptJournalError, CorruptSnapshotError, MediumError, SnapkvError
+from snapkv.keyspace import Space, _new_space
+
+__all__ = [
+    "JournalPlan",
+    "Plan",
+    "SnapshotChoice",
+    "Source",
+    "apply",
+    "build_spaces",
+    "choose_snapshot",
+    "plan_journals",
+    "plan_recovery",
+    "reclaim_due",
+]
+
+
+class Source(Protocol):
+    """What recovery reads of a medium: the read side of :class:`~snapkv.media.base.Medium`."""
+
+    def generations(self) -> list[str]: ...
+    def read(self, generation: str | None = None) -> bytes | None: ...
+    def describe(self, generation: str | None = None) -> str: ...
+    def journal_ids(self) -> list[int]: ...
+    def read_journal(self, jid: int) -> bytes | None: ...
+    def describe_journal(self, jid: int) -> str: ...
+
+
+@dataclass(frozen=True)
+class SnapshotChoice:
+    """The snapshot recovery starts from, and the newer ones it had to skip.
+
+    ``generation`` is ``None`` when the medium holds no snapshot (recovery
+    starts empty). ``snapshot`` is the decoded snapshot when it was asked
+    for (``load=True``), else ``None``; ``journal_next`` is its first
+    journal either way. ``skipped`` holds ``(generation, reason)`` for each
+    newer generation that failed a check (only with ``fallback``): the Store
+    sets them aside once the restore has succeeded.
+    """
+
+    generation: str | None
+    journal_next: int
+    size: int = 0
+    snapshot: codec.Snapshot | None = field(default=None, repr=False, compare=False)
+    skipped: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class JournalPlan:
+    """The journals recovery replays on top of a snapshot, and what it drops.
+
+    ``scans`` are the replayed journals, oldest first, each with its effects
+    (``scan.ops``). ``cut`` is ``(journal id, size)`` when the last replayed
+    journal must be truncated (a dropped tail, or with ``repair`` damage) so
+    that new records follow its last good one. ``aside`` are the journals
+    ``repair`` sets aside, after a hole in the history. ``dropped`` says, one
+    sentence each, what is lost; ``missing`` the absent ids as inclusive
+    ``(first, last)`` ranges.
+    """
+
+    scans: tuple[jr.JournalScan, ...] = ()
+    cut: tuple[int, int] | None = None
+    aside: tuple[int, ...] = ()
+    dropped: tuple[str, ...] = ()
+    missing: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def journals(self) -> tuple[int, ...]:
+        """The ids replayed, oldest first."""
+        return tuple(scan.jid for scan in self.scans)
+
+    @property
+    def records(self) -> int:
+        """Journal records replayed."""
+        return sum(len(scan.ops) for scan in self.scans)
+
+    @property
+    def ops(self) -> Iterator[jr.Op]:
+        """Every effect to apply, in order."""
+        for scan in self.scans:
+            yield from scan.ops
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A whole recovery: the snapshot, then the journals (see :func:`plan_recovery`)."""
+
+    snapshot: SnapshotChoice
+    journals: JournalPlan
+
+    @property
+    def damaged(self) -> bool:
+        """Whether recovery skips or drops anything."""
+        return bool(self.snapshot.skipped or self.journals.dropped or self.journals.aside)
+
+    @property
+    def lost(self) -> tuple[str, ...]:
+        """One sentence per thing recovery skips or drops."""
+        skipped = tuple(f"{name}: {reason}" for name, reason in self.snapshot.skipped)
+        return skipped + self.journals.dropped
+
+
+def plan_recovery(
+    source: Source, *, fallback: bool = False, repair: bool = False, load: bool = False
+) -> Plan:
+    """The whole plan for ``source``, as :meth:`snapkv.Store.restore` would make it.
+
+    :param load: decode the snapshot (to build keyspaces from); without it,
+        the snapshot is only verified (:func:`snapkv.codec.scan`), which
+        applies the same checks without building dicts.
+    :raises CorruptSnapshotError: what ``restore`` raises; likewise
+        :class:`CorruptJournalError` and :class:`MediumError`.
+    """
+    choice = choose_snapshot(source, fallback=fallback or repair, load=load)
+    return Plan(choice, plan_journals(source, choice.journal_next, repair=repair))
+
+
+def choose_snapshot(source: Source, *, fallback: bool = False, load: bool = True) -> SnapshotChoice:
+    """The newest generation that passes every check (part 1, section 8).
+
+    A generation the medium cannot read counts as one that fails a check.
+    Without ``fallback`` the first failure is raised; with it, the newest
+    valid generation is chosen and the failed ones reported in ``skipped``.
+
+    :raises CorruptSnapshotError: or :class:`MediumError`: the newest
+        generation (with ``fallback``, every generation) is unusable.
+    """
+    skipped: list[tuple[str, str]] = []
+    first_error: SnapkvError | None = None
+    for generation in source.generations():
+        try:
+            blob = source.read(generation)
+            if blob is None:  # removed since it was listed
+                continue
+            if load:
+                decoded = codec.decode_snapshot(blob)
+                snapshot: codec.Snapshot | None = decoded
+                journal_next = decoded.journal_next
+            else:
+                snapshot = None
+                journal_next = codec.scan(blob).journal_next
+        except CorruptSnapshotError as exc:
+            error: SnapkvError = exc.located(source.describe(generation))
+        except MediumError as exc:  # unreadable: as unusable as corrupt
+            error = exc
+        else:
+            return SnapshotChoice(generation, journal_next, len(blob), snapshot, tuple(skipped))
+        if not fallback:
+            raise error from None
+        first_error = first_error or error
+        skipped.append((generation, str(error)))
+    if first_error is not None:
+        raise first_error
+    return SnapshotChoice(None, 0, 0, codec.Snapshot({}, {}, 0) if load else None)
+
+
+def plan_journals(source: Source, first: int, *, repair: bool = False) -> JournalPlan:
+    """The journals to replay from id ``first`` on (part 2, section J6).
+
+    :raises CorruptJournalError: a missing id, a bad header, damage before a
+        tail, a tail in a journal that is not the newest (unless ``repair``).
+    :raises MediumError: a journal could not be read (unless ``repair``).
+    """
+    ids = [jid for jid in source.journal_ids() if jid >= first]
+    if not ids:
+        return JournalPlan()
+    start = first or ids[0]
+    chain = list(range(start, start + len(ids)))
+    missing = _missing(start, ids)
+    dropped: list[str] = []
+    aside: list[int] = []
+    if ids != chain:
+        consecutive: list[int] = []
+        for jid, want in zip(ids, chain, strict=True):
+            if jid != want:
+                break
+            consecutive.append(jid)
+        shown = ", ".join(str(a) if a == b else f"{a}..{b}" for a, b in missing)
+        if not repair:
+            raise CorruptJournalError(
+                f"journals are missing: found {ids}, expected consecutive ids from {start} "
+                f"(journal(s) {shown}; snapkv check shows the chain)",
+                offset=0,
+                check="journal-sequence",
+                source=source.describe_journal(ids[0]),
+            )
+        aside = ids[len(consecutive) :]
+        dropped.append(
+            f"journal(s) {shown} missing: history stops at the hole; journals {aside} are "
+            "set aside, their records not replayed"
+        )
+        ids = consecutive
+    scans: list[jr.JournalScan] = []
+    for position, jid in enumerate(ids):
+        described = source.describe_journal(jid)
+        try:
+            blob = source.read_journal(jid)
+            if blob is None:
+                raise MediumError(f"{described} was listed but vanished while being read")
+            scans.append(jr.scan_journal(blob, jid=jid, repair=repair))
+        except (CorruptJournalError, MediumError) as exc:
+            error = exc.located(described) if isinstance(exc, CorruptJournalError) else exc
+            if not repair:
+                raise error from None
+            # Nothing in it can be trusted (a bad header) or read: a hole.
+            later = ids[position:] + aside
+            dropped.append(
+                f"{error}; history stops here: journals {later} are set aside, their "
+                "records not replayed"
+            )
+            return JournalPlan(tuple(scans), None, tuple(later), tuple(dropped), missing)
+    # Rotation syncs a journal before creating the next, so only the newest
+    # journal that holds anything can have lost its tail to a crash.
+    # (Journals after it can be empty: a creation whose directory sync
+    # failed leaves one behind while writes go on in the previous one.)
+    newest = max(
+        (
+            i
+            for i, scan in enumerate(scans)
+            if scan.ops or scan.skipped_records or scan.dropped_bytes
+        ),
+        default=len(scans) - 1,
+    )
+    cut = None
+    for position, scan in enumerate(scans):
+        if not scan.dropped_bytes:
+            continue
+        described = source.describe_journal(scan.jid)
+        if position < newest and not repair:
+            raise CorruptJournalError(
+                f"journal {scan.jid} is not the newest but its tail is damaged: {scan.describe()}",
+                offset=scan.valid_end,
+                check="tail-not-newest",
+                source=described,
+            )
+        dropped.append(f"{described}: {scan.describe()}")
+        cut = (scan.jid, scan.valid_end)
+        if position < newest:
+            later = [s.jid for s in scans[position + 1 :]] + aside
+            dropped.append(
+                f"history stops at the damage: journals {later} are set aside, their records "
+                "not replayed"
+            )
+            return JournalPlan(
+                tuple(scans[: position + 1]), cut, tuple(later), tuple(dropped), missing
+            )
+    return JournalPlan(tuple(scans), cut, tuple(aside), tuple(dropped), missing)
+
+
+def _missing(start: int, ids: list[int]) -> tuple[tuple[int, int], ...]:
+    gaps: list[tuple[int, int]] = []
+    previous = start - 1
+    for jid in ids:
+        if jid > previous + 1:
+            gaps.append((previous + 1, jid - 1))
+        previous = jid
+    return tuple(gaps)
+
+
+# ------------------------------------------------------------------ building
+
+
+def build_spaces(
+    snapshot: codec.Snapshot, journals: JournalPlan, *, databases: int, now_ms: float
+) -> tuple[dict[int, Space], int]:
+    """Keyspaces from ``snapshot`` plus every effect of ``journals``; and how many expired.
+
+    Keys whose expiry time is at or before ``now_ms`` are dropped.
+
+    :raises ValueError: the snapshot or a record names a keyspace ``>= databases``.
+    """
+    spaces: dict[int, Space] = {}
+    for index, entries in snapshot.spaces.items():
+        if index >= databases:
+            raise ValueError(
+                f"the snapshot holds keyspace {index}, but this store has {databases} "
+                f"(use databases={index + 1} or more)"
+            )
+        spaces[index] = _new_space(entries, snapshot.expires.get(index))
+    for op in journals.ops:
+        apply(spaces, op, databases)
+    expired = 0
+    for space in spaces.values():
+        before = len(space[0])
+        reclaim_due(space, now_ms)
+        expired += before - len(space[0])
+    return spaces, expired
+
+
+def reclaim_due(space: Space, now_ms: float) -> None:
+    """Drop every key of ``space`` whose expiry time is at or before ``now_ms``."""
+    data, expires, heap = space
+    while heap and heap[0][0] <= now_ms:
+        at, key = heapq.heappop(heap)
+        if expires.get(key) == at:
+            del data[key]
+            del expires[key]
+
+
+def apply(spaces: dict[int, Space], op: Any, databases: int) -> None:
+    """Apply one effect (a decoded journal record) to ``spaces``.
+
+    The meaning of each record type (FORMAT.md part 2, J3), in one place.
+    """
+    kind = op[0]
+    if kind == "batch":
+        for inner in op[1]:
+            apply(spaces, inner, databases)
+        return
+    if kind == "clear":
+        if op[1] == jr.ALL_KEYSPACES:
+            spaces.clear()
+        else:
+            spaces.pop(op[1], None)
+        return
+    if kind == "swap":
+        if max(op[1], op[2]) >= databases:
+            raise ValueError(
+                f"the journal swaps keyspace {max(op[1], op[2])}, but this store has {databases}"
+            )
+        a, b = spaces.pop(op[1], None), spaces.pop(op[2], None)
+        if a is not None:
+            spaces[op[2]] = a
+        if b is not None:
+            spaces[op[1]] = b
+        return
+    db = op[1]
+    if db >= databases:
+        raise ValueError(f"the journal writes keyspace {db}, but this store has {databases}")
+    space = spaces.get(db)
+    if space is None:
+        space = spaces[db] = _new_space()
+    data, expires, heap = space
+    key = op[2]
+    if kind == "set":
+        data[key] = op[3]
+        if op[4]:
+            expires[key] = op[4]
+            heapq.heappush(heap, (op[4], key))
+        else:
+            expires.pop(key, None)
+    elif kind == "del":
+        data.pop(key, None)
+        expires.pop(key, None)
+    elif kind == "expire" and key in data:
+        if op[3]:
+            expires[key] = op[3]
+            heapq.heappush(heap, (op[3], key))
+        else:
+            expires.pop(key, None)
