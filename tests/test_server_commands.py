@@ -14,9 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from snapkv import MemoryMedium, Store
+from snapkv.server.client import Client
 from snapkv.server.cmd_keys import glob_matches, glob_to_regex
-from snapkv.server.commands import Dispatcher
-from snapkv.server.context import Client, Config
+from snapkv.server.dispatch import Dispatcher
+from snapkv.server.state import Config
 from snapkv.testing import FaultyMedium
 
 START = 1_800_000_000.0

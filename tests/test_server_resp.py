@@ -22,6 +22,7 @@ from snapkv.server.resp import (
     ProtocolError,
     PythonParser,
     encode,
+    hiredis_reader,
     split_inline,
     string2ll,
 )
@@ -294,14 +295,14 @@ RESP_BYTES = st.sampled_from([b"\r", b"\n", b"*", b"$", b"+", b"=", b"|", b"%", 
 )
 def test_the_fast_hiredis_guard_is_the_regex(pieces: list[bytes]) -> None:
     data = b"".join(pieces)
-    assert resp._unsafe_for_hiredis(data) == (UNSAFE_FOR_HIREDIS.search(data) is not None)
+    assert hiredis_reader._unsafe_for_hiredis(data) == (UNSAFE_FOR_HIREDIS.search(data) is not None)
 
 
 def test_the_hiredis_guard_on_examples() -> None:
     unsafe = [b"*1\r\n+OK\r\n", b"x\n=1", b"x\n|", b"*100000\r\n", b"ab%123456", b"~999999"]
     safe = [b"*3\r\n$3\r\nSET\r\n$16\r\nkey:000000012345\r\n$3\r\nx+=\r\n", b"*99999\r\n"]
-    assert all(resp._unsafe_for_hiredis(d) for d in unsafe)
-    assert not any(resp._unsafe_for_hiredis(d) for d in safe)
+    assert all(hiredis_reader._unsafe_for_hiredis(d) for d in unsafe)
+    assert not any(hiredis_reader._unsafe_for_hiredis(d) for d in safe)
 
 
 def test_string2ll_is_strict() -> None:

@@ -9,8 +9,10 @@ give the same answers, slower). Run with ``snapkv serve``, or from Python::
 
 Three layers, as in Redis (``networking.c`` / ``server.c`` / ``t_string.c``):
 :mod:`~snapkv.server.resp` turns bytes into commands and replies into
-bytes without I/O; :mod:`~snapkv.server.commands` holds the command table
-and the one dispatcher; :mod:`~snapkv.server.network` only moves bytes.
+bytes without I/O; :mod:`~snapkv.server.dispatch` checks every request
+against the table (:mod:`~snapkv.server.table`) that the ``cmd_*`` family
+modules declare, and runs its handler; :mod:`~snapkv.server.network` and
+:mod:`~snapkv.server.connection` only move bytes.
 
 Values are binary-safe. The Store holds ``str``, the wire carries bytes:
 every argument is decoded as UTF-8 with ``errors="surrogateescape"`` and
@@ -40,8 +42,8 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
-from snapkv.server.context import Config, parse_save
 from snapkv.server.network import RespServer
+from snapkv.server.state import Config, parse_save
 from snapkv.store import Store
 from snapkv.store import open as open_store
 

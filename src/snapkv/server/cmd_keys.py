@@ -1,4 +1,4 @@
-"""Keyspace commands: DEL EXISTS TYPE KEYS SCAN RENAME COPY MOVE, expiry, DBSIZE, FLUSH*.
+"""Keyspace commands: DEL EXISTS TYPE KEYS SCAN RENAME COPY MOVE RANDOMKEY DBSIZE SWAPDB.
 
 Only strings exist, so TYPE answers ``string`` or ``none`` and SCAN's TYPE
 filter keeps everything for ``string`` and nothing for any other type.
@@ -18,24 +18,15 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from snapkv.server.context import (
-    ERR_DB_RANGE,
-    ERR_SYNTAX,
-    OK,
-    ONE,
-    ZERO,
-    Client,
-    Command,
-    CommandError,
-    command,
-    parse_int,
-)
-from snapkv.server.resp import integer
+from snapkv.server.resp.writer import OK, ONE, ZERO, integer
+from snapkv.server.table import ERR_DB_RANGE, ERR_SYNTAX, CommandError, command, parse_int
 
-__all__ = ["COMMANDS", "glob_matches", "glob_to_regex"]
+if TYPE_CHECKING:
+    from snapkv.server.client import Client
 
-COMMANDS: list[Command] = []
+__all__ = ["SCAN_SLOTS", "glob_matches", "glob_to_regex"]
 
 _G = "generic"
 _KEY = (1, 1, 1)
@@ -128,40 +119,36 @@ def _matching(keys: list[str], regex: re.Pattern[bytes] | None) -> list[str]:
 # ------------------------------------------------------------------- basics
 
 
-@command(COMMANDS, "del", -2, "write", _ALL, group=_G, summary="Delete keys")
+@command("del", -2, "write", keys=_ALL, group=_G, summary="Delete keys")
+@command("unlink", -2, "write fast", keys=_ALL, group=_G, since="4.0.0")
 def del_(client: Client, argv: list[str]) -> bytes:
     delete = client.db.delete
     return integer(sum(delete(key) for key in argv[1:]))
 
 
-command(COMMANDS, "unlink", -2, "write fast", _ALL, group=_G, since="4.0.0")(del_)
-
-
-@command(COMMANDS, "exists", -2, "readonly fast", _ALL, group=_G)
+@command("exists", -2, "readonly fast", keys=_ALL, group=_G)
+@command("touch", -2, "readonly fast", keys=_ALL, group=_G, since="3.2.1")
 def exists(client: Client, argv: list[str]) -> bytes:
     db = client.db
     return integer(sum(key in db for key in argv[1:]))
 
 
-command(COMMANDS, "touch", -2, "readonly fast", _ALL, group=_G, since="3.2.1")(exists)
-
-
-@command(COMMANDS, "type", 2, "readonly fast", _KEY, group=_G)
+@command("type", 2, "readonly fast", keys=_KEY, group=_G)
 def type_(client: Client, argv: list[str]) -> bytes:
     return _STRING if argv[1] in client.db else _NONE
 
 
-@command(COMMANDS, "keys", 2, "readonly", group=_G, summary="Keys matching a pattern")
+@command("keys", 2, "readonly", group=_G, summary="Keys matching a pattern")
 def keys(client: Client, argv: list[str]) -> bytes:
     return client.encode(_matching(list(client.db.keys()), _matcher(argv[1])))
 
 
-@command(COMMANDS, "randomkey", 1, "readonly", group=_G)
+@command("randomkey", 1, "readonly", group=_G)
 def randomkey(client: Client, argv: list[str]) -> bytes:
     return client.bulk_or_null(client.db.random_key())
 
 
-@command(COMMANDS, "dbsize", 1, "readonly fast", group="server")
+@command("dbsize", 1, "readonly fast", group="server")
 def dbsize(client: Client, argv: list[str]) -> bytes:
     return integer(len(client.db))
 
@@ -178,7 +165,7 @@ def _parse_cursor(text: str) -> int:
     raise CommandError("ERR invalid cursor")
 
 
-@command(COMMANDS, "scan", -2, "readonly", group=_G, since="2.8.0")
+@command("scan", -2, "readonly", group=_G, since="2.8.0")
 def scan(client: Client, argv: list[str]) -> bytes:
     """SCAN cursor [MATCH pattern] [COUNT count] [TYPE type] (see the module docstring)."""
     cursor = _parse_cursor(argv[1])
@@ -232,7 +219,7 @@ def _free_slot(scans: dict[int, tuple[int, list[str]]]) -> int:
 # ------------------------------------------------------------ rename / copy
 
 
-@command(COMMANDS, "rename", 3, "write", (1, 2, 1), group=_G)
+@command("rename", 3, "write", keys=(1, 2, 1), group=_G)
 def rename(client: Client, argv: list[str]) -> bytes:
     try:
         client.db.rename(argv[1], argv[2])
@@ -241,7 +228,7 @@ def rename(client: Client, argv: list[str]) -> bytes:
     return OK
 
 
-@command(COMMANDS, "renamenx", 3, "write fast", (1, 2, 1), group=_G)
+@command("renamenx", 3, "write fast", keys=(1, 2, 1), group=_G)
 def renamenx(client: Client, argv: list[str]) -> bytes:
     db = client.db
     if argv[1] not in db:
@@ -259,7 +246,7 @@ def _db_index(client: Client, text: str) -> int:
     return index
 
 
-@command(COMMANDS, "copy", -3, "write denyoom", (1, 2, 1), group=_G, since="6.2.0")
+@command("copy", -3, "write denyoom", keys=(1, 2, 1), group=_G, since="6.2.0")
 def copy(client: Client, argv: list[str]) -> bytes:
     """COPY source destination [DB index] [REPLACE]: the expiry is copied too."""
     target, replace = client.db_index, False
@@ -294,7 +281,7 @@ def copy(client: Client, argv: list[str]) -> bytes:
     return ONE
 
 
-@command(COMMANDS, "move", 3, "write fast", _KEY, group=_G)
+@command("move", 3, "write fast", keys=_KEY, group=_G)
 def move(client: Client, argv: list[str]) -> bytes:
     target = _db_index(client, argv[2])
     if target == client.db_index:
@@ -305,7 +292,7 @@ def move(client: Client, argv: list[str]) -> bytes:
     return ONE if moved else ZERO
 
 
-@command(COMMANDS, "swapdb", 3, "write fast", group="server", since="4.0.0")
+@command("swapdb", 3, "write fast", group="server", since="4.0.0")
 def swapdb(client: Client, argv: list[str]) -> bytes:
     first = parse_int(argv[1], "ERR invalid first DB index")
     second = parse_int(argv[2], "ERR invalid second DB index")
@@ -316,136 +303,3 @@ def swapdb(client: Client, argv: list[str]) -> bytes:
     client.server.touch_db(first)
     client.server.touch_db(second)
     return OK
-
-
-def _flush_mode(argv: list[str]) -> None:
-    if len(argv) > 2 or (len(argv) == 2 and argv[1].lower() not in ("async", "sync")):
-        raise CommandError(ERR_SYNTAX)
-
-
-@command(COMMANDS, "flushdb", -1, "write", group="server")
-def flushdb(client: Client, argv: list[str]) -> bytes:
-    _flush_mode(argv)
-    client.db.clear()
-    client.server.touch_db(client.db_index)
-    return OK
-
-
-@command(COMMANDS, "flushall", -1, "write", group="server")
-def flushall(client: Client, argv: list[str]) -> bytes:
-    _flush_mode(argv)
-    client.server.store.flush_all()
-    client.server.touch_db(None)
-    return OK
-
-
-# ------------------------------------------------------------------- expiry
-
-_NX, _XX, _GT, _LT = 1, 2, 4, 8
-_LLONG_MIN, _LLONG_MAX = -(2**63), 2**63 - 1
-
-
-def _expire(client: Client, argv: list[str], *, seconds: bool, relative: bool) -> bytes:
-    """EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT (Redis's ``expireGenericCommand``)."""
-    flags = 0
-    for option in argv[3:]:
-        bit = {"nx": _NX, "xx": _XX, "gt": _GT, "lt": _LT}.get(option.lower())
-        if bit is None:
-            raise CommandError(f"ERR Unsupported option {option}")
-        flags |= bit
-    if flags & _NX and flags & (_XX | _GT | _LT):
-        raise CommandError("ERR NX and XX, GT or LT options at the same time are not compatible")
-    if flags & _GT and flags & _LT:
-        raise CommandError("ERR GT and LT options at the same time are not compatible")
-    when = parse_int(argv[2])
-    invalid = f"ERR invalid expire time in '{argv[0].lower()}' command"
-    if seconds:
-        if not _LLONG_MIN // 1000 <= when <= _LLONG_MAX // 1000:
-            raise CommandError(invalid)
-        when *= 1000
-    now = client.server.store.now_ms()
-    if relative:
-        if when > _LLONG_MAX - now:
-            raise CommandError(invalid)
-        when += now
-    db = client.db
-    key = argv[1]
-    try:
-        current = db.expiry_ms(key)
-    except KeyError:
-        return ZERO
-    if (
-        (flags & _NX and current is not None)
-        or (flags & _XX and current is None)
-        or (flags & _GT and (current is None or when <= current))
-        or (flags & _LT and current is not None and when >= current)
-    ):
-        return ZERO
-    if when <= now:
-        db.delete(key)
-    else:
-        db.expire_at(key, when / 1000)
-    return ONE
-
-
-@command(COMMANDS, "expire", -3, "write fast", _KEY, group=_G)
-def expire(client: Client, argv: list[str]) -> bytes:
-    return _expire(client, argv, seconds=True, relative=True)
-
-
-@command(COMMANDS, "pexpire", -3, "write fast", _KEY, group=_G, since="2.6.0")
-def pexpire(client: Client, argv: list[str]) -> bytes:
-    return _expire(client, argv, seconds=False, relative=True)
-
-
-@command(COMMANDS, "expireat", -3, "write fast", _KEY, group=_G, since="1.2.0")
-def expireat(client: Client, argv: list[str]) -> bytes:
-    return _expire(client, argv, seconds=True, relative=False)
-
-
-@command(COMMANDS, "pexpireat", -3, "write fast", _KEY, group=_G, since="2.6.0")
-def pexpireat(client: Client, argv: list[str]) -> bytes:
-    return _expire(client, argv, seconds=False, relative=False)
-
-
-def _expiry(client: Client, key: str) -> int | None:
-    """The key's expiry in ms; -2 (as an int) when the key is missing."""
-    try:
-        return client.db.expiry_ms(key)
-    except KeyError:
-        return -2
-
-
-@command(COMMANDS, "ttl", 2, "readonly fast", _KEY, group=_G)
-def ttl(client: Client, argv: list[str]) -> bytes:
-    at = _expiry(client, argv[1])
-    if at is None or at == -2:
-        return integer(-1 if at is None else -2)
-    return integer((max(at - client.server.store.now_ms(), 0) + 500) // 1000)
-
-
-@command(COMMANDS, "pttl", 2, "readonly fast", _KEY, group=_G, since="2.6.0")
-def pttl(client: Client, argv: list[str]) -> bytes:
-    at = _expiry(client, argv[1])
-    if at is None or at == -2:
-        return integer(-1 if at is None else -2)
-    return integer(max(at - client.server.store.now_ms(), 0))
-
-
-@command(COMMANDS, "expiretime", 2, "readonly fast", _KEY, group=_G, since="7.0.0")
-def expiretime(client: Client, argv: list[str]) -> bytes:
-    at = _expiry(client, argv[1])
-    if at is None or at == -2:
-        return integer(-1 if at is None else -2)
-    return integer(at // 1000)
-
-
-@command(COMMANDS, "pexpiretime", 2, "readonly fast", _KEY, group=_G, since="7.0.0")
-def pexpiretime(client: Client, argv: list[str]) -> bytes:
-    at = _expiry(client, argv[1])
-    return integer(-1 if at is None else at)
-
-
-@command(COMMANDS, "persist", 2, "write fast", _KEY, group=_G, since="2.2.0")
-def persist(client: Client, argv: list[str]) -> bytes:
-    return ONE if client.db.persist(argv[1]) else ZERO

@@ -16,25 +16,15 @@ from __future__ import annotations
 import math
 import re
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from snapkv.server.context import (
-    EMPTY_BULK,
-    ERR_SYNTAX,
-    OK,
-    ONE,
-    ZERO,
-    Client,
-    Command,
-    CommandError,
-    byte_len,
-    command,
-    parse_int,
-)
-from snapkv.server.resp import bulk, integer
+from snapkv.server.resp.writer import EMPTY_BULK, OK, ONE, ZERO, bulk, integer
+from snapkv.server.table import ERR_SYNTAX, CommandError, command, parse_int
 
-__all__ = ["COMMANDS"]
+if TYPE_CHECKING:
+    from snapkv.server.client import Client
 
-COMMANDS: list[Command] = []
+__all__ = ["byte_len", "format_float"]
 
 _LLONG_MIN, _LLONG_MAX = -(2**63), 2**63 - 1
 _S = "string"
@@ -47,6 +37,11 @@ _FLOAT = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity)
 _NX, _XX, _GET, _KEEPTTL, _PERSIST = 1, 2, 4, 8, 16
 _EX, _PX, _EXAT, _PXAT = 32, 64, 128, 256
 _EXPIRY = _EX | _PX | _EXAT | _PXAT
+
+
+def byte_len(value: str) -> int:
+    """Length in bytes on the wire of a value (what STRLEN and APPEND count)."""
+    return len(value) if value.isascii() else len(value.encode("utf-8", "surrogateescape"))
 
 
 def _encode(value: str) -> bytes:
@@ -124,7 +119,7 @@ def _store_value(client: Client, key: str, value: str, at: int | None, keep_ttl:
 # ------------------------------------------------------------------ get / set
 
 
-@command(COMMANDS, "get", 2, "readonly fast", _KEY, group=_S, summary="Get the value of a key")
+@command("get", 2, "readonly fast", keys=_KEY, group=_S, summary="Get the value of a key")
 def get(client: Client, argv: list[str]) -> bytes:
     value = client.db.get(argv[1])
     if value is None:
@@ -133,7 +128,7 @@ def get(client: Client, argv: list[str]) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(data), data)
 
 
-@command(COMMANDS, "set", -3, "write denyoom", _KEY, group=_S, summary="Set a key's value")
+@command("set", -3, "write denyoom", keys=_KEY, group=_S, summary="Set a key's value")
 def set_(client: Client, argv: list[str]) -> bytes:
     """SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]."""
     if len(argv) == 3:
@@ -150,7 +145,7 @@ def set_(client: Client, argv: list[str]) -> bytes:
     return client.bulk_or_null(old) if flags & _GET else OK
 
 
-@command(COMMANDS, "setnx", 3, "write denyoom fast", _KEY, group=_S)
+@command("setnx", 3, "write denyoom fast", keys=_KEY, group=_S)
 def setnx(client: Client, argv: list[str]) -> bytes:
     db = client.db
     if argv[1] in db:
@@ -159,19 +154,19 @@ def setnx(client: Client, argv: list[str]) -> bytes:
     return ONE
 
 
-@command(COMMANDS, "setex", 4, "write denyoom", _KEY, group=_S)
+@command("setex", 4, "write denyoom", keys=_KEY, group=_S)
 def setex(client: Client, argv: list[str]) -> bytes:
     _store_value(client, argv[1], argv[3], _expire_ms(client, argv[2], _EX, "setex"), False)
     return OK
 
 
-@command(COMMANDS, "psetex", 4, "write denyoom", _KEY, group=_S)
+@command("psetex", 4, "write denyoom", keys=_KEY, group=_S)
 def psetex(client: Client, argv: list[str]) -> bytes:
     _store_value(client, argv[1], argv[3], _expire_ms(client, argv[2], _PX, "psetex"), False)
     return OK
 
 
-@command(COMMANDS, "getset", 3, "write denyoom fast", _KEY, group=_S, since="1.0.0")
+@command("getset", 3, "write denyoom fast", keys=_KEY, group=_S, since="1.0.0")
 def getset(client: Client, argv: list[str]) -> bytes:
     db = client.db
     old = db.get(argv[1])
@@ -179,12 +174,12 @@ def getset(client: Client, argv: list[str]) -> bytes:
     return client.bulk_or_null(old)
 
 
-@command(COMMANDS, "getdel", 2, "write fast", _KEY, group=_S, since="6.2.0")
+@command("getdel", 2, "write fast", keys=_KEY, group=_S, since="6.2.0")
 def getdel(client: Client, argv: list[str]) -> bytes:
     return client.bulk_or_null(client.db.pop(argv[1], None))
 
 
-@command(COMMANDS, "getex", -2, "write fast", _KEY, group=_S, since="6.2.0")
+@command("getex", -2, "write fast", keys=_KEY, group=_S, since="6.2.0")
 def getex(client: Client, argv: list[str]) -> bytes:
     """GETEX key [EX s|PX ms|EXAT t|PXAT t|PERSIST]."""
     flags, expire = _parse_options(argv, is_set=False)
@@ -204,7 +199,7 @@ def getex(client: Client, argv: list[str]) -> bytes:
     return bulk(value)
 
 
-@command(COMMANDS, "mget", -2, "readonly fast", (1, -1, 1), group=_S)
+@command("mget", -2, "readonly fast", keys=(1, -1, 1), group=_S)
 def mget(client: Client, argv: list[str]) -> bytes:
     get_ = client.db.get
     null = client.null
@@ -221,13 +216,13 @@ def _pairs(argv: list[str], name: str) -> dict[str, str]:
     return dict(zip(argv[1::2], argv[2::2], strict=True))
 
 
-@command(COMMANDS, "mset", -3, "write denyoom", (1, -1, 2), group=_S)
+@command("mset", -3, "write denyoom", keys=(1, -1, 2), group=_S)
 def mset(client: Client, argv: list[str]) -> bytes:
     client.db.update(_pairs(argv, "mset"))
     return OK
 
 
-@command(COMMANDS, "msetnx", -3, "write denyoom", (1, -1, 2), group=_S)
+@command("msetnx", -3, "write denyoom", keys=(1, -1, 2), group=_S)
 def msetnx(client: Client, argv: list[str]) -> bytes:
     pairs = _pairs(argv, "msetnx")
     db = client.db
@@ -240,7 +235,7 @@ def msetnx(client: Client, argv: list[str]) -> bytes:
 # ------------------------------------------------------------------ lengths
 
 
-@command(COMMANDS, "append", 3, "write denyoom fast", _KEY, group=_S, since="2.0.0")
+@command("append", 3, "write denyoom fast", keys=_KEY, group=_S, since="2.0.0")
 def append(client: Client, argv: list[str]) -> bytes:
     db = client.db
     old = db.get(argv[1])
@@ -254,13 +249,15 @@ def append(client: Client, argv: list[str]) -> bytes:
     return integer(size)
 
 
-@command(COMMANDS, "strlen", 2, "readonly fast", _KEY, group=_S, since="2.2.0")
+@command("strlen", 2, "readonly fast", keys=_KEY, group=_S, since="2.2.0")
 def strlen(client: Client, argv: list[str]) -> bytes:
     value = client.db.get(argv[1])
     return ZERO if value is None else integer(byte_len(value))
 
 
-def _getrange(client: Client, argv: list[str]) -> bytes:
+@command("getrange", 4, "readonly", keys=_KEY, group=_S, since="2.4.0")
+@command("substr", 4, "readonly", keys=_KEY, group=_S, since="1.0.0")
+def getrange(client: Client, argv: list[str]) -> bytes:
     start, end = parse_int(argv[2]), parse_int(argv[3])
     value = client.db.get(argv[1])
     if value is None:
@@ -279,11 +276,7 @@ def _getrange(client: Client, argv: list[str]) -> bytes:
     return bulk(data[start : end + 1])
 
 
-command(COMMANDS, "getrange", 4, "readonly", _KEY, group=_S, since="2.4.0")(_getrange)
-command(COMMANDS, "substr", 4, "readonly", _KEY, group=_S, since="1.0.0")(_getrange)
-
-
-@command(COMMANDS, "setrange", 4, "write denyoom", _KEY, group=_S, since="2.2.0")
+@command("setrange", 4, "write denyoom", keys=_KEY, group=_S, since="2.2.0")
 def setrange(client: Client, argv: list[str]) -> bytes:
     offset = parse_int(argv[2])
     if offset < 0:
@@ -324,22 +317,22 @@ def _incr(client: Client, key: str, by: int) -> bytes:
     return b":%s\r\n" % text.encode()
 
 
-@command(COMMANDS, "incr", 2, "write denyoom fast", _KEY, group=_S)
+@command("incr", 2, "write denyoom fast", keys=_KEY, group=_S)
 def incr(client: Client, argv: list[str]) -> bytes:
     return _incr(client, argv[1], 1)
 
 
-@command(COMMANDS, "decr", 2, "write denyoom fast", _KEY, group=_S)
+@command("decr", 2, "write denyoom fast", keys=_KEY, group=_S)
 def decr(client: Client, argv: list[str]) -> bytes:
     return _incr(client, argv[1], -1)
 
 
-@command(COMMANDS, "incrby", 3, "write denyoom fast", _KEY, group=_S)
+@command("incrby", 3, "write denyoom fast", keys=_KEY, group=_S)
 def incrby(client: Client, argv: list[str]) -> bytes:
     return _incr(client, argv[1], parse_int(argv[2]))
 
 
-@command(COMMANDS, "decrby", 3, "write denyoom fast", _KEY, group=_S)
+@command("decrby", 3, "write denyoom fast", keys=_KEY, group=_S)
 def decrby(client: Client, argv: list[str]) -> bytes:
     by = parse_int(argv[2])
     if by == _LLONG_MIN:
@@ -364,7 +357,7 @@ def format_float(value: float) -> str:
     return text
 
 
-@command(COMMANDS, "incrbyfloat", 3, "write denyoom fast", _KEY, group=_S, since="2.6.0")
+@command("incrbyfloat", 3, "write denyoom fast", keys=_KEY, group=_S, since="2.6.0")
 def incrbyfloat(client: Client, argv: list[str]) -> bytes:
     db = client.db
     key = argv[1]

@@ -1,13 +1,10 @@
-"""What command handlers work with: the command type, a client's state, the server's state.
+"""The server's state (Redis's ``redisServer``): settings, store, clients, counters, WATCH.
 
-A handler is ``handler(client, argv) -> bytes``: ``argv`` is the request
-(``argv[0]`` the command name as sent), the result is the encoded reply.
-Handlers reach the data only through ``client.db`` (the selected keyspace)
-and ``client.server.store``; a handler that refuses raises
-:class:`CommandError` with Redis's text. Nothing here does I/O: the network
-layer owns the sockets and only calls :meth:`ServerState.execute` (in
-:mod:`snapkv.server.commands`) and reads the flags a command leaves on the
-client (``close_after_reply``).
+:class:`Config` holds the settings (CONFIG GET/SET reads and writes the
+mutable ones). :class:`ServerState` is everything the server knows besides
+the sockets; :class:`~snapkv.server.dispatch.Dispatcher` adds the command
+table and the request checks to it, and :meth:`ServerState.call` runs a
+command that passed them (Redis's ``call()``).
 
 All of this runs on the event loop's one thread, so a command is atomic
 with respect to every other client, as in Redis: a read-modify-write such
@@ -21,123 +18,24 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from snapkv.server.resp import DEFAULT_MAX_ARGS, DEFAULT_MAX_BULK_LEN, bulk, error, string2ll
-from snapkv.server.resp import encode as encode_reply
+from snapkv.errors import SnapkvError
+from snapkv.server.resp.reader import DEFAULT_MAX_ARGS, DEFAULT_MAX_BULK_LEN
+from snapkv.server.resp.writer import error
+from snapkv.server.table import Command, CommandError
 
 if TYPE_CHECKING:
+    from snapkv.server.client import Client
     from snapkv.store import Keyspace, Store
 
-__all__ = [
-    "OK",
-    "REDIS_VERSION",
-    "Client",
-    "Command",
-    "CommandError",
-    "Config",
-    "Handler",
-    "ServerState",
-    "byte_len",
-    "command",
-    "parse_int",
-    "parse_save",
-]
+__all__ = ["REDIS_VERSION", "Config", "ServerState", "parse_save"]
 
 log = logging.getLogger("snapkv.server")
 
 #: The Redis version whose commands, replies and errors this server matches.
 REDIS_VERSION: Final = "7.2.0"
-
-OK: Final = b"+OK\r\n"
-QUEUED: Final = b"+QUEUED\r\n"
-ZERO: Final = b":0\r\n"
-ONE: Final = b":1\r\n"
-EMPTY_ARRAY: Final = b"*0\r\n"
-EMPTY_BULK: Final = b"$0\r\n\r\n"
-#: Null bulk string by protocol version (index 2 or 3).
-NULLS: Final = (b"", b"", b"$-1\r\n", b"_\r\n")
-#: Null array by protocol version: RESP2 has a distinct one.
-NULL_ARRAYS: Final = (b"", b"", b"*-1\r\n", b"_\r\n")
-
-ERR_SYNTAX: Final = "ERR syntax error"
-ERR_NOT_INT: Final = "ERR value is not an integer or out of range"
-ERR_DB_RANGE: Final = "ERR DB index is out of range"
-
-Handler = Callable[["Client", list[str]], bytes]
-
-
-class CommandError(Exception):
-    """A handler's refusal: the reply is ``-<message>`` (the message starts with its code)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.reply = error(message)
-
-
-_LLONG_MIN, _LLONG_MAX = -(2**63), 2**63 - 1
-
-
-def parse_int(text: str, message: str = ERR_NOT_INT) -> int:
-    """Parse a 64-bit integer argument exactly as Redis's ``string2ll``; else CommandError."""
-    if text.isascii():
-        value = string2ll(text.encode())
-        if value is not None:
-            return value
-    raise CommandError(message)
-
-
-def byte_len(value: str) -> int:
-    """Length in bytes on the wire of a value (what STRLEN and APPEND count)."""
-    return len(value) if value.isascii() else len(value.encode("utf-8", "surrogateescape"))
-
-
-@dataclass(slots=True)
-class Command:
-    """One entry of the command table, as Redis declares it in ``src/commands/*.json``.
-
-    ``arity`` follows Redis: ``n > 0`` means exactly ``n`` arguments
-    (the name included), ``-n`` at least ``n``. ``first_key``, ``last_key``
-    and ``step`` locate the key arguments (``last_key`` -1: to the end), for
-    COMMAND INFO and for WATCH invalidation. ``flags`` are Redis's
-    (``write``, ``readonly``, ``fast``, ``noauth``, ``loading``, ...).
-    """
-
-    name: str
-    arity: int
-    flags: frozenset[str]
-    handler: Handler
-    first_key: int = 0
-    last_key: int = 0
-    step: int = 0
-    group: str = "generic"
-    summary: str = ""
-    since: str = "1.0.0"
-    subcommands: dict[str, Command] | None = None
-    #: The container's name for a subcommand (``config`` for ``config|get``).
-    parent: str | None = None
-    #: ``get``, or ``config|get`` for a subcommand.
-    full_name: str = field(init=False)
-    min_args: int = field(init=False)
-    max_args: int = field(init=False)
-    write: bool = field(init=False)
-    noauth: bool = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.full_name = f"{self.parent}|{self.name}" if self.parent else self.name
-        self.min_args = abs(self.arity)
-        self.max_args = self.arity if self.arity > 0 else 1 << 62
-        self.write = "write" in self.flags
-        self.noauth = "noauth" in self.flags
-
-    def keys(self, argv: list[str]) -> list[str]:
-        """The key arguments of ``argv``, by the key positions."""
-        if not self.first_key:
-            return []
-        last = self.last_key if self.last_key >= 0 else len(argv) + self.last_key
-        return argv[self.first_key : last + 1 : self.step or 1]
 
 
 @dataclass
@@ -179,154 +77,12 @@ def parse_save(text: str) -> list[tuple[int, int]]:
     return rules
 
 
-class Client:
-    """One connection's state: selected keyspace, protocol, auth, transaction, name.
-
-    ``close_after_reply`` asks the network layer to close the connection
-    once the current replies are written (QUIT, a killed client);
-    ``kill`` (set by the network layer) closes it at once.
-    """
-
-    __slots__ = (
-        "addr",
-        "authenticated",
-        "close_after_reply",
-        "created",
-        "db",
-        "db_index",
-        "dirty_cas",
-        "id",
-        "kill",
-        "laddr",
-        "last_command",
-        "last_interaction",
-        "lib_name",
-        "lib_ver",
-        "multi",
-        "multi_failed",
-        "name",
-        "null",
-        "null_array",
-        "plain",
-        "resp",
-        "server",
-        "watched",
-    )
-
-    def __init__(self, server: ServerState, *, addr: str = "", laddr: str = "") -> None:
-        self.server = server
-        self.id = server.next_client_id()
-        self.addr = addr
-        self.laddr = laddr
-        self.name = ""
-        self.lib_name = ""
-        self.lib_ver = ""
-        self.created = self.last_interaction = time.monotonic()
-        self.last_command = "NULL"
-        self.db_index = 0
-        self.db: Keyspace = server.keyspaces[0]
-        self.authenticated = server.config.requirepass is None
-        #: Queued commands while in MULTI, else ``None``.
-        self.multi: list[tuple[Command, list[str]]] | None = None
-        self.multi_failed = False
-        #: WATCHed keys: (keyspace, key) -> the key's expiry when watched.
-        self.watched: dict[tuple[int, str], int | None] = {}
-        self.dirty_cas = False
-        self.close_after_reply = False
-        self.kill: Callable[[], None] = _no_kill
-        self.set_resp(2)
-        self.update_plain()
-
-    def set_resp(self, version: int) -> None:
-        """Switch to protocol ``version`` (2 or 3): nulls and aggregates change shape."""
-        self.resp = version
-        self.null = NULLS[version]
-        self.null_array = NULL_ARRAYS[version]
-
-    def update_plain(self) -> None:
-        """Recompute the fast-path flag: authenticated and not inside MULTI."""
-        self.plain = self.authenticated and self.multi is None
-
-    def select(self, index: int) -> None:
-        """Select keyspace ``index``; CommandError if it does not exist."""
-        keyspaces = self.server.keyspaces
-        if not 0 <= index < len(keyspaces):
-            raise CommandError(ERR_DB_RANGE)
-        self.db_index = index
-        self.db = keyspaces[index]
-
-    def encode(self, value: object) -> bytes:
-        """Encode a structured reply for this client's protocol version."""
-        return encode_reply(value, self.resp)
-
-    def bulk_or_null(self, value: str | None) -> bytes:
-        """A bulk string, or this protocol's null for ``None``."""
-        if value is None:
-            return self.null
-        return bulk(value)
-
-    def unwatch(self) -> None:
-        """Forget every WATCHed key."""
-        if self.watched:
-            self.server.unwatch(self)
-
-    def info_line(self) -> str:
-        """This client as one line of CLIENT LIST / CLIENT INFO."""
-        now = time.monotonic()
-        flags = ("x" if self.multi is not None else "") + ("d" if self.dirty_cas else "")
-        return (
-            f"id={self.id} addr={self.addr} laddr={self.laddr} fd=-1 name={self.name} "
-            f"age={int(now - self.created)} idle={int(now - self.last_interaction)} "
-            f"flags={flags or 'N'} db={self.db_index} sub=0 psub=0 ssub=0 "
-            f"multi={-1 if self.multi is None else len(self.multi)} "
-            f"watch={len(self.watched)} cmd={self.last_command} user=default "
-            f"lib-name={self.lib_name} lib-ver={self.lib_ver} resp={self.resp}"
-        )
-
-
-def command(
-    registry: list[Command],
-    name: str,
-    arity: int,
-    flags: str = "",
-    keys: tuple[int, int, int] = (0, 0, 0),
-    *,
-    group: str = "generic",
-    summary: str = "",
-    since: str = "1.0.0",
-    parent: str | None = None,
-) -> Callable[[Handler], Handler]:
-    """Declare ``handler`` as command ``name`` in ``registry`` (a module's table part)."""
-
-    def declare(handler: Handler) -> Handler:
-        registry.append(
-            Command(
-                name,
-                arity,
-                frozenset(flags.split()),
-                handler,
-                *keys,
-                group=group,
-                summary=summary,
-                since=since,
-                parent=parent,
-            )
-        )
-        return handler
-
-    return declare
-
-
-def _no_kill() -> None:
-    """Default ``Client.kill``: a client with no connection has nothing to close."""
-
-
 class ServerState:
     """Everything the server knows besides the sockets: store, settings, clients, counters.
 
-    :class:`snapkv.server.commands.Dispatcher` subclasses it with the
+    :class:`snapkv.server.dispatch.Dispatcher` subclasses it with the
     command table and ``execute``; the network layer registers a
-    :class:`Client` per connection and calls ``execute``.
+    :class:`~snapkv.server.client.Client` per connection and calls ``execute``.
     """
 
     def __init__(self, store: Store, config: Config | None = None) -> None:
@@ -373,6 +129,36 @@ class ServerState:
     def remove_client(self, client: Client) -> None:
         client.unwatch()
         self.clients.pop(client.id, None)
+
+    def call(self, client: Client, cmd: Command, argv: list[str]) -> bytes:
+        """Run ``cmd``'s handler (no checks) and account for it (Redis's ``call()``).
+
+        The dispatcher's fast path inlines this (a Python call costs as much
+        as its dict lookups): a change here is a change there.
+        """
+        client.last_command = cmd.full_name
+        try:
+            reply = cmd.handler(client, argv)
+        except Exception as exc:
+            return self.failed(cmd, exc)
+        if cmd.write:
+            self.dirty += 1
+            if self.watched:
+                self.touch(client.db_index, cmd.keys(argv))
+        return reply
+
+    def failed(self, cmd: Command, exc: Exception) -> bytes:
+        """The reply for a handler that raised ``exc``."""
+        if isinstance(exc, CommandError):
+            return exc.reply
+        if isinstance(exc, SnapkvError):
+            # The store refused (a failing disk, a parked journal): say so
+            # loudly, as Redis's MISCONF does, and keep serving.
+            log.error("%s failed: %s", cmd.full_name, exc)
+            return error(f"ERR {cmd.full_name}: {exc}")
+        # A bug: this client gets an error, everyone else keeps being served.
+        log.error("%s failed", cmd.full_name, exc_info=exc)
+        return error(f"ERR internal error in '{cmd.full_name}': {type(exc).__name__}: {exc}")
 
     def reset_stats(self) -> None:
         """CONFIG RESETSTAT."""

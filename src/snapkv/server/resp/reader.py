@@ -1,12 +1,7 @@
-"""RESP2/RESP3 without I/O: a request parser and a reply encoder.
+"""RESP requests in pure Python: bytes in, commands (lists of ``str``) out, no I/O.
 
-The parser turns the bytes a client sends into commands (lists of ``str``
-arguments); the encoder turns reply values into bytes. Neither knows any
-command, socket or event loop, so both are tested byte for byte and reused
-by any transport (this is h11's split, and Redis's ``networking.c`` split
-between ``processMultibulkBuffer`` and the command table).
-
-Requests follow Redis exactly, including its leniencies and its error texts
+Requests follow Redis exactly (``networking.c``: ``processMultibulkBuffer``,
+``processInlineBuffer``), including its leniencies and its error texts
 (``-ERR Protocol error: ...``; after one the connection must be closed):
 
 * A request starting with ``*`` is a multibulk: ``*<n>\\r\\n`` then ``n``
@@ -26,20 +21,14 @@ Arguments are decoded as UTF-8 with ``surrogateescape`` (see
 :mod:`snapkv.server`): every byte string maps to exactly one ``str`` and
 back, so binary values survive byte for byte.
 
-Two parser implementations share this behaviour: :class:`PythonParser`, and
-:class:`HiredisParser`, which lets hiredis's C reader split well-formed
-multibulk chunks and falls back to the Python parser for everything else
-(partial chunks, inline commands, malformed input), so errors and
-leniencies are identical. :func:`make_parser` picks hiredis when installed.
+The hiredis fast path (:mod:`~snapkv.server.resp.hiredis_reader`) hands
+everything it cannot vouch for to this parser, so both give the same
+commands and the same errors.
 """
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Callable, Iterable
-from itertools import chain
-from typing import Any, Final
+from typing import Final
 
 from snapkv.errors import SnapkvError
 
@@ -47,19 +36,12 @@ __all__ = [
     "DEFAULT_MAX_ARGS",
     "DEFAULT_MAX_BULK_LEN",
     "INLINE_MAX_SIZE",
-    "NULL_ARRAY",
-    "ErrorReply",
-    "HiredisParser",
-    "Parser",
+    "UNAUTH_MAX_ARGS",
+    "UNAUTH_MAX_BULK_LEN",
     "ProtocolError",
     "PythonParser",
-    "SimpleString",
-    "bulk",
-    "encode",
-    "error",
-    "integer",
-    "make_parser",
-    "simple",
+    "split_inline",
+    "string2ll",
 ]
 
 #: Redis's ``PROTO_INLINE_MAX_SIZE``: longest line (inline request or header) without its end.
@@ -337,245 +319,3 @@ class PythonParser:
         if parts:
             commands.append([p.decode("utf-8", "surrogateescape") for p in parts])
         return nl + 1
-
-
-class HiredisParser(PythonParser):
-    """:class:`PythonParser` with hiredis's C reader as the fast path.
-
-    Only a chunk that arrives at a command boundary and starts with ``*``
-    goes to hiredis, and its result is used only when it is certainly what
-    the Python parser would return:
-
-    * hiredis ended exactly at the chunk's end: a sentinel empty multibulk
-      (``*0``) fed after the chunk comes back as the last reply. Had the
-      chunk ended inside a command, the sentinel would have been swallowed
-      by it.
-    * every reply is a list and every argument a ``str``: any other RESP
-      type inside a request (integers, nils, nested arrays, ...) comes back
-      as another Python type.
-    * the chunk holds no RESP3 simple, verbatim or attribute marker after a
-      line end (``+``, ``=``, ``|``): hiredis would turn those into strings
-      too; and no aggregate header of 100,000 elements or more: hiredis
-      allocates the whole list when it reads the header, so ``*3000000000``
-      would cost gigabytes (and seconds) before any element arrived. (A
-      value that merely contains such bytes only costs a trip through Python.)
-    * the chunk is shorter than ``max_bulk_len`` and no command has more
-      than ``max_args`` arguments: hiredis enforces neither limit.
-
-    hiredis's own number parsing is as strict as Redis's (it is the same
-    ``string2ll``), and on any hiredis error the Python parser takes over.
-    Every other chunk (inline commands, a command split across reads,
-    malformed input) is parsed by the Python parser from its first byte, so
-    both give identical results and errors, and hiredis keeps no state
-    between chunks.
-    """
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        import hiredis  # noqa: PLC0415 - optional: only this class needs it
-
-        self._hiredis_error: type[Exception] = hiredis.ProtocolError
-        self._reader_type: Callable[..., Any] = hiredis.Reader
-        self._reader: Any = self._new_reader()
-
-    def _new_reader(self) -> Any:
-        return self._reader_type(encoding="utf-8", errors="surrogateescape")
-
-    def feed(self, data: bytes) -> list[list[str]]:
-        """Add ``data`` and return the commands it completed."""
-        if (
-            self._size
-            or self.unauthenticated
-            or not data
-            or data[0] != _STAR
-            or self.error is not None
-            or len(data) >= self.max_bulk_len
-            or _unsafe_for_hiredis(data)
-        ):
-            return super().feed(data)
-        reader = self._reader
-        reader.feed(data)
-        reader.feed(b"*0\r\n")
-        commands: list[Any] = []
-        try:
-            while (command := reader.gets()) is not False:
-                commands.append(command)
-            if commands.pop() == [] and _all_strings(commands, self.max_args):
-                if [] in commands:  # *0 requests are skipped, as the Python parser does
-                    commands = [c for c in commands if c]
-                return commands
-        except (self._hiredis_error, IndexError):
-            pass
-        self._reader = self._new_reader()
-        return super().feed(data)
-
-
-# What sends a chunk to the Python parser instead of hiredis (see
-# HiredisParser) is a match of ``\n[+=|]|[*%~>|][0-9]{6}`` anywhere in it.
-# That one regex, with its leading character class, costs ~50 ns a byte (it
-# tries both branches at every offset): 15% of the server's time under
-# ``redis-benchmark -P 16`` and 7 ms for a 100 KB value. So it is split: a
-# big count after a literal ``*`` is a fast search; every other match needs
-# one of six rarer bytes, found with one C-speed ``translate`` and ``in``,
-# and only a chunk that has one pays for the rest of the regex.
-_BIG_ARRAY: Final = re.compile(rb"\*[0-9]{6}")
-_OTHER_UNSAFE: Final = re.compile(rb"\n[+=|]|[%~>|][0-9]{6}")
-_RARE: Final = bytes.maketrans(b"+=|%~>", b"++++++")
-
-
-def _unsafe_for_hiredis(data: bytes) -> bool:
-    """Whether ``data`` may hold a RESP element hiredis would read unlike Redis (see above)."""
-    if _BIG_ARRAY.search(data) is not None:
-        return True
-    if b"+" not in data.translate(_RARE):
-        return False
-    return _OTHER_UNSAFE.search(data) is not None
-
-
-def _all_strings(commands: list[Any], max_args: int) -> bool:
-    """Whether ``commands`` is a list of lists of ``str``, none longer than ``max_args``."""
-    for command in commands:
-        if type(command) is not list or len(command) > max_args:
-            return False
-    try:
-        if not all(map(str.isascii, chain.from_iterable(commands))) and not all(
-            type(arg) is str for arg in chain.from_iterable(commands)
-        ):
-            return False
-    except TypeError:  # str.isascii of an integer, a nil, a nested array...
-        return False
-    return True
-
-
-Parser = PythonParser | HiredisParser
-
-
-def make_parser(*, prefer_hiredis: bool = True, **kwargs: Any) -> Parser:
-    """A :class:`HiredisParser` if hiredis is installed (and preferred), else a Python one."""
-    if prefer_hiredis:
-        try:
-            return HiredisParser(**kwargs)
-        except ImportError:
-            pass
-    return PythonParser(**kwargs)
-
-
-# -------------------------------------------------------------------- encoder
-
-
-class SimpleString(str):
-    """A reply sent as a RESP simple string (``+OK``) rather than a bulk string."""
-
-    __slots__ = ()
-
-
-class ErrorReply(str):
-    """A reply sent as a RESP error (``-ERR ...``), for example inside EXEC's array."""
-
-    __slots__ = ()
-
-
-class _NullArray:
-    """RESP2's null array (``*-1``), EXEC's answer when a WATCHed key changed; RESP3 null."""
-
-    __slots__ = ()
-
-
-#: See :class:`_NullArray`.
-NULL_ARRAY: Final = _NullArray()
-
-
-def _clean(text: str) -> bytes:
-    # Like Redis's addReplyErrorLength: a CR or LF in the text would end the
-    # reply early and let the rest be read as another reply.
-    return text.replace("\r", " ").replace("\n", " ").encode("utf-8", "surrogateescape")
-
-
-def simple(text: str) -> bytes:
-    """``+text``: a simple string (CR and LF become spaces)."""
-    return b"+" + _clean(text) + b"\r\n"
-
-
-def error(text: str) -> bytes:
-    """``-text``: an error; ``text`` starts with its code (``ERR``, ``WRONGTYPE``, ...)."""
-    return b"-" + _clean(text) + b"\r\n"
-
-
-def integer(value: int) -> bytes:
-    """``:value``."""
-    return b":%d\r\n" % value
-
-
-def bulk(value: str | bytes) -> bytes:
-    """``$len`` and the bytes of ``value`` (a str is encoded as arguments were decoded)."""
-    if isinstance(value, str):
-        value = value.encode("utf-8", "surrogateescape")
-    return b"$%d\r\n%s\r\n" % (len(value), value)
-
-
-def _double(value: float, resp: int) -> bytes:
-    if math.isnan(value):
-        text = b"nan"
-    elif value in (float("inf"), float("-inf")):
-        text = b"inf" if value > 0 else b"-inf"
-    else:
-        text = b"%.17g" % value
-    return b",%s\r\n" % text if resp == 3 else b"$%d\r\n%s\r\n" % (len(text), text)
-
-
-def encode(value: object, resp: int = 2) -> bytes:
-    """Encode a reply value for protocol version ``resp`` (2 or 3).
-
-    ``None`` is a null; ``str``/``bytes`` a bulk string; ``bool`` a RESP3
-    boolean (RESP2: 1 or 0); ``int`` an integer; ``float`` a double (RESP2:
-    a bulk string); ``list``/``tuple`` an array; ``dict`` a map (RESP2: a
-    flat array); ``set``/``frozenset`` a set (RESP2: an array);
-    :class:`SimpleString`, :class:`ErrorReply` and :data:`NULL_ARRAY` as named.
-    """
-    out: list[bytes] = []
-    _encode_into(value, resp, out)
-    return b"".join(out)
-
-
-def _encode_into(value: object, resp: int, out: list[bytes]) -> None:
-    kind = type(value)
-    if kind is str or kind is bytes:
-        out.append(bulk(value))  # type: ignore[arg-type]
-    elif value is None:
-        out.append(b"_\r\n" if resp == 3 else b"$-1\r\n")
-    elif kind is bool:
-        if resp == 3:
-            out.append(b"#t\r\n" if value else b"#f\r\n")
-        else:
-            out.append(b":1\r\n" if value else b":0\r\n")
-    elif kind is int:
-        out.append(b":%d\r\n" % value)  # type: ignore[str-format]
-    elif kind is SimpleString:
-        out.append(simple(value))  # type: ignore[arg-type]
-    elif kind is ErrorReply:
-        out.append(error(value))  # type: ignore[arg-type]
-    elif kind is float:
-        out.append(_double(value, resp))  # type: ignore[arg-type]
-    elif kind is list or kind is tuple:
-        items: Iterable[object] = value  # type: ignore[assignment]
-        out.append(b"*%d\r\n" % len(value))  # type: ignore[arg-type]
-        for item in items:
-            _encode_into(item, resp, out)
-    elif kind is dict:
-        mapping: dict[object, object] = value  # type: ignore[assignment]
-        if resp == 3:
-            out.append(b"%%%d\r\n" % len(mapping))
-        else:
-            out.append(b"*%d\r\n" % (2 * len(mapping)))
-        for key, item in mapping.items():
-            _encode_into(key, resp, out)
-            _encode_into(item, resp, out)
-    elif kind is set or kind is frozenset:
-        members: set[object] = value  # type: ignore[assignment]
-        out.append((b"~%d\r\n" if resp == 3 else b"*%d\r\n") % len(members))
-        for item in members:
-            _encode_into(item, resp, out)
-    elif value is NULL_ARRAY:
-        out.append(b"_\r\n" if resp == 3 else b"*-1\r\n")
-    else:
-        raise TypeError(f"cannot encode {kind.__name__} as a RESP reply")

@@ -1,0 +1,86 @@
+"""Transactions: MULTI EXEC DISCARD WATCH UNWATCH (Redis's ``multi.c``).
+
+MULTI makes the dispatcher queue every later command (see
+:mod:`snapkv.server.dispatch`); EXEC runs the queue as one step, unless a
+command was refused while queueing (``EXECABORT``) or a WATCHed key was
+written or expired since WATCH (a null array). The WATCH bookkeeping lives
+in ``ServerState`` (``watch``, ``touch``, ``touch_db``): every write the
+dispatcher runs marks the transactions watching its keys.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from snapkv.server.resp.writer import OK, error
+from snapkv.server.table import CommandError, command
+
+if TYPE_CHECKING:
+    from snapkv.server.client import Client
+
+__all__: list[str] = []
+
+_TX = "transactions"
+_FLAGS = "noscript loading stale fast allow_busy"
+_EXECABORT = error("EXECABORT Transaction discarded because of previous errors.")
+
+
+@command("multi", 1, _FLAGS, group=_TX)
+def multi(client: Client, argv: list[str]) -> bytes:
+    """Start queueing commands."""
+    if client.multi is not None:
+        raise CommandError("ERR MULTI calls can not be nested")
+    client.multi = []
+    client.multi_failed = False
+    client.update_plain()
+    return OK
+
+
+@command("discard", 1, _FLAGS, group=_TX)
+def discard(client: Client, argv: list[str]) -> bytes:
+    """Drop the queued commands and every WATCH."""
+    if client.multi is None:
+        raise CommandError("ERR DISCARD without MULTI")
+    client.multi = None
+    client.multi_failed = False
+    client.update_plain()
+    client.unwatch()
+    return OK
+
+
+@command("exec", 1, "noscript loading stale skip_slowlog", group=_TX)
+def exec_(client: Client, argv: list[str]) -> bytes:
+    """Run the queued commands as one atomic step, unless a WATCHed key changed."""
+    queued = client.multi
+    if queued is None:
+        raise CommandError("ERR EXEC without MULTI")
+    client.multi = None
+    client.update_plain()
+    server = client.server
+    if client.multi_failed:
+        client.multi_failed = False
+        client.unwatch()
+        return _EXECABORT
+    aborted = client.dirty_cas or (client.watched and server.watch_expired(client))
+    client.unwatch()
+    if aborted:
+        return client.null_array
+    replies = [server.call(client, cmd, args) for cmd, args in queued]
+    return b"*%d\r\n%s" % (len(replies), b"".join(replies))
+
+
+@command("watch", -2, _FLAGS, keys=(1, -1, 1), group=_TX)
+def watch(client: Client, argv: list[str]) -> bytes:
+    """Make the next EXEC fail if any of these keys is written before it."""
+    if client.multi is not None:
+        raise CommandError("ERR WATCH inside MULTI is not allowed")
+    for key in argv[1:]:
+        client.server.watch(client, key)
+    return OK
+
+
+@command("unwatch", 1, _FLAGS, group=_TX)
+def unwatch(client: Client, argv: list[str]) -> bytes:
+    """Forget every WATCHed key."""
+    client.unwatch()
+    return OK

@@ -1,0 +1,181 @@
+"""The one dispatcher, as Redis's ``processCommand``: every request passes the same checks.
+
+The table is built from every family module's declarations (see
+:mod:`snapkv.server.table`); :class:`Dispatcher` runs each request through
+the same checks, in Redis's order and with its exact texts:
+
+1. unknown command (``ERR unknown command 'FOO', with args beginning with: 'a' ``)
+   or, for a container such as CONFIG, unknown subcommand;
+2. arity (``ERR wrong number of arguments for 'get' command``);
+3. authentication (``NOAUTH Authentication required.``) unless the command
+   is flagged ``noauth``;
+4. inside MULTI, a command flagged ``no_multi`` (SAVE, SHUTDOWN) gets
+   ``ERR Command not allowed inside a transaction``;
+5. after a failed background save, writes and PING get ``MISCONF`` (see
+   ``ServerState.writes_refused``);
+6. inside MULTI, every command but EXEC/DISCARD/MULTI/WATCH/QUIT/RESET is
+   queued (``+QUEUED``); a request refused by 1-5 makes EXEC fail with
+   EXECABORT;
+7. :meth:`~snapkv.server.state.ServerState.call` runs the handler; a write
+   command counts toward ``save`` rules and fails the transactions that
+   WATCH its keys.
+
+The fast path (a known command, right arity, an authenticated client
+outside MULTI) is two dict lookups, one comparison of the argument count
+and the handler call: the table holds each name in lower and upper case so
+that the usual spellings need no ``str.lower()``.
+"""
+
+from __future__ import annotations
+
+# The family modules declare their commands when imported (see table.py).
+import snapkv.server.cmd_client
+import snapkv.server.cmd_config
+import snapkv.server.cmd_connection
+import snapkv.server.cmd_expire
+import snapkv.server.cmd_introspection
+import snapkv.server.cmd_keys
+import snapkv.server.cmd_multi
+import snapkv.server.cmd_persistence
+import snapkv.server.cmd_scripting
+import snapkv.server.cmd_strings  # noqa: F401
+from snapkv.server.client import Client
+from snapkv.server.resp.writer import QUEUED, error
+from snapkv.server.state import Config, ServerState
+from snapkv.server.table import COMMANDS, Command, build_table
+from snapkv.store import Store
+
+__all__ = ["Dispatcher", "unknown_command"]
+
+#: Commands that run at once even inside MULTI (Redis's list in processCommand).
+_NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
+_NOAUTH_REPLY = error("NOAUTH Authentication required.")
+_NO_MULTI_REPLY = error("ERR Command not allowed inside a transaction")
+#: Redis's ``shared.bgsaveerr``, naming this server.
+_MISCONF = error(
+    "MISCONF snapkv is configured to save snapshots, but it's currently unable to persist "
+    "to disk. Commands that may modify the data set are disabled, because this instance is "
+    "configured to report errors during writes if snapshotting fails "
+    "(stop-writes-on-bgsave-error option). Please check the server log for details about "
+    "the snapshot error."
+)
+
+
+def _quote_args(argv: list[str]) -> str:
+    """Redis's ``'a' 'b' `` list of the first arguments: at most ~128 bytes, each quoted."""
+    out = b""
+    for arg in argv:
+        if len(out) >= 128:
+            break
+        out += b"'" + arg.encode("utf-8", "surrogateescape")[: 128 - len(out)] + b"' "
+    return out.decode("utf-8", "surrogateescape")
+
+
+def _head(text: str) -> str:
+    """First 128 bytes of ``text``, as Redis's ``%.128s``."""
+    return text.encode("utf-8", "surrogateescape")[:128].decode("utf-8", "surrogateescape")
+
+
+def unknown_command(argv: list[str]) -> str:
+    """The error text for an unknown command."""
+    return (
+        f"ERR unknown command '{_head(argv[0])}', with args beginning with: {_quote_args(argv[1:])}"
+    )
+
+
+def _queued_write(cmd: Command, client: Client) -> bool:
+    """Whether ``cmd`` is an EXEC that would run a write (Redis counts it as a write)."""
+    return cmd.name == "exec" and any(queued.write for queued, _ in client.multi or ())
+
+
+def _arity_error(cmd: Command) -> bytes:
+    return error(f"ERR wrong number of arguments for '{cmd.full_name}' command")
+
+
+class Dispatcher(ServerState):
+    """The server's state plus the command table and :meth:`execute`.
+
+    :param store: the Store to serve (its keyspaces are Redis's databases).
+    :param config: the settings (a default :class:`Config` if omitted).
+    """
+
+    def __init__(self, store: Store, config: Config | None = None) -> None:
+        super().__init__(store, config)
+        self.table = build_table(COMMANDS)
+
+    def commands(self) -> list[Command]:
+        """Every top-level command, once each."""
+        return [cmd for name, cmd in self.table.items() if name == cmd.name]
+
+    def execute(self, client: Client, argv: list[str]) -> bytes:
+        """Run one request for ``client`` and return its encoded reply."""
+        self.commands_processed += 1
+        cmd = self.table.get(argv[0])
+        if (
+            cmd is None
+            or not cmd.min_args <= len(argv) <= cmd.max_args
+            or cmd.subcommands is not None
+            or not client.plain
+            or not self.last_bgsave_ok
+        ):
+            return self._checked(client, argv)
+        # The fast path: call() inlined (a Python call costs as much as the dict lookups).
+        client.last_command = cmd.full_name
+        try:
+            reply = cmd.handler(client, argv)
+        except Exception as exc:
+            return self.failed(cmd, exc)
+        if cmd.write:
+            self.dirty += 1
+            if self.watched:
+                self.touch(client.db_index, cmd.keys(argv))
+        return reply
+
+    def _checked(self, client: Client, argv: list[str]) -> bytes:
+        """Every check of the module docstring, in Redis's order; then run or queue."""
+        cmd = self.table.get(argv[0]) or self.table.get(argv[0].lower())
+        if cmd is None:
+            return self._reject(client, error(unknown_command(argv)))
+        if not cmd.min_args <= len(argv) <= cmd.max_args:
+            return self._reject(client, _arity_error(cmd), cmd)
+        if cmd.subcommands is not None and len(argv) > 1:  # COMMAND alone is valid
+            sub = cmd.subcommands.get(argv[1]) or cmd.subcommands.get(argv[1].lower())
+            if sub is None:
+                return self._reject(
+                    client,
+                    error(
+                        f"ERR unknown subcommand '{_head(argv[1])}'. Try {cmd.name.upper()} HELP."
+                    ),
+                )
+            cmd = sub
+            if not cmd.min_args <= len(argv) <= cmd.max_args:
+                return self._reject(client, _arity_error(cmd))
+        if not client.authenticated and not cmd.noauth:
+            return self._reject(client, _NOAUTH_REPLY)
+        if client.multi is not None and cmd.no_multi:
+            return self._reject(client, _NO_MULTI_REPLY, cmd)
+        if self.writes_refused() and (
+            cmd.write or cmd.name == "ping" or _queued_write(cmd, client)
+        ):
+            return self._reject(client, _MISCONF, cmd)
+        if client.multi is not None and cmd.name not in _NOT_QUEUED:
+            client.multi.append((cmd, argv))
+            return QUEUED
+        return self.call(client, cmd, argv)
+
+    def _reject(self, client: Client, reply: bytes, cmd: Command | None = None) -> bytes:
+        """A request refused before running: inside MULTI this dooms the transaction.
+
+        A refused EXEC ends the transaction at once, as Redis's
+        ``execCommandAbort``: ``EXECABORT ... because of: <the refusal>``.
+        """
+        if client.multi is not None:
+            if cmd is not None and cmd.name == "exec":
+                client.multi = None
+                client.multi_failed = False
+                client.update_plain()
+                client.unwatch()
+                reason = reply[1:-2].decode("utf-8", "surrogateescape")
+                return error(f"EXECABORT Transaction discarded because of: {reason}")
+            client.multi_failed = True
+        return reply

@@ -1,0 +1,228 @@
+"""The command schema: what a command is, how it is declared, and the table built from it.
+
+Every command is declared the same way, once, next to its handler in its
+family module, with the :func:`command` decorator (Redis declares each one
+in a ``src/commands/*.json`` file and generates its table from them)::
+
+    @command("get", 2, "readonly fast", keys=(1, 1, 1), group="string")
+    def get(client: Client, argv: list[str]) -> bytes: ...
+
+    @command("config|get", -3, "admin noscript loading stale", group="server")
+    def config_get(client: Client, argv: list[str]) -> bytes: ...
+
+A handler declared under two names (DEL and UNLINK) carries two decorators.
+A subcommand is named ``container|sub``; the container itself (CONFIG,
+CLIENT, ...) is implied by its subcommands, as Redis's container files name
+no function: :func:`build_table` makes it with Redis's arity -2, unless the
+container is a command of its own (COMMAND with no subcommand lists every
+command).
+
+A handler is ``handler(client, argv) -> bytes``: ``argv`` is the request
+(``argv[0]`` the command name as sent), the result the encoded reply (built
+with :mod:`snapkv.server.resp.writer`). A handler that refuses raises
+:class:`CommandError` with Redis's text; :func:`parse_int` parses integer
+arguments as Redis does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final
+
+from snapkv.server.resp.reader import string2ll
+from snapkv.server.resp.writer import error
+
+if TYPE_CHECKING:
+    from snapkv.server.client import Client
+
+__all__ = [
+    "COMMANDS",
+    "ERR_DB_RANGE",
+    "ERR_NOT_INT",
+    "ERR_SYNTAX",
+    "Command",
+    "CommandError",
+    "Handler",
+    "build_table",
+    "command",
+    "parse_int",
+]
+
+ERR_SYNTAX: Final = "ERR syntax error"
+ERR_NOT_INT: Final = "ERR value is not an integer or out of range"
+ERR_DB_RANGE: Final = "ERR DB index is out of range"
+
+Handler = Callable[["Client", list[str]], bytes]
+
+#: Redis's flags (``src/commands/*.json`` ``command_flags``, lower case) a declaration may use.
+FLAGS: Final = frozenset(
+    {
+        "admin",
+        "allow_busy",
+        "denyoom",
+        "fast",
+        "loading",
+        "noauth",
+        "no_multi",
+        "noscript",
+        "readonly",
+        "skip_slowlog",
+        "stale",
+        "write",
+    }
+)
+
+
+class CommandError(Exception):
+    """A handler's refusal: the reply is ``-<message>`` (the message starts with its code)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.reply = error(message)
+
+
+def parse_int(text: str, message: str = ERR_NOT_INT) -> int:
+    """Parse a 64-bit integer argument exactly as Redis's ``string2ll``; else CommandError."""
+    if text.isascii():
+        value = string2ll(text.encode())
+        if value is not None:
+            return value
+    raise CommandError(message)
+
+
+@dataclass(slots=True)
+class Command:
+    """One entry of the command table, as Redis declares it in ``src/commands/*.json``.
+
+    ``arity`` follows Redis: ``n > 0`` means exactly ``n`` arguments
+    (the name included), ``-n`` at least ``n``. ``first_key``, ``last_key``
+    and ``step`` locate the key arguments (``last_key`` -1: to the end), for
+    COMMAND INFO and for WATCH invalidation. ``flags`` are Redis's
+    (``write``, ``readonly``, ``fast``, ``noauth``, ``no_multi``, ...).
+    """
+
+    name: str
+    arity: int
+    flags: frozenset[str]
+    handler: Handler
+    first_key: int = 0
+    last_key: int = 0
+    step: int = 0
+    group: str = "generic"
+    summary: str = ""
+    since: str = "1.0.0"
+    subcommands: dict[str, Command] | None = None
+    #: The container's name for a subcommand (``config`` for ``config|get``).
+    parent: str | None = None
+    #: ``get``, or ``config|get`` for a subcommand.
+    full_name: str = field(init=False)
+    min_args: int = field(init=False)
+    max_args: int = field(init=False)
+    write: bool = field(init=False)
+    noauth: bool = field(init=False)
+    #: Refused inside MULTI (Redis's ``CMD_NO_MULTI``: SAVE, SHUTDOWN).
+    no_multi: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.full_name = f"{self.parent}|{self.name}" if self.parent else self.name
+        self.min_args = abs(self.arity)
+        self.max_args = self.arity if self.arity > 0 else 1 << 62
+        self.write = "write" in self.flags
+        self.noauth = "noauth" in self.flags
+        self.no_multi = "no_multi" in self.flags
+
+    def keys(self, argv: list[str]) -> list[str]:
+        """The key arguments of ``argv``, by the key positions."""
+        if not self.first_key:
+            return []
+        last = self.last_key if self.last_key >= 0 else len(argv) + self.last_key
+        return argv[self.first_key : last + 1 : self.step or 1]
+
+
+#: Every declared command and subcommand, in declaration order (filled on import
+#: of the family modules; :mod:`snapkv.server.dispatch` imports them all).
+COMMANDS: list[Command] = []
+
+
+def command(
+    name: str,
+    arity: int,
+    flags: str = "",
+    *,
+    keys: tuple[int, int, int] = (0, 0, 0),
+    group: str = "generic",
+    summary: str = "",
+    since: str = "1.0.0",
+) -> Callable[[Handler], Handler]:
+    """Declare the decorated handler as command ``name`` (``container|sub`` for a subcommand).
+
+    :param arity: Redis's arity (see :class:`Command`).
+    :param flags: Redis's flags, space-separated (see :data:`FLAGS`).
+    :param keys: ``(first, last, step)`` key positions.
+    :raises ValueError: ``name`` is declared twice, or a flag is unknown.
+    """
+    parent, _, sub = name.rpartition("|")
+    flag_set = frozenset(flags.split())
+    if flag_set - FLAGS:
+        raise ValueError(f"unknown flags for {name}: {sorted(flag_set - FLAGS)}")
+    if name != name.lower() or any(cmd.full_name == name for cmd in COMMANDS):
+        raise ValueError(f"command {name!r} is declared twice or not in lower case")
+
+    def declare(handler: Handler) -> Handler:
+        COMMANDS.append(
+            Command(
+                sub,
+                arity,
+                flag_set,
+                handler,
+                *keys,
+                group=group,
+                summary=summary,
+                since=since,
+                parent=parent or None,
+            )
+        )
+        return handler
+
+    return declare
+
+
+def _container_handler(client: Client, argv: list[str]) -> bytes:  # pragma: no cover
+    raise CommandError(ERR_SYNTAX)  # the dispatcher always resolves a subcommand first
+
+
+def build_table(commands: Iterable[Command]) -> dict[str, Command]:
+    """Name -> Command, with subcommands attached to their containers.
+
+    A container that is not a command of its own is made here: arity -2,
+    no flags, the group of its subcommands. Each name is entered lower-case
+    (what lookups fall back to) and upper-case (what clients usually send),
+    so most lookups hit at once.
+    """
+    table: dict[str, Command] = {}
+    subs: dict[str, dict[str, Command]] = {}
+    for cmd in commands:
+        if cmd.parent is None:
+            table[cmd.name] = cmd
+        else:
+            subs.setdefault(cmd.parent, {})[cmd.name] = cmd
+    for parent, children in subs.items():
+        container = table.get(parent)
+        if container is None:
+            group = next(iter(children.values())).group
+            container = table[parent] = Command(
+                parent,
+                -2,
+                frozenset(),
+                _container_handler,
+                group=group,
+                summary=f"A container for {parent} commands",
+            )
+        container.subcommands = {}
+        for name, child in children.items():
+            container.subcommands[name] = child
+            container.subcommands[name.upper()] = child
+    for name in list(table):
+        table[name.upper()] = table[name]
+    return table
