@@ -7,6 +7,7 @@ The Store runs on an injected clock, so expiry is tested without waiting.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 
 import pytest
@@ -14,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from snapkv import MemoryMedium, Store
+from snapkv.errors import MediumError
 from snapkv.server.client import Client
 from snapkv.server.cmd_keys import glob_matches, glob_to_regex
 from snapkv.server.dispatch import Dispatcher
@@ -599,6 +601,82 @@ def test_multi_errors(s: Session) -> None:
     s("SET", "a", "1")
     assert s("DISCARD") == b"+OK\r\n"
     assert s("EXISTS", "a") == b":0\r\n"
+
+
+@pytest.mark.parametrize("argv", [("SAVE",), ("SHUTDOWN",), ("SHUTDOWN", "NOSAVE")])
+def test_no_multi_commands_are_refused_inside_multi(
+    s: Session, server: Dispatcher, argv: tuple[str, ...]
+) -> None:
+    """Redis 7 flags SAVE and SHUTDOWN ``no-multi``: refused while queueing, EXEC aborts."""
+    s("MULTI")
+    s("SET", "a", "1")
+    assert s(*argv) == error("ERR Command not allowed inside a transaction")
+    assert s("EXEC") == error("EXECABORT Transaction discarded because of previous errors.")
+    assert s("EXISTS", "a") == b":0\r\n"
+    assert server.shutdown_requested is None and not s.client.close_after_reply
+
+
+def journaled(clock: Clock) -> tuple[FaultyMedium, Store, Session]:
+    medium = FaultyMedium()
+    store = Store(medium, clock=clock, journal=True, fsync="never", sweep_interval=None)
+    store.restore()
+    return medium, store, Session(Dispatcher(store, Config(appendonly=True)))
+
+
+def test_exec_writes_one_journal_record(clock: Clock) -> None:
+    medium, store, s = journaled(clock)
+    writes: list[int] = []
+    medium.on_event = lambda number, kind: writes.append(number) if kind == "write" else None
+    s("MULTI")
+    for i in range(100):
+        s("SET", f"k{i}", str(i))
+    s("INCR", "k0")
+    s("INCR", "not-a-number-key")
+    s("SELECT", "1")
+    s("SET", "k0", "in db 1")
+    s("GET", "k0")  # reads inside see the transaction's own writes
+    reply = s("EXEC")
+    assert reply.startswith(b"*105\r\n+OK\r\n") and reply.endswith(b"+OK\r\n$7\r\nin db 1\r\n")
+    assert len(writes) == 1  # one record for the whole block, not one per write
+    killed = medium.crash("keep")  # what a kill -9 now would leave
+    store.close()
+    with Store(killed, journal=True, sweep_interval=None) as again:
+        again.restore()
+        assert len(again) == 101 and again.get("k0") == "1" and again.get("k99") == "99"
+        assert again.db(1).get("k0") == "in db 1"
+
+
+def test_exec_whose_record_the_journal_refuses_leaves_nothing(clock: Clock) -> None:
+    medium, store, s = journaled(clock)
+    assert s("SET", "before", "1") == b"+OK\r\n"
+    s("MULTI")
+    s("SET", "a", "1")
+    s("DEL", "before")
+    medium.fail("write")
+    reply = s("EXEC")
+    assert reply.startswith(b"-ERR exec: ") and b"injected failure" in reply
+    assert s("EXISTS", "a") == b":0\r\n"  # every write of the block undone
+    assert s("GET", "before") == b"$1\r\n1\r\n"
+    with contextlib.suppress(MediumError):  # the journal stays failed: it says so again
+        store.close()
+
+
+def test_an_exception_escaping_exec_undoes_every_write(
+    s: Session, server: Dispatcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(client: Client, argv: list[str]) -> bytes:
+        raise KeyboardInterrupt  # not an Exception: call() does not make it a reply
+
+    monkeypatch.setattr(server.table["echo"], "handler", interrupted)
+    s("SET", "kept", "1")
+    s("MULTI")
+    s("SET", "a", "1")
+    s("DEL", "kept")
+    s("ECHO", "x")
+    with pytest.raises(KeyboardInterrupt):
+        s("EXEC")
+    assert s("EXISTS", "a") == b":0\r\n"
+    assert s("GET", "kept") == b"$1\r\n1\r\n"
 
 
 def test_multi_in_resp3_uses_resp3_nulls(s: Session) -> None:

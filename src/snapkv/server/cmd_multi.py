@@ -65,7 +65,15 @@ def exec_(client: Client, argv: list[str]) -> bytes:
     client.unwatch()
     if aborted:
         return client.null_array
-    replies = [server.call(client, cmd, args) for cmd, args in queued]
+    # All or nothing on disk: the queued commands' writes become ONE journal
+    # record when the block ends (Redis wraps them in MULTI ... EXEC in its
+    # AOF and drops an incomplete block on load). A command that fails is
+    # its own error reply, as in Redis, and the others still run; call()
+    # turns every Exception into such a reply. Anything that escapes the
+    # loop anyway, or a journal that refuses the record, undoes every write
+    # of the block and reaches call() as this EXEC's error (``ERR exec: ...``).
+    with server.store.transaction():
+        replies = [server.call(client, cmd, args) for cmd, args in queued]
     return b"*%d\r\n%s" % (len(replies), b"".join(replies))
 
 
