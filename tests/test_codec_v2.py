@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import FrozenInstanceError
 
@@ -376,3 +376,67 @@ def test_meta_is_optional_for_a_reader_that_does_not_know_it() -> None:
     assert data[meta_type_at] & codec.OPTIONAL_TYPE_BIT
     info = codec.scan(data)
     assert (info.version, info.records, len(info.chunks)) == (1, 2, 1)
+
+
+# ------------------------------------------------------------------ peek_journal_next
+
+META_AT = codec.HEADER_SIZE
+
+
+def meta_record(body: bytes) -> bytes:
+    tail = codec.FRAME_TAIL.pack(len(body), codec.TYPE_META)
+    return struct.pack("<I", zlib.crc32(tail + body)) + tail + body
+
+
+@FAST
+@given(snapshots())
+def test_peek_journal_next_agrees_with_decode_snapshot(
+    snapshot: tuple[Spaces, Expires, int],
+) -> None:
+    spaces, expires, journal_next = snapshot
+    data = encode(columns(spaces, expires), journal_next)
+    assert codec.peek_journal_next(data) == codec.decode_snapshot(data).journal_next
+    assert codec.peek_journal_next(memoryview(bytearray(data))) == journal_next
+
+
+def test_peek_journal_next_reads_only_the_first_record() -> None:
+    data = encode([(0, ["k"], ["v"], None)], journal_next=7)
+    damaged = data[:-1] + bytes([data[-1] ^ 1])  # the END record fails its CRC
+    assert codec.peek_journal_next(damaged) == 7
+    assert codec.peek_journal_next(data[: META_AT + codec.FRAME_SIZE + 8]) == 7
+
+
+def test_peek_journal_next_is_0_without_a_meta_record() -> None:
+    # A v1 snapshot (no META) contains no journal: remove_journals(0) removes none.
+    assert codec.peek_journal_next(codec.encode({})) == 0
+    assert codec.peek_journal_next(codec.encode({"k": "v"})) == 0
+    assert codec.peek_journal_next(encode([(0, ["k"], ["v"], None)])) == 0
+    # The first record is not META: the rest is not looked at.
+    assert codec.peek_journal_next(codec.encode({"k": "v"})[: META_AT + codec.FRAME_SIZE]) == 0
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda data: data[:META_AT],  # no first record
+        lambda data: data[: META_AT + codec.FRAME_SIZE - 1],  # its frame cut short
+        lambda data: data[: META_AT + codec.FRAME_SIZE + 7],  # its body cut short
+        lambda data: data[:-1] + bytes([data[-1] ^ 1]),  # its CRC fails
+        lambda data: data[:META_AT] + meta_record(b"\x07\x00\x00\x00"),  # body too short
+    ],
+    ids=["no-record", "cut-frame", "cut-body", "crc", "short-body"],
+)
+def test_peek_journal_next_is_none_for_a_damaged_meta_record(
+    damage: Callable[[bytes], bytes],
+) -> None:
+    # None: remove no journal, since a wrong number would delete journals
+    # that a fallback to an older snapshot still needs.
+    data = encode([], journal_next=7)[: META_AT + codec.FRAME_SIZE + 8]
+    assert codec.peek_journal_next(data) == 7
+    assert codec.peek_journal_next(damage(data)) is None
+
+
+def test_peek_journal_next_ignores_meta_bytes_after_the_first_eight() -> None:
+    data = encode([], journal_next=3)
+    longer = data[:META_AT] + meta_record(struct.pack("<Q", 9) + b"later fields")
+    assert codec.peek_journal_next(longer) == 9

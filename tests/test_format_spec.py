@@ -45,6 +45,8 @@ def _snapshot_part() -> str:
 
 
 CODEC_PY = ROOT / "src" / "snapkv" / "codec.py"
+#: The header and frame checks that snapshots share with journals.
+FRAME_PY = ROOT / "src" / "snapkv" / "_frame.py"
 
 FAST = settings(max_examples=100, deadline=None)
 
@@ -392,7 +394,8 @@ def test_document_snapshot_example_is_the_encoder_output(
 
 
 def codec_check_names() -> set[str]:
-    return set(re.findall(r'check="([a-z0-9-]+)"', CODEC_PY.read_text(encoding="utf-8")))
+    source = "".join(path.read_text(encoding="utf-8") for path in (CODEC_PY, FRAME_PY))
+    return set(re.findall(r'check="([a-z0-9-]+)"', source))
 
 
 def doc_check_names() -> set[str]:

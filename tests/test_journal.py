@@ -189,6 +189,62 @@ def test_no_valid_record_frame_starts_inside_a_batch(inner: list[tuple[Any, ...]
             assert crc32(record[pos + 4 : end]) != struct.unpack_from("<I", record, pos)[0]
 
 
+# ------------------------------------------------------------------ decode_record
+
+
+@FAST
+@given(all_ops)
+def test_decode_record_returns_the_operation_of_one_record(op: tuple[Any, ...]) -> None:
+    record = encode(op)
+    assert jr.decode_record(record) == op
+    assert jr.decode_record(memoryview(bytearray(record))) == op
+    assert jr.decode_record(record) == jr.scan_journal(journal(record)).ops[0]
+
+
+@pytest.mark.parametrize(
+    ("record", "check", "offset"),
+    [
+        (b"", "record-header", 0),
+        (RECORDS[0][:8], "record-header", 0),
+        (RECORDS[0][:-1], "record-length", 0),
+        (RECORDS[0] + b"\x00", "record-length", len(RECORDS[0])),
+        (RECORDS[0] + RECORDS[1], "record-length", len(RECORDS[0])),
+        (RECORDS[0][:-1] + b"\xff", "record-crc", 0),
+        (frame(0x16, b""), "record-type", 0),  # an unknown required type
+        (frame(0x80, b"optional"), "record-type", 0),  # no operation to return
+        (frame(0x10, b"\x00" * 15), "record-body", 9),  # a SET body too short
+        (frame(0x11, b"\x00" * 4 + b"\xff"), "text-utf8", 13),
+        (frame(0x15, entry(RECORDS[6])), "batch-record", 9),  # a BATCH inside a BATCH
+    ],
+    ids=[
+        "empty",
+        "cut-header",
+        "cut-body",
+        "trailing-byte",
+        "two-records",
+        "crc",
+        "unknown-type",
+        "optional-type",
+        "short-set",
+        "bad-text",
+        "nested-batch",
+    ],
+)
+def test_decode_record_names_the_failed_check(record: bytes, check: str, offset: int) -> None:
+    with pytest.raises(CorruptJournalError) as info:
+        jr.decode_record(record)
+    assert (info.value.check, info.value.offset) == (check, offset)
+
+
+def test_decode_record_reads_a_snapshot_frame_but_refuses_its_type() -> None:
+    # The frame is the snapshot's, so a snapshot record passes every frame
+    # check and is refused for its type alone.
+    end_record = frame(0x02, struct.pack("<QI", 0, 0))
+    with pytest.raises(CorruptJournalError, match="type 0x02") as info:
+        jr.decode_record(end_record)
+    assert info.value.check == "record-type"
+
+
 # ------------------------------------------------------------------ header
 
 

@@ -22,6 +22,8 @@ __all__ = [
     "TEXT_ENCODING",
     "TEXT_ERRORS",
     "U32",
+    "U32_MAX",
+    "U64_MAX",
     "crc32",
     "decode_text",
     "encode_text",
@@ -32,7 +34,10 @@ TEXT_ERRORS = "surrogatepass"
 
 U32 = struct.Struct("<I")
 
+#: The largest ``u32`` and ``u64``: every range check of a field of those
+#: widths (record lengths, keyspace numbers, expiry times) uses these.
 U32_MAX = 0xFFFF_FFFF
+U64_MAX = 0xFFFF_FFFF_FFFF_FFFF
 
 
 def encode_text(text: str) -> bytes:

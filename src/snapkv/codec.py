@@ -47,7 +47,9 @@ from operator import getitem
 from struct import Struct
 from typing import TypeVar
 
-from snapkv._binary import U32, U32_MAX, crc32, decode_text, encode_text
+from snapkv import _binary, _frame
+from snapkv._binary import encode_text
+from snapkv._frame import FileHeader, as_view, check_frame, checked_text, seal
 from snapkv.errors import CorruptSnapshotError
 
 __all__ = [
@@ -64,6 +66,7 @@ __all__ = [
     "iter_encode",
     "iter_encode_columns",
     "iter_encode_snapshot",
+    "peek_journal_next",
     "scan",
 ]
 
@@ -78,9 +81,12 @@ VERSION_EXTENDED = 2
 
 HEADER = Struct("<8sHHI")  # magic, version, flags, crc32 of the first 12 bytes
 HEADER_SIZE = HEADER.size  # 16
-FRAME = Struct("<IIB")  # crc32, body length, record type
-FRAME_SIZE = FRAME.size  # 9
-FRAME_TAIL = Struct("<IB")  # the frame fields the CRC covers: length, type
+# The journal's record frame is this one and the field limits are every
+# format's: they are defined once (snapkv._frame, snapkv._binary) and named
+# here as FORMAT.md's constants table lists them.
+FRAME = _frame.FRAME  # crc32, body length, record type
+FRAME_SIZE = _frame.FRAME_SIZE  # 9
+FRAME_TAIL = _frame.FRAME_TAIL  # the frame fields the CRC covers: length, type
 
 TYPE_ENTRIES = 0x01
 TYPE_END = 0x02
@@ -88,7 +94,7 @@ TYPE_ENTRIES_EX = 0x03  # ENTRIES with an expiry column; version 2 only
 TYPE_KEYSPACE = 0x04  # the keyspace of the entries records that follow; version 2 only
 TYPE_META = 0x81  # optional, first when present: journal_next
 #: Record types with this bit set may be skipped by readers that do not know them.
-OPTIONAL_TYPE_BIT = 0x80
+OPTIONAL_TYPE_BIT = _frame.OPTIONAL_TYPE_BIT
 
 ENTRIES_HEAD = Struct("<IB")  # entry count, layout
 LAYOUT_LENGTHS = 0
@@ -97,7 +103,8 @@ EXPIRY_SIZE = 8  # bytes per entry of the ENTRIES_EX expiry column (u64 ms, 0 = 
 KEYSPACE_BODY = Struct("<I")  # keyspace number
 META_BODY = Struct("<Q")  # journal_next; a longer body is allowed, the rest is ignored
 END_BODY = Struct("<QI")  # total entries, records before END
-U64_MAX = (1 << 64) - 1
+U32_MAX = _binary.U32_MAX
+U64_MAX = _binary.U64_MAX
 
 #: Entries per ENTRIES or ENTRIES_EX record, at most. Measured over 1,000,000 entries
 #: (bench/codec_choices.py): chunks of 65,536 encoded 7-20% slower and
@@ -120,6 +127,7 @@ if array(_EXPIRY_ARRAY).itemsize != EXPIRY_SIZE:  # pragma: no cover
 _BIG_ENDIAN = sys.byteorder == "big"
 
 _TYPE_NAMES = {TYPE_ENTRIES_EX: "ENTRIES_EX", TYPE_KEYSPACE: "KEYSPACE"}
+_HEADER = FileHeader("snapshot", MAGIC, HEADER, (VERSION, VERSION_EXTENDED), CorruptSnapshotError)
 
 #: One keyspace as :func:`iter_encode_snapshot` takes it:
 #: (number, keys, values, expiry times in ms or None; 0 = no expiry).
@@ -166,7 +174,7 @@ def iter_encode_columns(keys: Iterable[str], values: Iterable[str]) -> Iterator[
     """
     yield _header(VERSION)
     entries, records = yield from _space_records(_iterable_chunks(keys, values))
-    yield _frame(TYPE_END, END_BODY.pack(entries, records))
+    yield _framed(TYPE_END, END_BODY.pack(entries, records))
 
 
 def iter_encode_snapshot(
@@ -226,22 +234,21 @@ def _encode_spaces(spaces: list[SpaceColumns], version: int, journal_next: int) 
     yield _header(version)
     entries = records = 0
     if journal_next:
-        yield _frame(TYPE_META, META_BODY.pack(journal_next))
+        yield _framed(TYPE_META, META_BODY.pack(journal_next))
         records += 1
     for number, keys, values, expiries in spaces:
         if number:
-            yield _frame(TYPE_KEYSPACE, KEYSPACE_BODY.pack(number))
+            yield _framed(TYPE_KEYSPACE, KEYSPACE_BODY.pack(number))
             records += 1
         chunks = _sequence_chunks(keys, values, expiries)
         space_entries, space_records = yield from _space_records(chunks)
         entries += space_entries
         records += space_records
-    yield _frame(TYPE_END, END_BODY.pack(entries, records))
+    yield _framed(TYPE_END, END_BODY.pack(entries, records))
 
 
 def _header(version: int) -> bytes:
-    head = HEADER.pack(MAGIC, version, 0, 0)[:12]
-    return head + U32.pack(crc32(head))
+    return _HEADER.pack(version)
 
 
 def _space_records(
@@ -311,10 +318,9 @@ def _nonzero(column: bytes) -> bytes | None:
     return None if column.count(0) == len(column) else column
 
 
-def _frame(record_type: int, body: bytes, text: bytes = b"") -> bytes:
+def _framed(record_type: int, body: bytes, text: bytes = b"") -> bytes:
     """Frame one record whose body is ``body + text``; ``text`` is not copied by the caller."""
-    tail = FRAME_TAIL.pack(len(body) + len(text), record_type)
-    return U32.pack(crc32(text, crc32(body, crc32(tail)))) + tail + body
+    return seal(FRAME_TAIL.pack(len(body) + len(text), record_type) + body, text)
 
 
 def _entry_records(
@@ -364,7 +370,7 @@ def _entry_records(
         raise ValueError(
             f"entry of {len(data)} encoded bytes exceeds the {U32_MAX}-byte record limit"
         )
-    yield _frame(record_type, body, data), data
+    yield _framed(record_type, body, data), data
 
 
 def _raise_not_str(strings: list[str]) -> None:
@@ -526,18 +532,40 @@ def scan(data: bytes | bytearray | memoryview, *, keys: int = 0) -> SnapshotInfo
     )
 
 
+def peek_journal_next(blob: bytes | bytearray | memoryview) -> int | None:
+    """The ``journal_next`` of a snapshot, read from its first record without decoding the rest.
+
+    For removing the journals a published snapshot covers, where decoding
+    the whole snapshot again would cost as much as writing it. Nothing but
+    the first record is verified, so the answer errs on the side that keeps
+    journals:
+
+    - the META record's ``journal_next`` when the first record is META and
+      passes its frame checks (CRC included);
+    - ``0`` when the first record is not META: a snapshot without one
+      (every v1 snapshot) contains no journal;
+    - ``None`` when the first record is a META that is cut short, too short
+      or fails its CRC: a wrong answer here would delete journals a
+      fallback to an older snapshot still needs.
+    """
+    view = as_view(blob)
+    if len(view) < HEADER_SIZE + FRAME_SIZE:
+        return None
+    if view[HEADER_SIZE + FRAME_SIZE - 1] != TYPE_META:  # the first record's type byte
+        return 0
+    try:
+        _record_type, end = check_frame(view, HEADER_SIZE, CorruptSnapshotError)
+    except CorruptSnapshotError:
+        return None
+    body = view[HEADER_SIZE + FRAME_SIZE : end]
+    if len(body) < META_BODY.size:
+        return None
+    return int(META_BODY.unpack_from(body)[0])
+
+
 def _layout_name(view: memoryview, offset: int) -> str:
     layout = view[offset + FRAME_SIZE + 4]
     return "separated" if layout == LAYOUT_SEPARATED else "lengths"
-
-
-def _view(data: bytes | bytearray | memoryview) -> memoryview:
-    view = memoryview(data)
-    if not view.c_contiguous:  # zlib and str() need contiguous memory: copy a strided view
-        view = memoryview(view.tobytes())
-    if view.format != "B" or view.ndim != 1:
-        view = view.cast("B")
-    return view
 
 
 #: (record offset, record size, keyspace, keys, values, expiry column or None)
@@ -553,8 +581,8 @@ class _Reader:
     """
 
     def __init__(self, data: bytes | bytearray | memoryview) -> None:
-        self.view = _view(data)
-        self.version = _check_header(self.view)
+        self.view = as_view(data)
+        self.version = int(_HEADER.check(self.view)[0])
         self.journal_next = 0
         self.records = 0
         self.skipped = 0
@@ -574,33 +602,11 @@ class _Reader:
         pos = HEADER_SIZE
         entries = records = keyspace = 0
         while True:
-            if size - pos < FRAME_SIZE:
-                if pos == size:
-                    raise CorruptSnapshotError(
-                        "snapshot ends without an END record", offset=pos, check="end-missing"
-                    )
+            if pos == size:
                 raise CorruptSnapshotError(
-                    f"record header needs {FRAME_SIZE} bytes, {size - pos} left",
-                    offset=pos,
-                    check="record-header",
+                    "snapshot ends without an END record", offset=pos, check="end-missing"
                 )
-            stored_crc, length, record_type = FRAME.unpack_from(view, pos)
-            end = pos + FRAME_SIZE + length
-            if end > size:
-                # The length itself may be the damaged field: nothing after it is trusted.
-                raise CorruptSnapshotError(
-                    f"record length {length} runs past the end "
-                    f"({size - pos - FRAME_SIZE} bytes left)",
-                    offset=pos,
-                    check="record-length",
-                )
-            actual_crc = crc32(view[pos + 4 : end])
-            if actual_crc != stored_crc:
-                raise CorruptSnapshotError(
-                    f"record checksum mismatch: stored {stored_crc:08x}, computed {actual_crc:08x}",
-                    offset=pos,
-                    check="record-crc",
-                )
+            record_type, end = check_frame(view, pos, CorruptSnapshotError)
             body = view[pos + FRAME_SIZE : end]
             if record_type == TYPE_ENTRIES:
                 keys, values, _ = _decode_entries(body, pos + FRAME_SIZE, expiry=False)
@@ -646,37 +652,6 @@ class _Reader:
                 self.skipped += 1
             records += 1
             pos = end
-
-
-def _check_header(view: memoryview) -> int:
-    """Verify the header; return its version."""
-    if len(view) < HEADER_SIZE:
-        if bytes(view[:8]) != MAGIC[: min(8, len(view))]:
-            raise CorruptSnapshotError("not a snapkv snapshot: bad magic", offset=0, check="magic")
-        raise CorruptSnapshotError(
-            f"header needs {HEADER_SIZE} bytes, snapshot has {len(view)}",
-            offset=0,
-            check="header-length",
-        )
-    magic, version, flags, stored_crc = HEADER.unpack_from(view, 0)
-    if magic != MAGIC:
-        raise CorruptSnapshotError(
-            f"not a snapkv snapshot: bad magic {magic.hex()}", offset=0, check="magic"
-        )
-    if crc32(view[:12]) != stored_crc:
-        raise CorruptSnapshotError("header checksum mismatch", offset=12, check="header-crc")
-    if version not in (VERSION, VERSION_EXTENDED):
-        raise CorruptSnapshotError(
-            f"unsupported format version {version} (this reader knows {VERSION} and "
-            f"{VERSION_EXTENDED}; written by a newer snapkv?)",
-            offset=8,
-            check="version",
-        )
-    if flags:
-        raise CorruptSnapshotError(
-            f"reserved header flags 0x{flags:04x} are set", offset=10, check="flags"
-        )
-    return int(version)
 
 
 def _check_meta(body: memoryview, pos: int) -> int:
@@ -812,11 +787,4 @@ def _decode_entries(
 
 
 def _decode_utf8(data: memoryview, offset: int) -> str:
-    try:
-        return decode_text(data)
-    except UnicodeDecodeError as exc:
-        raise CorruptSnapshotError(
-            f"text is not valid UTF-8: {exc.reason}",
-            offset=offset + exc.start,
-            check="text-utf8",
-        ) from None
+    return checked_text(data, offset, CorruptSnapshotError)

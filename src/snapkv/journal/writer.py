@@ -1,0 +1,248 @@
+"""Writing a journal: :class:`JournalWriter`, its fsync policies and group commit.
+
+The one module of the journal that does I/O, as LevelDB's ``log_writer``
+is the one that appends: it writes records (encoded by
+:mod:`snapkv.journal.format`) to a file it is given and fsyncs it by policy.
+The file is anything shaped like :class:`JournalSink`;
+:class:`snapkv.media.JournalFile` is one, handed over by the Store, so the
+journal never imports the media.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from typing import Literal, Protocol, TypeAlias
+
+from snapkv.errors import MediumError
+
+__all__ = ["FSYNC_POLICIES", "FsyncPolicy", "JournalSink", "JournalWriter"]
+
+log = logging.getLogger("snapkv")
+
+#: The writer's durability policies (FORMAT.md section J7), named as
+#: Redis's ``appendfsync`` values; defined here only, checked by the writer.
+FSYNC_POLICIES = ("always", "everysec", "never")
+FsyncPolicy: TypeAlias = Literal["always", "everysec", "never"]
+
+
+class JournalSink(Protocol):
+    """What :class:`JournalWriter` needs of a file: :class:`snapkv.media.JournalFile` is one.
+
+    Spelled out here so that the journal (like the codec) never imports the
+    media: the Store hands one to the other.
+    """
+
+    @property
+    def size(self) -> int: ...
+    def write(self, data: bytes) -> None: ...
+    def sync(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class JournalWriter:
+    """Appends records to one journal and makes them durable by the fsync policy.
+
+    ``append`` is called with the caller's lock held, so it is one write to
+    the OS and nothing more: once it returns, the record survives a crash of
+    the process (not of the machine). ``commit`` is called after that lock
+    is released and, with ``fsync="always"``, returns once the record
+    survives a power loss too. The durability contract:
+
+    ============  ==================================  =================================
+    policy        a killed process loses              a power loss loses
+    ============  ==================================  =================================
+    ``always``    nothing appended                    nothing committed
+    ``everysec``  nothing appended                    about the last ``interval`` seconds
+    ``never``     nothing appended                    whatever the OS had not written
+    ============  ==================================  =================================
+
+    Group commit: the first committer becomes the leader and fsyncs
+    everything appended so far, outside any lock; committers that arrive
+    meanwhile wait on a condition and are all woken when that fsync ends:
+    those it covered return at once, and one of the others leads the next
+    fsync. Many threads share one fsync (as a database's group commit does),
+    and a covered thread never queues behind the next fsync. ``everysec`` runs a
+    daemon thread that fsyncs at most ``interval`` seconds after a write, and
+    only if something was written since the last fsync.
+
+    After any failed write or fsync the writer is *failed*: every later
+    ``append``, ``commit`` of an unsynced record and ``sync`` raises
+    :class:`~snapkv.errors.MediumError` naming the first failure. A retried
+    fsync may report success for data the OS already dropped, and a record
+    after a torn one would turn a tail into mid-file damage; so nothing is
+    retried and nothing is written silently. Thread-safe.
+    """
+
+    def __init__(
+        self, file: JournalSink, fsync: FsyncPolicy | str = "everysec", *, interval: float = 1.0
+    ) -> None:
+        if fsync not in FSYNC_POLICIES:
+            raise ValueError(f"fsync must be one of {', '.join(FSYNC_POLICIES)}, not {fsync!r}")
+        if not interval > 0:
+            raise ValueError(f"interval must be > 0 seconds, not {interval}")
+        self.fsync = fsync
+        self.interval = interval
+        self._file = file
+        self._always = fsync == "always"
+        self._append_lock = threading.Lock()
+        self._sync_done = threading.Condition(threading.Lock())
+        self._syncing = False
+        # The file's content so far is durable: create_journal and
+        # open_journal promise it.
+        self._written = self._synced = file.size
+        self._failure: str | None = None
+        self._closed = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if fsync == "everysec":
+            self._thread = threading.Thread(
+                target=_sync_every,
+                args=(weakref.ref(self), self._stop, interval),
+                name="snapkv-journal-fsync",
+                daemon=True,
+            )
+            self._thread.start()
+
+    @property
+    def written(self) -> int:
+        """Offset after the last appended record: the ``lsn`` of the newest append."""
+        return self._written
+
+    @property
+    def synced(self) -> int:
+        """Offset up to which the journal is known durable."""
+        return self._synced
+
+    @property
+    def failure(self) -> str | None:
+        """The first write or fsync failure, or ``None`` while the writer is healthy."""
+        return self._failure
+
+    def append(self, record: bytes) -> int:
+        """Write ``record`` to the OS now; return its lsn (the journal's size after it).
+
+        :raises MediumError: the write failed (the writer is failed from now
+            on), or the writer had already failed or is closed.
+        """
+        with self._append_lock:
+            if self._failure is not None or self._closed:
+                raise self._refusal()
+            try:
+                self._file.write(record)
+            except BaseException as exc:
+                self._fail(exc)
+                raise
+            self._written = lsn = self._written + len(record)
+        return lsn
+
+    def commit(self, lsn: int) -> None:
+        """Wait until the record ending at ``lsn`` is as durable as the policy promises.
+
+        ``always``: blocks until it is fsynced (sharing one fsync with every
+        concurrent committer). ``everysec`` and ``never``: returns at once.
+
+        :raises MediumError: the fsync failed, now or before.
+        """
+        if self._always and lsn > self._synced:
+            self._sync_to(lsn)
+
+    def sync(self) -> None:
+        """Make every record appended so far durable, whatever the policy.
+
+        :raises MediumError: the fsync failed, now or before.
+        """
+        if self._failure is not None:
+            raise self._refusal()
+        self._sync_to(self._written)
+
+    def sync_pending(self) -> bool:
+        """Fsync if anything was appended since the last fsync; True if it did.
+
+        What the ``everysec`` thread runs each ``interval``. A failure is
+        recorded (the next append raises it) and logged, not raised.
+        """
+        if self._written <= self._synced or self._failure is not None or self._closed:
+            return False
+        try:
+            self._sync_to(self._written)
+        except MediumError as exc:
+            log.error("journal fsync failed; refusing further writes: %s", exc)
+            return False
+        return True
+
+    def _sync_to(self, lsn: int) -> None:
+        done = self._sync_done
+        with done:
+            while True:
+                if self._synced >= lsn:
+                    return  # a concurrent committer's fsync covered this record
+                if self._failure is not None:
+                    raise self._refusal()
+                if not self._syncing:
+                    break
+                done.wait()
+            self._syncing = True  # this thread leads the next fsync
+            target = self._written  # everything appended before the fsync starts
+        try:
+            self._file.sync()
+        except BaseException as exc:
+            with done:
+                self._fail(exc)
+                self._syncing = False
+                done.notify_all()
+            raise
+        with done:
+            self._synced = target
+            self._syncing = False
+            done.notify_all()
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._failure is None:
+            self._failure = str(exc) or type(exc).__name__
+
+    def _refusal(self) -> MediumError:
+        if self._failure is not None:
+            return MediumError(
+                f"the journal refuses writes after an earlier failure: {self._failure}"
+            )
+        return MediumError("the journal writer is closed")
+
+    def close(self) -> None:
+        """Stop the fsync thread, fsync what was appended, close the file. Idempotent.
+
+        Syncs under every policy, as Redis does at shutdown: a clean close
+        leaves nothing to a power loss.
+
+        :raises MediumError: the final fsync failed, or an earlier failure
+            left appended records not durable (the file is closed anyway).
+        """
+        with self._append_lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+        try:
+            if self._written > self._synced:
+                if self._failure is not None:
+                    raise self._refusal()
+                self._sync_to(self._written)
+        finally:
+            self._file.close()
+
+    def __repr__(self) -> str:
+        state = "failed" if self._failure else "closed" if self._closed else self.fsync
+        return f"<JournalWriter {state} written={self._written} synced={self._synced}>"
+
+
+def _sync_every(ref: weakref.ref[JournalWriter], stop: threading.Event, interval: float) -> None:
+    """The ``everysec`` loop; holds the writer only weakly, so an unclosed writer can be freed."""
+    while not stop.wait(interval):
+        writer = ref()
+        if writer is None:
+            return
+        writer.sync_pending()
+        del writer
