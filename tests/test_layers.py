@@ -20,6 +20,7 @@ _HANDLER = {"snapkv.server.client", "snapkv.server.resp.writer", "snapkv.server.
 ALLOWED: dict[str, set[str]] = {
     "snapkv.errors": set(),
     "snapkv._binary": set(),
+    "snapkv._fs": set(),
     "snapkv._frame": {"snapkv._binary", "snapkv.errors"},
     "snapkv.codec": {"snapkv._binary", "snapkv._frame", "snapkv.errors"},
     "snapkv.journal": {"snapkv.journal.format", "snapkv.journal.reader", "snapkv.journal.writer"},
@@ -44,7 +45,25 @@ ALLOWED: dict[str, set[str]] = {
     "snapkv.recovery": {"snapkv.codec", "snapkv.errors", "snapkv.journal", "snapkv.keyspace"},
     "snapkv.transaction": {"snapkv.errors", "snapkv.journal", "snapkv.keyspace"},
     "snapkv.simulate": {"snapkv.errors", "snapkv.store"},
-    "snapkv.check": {"snapkv.codec", "snapkv.errors", "snapkv.journal", "snapkv.media.file"},
+    # snapkv check: the report is data; verify runs recovery's rules over a
+    # read-only view of the directory; repair changes files with _fs.
+    "snapkv.check": {"snapkv.check.repair", "snapkv.check.report", "snapkv.check.verify"},
+    "snapkv.check.report": {"snapkv.errors", "snapkv.journal"},
+    "snapkv.check.verify": {
+        "snapkv.check.report",
+        "snapkv.codec",
+        "snapkv.errors",
+        "snapkv.journal",
+        "snapkv.media.file",
+        "snapkv.recovery",
+    },
+    "snapkv.check.repair": {
+        "snapkv._fs",
+        "snapkv.check.report",
+        "snapkv.check.verify",
+        "snapkv.errors",
+        "snapkv.media.file",
+    },
     "snapkv.testing": {
         "snapkv.codec",
         "snapkv.errors",

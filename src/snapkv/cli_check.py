@@ -26,6 +26,8 @@ from typing import Any
 from snapkv.check import (
     DAMAGE,
     LOSS,
+    OPENS,
+    OPENS_WITH_LOSS,
     CheckReport,
     JournalReport,
     RepairAction,
@@ -150,11 +152,21 @@ def _print_report(report: CheckReport) -> None:
     for other in report.others:
         print(f"{other.name:<{width}}  {other.kind} file, {other.size:,} bytes")
     print(f"recovery: {_chain_line(report)}")
+    print(f"open(): {_prediction_line(report)}")
     print(f"verdict: {report.verdict}")
     for finding in report.findings:
         label = {DAMAGE: "damage", LOSS: "loss"}.get(finding.severity, "note")
         where = f"{finding.name}: " if finding.name else ""
         print(f"  {label}: {where}{finding.message}")
+
+
+def _prediction_line(report: CheckReport) -> str:
+    prediction = report.prediction
+    if prediction.outcome == OPENS:
+        return "opens, loading everything"
+    if prediction.outcome == OPENS_WITH_LOSS:
+        return f"opens, dropping {plural(len(prediction.lost), 'piece')} (see below)"
+    return f"refuses with {prediction.error}"
 
 
 def _names(report: CheckReport) -> list[str]:

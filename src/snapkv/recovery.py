@@ -226,8 +226,8 @@ def plan_journals(source: Source, first: int, *, repair: bool = False) -> Journa
         shown = ", ".join(str(a) if a == b else f"{a}..{b}" for a, b in missing)
         if not repair:
             raise CorruptJournalError(
-                f"journals are missing: found {ids}, expected consecutive ids from {start} "
-                f"(journal(s) {shown}; snapkv check shows the chain)",
+                f"journal(s) {shown} missing: found {ids}, expected consecutive ids from "
+                f"{start} (snapkv check shows the chain)",
                 offset=0,
                 check="journal-sequence",
                 source=source.describe_journal(ids[0]),
@@ -251,12 +251,12 @@ def plan_journals(source: Source, first: int, *, repair: bool = False) -> Journa
             if not repair:
                 raise error from None
             # Nothing in it can be trusted (a bad header) or read: a hole.
-            later = ids[position:] + aside
+            aside = ids[position:] + aside
             dropped.append(
-                f"{error}; history stops here: journals {later} are set aside, their "
+                f"{error}; history stops here: journals {aside} are set aside, their "
                 "records not replayed"
             )
-            return JournalPlan(tuple(scans), None, tuple(later), tuple(dropped), missing)
+            break
     # Rotation syncs a journal before creating the next, so only the newest
     # journal that holds anything can have lost its tail to a crash.
     # (Journals after it can be empty: a creation whose directory sync

@@ -1,0 +1,586 @@
+"""Checking a store directory: every file verified, and open()'s outcome predicted.
+
+Each snapshot generation is decoded in full (:func:`snapkv.codec.scan`) and
+each journal scanned (:func:`snapkv.journal.scan_journal`), so the report
+says for every file what it holds or where and why it fails. What
+``open()`` does with them is not re-derived here: it is
+:func:`snapkv.recovery.plan_recovery`, the function ``open()`` runs, over a
+read-only view of the directory. Its strict run (default options) is the
+prediction and the verdict; its repair run (``repair=True``) is the chain of
+journals, each journal's role, and the repair plan, so that
+``snapkv check --repair`` makes exactly the changes ``open(repair=True)``
+would, and leaves a directory that opens to the same data.
+
+Checking takes no lock and is safe while a Store has the directory open: a
+Store only appends to journals, publishes snapshots by rename and removes
+whole files, so a reader sees each file as it was or as it is (see
+:func:`check_directory`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+from snapkv import codec, recovery
+from snapkv import journal as jr
+from snapkv.check.report import (
+    DAMAGE,
+    FALLBACK,
+    LOADED,
+    LOSS,
+    NEWER,
+    NOTE,
+    OBSOLETE,
+    OLDER,
+    OPENS,
+    OPENS_WITH_LOSS,
+    REFUSES,
+    REPLAYED,
+    UNREACHABLE,
+    ChainReport,
+    CheckReport,
+    Finding,
+    JournalReport,
+    KeyspaceCount,
+    OtherFile,
+    Prediction,
+    RepairAction,
+    SnapshotReport,
+    plural,
+)
+from snapkv.errors import CorruptJournalError, CorruptSnapshotError, MediumError, SnapkvError
+from snapkv.media.file import (
+    _JOURNAL,
+    _SNAPSHOT,
+    _TEMP_PREFIX,
+    LOCK_NAME,
+    _journal_name,
+    _numbers,
+)
+
+if sys.platform != "win32":  # FileMedium is POSIX only; `import snapkv` works anywhere
+    import fcntl
+
+__all__ = ["DirectoryView", "check_directory", "in_use"]
+
+_BACKUP = re.compile(r".+\.bak-\d{8}T\d{6}Z(?:-\d+)?")
+_SET_ASIDE = re.compile(r".+\.corrupt(?:-\d+)?")
+#: Extra reads of a directory in use whose files change during the check.
+_RETRIES = 3
+
+
+class DirectoryView:
+    """The read side of a :class:`~snapkv.media.FileMedium`, without its lock.
+
+    What :mod:`snapkv.recovery` reads (its ``Source``): same names, same
+    errors, so a check judges the files exactly as a Store opening them would.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def generations(self) -> list[str]:
+        try:
+            return [f"snapshot-{n:016d}.skv" for n in _numbers(self.directory)]
+        except OSError as exc:
+            raise MediumError(f"cannot list {self.directory}: {exc}") from exc
+
+    def read(self, generation: str | None = None) -> bytes | None:
+        if generation is None:
+            names = self.generations()
+            if not names:
+                return None
+            generation = names[0]
+        return self._read(self.directory / generation, "")
+
+    def describe(self, generation: str | None = None) -> str:
+        return str(self.directory / generation) if generation else str(self.directory)
+
+    def journal_ids(self) -> list[int]:
+        try:
+            names = os.listdir(self.directory)
+        except OSError as exc:
+            raise MediumError(f"cannot list {self.directory}: {exc}") from exc
+        return sorted(int(m.group(1)) for m in map(_JOURNAL.fullmatch, names) if m)
+
+    def read_journal(self, jid: int) -> bytes | None:
+        return self._read(self.directory / _journal_name(jid), "journal ")
+
+    def describe_journal(self, jid: int) -> str:
+        return str(self.directory / _journal_name(jid))
+
+    @staticmethod
+    def _read(path: Path, what: str) -> bytes | None:
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise MediumError(f"cannot read {what}{path}: {exc}") from exc
+
+
+def check_directory(path: str | os.PathLike[str]) -> CheckReport:
+    """Verify every snapshot and journal in ``path`` and predict what ``open()`` does.
+
+    Reads only; safe while a Store has the directory open.
+
+    :raises OSError: ``path`` cannot be listed (missing, not a directory).
+    """
+    directory = Path(path)
+    os.listdir(directory)
+    busy = in_use(directory)
+    report = check(directory, busy=busy)
+    # A live Store may publish and prune while the files are read: the
+    # listing would then mix two states (a journal seemingly missing). Read
+    # again while the set of files keeps changing under the check.
+    for _attempt in range(_RETRIES):
+        if not busy or _data_files(directory) == _data_files_of(report):
+            return report
+        report = check(directory, busy=busy)
+    changing = Finding(
+        NOTE,
+        "",
+        "the files changed while they were checked (a Store is saving): the report may "
+        "mix two states; check again",
+    )
+    return replace(report, findings=(*report.findings, changing))
+
+
+def _data_files(directory: Path) -> set[str]:
+    return {n for n in os.listdir(directory) if _SNAPSHOT.fullmatch(n) or _JOURNAL.fullmatch(n)}
+
+
+def _data_files_of(report: CheckReport) -> set[str]:
+    return {s.name for s in report.snapshots} | {j.name for j in report.journals}
+
+
+def in_use(directory: Path) -> bool:
+    """Whether a Store holds ``LOCK``: try a shared flock and release it at once."""
+    if sys.platform == "win32":  # pragma: no cover - FileMedium needs POSIX locks
+        return False
+    try:
+        fd = os.open(directory / LOCK_NAME, os.O_RDONLY)
+    except FileNotFoundError:
+        return False  # never opened by a Store, or the LOCK was removed: no Store has it
+    except OSError:
+        return False  # unreadable LOCK: cannot tell; the files are checked all the same
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases the probe's lock
+    return False
+
+
+def check(directory: Path, *, busy: bool) -> CheckReport:
+    """One pass over ``directory``: the files, the prediction, the chain and the repair plan."""
+    names = sorted(os.listdir(directory))
+    view = DirectoryView(directory)
+    snapshots = _check_snapshots(directory, names)
+    scans = {}
+    for jid in sorted(int(m.group(1)) for m in map(_JOURNAL.fullmatch, names) if m):
+        scanned = _scan_journal(directory, jid)
+        if scanned is not None:  # None: removed by a live Store since the listing
+            scans[jid] = scanned
+    prediction, strict = _predict(view)
+    try:
+        repairable: recovery.Plan | None = recovery.plan_recovery(view, repair=True)
+    except SnapkvError:
+        repairable = None  # no generation passes its checks: open(repair=True) refuses too
+    chain, roles = _chain(view, snapshots, scans, repairable)
+    journals = tuple(replace(scans[jid], role=roles[jid]) for jid in sorted(scans))
+    others = tuple(_others(directory, names))
+    findings: list[Finding] = []
+    if busy:
+        findings.append(
+            Finding(
+                NOTE,
+                "",
+                "a Store (or a repair) has this directory open: checked anyway (files are "
+                "only appended, renamed or removed), but a journal tail may be a write in "
+                "progress",
+            )
+        )
+    findings += _prediction_findings(prediction, strict, journals)
+    findings += _snapshot_findings(snapshots, prediction)
+    findings += _journal_findings(journals, prediction)
+    findings += _other_findings(others, busy)
+    return CheckReport(
+        path=str(directory),
+        in_use=busy,
+        snapshots=snapshots,
+        journals=journals,
+        others=others,
+        chain=chain,
+        findings=tuple(findings),
+        repairs=tuple(_plan(snapshots, journals, repairable)),
+        prediction=prediction,
+    )
+
+
+def _predict(view: DirectoryView) -> tuple[Prediction, recovery.Plan | None]:
+    """What ``open()`` (default options) does: the recovery it runs, run here."""
+    try:
+        plan = recovery.plan_recovery(view)
+    except SnapkvError as exc:
+        source = getattr(exc, "source", "")
+        return (
+            Prediction(
+                REFUSES,
+                error=type(exc).__name__,
+                message=str(exc),
+                reason=getattr(exc, "reason", ""),
+                name=Path(source).name if source else "",
+                offset=getattr(exc, "offset", None),
+                check=getattr(exc, "check", ""),
+            ),
+            None,
+        )
+    if plan.damaged:
+        return Prediction(OPENS_WITH_LOSS, lost=plan.lost), plan
+    return Prediction(OPENS), plan
+
+
+def _check_snapshots(directory: Path, names: list[str]) -> tuple[SnapshotReport, ...]:
+    reports: list[SnapshotReport] = []
+    loaded = False
+    for name in sorted((n for n in names if _SNAPSHOT.fullmatch(n)), reverse=True):
+        number = int(name[len("snapshot-") : -len(".skv")])
+        path = directory / name
+        role = OLDER if loaded else NEWER
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            continue  # pruned by a live Store since the listing: not ours to judge
+        except OSError as exc:
+            size = _size(path)
+            reports.append(SnapshotReport(name, number, size, "unreadable", role, error=str(exc)))
+            continue
+        try:
+            info = codec.scan(data)
+        except CorruptSnapshotError as exc:
+            reports.append(
+                SnapshotReport(
+                    name,
+                    number,
+                    len(data),
+                    "corrupt",
+                    role,
+                    error=exc.reason,
+                    offset=exc.offset,
+                    check=exc.check,
+                )
+            )
+            continue
+        reports.append(
+            SnapshotReport(
+                name,
+                number,
+                info.size,
+                "ok",
+                OLDER if loaded else LOADED,
+                version=info.version,
+                entries=info.entries,
+                expiring=info.expiring,
+                keyspaces=tuple(
+                    KeyspaceCount(k.number, k.entries, k.expiring) for k in info.keyspaces
+                ),
+                journal_next=info.journal_next,
+                records=info.records,
+            )
+        )
+        loaded = True
+    return tuple(reports)
+
+
+def _scan_journal(directory: Path, jid: int) -> JournalReport | None:
+    name = _journal_name(jid)
+    path = directory / name
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None  # removed by a live Store since the listing
+    except OSError as exc:
+        return JournalReport(name, jid, _size(path), "unreadable", "", error=str(exc))
+    try:
+        # repair=True raises only for a bad header, and otherwise reports
+        # damage before the tail instead of raising: one pass tells all.
+        scan = jr.scan_journal(data, jid=jid, repair=True)
+    except CorruptJournalError as exc:
+        return JournalReport(
+            name,
+            jid,
+            len(data),
+            "bad-header",
+            "",
+            dropped_bytes=len(data),
+            description=f"bad header: {exc.reason}",
+            error=exc.reason,
+            offset=exc.offset,
+            check=exc.check,
+        )
+    damage = scan.damage
+    status = {jr.TAIL_CLEAN: "ok", jr.TAIL_DAMAGED: "damaged"}.get(scan.tail, "tail")
+    return JournalReport(
+        name,
+        jid,
+        scan.size,
+        status,
+        "",
+        records=len(scan.ops) + scan.skipped_records,
+        valid_end=scan.valid_end,
+        tail=scan.tail,
+        dropped_bytes=scan.dropped_bytes,
+        discarded_records=scan.discarded_records,
+        description=scan.describe(),
+        error=damage.reason if damage is not None else "",
+        offset=damage.offset if damage is not None else None,
+        check=damage.check if damage is not None else "",
+    )
+
+
+def _chain(
+    view: DirectoryView,
+    snapshots: tuple[SnapshotReport, ...],
+    journals: dict[int, JournalReport],
+    plan: recovery.Plan | None,
+) -> tuple[ChainReport, dict[int, str]]:
+    """The journals recovery replays (as ``open(repair=True)`` reads them), and every role."""
+    base = next((s for s in snapshots if s.status == "ok"), None)
+    first = base.journal_next if base is not None else 0
+    if plan is None:
+        try:
+            chain = recovery.plan_journals(view, first, repair=True)
+        except SnapkvError:
+            chain = recovery.JournalPlan()
+    else:
+        chain = plan.journals
+    replay, aside = chain.journals, chain.aside
+    roles: dict[int, str] = {}
+    # Journals the loaded snapshot contains: still needed if an older valid
+    # generation would replay them (a snapshot without META replays all).
+    older_next = [s.journal_next for s in snapshots if s.status == "ok" and s is not base]
+    for jid in journals:
+        if jid in replay:
+            roles[jid] = REPLAYED
+        elif jid in aside or jid >= first:
+            roles[jid] = UNREACHABLE
+        elif any(n <= jid for n in older_next):
+            roles[jid] = FALLBACK
+        else:
+            roles[jid] = OBSOLETE
+    report = ChainReport(
+        snapshot=base.name if base is not None else None,
+        journal_next=first,
+        replay=tuple(jid for jid in replay if jid in journals),
+        missing=chain.missing,
+        unreachable=tuple(jid for jid in sorted(journals) if roles[jid] == UNREACHABLE),
+        fallback=tuple(jid for jid in sorted(journals) if roles[jid] == FALLBACK),
+        obsolete=tuple(jid for jid in sorted(journals) if roles[jid] == OBSOLETE),
+    )
+    return report, roles
+
+
+def _others(directory: Path, names: list[str]) -> Iterator[OtherFile]:
+    for name in names:
+        if name == LOCK_NAME or _SNAPSHOT.fullmatch(name) or _JOURNAL.fullmatch(name):
+            continue
+        if name.startswith(_TEMP_PREFIX):
+            kind = "temporary"
+        elif _SET_ASIDE.fullmatch(name):
+            kind = "set-aside"
+        elif _BACKUP.fullmatch(name):
+            kind = "backup"
+        else:
+            kind = "unknown"
+        yield OtherFile(name, kind, _size(directory / name))
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _where(offset: int | None, reason: str, check: str) -> str:
+    return f"at offset {offset}: {reason} (check {check})"
+
+
+# ------------------------------------------------------------------ findings
+
+
+def _prediction_findings(
+    prediction: Prediction, strict: recovery.Plan | None, journals: tuple[JournalReport, ...]
+) -> Iterator[Finding]:
+    """The verdict's first sentences: open() refuses (and why), or what it drops."""
+    if prediction.outcome == REFUSES:
+        what = (
+            _where(prediction.offset, prediction.reason, prediction.check)
+            if prediction.reason
+            else prediction.message
+        )
+        yield Finding(DAMAGE, prediction.name, f"open() refuses: {prediction.error} {what}")
+        return
+    if strict is None:
+        return
+    cut = {jid for jid in strict.journals.journals}
+    for journal in journals:
+        if journal.jid in cut and journal.dropped_bytes:
+            yield Finding(LOSS, journal.name, f"open() drops a {journal_problem(journal)}")
+    for name, reason in strict.snapshot.skipped:
+        yield Finding(LOSS, name, f"open() skips it: {reason}")
+
+
+def _snapshot_findings(
+    snapshots: tuple[SnapshotReport, ...], prediction: Prediction
+) -> Iterator[Finding]:
+    for snap in snapshots:
+        if snap.status == "ok" or snap.name == prediction.name:
+            continue  # the one open() refuses is the verdict's first finding
+        what = (
+            _where(snap.offset, snap.error, snap.check)
+            if snap.status == "corrupt"
+            else f"unreadable: {snap.error}"
+        )
+        if snap.role == NEWER:
+            yield Finding(DAMAGE, snap.name, f"snapshot {what}; open(fallback=True) skips it")
+        else:
+            yield Finding(
+                DAMAGE,
+                snap.name,
+                f"older snapshot {what}: open() does not read it, but it cannot serve "
+                "as a fallback",
+            )
+
+
+def _journal_findings(
+    journals: tuple[JournalReport, ...], prediction: Prediction
+) -> Iterator[Finding]:
+    for journal in journals:
+        if journal.name == prediction.name:
+            continue  # the verdict's first finding is about it
+        if journal.role == UNREACHABLE:
+            if journal.status in ("bad-header", "unreadable"):
+                held = f"its records (not countable: {journal_problem(journal)})"
+            else:
+                held = f"its {plural(journal.records, 'record')}"
+            yield Finding(
+                DAMAGE,
+                journal.name,
+                "open() never replays it: it comes after a missing or damaged journal, so "
+                f"{held} were written after lost ones",
+            )
+            continue
+        if journal.status == "ok" or journal.role == REPLAYED:
+            continue  # a replayed journal's problem is open()'s outcome, reported above
+        what = journal_problem(journal)
+        if journal.role == FALLBACK:
+            yield Finding(
+                DAMAGE,
+                journal.name,
+                f"journal damaged {what}: open() does not read it (the loaded snapshot "
+                "contains it), but an older generation would need it",
+            )
+        else:
+            yield Finding(
+                NOTE,
+                journal.name,
+                f"obsolete journal damaged {what}: no snapshot needs it; the next save removes it",
+            )
+
+
+def journal_problem(journal: JournalReport) -> str:
+    """What is wrong with a journal, in a few words (for findings and repair reasons)."""
+    if journal.status == "unreadable":
+        return f"unreadable: {journal.error}"
+    if journal.status in ("bad-header", "damaged"):
+        return _where(journal.offset, journal.error, journal.check)
+    return (
+        f"{journal.tail} tail at offset {journal.valid_end}: {journal.dropped_bytes} bytes "
+        f"after {plural(journal.records, 'good record')}"
+    )
+
+
+def _other_findings(others: tuple[OtherFile, ...], busy: bool) -> Iterator[Finding]:
+    for other in others:
+        if other.kind == "temporary":
+            yield Finding(
+                NOTE,
+                other.name,
+                "a publish in progress, or left by an interrupted one"
+                if busy
+                else "left by an interrupted publish or journal creation; the next open() "
+                "removes it",
+            )
+        elif other.kind == "set-aside":
+            yield Finding(NOTE, other.name, "set aside as corrupt earlier; never read")
+        elif other.kind == "backup":
+            yield Finding(NOTE, other.name, "backup made by an earlier repair; never read")
+        else:
+            yield Finding(NOTE, other.name, "not a snapkv file; ignored")
+
+
+# ------------------------------------------------------------------ planning
+
+
+def _plan(
+    snapshots: tuple[SnapshotReport, ...],
+    journals: tuple[JournalReport, ...],
+    plan: recovery.Plan | None,
+) -> Iterator[RepairAction]:
+    """The changes ``open(repair=True)`` would make, in a crash-safe order.
+
+    Set-asides first (snapshots, then journals newest first), truncation
+    last: a crash between two leaves a directory that ``open()`` still
+    refuses or opens to the same prefix, never one that replays writes
+    after a hole. Corrupt older snapshots are set aside too: no recovery
+    reads them, but they would count toward ``keep``.
+    """
+    if plan is None:
+        return  # no generation passes its checks: nothing recovery could load
+    for snap in snapshots:
+        if snap.status != "ok":
+            why = (
+                _where(snap.offset, snap.error, snap.check)
+                if snap.status == "corrupt"
+                else snap.error
+            )
+            reason = f"snapshot {snap.status}: {why}"
+            yield RepairAction("set-aside", snap.name, reason, snap.size, 0, snap.size, None)
+    by_id = {journal.jid: journal for journal in journals}
+    for jid in sorted(plan.journals.aside, reverse=True):
+        journal = by_id.get(jid)
+        if journal is None:
+            continue
+        if journal.role == UNREACHABLE and journal.status == "ok":
+            reason = "comes after a missing or damaged journal"
+        elif journal.status in ("bad-header", "unreadable"):
+            reason = f"journal {journal.status}: {journal_problem(journal)}"
+        else:
+            reason = f"comes after a missing or damaged journal; itself {journal_problem(journal)}"
+        countable = journal.status not in ("bad-header", "unreadable")
+        records = journal.records + journal.discarded_records if countable else None
+        yield RepairAction(
+            "set-aside", journal.name, reason, journal.size, 0, journal.size, records
+        )
+    if plan.journals.cut is not None:
+        jid, keep = plan.journals.cut
+        journal = by_id.get(jid)
+        if journal is not None:
+            yield RepairAction(
+                "truncate",
+                journal.name,
+                f"journal {'damaged ' if journal.status == 'damaged' else ''}"
+                f"{journal_problem(journal)}",
+                journal.size,
+                keep,
+                journal.size - keep,
+                journal.discarded_records,
+            )
