@@ -48,7 +48,7 @@ def test_after_a_failed_fsync_restore_resumes_and_save_keeps_memory() -> None:
     store.close()
 
 
-def test_journal_ids_set_aside_by_repair_are_never_reused(tmp_path: Path) -> None:
+def test_after_repair_sets_journals_aside_the_chain_stays_consecutive(tmp_path: Path) -> None:
     store = snapkv.open(tmp_path, journal=True)
     store.set("a", "1")
     store.save()  # journal 2 starts
@@ -59,19 +59,36 @@ def test_journal_ids_set_aside_by_repair_are_never_reused(tmp_path: Path) -> Non
     # Damage journal 2 in its middle (it is not the newest): repair sets 3 aside.
     two = tmp_path / "journal-0000000000000002.skj"
     three = tmp_path / "journal-0000000000000003.skj"
-    (tmp_path / "journal-0000000000000003.skj").write_bytes(three.read_bytes())
     data = bytearray(two.read_bytes())
     snapshots = sorted(tmp_path.glob("snapshot-*.skv"))
     snapshots[-1].unlink()  # make recovery start from the older snapshot, before journal 2
     data[30] ^= 0xFF
     two.write_bytes(bytes(data) + three.read_bytes()[24:])
+    aside = three.read_bytes()
     store = snapkv.open(tmp_path, journal=True, repair=True)
     assert store.last_restore is not None and store.last_restore.damaged
-    store.save()
+    assert (tmp_path / "journal-0000000000000003.skj.corrupt").read_bytes() == aside
+    store.set("after", "repair")
+    # The next rotation creates journal 3 again; the process dies before
+    # the snapshot that would cover it is published.
+    medium = store.medium
+
+    def crash(_pieces: object) -> None:
+        raise MediumError("the process died here")
+
+    medium.publish = crash  # type: ignore[method-assign]
+    with pytest.raises(MediumError):
+        store.save()
+    store.set("later", "write")
+    expected = dict(store.items())
     store.close()
-    names = sorted(path.name for path in tmp_path.iterdir())
-    assert "journal-0000000000000003.skj.corrupt" in names
-    assert "journal-0000000000000003.skj" not in names, names
+    assert sorted(path.name for path in tmp_path.glob("journal-*.skj")) == [
+        "journal-0000000000000002.skj",
+        "journal-0000000000000003.skj",
+    ]
+    reopened = snapkv.open(tmp_path, journal=True)
+    assert dict(reopened.items()) == expected
+    reopened.close()
 
 
 def test_a_write_during_restore_is_kept_in_memory(tmp_path: Path) -> None:

@@ -653,8 +653,10 @@ class Store(Keyspace):
                         self._start_journal(jids[-1], existing=True)
                     else:
                         self._start_journal(self._next_journal_id())
-                    # Ids are never reused, not even those of journals set aside.
-                    self._journal_id = max([self._journal_id, *plan.aside])
+                    # The ids of journals set aside are free again: the next
+                    # journal follows the last one replayed, so the chain stays
+                    # consecutive (a gap would make the next open refuse if a
+                    # crash came before the next snapshot).
                 else:
                     # Memory now holds the replayed journals: the next
                     # snapshot contains them, so it must say so.
