@@ -1,12 +1,21 @@
-"""File-system recipes shared by the file medium and the repair tool, each written once.
+"""File-system recipes for durable changes, written once for every caller.
 
-POSIX makes a change durable in two places: a file's data (``fsync`` on the
-file) and its name (``fsync`` on the directory that holds the entry). Every
-recipe here syncs both, in the order that leaves, after a crash at any
-instant, either the old state or the new one, never a half-written file
-under its final name. This is LevelDB's ``SetCurrentFile`` and Redis's
-``rdbSave``: temporary file, fsync, rename, fsync the directory, remove the
-temporary on failure.
+A file is durable once it is fsynced; a *name* (a creation, a rename, an
+unlink) is durable only once its directory is fsynced too, which POSIX does
+not do for you. Getting one of these steps wrong loses data only on a power
+loss, which no ordinary test sees, so the recipes live here, once: the
+FileMedium publishes snapshots and creates journals with them, and
+``snapkv check --repair`` writes its backups and truncates with them.
+
+- :func:`atomic_write`: the new file appears whole under its name, or not at
+  all (Redis's ``rdbSave``, LevelDB's ``SetCurrentFile``).
+- :func:`rename_durably`: a rename that survives a power loss.
+- :func:`truncate_durably`: a cut that survives a power loss.
+- :func:`unused_name`: ``name``, ``name-1``, ... for a file that must never
+  overwrite an earlier one (a backup, a file set aside).
+- :func:`fsync_directory`: the step the others share.
+
+POSIX only (``O_DIRECTORY``), like the FileMedium that uses them.
 """
 
 from __future__ import annotations
@@ -16,15 +25,31 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["atomic_write", "fsync_directory", "truncate_durably", "unused_name"]
+__all__ = [
+    "DirectorySyncError",
+    "atomic_write",
+    "fsync_directory",
+    "rename_durably",
+    "truncate_durably",
+    "unused_name",
+]
 
 
-def fsync_directory(path: str | os.PathLike[str]) -> None:
-    """Make a rename, creation or removal of an entry in ``path`` durable.
+class DirectorySyncError(OSError):
+    """A rename happened, but syncing its directory failed.
+
+    The new name is visible and the rename cannot be undone safely, but
+    whether it survives a power loss is unknown: the caller should keep what
+    it wrote (its memory) and write again. ``__cause__`` is the failed fsync.
+    """
+
+
+def fsync_directory(directory: str | os.PathLike[str]) -> None:
+    """Make the creations, renames and unlinks in ``directory`` durable.
 
     :raises OSError: the directory cannot be opened or synced.
     """
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
     finally:
@@ -32,43 +57,86 @@ def fsync_directory(path: str | os.PathLike[str]) -> None:
 
 
 def atomic_write(
-    directory: str | os.PathLike[str], name: str, chunks: Iterable[bytes], *, temp_name: str
+    directory: str | os.PathLike[str],
+    name: str,
+    chunks: Iterable[bytes | memoryview],
+    *,
+    temp_name: str,
 ) -> int:
-    """Write ``chunks`` to ``directory/name`` so that the name holds all of them or nothing.
+    """Make ``directory / name`` hold exactly the concatenation of ``chunks``, durably.
 
-    The bytes go to ``temp_name`` (in the same directory, so the rename is
-    atomic), which is synced, renamed to ``name`` (replacing it) and the
-    directory synced. If anything fails, or ``chunks`` raises, the temporary
-    file is removed and the exception propagates; ``name`` is untouched.
-    Returns the number of bytes written.
+    Writes ``temp_name`` in the same directory (a rename is atomic only
+    within one file system), fsyncs it, renames it over ``name`` and fsyncs
+    the directory. A crash at any instant leaves the earlier ``name`` (or
+    none) or the new one complete on disk, never a torn file, because the
+    name points at the new bytes only once they are all synced. A leftover
+    ``temp_name`` (from an earlier failure that could not remove it) is
+    replaced.
 
-    :raises OSError: a write, sync or rename failed.
+    Whatever fails before the rename (an OSError, or an exception raised
+    by ``chunks`` itself, such as an encoder error or KeyboardInterrupt)
+    removes the temporary file and propagates, and ``name`` is untouched:
+    so a caller that must check what it copied raises from ``chunks``.
+
+    :param temp_name: a name the caller's cleanup recognises after a crash
+        (the FileMedium removes every ``.tmp-*`` file when it opens).
+    :returns: the number of bytes written.
+    :raises OSError: writing, syncing or renaming failed; nothing changed.
+    :raises DirectorySyncError: the rename happened, the directory sync failed.
     """
     folder = Path(directory)
     temp = folder / temp_name
-    written = 0
+    with contextlib.suppress(FileNotFoundError):
+        temp.unlink()
     try:
-        with temp.open("wb") as out:
-            for chunk in chunks:
-                out.write(chunk)
-                written += len(chunk)
+        with temp.open("xb") as out:
+            out.writelines(chunks)
             out.flush()
             os.fsync(out.fileno())
+            size = out.tell()
         os.replace(temp, folder / name)
     except BaseException:
+        # Tolerated: a temporary file that cannot be removed costs disk
+        # space until the next open removes it, and hides no data.
         with contextlib.suppress(OSError):
             temp.unlink()
         raise
-    fsync_directory(folder)
-    return written
+    _sync_after_rename(folder)
+    return size
 
 
-def truncate_durably(path: str | os.PathLike[str], size: int) -> None:
-    """Cut ``path`` to ``size`` bytes and sync it (the new size is data fsync covers).
+def rename_durably(source: Path, target: Path) -> None:
+    """Rename ``source`` to ``target`` (replacing it) in one directory, then sync that directory.
+
+    :raises OSError: the rename failed; nothing changed.
+    :raises DirectorySyncError: the rename happened, the directory sync failed.
+    """
+    os.replace(source, target)
+    _sync_after_rename(target.parent)
+
+
+def _sync_after_rename(directory: Path) -> None:
+    try:
+        fsync_directory(directory)
+    except OSError as exc:
+        raise DirectorySyncError(
+            exc.errno, f"renamed, but the directory sync failed: {exc.strerror}", str(directory)
+        ) from exc
+
+
+def truncate_durably(file: str | os.PathLike[str] | int, size: int) -> None:
+    """Cut ``file`` (a path, or an open descriptor left open) to ``size`` bytes and fsync it.
+
+    Only the file is synced: its name does not change, so its directory
+    need not be.
 
     :raises OSError: the file cannot be opened, truncated or synced.
     """
-    fd = os.open(path, os.O_WRONLY)
+    if isinstance(file, int):
+        os.ftruncate(file, size)
+        os.fsync(file)
+        return
+    fd = os.open(file, os.O_WRONLY)
     try:
         os.ftruncate(fd, size)
         os.fsync(fd)
@@ -77,10 +145,11 @@ def truncate_durably(path: str | os.PathLike[str], size: int) -> None:
 
 
 def unused_name(directory: str | os.PathLike[str], name: str) -> str:
-    """``name``, or ``name-1``, ``name-2``...: the first that does not exist in ``directory``.
+    """``name``, else ``name-1``, ``name-2``, ...: the first that does not exist in ``directory``.
 
-    For files set aside or backed up: an earlier incident's file is never
-    overwritten by a later one.
+    For a file that must never replace an earlier one, such as a backup or a
+    file set aside after damage: each incident keeps its own copy. A dangling
+    symbolic link counts as existing.
     """
     folder = Path(directory)
     candidate = name

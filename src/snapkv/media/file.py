@@ -52,6 +52,7 @@ import weakref
 from collections.abc import Iterable
 from pathlib import Path
 
+from snapkv import _fs
 from snapkv.errors import MediumError, StoreLockedError
 from snapkv.media.base import JournalFile, Medium
 
@@ -83,15 +84,6 @@ def _journal_name(jid: int) -> str:
 
 def _snapshot_name(generation: int) -> str:
     return f"snapshot-{generation:016d}.skv"
-
-
-def _fsync_directory(path: Path) -> None:
-    """Make a rename or unlink in ``path`` durable (POSIX needs the directory synced)."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _numbers(directory: Path) -> list[int]:
@@ -178,8 +170,7 @@ class FileJournal(JournalFile):
         if size < 0:
             raise ValueError(f"cannot truncate to {size} bytes")
         try:
-            os.ftruncate(fd, size)
-            os.fsync(fd)
+            _fs.truncate_durably(fd, size)
         except OSError as exc:
             raise MediumError(f"cannot truncate journal {self.path} to {size}: {exc}") from exc
         self.size = size
@@ -230,7 +221,7 @@ class FileMedium(Medium):
             if not self.directory.is_dir():
                 self.directory.mkdir(parents=True, exist_ok=True)
                 # A new directory entry is durable only once its parent is synced.
-                _fsync_directory(self.directory.parent)
+                _fs.fsync_directory(self.directory.parent)
             fd = os.open(self.directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise MediumError(f"cannot open snapshot directory {self.directory}: {exc}") from exc
@@ -310,29 +301,21 @@ class FileMedium(Medium):
             generation = _next_number(self.directory)
         except OSError as exc:
             raise MediumError(f"cannot list {self.directory}: {exc}") from exc
-        final = self.directory / _snapshot_name(generation)
-        temp = self.directory / f"{_TEMP_PREFIX}{generation:016d}-{os.getpid()}"
+        name = _snapshot_name(generation)
+        final = self.directory / name
+        temp_name = f"{_TEMP_PREFIX}{generation:016d}-{os.getpid()}"
         try:
-            with temp.open("xb") as out:
-                out.writelines(pieces)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temp, final)
-        except BaseException as exc:
-            # Whatever failed (disk full, encoder error, KeyboardInterrupt),
-            # no temporary file is left behind and older snapshots are intact.
-            with contextlib.suppress(OSError):
-                temp.unlink()
-            if isinstance(exc, OSError):
-                raise MediumError(f"cannot publish snapshot to {final}: {exc}") from exc
-            raise
-        try:
-            _fsync_directory(self.directory)
-        except OSError as exc:
+            # Whatever fails before the rename (disk full, encoder error,
+            # KeyboardInterrupt) leaves no temporary file and older
+            # snapshots intact; the error propagates.
+            _fs.atomic_write(self.directory, name, pieces, temp_name=temp_name)
+        except _fs.DirectorySyncError as exc:
             raise MediumError(
                 f"snapshot {final} is published but not confirmed durable "
-                f"(directory sync failed: {exc}); publish again"
+                f"(directory sync failed: {exc.__cause__}); publish again"
             ) from exc
+        except OSError as exc:
+            raise MediumError(f"cannot publish snapshot to {final}: {exc}") from exc
         self._prune()
 
     def _prune(self) -> None:
@@ -367,8 +350,7 @@ class FileMedium(Medium):
         source = self.directory / generation
         target = source.with_name(generation + CORRUPT_SUFFIX)
         try:
-            os.replace(source, target)
-            _fsync_directory(self.directory)
+            _fs.rename_durably(source, target)
         except OSError as exc:
             raise MediumError(f"cannot move corrupt snapshot {source} aside: {exc}") from exc
         return str(target)
@@ -387,14 +369,9 @@ class FileMedium(Medium):
         """Rename journal ``jid`` to ``<name>.corrupt`` (``.corrupt-N`` if that exists)."""
         self._check_open()
         source = self.journal_path(jid)
-        target = source.with_name(source.name + CORRUPT_SUFFIX)
-        number = 1
-        while target.exists():
-            target = source.with_name(f"{source.name}{CORRUPT_SUFFIX}-{number}")
-            number += 1
+        target = self.directory / _fs.unused_name(self.directory, source.name + CORRUPT_SUFFIX)
         try:
-            os.replace(source, target)
-            _fsync_directory(self.directory)
+            _fs.rename_durably(source, target)
         except OSError as exc:
             raise MediumError(f"cannot move journal {source} aside: {exc}") from exc
         return str(target)
@@ -424,25 +401,14 @@ class FileMedium(Medium):
         """
         self._check_open()
         final = self.journal_path(jid)
-        temp = self.directory / f"{_TEMP_PREFIX}journal-{jid:016d}-{os.getpid()}"
-        with contextlib.suppress(OSError):
-            temp.unlink()  # left by an earlier failure of this process (else O_EXCL says why)
-        fd = -1
+        temp_name = f"{_TEMP_PREFIX}journal-{jid:016d}-{os.getpid()}"
         try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
-            _write_all(fd, header)
-            os.fsync(fd)
-            os.replace(temp, final)
-            _fsync_directory(self.directory)
-        except BaseException as exc:
-            if fd >= 0:
-                os.close(fd)
-            with contextlib.suppress(OSError):
-                temp.unlink()
-            cause = exc.error if isinstance(exc, _PartialWrite) else exc
-            if isinstance(cause, OSError):
-                raise MediumError(f"cannot create journal {final}: {cause}") from cause
-            raise
+            _fs.atomic_write(self.directory, final.name, [header], temp_name=temp_name)
+            # Opened after the rename: the name holds a complete, synced
+            # header before any record can be appended to it.
+            fd = os.open(final, os.O_WRONLY | os.O_APPEND)
+        except OSError as exc:
+            raise MediumError(f"cannot create journal {final}: {exc}") from exc
         journal = FileJournal(final, fd, len(header))
         self._open_journals.add(journal)
         return journal
