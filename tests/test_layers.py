@@ -64,15 +64,14 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.errors",
         "snapkv.media.file",
     },
-    "snapkv.testing": {
+    "snapkv.testing": {"snapkv.testing.conformance", "snapkv.testing.faulty"},
+    "snapkv.testing.conformance": {
         "snapkv.codec",
         "snapkv.errors",
-        "snapkv.journal",
-        "snapkv.media",
         "snapkv.media.base",
-        "snapkv.media.memory",
         "snapkv.store",
     },
+    "snapkv.testing.faulty": {"snapkv.errors", "snapkv.media.base"},
     "snapkv": {
         "snapkv.codec",
         "snapkv.errors",

@@ -1,17 +1,10 @@
-"""Test helpers for people who write media, and for snapkv's own tests.
+"""A medium that can lose power: :class:`FaultyMedium`, for crash tests.
 
-:func:`check_medium` is a conformance kit in the spirit of trio's
-``check_one_way_stream``: give it a factory for a fresh, empty medium, and
-it checks everything the :class:`~snapkv.media.base.Medium` contract
-promises (the journal part too, when the medium can hold journals),
-raising ``AssertionError`` at the first broken promise.
-
-:class:`FaultyMedium` is a medium for crash tests. Like LevelDB's
-``FaultInjectionTestEnv`` it keeps "the state of a filesystem as of the last
-sync", and like SQLite's crash VFS (``test6.c``) it decides, on a simulated
-power loss, what became of every write that was not synced yet: written
-correctly, dropped, zero-filled or garbage, one simulated sector at a time.
-It can also fail the n-th write, sync, publish, ... with
+Like LevelDB's ``FaultInjectionTestEnv`` it keeps "the state of a filesystem
+as of the last sync", and like SQLite's crash VFS (``test6.c``) it decides,
+on a simulated power loss, what became of every write that was not synced
+yet: written correctly, dropped, zero-filled or garbage, one simulated
+sector at a time. It can also fail the n-th write, sync, publish, ... with
 :class:`~snapkv.errors.MediumError`, and call a hook before every operation
 that changes it, so a test can crash "between any two steps".
 """
@@ -21,15 +14,13 @@ from __future__ import annotations
 import random
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from snapkv import codec
 from snapkv.errors import MediumError
 from snapkv.media.base import JournalFile, Medium
-from snapkv.store import Store
 
-__all__ = ["CRASH_MODES", "FAULT_KINDS", "FaultyJournal", "FaultyMedium", "check_medium"]
+__all__ = ["CRASH_MODES", "FAULT_KINDS", "FaultyJournal", "FaultyMedium"]
 
 #: What :meth:`FaultyMedium.crash` can do to the bytes that were not synced:
 #: ``keep`` them all (a killed process: the OS wrote everything back),
@@ -40,209 +31,6 @@ CRASH_MODES = ("keep", "drop", "torn", "zero", "garbage", "mixed")
 #: Operations that change a FaultyMedium: what :meth:`FaultyMedium.fail` can
 #: fail and what :attr:`FaultyMedium.on_event` is told about.
 FAULT_KINDS = ("create", "open", "write", "sync", "truncate", "remove", "publish", "quarantine")
-
-
-class _Boom(Exception):
-    """Raised by check_medium inside a publish to simulate a failing encoder."""
-
-
-def check_medium(factory: Callable[[], Medium]) -> None:
-    """Check that media made by ``factory`` keep the Medium contract.
-
-    ``factory`` must return a new, empty medium each call; check_medium
-    closes every medium it makes. A medium that holds journals must keep the
-    journal contract too; one that cannot must say so with MediumError from
-    every journal method.
-    """
-    medium = factory()
-    try:
-        assert medium.generations() == [], "a new medium must hold no snapshot"
-        assert medium.read() is None, "read() of an empty medium must return None"
-
-        medium.publish([b"first"])
-        assert medium.read() == b"first", "read() must return what was published"
-        newest = medium.generations()
-        assert len(newest) >= 1, "generations() must list the published snapshot"
-        assert medium.read(newest[0]) == b"first", "read(newest) must equal read()"
-
-        pieces = [b"sec", b"", b"ond", bytes(range(256))]
-        medium.publish(iter(pieces))
-        assert medium.read() == b"".join(pieces), "publish must write the concatenation"
-        assert medium.generations()[0] != newest[0], "a publish must make a new generation"
-
-        def failing() -> Iterator[bytes]:
-            yield b"partial"
-            raise _Boom
-
-        before = (medium.generations(), medium.read())
-        try:
-            medium.publish(failing())
-        except _Boom:
-            pass
-        else:  # pragma: no cover - only a broken medium gets here
-            raise AssertionError("publish must propagate the error of its pieces")
-        assert (medium.generations(), medium.read()) == before, (
-            "a failed publish must leave every snapshot as it was"
-        )
-
-        medium.publish([])
-        assert medium.read() == b"", "an empty publish is a valid (empty) snapshot"
-
-        listed = medium.generations()
-        medium.quarantine(listed[0])
-        assert medium.generations() == listed[1:], "quarantine must unlist exactly that generation"
-        assert medium.read() == (medium.read(listed[1]) if len(listed) > 1 else None), (
-            "after quarantine the next older generation is the newest"
-        )
-        journals = _check_journal_files(medium)
-    finally:
-        medium.close()
-        medium.close()  # close must be idempotent
-
-    # Through a Store, so the medium carries real snapshots round trip.
-    medium = factory()
-    try:
-        store = Store(medium)
-        data = {"": "", "a|b:c": "v1|v2:ok", "\x00": "\ud800", "😀": "e\u0301"}
-        store.update(data)
-        store.shutdown()
-        assert len(store) == 0, "shutdown must clear memory"
-        store.restore()
-        assert dict(store.items()) == data, "restore must return what shutdown published"
-        blob = medium.read()
-        assert blob is not None
-        assert codec.decode(blob) == data, "the medium must hold the exact bytes published"
-        if journals:
-            _check_journal_store(medium, data)
-    finally:
-        medium.close()
-
-
-def _raises_medium_error(call: Callable[[], object]) -> bool:
-    try:
-        call()
-    except MediumError:
-        return True
-    return False
-
-
-def _check_journal_files(medium: Medium) -> bool:
-    """The journal half of the contract (media/base.py); False if the medium holds none.
-
-    Runs on a medium that already holds snapshots: journals and snapshots
-    must leave each other alone.
-    """
-    ids = medium.journal_ids()
-    assert ids == [], "a new medium must hold no journal"
-    assert medium.read_journal(1) is None, "read_journal of a missing journal must be None"
-    try:
-        file = medium.create_journal(1, b"head")
-    except MediumError:
-        # Not every medium holds journals (it then lists none, so stores
-        # restore from it); one that cannot must refuse writing one loudly,
-        # so a Store asked to journal there fails instead of acknowledging
-        # writes it cannot keep.
-        for call in (
-            lambda: medium.open_journal(1),
-            lambda: medium.remove_journals(1),
-            lambda: medium.quarantine_journal(1),
-            lambda: Store(medium, journal=True).restore(),
-        ):
-            assert _raises_medium_error(call), (
-                "a medium that cannot hold journals must say so with MediumError"
-            )
-        assert medium.journal_ids() == [], "a medium that cannot hold journals lists none"
-        return False
-    file.close()
-    medium.remove_journals(2)
-    assert medium.journal_ids() == [], "remove_journals must remove a created journal"
-    snapshots = medium.generations()
-
-    file = medium.create_journal(1, b"head")
-    assert file.size == 4, "a new journal's size must be its header's"
-    assert medium.journal_ids() == [1], "journal_ids must list a created journal"
-    assert medium.read_journal(1) == b"head", "a new journal must hold exactly its header"
-    file.write(b"abc")
-    file.write(b"")
-    assert file.size == 7, "size must count every byte written"
-    assert medium.read_journal(1) == b"headabc", "written bytes must be readable at once"
-    file.sync()
-    file.close()
-    file.close()  # close must be idempotent
-    assert _raises_medium_error(lambda: file.write(b"x")), (
-        "a closed journal must refuse writes with MediumError"
-    )
-    assert medium.read_journal(1) == b"headabc", "a refused write must change nothing"
-
-    file = medium.open_journal(1)
-    assert file.size == 7, "open_journal must open at the journal's end"
-    file.write(b"def")
-    assert medium.read_journal(1) == b"headabcdef", "open_journal must append, not overwrite"
-    file.truncate(5)
-    assert file.size == 5, "truncate must set size"
-    assert medium.read_journal(1) == b"heada", "truncate must cut the journal to the size"
-    file.write(b"Z")
-    assert medium.read_journal(1) == b"headaZ", "writes after truncate must follow the cut"
-    file.close()
-
-    medium.create_journal(1, b"fresh").close()
-    assert medium.read_journal(1) == b"fresh", (
-        "create_journal must replace a leftover journal of that id"
-    )
-    for jid in (7, 3, 5):
-        medium.create_journal(jid, b"h%d" % jid).close()
-    assert medium.journal_ids() == [1, 3, 5, 7], "journal_ids must list every id, ascending"
-    assert medium.read_journal(5) == b"h5", "each journal must keep its own bytes"
-    assert _raises_medium_error(lambda: medium.open_journal(4)), (
-        "open_journal of a missing journal must raise MediumError"
-    )
-    assert isinstance(medium.describe_journal(3), str)
-
-    assert isinstance(medium.quarantine_journal(3), str)
-    assert medium.journal_ids() == [1, 5, 7], "quarantine_journal must unlist that journal"
-    assert medium.read_journal(3) is None, "a journal set aside must not be read"
-    medium.create_journal(3, b"again").close()
-    assert medium.read_journal(3) == b"again", "a journal set aside must not block its id"
-    medium.remove_journals(5)
-    assert medium.journal_ids() == [5, 7], "remove_journals must remove exactly the ids below"
-    medium.remove_journals(2)
-    assert medium.journal_ids() == [5, 7], "remove_journals must keep the ids at or above"
-    assert medium.read_journal(3) is None, "a removed journal must be gone"
-
-    assert medium.generations() == snapshots, "journals must leave the snapshots alone"
-    medium.publish([b"snapshot"])
-    assert medium.journal_ids() == [5, 7], "a publish must leave the journals alone"
-    medium.remove_journals(8)
-    assert medium.journal_ids() == [], "remove_journals must remove every id below"
-    assert medium.read() == b"snapshot", "removing journals must leave the snapshots alone"
-    return True
-
-
-def _check_journal_store(medium: Medium, data: dict[str, str]) -> None:
-    """Through Stores with a journal: a write is on the medium before it returns.
-
-    ``medium`` holds a snapshot of ``data`` and no journal.
-    """
-    writer = Store(medium, databases=2, journal=True, fsync="always")
-    writer.restore()
-    assert dict(writer.items()) == data, "a journaled Store must restore the snapshot"
-    generations = medium.generations()
-    writer.set("gone", "soon")
-    writer.update({"a|b:c": "v3", "new": "\ud800"})
-    writer.db(1).set("other", "keyspace")
-    writer.delete("gone")
-    expected = {**data, "a|b:c": "v3", "new": "\ud800"}
-    assert medium.generations() == generations, "journal writes must not publish snapshots"
-    reader = Store(medium, databases=2)  # reads the journals, never writes them
-    reader.restore()
-    assert dict(reader.items()) == expected, "the journals must carry every write"
-    assert dict(reader.db(1).items()) == {"other": "keyspace"}, "and every keyspace"
-    writer.shutdown()
-    reader.restore()
-    assert dict(reader.items()) == expected, "a snapshot plus its journals must hold every write"
-
-
-# ------------------------------------------------------------ fault injection
 
 
 class _Inode:
