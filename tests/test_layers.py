@@ -109,6 +109,7 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.server.table",
         "snapkv.store",
     },
+    "snapkv.server.glob": set(),
     "snapkv.server.cmd_strings": _HANDLER,
     "snapkv.server.cmd_keys": _HANDLER,
     "snapkv.server.cmd_expire": _HANDLER,
