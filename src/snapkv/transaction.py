@@ -84,7 +84,7 @@ class Recorder:
         """Keep ``record`` and what undoes it; memory changes after this returns."""
         if self._parked:
             self.writer.append(record)  # raises StoreShutDownError
-        op = _decode(record)
+        op: Any = jr.decode_record(record)
         if op[0] == "batch":
             inner = op[1]
             pieces = [_encode(each) for each in inner]
@@ -152,13 +152,6 @@ class Recorder:
         space = self._spaces[op[1]]._space
         key = op[2]
         return ("key", space, key, space[0].get(key, _ABSENT), space[1].get(key))
-
-
-_HEADER = jr.header(0)
-
-
-def _decode(record: bytes) -> Any:
-    return jr.scan_journal(_HEADER + record, jid=0).ops[0]
 
 
 def _encode(op: tuple[Any, ...]) -> bytes:
