@@ -13,18 +13,19 @@ ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
-def test_the_python_api_example_runs_as_written(
+def test_the_python_examples_run_as_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (block,) = re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL)
+    api, transaction = re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL)
     monkeypatch.chdir(tmp_path)
-    namespace: dict[str, object] = {}
-    exec(compile(block, "README.md", "exec"), namespace)
-    assert (tmp_path / "data").is_dir()
+    for block in (api, transaction):
+        exec(compile(block, "README.md", "exec"), {})
     import snapkv
 
     with snapkv.open(tmp_path / "data") as store:
         assert dict(store.items()) == {"user:1": "Ada"}
+    with snapkv.open(tmp_path / "bank", journal=True) as store:
+        assert (store.get("balance:alice"), store.db(1).get("balance:bob")) == ("90", "110")
 
 
 def test_the_main_command_prints_what_the_readme_says() -> None:
