@@ -49,7 +49,10 @@ ALLOWED: dict[str, set[str]] = {
     # read-only view of the directory; repair changes files with _fs.
     "snapkv.check": {"snapkv.check.repair", "snapkv.check.report", "snapkv.check.verify"},
     "snapkv.check.report": {"snapkv.errors", "snapkv.journal"},
+    "snapkv.check.findings": {"snapkv.check.report", "snapkv.recovery"},
     "snapkv.check.verify": {
+        "snapkv.check",
+        "snapkv.check.findings",
         "snapkv.check.report",
         "snapkv.codec",
         "snapkv.errors",

@@ -28,11 +28,10 @@ from pathlib import Path
 
 from snapkv import codec, recovery
 from snapkv import journal as jr
+from snapkv.check import findings as says
 from snapkv.check.report import (
-    DAMAGE,
     FALLBACK,
     LOADED,
-    LOSS,
     NEWER,
     NOTE,
     OBSOLETE,
@@ -51,7 +50,6 @@ from snapkv.check.report import (
     Prediction,
     RepairAction,
     SnapshotReport,
-    plural,
 )
 from snapkv.errors import CorruptJournalError, CorruptSnapshotError, MediumError, SnapkvError
 from snapkv.media.file import (
@@ -207,10 +205,10 @@ def check(directory: Path, *, busy: bool) -> CheckReport:
                 "progress",
             )
         )
-    findings += _prediction_findings(prediction, strict, journals)
-    findings += _snapshot_findings(snapshots, prediction)
-    findings += _journal_findings(journals, prediction)
-    findings += _other_findings(others, busy)
+    findings += says.prediction_findings(prediction, strict, journals)
+    findings += says.snapshot_findings(snapshots, prediction)
+    findings += says.journal_findings(journals, prediction)
+    findings += says.other_findings(others, busy)
     return CheckReport(
         path=str(directory),
         in_use=busy,
@@ -409,124 +407,6 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _where(offset: int | None, reason: str, check: str) -> str:
-    return f"at offset {offset}: {reason} (check {check})"
-
-
-# ------------------------------------------------------------------ findings
-
-
-def _prediction_findings(
-    prediction: Prediction, strict: recovery.Plan | None, journals: tuple[JournalReport, ...]
-) -> Iterator[Finding]:
-    """The verdict's first sentences: open() refuses (and why), or what it drops."""
-    if prediction.outcome == REFUSES:
-        what = (
-            _where(prediction.offset, prediction.reason, prediction.check)
-            if prediction.reason
-            else prediction.message
-        )
-        yield Finding(DAMAGE, prediction.name, f"open() refuses: {prediction.error} {what}")
-        return
-    if strict is None:
-        return
-    cut = {jid for jid in strict.journals.journals}
-    for journal in journals:
-        if journal.jid in cut and journal.dropped_bytes:
-            yield Finding(LOSS, journal.name, f"open() drops a {journal_problem(journal)}")
-    for name, reason in strict.snapshot.skipped:
-        yield Finding(LOSS, name, f"open() skips it: {reason}")
-
-
-def _snapshot_findings(
-    snapshots: tuple[SnapshotReport, ...], prediction: Prediction
-) -> Iterator[Finding]:
-    for snap in snapshots:
-        if snap.status == "ok" or snap.name == prediction.name:
-            continue  # the one open() refuses is the verdict's first finding
-        what = (
-            _where(snap.offset, snap.error, snap.check)
-            if snap.status == "corrupt"
-            else f"unreadable: {snap.error}"
-        )
-        if snap.role == NEWER:
-            yield Finding(DAMAGE, snap.name, f"snapshot {what}; open(fallback=True) skips it")
-        else:
-            yield Finding(
-                DAMAGE,
-                snap.name,
-                f"older snapshot {what}: open() does not read it, but it cannot serve "
-                "as a fallback",
-            )
-
-
-def _journal_findings(
-    journals: tuple[JournalReport, ...], prediction: Prediction
-) -> Iterator[Finding]:
-    for journal in journals:
-        if journal.name == prediction.name:
-            continue  # the verdict's first finding is about it
-        if journal.role == UNREACHABLE:
-            if journal.status in ("bad-header", "unreadable"):
-                held = f"its records (not countable: {journal_problem(journal)})"
-            else:
-                held = f"its {plural(journal.records, 'record')}"
-            yield Finding(
-                DAMAGE,
-                journal.name,
-                "open() never replays it: it comes after a missing or damaged journal, so "
-                f"{held} were written after lost ones",
-            )
-            continue
-        if journal.status == "ok" or journal.role == REPLAYED:
-            continue  # a replayed journal's problem is open()'s outcome, reported above
-        what = journal_problem(journal)
-        if journal.role == FALLBACK:
-            yield Finding(
-                DAMAGE,
-                journal.name,
-                f"journal damaged {what}: open() does not read it (the loaded snapshot "
-                "contains it), but an older generation would need it",
-            )
-        else:
-            yield Finding(
-                NOTE,
-                journal.name,
-                f"obsolete journal damaged {what}: no snapshot needs it; the next save removes it",
-            )
-
-
-def journal_problem(journal: JournalReport) -> str:
-    """What is wrong with a journal, in a few words (for findings and repair reasons)."""
-    if journal.status == "unreadable":
-        return f"unreadable: {journal.error}"
-    if journal.status in ("bad-header", "damaged"):
-        return _where(journal.offset, journal.error, journal.check)
-    return (
-        f"{journal.tail} tail at offset {journal.valid_end}: {journal.dropped_bytes} bytes "
-        f"after {plural(journal.records, 'good record')}"
-    )
-
-
-def _other_findings(others: tuple[OtherFile, ...], busy: bool) -> Iterator[Finding]:
-    for other in others:
-        if other.kind == "temporary":
-            yield Finding(
-                NOTE,
-                other.name,
-                "a publish in progress, or left by an interrupted one"
-                if busy
-                else "left by an interrupted publish or journal creation; the next open() "
-                "removes it",
-            )
-        elif other.kind == "set-aside":
-            yield Finding(NOTE, other.name, "set aside as corrupt earlier; never read")
-        elif other.kind == "backup":
-            yield Finding(NOTE, other.name, "backup made by an earlier repair; never read")
-        else:
-            yield Finding(NOTE, other.name, "not a snapkv file; ignored")
-
-
 # ------------------------------------------------------------------ planning
 
 
@@ -548,7 +428,7 @@ def _plan(
     for snap in snapshots:
         if snap.status != "ok":
             why = (
-                _where(snap.offset, snap.error, snap.check)
+                says.where(snap.offset, snap.error, snap.check)
                 if snap.status == "corrupt"
                 else snap.error
             )
@@ -562,9 +442,10 @@ def _plan(
         if journal.role == UNREACHABLE and journal.status == "ok":
             reason = "comes after a missing or damaged journal"
         elif journal.status in ("bad-header", "unreadable"):
-            reason = f"journal {journal.status}: {journal_problem(journal)}"
+            reason = f"journal {journal.status}: {says.journal_problem(journal)}"
         else:
-            reason = f"comes after a missing or damaged journal; itself {journal_problem(journal)}"
+            problem = says.journal_problem(journal)
+            reason = f"comes after a missing or damaged journal; itself {problem}"
         countable = journal.status not in ("bad-header", "unreadable")
         records = journal.records + journal.discarded_records if countable else None
         yield RepairAction(
@@ -578,7 +459,7 @@ def _plan(
                 "truncate",
                 journal.name,
                 f"journal {'damaged ' if journal.status == 'damaged' else ''}"
-                f"{journal_problem(journal)}",
+                f"{says.journal_problem(journal)}",
                 journal.size,
                 keep,
                 journal.size - keep,
