@@ -11,17 +11,16 @@ repaired directory opens to exactly the data ``open(repair=True)`` loads.
 Files are never deleted: a truncated file is first copied to
 ``<name>.bak-<UTC time>`` (synced before the original changes), and a file
 set aside is renamed to ``<name>.corrupt``, which is its own backup.
-Repairing takes the directory's ``LOCK`` exclusively (non-blocking), checks
-again under it, and refuses (:class:`DirectoryChangedError`) if anything
+Repairing opens the directory as a Store does (a
+:class:`~snapkv.media.FileMedium`: its ``LOCK`` taken exclusively,
+non-blocking), checks again under it, and refuses (:class:`DirectoryChangedError`) if anything
 changed since the report it was given: what the user confirmed is exactly
 what runs.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -38,10 +37,7 @@ from snapkv.check.report import (
 )
 from snapkv.check.verify import check
 from snapkv.errors import MediumError, StoreLockedError
-from snapkv.media.file import _TEMP_PREFIX, CORRUPT_SUFFIX, LOCK_NAME
-
-if sys.platform != "win32":  # FileMedium is POSIX only; `import snapkv` works anywhere
-    import fcntl
+from snapkv.media.file import _JOURNAL, _TEMP_PREFIX, FileMedium
 
 __all__ = ["repair_directory"]
 
@@ -68,7 +64,13 @@ def repair_directory(
     """
     directory = Path(path)
     os.listdir(directory)
-    with _locked(directory):
+    # A FileMedium holds the directory's lock as a Store does (no Store can
+    # open it meanwhile), and sets files aside as recovery does.
+    try:
+        medium = FileMedium(directory)
+    except StoreLockedError as exc:
+        raise StoreLockedError(f"refusing to repair: {exc}; close it first") from None
+    try:
         fresh = check(directory, busy=False)
         if _fingerprint(fresh) != _fingerprint(report):
             raise DirectoryChangedError(
@@ -79,54 +81,31 @@ def repair_directory(
         try:
             for action in fresh.repairs:
                 if action.kind == "set-aside":
-                    target = _fs.unused_name(directory, action.name + CORRUPT_SUFFIX)
-                    os.rename(directory / action.name, directory / target)
-                    _fs.fsync_directory(directory)
-                    done.append(replace(action, target=target))
+                    match = _JOURNAL.fullmatch(action.name)
+                    if match:
+                        target = medium.quarantine_journal(int(match.group(1)))
+                    else:
+                        target = medium.quarantine(action.name)
+                    done.append(replace(action, target=Path(target).name))
                 else:
                     backup = _backup(directory, action, clock)
                     backups.append(backup)
                     _fs.truncate_durably(directory / action.name, action.keep)
                     done.append(replace(action, backup=backup))
-        except OSError as exc:
+        except (OSError, MediumError) as exc:
             what = "; ".join(f"{a.kind} {a.name}" for a in done) or "nothing"
             raise MediumError(
-                f"repair of {directory} failed at {exc.filename or directory}: {exc}; "
-                f"done before the failure: {what}"
+                f"repair of {directory} failed: {exc}; done before the failure: {what}"
             ) from exc
         after = check(directory, busy=False)
+    finally:
+        medium.close()
     return RepairResult(str(directory), tuple(done), after, tuple(backups))
 
 
 def _fingerprint(report: CheckReport) -> tuple[Any, ...]:
     """What must not change between a check and its repair (leftovers may come and go)."""
     return report.snapshots, report.journals, report.repairs
-
-
-@contextlib.contextmanager
-def _locked(directory: Path) -> Iterator[None]:
-    """Hold ``LOCK`` exclusively, as a Store does, so no Store can open the directory meanwhile."""
-    if sys.platform == "win32":  # pragma: no cover - FileMedium needs POSIX locks
-        raise MediumError("repair needs POSIX file locking (fcntl)")
-    try:
-        fd = os.open(directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise MediumError(f"cannot open {directory / LOCK_NAME}: {exc}") from exc
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-            raise StoreLockedError(
-                f"refusing to repair {directory}: a Store has it open (lock held by pid "
-                f"{holder}); close it first"
-            ) from None
-        # The pid is for the message a Store opening meanwhile prints.
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
-        yield
-    finally:
-        os.close(fd)
 
 
 def _backup(directory: Path, action: RepairAction, clock: Callable[[], float]) -> str:
