@@ -114,7 +114,7 @@ ALLOWED: dict[str, set[str]] = {
     },
     "snapkv.server.glob": set(),
     "snapkv.server.cmd_strings": _HANDLER,
-    "snapkv.server.cmd_keys": _HANDLER,
+    "snapkv.server.cmd_keys": {*_HANDLER, "snapkv.server.glob"},
     "snapkv.server.cmd_expire": _HANDLER,
     "snapkv.server.cmd_multi": _HANDLER,
     "snapkv.server.cmd_persistence": _HANDLER,
@@ -122,7 +122,7 @@ ALLOWED: dict[str, set[str]] = {
     "snapkv.server.cmd_connection": {*_HANDLER, "snapkv.server.state"},
     "snapkv.server.cmd_introspection": {*_HANDLER, "snapkv.server.state"},
     "snapkv.server.cmd_client": {*_HANDLER, "snapkv.server.cmd_connection"},
-    "snapkv.server.cmd_config": {*_HANDLER, "snapkv.server.cmd_keys", "snapkv.server.state"},
+    "snapkv.server.cmd_config": {*_HANDLER, "snapkv.server.glob", "snapkv.server.state"},
     "snapkv.server.dispatch": {
         "snapkv.server.client",
         "snapkv.server.cmd_client",

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from snapkv import MemoryMedium, Store
 from snapkv.errors import MediumError
 from snapkv.server.client import Client
-from snapkv.server.cmd_keys import glob_matches, glob_to_regex
 from snapkv.server.dispatch import Dispatcher
+from snapkv.server.glob import stringmatch as glob_matches
 from snapkv.server.state import Config
 from snapkv.testing import FaultyMedium
 
@@ -986,11 +986,11 @@ def test_glob_matches_redis_stringmatch(pattern: bytes, string: bytes) -> None:
 
 
 def test_glob_examples() -> None:
-    assert glob_to_regex(b"h\\*llo").fullmatch(b"h*llo")
-    assert not glob_to_regex(b"h\\*llo").fullmatch(b"hello")
-    assert glob_to_regex(b"[z-a]").fullmatch(b"m")
-    assert glob_to_regex(b"*").fullmatch(b"a\nb")
-    assert glob_to_regex(b"a?c").fullmatch(b"a\nc")
+    assert glob_matches(b"h\\*llo", b"h*llo")
+    assert not glob_matches(b"h\\*llo", b"hello")
+    assert glob_matches(b"[z-a]", b"m")
+    assert glob_matches(b"*", b"a\nb")
+    assert glob_matches(b"a?c", b"a\nc")
     assert not glob_matches(b"*", b"")  # Redis: only KEYS * and MATCH * (special-cased) see ""
 
 

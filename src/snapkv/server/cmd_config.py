@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from snapkv.server.cmd_keys import glob_to_regex
+from snapkv.server.glob import Glob
 from snapkv.server.resp.writer import OK, SimpleString
 from snapkv.server.state import Config, parse_save
 from snapkv.server.table import CommandError, command
@@ -49,10 +49,13 @@ def config_get(client: Client, argv: list[str]) -> bytes:
     values = _config_values(client.server.config)
     found: dict[str, str] = {}
     for pattern in argv[2:]:
-        regex = glob_to_regex(pattern.lower().encode("utf-8", "surrogateescape"))
-        for name, value in values.items():
-            if regex.fullmatch(name.encode()):
-                found[name] = value
+        if not any(special in pattern for special in "[*?"):  # a name: looked up, as Redis
+            name = pattern.lower()
+            if name in values:
+                found[name] = values[name]
+            continue
+        glob = Glob(pattern, nocase=True)  # Redis: stringmatch(pattern, name, 1)
+        found.update((name, value) for name, value in values.items() if glob.match(name))
     return client.encode(found)
 
 

@@ -4,29 +4,37 @@ Only strings exist, so TYPE answers ``string`` or ``none`` and SCAN's TYPE
 filter keeps everything for ``string`` and nothing for any other type.
 
 SCAN walks a snapshot of the keyspace's key list taken when the cursor is
-0 (16 bytes a key, held by the server until the walk ends or 1,024 newer
-walks push it out). The cursor encodes the position and the snapshot, so
-any connection can continue a walk. A key present for the whole walk is
+0 (8 bytes a key, held by the server until the walk ends or newer walks
+push it out). The cursor encodes the position and the snapshot, so any
+connection can continue a walk. A key present for the whole walk is
 returned exactly once; a key deleted before its turn is not returned
-(Redis guarantees the first, and may repeat keys; this never does). A walk
-whose snapshot was pushed out restarts from a fresh one at the same
-position: it may then miss or repeat keys, as a cursor from a restarted
-Redis may.
+(Redis guarantees the first, and may repeat keys). A walk whose snapshot
+was pushed out starts again from the beginning of a fresh one: it then
+repeats keys but still misses none, as Redis's guarantee requires.
+
+Bounds (the server is one thread; each call must end quickly): one call
+looks at no more than ``SCAN_MAX_COUNT`` keys whatever its COUNT (COUNT is
+a hint in Redis too, whose call visits at most ten times COUNT buckets);
+snapshots are kept for at most ``SCAN_SLOTS`` walks and hold at most
+``SCAN_HELD_PER_KEY`` entries per live key of the server (plus
+``SCAN_HELD_MIN``), so a client that starts walk after walk cannot make the
+server hold a copy of the keyspace per call. Starting a walk copies the key
+list, O(N) at C speed, like KEYS.
 """
 
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from snapkv.server.glob import keys_matching
 from snapkv.server.resp.writer import OK, ONE, ZERO, integer
 from snapkv.server.table import ERR_DB_RANGE, ERR_SYNTAX, CommandError, command, parse_int
 
 if TYPE_CHECKING:
     from snapkv.server.client import Client
 
-__all__ = ["SCAN_SLOTS", "glob_matches", "glob_to_regex"]
+__all__ = ["SCAN_HELD_MIN", "SCAN_HELD_PER_KEY", "SCAN_MAX_COUNT", "SCAN_SLOTS"]
 
 _G = "generic"
 _KEY = (1, 1, 1)
@@ -37,83 +45,12 @@ _STRING = b"+string\r\n"
 _NONE = b"+none\r\n"
 #: Walks SCAN keeps snapshots for; the oldest is dropped beyond this.
 SCAN_SLOTS = 1024
+#: Keys one SCAN call looks at, at most, whatever its COUNT.
+SCAN_MAX_COUNT = 10_000
+#: Snapshot entries kept for all walks together: this many per live key, plus SCAN_HELD_MIN.
+SCAN_HELD_PER_KEY = 4
+SCAN_HELD_MIN = 1 << 20
 _SLOT_BITS = 16
-
-
-# ---------------------------------------------------------------- patterns
-
-
-@lru_cache(maxsize=256)
-def glob_to_regex(pattern: bytes) -> re.Pattern[bytes]:
-    """Compile a Redis glob (``stringmatchlen``) to a regex over the key's bytes.
-
-    ``*`` any bytes, ``?`` one byte, ``[abc]``, ``[^abc]``, ``[a-z]`` (ends
-    in either order), ``\\x`` a literal ``x``; an unclosed ``[`` runs to the
-    end of the pattern, as in Redis.
-    """
-    out: list[bytes] = []
-    i, n = 0, len(pattern)
-    while i < n:
-        c = pattern[i]
-        if c == 42:  # *
-            if not out or out[-1] != b".*":
-                out.append(b".*")
-        elif c == 63:  # ?
-            out.append(b".")
-        elif c == 91:  # [
-            i += 1
-            negate = i < n and pattern[i] == 94
-            if negate:
-                i += 1
-            ranges: list[bytes] = []
-            while True:
-                if i < n and pattern[i] == 92 and n - i >= 2:
-                    i += 1
-                    ranges.append(b"\\x%02x" % pattern[i])
-                elif i >= n or pattern[i] == 93:
-                    break
-                elif n - i >= 3 and pattern[i + 1] == 45:
-                    low, high = sorted((pattern[i], pattern[i + 2]))
-                    ranges.append(b"\\x%02x-\\x%02x" % (low, high))
-                    i += 2
-                else:
-                    ranges.append(b"\\x%02x" % pattern[i])
-                i += 1
-            if ranges:
-                out.append(b"[" + (b"^" if negate else b"") + b"".join(ranges) + b"]")
-            else:
-                out.append(b"." if negate else b"(?!)")
-        else:
-            if c == 92 and n - i >= 2:  # backslash: the next byte is literal
-                i += 1
-                c = pattern[i]
-            out.append(b"\\x%02x" % c)
-        i += 1
-    return re.compile(b"".join(out), re.DOTALL)
-
-
-def glob_matches(pattern: bytes, string: bytes) -> bool:
-    """Whether ``string`` matches ``pattern`` exactly as Redis's ``stringmatchlen`` decides.
-
-    One quirk is kept: a non-empty pattern never matches the empty string
-    (not even ``*``; KEYS and SCAN special-case a lone ``*`` before matching).
-    """
-    return (bool(string) or not pattern) and glob_to_regex(pattern).fullmatch(string) is not None
-
-
-def _matcher(pattern: str) -> re.Pattern[bytes] | None:
-    """The compiled pattern, or ``None`` for ``*`` (everything matches)."""
-    if pattern == "*":
-        return None
-    return glob_to_regex(pattern.encode("utf-8", "surrogateescape"))
-
-
-def _matching(keys: list[str], regex: re.Pattern[bytes] | None) -> list[str]:
-    if regex is None:
-        return keys
-    full = regex.fullmatch
-    # A non-empty pattern never matches the empty key (see glob_matches).
-    return [k for k in keys if k and full(k.encode("utf-8", "surrogateescape"))]
 
 
 # ------------------------------------------------------------------- basics
@@ -140,7 +77,8 @@ def type_(client: Client, argv: list[str]) -> bytes:
 
 @command("keys", 2, "readonly", group=_G, summary="Keys matching a pattern")
 def keys(client: Client, argv: list[str]) -> bytes:
-    return client.encode(_matching(list(client.db.keys()), _matcher(argv[1])))
+    """KEYS pattern: O(N) in the keyspace, as in Redis (SCAN walks it in bounded steps)."""
+    return client.encode(keys_matching(argv[1], list(client.db.keys())))
 
 
 @command("randomkey", 1, "readonly", group=_G)
@@ -157,11 +95,15 @@ def dbsize(client: Client, argv: list[str]) -> bytes:
 
 
 def _parse_cursor(text: str) -> int:
-    """Redis's ``parseScanCursorOrReply``: an unsigned 64-bit number (``-1`` wraps)."""
+    """Redis's ``parseScanCursorOrReply`` (``strtoul``): unsigned 64-bit, ``-1`` wraps, "" is 0."""
+    if not text:
+        return 0
     if text.isascii() and re.fullmatch(r"[+-]?[0-9]+", text):
-        value = int(text)
-        if -(2**64) < value < 2**64:
-            return value % 2**64
+        digits = text.lstrip("+-").lstrip("0")
+        if len(digits) <= 20:  # int() of a longer string would be slow, and is out of range
+            value = int(text)
+            if -(2**64) < value < 2**64:
+                return value % 2**64
     raise CommandError("ERR invalid cursor")
 
 
@@ -184,18 +126,17 @@ def scan(client: Client, argv: list[str]) -> bytes:
             kind = argv[i + 1].lower()
         else:
             raise CommandError(ERR_SYNTAX)
+    count = min(count, SCAN_MAX_COUNT)
     server = client.server
     db = client.db
     slot, offset = cursor & ((1 << _SLOT_BITS) - 1), cursor >> _SLOT_BITS
     walk = server.scans.get(slot) if cursor else None
     if walk is None or walk[0] != client.db_index:
+        # A new walk, or one whose snapshot is gone: from the start of a fresh one.
         slot = _free_slot(server.scans) if not cursor or not slot else slot
         walk = (client.db_index, list(db.keys()))
-        server.scans[slot] = walk
-        if len(server.scans) > SCAN_SLOTS:
-            del server.scans[next(iter(server.scans))]
-        if not cursor:
-            offset = 0
+        _keep(server.scans, slot, walk, sum(map(len, server.keyspaces)))
+        offset = 0
     names = walk[1]
     batch = [key for key in names[offset : offset + count] if key in db]
     offset += count
@@ -206,7 +147,7 @@ def scan(client: Client, argv: list[str]) -> bytes:
         next_cursor = (offset << _SLOT_BITS) | slot
     if kind is not None and kind != "string":
         batch = []
-    batch = _matching(batch, _matcher(pattern))
+    batch = keys_matching(pattern, batch)
     return client.encode([str(next_cursor), batch])
 
 
@@ -214,6 +155,18 @@ def _free_slot(scans: dict[int, tuple[int, list[str]]]) -> int:
     slot = (max(scans, default=0) % ((1 << _SLOT_BITS) - 1)) + 1
     scans.pop(slot, None)
     return slot
+
+
+def _keep(
+    scans: dict[int, tuple[int, list[str]]], slot: int, walk: tuple[int, list[str]], live: int
+) -> None:
+    """Keep ``walk``'s snapshot; drop the oldest others beyond the slot and entry budgets."""
+    scans.pop(slot, None)
+    scans[slot] = walk  # the newest: the last to go
+    budget = SCAN_HELD_PER_KEY * live + SCAN_HELD_MIN
+    held = sum(len(names) for _, names in scans.values())
+    while len(scans) > 1 and (len(scans) > SCAN_SLOTS or held > budget):
+        held -= len(scans.pop(next(iter(scans)))[1])
 
 
 # ------------------------------------------------------------ rename / copy

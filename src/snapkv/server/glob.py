@@ -59,6 +59,7 @@ __all__ = ["Glob", "keys_matching", "stringmatch"]
 _STAR, _QMARK, _OPEN, _CLOSE, _ESCAPE, _CARET, _DASH = b"*?[]\\^-"
 #: Patterns up to this size are compiled once and kept (most recently used first).
 _CACHED_SIZE: Final = 4096
+_NOT_LITERAL: Final = frozenset((_STAR, _QMARK, _OPEN))
 _UPPER: Final = ((1 << 91) - 1) ^ ((1 << 65) - 1)  # bits 65..90: 'A'..'Z'
 
 
@@ -143,6 +144,10 @@ def _skip(data: bytes, i: int, byte: bytes) -> int:
 # ------------------------------------------------------------------ segments
 
 
+def _size(run: tuple[int, bytes]) -> int:
+    return len(run[1])
+
+
 class _Segment:
     """Atoms between two stars: literal runs and sets at fixed offsets; ``?`` only adds length."""
 
@@ -150,10 +155,10 @@ class _Segment:
 
     def __init__(self, length: int, runs: list[tuple[int, bytes]], sets: list[tuple[int, bytes]]):
         self.length = length
-        self.runs = tuple(runs)
-        self.sets = tuple(sets)
+        self.runs = runs
+        self.sets = sets
         #: The longest literal run: candidates are found by searching for it.
-        self.anchor = max(runs, key=lambda run: len(run[1])) if runs else None
+        self.anchor = runs[0] if len(runs) == 1 else max(runs, key=_size) if runs else None
 
     def at(self, raw: bytes, low: bytes, i: int) -> bool:
         """Whether the segment matches ``raw`` at ``i`` (literals are compared in ``low``)."""
@@ -187,42 +192,6 @@ class _Segment:
                 return i
             i += 1
         return -1
-
-
-class _Builder:
-    """Collects one segment's atoms while the pattern is parsed."""
-
-    def __init__(self, nocase: bool) -> None:
-        self.nocase = nocase
-        self.length = 0
-        self.runs: list[tuple[int, bytes]] = []
-        self.sets: list[tuple[int, bytes]] = []
-        self.literal = bytearray()
-        self.literal_at = 0
-
-    def add_literal(self, data: bytes) -> None:
-        if not self.literal:
-            self.literal_at = self.length
-        self.literal += data.lower() if self.nocase else data
-        self.length += len(data)
-
-    def add_any(self, count: int) -> None:
-        self._flush()
-        self.length += count
-
-    def add_set(self, table: bytes) -> None:
-        self._flush()
-        self.sets.append((self.length, table))
-        self.length += 1
-
-    def _flush(self) -> None:
-        if self.literal:
-            self.runs.append((self.literal_at, bytes(self.literal)))
-            self.literal = bytearray()
-
-    def build(self) -> _Segment:
-        self._flush()
-        return _Segment(self.length, self.runs, self.sets)
 
 
 def _parse_set(pattern: bytes, p: int, nocase: bool, finds: dict[int, _Next]) -> tuple[int, int]:
@@ -326,37 +295,53 @@ def _compile(pattern: bytes, nocase: bool, longest: int | None) -> _Program:
     bracket, escape = _Next(pattern, _OPEN), _Next(pattern, _ESCAPE)
     inside = {byte: _Next(pattern, byte) for byte in (_ESCAPE, _CLOSE, _DASH)}
     segments: list[_Segment] = []
-    current = _Builder(nocase)
+    # The segment being built: its literal runs and sets (at their offsets),
+    # its length, and the literal run being built (its pieces and offset).
+    runs: list[tuple[int, bytes]] = []
+    sets: list[tuple[int, bytes]] = []
+    length = 0
+    pieces: list[bytes] = []
+    literal_at = 0
     needed = 0  # bytes a match needs: every atom but '*' consumes one
     i = 0
     while i < n:
         c = pattern[i]
+        if c in _NOT_LITERAL and pieces:
+            runs.append((literal_at, b"".join(pieces)))
+            pieces = []
         if c == _STAR:
-            segments.append(current.build())
-            current = _Builder(nocase)
+            segments.append(_Segment(length, runs, sets))
+            runs, sets, length = [], [], 0
             i = _skip(pattern, i, b"*")
             continue
         if c == _QMARK:
             j = _skip(pattern, i, b"?")
-            current.add_any(j - i)
+            length += j - i
             needed += j - i
             i = j
         elif c == _OPEN:
             bits, i = _parse_set(pattern, i + 1, nocase, inside)
-            current.add_set(_table(bits))
+            sets.append((length, _table(bits)))
+            length += 1
             needed += 1
-        elif c == _ESCAPE:
-            current.add_literal(pattern[i + 1 : i + 2] if i + 1 < n else b"\\")
-            needed += 1
-            i += 2
         else:
-            j = min(star.after(i), qmark.after(i), bracket.after(i), escape.after(i))
-            current.add_literal(pattern[i:j])
-            needed += j - i
-            i = j
+            if c == _ESCAPE:
+                literal = pattern[i + 1 : i + 2] if i + 1 < n else b"\\"
+                i += 2
+            else:
+                j = min(star.after(i), qmark.after(i), bracket.after(i), escape.after(i))
+                literal = pattern[i:j]
+                i = j
+            if not pieces:
+                literal_at = length
+            pieces.append(literal.lower() if nocase else literal)
+            length += len(literal)
+            needed += len(literal)
         if longest is not None and needed > longest:
             return _Program(nocase)
-    segments.append(current.build())
+    if pieces:
+        runs.append((literal_at, b"".join(pieces)))
+    segments.append(_Segment(length, runs, sets))
     if all(not s.sets and s.length == sum(len(run) for _, run in s.runs) for s in segments):
         # Only literals after all (escapes): match as words.
         return _Program(nocase, words=[s.runs[0][1] if s.runs else b"" for s in segments])
