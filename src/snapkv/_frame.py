@@ -180,7 +180,11 @@ def check_frame(view: memoryview, pos: int, error: CorruptError) -> tuple[int, i
 
 
 def frame_end(view: memoryview, pos: int) -> int | None:
-    """The offset after the record at ``pos`` if :func:`check_frame` accepts it, else ``None``."""
+    """The offset after the record at ``pos`` if :func:`check_frame` accepts it, else ``None``.
+
+    For the journal's search for a later valid record after damage, where
+    most candidates fail: the check raises, and this says only whether it did.
+    """
     try:
         return check_frame(view, pos, CorruptJournalError)[1]
     except CorruptJournalError:
