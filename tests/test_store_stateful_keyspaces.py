@@ -7,6 +7,14 @@ model; after every step the invariant checks ``get``, ``expiry_ms``,
 ``ttl`` and ``len`` of every keyspace against the model, for every key the
 run has used. ``durable`` is what a restore must bring back: the last
 published snapshot, or with a journal every acknowledged write.
+
+Transactions run a random batch of those writes across keyspaces inside
+``store.transaction()``, and sometimes raise at its end: then neither memory
+nor the journal may keep any of it. With a journal, ``kill`` copies the
+directory as it is at that instant (what a SIGKILL leaves: every record was
+written to the OS when it was acknowledged) and opens the copy, also from
+inside a transaction: the copy must hold all of a committed transaction and
+nothing of one still running.
 """
 
 from __future__ import annotations
@@ -62,6 +70,19 @@ def empty_model() -> Model:
 
 def copied(model: Model) -> Model:
     return [dict(space) for space in model]
+
+
+class Abort(Exception):
+    """Raised at the end of a transaction's block to roll it back."""
+
+
+#: The writes a transaction's batch is drawn from (flush_all once in a while).
+TX_KINDS = st.sampled_from(
+    [
+        *("set", "set", "set", "set_ttl", "set_expire_at", "setdefault", "delete", "delete"),
+        *("expire", "persist", "pop", "rename", "move", "swap", "flush", "flush_all"),
+    ]
+)
 
 
 class ExpiryMachine(RuleBasedStateMachine):
@@ -129,13 +150,40 @@ class ExpiryMachine(RuleBasedStateMachine):
             self.live[key] = (value, at)
         self.wrote()
 
-    def restored(self) -> Model:
-        """The durable model as a restore at this instant must return it."""
-        model = empty_model() if self.durable is None else copied(self.durable)
+    def restored(self, durable: Model | None = None) -> Model:
+        """``durable`` (default: the durable model) as a restore at this instant must return it."""
+        if durable is None:
+            durable = self.durable
+        model = empty_model() if durable is None else copied(durable)
         for space in model:
             for key in [k for k, (_, at) in space.items() if at is not None and at <= self.now]:
                 del space[key]
         return model
+
+    def killed_copy(self) -> Model:
+        """What a process killed at this instant leaves, opened: a copy of the directory."""
+        directory = getattr(self, "directory", None)
+        assert directory is not None, "only a store on a directory can be killed"
+        copy = Path(tempfile.mkdtemp(prefix="snapkv-killed-"))
+        try:
+            shutil.copytree(directory, copy, dirs_exist_ok=True)
+            store = snapkv.open(
+                copy,
+                databases=DATABASES,
+                clock=self.clock,
+                sweep_interval=None,
+                journal=True,
+                fsync="never",
+            )
+            try:
+                return [
+                    {key: (value, space.expiry_ms(key)) for key, value in space.items()}
+                    for space in map(store.db, range(DATABASES))
+                ]
+            finally:
+                store.close()
+        finally:
+            shutil.rmtree(copy, ignore_errors=True)
 
     def check_snapshot(self) -> None:
         blob = self.store.medium.read()
@@ -324,6 +372,71 @@ class ExpiryMachine(RuleBasedStateMachine):
         self.store.flush_all()
         self.model = empty_model()
         self.wrote()
+
+    # --------------------------------------------------------- transactions
+
+    def tx_write(self, op: tuple[str, int, int, str, str, str, int]) -> None:
+        """One write of a transaction's batch, through the rule that models it."""
+        kind, db, other, key, dest, value, ms = op
+        self.current = db
+        if kind == "set":
+            self.set(key, value, 0)
+        elif kind == "set_ttl":
+            self.set_ttl(key, value, max(1, ms))
+        elif kind == "set_expire_at":
+            self.set_expire_at(key, value, ms)
+        elif kind == "delete":
+            self.delete(key, 0)
+        elif kind == "expire":
+            self.expire(key, ms, 0)
+        elif kind == "persist":
+            self.persist(key, 0)
+        elif kind == "pop":
+            self.pop(key, 0)
+        elif kind == "rename":
+            self.rename(key, dest, 0)
+        elif kind == "move":
+            self.move(key, other, 0)
+        elif kind == "swap":
+            self.swap(db, other)
+        elif kind == "flush":
+            self.flush(db)
+        elif kind == "setdefault":
+            self.setdefault(key, value, 0)
+        else:
+            assert kind == "flush_all"
+            self.flush_all()
+
+    @rule(data=st.data(), lag=LAG_MS, abort=st.booleans(), kill=st.booleans())
+    def transaction(self, data: st.DataObject, lag: int, abort: bool, kill: bool) -> None:
+        self.advance(lag)
+        keys = st.sampled_from(sorted(self.used))
+        op = st.tuples(TX_KINDS, DB, DB, keys, keys, TEXT, st.integers(-1_000, 5_000))
+        ops = data.draw(st.lists(op, min_size=1, max_size=8), label="ops")
+        model, durable, current = copied(self.model), self.durable, self.current
+        kill = kill and self.journal
+        try:
+            with self.store.transaction() as tx:
+                assert tx is self.store
+                for each in ops:
+                    self.tx_write(each)  # each write also checks what it returns
+                if kill:
+                    # Killed before the block ends: nothing of it is on disk.
+                    assert self.killed_copy() == self.restored(durable or empty_model())
+                if abort:
+                    raise Abort
+        except Abort:
+            self.model, self.durable = model, durable
+        self.current = current
+        if kill:
+            # Killed after it: all of it is (self.durable followed every write).
+            assert self.killed_copy() == self.restored()
+
+    @precondition(lambda self: self.journal)
+    @rule(lag=LAG_MS)
+    def kill(self, lag: int) -> None:
+        self.advance(lag)
+        assert self.killed_copy() == self.restored()
 
     # ----------------------------------------------------------------- time
 
