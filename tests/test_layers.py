@@ -31,7 +31,7 @@ ALLOWED: dict[str, set[str]] = {
     "snapkv.media.memory": {"snapkv.media.base", "snapkv.errors"},
     "snapkv.media.file": {"snapkv._fs", "snapkv.media.base", "snapkv.errors"},
     "snapkv.media": {"snapkv.media.base", "snapkv.media.file", "snapkv.media.memory"},
-    "snapkv.keyspace": {"snapkv.errors", "snapkv.journal"},
+    "snapkv.keyspace": {"snapkv._binary", "snapkv.errors", "snapkv.journal"},
     "snapkv.store": {
         "snapkv._binary",
         "snapkv.codec",

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import snapkv
+import snapkv._fs
 from snapkv import FileMedium, MediumError, Store, StoreClosedError, StoreLockedError, codec
 from snapkv.media import file as file_medium
 
@@ -131,7 +132,7 @@ def test_directory_sync_failure_after_rename_says_published_but_not_durable(
         raise OSError(errno.EIO, "Input/output error")
 
     with monkeypatch.context() as patch:
-        patch.setattr(file_medium, "_fsync_directory", failing_directory_sync)
+        patch.setattr(snapkv._fs, "fsync_directory", failing_directory_sync)
         with pytest.raises(MediumError, match="published but not confirmed durable"):
             store.shutdown()
     assert store.get("k") == "v", "shutdown failed, so memory must be intact"

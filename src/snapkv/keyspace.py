@@ -34,6 +34,7 @@ from collections.abc import Callable, ItemsView, Iterator, KeysView, MutableMapp
 from typing import Any, NoReturn, Protocol
 
 from snapkv import journal as jr
+from snapkv._binary import U64_MAX
 from snapkv.errors import StoreClosedError
 
 __all__ = ["SWEEP_SLICE", "Engine", "Keyspace", "Space"]
@@ -41,7 +42,7 @@ __all__ = ["SWEEP_SLICE", "Engine", "Keyspace", "Space"]
 #: Heap entries the sweeper looks at per lock hold: bounds the pause writers see.
 SWEEP_SLICE = 64
 #: Largest expiry time a snapshot or journal can hold (u64 milliseconds).
-_MAX_MS = 2**64 - 1
+_MAX_MS = U64_MAX
 
 Space = tuple[dict[str, str], dict[str, int], list[tuple[int, str]]]
 

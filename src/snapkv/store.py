@@ -78,7 +78,7 @@ __all__ = ["FSYNC_POLICIES", "SWEEP_SLICE", "Keyspace", "RestoreReport", "Store"
 log = logging.getLogger("snapkv")
 
 #: Journal fsync policies, as Redis's ``appendfsync`` (``never`` is its ``no``).
-FSYNC_POLICIES = ("always", "everysec", "never")
+FSYNC_POLICIES = jr.FSYNC_POLICIES
 #: Seconds between background sweeps.
 SWEEP_INTERVAL = 0.1
 
