@@ -11,6 +11,12 @@ holds exactly the acknowledged writes, plus possibly the one in flight:
 every keyspace, every value, every expiry time. Then the next child
 continues in the same directory.
 
+Transactions: children that mostly run large transactions (up to 120
+writes across keyspaces, values of up to ~2 kB, one in five rolled back)
+are killed while a block runs ("T") and while it commits ("W" lists its
+writes once all are made): after reopening, each transaction is there
+whole or not at all, and a rolled-back one never.
+
 Children are forked from one pre-started interpreter (a fork server), so a
 kill costs a fork instead of an interpreter start-up and the default run
 affords hundreds of kills. The fork server also delivers the kills: it owns
@@ -46,6 +52,7 @@ from snapkv import CorruptJournalError, CorruptSnapshotError, Store
 from support import State, dump
 
 KILLS = int(os.environ.get("SNAPKV_CRASH_KILLS", "200"))
+TX_KILLS = max(1, KILLS // 4)
 WORKERS = 2
 DATABASES = 4
 SRC = Path(__file__).resolve().parent.parent / "src"
@@ -136,6 +143,33 @@ def apply(store, op):
     raise ValueError(kind)
 
 
+class Abort(Exception):
+    pass
+
+
+def transaction(rng, store):
+    """A large transaction of random writes; "W" lists them once all are made, before commit."""
+    abort = rng.random() < 0.2
+    ops = []
+    try:
+        with store.transaction():
+            say("T")
+            for _ in range(rng.randint(1, 120)):
+                if rng.random() < 0.3:  # large values: a record of up to ~200 kB
+                    value = text(rng, 8) * rng.randint(25, 250)
+                    op = ["set", rng.randrange(4), rng.choice(KEYS), value, 0]
+                else:
+                    op = choose(rng, store, "writes")
+                apply(store, op)  # chosen from what the block sees, as the parent replays it
+                ops.append(op)
+            say("W", json.dumps(["tx", ops, abort]))
+            if abort:
+                raise Abort
+    except Abort:
+        pass
+    say("A")
+
+
 def compactions():
     return [t for t in threading.enumerate() if t.name == "snapkv-compaction"]
 
@@ -164,6 +198,8 @@ def child(directory, seed, focus):
                 say("d")
                 store.restore()
                 say("r")
+            elif focus == "transactions" and rng.random() < 0.8:
+                transaction(rng, store)
             else:
                 op = choose(rng, store, focus)
                 say("W", json.dumps(op))
@@ -231,9 +267,15 @@ AIMS = {
     "restore": ("shutdown", "d"),
     "compaction": ("compaction", "C"),
 }
+#: Kills aimed into transactions: while the block runs, and while it commits.
+TX_AIMS = {
+    "tx-build": ("transactions", "T"),
+    "tx-commit": ("transactions", "W"),
+    "tx-timed": ("transactions", None),
+}
 #: The phase a child is in after printing each marker.
 PHASES = {"O": "open", "R": "write", "S": "save", "s": "write", "D": "shutdown"}
-PHASES.update({"d": "restore", "r": "write", "W": "write", "A": "write"})
+PHASES.update({"d": "restore", "r": "write", "W": "write", "A": "write", "T": "transaction"})
 
 
 # -------------------------------------------------------------------- model
@@ -262,6 +304,12 @@ class Model:
         if kind == "swap":
             a, b = args
             self.spaces[a], self.spaces[b] = self.spaces[b], self.spaces[a]
+            return
+        if kind == "tx":
+            ops, aborted = args
+            if not aborted:
+                for each in ops:
+                    self.apply(each)
             return
         space = self.spaces[args[0]]
         if kind == "set":
@@ -317,8 +365,11 @@ class Tally:
 class Killer:
     """One directory, one fork server, many kills; the model follows the acknowledged writes."""
 
-    def __init__(self, directory: Path, seed: int, errors: Path) -> None:
+    def __init__(
+        self, directory: Path, seed: int, errors: Path, aims: dict[str, tuple[str, str | None]]
+    ) -> None:
         self.directory = directory
+        self.aims = aims
         self.rng = random.Random(seed)
         self.model = Model()
         self.tally = Tally()
@@ -353,8 +404,8 @@ class Killer:
 
     def round(self) -> None:
         """Start a child, kill it at a chosen moment, reopen and check."""
-        aim = self.rng.choice(list(AIMS))
-        focus, trigger = AIMS[aim]
+        aim = self.rng.choice(list(self.aims))
+        focus, trigger = self.aims[aim]
         deadline = self.rng.uniform(0.0, 0.3) if trigger is None else 30.0
         acks_wanted = self.rng.randint(0, 25)
         nth = 1 if trigger == "O" else self.rng.randint(1, 2)
@@ -397,6 +448,8 @@ class Killer:
                 partial = True
                 continue
             phase = PHASES.get(tag, phase)
+            if tag == "W" and in_flight is not None and in_flight[0] == "tx":
+                phase = "commit"  # every write of the block made, its record not yet
             if asked:
                 continue
             if trigger == "A":  # after a number of acknowledged writes, 0 meaning "at once"
@@ -443,10 +496,13 @@ class Killer:
             raise self._fail(f"after a {where}: {difference(got, acknowledged)}")
 
 
-def test_killed_writers_lose_no_acknowledged_write(tmp_path: Path) -> None:
-    rounds = [KILLS // WORKERS + (i < KILLS % WORKERS) for i in range(WORKERS)]
+def run_killers(
+    tmp_path: Path, kills: int, seed: int, aims: dict[str, tuple[str, str | None]]
+) -> Tally:
+    """``kills`` rounds over WORKERS directories at once; what the kills hit, summed."""
+    rounds = [kills // WORKERS + (i < kills % WORKERS) for i in range(WORKERS)]
     killers = [
-        Killer(tmp_path / f"store-{i}", 20261127 + i, tmp_path / f"stderr-{i}")
+        Killer(tmp_path / f"store-{i}", seed + i, tmp_path / f"stderr-{i}", aims)
         for i in range(WORKERS)
     ]
 
@@ -468,12 +524,25 @@ def test_killed_writers_lose_no_acknowledged_write(tmp_path: Path) -> None:
         total.in_flight_kept += tally.in_flight_kept
         total.in_flight_lost += tally.in_flight_lost
         total.acknowledged += tally.acknowledged
-    assert total.kills == KILLS
+    assert total.kills == kills
+    return total
+
+
+def test_killed_writers_lose_no_acknowledged_write(tmp_path: Path) -> None:
+    total = run_killers(tmp_path, KILLS, 20261127, AIMS)
     # The aims must have hit what they aimed at, at least once each; and
     # acknowledged writes must have been at stake.
     assert {"open", "save", "shutdown", "restore", "write"} <= set(total.phases), total
     assert total.compacting > 0, total
     assert total.acknowledged > KILLS, total
+
+
+def test_a_killed_transaction_is_all_there_or_not_at_all(tmp_path: Path) -> None:
+    # The check after each kill is the acknowledged state, or that state with
+    # the whole transaction in flight: a part of one matches neither.
+    total = run_killers(tmp_path, TX_KILLS, 7, TX_AIMS)
+    assert {"transaction", "commit"} <= set(total.phases), total
+    assert total.in_flight_lost > 0 and total.acknowledged > TX_KILLS, total
 
 
 # -------------------------------------------------------------------- damage
