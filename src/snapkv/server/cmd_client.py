@@ -100,19 +100,23 @@ def client_kill(client: Client, argv: list[str]) -> bytes:
         return OK
     if len(argv) % 2:
         raise CommandError(ERR_SYNTAX)
-    victims = list(server.clients.values())
-    skip_me = True
+    # As Redis, the last value of each filter counts, and the clients are
+    # looked at once, however many filters the request repeats.
+    skip_me, normal = True, True
+    wanted_id: int | None = None
+    addr: str | None = None
+    laddr: str | None = None
+    max_age: int | None = None
     for i in range(2, len(argv), 2):
         option, value = argv[i].lower(), argv[i + 1]
         if option == "id":
-            wanted = parse_int(value, "ERR client-id should be greater than 0")
-            if wanted <= 0:
+            wanted_id = parse_int(value, "ERR client-id should be greater than 0")
+            if wanted_id <= 0:
                 raise CommandError("ERR client-id should be greater than 0")
-            victims = [c for c in victims if c.id == wanted]
         elif option == "addr":
-            victims = [c for c in victims if c.addr == value]
+            addr = value
         elif option == "laddr":
-            victims = [c for c in victims if c.laddr == value]
+            laddr = value
         elif option == "user":
             if value != "default":
                 raise CommandError(f"ERR No such user '{value}'")
@@ -120,19 +124,25 @@ def client_kill(client: Client, argv: list[str]) -> bytes:
             kind = value.lower()
             if kind not in ("normal", "master", "replica", "slave", "pubsub"):
                 raise CommandError(f"ERR Unknown client type '{value}'")
-            if kind != "normal":
-                victims = []
+            normal = kind == "normal"
         elif option == "skipme":
             if value.lower() not in ("yes", "no"):
                 raise CommandError(ERR_SYNTAX)
             skip_me = value.lower() == "yes"
         elif option == "maxage":
-            age = parse_int(value, ERR_NOT_INT)
-            victims = [c for c in victims if _age(c) >= age]
+            max_age = parse_int(value, ERR_NOT_INT)
         else:
             raise CommandError(ERR_SYNTAX)
-    if skip_me:
-        victims = [c for c in victims if c is not client]
+    victims = [
+        c
+        for c in server.clients.values()
+        if normal
+        and (wanted_id is None or c.id == wanted_id)
+        and (addr is None or c.addr == addr)
+        and (laddr is None or c.laddr == laddr)
+        and (max_age is None or _age(c) >= max_age)
+        and not (skip_me and c is client)
+    ]
     _kill(client, victims)
     return integer(len(victims))
 

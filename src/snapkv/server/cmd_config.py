@@ -48,7 +48,9 @@ def _config_values(config: Config) -> dict[str, str]:
 def config_get(client: Client, argv: list[str]) -> bytes:
     values = _config_values(client.server.config)
     found: dict[str, str] = {}
-    for pattern in argv[2:]:
+    for pattern in dict.fromkeys(argv[2:]):  # each distinct pattern once
+        if len(found) == len(values):
+            break
         if not any(special in pattern for special in "[*?"):  # a name: looked up, as Redis
             name = pattern.lower()
             if name in values:

@@ -21,7 +21,9 @@ _CONN = "connection"
 
 def valid_name(name: str) -> bool:
     """Redis's ``validateClientAttr``: printable ASCII without spaces (``!`` to ``~``)."""
-    return all("!" <= ch <= "~" for ch in name)
+    # ASCII 0x20-0x7e is exactly what is ASCII and printable; then no space.
+    # (C-speed checks: a name can be as long as proto-max-bulk-len.)
+    return name.isascii() and name.isprintable() and " " not in name
 
 
 @command("ping", -1, "fast", group=_CONN, summary="Returns the server's liveliness")

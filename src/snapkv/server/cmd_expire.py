@@ -22,6 +22,8 @@ _KEY = (1, 1, 1)
 
 _NX, _XX, _GT, _LT = 1, 2, 4, 8
 _LLONG_MIN, _LLONG_MAX = -(2**63), 2**63 - 1
+# C's LLONG_MIN / 1000 truncates toward zero; Python's // would floor one lower.
+_MIN_SECONDS, _MAX_SECONDS = -(-_LLONG_MIN // 1000), _LLONG_MAX // 1000
 
 
 def _expire(client: Client, argv: list[str], *, seconds: bool, relative: bool) -> bytes:
@@ -39,7 +41,7 @@ def _expire(client: Client, argv: list[str], *, seconds: bool, relative: bool) -
     when = parse_int(argv[2])
     invalid = f"ERR invalid expire time in '{argv[0].lower()}' command"
     if seconds:
-        if not _LLONG_MIN // 1000 <= when <= _LLONG_MAX // 1000:
+        if not _MIN_SECONDS <= when <= _MAX_SECONDS:
             raise CommandError(invalid)
         when *= 1000
     now = client.server.store.now_ms()

@@ -135,7 +135,16 @@ def command_info(client: Client, argv: list[str]) -> bytes:
     if len(argv) == 2:
         return client.encode([_info(cmd, client.resp) for cmd in _top(client)])
     found = [_lookup(client, name) for name in argv[2:]]
-    return client.encode([None if c is None else _info(c, client.resp) for c in found])
+    # Each distinct command is encoded once: a request may name one a million times.
+    entries: dict[str, bytes] = {}
+    for cmd in found:
+        name = "" if cmd is None else cmd.full_name
+        if name not in entries:
+            entries[name] = client.encode(None if cmd is None else _info(cmd, client.resp))
+    return b"*%d\r\n%s" % (
+        len(found),
+        b"".join(entries["" if c is None else c.full_name] for c in found),
+    )
 
 
 @command("command|docs", -2, "loading stale", group=_SRV)

@@ -31,7 +31,13 @@ _S = "string"
 _KEY = (1, 1, 1)
 _ERR_OVERFLOW = "ERR increment or decrement would overflow"
 _ERR_TOO_BIG = "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
-_FLOAT = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity)", re.IGNORECASE)
+# One way to read each float (no "\d+\.?\d*", whose two runs of digits can
+# split a long number in quadratically many ways before failing).
+_FLOAT = re.compile(
+    r"[+-]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity)", re.IGNORECASE | re.ASCII
+)
+#: Redis's ``MAX_LONG_DOUBLE_CHARS``: ``string2ld`` refuses a float this long or longer.
+_MAX_FLOAT_CHARS = 5 * 1024
 
 # SET/GETEX option bits, as Redis's OBJ_SET_* flags.
 _NX, _XX, _GET, _KEEPTTL, _PERSIST = 1, 2, 4, 8, 16
@@ -341,8 +347,8 @@ def decrby(client: Client, argv: list[str]) -> bytes:
 
 
 def _parse_float(text: str) -> float:
-    """A float as Redis's ``strtold`` check accepts it: no spaces, no NaN; else CommandError."""
-    if not _FLOAT.fullmatch(text):
+    """A float as Redis's ``string2ld`` reads it (no spaces, no NaN, under 5 KB); else an error."""
+    if len(text) >= _MAX_FLOAT_CHARS or not _FLOAT.fullmatch(text):
         raise CommandError("ERR value is not a valid float")
     return float(text)
 
