@@ -169,6 +169,10 @@ def _write(
 # ------------------------------------------------------------------ the runner
 
 
+class _RolledBack(Exception):
+    """Raised inside a transaction to roll it back."""
+
+
 @dataclass
 class Image:
     """A crash image taken before some step of the medium, and what it may hold."""
@@ -340,6 +344,38 @@ class Run:
             self.history.append(after)
         self.settle()
 
+    def transaction(self) -> None:
+        """Several random writes as one transaction; a quarter of them roll back.
+
+        The history gains only the state after the whole transaction: a crash
+        image holding any state in between fails the check.
+        """
+        before = self.history[-1]
+        self.clock.ticks += self.rng.choice([0, 1, 8])
+        self.step = "transaction"
+        abort = self.rng.random() < 0.25
+        try:
+            with self.store.transaction():
+                for _ in range(self.rng.randint(2, 8)):
+                    _write(self.rng, self.store, self.clock)
+                if abort:
+                    raise _RolledBack
+        except _RolledBack:
+            self.check_images(None)
+            if visible(dump(self.store), self.clock.ms) != visible(before, self.clock.ms):
+                raise self.fail("a rolled-back transaction changed memory") from None
+            return
+        except MediumError:
+            after = dump(self.store)  # refused: rolled back; a failed fsync: kept in memory
+            self.check_images(after)
+            self.restart(after)
+            return
+        after = dump(self.store)
+        self.check_images(after)
+        if after != before:
+            self.history.append(after)
+        self.settle()
+
     def save(self, kind: str) -> None:
         before = self.history[-1]
         self.step = kind
@@ -390,8 +426,10 @@ class Run:
     def run(self, steps: int) -> None:
         for _ in range(steps):
             roll = self.rng.random()
-            if roll < 0.75:
+            if roll < 0.70:
                 self.write()
+            elif roll < 0.75:
+                self.transaction()
             elif roll < 0.80:
                 self.save("save")
             elif roll < 0.85:
