@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
+from types import TracebackType
+from typing import Any
 
 from snapkv import Store
 
@@ -63,3 +66,40 @@ def wait_until(predicate: Callable[[], object], *, timeout: float = 10.0, what: 
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(delay)
         delay = min(delay * 2, 0.02)
+
+
+class WatchedLock:
+    """Wraps one of the Store's locks and says when a thread has to wait for it.
+
+    A test that must show a call waits for an operation holding the lock
+    installs it (``store._lock = WatchedLock(store._lock)``), starts the call
+    in a thread and waits for ``waiting``: set when an acquire finds the lock
+    held, so the test knows the call is blocked without sleeping to find out.
+    """
+
+    def __init__(self, lock: Any) -> None:
+        self._lock = lock
+        self.waiting = threading.Event()
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if self._lock.acquire(blocking=False):
+            return True
+        if not blocking:
+            return False
+        self.waiting.set()
+        acquired: bool = self._lock.acquire(True, timeout)
+        return acquired
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.release()
