@@ -209,23 +209,31 @@ def test_util_c_fuzz(pattern: bytes, string: bytes) -> None:
     assert stringmatch(pattern, string) == redis_stringmatch(pattern, string)
 
 
-KEY_TEXT = st.lists(st.sampled_from([*"ab-]é😀", "\udcc3", "\udca9"]), max_size=6)
-PATTERN_TEXT = st.lists(st.sampled_from(list("ab*?[]^-\\é")), max_size=8)
+KEY_TEXT = st.lists(st.sampled_from([*"abAZ-]é😀İ", "\udcc3", "\udca9"]), max_size=6)
+PATTERN_TEXT = st.lists(st.sampled_from(list("abAZ*?[]^-\\é")), max_size=8)
+
+
+def wire(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
 
 
 @settings(max_examples=500, deadline=None)
 @given(PATTERN_TEXT.map("".join), st.lists(KEY_TEXT.map("".join), max_size=6))
 def test_keys_matching_is_redis_over_the_wire_bytes(pattern: str, keys: list[str]) -> None:
     """Keys and patterns are ``str`` decoded with surrogateescape: matching is on their bytes."""
-
-    def wire(text: str) -> bytes:
-        return text.encode("utf-8", "surrogateescape")
-
     expected = [k for k in keys if pattern == "*" or redis_stringmatch(wire(pattern), wire(k))]
     assert keys_matching(pattern, keys) == expected
-    glob = Glob(pattern)
-    for key in keys:
-        assert glob.match(key) == stringmatch(wire(pattern), wire(key))
+
+
+@settings(max_examples=500, deadline=None)
+@given(PATTERN_TEXT.map("".join), st.lists(KEY_TEXT.map("".join), max_size=6), st.booleans())
+def test_glob_match_and_filter_agree_with_redis(
+    pattern: str, keys: list[str], nocase: bool
+) -> None:
+    glob = Glob(pattern, nocase=nocase)
+    expected = [k for k in keys if redis_stringmatch(wire(pattern), wire(k), nocase)]
+    assert [k for k in keys if glob.match(k)] == expected
+    assert glob.filter(keys) == expected
 
 
 def test_only_a_lone_star_returns_the_empty_key() -> None:

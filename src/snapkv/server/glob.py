@@ -244,8 +244,8 @@ class _Program:
     """A compiled pattern.
 
     ``words`` when every atom is a literal (the segments are plain byte
-    strings; ``text`` has them as ``str`` when they are ASCII and case
-    matters), else ``segments``; neither when the pattern needs more bytes
+    strings; ``text`` has them as ``str`` when they are ASCII), else
+    ``segments``; neither when the pattern needs more bytes
     than the longest key has (``never``).
     """
 
@@ -266,7 +266,7 @@ class _Program:
         self.segments = segments
         self.words = tuple(words) if words is not None else None
         self.text: tuple[str, ...] | None = None
-        if self.words is not None and not nocase and all(w.isascii() for w in self.words):
+        if self.words is not None and all(w.isascii() for w in self.words):
             self.text = tuple(w.decode("ascii") for w in self.words)
 
 
@@ -398,9 +398,12 @@ class Glob:
 
     def match(self, key: str) -> bool:
         """Whether ``key`` (a ``str`` as decoded from the wire) matches."""
-        text = self._program.text
-        if text is not None:
-            return _match_words(text, key) if key else self._program.empty
+        program = self._program
+        text = program.text
+        if text is not None and not program.nocase:
+            return _match_words(text, key) if key else program.empty
+        if text is not None and key.isascii():  # str.lower() is C's tolower on ASCII only
+            return _match_words(text, key.lower()) if key else program.empty
         return self.match_bytes(key.encode("utf-8", "surrogateescape"))
 
     def match_bytes(self, data: bytes) -> bool:
@@ -435,7 +438,7 @@ class Glob:
     def filter(self, keys: Iterable[str]) -> list[str]:
         """The keys that match, in order (the common shapes at C speed per key)."""
         text = self._program.text
-        if text is None:
+        if text is None or self._program.nocase:
             return [key for key in keys if self.match(key)]
         if len(text) == 1:
             return [key for key in keys if key == text[0]]
