@@ -220,6 +220,17 @@ def test_dir_that_is_locked_exits_1(tmp_path: Path) -> None:
         assert dict(store.items()) == {"mine": "1"}
 
 
+def test_dir_that_is_a_file_exits_1(tmp_path: Path) -> None:
+    ops = write(tmp_path / "ops.json", '[["get", "k"]]')
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    result = cli("run", ops, "--dir", not_a_dir)
+    assert result.returncode == 1
+    assert one_line(result.stderr).startswith(
+        f"snapkv run: error: cannot open snapshot directory {not_a_dir}"
+    )
+
+
 def test_dir_with_a_corrupt_snapshot_exits_1(tmp_path: Path) -> None:
     data = tmp_path / "data"
     with snapkv.open(data) as store:
@@ -380,7 +391,7 @@ def test_refused_input_leaves_the_directory_untouched(tmp_path: Path) -> None:
     assert list(data.glob("snapshot-*.skv")) == []
 
 
-def test_closed_stdout_is_not_a_traceback() -> None:
+def test_closed_stdout_exits_141_without_a_traceback() -> None:
     with subprocess.Popen(
         [*MODULE, "run", str(EXAMPLES / "session-cache.jsonl")],
         stdout=subprocess.PIPE,
@@ -391,9 +402,20 @@ def test_closed_stdout_is_not_a_traceback() -> None:
         assert process.stdout.read(1) == b"["
         process.stdout.close()  # the output is far larger than a pipe buffer
         stderr = process.stderr.read().decode("utf-8", "replace")
-        process.wait(timeout=60)
+        assert process.wait(timeout=60) == 141  # 128 + SIGPIPE, as a shell pipeline reports
     assert "Traceback" not in stderr
     assert "Exception ignored" not in stderr
+
+
+@pytest.mark.parametrize(
+    "text", ["[" * 100_000, '[["get", ' + "1" * 5_000 + "]]"], ids=["deep-nesting", "huge-int"]
+)
+def test_unusable_json_exits_2_with_one_line(tmp_path: Path, text: str) -> None:
+    ops = write(tmp_path / "ops.json", text)
+    result = cli("run", ops)
+    assert result.returncode == 2
+    assert one_line(result.stderr).startswith(f"snapkv run: error: {ops}")
+    assert "Traceback" not in result.stderr
 
 
 # ------------------------------------------------------------------- inspect
@@ -646,6 +668,18 @@ def test_inspect_directory_with_one_corrupt_generation_exits_1(tmp_path: Path) -
     assert lines[0] == str(newer)
     assert "CORRUPT" in lines[1]
     assert lines[2] == str(older)
+    assert lines[3].split()[:2] == ["status", "ok"]
+
+
+def test_inspect_reports_an_unreadable_generation_and_exits_1(tmp_path: Path) -> None:
+    with snapkv.open(tmp_path) as store:
+        store["k"] = "v"
+    (tmp_path / "snapshot-0000000000000009.skv").mkdir()
+    result = cli("inspect", tmp_path)
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[0] == str(tmp_path / "snapshot-0000000000000009.skv")
+    assert lines[1].startswith("  status     UNREADABLE: ")
     assert lines[3].split()[:2] == ["status", "ok"]
 
 

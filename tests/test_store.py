@@ -1,4 +1,4 @@
-"""Store: the mapping, persistence, data types, misuse and corrupt snapshots.
+"""Store: the mapping, persistence, the context manager, data types, misuse, corrupt snapshots.
 
 Grouped by concern, like CPython's test_dbm_sqlite3. Tests that take the
 ``medium_factory`` fixture run once per medium (memory and file); the rest
@@ -10,7 +10,11 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import signal
 import stat
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -154,6 +158,22 @@ class TestReadWrite:
 # --------------------------------------------------------------- persistence
 
 
+class VanishingNewest(MemoryMedium):
+    """The newest generation is listed but gone when read (pruned meanwhile)."""
+
+    def read(self, generation: str | None = None) -> bytes | None:
+        if generation is not None and generation == self.generations()[0]:
+            return None
+        return super().read(generation)
+
+
+class CannotQuarantine(MemoryMedium):
+    """A read-only medium: setting a corrupt generation aside fails."""
+
+    def quarantine(self, generation: str) -> str:
+        raise MediumError("read-only medium")
+
+
 class TestPersistence:
     def test_shutdown_publishes_one_snapshot_then_clears(
         self, medium_factory: MediumFactory
@@ -253,6 +273,15 @@ class TestPersistence:
         assert store.get("0") == "v0"
         assert store.get(str(count - 1)) == f"v{count - 1}"
 
+    def test_restore_skips_a_generation_removed_since_it_was_listed(self) -> None:
+        medium = VanishingNewest(keep=1)
+        medium.publish([codec.encode({"k": "older"})])
+        medium.publish([codec.encode({"k": "newest"})])
+        store = Store(medium)
+        report = store.restore()
+        assert store.get("k") == "older"
+        assert report.generation == medium.generations()[1]
+
     def test_open_restores_the_newest_snapshot(self, tmp_path: Path) -> None:
         directory = tmp_path / "nested" / "db"
         with snapkv.open(directory) as store:
@@ -264,13 +293,118 @@ class TestPersistence:
         assert store.last_restore.generation == store.medium.generations()[0]
         store.close()
 
-    def test_context_manager_shuts_down_and_releases(self, tmp_path: Path) -> None:
+
+# ------------------------------------------------------------ context manager
+
+INTERRUPTED_WRITER = """
+import sys
+import snapkv
+
+try:
+    with snapkv.open(sys.argv[1]) as store:
+        n = 0
+        while True:
+            n += 1
+            store.set("k", str(n))
+            if n == 1:
+                print("ready", flush=True)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+"""
+
+
+class TestContextManager:
+    """``with snapkv.open(...)``: shut down (publish) and close on exit, whatever happens."""
+
+    def test_exit_shuts_down_and_releases(self, tmp_path: Path) -> None:
         with snapkv.open(tmp_path) as store:
             store["a"] = "1"
         assert store.closed
         assert len(snapshot_files(tmp_path)) == 1
         with snapkv.open(tmp_path) as again:
             assert dict(again.items()) == {"a": "1"}
+
+    def test_exit_releases_the_lock_when_the_body_raises(self, tmp_path: Path) -> None:
+        class Failure(Exception):
+            pass
+
+        with pytest.raises(Failure), snapkv.open(tmp_path) as store:
+            store["a"] = "1"
+            raise Failure
+        assert store.closed
+        with snapkv.open(tmp_path) as again:  # not locked out
+            assert dict(again.items()) == {"a": "1"}  # exit shut the store down
+
+    def test_exit_after_an_explicit_close_publishes_nothing(self, tmp_path: Path) -> None:
+        with snapkv.open(tmp_path) as store:
+            store["a"] = "1"
+            store.close()
+        assert snapshot_files(tmp_path) == []
+        with snapkv.open(tmp_path) as store:
+            assert len(store) == 0
+
+    def test_explicit_shutdown_then_exit_does_not_hide_the_snapshot(self, tmp_path: Path) -> None:
+        with snapkv.open(tmp_path) as store:
+            store["k"] = "important"
+            store.shutdown()
+        # Two more sessions that write nothing: with keep=1 an empty snapshot
+        # published on exit would, by now, have pruned the one holding "k".
+        for _ in range(2):
+            with snapkv.open(tmp_path) as store:
+                assert dict(store.items()) == {"k": "important"}
+        assert len(snapshot_files(tmp_path)) == 2
+
+    def test_writes_after_an_explicit_shutdown_are_published_on_exit(self, tmp_path: Path) -> None:
+        with snapkv.open(tmp_path) as store:
+            store["old"] = "1"
+            store.shutdown()
+            store["new"] = "2"
+        with snapkv.open(tmp_path) as store:
+            assert dict(store.items()) == {"new": "2"}
+
+    def test_a_failing_final_shutdown_keeps_memory_and_the_directory(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        def no_space(fd: int) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        store = snapkv.open(tmp_path)
+        with monkeypatch.context() as patch:
+            patch.setattr(os, "fsync", no_space)
+            with pytest.raises(MediumError), store:
+                store["k"] = "unsaved"
+        assert not store.closed
+        assert store.get("k") == "unsaved"
+        with pytest.raises(StoreLockedError):
+            snapkv.open(tmp_path)
+        store.shutdown()  # the disk is back: retrying works
+        store.close()
+        with snapkv.open(tmp_path) as again:
+            assert again.get("k") == "unsaved"
+
+    @pytest.mark.parametrize("attempt", range(6))
+    def test_ctrl_c_during_writes_publishes_and_never_leaves_the_store_locked(
+        self, tmp_path: Path, attempt: int
+    ) -> None:
+        child = subprocess.Popen(
+            [sys.executable, "-c", INTERRUPTED_WRITER, str(tmp_path)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert child.stdout is not None
+        assert child.stdout.readline() == "ready\n"  # after its first write
+        # Where in the write loop the interrupt lands: the variety under test.
+        time.sleep(0.005 * attempt)
+        child.send_signal(signal.SIGINT)
+        try:
+            output, _ = child.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.communicate()
+            pytest.fail("the writer hung after Ctrl-C: a lock was left held")
+        assert output == "interrupted\n"
+        with snapkv.open(tmp_path) as store:
+            assert int(store["k"]) > 0  # __exit__ published the last write
 
 
 # ---------------------------------------------------------------- data types
@@ -396,6 +530,15 @@ class TestDataTypes:
         store.restore()
         assert dict(store.items()) == {"k": "old"}
 
+    def test_update_validates_everything_before_storing_anything(self, store: Store) -> None:
+        with pytest.raises(TypeError, match="key must be str, not int"):
+            store.update({"a": "1", 3: "x"})  # type: ignore[dict-item]
+        with pytest.raises(TypeError, match="value must be str, not NoneType"):
+            store.update([("a", "1")], b=None)  # type: ignore[arg-type]
+        assert len(store) == 0
+        store.update({"a": "1"}, b="2")
+        assert dict(store.items()) == {"a": "1", "b": "2"}
+
     def test_object_faking_its_class_is_refused(self, store: Store) -> None:
         with pytest.raises(TypeError, match="ClaimsToBeStr"):
             store.set(ClaimsToBeStr(), "v")  # type: ignore[arg-type]
@@ -419,6 +562,8 @@ AFTER_CLOSE: dict[str, Callable[[Store], object]] = {
     "values": lambda s: s.values(),
     "update": lambda s: s.update({"k": "v"}),
     "pop": lambda s: s.pop("k", None),
+    "popitem": lambda s: s.popitem(),
+    "setdefault": lambda s: s.setdefault("k", "v"),
     "clear": lambda s: s.clear(),
     "save": lambda s: s.save(),
     "shutdown": lambda s: s.shutdown(),
@@ -497,23 +642,6 @@ class TestMisuse:
         again = snapkv.open(tmp_path)
         assert dict(again.items()) == {"a": "1"}
         again.close()
-
-    def test_context_manager_releases_the_lock_when_the_body_raises(self, tmp_path: Path) -> None:
-        class Failure(Exception):
-            pass
-
-        with pytest.raises(Failure), snapkv.open(tmp_path) as store:
-            store["a"] = "1"
-            raise Failure
-        assert store.closed
-        with snapkv.open(tmp_path) as again:  # not locked out
-            assert dict(again.items()) == {"a": "1"}  # exit shut the store down
-
-    def test_context_manager_after_explicit_close(self, tmp_path: Path) -> None:
-        with snapkv.open(tmp_path) as store:
-            store["a"] = "1"
-            store.close()
-        assert snapshot_files(tmp_path) == []
 
     def test_close_without_save_loses_unsaved_writes(self, tmp_path: Path) -> None:
         with snapkv.open(tmp_path) as store:
@@ -648,6 +776,39 @@ class TestCorruptSnapshot:
             store.restore(fallback=True)
         assert dict(store.items()) == {"memory": "unchanged"}
 
+    def test_fallback_skips_an_unreadable_generation(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        with snapkv.open(tmp_path) as store:
+            store["k"] = "old"
+        with snapkv.open(tmp_path) as store:
+            store["k"] = "new"
+        newest = snapshot_files(tmp_path)[-1]
+        real_read = FileMedium.read
+
+        def read(self: FileMedium, generation: str | None = None) -> bytes | None:
+            if generation == newest:
+                raise MediumError(f"cannot read {generation}: Input/output error")
+            return real_read(self, generation)
+
+        monkeypatch.setattr(FileMedium, "read", read)
+        with pytest.raises(MediumError):
+            snapkv.open(tmp_path)
+        store = snapkv.open(tmp_path, fallback=True)
+        assert store.get("k") == "old"
+        assert store.last_restore is not None
+        assert [name for name, _ in store.last_restore.skipped] == [newest]
+        store.close()
+
+    def test_fallback_restores_even_if_the_bad_generation_cannot_be_set_aside(self) -> None:
+        medium = CannotQuarantine(keep=1)
+        medium.publish([codec.encode({"k": "good"})])
+        medium.publish([b"garbage"])
+        store = Store(medium)
+        report = store.restore(fallback=True)
+        assert store.get("k") == "good"
+        assert "could not be moved aside: read-only medium" in report.skipped[0][1]
+
     def test_zero_byte_newest_file(self, tmp_path: Path) -> None:
         with snapkv.open(tmp_path) as store:
             store["a"] = "1"
@@ -683,7 +844,7 @@ class TestCorruptSnapshot:
 
 
 class TestPublishFailure:
-    """A full disk, injected at fsync: the only mock in the Store tests."""
+    """A full disk, injected at fsync."""
 
     @staticmethod
     def fail_fsync(monkeypatch: pytest.MonkeyPatch, target: str) -> None:
@@ -735,12 +896,17 @@ class TestPublishFailure:
         self.fail_fsync(monkeypatch, "directory")
         with pytest.raises(MediumError, match="published but not confirmed durable"):
             store.shutdown()
-        assert dict(store.items()) == {"a": "1", "b": "2"}
+        assert dict(store.items()) == {"a": "1", "b": "2"}, "memory must be intact"
         assert temp_files(tmp_path) == []
+        assert len(snapshot_files(tmp_path)) == 2, "the renamed snapshot is visible"
         monkeypatch.undo()
         store.restore()
         assert dict(store.items()) == {"a": "1", "b": "2"}
+        store["c"] = "3"
+        store.shutdown()  # the disk is back: a new attempt publishes
         store.close()
+        with snapkv.open(tmp_path) as again:
+            assert dict(again.items()) == {"a": "1", "b": "2", "c": "3"}
 
 
 # ---------------------------------------------------------------- generations

@@ -1,24 +1,29 @@
 """Concurrent use of one Store: memory and snapshots must never be torn or lose writes.
 
-Each test runs its threads for a fixed wall-clock time with a very short GIL
-switch interval, so that threads interleave inside Store methods as often as
-possible, then checks invariants that a torn (not point-in-time) snapshot or
-a lost write would break.
+The stress tests run their threads for a fixed wall-clock time with a very
+short GIL switch interval, so that threads interleave inside Store methods as
+often as possible, then check invariants that a torn (not point-in-time)
+snapshot or a lost write would break. The lock tests at the end are
+deterministic: a publish is held in place and each call must be seen waiting
+for it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import pytest
 
-from snapkv import Medium, Store, StoreClosedError, codec
-from support import wait_until
+import snapkv
+from snapkv import Medium, MemoryMedium, Store, StoreClosedError, codec
+from support import WatchedLock, wait_until
 
 if TYPE_CHECKING:
     from conftest import MediumFactory
@@ -282,3 +287,133 @@ def test_close_while_in_use_raises_only_store_closed(medium_factory: MediumFacto
 
     run_threads([*map(worker, range(WRITERS)), closer], RUN_SECONDS)
     assert sorted(finished) == list(range(WRITERS))
+
+
+# --------------------------------------------------------- atomic methods
+
+
+def test_pop_setdefault_popitem_are_single_atomic_steps() -> None:
+    store = Store()
+    errors: list[BaseException] = []
+    results: list[str] = []
+
+    def racer() -> None:
+        try:
+            for _ in range(2_000):
+                store.set("k", "v")
+                store.pop("k", None)
+                results.append(store.setdefault("d", threading.current_thread().name))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=racer, name=f"t{i}") for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(set(results)) == 1, "setdefault must give every caller the same value"
+    assert store.popitem() == ("d", results[0])
+    with pytest.raises(KeyError):
+        store.popitem()
+    with pytest.raises(KeyError):
+        store.pop("missing")
+    with pytest.raises(TypeError, match="value must be str"):
+        store.setdefault("x", None)  # type: ignore[arg-type]
+
+
+# ----------------------------------------------- the locks, deterministically
+
+
+class BlockingMedium(MemoryMedium):
+    """publish() waits until released, so a test can act while a publish is running."""
+
+    def __init__(self) -> None:
+        super().__init__(keep=5)
+        self.publishing = threading.Event()
+        self.release = threading.Event()
+
+    def publish(self, pieces: Iterable[bytes]) -> None:
+        data = b"".join(pieces)
+        self.publishing.set()
+        assert self.release.wait(10)
+        super().publish([data])
+
+
+@contextmanager
+def publish_in_progress(store: Store, medium: BlockingMedium, operation: str) -> Iterator[None]:
+    thread = threading.Thread(target=getattr(store, operation))
+    thread.start()
+    assert medium.publishing.wait(10)
+    try:
+        yield
+    finally:
+        medium.release.set()
+        thread.join(10)
+
+
+def blocks(store: Store, target: object, *args: object) -> tuple[bool, threading.Thread]:
+    """Start ``target`` in a thread; True if it waits for one of the store's locks.
+
+    It either finishes (it did not wait) or is seen waiting on a lock that
+    the running publish holds: no sleep decides which.
+    """
+    locks = [WatchedLock(store._lock), WatchedLock(store._publish_lock)]
+    store._lock, store._publish_lock = locks  # type: ignore[assignment]
+    thread = threading.Thread(target=target, args=args)  # type: ignore[arg-type]
+    thread.start()
+
+    def waiting() -> bool:
+        return any(lock.waiting.is_set() for lock in locks)
+
+    wait_until(lambda: waiting() or not thread.is_alive(), what="the call to wait or end")
+    return waiting() and thread.is_alive(), thread
+
+
+@pytest.mark.parametrize("operation", ["close", "restore"])
+def test_close_and_restore_wait_for_a_running_save(operation: str) -> None:
+    medium = BlockingMedium()
+    store = Store(medium)
+    store["k"] = "v"
+    with publish_in_progress(store, medium, "save"):
+        waited, thread = blocks(store, getattr(store, operation))
+        assert waited, f"{operation} ran while a save was publishing"
+    thread.join(10)
+
+
+@pytest.mark.parametrize(
+    "write", ["delete", "__delitem__", "clear", "pop", "popitem", "setdefault", "update"]
+)
+def test_every_mutation_waits_for_a_running_shutdown(write: str) -> None:
+    medium = BlockingMedium()
+    store = Store(medium)
+    store["k"] = "v"
+    args = {
+        "delete": ("k",),
+        "__delitem__": ("k",),
+        "pop": ("k", None),
+        "setdefault": ("k", "x"),
+        "update": ({"k": "x"},),
+    }.get(write, ())
+
+    def call() -> None:
+        with contextlib.suppress(KeyError):
+            getattr(store, write)(*args)
+
+    with publish_in_progress(store, medium, "shutdown"):
+        waited, thread = blocks(store, call)
+        assert waited, f"{write} did not wait for shutdown's lock"
+    thread.join(10)
+    assert codec.decode(medium.read() or b"") == {"k": "v"}, "the snapshot saw the write"
+
+
+def test_run_operations_on_a_shared_store_goes_through_its_lock() -> None:
+    medium = BlockingMedium()
+    store = Store(medium)
+    with publish_in_progress(store, medium, "shutdown"):
+        waited, thread = blocks(
+            store, lambda: snapkv.run_operations([("set", "k", "v")], store=store)
+        )
+        assert waited, "run_operations wrote to a shared store without its lock"
+    thread.join(10)
+    assert store.get("k") == "v", "the write was lost in the dict being shut down"
