@@ -80,25 +80,27 @@ class TestViews:
 
     @pytest.mark.parametrize("n", ["1", 1.0, None, b"\x01"])
     def test_a_non_integer_number_is_a_type_error(self, store: Store, n: object) -> None:
-        with pytest.raises(TypeError):
+        with pytest.raises(TypeError, match="cannot be interpreted as an integer"):
             store.db(n)  # type: ignore[arg-type]
 
     def test_databases_is_configurable(self, clock: FakeClock) -> None:
         store = Store(databases=4, clock=clock, sweep_interval=None)
         assert store.databases == 4
         store.db(3).set("k", "v")
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=r"keyspace 4 is out of range 0\.\.3"):
             store.db(4)
         single = Store(databases=1)
         assert single.db(0) is single
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=r"keyspace 1 is out of range 0\.\.0"):
             single.db(1)
         store.close()
         single.close()
 
     @pytest.mark.parametrize("databases", [0, -1, 2**31 + 1])
     def test_a_bad_number_of_databases_is_refused(self, databases: int) -> None:
-        with pytest.raises(ValueError):
+        with pytest.raises(
+            ValueError, match=f"databases must be between 1 and 2\\*\\*31, not {databases}"
+        ):
             Store(databases=databases)
 
     def test_a_keyspace_has_the_whole_mapping_api(self, store: Store) -> None:
@@ -120,11 +122,11 @@ class TestViews:
 
     def test_a_keyspace_refuses_non_str_like_the_store(self, store: Store) -> None:
         space = store.db(2)
-        with pytest.raises(TypeError):
+        with pytest.raises(TypeError, match="key must be str, not int"):
             space.set(1, "v")  # type: ignore[arg-type]
-        with pytest.raises(TypeError):
+        with pytest.raises(TypeError, match="value must be str, not bytes"):
             space["k"] = b"v"  # type: ignore[assignment]
-        with pytest.raises(TypeError):
+        with pytest.raises(TypeError, match="value must be str, not int"):
             space.update({"ok": "v", "bad": 1})  # type: ignore[dict-item]
         assert len(space) == 0
 
@@ -183,7 +185,7 @@ class TestFlush:
 
     def test_flush_of_a_bad_keyspace(self, store: Store) -> None:
         store.set("k", "v")
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="keyspace 16 is out of range"):
             store.flush(16)
         assert store.get("k") == "v"
 
@@ -226,7 +228,7 @@ class TestSwap:
     @pytest.mark.parametrize(("a", "b"), [(0, 16), (-1, 0), (16, 16)])
     def test_swap_of_a_bad_keyspace_changes_nothing(self, store: Store, a: int, b: int) -> None:
         store.set("k", "v")
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=r"is out of range 0\.\.15"):
             store.swap(a, b)
         assert contents(store) == {0: {"k": "v"}}
 
@@ -264,15 +266,15 @@ class TestMove:
     def test_move_to_the_same_or_a_bad_keyspace(self, store: Store) -> None:
         store.set("k", "v")
         store.db(2).set("k", "v2")
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="keyspaces are the same"):
             store.move("k", 0)
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="keyspaces are the same"):
             store.db(2).move("k", 2)
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="keyspace 16 is out of range"):
             store.move("k", 16)
-        with pytest.raises(TypeError):
+        with pytest.raises(TypeError, match="cannot be interpreted as an integer"):
             store.move("k", "1")  # type: ignore[arg-type]
-        with pytest.raises(TypeError):
+        with pytest.raises(TypeError, match="key must be str, not int"):
             store.move(1, 1)  # type: ignore[arg-type]
         assert contents(store) == {0: {"k": "v"}, 2: {"k": "v2"}}
 
@@ -321,9 +323,9 @@ class TestRename:
 
     def test_rename_refuses_non_str(self, store: Store) -> None:
         store.set("k", "v")
-        with pytest.raises(TypeError):
+        with pytest.raises(TypeError, match="key must be str, not int"):
             store.rename("k", 1)  # type: ignore[arg-type]
-        with pytest.raises(TypeError):
+        with pytest.raises(TypeError, match="key must be str, not bytes"):
             store.rename(b"k", "j")  # type: ignore[arg-type]
         assert dict(store.items()) == {"k": "v"}
 
