@@ -52,7 +52,7 @@ def test_all_is_the_expected_surface() -> None:
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_every_exported_name_exists(name: str) -> None:
-    assert getattr(snapkv, name) is not None
+    assert hasattr(snapkv, name)
 
 
 def test_star_import_gives_exactly_all() -> None:
@@ -68,10 +68,22 @@ def test_version_matches_the_distribution() -> None:
     assert snapkv.__version__ == version("snapkv")
 
 
-@pytest.mark.parametrize(
-    "error",
-    [CorruptSnapshotError, InvalidOperationError, MediumError, StoreClosedError, StoreLockedError],
+EXPORTED_ERRORS = sorted(
+    (
+        value
+        for value in map(vars(snapkv).get, EXPECTED)
+        if isinstance(value, type) and issubclass(value, BaseException)
+    ),
+    key=lambda error: error.__name__,
 )
+
+
+def test_every_exported_error_is_checked_below() -> None:
+    names = {error.__name__ for error in EXPORTED_ERRORS}
+    assert names == {name for name in EXPECTED if name.endswith("Error")}
+
+
+@pytest.mark.parametrize("error", EXPORTED_ERRORS, ids=lambda error: error.__name__)
 def test_every_error_is_a_snapkv_error(error: type[Exception]) -> None:
     assert issubclass(error, SnapkvError)
     assert error.__doc__, "each error documents when it is raised"
