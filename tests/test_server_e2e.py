@@ -1,9 +1,9 @@
 """snapkv serve end to end: a real server on 127.0.0.1, real clients, real sockets.
 
 The server runs in a thread on its own event loop (asyncio's, and uvloop's
-where installed), or as a ``snapkv serve`` subprocess for the signal and
-crash tests. Clients are redis-py (sync and asyncio, RESP2 and RESP3),
-redis-cli and redis-benchmark (when on PATH; under CI, where they are
+where installed); ``snapkv serve`` as a subprocess (signals, kill -9) is
+tested in test_server_process.py. Clients are redis-py (sync and asyncio,
+RESP2 and RESP3), redis-cli and redis-benchmark (when on PATH; under CI, where they are
 installed, a missing one fails the test), and raw sockets for malformed
 input. Nothing here sleeps to let time pass: waits are for a condition,
 with a deadline.
@@ -17,10 +17,8 @@ import contextlib
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -517,62 +515,6 @@ def test_shutdown_nosave_keeps_the_journal(serve: Callable[..., Running], tmp_pa
     store.close()
     with snapkv.open(tmp_path, journal=True) as again:
         assert again.get("a") == "1"
-
-
-def spawn(directory: Path, *args: str) -> tuple[subprocess.Popen[bytes], int]:
-    """``snapkv serve --port 0`` in a subprocess; returns it and the port it reports."""
-    log = directory / "serve.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "snapkv",
-                "serve",
-                "--port",
-                "0",
-                "--dir",
-                str(directory / "data"),
-                *args,
-            ],
-            stderr=out,
-        )
-    ready = re.compile(rb"ready to accept connections on [\d.]+:(\d+)")
-    wait_until(lambda: process.poll() is not None or bool(ready.search(log.read_bytes())), "ready")
-    found = ready.search(log.read_bytes())
-    assert found, log.read_text()
-    return process, int(found.group(1))
-
-
-def test_sigterm_saves_then_exits(tmp_path: Path) -> None:
-    process, port = spawn(tmp_path, "--appendonly", "no")
-    try:
-        with redis.Redis(port=port) as r:
-            r.mset({f"k{i}": str(i) for i in range(100)})
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(DEADLINE) == 0
-    finally:
-        process.kill()
-        process.wait()
-    with snapkv.open(tmp_path / "data") as store:  # no journal: this is the SIGTERM snapshot
-        assert len(store) == 100 and store.get("k42") == "42"
-
-
-def test_sigkill_loses_no_acknowledged_write_with_appendfsync_always(tmp_path: Path) -> None:
-    process, port = spawn(tmp_path, "--appendfsync", "always")
-    try:
-        with redis.Redis(port=port) as r:
-            for i in range(200):
-                r.set(f"k{i}", str(i))
-            with r.pipeline(transaction=True) as pipe:
-                pipe.incr("n").incr("n")
-                pipe.execute()
-    finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-    with snapkv.open(tmp_path / "data", journal=True) as store:
-        assert [store.get(f"k{i}") for i in range(200)] == [str(i) for i in range(200)]
-        assert store.get("n") == "2"
 
 
 # ------------------------------------------------- appendfsync always: group sync

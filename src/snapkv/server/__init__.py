@@ -129,7 +129,11 @@ async def _main(store: Store, config: Config, ready: Callable[[RespServer], Any]
     loop = asyncio.get_running_loop()
 
     def on_signal(name: str) -> None:
+        if server.stopping:
+            return  # a second signal: the first one's stop is under way
         log.warning("received %s: saving and shutting down", name)
+        # As SHUTDOWN: no command runs between this snapshot and the exit
+        # (request_stop right after it, in this same callback).
         try:
             server.dispatcher.save()
         except Exception as exc:  # still stop: a signal is not a request to keep running

@@ -78,6 +78,10 @@ class Connection(asyncio.Protocol):
         # uvloop's transports implement asyncio.Transport without subclassing it.
         transport = cast(asyncio.Transport, transport)
         self.transport = transport
+        if self.server.stopping:  # accepted in the same turn as the stop
+            self.closing = True
+            transport.abort()
+            return
         dispatcher = self.dispatcher
         config = dispatcher.config
         if len(dispatcher.clients) >= config.maxclients:
@@ -123,6 +127,12 @@ class Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
 
+    def stop_reading(self) -> None:
+        """The server is stopping: read no more requests (what is written still goes out)."""
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.pause_reading()
+
     def _drop(self) -> None:
         self.pending = []
         self.held = []
@@ -132,7 +142,7 @@ class Connection(asyncio.Protocol):
     # ----------------------------------------------------------------- data
 
     def data_received(self, data: bytes) -> None:
-        if self.closing:
+        if self.closing or self.server.stopping:
             return
         client = self.client
         parser = self.parser
@@ -168,6 +178,9 @@ class Connection(asyncio.Protocol):
         ``first``: the reply of a command already run (the fast path's),
         still at the head of ``pending``.
         """
+        if self.server.stopping:
+            self.pending = []
+            return
         client = self.client
         parser = self.parser
         transport = self.transport
@@ -222,13 +235,15 @@ class Connection(asyncio.Protocol):
         """After a command asked to close (QUIT, SHUTDOWN, CLIENT KILL of itself)."""
         self.closing = True
         self.pending = []
+        if self.dispatcher.shutdown_requested is not None:
+            # At once, not after the held replies: no other client's command
+            # may run (and be acknowledged) after SHUTDOWN's snapshot.
+            self.server.request_stop()
         if self.held:
             self.after_held = self._finish
             return
         if self.transport is not None:
             self.transport.close()  # sends what was written first
-        if self.dispatcher.shutdown_requested is not None:
-            self.server.request_stop()
 
     def _protocol_error(self) -> None:
         parser = self.parser

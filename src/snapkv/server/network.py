@@ -8,7 +8,9 @@ bytes), and does what concerns all of them:
   TCP keepalive (as Redis's ``tcp-keepalive 300``) ends half-open ones.
 * ``Config.save`` rules are checked once a second; snapshots are taken in a
   thread (see ``ServerState.bgsave``).
-* Stopping (SHUTDOWN, a signal): stop accepting, close every connection.
+* Stopping (SHUTDOWN, SIGTERM, SIGINT): from the moment it is decided no
+  command runs any more (so none is acknowledged after the final
+  snapshot), then every connection is closed on the next turn of the loop.
 
 Group sync (``appendonly`` with ``appendfsync always``): a write may be
 acknowledged only once its journal record is on disk, but one fsync per
@@ -69,6 +71,8 @@ class RespServer:
         self.syncs = 0
         self._held: list[Connection] = []
         self._sync_handle: asyncio.Handle | None = None
+        #: Set by :meth:`request_stop`: connections run no more commands.
+        self.stopping = False
         #: The journal sync failure that stopped the server, if any.
         self.fatal: Exception | None = None
         self._server: asyncio.Server | None = None
@@ -97,7 +101,20 @@ class RespServer:
         self._cron = loop.call_later(1.0, self._tick)
 
     def request_stop(self) -> None:
-        """Stop accepting, close every connection, and let :meth:`serve_until_stopped` return."""
+        """Stop now: no command runs after this call; :meth:`serve_until_stopped` then returns.
+
+        As Redis's SHUTDOWN exits inside the command, so that no write can
+        be acknowledged after the final snapshot: from here on no connection
+        runs another command (replies already produced are still written,
+        after the group sync that covers them), no new connection is
+        accepted, and no more requests are read. :meth:`close`, on the
+        next turn of the loop, closes everything.
+        """
+        self.stopping = True
+        if self._server is not None:
+            self._server.close()  # stop accepting; idempotent
+        for connection in self.connections:
+            connection.stop_reading()
         if self._stopped is not None:
             self._stopped.set()
 
