@@ -9,7 +9,7 @@ backup of everything it changes.
   prediction, repair actions), JSON-ready;
 * :mod:`snapkv.check.verify`: :func:`check_directory` reads every file and
   predicts what ``open()`` does by running the recovery ``open()`` runs
-  (:mod:`snapkv.recovery`) over a read-only view of the directory;
+  (:mod:`snapkv.recovery`) over the file medium's read side, without its lock;
 * :mod:`snapkv.check.repair`: :func:`repair_directory` makes the changes
   ``open(repair=True)`` would make, with backups, under the directory's lock.
 

@@ -4,8 +4,9 @@ Each snapshot generation is decoded in full (:func:`snapkv.codec.scan`) and
 each journal scanned (:func:`snapkv.journal.scan_journal`), so the report
 says for every file what it holds or where and why it fails. What
 ``open()`` does with them is not re-derived here: it is
-:func:`snapkv.recovery.plan_recovery`, the function ``open()`` runs, over a
-read-only view of the directory. Its strict run (default options) is the
+:func:`snapkv.recovery.plan_recovery`, the function ``open()`` runs, over the
+file medium's read side without its lock
+(:class:`~snapkv.media.file.DirectoryReader`). Its strict run (default options) is the
 prediction and the verdict; its repair run (``repair=True``) is the chain of
 journals, each journal's role, and the repair plan, so that
 ``snapkv check --repair`` makes exactly the changes ``open(repair=True)``
@@ -51,75 +52,25 @@ from snapkv.check.report import (
     RepairAction,
     SnapshotReport,
 )
-from snapkv.errors import CorruptJournalError, CorruptSnapshotError, MediumError, SnapkvError
+from snapkv.errors import CorruptJournalError, CorruptSnapshotError, SnapkvError
 from snapkv.media.file import (
     _JOURNAL,
     _SNAPSHOT,
     _TEMP_PREFIX,
     LOCK_NAME,
+    DirectoryReader,
     _journal_name,
-    _numbers,
 )
 
 if sys.platform != "win32":  # FileMedium is POSIX only; `import snapkv` works anywhere
     import fcntl
 
-__all__ = ["DirectoryView", "check_directory", "in_use"]
+__all__ = ["check_directory", "in_use"]
 
 _BACKUP = re.compile(r".+\.bak-\d{8}T\d{6}Z(?:-\d+)?")
 _SET_ASIDE = re.compile(r".+\.corrupt(?:-\d+)?")
 #: Extra reads of a directory in use whose files change during the check.
 _RETRIES = 3
-
-
-class DirectoryView:
-    """The read side of a :class:`~snapkv.media.FileMedium`, without its lock.
-
-    What :mod:`snapkv.recovery` reads (its ``Source``): same names, same
-    errors, so a check judges the files exactly as a Store opening them would.
-    """
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-
-    def generations(self) -> list[str]:
-        try:
-            return [f"snapshot-{n:016d}.skv" for n in _numbers(self.directory)]
-        except OSError as exc:
-            raise MediumError(f"cannot list {self.directory}: {exc}") from exc
-
-    def read(self, generation: str | None = None) -> bytes | None:
-        if generation is None:
-            names = self.generations()
-            if not names:
-                return None
-            generation = names[0]
-        return self._read(self.directory / generation, "")
-
-    def describe(self, generation: str | None = None) -> str:
-        return str(self.directory / generation) if generation else str(self.directory)
-
-    def journal_ids(self) -> list[int]:
-        try:
-            names = os.listdir(self.directory)
-        except OSError as exc:
-            raise MediumError(f"cannot list {self.directory}: {exc}") from exc
-        return sorted(int(m.group(1)) for m in map(_JOURNAL.fullmatch, names) if m)
-
-    def read_journal(self, jid: int) -> bytes | None:
-        return self._read(self.directory / _journal_name(jid), "journal ")
-
-    def describe_journal(self, jid: int) -> str:
-        return str(self.directory / _journal_name(jid))
-
-    @staticmethod
-    def _read(path: Path, what: str) -> bytes | None:
-        try:
-            return path.read_bytes()
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise MediumError(f"cannot read {what}{path}: {exc}") from exc
 
 
 def check_directory(path: str | os.PathLike[str]) -> CheckReport:
@@ -179,7 +130,7 @@ def in_use(directory: Path) -> bool:
 def check(directory: Path, *, busy: bool) -> CheckReport:
     """One pass over ``directory``: the files, the prediction, the chain and the repair plan."""
     names = sorted(os.listdir(directory))
-    view = DirectoryView(directory)
+    view = DirectoryReader(directory)
     snapshots = _check_snapshots(directory, names)
     scans = {}
     for jid in sorted(int(m.group(1)) for m in map(_JOURNAL.fullmatch, names) if m):
@@ -222,7 +173,7 @@ def check(directory: Path, *, busy: bool) -> CheckReport:
     )
 
 
-def _predict(view: DirectoryView) -> tuple[Prediction, recovery.Plan | None]:
+def _predict(view: DirectoryReader) -> tuple[Prediction, recovery.Plan | None]:
     """What ``open()`` (default options) does: the recovery it runs, run here."""
     try:
         plan = recovery.plan_recovery(view)
@@ -344,7 +295,7 @@ def _scan_journal(directory: Path, jid: int) -> JournalReport | None:
 
 
 def _chain(
-    view: DirectoryView,
+    view: DirectoryReader,
     snapshots: tuple[SnapshotReport, ...],
     journals: dict[int, JournalReport],
     plan: recovery.Plan | None,

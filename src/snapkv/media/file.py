@@ -59,7 +59,7 @@ from snapkv.media.base import JournalFile, Medium
 if sys.platform != "win32":  # imported only where it exists, so `import snapkv` works anywhere
     import fcntl
 
-__all__ = ["FileMedium", "list_snapshots"]
+__all__ = ["DirectoryReader", "FileMedium", "list_snapshots"]
 
 log = logging.getLogger("snapkv")
 
@@ -197,7 +197,84 @@ if sys.platform != "win32":
     os.register_at_fork(after_in_child=_drop_locks_in_child)
 
 
-class FileMedium(Medium):
+class DirectoryReader:
+    """The read side of a :class:`FileMedium`, without its lock.
+
+    What recovery reads (:class:`snapkv.recovery.Source`), with the same
+    names and errors as the medium a Store opens, so that ``snapkv check``
+    judges a directory exactly as ``open()`` would, even while a Store has
+    it open. :class:`FileMedium` is this plus the lock and the writes.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory)
+
+    def _check_open(self) -> None:
+        """A hook: :class:`FileMedium` refuses every call once it is closed."""
+
+    def _numbers(self) -> list[int]:
+        try:
+            return _numbers(self.directory)
+        except OSError as exc:
+            raise MediumError(f"cannot list {self.directory}: {exc}") from exc
+
+    def generations(self) -> list[str]:
+        """Snapshot generations (file names), newest first."""
+        return [_snapshot_name(n) for n in self._numbers()]
+
+    def read(self, generation: str | None = None) -> bytes | None:
+        """The bytes of ``generation`` (default: the newest); ``None`` if it is gone."""
+        self._check_open()
+        if generation is None:
+            numbers = self._numbers()
+            if not numbers:
+                return None
+            generation = _snapshot_name(numbers[0])
+        elif not _SNAPSHOT.fullmatch(generation):
+            raise ValueError(f"not a snapshot generation name: {generation!r}")
+        return _read(self.directory / generation, "")
+
+    def path(self, generation: str) -> Path:
+        """The file that holds ``generation``."""
+        return self.directory / generation
+
+    def describe(self, generation: str | None = None) -> str:
+        """The path of ``generation`` (or of the directory), for messages."""
+        return str(self.directory / generation) if generation else str(self.directory)
+
+    def journal_ids(self) -> list[int]:
+        """Every journal id in the directory, ascending."""
+        self._check_open()
+        try:
+            names = os.listdir(self.directory)
+        except OSError as exc:
+            raise MediumError(f"cannot list {self.directory}: {exc}") from exc
+        return sorted(int(m.group(1)) for m in map(_JOURNAL.fullmatch, names) if m)
+
+    def journal_path(self, jid: int) -> Path:
+        """The file that holds journal ``jid``."""
+        return self.directory / _journal_name(jid)
+
+    def describe_journal(self, jid: int) -> str:
+        """The path of journal ``jid``, for messages."""
+        return str(self.journal_path(jid))
+
+    def read_journal(self, jid: int) -> bytes | None:
+        """The bytes of journal ``jid``; ``None`` if it is gone."""
+        self._check_open()
+        return _read(self.journal_path(jid), "journal ")
+
+
+def _read(path: Path, what: str) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise MediumError(f"cannot read {what}{path}: {exc}") from exc
+
+
+class FileMedium(DirectoryReader, Medium):
     """Snapshots as files in ``directory``; keeps the newest and ``keep`` older ones.
 
     :param directory: created if missing (with its parents).
@@ -213,7 +290,7 @@ class FileMedium(Medium):
             raise ValueError(f"keep must be >= 0, not {keep}")
         if sys.platform == "win32":
             raise MediumError("FileMedium needs POSIX file locking (fcntl); use MemoryMedium")
-        self.directory = Path(directory)
+        super().__init__(directory)
         self.keep = keep
         self._lock_fd: int | None = None
         self._open_journals: weakref.WeakSet[FileJournal] = weakref.WeakSet()
@@ -249,41 +326,6 @@ class FileMedium(Medium):
             self.close()
             raise MediumError(f"cannot prepare {self.directory}: {exc}") from exc
         _OPEN_MEDIA.add(self)
-
-    # ------------------------------------------------------------------ reading
-
-    def _numbers(self) -> list[int]:
-        try:
-            return _numbers(self.directory)
-        except OSError as exc:
-            raise MediumError(f"cannot list {self.directory}: {exc}") from exc
-
-    def generations(self) -> list[str]:
-        return [_snapshot_name(n) for n in self._numbers()]
-
-    def read(self, generation: str | None = None) -> bytes | None:
-        self._check_open()
-        if generation is None:
-            numbers = self._numbers()
-            if not numbers:
-                return None
-            generation = _snapshot_name(numbers[0])
-        elif not _SNAPSHOT.fullmatch(generation):
-            raise ValueError(f"not a snapshot generation name: {generation!r}")
-        path = self.directory / generation
-        try:
-            return path.read_bytes()
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise MediumError(f"cannot read {path}: {exc}") from exc
-
-    def path(self, generation: str) -> Path:
-        """The file that holds ``generation``."""
-        return self.directory / generation
-
-    def describe(self, generation: str | None = None) -> str:
-        return str(self.directory / generation) if generation else str(self.directory)
 
     # ------------------------------------------------------------------ writing
 
@@ -357,14 +399,6 @@ class FileMedium(Medium):
 
     # ------------------------------------------------------------------ journals
 
-    def journal_ids(self) -> list[int]:
-        self._check_open()
-        try:
-            names = os.listdir(self.directory)
-        except OSError as exc:
-            raise MediumError(f"cannot list {self.directory}: {exc}") from exc
-        return sorted(int(m.group(1)) for m in map(_JOURNAL.fullmatch, names) if m)
-
     def quarantine_journal(self, jid: int) -> str:
         """Rename journal ``jid`` to ``<name>.corrupt`` (``.corrupt-N`` if that exists)."""
         self._check_open()
@@ -375,23 +409,6 @@ class FileMedium(Medium):
         except OSError as exc:
             raise MediumError(f"cannot move journal {source} aside: {exc}") from exc
         return str(target)
-
-    def journal_path(self, jid: int) -> Path:
-        """The file that holds journal ``jid``."""
-        return self.directory / _journal_name(jid)
-
-    def describe_journal(self, jid: int) -> str:
-        return str(self.journal_path(jid))
-
-    def read_journal(self, jid: int) -> bytes | None:
-        self._check_open()
-        path = self.journal_path(jid)
-        try:
-            return path.read_bytes()
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise MediumError(f"cannot read journal {path}: {exc}") from exc
 
     def create_journal(self, jid: int, header: bytes) -> JournalFile:
         """See :meth:`Medium.create_journal`: temp file, fsync, rename, directory fsync.
