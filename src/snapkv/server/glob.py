@@ -245,8 +245,8 @@ class _Program:
 
     ``words`` when every atom is a literal (the segments are plain byte
     strings; ``text`` has them as ``str`` when they are ASCII), else
-    ``segments``; neither when the pattern needs more bytes
-    than the longest key has (``never``).
+    ``segments``; neither when the pattern needs more bytes than the
+    longest key has (``never``).
     """
 
     __slots__ = ("empty", "never", "nocase", "segments", "text", "words")
