@@ -38,7 +38,7 @@ import snapkv.server.cmd_keys
 import snapkv.server.cmd_multi
 import snapkv.server.cmd_persistence
 import snapkv.server.cmd_scripting
-import snapkv.server.cmd_strings  # noqa: F401
+import snapkv.server.cmd_strings  # noqa: F401 - imported for its declarations
 from snapkv.server.client import Client
 from snapkv.server.resp.writer import QUEUED, error
 from snapkv.server.state import Config, ServerState
