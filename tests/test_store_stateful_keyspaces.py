@@ -407,12 +407,20 @@ class ExpiryMachine(RuleBasedStateMachine):
             assert kind == "flush_all"
             self.flush_all()
 
-    @rule(data=st.data(), lag=LAG_MS, abort=st.booleans(), kill=st.booleans())
-    def transaction(self, data: st.DataObject, lag: int, abort: bool, kill: bool) -> None:
+    @rule(
+        ops=st.lists(
+            st.tuples(TX_KINDS, DB, DB, keys, keys, TEXT, st.integers(-1_000, 5_000)),
+            min_size=1,
+            max_size=8,
+        ),
+        lag=LAG_MS,
+        abort=st.booleans(),
+        kill=st.booleans(),
+    )
+    def transaction(
+        self, ops: list[tuple[str, int, int, str, str, str, int]], lag: int, abort: bool, kill: bool
+    ) -> None:
         self.advance(lag)
-        keys = st.sampled_from(sorted(self.used))
-        op = st.tuples(TX_KINDS, DB, DB, keys, keys, TEXT, st.integers(-1_000, 5_000))
-        ops = data.draw(st.lists(op, min_size=1, max_size=8), label="ops")
         model, durable, current = copied(self.model), self.durable, self.current
         kill = kill and self.journal
         try:
