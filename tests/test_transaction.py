@@ -195,3 +195,64 @@ def test_memory_store_transactions_commit_and_roll_back() -> None:
     store.shutdown()
     store.restore()
     assert store.get("a") == "2"
+
+
+def test_a_transaction_does_not_wait_for_a_save_publishing_in_another_thread(
+    tmp_path: Path,
+) -> None:
+    store = snapkv.open(tmp_path, journal=True, fsync="always")
+    fill(store)
+    publishing, release = threading.Event(), threading.Event()
+    publish = store.medium.publish
+
+    def slow_publish(pieces: object) -> None:
+        publishing.set()
+        assert release.wait(10)
+        publish(pieces)  # type: ignore[arg-type]
+
+    store.medium.publish = slow_publish  # type: ignore[method-assign]
+    saver = threading.Thread(target=store.save)
+    saver.start()
+    assert publishing.wait(10)
+
+    def transaction() -> None:
+        with store.transaction() as tx:
+            tx.set("during", "the save")
+            tx.db(1).delete("b")
+
+    worker = threading.Thread(target=transaction)
+    worker.start()
+    worker.join(10)
+    committed = not worker.is_alive()
+    release.set()
+    saver.join(10)
+    assert committed, "the transaction waited for the save's publish"
+    expected = state(store)
+    store.close()
+    with snapkv.open(tmp_path, journal=True) as reopened:
+        assert state(reopened) == expected
+
+
+def test_a_save_that_starts_during_a_transaction_keeps_all_of_it(tmp_path: Path) -> None:
+    store = snapkv.open(tmp_path, journal=True, fsync="always")
+    fill(store)
+    saved = threading.Event()
+
+    def save() -> None:
+        store.save()
+        saved.set()
+
+    saver = threading.Thread(target=save)
+    with store.transaction() as tx:
+        tx.set("a", "in the transaction")
+        saver.start()
+        # The save prepares its next journal outside the lock, then waits.
+        assert not saved.wait(0.2)
+        tx.db(2).set("late", "write")
+    saver.join(10)
+    assert saved.is_set()
+    expected = state(store)
+    store.close()
+    with snapkv.open(tmp_path, journal=True) as reopened:
+        assert state(reopened) == expected
+        assert reopened.get("a") == "in the transaction"

@@ -380,6 +380,8 @@ class Store(Keyspace):
         replays it as nothing; the next id skips it).
         """
         writer = self._writer
+        if isinstance(writer, Recorder):  # a transaction runs: its writer is the real one
+            writer = writer.writer
         if not self._journaling or writer is None or writer is _PARKED:
             return None
         if writer.failure is None:
@@ -431,8 +433,10 @@ class Store(Keyspace):
         the exception propagates; with ``fsync="always"`` leaving the block
         waits until the record is durable.
 
-        The block holds the store's locks: other threads' writes (and
-        ``save``, ``len``, iteration) wait until it ends. Their lock-free
+        The block holds the store's lock: other threads' writes (and
+        ``len``, iteration, the moment a ``save`` copies references) wait
+        until it ends; a background save's encoding and fsync do not hold
+        the block back. Their lock-free
         reads (``get``, ``in``) are not held back, so they can see a
         transaction's writes before it ends (and see them undone if it
         raises). Keep transactions short.
@@ -447,7 +451,12 @@ class Store(Keyspace):
             store that was shut down and not restored.
         """
         self._not_in_transaction("a transaction")
-        with self._publish_lock, self._lock:
+        # Only _lock, not _publish_lock: a save running in another thread
+        # holds _publish_lock while it encodes and fsyncs (seconds for a big
+        # store) and needs _lock only to switch journals and copy references.
+        # What it reads outside _lock (the writer, to sync it) the Recorder
+        # forwards to the real writer.
+        with self._lock:
             self._check_open()
             writer = self._writer
             recorder = Recorder(self._spaces, writer, parked=writer is _PARKED)
