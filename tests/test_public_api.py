@@ -1,4 +1,7 @@
-"""The public surface: what ``import snapkv`` exports, the error tree, and what it imports."""
+"""The public surface: what ``import snapkv`` exports, and what importing it loads.
+
+The error classes themselves (tree, builtins, context) are ``test_errors.py``'s.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +12,7 @@ import sys
 import pytest
 
 import snapkv
-from snapkv import (
-    CorruptSnapshotError,
-    InvalidOperationError,
-    MediumError,
-    SnapkvError,
-    StoreClosedError,
-    StoreLockedError,
-)
+from snapkv import errors
 
 EXPECTED = {
     "CorruptJournalError",
@@ -55,6 +51,10 @@ def test_every_exported_name_exists(name: str) -> None:
     assert hasattr(snapkv, name)
 
 
+def test_every_error_is_exported() -> None:
+    assert set(errors.__all__) <= EXPECTED
+
+
 def test_star_import_gives_exactly_all() -> None:
     namespace: dict[str, object] = {}
     exec("from snapkv import *", namespace)
@@ -66,55 +66,6 @@ def test_version_matches_the_distribution() -> None:
     from importlib.metadata import version
 
     assert snapkv.__version__ == version("snapkv")
-
-
-EXPORTED_ERRORS = sorted(
-    (
-        value
-        for value in map(vars(snapkv).get, EXPECTED)
-        if isinstance(value, type) and issubclass(value, BaseException)
-    ),
-    key=lambda error: error.__name__,
-)
-
-
-def test_every_exported_error_is_checked_below() -> None:
-    names = {error.__name__ for error in EXPORTED_ERRORS}
-    assert names == {name for name in EXPECTED if name.endswith("Error")}
-
-
-@pytest.mark.parametrize("error", EXPORTED_ERRORS, ids=lambda error: error.__name__)
-def test_every_error_is_a_snapkv_error(error: type[Exception]) -> None:
-    assert issubclass(error, SnapkvError)
-    assert error.__doc__, "each error documents when it is raised"
-
-
-def test_value_errors_where_python_expects_them() -> None:
-    assert issubclass(InvalidOperationError, ValueError)
-    assert issubclass(StoreClosedError, ValueError)
-    for error in (CorruptSnapshotError, MediumError, StoreLockedError):
-        assert not issubclass(error, ValueError)
-    assert not issubclass(SnapkvError, (ValueError, OSError))
-
-
-def test_corrupt_snapshot_error_carries_where_and_which() -> None:
-    error = CorruptSnapshotError("bad", offset=12, check="header-crc")
-    assert (error.reason, error.offset, error.check, error.source) == (
-        "bad",
-        12,
-        "header-crc",
-        "",
-    )
-    located = error.located("/data/snapshot-0000000000000001.skv")
-    assert located.source == "/data/snapshot-0000000000000001.skv"
-    assert str(located).startswith("/data/snapshot-0000000000000001.skv: bad")
-    assert (located.offset, located.check) == (12, "header-crc")
-
-
-def test_invalid_operation_error_names_the_index() -> None:
-    error = InvalidOperationError("unknown command", index=4)
-    assert error.index == 4
-    assert "operation 4" in str(error)
 
 
 def imported_by(statement: str) -> list[str]:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 import snapkv
 from snapkv import InvalidOperationError, Store, codec, run_operations
+from snapkv.simulate import validate_operations
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -291,6 +292,23 @@ def test_invalid_operation_error_is_a_value_error() -> None:
     assert issubclass(InvalidOperationError, snapkv.SnapkvError)
     with pytest.raises(ValueError, match="operation 0"):
         run_operations([("frobnicate",)])
+
+
+def test_validate_operations_runs_nothing_and_names_the_first_bad_one() -> None:
+    validate_operations([["set", "a", "1"], ("get", "a"), ["shutdown"], ["restore"]])
+    with pytest.raises(InvalidOperationError, match=r"operation 2: 'get' takes 1") as info:
+        validate_operations([["set", "a", "1"], ["shutdown"], ["get"], ["nope"]])
+    assert info.value.index == 2
+
+
+@pytest.mark.parametrize(
+    "op",
+    [[["shutdown"]], [{"a": 1}], [None], [b"shutdown"], [["set"], "k", "v"], [{}, "k"]],
+    ids=repr,
+)
+def test_unhashable_or_odd_command_names_are_refused_cleanly(op: list[object]) -> None:
+    with pytest.raises(InvalidOperationError, match="operation 1: command must be a str"):
+        run_operations([("set", "a", "1"), op])
 
 
 def test_operations_before_the_bad_one_took_effect() -> None:
