@@ -452,7 +452,7 @@ class Killer:
                 seen += tag == trigger
                 fire = tag == trigger and seen >= nth
             if fire or acks > 80 or error:
-                time.sleep(delay)
+                time.sleep(delay)  # how far past the marker the kill lands: randomness under test
                 self._send("kill")
                 asked = True
         if error:
