@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 import hypothesis.strategies as st
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import (
     Bundle,
@@ -94,12 +95,8 @@ class StoreComparison(RuleBasedStateMachine):
             del self.store[key]
             del self.model[key]
         else:
-            try:
+            with pytest.raises(KeyError):
                 del self.store[key]
-            except KeyError:
-                pass
-            else:
-                raise AssertionError(f"del of missing key {key!r} did not raise KeyError")
 
     @rule()
     def clear(self) -> None:
