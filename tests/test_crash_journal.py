@@ -518,7 +518,6 @@ def run_killers(
         total.in_flight_kept += tally.in_flight_kept
         total.in_flight_lost += tally.in_flight_lost
         total.acknowledged += tally.acknowledged
-    assert total.kills == kills
     return total
 
 
