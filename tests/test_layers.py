@@ -15,7 +15,12 @@ import pytest
 SRC = Path(__file__).resolve().parent.parent / "src" / "snapkv"
 
 #: What every server command family module may import.
-_HANDLER = {"snapkv.server.client", "snapkv.server.resp.writer", "snapkv.server.table"}
+_HANDLER = {
+    "snapkv.server.client",
+    "snapkv.server.resp.text",
+    "snapkv.server.resp.writer",
+    "snapkv.server.table",
+}
 
 ALLOWED: dict[str, set[str]] = {
     "snapkv.errors": set(),
@@ -85,9 +90,10 @@ ALLOWED: dict[str, set[str]] = {
     # The server: resp knows no command, handlers know no bytes but the
     # writer's (Redis's networking.c / server.c / t_string.c cut). The
     # client <-> state <- table edges are for type annotations only.
-    "snapkv.server.resp.reader": {"snapkv.errors"},
-    "snapkv.server.resp.hiredis_reader": {"snapkv.server.resp.reader"},
-    "snapkv.server.resp.writer": set(),
+    "snapkv.server.resp.text": set(),
+    "snapkv.server.resp.reader": {"snapkv.errors", "snapkv.server.resp.text"},
+    "snapkv.server.resp.hiredis_reader": {"snapkv.server.resp.reader", "snapkv.server.resp.text"},
+    "snapkv.server.resp.writer": {"snapkv.server.resp.text"},
     "snapkv.server.resp": {
         "snapkv.server.resp.hiredis_reader",
         "snapkv.server.resp.reader",
@@ -112,7 +118,7 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.server.table",
         "snapkv.store",
     },
-    "snapkv.server.glob": set(),
+    "snapkv.server.glob": {"snapkv.server.resp.text"},
     "snapkv.server.cmd_strings": _HANDLER,
     "snapkv.server.cmd_keys": {*_HANDLER, "snapkv.server.glob"},
     "snapkv.server.cmd_expire": _HANDLER,
@@ -124,6 +130,7 @@ ALLOWED: dict[str, set[str]] = {
     "snapkv.server.cmd_client": {*_HANDLER, "snapkv.server.cmd_connection"},
     "snapkv.server.cmd_config": {*_HANDLER, "snapkv.server.glob", "snapkv.server.state"},
     "snapkv.server.dispatch": {
+        "snapkv.server.resp.text",
         "snapkv.server.client",
         "snapkv.server.cmd_client",
         "snapkv.server.cmd_config",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 from typing import TYPE_CHECKING
 
+from snapkv.server.resp.text import to_bytes
 from snapkv.server.resp.writer import OK, bulk
 from snapkv.server.state import REDIS_VERSION
 from snapkv.server.table import ERR_SYNTAX, CommandError, command, parse_int
@@ -64,9 +65,7 @@ def _check_password(client: Client, user: str, password: str) -> None:
     required = client.server.config.requirepass
     if user != "default":
         raise CommandError(_WRONGPASS)
-    if required is not None and not hmac.compare_digest(
-        password.encode("utf-8", "surrogateescape"), required.encode("utf-8", "surrogateescape")
-    ):
+    if required is not None and not hmac.compare_digest(to_bytes(password), to_bytes(required)):
         raise CommandError(_WRONGPASS)
     # Without requirepass the default user is "nopass": any password works.
     client.authenticated = True

@@ -18,13 +18,14 @@ import re
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from snapkv.server.resp.text import byte_len, to_bytes, to_text
 from snapkv.server.resp.writer import EMPTY_BULK, OK, ONE, ZERO, bulk, integer
 from snapkv.server.table import ERR_SYNTAX, CommandError, command, parse_int
 
 if TYPE_CHECKING:
     from snapkv.server.client import Client
 
-__all__ = ["byte_len", "format_float"]
+__all__ = ["format_float"]
 
 _LLONG_MIN, _LLONG_MAX = -(2**63), 2**63 - 1
 _S = "string"
@@ -43,19 +44,6 @@ _MAX_FLOAT_CHARS = 5 * 1024
 _NX, _XX, _GET, _KEEPTTL, _PERSIST = 1, 2, 4, 8, 16
 _EX, _PX, _EXAT, _PXAT = 32, 64, 128, 256
 _EXPIRY = _EX | _PX | _EXAT | _PXAT
-
-
-def byte_len(value: str) -> int:
-    """Length in bytes on the wire of a value (what STRLEN and APPEND count)."""
-    return len(value) if value.isascii() else len(value.encode("utf-8", "surrogateescape"))
-
-
-def _encode(value: str) -> bytes:
-    return value.encode("utf-8", "surrogateescape")
-
-
-def _decode(data: bytes) -> str:
-    return data.decode("utf-8", "surrogateescape")
 
 
 def _parse_options(argv: list[str], *, is_set: bool) -> tuple[int, str | None]:
@@ -130,7 +118,7 @@ def get(client: Client, argv: list[str]) -> bytes:
     value = client.db.get(argv[1])
     if value is None:
         return client.null
-    data = value.encode("utf-8", "surrogateescape")
+    data = to_bytes(value)
     return b"$%d\r\n%s\r\n" % (len(data), data)
 
 
@@ -268,7 +256,7 @@ def getrange(client: Client, argv: list[str]) -> bytes:
     value = client.db.get(argv[1])
     if value is None:
         return EMPTY_BULK
-    data = _encode(value)
+    data = to_bytes(value)
     size = len(data)
     if start < 0 and end < 0 and start > end:
         return EMPTY_BULK
@@ -288,20 +276,20 @@ def setrange(client: Client, argv: list[str]) -> bytes:
     if offset < 0:
         raise CommandError("ERR offset is out of range")
     db = client.db
-    key, patch = argv[1], _encode(argv[3])
+    key, patch = argv[1], to_bytes(argv[3])
     old = db.get(key)
     if not patch:
         return ZERO if old is None else integer(byte_len(old))
     if offset + len(patch) > client.server.config.proto_max_bulk_len:
         raise CommandError(_ERR_TOO_BIG)
-    data = b"" if old is None else _encode(old)
+    data = b"" if old is None else to_bytes(old)
     if len(data) < offset:
         data += b"\0" * (offset - len(data))
     data = data[:offset] + patch + data[offset + len(patch) :]
     if old is None:
-        db.set(key, _decode(data))
+        db.set(key, to_text(data))
     else:
-        db.set(key, _decode(data), keep_ttl=True)
+        db.set(key, to_text(data), keep_ttl=True)
     return integer(len(data))
 
 

@@ -40,6 +40,7 @@ import snapkv.server.cmd_persistence
 import snapkv.server.cmd_scripting
 import snapkv.server.cmd_strings  # noqa: F401 - imported for its declarations
 from snapkv.server.client import Client
+from snapkv.server.resp.text import to_bytes, to_text
 from snapkv.server.resp.writer import QUEUED, error
 from snapkv.server.state import Config, ServerState
 from snapkv.server.table import COMMANDS, Command, build_table
@@ -67,13 +68,13 @@ def _quote_args(argv: list[str]) -> str:
     for arg in argv:
         if len(out) >= 128:
             break
-        out += b"'" + arg.encode("utf-8", "surrogateescape")[: 128 - len(out)] + b"' "
-    return out.decode("utf-8", "surrogateescape")
+        out += b"'" + to_bytes(arg)[: 128 - len(out)] + b"' "
+    return to_text(out)
 
 
 def _head(text: str) -> str:
     """First 128 bytes of ``text``, as Redis's ``%.128s``."""
-    return text.encode("utf-8", "surrogateescape")[:128].decode("utf-8", "surrogateescape")
+    return to_text(to_bytes(text)[:128])
 
 
 def unknown_command(argv: list[str]) -> str:
@@ -175,7 +176,7 @@ class Dispatcher(ServerState):
                 client.multi_failed = False
                 client.update_plain()
                 client.unwatch()
-                reason = reply[1:-2].decode("utf-8", "surrogateescape")
+                reason = to_text(reply[1:-2])
                 return error(f"EXECABORT Transaction discarded because of: {reason}")
             client.multi_failed = True
         return reply

@@ -54,6 +54,8 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import AnyStr, Final
 
+from snapkv.server.resp.text import to_bytes
+
 __all__ = ["Glob", "keys_matching", "stringmatch"]
 
 _STAR, _QMARK, _OPEN, _CLOSE, _ESCAPE, _CARET, _DASH = b"*?[]\\^-"
@@ -389,7 +391,7 @@ class Glob:
         self, pattern: str | bytes, *, nocase: bool = False, longest: int | None = None
     ) -> None:
         if isinstance(pattern, str):
-            pattern = pattern.encode("utf-8", "surrogateescape")
+            pattern = to_bytes(pattern)
         if len(pattern) <= _CACHED_SIZE:
             self._program = _compile_cached(pattern, nocase)
         else:
@@ -404,7 +406,7 @@ class Glob:
             return _match_words(text, key) if key else program.empty
         if text is not None and key.isascii():  # str.lower() is C's tolower on ASCII only
             return _match_words(text, key.lower()) if key else program.empty
-        return self.match_bytes(key.encode("utf-8", "surrogateescape"))
+        return self.match_bytes(to_bytes(key))
 
     def match_bytes(self, data: bytes) -> bool:
         """Whether ``data`` matches, exactly as Redis's ``stringmatchlen``."""

@@ -15,6 +15,7 @@ from itertools import chain
 from typing import Any, Final
 
 from snapkv.server.resp.reader import PythonParser
+from snapkv.server.resp.text import ENCODING, ERRORS
 
 __all__ = ["HiredisParser", "Parser", "make_parser"]
 
@@ -61,7 +62,7 @@ class HiredisParser(PythonParser):
         self._reader: Any = self._new_reader()
 
     def _new_reader(self) -> Any:
-        return self._reader_type(encoding="utf-8", errors="surrogateescape")
+        return self._reader_type(encoding=ENCODING, errors=ERRORS)
 
     def feed(self, data: bytes) -> list[list[str]]:
         """Add ``data`` and return the commands it completed."""

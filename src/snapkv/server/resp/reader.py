@@ -31,6 +31,7 @@ from __future__ import annotations
 from typing import Final
 
 from snapkv.errors import SnapkvError
+from snapkv.server.resp.text import ENCODING, ERRORS
 
 __all__ = [
     "DEFAULT_MAX_ARGS",
@@ -296,7 +297,7 @@ class PythonParser:
             if end + 2 > n:
                 self._need = end + 2 - pos
                 break
-            args.append(buf[nl + 2 : end].decode("utf-8", "surrogateescape"))
+            args.append(buf[nl + 2 : end].decode(ENCODING, ERRORS))
             pos = end + 2
             left -= 1
         if left:
@@ -317,5 +318,5 @@ class PythonParser:
         if parts is None:
             return self._fail("unbalanced quotes in request")
         if parts:
-            commands.append([p.decode("utf-8", "surrogateescape") for p in parts])
+            commands.append([p.decode(ENCODING, ERRORS) for p in parts])
         return nl + 1

@@ -11,6 +11,8 @@ import math
 from collections.abc import Iterable
 from typing import Final
 
+from snapkv.server.resp.text import ENCODING, ERRORS
+
 __all__ = [
     "EMPTY_ARRAY",
     "EMPTY_BULK",
@@ -67,7 +69,7 @@ NULL_ARRAY: Final = _NullArray()
 def _clean(text: str) -> bytes:
     # Like Redis's addReplyErrorLength: a CR or LF in the text would end the
     # reply early and let the rest be read as another reply.
-    return text.replace("\r", " ").replace("\n", " ").encode("utf-8", "surrogateescape")
+    return text.replace("\r", " ").replace("\n", " ").encode(ENCODING, ERRORS)
 
 
 def simple(text: str) -> bytes:
@@ -88,7 +90,7 @@ def integer(value: int) -> bytes:
 def bulk(value: str | bytes) -> bytes:
     """``$len`` and the bytes of ``value`` (a str is encoded as arguments were decoded)."""
     if isinstance(value, str):
-        value = value.encode("utf-8", "surrogateescape")
+        value = value.encode(ENCODING, ERRORS)
     return b"$%d\r\n%s\r\n" % (len(value), value)
 
 
