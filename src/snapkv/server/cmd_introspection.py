@@ -223,7 +223,6 @@ def info_text(client: Client, sections: list[str]) -> str:
     before it has one.
     """
     server = client.server
-    store = server.store
     wanted = {s.lower() for s in sections} or {"default"}
     if wanted & {"all", "everything", "default"}:
         wanted |= set(_DEFAULT_SECTIONS)
@@ -312,7 +311,6 @@ def info_text(client: Client, sections: list[str]) -> str:
             lines = [f"# {name.capitalize()}"]
             lines.extend(f"{key}:{value}" for key, value in fields.items())
             blocks.append("\r\n".join(lines) + "\r\n")
-    del store
     return "\r\n".join(blocks)
 
 
