@@ -229,12 +229,20 @@ def test_unauthenticated_clients_are_limited_as_redis_7(
     running.assert_serving()
 
 
-def test_proto_max_bulk_len_is_configurable(serve: Callable[..., Running]) -> None:
-    running = serve()
+@PARSERS
+def test_proto_max_bulk_len_is_configurable(serve: Callable[..., Running], hiredis: bool) -> None:
+    running = serve(hiredis=hiredis)
+    before = running.connect()  # open before the change: it applies at once, as in Redis
+    before.sendall(b"PING\r\n")
+    assert before.recv(100) == b"+PONG\r\n"
     assert running.client().config_set("proto-max-bulk-len", 1024 * 1024)
-    sock = running.connect()  # a connection opened after the change
-    sock.sendall(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1048577\r\n")
-    assert timed(lambda: read_until_closed(sock)) == b"-ERR Protocol error: invalid bulk length\r\n"
+    after = running.connect()
+    for sock in (before, after):
+        sock.sendall(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1048577\r\n")
+        assert (
+            timed(lambda s=sock: read_until_closed(s))
+            == b"-ERR Protocol error: invalid bulk length\r\n"
+        )
     refused(
         lambda: running.client().config_set("proto-max-bulk-len", 1024 * 1024 - 1),
         "ERR CONFIG SET failed (possibly related to argument 'proto-max-bulk-len') - "

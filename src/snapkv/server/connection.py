@@ -148,6 +148,9 @@ class Connection(asyncio.Protocol):
         parser = self.parser
         assert client is not None and parser is not None
         client.last_interaction = time.monotonic()
+        # CONFIG SET proto-max-bulk-len applies to every connection at once,
+        # as in Redis (the parser is sans-I/O and knows no config).
+        parser.max_bulk_len = self.dispatcher.config.proto_max_bulk_len
         commands = parser.feed(data)
         if self.paused or self.pending or self.held_full:
             self.pending.extend(commands)
