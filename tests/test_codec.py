@@ -177,12 +177,19 @@ def test_encode_is_the_concatenation_of_iter_encode(mapping: dict[str, str]) -> 
 
 @FAST
 @given(mappings)
-def test_decoding_is_deterministic(mapping: dict[str, str]) -> None:
+def test_decoding_is_deterministic_and_scan_describes_what_decode_returns(
+    mapping: dict[str, str],
+) -> None:
     data = codec.encode(mapping)
     assert codec.encode(mapping) == data, "encoding must be deterministic too"
     first, second = codec.decode(data), codec.decode(data)
     assert list(first.items()) == list(second.items())
-    assert codec.scan(data) == codec.scan(data)
+    info = codec.scan(data, keys=len(first) + 1)
+    assert (info.version, info.size, info.entries, info.expiring) == (1, len(data), len(first), 0)
+    assert info.first_keys == list(first)
+    assert sum(chunk.entries for chunk in info.chunks) == len(first)
+    assert info.records == len(info.chunks), "one ENTRIES record per chunk, no other record"
+    assert info.keyspaces == ([codec.KeyspaceInfo(0, len(first), 0)] if first else [])
 
 
 # ------------------------------------------------------------------ layouts
@@ -421,7 +428,7 @@ def test_scan_without_keys_lists_none() -> None:
 # ------------------------------------------------------------------ record types
 
 
-# 0x81 is META, a known optional type that must come first: see test_codec_v2.py.
+# 0x81 is META, a known optional type that must come first: see test_codec_keyspaces.py.
 @pytest.mark.parametrize("record_type", [0x80, 0x82, 0x83, 0xC3, 0xFF], ids=hex)
 @pytest.mark.parametrize(
     "body", [b"", b"\x00" * 5, "future ☃".encode()], ids=["empty", "zeros", "text"]
