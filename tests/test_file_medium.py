@@ -3,9 +3,9 @@
 The Medium contract (publish, read, generations, quarantine, journals) is
 checked for every medium by the conformance kit (``test_media_contract.py``);
 this file holds what only a directory has: fsync and rename order, OS errors
-turned into MediumError, names of generations and of files set aside, and the
-``flock`` that keeps one writer per directory, in this process and across
-processes (the lock is held by a real child process).
+turned into MediumError, names of generations, of journals and of files set
+aside, and the ``flock`` that keeps one writer per directory, in this process
+and across processes (the lock is held by a real child process).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import pytest
 
 import snapkv
 from snapkv import FileMedium, MediumError, StoreLockedError, codec
+from snapkv import journal as jr
 from snapkv.media import file as file_medium
 
 # ----------------------------------------------------------- syscall order
@@ -100,7 +101,7 @@ def test_unreadable_generation_is_a_medium_error(tmp_path: Path) -> None:
     with pytest.raises(MediumError, match="cannot read"):
         medium.read()
     medium.close()
-    with pytest.raises(MediumError):
+    with pytest.raises(MediumError, match=r"cannot read .*snapshot-0000000000000009\.skv"):
         snapkv.open(tmp_path)
     with snapkv.open(tmp_path, fallback=True) as store:
         assert store.get("k") == "old"
@@ -205,10 +206,57 @@ def test_generation_numbers_grow_past_quarantined_ones(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("keep", [1.5, "1", None])
 def test_keep_must_be_an_integer(tmp_path: Path, keep: object) -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="cannot be interpreted as an integer"):
         FileMedium(tmp_path, keep=keep)  # type: ignore[arg-type]
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="cannot be interpreted as an integer"):
         snapkv.MemoryMedium(keep=keep)  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------- journal files
+
+
+def test_file_journals_are_named_and_numbered_apart_from_snapshots(tmp_path: Path) -> None:
+    medium = FileMedium(tmp_path / "d")
+    medium.create_journal(7, jr.header(7)).close()
+    assert (tmp_path / "d" / "journal-0000000000000007.skj").read_bytes() == jr.header(7)
+    assert medium.describe_journal(7) == str(tmp_path / "d" / "journal-0000000000000007.skj")
+    medium.publish([b"snapshot"])
+    assert medium.generations() == ["snapshot-0000000000000001.skv"]
+    (tmp_path / "d" / "journal-12.skj").write_bytes(b"not ours")  # wrong width: ignored
+    assert medium.journal_ids() == [7]
+    medium.close()
+
+
+def test_file_medium_removes_an_unfinished_journal_and_closes_its_journals(
+    tmp_path: Path,
+) -> None:
+    leftover = tmp_path / "d" / ".tmp-journal-0000000000000003-99"
+    leftover.parent.mkdir()
+    leftover.write_bytes(b"\x89SKJ")
+    medium = FileMedium(tmp_path / "d")
+    assert not leftover.exists()
+    assert medium.journal_ids() == []
+    file = medium.create_journal(3, jr.header(3))
+    medium.close()  # releases the lock: no write may land after it
+    with pytest.raises(MediumError, match="closed"):
+        file.write(jr.set_record(0, "a", "1"))
+    with pytest.raises(MediumError, match="closed"):
+        medium.journal_ids()
+
+
+def test_file_medium_errors_name_the_path(tmp_path: Path) -> None:
+    medium = FileMedium(tmp_path / "d")
+    file = medium.create_journal(1, jr.header(1))
+    (tmp_path / "d" / "journal-0000000000000001.skj").unlink()
+    with pytest.raises(MediumError, match=r"journal-0000000000000001\.skj"):
+        medium.open_journal(1)
+    (tmp_path / "d" / "journal-0000000000000002.skj").mkdir()  # unreadable as a file
+    with pytest.raises(MediumError, match=r"journal-0000000000000002\.skj"):
+        medium.read_journal(2)
+    with pytest.raises(MediumError, match=r"journal-0000000000000002\.skj"):
+        medium.create_journal(2, jr.header(2))
+    file.close()
+    medium.close()
 
 
 # --------------------------------------------------- the lock, in this process
