@@ -597,7 +597,7 @@ def full_outcome(reader: str, data: bytes) -> tuple[Any, ...]:
 
 @pytest.mark.parametrize(("data", "check"), [c[1:] for c in CRAFTED], ids=[c[0] for c in CRAFTED])
 def test_both_readers_refuse_with_the_same_check_and_offset(data: bytes, check: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=rf"^{re.escape(check)} at offset \d+$"):
         read_snapshot(data)
     spec = full_outcome("spec", data)
     assert len(spec) == 2
@@ -683,8 +683,12 @@ def test_every_truncation_of_a_v2_example_is_refused_the_same_way() -> None:
 
 
 def test_bad_magic_and_zero_bytes_raise_value_error() -> None:
-    for data in (b"", b"\x89SKV\r\n\x1a\r" + GOOD[8:], b"PK\x03\x04" + GOOD[4:]):
-        with pytest.raises(ValueError):
+    for data, message in [
+        (b"", "header-length at offset 0"),
+        (b"\x89SKV\r\n\x1a\r" + GOOD[8:], "magic at offset 0"),
+        (b"PK\x03\x04" + GOOD[4:], "magic at offset 0"),
+    ]:
+        with pytest.raises(ValueError, match=message):
             read_snapshot(data)
 
 

@@ -353,5 +353,5 @@ def test_structured_replies(value: object, resp2: bytes, resp3: bytes) -> None:
 
 
 def test_unencodable_values_are_refused() -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="cannot encode object as a RESP reply"):
         encode(object())
