@@ -1,7 +1,7 @@
 """The durable file-system recipes of ``snapkv._fs``: what each leaves, on success and failure.
 
 The order of the system calls (fsync before rename, directory after) is
-checked where the FileMedium uses the recipes, in ``test_failure_paths.py``;
+checked where the FileMedium uses the recipes, in ``test_file_medium.py``;
 this file checks each recipe's contract, failures included.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -105,7 +106,7 @@ def test_rename_durably_replaces_the_target(tmp_path: Path) -> None:
 
 
 def test_rename_durably_of_a_missing_file_changes_nothing(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path / "missing"))):
         _fs.rename_durably(tmp_path / "missing", tmp_path / "b")
     assert os.listdir(tmp_path) == []
 
@@ -115,7 +116,7 @@ def test_rename_durably_reports_a_failed_directory_sync(
 ) -> None:
     (tmp_path / "a").write_bytes(b"a")
     fail_directory_fsync(monkeypatch)
-    with pytest.raises(_fs.DirectorySyncError):
+    with pytest.raises(_fs.DirectorySyncError, match="renamed, but the directory sync failed"):
         _fs.rename_durably(tmp_path / "a", tmp_path / "b")
     assert os.listdir(tmp_path) == ["b"]
 
@@ -143,7 +144,7 @@ def test_truncate_durably_by_descriptor_leaves_it_open(tmp_path: Path) -> None:
 
 
 def test_truncate_durably_of_a_missing_file_raises(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path / "missing"))):
         _fs.truncate_durably(tmp_path / "missing", 0)
     assert os.listdir(tmp_path) == []
 
@@ -166,7 +167,7 @@ def test_unused_name_counts_up_past_every_existing_name(tmp_path: Path) -> None:
 def test_fsync_directory_of_a_file_or_a_missing_path_raises(tmp_path: Path) -> None:
     _fs.fsync_directory(tmp_path)
     (tmp_path / "f").write_bytes(b"")
-    with pytest.raises(NotADirectoryError):
+    with pytest.raises(NotADirectoryError, match=re.escape(str(tmp_path / "f"))):
         _fs.fsync_directory(tmp_path / "f")
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path / "missing"))):
         _fs.fsync_directory(tmp_path / "missing")
