@@ -10,6 +10,7 @@ import pytest
 import snapkv
 from snapkv import journal as jr
 from snapkv.errors import MediumError, StoreShutDownError, TransactionError
+from support import WatchedLock, wait_until
 
 
 def state(store: snapkv.Store) -> list[dict[str, tuple[str, int | None]]]:
@@ -151,6 +152,7 @@ def test_a_shut_down_journaled_store_refuses_writes_in_a_transaction(tmp_path: P
 
 def test_other_writers_wait_for_the_transaction(tmp_path: Path) -> None:
     with snapkv.open(tmp_path, journal=True) as store:
+        lock = store._lock = WatchedLock(store._lock)  # type: ignore[assignment]
         entered = threading.Event()
         release = threading.Event()
         seen: list[str | None] = []
@@ -172,8 +174,11 @@ def test_other_writers_wait_for_the_transaction(tmp_path: Path) -> None:
             thread.start()
         assert entered.wait(10)
         # The writer is blocked: its write cannot land inside the transaction.
-        threads[1].join(0.2)
-        assert threads[1].is_alive()
+        wait_until(
+            lambda: lock.waiting.is_set() or not threads[1].is_alive(),
+            what="the writer to wait for the store's lock or end",
+        )
+        assert lock.waiting.is_set() and threads[1].is_alive(), "the writer did not wait"
         release.set()
         for thread in threads:
             thread.join(10)
@@ -234,8 +239,10 @@ def test_a_transaction_does_not_wait_for_a_save_publishing_in_another_thread(
 
 
 def test_a_save_that_starts_during_a_transaction_keeps_all_of_it(tmp_path: Path) -> None:
-    store = snapkv.open(tmp_path, journal=True, fsync="always")
+    # No background sweeper: the save is the only thread that can wait for the lock.
+    store = snapkv.open(tmp_path, journal=True, fsync="always", sweep_interval=None)
     fill(store)
+    lock = store._lock = WatchedLock(store._lock)  # type: ignore[assignment]
     saved = threading.Event()
 
     def save() -> None:
@@ -247,7 +254,11 @@ def test_a_save_that_starts_during_a_transaction_keeps_all_of_it(tmp_path: Path)
         tx.set("a", "in the transaction")
         saver.start()
         # The save prepares its next journal outside the lock, then waits.
-        assert not saved.wait(0.2)
+        wait_until(
+            lambda: lock.waiting.is_set() or not saver.is_alive(),
+            what="the save to wait for the store's lock or end",
+        )
+        assert saver.is_alive(), "the save did not wait for the transaction"
         tx.db(2).set("late", "write")
     saver.join(10)
     assert saved.is_set()
