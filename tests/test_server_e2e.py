@@ -20,7 +20,6 @@ import shutil
 import socket
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,21 +31,13 @@ from snapkv import Store
 from snapkv.errors import MediumError, SnapkvError
 from snapkv.server import Config, RespServer
 from snapkv.testing import FaultyMedium
+from support import wait_until
 
 redis = pytest.importorskip("redis")
 
 T = TypeVar("T")
 LOOPS = ["asyncio", "uvloop"]
 DEADLINE = 20.0
-
-
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    """Poll ``condition`` until true (a bounded wait for an event, not for time)."""
-    end = time.monotonic() + DEADLINE
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting until {what}")
-        time.sleep(0.005)
 
 
 class Running:
@@ -403,7 +394,11 @@ def test_maxclients(serve: Callable[..., Running]) -> None:
     third = running.connect()
     assert read_until_closed(third) == b"-ERR max number of clients reached\r\n"
     first.close()
-    wait_until(lambda: running.call(lambda: len(running.server.dispatcher.clients)) == 1, "closed")
+    wait_until(
+        lambda: running.call(lambda: len(running.server.dispatcher.clients)) == 1,
+        timeout=DEADLINE,
+        what="the closed client to be removed",
+    )
     fourth = running.connect()
     fourth.sendall(b"PING\r\n")
     assert fourth.recv(100) == b"+PONG\r\n"
@@ -422,7 +417,11 @@ def test_a_client_that_does_not_read_gets_back_pressure(serve: Callable[..., Run
     def connection() -> Any:  # the newest connection: the greedy one
         return max(running.server.connections, key=lambda c: c.client.id if c.client else 0)
 
-    wait_until(lambda: running.call(lambda: connection().paused), "the server paused")
+    wait_until(
+        lambda: running.call(lambda: connection().paused),
+        timeout=DEADLINE,
+        what="the transport to pause the connection's writes",
+    )
     buffered = running.call(lambda: connection().transport.get_write_buffer_size())  # noqa: PLW0108 - must run on the loop
     pending = running.call(lambda: len(connection().pending))
     assert buffered <= high + 64 * 1024 + len(value) + 64
@@ -474,11 +473,19 @@ def test_short_lived_connections_leak_nothing(serve: Callable[..., Running]) -> 
             assert sock.recv(100) == b"+PONG\r\n"
             sock.close()
     state = running.server.dispatcher
-    wait_until(lambda: running.call(lambda: not state.clients), "every client was removed")
+    wait_until(
+        lambda: running.call(lambda: not state.clients),
+        timeout=DEADLINE,
+        what="every client to be removed",
+    )
     assert running.call(lambda: len(running.server.connections)) == 0
     assert running.call(lambda: state.connections_received) == 10_000
     if fds_before:
-        wait_until(lambda: len(os.listdir("/proc/self/fd")) <= fds_before + 2, "fds closed")
+        wait_until(
+            lambda: len(os.listdir("/proc/self/fd")) <= fds_before + 2,
+            timeout=DEADLINE,
+            what="the connections' fds to be closed",
+        )
 
 
 # ------------------------------------------------------------- persistence
@@ -628,7 +635,11 @@ def test_always_back_pressure_bounds_held_replies(synced: Callable[..., Synced])
     def connection() -> Any:
         return max(running.server.connections, key=lambda c: c.client.id if c.client else 0)
 
-    wait_until(lambda: running.call(lambda: connection().paused), "the server paused")
+    wait_until(
+        lambda: running.call(lambda: connection().paused),
+        timeout=DEADLINE,
+        what="the transport to pause the connection's writes",
+    )
     buffered = running.call(
         lambda: connection().transport.get_write_buffer_size() + connection().held_size
     )
