@@ -5,12 +5,12 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from snapkv.cli import InputError, _read_serve_config
+from support import wait_until
 
 redis = pytest.importorskip("redis")
 
@@ -86,21 +86,23 @@ def test_the_server_runs_from_a_config_file_and_options_override_it(tmp_path: Pa
     )
     try:
         client = redis.Redis(port=port, password="pw", protocol=2)
-        deadline = time.monotonic() + 30
-        while True:
+
+        def answers() -> bool:
             try:
-                client.ping()
-                break
+                return bool(client.ping())
             except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+                return False
+
+        wait_until(answers, timeout=30, what="the server to answer PING")
         assert client.config_get("databases") == {"databases": "4"}
         client.set("k", "v")
         with pytest.raises(redis.ResponseError, match="DB index is out of range"):
             client.execute_command("SELECT", 4)
         client.shutdown()
-    finally:
         server.wait(30)
+    finally:
+        if server.poll() is None:  # the test failed before the server stopped
+            server.kill()
+            server.wait()
     assert server.returncode == 0
     assert list((tmp_path / "data").glob("snapshot-*.skv"))
