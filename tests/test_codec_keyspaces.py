@@ -251,7 +251,7 @@ def test_decode_snapshot_accepts_bytes_bytearray_memoryview() -> None:
 def test_snapshot_is_frozen() -> None:
     snapshot = codec.decode_snapshot(codec.encode({}))
     assert snapshot == codec.Snapshot({}, {}, 0)
-    with pytest.raises(FrozenInstanceError):
+    with pytest.raises(FrozenInstanceError, match="cannot assign to field 'journal_next'"):
         snapshot.journal_next = 1  # type: ignore[misc]
 
 
@@ -276,7 +276,7 @@ def test_decode_refuses_data_a_mapping_would_lose(spaces: list[codec.SpaceColumn
 def test_decode_reports_corruption_before_refusing_v2_data() -> None:
     data = bytearray(encode([(1, ["a"], ["1"], None)]))
     data[-1] ^= 1
-    with pytest.raises(CorruptSnapshotError):
+    with pytest.raises(CorruptSnapshotError, match="record checksum mismatch"):
         codec.decode(bytes(data))
 
 

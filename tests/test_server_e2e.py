@@ -194,7 +194,7 @@ def test_redis_py_pipelines(serve: Callable[..., Running], protocol: int) -> Non
         assert pipe.execute()[-1] == 1001
     with r.pipeline(transaction=True) as pipe:
         pipe.set("x", "1").incr("a", "not-a-number")
-        with pytest.raises(redis.ResponseError):
+        with pytest.raises(redis.ResponseError, match="value is not an integer or out of range"):
             pipe.execute()
 
 

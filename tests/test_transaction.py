@@ -142,7 +142,10 @@ def test_a_shut_down_journaled_store_refuses_writes_in_a_transaction(tmp_path: P
     store = snapkv.open(tmp_path, journal=True)
     store.set("k", "v")
     store.shutdown()
-    with pytest.raises(StoreShutDownError), store.transaction() as tx:
+    with (
+        pytest.raises(StoreShutDownError, match=r"restore\(\) it before writing"),
+        store.transaction() as tx,
+    ):
         tx.set("x", "y")
     assert store.get("x") is None
     store.restore()
@@ -192,7 +195,7 @@ def test_memory_store_transactions_commit_and_roll_back() -> None:
     with store.transaction() as tx:
         tx.set("a", "2")
         tx.db(3).set("b", "3")
-    with pytest.raises(KeyError), store.transaction() as tx:
+    with pytest.raises(KeyError, match="missing"), store.transaction() as tx:
         tx.set("a", "3")
         del tx["missing"]
     assert store.get("a") == "2"
