@@ -512,7 +512,7 @@ class TestSweep:
 
         def observe() -> None:
             seen.append(len(store._space[1]))
-            locked.append(store._lock._is_owned())  # type: ignore[attr-defined]
+            locked.append(store._lock.locked())
 
         clock.on_call = observe
         assert store.sweep() == due

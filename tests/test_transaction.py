@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -270,3 +271,50 @@ def test_a_save_that_starts_during_a_transaction_keeps_all_of_it(tmp_path: Path)
     with snapkv.open(tmp_path, journal=True) as reopened:
         assert state(reopened) == expected
         assert reopened.get("a") == "in the transaction"
+
+
+def test_transactions_in_many_threads_never_interleave(tmp_path: Path) -> None:
+    """Each transaction moves one unit between two keys: no locked read sees the sum change."""
+    store = snapkv.open(tmp_path, journal=True, fsync="never")
+    keys = [f"account:{i}" for i in range(8)]
+    for key in keys:
+        store.set(key, "100")
+    sums: set[int] = set()
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def mover(seed: int) -> None:
+        try:
+            for step in range(300):
+                a, b = keys[(seed + step) % 8], keys[(seed * 3 + step + 1) % 8]
+                if a == b:
+                    continue
+                with store.transaction() as tx:
+                    tx.set(a, str(int(tx[a]) - 1))
+                    time.sleep(0)  # give other threads the chance to slip in (they must not)
+                    tx.set(b, str(int(tx[b]) + 1))
+                store.set(f"moved:{seed}", str(step))  # a plain write between transactions
+        except BaseException as exc:  # reported below: a thread cannot raise to the test
+            errors.append(exc)
+
+    def auditor() -> None:
+        while not done.is_set():
+            # items() takes the lock: it must never land inside a transaction.
+            sums.add(sum(int(v) for k, v in store.items() if k.startswith("account:")))
+            time.sleep(0)
+
+    movers = [threading.Thread(target=mover, args=(seed,)) for seed in range(4)]
+    watcher = threading.Thread(target=auditor)
+    watcher.start()
+    for thread in movers:
+        thread.start()
+    for thread in movers:
+        thread.join(60)
+    done.set()
+    watcher.join(60)
+    assert not errors, errors
+    assert sums == {800}
+    expected = state(store)
+    store.close()
+    with snapkv.open(tmp_path, journal=True) as reopened:
+        assert state(reopened) == expected

@@ -29,7 +29,6 @@ import heapq
 import itertools
 import math
 import random
-import threading
 from collections.abc import Callable, ItemsView, Iterator, KeysView, MutableMapping, ValuesView
 from typing import Any, NoReturn, Protocol
 
@@ -50,7 +49,7 @@ Space = tuple[dict[str, str], dict[str, int], list[tuple[int, str]]]
 class Engine(Protocol):
     """What a Keyspace needs of its Store: the lock, the clock and the journal hooks."""
 
-    _lock: threading.RLock
+    _lock: Any  # a threading.Lock, or a transaction's HeldLock
     _clock: Callable[[], float]
     _writer: Any
 

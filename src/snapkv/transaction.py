@@ -1,6 +1,6 @@
 """Store transactions: any mix of writes, one journal record, all or nothing.
 
-``with store.transaction():`` holds the Store's locks for the block, and in
+``with store.transaction():`` holds the Store's lock for the block, and in
 that thread every write the Store and its keyspaces make goes to memory at
 once (reads inside see it) while its journal record goes to a
 :class:`Recorder` instead of the journal writer. At the end of the block the
@@ -28,6 +28,7 @@ journal's own all-or-nothing record.
 from __future__ import annotations
 
 import heapq
+import threading
 from typing import TYPE_CHECKING, Any
 
 from snapkv import journal as jr
@@ -36,11 +37,50 @@ from snapkv.errors import TransactionError
 if TYPE_CHECKING:
     from snapkv.keyspace import Keyspace, Space
 
-__all__ = ["Recorder"]
+__all__ = ["HeldLock", "Recorder"]
 
 _ABSENT: Any = object()
 #: Largest BATCH body the format can frame (its length is a u32).
 _MAX_BODY = 2**32 - 1
+
+
+class HeldLock:
+    """The Store's lock as every caller sees it while a transaction holds it.
+
+    The Store's lock is a plain ``threading.Lock``, the cheapest lock for the
+    path every write takes. A transaction holds it for its whole block and
+    puts this object in its place: the transaction's thread, whose writes
+    take the lock again, passes straight through; any other thread acquires
+    the real lock, so it waits until the transaction ends. (An ``RLock``
+    would do the same for ~10 ns more on every write of every store.)
+    """
+
+    __slots__ = ("lock", "owner")
+
+    def __init__(self, lock: Any, owner: int) -> None:
+        #: The Store's real lock, held by the transaction.
+        self.lock = lock
+        #: The ident of the transaction's thread.
+        self.owner = owner
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if threading.get_ident() == self.owner:
+            return True
+        acquired: bool = self.lock.acquire(blocking, timeout)
+        return acquired
+
+    def release(self) -> None:
+        if threading.get_ident() != self.owner:
+            self.lock.release()
+
+    def locked(self) -> bool:
+        locked: bool = self.lock.locked()
+        return locked
+
+    __enter__ = acquire
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release()
 
 
 class Recorder:
