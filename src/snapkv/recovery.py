@@ -32,9 +32,9 @@ The journal rules, in the order they are applied:
   every later journal is set aside, so what is loaded is a prefix of the
   history, never a state with a hole in it. ``repair`` implies ``fallback``.
 
-:func:`build_spaces` turns a plan into keyspaces: the snapshot's entries,
-every effect of the replayed records applied in order, keys already expired
-dropped.
+:func:`snapshot_spaces` and :func:`replay` turn a plan into keyspaces: the
+snapshot's entries (outside any lock), then every effect of the replayed
+records applied in order and keys already expired dropped.
 """
 
 from __future__ import annotations
@@ -55,11 +55,12 @@ __all__ = [
     "SnapshotChoice",
     "Source",
     "apply",
-    "build_spaces",
     "choose_snapshot",
     "plan_journals",
     "plan_recovery",
     "reclaim_due",
+    "replay",
+    "snapshot_spaces",
 ]
 
 
@@ -308,14 +309,13 @@ def _missing(start: int, ids: list[int]) -> tuple[tuple[int, int], ...]:
 # ------------------------------------------------------------------ building
 
 
-def build_spaces(
-    snapshot: codec.Snapshot, journals: JournalPlan, *, databases: int, now_ms: float
-) -> tuple[dict[int, Space], int]:
-    """Keyspaces from ``snapshot`` plus every effect of ``journals``; and how many expired.
+def snapshot_spaces(snapshot: codec.Snapshot, *, databases: int) -> dict[int, Space]:
+    """The keyspaces a snapshot holds, each with its expiry heap built.
 
-    Keys whose expiry time is at or before ``now_ms`` are dropped.
+    The slow half of building memory (a heap over every expiry time), which
+    needs no lock: the Store runs it before it stops writers for the journals.
 
-    :raises ValueError: the snapshot or a record names a keyspace ``>= databases``.
+    :raises ValueError: the snapshot holds a keyspace ``>= databases``.
     """
     spaces: dict[int, Space] = {}
     for index, entries in snapshot.spaces.items():
@@ -325,6 +325,18 @@ def build_spaces(
                 f"(use databases={index + 1} or more)"
             )
         spaces[index] = _new_space(entries, snapshot.expires.get(index))
+    return spaces
+
+
+def replay(
+    spaces: dict[int, Space], journals: JournalPlan, *, databases: int, now_ms: float
+) -> int:
+    """Apply every effect of ``journals`` to ``spaces``, then drop keys already expired.
+
+    Returns how many keys were dropped as expired (at or before ``now_ms``).
+
+    :raises ValueError: a record names a keyspace ``>= databases``.
+    """
     for op in journals.ops:
         apply(spaces, op, databases)
     expired = 0
@@ -332,7 +344,7 @@ def build_spaces(
         before = len(space[0])
         reclaim_due(space, now_ms)
         expired += before - len(space[0])
-    return spaces, expired
+    return expired
 
 
 def reclaim_due(space: Space, now_ms: float) -> None:

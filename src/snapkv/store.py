@@ -633,13 +633,15 @@ class Store(Keyspace):
             choice = recovery.choose_snapshot(self._medium, fallback=fallback)
             snapshot = choice.snapshot
             assert snapshot is not None  # load=True decodes it
+            # Built before writers are stopped: the expiry heaps are the slow part.
+            spaces = recovery.snapshot_spaces(snapshot, databases=len(self._spaces))
             # From here writers wait: the journal replayed must be exactly the
             # journal that new writes continue, with nothing appended between.
             with self._lock:
                 self._check_open()
                 plan = recovery.plan_journals(self._medium, choice.journal_next, repair=repair)
-                spaces, expired = recovery.build_spaces(
-                    snapshot, plan, databases=len(self._spaces), now_ms=self._clock() * 1000
+                expired = recovery.replay(
+                    spaces, plan, databases=len(self._spaces), now_ms=self._clock() * 1000
                 )
                 for line in plan.dropped:
                     log.warning("journal recovery: %s", line)
