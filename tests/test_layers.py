@@ -8,6 +8,8 @@ and needs a deliberate change to the architecture page and this table.
 from __future__ import annotations
 
 import ast
+import fnmatch
+import re
 from pathlib import Path
 
 import pytest
@@ -221,3 +223,24 @@ def test_imports_stay_in_their_layer(path: Path) -> None:
     name = _module_name(path)
     unexpected = _snapkv_imports(path) - ALLOWED[name] - {name}
     assert not unexpected, f"{name} must not import {sorted(unexpected)}"
+
+
+ARCHITECTURE = (SRC.parent.parent / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+
+
+def _mapped() -> set[str]:
+    """The module paths the architecture page's table names (``cmd_*.py`` stands for a family)."""
+    rows = [line.split("|")[1] for line in ARCHITECTURE.splitlines() if line.startswith("| `")]
+    return {name for row in rows for name in re.findall(r"`([\w/*]+\.py)`", row)}
+
+
+def test_the_architecture_page_maps_every_module_and_nothing_else() -> None:
+    modules = {path.relative_to(SRC).as_posix() for path in MODULES}
+    mapped = _mapped()
+    families = [name for name in mapped if "*" in name]
+    covered = {m for m in modules if any(fnmatch.fnmatch(m, family) for family in families)}
+    assert modules - covered - mapped == set(), "modules missing from docs/ARCHITECTURE.md"
+    assert {name for name in mapped if "*" not in name} - modules == set(), (
+        "docs/ARCHITECTURE.md names modules that do not exist"
+    )
+    assert all(covered & {m for m in modules if fnmatch.fnmatch(m, f)} for f in families)
