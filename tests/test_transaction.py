@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dis
+import sys
 import threading
 import time
+import types
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -317,4 +321,89 @@ def test_transactions_in_many_threads_never_interleave(tmp_path: Path) -> None:
     expected = state(store)
     store.close()
     with snapkv.open(tmp_path, journal=True) as reopened:
+        assert state(reopened) == expected
+
+
+def _interrupt_at(code: types.CodeType, line: int) -> Callable[..., object]:
+    """A trace function that raises KeyboardInterrupt once, at ``line`` of ``code``."""
+    fired = False
+
+    def local(frame: types.FrameType, event: str, _arg: object) -> object:
+        nonlocal fired
+        if event == "line" and frame.f_lineno == line and not fired:
+            fired = True
+            raise KeyboardInterrupt(f"line {line}")
+        return local
+
+    def tracer(frame: types.FrameType, _event: str, _arg: object) -> object:
+        return local if frame.f_code is code else None
+
+    return tracer
+
+
+#: Instructions after which the interpreter may run a signal handler (it checks
+#: for pending signals when a call returns, on resumption and on backward jumps).
+_INTERRUPTIBLE = {"CALL", "CALL_FUNCTION_EX", "BEFORE_WITH", "YIELD_VALUE", "JUMP_BACKWARD"}
+
+
+def _lines(function: Callable[..., object]) -> list[int]:
+    """The lines of ``function`` where a real Ctrl-C can land: those that call something.
+
+    A trace function can raise anywhere, even on a line of plain attribute
+    stores or a ``try:`` NOP, where the interpreter never delivers a signal;
+    those lines are left out.
+    """
+    return sorted(
+        {
+            instruction.positions.lineno
+            for instruction in dis.get_instructions(function)
+            if instruction.opname in _INTERRUPTIBLE
+            and instruction.positions is not None
+            and instruction.positions.lineno is not None
+        }
+    )
+
+
+TRANSACTION = snapkv.Store.transaction.__wrapped__  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("function", "line"),
+    [(TRANSACTION, line) for line in _lines(TRANSACTION)]
+    + [(jr.JournalWriter.append, line) for line in _lines(jr.JournalWriter.append)],
+    ids=lambda value: getattr(value, "__qualname__", str(value)),
+)
+def test_an_interrupt_at_any_line_leaves_memory_and_journal_agreeing(
+    tmp_path: Path, function: Callable[..., object], line: int
+) -> None:
+    """Ctrl-C anywhere in transaction() or in its journal append: all or nothing, and agreed.
+
+    Afterwards the store is itself again (its own writer and lock), a later
+    acknowledged write is in the journal, and the disk holds exactly what memory
+    holds: the transaction in both, or in neither.
+    """
+    store = snapkv.open(tmp_path, journal=True, fsync="always", sweep_interval=None)
+    fill(store)
+    writer, lock = store._writer, store._lock
+    sys.settrace(_interrupt_at(function.__code__, line))
+    try:
+        with store.transaction() as tx:
+            mixed_writes(tx)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sys.settrace(None)
+    assert (store._writer, store._lock, store._tx_thread) == (writer, lock, None)
+    assert not lock.locked()
+    if writer.failure is None:
+        store.set("after", "acknowledged")
+    else:
+        # Interrupted inside the journal write: in doubt, as any interrupted
+        # write. The writer refuses until save() makes memory durable.
+        with pytest.raises(MediumError, match="refuses writes after an earlier failure"):
+            store.set("after", "refused")
+        store.save()
+    expected = state(store)
+    store.close()
+    with snapkv.open(tmp_path, journal=True, sweep_interval=None) as reopened:
         assert state(reopened) == expected

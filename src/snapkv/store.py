@@ -463,26 +463,37 @@ class Store(Keyspace):
         with lock:
             self._check_open()
             writer = self._writer
+            owner = threading.get_ident()
             recorder = Recorder(self._spaces, writer, parked=writer is _PARKED)
-            self._writer = recorder
-            self._tx_thread = threading.get_ident()
             # The block's own writes take the lock again: a HeldLock lets
             # this thread through and makes every other thread wait.
-            self._lock = HeldLock(lock, self._tx_thread)
+            held = HeldLock(lock, owner)
             ticket = None
+            committed = False
             try:
+                # Installed inside the try: an interrupt anywhere from here on
+                # reaches the finally, which puts the real writer and lock back.
+                self._writer = recorder
+                self._tx_thread = owner
+                self._lock = held
                 yield self
                 record = recorder.record()
+                self._writer = writer
                 if record is not None and writer is not None:
-                    self._writer = writer
-                    ticket = writer, writer.append(record)
+                    written, failure = writer.written, writer.failure
+                    try:
+                        ticket = writer, writer.append(record)
+                    except BaseException as exc:
+                        committed = _committed_anyway(writer, written, failure, exc)
+                        raise
             except BaseException:
-                recorder.rollback()
+                if not committed:
+                    recorder.rollback()
                 raise
             finally:
-                self._writer = writer
-                self._tx_thread = None
                 self._lock = lock
+                self._tx_thread = None
+                self._writer = writer
         self._commit(ticket)
 
     def _not_in_transaction(self, what: str) -> None:
@@ -780,6 +791,27 @@ class Store(Keyspace):
         if self._closed:
             return f"<Store closed on {self._medium!r}>"
         return f"<Store {len(self._space[0])} keys in keyspace 0 on {self._medium!r}>"
+
+
+def _committed_anyway(writer: Any, written: int, failure: str | None, exc: BaseException) -> bool:
+    """Whether a transaction whose record append raised ``exc`` must keep its writes.
+
+    * The record is in the journal (``written`` moved: an interrupt after
+      append returned): recovery would replay it, so memory keeps it.
+    * The writer failed on this append because of an interrupt (Ctrl-C,
+      SystemExit) rather than an error of the disk: the bytes may or may not
+      be there, as for any interrupted write. Memory keeps the transaction;
+      the writer now refuses every write until ``save()`` (which makes memory
+      durable) or ``restore()`` (which reloads what the disk holds), so the
+      two cannot silently disagree.
+    * Otherwise (refused before writing, or the disk failed the write, which
+      leaves at most a torn record that recovery drops) nothing of it is on
+      disk: undo.
+    """
+    if writer.written != written:
+        return True
+    newly_failed = failure is None and writer.failure is not None
+    return newly_failed and not isinstance(exc, Exception)
 
 
 def _retire(writer: Any) -> None:

@@ -131,13 +131,13 @@ class Recorder:
         else:
             inner = (op,)
             pieces = [record]
-        for piece in pieces:
-            self._size += len(piece) - 4  # an entry is a record without its CRC
-        if self._size > _MAX_BODY:
+        size = self._size + sum(len(piece) - 4 for piece in pieces)  # entries carry no CRC
+        if size > _MAX_BODY:
             raise TransactionError(
-                f"the transaction's writes take {self._size:,} bytes, more than one journal "
+                f"the transaction's writes take {size:,} bytes, more than one journal "
                 f"record holds ({_MAX_BODY:,}): split it"
             )
+        self._size = size
         # Undo entries are taken before any of the batch applies: undone in
         # reverse, the first one restores the state before the batch.
         self._undo.extend(self._prior(each) for each in inner)

@@ -131,10 +131,13 @@ class JournalWriter:
                 raise self._refusal()
             try:
                 self._file.write(record)
+                # Inside the try: an interrupt that lands once the bytes are
+                # written fails the writer too, so ``written`` never lags a
+                # record a healthy writer holds.
+                self._written = lsn = self._written + len(record)
             except BaseException as exc:
                 self._fail(exc)
                 raise
-            self._written = lsn = self._written + len(record)
         return lsn
 
     def commit(self, lsn: int) -> None:
