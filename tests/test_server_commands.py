@@ -570,6 +570,24 @@ def test_scan_cursor_works_from_another_connection(server: Dispatcher, s: Sessio
     assert sorted(seen) == sorted(f"k{i}".encode() for i in range(30))
 
 
+def test_a_stale_cursor_never_continues_another_walk(server: Dispatcher, s: Session) -> None:
+    """A walk pushed out by 70,000 newer ones (past any 16-bit numbering) misses no key."""
+    s("MSET", "a", "v", "b", "v", "c", "v", "d", "v")
+    first = s("SCAN", "0", "COUNT", "2").split(b"\r\n")
+    seen = first[5:-1:2]
+    cursor = first[2].decode()
+    s("DEL", *(key.decode() for key in seen))  # what remains (two keys) stays to the end
+    other = Session(server)
+    for _ in range(70_000):  # newer walks over the two keys left, each abandoned
+        other("SCAN", "0", "COUNT", "1")
+    rest: list[bytes] = []
+    while cursor != "0":
+        parts = s("SCAN", cursor, "COUNT", "2").split(b"\r\n")
+        cursor = parts[2].decode()
+        rest.extend(parts[5:-1:2])
+    assert set(rest) == {b"a", b"b", b"c", b"d"} - set(seen)
+
+
 # ------------------------------------------------------------ transactions
 
 

@@ -5,8 +5,10 @@ filter keeps everything for ``string`` and nothing for any other type.
 
 SCAN walks a snapshot of the keyspace's key list taken when the cursor is
 0 (8 bytes a key, held by the server until the walk ends or newer walks
-push it out). The cursor encodes the position and the snapshot, so any
-connection can continue a walk. A key present for the whole walk is
+push it out). The cursor encodes the position and the walk (a number
+never given to another walk until 2**32 - 1 more have started), so any
+connection can continue a walk, and a stale cursor never continues another
+walk's snapshot. A key present for the whole walk is
 returned exactly once; a key deleted before its turn is not returned
 (Redis guarantees the first, and may repeat keys). A walk whose snapshot
 was pushed out starts again from the beginning of a fresh one: it then
@@ -50,7 +52,8 @@ SCAN_MAX_COUNT = 10_000
 #: Snapshot entries kept for all walks together: this many per live key, plus SCAN_HELD_MIN.
 SCAN_HELD_PER_KEY = 4
 SCAN_HELD_MIN = 1 << 20
-_SLOT_BITS = 16
+#: Low bits of a cursor: the walk's number; the high bits are its position.
+_WALK_BITS = 32
 
 
 # ------------------------------------------------------------------- basics
@@ -129,40 +132,35 @@ def scan(client: Client, argv: list[str]) -> bytes:
     count = min(count, SCAN_MAX_COUNT)
     server = client.server
     db = client.db
-    slot, offset = cursor & ((1 << _SLOT_BITS) - 1), cursor >> _SLOT_BITS
-    walk = server.scans.get(slot) if cursor else None
+    number, offset = cursor & ((1 << _WALK_BITS) - 1), cursor >> _WALK_BITS
+    walk = server.scans.get(number) if cursor else None
     if walk is None or walk[0] != client.db_index:
         # A new walk, or one whose snapshot is gone: from the start of a fresh one.
-        slot = _free_slot(server.scans) if not cursor or not slot else slot
+        server.scan_walks = server.scan_walks % ((1 << _WALK_BITS) - 1) + 1
+        number = server.scan_walks
         walk = (client.db_index, list(db.keys()))
-        _keep(server.scans, slot, walk, sum(map(len, server.keyspaces)))
+        _keep(server.scans, number, walk, sum(map(len, server.keyspaces)))
         offset = 0
     names = walk[1]
     batch = [key for key in names[offset : offset + count] if key in db]
     offset += count
     if offset >= len(names):
-        server.scans.pop(slot, None)
+        server.scans.pop(number, None)
         next_cursor = 0
     else:
-        next_cursor = (offset << _SLOT_BITS) | slot
+        next_cursor = (offset << _WALK_BITS) | number
     if kind is not None and kind != "string":
         batch = []
     batch = keys_matching(pattern, batch)
     return client.encode([str(next_cursor), batch])
 
 
-def _free_slot(scans: dict[int, tuple[int, list[str]]]) -> int:
-    slot = (max(scans, default=0) % ((1 << _SLOT_BITS) - 1)) + 1
-    scans.pop(slot, None)
-    return slot
-
-
 def _keep(
-    scans: dict[int, tuple[int, list[str]]], slot: int, walk: tuple[int, list[str]], live: int
+    scans: dict[int, tuple[int, list[str]]], number: int, walk: tuple[int, list[str]], live: int
 ) -> None:
-    """Keep ``walk``'s snapshot; drop the oldest others beyond the slot and entry budgets."""
-    scans.pop(slot, None)
-    scans[slot] = walk  # the newest: the last to go
+    """Keep ``walk``'s snapshot; drop the oldest others beyond the walk and entry budgets."""
+    scans.pop(number, None)
+    scans[number] = walk  # the newest: the last to go
     budget = SCAN_HELD_PER_KEY * live + SCAN_HELD_MIN
     held = sum(len(names) for _, names in scans.values())
     while len(scans) > 1 and (len(scans) > SCAN_SLOTS or held > budget):

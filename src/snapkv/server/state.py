@@ -108,8 +108,10 @@ class ServerState:
         self.saves = 0
         #: WATCHed keys: (keyspace, key) -> the clients watching it.
         self.watched: dict[tuple[int, str], set[Client]] = {}
-        #: Snapshots of the key lists SCAN walks, by cursor slot (see cmd_keys).
+        #: Snapshots of the key lists SCAN walks, by walk number (see cmd_keys).
         self.scans: dict[int, tuple[int, list[str]]] = {}
+        #: The number of the newest SCAN walk (numbers wrap after 2**32 - 1).
+        self.scan_walks = 0
         #: Set by SHUTDOWN (whether to save first); the network layer then stops.
         self.shutdown_requested: bool | None = None
         #: The command table (lower-case name -> Command), set by the dispatcher.
