@@ -697,3 +697,25 @@ def test_cli_usage_errors_exit_2(tmp_path: Path, args: tuple[str, ...]) -> None:
     result = cli(tmp_path / args[0], *args[1:])
     assert result.returncode == 2
     assert result.stderr.startswith("snapkv check: error: ")
+
+
+def test_a_store_with_more_keyspaces_than_the_default_is_not_damage(tmp_path: Path) -> None:
+    """open() refuses it with its default databases=16, which check predicts; the data is fine."""
+    store = snapkv.open(tmp_path, journal=True, databases=32)
+    store.db(3).set("low", "1")
+    store.save()
+    store.db(20).set("high", "2")  # in the journal only
+    store.close()
+    report = check_directory(tmp_path)
+    assert (report.prediction.outcome, report.prediction.error) == ("refuses", "ValueError")
+    assert "use databases=21 or more" in report.prediction.message
+    assert report.verdict == VERDICT_OK
+    with pytest.raises(ValueError, match="keyspace 20"):
+        snapkv.open(tmp_path, journal=True).close()
+    with snapkv.open(tmp_path, journal=True, databases=21) as store:
+        assert store.db(20).get("high") == "2"
+    # The snapshot alone can name the keyspace too.
+    with snapkv.open(tmp_path, journal=True, databases=21) as store:
+        store.save()
+    report = check_directory(tmp_path)
+    assert "use databases=21 or more" in report.prediction.message

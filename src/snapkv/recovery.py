@@ -50,18 +50,25 @@ from snapkv.errors import CorruptJournalError, CorruptSnapshotError, MediumError
 from snapkv.keyspace import Space, _new_space
 
 __all__ = [
+    "DEFAULT_DATABASES",
     "JournalPlan",
     "Plan",
     "SnapshotChoice",
     "Source",
     "apply",
     "choose_snapshot",
+    "keyspaces_written",
     "plan_journals",
     "plan_recovery",
     "reclaim_due",
     "replay",
     "snapshot_spaces",
 ]
+
+
+#: Keyspaces a Store has unless told otherwise (Redis's ``databases``); a
+#: snapshot or journal naming a higher one needs ``databases=`` to load.
+DEFAULT_DATABASES = 16
 
 
 class Source(Protocol):
@@ -345,6 +352,21 @@ def replay(
         reclaim_due(space, now_ms)
         expired += before - len(space[0])
     return expired
+
+
+def keyspaces_written(journals: JournalPlan) -> int:
+    """One more than the highest keyspace the replayed records name (0: none).
+
+    What ``databases`` must be at least for :func:`replay` to accept them.
+    """
+    highest = -1
+    for op in journals.ops:
+        for inner in op[1] if op[0] == "batch" else (op,):
+            if inner[0] == "swap":
+                highest = max(highest, inner[1], inner[2])
+            elif inner[1] != jr.ALL_KEYSPACES:
+                highest = max(highest, inner[1])
+    return highest + 1
 
 
 def reclaim_due(space: Space, now_ms: float) -> None:

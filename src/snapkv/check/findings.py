@@ -48,6 +48,11 @@ def prediction_findings(
     prediction: Prediction, strict: recovery.Plan | None, journals: tuple[JournalReport, ...]
 ) -> Iterator[Finding]:
     """The verdict's first sentences: open() refuses (and why), or what it drops."""
+    if prediction.outcome == REFUSES and prediction.error == "ValueError":
+        yield Finding(
+            NOTE, prediction.name, f"open() with default options refuses: {prediction.message}"
+        )
+        return
     if prediction.outcome == REFUSES:
         what = (
             where(prediction.offset, prediction.reason, prediction.check)

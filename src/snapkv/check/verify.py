@@ -191,9 +191,26 @@ def _predict(view: DirectoryReader) -> tuple[Prediction, recovery.Plan | None]:
             ),
             None,
         )
+    needed = max(recovery.keyspaces_written(plan.journals), _snapshot_keyspaces(view, plan))
+    if needed > recovery.DEFAULT_DATABASES:
+        # Not damage: the store was written with more keyspaces than open()'s default.
+        message = (
+            f"the data names keyspace {needed - 1}, but open() has "
+            f"{recovery.DEFAULT_DATABASES} by default (use databases={needed} or more)"
+        )
+        return Prediction(REFUSES, error="ValueError", message=message), plan
     if plan.damaged:
         return Prediction(OPENS_WITH_LOSS, lost=plan.lost), plan
     return Prediction(OPENS), plan
+
+
+def _snapshot_keyspaces(view: DirectoryReader, plan: recovery.Plan) -> int:
+    """One more than the highest keyspace the chosen snapshot holds (0: none)."""
+    generation = plan.snapshot.generation
+    blob = view.read(generation) if generation is not None else None
+    if blob is None:
+        return 0
+    return max((k.number + 1 for k in codec.scan(blob).keyspaces), default=0)
 
 
 def _check_snapshots(directory: Path, names: list[str]) -> tuple[SnapshotReport, ...]:
