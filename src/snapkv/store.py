@@ -434,13 +434,14 @@ class Store(Keyspace):
         the exception propagates; with ``fsync="always"`` leaving the block
         waits until the record is durable.
 
-        The block holds the store's lock: other threads' writes (and
-        ``len``, iteration, the moment a ``save`` copies references) wait
-        until it ends; a background save's encoding and fsync do not hold
-        the block back. Their lock-free
-        reads (``get``, ``in``) are not held back, so they can see a
-        transaction's writes before it ends (and see them undone if it
-        raises). Keep transactions short.
+        The block holds the store's lock: other threads' writes, their
+        copies (``keys()``, ``items()``, iteration) and the moment a
+        ``save`` copies references wait until it ends; a background save's
+        encoding and fsync do not hold the block back. Their lock-free
+        reads (``get``, ``in``, and ``len`` of a keyspace without expiry
+        times) are not held back, so they can see a transaction's writes
+        before it ends (and see them undone if it raises). Keep
+        transactions short.
 
         :raises TransactionError: transactions do not nest; ``save``,
             ``shutdown``, ``restore`` and ``close`` cannot run inside one;

@@ -16,9 +16,11 @@ so a transaction behaves exactly like the same calls outside one; and the
 undo log is built from the journal records themselves (the effects, decoded
 by :func:`snapkv.journal.decode_record`), so it cannot disagree with what
 the journal would have said. The cost: another thread's *lock-free* reads
-(``get``, ``in``) can see a transaction's writes before it commits, and
-would see them vanish if it rolls back; writers and locked reads (``len``,
-``keys``, iteration) wait for the transaction to end.
+(``get``, ``in``, ``len`` of a keyspace without expiry times) can see a
+transaction's writes before it commits, and would see them vanish if it
+rolls back; writers and copies (``keys()``, ``items()``, iteration) wait
+for the transaction to end. (The server is one thread: no client sees
+another's EXEC half done.)
 
 This is what Redis's MULTI/EXEC gives on disk (its AOF wraps a transaction
 in MULTI ... EXEC and drops an incomplete one on load), here with the
