@@ -89,14 +89,16 @@ class SnapshotChoice:
     ``generation`` is ``None`` when the medium holds no snapshot (recovery
     starts empty). ``snapshot`` is the decoded snapshot when it was asked
     for (``load=True``), else ``None``; ``journal_next`` is its first
-    journal either way. ``skipped`` holds ``(generation, reason)`` for each
-    newer generation that failed a check (only with ``fallback``): the Store
-    sets them aside once the restore has succeeded.
+    journal either way, and ``keyspaces`` one more than the highest keyspace
+    it holds. ``skipped`` holds ``(generation, reason)`` for each newer
+    generation that failed a check (only with ``fallback``): the Store sets
+    them aside once the restore has succeeded.
     """
 
     generation: str | None
     journal_next: int
     size: int = 0
+    keyspaces: int = 0
     snapshot: codec.Snapshot | None = field(default=None, repr=False, compare=False)
     skipped: tuple[tuple[str, str], ...] = ()
 
@@ -150,24 +152,27 @@ class Plan:
         return bool(self.snapshot.skipped or self.journals.dropped or self.journals.aside)
 
     @property
+    def keyspaces(self) -> int:
+        """What ``databases`` must be at least for the store to load this (0: no data)."""
+        return max(self.snapshot.keyspaces, keyspaces_written(self.journals))
+
+    @property
     def lost(self) -> tuple[str, ...]:
         """One sentence per thing recovery skips or drops."""
         skipped = tuple(f"{name}: {reason}" for name, reason in self.snapshot.skipped)
         return skipped + self.journals.dropped
 
 
-def plan_recovery(
-    source: Source, *, fallback: bool = False, repair: bool = False, load: bool = False
-) -> Plan:
+def plan_recovery(source: Source, *, fallback: bool = False, repair: bool = False) -> Plan:
     """The whole plan for ``source``, as :meth:`snapkv.Store.restore` would make it.
 
-    :param load: decode the snapshot (to build keyspaces from); without it,
-        the snapshot is only verified (:func:`snapkv.codec.scan`), which
-        applies the same checks without building dicts.
+    The snapshot is verified (:func:`snapkv.codec.scan`: the same checks as
+    decoding, without building dicts), not decoded.
+
     :raises CorruptSnapshotError: what ``restore`` raises; likewise
         :class:`CorruptJournalError` and :class:`MediumError`.
     """
-    choice = choose_snapshot(source, fallback=fallback or repair, load=load)
+    choice = choose_snapshot(source, fallback=fallback or repair, load=False)
     return Plan(choice, plan_journals(source, choice.journal_next, repair=repair))
 
 
@@ -192,22 +197,27 @@ def choose_snapshot(source: Source, *, fallback: bool = False, load: bool = True
                 decoded = codec.decode_snapshot(blob)
                 snapshot: codec.Snapshot | None = decoded
                 journal_next = decoded.journal_next
+                keyspaces = max(decoded.spaces, default=-1) + 1
             else:
+                info = codec.scan(blob)
                 snapshot = None
-                journal_next = codec.scan(blob).journal_next
+                journal_next = info.journal_next
+                keyspaces = max((k.number for k in info.keyspaces), default=-1) + 1
         except CorruptSnapshotError as exc:
             error: SnapkvError = exc.located(source.describe(generation))
         except MediumError as exc:  # unreadable: as unusable as corrupt
             error = exc
         else:
-            return SnapshotChoice(generation, journal_next, len(blob), snapshot, tuple(skipped))
+            return SnapshotChoice(
+                generation, journal_next, len(blob), keyspaces, snapshot, tuple(skipped)
+            )
         if not fallback:
             raise error from None
         first_error = first_error or error
         skipped.append((generation, str(error)))
     if first_error is not None:
         raise first_error
-    return SnapshotChoice(None, 0, 0, codec.Snapshot({}, {}, 0) if load else None)
+    return SnapshotChoice(None, 0, 0, 0, codec.Snapshot({}, {}, 0) if load else None)
 
 
 def plan_journals(source: Source, first: int, *, repair: bool = False) -> JournalPlan:

@@ -71,7 +71,7 @@ from snapkv.errors import (
 )
 from snapkv.keyspace import _CLOSED, SWEEP_SLICE, Keyspace, Space, _closed, _new_space
 from snapkv.media import FileMedium, JournalFile, Medium, MemoryMedium
-from snapkv.transaction import HeldLock, Recorder
+from snapkv.transaction import HeldLock, Recorder, committed_anyway
 
 __all__ = ["FSYNC_POLICIES", "SWEEP_SLICE", "Keyspace", "RestoreReport", "Store", "open"]
 
@@ -485,7 +485,7 @@ class Store(Keyspace):
                     try:
                         ticket = writer, writer.append(record)
                     except BaseException as exc:
-                        committed = _committed_anyway(writer, written, failure, exc)
+                        committed = committed_anyway(writer, written, failure, exc)
                         raise
             except BaseException:
                 if not committed:
@@ -792,27 +792,6 @@ class Store(Keyspace):
         if self._closed:
             return f"<Store closed on {self._medium!r}>"
         return f"<Store {len(self._space[0])} keys in keyspace 0 on {self._medium!r}>"
-
-
-def _committed_anyway(writer: Any, written: int, failure: str | None, exc: BaseException) -> bool:
-    """Whether a transaction whose record append raised ``exc`` must keep its writes.
-
-    * The record is in the journal (``written`` moved: an interrupt after
-      append returned): recovery would replay it, so memory keeps it.
-    * The writer failed on this append because of an interrupt (Ctrl-C,
-      SystemExit) rather than an error of the disk: the bytes may or may not
-      be there, as for any interrupted write. Memory keeps the transaction;
-      the writer now refuses every write until ``save()`` (which makes memory
-      durable) or ``restore()`` (which reloads what the disk holds), so the
-      two cannot silently disagree.
-    * Otherwise (refused before writing, or the disk failed the write, which
-      leaves at most a torn record that recovery drops) nothing of it is on
-      disk: undo.
-    """
-    if writer.written != written:
-        return True
-    newly_failed = failure is None and writer.failure is not None
-    return newly_failed and not isinstance(exc, Exception)
 
 
 def _retire(writer: Any) -> None:

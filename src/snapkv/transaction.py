@@ -39,7 +39,7 @@ from snapkv.errors import TransactionError
 if TYPE_CHECKING:
     from snapkv.keyspace import Keyspace, Space
 
-__all__ = ["HeldLock", "Recorder"]
+__all__ = ["HeldLock", "Recorder", "committed_anyway"]
 
 _ABSENT: Any = object()
 #: Largest BATCH body the format can frame (its length is a u32).
@@ -194,6 +194,27 @@ class Recorder:
         space = self._spaces[op[1]]._space
         key = op[2]
         return ("key", space, key, space[0].get(key, _ABSENT), space[1].get(key))
+
+
+def committed_anyway(writer: Any, written: int, failure: str | None, exc: BaseException) -> bool:
+    """Whether a transaction whose record append raised ``exc`` must keep its writes.
+
+    * The record is in the journal (``written`` moved: an interrupt after
+      append returned): recovery would replay it, so memory keeps it.
+    * The writer failed on this append because of an interrupt (Ctrl-C,
+      SystemExit) rather than an error of the disk: the bytes may or may not
+      be there, as for any interrupted write. Memory keeps the transaction;
+      the writer now refuses every write until ``save()`` (which makes memory
+      durable) or ``restore()`` (which reloads what the disk holds), so the
+      two cannot silently disagree.
+    * Otherwise (refused before writing, or the disk failed the write, which
+      leaves at most a torn record that recovery drops) nothing of it is on
+      disk: undo.
+    """
+    if writer.written != written:
+        return True
+    newly_failed = failure is None and writer.failure is not None
+    return newly_failed and not isinstance(exc, Exception)
 
 
 def _encode(op: tuple[Any, ...]) -> bytes:

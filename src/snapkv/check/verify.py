@@ -191,7 +191,7 @@ def _predict(view: DirectoryReader) -> tuple[Prediction, recovery.Plan | None]:
             ),
             None,
         )
-    needed = max(recovery.keyspaces_written(plan.journals), _snapshot_keyspaces(view, plan))
+    needed = plan.keyspaces
     if needed > recovery.DEFAULT_DATABASES:
         # Not damage: the store was written with more keyspaces than open()'s default.
         message = (
@@ -202,15 +202,6 @@ def _predict(view: DirectoryReader) -> tuple[Prediction, recovery.Plan | None]:
     if plan.damaged:
         return Prediction(OPENS_WITH_LOSS, lost=plan.lost), plan
     return Prediction(OPENS), plan
-
-
-def _snapshot_keyspaces(view: DirectoryReader, plan: recovery.Plan) -> int:
-    """One more than the highest keyspace the chosen snapshot holds (0: none)."""
-    generation = plan.snapshot.generation
-    blob = view.read(generation) if generation is not None else None
-    if blob is None:
-        return 0
-    return max((k.number + 1 for k in codec.scan(blob).keyspaces), default=0)
 
 
 def _check_snapshots(directory: Path, names: list[str]) -> tuple[SnapshotReport, ...]:
