@@ -50,7 +50,7 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.transaction",
     },
     "snapkv.recovery": {"snapkv.codec", "snapkv.errors", "snapkv.journal", "snapkv.keyspace"},
-    "snapkv.transaction": {"snapkv.errors", "snapkv.journal", "snapkv.keyspace"},
+    "snapkv.transaction": {"snapkv._binary", "snapkv.errors", "snapkv.journal", "snapkv.keyspace"},
     "snapkv.simulate": {"snapkv.errors", "snapkv.store"},
     # snapkv check: the report is data; verify runs recovery's rules over a
     # read-only view of the directory; repair changes files with _fs.

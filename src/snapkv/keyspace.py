@@ -88,6 +88,29 @@ def _new_space(
     return entries, expires, heap
 
 
+def reclaim(space: Space, now_ms: float, limit: int | None = None) -> tuple[int, bool]:
+    """Remove the keys of ``space`` due at ``now_ms``; return (keys removed, more may be due).
+
+    ``limit`` bounds the heap entries looked at, stale ones included (left
+    by persist or a plain set), so one call's work is bounded. The sweeper,
+    locked reads and recovery all reclaim through this one loop.
+    """
+    data, expires, heap = space
+    removed = popped = 0
+    while heap and heap[0][0] <= now_ms:
+        if limit is not None and popped >= limit:
+            return removed, True
+        at, key = heapq.heappop(heap)
+        popped += 1
+        if expires.get(key) == at:
+            # Entry first: a lock-free reader between the two deletions
+            # must still find the expiry time, or it would see the key live.
+            del data[key]
+            del expires[key]
+            removed += 1
+    return removed, False
+
+
 def _checked(key: object, value: object) -> tuple[str, str]:
     """Slow path of set(): accept str subclasses as plain str, refuse anything else."""
     # type(), not isinstance(): an object can fake __class__ (mock.Mock(spec=str) does).
@@ -313,26 +336,10 @@ class Keyspace(MutableMapping[str, str]):
     def _reclaim(self, limit: int | None) -> tuple[int, bool]:
         """Remove due keys; caller holds the lock. Returns (keys removed, more may be due).
 
-        ``limit`` bounds the heap entries looked at, stale ones included
-        (left by persist or a plain set), so one call's work is bounded.
         Not journaled: the journal holds absolute expiry times, so replay
-        drops these keys by itself.
+        drops these keys by itself. See :func:`reclaim`.
         """
-        data, expires, heap = self._space
-        now = self._store._clock() * 1000
-        removed = popped = 0
-        while heap and heap[0][0] <= now:
-            if limit is not None and popped >= limit:
-                return removed, True
-            at, key = heapq.heappop(heap)
-            popped += 1
-            if expires.get(key) == at:
-                # Entry first: a lock-free reader between the two deletions
-                # must still find the expiry time, or it would see the key live.
-                del data[key]
-                del expires[key]
-                removed += 1
-        return removed, False
+        return reclaim(self._space, self._store._clock() * 1000, limit)
 
     # -------------------------------------------------------------- writing
 

@@ -47,7 +47,7 @@ from typing import Any, Protocol
 from snapkv import codec
 from snapkv import journal as jr
 from snapkv.errors import CorruptJournalError, CorruptSnapshotError, MediumError, SnapkvError
-from snapkv.keyspace import Space, _new_space
+from snapkv.keyspace import Space, _new_space, reclaim
 
 __all__ = [
     "DEFAULT_DATABASES",
@@ -60,7 +60,6 @@ __all__ = [
     "keyspaces_written",
     "plan_journals",
     "plan_recovery",
-    "reclaim_due",
     "replay",
     "snapshot_spaces",
 ]
@@ -356,12 +355,7 @@ def replay(
     """
     for op in journals.ops:
         apply(spaces, op, databases)
-    expired = 0
-    for space in spaces.values():
-        before = len(space[0])
-        reclaim_due(space, now_ms)
-        expired += before - len(space[0])
-    return expired
+    return sum(reclaim(space, now_ms)[0] for space in spaces.values())
 
 
 def keyspaces_written(journals: JournalPlan) -> int:
@@ -377,16 +371,6 @@ def keyspaces_written(journals: JournalPlan) -> int:
             elif inner[1] != jr.ALL_KEYSPACES:
                 highest = max(highest, inner[1])
     return highest + 1
-
-
-def reclaim_due(space: Space, now_ms: float) -> None:
-    """Drop every key of ``space`` whose expiry time is at or before ``now_ms``."""
-    data, expires, heap = space
-    while heap and heap[0][0] <= now_ms:
-        at, key = heapq.heappop(heap)
-        if expires.get(key) == at:
-            del data[key]
-            del expires[key]
 
 
 def apply(spaces: dict[int, Space], op: Any, databases: int) -> None:

@@ -34,6 +34,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from snapkv import journal as jr
+from snapkv._binary import U32_MAX
 from snapkv.errors import TransactionError
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ __all__ = ["HeldLock", "Recorder", "committed_anyway"]
 
 _ABSENT: Any = object()
 #: Largest BATCH body the format can frame (its length is a u32).
-_MAX_BODY = 2**32 - 1
+_MAX_BODY = U32_MAX
 
 
 class HeldLock:
