@@ -369,3 +369,35 @@ def test_repair_of_an_older_journal_gives_a_prefix(tmp_path: Path) -> None:
     assert _open_state(tmp_path / "store", repair=True) == states[i - 1]
     assert _open_state(tmp_path / "store") == states[i - 1], "repair must leave it opening"
     assert [p.name for p in (tmp_path / "store").glob("*.corrupt*")], "nothing set aside"
+
+
+def test_an_unreadable_journal_is_refused_and_repair_stops_history_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = snapkv.open(tmp_path, journal=True)
+    store.set("a", "1")
+    store.save()  # journal 2 starts
+    store.set("b", "2")
+    snapshot_then_two = dump(store)
+    store.save()  # journal 3 starts, snapshot 2 covers journal 2
+    store.set("c", "3")
+    store.close()
+    # Fall back to the older snapshot, so journals 2 and 3 are both replayed.
+    sorted(tmp_path.glob("snapshot-*.skv"))[-1].unlink()
+    read_journal = snapkv.FileMedium.read_journal
+
+    def failing(medium: snapkv.FileMedium, jid: int) -> bytes | None:
+        if jid == 3:
+            raise MediumError(f"cannot read journal {medium.journal_path(jid)}: EIO")
+        return read_journal(medium, jid)
+
+    monkeypatch.setattr(snapkv.FileMedium, "read_journal", failing)
+    with pytest.raises(MediumError, match=r"cannot read journal .*journal-0000000000000003"):
+        snapkv.open(tmp_path, journal=True)
+    store = snapkv.open(tmp_path, journal=True, repair=True)
+    report = store.last_restore
+    assert report is not None and report.journals == (2,)
+    assert any("history stops here: journals [3]" in line for line in report.journal_dropped)
+    assert dump(store) == snapshot_then_two
+    store.close()
+    assert (tmp_path / "journal-0000000000000003.skj.corrupt").exists()

@@ -407,3 +407,19 @@ def test_an_interrupt_at_any_line_leaves_memory_and_journal_agreeing(
     store.close()
     with snapkv.open(tmp_path, journal=True, sweep_interval=None) as reopened:
         assert state(reopened) == expected
+
+
+def test_a_transaction_too_large_for_one_record_is_refused_and_undone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The format's limit is a u32 body (4 GiB); a small one stands in for it.
+    monkeypatch.setattr(snapkv.transaction, "_MAX_BODY", 200)
+    with snapkv.open(tmp_path, journal=True) as store:
+        fill(store)
+        before, records = state(store), journal_records(tmp_path)
+        with pytest.raises(TransactionError, match="more than one journal record holds"):  # noqa: SIM117
+            with store.transaction() as tx:
+                for i in range(20):
+                    tx.set(f"key{i}", "value")
+        assert state(store) == before
+        assert journal_records(tmp_path) == records
