@@ -860,7 +860,7 @@ def test_a_closed_writer_refuses_appends_and_closes_its_file(medium: FileMedium)
 
 def test_writer_arguments_are_checked(medium: FileMedium) -> None:
     file = medium.create_journal(1, jr.header(1))
-    with pytest.raises(ValueError, match="always, everysec, never"):
+    with pytest.raises(ValueError, match="'always', 'everysec', 'no'"):
         jr.JournalWriter(file, "sometimes")
     with pytest.raises(ValueError, match="interval"):
         jr.JournalWriter(file, "everysec", interval=0)

@@ -77,7 +77,7 @@ __all__ = ["FSYNC_POLICIES", "SWEEP_SLICE", "Keyspace", "RestoreReport", "Store"
 
 log = logging.getLogger("snapkv")
 
-#: Journal fsync policies, as Redis's ``appendfsync`` (``never`` is its ``no``).
+#: Journal fsync policies, as Redis's ``appendfsync`` (``never`` is accepted for ``no``).
 FSYNC_POLICIES = jr.FSYNC_POLICIES
 #: Seconds between background sweeps.
 SWEEP_INTERVAL = 0.1
@@ -157,7 +157,7 @@ class Store(Keyspace):
     :param clock: wall-clock time in seconds, for expiry (injectable for tests).
     :param journal: log every write to the medium before it is acknowledged,
         so a killed process loses nothing (see :func:`open`).
-    :param fsync: ``"always"``, ``"everysec"`` or ``"never"``: when journal
+    :param fsync: ``"always"``, ``"everysec"`` or ``"no"`` (``"never"`` is an alias): when journal
         writes are forced to the disk.
     :param compact_ratio: with a journal, snapshot (and start a new journal)
         once the journal is this many times the last snapshot's size.
@@ -181,8 +181,7 @@ class Store(Keyspace):
         databases = operator.index(databases)
         if not 1 <= databases <= 2**31:
             raise ValueError(f"databases must be between 1 and 2**31, not {databases}")
-        if fsync not in FSYNC_POLICIES:
-            raise ValueError(f"fsync must be one of {', '.join(FSYNC_POLICIES)}, not {fsync!r}")
+        fsync = jr.fsync_policy(fsync)
         if not compact_ratio > 0:
             raise ValueError(f"compact_ratio must be > 0, not {compact_ratio}")
         self._store = self
@@ -852,8 +851,8 @@ def open(  # noqa: A001 - snapkv.open mirrors dbm.open and shelve.open
     :param journal: append every write to a journal before acknowledging it,
         so a crash loses no acknowledged write (``fsync="always"`` also
         survives power loss; ``"everysec"`` loses at most about a second
-        of writes to a power loss, ``"never"`` what the OS had not written).
-    :param fsync: ``"always"``, ``"everysec"`` or ``"never"``.
+        of writes to a power loss, ``"no"`` what the OS had not written).
+    :param fsync: ``"always"``, ``"everysec"`` or ``"no"`` (``"never"`` is an alias).
     :param repair: recover from a journal damaged in the middle by keeping
         what comes before the damage (reported in ``store.last_restore``).
     :param options: passed to :class:`Store` (``compact_ratio``, ...).

@@ -63,7 +63,14 @@ from snapkv.journal.reader import (
     JournalScan,
     scan_journal,
 )
-from snapkv.journal.writer import FSYNC_POLICIES, FsyncPolicy, JournalSink, JournalWriter
+from snapkv.journal.writer import (
+    FSYNC_ALIASES,
+    FSYNC_POLICIES,
+    FsyncPolicy,
+    JournalSink,
+    JournalWriter,
+    fsync_policy,
+)
 
 __all__ = [
     "ALL_KEYSPACES",
@@ -71,6 +78,7 @@ __all__ = [
     "ENTRY_SIZE",
     "FRAME",
     "FRAME_SIZE",
+    "FSYNC_ALIASES",
     "FSYNC_POLICIES",
     "HEADER",
     "HEADER_CRC_OFFSET",
@@ -106,6 +114,7 @@ __all__ = [
     "decode_record",
     "delete_record",
     "expire_record",
+    "fsync_policy",
     "header",
     "scan_journal",
     "set_record",

@@ -17,14 +17,36 @@ from typing import Literal, Protocol, TypeAlias
 
 from snapkv.errors import MediumError
 
-__all__ = ["FSYNC_POLICIES", "FsyncPolicy", "JournalSink", "JournalWriter"]
+__all__ = [
+    "FSYNC_ALIASES",
+    "FSYNC_POLICIES",
+    "FsyncPolicy",
+    "JournalSink",
+    "JournalWriter",
+    "fsync_policy",
+]
 
 log = logging.getLogger("snapkv")
 
-#: The writer's durability policies (FORMAT.md section J7), named as
-#: Redis's ``appendfsync`` values; defined here only, checked by the writer.
-FSYNC_POLICIES = ("always", "everysec", "never")
-FsyncPolicy: TypeAlias = Literal["always", "everysec", "never"]
+#: The writer's durability policies (FORMAT.md section J7), spelt as
+#: Redis's ``appendfsync`` values everywhere (Python API, CLI, server config);
+#: defined here only, checked by :func:`fsync_policy`.
+FSYNC_POLICIES = ("always", "everysec", "no")
+FsyncPolicy: TypeAlias = Literal["always", "everysec", "no"]
+#: Other accepted spellings: ``never`` was the Python API's name for ``no``.
+FSYNC_ALIASES = {"never": "no"}
+
+
+def fsync_policy(name: object) -> FsyncPolicy:
+    """``name`` as one of :data:`FSYNC_POLICIES` (``"never"`` is accepted for ``"no"``).
+
+    :raises ValueError: ``name`` is no policy; the message lists the choices.
+    """
+    policy = FSYNC_ALIASES.get(name, name) if isinstance(name, str) else name
+    if policy not in FSYNC_POLICIES:
+        choices = ", ".join(repr(p) for p in FSYNC_POLICIES)
+        raise ValueError(f"fsync must be one of {choices} (or 'never' for 'no'), not {name!r}")
+    return policy  # type: ignore[return-value]
 
 
 class JournalSink(Protocol):
@@ -55,7 +77,7 @@ class JournalWriter:
     ============  ==================================  =================================
     ``always``    nothing appended                    nothing committed
     ``everysec``  nothing appended                    about the last ``interval`` seconds
-    ``never``     nothing appended                    whatever the OS had not written
+    ``no``        nothing appended                    whatever the OS had not written
     ============  ==================================  =================================
 
     Group commit: the first committer becomes the leader and fsyncs
@@ -78,8 +100,7 @@ class JournalWriter:
     def __init__(
         self, file: JournalSink, fsync: FsyncPolicy | str = "everysec", *, interval: float = 1.0
     ) -> None:
-        if fsync not in FSYNC_POLICIES:
-            raise ValueError(f"fsync must be one of {', '.join(FSYNC_POLICIES)}, not {fsync!r}")
+        fsync = fsync_policy(fsync)
         if not interval > 0:
             raise ValueError(f"interval must be > 0 seconds, not {interval}")
         self.fsync = fsync
@@ -144,7 +165,7 @@ class JournalWriter:
         """Wait until the record ending at ``lsn`` is as durable as the policy promises.
 
         ``always``: blocks until it is fsynced (sharing one fsync with every
-        concurrent committer). ``everysec`` and ``never``: returns at once.
+        concurrent committer). ``everysec`` and ``no``: returns at once.
 
         :raises MediumError: the fsync failed, now or before.
         """

@@ -51,9 +51,6 @@ __all__ = ["Config", "RespServer", "parse_save", "serve"]
 
 log = logging.getLogger("snapkv.server")
 
-#: Redis's appendfsync names -> the Store's fsync policies.
-FSYNC_NAMES = {"always": "always", "everysec": "everysec", "no": "never", "never": "never"}
-
 
 def _loop_factory(use_uvloop: bool) -> Callable[[], asyncio.AbstractEventLoop]:
     if use_uvloop:
@@ -70,16 +67,16 @@ def _loop_factory(use_uvloop: bool) -> Callable[[], asyncio.AbstractEventLoop]:
 def open_for(config: Config, directory: str | None) -> Store:
     """The Store ``serve`` uses: ``directory`` restored (journal with ``appendonly``) or memory.
 
-    With ``appendfsync always`` the Store journals with ``fsync="never"``:
+    With ``appendfsync always`` the Store journals with ``fsync="no"``:
     the server itself fsyncs once per turn of its event loop, before any
     reply goes out (see :mod:`snapkv.server.network`), instead of once per
     write.
     """
-    fsync = FSYNC_NAMES[config.appendfsync]
+    fsync = config.appendfsync  # the Store checks it (and takes "never" for "no")
     if directory is None:
         return Store(databases=config.databases)
     if config.appendonly and fsync == "always":
-        fsync = "never"
+        fsync = "no"
     return open_store(directory, databases=config.databases, journal=config.appendonly, fsync=fsync)
 
 

@@ -32,7 +32,7 @@ def _config_values(config: Config) -> dict[str, str]:
         "dir": config.dir or os.getcwd(),
         "requirepass": config.requirepass or "",
         "appendonly": "yes" if config.appendonly else "no",
-        "appendfsync": "no" if config.appendfsync == "never" else config.appendfsync,
+        "appendfsync": config.appendfsync,
         "save": " ".join(f"{secs} {changes}" for secs, changes in config.save),
         "databases": str(config.databases),
         "maxclients": str(config.maxclients),

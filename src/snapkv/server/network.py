@@ -54,7 +54,7 @@ class RespServer:
 
     With ``config.appendonly`` and ``config.appendfsync == "always"``
     replies wait for one group sync per turn of the event loop (see the
-    module docstring); the Store should then journal with ``fsync="never"``
+    module docstring); the Store should then journal with ``fsync="no"``
     (as :func:`snapkv.server.open_for` opens it), or every write also pays
     its own fsync.
     """
