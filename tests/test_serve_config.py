@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from snapkv.cli import InputError, _read_serve_config
+from snapkv.cli_common import InputError
+from snapkv.cli_serve import read_serve_config
 from support import wait_until
 
 redis = pytest.importorskip("redis")
@@ -29,7 +30,7 @@ def test_directives_values_comments_and_repeated_save(tmp_path: Path) -> None:
         "databases 4\n",
         encoding="utf-8",
     )
-    assert _read_serve_config(str(path)) == {
+    assert read_serve_config(str(path)) == {
         "host": "127.0.0.1",
         "port": 7000,
         "requirepass": "pw",
@@ -51,7 +52,7 @@ def test_a_bad_line_is_refused_with_its_number(tmp_path: Path, line: str, messag
     path = tmp_path / "snapkv.conf"
     path.write_text(line + "\n", encoding="utf-8")
     with pytest.raises(InputError, match=message):
-        _read_serve_config(str(path))
+        read_serve_config(str(path))
 
 
 def test_a_missing_config_file_is_an_input_error(tmp_path: Path) -> None:

@@ -37,11 +37,10 @@ from snapkv.check import (
     plural,
     repair_directory,
 )
+from snapkv.cli_common import EXIT_DATA, EXIT_OK, EXIT_USAGE
 from snapkv.errors import StoreLockedError
 
 __all__ = ["add_check_command", "run_check"]
-
-EXIT_OK, EXIT_DATA, EXIT_USAGE = 0, 1, 2
 
 
 def add_check_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
