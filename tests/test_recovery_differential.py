@@ -7,7 +7,9 @@ garbage tails, journals removed, duplicated under another id or left as a
 bare header, snapshots damaged) and then asserts:
 
 * what ``check_directory`` predicts (opens / opens with loss / refuses with
-  this error and check) is what ``snapkv.open`` does on a copy;
+  this error and check) is what ``snapkv.open`` does on a copy, and a
+  predicted refusal's message is open()'s, word for word (the file, the
+  offset, the check, what recovery would drop and the repair command);
 * ``repair_directory`` (``snapkv check --repair``) leaves a directory that
   opens to exactly the data ``open(repair=True)`` loads from another copy,
   or, when ``open(repair=True)`` refuses too, plans no repair.
@@ -120,18 +122,19 @@ def _damage(directory: Path, rng: random.Random) -> list[str]:
     return done
 
 
-Outcome = tuple[str, str, str, State | None]  # outcome, error class, check, state
+# outcome, error class, check, state, message
+Outcome = tuple[str, str, str, State | None, str]
 
 
 def _open(directory: Path, **options: bool) -> Outcome:
     try:
         store = snapkv.open(directory, journal=True, **options)
     except SnapkvError as exc:
-        return REFUSES, type(exc).__name__, getattr(exc, "check", ""), None
+        return REFUSES, type(exc).__name__, getattr(exc, "check", ""), None, str(exc)
     try:
         report = store.last_restore
         assert report is not None
-        return (OPENS_WITH_LOSS if report.damaged else OPENS), "", "", dump(store)
+        return (OPENS_WITH_LOSS if report.damaged else OPENS), "", "", dump(store), ""
     finally:
         store.close()
 
@@ -161,6 +164,9 @@ def test_check_predicts_open_and_repair_matches_open_repair(
         opened = _open(_copy(damaged, work / "open"))
         predicted = report.prediction
         assert (predicted.outcome, predicted.error, predicted.check) == opened[:3], context
+        if predicted.error.startswith("Corrupt"):
+            said = predicted.message.replace(str(damaged), str(work / "open"))
+            assert said == opened[4], context
         if predicted.outcome == OPENS:
             assert report.verdict != "recoverable-with-loss", context
         outcomes[predicted.outcome] = outcomes.get(predicted.outcome, 0) + 1

@@ -3,9 +3,12 @@
 The hierarchy::
 
     SnapkvError                     anything snapkv raises on purpose
-    ├── CorruptSnapshotError        a snapshot failed a check; carries .offset and .check
-    ├── CorruptJournalError         a journal is damaged before its tail (or in its header);
-    │                               carries .offset and .check like CorruptSnapshotError
+    ├── CorruptSnapshotError        a snapshot failed a check; carries .path, .offset and
+    │                               .check; refused by recovery, the message also says what
+    │                               fallback would load and the command that repairs it
+    ├── CorruptJournalError         a journal is damaged before its tail, missing, or its
+    │                               header is bad; carries .path, .offset and .check, and
+    │                               what repair would keep and drop, like CorruptSnapshotError
     ├── StoreLockedError            another Store (in any process) holds the directory
     ├── StoreClosedError            the Store was closed; also a ValueError, like a closed file
     ├── StoreShutDownError          a journaled Store was shut down and takes no writes until
@@ -42,31 +45,56 @@ class SnapkvError(Exception):
 
 
 class _CheckFailed(SnapkvError):
-    """What the corruption errors share: which check failed, where, in what.
+    """What the corruption errors share: which check failed, where, in what, and what to do.
 
     ``offset`` is the byte offset where the failed check applies, ``check``
     a short stable name for the check (listed in docs/FORMAT.md), and
-    ``source`` names the file or generation when the error comes from a
-    medium.
+    ``source`` (also ``path``) names the file or generation when the error
+    comes from a medium. ``advice``, when recovery refused a medium, says
+    what recovery would drop if asked to recover, and the command that
+    repairs the directory. The message names the file, the offset and the
+    check once: ``<file>: <reason> (offset N, check NAME). <advice>``.
     """
 
-    def __init__(self, reason: str, *, offset: int, check: str, source: str = "") -> None:
+    def __init__(
+        self, reason: str, *, offset: int, check: str, source: str = "", advice: str = ""
+    ) -> None:
         where = f"{source}: " if source else ""
-        super().__init__(f"{where}{reason} (offset {offset}, check {check})")
+        then = f". {advice}" if advice else ""
+        super().__init__(f"{where}{reason} (offset {offset}, check {check}){then}")
         self.reason = reason
         self.offset = offset
         self.check = check
         self.source = source
+        self.advice = advice
+
+    @property
+    def path(self) -> str:
+        """The file (or generation) that failed the check; ``""`` when not from a medium."""
+        return self.source
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Keyword-only arguments: rebuild through a helper so the error
         # survives pickling (multiprocessing, concurrent.futures).
-        fields = {"offset": self.offset, "check": self.check, "source": self.source}
+        fields = {
+            "offset": self.offset,
+            "check": self.check,
+            "source": self.source,
+            "advice": self.advice,
+        }
         return (_rebuild, (type(self), (self.reason,), fields))
 
     def located(self, source: str) -> Self:
         """Return the same error, naming ``source`` (a file, a generation) in the message."""
-        return type(self)(self.reason, offset=self.offset, check=self.check, source=source)
+        return type(self)(
+            self.reason, offset=self.offset, check=self.check, source=source, advice=self.advice
+        )
+
+    def advised(self, advice: str) -> Self:
+        """Return the same error, its message ending with ``advice`` (what to do next)."""
+        return type(self)(
+            self.reason, offset=self.offset, check=self.check, source=self.source, advice=advice
+        )
 
 
 class CorruptSnapshotError(_CheckFailed):
