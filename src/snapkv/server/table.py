@@ -27,7 +27,7 @@ arguments as Redis does.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Final
 
 from snapkv.server.resp.reader import string2ll
@@ -38,11 +38,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COMMANDS",
+    "ERROR_CODES_MAX",
     "ERR_DB_RANGE",
     "ERR_NOT_INT",
     "ERR_SYNTAX",
     "Command",
     "CommandError",
+    "ErrorStats",
     "Handler",
     "build_table",
     "command",
@@ -123,6 +125,16 @@ class Command:
     noauth: bool = field(init=False)
     #: Refused inside MULTI (Redis's ``CMD_NO_MULTI``: SAVE, SHUTDOWN).
     no_multi: bool = field(init=False)
+    # INFO commandstats (Redis's ``redisCommand`` counters), counted by the
+    # dispatcher: a table's commands are its own copies (see build_table).
+    #: Times the handler ran.
+    calls: int = field(init=False, default=0)
+    #: Seconds spent in the handler, over all calls.
+    seconds: float = field(init=False, default=0.0)
+    #: Refused before running (arity, NOAUTH, MISCONF, ...).
+    rejected_calls: int = field(init=False, default=0)
+    #: Ran and answered an error.
+    failed_calls: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         self.full_name = f"{self.parent}|{self.name}" if self.parent else self.name
@@ -195,14 +207,17 @@ def _container_handler(client: Client, argv: list[str]) -> bytes:  # pragma: no 
 def build_table(commands: Iterable[Command]) -> dict[str, Command]:
     """Name -> Command, with subcommands attached to their containers.
 
-    A container that is not a command of its own is made here: arity -2,
-    no flags, the group of its subcommands. Each name is entered lower-case
+    Each Command is a copy of its declaration, so the counters INFO
+    commandstats reports belong to this table's server alone. A container
+    that is not a command of its own is made here: arity -2, no flags, the
+    group of its subcommands. Each name is entered lower-case
     (what lookups fall back to) and upper-case (what clients usually send),
     so most lookups hit at once.
     """
     table: dict[str, Command] = {}
     subs: dict[str, dict[str, Command]] = {}
-    for cmd in commands:
+    for declared in commands:
+        cmd = replace(declared)
         if cmd.parent is None:
             table[cmd.name] = cmd
         else:
@@ -226,3 +241,37 @@ def build_table(commands: Iterable[Command]) -> dict[str, Command]:
     for name in list(table):
         table[name.upper()] = table[name]
     return table
+
+
+#: Distinct error codes INFO errorstats tracks (Redis 7.2's ``ERROR_STATS_NUMBER``).
+ERROR_CODES_MAX: Final = 128
+
+
+@dataclass(slots=True)
+class ErrorStats:
+    """Error replies by code, for INFO errorstats (Redis's ``server.errors``).
+
+    The code is an error's first word (``ERR``, ``WRONGTYPE``, ``NOSCRIPT``,
+    ...), read as Redis's ``afterErrorReply`` does: within its first 32
+    bytes, else ``ERR``. At most :data:`ERROR_CODES_MAX` codes are kept;
+    replies with a further code still count in ``total``.
+    """
+
+    #: Every error reply (Redis's ``total_error_replies``).
+    total: int = 0
+    #: Code -> replies.
+    codes: dict[str, int] = field(default_factory=dict)
+
+    def count(self, reply: bytes) -> None:
+        """Count the error reply ``reply`` (``-CODE text\\r\\n``)."""
+        self.total += 1
+        space = reply.find(b" ", 0, 32)
+        code = reply[1:space].decode("ascii", "replace") if space > 1 else "ERR"
+        codes = self.codes
+        if code in codes or len(codes) < ERROR_CODES_MAX:
+            codes[code] = codes.get(code, 0) + 1
+
+    def reset(self) -> None:
+        """CONFIG RESETSTAT."""
+        self.total = 0
+        self.codes.clear()
