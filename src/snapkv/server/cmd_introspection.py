@@ -390,11 +390,16 @@ def _memory_section(server: ServerState) -> dict[str, object]:
     return memory
 
 
-def _persistence_section(server: ServerState) -> dict[str, object]:
+def _persistence_section(server: ServerState, monotonic: float) -> dict[str, object]:
     config = server.config
     bgsave = server.bgsave_thread is not None and server.bgsave_thread.is_alive()
-    loaded = server.store.last_restore
-    journaled = config.appendonly and config.dir is not None
+    # Read with defaults: the bookkeeping below is the server state's, and a
+    # state without it reports Redis's "never" values.
+    started = getattr(server, "bgsave_started", None)
+    took = getattr(server, "last_save_seconds", None)
+    loaded = getattr(server, "restore_report", server.store.last_restore)
+    directory = getattr(server, "data_dir", config.dir)
+    journaled = config.appendonly and directory is not None
     journal_failed = bool(server.info.get("journal_failed"))
     return {
         "loading": 0,
@@ -409,8 +414,8 @@ def _persistence_section(server: ServerState) -> dict[str, object]:
         "rdb_bgsave_in_progress": int(bgsave),
         "rdb_last_save_time": server.last_save,
         "rdb_last_bgsave_status": "ok" if server.last_bgsave_ok else "err",
-        "rdb_last_bgsave_time_sec": -1,
-        "rdb_current_bgsave_time_sec": -1,
+        "rdb_last_bgsave_time_sec": -1 if took is None else int(took),
+        "rdb_current_bgsave_time_sec": int(monotonic - started) if bgsave and started else -1,
         "rdb_saves": server.saves,
         "rdb_last_cow_size": 0,
         "rdb_last_load_keys_expired": loaded.expired if loaded else 0,
@@ -578,7 +583,7 @@ def info_text(client: Client, sections: list[str]) -> str:
         elif name == "memory":
             fields = _memory_section(server)
         elif name == "persistence":
-            fields = _persistence_section(server)
+            fields = _persistence_section(server, monotonic)
         elif name == "stats":
             fields = _stats_section(server, errors, _ops_per_sec(server, monotonic))
         elif name == "replication":
