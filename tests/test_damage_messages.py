@@ -365,3 +365,83 @@ def test_the_message_survives_pickling(data: Path) -> None:
         copy = pickle.loads(pickle.dumps(exc))
     assert str(copy) == message
     assert copy.advice and copy.advice in message
+
+
+# ------------------------------------------------ inspect: a journal is not a snapshot
+
+
+def inspect(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*SNAPKV, "inspect", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_inspect_a_journal_says_what_it_holds_and_points_to_check(data: Path) -> None:
+    journal = data / JOURNAL_2
+    result = inspect(journal)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        str(journal),
+        f"  kind       journal, not a snapshot: `snapkv check {data}` verifies it with its "
+        "snapshots",
+        f"  status     ok (header and {len(JOURNAL_KEYS)} records checksummed)",
+        "  journal    id 2",
+        f"  records    {len(JOURNAL_KEYS)}",
+        "  tail       clean",
+        f"  size       {journal.stat().st_size} bytes",
+    ]
+
+
+def test_inspect_a_damaged_journal_exits_1_with_the_offset_and_check(data: Path) -> None:
+    mid_journal(data)
+    at, size = offsets()[3], (data / JOURNAL_2).stat().st_size
+    result = inspect(data / JOURNAL_2)
+    assert result.returncode == 1, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[2] == (
+        f"  status     DAMAGED at offset {at}: record checksum mismatch, but a valid record "
+        f"follows at offset {offsets()[4]} (check record-crc); 3 good records before it, "
+        f"{size - at} bytes from there on"
+    )
+    assert lines[3:6] == ["  journal    id 2", "  records    3", "  tail       damaged"]
+
+
+def test_inspect_a_journal_with_a_bad_header_or_a_torn_tail(data: Path) -> None:
+    journal = data / JOURNAL_2
+    journal.write_bytes(journal.read_bytes()[:-3])  # the last record cut short
+    torn = inspect(journal, "--json")
+    assert torn.returncode == 1
+    report = json.loads(torn.stdout)
+    assert {k: report[k] for k in ("kind", "ok", "journal_id", "records", "tail")} == {
+        "kind": "journal",
+        "ok": False,
+        "journal_id": 2,
+        "records": len(JOURNAL_KEYS) - 1,
+        "tail": "torn",
+    }
+    assert (report["valid_end"], report["dropped_bytes"]) == (
+        offsets()[-2],
+        offsets()[-1] - 3 - offsets()[-2],
+    )
+    assert report["check_command"] == f"snapkv check {data}"
+    flip(journal, 0)
+    bad = inspect(journal)
+    assert bad.returncode == 1
+    magic = journal.read_bytes()[:8].hex()
+    assert bad.stdout.splitlines()[2] == (
+        f"  status     BAD HEADER at offset 0: not a snapkv journal: bad magic {magic} "
+        "(check magic)"
+    )
+
+
+def test_inspect_knows_a_journal_by_its_magic_whatever_its_name(data: Path) -> None:
+    renamed = data / "copy.skv"
+    shutil.copyfile(data / JOURNAL_2, renamed)
+    result = inspect(renamed)
+    assert result.returncode == 0, result.stdout
+    assert "journal, not a snapshot" in result.stdout
+    assert "  journal    id 2" in result.stdout.splitlines()
