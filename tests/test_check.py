@@ -639,7 +639,10 @@ def test_cli_repair_yes_repairs_and_exits_0(data: Path) -> None:
     result = cli(data, "--repair", "--yes")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "repair plan" in result.stdout
-    assert f"truncated {JOURNAL_2} to {at:,} bytes" in result.stdout
+    size = len(damaged)
+    assert f"truncated {JOURNAL_2} from {size:,} to {at:,} bytes, removing {size - at:,}" in (
+        result.stdout
+    )
     assert "after repair: verdict ok" in result.stdout
     (backup,) = data.glob(f"{JOURNAL_2}.bak-*")
     assert backup.read_bytes() == damaged
@@ -654,6 +657,71 @@ def test_cli_json_repair_yes(data: Path) -> None:
     assert out["verdict"] == "recoverable-with-loss"
     assert out["repair"]["lost_bytes"] == len(garbage_frame())
     assert out["repair"]["after"]["verdict"] == "ok"
+
+
+def build_mixed_damage(directory: Path) -> tuple[int, int]:
+    """Snapshot 1, journal 2 (8 SETs), snapshot 2, journal 3 (3 SETs); then damage.
+
+    Snapshot 2 gets a flipped bit (recovery falls back to snapshot 1) and
+    journal 2 one inside its record 3 (3 records kept, 4 valid ones after
+    the damaged one cut), so journal 3 comes after lost records. Returns
+    the damaged offset in journal 2 and journal 2's size.
+    """
+    store = snapkv.open(directory, journal=True, fsync="never")
+    try:
+        store.set("a", "1")
+        store.save()
+        for key, value in JOURNAL_KEYS:
+            store.set(key, value)
+        store.save()
+        for i in range(3):
+            store.set(f"late{i}", str(i))
+    finally:
+        store.close()
+    flip(directory / SNAPSHOT_2, 16 + 17 + 12)
+    at = offsets()[3]
+    flip(directory / JOURNAL_2, at + jr.FRAME_SIZE + 6)
+    return at, (directory / JOURNAL_2).stat().st_size
+
+
+def test_cli_repair_counts_what_it_removed_apart_from_what_it_set_aside(tmp_path: Path) -> None:
+    at, size = build_mixed_damage(tmp_path)
+    snapshot_2 = (tmp_path / SNAPSHOT_2).stat().st_size
+    journal_3 = (tmp_path / JOURNAL_3).stat().st_size
+    result = cli(tmp_path, "--repair", "--yes")
+    assert result.returncode == 0, result.stdout + result.stderr
+    done = result.stdout.split("repaired:\n", 1)[1].splitlines()
+    (backup,) = (p.name for p in tmp_path.glob(f"{JOURNAL_2}.bak-*"))
+    assert done[0].startswith(
+        f"  set aside {SNAPSHOT_2} as {SNAPSHOT_2}.corrupt ({snapshot_2} bytes, entries not "
+        "countable: it is corrupt): snapshot corrupt: at offset 33: "
+    )
+    assert done[1] == (
+        f"  set aside {JOURNAL_3} as {JOURNAL_3}.corrupt ({journal_3} bytes, 3 records): "
+        "comes after a missing or damaged journal"
+    )
+    assert done[2].startswith(
+        f"  truncated {JOURNAL_2} from {size} to {at} bytes, removing {size - at} bytes "
+        f"holding 4 records that look valid (backup {backup}): journal damaged at offset {at}"
+    )
+    assert done[3] == (
+        f"  total: removed {size - at} bytes (4 journal records) from 1 file, kept in 1 "
+        f"backup; set aside 2 files as *.corrupt ({snapshot_2 + journal_3} bytes: 3 journal "
+        "records and 1 file whose records cannot be counted)"
+    )
+    assert done[4] == "after repair: verdict ok"
+    assert contents(tmp_path) == {0: {"a": "1", **dict(JOURNAL_KEYS[:3])}}
+
+
+def test_repair_result_totals_and_json(tmp_path: Path) -> None:
+    at, size = build_mixed_damage(tmp_path)
+    aside = (tmp_path / SNAPSHOT_2).stat().st_size + (tmp_path / JOURNAL_3).stat().st_size
+    result = cli(tmp_path, "--repair", "--yes", "--json")
+    assert result.returncode == 0, result.stderr
+    repair = json.loads(result.stdout)["repair"]
+    assert repair["removed"] == {"files": 1, "bytes": size - at, "records": 4, "uncounted": 0}
+    assert repair["set_aside"] == {"files": 2, "bytes": aside, "records": 3, "uncounted": 1}
+    assert repair["backups"] == [p.name for p in tmp_path.glob(f"{JOURNAL_2}.bak-*")]
 
 
 @pytest.mark.parametrize(("answer", "status"), [("n", 1), ("y", 0)])

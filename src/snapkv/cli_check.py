@@ -33,6 +33,7 @@ from snapkv.check import (
     RepairAction,
     RepairResult,
     SnapshotReport,
+    Totals,
     check_directory,
     plural,
     repair_directory,
@@ -239,38 +240,71 @@ def _print_plan(actions: tuple[RepairAction, ...]) -> None:
     print("repair plan (nothing is deleted: truncated files are backed up first):")
     for action in actions:
         print(f"  {_action_line(action)}")
-    print(f"  in total: {_loss(actions)} no longer read")
+    cut = Totals.of(a for a in actions if a.kind == "truncate")
+    aside = Totals.of(a for a in actions if a.kind == "set-aside")
+    print(f"  total: {_totals(cut, aside, done=False)}")
 
 
 def _action_line(action: RepairAction, *, done: bool = False) -> str:
-    records = "" if action.lost_records is None else f", {plural(action.lost_records, 'record')}"
+    """One action: the file, exactly what leaves what recovery reads, where it is kept, why."""
     if action.kind == "set-aside":
         target = action.target or f"{action.name}.corrupt"
         return (
-            f"set aside {action.name} as {target} ({action.lost_bytes:,} bytes{records}): "
-            f"{action.reason}"
+            f"set aside {action.name} as {target} ({action.lost_bytes:,} bytes, "
+            f"{_records(action)}): {action.reason}"
         )
-    backup = f"backup {action.backup}" if action.backup else "after a backup copy"
-    verb = "truncated" if done else "truncate"
+    if done:
+        verb, remove, backup = "truncated", "removing", f"backup {action.backup}"
+    else:
+        verb, remove, backup = "truncate", "removing", "after a backup copy"
     return (
-        f"{verb} {action.name} to {action.keep:,} bytes ({action.lost_bytes:,} bytes "
-        f"dropped{records}; {backup}): {action.reason}"
+        f"{verb} {action.name} from {action.size:,} to {action.keep:,} bytes, {remove} "
+        f"{action.lost_bytes:,} bytes holding {_records(action, valid=True)} ({backup}): "
+        f"{action.reason}"
     )
 
 
-def _loss(actions: tuple[RepairAction, ...]) -> str:
-    lost_bytes = sum(a.lost_bytes for a in actions)
-    countable = sum(a.lost_records or 0 for a in actions)
-    uncounted = any(a.lost_records is None for a in actions)
-    records = f"{'at least ' if uncounted else ''}{plural(countable, 'journal record')}"
-    return f"{lost_bytes:,} bytes, {records}"
+def _records(action: RepairAction, *, valid: bool = False) -> str:
+    if action.lost_records is None:
+        if action.name.endswith(".skv"):
+            return "entries not countable: it is corrupt"
+        return "records not countable: its header is bad"
+    if not action.lost_records:
+        return "no complete record"
+    records = plural(action.lost_records, "record")
+    return f"{records} that look valid" if valid else records
+
+
+def _totals(cut: Totals, aside: Totals, *, done: bool) -> str:
+    """The total line: what truncation removes, and what is only set aside, kept apart."""
+    if cut.files:
+        removed = (
+            f"{'removed' if done else 'remove'} {cut.bytes:,} bytes "
+            f"({plural(cut.records, 'journal record')}) from {plural(cut.files, 'file')}, "
+            f"{'kept in' if done else 'first copied to'} {plural(cut.files, 'backup')}"
+        )
+    else:
+        removed = "nothing removed" if done else "remove nothing"
+    if aside.files:
+        uncounted = (
+            f" and {plural(aside.uncounted, 'file')} whose records cannot be counted"
+            if aside.uncounted
+            else ""
+        )
+        kept = (
+            f"set aside {plural(aside.files, 'file')} as *.corrupt "
+            f"({aside.bytes:,} bytes: {plural(aside.records, 'journal record')}{uncounted})"
+        )
+    else:
+        kept = "nothing set aside" if done else "set nothing aside"
+    return f"{removed}; {kept}"
 
 
 def _print_result(result: RepairResult) -> None:
     print("repaired:")
     for action in result.actions:
         print(f"  {_action_line(action, done=True)}")
-    print(f"  lost: {_loss(result.actions)} (kept in the backups and set-aside files)")
+    print(f"  total: {_totals(result.removed, result.set_aside, done=True)}")
     print(f"after repair: verdict {result.after.verdict}")
     for finding in result.after.findings:
         if finding.severity in (DAMAGE, LOSS):

@@ -43,6 +43,7 @@ from snapkv.check.report import (
     RepairAction,
     RepairResult,
     SnapshotReport,
+    Totals,
     plural,
 )
 from snapkv.check.verify import check_directory
@@ -68,6 +69,7 @@ __all__ = [
     "RepairAction",
     "RepairResult",
     "SnapshotReport",
+    "Totals",
     "check_directory",
     "plural",
     "repair_directory",

@@ -8,6 +8,7 @@ found is :mod:`snapkv.check.verify`; what a repair does with the actions is
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -265,6 +266,16 @@ class RepairResult:
         """Complete journal records no longer replayed (countable ones only)."""
         return sum(action.lost_records or 0 for action in self.actions)
 
+    @property
+    def removed(self) -> Totals:
+        """What truncation cut out of files (the originals are in ``backups``)."""
+        return Totals.of(a for a in self.actions if a.kind == "truncate")
+
+    @property
+    def set_aside(self) -> Totals:
+        """What was only renamed to ``*.corrupt``: still whole on disk, no longer read."""
+        return Totals.of(a for a in self.actions if a.kind == "set-aside")
+
     def to_dict(self) -> dict[str, Any]:
         """The result as plain JSON-ready data."""
         return {
@@ -273,8 +284,38 @@ class RepairResult:
             "backups": list(self.backups),
             "lost_bytes": self.lost_bytes,
             "lost_records": self.lost_records,
+            "removed": asdict(self.removed),
+            "set_aside": asdict(self.set_aside),
             "after": self.after.to_dict(),
         }
+
+
+@dataclass(frozen=True)
+class Totals:
+    """One kind of repair action, summed: files, bytes, and the records among the bytes.
+
+    ``records`` counts the complete journal records of the files whose
+    records can be counted; ``uncounted`` is the number of files whose
+    contents cannot be (a corrupt snapshot, a journal with a bad header).
+    """
+
+    files: int = 0
+    bytes: int = 0
+    records: int = 0
+    uncounted: int = 0
+
+    @classmethod
+    def of(cls, actions: Iterable[RepairAction]) -> Totals:
+        """The totals of ``actions``."""
+        files = size = records = uncounted = 0
+        for action in actions:
+            files += 1
+            size += action.lost_bytes
+            if action.lost_records is None:
+                uncounted += 1
+            else:
+                records += action.lost_records
+        return cls(files, size, records, uncounted)
 
 
 def plural(count: int, noun: str, nouns: str = "") -> str:
