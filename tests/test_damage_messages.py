@@ -40,7 +40,7 @@ JOURNAL_3 = "journal-0000000000000003.skj"
 JOURNAL_4 = "journal-0000000000000004.skj"
 
 SNAPKV = (sys.executable, "-m", "snapkv")
-FIX = "To repair (every file it changes is backed up first), run: snapkv check {} --repair"
+FIX = "To repair (nothing is deleted; cut files are backed up first), run: snapkv check {} --repair"
 
 
 # ------------------------------------------------------------------ directories
@@ -349,6 +349,17 @@ def test_serve_dir_refuses_to_start_with_the_message_on_stderr(data: Path) -> No
     repaired = follow_the_advice(message)
     assert repaired.returncode == 0, repaired.stdout + repaired.stderr
     assert contents(data) == prefix(kept)
+
+
+def test_check_without_repair_ends_with_the_repair_command(data: Path) -> None:
+    missing_journal(data)
+    result = subprocess.run(
+        [*SNAPKV, "check", str(data)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[-1] == (
+        f"to repair (1 change; nothing is deleted): snapkv check {data} --repair"
+    )
 
 
 def test_check_predicts_the_very_message_open_raises(data: Path) -> None:

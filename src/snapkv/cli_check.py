@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from typing import Any
 
@@ -87,6 +88,12 @@ def run_check(args: argparse.Namespace) -> int:
             _print_json(report.to_dict())
         else:
             _print_report(report)
+            if report.repairs:
+                changes = plural(len(report.repairs), "change")
+                print(
+                    f"to repair ({changes}; nothing is deleted): "
+                    f"snapkv check {shlex.quote(args.directory)} --repair"
+                )
         return EXIT_OK if report.ok else EXIT_DATA
     if not args.json:
         _print_report(report)

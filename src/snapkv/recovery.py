@@ -481,9 +481,9 @@ def _name(source: Source, described: str) -> str:
 def _repair_command(source: Source) -> str:
     directory = _directory(source)
     if directory is None:
-        return "Nothing was changed"
+        return "Nothing was changed."
     return (
-        f"To repair (every file it changes is backed up first), run: "
+        f"To repair (nothing is deleted; cut files are backed up first), run: "
         f"snapkv check {shlex.quote(directory)} --repair"
     )
 
@@ -491,7 +491,7 @@ def _repair_command(source: Source) -> str:
 def _check_command(source: Source) -> str:
     directory = _directory(source)
     if directory is None:
-        return "Nothing was changed"
+        return "Nothing was changed."
     return f"To see every file, run: snapkv check {shlex.quote(directory)}"
 
 
