@@ -95,9 +95,12 @@ def _parser() -> argparse.ArgumentParser:
 
     inspect = commands.add_parser(
         "inspect",
-        help="verify and describe a snapshot file, or every snapshot in a directory",
+        help="verify and describe a snapshot file, a journal file, or every snapshot in a "
+        "directory",
     )
-    inspect.add_argument("path", help="a snapshot file or a store directory")
+    inspect.add_argument(
+        "path", help="a snapshot file, a journal file (what it holds) or a store directory"
+    )
     inspect.add_argument(
         "--keys", type=int, default=0, metavar="N", help="also list the first N keys"
     )
