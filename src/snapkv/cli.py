@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,17 +22,11 @@ from typing import Any
 
 import snapkv
 from snapkv import codec
-from snapkv import journal as jr
-from snapkv.cli_check import add_check_command
+from snapkv.cli_check import add_check_command, inspect_journal
 from snapkv.cli_common import EXIT_DATA, EXIT_OK, EXIT_PIPE, EXIT_USAGE, InputError
 from snapkv.cli_serve import add_serve_command
-from snapkv.errors import (
-    CorruptJournalError,
-    CorruptSnapshotError,
-    InvalidOperationError,
-    SnapkvError,
-)
-from snapkv.media.file import _JOURNAL, list_snapshots
+from snapkv.errors import CorruptSnapshotError, InvalidOperationError, SnapkvError
+from snapkv.media.file import list_snapshots
 from snapkv.simulate import validate_operations
 
 __all__ = ["main"]
@@ -238,8 +231,12 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _inspect_one(file: Path, data: bytes, args: argparse.Namespace) -> int:
-    if data.startswith(jr.MAGIC) or (file.suffix == ".skj" and not data.startswith(codec.MAGIC)):
-        return _inspect_journal(file, data, args)
+    # A journal (by its magic, or a .skj name on what is not a snapshot) is
+    # described as one, and pointed to `snapkv check`.
+    forced = file.suffix == ".skj" and not data.startswith(codec.MAGIC)
+    journal_status = inspect_journal(file, data, as_json=args.json, force=forced)
+    if journal_status is not None:
+        return journal_status
     try:
         info = codec.scan(data, keys=max(args.keys, 0))
     except CorruptSnapshotError as exc:
@@ -310,59 +307,3 @@ def _inspect_one(file: Path, data: bytes, args: argparse.Namespace) -> int:
     for key in info.first_keys:
         print(f"  key        {json.dumps(key)}")
     return EXIT_OK
-
-
-def _inspect_journal(file: Path, data: bytes, args: argparse.Namespace) -> int:
-    """A journal is not a snapshot: say what it holds, and point to ``snapkv check``.
-
-    A journal means something only with the snapshot it follows (which
-    records it replays, whether its tail may be dropped): that is the
-    directory check's job, so inspect reads it alone and says so.
-    """
-    named = _JOURNAL.fullmatch(file.name)
-    check = f"snapkv check {shlex.quote(str(file.parent))}"
-    report: dict[str, Any] = {"path": str(file), "kind": "journal", "size": len(data)}
-    try:
-        # repair=True: report damage before the tail instead of raising on it.
-        scan = jr.scan_journal(data, jid=int(named.group(1)) if named else None, repair=True)
-    except CorruptJournalError as exc:  # a bad header: nothing in it can be trusted
-        report |= {"ok": False, "error": exc.reason, "offset": exc.offset, "check": exc.check}
-        status = f"BAD HEADER at offset {exc.offset}: {exc.reason} (check {exc.check})"
-    else:
-        records = len(scan.ops) + scan.skipped_records
-        report |= {
-            "ok": scan.tail == jr.TAIL_CLEAN,
-            "journal_id": scan.jid,
-            "records": records,
-            "tail": scan.tail,
-            "valid_end": scan.valid_end,
-            "dropped_bytes": scan.dropped_bytes,
-        }
-        good = f"{records:,} good record{'' if records == 1 else 's'}"
-        if scan.tail == jr.TAIL_CLEAN:
-            status = f"ok (header and {records:,} record{'' if records == 1 else 's'} checksummed)"
-        elif scan.damage is not None:
-            damage = scan.damage
-            report |= {"error": damage.reason, "offset": damage.offset, "check": damage.check}
-            status = (
-                f"DAMAGED at offset {damage.offset}: {damage.reason} (check {damage.check}); "
-                f"{good} before it, {scan.dropped_bytes:,} bytes from there on"
-            )
-        else:
-            status = (
-                f"{scan.tail.upper()} TAIL at offset {scan.valid_end}: "
-                f"{scan.dropped_bytes:,} bytes after {good}"
-            )
-    report["check_command"] = check
-    if args.json:
-        print(json.dumps(report))
-    else:
-        print(f"{file}")
-        print(f"  kind       journal, not a snapshot: `{check}` verifies it with its snapshots")
-        print(f"  status     {status}")
-        if "journal_id" in report:
-            print(f"  journal    id {report['journal_id']}")
-            print(f"  records    {report['records']:,}")
-            print(f"  tail       {report['tail']}")
-        print(f"  size       {len(data):,} bytes")
-    return EXIT_OK if report["ok"] else EXIT_DATA

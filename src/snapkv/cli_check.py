@@ -22,6 +22,8 @@ import argparse
 import json
 import shlex
 import sys
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from snapkv.check import (
@@ -36,13 +38,15 @@ from snapkv.check import (
     SnapshotReport,
     Totals,
     check_directory,
+    is_journal,
+    journal_report,
     plural,
     repair_directory,
 )
 from snapkv.cli_common import EXIT_DATA, EXIT_OK, EXIT_USAGE
 from snapkv.errors import StoreLockedError
 
-__all__ = ["add_check_command", "run_check"]
+__all__ = ["add_check_command", "inspect_journal", "run_check"]
 
 
 def add_check_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -121,6 +125,35 @@ def run_check(args: argparse.Namespace) -> int:
     else:
         _print_result(result)
     return EXIT_OK if result.after.ok else EXIT_DATA
+
+
+def inspect_journal(file: Path, data: bytes, *, as_json: bool, force: bool = False) -> int | None:
+    """``snapkv inspect`` on a journal: what it holds, and the check that judges it.
+
+    A journal means something only with the snapshot it follows (which of
+    its records are replayed, whether its tail may be dropped): that is
+    ``snapkv check DIR``'s job, so this reads the file alone and says so.
+    Returns the exit status, or ``None`` when ``data`` is not a journal
+    (its magic is not the journal's and ``force`` is off).
+    """
+    if not (force or is_journal(data)):
+        return None
+    journal = journal_report(file.name, data)
+    command = f"snapkv check {shlex.quote(str(file.parent))}"
+    ok = journal.status == "ok"
+    if as_json:
+        fields = asdict(journal)
+        del fields["name"], fields["role"]
+        _print_json(
+            {"path": str(file), "kind": "journal", "ok": ok, **fields, "check_command": command}
+        )
+    else:
+        print(f"{file}")
+        print(f"  kind       journal, not a snapshot: `{command}` verifies it with its snapshots")
+        print(f"  status     {_journal_line(journal)}")
+        if journal.jid >= 0:
+            print(f"  journal    id {journal.jid}")
+    return EXIT_OK if ok else EXIT_DATA
 
 
 def _usage(message: str) -> int:

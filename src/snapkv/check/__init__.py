@@ -46,7 +46,7 @@ from snapkv.check.report import (
     Totals,
     plural,
 )
-from snapkv.check.verify import check_directory
+from snapkv.check.verify import check_directory, is_journal, journal_report
 
 __all__ = [
     "DAMAGE",
@@ -71,6 +71,8 @@ __all__ = [
     "SnapshotReport",
     "Totals",
     "check_directory",
+    "is_journal",
+    "journal_report",
     "plural",
     "repair_directory",
 ]

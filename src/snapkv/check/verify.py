@@ -65,7 +65,7 @@ from snapkv.media.file import (
 if sys.platform != "win32":  # FileMedium is POSIX only; `import snapkv` works anywhere
     import fcntl
 
-__all__ = ["check_directory", "in_use"]
+__all__ = ["check_directory", "in_use", "is_journal", "journal_report"]
 
 _BACKUP = re.compile(r".+\.bak-\d{8}T\d{6}Z(?:-\d+)?")
 _SET_ASIDE = re.compile(r".+\.corrupt(?:-\d+)?")
@@ -265,6 +265,23 @@ def _scan_journal(directory: Path, jid: int) -> JournalReport | None:
         return None  # removed by a live Store since the listing
     except OSError as exc:
         return JournalReport(name, jid, _size(path), "unreadable", "", error=str(exc))
+    return journal_report(name, data, jid)
+
+
+def is_journal(data: bytes) -> bool:
+    """Whether ``data`` starts with the journal's magic (how ``snapkv inspect`` knows one)."""
+    return data.startswith(jr.MAGIC)
+
+
+def journal_report(name: str, data: bytes, jid: int | None = None) -> JournalReport:
+    """What one journal holds, read alone: its good records, and what follows them.
+
+    ``jid`` is the id the header must carry; by default the one the file's
+    name promises (any, for another name). The ``role`` is left empty: only
+    the directory's chain gives one.
+    """
+    if jid is None and (named := _JOURNAL.fullmatch(name)):
+        jid = int(named.group(1))
     try:
         # repair=True raises only for a bad header, and otherwise reports
         # damage before the tail instead of raising: one pass tells all.
@@ -272,7 +289,7 @@ def _scan_journal(directory: Path, jid: int) -> JournalReport | None:
     except CorruptJournalError as exc:
         return JournalReport(
             name,
-            jid,
+            -1 if jid is None else jid,
             len(data),
             "bad-header",
             "",
@@ -286,7 +303,7 @@ def _scan_journal(directory: Path, jid: int) -> JournalReport | None:
     status = {jr.TAIL_CLEAN: "ok", jr.TAIL_DAMAGED: "damaged"}.get(scan.tail, "tail")
     return JournalReport(
         name,
-        jid,
+        scan.jid,
         scan.size,
         status,
         "",
