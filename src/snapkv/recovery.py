@@ -35,6 +35,13 @@ The journal rules, in the order they are applied:
 :func:`snapshot_spaces` and :func:`replay` turn a plan into keyspaces: the
 snapshot's entries (outside any lock), then every effect of the replayed
 records applied in order and keys already expired dropped.
+
+A refusal is one message, built here and shown as it is by ``open()``,
+``snapkv run --dir``, ``snapkv serve --dir`` and ``snapkv check``'s
+prediction: the file, the offset and the check, once; what recovery would
+drop if asked (the plan these rules make with ``fallback`` or ``repair``);
+and, on a directory, the ``snapkv check DIR --repair`` command that makes
+those changes with backups.
 """
 
 from __future__ import annotations
