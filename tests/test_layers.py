@@ -112,9 +112,14 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.server.table",
         "snapkv.store",
     },
+    # conf: the settings table and redis.conf's syntax (state only for types);
+    # process: the log, the pidfile and systemd's notifications.
+    "snapkv.server.conf": {"snapkv.server.state"},
+    "snapkv.server.process": {"snapkv.server.conf"},
     "snapkv.server.state": {
         "snapkv.errors",
         "snapkv.server.client",
+        "snapkv.server.conf",
         "snapkv.server.resp.reader",
         "snapkv.server.resp.writer",
         "snapkv.server.table",
@@ -130,7 +135,12 @@ ALLOWED: dict[str, set[str]] = {
     "snapkv.server.cmd_connection": {*_HANDLER, "snapkv.server.state"},
     "snapkv.server.cmd_introspection": {*_HANDLER, "snapkv.server.state"},
     "snapkv.server.cmd_client": {*_HANDLER, "snapkv.server.cmd_connection"},
-    "snapkv.server.cmd_config": {*_HANDLER, "snapkv.server.glob", "snapkv.server.state"},
+    "snapkv.server.cmd_config": {
+        *_HANDLER,
+        "snapkv.server.conf",
+        "snapkv.server.glob",
+        "snapkv.server.state",
+    },
     "snapkv.server.dispatch": {
         "snapkv.server.resp.text",
         "snapkv.server.client",
@@ -158,14 +168,26 @@ ALLOWED: dict[str, set[str]] = {
     "snapkv.server.network": {
         "snapkv.server.connection",
         "snapkv.server.dispatch",
+        "snapkv.server.process",  # types only
         "snapkv.server.resp.hiredis_reader",
         "snapkv.server.state",
         "snapkv.store",
     },
-    "snapkv.server": {"snapkv.server.network", "snapkv.server.state", "snapkv.store"},
+    "snapkv.server": {
+        "snapkv.server.conf",
+        "snapkv.server.network",
+        "snapkv.server.process",
+        "snapkv.server.state",
+        "snapkv.store",
+    },
     "snapkv.cli_common": set(),
     "snapkv.cli_check": {"snapkv.check", "snapkv.cli_common", "snapkv.errors"},
-    "snapkv.cli_serve": {"snapkv.cli_common", "snapkv.server"},
+    "snapkv.cli_serve": {
+        "snapkv.cli_common",
+        "snapkv.server",
+        "snapkv.server.conf",
+        "snapkv.server.state",  # types only
+    },
     "snapkv.cli": {
         "snapkv",
         "snapkv.cli_check",

@@ -54,7 +54,8 @@ def spawn(directory: Path, *args: str) -> tuple[subprocess.Popen[bytes], int]:
                 str(directory / "data"),
                 *args,
             ],
-            stderr=out,
+            stdout=out,  # the log, as redis-server's without a logfile
+            stderr=subprocess.STDOUT,
         )
     ready = re.compile(rb"ready to accept connections on [\d.]+:(\d+)")
     wait_until(

@@ -1,19 +1,106 @@
-"""``snapkv serve``: its options, its config file (redis.conf's syntax) and its start.
+"""``snapkv serve``: its options, its config file (redis.conf) and its start.
 
-The options and the config file name the same settings (``SERVE_DEFAULTS``);
-an option given on the command line overrides the file, and the defaults
-apply only to what neither gives.
+As redis-server: the settings start from Redis 7.0's defaults (data in
+the current directory, the journal on, ``save 3600 1 300 100 60 10000``),
+then the config file's directives apply, then the command line's options,
+each one a directive of the same name (``--port 6380`` is ``port 6380``;
+``--save`` lines add to the file's, as in Redis). Every value goes through
+:data:`snapkv.server.conf.SETTINGS`, so the file, the options and CONFIG
+SET accept and refuse the same values with the same words.
 """
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-from typing import Any
+import os
+from typing import TYPE_CHECKING
 
 from snapkv.cli_common import EXIT_OK, InputError
 
-__all__ = ["SERVE_DEFAULTS", "add_serve_command", "read_serve_config"]
+if TYPE_CHECKING:
+    from snapkv.server.conf import ConfigReader
+    from snapkv.server.state import Config
+
+__all__ = ["add_serve_command", "read_serve_config", "serve_defaults"]
+
+_DESCRIPTION = """\
+Serve a store over the Redis protocol (RESP2/RESP3) until SHUTDOWN, SIGTERM or
+SIGINT. As redis-server: CONFIG is a redis.conf (Redis 7.0's syntax; directives
+snapkv does not implement are logged and ignored, unknown ones are refused), and
+each option is the directive of the same name, applied after the file. Without
+--dir the data lives in the current directory: snapshots (save rules 3600 1 300
+100 60 10000) and a journal of every write (appendonly yes). --save "" with
+--appendonly no keeps the data in memory only (SAVE still writes a snapshot).
+SHUTDOWN, SIGTERM and SIGINT snapshot first when save rules are set."""
+
+
+#: ``snapkv serve``'s options: (directive, metavar, help), in --help's order.
+#: Each is the directive of the same name in :data:`snapkv.server.conf.SETTINGS`
+#: (a test checks the two lists agree); they live here so that parsing the
+#: command line does not import the server.
+OPTIONS: tuple[tuple[str, str, str], ...] = (
+    (
+        "bind",
+        "ADDR",
+        "addresses to listen on, each one (a leading '-': skipped if "
+        "unavailable; *: every IPv4 address); default 127.0.0.1",
+    ),
+    ("port", "N", "TCP port, 0-65535 (0: a free one, logged); default 6379"),
+    (
+        "dir",
+        "DIR",
+        "data directory: snapshots and journal, restored on start; "
+        'default: the current directory ("": none, memory only)',
+    ),
+    ("requirepass", "PASS", "password clients must AUTH with"),
+    ("appendonly", "yes|no", "journal every write before its reply; default yes"),
+    ("appendfsync", "always|everysec|no", "when the journal is forced to disk; default everysec"),
+    (
+        "save",
+        "SECS CHANGES",
+        "snapshot after SECS seconds if at least CHANGES writes; pairs add "
+        'up, "" for none; default 3600 1 300 100 60 10000',
+    ),
+    ("databases", "N", "keyspaces, SELECT 0 to N-1 (N >= 1); default 16"),
+    ("maxclients", "N", "connections beyond N are refused (N >= 1); default 10000"),
+    ("timeout", "SECS", "close clients idle SECS seconds, 0 never; default 0"),
+    ("proto-max-bulk-len", "BYTES", "largest argument of a request, >= 1mb; default 512mb"),
+    ("stop-writes-on-bgsave-error", "yes|no", "refuse writes while snapshots fail; default yes"),
+    ("loglevel", "debug|verbose|notice|warning", "how much to log; default notice"),
+    ("logfile", "FILE", 'append the log to FILE ("": standard output); default ""'),
+    ("pidfile", "FILE", "write the process id to FILE while running"),
+    (
+        "supervised",
+        "no|systemd|auto",
+        "notify systemd (NOTIFY_SOCKET) when ready and stopping; "
+        "auto: when NOTIFY_SOCKET is set; default no",
+    ),
+    (
+        "aof-load-truncated",
+        "yes",
+        "drop a torn last journal record at start and log it (only yes is supported); default yes",
+    ),
+    (
+        "aof-load-repair",
+        "yes|no",
+        "start from a journal damaged before its end, keeping the "
+        "records before the damage, as redis-check-aof --fix; default no: refuse to start",
+    ),
+    (
+        "rdb-load-fallback",
+        "yes|no",
+        "if the newest snapshot fails its checks, load the newest "
+        "older one that passes; default no: refuse to start",
+    ),
+    ("maxmemory", "BYTES", "accepted and ignored: nothing is evicted"),
+    ("maxmemory-policy", "POLICY", "accepted and ignored: nothing is evicted"),
+)
+#: Directives that take several words (Redis's multi-argument configs).
+_MULTI = {"bind", "save"}
+
+
+def _dest(name: str) -> str:
+    return name.replace("-", "_")
 
 
 def add_serve_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,122 +108,91 @@ def add_serve_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     serve = subparsers.add_parser(
         "serve",
         help="serve the store over the Redis protocol (redis-cli, redis-py, ...)",
-        description="Serve a store over RESP2/RESP3 until SHUTDOWN, SIGTERM or SIGINT, "
-        "each of which snapshots first (SHUTDOWN NOSAVE does not).",
+        description=_DESCRIPTION,
+        # argparse would print CONFIG last, where a --save or --bind list would take it.
+        usage="snapkv serve [CONFIG] [--DIRECTIVE VALUE ...]",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    # Defaults live in SERVE_DEFAULTS, not in argparse: an option given on the
-    # command line must override the config file, and one not given must not.
     serve.add_argument(
         "config",
         nargs="?",
         metavar="CONFIG",
-        help="a config file of 'directive value' lines, as redis.conf (options override it)",
+        help="a redis.conf-style config file (the options override it)",
     )
-    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="default 6379")
-    serve.add_argument("--dir", metavar="DATA", help="data directory (default: in memory only)")
-    serve.add_argument("--requirepass", metavar="PASS", help="password clients must AUTH with")
-    serve.add_argument(
-        "--appendonly", choices=("yes", "no"), help="journal every write in DATA (default yes)"
-    )
-    serve.add_argument(
-        "--appendfsync", choices=("always", "everysec", "no"), help="default everysec"
-    )
-    serve.add_argument(
-        "--save",
-        metavar='"SECS CHANGES ..."',
-        help='snapshot rules, as Redis\'s save: "900 1 300 10"',
-    )
-    serve.add_argument("--databases", type=int, help="default 16")
-    serve.add_argument("--maxclients", type=int, help="default 10000")
-    serve.add_argument("--timeout", type=int, help="close idle clients after SECS (default 0)")
+    # No defaults in argparse: an option not given must leave the file's value.
+    for name, metavar, text in OPTIONS:
+        names = [f"--{name}", "--host"] if name == "bind" else [f"--{name}"]
+        if name == "save":  # each --save adds its pairs, as a save line does
+            serve.add_argument(
+                *names, dest="save", nargs="+", action="append", metavar="", help=text
+            )
+        elif name in _MULTI:
+            serve.add_argument(*names, dest=_dest(name), nargs="+", metavar=metavar, help=text)
+        else:
+            serve.add_argument(*names, dest=_dest(name), metavar=metavar, help=text)
     serve.set_defaults(handler=_serve)
 
 
-#: ``snapkv serve`` settings: name -> (default, converter). Redis's ``bind``
-#: is accepted as an alias of ``host`` in a config file.
-SERVE_DEFAULTS: dict[str, tuple[object, Any]] = {
-    "host": ("127.0.0.1", str),
-    "port": (6379, int),
-    "dir": (None, str),
-    "requirepass": (None, str),
-    "appendonly": ("yes", str),
-    "appendfsync": ("everysec", str),
-    "save": ("", str),
-    "databases": (16, int),
-    "maxclients": (10000, int),
-    "timeout": (0, int),
-}
-_CHOICES = {"appendonly": ("yes", "no"), "appendfsync": ("always", "everysec", "no")}
+def serve_defaults() -> Config:
+    """redis-server 7.0's defaults, as ``snapkv serve`` starts from them."""
+    from snapkv.server import DEFAULT_SAVE, Config  # noqa: PLC0415
+
+    return Config(dir=".", appendonly=True, save=list(DEFAULT_SAVE))
 
 
-def read_serve_config(path: str) -> dict[str, object]:
-    """Settings from a redis.conf-style file: ``directive value`` lines, ``#`` comments.
+def read_serve_config(path: str, config: Config | None = None) -> ConfigReader:
+    """Read a redis.conf-style file onto ``config`` (default: :func:`serve_defaults`).
 
-    A directive given twice keeps the last value, except ``save``, whose
-    lines add up (as in Redis). Unknown directives are refused with the line
-    number: a misspelt ``requirepass`` must not start an open server.
+    Returns the reader: ``reader.config`` holds the settings, ``reader.notes``
+    one line per Redis directive that was ignored.
+
+    :raises InputError: the file cannot be read, or a line is refused; the
+        message is Redis's (``*** FATAL CONFIG FILE ERROR ...``, the line
+        number, the line, the reason).
     """
+    from snapkv.server.conf import ConfigError, ConfigReader  # noqa: PLC0415
+
+    reader = ConfigReader(config if config is not None else serve_defaults())
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read config file: {exc}") from None
-    settings: dict[str, object] = {}
-    saves: list[str] = []
-    for number, line in enumerate(text.splitlines(), 1):
-        words = line.split("#", 1)[0].split(maxsplit=1)
-        if not words:
-            continue
-        name = {"bind": "host"}.get(words[0].lower(), words[0].lower())
-        value = words[1].strip().strip('"') if len(words) > 1 else ""
-        if name not in SERVE_DEFAULTS:
-            raise InputError(f"{path}:{number}: unknown directive {words[0]!r}")
-        if name == "save":
-            saves.append(value)
-            continue
-        if name in _CHOICES and value not in _CHOICES[name]:
-            choices = ", ".join(_CHOICES[name])
-            raise InputError(f"{path}:{number}: {name} must be one of {choices}, not {value!r}")
-        try:
-            settings[name] = SERVE_DEFAULTS[name][1](value)
-        except ValueError:
-            raise InputError(f"{path}:{number}: {name} needs a number, not {value!r}") from None
-    if saves:
-        settings["save"] = " ".join(saves)
-    return settings
+        reader.read(path)
+    except ConfigError as exc:
+        raise InputError(str(exc)) from None
+    reader.finish()
+    reader.config.config_file = os.path.abspath(path)
+    return reader
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import logging  # noqa: PLC0415 - the server and its extras load only for serve
+    from snapkv.server import serve  # noqa: PLC0415 - the server loads only for serve
+    from snapkv.server.conf import ConfigError, ConfigReader  # noqa: PLC0415
 
-    from snapkv.server import Config, parse_save, serve  # noqa: PLC0415
-
-    settings = {name: default for name, (default, _) in SERVE_DEFAULTS.items()}
     if args.config is not None:
-        settings.update(read_serve_config(args.config))
-    settings.update(
-        {name: value for name in SERVE_DEFAULTS if (value := getattr(args, name)) is not None}
-    )
-    directory = settings["dir"]
+        reader = read_serve_config(args.config)
+    else:
+        reader = ConfigReader(serve_defaults())
+    for name, _metavar, _help in OPTIONS:
+        given = getattr(args, _dest(name))
+        if given is None:
+            continue
+        try:
+            if name == "save":
+                for words in given:
+                    reader.directive("save", words)
+            else:
+                reader.directive(name, given if name in _MULTI else [given])
+        except ConfigError as exc:
+            raise InputError(f"--{name}: {exc}") from None
+    config = reader.config
+    # As Redis's dir: "" names no directory (here: a memory-only server).
+    config.dir = os.path.abspath(config.dir) if config.dir else None
     try:
-        config = Config(
-            host=str(settings["host"]),
-            port=int(settings["port"]),  # type: ignore[call-overload]
-            dir=directory,  # type: ignore[arg-type]
-            requirepass=settings["requirepass"],  # type: ignore[arg-type]
-            appendonly=settings["appendonly"] == "yes" and directory is not None,
-            appendfsync=str(settings["appendfsync"]),
-            save=parse_save(str(settings["save"])),
-            databases=int(settings["databases"]),  # type: ignore[call-overload]
-            maxclients=int(settings["maxclients"]),  # type: ignore[call-overload]
-            timeout=int(settings["timeout"]),  # type: ignore[call-overload]
-        )
+        config.check()
     except ValueError as exc:
-        raise InputError(f"save: {exc}") from None
-    args.host, args.port, args.dir = config.host, config.port, directory
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+        raise InputError(str(exc)) from None
     try:
-        serve(config, directory=args.dir)
+        serve(config, configure_logging=True, notes=reader.notes)
+    except ValueError as exc:  # the settings (a log file that cannot be opened)
+        raise InputError(str(exc)) from None
     except OSError as exc:
-        raise InputError(f"cannot listen on {args.host}:{args.port}: {exc}") from None
+        raise InputError(f"cannot listen on {config.host} port {config.port}: {exc}") from None
     return EXIT_OK

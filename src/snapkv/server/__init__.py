@@ -37,17 +37,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import os
 import signal
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
+from importlib import metadata
 from typing import Any
 
+from snapkv.server.conf import DEFAULT_SAVE, ConfigError
 from snapkv.server.network import RespServer
+from snapkv.server.process import Notifier, Pidfile, remove_logging, setup_logging
 from snapkv.server.state import Config, parse_save
 from snapkv.store import Store
 from snapkv.store import open as open_store
 
-__all__ = ["Config", "RespServer", "parse_save", "serve"]
+__all__ = ["DEFAULT_SAVE", "Config", "ConfigError", "RespServer", "parse_save", "serve"]
 
 log = logging.getLogger("snapkv.server")
 
@@ -64,20 +70,35 @@ def _loop_factory(use_uvloop: bool) -> Callable[[], asyncio.AbstractEventLoop]:
     return asyncio.new_event_loop
 
 
-def open_for(config: Config, directory: str | None) -> Store:
-    """The Store ``serve`` uses: ``directory`` restored (journal with ``appendonly``) or memory.
+def open_for(config: Config, directory: str | None = None) -> Store:
+    """The Store ``serve`` uses: ``directory`` (else ``config.dir``) restored, or memory if neither.
 
-    With ``appendfsync always`` the Store journals with ``fsync="no"``:
-    the server itself fsyncs once per turn of its event loop, before any
-    reply goes out (see :mod:`snapkv.server.network`), instead of once per
-    write.
+    The journal is on with ``appendonly``; ``rdb_load_fallback`` and
+    ``aof_load_repair`` are ``open()``'s ``fallback`` and ``repair``. With
+    ``appendfsync always`` the Store journals with ``fsync="no"``: the
+    server itself fsyncs once per turn of its event loop, before any reply
+    goes out (see :mod:`snapkv.server.network`), instead of once per write.
+
+    :raises ValueError: ``appendonly`` or ``save`` rules without a directory.
+    :raises snapkv.errors.SnapkvError: the directory is locked by another
+        Store, or could not be opened or restored (the message says which
+        file, where, and how to repair it).
     """
-    fsync = config.appendfsync  # the Store checks it (and takes "never" for "no")
-    if directory is None:
+    directory = directory if directory is not None else config.dir
+    if not directory:
+        config.check()  # appendonly or save rules with nowhere to write
         return Store(databases=config.databases)
+    fsync = config.appendfsync  # the Store checks it (and takes "never" for "no")
     if config.appendonly and fsync == "always":
         fsync = "no"
-    return open_store(directory, databases=config.databases, journal=config.appendonly, fsync=fsync)
+    return open_store(
+        directory,
+        databases=config.databases,
+        journal=config.appendonly,
+        fsync=fsync,
+        fallback=config.rdb_load_fallback or config.aof_load_repair,
+        repair=config.aof_load_repair,
+    )
 
 
 def serve(
@@ -87,61 +108,160 @@ def serve(
     store: Store | None = None,
     use_uvloop: bool = True,
     ready: Callable[[RespServer], Any] | None = None,
+    configure_logging: bool = False,
+    notes: Sequence[str] = (),
 ) -> None:
-    """Serve until SHUTDOWN, SIGTERM or SIGINT (each snapshots first, unless SHUTDOWN NOSAVE).
+    """Serve until SHUTDOWN, SIGTERM or SIGINT (each snapshots first if ``save`` rules are set).
 
     :param config: the settings; ``config.dir`` is used when ``directory`` is not given.
-    :param directory: the data directory, restored on start; ``None`` serves
-        an in-memory store. Ignored when ``store`` is given.
+    :param directory: the data directory, restored on start; with neither
+        it nor ``config.dir`` the store lives in memory (then ``appendonly``
+        and ``save`` rules are refused: they would have nowhere to write).
+        Ignored when ``store`` is given.
     :param store: serve this Store (the caller keeps it open and closes it).
     :param use_uvloop: run on uvloop when it is installed.
     :param ready: called with the server once it accepts connections.
+    :param configure_logging: send the ``snapkv`` logger to ``config.logfile``
+        (standard output if empty) at ``config.loglevel``, in Redis's line
+        format, as ``snapkv serve`` does; a non-empty ``config.logfile``
+        does it anyway. Otherwise logging is the application's.
+    :param notes: lines to log once logging is set up (the config reader's
+        ignored directives).
+    :raises ValueError: the settings contradict each other (``Config.check``),
+        or the log file cannot be opened.
     :raises snapkv.errors.SnapkvError: the directory could not be opened or
-        restored, or (``appendfsync always``) a journal fsync failed: the
-        server then stops at once, as Redis does, rather than serve data it
-        could not make durable.
-    :raises OSError: the address could not be bound.
+        restored (another server holds it: StoreLockedError), or
+        (``appendfsync always``) a journal fsync failed: the server then
+        stops at once, as Redis does, rather than serve data it could not
+        make durable.
+    :raises OSError: an address could not be bound.
     """
-    config = config if config is not None else Config()
-    own = store is None
+    config = dataclasses.replace(config) if config is not None else Config()
+    if directory is not None:
+        config.dir = directory
     if store is None:
-        store = open_for(config, directory if directory is not None else config.dir)
+        config.check()
+    handler = None
+    if configure_logging or config.logfile:
+        handler = setup_logging(config.loglevel, config.logfile)
+    pidfile = Pidfile(config.pidfile)
     try:
-        with asyncio.Runner(loop_factory=_loop_factory(use_uvloop)) as runner:
-            runner.run(_main(store, config, ready))
-    except BaseException:
-        if own:
+        log.info(
+            "snapkv %s serve starting, pid %d; %s",
+            _version(),
+            os.getpid(),
+            f"config file {config.config_file}" if config.config_file else "no config file",
+        )
+        for note in notes:
+            log.info("%s", note)
+        notifier = Notifier(config.supervised)
+        own = store is None
+        started = time.monotonic()
+        if store is None:
+            if config.dir:
+                notifier.send(f"STATUS=Loading data from {os.path.abspath(config.dir)}")
             try:
-                store.close()
-            except Exception as exc:  # the error already being raised says more
-                log.error("closing the store failed too: %s", exc)
-        raise
-    if own:
-        store.close()
+                store = open_for(config)
+            except Exception as exc:
+                log.warning("cannot open the data directory: %s", exc)
+                raise
+        load_seconds = time.monotonic() - started
+        pidfile.write()  # only now: the directory is ours, no other server runs on it
+        try:
+            with asyncio.Runner(loop_factory=_loop_factory(use_uvloop)) as runner:
+                runner.run(_main(store, config, ready, notifier, load_seconds))
+        except BaseException:
+            if own:
+                try:
+                    store.close()
+                except Exception as exc:  # the error already being raised says more
+                    log.error("closing the store failed too: %s", exc)
+            raise
+        if own:
+            store.close()
+        log.info("snapkv is now ready to exit, bye bye...")
+    finally:
+        pidfile.remove()
+        if handler is not None:
+            remove_logging(handler)
 
 
-async def _main(store: Store, config: Config, ready: Callable[[RespServer], Any] | None) -> None:
+def _version() -> str:
+    try:
+        return metadata.version("snapkv")
+    except metadata.PackageNotFoundError:
+        return "(unknown version)"
+
+
+def _log_restore(server: RespServer, seconds: float) -> None:
+    """The start-up lines: where the data lives, and what was loaded from it."""
+    state = server.dispatcher
+    state.load_seconds = seconds
+    log.info("%s", state.describe_persistence())
+    report = state.restore_report
+    if report is None:
+        return
+    if report.generation is None and not report.journals:
+        log.info("no data in %s yet: starting empty", state.data_dir)
+        return
+    journals = (
+        f" plus {report.journal_records} journal records (journals "
+        f"{report.journals[0]}..{report.journals[-1]})"
+        if report.journals
+        else ""
+    )
+    snapshot = f"snapshot {report.generation}" if report.generation else "no snapshot"
+    expired = f"; {report.expired} keys had expired" if report.expired else ""
+    log.info(
+        "DB loaded from disk: %d keys in %.3f s from %s%s%s",
+        report.entries,
+        seconds,
+        snapshot,
+        journals,
+        expired,
+    )
+    for generation, reason in report.skipped:
+        log.warning("skipped damaged snapshot %s: %s", generation, reason)
+    for line in report.journal_dropped:
+        log.warning("journal recovery dropped: %s", line)
+
+
+async def _main(
+    store: Store,
+    config: Config,
+    ready: Callable[[RespServer], Any] | None,
+    notifier: Notifier,
+    load_seconds: float,
+) -> None:
     server = RespServer(store, config)
+    server.notifier = notifier
+    _log_restore(server, load_seconds)
     await server.start()
     loop = asyncio.get_running_loop()
 
     def on_signal(name: str) -> None:
         if server.stopping:
             return  # a second signal: the first one's stop is under way
-        log.warning("received %s: saving and shutting down", name)
-        # As SHUTDOWN: no command runs between this snapshot and the exit
-        # (request_stop right after it, in this same callback).
-        try:
-            server.dispatcher.save()
-        except Exception as exc:  # still stop: a signal is not a request to keep running
-            log.error("snapshot before shutdown failed: %s", exc)
-        server.request_stop()
+        log.warning("Received %s scheduling shutdown...", name)
+        # As SHUTDOWN without arguments (Redis's prepareForShutdown): a
+        # snapshot only with save rules; no command runs between it and
+        # the exit (request_stop right after it, in this same callback).
+        if server.dispatcher.prepare_shutdown():
+            server.request_stop()
+            return
+        log.warning(
+            "%s received but errors trying to shut down the server, check the logs for "
+            "more information",
+            name,
+        )
+        notifier.send("STATUS=Shutdown failed: still serving (see the log)")
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         # Only the main thread can take signals; a server run elsewhere is stopped by its owner.
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, on_signal, sig.name)
-    log.info("snapkv serve: ready to accept connections on %s:%d", config.host, server.port)
+    log.info("snapkv serve: ready to accept connections on %s", ", ".join(server.listening))
+    notifier.send("READY=1", "STATUS=Ready to accept connections")
     if ready is not None:
         ready(server)
     await server.serve_until_stopped()

@@ -1,23 +1,28 @@
 """CONFIG: GET SET RESETSTAT REWRITE HELP over the server's :class:`Config`.
 
-CONFIG GET matches Redis's glob patterns against the names below; CONFIG
-SET changes the mutable settings, checking each value as Redis does and
-naming the argument it refuses. The file a server was started with is
-read, never written: CONFIG REWRITE says so, with Redis's text.
+Every name CONFIG GET and CONFIG SET know is a row of
+:data:`snapkv.server.SETTINGS`, the table the config file and the
+``snapkv serve`` options use too, so a value is checked the same way
+everywhere, with Redis's texts. CONFIG GET matches Redis's glob patterns
+against those names; ``dir`` is the data directory the store really uses
+("" when it has none). CONFIG SET changes the mutable settings, all or
+nothing, naming the argument it refuses. The file a server was started
+with is read, never written: CONFIG REWRITE says so.
 """
 
 from __future__ import annotations
 
-import os
-from typing import TYPE_CHECKING
+import logging
+from typing import TYPE_CHECKING, Any
 
+from snapkv.server.conf import LOGLEVELS, SETTINGS, ConfigError, show
 from snapkv.server.glob import Glob
 from snapkv.server.resp.writer import OK, SimpleString
-from snapkv.server.state import Config, parse_save
 from snapkv.server.table import CommandError, command
 
 if TYPE_CHECKING:
     from snapkv.server.client import Client
+    from snapkv.server.state import ServerState
 
 __all__: list[str] = []
 
@@ -25,28 +30,16 @@ _SRV = "server"
 _ADMIN = "admin noscript loading stale"
 
 
-def _config_values(config: Config) -> dict[str, str]:
-    return {
-        "bind": config.host,
-        "port": str(config.port),
-        "dir": config.dir or os.getcwd(),
-        "requirepass": config.requirepass or "",
-        "appendonly": "yes" if config.appendonly else "no",
-        "appendfsync": config.appendfsync,
-        "save": " ".join(f"{secs} {changes}" for secs, changes in config.save),
-        "databases": str(config.databases),
-        "maxclients": str(config.maxclients),
-        "timeout": str(config.timeout),
-        "proto-max-bulk-len": str(config.proto_max_bulk_len),
-        "maxmemory": "0",
-        "maxmemory-policy": "noeviction",
-        "stop-writes-on-bgsave-error": "yes" if config.stop_writes_on_bgsave_error else "no",
-    }
+def _config_values(server: ServerState) -> dict[str, str]:
+    config = server.config
+    values = {name: show(config, name) for name in SETTINGS}
+    values["dir"] = server.data_dir or ""
+    return values
 
 
 @command("config|get", -3, _ADMIN, group=_SRV)
 def config_get(client: Client, argv: list[str]) -> bytes:
-    values = _config_values(client.server.config)
+    values = _config_values(client.server)
     found: dict[str, str] = {}
     for pattern in dict.fromkeys(argv[2:]):  # each distinct pattern once
         if len(found) == len(values):
@@ -61,51 +54,32 @@ def config_get(client: Client, argv: list[str]) -> bytes:
     return client.encode(found)
 
 
-def _set_one(config: Config, name: str, value: str) -> None:
-    def number(low: int, high: int) -> int:
-        try:
-            parsed = int(value)
-        except ValueError:
-            raise ValueError("argument couldn't be parsed into an integer") from None
-        if not low <= parsed <= high:
-            raise ValueError(f"argument must be between {low} and {high} inclusive")
-        return parsed
-
-    if name == "maxclients":
-        config.maxclients = number(1, 2**32 - 1)
-    elif name == "timeout":
-        config.timeout = number(0, 2**31 - 1)
-    elif name == "proto-max-bulk-len":
-        config.proto_max_bulk_len = number(1024 * 1024, 2**63 - 1)
-    elif name == "requirepass":
-        config.requirepass = value or None
-    elif name == "save":
-        config.save = parse_save(value)
-    elif name == "stop-writes-on-bgsave-error":
-        if value.lower() not in ("yes", "no"):
-            raise ValueError("argument must be 'yes' or 'no'")
-        config.stop_writes_on_bgsave_error = value.lower() == "yes"
-    elif name in ("maxmemory", "maxmemory-policy"):
-        pass  # accepted and ignored: nothing is ever evicted
-    else:
-        raise ValueError("can't set immutable config")
-
-
 @command("config|set", -4, _ADMIN, group=_SRV)
 def config_set(client: Client, argv: list[str]) -> bytes:
     config = client.server.config
-    settable = set(_config_values(config))
     pairs = list(zip(argv[2::2], argv[3::2], strict=False))
-    if len(argv) % 2 or any(name.lower() not in settable for name, _ in pairs):
-        bad = next((n for n, _ in pairs if n.lower() not in settable), argv[-1])
+    if len(argv) % 2 or any(name.lower() not in SETTINGS for name, _ in pairs):
+        bad = next((n for n, _ in pairs if n.lower() not in SETTINGS), argv[-1])
         raise CommandError(f"ERR Unknown option or number of arguments for CONFIG SET - '{bad}'")
+    # As Redis's configSetCommand: every value is checked before any is set.
+    parsed: dict[str, Any] = {}
     for name, value in pairs:
+        setting = SETTINGS[name.lower()]
         try:
-            _set_one(config, name.lower(), value)
-        except ValueError as exc:
+            if not setting.mutable:
+                raise ConfigError("can't set immutable config")
+            if setting.name in parsed:
+                raise ConfigError("duplicate parameter")
+            args = value.split(" ") if setting.multi else [value]
+            parsed[setting.name] = setting.parse(args)
+        except ConfigError as exc:
             raise CommandError(
                 f"ERR CONFIG SET failed (possibly related to argument '{name}') - {exc}"
             ) from None
+    for name, value in parsed.items():
+        setattr(config, SETTINGS[name].field, value)
+        if name == "loglevel":
+            logging.getLogger("snapkv").setLevel(LOGLEVELS[value])
     return OK
 
 
@@ -117,7 +91,10 @@ def config_resetstat(client: Client, argv: list[str]) -> bytes:
 
 @command("config|rewrite", 2, _ADMIN, group=_SRV)
 def config_rewrite(client: Client, argv: list[str]) -> bytes:
-    raise CommandError("ERR The server is running without a config file")
+    path = client.server.config.config_file
+    if not path:
+        raise CommandError("ERR The server is running without a config file")
+    raise CommandError(f"ERR CONFIG REWRITE is not supported: snapkv never writes {path}")
 
 
 @command("config|help", 2, "loading stale", group=_SRV)

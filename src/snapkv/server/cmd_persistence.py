@@ -3,7 +3,10 @@
 SAVE and SHUTDOWN snapshot on the event loop (every client waits, as in
 Redis); BGSAVE snapshots from a thread (see ``ServerState.bgsave``). Both
 are refused inside MULTI, as Redis 7 flags them ``no-multi``: a snapshot
-in the middle of a transaction would publish half of it.
+in the middle of a transaction would publish half of it. SAVE and BGSAVE
+write to the data directory whatever the ``save`` rules say, as Redis's do
+(a memory-only server too); SHUTDOWN snapshots only when there are rules
+(see ``ServerState.prepare_shutdown``).
 """
 
 from __future__ import annotations
@@ -53,10 +56,13 @@ def bgsave(client: Client, argv: list[str]) -> bytes:
 
 @command("shutdown", -1, "admin noscript loading stale no_multi", group=_SRV)
 def shutdown(client: Client, argv: list[str]) -> bytes:
-    """SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE]: snapshot (unless NOSAVE), then stop the server.
+    """SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE]: Redis's ``prepareForShutdown``, then stop.
 
-    On success the connection closes without a reply, as in Redis; if the
-    snapshot fails the server keeps running and says so (FORCE stops anyway).
+    Without SAVE or NOSAVE a snapshot is taken only if ``save`` rules are
+    configured, as in Redis (a memory-only server exits without one; with
+    a journal, the journal already holds every write). On success the
+    connection closes without a reply; if the snapshot (or the journal's
+    sync) fails the server keeps running and says so, unless FORCE.
     """
     options = {a.lower() for a in argv[1:]}
     if not options <= {"nosave", "save", "now", "force", "abort"} or {"save", "nosave"} <= options:
@@ -66,13 +72,10 @@ def shutdown(client: Client, argv: list[str]) -> bytes:
             raise CommandError(ERR_SYNTAX)
         raise CommandError("ERR No shutdown in progress.")
     server = client.server
-    if "nosave" not in options:
-        try:
-            server.save()
-        except Exception as exc:
-            log.error("SHUTDOWN: snapshot failed: %s", exc)
-            if "force" not in options:
-                raise CommandError("ERR Errors trying to SHUTDOWN. Check logs.") from None
+    save = True if "save" in options else False if "nosave" in options else None
+    log.warning("User requested shutdown...")
+    if not server.prepare_shutdown(save=save, force="force" in options):
+        raise CommandError("ERR Errors trying to SHUTDOWN. Check logs.")
     server.shutdown_requested = True
     client.close_after_reply = True
     return b""

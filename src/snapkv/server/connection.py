@@ -256,7 +256,8 @@ class Connection(asyncio.Protocol):
             self.after_held = self._protocol_error
             return
         self.dispatcher.protocol_errors += 1
-        log.info("protocol error from %s: %s", self.client and self.client.addr, parser.error)
+        # Redis logs these at verbose: a client's mistake, not the server's.
+        log.debug("protocol error from %s: %s", self.client and self.client.addr, parser.error)
         self.transport.write(error(f"ERR {parser.error}"))
         self.closing = True
         self.transport.close()

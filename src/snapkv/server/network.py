@@ -30,14 +30,19 @@ Store refuses every later write.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from snapkv.server.connection import Connection
 from snapkv.server.dispatch import Dispatcher
 from snapkv.server.resp.hiredis_reader import make_parser
 from snapkv.server.state import Config
 from snapkv.store import Store
+
+if TYPE_CHECKING:
+    from snapkv.server.process import Notifier
 
 __all__ = ["RespServer"]
 
@@ -75,30 +80,62 @@ class RespServer:
         self.stopping = False
         #: The journal sync failure that stopped the server, if any.
         self.fatal: Exception | None = None
-        self._server: asyncio.Server | None = None
+        self._servers: list[asyncio.Server] = []
+        #: Every address:port listened on, as Redis prints them.
+        self.listening: list[str] = []
+        #: Told STOPPING=1 when the server stops (``serve`` sets it under systemd).
+        self.notifier: Notifier | None = None
+        self._refused_logged = 0
+        self._newest_seen: str | None = None
         self._stopped: asyncio.Event | None = None
         self._cron: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
-        """Bind and start accepting connections."""
+        """Bind every ``bind`` address and start accepting connections.
+
+        As Redis: an address marked optional (``-::1``) that cannot be bound
+        is skipped with a log line; any other failure raises ``OSError``.
+        With ``port`` 0 the first address picks a free port and the others
+        use the same one.
+        """
         loop = self._loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
-        self._server = await loop.create_server(
-            lambda: Connection(self),
-            self.config.host,
-            self.config.port,
-            reuse_address=True,
-            backlog=511,
-        )
-        sockets = self._server.sockets
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
+        port = self.config.port
+        for address, optional in self.config.addresses:
+            try:
+                server = await loop.create_server(
+                    lambda: Connection(self), address, port, reuse_address=True, backlog=511
+                )
+            except OSError as exc:
+                if not optional:
+                    for bound in self._servers:
+                        bound.close()
+                    raise OSError(exc.errno, f"cannot listen on {address}:{port}: {exc}") from exc
+                log.info("skipping optional bind address %s: %s", address, exc.strerror or exc)
+                continue
+            self._servers.append(server)
+            for sock in server.sockets:
+                name = sock.getsockname()
+                self.listening.append(_address(name[0], name[1]))
+                port = name[1]
+        if not self._servers:
+            raise OSError(f"cannot listen on any of {self.config.host!r}")
+        self.port = port
         info = self.dispatcher.info
         info["port"] = self.port
         info["event_loop"] = type(loop).__module__.split(".")[0]
         info["parser"] = type(make_parser(prefer_hiredis=self.config.hiredis)).__name__
         self._cron = loop.call_later(1.0, self._tick)
+        if self.config.requirepass is None:
+            exposed = [a for a in self.listening if not _loopback(a)]
+            if exposed:
+                log.warning(
+                    "WARNING: listening on %s, beyond loopback, without requirepass: anyone "
+                    "who can reach it can read and change every key (set requirepass, or "
+                    "bind 127.0.0.1)",
+                    ", ".join(exposed),
+                )
 
     def request_stop(self) -> None:
         """Stop now: no command runs after this call; :meth:`serve_until_stopped` then returns.
@@ -110,9 +147,11 @@ class RespServer:
         accepted, and no more requests are read. :meth:`close`, on the
         next turn of the loop, closes everything.
         """
+        if not self.stopping and self.notifier is not None:
+            self.notifier.send("STOPPING=1", "STATUS=Shutting down")
         self.stopping = True
-        if self._server is not None:
-            self._server.close()  # stop accepting; idempotent
+        for server in self._servers:
+            server.close()  # stop accepting; idempotent
         for connection in self.connections:
             connection.stop_reading()
         if self._stopped is not None:
@@ -134,13 +173,13 @@ class RespServer:
             # sent if their writes can be made durable.
             self._sync_handle.cancel()
             self._sync_and_release()
-        if self._server is not None:
-            self._server.close()
+        for server in self._servers:
+            server.close()
         for connection in list(self.connections):
             connection.close()
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
+        servers, self._servers = self._servers, []
+        for server in servers:
+            await server.wait_closed()
 
     # ----------------------------------------------------------- group sync
 
@@ -180,7 +219,7 @@ class RespServer:
             connection.release(data, after)
 
     def _tick(self) -> None:
-        """Once a second: idle timeouts and ``save`` rules (Redis's ``serverCron``)."""
+        """Once a second: idle timeouts, ``save`` rules, and log lines (Redis's ``serverCron``)."""
         loop = asyncio.get_running_loop()
         self._cron = loop.call_later(1.0, self._tick)
         timeout = self.config.timeout
@@ -191,5 +230,53 @@ class RespServer:
                 if client is not None and client.last_interaction < limit:
                     connection.close()
         dispatcher = self.dispatcher
-        if dispatcher.config.save and dispatcher.save_due(time.time()):
-            dispatcher.bgsave()
+        if dispatcher.config.save:
+            now = time.time()
+            rule = dispatcher.save_due(now)
+            if rule:
+                log.info(
+                    "%d changes in %d seconds. Saving...",
+                    dispatcher.dirty,
+                    now - dispatcher.last_save,
+                )
+                dispatcher.bgsave("save rule")
+        refused = dispatcher.rejected_connections - self._refused_logged
+        if refused > 0:
+            log.warning(
+                "refused %d connection(s): maxclients (%d) reached", refused, self.config.maxclients
+            )
+        self._refused_logged = dispatcher.rejected_connections
+        if self.config.appendonly:
+            self._notice_compaction()
+
+    def _notice_compaction(self) -> None:
+        """Log a snapshot the Store's journal compaction published (it runs in its own thread)."""
+        bgsave = self.dispatcher.bgsave_thread
+        if bgsave is not None and bgsave.is_alive():
+            return  # its snapshot may be published before it says so: look again later
+        try:
+            generations = self.store.medium.generations()
+        except Exception:  # only a log line is at stake; the store reports its own errors
+            return
+        newest = generations[0] if generations else None
+        if self._newest_seen is None:
+            self._newest_seen = newest or ""
+        elif newest and newest != self._newest_seen:
+            self._newest_seen = newest
+            if newest != self.dispatcher.newest_saved:
+                log.info(
+                    "journal compaction (the journal outgrew the last snapshot) wrote %s",
+                    self.store.medium.describe(newest),
+                )
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _loopback(address: str) -> bool:
+    host = address.rsplit(":", 1)[0].strip("[]")
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"

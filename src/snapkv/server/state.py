@@ -16,19 +16,21 @@ it: the Store keeps each of its own operations atomic, no more.)
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from snapkv.errors import SnapkvError
+from snapkv.server.conf import parse_save
 from snapkv.server.resp.reader import DEFAULT_MAX_ARGS, DEFAULT_MAX_BULK_LEN
 from snapkv.server.resp.writer import error
 from snapkv.server.table import Command, CommandError
 
 if TYPE_CHECKING:
     from snapkv.server.client import Client
-    from snapkv.store import Keyspace, Store
+    from snapkv.store import Keyspace, RestoreReport, Store
 
 __all__ = ["REDIS_VERSION", "Config", "ServerState", "parse_save"]
 
@@ -40,16 +42,28 @@ REDIS_VERSION: Final = "7.2.0"
 
 @dataclass
 class Config:
-    """The server's settings; CONFIG GET/SET reads and writes the mutable ones."""
+    """The server's settings; CONFIG GET/SET reads and writes the mutable ones.
 
+    The defaults are an embedded server's: no directory, no journal, no
+    ``save`` rules (``serve(Config())`` keeps its data in memory).
+    ``snapkv serve`` starts from redis-server's defaults instead: the
+    current directory, ``appendonly yes`` and :data:`~snapkv.server.conf.DEFAULT_SAVE`.
+    :mod:`snapkv.server.conf` reads and checks every value (file, options,
+    CONFIG SET) with Redis's rules; :meth:`check` checks how they combine.
+    """
+
+    #: Redis's ``bind``: one or more addresses separated by spaces; a
+    #: leading ``-`` marks one that may be unavailable (``127.0.0.1 -::1``).
     host: str = "127.0.0.1"
     port: int = 6379
+    #: The data directory (snapshots and journal); ``None``: none, memory only.
     dir: str | None = None
     requirepass: str | None = None
     appendonly: bool = False
     appendfsync: str = "everysec"
     #: Redis's ``save``: (seconds, changes) pairs; a snapshot is taken when
-    #: at least ``changes`` writes happened in the last ``seconds``.
+    #: at least ``changes`` writes happened in the last ``seconds``. SHUTDOWN
+    #: and SIGTERM snapshot only when there is at least one (as Redis).
     save: list[tuple[int, int]] = field(default_factory=list)
     databases: int = 16
     maxclients: int = 10000
@@ -64,17 +78,63 @@ class Config:
     #: Refuse writes (and PING) with ``-MISCONF`` after a failed background
     #: save while ``save`` rules are set, as Redis's option of the same name.
     stop_writes_on_bgsave_error: bool = True
+    #: Redis's ``loglevel``: debug, verbose, notice or warning.
+    loglevel: str = "notice"
+    #: Redis's ``logfile``: append the log there; "" is standard output.
+    logfile: str = ""
+    #: Redis's ``pidfile``: written once the data directory is ours, removed at exit; "" none.
+    pidfile: str = ""
+    #: Redis's ``supervised``: ``systemd`` (or ``auto`` with NOTIFY_SOCKET set)
+    #: sends READY=1 / STOPPING=1 / STATUS= to systemd; ``no``; ``upstart`` is not supported.
+    supervised: str = "no"
+    #: Redis's ``aof-load-truncated``: always true here, a torn journal tail
+    #: is dropped and logged (``no`` is refused by the config reader).
+    aof_load_truncated: bool = True
+    #: Start from a journal damaged before its end by keeping the records
+    #: before the damage (``open(repair=True)``; implies ``rdb_load_fallback``).
+    aof_load_repair: bool = False
+    #: Load the newest older snapshot when the newest fails its checks (``open(fallback=True)``).
+    rdb_load_fallback: bool = False
+    #: Accepted and ignored (nothing is ever evicted); CONFIG GET shows them.
+    maxmemory: int = 0
+    maxmemory_policy: str = "noeviction"
+    #: The config file the server was started with, as an absolute path ("" none):
+    #: INFO server's ``config_file``.
+    config_file: str = ""
 
+    @property
+    def addresses(self) -> list[tuple[str, bool]]:
+        """The ``bind`` addresses as (address, optional): ``*`` is 0.0.0.0, ``::*`` is ``::``."""
+        found = []
+        for word in self.host.split():
+            optional = word.startswith("-")
+            address = word[1:] if optional else word
+            found.append(({"*": "0.0.0.0", "::*": "::"}.get(address, address), optional))
+        return found
 
-def parse_save(text: str) -> list[tuple[int, int]]:
-    """Redis's ``save`` setting: ``"900 1 300 10"`` -> [(900, 1), (300, 10)]; "" -> []."""
-    parts = text.split()
-    if len(parts) % 2:
-        raise ValueError("save needs pairs of <seconds> <changes>")
-    rules = [(int(parts[i]), int(parts[i + 1])) for i in range(0, len(parts), 2)]
-    if any(secs < 1 or changes < 0 for secs, changes in rules):
-        raise ValueError("save needs <seconds> >= 1 and <changes> >= 0")
-    return rules
+    def check(self) -> None:
+        """Check what the settings mean together (each one alone is checked as it is read).
+
+        :raises ValueError: naming the setting: ``appendonly yes`` or ``save``
+            rules without a directory to write to, or a value out of range.
+        """
+        if not self.dir:
+            if self.appendonly:
+                raise ValueError(
+                    "appendonly yes needs a data directory (dir) to write the journal to; "
+                    "set dir, or appendonly no for a memory-only server"
+                )
+            if self.save:
+                raise ValueError(
+                    "save rules need a data directory (dir) to write snapshots to; "
+                    'set dir, or save "" for a memory-only server'
+                )
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be between 0 and 65535, not {self.port}")
+        if self.databases < 1 or self.maxclients < 1 or self.timeout < 0:
+            raise ValueError("databases and maxclients must be >= 1, timeout >= 0")
+        if not self.addresses:
+            raise ValueError("bind needs at least one address")
 
 
 class ServerState:
@@ -106,6 +166,26 @@ class ServerState:
         self.bgsave_thread: threading.Thread | None = None
         self.last_bgsave_ok = True
         self.saves = 0
+        #: When the running BGSAVE started (``time.monotonic()``), or ``None``:
+        #: INFO's ``rdb_current_bgsave_time_sec``.
+        self.bgsave_started: float | None = None
+        #: Seconds the last successful snapshot took (SAVE, BGSAVE, save rules,
+        #: SHUTDOWN), or ``None`` before any: INFO's ``rdb_last_bgsave_time_sec``.
+        self.last_save_seconds: float | None = None
+        #: Bytes of the last successful snapshot, or ``None`` (unknown, or before any).
+        self.last_save_bytes: int | None = None
+        #: The generation the server's last successful snapshot published.
+        self.newest_saved: str | None = None
+        #: The absolute path of the directory the store's snapshots and journal
+        #: live in, or ``None`` when the store has none (a memory medium: SAVE
+        #: then keeps its snapshot in this process only). CONFIG GET dir shows it.
+        directory = getattr(store.medium, "directory", None)
+        self.data_dir: str | None = None if directory is None else os.path.abspath(directory)
+        #: What the store loaded at start (``Store.last_restore``): keys loaded,
+        #: keys found expired, snapshot, journal records; ``None`` if it was not restored.
+        self.restore_report: RestoreReport | None = store.last_restore
+        #: Seconds the start-up restore took (``serve`` sets it; 0.0 if unknown).
+        self.load_seconds = 0.0
         #: WATCHed keys: (keyspace, key) -> the clients watching it.
         self.watched: dict[tuple[int, str], set[Client]] = {}
         #: Snapshots of the key lists SCAN walks, by walk number (see cmd_keys).
@@ -214,8 +294,66 @@ class ServerState:
 
     # ---------------------------------------------------------------- persist
 
+    @property
+    def memory_only(self) -> bool:
+        """No automatic persistence: no ``save`` rules and no journal (Redis's
+        ``save ""`` with ``appendonly no``): data lives in memory until a SAVE."""
+        return not self.config.save and not self.config.appendonly
+
+    def describe_persistence(self) -> str:
+        """One sentence: where the data lives and what keeps it (the start-up log's)."""
+        config = self.config
+        where = self.data_dir
+        if where is None:
+            return (
+                "no data directory: data lives in memory only and is lost at exit "
+                "(SAVE keeps a snapshot in this process only)"
+            )
+        if self.memory_only:
+            return (
+                f'no automatic persistence (save "", appendonly no): data lives in memory '
+                f"only and is lost at exit unless SAVE or BGSAVE writes a snapshot to {where}"
+            )
+        rules = " ".join(f"{secs} {changes}" for secs, changes in config.save)
+        snapshots = f"save {rules}" if rules else 'save "": only on SAVE, BGSAVE, compaction'
+        if config.appendonly:
+            journal = (
+                f"journal journal-*.skj (appendonly yes, appendfsync {config.appendfsync}: "
+                "every write before its reply)"
+            )
+        else:
+            journal = (
+                "no journal (appendonly no: writes since the last snapshot are lost at a crash)"
+            )
+        return f"data in {where}: snapshots snapshot-*.skv ({snapshots}); {journal}"
+
+    def _saved(self, started: float) -> None:
+        """Bookkeeping and the log line after a successful snapshot."""
+        took = time.monotonic() - started
+        self.last_save_seconds = took
+        medium = self.store.medium
+        name, size = "", None
+        try:
+            generations = medium.generations()
+            if generations:
+                name = generations[0]
+                path = getattr(medium, "path", None)
+                if path is not None:
+                    size = os.stat(path(name)).st_size
+                else:
+                    blob = medium.read(name)
+                    size = None if blob is None else len(blob)
+        except (OSError, SnapkvError) as exc:  # only the log line's detail is lost
+            log.debug("cannot size the new snapshot: %s", exc)
+        self.last_save_bytes = size
+        self.newest_saved = name or None
+        where = medium.describe(name) if name else "the medium"
+        amount = f"{size:,} bytes" if size is not None else "size unknown"
+        log.info("DB saved: %s (%s in %.3f s)", where, amount, took)
+
     def save(self) -> None:
-        """Snapshot now (SAVE); raises the store's error."""
+        """Snapshot now (SAVE, SHUTDOWN); raises the store's error."""
+        started = time.monotonic()
         try:
             self.store.save()
         except Exception:
@@ -226,8 +364,9 @@ class ServerState:
         self.dirty = 0
         self.last_save = int(time.time())
         self.saves += 1
+        self._saved(started)
 
-    def bgsave(self) -> bool:
+    def bgsave(self, why: str = "BGSAVE") -> bool:
         """Start a snapshot in a thread (BGSAVE); False if one is already running.
 
         ``Store.save`` copies references to every entry under the store's
@@ -239,21 +378,64 @@ class ServerState:
         if self.bgsave_thread is not None and self.bgsave_thread.is_alive():
             return False
         dirty_before = self.dirty
+        started = self.bgsave_started = time.monotonic()
+        log.info("Background saving started (%s)", why)
 
         def run() -> None:
             try:
                 self.store.save()
             except Exception as exc:  # a thread has no caller to raise to
-                log.error("background save failed: %s", exc)
+                log.error("Background saving error: %s", exc)
                 self.last_bgsave_ok = self.last_save_ok = False
+                self.bgsave_started = None
                 return
             self.last_bgsave_ok = self.last_save_ok = True
             self.dirty = max(0, self.dirty - dirty_before)
             self.last_save = int(time.time())
             self.saves += 1
+            self.bgsave_started = None
+            self._saved(started)
 
         self.bgsave_thread = threading.Thread(target=run, name="snapkv-bgsave", daemon=True)
         self.bgsave_thread.start()
+        return True
+
+    def prepare_shutdown(self, *, save: bool | None = None, force: bool = False) -> bool:
+        """Get ready to exit (Redis's ``prepareForShutdown``); False: keep running.
+
+        :param save: snapshot first (SHUTDOWN SAVE), never (NOSAVE), or
+            ``None``: only when ``save`` rules are configured, as Redis
+            (SHUTDOWN without arguments, SIGTERM, SIGINT).
+        :param force: exit even if the snapshot or the journal sync fails.
+        With a journal, the journal is synced (closing the store syncs it
+        again): everything acknowledged is then on disk whether or not a
+        snapshot was taken.
+        """
+        if save is None:
+            save = bool(self.config.save)
+        if save:
+            log.info("Saving the final snapshot before exiting.")
+            try:
+                self.save()
+            except Exception as exc:
+                log.error("Error trying to save the DB, can't exit: %s", exc)
+                if not force:
+                    return False
+                log.warning("FORCE: exiting anyway; the final snapshot failed")
+        elif self.config.appendonly:
+            log.info("Not saving a snapshot (no save rules); the journal holds every write.")
+        else:
+            keys = sum(len(space) for space in self.keyspaces)
+            log.warning(
+                "Not saving: no save rules and appendonly no; %d keys in memory are dropped.", keys
+            )
+        if self.config.appendonly:
+            try:
+                self.store.sync()
+            except Exception as exc:
+                log.error("Error trying to sync the journal, can't exit: %s", exc)
+                if not force:
+                    return False
         return True
 
     def writes_refused(self) -> bool:
