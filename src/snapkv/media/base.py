@@ -30,6 +30,14 @@ The journal contract:
   loses nothing written), :meth:`JournalFile.sync` makes it durable (a power
   loss loses nothing synced). Nothing else is promised about unsynced bytes:
   after a power loss they may be missing, zero, or garbage.
+* A journal may be *preallocated*: its file longer than its records, the
+  rest zero bytes (FORMAT.md section J2). Then ``size`` and
+  :meth:`Medium.read_journal` of a journal open on the medium count its
+  records only, a clean :meth:`JournalFile.close` leaves it as long as its
+  records, and a process that dies leaves the zeros after them: a
+  zero-filled tail, which recovery cuts. A medium preallocates a journal
+  only once a record is written to it, so that only the newest journal
+  that holds records can end in zeros.
 """
 
 from __future__ import annotations
@@ -52,7 +60,7 @@ class JournalFile(ABC):
     """
 
     #: Bytes in the journal so far, header included: the offset the next
-    #: :meth:`write` starts at.
+    #: :meth:`write` starts at (preallocated space after it is not counted).
     size: int
 
     @abstractmethod
@@ -62,6 +70,9 @@ class JournalFile(ABC):
         After a failure part of ``data`` may have been appended; ``size``
         counts what was, and the caller must not append further (a later
         record after a torn one would turn a torn tail into mid-file damage).
+        A medium that preallocates allocates the space for real before it
+        writes there, so a full disk is this MediumError (nothing of
+        ``data`` written), never a signal.
         """
 
     @abstractmethod
@@ -74,7 +85,14 @@ class JournalFile(ABC):
 
     @abstractmethod
     def close(self) -> None:
-        """Release the handle without syncing. Idempotent."""
+        """Release the handle without syncing its records. Idempotent.
+
+        A preallocated journal is cut back to its records when its last
+        handle closes, durably (so that a power loss cannot bring the zeros
+        back after writes moved on to the next journal).
+
+        :raises MediumError: that cut failed (the handle is released anyway).
+        """
 
 
 class Medium(ABC):
@@ -134,7 +152,11 @@ class Medium(ABC):
         return []
 
     def read_journal(self, jid: int) -> bytes | None:
-        """All bytes of journal ``jid`` as they are now; ``None`` if it does not exist."""
+        """All bytes of journal ``jid`` as they are now; ``None`` if it does not exist.
+
+        While the journal is open on this medium, its records only (not the
+        space preallocated after them).
+        """
         return None
 
     def create_journal(self, jid: int, header: bytes) -> JournalFile:
