@@ -99,7 +99,7 @@ def test_medium_open_appends_at_the_end(medium_factory: MediumFactory) -> None:
     second = medium.open_journal(5)
     assert second.size == 24 + len(RECORDS[0])
     second.write(RECORDS[1])
-    first.write(RECORDS[2])  # O_APPEND: never overwrites what another handle wrote
+    first.write(RECORDS[2])  # one shared end: never overwrites what another handle wrote
     assert medium.read_journal(5) == journal(RECORDS[0], RECORDS[1], RECORDS[2], jid=5)
     first.close()
     second.close()
