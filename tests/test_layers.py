@@ -174,6 +174,7 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.store",
     },
     "snapkv.server": {
+        "snapkv.media",
         "snapkv.server.conf",
         "snapkv.server.network",
         "snapkv.server.process",

@@ -46,12 +46,12 @@ from collections.abc import Callable, Sequence
 from importlib import metadata
 from typing import Any
 
+from snapkv.media import FileMedium
 from snapkv.server.conf import DEFAULT_SAVE, ConfigError
 from snapkv.server.network import RespServer
 from snapkv.server.process import Notifier, Pidfile, remove_logging, setup_logging
 from snapkv.server.state import Config, parse_save
 from snapkv.store import Store
-from snapkv.store import open as open_store
 
 __all__ = ["DEFAULT_SAVE", "Config", "ConfigError", "RespServer", "parse_save", "serve"]
 
@@ -74,7 +74,7 @@ def open_for(config: Config, directory: str | None = None) -> Store:
     """The Store ``serve`` uses: ``directory`` (else ``config.dir``) restored, or memory if neither.
 
     The journal is on with ``appendonly``; ``rdb_load_fallback`` and
-    ``aof_load_repair`` are ``open()``'s ``fallback`` and ``repair``. With
+    ``aof_load_repair`` are ``restore()``'s ``fallback`` and ``repair``. With
     ``appendfsync always`` the Store journals with ``fsync="no"``: the
     server itself fsyncs once per turn of its event loop, before any reply
     goes out (see :mod:`snapkv.server.network`), instead of once per write.
@@ -91,14 +91,24 @@ def open_for(config: Config, directory: str | None = None) -> Store:
     fsync = config.appendfsync  # the Store checks it (and takes "never" for "no")
     if config.appendonly and fsync == "always":
         fsync = "no"
-    return open_store(
-        directory,
+    # A Store on the directory, built here rather than by snapkv.open(), whose
+    # defaults are an embedded program's: the server decides itself when a
+    # snapshot is taken (save rules, SAVE, SHUTDOWN), so closing never saves.
+    store = Store(
+        FileMedium(directory, keep=1),
         databases=config.databases,
         journal=config.appendonly,
-        fsync=fsync,
-        fallback=config.rdb_load_fallback or config.aof_load_repair,
-        repair=config.aof_load_repair,
+        fsync=fsync if config.appendonly else "everysec",
     )
+    try:
+        store.restore(
+            fallback=config.rdb_load_fallback or config.aof_load_repair,
+            repair=config.aof_load_repair,
+        )
+    except BaseException:
+        store.close()
+        raise
+    return store
 
 
 def serve(
