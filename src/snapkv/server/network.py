@@ -44,7 +44,7 @@ from snapkv.store import Store
 if TYPE_CHECKING:
     from snapkv.server.process import Notifier
 
-__all__ = ["RespServer"]
+__all__ = ["RespServer", "exposure_warning"]
 
 log = logging.getLogger("snapkv.server")
 
@@ -127,15 +127,9 @@ class RespServer:
         info["event_loop"] = type(loop).__module__.split(".")[0]
         info["parser"] = type(make_parser(prefer_hiredis=self.config.hiredis)).__name__
         self._cron = loop.call_later(1.0, self._tick)
-        if self.config.requirepass is None:
-            exposed = [a for a in self.listening if not _loopback(a)]
-            if exposed:
-                log.warning(
-                    "WARNING: listening on %s, beyond loopback, without requirepass: anyone "
-                    "who can reach it can read and change every key (set requirepass, or "
-                    "bind 127.0.0.1)",
-                    ", ".join(exposed),
-                )
+        warning = exposure_warning(self.listening, self.config.requirepass)
+        if warning is not None:
+            log.warning("%s", warning)
 
     def request_stop(self) -> None:
         """Stop now: no command runs after this call; :meth:`serve_until_stopped` then returns.
@@ -268,6 +262,19 @@ class RespServer:
                     "journal compaction (the journal outgrew the last snapshot) wrote %s",
                     self.store.medium.describe(newest),
                 )
+
+
+def exposure_warning(listening: list[str], requirepass: str | None) -> str | None:
+    """The warning for addresses beyond loopback without a password (Redis's protected mode
+    refuses such clients instead; here the operator is told once, at start)."""
+    exposed = [a for a in listening if not _loopback(a)]
+    if requirepass is not None or not exposed:
+        return None
+    return (
+        f"WARNING: listening on {', '.join(exposed)}, beyond loopback, without requirepass: "
+        "anyone who can reach it can read and change every key (set requirepass, or bind "
+        "127.0.0.1)"
+    )
 
 
 def _address(host: str, port: int) -> str:
