@@ -9,6 +9,7 @@ otherwise a config written here with every directive it sets stands in.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import re
 import socket
@@ -22,7 +23,7 @@ import pytest
 from snapkv import Store
 from snapkv.cli import main
 from snapkv.cli_common import InputError
-from snapkv.cli_serve import OPTIONS, read_serve_config, serve_defaults
+from snapkv.cli_serve import OPTIONS, add_serve_command, read_serve_config, serve_defaults
 from snapkv.server import Config, serve
 from snapkv.server.client import Client
 from snapkv.server.conf import REDIS_DIRECTIVES, SETTINGS, ConfigReader, split_args
@@ -428,3 +429,32 @@ def test_config_set_is_all_or_nothing_and_get_shows_the_truth(run: Run) -> None:
     assert b"verbose" in run("CONFIG", "GET", "loglevel")
     # A memory store has no directory: CONFIG GET dir says so instead of naming the cwd.
     assert run("CONFIG", "GET", "dir") == b"*2\r\n$3\r\ndir\r\n$0\r\n\r\n"
+
+
+# ------------------------------------------------------------------ examples
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def test_the_shipped_config_sets_every_directive_to_its_default() -> None:
+    reader = read_serve_config(str(EXAMPLES / "snapkv.conf"))
+    assert reader.notes == []  # only directives snapkv implements
+    config = reader.config
+    defaults = serve_defaults()
+    config.dir, config.host, config.config_file = defaults.dir, defaults.host, ""
+    assert config == defaults
+
+
+def test_the_shipped_unit_starts_snapkv_serve_with_options_it_accepts() -> None:
+    unit = (EXAMPLES / "snapkv.service").read_text(encoding="utf-8")
+    (exec_start,) = re.findall(r"^ExecStart=(.*)$", unit, re.MULTILINE)
+    words = exec_start.split()
+    assert words[:2] == ["/usr/local/bin/snapkv", "serve"] and "Type=notify" in unit
+    parser = argparse.ArgumentParser()
+    add_serve_command(parser.add_subparsers())
+    args = parser.parse_args(words[1:])
+    assert (args.config, args.supervised, args.dir) == (
+        "/etc/snapkv/snapkv.conf",
+        "systemd",
+        "/var/lib/snapkv",
+    )
