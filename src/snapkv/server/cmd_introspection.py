@@ -298,7 +298,7 @@ def _server_section(server: ServerState, now: float, uptime: int) -> dict[str, o
         "configured_hz": 1,
         "lru_clock": int(now) & 0xFFFFFF,
         "executable": sys.executable,
-        "config_file": getattr(config, "config_file", None) or "",
+        "config_file": config.config_file,
         "io_threads_active": 0,
         "snapkv_version": _VERSION,
         "python_version": platform.python_version(),
@@ -393,13 +393,10 @@ def _memory_section(server: ServerState) -> dict[str, object]:
 def _persistence_section(server: ServerState, monotonic: float) -> dict[str, object]:
     config = server.config
     bgsave = server.bgsave_thread is not None and server.bgsave_thread.is_alive()
-    # Read with defaults: the bookkeeping below is the server state's, and a
-    # state without it reports Redis's "never" values.
-    started = getattr(server, "bgsave_started", None)
-    took = getattr(server, "last_save_seconds", None)
-    loaded = getattr(server, "restore_report", server.store.last_restore)
-    directory = getattr(server, "data_dir", config.dir)
-    journaled = config.appendonly and directory is not None
+    started = server.bgsave_started
+    took = server.last_save_seconds
+    loaded = server.restore_report
+    journaled = config.appendonly and server.data_dir is not None
     journal_failed = bool(server.info.get("journal_failed"))
     return {
         "loading": 0,
