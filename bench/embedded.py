@@ -8,10 +8,13 @@ the operation changed::
     for k, v in pairs: obj.set(k, v)     # set, Store and the wrapper class
 
 Contenders: a plain dict; a minimal Python class wrapping a dict (methods
-``get``/``set``: the price of one Python-level call); snapkv's Store; and,
-for context, shelve (stdlib, on whatever dbm is available) and
-sqlitedict/diskcache if they happen to be installed (never required).
-Sets overwrite existing keys (the steady state: no table growth).
+``get``/``set``: the price of one Python-level call); snapkv's Store
+(``Store()``, in memory); the journal-off store of a directory
+(``snapkv.open(dir, journal=False)``, whose ``close()`` publishes what
+changed: its dirty tracking must cost a set nothing); and, for context,
+shelve (stdlib, on whatever dbm is available) and sqlitedict/diskcache if
+they happen to be installed (never required). Sets overwrite existing keys
+(the steady state: no table growth).
 
 Expiry: a second Store holds the same entries, every other key with an
 expiry time far in the future. ``Store.get`` on its keys with an expiry is
@@ -38,6 +41,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import snapkv
 from _common import (
     ascii_items,
     describe_machine,
@@ -65,6 +69,8 @@ EXPIRY_ROWS = {
     "same keys, Store without expiry": ("plain", "plain half"),
 }
 EXPIRY_PREFIX = "expiry: "
+#: The journal-off store on a directory (snapkv.open's opt-out of the journal).
+ON_DISK = "snapkv open(journal=False)"
 
 
 class DictWrapper:
@@ -138,7 +144,7 @@ def optional_contenders(directory: Path) -> Iterator[dict[str, tuple[Any, str]]]
 
 
 def run_size(
-    n: int, repeat: int, extra: dict[str, tuple[Any, str]], passes: int
+    n: int, repeat: int, extra: dict[str, tuple[Any, str]], passes: int, directory: Path
 ) -> dict[str, dict[str, list[float]]]:
     """ns/op per repetition, for every (contender, operation)."""
     items = ascii_items(n + n, seed=n)
@@ -154,6 +160,8 @@ def run_size(
     for k, v in pairs:
         wrapper.set(k, v)
         store.set(k, v)
+    on_disk = snapkv.open(directory / f"store-{n}", journal=False)
+    on_disk.update(pairs)
     slow = pairs[:SLOW_KEYS]
     for obj, _style in extra.values():
         for k, v in slow:
@@ -178,6 +186,7 @@ def run_size(
         "dict": (plain, "setitem"),
         "wrapper class": (wrapper, "set"),
         "snapkv Store": (store, "set"),
+        ON_DISK: (on_disk, "set"),
         **extra,
     }
 
@@ -224,6 +233,7 @@ def run_size(
         jobs[f"{EXPIRY_PREFIX}{label}|get"] = measure_expiry(which, half)
     runs = interleaved(jobs, repeat)
     store.close()
+    on_disk.close()  # publishes the changed store, outside the timings
     expiring.close()
     results: dict[str, dict[str, list[float]]] = {}
     for job, values in runs.items():
@@ -254,6 +264,11 @@ def print_size(label: str, results: dict[str, dict[str, list[float]]]) -> dict[s
     )
     store = results["snapkv Store"]
     ratios = {op: median_ratio(store[op], base[op]) for op in OPERATIONS}
+    print(
+        f"{ON_DISK} set / Store() set: "
+        f"{fmt_ratio(median_ratio(results[ON_DISK]['set'], store['set']))} "
+        "(per-repetition ratios, median)"
+    )
 
     runs = {row: results[EXPIRY_PREFIX + row]["get"] for row in EXPIRY_ROWS}
     without, plain = runs["key without expiry"], runs["same keys, Store without expiry"]
@@ -302,7 +317,7 @@ def main(argv: list[str] | None = None) -> None:
             (1_000, 100, "hot: 1,000 keys (in cache)"),
             (100_000, 1, "100,000 keys"),
         ):
-            ratios[label] = print_size(label, run_size(n, args.repeat, extra, passes))
+            ratios[label] = print_size(label, run_size(n, args.repeat, extra, passes, Path(tmp)))
 
     print("\nTargets (printed, not asserted):")
     for label, by_op in ratios.items():

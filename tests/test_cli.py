@@ -142,10 +142,7 @@ def test_format_json_refuses_json_lines(tmp_path: Path) -> None:
     ops = write(tmp_path / "ops.txt", '["set", "k", "v"]\n["get", "k"]\n')
     result = cli("run", "--format", "json", ops)
     assert result.returncode == 2
-    assert (
-        one_line(result.stderr)
-        == f"snapkv run: error: {ops}:2: invalid JSON: Extra data (column 1)"
-    )
+    assert one_line(result.stderr) == f"snapkv run: error: {ops}:2:1: invalid JSON: Extra data"
     assert result.stdout == ""
 
 
@@ -153,7 +150,9 @@ def test_format_jsonl_refuses_a_multiline_array(tmp_path: Path) -> None:
     ops = write(tmp_path / "ops.txt", '[\n  ["get", "k"]\n]\n')
     result = cli("run", "--format", "jsonl", ops)
     assert result.returncode == 2
-    assert one_line(result.stderr).startswith(f"snapkv run: error: {ops}:1: invalid JSON: ")
+    assert one_line(result.stderr) == (
+        f"snapkv run: error: {ops}:1:2: invalid JSON: Expecting value"
+    )
 
 
 def test_dir_persists_across_two_invocations(tmp_path: Path) -> None:
@@ -226,8 +225,8 @@ def test_dir_that_is_a_file_exits_1(tmp_path: Path) -> None:
     not_a_dir.write_text("")
     result = cli("run", ops, "--dir", not_a_dir)
     assert result.returncode == 1
-    assert one_line(result.stderr).startswith(
-        f"snapkv run: error: cannot open snapshot directory {not_a_dir}"
+    assert one_line(result.stderr) == (
+        f"snapkv run: error: snapkv.open(): {not_a_dir} is a file, not a directory"
     )
 
 
@@ -251,64 +250,67 @@ BAD_INPUTS = [
     pytest.param(
         "ops.json",
         '[["set", "a", "1"],, ["get", "a"]]',
-        ":1: invalid JSON: Expecting value",
+        ":1:20: invalid JSON: Expecting value",
         id="malformed-json",
     ),
     pytest.param(
         "ops.jsonl",
         '["set", "a", "1"]\n["get", "a"]\n["get" "a"]\n',
-        ":3: invalid JSON: Expecting ',' delimiter (column 8)",
+        ":3:8: invalid JSON: Expecting ',' delimiter",
         id="malformed-jsonl",
     ),
     pytest.param(
         "ops.json",
         '[["set", "a", "1"], ["del", "a"]]',
-        ": operation 1: unknown command 'del' (expected one of get, restore, set, shutdown)",
+        ':1:21: operation 2: unknown command "del" (expected one of get, restore, set, shutdown)',
         id="unknown-command-json",
     ),
     pytest.param(
         "ops.jsonl",
         '["set", "a", "1"]\n\n["get", "a"]\n["del", "a"]\n',
-        ":4: operation 2: unknown command 'del'",
+        ':4: operation 3: unknown command "del" (expected one of get, restore, set, shutdown)',
         id="unknown-command-jsonl",
     ),
     pytest.param(
         "ops.json",
         '[["get", "a", "b"]]',
-        ": operation 0: 'get' takes 1 argument, got 2",
+        ':1:2: operation 1: "get" takes 1 argument, got 2',
         id="arity-get-json",
     ),
     pytest.param(
         "ops.jsonl",
         '["set", "a", "1"]\n["set", "a"]\n',
-        ":2: operation 1: 'set' takes 2 arguments, got 1",
+        ':2: operation 2: "set" takes 2 arguments, got 1',
         id="arity-set-jsonl",
     ),
     pytest.param(
         "ops.jsonl",
         '["shutdown", "now"]\n',
-        ":1: operation 0: 'shutdown' takes 0 arguments, got 1",
+        ':1: operation 1: "shutdown" takes 0 arguments, got 1',
         id="arity-shutdown-jsonl",
     ),
     pytest.param(
         "ops.jsonl",
         '["set", "a", "1"]\n["set", "b", 2]\n',
-        ":2: operation 1: 'set' value must be a str, got int",
+        ':2: operation 2: "set" value must be a string, got number',
         id="non-str-value-jsonl",
     ),
     pytest.param(
         "ops.json",
         '{"set": ["a", "1"]}',
-        ": expected a JSON array of operations, got dict",
+        ":1:1: expected a JSON array of operations, got object",
         id="top-level-object",
     ),
     pytest.param(
-        "ops.json", "42\n", ": expected a JSON array of operations, got int", id="top-level-number"
+        "ops.json",
+        "42\n",
+        ":1:1: expected a JSON array of operations, got number",
+        id="top-level-number",
     ),
     pytest.param(
         "ops.json",
         '[["set", "a", "1"], "shutdown"]',
-        ": operation 1: expected a list or tuple, got str",
+        ":1:21: operation 2: expected an array, got string",
         id="operation-not-an-array",
     ),
 ]
@@ -323,7 +325,7 @@ def test_bad_input_exits_2_with_one_line_naming_where_and_why(
     assert result.returncode == 2
     assert result.stdout == ""
     message = one_line(result.stderr)
-    assert message.startswith(f"snapkv run: error: {ops}{reason}"), message
+    assert message == f"snapkv run: error: {ops}{reason}"
 
 
 def test_missing_file_exits_2(tmp_path: Path) -> None:
@@ -347,8 +349,178 @@ def test_bad_operation_on_stdin_names_dash_and_line() -> None:
     result = cli("run", "-", stdin='["set", "a", "1"]\n["get"]\n')
     assert result.returncode == 2
     assert one_line(result.stderr) == (
-        "snapkv run: error: -:2: operation 1: 'get' takes 1 argument, got 0"
+        'snapkv run: error: -:2: operation 2: "get" takes 1 argument, got 0'
     )
+
+
+# The messages speak JSON (null, object, number, string, boolean, array), count
+# operations from 1, and place each one: line and column in a JSON array (where
+# the operation starts), line in JSON Lines.
+RUN_MESSAGES = [
+    pytest.param(
+        "ops.json",
+        '[\n  ["set", "a", "1"],\n  ["set", null, "v"]\n]\n',
+        ':3:3: operation 2: "set" key must be a string, got null',
+        id="null-key-line-and-column",
+    ),
+    pytest.param(
+        "ops.json",
+        '[["get", {"k": 1}]]',
+        ':1:2: operation 1: "get" key must be a string, got object',
+        id="object-key",
+    ),
+    pytest.param(
+        "ops.json",
+        '[["get", "a"],\t["set", "k", true]]',
+        ':1:16: operation 2: "set" value must be a string, got boolean',
+        id="boolean-value",
+    ),
+    pytest.param(
+        "ops.json",
+        '[["set", "k", ["v"]]]',
+        ':1:2: operation 1: "set" value must be a string, got array',
+        id="array-value",
+    ),
+    pytest.param(
+        "ops.json",
+        '[["set", "k", 1.5]]',
+        ':1:2: operation 1: "set" value must be a string, got number',
+        id="float-value",
+    ),
+    pytest.param(
+        "ops.json",
+        "[[null]]",
+        ":1:2: operation 1: command must be a string, got null",
+        id="null-command",
+    ),
+    pytest.param(
+        "ops.json",
+        '[\n  ["get", "a"],\n    {"set": "k"}\n]',
+        ":3:5: operation 2: expected an array, got object",
+        id="object-operation",
+    ),
+    pytest.param(
+        "ops.json",
+        '[\n  ["get", "a"],\n  []\n]',
+        ":3:3: operation 2: empty operation",
+        id="empty-operation",
+    ),
+    pytest.param(
+        "ops.jsonl",
+        '["get", "a"]\n\n{"op": "get"}\n',
+        ":3: operation 2: expected an array, got object",
+        id="jsonl-object",
+    ),
+    pytest.param(
+        "ops.jsonl",
+        '["get", "a"]\n["get", false]\n',
+        ':2: operation 2: "get" key must be a string, got boolean',
+        id="jsonl-boolean",
+    ),
+    pytest.param(
+        "ops.json",
+        '[["GET", "a"], ["Frob"]]',
+        ':1:16: operation 2: unknown command "Frob" (expected one of get, restore, set, shutdown)',
+        id="unknown-command-as-written",
+    ),
+    pytest.param(
+        "ops.json",
+        '[\n  ["get", "a"]',
+        ":2:15: invalid JSON: Expecting ',' delimiter",
+        id="unclosed-array",
+    ),
+    pytest.param(
+        "ops.json",
+        '[["get", "a"],\n ["get", "b"]] x',
+        ":2:16: invalid JSON: Extra data",
+        id="extra-data",
+    ),
+    pytest.param(
+        "ops.json",
+        '[\n  ["get", "a"],\n]\n',
+        ":3:1: invalid JSON: Expecting value",
+        id="trailing-comma",
+    ),
+    pytest.param(
+        "ops.json",
+        '[\n  ["get", "a"] ["get", "b"]\n]',
+        ":2:16: invalid JSON: Expecting ',' delimiter",
+        id="missing-comma-between-operations",
+    ),
+    pytest.param(
+        "ops.json",
+        '{"set":\n  [1, }',
+        ":2:7: invalid JSON: Expecting value",
+        id="malformed-non-array",
+    ),
+    pytest.param(
+        "ops.json",
+        '\n\n  "get"',
+        ":3:3: expected a JSON array of operations, got string",
+        id="top-level-string",
+    ),
+    pytest.param(
+        "ops.json",
+        "null",
+        ":1:1: expected a JSON array of operations, got null",
+        id="top-level-null",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "reason"), RUN_MESSAGES)
+def test_run_messages_speak_json_and_place_the_operation(
+    tmp_path: Path, name: str, text: str, reason: str
+) -> None:
+    ops = write(tmp_path / name, text)
+    result = cli("run", ops)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert one_line(result.stderr) == f"snapkv run: error: {ops}{reason}"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(
+            '[["SET", "a", "1"], ["Set", "b", "2"], ["SHUTDOWN"], ["Restore"], '
+            '["GET", "a"], ["gEt", "b"]]',
+            id="json",
+        ),
+        pytest.param(
+            '["SET", "a", "1"]\n["Set", "b", "2"]\n["SHUTDOWN"]\n["Restore"]\n'
+            '["GET", "a"]\n["gEt", "b"]\n',
+            id="jsonl",
+        ),
+    ],
+)
+def test_run_accepts_command_names_in_any_case(text: str) -> None:
+    assert_results(cli("run", "-", stdin=text), ["1", "2"])
+
+
+def test_run_folds_only_ascii_letters_of_known_commands(tmp_path: Path) -> None:
+    # "ſet" (long s) lower-cases to itself, casefolds to "set": Redis would not take it.
+    ops = write(tmp_path / "ops.json", '[["\u017fet", "a", "1"]]')
+    result = cli("run", ops)
+    assert result.returncode == 2
+    assert one_line(result.stderr) == (
+        f'snapkv run: error: {ops}:1:2: operation 1: unknown command "\u017fet" '
+        "(expected one of get, restore, set, shutdown)"
+    )
+
+
+def test_run_dir_accepts_any_case_and_keeps_writes_after_the_last_shutdown_in_memory(
+    tmp_path: Path,
+) -> None:
+    ops = write(
+        tmp_path / "ops.json",
+        '[["SET", "a", "1"], ["SHUTDOWN"], ["SET", "b", "2"], ["GET", "b"]]',
+    )
+    data = tmp_path / "data"
+    assert_results(cli("run", ops, "--dir", data), ["2"])
+    # The final close published nothing: the one snapshot is the shutdown's.
+    assert sorted(p.name for p in data.iterdir()) == ["LOCK", "snapshot-0000000000000001.skv"]
+    assert codec.decode((data / "snapshot-0000000000000001.skv").read_bytes()) == {"a": "1"}
 
 
 def test_usage_error_exits_2() -> None:
@@ -371,14 +543,16 @@ def test_malformed_multiline_json_reports_the_line_of_the_error(tmp_path: Path) 
     ops = write(tmp_path / "ops.json", '[\n  ["set", "a", "1"],\n  ["get" "a"]\n]\n')
     result = cli("run", ops)
     assert result.returncode == 2
-    assert one_line(result.stderr).startswith(f"snapkv run: error: {ops}:3: invalid JSON: ")
+    assert one_line(result.stderr) == (
+        f"snapkv run: error: {ops}:3:10: invalid JSON: Expecting ',' delimiter"
+    )
 
 
 def test_single_operation_with_a_non_str_argument_reports_the_argument() -> None:
     result = cli("run", "-", stdin='["set", "a", 1]\n')
     assert result.returncode == 2
     assert one_line(result.stderr) == (
-        "snapkv run: error: -:1: operation 0: 'set' value must be a str, got int"
+        'snapkv run: error: -:1: operation 1: "set" value must be a string, got number'
     )
 
 
@@ -387,7 +561,7 @@ def test_refused_input_leaves_the_directory_untouched(tmp_path: Path) -> None:
     data = tmp_path / "data"
     result = cli("run", ops, "--dir", data)
     assert result.returncode == 2
-    assert one_line(result.stderr).endswith("operation 2: 'set' takes 2 arguments, got 1")
+    assert one_line(result.stderr).endswith(':1:35: operation 3: "set" takes 2 arguments, got 1')
     assert list(data.glob("snapshot-*.skv")) == []
 
 

@@ -399,7 +399,8 @@ def test_keys_that_collide_under_naive_encodings_stay_distinct() -> None:
 
 
 def test_run_on_a_directory_persists_across_a_new_open(tmp_path: Path) -> None:
-    store = snapkv.open(tmp_path)
+    # As snapkv run --dir opens it: the seed contract, without a journal or a save at close.
+    store = snapkv.open(tmp_path, journal=False, save_on_close=False)
     try:
         results = run_operations(
             [
@@ -416,7 +417,7 @@ def test_run_on_a_directory_persists_across_a_new_open(tmp_path: Path) -> None:
         store.close()  # close never saves: "unsaved" is not in any snapshot
     assert results == ["1"]
 
-    reopened = snapkv.open(tmp_path)
+    reopened = snapkv.open(tmp_path, journal=False, save_on_close=False)
     try:
         assert run_operations(
             [("get", "a"), ("get", "😀|:"), ("get", "unsaved")], store=reopened
@@ -433,5 +434,5 @@ def test_examples_run_the_same_on_a_directory(tmp_path: Path) -> None:
     for number in (1, 2, 3, 4):
         path = EXAMPLES / f"spec-{number}.json"
         expected = json.loads((EXAMPLES / f"spec-{number}.expected.json").read_text("utf-8"))
-        with snapkv.open(tmp_path / path.stem) as store:
+        with snapkv.open(tmp_path / path.stem, journal=False, save_on_close=False) as store:
             assert run_operations(_load_operations(path), store=store) == expected

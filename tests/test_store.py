@@ -283,10 +283,10 @@ class TestPersistence:
         assert report.generation == medium.generations()[1]
 
     def test_open_restores_the_newest_snapshot(self, tmp_path: Path) -> None:
-        directory = tmp_path / "nested" / "db"
-        with snapkv.open(directory) as store:
+        directory = tmp_path / "db"
+        with snapkv.open(directory, journal=False) as store:
             store["a"] = "1"
-        store = snapkv.open(str(directory))
+        store = snapkv.open(str(directory), journal=False)
         assert isinstance(store.medium, FileMedium)
         assert dict(store.items()) == {"a": "1"}
         assert store.last_restore is not None
@@ -301,7 +301,7 @@ import sys
 import snapkv
 
 try:
-    with snapkv.open(sys.argv[1]) as store:
+    with snapkv.open(sys.argv[1], journal=False) as store:
         n = 0
         while True:
             n += 1
@@ -317,49 +317,49 @@ class TestContextManager:
     """``with snapkv.open(...)``: shut down (publish) and close on exit, whatever happens."""
 
     def test_exit_shuts_down_and_releases(self, tmp_path: Path) -> None:
-        with snapkv.open(tmp_path) as store:
+        with snapkv.open(tmp_path, journal=False) as store:
             store["a"] = "1"
         assert store.closed
         assert len(snapshot_files(tmp_path)) == 1
-        with snapkv.open(tmp_path) as again:
+        with snapkv.open(tmp_path, journal=False) as again:
             assert dict(again.items()) == {"a": "1"}
 
     def test_exit_releases_the_lock_when_the_body_raises(self, tmp_path: Path) -> None:
         class Failure(Exception):
             pass
 
-        with pytest.raises(Failure), snapkv.open(tmp_path) as store:
+        with pytest.raises(Failure), snapkv.open(tmp_path, journal=False) as store:
             store["a"] = "1"
             raise Failure
         assert store.closed
-        with snapkv.open(tmp_path) as again:  # not locked out
+        with snapkv.open(tmp_path, journal=False) as again:  # not locked out
             assert dict(again.items()) == {"a": "1"}  # exit shut the store down
 
     def test_exit_after_an_explicit_close_publishes_nothing(self, tmp_path: Path) -> None:
-        with snapkv.open(tmp_path) as store:
+        with snapkv.open(tmp_path, journal=False, save_on_close=False) as store:
             store["a"] = "1"
             store.close()
         assert snapshot_files(tmp_path) == []
-        with snapkv.open(tmp_path) as store:
+        with snapkv.open(tmp_path, journal=False) as store:
             assert len(store) == 0
 
     def test_explicit_shutdown_then_exit_does_not_hide_the_snapshot(self, tmp_path: Path) -> None:
-        with snapkv.open(tmp_path) as store:
+        with snapkv.open(tmp_path, journal=False) as store:
             store["k"] = "important"
             store.shutdown()
         # Two more sessions that write nothing: with keep=1 an empty snapshot
         # published on exit would, by now, have pruned the one holding "k".
         for _ in range(2):
-            with snapkv.open(tmp_path) as store:
+            with snapkv.open(tmp_path, journal=False) as store:
                 assert dict(store.items()) == {"k": "important"}
         assert len(snapshot_files(tmp_path)) == 2
 
     def test_writes_after_an_explicit_shutdown_are_published_on_exit(self, tmp_path: Path) -> None:
-        with snapkv.open(tmp_path) as store:
+        with snapkv.open(tmp_path, journal=False) as store:
             store["old"] = "1"
             store.shutdown()
             store["new"] = "2"
-        with snapkv.open(tmp_path) as store:
+        with snapkv.open(tmp_path, journal=False) as store:
             assert dict(store.items()) == {"new": "2"}
 
     def test_a_failing_final_shutdown_keeps_memory_and_the_directory(
@@ -368,7 +368,7 @@ class TestContextManager:
         def no_space(fd: int) -> None:
             raise OSError(errno.ENOSPC, "No space left on device")
 
-        store = snapkv.open(tmp_path)
+        store = snapkv.open(tmp_path, journal=False)
         with monkeypatch.context() as patch:
             patch.setattr(os, "fsync", no_space)
             with pytest.raises(MediumError), store:
@@ -376,10 +376,10 @@ class TestContextManager:
         assert not store.closed
         assert store.get("k") == "unsaved"
         with pytest.raises(StoreLockedError):
-            snapkv.open(tmp_path)
+            snapkv.open(tmp_path, journal=False)
         store.shutdown()  # the disk is back: retrying works
         store.close()
-        with snapkv.open(tmp_path) as again:
+        with snapkv.open(tmp_path, journal=False) as again:
             assert again.get("k") == "unsaved"
 
     @pytest.mark.parametrize("attempt", range(6))
@@ -403,7 +403,7 @@ class TestContextManager:
             child.communicate()
             pytest.fail("the writer hung after Ctrl-C: a lock was left held")
         assert output == "interrupted\n"
-        with snapkv.open(tmp_path) as store:
+        with snapkv.open(tmp_path, journal=False) as store:
             assert int(store["k"]) > 0  # __exit__ published the last write
 
 
@@ -618,56 +618,57 @@ class TestMisuse:
         with pytest.raises(ValueError, match="keep"):
             FileMedium(tmp_path, keep=-1)
         with pytest.raises(ValueError, match="keep"):
-            snapkv.open(tmp_path, keep=-1)
-        snapkv.open(tmp_path).close()  # the failed opens left no lock behind
+            snapkv.open(tmp_path, keep=-1, journal=False)
+        snapkv.open(tmp_path, journal=False).close()  # the failed opens left no lock behind
 
     def test_second_opener_in_process_is_locked_out(self, tmp_path: Path) -> None:
-        store = snapkv.open(tmp_path)
+        store = snapkv.open(tmp_path, journal=False)
         with pytest.raises(StoreLockedError, match=f"pid {os.getpid()}"):
-            snapkv.open(tmp_path)
+            snapkv.open(tmp_path, journal=False)
         with pytest.raises(StoreLockedError):
             FileMedium(tmp_path)
         # A failed opener must not release the holder's lock on its way out.
         with pytest.raises(StoreLockedError):
-            snapkv.open(tmp_path / ".." / tmp_path.name)
+            snapkv.open(tmp_path / ".." / tmp_path.name, journal=False)
         store["a"] = "1"
         store.shutdown()
         store.close()
 
     def test_open_after_close(self, tmp_path: Path) -> None:
-        store = snapkv.open(tmp_path)
+        store = snapkv.open(tmp_path, journal=False)
         store["a"] = "1"
         store.shutdown()
         store.close()
-        again = snapkv.open(tmp_path)
+        again = snapkv.open(tmp_path, journal=False)
         assert dict(again.items()) == {"a": "1"}
         again.close()
 
     def test_close_without_save_loses_unsaved_writes(self, tmp_path: Path) -> None:
-        with snapkv.open(tmp_path) as store:
+        # The seed contract (snapkv run --dir): without save_on_close, close publishes nothing.
+        with snapkv.open(tmp_path, journal=False) as store:
             store["saved"] = "1"
-        store = snapkv.open(tmp_path)
+        store = snapkv.open(tmp_path, journal=False, save_on_close=False)
         store["unsaved"] = "2"
         store.close()
-        with snapkv.open(tmp_path) as again:
+        with snapkv.open(tmp_path, journal=False) as again:
             assert dict(again.items()) == {"saved": "1"}
 
     def test_open_on_a_regular_file_is_a_medium_error(self, tmp_path: Path) -> None:
         path = tmp_path / "not-a-directory"
         path.write_bytes(b"")
         with pytest.raises(MediumError, match="not-a-directory"):
-            snapkv.open(path)
+            snapkv.open(path, journal=False)
 
     def test_failed_open_releases_the_directory(self, tmp_path: Path) -> None:
         for value in ("1", "2"):
-            with snapkv.open(tmp_path) as store:
+            with snapkv.open(tmp_path, journal=False) as store:
                 store["a"] = value
         (tmp_path / snapshot_files(tmp_path)[-1]).write_bytes(b"")
         with pytest.raises(CorruptSnapshotError):
-            snapkv.open(tmp_path)
+            snapkv.open(tmp_path, journal=False)
         with pytest.raises(CorruptSnapshotError):
-            snapkv.open(tmp_path)  # the first failure did not keep the lock
-        snapkv.open(tmp_path, fallback=True).close()
+            snapkv.open(tmp_path, journal=False)  # the first failure did not keep the lock
+        snapkv.open(tmp_path, fallback=True, journal=False).close()
 
 
 # ---------------------------------------------------------- corrupt snapshots
@@ -779,9 +780,9 @@ class TestCorruptSnapshot:
     def test_fallback_skips_an_unreadable_generation(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        with snapkv.open(tmp_path) as store:
+        with snapkv.open(tmp_path, journal=False) as store:
             store["k"] = "old"
-        with snapkv.open(tmp_path) as store:
+        with snapkv.open(tmp_path, journal=False) as store:
             store["k"] = "new"
         newest = snapshot_files(tmp_path)[-1]
         real_read = FileMedium.read
@@ -793,8 +794,8 @@ class TestCorruptSnapshot:
 
         monkeypatch.setattr(FileMedium, "read", read)
         with pytest.raises(MediumError):
-            snapkv.open(tmp_path)
-        store = snapkv.open(tmp_path, fallback=True)
+            snapkv.open(tmp_path, journal=False)
+        store = snapkv.open(tmp_path, fallback=True, journal=False)
         assert store.get("k") == "old"
         assert store.last_restore is not None
         assert [name for name, _ in store.last_restore.skipped] == [newest]
@@ -810,23 +811,23 @@ class TestCorruptSnapshot:
         assert "could not be moved aside: read-only medium" in report.skipped[0][1]
 
     def test_zero_byte_newest_file(self, tmp_path: Path) -> None:
-        with snapkv.open(tmp_path) as store:
+        with snapkv.open(tmp_path, journal=False) as store:
             store["a"] = "1"
-        with snapkv.open(tmp_path) as store:
+        with snapkv.open(tmp_path, journal=False) as store:
             store["b"] = "2"
         path = tmp_path / snapshot_files(tmp_path)[-1]
         path.write_bytes(b"")
         with pytest.raises(CorruptSnapshotError) as info:
-            snapkv.open(tmp_path)
+            snapkv.open(tmp_path, journal=False)
         assert info.value.source == str(path)
         assert str(path) in str(info.value)
-        with snapkv.open(tmp_path, fallback=True) as store:
+        with snapkv.open(tmp_path, fallback=True, journal=False) as store:
             assert dict(store.items()) == {"a": "1"}
             assert store.last_restore is not None
             assert [name for name, _ in store.last_restore.skipped] == [path.name]
 
     def test_bit_flipped_newest_file_leaves_memory_unchanged(self, tmp_path: Path) -> None:
-        store = snapkv.open(tmp_path)
+        store = snapkv.open(tmp_path, journal=False)
         store["a"] = "1"
         store.save()
         path = tmp_path / snapshot_files(tmp_path)[-1]
@@ -863,7 +864,7 @@ class TestPublishFailure:
     def test_failed_publish_raises_medium_error_and_keeps_everything(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, operation: str
     ) -> None:
-        store = snapkv.open(tmp_path)
+        store = snapkv.open(tmp_path, journal=False, save_on_close=False)
         store["a"] = "1"
         store.save()
         store["b"] = "2"
@@ -878,10 +879,10 @@ class TestPublishFailure:
         assert snapshot_files(tmp_path) == files
         monkeypatch.undo()
         store.close()
-        with snapkv.open(tmp_path) as again:
+        with snapkv.open(tmp_path, journal=False) as again:
             assert dict(again.items()) == {"a": "1"}, "the previous snapshot must restore"
             again["c"] = "3"
-        with snapkv.open(tmp_path) as again:
+        with snapkv.open(tmp_path, journal=False) as again:
             assert dict(again.items()) == {"a": "1", "c": "3"}
 
     def test_failed_directory_sync_keeps_memory_and_leaves_no_temporary(
@@ -889,7 +890,7 @@ class TestPublishFailure:
     ) -> None:
         # The rename has happened: the new snapshot is visible, only its
         # durability is unconfirmed, and memory is kept for another attempt.
-        store = snapkv.open(tmp_path)
+        store = snapkv.open(tmp_path, journal=False, save_on_close=False)
         store["a"] = "1"
         store.save()
         store["b"] = "2"
@@ -905,7 +906,7 @@ class TestPublishFailure:
         store["c"] = "3"
         store.shutdown()  # the disk is back: a new attempt publishes
         store.close()
-        with snapkv.open(tmp_path) as again:
+        with snapkv.open(tmp_path, journal=False) as again:
             assert dict(again.items()) == {"a": "1", "b": "2", "c": "3"}
 
 
@@ -932,16 +933,16 @@ class TestGenerations:
 
     def test_open_passes_keep_to_the_medium(self, tmp_path: Path) -> None:
         for _ in range(6):
-            with snapkv.open(tmp_path, keep=2):
+            with snapkv.open(tmp_path, keep=2, journal=False):
                 pass
         assert len(snapshot_files(tmp_path)) == 3
 
     def test_leftover_temporaries_are_removed_on_open(self, tmp_path: Path) -> None:
-        with snapkv.open(tmp_path) as store:
+        with snapkv.open(tmp_path, journal=False) as store:
             store["a"] = "1"
         (tmp_path / ".tmp-0000000000000002-99999").write_bytes(GOOD[:10])
         (tmp_path / ".tmp-0000000000000003-1").write_bytes(b"")
-        with snapkv.open(tmp_path) as store:
+        with snapkv.open(tmp_path, journal=False) as store:
             assert temp_files(tmp_path) == []
             assert dict(store.items()) == {"a": "1"}
 
@@ -949,11 +950,11 @@ class TestGenerations:
         (tmp_path / "notes.txt").write_text("hello")
         (tmp_path / "snapshot-1.skv").write_bytes(b"")
         (tmp_path / "snapshot-0000000000000009.skv.bak").write_bytes(b"")
-        with snapkv.open(tmp_path) as store:
+        with snapkv.open(tmp_path, journal=False) as store:
             assert len(store) == 0
             assert store.medium.generations() == []
             store["a"] = "1"
-        with snapkv.open(tmp_path) as store:
+        with snapkv.open(tmp_path, journal=False) as store:
             assert dict(store.items()) == {"a": "1"}
         assert (tmp_path / "notes.txt").read_text() == "hello"
 

@@ -547,13 +547,23 @@ class FileMachine(ExpiryMachine):
         return self.reopen_store()
 
     def reopen_store(self) -> Store:
+        if self.journal:
+            return snapkv.open(
+                self.directory,
+                databases=DATABASES,
+                clock=self.clock,
+                sweep_interval=None,
+                journal=True,
+                fsync="never",
+            )
+        # The model's reopen loads what was published: close publishes nothing.
         return snapkv.open(
             self.directory,
             databases=DATABASES,
             clock=self.clock,
             sweep_interval=None,
-            journal=self.journal,
-            fsync="never",
+            journal=False,
+            save_on_close=False,
         )
 
     def teardown(self) -> None:

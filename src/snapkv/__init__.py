@@ -4,11 +4,15 @@
 
     import snapkv
 
-    with snapkv.open("data", journal=True) as store:  # restores snapshot + journal
+    with snapkv.open("data") as store:      # restores snapshot + journal
         store.set("greeting", "hello")      # in the journal before it returns
         store.get("greeting")               # 'hello'
         store.db(1).set("session", "x", ttl=60)   # keyspace 1, expires in 60 s
     # leaving the block published a snapshot and released the directory
+
+    db = snapkv.open("data")                # as dbm.open: no with block needed
+    db["k"] = "v"
+    db.close()                              # "k" is kept (journal=False: close saves)
 
     snapkv.run_operations([("set", "a", "1"), ("shutdown",), ("restore",), ("get", "a")])
     # ['1']

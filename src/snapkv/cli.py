@@ -15,8 +15,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from snapkv.cli_common import EXIT_DATA, EXIT_OK, EXIT_PIPE, EXIT_USAGE, InputEr
 from snapkv.cli_serve import add_serve_command
 from snapkv.errors import CorruptSnapshotError, InvalidOperationError, SnapkvError
 from snapkv.media.file import list_snapshots
-from snapkv.simulate import validate_operations
+from snapkv.simulate import COMMANDS, json_type_name, validate_operations
 
 __all__ = ["main"]
 
@@ -66,7 +67,8 @@ def _parser() -> argparse.ArgumentParser:
         help="run operations from a JSON or JSON Lines file and print every get's result",
         description=(
             'Run operations such as ["set", "k", "v"], ["get", "k"], ["shutdown"], '
-            '["restore"] and print the results of the gets as one JSON array.'
+            '["restore"] (command names in any case: "SET" is "set") and print the '
+            "results of the gets as one JSON array."
         ),
     )
     run.add_argument(
@@ -81,8 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--dir",
         metavar="DIRECTORY",
-        help="run on the store in DIRECTORY (opened, so its newest snapshot is restored first; "
-        "closed without a final save) instead of in memory",
+        help="run on the store in DIRECTORY instead of in memory: opened without a journal "
+        "(its newest snapshot is restored first) and closed without a final save, so it holds "
+        "what the shutdowns published",
     )
     run.set_defaults(handler=_run)
 
@@ -110,29 +113,62 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    operations, lines = _read_operations(args.file, args.format)
+    operations, where = _read_operations(args.file, args.format)
+    _fold_command_case(operations)
     try:
         # Refuse bad input before anything runs: a rejected file must not
         # have published half of its shutdowns to --dir.
-        validate_operations(operations)
-        if args.dir is None:
-            results = snapkv.run_operations(operations)
-        else:
-            with_store = snapkv.open(args.dir)
-            try:
-                results = snapkv.run_operations(operations, store=with_store)
-            finally:
-                with_store.close()
+        validate_operations(operations, words="json")
     except InvalidOperationError as exc:
-        where = f"{args.file}:{lines[exc.index]}" if lines else args.file
-        raise InputError(f"{where}: {exc}") from None
+        raise InputError(f"{where(exc.index)}: operation {exc.index + 1}: {exc.message}") from None
+    if args.dir is None:
+        results = snapkv.run_operations(operations)
+    else:
+        # The seed contract, as without --dir: no journal (writes after a
+        # shutdown live in memory until a restore), and the final close
+        # publishes nothing (the directory holds what the operations'
+        # shutdowns published).
+        store = snapkv.open(args.dir, journal=False, save_on_close=False)
+        try:
+            results = snapkv.run_operations(operations, store=store)
+        finally:
+            store.close()
     json.dump(results, sys.stdout)
     sys.stdout.write("\n")
     return EXIT_OK
 
 
-def _read_operations(name: str, fmt: str) -> tuple[list[Any], list[int]]:
-    """Parse operations; return them with their line numbers (JSON Lines only)."""
+def _fold_command_case(operations: list[Any]) -> None:
+    """Accept ``SET`` and ``Get`` for ``set`` and ``get``, as a Redis user types them.
+
+    Only ASCII letters fold (Redis compares command names the same way), and
+    only into a known command: an unknown name is reported as written.
+    ``run_operations`` itself keeps refusing other spellings.
+    """
+    for op in operations:
+        if type(op) is list and op and type(op[0]) is str and op[0] not in COMMANDS:
+            name = op[0]
+            if name.isascii() and name.lower() in COMMANDS:
+                op[0] = name.lower()
+
+
+#: JSON's whitespace (str.isspace() would also take U+00A0, U+2028, ...).
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _skip_whitespace(text: str, pos: int) -> int:
+    """The offset of the first character at or after ``pos`` that is not JSON whitespace."""
+    match = _WHITESPACE.match(text, pos)
+    assert match is not None  # "*" matches the empty string too
+    return match.end()
+
+
+def _read_operations(name: str, fmt: str) -> tuple[list[Any], Callable[[int], str]]:
+    """Parse operations; return them and ``where(index)``, the place of each in the input.
+
+    ``where`` gives ``name:line:column`` of an operation of a JSON array,
+    ``name:line`` of a JSON Lines operation.
+    """
     try:
         raw = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
         # utf-8-sig: a byte order mark, as some editors write, is not an error.
@@ -142,12 +178,8 @@ def _read_operations(name: str, fmt: str) -> tuple[list[Any], list[int]]:
     if fmt == "auto":
         fmt = "jsonl" if name.endswith((".jsonl", ".ndjson")) else _sniff(text)
     if fmt == "json":
-        operations = _loads(text, name)
-        if not isinstance(operations, list):
-            raise InputError(
-                f"{name}: expected a JSON array of operations, got {type(operations).__name__}"
-            )
-        return operations, []
+        operations, offsets = _parse_array(text, name)
+        return operations, lambda index: f"{name}:{_line_column(text, offsets[index])}"
     operations, lines = [], []
     # Split on "\n" only: str.splitlines() also splits at U+2028, U+2029 and
     # U+0085, which JSON allows unescaped inside strings.
@@ -156,16 +188,77 @@ def _read_operations(name: str, fmt: str) -> tuple[list[Any], list[int]]:
             continue
         operations.append(_loads(line, name, number))
         lines.append(number)
-    return operations, lines
+    return operations, lambda index: f"{name}:{lines[index]}"
+
+
+def _parse_array(text: str, name: str) -> tuple[list[Any], list[int]]:
+    """Parse a JSON array of operations; return them with the offset where each starts.
+
+    The array is walked element by element (``raw_decode`` does each one in
+    C), so that an operation refused later can be given its line and column.
+    """
+    decoder = json.JSONDecoder()
+    skip = _skip_whitespace
+    pos = skip(text, 0)
+    if not text.startswith("[", pos):
+        document = _loads(text, name)  # a syntax error is reported as such
+        raise InputError(
+            f"{name}:{_line_column(text, pos)}: expected a JSON array of operations, "
+            f"got {json_type_name(document)}"
+        )
+    operations: list[Any] = []
+    offsets: list[int] = []
+    pos = skip(text, pos + 1)
+    if text.startswith("]", pos):
+        pos += 1
+    else:
+        while True:
+            try:
+                operation, end = decoder.raw_decode(text, pos)
+            except json.JSONDecodeError as exc:
+                raise _syntax_error(name, exc) from None
+            except (ValueError, RecursionError) as exc:  # huge integers, absurd nesting
+                where = _line_column(text, pos)
+                raise InputError(f"{name}:{where}: unusable JSON: {exc}") from None
+            operations.append(operation)
+            offsets.append(pos)
+            pos = skip(text, end)
+            if text.startswith(",", pos):
+                pos = skip(text, pos + 1)
+            elif text.startswith("]", pos):
+                pos += 1
+                break
+            else:
+                error = json.JSONDecodeError("Expecting ',' delimiter", text, pos)
+                raise _syntax_error(name, error)
+    pos = skip(text, pos)
+    if pos != len(text):
+        raise _syntax_error(name, json.JSONDecodeError("Extra data", text, pos))
+    return operations, offsets
+
+
+def _line_column(text: str, pos: int) -> str:
+    """``line:column`` (both from 1) of offset ``pos`` in ``text``, as a JSON error gives them."""
+    line = text.count("\n", 0, pos) + 1
+    return f"{line}:{pos - text.rfind(chr(10), 0, pos)}"
+
+
+def _syntax_error(name: str, exc: json.JSONDecodeError, line: int | None = None) -> InputError:
+    """The one line for a JSON syntax error: ``name:line:column: invalid JSON: why``."""
+    row = exc.lineno if line is None else line
+    return InputError(f"{name}:{row}:{exc.colno}: invalid JSON: {exc.msg}")
 
 
 def _loads(text: str, name: str, line: int | None = None) -> Any:
-    """json.loads, with every way it can refuse input turned into one InputError line."""
+    """json.loads, with every way it can refuse input turned into one InputError line.
+
+    ``line`` is the line of the file ``text`` is (JSON Lines), else ``text``
+    is the whole file.
+    """
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        where = f"{line}" if line is not None else f"{exc.lineno}"
-        raise InputError(f"{name}:{where}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+        raise _syntax_error(name, exc, line) from None
     except (ValueError, RecursionError) as exc:  # huge integers, absurd nesting
         where = f":{line}" if line is not None else ""
         raise InputError(f"{name}{where}: unusable JSON: {exc}") from None

@@ -11,15 +11,60 @@ every ``shutdown`` really encodes the store in the snapshot format and every
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, MutableMapping, Sequence
+from typing import Literal, NamedTuple
 
 from snapkv.errors import InvalidOperationError
 from snapkv.store import Store
 
-__all__ = ["COMMANDS", "run_operations", "validate_operations"]
+__all__ = ["COMMANDS", "json_type_name", "run_operations", "validate_operations"]
 
 #: Command name -> number of arguments after the name.
 COMMANDS = {"set": 2, "get": 1, "shutdown": 0, "restore": 0}
+
+#: JSON's name for each Python type ``json.loads`` returns (bool before int: a bool is an int).
+_JSON_TYPES: tuple[tuple[type, str], ...] = (
+    (type(None), "null"),
+    (bool, "boolean"),
+    (int, "number"),
+    (float, "number"),
+    (str, "string"),
+    (list, "array"),
+    (tuple, "array"),
+    (dict, "object"),
+)
+
+
+def json_type_name(value: object) -> str:
+    """The JSON type of ``value`` (``null``, ``object``, ...): what a JSON file's author wrote.
+
+    A value ``json.loads`` never returns is named by its Python type.
+    """
+    for cls, name in _JSON_TYPES:
+        if isinstance(value, cls):
+            return name
+    return type(value).__name__
+
+
+class _Words(NamedTuple):
+    """How a refusal names what it refuses: in Python's words or in JSON's."""
+
+    #: What an operation must be.
+    sequence: str
+    #: What a command, key and value must be.
+    text: str
+    type_name: Callable[[object], str]
+    #: How a command name is quoted.
+    quote: Callable[[str], str]
+
+
+#: run_operations speaks to Python callers: ``got NoneType``, ``'set'``.
+_PYTHON = _Words("a list or tuple", "a str", lambda value: type(value).__name__, repr)
+#: snapkv run speaks to the authors of JSON files: ``got null``, ``"set"``.
+_JSON = _Words(
+    "an array", "a string", json_type_name, lambda name: json.dumps(name, ensure_ascii=False)
+)
 
 
 def run_operations(
@@ -92,42 +137,52 @@ def run_operations(
     return results
 
 
-def validate_operations(operations: Iterable[object]) -> None:
+def validate_operations(
+    operations: Iterable[object], *, words: Literal["python", "json"] = "python"
+) -> None:
     """Check every operation without running any, so bad input changes nothing.
 
-    :raises InvalidOperationError: as :func:`run_operations` would, for the first bad one.
+    :param words: ``"json"`` names types and quotes commands as JSON does
+        (``got null``, ``"set"``), for input that was a JSON file; the
+        default speaks Python, as :func:`run_operations` does.
+    :raises InvalidOperationError: as :func:`run_operations` would, for the
+        first bad one (its ``index`` counts from 0; its ``message`` is the
+        problem alone).
     """
+    vocabulary = _JSON if words == "json" else _PYTHON
     for index, op in enumerate(operations):
-        _normalized(op, index)
+        _normalized(op, index, vocabulary)
 
 
-def _normalized(op: object, index: int) -> tuple[str, ...]:
+def _normalized(op: object, index: int, words: _Words = _PYTHON) -> tuple[str, ...]:
     """Return ``op`` as a tuple of plain str, or raise saying exactly what is wrong."""
     if not isinstance(op, Sequence) or isinstance(op, (str, bytes, bytearray)):
         raise InvalidOperationError(
-            f"expected a list or tuple, got {type(op).__name__}", index=index
+            f"expected {words.sequence}, got {words.type_name(op)}", index=index
         )
     if not op:
         raise InvalidOperationError("empty operation", index=index)
     name = op[0]
     if not issubclass(type(name), str):
         raise InvalidOperationError(
-            f"command must be a str, got {type(name).__name__}", index=index
+            f"command must be {words.text}, got {words.type_name(name)}", index=index
         )
     if name not in COMMANDS:
         known = ", ".join(sorted(COMMANDS))
         raise InvalidOperationError(
-            f"unknown command {name!r} (expected one of {known})", index=index
+            f"unknown command {words.quote(name)} (expected one of {known})", index=index
         )
     arity = COMMANDS[name]
     if len(op) - 1 != arity:
         plural = "s" * (arity != 1)
         raise InvalidOperationError(
-            f"{name!r} takes {arity} argument{plural}, got {len(op) - 1}", index=index
+            f"{words.quote(name)} takes {arity} argument{plural}, got {len(op) - 1}",
+            index=index,
         )
     for role, arg in zip(("key", "value"), op[1:], strict=False):
         if not issubclass(type(arg), str):
             raise InvalidOperationError(
-                f"{name!r} {role} must be a str, got {type(arg).__name__}", index=index
+                f"{words.quote(name)} {role} must be {words.text}, got {words.type_name(arg)}",
+                index=index,
             )
     return tuple(str.__str__(part) for part in op)

@@ -57,6 +57,7 @@ from collections.abc import (
     Iterator,
 )
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any, NoReturn
 
@@ -66,6 +67,7 @@ from snapkv.errors import (
     MediumError,
     SnapkvError,
     StoreClosedError,
+    StoreLockedError,
     StoreShutDownError,
     TransactionError,
 )
@@ -81,6 +83,17 @@ log = logging.getLogger("snapkv")
 FSYNC_POLICIES = jr.FSYNC_POLICIES
 #: Seconds between background sweeps.
 SWEEP_INTERVAL = 0.1
+#: The journal options and their defaults. Without a journal each must keep
+#: its default: a value given for a journal that does not exist is a mistake
+#: (``journal=False, fsync="always"`` promises a durability nothing delivers).
+_JOURNAL_DEFAULTS: dict[str, object] = {
+    "fsync": "everysec",
+    "compact_ratio": 2.0,
+    "compact_min_bytes": 4 << 20,
+}
+#: The file FileMedium creates to hold its lock (media/file.py's LOCK_NAME):
+#: a directory that holds only this one was created by a failed open() alone.
+_LOCK_FILE = "LOCK"
 
 #: What save copies under the lock per keyspace: number, keys, values, expires (or None).
 _Copied = tuple[int, list[str], list[str], dict[str, int] | None]
@@ -141,6 +154,112 @@ class _Parked:
 _PARKED: Any = _Parked()
 
 
+class _Unsaved:
+    """Journal writer of a journal-less store that saves on close, while nothing is unsaved.
+
+    Dirty tracking that costs the set path nothing: memory's first change
+    after a publish (or restore) passes its record here, as it would to a
+    journal, which marks the store unsaved and uninstalls this object; every
+    later write finds no writer at all, exactly the path of a store that
+    never saves on close. Publishing installs it again. (A flag set on every
+    write would cost each journal-less set an attribute store under the
+    lock; this costs one record encoding per publish.)
+    """
+
+    __slots__ = ("_store",)
+
+    #: What a transaction reads of a writer (see transaction.committed_anyway).
+    failure = None
+    written = 0
+
+    def __init__(self, store: Store) -> None:
+        # Weak: the sweeper relies on an unclosed Store being collectable.
+        self._store = weakref.ref(store)
+
+    def append(self, _record: bytes) -> int:
+        """Caller holds the store's lock, and memory changes next."""
+        store = self._store()
+        if store is not None:
+            store._unsaved = True
+            if store._writer is self:
+                store._writer = None
+        return 0
+
+    def commit(self, _lsn: int) -> None:
+        """Nothing to wait for."""
+
+    def sync(self) -> None:
+        """Nothing to sync: close() publishes a snapshot instead."""
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+def _settings(
+    *,
+    databases: int,
+    clock: Callable[[], float] | None,
+    journal: bool,
+    fsync: str,
+    compact_ratio: float,
+    compact_min_bytes: int,
+    sweep_interval: float | None,
+    save_on_close: bool,
+) -> tuple[int, jr.FsyncPolicy]:
+    """Check a Store's settings before anything is built; return databases and fsync, normalised.
+
+    :raises TypeError: a setting of the wrong type.
+    :raises ValueError: a setting out of range, or a journal option other
+        than its default while the journal is off (or ``save_on_close``
+        with a journal).
+    """
+    try:
+        databases = operator.index(databases)
+    except TypeError:
+        raise TypeError(f"databases must be an int, not {type(databases).__name__}") from None
+    if not 1 <= databases <= 2**31:
+        raise ValueError(f"databases must be between 1 and 2**31, not {databases}")
+    if clock is not None and not callable(clock):
+        raise TypeError(f"clock must be callable, not {type(clock).__name__}")
+    for name, flag in (("journal", journal), ("save_on_close", save_on_close)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be True or False, not {flag!r}")
+    policy = jr.fsync_policy(fsync)
+    if isinstance(compact_ratio, bool) or not isinstance(compact_ratio, int | float):
+        raise TypeError(f"compact_ratio must be a number, not {type(compact_ratio).__name__}")
+    if not compact_ratio > 0:
+        raise ValueError(f"compact_ratio must be > 0, not {compact_ratio}")
+    if isinstance(compact_min_bytes, bool) or not isinstance(compact_min_bytes, int):
+        raise TypeError(f"compact_min_bytes must be an int, not {type(compact_min_bytes).__name__}")
+    if compact_min_bytes < 0:
+        raise ValueError(f"compact_min_bytes must be >= 0, not {compact_min_bytes}")
+    if sweep_interval is not None and (
+        isinstance(sweep_interval, bool)
+        or not isinstance(sweep_interval, int | float)
+        or not sweep_interval > 0
+    ):
+        raise ValueError(f"sweep_interval must be > 0 seconds or None, not {sweep_interval!r}")
+    if journal:
+        if save_on_close:
+            raise ValueError(
+                "save_on_close=True needs journal=False: with a journal, close() syncs it "
+                "and loses nothing"
+            )
+    else:
+        given = {
+            "fsync": (policy, fsync),
+            "compact_ratio": (compact_ratio, compact_ratio),
+            "compact_min_bytes": (compact_min_bytes, compact_min_bytes),
+        }
+        for name, (value, spelled) in given.items():
+            if value != _JOURNAL_DEFAULTS[name]:
+                raise ValueError(
+                    f"{name}={spelled!r} is a journal option, and journal=False: nothing "
+                    f"would use it (pass journal=True, or leave {name} out)"
+                )
+    return databases, policy
+
+
 class Store(Keyspace):
     """Numbered keyspaces of str to str in memory, with snapshots and an optional journal.
 
@@ -153,6 +272,10 @@ class Store(Keyspace):
     Safe for concurrent use from several threads: every operation is atomic,
     and a snapshot is a point-in-time view of every keyspace.
 
+    The defaults here are those of the seed contract (no journal, nothing
+    published by :meth:`close`), which ``run_operations`` and ``snapkv run``
+    keep; :func:`snapkv.open` defaults to a journal instead.
+
     :param databases: number of keyspaces (Redis's ``databases``).
     :param clock: wall-clock time in seconds, for expiry (injectable for tests).
     :param journal: log every write to the medium before it is acknowledged,
@@ -164,6 +287,14 @@ class Store(Keyspace):
     :param compact_min_bytes: ... and at least this large.
     :param sweep_interval: seconds between background expiry sweeps; ``None``
         disables the thread (call :meth:`sweep` yourself).
+    :param save_on_close: without a journal, make :meth:`close` publish a
+        snapshot if memory changed since the last save, shutdown or restore
+        (what :func:`snapkv.open` does without a journal).
+    :raises ValueError: a setting is out of range; ``fsync``,
+        ``compact_ratio`` or ``compact_min_bytes`` differs from its default
+        while ``journal`` is off (it would have no effect); ``save_on_close``
+        with a journal.
+    :raises TypeError: a setting has the wrong type.
     """
 
     def __init__(
@@ -177,13 +308,18 @@ class Store(Keyspace):
         compact_ratio: float = 2.0,
         compact_min_bytes: int = 4 << 20,
         sweep_interval: float | None = SWEEP_INTERVAL,
+        save_on_close: bool = False,
     ) -> None:
-        databases = operator.index(databases)
-        if not 1 <= databases <= 2**31:
-            raise ValueError(f"databases must be between 1 and 2**31, not {databases}")
-        fsync = jr.fsync_policy(fsync)
-        if not compact_ratio > 0:
-            raise ValueError(f"compact_ratio must be > 0, not {compact_ratio}")
+        databases, fsync = _settings(
+            databases=databases,
+            clock=clock,
+            journal=journal,
+            fsync=fsync,
+            compact_ratio=compact_ratio,
+            compact_min_bytes=compact_min_bytes,
+            sweep_interval=sweep_interval,
+            save_on_close=save_on_close,
+        )
         self._store = self
         self._index = 0
         self._space = _new_space()
@@ -215,11 +351,17 @@ class Store(Keyspace):
         self.last_restore: RestoreReport | None = None
         #: Whether memory was emptied by shutdown and nothing written since; see __exit__.
         self._emptied: tuple[Space, ...] | None = None
+        #: Whether memory changed since the last publish or restore (kept
+        #: only with ``save_on_close``, by the _Unsaved writer; see close()).
+        self._unsaved = False
+        self._saved_marker: _Unsaved | None = _Unsaved(self) if save_on_close else None
         if self._journaling:
             # Writes wait for restore(): the journal must continue the one
             # the medium already has, and new writes must land on top of
             # the restored data, not under it.
             self._writer = _PARKED
+        else:
+            self._writer = self._saved_marker
 
     # ------------------------------------------------------------ keyspaces
 
@@ -550,6 +692,20 @@ class Store(Keyspace):
         except (SnapkvError, IndexError) as exc:
             log.warning("cannot remove old journals: %s", exc)
 
+    def _mark_saved(self) -> None:
+        """Memory is what the medium holds now; caller holds the lock. See :class:`_Unsaved`."""
+        marker = self._saved_marker
+        if marker is not None:
+            self._unsaved = False
+            self._writer = marker
+
+    def _mark_unsaved(self) -> None:
+        """A publish that was to cover memory failed; caller holds the lock."""
+        if self._saved_marker is not None:
+            self._unsaved = True
+            if self._writer is self._saved_marker:
+                self._writer = None
+
     def save(self) -> None:
         """Publish a snapshot of every keyspace without clearing memory (like Redis SAVE).
 
@@ -576,10 +732,18 @@ class Store(Keyspace):
                     self._rotate(prepared)
                     prepared = None
                     columns = self._columns()
+                    # Writes from here on are not in this snapshot: they mark
+                    # the store unsaved again.
+                    self._mark_saved()
             finally:
                 if prepared is not None:
                     prepared[1].close()
-            self._publish(columns)
+            try:
+                self._publish(columns)
+            except BaseException:
+                with self._lock:
+                    self._mark_unsaved()
+                raise
 
     def shutdown(self) -> None:
         """Publish a snapshot of every keyspace as one atomic snapshot, then clear memory.
@@ -609,6 +773,7 @@ class Store(Keyspace):
                     for space in self._spaces:
                         space._space = _new_space()
                     self._emptied = tuple(space._space for space in self._spaces)
+                    self._mark_saved()
                     if self._journaling:
                         # The journal just created holds nothing yet.
                         writer, self._writer = self._writer, _PARKED
@@ -691,10 +856,14 @@ class Store(Keyspace):
                     # Memory now holds the replayed journals: the next
                     # snapshot contains them, so it must say so.
                     self._journal_next = jids[-1] + 1 if jids else choice.journal_next
-                self._compact_at = max(self._compact_min, int(choice.size * self._compact_ratio))
+                if self._journaling:
+                    self._compact_at = max(
+                        self._compact_min, int(choice.size * self._compact_ratio)
+                    )
                 for index, keyspace in enumerate(self._spaces):
                     keyspace._space = spaces.get(index) or _new_space()
                 self._emptied = None
+                self._mark_saved()
                 if any(space[1] for space in spaces.values()):
                     self._wake_sweeper()
             report = RestoreReport(
@@ -727,16 +896,35 @@ class Store(Keyspace):
             raise StoreClosedError("the store is closed")
 
     def close(self) -> None:
-        """Release the medium (and its directory lock) WITHOUT saving. Idempotent.
+        """Release the medium (and its directory lock), losing no acknowledged write. Idempotent.
 
-        With a journal, every write acknowledged so far is already in it (and
-        synced here), so closing loses nothing. Any later operation raises
-        :class:`StoreClosedError`.
+        * With a journal, every write acknowledged so far is already in it;
+          close syncs it (whatever the ``fsync`` policy) and publishes no
+          snapshot: the next open replays the journal.
+        * Without a journal, with ``save_on_close`` (the default of
+          :func:`snapkv.open`), close first publishes a snapshot of memory
+          if anything changed since the last ``save``, ``shutdown`` or
+          ``restore``; if nothing changed it publishes nothing. Writes made
+          after a ``shutdown`` count as changes: memory (which then holds
+          only them) is published, as leaving a ``with`` block does, so
+          the next open finds what the store held when it was closed, as
+          with ``dbm`` or ``shelve``. If that snapshot cannot be published,
+          close raises :class:`MediumError` and the store stays open with
+          memory intact: close again once the disk is fixed, or call
+          ``restore()`` first to drop the unsaved writes.
+        * Without a journal and without ``save_on_close`` (``Store()``,
+          ``run_operations``, ``snapkv run``), close publishes nothing:
+          writes since the last ``save`` or ``shutdown`` are dropped.
+
+        Any later operation raises :class:`StoreClosedError`.
         """
         self._not_in_transaction("close()")
         with self._publish_lock, self._lock:
             if self._closed:
                 return
+            if self._unsaved:
+                self._publish(self._columns())
+                self._unsaved = False
             self._closed = True
             writer, self._writer = self._writer, None
             for space in self._spaces:
@@ -833,40 +1021,151 @@ def _sweep_loop(ref: weakref.ref[Store], wake: threading.Event, interval: float)
 def open(  # noqa: A001 - snapkv.open mirrors dbm.open and shelve.open
     directory: str | os.PathLike[str],
     *,
+    journal: bool = True,
+    fsync: str = "everysec",
     keep: int = 1,
     fallback: bool = False,
+    repair: bool = False,
     databases: int = recovery.DEFAULT_DATABASES,
     clock: Callable[[], float] | None = None,
-    journal: bool = False,
-    fsync: str = "everysec",
-    repair: bool = False,
-    **options: Any,
+    compact_ratio: float = 2.0,
+    compact_min_bytes: int = 4 << 20,
+    sweep_interval: float | None = SWEEP_INTERVAL,
+    save_on_close: bool | None = None,
 ) -> Store:
     """Open (creating if needed) the store in ``directory`` and restore it.
 
-    :param keep: older snapshot generations to keep for fallback.
+    The defaults lose no acknowledged write: every write is journaled
+    before it returns, so neither ``close()`` nor a killed process loses
+    one (``fsync="everysec"``: a power loss loses at most about a second).
+    With ``journal=False`` the store keeps snapshots only: ``close()``
+    publishes one if anything changed since the last save, shutdown or
+    restore, and a process that dies without ``close()`` loses every write
+    since the last snapshot. See :meth:`Store.close`.
+
+    ``directory`` is created if it is missing, but not its parents. Every
+    argument is checked before the disk is touched, so a refused call
+    leaves nothing behind; if the directory was created by this call and
+    opening fails later, it is removed again.
+
+    :param journal: append every write to a journal before acknowledging it
+        (default). ``False`` opts out: snapshots only.
+    :param fsync: with a journal, when its writes are forced to the disk:
+        ``"always"`` (before each write returns: survives a power loss),
+        ``"everysec"`` (default: a power loss loses at most about a second
+        of writes) or ``"no"`` (the OS decides; ``"never"`` is an alias).
+        A killed process loses nothing under any of them.
+    :param keep: older snapshot generations kept besides the newest, for
+        ``fallback``. The default, 1, means two snapshot files on disk: the
+        newest and one older generation. 0 keeps only the newest.
     :param fallback: restore the newest *valid* generation if the newest is corrupt.
-    :param databases: number of keyspaces.
-    :param clock: wall-clock seconds for expiry (tests inject one).
-    :param journal: append every write to a journal before acknowledging it,
-        so a crash loses no acknowledged write (``fsync="always"`` also
-        survives power loss; ``"everysec"`` loses at most about a second
-        of writes to a power loss, ``"no"`` what the OS had not written).
-    :param fsync: ``"always"``, ``"everysec"`` or ``"no"`` (``"never"`` is an alias).
     :param repair: recover from a journal damaged in the middle by keeping
         what comes before the damage (reported in ``store.last_restore``).
-    :param options: passed to :class:`Store` (``compact_ratio``, ...).
+    :param databases: number of keyspaces.
+    :param clock: wall-clock seconds for expiry (tests inject one).
+    :param compact_ratio: with a journal, snapshot (and start a new journal)
+        once the journal is this many times the last snapshot's size.
+    :param compact_min_bytes: ... and at least this large (default 4 MiB).
+    :param sweep_interval: seconds between background expiry sweeps; ``None``
+        disables the thread.
+    :param save_on_close: without a journal, whether ``close()`` publishes
+        unsaved changes; by default it does (``snapkv run --dir`` passes
+        ``False`` to keep the seed contract). Refused with a journal.
+    :raises TypeError: an argument of the wrong type (nothing was touched).
+    :raises ValueError: an argument out of range, or a journal option
+        (``fsync``, ``compact_ratio``, ``compact_min_bytes``) other than its
+        default with ``journal=False`` (nothing was touched).
+    :raises MediumError: ``directory`` is a file, or its parent does not
+        exist, or it cannot be created, locked or read.
     :raises StoreLockedError: another Store, in any process, has the directory open.
     :raises CorruptSnapshotError: the newest snapshot is corrupt (and ``fallback`` is off).
     :raises CorruptJournalError: a journal is damaged in the middle (and ``repair`` is off).
     """
-    medium = FileMedium(directory, keep=keep)
+    try:
+        path = Path(directory)
+        if isinstance(keep, bool) or not isinstance(keep, int):
+            raise TypeError(f"keep must be an int, not {type(keep).__name__}")
+        if keep < 0:
+            raise ValueError(f"keep must be >= 0, not {keep}")
+        for name, flag in (("fallback", fallback), ("repair", repair)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be True or False, not {flag!r}")
+        if save_on_close is None:
+            save_on_close = not journal
+        _settings(
+            databases=databases,
+            clock=clock,
+            journal=journal,
+            fsync=fsync,
+            compact_ratio=compact_ratio,
+            compact_min_bytes=compact_min_bytes,
+            sweep_interval=sweep_interval,
+            save_on_close=save_on_close,
+        )
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"snapkv.open(): {exc}") from None
+    created = _check_directory(path)
+    try:
+        medium = FileMedium(path, keep=keep)
+    except StoreLockedError:
+        raise  # another process created it meanwhile and holds it: not ours to remove
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                path.rmdir()  # only if still empty
+        raise
     try:
         store = Store(
-            medium, databases=databases, clock=clock, journal=journal, fsync=fsync, **options
+            medium,
+            databases=databases,
+            clock=clock,
+            journal=journal,
+            fsync=fsync,
+            compact_ratio=compact_ratio,
+            compact_min_bytes=compact_min_bytes,
+            sweep_interval=sweep_interval,
+            save_on_close=save_on_close,
         )
         store.restore(fallback=fallback, repair=repair)
     except BaseException:
-        medium.close()
+        try:
+            if created:
+                _remove_created(path)
+        finally:
+            medium.close()
         raise
     return store
+
+
+def _check_directory(path: Path) -> bool:
+    """Refuse a ``path`` open() cannot use, before touching it; return whether open creates it."""
+    if path.is_dir():
+        return False
+    if path.exists() or path.is_symlink():
+        what = "is a file, not a directory" if path.is_file() else "is not a directory"
+        raise MediumError(f"snapkv.open(): {path} {what}")
+    parent = path.parent
+    if not parent.is_dir():
+        why = "is not a directory" if parent.exists() else "does not exist"
+        raise MediumError(
+            f"snapkv.open(): cannot create {path}: its parent {parent} {why} "
+            "(open() creates the store's directory, not its parents)"
+        )
+    return True
+
+
+def _remove_created(path: Path) -> None:
+    """Undo a failed open's new directory; caller still holds its lock.
+
+    Removed only while it holds nothing but the lock file: anything else
+    was written by someone, and is not ours to delete. The lock file goes
+    first, while its lock is held, so no other opener can be holding it.
+    """
+    try:
+        names = os.listdir(path)
+        if set(names) <= {_LOCK_FILE}:
+            if names:
+                os.unlink(path / _LOCK_FILE)
+            path.rmdir()
+    except OSError as exc:
+        log.warning("cannot remove %s, created by a failed open(): %s", path, exc)
