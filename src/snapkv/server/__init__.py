@@ -6,6 +6,7 @@ give the same answers, slower). Run with ``snapkv serve``, or from Python::
 
     from snapkv.server import Config, serve
     serve(Config(port=6380), directory="data")   # until SHUTDOWN or SIGTERM
+    serve(Config(port=6380))                     # memory only: no directory
 
 Three layers, as in Redis (``networking.c`` / ``server.c`` / ``t_string.c``):
 :mod:`~snapkv.server.resp` turns bytes into commands and replies into
@@ -26,11 +27,18 @@ A Python program that writes a lone surrogate in that range itself will
 read it back over the wire as the raw byte; other lone surrogates cannot be
 sent as UTF-8 at all and are refused by the encoder.
 
-Persistence follows Redis's words: ``SAVE`` and ``SHUTDOWN`` snapshot the
-Store, ``BGSAVE`` snapshots from a thread (point-in-time without forking,
-see ``ServerState.bgsave``), ``appendonly`` is the Store's journal and
-``appendfsync`` its fsync policy, and SIGTERM (or SIGINT) is ``SHUTDOWN``:
-snapshot, then exit.
+Persistence follows Redis's words: ``SAVE`` snapshots the Store,
+``BGSAVE`` snapshots from a thread (point-in-time without forking, see
+``ServerState.bgsave``), ``save`` rules start BGSAVEs, ``appendonly`` is
+the Store's journal and ``appendfsync`` its fsync policy, and ``SHUTDOWN``
+and SIGTERM (or SIGINT) are Redis's ``prepareForShutdown``: a snapshot if
+there are ``save`` rules, the journal synced, then exit
+(``ServerState.prepare_shutdown``). ``snapkv serve`` starts from
+redis-server's defaults (the current directory, the journal, Redis 7.0's
+save rules); ``Config()`` from an embedded server's (memory only).
+:mod:`~snapkv.server.conf` reads the settings (redis.conf, options, CONFIG
+SET) and :mod:`~snapkv.server.process` does the log, the pidfile and
+systemd's notifications.
 """
 
 from __future__ import annotations
@@ -189,7 +197,7 @@ def serve(
             raise
         if own:
             store.close()
-        log.info("snapkv is now ready to exit, bye bye...")
+        log.info("shutdown complete; snapkv is now ready to exit, bye bye...")
     finally:
         pidfile.remove()
         if handler is not None:
