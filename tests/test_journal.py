@@ -144,6 +144,8 @@ def test_encoders_refuse_bad_arguments() -> None:
         jr.set_record(0, b"k", "v")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="value must be str"):
         jr.set_record(0, "k", 1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="value must be str"):
+        jr.set_record(0, "\ud800", 1)  # type: ignore[arg-type]  (a key only surrogatepass encodes)
     with pytest.raises(TypeError, match="key must be str"):
         jr.delete_record(0, None)  # type: ignore[arg-type]
     for bad in [

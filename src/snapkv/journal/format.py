@@ -165,8 +165,16 @@ def set_record(db: int, key: str, value: str, expire_at: int = 0) -> bytes:
     :raises ValueError: a number does not fit its field.
     """
     try:
-        k = key.encode(TEXT_ENCODING, TEXT_ERRORS)
-        v = value.encode(TEXT_ENCODING, TEXT_ERRORS)
+        try:
+            # str.encode() without arguments is UTF-8 and ~15 ns cheaper a
+            # call; it gives the bytes TEXT_ERRORS does for every str but
+            # one holding a lone surrogate, which it refuses: that one takes
+            # the full path.
+            k = key.encode()
+            v = value.encode()
+        except UnicodeEncodeError:
+            k = key.encode(TEXT_ENCODING, TEXT_ERRORS)
+            v = value.encode(TEXT_ENCODING, TEXT_ERRORS)
     except AttributeError:
         _text(key, "key")
         _text(value, "value")

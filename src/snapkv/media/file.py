@@ -139,6 +139,9 @@ class _NoRoom:
     def write(self, data: bytes) -> int:
         raise ValueError("no mapping")
 
+    def tell(self) -> int:
+        return 0
+
     def flush(self) -> None:
         """Nothing mapped, nothing to flush."""
 
@@ -158,17 +161,23 @@ class _Tail:
     the process as soon as it is copied, as with ``write``, without a
     system call per record. ``size`` is where the records end (the next
     write's offset), ``capacity`` the file's length; the bytes between are
-    zeros (FORMAT.md section J2).
+    zeros (FORMAT.md section J2). ``size`` is not counted per write: it is
+    the mapping's position past ``base``, the file offset the mapping starts
+    at (``size`` itself while nothing is mapped).
     """
 
-    __slots__ = ("capacity", "fd", "handles", "map", "path", "size")
+    __slots__ = ("base", "capacity", "fd", "handles", "map", "path")
 
     def __init__(self, path: Path, fd: int, size: int) -> None:
         self.path = path
         self.fd: int | None = fd
-        self.size = self.capacity = size
+        self.base = self.capacity = size
         self.map: mmap.mmap | _NoRoom = _NO_ROOM
         self.handles = 0
+
+    @property
+    def size(self) -> int:
+        return self.base + self.map.tell()
 
     def grow(self, need: int) -> None:
         """Allocate and map room for ``need`` more bytes at ``size``.
@@ -194,7 +203,7 @@ class _Tail:
             ) from exc
         mapped.seek(size - base)
         old, self.map = self.map, mapped
-        self.capacity = capacity
+        self.base, self.capacity = base, capacity
         old.close()
 
     def sync(self) -> None:
@@ -217,9 +226,10 @@ class _Tail:
             _fs.truncate_durably(fd, size)
         except OSError as exc:
             raise MediumError(f"cannot truncate journal {self.path} to {size}: {exc}") from exc
-        self.size = self.capacity = size
+        self.base = self.capacity = size
 
     def unmap(self) -> None:
+        self.base = self.size
         old, self.map = self.map, _NO_ROOM
         old.close()
 
@@ -236,9 +246,9 @@ class _Tail:
             return
         try:
             self.unmap()
-            if trim and self.capacity > self.size:
-                _fs.truncate_durably(fd, self.size)
-                self.capacity = self.size
+            if trim and self.capacity > self.base:
+                _fs.truncate_durably(fd, self.base)
+                self.capacity = self.base
         except OSError as exc:
             raise MediumError(f"cannot cut journal {self.path} to {self.size}: {exc}") from exc
         finally:
@@ -266,13 +276,10 @@ class FileJournal(JournalFile):
         # Every set's path: one copy into the mapping (``mmap.write`` writes
         # all of ``data`` at the mapping's position, or nothing and raises
         # ValueError when it does not fit or the journal is closed).
-        tail = self._tail
         try:
-            tail.map.write(data)
+            self._tail.map.write(data)
         except ValueError:
             self._write_slow(data)
-            return
-        tail.size += len(data)
 
     def _write_slow(self, data: bytes) -> None:
         tail = self._tail
@@ -280,7 +287,6 @@ class FileJournal(JournalFile):
             raise MediumError(f"journal {self.path} is closed")
         tail.grow(len(data))
         tail.map.write(data)
-        tail.size += len(data)
 
     def sync(self) -> None:
         if not self._finalizer.alive:
