@@ -5,7 +5,9 @@ Exit status (stable, for scripts):
 * 0: success; for ``inspect``, every snapshot passed every check.
 * 1: the data is the problem: a corrupt snapshot, a locked or unreadable store.
 * 2: the input is the problem: bad arguments, unreadable or malformed
-  operations. The one-line message names the file, line or index, and why.
+  operations. The one-line message names the file, the line and column
+  (JSON) or the line (JSON Lines), the operation counted from 1, and why,
+  in JSON's words (``got null``, not ``NoneType``).
 * 141 (128 + SIGPIPE): the reader of the output went away (``| head``),
   as for any shell tool killed by SIGPIPE; no traceback.
 """
