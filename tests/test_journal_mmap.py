@@ -307,3 +307,22 @@ def test_a_forked_child_leaves_the_parents_journal_alone(tmp_path: Path) -> None
     store.close()
     with snapkv.open(directory, journal=True) as reopened:
         assert reopened["before"] == "fork" and len(reopened) == 20_001
+
+
+def test_a_failed_cut_when_the_medium_closes_still_releases_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    medium = FileMedium(tmp_path)
+    file = medium.create_journal(1, jr.header(1))
+    file.write(jr.set_record(0, "k", "v"))
+
+    def fail(_file: object, _size: int) -> None:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(file_medium._fs, "truncate_durably", fail)
+    with pytest.raises(MediumError, match="cannot cut journal"):
+        medium.close()
+    with pytest.raises(MediumError, match="closed"):
+        file.write(b"x")
+    monkeypatch.undo()
+    FileMedium(tmp_path).close()  # the lock was released

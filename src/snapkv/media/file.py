@@ -666,13 +666,24 @@ class FileMedium(DirectoryReader, Medium):
             raise MediumError(f"FileMedium for {self.directory} is closed")
 
     def close(self) -> None:
-        """Close the journals opened through this medium, then release the lock. Idempotent."""
+        """Close the journals opened through this medium, then release the lock. Idempotent.
+
+        :raises MediumError: a journal could not be cut back to its records
+            (see :meth:`FileJournal.close`); every journal is closed and the
+            lock released all the same.
+        """
+        failure: MediumError | None = None
         for journal in list(self._open_journals):
-            journal.close()
+            try:
+                journal.close()
+            except MediumError as exc:
+                failure = failure or exc
         self._tails.clear()
         if self._lock_fd is not None:
             self._lock_fd = None
             self._finalizer()  # closes the descriptor, which releases the flock
+        if failure is not None:
+            raise failure
 
     def _forget_lock(self) -> None:
         """In a forked child: close this process's copy of the lock, keep the parent's.
