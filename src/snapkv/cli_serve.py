@@ -124,7 +124,7 @@ def add_serve_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         names = [f"--{name}", "--host"] if name == "bind" else [f"--{name}"]
         if name == "save":  # each --save adds its pairs, as a save line does
             serve.add_argument(
-                *names, dest="save", nargs="+", action="append", metavar="", help=text
+                *names, dest="save", nargs="+", action="append", metavar=metavar, help=text
             )
         elif name in _MULTI:
             serve.add_argument(*names, dest=_dest(name), nargs="+", metavar=metavar, help=text)
