@@ -404,6 +404,12 @@ def test_a_refused_open_leaves_no_lock_file(
     assert listing(tmp_path) == []
 
 
+def test_a_directory_that_is_no_path_is_refused() -> None:
+    with pytest.raises(TypeError) as info:
+        snapkv.open(3)  # type: ignore[arg-type]
+    assert str(info.value) == "snapkv.open(): directory must be a str or os.PathLike, not int"
+
+
 def test_a_path_that_is_a_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "data"
     path.write_bytes(b"mine")

@@ -1082,9 +1082,15 @@ def open(  # noqa: A001 - snapkv.open mirrors dbm.open and shelve.open
     :raises CorruptJournalError: a journal is damaged in the middle (and ``repair`` is off).
     """
     try:
-        path = Path(directory)
-        if isinstance(keep, bool) or not isinstance(keep, int):
-            raise TypeError(f"keep must be an int, not {type(keep).__name__}")
+        try:
+            path = Path(directory)
+        except TypeError:
+            kind = type(directory).__name__
+            raise TypeError(f"directory must be a str or os.PathLike, not {kind}") from None
+        try:
+            keep = operator.index(keep)
+        except TypeError:
+            raise TypeError(f"keep must be an int, not {type(keep).__name__}") from None
         if keep < 0:
             raise ValueError(f"keep must be >= 0, not {keep}")
         for name, flag in (("fallback", fallback), ("repair", repair)):
