@@ -83,13 +83,17 @@ log = logging.getLogger("snapkv")
 FSYNC_POLICIES = jr.FSYNC_POLICIES
 #: Seconds between background sweeps.
 SWEEP_INTERVAL = 0.1
-#: The journal options and their defaults. Without a journal each must keep
-#: its default: a value given for a journal that does not exist is a mistake
-#: (``journal=False, fsync="always"`` promises a durability nothing delivers).
+#: The journal options' defaults, for Store and open() alike.
+DEFAULT_FSYNC = "everysec"
+DEFAULT_COMPACT_RATIO = 2.0
+DEFAULT_COMPACT_MIN_BYTES = 4 << 20  # 4 MiB
+#: Without a journal each journal option must keep its default: a value
+#: given for a journal that does not exist is a mistake (``journal=False,
+#: fsync="always"`` promises a durability nothing delivers).
 _JOURNAL_DEFAULTS: dict[str, object] = {
-    "fsync": "everysec",
-    "compact_ratio": 2.0,
-    "compact_min_bytes": 4 << 20,
+    "fsync": DEFAULT_FSYNC,
+    "compact_ratio": DEFAULT_COMPACT_RATIO,
+    "compact_min_bytes": DEFAULT_COMPACT_MIN_BYTES,
 }
 #: The file FileMedium creates to hold its lock (media/file.py's LOCK_NAME):
 #: a directory that holds only this one was created by a failed open() alone.
@@ -233,12 +237,12 @@ def _settings(
         raise TypeError(f"compact_min_bytes must be an int, not {type(compact_min_bytes).__name__}")
     if compact_min_bytes < 0:
         raise ValueError(f"compact_min_bytes must be >= 0, not {compact_min_bytes}")
-    if sweep_interval is not None and (
-        isinstance(sweep_interval, bool)
-        or not isinstance(sweep_interval, int | float)
-        or not sweep_interval > 0
-    ):
-        raise ValueError(f"sweep_interval must be > 0 seconds or None, not {sweep_interval!r}")
+    if sweep_interval is not None:
+        if isinstance(sweep_interval, bool) or not isinstance(sweep_interval, int | float):
+            kind = type(sweep_interval).__name__
+            raise TypeError(f"sweep_interval must be a number of seconds or None, not {kind}")
+        if not sweep_interval > 0:
+            raise ValueError(f"sweep_interval must be > 0 seconds, not {sweep_interval}")
     if journal:
         if save_on_close:
             raise ValueError(
@@ -304,9 +308,9 @@ class Store(Keyspace):
         databases: int = recovery.DEFAULT_DATABASES,
         clock: Callable[[], float] | None = None,
         journal: bool = False,
-        fsync: str = "everysec",
-        compact_ratio: float = 2.0,
-        compact_min_bytes: int = 4 << 20,
+        fsync: str = DEFAULT_FSYNC,
+        compact_ratio: float = DEFAULT_COMPACT_RATIO,
+        compact_min_bytes: int = DEFAULT_COMPACT_MIN_BYTES,
         sweep_interval: float | None = SWEEP_INTERVAL,
         save_on_close: bool = False,
     ) -> None:
@@ -1022,14 +1026,14 @@ def open(  # noqa: A001 - snapkv.open mirrors dbm.open and shelve.open
     directory: str | os.PathLike[str],
     *,
     journal: bool = True,
-    fsync: str = "everysec",
+    fsync: str = DEFAULT_FSYNC,
     keep: int = 1,
     fallback: bool = False,
     repair: bool = False,
     databases: int = recovery.DEFAULT_DATABASES,
     clock: Callable[[], float] | None = None,
-    compact_ratio: float = 2.0,
-    compact_min_bytes: int = 4 << 20,
+    compact_ratio: float = DEFAULT_COMPACT_RATIO,
+    compact_min_bytes: int = DEFAULT_COMPACT_MIN_BYTES,
     sweep_interval: float | None = SWEEP_INTERVAL,
     save_on_close: bool | None = None,
 ) -> Store:
