@@ -40,7 +40,7 @@ def started() -> Iterator[list[subprocess.Popen[bytes]]]:
     for process in processes:
         if process.poll() is None:  # the test failed before stopping it
             process.kill()
-            process.wait()
+        process.communicate()  # waits, and closes its pipes
 
 
 def _serve(
