@@ -20,6 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from snapkv import Store
+from snapkv.media import FileMedium
+from snapkv.server import Config, RespServer
 from snapkv.server.network import exposure_warning
 from snapkv.server.process import Notifier, remove_logging, setup_logging
 from support import wait_until
@@ -207,3 +210,21 @@ def test_supervised_systemd_says_ready_then_stopping(
         assert stopping == ["STOPPING=1\nSTATUS=Shutting down\n"]
         assert process.wait(DEADLINE) == 0
     assert "supervised by systemd: notifying" in (tmp_path / "serve.log").read_text()
+
+
+def test_a_journal_compaction_is_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The Store compacts in its own thread; the server's once-a-second look logs its snapshot."""
+    store = Store(FileMedium(tmp_path), journal=True, compact_min_bytes=4096)
+    store.restore()
+    try:
+        server = RespServer(store, Config(appendonly=True, dir=str(tmp_path)))
+        server._notice_compaction()  # what the first tick sees: no snapshot yet
+        with caplog.at_level(logging.INFO, logger="snapkv.server"):
+            for i in range(1000):
+                store[f"k{i}"] = "x" * 50
+            wait_until(store.medium.generations, timeout=DEADLINE, what="a compaction")
+            server._notice_compaction()
+        assert "journal compaction (the journal outgrew the last snapshot) wrote" in caplog.text
+        assert "snapshot-0000000000000001.skv" in caplog.text
+    finally:
+        store.close()
