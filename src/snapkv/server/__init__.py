@@ -238,10 +238,14 @@ def _log_restore(server: RespServer, seconds: float) -> None:
         journals,
         expired,
     )
-    for generation, reason in report.skipped:
-        log.warning("skipped damaged snapshot %s: %s", generation, reason)
-    for line in report.journal_dropped:
-        log.warning("journal recovery dropped: %s", line)
+    if report.damaged:  # the store logged each piece above; this is the sum
+        log.warning(
+            "loaded with losses: %d damaged snapshot(s) skipped (%s), %d piece(s) of journal "
+            "dropped (rdb-load-fallback / aof-load-repair, or a torn last record)",
+            len(report.skipped),
+            ", ".join(generation for generation, _ in report.skipped) or "none",
+            len(report.journal_dropped),
+        )
 
 
 async def _main(
