@@ -408,6 +408,8 @@ def run() -> Iterator[Run]:
         ("save", "0 1", "Invalid save parameters"),
         ("proto-max-bulk-len", "10", "argument must be between 1048576 and"),
         ("loglevel", "loud", "argument(s) must be one of the following"),
+        ("shutdown-on-sigterm", "save nosave", "SAVE and NOSAVE can't be used simultaneously"),
+        ("shutdown-on-sigint", "bogus", "one of the following: default, save, nosave, now, force"),
         ("port", "6380", "can't set immutable config"),
         ("dir", "/tmp", "can't set immutable config"),
         ("appendonly", "yes", "can't set immutable config"),
@@ -427,6 +429,8 @@ def test_config_set_is_all_or_nothing_and_get_shows_the_truth(run: Run) -> None:
     assert run("CONFIG", "SET", "save", "60 1 10 100", "loglevel", "VERBOSE") == b"+OK\r\n"
     assert run("CONFIG", "GET", "save") == b"*2\r\n$4\r\nsave\r\n$11\r\n60 1 10 100\r\n"
     assert b"verbose" in run("CONFIG", "GET", "loglevel")
+    assert run("CONFIG", "SET", "shutdown-on-sigterm", "force NOSAVE now") == b"+OK\r\n"
+    assert b"nosave now force" in run("CONFIG", "GET", "shutdown-on-sigterm")  # Redis's order
     # A memory store has no directory: CONFIG GET dir says so instead of naming the cwd.
     assert run("CONFIG", "GET", "dir") == b"*2\r\n$3\r\ndir\r\n$0\r\n\r\n"
 

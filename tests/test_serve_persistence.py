@@ -260,3 +260,19 @@ def test_the_pidfile_names_the_process_while_it_runs(tmp_path: Path) -> None:
     assert server.process.pid != os.getpid()
     assert server.stop("SIGTERM") == 0
     assert not pidfile.exists()
+
+
+def test_shutdown_on_sigterm_and_sigint_give_the_signal_shutdowns_flags(tmp_path: Path) -> None:
+    server = Server(tmp_path, "--appendonly", "no", "--shutdown-on-sigterm", "nosave")
+    with server.client() as r:
+        r.set("a", "1")
+        assert r.config_get("shutdown-on-sigterm") == {"shutdown-on-sigterm": "nosave"}
+    assert server.stop("SIGTERM") == 0  # save rules are set, but the flags say nosave
+    assert not snapshots(tmp_path)
+    server = Server(tmp_path, "--save", "", "--appendonly", "no", "--shutdown-on-sigint", "save")
+    with server.client() as r:
+        r.set("b", "2")
+    assert server.stop("SIGINT") == 0  # no save rules, but the flags say save
+    with snapkv.open(tmp_path, journal=False) as store:
+        assert dict(store.items()) == {"b": "2"}
+        store.close()

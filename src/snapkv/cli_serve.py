@@ -76,6 +76,13 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
         "auto: when NOTIFY_SOCKET is set; default no",
     ),
     (
+        "shutdown-on-sigterm",
+        "FLAGS",
+        "SHUTDOWN's flags for SIGTERM: save, nosave, force (now is accepted) or default; "
+        "default: default (a snapshot only with save rules)",
+    ),
+    ("shutdown-on-sigint", "FLAGS", "the same for SIGINT (Ctrl-C)"),
+    (
         "aof-load-truncated",
         "yes",
         "drop a torn last journal record at start and log it (only yes is supported); default yes",
@@ -96,7 +103,7 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("maxmemory-policy", "POLICY", "accepted and ignored: nothing is evicted"),
 )
 #: Directives that take several words (Redis's multi-argument configs).
-_MULTI = {"bind", "save"}
+_MULTI = {"bind", "save", "shutdown-on-sigterm", "shutdown-on-sigint"}
 
 
 def _dest(name: str) -> str:

@@ -265,10 +265,15 @@ async def _main(
         if server.stopping:
             return  # a second signal: the first one's stop is under way
         log.warning("Received %s scheduling shutdown...", name)
-        # As SHUTDOWN without arguments (Redis's prepareForShutdown): a
-        # snapshot only with save rules; no command runs between it and
-        # the exit (request_stop right after it, in this same callback).
-        if server.dispatcher.prepare_shutdown():
+        # As SHUTDOWN with the flags shutdown-on-sigterm / -sigint give
+        # (default: none, so a snapshot only with save rules); no command
+        # runs between it and the exit (request_stop right after it, in
+        # this same callback).
+        flags = (
+            config.shutdown_on_sigint if name == "SIGINT" else config.shutdown_on_sigterm
+        ).split()
+        save = True if "save" in flags else False if "nosave" in flags else None
+        if server.dispatcher.prepare_shutdown(save=save, force="force" in flags):
             server.request_stop()
             return
         log.warning(

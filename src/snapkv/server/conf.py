@@ -305,6 +305,19 @@ def _bind(args: Sequence[str]) -> str:
     return " ".join(words)
 
 
+_SHUTDOWN_FLAGS = ("default", "save", "nosave", "now", "force")
+
+
+def _shutdown_flags(args: Sequence[str]) -> str:
+    """Redis 7.0's ``shutdown-on-sigterm``/``-sigint``: SHUTDOWN's flags for that signal."""
+    words = {w.lower() for a in args for w in a.split(" ") if w}
+    if not words or not words <= set(_SHUTDOWN_FLAGS):
+        raise ConfigError(f"argument(s) must be one of the following: {', '.join(_SHUTDOWN_FLAGS)}")
+    if {"save", "nosave"} <= words:
+        raise ConfigError("shutdown options SAVE and NOSAVE can't be used simultaneously")
+    return " ".join(f for f in _SHUTDOWN_FLAGS[1:] if f in words) or "default"
+
+
 def _aof_load_truncated(text: str) -> bool:
     if not _yes_no(text):
         raise ConfigError(
@@ -460,6 +473,12 @@ SETTINGS: dict[str, Setting] = {
             "supervised",
             "supervised",
             _single(lambda t: _one_of(t, ("upstart", "systemd", "auto", "no"))),
+        ),
+        Setting(
+            "shutdown-on-sigterm", "shutdown_on_sigterm", _shutdown_flags, mutable=True, multi=True
+        ),
+        Setting(
+            "shutdown-on-sigint", "shutdown_on_sigint", _shutdown_flags, mutable=True, multi=True
         ),
         Setting(
             "aof-load-truncated",

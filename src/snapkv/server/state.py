@@ -87,6 +87,11 @@ class Config:
     #: Redis's ``supervised``: ``systemd`` (or ``auto`` with NOTIFY_SOCKET set)
     #: sends READY=1 / STOPPING=1 / STATUS= to systemd; ``no``; ``upstart`` is not supported.
     supervised: str = "no"
+    #: Redis 7.0's ``shutdown-on-sigterm`` and ``shutdown-on-sigint``: SHUTDOWN's
+    #: flags for that signal (``save``, ``nosave``, ``now``, ``force``), or
+    #: ``default``: as SHUTDOWN without arguments.
+    shutdown_on_sigterm: str = "default"
+    shutdown_on_sigint: str = "default"
     #: Redis's ``aof-load-truncated``: always true here, a torn journal tail
     #: is dropped and logged (``no`` is refused by the config reader).
     aof_load_truncated: bool = True
