@@ -326,3 +326,34 @@ def test_a_failed_cut_when_the_medium_closes_still_releases_the_lock(
         file.write(b"x")
     monkeypatch.undo()
     FileMedium(tmp_path).close()  # the lock was released
+
+
+# ------------------------------------------- file systems that cannot map
+
+
+@pytest.mark.parametrize("failing", ["posix_fallocate", "mmap"])
+def test_a_file_system_that_cannot_preallocate_or_map_gets_pwrite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    def unsupported(*_args: object, **_kwargs: object) -> None:
+        raise OSError(errno.EOPNOTSUPP if failing == "posix_fallocate" else errno.ENODEV, "no")
+
+    if failing == "mmap":
+        monkeypatch.setattr(file_medium.mmap, "mmap", unsupported)
+    else:
+        monkeypatch.setattr(os, "posix_fallocate", unsupported)
+    store = snapkv.open(tmp_path / "db", journal=True, fsync="everysec")
+    for i in range(2000):
+        store.set(f"k{i}", "v" * 700)  # past the first step
+    (journal,) = _journals(tmp_path / "db")
+    medium = store.medium
+    assert isinstance(medium, FileMedium)
+    data = medium.read_journal(1)
+    assert data is not None and jr.scan_journal(data).tail == jr.TAIL_CLEAN
+    if failing == "posix_fallocate":  # nothing preallocated: the file is its records
+        assert journal.stat().st_size == len(data)
+    store.close()
+    assert journal.stat().st_size == _records_end(journal)
+    monkeypatch.undo()
+    with snapkv.open(tmp_path / "db", journal=True) as reopened:
+        assert len(reopened) == 2000 and reopened["k1999"] == "v" * 700

@@ -51,6 +51,7 @@ without touching the files.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import mmap
 import operator
@@ -150,6 +151,51 @@ class _NoRoom:
 
 
 _NO_ROOM = _NoRoom()
+#: What ``posix_fallocate`` says where a file system cannot preallocate (as
+#: opposed to a full disk or an I/O error, which fail the write).
+_CANNOT_PREALLOCATE = frozenset({errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL, errno.ENODEV})
+
+
+class _Appender:
+    """Stands in for the mapping where a file cannot be mapped: ``pwrite`` at the end.
+
+    The record is in the page cache when ``pwrite`` returns, as it is when a
+    copy into a mapping ends, so the durability contract is the same; only
+    the system call per record comes back (and no space is preallocated).
+    """
+
+    def __init__(self, tail: _Tail) -> None:
+        self._tail = tail
+        self._written = 0
+
+    def write(self, data: bytes) -> int:
+        tail = self._tail
+        fd = tail.fd
+        if fd is None:
+            raise ValueError("closed")
+        start = tail.base + self._written
+        done = 0
+        try:
+            done = os.pwrite(fd, data, start)
+            if done < len(data):
+                # pwrite may write less than asked (a full disk, a signal).
+                view = memoryview(data)
+                while done < len(data):
+                    done += os.pwrite(fd, view[done:], start + done)
+        except OSError as exc:
+            raise MediumError(f"cannot append to journal {tail.path}: {exc}") from exc
+        finally:
+            self._written += done  # a partial write is counted: ``size`` stays exact
+        return done
+
+    def tell(self) -> int:
+        return self._written
+
+    def flush(self) -> None:
+        """Nothing is mapped: ``fdatasync`` alone covers ``pwrite``."""
+
+    def close(self) -> None:
+        """Nothing to unmap."""
 
 
 class _Tail:
@@ -172,7 +218,7 @@ class _Tail:
         self.path = path
         self.fd: int | None = fd
         self.base = self.capacity = size
-        self.map: mmap.mmap | _NoRoom = _NO_ROOM
+        self.map: mmap.mmap | _NoRoom | _Appender = _NO_ROOM
         self.handles = 0
 
     @property
@@ -185,25 +231,43 @@ class _Tail:
         The space is allocated for real (``posix_fallocate``) before it is
         mapped: a store into a sparse mapping that the disk cannot back is a
         SIGBUS, which would kill the process; a failed allocation is a
-        MediumError, and nothing is written.
+        MediumError, and nothing is written. A system or file system that
+        cannot allocate ahead or map files gets ``pwrite`` (:class:`_Appender`).
         """
         fd = self.fd
         assert fd is not None, "a closed tail has no handle left to write through it"
         size = self.size
         step = min(max(size, _STEP_MIN), _STEP_MAX)
         capacity = -(-(size + max(step, need)) // _PAGE) * _PAGE
+        allocate = getattr(os, "posix_fallocate", None)
         try:
-            os.posix_fallocate(fd, size, capacity - size)
-            # Only the unwritten part is mapped, from the page that holds ``size``.
-            base = size - size % mmap.ALLOCATIONGRANULARITY
+            if allocate is None:
+                raise OSError(errno.EOPNOTSUPP, "posix_fallocate is not available")
+            allocate(fd, size, capacity - size)
+        except OSError as exc:
+            if exc.errno not in _CANNOT_PREALLOCATE:
+                raise MediumError(
+                    f"cannot allocate {capacity - size} bytes for journal {self.path}: {exc}"
+                ) from exc
+            self._append_instead(size, exc)
+            return
+        self.capacity = max(self.capacity, capacity)  # the file's length from here on
+        # Only the unwritten part is mapped, from the page that holds ``size``.
+        base = size - size % mmap.ALLOCATIONGRANULARITY
+        try:
             mapped = mmap.mmap(fd, capacity - base, offset=base)
         except OSError as exc:
-            raise MediumError(
-                f"cannot allocate {capacity - size} bytes for journal {self.path}: {exc}"
-            ) from exc
+            self._append_instead(size, exc)
+            return
         mapped.seek(size - base)
         old, self.map = self.map, mapped
-        self.base, self.capacity = base, capacity
+        self.base = base
+        old.close()
+
+    def _append_instead(self, size: int, why: OSError) -> None:
+        log.info("journal %s is written with pwrite, not mapped: %s", self.path, why)
+        old, self.map = self.map, _Appender(self)
+        self.base = size
         old.close()
 
     def sync(self) -> None:
