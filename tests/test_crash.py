@@ -38,7 +38,7 @@ import sys
 import snapkv
 
 print("O", flush=True)
-store = snapkv.open(sys.argv[1], keep=1)
+store = snapkv.open(sys.argv[1], keep=1, journal=False)
 print("R", flush=True)
 generation = int(store.get("generation", "0"))
 while True:
@@ -120,7 +120,7 @@ def test_a_killed_publisher_leaves_a_complete_snapshot(tmp_path: Path) -> None:
         # Mostly inside a save; now and then while opening (cleanup, restore).
         marker, acks = ("R", rng.randint(1, 2)) if kill % 4 else (rng.choice("OR"), 0)
         acknowledged = max(acknowledged, _kill_after(tmp_path, rng, marker=marker, acks=acks))
-        with snapkv.open(tmp_path) as store:
+        with snapkv.open(tmp_path, journal=False) as store:
             report = store.last_restore
             assert report is not None and report.skipped == ()
             generation = int(store.get("generation", "0"))
@@ -138,7 +138,7 @@ def test_every_retained_generation_after_kills_is_whole(tmp_path: Path) -> None:
     rng = random.Random(5)
     for acks in (1, 2, 3):
         _kill_after(tmp_path, rng, marker="R", acks=acks)  # after that many acknowledged saves
-    with snapkv.open(tmp_path) as store:
+    with snapkv.open(tmp_path, journal=False) as store:
         medium = store.medium
         assert medium.generations()
         for generation in medium.generations():

@@ -692,13 +692,13 @@ class TestPersistence:
 
     def test_reopen_from_a_directory(self, tmp_path: Path, clock: FakeClock) -> None:
         directory = tmp_path / "data"
-        with snapkv.open(directory, clock=clock, sweep_interval=None) as store:
+        with snapkv.open(directory, journal=False, clock=clock, sweep_interval=None) as store:
             store.set("a", "1", ttl=10)
             store.set("b", "2", ttl=100)
             store.set("c", "3")
             store.db(9).set("d", "4", expire_at=seconds(START_MS + 30_000))
         later = FakeClock(START_MS + 20_000)  # another clock: only absolute times carry over
-        with snapkv.open(directory, clock=later, sweep_interval=None) as store:
+        with snapkv.open(directory, journal=False, clock=later, sweep_interval=None) as store:
             assert store.last_restore is not None
             assert store.last_restore.expired == 1
             assert dict(store.items()) == {"b": "2", "c": "3"}
@@ -706,7 +706,7 @@ class TestPersistence:
             assert store.ttl("b") == 80.0
             assert store.db(9).ttl("d") == 10.0
         later.advance(15)
-        with snapkv.open(directory, clock=later, sweep_interval=None) as store:
+        with snapkv.open(directory, journal=False, clock=later, sweep_interval=None) as store:
             assert dict(store.items()) == {"b": "2", "c": "3"}
             assert len(store.db(9)) == 0
 

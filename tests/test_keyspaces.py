@@ -390,13 +390,19 @@ class TestSnapshots:
         store.close()
 
     def test_reopen_from_a_directory(self, tmp_path: Path, clock: FakeClock) -> None:
-        with snapkv.open(tmp_path / "data", clock=clock, sweep_interval=None) as store:
+        with snapkv.open(
+            tmp_path / "data", journal=False, clock=clock, sweep_interval=None
+        ) as store:
             expected = fill(store)
-        with snapkv.open(tmp_path / "data", clock=clock, sweep_interval=None) as store:
+        with snapkv.open(
+            tmp_path / "data", journal=False, clock=clock, sweep_interval=None
+        ) as store:
             assert contents(store) == expected
             assert store.ttl("exp") == 50.0
             store.flush(3)
-        with snapkv.open(tmp_path / "data", clock=clock, sweep_interval=None) as store:
+        with snapkv.open(
+            tmp_path / "data", journal=False, clock=clock, sweep_interval=None
+        ) as store:
             del expected[3]
             assert contents(store) == expected
 
