@@ -177,11 +177,22 @@ def _read_operations(name: str, fmt: str) -> tuple[list[Any], Callable[[int], st
         text = raw.decode("utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read {name}: {exc}") from None
+    document: Any = _UNPARSED
     if fmt == "auto":
-        fmt = "jsonl" if name.endswith((".jsonl", ".ndjson")) else _sniff(text)
+        if name.endswith((".jsonl", ".ndjson")):
+            fmt = "jsonl"
+        else:
+            fmt, document = _sniff(text)
     if fmt == "json":
-        operations, offsets = _parse_array(text, name)
-        return operations, lambda index: f"{name}:{_line_column(text, offsets[index])}"
+        # json.loads at C speed: a syntax error carries its line and column.
+        # The offsets of the operations are found only if one is refused.
+        operations = _loads(text, name) if document is _UNPARSED else document
+        if not isinstance(operations, list):
+            raise InputError(
+                f"{name}:{_line_column(text, _skip_whitespace(text, 0))}: expected a JSON "
+                f"array of operations, got {json_type_name(operations)}"
+            )
+        return operations, lambda index: f"{name}:{_line_column(text, _offsets(text)[index])}"
     operations, lines = [], []
     # Split on "\n" only: str.splitlines() also splits at U+2028, U+2029 and
     # U+0085, which JSON allows unescaped inside strings.
@@ -193,50 +204,27 @@ def _read_operations(name: str, fmt: str) -> tuple[list[Any], Callable[[int], st
     return operations, lambda index: f"{name}:{lines[index]}"
 
 
-def _parse_array(text: str, name: str) -> tuple[list[Any], list[int]]:
-    """Parse a JSON array of operations; return them with the offset where each starts.
+#: _sniff's document when it did not parse the text as one document.
+_UNPARSED: Any = object()
+
+
+def _offsets(text: str) -> list[int]:
+    """Where each element of the JSON array ``text`` starts (``text`` parsed already).
 
     The array is walked element by element (``raw_decode`` does each one in
-    C), so that an operation refused later can be given its line and column.
+    C), which costs about as much again as parsing it: done only to place
+    an operation that was refused.
     """
-    decoder = json.JSONDecoder()
-    skip = _skip_whitespace
-    pos = skip(text, 0)
-    if not text.startswith("[", pos):
-        document = _loads(text, name)  # a syntax error is reported as such
-        raise InputError(
-            f"{name}:{_line_column(text, pos)}: expected a JSON array of operations, "
-            f"got {json_type_name(document)}"
-        )
-    operations: list[Any] = []
+    decode = json.JSONDecoder().raw_decode
     offsets: list[int] = []
-    pos = skip(text, pos + 1)
-    if text.startswith("]", pos):
-        pos += 1
-    else:
-        while True:
-            try:
-                operation, end = decoder.raw_decode(text, pos)
-            except json.JSONDecodeError as exc:
-                raise _syntax_error(name, exc) from None
-            except (ValueError, RecursionError) as exc:  # huge integers, absurd nesting
-                where = _line_column(text, pos)
-                raise InputError(f"{name}:{where}: unusable JSON: {exc}") from None
-            operations.append(operation)
-            offsets.append(pos)
-            pos = skip(text, end)
-            if text.startswith(",", pos):
-                pos = skip(text, pos + 1)
-            elif text.startswith("]", pos):
-                pos += 1
-                break
-            else:
-                error = json.JSONDecodeError("Expecting ',' delimiter", text, pos)
-                raise _syntax_error(name, error)
-    pos = skip(text, pos)
-    if pos != len(text):
-        raise _syntax_error(name, json.JSONDecodeError("Extra data", text, pos))
-    return operations, offsets
+    pos = _skip_whitespace(text, _skip_whitespace(text, 0) + 1)  # after the "["
+    while not text.startswith("]", pos):
+        offsets.append(pos)
+        _value, end = decode(text, pos)
+        pos = _skip_whitespace(text, end)
+        if text.startswith(",", pos):
+            pos = _skip_whitespace(text, pos + 1)
+    return offsets
 
 
 def _line_column(text: str, pos: int) -> str:
@@ -266,8 +254,12 @@ def _loads(text: str, name: str, line: int | None = None) -> Any:
         raise InputError(f"{name}{where}: unusable JSON: {exc}") from None
 
 
-def _sniff(text: str) -> str:
-    """JSON Lines unless the whole text is one JSON array of operations."""
+def _sniff(text: str) -> tuple[str, Any]:
+    """JSON Lines unless the whole text is one JSON array of operations.
+
+    Returns the format, and the document when the text parsed as one (so
+    it is not parsed twice), else ``_UNPARSED``.
+    """
     try:
         document = json.loads(text)
     except (ValueError, RecursionError):
@@ -278,11 +270,12 @@ def _sniff(text: str) -> str:
         try:
             json.loads(first)
         except (ValueError, RecursionError):
-            return "json"
-        return "jsonl"
+            return "json", _UNPARSED
+        return "jsonl", _UNPARSED
     if isinstance(document, list) and document and isinstance(document[0], str):
-        return "jsonl"  # one operation on one line: an array of operations never starts with a str
-    return "json"
+        # One operation on one line: an array of operations never starts with a str.
+        return "jsonl", _UNPARSED
+    return "json", document
 
 
 # ------------------------------------------------------------------- inspect
