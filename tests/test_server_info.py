@@ -1,10 +1,11 @@
-"""INFO as the tools that read it see it: Redis 7.0's sections, fields and formats; the counters.
+"""INFO (and SLOWLOG) as the tools that read them see them: Redis 7.0's fields, formats, counters.
 
 The first part asks a dispatcher directly (no sockets) and checks the text
 against Redis 7.0's ``genRedisInfoString``: the sections in its order and
 titles, every field it always prints, each value in its format, and the
 counters (commandstats, errorstats, total_commands_processed) as Redis's
-``call()`` and ``rejectCommand`` keep them. The second part points the real
+``call()`` and ``rejectCommand`` keep them; then SLOWLOG (on a clock the
+test moves) and LATENCY. The last part points the real
 tools at ``snapkv serve``: ``redis-cli --stat`` (its table's keys column
 must be the real key count) and Prometheus's redis_exporter (Debian's
 ``prometheus-redis-exporter``; scripts/test-deps.sh installs it).
@@ -30,6 +31,7 @@ import snapkv.server.cmd_introspection as introspection
 from serving import DEADLINE, free_port, serving, tool
 from snapkv import MemoryMedium, Store
 from snapkv.errors import MediumError
+from snapkv.server import dispatch
 from snapkv.server.client import Client
 from snapkv.server.dispatch import Dispatcher
 from snapkv.server.state import Config
@@ -377,6 +379,109 @@ def test_a_journal_that_refuses_writes_shows_in_aof_last_write_status() -> None:
             store.close()
 
 
+# ------------------------------------------------------------ slowlog, latency
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The dispatcher's ``perf_counter``: each read moves it on by ``clock[0]`` seconds.
+
+    So each command takes ``clock[0]`` (between the two reads around it).
+    """
+    step = [0.0]
+    now = [0.0]
+
+    def perf_counter() -> float:
+        now[0] += step[0]
+        return now[0]
+
+    monkeypatch.setattr(dispatch, "perf_counter", perf_counter)
+    return step
+
+
+def slowlog(s: Session, *count: str) -> list[list[bytes]]:
+    """SLOWLOG GET's entries as [id, time, usec, args..., addr, name] byte strings."""
+    reply = s("SLOWLOG", "GET", *count)
+    entries = []
+    for chunk in reply.split(b"\r\n*6\r\n")[1:]:
+        parts = chunk.split(b"\r\n")
+        nargs = int(parts[3][1:])
+        args = parts[5 : 5 + 2 * nargs : 2]
+        entries.append(
+            [parts[0][1:], parts[1][1:], parts[2][1:], *args, *parts[5 + 2 * nargs :: 2][:2]]
+        )
+    return entries
+
+
+def test_slowlog_keeps_commands_of_10_ms_or_more(s: Session, clock: list[float]) -> None:
+    clock[0] = 0.0099  # each command takes 9.9 ms
+    s("SET", "fast", "1")
+    assert s("SLOWLOG", "LEN") == b":0\r\n"
+    clock[0] = 0.0125
+    s("CLIENT", "SETNAME", "app")
+    s("SET", "slow", "1")
+    clock[0] = 0.0
+    assert s("SLOWLOG", "LEN") == b":2\r\n"
+    newest, oldest = slowlog(s)
+    assert newest[0] == b"1" and oldest[0] == b"0"
+    assert abs(int(newest[1]) - time.time()) < 60
+    assert newest[2] == b"12500"
+    assert newest[3:] == [b"SET", b"slow", b"1", b"127.0.0.1:1000", b"app"]
+    assert oldest[3:] == [b"CLIENT", b"SETNAME", b"app", b"127.0.0.1:1000", b"app"]  # as after it
+
+
+def test_slowlog_entries_are_cut_and_redacted_as_redis(s: Session, clock: list[float]) -> None:
+    clock[0] = 0.011
+    s("MSET", *(f"k{i}" for i in range(39)), "x" * 200)
+    s("AUTH", "secret")
+    s("HELLO", "3", "AUTH", "default", "secret")
+    s("HELLO", "2")
+    s("CONFIG", "SET", "requirepass", "")
+    clock[0] = 0.0
+    config, _, hello, auth, mset = slowlog(s)
+    assert mset[3:34] == [b"MSET", *(f"k{i}".encode() for i in range(30))]
+    assert mset[34] == b"... (10 more arguments)"  # 41 arguments: 31 kept and this one
+    assert auth[3:5] == [b"AUTH", b"(redacted)"]
+    assert hello[3:8] == [b"HELLO", *[b"(redacted)"] * 4]
+    assert config[3:7] == [b"CONFIG", b"SET", b"(redacted)", b"(redacted)"]
+    s("SLOWLOG", "RESET")
+    clock[0] = 0.011
+    s("SET", "long", "y" * 300)
+    clock[0] = 0.0
+    (entry,) = slowlog(s)
+    assert entry[0] == b"5"  # ids go on after RESET
+    assert entry[5] == b"y" * 128 + b"... (172 more bytes)"
+
+
+def test_slowlog_get_count_and_length_limit(s: Session, clock: list[float]) -> None:
+    clock[0] = 0.011
+    for i in range(130):
+        s("SET", "k", str(i))
+    clock[0] = 0.0
+    assert s("SLOWLOG", "LEN") == b":128\r\n"
+    assert [e[0] for e in slowlog(s)] == [str(i).encode() for i in range(129, 119, -1)]
+    assert len(slowlog(s, "-1")) == 128 and slowlog(s, "-1")[-1][0] == b"2"
+    assert len(slowlog(s, "3")) == 3 and slowlog(s, "0") == []
+    for bad in ("-2", "x"):
+        assert s("SLOWLOG", "GET", bad) == b"-ERR count should be greater than or equal to -1\r\n"
+
+
+def test_exec_is_not_logged_but_its_commands_are(s: Session, clock: list[float]) -> None:
+    clock[0] = 0.011
+    s("MULTI")
+    s("SET", "a", "1")
+    s("EXEC")
+    clock[0] = 0.0
+    assert [entry[3] for entry in slowlog(s)] == [b"SET", b"MULTI"]
+
+
+def test_latency_answers_as_redis_with_its_monitor_off(s: Session) -> None:
+    assert s("LATENCY", "LATEST") == b"*0\r\n"
+    assert s("LATENCY", "HISTORY", "command") == b"*0\r\n"
+    assert s("LATENCY", "RESET") == b":0\r\n"
+    assert s("LATENCY", "HISTOGRAM", "set") == b"*0\r\n"
+
+
 # --------------------------------------------------------------- real tools
 
 
@@ -456,6 +561,9 @@ def test_redis_exporter_reads_info_without_a_parse_error(tmp_path: Path) -> None
             three.set(f"t{i}", "v", ex=100)
         with pytest.raises(redis.ResponseError, match="unknown command 'HSET'"):
             zero.hset("h", "f", "v")
+        zero.execute_command("DEBUG", "SLEEP", "0.02")  # one for the slow log
+        # (redis-py's own handshake may add errors: CLIENT MAINT_NOTIFICATIONS)
+        errors = zero.info("errorstats")["errorstat_ERR"]["count"]
         web = free_port()
         process = subprocess.Popen(
             [
@@ -491,7 +599,9 @@ def test_redis_exporter_reads_info_without_a_parse_error(tmp_path: Path) -> None
     assert scraped['redis_commands_total{cmd="mset"}'] == 1
     assert scraped['redis_commands_total{cmd="set"}'] == 7
     assert scraped['redis_commands_failed_calls_total{cmd="set"}'] == 0
-    assert scraped['redis_errors_total{err="ERR"}'] >= 1
+    assert scraped['redis_errors_total{err="ERR"}'] == errors  # the scrape made none
+    assert scraped["redis_slowlog_length"] == 1
+    assert scraped["redis_last_slow_execution_duration_seconds"] >= 0.02
     assert scraped["redis_rdb_last_bgsave_status"] == 1
     assert scraped["redis_aof_last_write_status"] == 1
     info = [name for name in scraped if name.startswith("redis_instance_info{")]

@@ -50,7 +50,7 @@ OTHER_COMMANDS = [
     (b"WAIT", b"0", b"0"),
     (b"CLUSTER", b"INFO"),
     (b"ACL", b"WHOAMI"),
-    (b"SLOWLOG", b"GET"),
+    (b"MEMORY", b"USAGE", b"k"),
 ]
 CREATED = [b"h", b"l", b"s", b"z", b"x", b"p", b"g", b"b", b"e"]
 

@@ -56,7 +56,14 @@ from snapkv.server.client import Client
 from snapkv.server.resp.text import to_bytes, to_text
 from snapkv.server.resp.writer import QUEUED, error
 from snapkv.server.state import Config, ServerState
-from snapkv.server.table import COMMANDS, Command, ErrorStats, build_table
+from snapkv.server.table import (
+    COMMANDS,
+    SLOWLOG_SLOWER_THAN,
+    Command,
+    ErrorStats,
+    SlowLog,
+    build_table,
+)
 from snapkv.store import Store
 
 __all__ = ["Dispatcher", "unknown_command"]
@@ -129,6 +136,9 @@ class Dispatcher(ServerState):
         #: Error replies by code (INFO errorstats).
         self.errors = ErrorStats()
         self.info["errors"] = self.errors
+        #: Requests that took 10 ms or more (SLOWLOG).
+        self.slowlog = SlowLog()
+        self.info["slowlog"] = self.slowlog
 
     def commands(self) -> list[Command]:
         """Every top-level command, once each."""
@@ -151,10 +161,13 @@ class Dispatcher(ServerState):
         try:
             reply = cmd.handler(client, argv)
         except Exception as exc:
-            return self._raised(cmd, exc, start)
-        cmd.seconds += perf_counter() - start
+            return self._raised(client, cmd, argv, exc, start)
+        took = perf_counter() - start
+        cmd.seconds += took
         cmd.calls += 1
         self.commands_processed += 1
+        if took >= SLOWLOG_SLOWER_THAN:
+            self._slow(client, cmd, argv, took)
         # A handler refuses by raising (table.py's contract), so no reply of
         # the fast path is an error: only EXEC answers EXECABORT without
         # raising, and EXEC runs through call() (its client is in MULTI).
@@ -176,10 +189,13 @@ class Dispatcher(ServerState):
         try:
             reply = cmd.handler(client, argv)
         except Exception as exc:
-            return self._raised(cmd, exc, start)
-        cmd.seconds += perf_counter() - start
+            return self._raised(client, cmd, argv, exc, start)
+        took = perf_counter() - start
+        cmd.seconds += took
         cmd.calls += 1
         self.commands_processed += 1
+        if took >= SLOWLOG_SLOWER_THAN:
+            self._slow(client, cmd, argv, took)
         if reply and reply[0] == 45:  # b"-": an error reply (EXEC's EXECABORT)
             cmd.failed_calls += 1
             self.errors.count(reply)
@@ -189,7 +205,9 @@ class Dispatcher(ServerState):
                 self.touch(client.db_index, cmd.keys(argv))
         return reply
 
-    def _raised(self, cmd: Command, exc: Exception, start: float) -> bytes:
+    def _raised(
+        self, client: Client, cmd: Command, argv: list[str], exc: Exception, start: float
+    ) -> bytes:
         """A handler raised: its reply is an error, and the call a failed one.
 
         A write the Store refused (one of snapkv's errors, which
@@ -201,12 +219,20 @@ class Dispatcher(ServerState):
         if cmd.write and self.config.appendonly and type(exc).__module__ == "snapkv.errors":
             self.info["journal_failed"] = True
         reply = self.failed(cmd, exc)
-        cmd.seconds += perf_counter() - start
+        took = perf_counter() - start
+        if took >= SLOWLOG_SLOWER_THAN:
+            self._slow(client, cmd, argv, took)
+        cmd.seconds += took
         cmd.calls += 1
         cmd.failed_calls += 1
         self.commands_processed += 1
         self.errors.count(reply)
         return reply
+
+    def _slow(self, client: Client, cmd: Command, argv: list[str], took: float) -> None:
+        """A command took 10 ms or more: log it, as Redis's ``slowlogPushCurrentCommand``."""
+        if not cmd.skip_slowlog:
+            self.slowlog.add(argv, took, client.addr, client.name)
 
     def reset_stats(self) -> None:
         """CONFIG RESETSTAT: the server's counters, every command's and the error counts."""

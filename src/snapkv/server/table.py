@@ -26,6 +26,7 @@ arguments as Redis does.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Final
@@ -42,10 +43,12 @@ __all__ = [
     "ERR_DB_RANGE",
     "ERR_NOT_INT",
     "ERR_SYNTAX",
+    "SLOWLOG_SLOWER_THAN",
     "Command",
     "CommandError",
     "ErrorStats",
     "Handler",
+    "SlowLog",
     "build_table",
     "command",
     "parse_int",
@@ -125,6 +128,8 @@ class Command:
     noauth: bool = field(init=False)
     #: Refused inside MULTI (Redis's ``CMD_NO_MULTI``: SAVE, SHUTDOWN).
     no_multi: bool = field(init=False)
+    #: Never in the slow log (Redis's ``CMD_SKIP_SLOWLOG``: EXEC, whose commands are).
+    skip_slowlog: bool = field(init=False)
     # INFO commandstats (Redis's ``redisCommand`` counters), counted by the
     # dispatcher: a table's commands are its own copies (see build_table).
     #: Times the handler ran.
@@ -143,6 +148,7 @@ class Command:
         self.write = "write" in self.flags
         self.noauth = "noauth" in self.flags
         self.no_multi = "no_multi" in self.flags
+        self.skip_slowlog = "skip_slowlog" in self.flags
 
     def keys(self, argv: list[str]) -> list[str]:
         """The key arguments of ``argv``, by the key positions."""
@@ -275,3 +281,55 @@ class ErrorStats:
         """CONFIG RESETSTAT."""
         self.total = 0
         self.codes.clear()
+
+
+#: Redis's defaults, fixed here: ``slowlog-log-slower-than`` (10 ms) and ``slowlog-max-len``.
+SLOWLOG_SLOWER_THAN: Final = 0.010
+SLOWLOG_MAX_LEN: Final = 128
+#: What one entry keeps of a request (Redis's ``SLOWLOG_ENTRY_MAX_ARGC`` and ``_STRING``).
+SLOWLOG_MAX_ARGS: Final = 32
+SLOWLOG_MAX_STRING: Final = 128
+
+
+@dataclass(slots=True)
+class SlowLog:
+    """Requests that took at least :data:`SLOWLOG_SLOWER_THAN`, newest first (Redis's slowlog.c).
+
+    Each entry is Redis's: id, Unix time, microseconds, the arguments (at
+    most 32, each cut at 128 bytes with how much was left out), the
+    client's address and name. At most :data:`SLOWLOG_MAX_LEN` are kept.
+    """
+
+    entries: list[list[object]] = field(default_factory=list)
+    next_id: int = 0
+
+    def add(self, argv: list[str], seconds: float, addr: str, name: str) -> None:
+        """Log ``argv``, which took ``seconds``.
+
+        Passwords never reach the log: the arguments of AUTH, HELLO and
+        CONFIG SET are replaced by ``(redacted)`` (Redis redacts just the
+        secret ones; all of them is the safe side).
+        """
+        if argv[0].lower() in ("auth", "hello", "config"):
+            keep = 2 if argv[0].lower() == "config" else 1
+            argv = argv[:keep] + ["(redacted)"] * (len(argv) - keep)
+        kept = argv[:SLOWLOG_MAX_ARGS]
+        if len(argv) > SLOWLOG_MAX_ARGS:
+            kept[-1] = f"... ({len(argv) - SLOWLOG_MAX_ARGS + 1} more arguments)"
+        args = []
+        for arg in kept:
+            data = arg.encode("utf-8", "surrogateescape")
+            if len(data) > SLOWLOG_MAX_STRING:
+                cut = data[:SLOWLOG_MAX_STRING].decode("utf-8", "surrogateescape")
+                args.append(f"{cut}... ({len(data) - SLOWLOG_MAX_STRING} more bytes)")
+            else:
+                args.append(arg)
+        entry: list[object] = [self.next_id, int(time.time()), round(seconds * 1_000_000)]
+        entry += [args, addr, name]
+        self.next_id += 1
+        self.entries.insert(0, entry)
+        del self.entries[SLOWLOG_MAX_LEN:]
+
+    def reset(self) -> None:
+        """SLOWLOG RESET (ids go on from where they were, as in Redis)."""
+        self.entries.clear()
