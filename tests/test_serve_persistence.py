@@ -276,3 +276,14 @@ def test_shutdown_on_sigterm_and_sigint_give_the_signal_shutdowns_flags(tmp_path
     with snapkv.open(tmp_path, journal=False) as store:
         assert dict(store.items()) == {"b": "2"}
         store.close()
+
+
+def test_without_a_directory_nothing_touches_the_disk_and_nothing_claims_to(tmp_path: Path) -> None:
+    server = Server(tmp_path, "--dir", "", "--save", "", "--appendonly", "no")
+    assert "no data directory: data lives in memory only and is lost at exit" in server.text
+    with server.client() as r:
+        r.set("a", "1")
+        assert r.config_get("dir") == {"dir": ""}  # not the current directory
+        assert r.save() is True  # kept in this process only, as the log said
+    assert server.stop("SHUTDOWN", "SAVE") == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [server.log.name]
