@@ -130,6 +130,7 @@ def test_logfile_loglevel_and_pidfile_through_a_real_server(
     assert "snapkv serve: ready to accept connections on 127.0.0.1:" in text
     assert f"no data in {tmp_path} yet: starting empty" in text
     assert "User requested shutdown..." in text
+    assert "Saving a snapshot (SHUTDOWN)..." in text
     assert re.search(r"DB saved: .*snapshot-\d+\.skv \([\d,]+ bytes in [\d.]+ s\)", text)
     assert "protocol error from 127.0.0.1:" in text
     assert any(mark == "-" for key, mark in marks.items() if key.startswith("protocol error"))

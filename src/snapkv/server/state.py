@@ -356,9 +356,10 @@ class ServerState:
         amount = f"{size:,} bytes" if size is not None else "size unknown"
         log.info("DB saved: %s (%s in %.3f s)", where, amount, took)
 
-    def save(self) -> None:
-        """Snapshot now (SAVE, SHUTDOWN); raises the store's error."""
+    def save(self, why: str = "SAVE") -> None:
+        """Snapshot now, on the caller's thread (SAVE, SHUTDOWN); raises the store's error."""
         started = time.monotonic()
+        log.info("Saving a snapshot (%s)...", why)
         try:
             self.store.save()
         except Exception:
@@ -421,7 +422,7 @@ class ServerState:
         if save:
             log.info("Saving the final snapshot before exiting.")
             try:
-                self.save()
+                self.save("SHUTDOWN")
             except Exception as exc:
                 log.error("Error trying to save the DB, can't exit: %s", exc)
                 if not force:
