@@ -3,8 +3,8 @@
 Throughput: ``redis-benchmark -t set,get -n N -c 50 -r 100000 -P {1,16}``
 against three servers on free loopback ports, each its own process:
 
-* ``snapkv serve`` (in memory: no ``--dir``, as the redis-server below keeps
-  nothing on disk either), run by the same Python as this script, with
+* ``snapkv serve`` (in memory: ``--save "" --appendonly no``, as the
+  redis-server below keeps nothing on disk either), run by the same Python as this script, with
   uvloop and hiredis when installed (INFO says which: printed below);
 * Debian's ``redis-server`` with ``--save "" --appendonly no`` (skipped,
   with a message, when not on PATH);
@@ -148,8 +148,10 @@ class Server:
 
 
 def snapkv_server(cwd: str, *extra: str) -> Server:
+    """``snapkv serve`` in ``cwd``; memory-only unless ``extra`` sets persistence."""
     port = free_port()
-    argv = [sys.executable, "-m", "snapkv", "serve", "--port", str(port), *extra]
+    argv = [sys.executable, "-m", "snapkv", "serve", "--port", str(port), "--dir", cwd]
+    argv += list(extra) or ["--save", "", "--appendonly", "no"]
     return Server("snapkv serve", argv, cwd, port)
 
 
@@ -416,7 +418,7 @@ def group_sync(tmp: str, args: argparse.Namespace) -> list[list[object]]:
     requests = max(args.requests // 4, 5_000)
     contenders: dict[str, Callable[[], Server | None]] = {
         "snapkv": lambda: snapkv_server(
-            tmp, "--dir", tempfile.mkdtemp(dir=tmp), "--appendfsync", "always"
+            tmp, "--dir", tempfile.mkdtemp(dir=tmp), "--appendfsync", "always", "--save", ""
         ),
         "redis": lambda: redis_server(
             tempfile.mkdtemp(dir=tmp), "--appendonly", "yes", "--appendfsync", "always"
