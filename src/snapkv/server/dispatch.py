@@ -27,7 +27,7 @@ that the usual spellings need no ``str.lower()``.
 
 Statistics, as Redis's ``call()`` and ``rejectCommand`` keep them for INFO:
 a command that ran counts one call and its time (``perf_counter`` before
-and after: two clock reads and two attribute updates, about 0.15 µs of the
+and after: two clock reads and a few attribute updates, 0.15 to 0.2 µs of the
 0.5-0.7 µs ``execute`` of a GET or SET took before), and ``failed_calls``
 if it answered an error; one refused by
 checks 2-5 counts ``rejected_calls``. Every error reply, refusals and
