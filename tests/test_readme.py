@@ -39,3 +39,24 @@ def test_the_main_command_prints_what_the_readme_says() -> None:
         check=True,
     )
     assert result.stdout.strip() == said.group(1)
+
+
+def test_the_serve_synopsis_is_the_one_serve_help_prints() -> None:
+    synopsis = re.search(r"```text\n(snapkv serve .*?)\n```", README)
+    assert synopsis is not None
+    result = subprocess.run(
+        [sys.executable, "-m", "snapkv", "serve", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.splitlines()[0] == "usage: " + synopsis.group(1)
+
+
+def test_install_lines_work_from_a_clone() -> None:
+    """No install line names a package index entry: snapkv installs from its own tree."""
+    docs = [README, *(p.read_text(encoding="utf-8") for p in (ROOT / "docs").glob("*.md"))]
+    for text in docs:
+        for line in re.findall(r"pip install [^\n`]*", text):
+            assert "snapkv[" not in line, line

@@ -1,6 +1,6 @@
 """``snapkv serve``: a Redis-protocol (RESP2/RESP3) server over a Store.
 
-Install with ``pip install 'snapkv[server]'`` (hiredis's parser and uvloop;
+Install with ``pip install '.[server]'`` from a clone (hiredis's parser and uvloop;
 both optional: without them a pure-Python parser and asyncio's own loop
 give the same answers, slower). Run with ``snapkv serve``, or from Python::
 
