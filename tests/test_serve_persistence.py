@@ -147,7 +147,7 @@ def test_memory_only_saves_only_when_asked(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("journal-*.skj")) and not snapshots(tmp_path)
     assert server.stop() == 0  # no save rules: no snapshot, as Redis
     assert not snapshots(tmp_path)
-    assert "Not saving: no save rules and appendonly no; 1 keys in memory are dropped" in (
+    assert "Not saving (no save rules) and appendonly no: 1 keys in memory are dropped" in (
         server.text
     )
 
@@ -176,6 +176,7 @@ def test_shutdown_save_forces_a_snapshot_and_nosave_skips_it(tmp_path: Path) -> 
         assert r.get("a") == b"1"  # the snapshot was loaded at start
         r.set("a", "2")
     assert server.stop("SHUTDOWN", "NOSAVE") == 0
+    assert "Not saving (NOSAVE) and appendonly no: 1 keys in memory are dropped" in server.text
     with snapkv.open(tmp_path) as store:
         assert store.get("a") == "1"
         store.close()

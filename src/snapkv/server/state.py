@@ -417,6 +417,7 @@ class ServerState:
         again): everything acknowledged is then on disk whether or not a
         snapshot was taken.
         """
+        why = "NOSAVE" if save is False else "no save rules"
         if save is None:
             save = bool(self.config.save)
         if save:
@@ -429,11 +430,11 @@ class ServerState:
                     return False
                 log.warning("FORCE: exiting anyway; the final snapshot failed")
         elif self.config.appendonly:
-            log.info("Not saving a snapshot (no save rules); the journal holds every write.")
+            log.info("Not saving a snapshot (%s); the journal holds every write.", why)
         else:
             keys = sum(len(space) for space in self.keyspaces)
             log.warning(
-                "Not saving: no save rules and appendonly no; %d keys in memory are dropped.", keys
+                "Not saving (%s) and appendonly no: %d keys in memory are dropped.", why, keys
             )
         if self.config.appendonly:
             try:
