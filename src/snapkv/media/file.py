@@ -40,9 +40,10 @@ ahead of its records (``posix_fallocate``, in steps that double up to
 64 MiB) and records are copied into a shared mapping of that space: a
 record is in the page cache, and survives the process, when the copy ends,
 with no system call per record (where the system or file system cannot
-preallocate or map a file, records are appended with ``pwrite``). A clean close cuts the file back to its
-records (durably); a process that dies leaves zeros after them, a
-zero-filled tail that the next open cuts (FORMAT.md sections J2 and J6).
+preallocate or map a file, records are appended with ``pwrite``). A clean
+close cuts the file back to its records (durably); a process that dies
+leaves zeros after them, a zero-filled tail that the next open cuts
+(FORMAT.md sections J2 and J6).
 Journal numbers are separate from snapshot numbers and never disturb them.
 Closing the medium closes its journal handles, so no write can land after
 the lock is released; a forked child lets go of its copies of the mappings
