@@ -895,3 +895,11 @@ def test_corrupt_journal_error_pickles_and_locates() -> None:
         "record-crc",
         "/data/journal-0000000000000001.skj",
     )
+
+
+def test_an_append_to_a_closed_writer_is_refused_and_fails_nothing(medium: FileMedium) -> None:
+    writer = jr.JournalWriter(medium.create_journal(1, jr.header(1)), "no")
+    writer.close()
+    with pytest.raises(MediumError, match="the journal writer is closed"):
+        writer.append(jr.set_record(0, "k", "v"))
+    assert writer.failure is None and writer.written == jr.HEADER_SIZE

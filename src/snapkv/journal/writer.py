@@ -165,7 +165,8 @@ class JournalWriter:
             # record a healthy writer holds.
             self._written = lsn = self._written + len(record)
         except BaseException as exc:
-            self._fail(exc)
+            if not self._closed:  # a closed writer refused: that is no failure
+                self._fail(exc)
             raise
         return lsn
 
