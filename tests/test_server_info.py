@@ -27,11 +27,10 @@ from pathlib import Path
 
 import pytest
 
-import snapkv.server.cmd_introspection as introspection
 from serving import DEADLINE, free_port, serving, tool
 from snapkv import MemoryMedium, Store
 from snapkv.errors import MediumError
-from snapkv.server import dispatch
+from snapkv.server import cmd_info, dispatch
 from snapkv.server.client import Client
 from snapkv.server.dispatch import Dispatcher
 from snapkv.server.state import Config
@@ -342,7 +341,7 @@ def test_instantaneous_ops_per_sec_is_the_rate_since_an_earlier_info(
     fake = types.SimpleNamespace(
         monotonic=lambda: now[0], time=time.time, time_ns=time.time_ns, sleep=time.sleep
     )
-    monkeypatch.setattr(introspection, "time", fake)
+    monkeypatch.setattr(cmd_info, "time", fake)
     server.started_monotonic = 990.0
     server.reset_stats()
     for i in range(9):

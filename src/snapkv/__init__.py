@@ -36,8 +36,9 @@ from snapkv.errors import (
     TransactionError,
 )
 from snapkv.media import FileMedium, Medium, MemoryMedium
+from snapkv.opening import open
 from snapkv.simulate import run_operations
-from snapkv.store import Keyspace, RestoreReport, Store, open
+from snapkv.store import Keyspace, RestoreReport, Store
 
 __version__ = "0.2.0"
 

@@ -48,7 +48,6 @@ import contextlib
 import itertools
 import logging
 import operator
-import os
 import threading
 import time
 import weakref
@@ -57,7 +56,6 @@ from collections.abc import (
     Iterator,
 )
 from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
 from typing import Any, NoReturn
 
@@ -67,15 +65,14 @@ from snapkv.errors import (
     MediumError,
     SnapkvError,
     StoreClosedError,
-    StoreLockedError,
     StoreShutDownError,
     TransactionError,
 )
 from snapkv.keyspace import _CLOSED, SWEEP_SLICE, Keyspace, Space, _closed, _new_space
-from snapkv.media import FileMedium, JournalFile, Medium, MemoryMedium
+from snapkv.media import JournalFile, Medium, MemoryMedium
 from snapkv.transaction import HeldLock, Recorder, committed_anyway
 
-__all__ = ["FSYNC_POLICIES", "SWEEP_SLICE", "Keyspace", "RestoreReport", "Store", "open"]
+__all__ = ["FSYNC_POLICIES", "SWEEP_SLICE", "Keyspace", "RestoreReport", "Store", "check_settings"]
 
 log = logging.getLogger("snapkv")
 
@@ -95,10 +92,6 @@ _JOURNAL_DEFAULTS: dict[str, object] = {
     "compact_ratio": DEFAULT_COMPACT_RATIO,
     "compact_min_bytes": DEFAULT_COMPACT_MIN_BYTES,
 }
-#: The file FileMedium creates to hold its lock (media/file.py's LOCK_NAME):
-#: a directory that holds only this one was created by a failed open() alone.
-_LOCK_FILE = "LOCK"
-
 #: What save copies under the lock per keyspace: number, keys, values, expires (or None).
 _Copied = tuple[int, list[str], list[str], dict[str, int] | None]
 
@@ -199,7 +192,7 @@ class _Unsaved:
         """Nothing to close."""
 
 
-def _settings(
+def check_settings(
     *,
     databases: int,
     clock: Callable[[], float] | None,
@@ -283,7 +276,7 @@ class Store(Keyspace):
     :param databases: number of keyspaces (Redis's ``databases``).
     :param clock: wall-clock time in seconds, for expiry (injectable for tests).
     :param journal: log every write to the medium before it is acknowledged,
-        so a killed process loses nothing (see :func:`open`).
+        so a killed process loses nothing (see :func:`snapkv.open`).
     :param fsync: ``"always"``, ``"everysec"`` or ``"no"`` (``"never"`` is an alias): when journal
         writes are forced to the disk.
     :param compact_ratio: with a journal, snapshot (and start a new journal)
@@ -314,7 +307,7 @@ class Store(Keyspace):
         sweep_interval: float | None = SWEEP_INTERVAL,
         save_on_close: bool = False,
     ) -> None:
-        databases, fsync = _settings(
+        databases, fsync = check_settings(
             databases=databases,
             clock=clock,
             journal=journal,
@@ -1020,162 +1013,3 @@ def _sweep_loop(ref: weakref.ref[Store], wake: threading.Event, interval: float)
         except StoreClosedError:
             return
         del store
-
-
-def open(  # noqa: A001 - snapkv.open mirrors dbm.open and shelve.open
-    directory: str | os.PathLike[str],
-    *,
-    journal: bool = True,
-    fsync: str = DEFAULT_FSYNC,
-    keep: int = 1,
-    fallback: bool = False,
-    repair: bool = False,
-    databases: int = recovery.DEFAULT_DATABASES,
-    clock: Callable[[], float] | None = None,
-    compact_ratio: float = DEFAULT_COMPACT_RATIO,
-    compact_min_bytes: int = DEFAULT_COMPACT_MIN_BYTES,
-    sweep_interval: float | None = SWEEP_INTERVAL,
-    save_on_close: bool | None = None,
-) -> Store:
-    """Open (creating if needed) the store in ``directory`` and restore it.
-
-    The defaults lose no acknowledged write: every write is journaled
-    before it returns, so neither ``close()`` nor a killed process loses
-    one (``fsync="everysec"``: a power loss loses at most about a second).
-    With ``journal=False`` the store keeps snapshots only: ``close()``
-    publishes one if anything changed since the last save, shutdown or
-    restore, and a process that dies without ``close()`` loses every write
-    since the last snapshot. See :meth:`Store.close`.
-
-    ``directory`` is created if it is missing, but not its parents. Every
-    argument is checked before the disk is touched, so a refused call
-    leaves nothing behind; if the directory was created by this call and
-    opening fails later, it is removed again.
-
-    :param journal: append every write to a journal before acknowledging it
-        (default). ``False`` opts out: snapshots only.
-    :param fsync: with a journal, when its writes are forced to the disk:
-        ``"always"`` (before each write returns: survives a power loss),
-        ``"everysec"`` (default: a power loss loses at most about a second
-        of writes) or ``"no"`` (the OS decides; ``"never"`` is an alias).
-        A killed process loses nothing under any of them.
-    :param keep: older snapshot generations kept besides the newest, for
-        ``fallback``. The default, 1, means two snapshot files on disk: the
-        newest and one older generation. 0 keeps only the newest.
-    :param fallback: restore the newest *valid* generation if the newest is corrupt.
-    :param repair: recover from a journal damaged in the middle by keeping
-        what comes before the damage (reported in ``store.last_restore``).
-    :param databases: number of keyspaces.
-    :param clock: wall-clock seconds for expiry (tests inject one).
-    :param compact_ratio: with a journal, snapshot (and start a new journal)
-        once the journal is this many times the last snapshot's size.
-    :param compact_min_bytes: ... and at least this large (default 4 MiB).
-    :param sweep_interval: seconds between background expiry sweeps; ``None``
-        disables the thread.
-    :param save_on_close: without a journal, whether ``close()`` publishes
-        unsaved changes; by default it does (``snapkv run --dir`` passes
-        ``False`` to keep the seed contract). Refused with a journal.
-    :raises TypeError: an argument of the wrong type (nothing was touched).
-    :raises ValueError: an argument out of range, or a journal option
-        (``fsync``, ``compact_ratio``, ``compact_min_bytes``) other than its
-        default with ``journal=False`` (nothing was touched).
-    :raises MediumError: ``directory`` is a file, or its parent does not
-        exist, or it cannot be created, locked or read.
-    :raises StoreLockedError: another Store, in any process, has the directory open.
-    :raises CorruptSnapshotError: the newest snapshot is corrupt (and ``fallback`` is off).
-    :raises CorruptJournalError: a journal is damaged in the middle (and ``repair`` is off).
-    """
-    try:
-        try:
-            path = Path(directory)
-        except TypeError:
-            kind = type(directory).__name__
-            raise TypeError(f"directory must be a str or os.PathLike, not {kind}") from None
-        try:
-            keep = operator.index(keep)
-        except TypeError:
-            raise TypeError(f"keep must be an int, not {type(keep).__name__}") from None
-        if keep < 0:
-            raise ValueError(f"keep must be >= 0, not {keep}")
-        for name, flag in (("fallback", fallback), ("repair", repair)):
-            if not isinstance(flag, bool):
-                raise TypeError(f"{name} must be True or False, not {flag!r}")
-        if save_on_close is None:
-            save_on_close = not journal
-        _settings(
-            databases=databases,
-            clock=clock,
-            journal=journal,
-            fsync=fsync,
-            compact_ratio=compact_ratio,
-            compact_min_bytes=compact_min_bytes,
-            sweep_interval=sweep_interval,
-            save_on_close=save_on_close,
-        )
-    except (TypeError, ValueError) as exc:
-        raise type(exc)(f"snapkv.open(): {exc}") from None
-    created = _check_directory(path)
-    try:
-        medium = FileMedium(path, keep=keep)
-    except StoreLockedError:
-        raise  # another process created it meanwhile and holds it: not ours to remove
-    except BaseException:
-        if created:
-            with contextlib.suppress(OSError):
-                path.rmdir()  # only if still empty
-        raise
-    try:
-        store = Store(
-            medium,
-            databases=databases,
-            clock=clock,
-            journal=journal,
-            fsync=fsync,
-            compact_ratio=compact_ratio,
-            compact_min_bytes=compact_min_bytes,
-            sweep_interval=sweep_interval,
-            save_on_close=save_on_close,
-        )
-        store.restore(fallback=fallback, repair=repair)
-    except BaseException:
-        try:
-            if created:
-                _remove_created(path)
-        finally:
-            medium.close()
-        raise
-    return store
-
-
-def _check_directory(path: Path) -> bool:
-    """Refuse a ``path`` open() cannot use, before touching it; return whether open creates it."""
-    if path.is_dir():
-        return False
-    if path.exists() or path.is_symlink():
-        what = "is a file, not a directory" if path.is_file() else "is not a directory"
-        raise MediumError(f"snapkv.open(): {path} {what}")
-    parent = path.parent
-    if not parent.is_dir():
-        why = "is not a directory" if parent.exists() else "does not exist"
-        raise MediumError(
-            f"snapkv.open(): cannot create {path}: its parent {parent} {why} "
-            "(open() creates the store's directory, not its parents)"
-        )
-    return True
-
-
-def _remove_created(path: Path) -> None:
-    """Undo a failed open's new directory; caller still holds its lock.
-
-    Removed only while it holds nothing but the lock file: anything else
-    was written by someone, and is not ours to delete. The lock file goes
-    first, while its lock is held, so no other opener can be holding it.
-    """
-    try:
-        names = os.listdir(path)
-        if set(names) <= {_LOCK_FILE}:
-            if names:
-                os.unlink(path / _LOCK_FILE)
-            path.rmdir()
-    except OSError as exc:
-        log.warning("cannot remove %s, created by a failed open(): %s", path, exc)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from snapkv.media.base import JournalFile, Medium
-from snapkv.media.file import FileMedium
+from snapkv.media.file import LOCK_NAME, FileMedium
 from snapkv.media.memory import MemoryMedium
 
-__all__ = ["FileMedium", "JournalFile", "Medium", "MemoryMedium"]
+__all__ = ["LOCK_NAME", "FileMedium", "JournalFile", "Medium", "MemoryMedium"]

@@ -46,6 +46,7 @@ import snapkv.server.cmd_client
 import snapkv.server.cmd_config
 import snapkv.server.cmd_connection
 import snapkv.server.cmd_expire
+import snapkv.server.cmd_info
 import snapkv.server.cmd_introspection
 import snapkv.server.cmd_keys
 import snapkv.server.cmd_multi

@@ -1,0 +1,193 @@
+"""``snapkv.open()``: a Store on a directory, restored, or nothing left behind.
+
+Every argument is checked before the disk is touched (the Store's settings
+by :func:`snapkv.store.check_settings`, the same check ``Store()`` runs),
+then the directory is created if missing (not its parents), locked by a
+:class:`~snapkv.media.FileMedium` and restored. A call refused at any step
+leaves the disk as it found it: a directory this call created is removed
+again while it holds nothing but the lock file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import operator
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from snapkv import recovery
+from snapkv.errors import MediumError, StoreLockedError
+from snapkv.media import LOCK_NAME, FileMedium
+from snapkv.store import (
+    DEFAULT_COMPACT_MIN_BYTES,
+    DEFAULT_COMPACT_RATIO,
+    DEFAULT_FSYNC,
+    SWEEP_INTERVAL,
+    Store,
+    check_settings,
+)
+
+__all__ = ["open"]
+
+log = logging.getLogger("snapkv")
+
+
+def open(  # noqa: A001 - snapkv.open mirrors dbm.open and shelve.open
+    directory: str | os.PathLike[str],
+    *,
+    journal: bool = True,
+    fsync: str = DEFAULT_FSYNC,
+    keep: int = 1,
+    fallback: bool = False,
+    repair: bool = False,
+    databases: int = recovery.DEFAULT_DATABASES,
+    clock: Callable[[], float] | None = None,
+    compact_ratio: float = DEFAULT_COMPACT_RATIO,
+    compact_min_bytes: int = DEFAULT_COMPACT_MIN_BYTES,
+    sweep_interval: float | None = SWEEP_INTERVAL,
+    save_on_close: bool | None = None,
+) -> Store:
+    """Open (creating if needed) the store in ``directory`` and restore it.
+
+    The defaults lose no acknowledged write: every write is journaled
+    before it returns, so neither ``close()`` nor a killed process loses
+    one (``fsync="everysec"``: a power loss loses at most about a second).
+    With ``journal=False`` the store keeps snapshots only: ``close()``
+    publishes one if anything changed since the last save, shutdown or
+    restore, and a process that dies without ``close()`` loses every write
+    since the last snapshot. See :meth:`Store.close`.
+
+    ``directory`` is created if it is missing, but not its parents. Every
+    argument is checked before the disk is touched, so a refused call
+    leaves nothing behind; if the directory was created by this call and
+    opening fails later, it is removed again.
+
+    :param journal: append every write to a journal before acknowledging it
+        (default). ``False`` opts out: snapshots only.
+    :param fsync: with a journal, when its writes are forced to the disk:
+        ``"always"`` (before each write returns: survives a power loss),
+        ``"everysec"`` (default: a power loss loses at most about a second
+        of writes) or ``"no"`` (the OS decides; ``"never"`` is an alias).
+        A killed process loses nothing under any of them.
+    :param keep: older snapshot generations kept besides the newest, for
+        ``fallback``. The default, 1, means two snapshot files on disk: the
+        newest and one older generation. 0 keeps only the newest.
+    :param fallback: restore the newest *valid* generation if the newest is corrupt.
+    :param repair: recover from a journal damaged in the middle by keeping
+        what comes before the damage (reported in ``store.last_restore``).
+    :param databases: number of keyspaces.
+    :param clock: wall-clock seconds for expiry (tests inject one).
+    :param compact_ratio: with a journal, snapshot (and start a new journal)
+        once the journal is this many times the last snapshot's size.
+    :param compact_min_bytes: ... and at least this large (default 4 MiB).
+    :param sweep_interval: seconds between background expiry sweeps; ``None``
+        disables the thread.
+    :param save_on_close: without a journal, whether ``close()`` publishes
+        unsaved changes; by default it does (``snapkv run --dir`` passes
+        ``False`` to keep the seed contract). Refused with a journal.
+    :raises TypeError: an argument of the wrong type (nothing was touched).
+    :raises ValueError: an argument out of range, or a journal option
+        (``fsync``, ``compact_ratio``, ``compact_min_bytes``) other than its
+        default with ``journal=False`` (nothing was touched).
+    :raises MediumError: ``directory`` is a file, or its parent does not
+        exist, or it cannot be created, locked or read.
+    :raises StoreLockedError: another Store, in any process, has the directory open.
+    :raises CorruptSnapshotError: the newest snapshot is corrupt (and ``fallback`` is off).
+    :raises CorruptJournalError: a journal is damaged in the middle (and ``repair`` is off).
+    """
+    try:
+        try:
+            path = Path(directory)
+        except TypeError:
+            kind = type(directory).__name__
+            raise TypeError(f"directory must be a str or os.PathLike, not {kind}") from None
+        try:
+            keep = operator.index(keep)
+        except TypeError:
+            raise TypeError(f"keep must be an int, not {type(keep).__name__}") from None
+        if keep < 0:
+            raise ValueError(f"keep must be >= 0, not {keep}")
+        for name, flag in (("fallback", fallback), ("repair", repair)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be True or False, not {flag!r}")
+        if save_on_close is None:
+            save_on_close = not journal
+        check_settings(
+            databases=databases,
+            clock=clock,
+            journal=journal,
+            fsync=fsync,
+            compact_ratio=compact_ratio,
+            compact_min_bytes=compact_min_bytes,
+            sweep_interval=sweep_interval,
+            save_on_close=save_on_close,
+        )
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"snapkv.open(): {exc}") from None
+    created = _check_directory(path)
+    try:
+        medium = FileMedium(path, keep=keep)
+    except StoreLockedError:
+        raise  # another process created it meanwhile and holds it: not ours to remove
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                path.rmdir()  # only if still empty
+        raise
+    try:
+        store = Store(
+            medium,
+            databases=databases,
+            clock=clock,
+            journal=journal,
+            fsync=fsync,
+            compact_ratio=compact_ratio,
+            compact_min_bytes=compact_min_bytes,
+            sweep_interval=sweep_interval,
+            save_on_close=save_on_close,
+        )
+        store.restore(fallback=fallback, repair=repair)
+    except BaseException:
+        try:
+            if created:
+                _remove_created(path)
+        finally:
+            medium.close()
+        raise
+    return store
+
+
+def _check_directory(path: Path) -> bool:
+    """Refuse a ``path`` open() cannot use, before touching it; return whether open creates it."""
+    if path.is_dir():
+        return False
+    if path.exists() or path.is_symlink():
+        what = "is a file, not a directory" if path.is_file() else "is not a directory"
+        raise MediumError(f"snapkv.open(): {path} {what}")
+    parent = path.parent
+    if not parent.is_dir():
+        why = "is not a directory" if parent.exists() else "does not exist"
+        raise MediumError(
+            f"snapkv.open(): cannot create {path}: its parent {parent} {why} "
+            "(open() creates the store's directory, not its parents)"
+        )
+    return True
+
+
+def _remove_created(path: Path) -> None:
+    """Undo a failed open's new directory; caller still holds its lock.
+
+    Removed only while it holds nothing but the lock file: anything else
+    was written by someone, and is not ours to delete. The lock file goes
+    first, while its lock is held, so no other opener can be holding it.
+    """
+    try:
+        names = os.listdir(path)
+        if set(names) <= {LOCK_NAME}:
+            if names:
+                os.unlink(path / LOCK_NAME)
+            path.rmdir()
+    except OSError as exc:
+        log.warning("cannot remove %s, created by a failed open(): %s", path, exc)
