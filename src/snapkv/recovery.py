@@ -39,22 +39,21 @@ records applied in order and keys already expired dropped.
 A refusal is one message, built here and shown as it is by ``open()``,
 ``snapkv run --dir``, ``snapkv serve --dir`` and ``snapkv check``'s
 prediction: the file, the offset and the check, once; what recovery would
-drop if asked (the plan these rules make with ``fallback`` or ``repair``);
-and, on a directory, the ``snapkv check DIR --repair`` command that makes
-those changes with backups.
+drop if asked (the plan these rules make with ``fallback`` or ``repair``,
+put into words by :mod:`snapkv.recovery_advice`); and, on a directory, the
+``snapkv check DIR --repair`` command that makes those changes with backups.
 """
 
 from __future__ import annotations
 
 import heapq
-import os
-import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from snapkv import codec
 from snapkv import journal as jr
+from snapkv import recovery_advice as advice
 from snapkv.errors import CorruptJournalError, CorruptSnapshotError, MediumError, SnapkvError
 from snapkv.keyspace import Space, _new_space, reclaim
 
@@ -277,7 +276,7 @@ def _plan_journals(source: Source, first: int, *, repair: bool) -> JournalPlan:
             others = "" if missing == ((missing[0][0], missing[0][0]),) else f" (missing: {shown})"
             raise CorruptJournalError(
                 f"missing: recovery replays every journal from {start} on, but finds only "
-                f"{_ids(ids)}{others}",
+                f"{advice.ids(ids)}{others}",
                 offset=0,
                 check="journal-sequence",
                 source=source.describe_journal(missing[0][0]),
@@ -326,10 +325,10 @@ def _plan_journals(source: Source, first: int, *, repair: bool) -> JournalPlan:
         described = source.describe_journal(scan.jid)
         if position < newest and not repair:
             raise CorruptJournalError(
-                f"{scan.tail} tail of {_count(scan.dropped_bytes, 'byte')} after "
-                f"{_count(len(scan.ops), 'good record')} in a journal that is not the newest: "
-                f"it was synced before journal {scans[position + 1].jid} began, so those bytes "
-                "held acknowledged records",
+                f"{scan.tail} tail of {advice.count(scan.dropped_bytes, 'byte')} after "
+                f"{advice.count(len(scan.ops), 'good record')} in a journal that is not the "
+                f"newest: it was synced before journal {scans[position + 1].jid} began, so those "
+                "bytes held acknowledged records",
                 offset=scan.valid_end,
                 check="tail-not-newest",
                 source=described,
@@ -351,11 +350,10 @@ def _plan_journals(source: Source, first: int, *, repair: bool) -> JournalPlan:
 # ------------------------------------------------------------------ refusals
 #
 # A refusal names the file, the offset and the check once (the error's own
-# fields), then says what recovery would drop if asked to recover, from the
-# plan the same rules make with fallback or repair, and the command that
-# makes those changes on disk with backups (``snapkv check DIR --repair``,
-# when the medium is a directory). Redis's AOF loader does the same: "Bad
-# file format reading the append only file ... use redis-check-aof --fix".
+# fields), then says what recovery would drop if asked to recover: the plan
+# is made here, by the same rules with fallback or repair, and put into
+# words by snapkv.recovery_advice (with the ``snapkv check DIR --repair``
+# command that makes those changes on disk, when the medium is a directory).
 
 
 def _advice(source: Source, *, journal_first: int | None = None) -> str:
@@ -370,150 +368,23 @@ def _advice(source: Source, *, journal_first: int | None = None) -> str:
     try:
         if journal_first is None:
             return _snapshot_advice(source)
-        return _journal_advice(source, journal_first)
+        plan = _plan_journals(source, journal_first, repair=True)
+        return advice.journal_advice(source, plan)
     except SnapkvError as exc:  # the advice must never hide the refusal itself
-        return f"{_check_command(source)} (reading it again to say more failed: {exc})"
+        return advice.unreadable_advice(source, exc)
 
 
 def _snapshot_advice(source: Source) -> str:
-    call = _call(source)
     try:
         choice = _choose(source, fallback=True, load=False)
     except SnapkvError:
-        return (
-            f"No older generation passes its checks, so {call}(fallback=True) cannot load "
-            f"one instead: restore the data from a backup. {_check_command(source)}"
-        )
-    option = "fallback=True"
+        return advice.no_fallback_advice(source)
     try:
         journals = _plan_journals(source, choice.journal_next, repair=False)
     except (CorruptJournalError, MediumError):
-        option = "repair=True"
         journals = _plan_journals(source, choice.journal_next, repair=True)
-    assert choice.generation is not None  # a fallback chose one, or raised
-    number = "".join(c for c in choice.generation if c.isdigit()).lstrip("0") or "0"
-    what = [f"load {_name(source, choice.generation)} (generation {number}) instead"]
-    for generation, _reason in choice.skipped:
-        size = len(source.read(generation) or b"")
-        what.append(f"set aside {_name(source, generation)} ({_count(size, 'byte')})")
-    if journals.scans or journals.aside:
-        what += _journal_changes(source, journals)
-        lost = ""
-    else:  # nothing replayed on top of it: what the newer generations added is gone
-        lost = f", losing every write made after generation {number} was saved"
-    return f"{call}({option}) would {_and(what)}{lost}. {_repair_command(source)}"
-
-
-def _journal_advice(source: Source, first: int) -> str:
-    plan = _plan_journals(source, first, repair=True)
-    return (
-        f"{_call(source)}(repair=True) would {_and(_journal_changes(source, plan))}. "
-        f"{_repair_command(source)}"
-    )
-
-
-def _journal_changes(source: Source, plan: JournalPlan) -> list[str]:
-    """What a plan keeps of the journals and what it cuts and sets aside, as clauses."""
-    cut = plan.cut[0] if plan.cut is not None else None
-    whole = [scan for scan in plan.scans if scan.jid != cut]
-    changes: list[str] = []
-    if whole:
-        names = (
-            _name(source, source.describe_journal(whole[0].jid))
-            if len(whole) == 1
-            else f"journals {_ids([scan.jid for scan in whole])}"
-        )
-        records = sum(len(scan.ops) + scan.skipped_records for scan in whole)
-        changes.append(f"replay {names} whole ({_count(records, 'record')})")
-    for scan in plan.scans:
-        if scan.jid != cut:
-            continue
-        kept = len(scan.ops) + scan.skipped_records
-        held = (
-            f", which hold {_count(scan.discarded_records, 'later record')} that look valid"
-            if scan.discarded_records
-            else ""
-        )
-        changes.append(
-            f"keep the first {_count(kept, 'record')} of "
-            f"{_name(source, source.describe_journal(scan.jid))} (cutting its last "
-            f"{_count(scan.dropped_bytes, 'byte')}{held})"
-        )
-    if not plan.scans:
-        changes.append("replay no journal")
-    if plan.aside:
-        size, records, uncounted = 0, 0, False
-        for jid in plan.aside:
-            blob = _read_quietly(source, jid)
-            size += len(blob or b"")
-            try:
-                scan = jr.scan_journal(blob or b"", jid=jid, repair=True)
-            except CorruptJournalError:
-                uncounted = True  # a bad header: nothing in it can be counted
-            else:
-                records += len(scan.ops) + scan.skipped_records + scan.discarded_records
-        first = _name(source, source.describe_journal(plan.aside[0]))
-        names = first if len(plan.aside) == 1 else f"{len(plan.aside)} journals from {first} on"
-        held = (
-            "records not countable"
-            if uncounted and not records
-            else f"{'at least ' if uncounted else ''}{_count(records, 'record')}"
-        )
-        changes.append(f"set aside {names} ({_count(size, 'byte')}, {held})")
-    return changes
-
-
-def _read_quietly(source: Source, jid: int) -> bytes | None:
-    try:
-        return source.read_journal(jid)
-    except MediumError:
-        return None
-
-
-def _directory(source: Source) -> str | None:
-    """The directory of a file medium (FileMedium, DirectoryReader), else ``None``."""
-    directory = getattr(source, "directory", None)
-    return str(directory) if isinstance(directory, str | os.PathLike) else None
-
-
-def _call(source: Source) -> str:
-    return "open" if _directory(source) is not None else "restore"
-
-
-def _name(source: Source, described: str) -> str:
-    """A file's name alone when the medium is a directory (the error names the path)."""
-    return os.path.basename(described) if _directory(source) is not None else described
-
-
-def _repair_command(source: Source) -> str:
-    directory = _directory(source)
-    if directory is None:
-        return "Nothing was changed."
-    return (
-        f"To repair (nothing is deleted; cut files are backed up first), run: "
-        f"snapkv check {shlex.quote(directory)} --repair"
-    )
-
-
-def _check_command(source: Source) -> str:
-    directory = _directory(source)
-    if directory is None:
-        return "Nothing was changed."
-    return f"To see every file, run: snapkv check {shlex.quote(directory)}"
-
-
-def _and(clauses: list[str]) -> str:
-    return clauses[0] if len(clauses) == 1 else f"{', '.join(clauses[:-1])} and {clauses[-1]}"
-
-
-def _ids(ids: list[int]) -> str:
-    if len(ids) > 2 and ids[-1] - ids[0] == len(ids) - 1:
-        return f"{ids[0]}..{ids[-1]}"
-    return _and([str(jid) for jid in ids])
-
-
-def _count(count: int, noun: str) -> str:
-    return f"{count:,} {noun if count == 1 else noun + 's'}"
+        return advice.snapshot_advice(source, choice, journals, "repair=True")
+    return advice.snapshot_advice(source, choice, journals, "fallback=True")
 
 
 def _missing(start: int, ids: list[int]) -> tuple[tuple[int, int], ...]:
