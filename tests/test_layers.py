@@ -45,6 +45,7 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.journal",
         "snapkv.keyspace",
         "snapkv.media",
+        "snapkv.rebuild",
         "snapkv.recovery",
         "snapkv.transaction",
     },
@@ -54,9 +55,11 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.codec",
         "snapkv.errors",
         "snapkv.journal",
-        "snapkv.keyspace",
+        "snapkv.rebuild",
         "snapkv.recovery_advice",
     },
+    # A plan into keyspaces: the snapshot's spaces, then every effect applied.
+    "snapkv.rebuild": {"snapkv.codec", "snapkv.journal", "snapkv.keyspace"},
     # The words of recovery's refusals: recovery hands it the plans (its
     # types are named for annotations only).
     "snapkv.recovery_advice": {"snapkv.errors", "snapkv.journal", "snapkv.recovery"},

@@ -32,9 +32,9 @@ The journal rules, in the order they are applied:
   every later journal is set aside, so what is loaded is a prefix of the
   history, never a state with a hole in it. ``repair`` implies ``fallback``.
 
-:func:`snapshot_spaces` and :func:`replay` turn a plan into keyspaces: the
-snapshot's entries (outside any lock), then every effect of the replayed
-records applied in order and keys already expired dropped.
+:mod:`snapkv.rebuild` turns a plan into keyspaces: the snapshot's entries
+(outside any lock), then every effect of the replayed records applied in
+order and keys already expired dropped.
 
 A refusal is one message, built here and shown as it is by ``open()``,
 ``snapkv run --dir``, ``snapkv serve --dir`` and ``snapkv check``'s
@@ -46,16 +46,14 @@ put into words by :mod:`snapkv.recovery_advice`); and, on a directory, the
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
-from snapkv import codec
+from snapkv import codec, rebuild
 from snapkv import journal as jr
 from snapkv import recovery_advice as advice
 from snapkv.errors import CorruptJournalError, CorruptSnapshotError, MediumError, SnapkvError
-from snapkv.keyspace import Space, _new_space, reclaim
 
 __all__ = [
     "DEFAULT_DATABASES",
@@ -63,13 +61,9 @@ __all__ = [
     "Plan",
     "SnapshotChoice",
     "Source",
-    "apply",
     "choose_snapshot",
-    "keyspaces_written",
     "plan_journals",
     "plan_recovery",
-    "replay",
-    "snapshot_spaces",
 ]
 
 
@@ -161,7 +155,7 @@ class Plan:
     @property
     def keyspaces(self) -> int:
         """What ``databases`` must be at least for the store to load this (0: no data)."""
-        return max(self.snapshot.keyspaces, keyspaces_written(self.journals))
+        return max(self.snapshot.keyspaces, rebuild.keyspaces_written(self.journals.ops))
 
     @property
     def lost(self) -> tuple[str, ...]:
@@ -395,107 +389,3 @@ def _missing(start: int, ids: list[int]) -> tuple[tuple[int, int], ...]:
             gaps.append((previous + 1, jid - 1))
         previous = jid
     return tuple(gaps)
-
-
-# ------------------------------------------------------------------ building
-
-
-def snapshot_spaces(snapshot: codec.Snapshot, *, databases: int) -> dict[int, Space]:
-    """The keyspaces a snapshot holds, each with its expiry heap built.
-
-    The slow half of building memory (a heap over every expiry time), which
-    needs no lock: the Store runs it before it stops writers for the journals.
-
-    :raises ValueError: the snapshot holds a keyspace ``>= databases``.
-    """
-    spaces: dict[int, Space] = {}
-    for index, entries in snapshot.spaces.items():
-        if index >= databases:
-            raise ValueError(
-                f"the snapshot holds keyspace {index}, but this store has {databases} "
-                f"(use databases={index + 1} or more)"
-            )
-        spaces[index] = _new_space(entries, snapshot.expires.get(index))
-    return spaces
-
-
-def replay(
-    spaces: dict[int, Space], journals: JournalPlan, *, databases: int, now_ms: float
-) -> int:
-    """Apply every effect of ``journals`` to ``spaces``, then drop keys already expired.
-
-    Returns how many keys were dropped as expired (at or before ``now_ms``).
-
-    :raises ValueError: a record names a keyspace ``>= databases``.
-    """
-    for op in journals.ops:
-        apply(spaces, op, databases)
-    return sum(reclaim(space, now_ms)[0] for space in spaces.values())
-
-
-def keyspaces_written(journals: JournalPlan) -> int:
-    """One more than the highest keyspace the replayed records name (0: none).
-
-    What ``databases`` must be at least for :func:`replay` to accept them.
-    """
-    highest = -1
-    for op in journals.ops:
-        for inner in op[1] if op[0] == "batch" else (op,):
-            if inner[0] == "swap":
-                highest = max(highest, inner[1], inner[2])
-            elif inner[1] != jr.ALL_KEYSPACES:
-                highest = max(highest, inner[1])
-    return highest + 1
-
-
-def apply(spaces: dict[int, Space], op: Any, databases: int) -> None:
-    """Apply one effect (a decoded journal record) to ``spaces``.
-
-    The meaning of each record type (FORMAT.md part 2, J3), in one place.
-    """
-    kind = op[0]
-    if kind == "batch":
-        for inner in op[1]:
-            apply(spaces, inner, databases)
-        return
-    if kind == "clear":
-        if op[1] == jr.ALL_KEYSPACES:
-            spaces.clear()
-        else:
-            spaces.pop(op[1], None)
-        return
-    if kind == "swap":
-        if max(op[1], op[2]) >= databases:
-            raise ValueError(
-                f"the journal swaps keyspace {max(op[1], op[2])}, but this store has {databases}"
-            )
-        a, b = spaces.pop(op[1], None), spaces.pop(op[2], None)
-        if a is not None:
-            spaces[op[2]] = a
-        if b is not None:
-            spaces[op[1]] = b
-        return
-    db = op[1]
-    if db >= databases:
-        raise ValueError(f"the journal writes keyspace {db}, but this store has {databases}")
-    space = spaces.get(db)
-    if space is None:
-        space = spaces[db] = _new_space()
-    data, expires, heap = space
-    key = op[2]
-    if kind == "set":
-        data[key] = op[3]
-        if op[4]:
-            expires[key] = op[4]
-            heapq.heappush(heap, (op[4], key))
-        else:
-            expires.pop(key, None)
-    elif kind == "del":
-        data.pop(key, None)
-        expires.pop(key, None)
-    elif kind == "expire" and key in data:
-        if op[3]:
-            expires[key] = op[3]
-            heapq.heappush(heap, (op[3], key))
-        else:
-            expires.pop(key, None)

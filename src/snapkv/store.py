@@ -59,7 +59,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, NoReturn
 
-from snapkv import codec, recovery
+from snapkv import codec, rebuild, recovery
 from snapkv import journal as jr
 from snapkv.errors import (
     MediumError,
@@ -807,14 +807,14 @@ class Store(Keyspace):
             snapshot = choice.snapshot
             assert snapshot is not None  # load=True decodes it
             # Built before writers are stopped: the expiry heaps are the slow part.
-            spaces = recovery.snapshot_spaces(snapshot, databases=len(self._spaces))
+            spaces = rebuild.snapshot_spaces(snapshot, databases=len(self._spaces))
             # From here writers wait: the journal replayed must be exactly the
             # journal that new writes continue, with nothing appended between.
             with self._lock:
                 self._check_open()
                 plan = recovery.plan_journals(self._medium, choice.journal_next, repair=repair)
-                expired = recovery.replay(
-                    spaces, plan, databases=len(self._spaces), now_ms=self._clock() * 1000
+                expired = rebuild.replay(
+                    spaces, plan.ops, databases=len(self._spaces), now_ms=self._clock() * 1000
                 )
                 for line in plan.dropped:
                     log.warning("journal recovery: %s", line)

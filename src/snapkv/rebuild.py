@@ -1,0 +1,123 @@
+"""Rebuild: a recovery plan into keyspaces. Pure.
+
+:mod:`snapkv.recovery` decides what to load (a snapshot, then the effects of
+the journals it plans); this module builds memory from it, in two steps
+because the Store needs a lock between them: :func:`snapshot_spaces` (the
+snapshot's keyspaces and their expiry heaps, the slow part, built while
+writers go on) and :func:`replay` (under the Store's lock: every effect
+applied in order, then keys already expired dropped). :func:`apply` is the
+meaning of each journal record type (docs/FORMAT.md part 2, J3), in one
+place; :func:`keyspaces_written` is what ``databases`` must be for
+:func:`replay` to accept a plan.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable
+from typing import Any
+
+from snapkv import codec
+from snapkv import journal as jr
+from snapkv.keyspace import Space, _new_space, reclaim
+
+__all__ = ["apply", "keyspaces_written", "replay", "snapshot_spaces"]
+
+
+def snapshot_spaces(snapshot: codec.Snapshot, *, databases: int) -> dict[int, Space]:
+    """The keyspaces a snapshot holds, each with its expiry heap built.
+
+    The slow half of building memory (a heap over every expiry time), which
+    needs no lock: the Store runs it before it stops writers for the journals.
+
+    :raises ValueError: the snapshot holds a keyspace ``>= databases``.
+    """
+    spaces: dict[int, Space] = {}
+    for index, entries in snapshot.spaces.items():
+        if index >= databases:
+            raise ValueError(
+                f"the snapshot holds keyspace {index}, but this store has {databases} "
+                f"(use databases={index + 1} or more)"
+            )
+        spaces[index] = _new_space(entries, snapshot.expires.get(index))
+    return spaces
+
+
+def replay(spaces: dict[int, Space], ops: Iterable[jr.Op], *, databases: int, now_ms: float) -> int:
+    """Apply every effect of ``ops`` (a plan's, in order) to ``spaces``, then drop keys now expired.
+
+    Returns how many keys were dropped as expired (at or before ``now_ms``).
+
+    :raises ValueError: a record names a keyspace ``>= databases``.
+    """
+    for op in ops:
+        apply(spaces, op, databases)
+    return sum(reclaim(space, now_ms)[0] for space in spaces.values())
+
+
+def keyspaces_written(ops: Iterable[jr.Op]) -> int:
+    """One more than the highest keyspace the replayed records name (0: none).
+
+    What ``databases`` must be at least for :func:`replay` to accept them.
+    """
+    highest = -1
+    for op in ops:
+        for inner in op[1] if op[0] == "batch" else (op,):
+            if inner[0] == "swap":
+                highest = max(highest, inner[1], inner[2])
+            elif inner[1] != jr.ALL_KEYSPACES:
+                highest = max(highest, inner[1])
+    return highest + 1
+
+
+def apply(spaces: dict[int, Space], op: Any, databases: int) -> None:
+    """Apply one effect (a decoded journal record) to ``spaces``.
+
+    The meaning of each record type (FORMAT.md part 2, J3), in one place.
+    """
+    kind = op[0]
+    if kind == "batch":
+        for inner in op[1]:
+            apply(spaces, inner, databases)
+        return
+    if kind == "clear":
+        if op[1] == jr.ALL_KEYSPACES:
+            spaces.clear()
+        else:
+            spaces.pop(op[1], None)
+        return
+    if kind == "swap":
+        if max(op[1], op[2]) >= databases:
+            raise ValueError(
+                f"the journal swaps keyspace {max(op[1], op[2])}, but this store has {databases}"
+            )
+        a, b = spaces.pop(op[1], None), spaces.pop(op[2], None)
+        if a is not None:
+            spaces[op[2]] = a
+        if b is not None:
+            spaces[op[1]] = b
+        return
+    db = op[1]
+    if db >= databases:
+        raise ValueError(f"the journal writes keyspace {db}, but this store has {databases}")
+    space = spaces.get(db)
+    if space is None:
+        space = spaces[db] = _new_space()
+    data, expires, heap = space
+    key = op[2]
+    if kind == "set":
+        data[key] = op[3]
+        if op[4]:
+            expires[key] = op[4]
+            heapq.heappush(heap, (op[4], key))
+        else:
+            expires.pop(key, None)
+    elif kind == "del":
+        data.pop(key, None)
+        expires.pop(key, None)
+    elif kind == "expire" and key in data:
+        if op[3]:
+            expires[key] = op[3]
+            heapq.heappush(heap, (op[3], key))
+        else:
+            expires.pop(key, None)
