@@ -23,10 +23,9 @@ import shlex
 from typing import TYPE_CHECKING
 
 from snapkv import journal as jr
-from snapkv.errors import CorruptJournalError, MediumError
+from snapkv.errors import CorruptJournalError, MediumError, SnapkvError
 
 if TYPE_CHECKING:
-    from snapkv.errors import SnapkvError
     from snapkv.recovery import JournalPlan, SnapshotChoice, Source
 
 __all__ = [
