@@ -30,11 +30,13 @@ from hypothesis import strategies as st
 import snapkv
 from snapkv import journal as jr
 from snapkv.check import (
+    OPENS,
     VERDICT_DAMAGED,
     VERDICT_LOSS,
     VERDICT_OK,
     CheckReport,
     DirectoryChangedError,
+    Prediction,
     check_directory,
     repair_directory,
 )
@@ -212,8 +214,22 @@ def _recoverable(data: Path, tail: bytes, kind: str) -> None:
     assert journal.records == len(JOURNAL_KEYS)
 
 
-def test_zero_filled_tail(data: Path) -> None:
-    _recoverable(data, bytes(100), jr.TAIL_ZERO)
+def test_zeros_after_the_newest_journals_records_are_cut_without_loss(data: Path) -> None:
+    """What a process that did not close the store leaves (FORMAT.md J6 rule 3): no loss."""
+    original = (data / JOURNAL_2).read_bytes()
+    (data / JOURNAL_2).write_bytes(original + bytes(100))
+    report = check_directory(data)
+    assert report.verdict == VERDICT_OK and report.findings == ()
+    assert report.prediction == Prediction(OPENS)
+    (journal,) = report.journals
+    assert (journal.status, journal.tail, journal.role) == ("zeros", jr.TAIL_ZERO, "replayed")
+    assert (journal.valid_end, journal.dropped_bytes) == (len(original), 100)
+    assert journal.records == len(JOURNAL_KEYS)
+    # open() cuts them itself: nothing for a repair to do.
+    assert report.repairs == ()
+    assert repair_directory(data, report).actions == ()
+    assert contents(data) == prefix(len(JOURNAL_KEYS))
+    assert (data / JOURNAL_2).read_bytes() == original
 
 
 def test_garbage_tail(data: Path) -> None:
@@ -222,14 +238,13 @@ def test_garbage_tail(data: Path) -> None:
 
 @pytest.mark.parametrize(
     "damage",
-    ["torn", "zero", "garbage"],
+    ["torn", "garbage"],
 )
 def test_repairing_a_tail_keeps_every_good_record_and_a_backup(data: Path, damage: str) -> None:
     original = (data / JOURNAL_2).read_bytes()
-    good = {"torn": offsets()[-1], "zero": len(original), "garbage": len(original)}[damage]
+    good = {"torn": offsets()[-1], "garbage": len(original)}[damage]
     damaged = {
         "torn": original[: offsets()[-1] + 3],
-        "zero": original + bytes(64),
         "garbage": original + garbage_frame(),
     }[damage]
     (data / JOURNAL_2).write_bytes(damaged)
@@ -465,7 +480,7 @@ def test_check_reads_a_directory_a_store_has_open(data: Path, open_store: snapkv
 
 
 def test_repair_refuses_a_directory_a_store_has_open(data: Path, open_store: snapkv.Store) -> None:
-    (data / JOURNAL_2).write_bytes((data / JOURNAL_2).read_bytes() + bytes(10))
+    (data / JOURNAL_2).write_bytes((data / JOURNAL_2).read_bytes() + garbage_frame())
     before = files(data)
     report = check_directory(data)
     with pytest.raises(StoreLockedError, match="refusing to repair"):
@@ -485,7 +500,7 @@ def test_repair_refuses_a_directory_that_changed_since_the_check(data: Path) -> 
 
 def test_repair_holds_the_lock_so_no_store_opens_meanwhile(data: Path) -> None:
     """The LOCK is free again afterwards: a Store opens the repaired directory."""
-    (data / JOURNAL_2).write_bytes((data / JOURNAL_2).read_bytes() + bytes(10))
+    (data / JOURNAL_2).write_bytes((data / JOURNAL_2).read_bytes() + garbage_frame())
     repair_directory(data, check_directory(data))
     assert not check_directory(data).in_use
     assert contents(data) == prefix(len(JOURNAL_KEYS))
@@ -599,11 +614,26 @@ def test_cli_reports_damage_with_offset_and_check_and_exits_1(data: Path) -> Non
 
 def test_cli_reports_what_a_tail_loses_and_exits_1(data: Path) -> None:
     size = (data / JOURNAL_2).stat().st_size
-    (data / JOURNAL_2).write_bytes((data / JOURNAL_2).read_bytes() + bytes(40))
+    (data / JOURNAL_2).write_bytes((data / JOURNAL_2).read_bytes() + garbage_frame())
     result = cli(data)
     assert result.returncode == 1
-    assert f"ZERO-FILLED TAIL at offset {size}: 40 bytes" in result.stdout
+    assert f"GARBAGE TAIL at offset {size}: 14 bytes" in result.stdout
     assert "verdict: recoverable-with-loss" in result.stdout
+
+
+def test_cli_says_zeros_after_the_records_are_cut_and_exits_0(data: Path) -> None:
+    size = (data / JOURNAL_2).stat().st_size
+    (data / JOURNAL_2).write_bytes((data / JOURNAL_2).read_bytes() + bytes(40))
+    result = cli(data)
+    assert result.returncode == 0, result.stdout
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith(JOURNAL_2)]
+    assert line.split(maxsplit=1)[1] == (
+        f"OK  {len(JOURNAL_KEYS)} records, {size:,} bytes, then 40 bytes of zeros "
+        "(preallocated space left by a process that did not close the store): open() cuts "
+        "them, nothing is lost  [replayed]"
+    )
+    assert "open(): opens, loading everything" in result.stdout
+    assert "verdict: ok" in result.stdout and "--repair" not in result.stdout
 
 
 def test_cli_json_parses_and_carries_the_report(data: Path) -> None:
@@ -623,7 +653,7 @@ def test_cli_json_parses_and_carries_the_report(data: Path) -> None:
 
 
 def test_cli_repair_without_a_terminal_or_yes_refuses_with_exit_2(data: Path) -> None:
-    (data / JOURNAL_2).write_bytes((data / JOURNAL_2).read_bytes() + bytes(10))
+    (data / JOURNAL_2).write_bytes((data / JOURNAL_2).read_bytes() + garbage_frame())
     before = files(data)
     result = cli(data, "--repair")
     assert result.returncode == 2
@@ -726,7 +756,7 @@ def test_repair_result_totals_and_json(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("answer", "status"), [("n", 1), ("y", 0)])
 def test_cli_repair_asks_on_a_terminal(data: Path, answer: str, status: int) -> None:
-    (data / JOURNAL_2).write_bytes((data / JOURNAL_2).read_bytes() + bytes(10))
+    (data / JOURNAL_2).write_bytes((data / JOURNAL_2).read_bytes() + garbage_frame())
     before = files(data)
     result = cli(data, "--repair", tty_answer=answer)
     assert result.returncode == status, result.stdout + result.stderr
@@ -741,7 +771,7 @@ def test_cli_repair_asks_on_a_terminal(data: Path, answer: str, status: int) -> 
 def test_cli_repair_refuses_a_directory_a_store_has_open(
     data: Path, open_store: snapkv.Store
 ) -> None:
-    (data / JOURNAL_2).write_bytes((data / JOURNAL_2).read_bytes() + bytes(10))
+    (data / JOURNAL_2).write_bytes((data / JOURNAL_2).read_bytes() + garbage_frame())
     before = files(data)
     result = cli(data, "--repair", "--yes")
     assert result.returncode == 1

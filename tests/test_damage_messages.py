@@ -122,7 +122,7 @@ def mid_journal(data: Path) -> tuple[str, int]:
     at = offsets()[3]
     flip(data / JOURNAL_2, at + jr.FRAME_SIZE + 6)
     size = (data / JOURNAL_2).stat().st_size
-    reason = f"record checksum mismatch, but a valid record follows at offset {offsets()[4]}"
+    reason = "record checksum mismatch, and a valid record follows it (damage, not a torn tail)"
     return (
         f"{data / JOURNAL_2}: {reason} (offset {at}, check record-crc). "
         f"open(repair=True) would keep the first 3 records of {JOURNAL_2} (cutting its last "
@@ -244,16 +244,26 @@ def test_the_message_names_the_file_offset_and_check_once(data: Path, kind: str)
     assert_one_location(str(raised.value), Path(raised.value.path))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="journal/reader.py's reason for mid-file damage names a second offset "
-    "('but a valid record follows at offset N'); remove this mark once it does not",
-)
 def test_mid_journal_damage_names_one_offset(data: Path) -> None:
     mid_journal(data)
     with pytest.raises(CorruptJournalError) as raised:
         snapkv.open(data, journal=True)
     assert_one_location(str(raised.value), data / JOURNAL_2)
+
+
+def test_zeros_after_the_newest_journal_change_no_word_of_the_advice(tmp_path: Path) -> None:
+    """A killed writer's zeros are not a loss: the fallback still replays that journal whole."""
+    message = corrupt_snapshot(tmp_path)
+    journal_3 = tmp_path / JOURNAL_3
+    journal_3.write_bytes(journal_3.read_bytes() + bytes(4096))
+    with pytest.raises(CorruptSnapshotError) as raised:
+        snapkv.open(tmp_path, journal=True)
+    assert str(raised.value) == message
+    with snapkv.open(tmp_path, journal=True, fallback=True) as store:
+        report = store.last_restore
+        assert report is not None and report.journal_dropped == ()
+        assert report.journal_zeros_cut == 4096
+        assert dict(store.items()) == {"a": "1", "b": "two", "c": "3"}
 
 
 def test_a_tail_lost_in_a_journal_that_is_not_the_newest_names_one_offset(
@@ -411,8 +421,8 @@ def test_inspect_a_damaged_journal_exits_1_with_the_offset_and_check(data: Path)
     assert result.returncode == 1, result.stderr
     lines = result.stdout.splitlines()
     assert lines[2:] == [
-        f"  status     DAMAGED at offset {at} (check record-crc): record checksum mismatch, but "
-        f"a valid record follows at offset {offsets()[4]}; 3 good records before it; "
+        f"  status     DAMAGED at offset {at} (check record-crc): record checksum mismatch, and "
+        "a valid record follows it (damage, not a torn tail); 3 good records before it; "
         f"{size - at} bytes from there on (4 valid-looking records)",
         "  journal    id 2",
     ]

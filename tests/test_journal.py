@@ -427,8 +427,9 @@ def test_rule_5_a_batch_inside_a_damaged_batch_is_a_later_record() -> None:
     first, second = RECORDS[-1], jr.batch_record([RECORDS[0]])
     damaged = bytearray(journal(first, second))
     struct.pack_into("<I", damaged, 24 + 4, len(first) - 9 + len(second))
-    with pytest.raises(CorruptJournalError, match=f"follows at offset {24 + len(first)}"):
+    with pytest.raises(CorruptJournalError, match="a valid record follows it"):
         jr.scan_journal(bytes(damaged))
+    assert jr.scan_journal(bytes(damaged), repair=True).resumes_at == 24 + len(first)
 
 
 def test_rule_5_records_after_a_batch_whose_length_runs_past_the_end_are_found() -> None:
@@ -438,10 +439,11 @@ def test_rule_5_records_after_a_batch_whose_length_runs_past_the_end_are_found()
     for later in (RECORDS[:1], RECORDS[:6]):
         damaged = bytearray(journal(RECORDS[-1], *later))
         struct.pack_into("<I", damaged, 24 + 4, len(damaged))
-        with pytest.raises(CorruptJournalError, match=f"follows at offset {24 + len(RECORDS[-1])}"):
+        with pytest.raises(CorruptJournalError, match="a valid record follows it"):
             jr.scan_journal(bytes(damaged))
         scan = jr.scan_journal(bytes(damaged), repair=True)
         assert (scan.ops, scan.valid_end, scan.discarded_records) == ([], 24, len(later))
+        assert scan.resumes_at == 24 + len(RECORDS[-1])
 
 
 def test_rule_5_zeros_followed_by_records_are_not_a_tail() -> None:
@@ -491,7 +493,7 @@ def test_optional_records_are_verified_and_skipped() -> None:
     # An optional record is framed like any other: a bad CRC before a good record is damage.
     bad = bytearray(optional)
     bad[-1] ^= 1
-    with pytest.raises(CorruptJournalError, match="mismatch, but a valid record follows"):
+    with pytest.raises(CorruptJournalError, match="mismatch, and a valid record follows it"):
         jr.scan_journal(journal(RECORDS[0], bytes(bad), RECORDS[1]))
 
 

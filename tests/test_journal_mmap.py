@@ -6,7 +6,8 @@ hold, each checked here with real files and, for crashes, a real process
 killed with SIGKILL:
 
 * a killed writer loses no acknowledged write, and the zeros it leaves are a
-  zero-filled tail that the next open cuts, records appended after it;
+  zero-filled tail that the next open cuts, records appended after it, and
+  reports as no loss;
 * only the newest journal that holds records ends in zeros: rotation cuts the
   journal it leaves before any record reaches the next one;
 * a clean close leaves the file exactly as long as its records;
@@ -91,13 +92,15 @@ def test_a_killed_writer_leaves_zeros_that_the_next_open_cuts(tmp_path: Path, fs
     assert len(data) > end and data[end:] == bytes(len(data) - end)
     scan = jr.scan_journal(data)
     assert scan.tail == jr.TAIL_ZERO and len(scan.ops) == 300
-    assert check_directory(directory).prediction.outcome == "opens-with-loss"
+    assert check_directory(directory).prediction.outcome == "opens"
 
     store = snapkv.open(directory, journal=True)
     try:
         assert {k for k in acked if store.get(k) == f"v{k[1:]}" * 20} == acked
         report = store.last_restore
-        assert report is not None and "zero-filled tail" in report.journal_dropped[0]
+        assert report is not None and not report.damaged and report.journal_dropped == ()
+        assert report.journal_zeros_cut == len(data) - end
+        assert journal.stat().st_size == end  # cut before anything is appended
         store.set("after", "the cut")  # appended where the records ended
     finally:
         store.close()

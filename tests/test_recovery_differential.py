@@ -10,6 +10,10 @@ bare header, snapshots damaged) and then asserts:
   this error and check) is what ``snapkv.open`` does on a copy, and a
   predicted refusal's message is open()'s, word for word (the file, the
   offset, the check, what recovery would drop and the repair command);
+* the zeros check says open() cuts without loss (zeros after the newest
+  journal's records, FORMAT.md J6 rule 3) are exactly the bytes open()
+  reports in ``journal_zeros_cut``, and zeros appended to the newest journal
+  of an undamaged directory leave it opening without loss;
 * ``repair_directory`` (``snapkv check --repair``) leaves a directory that
   opens to exactly the data ``open(repair=True)`` loads from another copy,
   or, when ``open(repair=True)`` refuses too, plans no repair.
@@ -122,19 +126,20 @@ def _damage(directory: Path, rng: random.Random) -> list[str]:
     return done
 
 
-# outcome, error class, check, state, message
-Outcome = tuple[str, str, str, State | None, str]
+# outcome, error class, check, state, message, bytes of zeros cut without loss
+Outcome = tuple[str, str, str, State | None, str, int]
 
 
 def _open(directory: Path, **options: bool) -> Outcome:
     try:
         store = snapkv.open(directory, journal=True, **options)
     except SnapkvError as exc:
-        return REFUSES, type(exc).__name__, getattr(exc, "check", ""), None, str(exc)
+        return REFUSES, type(exc).__name__, getattr(exc, "check", ""), None, str(exc), 0
     try:
         report = store.last_restore
         assert report is not None
-        return (OPENS_WITH_LOSS if report.damaged else OPENS), "", "", dump(store), ""
+        outcome = OPENS_WITH_LOSS if report.damaged else OPENS
+        return outcome, "", "", dump(store), "", report.journal_zeros_cut
     finally:
         store.close()
 
@@ -153,6 +158,7 @@ def test_check_predicts_open_and_repair_matches_open_repair(
     templates: list[Path], tmp_path: Path, chunk: int
 ) -> None:
     outcomes: dict[str, int] = {}
+    zero_cuts = 0
     for seed in _runs(chunk):
         rng = random.Random(seed)
         work = tmp_path / str(seed)
@@ -169,6 +175,14 @@ def test_check_predicts_open_and_repair_matches_open_repair(
             assert said == opened[4], context
         if predicted.outcome == OPENS:
             assert report.verdict != "recoverable-with-loss", context
+        if predicted.outcome != REFUSES:
+            zeros = sum(j.dropped_bytes for j in report.journals if j.status == "zeros")
+            assert zeros == opened[5], context
+            zero_cuts += bool(opened[5])
+        if injuries and all(i.startswith("zeros journal-") for i in injuries):
+            # Zeros after the records of the journals are what a process that
+            # did not close the store leaves (in the newest one): never a loss.
+            assert predicted.outcome != OPENS_WITH_LOSS, context
         outcomes[predicted.outcome] = outcomes.get(predicted.outcome, 0) + 1
 
         repaired_by_open = _open(_copy(damaged, work / "open-repair"), repair=True)
@@ -184,3 +198,4 @@ def test_check_predicts_open_and_repair_matches_open_repair(
     # Every chunk meets the three outcomes: the damage is neither too mild nor too harsh.
     if RUNS >= 40 * CHUNKS:
         assert set(outcomes) == {OPENS, OPENS_WITH_LOSS, REFUSES}, outcomes
+        assert zero_cuts, "no run cut zeros after the newest journal's records"

@@ -31,6 +31,7 @@ from snapkv.check import (
     LOSS,
     OPENS,
     OPENS_WITH_LOSS,
+    ZEROS,
     CheckReport,
     JournalReport,
     RepairAction,
@@ -238,6 +239,12 @@ def _snapshot_line(snap: SnapshotReport) -> str:
 def _journal_line(journal: JournalReport) -> str:
     if journal.status == "ok":
         return f"OK  {plural(journal.records, 'record')}, {journal.size:,} bytes"
+    if journal.status == ZEROS:
+        return (
+            f"OK  {plural(journal.records, 'record')}, {journal.valid_end:,} bytes, then "
+            f"{journal.dropped_bytes:,} bytes of zeros (preallocated space left by a process "
+            "that did not close the store): open() cuts them, nothing is lost"
+        )
     if journal.status == "unreadable":
         return f"UNREADABLE: {journal.error}"
     if journal.status == "bad-header":

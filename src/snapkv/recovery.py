@@ -27,6 +27,14 @@ The journal rules, in the order they are applied:
   garbage tail (``tail-not-newest``): a writer syncs a journal before it
   writes to the next, so a tail lost in an older one lost acknowledged
   records;
+* in the newest journal, a torn or garbage tail is a loss (``dropped``), but
+  a zero-filled one is not (``zeros_cut``, ``notes``): it is the space a
+  writer preallocated and a process that did not close the store left, or
+  what a power loss never made durable, and under every ``fsync`` policy
+  no acknowledged write the policy promised to keep is in it. It is cut
+  all the same, so that new records follow the last good one. This is the
+  one place that decides it: ``Plan.damaged`` and ``Plan.lost`` (what
+  ``restore`` reports and ``snapkv check`` predicts) follow from it;
 * with ``repair``, each of those refusals instead stops history at the
   damage: the good records before it are kept, the damaged bytes are cut and
   every later journal is set aside, so what is loaded is a prefix of the
@@ -114,7 +122,10 @@ class JournalPlan:
     that new records follow its last good one. ``aside`` are the journals
     ``repair`` sets aside, after a hole in the history. ``dropped`` says, one
     sentence each, what is lost; ``missing`` the absent ids as inclusive
-    ``(first, last)`` ranges.
+    ``(first, last)`` ranges. ``zeros_cut`` is the number of bytes ``cut``
+    removes when they are only zeros after the newest journal's records
+    (FORMAT.md J6 rule 3): cut, but not lost, so not in ``dropped``;
+    ``notes`` says so in one sentence.
     """
 
     scans: tuple[jr.JournalScan, ...] = ()
@@ -122,6 +133,8 @@ class JournalPlan:
     aside: tuple[int, ...] = ()
     dropped: tuple[str, ...] = ()
     missing: tuple[tuple[int, int], ...] = ()
+    zeros_cut: int = 0
+    notes: tuple[str, ...] = ()
 
     @property
     def journals(self) -> tuple[int, ...]:
@@ -149,7 +162,7 @@ class Plan:
 
     @property
     def damaged(self) -> bool:
-        """Whether recovery skips or drops anything."""
+        """Whether recovery skips or drops anything (zeros it cuts are no loss: not counted)."""
         return bool(self.snapshot.skipped or self.journals.dropped or self.journals.aside)
 
     @property
@@ -313,10 +326,19 @@ def _plan_journals(source: Source, first: int, *, repair: bool) -> JournalPlan:
         default=len(scans) - 1,
     )
     cut = None
+    zeros = 0
+    notes: tuple[str, ...] = ()
     for position, scan in enumerate(scans):
         if not scan.dropped_bytes:
             continue
         described = source.describe_journal(scan.jid)
+        if position == newest and scan.tail == jr.TAIL_ZERO:
+            # Rule 3 where the rules allow a tail: zeros after the newest
+            # journal's records held nothing a sync made durable or a
+            # killed process had handed over. Cut, and said, but no loss.
+            cut = (scan.jid, scan.valid_end)
+            zeros, notes = scan.dropped_bytes, (f"{described}: {scan.describe_zeros()}",)
+            continue
         if position < newest and not repair:
             raise CorruptJournalError(
                 f"{scan.tail} tail of {advice.count(scan.dropped_bytes, 'byte')} after "
@@ -338,7 +360,7 @@ def _plan_journals(source: Source, first: int, *, repair: bool) -> JournalPlan:
             return JournalPlan(
                 tuple(scans[: position + 1]), cut, tuple(later), tuple(dropped), missing
             )
-    return JournalPlan(tuple(scans), cut, tuple(aside), tuple(dropped), missing)
+    return JournalPlan(tuple(scans), cut, tuple(aside), tuple(dropped), missing, zeros, notes)
 
 
 # ------------------------------------------------------------------ refusals

@@ -84,7 +84,9 @@ def unreadable_advice(source: Source, exc: SnapkvError) -> str:
 
 def _journal_changes(source: Source, plan: JournalPlan) -> list[str]:
     """What a plan keeps of the journals and what it cuts and sets aside, as clauses."""
-    cut = plan.cut[0] if plan.cut is not None else None
+    # Zeros cut after the newest journal's records lose nothing (recovery's
+    # ``zeros_cut``): that journal is replayed whole, as far as words go.
+    cut = plan.cut[0] if plan.cut is not None and not plan.zeros_cut else None
     whole = [scan for scan in plan.scans if scan.jid != cut]
     changes: list[str] = []
     if whole:

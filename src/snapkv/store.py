@@ -111,15 +111,22 @@ class RestoreReport:
     journals: tuple[int, ...] = ()
     #: Journal records replayed.
     journal_records: int = 0
-    #: One sentence per piece of a journal that recovery dropped (a torn,
-    #: zero-filled or garbage tail; with ``repair=True`` damaged middles).
+    #: One sentence per piece of a journal that recovery dropped (a torn or
+    #: garbage tail, a zero-filled one in a journal that is not the newest;
+    #: with ``repair=True`` damaged middles).
     journal_dropped: tuple[str, ...] = ()
     #: Keys found already expired, so not loaded.
     expired: int = 0
+    #: Bytes of zeros cut after the newest journal's records: the space a
+    #: writer preallocated, left by a process that did not close the store
+    #: (or what a power loss never made durable). Not a loss: no
+    #: acknowledged write the ``fsync`` policy promised to keep was in them,
+    #: so neither ``damaged`` nor ``why_empty`` counts them.
+    journal_zeros_cut: int = 0
 
     @property
     def damaged(self) -> bool:
-        """Whether anything was skipped or dropped to get here."""
+        """Whether anything was skipped or dropped to get here (zeros cut are not a loss)."""
         return bool(self.skipped or self.journal_dropped)
 
     @property
@@ -818,6 +825,8 @@ class Store(Keyspace):
                 )
                 for line in plan.dropped:
                     log.warning("journal recovery: %s", line)
+                for line in plan.notes:  # zeros cut: no loss, so no warning
+                    log.info("journal recovery: %s", line)
                 for _name, reason in choice.skipped:
                     log.warning("skipping unusable snapshot: %s", reason)
                 # Everything loaded: only now change the medium.
@@ -871,6 +880,7 @@ class Store(Keyspace):
                 journal_records=plan.records,
                 journal_dropped=plan.dropped,
                 expired=expired,
+                journal_zeros_cut=plan.zeros_cut,
             )
             self.last_restore = report
             return report

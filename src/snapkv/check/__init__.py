@@ -14,8 +14,9 @@ backup of everything it changes.
   ``open(repair=True)`` would make, with backups, under the directory's lock.
 
 The verdict: ``ok`` (``open()`` loads everything and every file passes its
-checks), ``recoverable-with-loss`` (``open()`` succeeds but drops a torn,
-zero-filled or garbage journal tail: the report says how many bytes) or
+checks), ``recoverable-with-loss`` (``open()`` succeeds but drops a torn or
+garbage journal tail: the report says how many bytes; zeros after the newest
+journal's records are cut without loss, so they leave the verdict ``ok``) or
 ``damaged`` (``open()`` refuses, and the report says why; or a file that only
 a fallback would read fails its checks). ``report.prediction`` says what
 ``open()`` does, exactly: opens, opens with loss, or refuses with which error.
@@ -32,6 +33,7 @@ from snapkv.check.report import (
     VERDICT_DAMAGED,
     VERDICT_LOSS,
     VERDICT_OK,
+    ZEROS,
     ChainReport,
     CheckReport,
     DirectoryChangedError,
@@ -58,6 +60,7 @@ __all__ = [
     "VERDICT_DAMAGED",
     "VERDICT_LOSS",
     "VERDICT_OK",
+    "ZEROS",
     "ChainReport",
     "CheckReport",
     "DirectoryChangedError",

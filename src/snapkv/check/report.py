@@ -34,6 +34,10 @@ UNREACHABLE = "unreachable"  # after a missing journal or a damaged one: open() 
 FALLBACK = "fallback"  # contained in the loaded snapshot, needed by an older generation
 OBSOLETE = "obsolete"  # needed by no valid snapshot; the next save removes it
 
+# The journal status of zeros that open() cuts after the newest journal's
+# records without loss (FORMAT.md J6 rule 3), as recovery's plan says.
+ZEROS = "zeros"
+
 #: What a repair puts between a file's name and its backup's UTC time stamp.
 BACKUP_INFIX = ".bak-"
 
@@ -89,11 +93,15 @@ class SnapshotReport:
 class JournalReport:
     """One journal: its good records, and what follows them.
 
-    ``status`` is ``"ok"`` (ends exactly after a record), ``"tail"`` (a
-    ``tail`` of kind ``"torn"``, ``"zero-filled"`` or ``"garbage"`` follows
-    the last good record), ``"damaged"`` (damage before the tail: ``offset``
-    and ``check`` as :class:`~snapkv.errors.CorruptJournalError` gives them,
-    with ``discarded_records`` valid-looking records after it),
+    ``status`` is ``"ok"`` (ends exactly after a record), ``"zeros"`` (only
+    in a directory's check: the newest journal's records are followed by
+    zeros only, preallocated space a process that did not close the store
+    left, which ``open()`` cuts without loss; ``tail`` is ``"zero-filled"``),
+    ``"tail"`` (a ``tail`` of kind ``"torn"``, ``"zero-filled"`` or
+    ``"garbage"`` follows the last good record and is lost), ``"damaged"``
+    (damage before the tail: ``offset`` and ``check`` as
+    :class:`~snapkv.errors.CorruptJournalError` gives them, with
+    ``discarded_records`` valid-looking records after it),
     ``"bad-header"`` (nothing in it can be trusted) or ``"unreadable"``.
     ``records`` counts the good records before ``valid_end``; the
     ``dropped_bytes`` after it are what recovery (or a repair) drops.
@@ -186,7 +194,7 @@ class RepairAction:
 
 #: What ``open()`` (default options) does with the directory.
 OPENS = "opens"  # loads everything
-OPENS_WITH_LOSS = "opens-with-loss"  # drops a torn, zero-filled or garbage journal tail
+OPENS_WITH_LOSS = "opens-with-loss"  # drops a torn or garbage journal tail (not zeros)
 REFUSES = "refuses"  # raises; nothing is loaded
 
 

@@ -42,6 +42,7 @@ from snapkv.check.report import (
     REFUSES,
     REPLAYED,
     UNREACHABLE,
+    ZEROS,
     ChainReport,
     CheckReport,
     Finding,
@@ -143,7 +144,11 @@ def check(directory: Path, *, busy: bool) -> CheckReport:
     except SnapkvError:
         repairable = None  # no generation passes its checks: open(repair=True) refuses too
     chain, roles = _chain(view, snapshots, scans, repairable)
-    journals = tuple(replace(scans[jid], role=roles[jid]) for jid in sorted(scans))
+    zeros = _zeros_cut(strict or repairable)
+    journals = tuple(
+        replace(scans[jid], role=roles[jid], status=ZEROS if jid == zeros else scans[jid].status)
+        for jid in sorted(scans)
+    )
     others = tuple(_others(directory, names))
     findings: list[Finding] = []
     if busy:
@@ -202,6 +207,17 @@ def _predict(view: DirectoryReader) -> tuple[Prediction, recovery.Plan | None]:
     if plan.damaged:
         return Prediction(OPENS_WITH_LOSS, lost=plan.lost), plan
     return Prediction(OPENS), plan
+
+
+def _zeros_cut(plan: recovery.Plan | None) -> int | None:
+    """The journal whose tail recovery cuts as zeros that lose nothing (J6 rule 3), if any.
+
+    Recovery decides it (``JournalPlan.zeros_cut``): only the newest journal
+    may have a tail, and zeros there held no acknowledged write.
+    """
+    if plan is None or plan.journals.cut is None or not plan.journals.zeros_cut:
+        return None
+    return plan.journals.cut[0]
 
 
 def _check_snapshots(directory: Path, names: list[str]) -> tuple[SnapshotReport, ...]:
@@ -427,7 +443,9 @@ def _plan(
         yield RepairAction(
             "set-aside", journal.name, reason, journal.size, 0, journal.size, records
         )
-    if plan.journals.cut is not None:
+    # Zeros after the newest journal's records are cut by open() itself and
+    # lose nothing: no repair is needed for them.
+    if plan.journals.cut is not None and not plan.journals.zeros_cut:
         jid, keep = plan.journals.cut
         journal = by_id.get(jid)
         if journal is not None:

@@ -3,7 +3,9 @@
 The split of LevelDB's ``log_reader`` (a torn tail is EOF, not corruption)
 and of Redis's AOF loader (a truncated tail is tolerated, a format error in
 the middle stops the load and names the fix): a torn, zero-filled or
-garbage *tail* is what a crash leaves and is dropped (and reported); damage
+garbage *tail* is what a crash leaves and is dropped (and reported: a
+zero-filled one, in the newest journal, as the preallocated space it is,
+not as a loss, which :mod:`snapkv.recovery` decides); damage
 *before* the tail is never guessed around: it raises
 :class:`~snapkv.errors.CorruptJournalError`, unless ``repair=True`` asks to
 keep the records before it and report exactly what was discarded. Each rule
@@ -58,8 +60,9 @@ class JournalScan:
     ``"zero-filled"``, ``"garbage"``, or ``"damaged"`` (only with
     ``repair=True``: the bytes from the first damage on, which held
     ``discarded_records`` records that still looked valid; ``damage`` is the
-    error a strict scan raises). Recovery truncates the file to ``valid_end``
-    before appending to it.
+    error a strict scan raises; ``resumes_at`` is where the first of those
+    records starts, when the damage failed a frame check, J5 checks 7..9).
+    Recovery truncates the file to ``valid_end`` before appending to it.
     """
 
     jid: int
@@ -70,6 +73,7 @@ class JournalScan:
     skipped_records: int = 0
     discarded_records: int = 0
     damage: CorruptJournalError | None = field(default=None, compare=False)
+    resumes_at: int | None = None
 
     @property
     def dropped_bytes(self) -> int:
@@ -85,6 +89,8 @@ class JournalScan:
         if self.tail == TAIL_TORN:
             return f"{kept}; dropped a torn last record ({n} bytes at offset {at})"
         if self.tail == TAIL_ZERO:
+            # Where the rules allow a tail (the newest journal), recovery
+            # says what describe_zeros() says instead: nothing is lost.
             return (
                 f"{kept}; dropped a zero-filled tail ({n} bytes at offset {at}: space "
                 "preallocated for records, or data a power loss never wrote)"
@@ -96,6 +102,23 @@ class JournalScan:
             f"{kept}; REPAIRED damage at offset {at} ({reason}): dropped {n} bytes "
             f"holding {self.discarded_records} later records that looked valid"
         )
+
+    def describe_zeros(self) -> str:
+        """One sentence for a zero-filled tail that recovery cuts without loss (J6 rule 3).
+
+        Only the newest journal may have a tail; there, zeros after the last
+        record never held an acknowledged write (:mod:`snapkv.recovery`
+        decides when this applies).
+        """
+        return (
+            f"{_count(len(self.ops), 'record')}; cut {_count(self.dropped_bytes, 'byte')} of "
+            "zeros after them (preallocated space left by a process that did not close the "
+            "store, or writes a power loss never made durable)"
+        )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun if number == 1 else noun + 's'}"
 
 
 def scan_journal(
@@ -182,7 +205,8 @@ def _after_bad_record(
         # its records, left by a process that died (J2), or a file system
         # that extended the file but never wrote the data. A zero frame
         # never passes its CRC. (Searched in C, without a copy: a killed
-        # writer leaves up to 64 MiB of them.)
+        # writer leaves up to 64 MiB of them.) Nothing acknowledged is lost
+        # in them; recovery, which knows which journal is the newest, says so.
         return JournalScan(scanned.jid, scanned.ops, pos, size, TAIL_ZERO, scanned.skipped)
     later = _find_record(view, pos + 1)
     if later is None:
@@ -197,19 +221,33 @@ def _after_bad_record(
         "record-length": "record length runs past the end",
         "record-crc": "record checksum mismatch",
     }[check]
-    reason = f"{what}, but a valid record follows at offset {later}"
+    # One offset per message: the error's own, ``pos``. Where the later
+    # record starts is data (``resumes_at`` of a repairing scan), not words.
+    reason = f"{what}, and a valid record follows it (damage, not a torn tail)"
     error = CorruptJournalError(reason, offset=pos, check=check)
     if not repair:
         raise error
-    return _repaired(view, pos, error, scanned)
+    return _repaired(view, pos, error, scanned, later)
 
 
 def _repaired(
-    view: memoryview, pos: int, error: CorruptJournalError, scanned: _Scanned
+    view: memoryview,
+    pos: int,
+    error: CorruptJournalError,
+    scanned: _Scanned,
+    resumes_at: int | None = None,
 ) -> JournalScan:
     discarded = _count_records(view, pos)
     return JournalScan(
-        scanned.jid, scanned.ops, pos, len(view), TAIL_DAMAGED, scanned.skipped, discarded, error
+        scanned.jid,
+        scanned.ops,
+        pos,
+        len(view),
+        TAIL_DAMAGED,
+        scanned.skipped,
+        discarded,
+        error,
+        resumes_at,
     )
 
 
