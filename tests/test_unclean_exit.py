@@ -40,30 +40,32 @@ SRC = Path(__file__).resolve().parent.parent / "src"
 TIMEOUT = 120
 
 # Writes ``count`` keys with the defaults of snapkv.open (a journal, fsync
-# everysec), prints each acknowledged key, then kills itself: no close().
+# everysec), prints each acknowledged key, then kills itself ("kill") or
+# just ends ("exit"): no close() either way.
 CHILD = textwrap.dedent(
     """
     import os, signal, sys
     import snapkv
 
-    directory, count = sys.argv[1], int(sys.argv[2])
+    directory, count, end = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     store = snapkv.open(directory)
     for i in range(count):
         store.set(f"k{i}", f"v{i}" * 10)
         print(f"k{i}", flush=True)
-    os.kill(os.getpid(), signal.SIGKILL)
+    if end == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
     """
 )
 
 
-def killed_writer(directory: Path, count: int = 50) -> set[str]:
-    """Run CHILD; return the keys it acknowledged before it was killed."""
+def killed_writer(directory: Path, count: int = 50, *, end: str = "kill") -> set[str]:
+    """Run CHILD; return the keys it acknowledged before it was killed (or ended)."""
     env = {**os.environ, "PYTHONPATH": str(SRC)}
-    argv = [sys.executable, "-c", CHILD, str(directory), str(count)]
+    argv = [sys.executable, "-c", CHILD, str(directory), str(count), end]
     done = subprocess.run(
         argv, capture_output=True, text=True, env=env, timeout=TIMEOUT, check=False
     )
-    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert done.returncode == (-signal.SIGKILL if end == "kill" else 0), done.stderr
     acked = set(done.stdout.split())
     assert len(acked) == count
     return acked
@@ -168,6 +170,23 @@ def test_the_next_open_keeps_everything_cuts_the_zeros_and_warns_of_nothing(
     )
     assert journal.stat().st_size == end  # a clean close: exactly the records
     assert check_directory(data).ok
+
+
+def test_a_script_that_ends_without_close_loses_nothing_and_is_not_damaged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    directory = tmp_path / "db"
+    acked = killed_writer(directory, end="exit")
+    journal = the_journal(directory)
+    size, end = journal.stat().st_size, records_end(journal)
+    assert size > end  # its preallocated space, never cut
+    assert check_cli(directory).returncode == 0
+    with snapkv.open(directory) as store:
+        report = store.last_restore
+        assert report is not None and not report.damaged
+        assert report.journal_zeros_cut == size - end
+        assert {key for key in acked if key in store} == acked
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 def test_an_empty_store_that_was_killed_is_not_empty_by_damage(tmp_path: Path) -> None:
