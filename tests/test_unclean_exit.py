@@ -141,6 +141,24 @@ def test_check_predicts_that_it_opens_and_exits_0(data: Path) -> None:
     assert journal.stat().st_size == size  # checking changes nothing
 
 
+def test_inspect_on_the_killed_writers_journal_says_open_cuts_the_zeros(data: Path) -> None:
+    journal = the_journal(data)
+    size, end = journal.stat().st_size, records_end(journal)
+    result = subprocess.run(
+        [sys.executable, "-m", "snapkv", "inspect", str(journal)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    (status,) = [line for line in result.stdout.splitlines() if "status" in line]
+    assert f"then {size - end:,} bytes of zeros: if this is the newest journal" in status
+    assert "open() cuts without loss" in status
+    assert "dropped" not in result.stdout
+
+
 def test_the_next_open_keeps_everything_cuts_the_zeros_and_warns_of_nothing(
     killed: tuple[Path, set[str]], data: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -31,6 +31,7 @@ from snapkv.check import (
     LOSS,
     OPENS,
     OPENS_WITH_LOSS,
+    TAIL_ZERO,
     ZEROS,
     CheckReport,
     JournalReport,
@@ -141,7 +142,11 @@ def inspect_journal(file: Path, data: bytes, *, as_json: bool, force: bool = Fal
         return None
     journal = journal_report(file.name, data)
     command = f"snapkv check {shlex.quote(str(file.parent))}"
-    ok = journal.status == "ok"
+    # Zeros after the records are what a process that did not close the
+    # store leaves in the newest journal (cut by open(), no loss); whether
+    # this is the newest journal only the directory's check can say.
+    zeros = journal.status == "tail" and journal.tail == TAIL_ZERO
+    ok = journal.status == "ok" or zeros
     if as_json:
         fields = asdict(journal)
         del fields["name"], fields["role"]
@@ -151,7 +156,15 @@ def inspect_journal(file: Path, data: bytes, *, as_json: bool, force: bool = Fal
     else:
         print(f"{file}")
         print(f"  kind       journal, not a snapshot: `{command}` verifies it with its snapshots")
-        print(f"  status     {_journal_line(journal)}")
+        if zeros:
+            print(
+                f"  status     OK  {plural(journal.records, 'record')}, {journal.valid_end:,} "
+                f"bytes, then {journal.dropped_bytes:,} bytes of zeros: if this is the newest "
+                "journal, preallocated space left by a process that did not close the store, "
+                f"which open() cuts without loss (`{command}` says)"
+            )
+        else:
+            print(f"  status     {_journal_line(journal)}")
         if journal.jid >= 0:
             print(f"  journal    id {journal.jid}")
     return EXIT_OK if ok else EXIT_DATA

@@ -37,6 +37,8 @@ OBSOLETE = "obsolete"  # needed by no valid snapshot; the next save removes it
 # The journal status of zeros that open() cuts after the newest journal's
 # records without loss (FORMAT.md J6 rule 3), as recovery's plan says.
 ZEROS = "zeros"
+#: A zero-filled tail's kind (``JournalReport.tail``), as the journal reader names it.
+TAIL_ZERO = jr.TAIL_ZERO
 
 #: What a repair puts between a file's name and its backup's UTC time stamp.
 BACKUP_INFIX = ".bak-"
