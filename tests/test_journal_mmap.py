@@ -202,7 +202,7 @@ def _fallocate_fails_after(
     return seen
 
 
-def test_a_full_disk_refuses_the_write_and_loses_nothing_acknowledged(
+def test_a_full_disk_refuses_the_write_loses_nothing_and_recovers_with_room(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     directory = tmp_path / "db"
@@ -214,19 +214,19 @@ def test_a_full_disk_refuses_the_write_and_loses_nothing_acknowledged(
         for i in range(100):
             store.set(f"k{i}", big)
             acked.append(f"k{i}")
-    assert len(calls) == 2 and 3 <= len(acked) <= 6
+    # The step, then only the pages the record needs, were asked for.
+    assert len(calls) == 3 and calls[2][2] < calls[1][2]
+    assert 3 <= len(acked) <= 6
     refused = f"k{len(acked)}"
     assert refused not in store  # memory unchanged
     assert sorted(store.keys()) == sorted(acked)
-    # The writer is failed: later writes are refused, even small ones.
-    with pytest.raises(MediumError, match="refuses writes after an earlier failure"):
-        store.set("small", "x")
-    assert "small" not in store
+    # Nothing was written: the writer stays healthy, and once there is
+    # room again (space freed), writes go on without a save or a restart.
+    assert store._writer.failure is None
     monkeypatch.undo()
-    # A failed writer does not sync at close (a writer never retries after a
-    # failure); the records it holds are in the OS, cut back to their end.
-    with pytest.raises(MediumError, match="refuses writes after an earlier failure"):
-        store.close()
+    store.set(refused, big)
+    acked.append(refused)
+    store.close()
     (journal,) = _journals(directory)
     assert journal.stat().st_size == _records_end(journal)  # cut back on close
     with snapkv.open(directory, journal=True) as reopened:
@@ -234,7 +234,33 @@ def test_a_full_disk_refuses_the_write_and_loses_nothing_acknowledged(
         assert all(reopened[k] == big for k in acked)
 
 
-def test_a_full_disk_at_the_first_record_refuses_it(
+def test_a_nearly_full_disk_still_takes_a_record_that_fits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A whole preallocation step does not fit, the record's own pages do: it is written."""
+    medium = FileMedium(tmp_path)
+    file = medium.create_journal(1, jr.header(1))
+    writer = jr.JournalWriter(file, "no")
+    real = os.posix_fallocate
+    asked: list[int] = []
+
+    def posix_fallocate(fd: int, offset: int, length: int) -> None:
+        asked.append(length)
+        if length > 64 * 1024:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(fd, offset, length)
+
+    monkeypatch.setattr(os, "posix_fallocate", posix_fallocate)
+    record = jr.set_record(0, "k", "v")
+    writer.append(record)
+    assert writer.failure is None and len(asked) == 2 and asked[1] <= 64 * 1024
+    monkeypatch.undo()
+    writer.close()
+    assert medium.journal_path(1).read_bytes() == jr.header(1) + record
+    medium.close()
+
+
+def test_a_full_disk_at_the_first_record_refuses_it_and_takes_the_next(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     medium = FileMedium(tmp_path)
@@ -243,11 +269,13 @@ def test_a_full_disk_at_the_first_record_refuses_it(
     _fallocate_fails_after(monkeypatch, 0)
     with pytest.raises(MediumError, match="cannot allocate"):
         writer.append(jr.set_record(0, "k", "v"))
-    assert writer.failure is not None and writer.written == jr.HEADER_SIZE
+    assert writer.failure is None and writer.written == jr.HEADER_SIZE
     assert medium.read_journal(1) == jr.header(1)
     monkeypatch.undo()
+    record = jr.set_record(0, "k2", "v2")
+    writer.append(record)
     writer.close()
-    assert medium.journal_path(1).read_bytes() == jr.header(1)
+    assert medium.journal_path(1).read_bytes() == jr.header(1) + record
     medium.close()
 
 

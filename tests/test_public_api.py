@@ -22,6 +22,7 @@ EXPECTED = {
     "Keyspace",
     "Medium",
     "MediumError",
+    "NoSpaceError",
     "MemoryMedium",
     "RestoreReport",
     "SnapkvError",

@@ -14,6 +14,8 @@ The hierarchy::
     ├── StoreShutDownError          a journaled Store was shut down and takes no writes until
     │                               restore()
     ├── MediumError                 the medium could not read or publish (wraps OSError)
+    │   └── NoSpaceError            no room for a journal write; nothing written, the journal
+    │                               stays usable and takes writes again once there is room
     ├── TransactionError            an operation a transaction cannot contain (nesting, save,
     │                               shutdown, restore, close inside one), or one too large
     └── InvalidOperationError       a malformed operation for run_operations; also a ValueError
@@ -32,6 +34,7 @@ __all__ = [
     "CorruptSnapshotError",
     "InvalidOperationError",
     "MediumError",
+    "NoSpaceError",
     "SnapkvError",
     "StoreClosedError",
     "StoreLockedError",
@@ -134,6 +137,15 @@ class StoreShutDownError(SnapkvError):
 
 class MediumError(SnapkvError):
     """The medium failed to read or publish a snapshot; the cause is chained."""
+
+
+class NoSpaceError(MediumError):
+    """The disk (or the quota) had no room for a journal write; nothing of it was written.
+
+    Unlike other medium failures, this one leaves the journal as it was, so
+    the journal stays usable: the refused write changed nothing (not memory,
+    not the file), and a later write succeeds once there is room again.
+    """
 
 
 class TransactionError(SnapkvError):

@@ -16,7 +16,7 @@ import weakref
 from collections.abc import Callable
 from typing import Literal, Protocol, TypeAlias
 
-from snapkv.errors import MediumError
+from snapkv.errors import MediumError, NoSpaceError
 
 __all__ = [
     "FSYNC_ALIASES",
@@ -96,7 +96,11 @@ class JournalWriter:
     :class:`~snapkv.errors.MediumError` naming the first failure. A retried
     fsync may report success for data the OS already dropped, and a record
     after a torn one would turn a tail into mid-file damage; so nothing is
-    retried and nothing is written silently.
+    retried and nothing is written silently. The one exception is a write
+    the file refused for want of room (:class:`~snapkv.errors.NoSpaceError`)
+    before taking a byte of it (its ``size`` unchanged):
+    that record is refused, the writer stays healthy, and a later record
+    is written once there is room.
 
     Threads: ``append`` and ``close`` are serialised by the caller's lock
     (the Store holds its own for both), so records never interleave and no
@@ -165,7 +169,13 @@ class JournalWriter:
             # record a healthy writer holds.
             self._written = lsn = self._written + len(record)
         except BaseException as exc:
-            if not self._closed:  # a closed writer refused: that is no failure
+            # A closed writer refused: no failure. The disk had no room and
+            # the file took no byte of the record (NoSpaceError): this record is
+            # refused, and the next one may find room; the file is as it
+            # was, so nothing can follow a torn record.
+            if not self._closed and not (
+                isinstance(exc, NoSpaceError) and self._file.size == self._written
+            ):
                 self._fail(exc)
             raise
         return lsn

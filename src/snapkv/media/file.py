@@ -65,7 +65,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from snapkv import _fs
-from snapkv.errors import MediumError, StoreLockedError
+from snapkv.errors import MediumError, NoSpaceError, StoreLockedError
 from snapkv.media.base import JournalFile, Medium
 
 if sys.platform != "win32":  # imported only where it exists, so `import snapkv` works anywhere
@@ -157,6 +157,8 @@ _NO_ROOM = _NoRoom()
 #: What ``posix_fallocate`` says where a file system cannot preallocate (as
 #: opposed to a full disk or an I/O error, which fail the write).
 _CANNOT_PREALLOCATE = frozenset({errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL, errno.ENODEV})
+#: What ``posix_fallocate`` says when the disk (or the user's quota) is full.
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 class _Appender:
@@ -186,7 +188,8 @@ class _Appender:
                 while done < len(data):
                     done += os.pwrite(fd, view[done:], start + done)
         except OSError as exc:
-            raise MediumError(f"cannot append to journal {tail.path}: {exc}") from exc
+            error = NoSpaceError if done == 0 and exc.errno in _DISK_FULL else MediumError
+            raise error(f"cannot append to journal {tail.path}: {exc}") from exc
         finally:
             self._written += done  # a partial write is counted: ``size`` stays exact
         return done
@@ -246,8 +249,22 @@ class _Tail:
         try:
             if allocate is None:
                 raise OSError(errno.EOPNOTSUPP, "posix_fallocate is not available")
-            allocate(fd, size, capacity - size)
+            try:
+                allocate(fd, size, capacity - size)
+            except OSError as exc:
+                if exc.errno not in _DISK_FULL:
+                    raise
+                # A nearly full disk still takes this record: ask for the
+                # pages it needs, not a whole step (the step is a speed-up,
+                # never a condition of writing).
+                capacity = -(-(size + need) // _PAGE) * _PAGE
+                allocate(fd, size, capacity - size)
         except OSError as exc:
+            if exc.errno in _DISK_FULL:
+                raise NoSpaceError(
+                    f"cannot allocate {capacity - size} bytes for journal {self.path}: {exc}; "
+                    "nothing was written, and writes resume once there is room"
+                ) from exc
             if exc.errno not in _CANNOT_PREALLOCATE:
                 raise MediumError(
                     f"cannot allocate {capacity - size} bytes for journal {self.path}: {exc}"
