@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 import snapkv
-from snapkv import MediumError, MemoryMedium, Store, StoreShutDownError, codec
+from snapkv import FileMedium, MediumError, MemoryMedium, Store, StoreShutDownError, codec
 
 
 def listing(directory: Path) -> list[str]:
@@ -451,13 +451,66 @@ def test_a_directory_created_by_a_failed_open_is_removed(
         with pytest.raises(MediumError, match="Input/output error"):
             snapkv.open(target)
         assert listing(tmp_path) == []
-        # A directory that was there before is left, with its lock file (as
-        # any store directory has one), and is not locked any more.
+        # A directory that was there before is left as it was: without the
+        # lock file this call made, and not locked any more.
         target.mkdir()
+        with pytest.raises(MediumError):
+            snapkv.open(target)
+        assert listing(target) == []
+        # One that had its lock file keeps it.
+        (target / "LOCK").write_bytes(b"")
         with pytest.raises(MediumError):
             snapkv.open(target)
         assert listing(target) == ["LOCK"]
     snapkv.open(target).close()
+
+
+def test_a_refused_open_of_a_damaged_directory_leaves_it_as_it_was(tmp_path: Path) -> None:
+    """A corrupt snapshot is refused; no LOCK appears, and no file of the user's goes."""
+    target = tmp_path / "db"
+    with snapkv.open(target, journal=False) as store:
+        store["k"] = "v"
+    (target / "LOCK").unlink()
+    (snapshot,) = target.glob("snapshot-*.skv")
+    snapshot.write_bytes(snapshot.read_bytes()[:-3])
+    (target / ".tmp-notes").write_text("mine")
+    before = sorted((p.name, p.read_bytes()) for p in target.iterdir())
+    with pytest.raises(snapkv.CorruptSnapshotError):
+        snapkv.open(target, journal=False)
+    assert sorted((p.name, p.read_bytes()) for p in target.iterdir()) == before
+
+
+def test_the_lock_is_the_file_named_lock_when_it_is_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An opener that opened a lock file a failed open() then removed does not count it.
+
+    The opener's ``os.open`` is made to return the removed file (as if it
+    had opened it just before the removal): its lock on it must not count.
+    """
+    target = tmp_path / "db"
+    target.mkdir()
+    stale = os.open(target / "LOCK", os.O_RDWR | os.O_CREAT, 0o644)
+    os.unlink(target / "LOCK")  # as a failed open() removes the lock file it made
+    real_open = os.open
+    handed: list[int] = []
+
+    def opener(path: Any, flags: int, mode: int = 0o777) -> int:
+        if Path(path).name == "LOCK" and not handed:
+            handed.append(os.dup(stale))
+            return handed[0]
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr(os, "open", opener)
+    try:
+        medium = FileMedium(target)
+    finally:
+        monkeypatch.undo()
+        os.close(stale)
+    held = medium._lock_fd
+    assert handed and held is not None
+    assert os.fstat(held).st_ino == os.stat(target / "LOCK").st_ino
+    medium.close()
 
 
 # -------------------------------------------------------------- keep

@@ -5,7 +5,10 @@ by :func:`snapkv.store.check_settings`, the same check ``Store()`` runs),
 then the directory is created if missing (not its parents), locked by a
 :class:`~snapkv.media.FileMedium` and restored. A call refused at any step
 leaves the disk as it found it: a directory this call created is removed
-again while it holds nothing but the lock file.
+again while it holds nothing but the lock file, and a lock file it created
+in an existing directory is removed too. (Only the temporaries an earlier
+crash left mid-publish, named as the medium names them, are gone: the
+medium removes them once it holds the lock.)
 """
 
 from __future__ import annotations
@@ -127,6 +130,7 @@ def open(  # noqa: A001 - snapkv.open mirrors dbm.open and shelve.open
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"snapkv.open(): {exc}") from None
     created = _check_directory(path)
+    lock_existed = created is False and os.path.lexists(path / LOCK_NAME)
     try:
         medium = FileMedium(path, keep=keep)
     except StoreLockedError:
@@ -153,6 +157,8 @@ def open(  # noqa: A001 - snapkv.open mirrors dbm.open and shelve.open
         try:
             if created:
                 _remove_created(path)
+            elif not lock_existed:
+                _remove_lock(path)
         finally:
             medium.close()
         raise
@@ -174,6 +180,18 @@ def _check_directory(path: Path) -> bool:
             "(open() creates the store's directory, not its parents)"
         )
     return True
+
+
+def _remove_lock(path: Path) -> None:
+    """Undo a failed open's lock file in a directory that had none; caller holds its lock.
+
+    Removed while its lock is held; an opener that opened it meanwhile finds
+    it gone once it holds the lock, and opens the new one (FileMedium's rule).
+    """
+    try:
+        os.unlink(path / LOCK_NAME)
+    except OSError as exc:
+        log.warning("cannot remove %s, created by a failed open(): %s", path / LOCK_NAME, exc)
 
 
 def _remove_created(path: Path) -> None:

@@ -82,6 +82,9 @@ _SNAPSHOT = re.compile(r"snapshot-(\d{16})\.skv")
 #: quarantined ``.corrupt`` file is never overwritten by a later incident.
 _NUMBERED = re.compile(r"snapshot-(\d{16})\.skv(?:\.corrupt)?|\.tmp-(\d{16})-\d+")
 _TEMP_PREFIX = ".tmp-"
+#: The temporaries a publish or a journal creation names (``_TEMP_PREFIX``,
+#: then the number, then the writer's pid): the only files an open removes.
+_TEMPORARY = re.compile(r"\.tmp-(?:journal-)?\d{16}-\d+")
 _JOURNAL = re.compile(r"journal-(\d{16})\.skj")
 #: fdatasync where the OS has it: for an append it syncs the data and the
 #: new file size, which is all a journal needs, and skips the mtime update.
@@ -534,17 +537,7 @@ class FileMedium(DirectoryReader, Medium):
             fd = os.open(self.directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise MediumError(f"cannot open snapshot directory {self.directory}: {exc}") from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-            os.close(fd)
-            raise StoreLockedError(
-                f"{self.directory} is already open in another Store (lock held by pid {holder})"
-            ) from None
-        except OSError as exc:
-            os.close(fd)
-            raise MediumError(f"cannot lock {self.directory / LOCK_NAME}: {exc}") from exc
+        fd = self._lock(fd)
         # From here on the descriptor holds the lock: a failure must close it,
         # and garbage collection of an unclosed medium closes it too.
         self._lock_fd = fd
@@ -558,6 +551,42 @@ class FileMedium(DirectoryReader, Medium):
             self.close()
             raise MediumError(f"cannot prepare {self.directory}: {exc}") from exc
         _OPEN_MEDIA.add(self)
+
+    def _lock(self, fd: int) -> int:
+        """``flock`` the lock file open on ``fd``; return the descriptor that holds it.
+
+        A failed ``open()`` removes a lock file it created, while holding its
+        lock. An opener that opened that file just before, and locks it just
+        after, would hold a lock on a file no longer in the directory, beside
+        the next opener's: so a lock counts only if the file locked is still
+        the one named ``LOCK``, else the lock file is opened again.
+        """
+        path = self.directory / LOCK_NAME
+        for _ in range(100):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                    return fd
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+                os.close(fd)
+                raise StoreLockedError(
+                    f"{self.directory} is already open in another Store (lock held by pid {holder})"
+                ) from None
+            except FileNotFoundError:
+                pass  # removed after we opened it: open the one there now
+            except OSError as exc:
+                os.close(fd)
+                raise MediumError(f"cannot lock {path}: {exc}") from exc
+            os.close(fd)
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise MediumError(
+                    f"cannot open snapshot directory {self.directory}: {exc}"
+                ) from exc
+        os.close(fd)
+        raise MediumError(f"cannot lock {path}: it keeps being replaced")
 
     # ------------------------------------------------------------------ writing
 
@@ -611,7 +640,7 @@ class FileMedium(DirectoryReader, Medium):
     def _remove_temporaries(self) -> None:
         # Safe only because we hold the lock: no other writer can own them.
         for name in os.listdir(self.directory):
-            if name.startswith(_TEMP_PREFIX):
+            if _TEMPORARY.fullmatch(name):
                 with contextlib.suppress(OSError):
                     (self.directory / name).unlink()
                     log.info("removed unfinished snapshot or journal %s", name)
