@@ -38,6 +38,7 @@ class Client:
     __slots__ = (
         "addr",
         "authenticated",
+        "changes",
         "close_after_reply",
         "created",
         "db",
@@ -80,6 +81,11 @@ class Client:
         #: WATCHed keys: (keyspace, key) -> the key's expiry when watched.
         self.watched: dict[tuple[int, str], int | None] = {}
         self.dirty_cas = False
+        #: Changes the running write command made (MSET of 4 keys: 4, DEL: the
+        #: keys it deleted, a SET NX that did not set: 0), counted by its
+        #: handler where Redis's do ``server.dirty++``; ``call()`` adds them
+        #: to the server's ``dirty`` and zeroes this: the one place that sums them.
+        self.changes = 0
         self.close_after_reply = False
         self.kill: Callable[[], None] = _no_kill
         self.set_resp(2)

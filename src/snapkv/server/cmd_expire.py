@@ -66,6 +66,7 @@ def _expire(client: Client, argv: list[str], *, seconds: bool, relative: bool) -
         db.delete(key)
     else:
         db.expire_at(key, when / 1000)
+    client.changes += 1
     return ONE
 
 
@@ -129,4 +130,7 @@ def pexpiretime(client: Client, argv: list[str]) -> bytes:
 
 @command("persist", 2, "write fast", keys=_KEY, group=_G, since="2.2.0")
 def persist(client: Client, argv: list[str]) -> bytes:
-    return ONE if client.db.persist(argv[1]) else ZERO
+    if client.db.persist(argv[1]):
+        client.changes += 1
+        return ONE
+    return ZERO

@@ -63,7 +63,9 @@ _WALK_BITS = 32
 @command("unlink", -2, "write fast", keys=_ALL, group=_G, since="4.0.0")
 def del_(client: Client, argv: list[str]) -> bytes:
     delete = client.db.delete
-    return integer(sum(delete(key) for key in argv[1:]))
+    deleted = sum(delete(key) for key in argv[1:])
+    client.changes += deleted
+    return integer(deleted)
 
 
 @command("exists", -2, "readonly fast", keys=_ALL, group=_G)
@@ -176,6 +178,8 @@ def rename(client: Client, argv: list[str]) -> bytes:
         client.db.rename(argv[1], argv[2])
     except KeyError:
         raise CommandError(_ERR_NO_KEY) from None
+    if argv[1] != argv[2]:  # Redis's renameGenericCommand returns before counting
+        client.changes += 1
     return OK
 
 
@@ -187,6 +191,7 @@ def renamenx(client: Client, argv: list[str]) -> bytes:
     if argv[2] in db:
         return ZERO
     db.rename(argv[1], argv[2])
+    client.changes += 1
     return ONE
 
 
@@ -227,6 +232,7 @@ def copy(client: Client, argv: list[str]) -> bytes:
         dest.set(destination, value)
     else:
         dest.set(destination, value, expire_at=at / 1000)
+    client.changes += 1
     if target != client.db_index and client.server.watched:
         client.server.touch(target, [destination])
     return ONE
@@ -238,8 +244,10 @@ def move(client: Client, argv: list[str]) -> bytes:
     if target == client.db_index:
         raise CommandError(_ERR_SAME)
     moved = client.db.move(argv[1], target)
-    if moved and client.server.watched:
-        client.server.touch(target, [argv[1]])
+    if moved:
+        client.changes += 1
+        if client.server.watched:
+            client.server.touch(target, [argv[1]])
     return ONE if moved else ZERO
 
 
@@ -251,6 +259,7 @@ def swapdb(client: Client, argv: list[str]) -> bytes:
     if not (0 <= first < count and 0 <= second < count):
         raise CommandError(ERR_DB_RANGE)
     client.server.store.swap(first, second)
+    client.changes += 1
     client.server.touch_db(first)
     client.server.touch_db(second)
     return OK

@@ -92,6 +92,8 @@ def _flush_mode(argv: list[str]) -> None:
 @command("flushdb", -1, "write", group="server")
 def flushdb(client: Client, argv: list[str]) -> bytes:
     _flush_mode(argv)
+    # Redis's ``server.dirty += emptyData(...)``: the keys removed (0 for an empty one).
+    client.changes += len(client.db)
     client.db.clear()
     client.server.touch_db(client.db_index)
     return OK
@@ -100,6 +102,7 @@ def flushdb(client: Client, argv: list[str]) -> bytes:
 @command("flushall", -1, "write", group="server")
 def flushall(client: Client, argv: list[str]) -> bytes:
     _flush_mode(argv)
+    client.changes += sum(len(space) for space in client.server.keyspaces)
     client.server.store.flush_all()
     client.server.touch_db(None)
     return OK

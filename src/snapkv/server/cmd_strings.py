@@ -97,7 +97,11 @@ def _expire_ms(client: Client, text: str, flags: int, name: str) -> int:
 
 
 def _store_value(client: Client, key: str, value: str, at: int | None, keep_ttl: bool) -> None:
-    """Set ``key``; an expiry already in the past deletes it instead (it would be invisible)."""
+    """Set ``key``; an expiry already in the past deletes it instead (it would be invisible).
+
+    One change either way, as Redis's ``setGenericCommand`` counts it.
+    """
+    client.changes += 1
     db = client.db
     if at is None:
         if keep_ttl:
@@ -127,6 +131,7 @@ def set_(client: Client, argv: list[str]) -> bytes:
     """SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]."""
     if len(argv) == 3:
         client.db.set(argv[1], argv[2])
+        client.changes += 1
         return OK
     flags, expire = _parse_options(argv, is_set=True)
     at = _expire_ms(client, expire, flags, "set") if expire is not None else None
@@ -145,6 +150,7 @@ def setnx(client: Client, argv: list[str]) -> bytes:
     if argv[1] in db:
         return ZERO
     db.set(argv[1], argv[2])
+    client.changes += 1
     return ONE
 
 
@@ -165,12 +171,16 @@ def getset(client: Client, argv: list[str]) -> bytes:
     db = client.db
     old = db.get(argv[1])
     db.set(argv[1], argv[2])
+    client.changes += 1
     return client.bulk_or_null(old)
 
 
 @command("getdel", 2, "write fast", keys=_KEY, group=_S, since="6.2.0")
 def getdel(client: Client, argv: list[str]) -> bytes:
-    return client.bulk_or_null(client.db.pop(argv[1], None))
+    old = client.db.pop(argv[1], None)
+    if old is not None:
+        client.changes += 1
+    return client.bulk_or_null(old)
 
 
 @command("getex", -2, "write fast", keys=_KEY, group=_S, since="6.2.0")
@@ -188,8 +198,9 @@ def getex(client: Client, argv: list[str]) -> bytes:
             db.expire_at(key, at / 1000)
         else:
             db.delete(key)
-    elif flags & _PERSIST:
-        db.persist(key)
+        client.changes += 1
+    elif flags & _PERSIST and db.persist(key):
+        client.changes += 1
     return bulk(value)
 
 
@@ -212,7 +223,9 @@ def _pairs(argv: list[str], name: str) -> dict[str, str]:
 
 @command("mset", -3, "write denyoom", keys=(1, -1, 2), group=_S)
 def mset(client: Client, argv: list[str]) -> bytes:
-    client.db.update(_pairs(argv, "mset"))
+    pairs = _pairs(argv, "mset")
+    client.db.update(pairs)
+    client.changes += (len(argv) - 1) // 2  # a repeated key counts twice, as in Redis
     return OK
 
 
@@ -223,6 +236,7 @@ def msetnx(client: Client, argv: list[str]) -> bytes:
     if any(key in db for key in pairs):
         return ZERO
     db.update(pairs)
+    client.changes += (len(argv) - 1) // 2
     return ONE
 
 
@@ -233,6 +247,7 @@ def msetnx(client: Client, argv: list[str]) -> bytes:
 def append(client: Client, argv: list[str]) -> bytes:
     db = client.db
     old = db.get(argv[1])
+    client.changes += 1  # even appending "", as Redis's appendCommand
     if old is None:
         db.set(argv[1], argv[2])
         return integer(byte_len(argv[2]))
@@ -290,6 +305,7 @@ def setrange(client: Client, argv: list[str]) -> bytes:
         db.set(key, to_text(data))
     else:
         db.set(key, to_text(data), keep_ttl=True)
+    client.changes += 1
     return integer(len(data))
 
 
@@ -308,6 +324,7 @@ def _incr(client: Client, key: str, by: int) -> bytes:
         db.set(key, text)
     else:
         db.set(key, text, keep_ttl=True)  # as Redis: a counter keeps its expiry
+    client.changes += 1
     return b":%s\r\n" % text.encode()
 
 
@@ -365,4 +382,5 @@ def incrbyfloat(client: Client, argv: list[str]) -> bytes:
         db.set(key, text)
     else:
         db.set(key, text, keep_ttl=True)
+    client.changes += 1
     return bulk(text)

@@ -16,9 +16,10 @@ the same checks, in Redis's order and with its exact texts:
 6. inside MULTI, every command but EXEC/DISCARD/MULTI/WATCH/QUIT/RESET is
    queued (``+QUEUED``); a request refused by 1-5 makes EXEC fail with
    EXECABORT;
-7. :meth:`~snapkv.server.state.ServerState.call` runs the handler; a write
-   command counts toward ``save`` rules and fails the transactions that
-   WATCH its keys.
+7. :meth:`~snapkv.server.state.ServerState.call` runs the handler; the
+   changes a write command made (``Client.changes``, which its handler
+   counts as Redis's handlers count ``server.dirty``) are added to ``dirty``
+   for the ``save`` rules, and it fails the transactions that WATCH its keys.
 
 The fast path (a known command, right arity, an authenticated client
 outside MULTI) is two dict lookups, one comparison of the argument count
@@ -173,7 +174,9 @@ class Dispatcher(ServerState):
         # the fast path is an error: only EXEC answers EXECABORT without
         # raising, and EXEC runs through call() (its client is in MULTI).
         if cmd.write:
-            self.dirty += 1
+            if client.changes:
+                self.dirty += client.changes
+                client.changes = 0
             if self.watched:
                 self.touch(client.db_index, cmd.keys(argv))
         return reply
@@ -201,7 +204,9 @@ class Dispatcher(ServerState):
             cmd.failed_calls += 1
             self.errors.count(reply)
         if cmd.write:
-            self.dirty += 1
+            if client.changes:
+                self.dirty += client.changes
+                client.changes = 0
             if self.watched:
                 self.touch(client.db_index, cmd.keys(argv))
         return reply
@@ -219,6 +224,9 @@ class Dispatcher(ServerState):
         """
         if cmd.write and self.config.appendonly and type(exc).__module__ == "snapkv.errors":
             self.info["journal_failed"] = True
+        # Changes made before the error are made (Redis's dirty counts them too).
+        self.dirty += client.changes
+        client.changes = 0
         reply = self.failed(cmd, exc)
         took = perf_counter() - start
         if took >= SLOWLOG_SLOWER_THAN:

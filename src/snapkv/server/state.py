@@ -62,7 +62,7 @@ class Config:
     appendonly: bool = False
     appendfsync: str = "everysec"
     #: Redis's ``save``: (seconds, changes) pairs; a snapshot is taken when
-    #: at least ``changes`` writes happened in the last ``seconds``. SHUTDOWN
+    #: at least ``changes`` changes were made in the last ``seconds``. SHUTDOWN
     #: and SIGTERM snapshot only when there is at least one (as Redis).
     save: list[tuple[int, int]] = field(default_factory=list)
     databases: int = 16
@@ -164,7 +164,9 @@ class ServerState:
         self.connections_received = 0
         self.rejected_connections = 0
         self.protocol_errors = 0
-        #: Writes since the last successful save (Redis's ``dirty``).
+        #: Changes since the last successful save (Redis's ``server.dirty``):
+        #: what ``save`` rules count and INFO's ``rdb_changes_since_last_save``,
+        #: summed by ``call()`` from each write's ``Client.changes``.
         self.dirty = 0
         self.last_save = int(self.started)
         self.last_save_ok = True
@@ -227,9 +229,13 @@ class ServerState:
         try:
             reply = cmd.handler(client, argv)
         except Exception as exc:
+            self.dirty += client.changes
+            client.changes = 0
             return self.failed(cmd, exc)
         if cmd.write:
-            self.dirty += 1
+            if client.changes:
+                self.dirty += client.changes
+                client.changes = 0
             if self.watched:
                 self.touch(client.db_index, cmd.keys(argv))
         return reply
