@@ -4,10 +4,11 @@ Every directory is written by a real journaled Store, then damaged the way
 bit rot or a lost file would (a corrupt newest snapshot, a bit flipped in the
 middle of a journal, a missing journal, a journal whose header is bad). For
 each, the exact message is asserted, as ``snapkv.open`` raises it and as the
-real ``snapkv run --dir`` (and, once, ``snapkv serve --dir``) prints it: the
-file, the offset and the check named once, what ``fallback=True`` or
-``repair=True`` would load, keep, cut and set aside, and the command that
-repairs the directory. Then the printed command is run, and ``open()``
+real ``snapkv run --dir`` prints it: the file, the offset and the check
+named once, what ``fallback=True`` or ``repair=True`` would load, keep, cut
+and set aside, and the command that repairs the directory. ``snapkv serve
+--dir`` says the same with its own options' names (``--rdb-load-fallback
+yes``, ``--aof-load-repair yes``). Then the printed command is run, and ``open()``
 succeeds keeping every record written before the damage.
 """
 
@@ -29,6 +30,8 @@ from snapkv import codec
 from snapkv import journal as jr
 from snapkv.check import check_directory
 from snapkv.errors import CorruptJournalError, CorruptSnapshotError, SnapkvError
+from snapkv.server import open_for
+from snapkv.server.state import Config
 
 SNAPSHOT_KEYS = {f"s{i}": f"snap-{i}" for i in range(5)}
 JOURNAL_KEYS = [(f"j{i}", f"journal value {i} " + "x" * i) for i in range(8)]
@@ -40,7 +43,10 @@ JOURNAL_3 = "journal-0000000000000003.skj"
 JOURNAL_4 = "journal-0000000000000004.skj"
 
 SNAPKV = (sys.executable, "-m", "snapkv")
-FIX = "To repair (nothing is deleted; cut files are backed up first), run: snapkv check {} --repair"
+FIX = (
+    "To repair (nothing is deleted; cut files are backed up first), run: snapkv check {} "
+    "--repair (it asks before changing anything; add --yes in a script)"
+)
 
 
 # ------------------------------------------------------------------ directories
@@ -191,8 +197,12 @@ def run_dir(directory: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]
 
 
 def follow_the_advice(message: str) -> subprocess.CompletedProcess[str]:
-    """Run the command the message prints (``--yes``: no terminal to confirm on)."""
-    found = re.search(r"run: (snapkv check .+ --repair)$", message)
+    """Run the command the message prints, adding ``--yes`` as it says to in a script."""
+    found = re.search(
+        r"run: (snapkv check .+ --repair) \(it asks before changing anything; "
+        r"add --yes in a script\)$",
+        message,
+    )
     assert found, message
     command = shlex.split(found.group(1))
     return subprocess.run(
@@ -346,7 +356,17 @@ def test_run_dir_on_a_corrupt_snapshot_then_the_fix_keeps_every_write(tmp_path: 
 
 
 def test_serve_dir_refuses_to_start_with_the_message_on_stderr(data: Path) -> None:
-    message, kept = mid_journal(data)
+    _message, kept = mid_journal(data)
+    at = offsets()[3]
+    size = (data / JOURNAL_2).stat().st_size
+    # The server's words: its option, not open()'s keyword argument.
+    message = (
+        f"{data / JOURNAL_2}: record checksum mismatch, and a valid record follows it (damage, "
+        f"not a torn tail) (offset {at}, check record-crc). Starting the server with "
+        f"--aof-load-repair yes would keep the first 3 records of {JOURNAL_2} (cutting its "
+        f"last {size - at} bytes, which hold 4 later records that look valid). "
+        f"{FIX.format(data)}"
+    )
     result = subprocess.run(
         [*SNAPKV, "serve", "--port", "0", "--dir", str(data), "--appendonly", "yes"],
         capture_output=True,
@@ -465,3 +485,34 @@ def test_inspect_knows_a_journal_by_its_magic_whatever_its_name(data: Path) -> N
     assert result.returncode == 0, result.stdout
     assert "journal, not a snapshot" in result.stdout
     assert f"OK  {len(JOURNAL_KEYS)} records" in result.stdout
+
+
+def test_the_server_names_rdb_load_fallback_for_a_corrupt_snapshot(tmp_path: Path) -> None:
+    directory = tmp_path / "data"
+    api_message = corrupt_snapshot(directory)
+    size = (directory / SNAPSHOT_2).stat().st_size
+    with pytest.raises(CorruptSnapshotError) as raised:
+        open_for(Config(dir=str(directory), appendonly=True))
+    assert str(raised.value) == (
+        api_message.split(" open(fallback=True)")[0] + " Starting the server with "
+        f"--rdb-load-fallback yes would load {SNAPSHOT_1} (generation 1) instead, set aside "
+        f"{SNAPSHOT_2} ({size} bytes) and replay journals 2 and 3 whole (3 records). "
+        f"{FIX.format(directory)}"
+    )
+    # open() keeps its own words.
+    with pytest.raises(CorruptSnapshotError) as raised:
+        snapkv.open(directory, journal=True)
+    assert str(raised.value) == api_message
+
+
+def test_the_server_with_no_older_generation_names_its_option(data: Path) -> None:
+    flip(data / SNAPSHOT_1, 0)
+    magic = (data / SNAPSHOT_1).read_bytes()[:8].hex()
+    with pytest.raises(CorruptSnapshotError) as raised:
+        open_for(Config(dir=str(data), appendonly=True))
+    assert str(raised.value) == (
+        f"{data / SNAPSHOT_1}: not a snapkv snapshot: bad magic {magic} (offset 0, check "
+        "magic). No older generation passes its checks, so --rdb-load-fallback yes cannot "
+        "load one instead: restore the data from a backup. To see every file, run: snapkv "
+        f"check {data}"
+    )

@@ -191,6 +191,7 @@ ALLOWED: dict[str, set[str]] = {
     },
     "snapkv.server": {
         "snapkv.media",
+        "snapkv.recovery_advice",  # restore()'s refusals in the server's words
         "snapkv.server.conf",
         "snapkv.server.network",
         "snapkv.server.process",

@@ -8,6 +8,16 @@ replay, cut and set aside, and, when the medium is a directory, the
 backups. Redis's AOF loader does the same: "Bad file format reading the
 append only file ... use redis-check-aof --fix".
 
+The options are named in the words of whoever reads the refusal, one rule
+with two spellings (:class:`Vocabulary`): a program that calls ``open()``
+reads ``open(fallback=True)``, the operator of ``snapkv serve`` reads
+``--rdb-load-fallback yes`` and ``--aof-load-repair yes``, the server's
+options for the same thing. The server restores ``with speaking(SERVER):``.
+
+The repair command is the interactive one, for the human who reads the
+message; it says to add ``--yes`` in a script, where ``snapkv check
+--repair`` has no terminal to ask on and refuses without it.
+
 Words only: :mod:`snapkv.recovery` makes the plans, with the same rules
 that load the data, and hands them here, so the advice describes exactly
 the changes ``open(fallback=True)`` or ``open(repair=True)`` makes. What
@@ -20,6 +30,10 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from snapkv import journal as jr
@@ -29,13 +43,65 @@ if TYPE_CHECKING:
     from snapkv.recovery import JournalPlan, SnapshotChoice, Source
 
 __all__ = [
+    "API",
+    "SERVER",
+    "Vocabulary",
     "count",
     "ids",
     "journal_advice",
     "no_fallback_advice",
     "snapshot_advice",
+    "speaking",
     "unreadable_advice",
 ]
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """How the advice names recovery's two options for the one who reads it.
+
+    ``fallback`` and ``repair`` spell the options (``{call}`` is ``open`` on
+    a directory, else ``restore``); ``subject`` starts the sentence that
+    says what the option would do (``{option}`` is the spelled option).
+    """
+
+    fallback: str
+    repair: str
+    subject: str = "{option}"
+
+
+#: ``open()`` and ``restore()``'s keyword arguments (the default).
+API = Vocabulary(fallback="{call}(fallback=True)", repair="{call}(repair=True)")
+#: ``snapkv serve``'s options (``rdb-load-fallback yes`` in a config file).
+SERVER = Vocabulary(
+    fallback="--rdb-load-fallback yes",
+    repair="--aof-load-repair yes",
+    subject="Starting the server with {option}",
+)
+
+_vocabulary: ContextVar[Vocabulary] = ContextVar("snapkv_advice_vocabulary", default=API)
+
+
+@contextmanager
+def speaking(vocabulary: Vocabulary) -> Iterator[None]:
+    """Within the block (this thread or task), refusals name the options in ``vocabulary``."""
+    token = _vocabulary.set(vocabulary)
+    try:
+        yield
+    finally:
+        _vocabulary.reset(token)
+
+
+def _option(source: Source, name: str) -> str:
+    """Option ``name`` (``fallback`` or ``repair``) as the reader spells it."""
+    vocabulary = _vocabulary.get()
+    spelled = vocabulary.fallback if name == "fallback" else vocabulary.repair
+    return spelled.format(call=_call(source))
+
+
+def _subject(source: Source, name: str) -> str:
+    """The start of the sentence saying what option ``name`` would do."""
+    return _vocabulary.get().subject.format(option=_option(source, name))
 
 
 def snapshot_advice(
@@ -46,7 +112,6 @@ def snapshot_advice(
     ``choice`` and ``journals`` are the plan recovery makes with that option
     (``repair=True`` when the fallback's journals are damaged too).
     """
-    call = _call(source)
     assert choice.generation is not None  # a fallback chose one, or raised
     number = "".join(c for c in choice.generation if c.isdigit()).lstrip("0") or "0"
     what = [f"load {_name(source, choice.generation)} (generation {number}) instead"]
@@ -58,13 +123,14 @@ def snapshot_advice(
         lost = ""
     else:  # nothing replayed on top of it: what the newer generations added is gone
         lost = f", losing every write made after generation {number} was saved"
-    return f"{call}({option}) would {_and(what)}{lost}. {_repair_command(source)}"
+    subject = _subject(source, option.partition("=")[0])
+    return f"{subject} would {_and(what)}{lost}. {_repair_command(source)}"
 
 
 def no_fallback_advice(source: Source) -> str:
     """The newest snapshot is refused and no older generation passes its checks either."""
     return (
-        f"No older generation passes its checks, so {_call(source)}(fallback=True) cannot "
+        f"No older generation passes its checks, so {_option(source, 'fallback')} cannot "
         f"load one instead: restore the data from a backup. {_check_command(source)}"
     )
 
@@ -72,7 +138,7 @@ def no_fallback_advice(source: Source) -> str:
 def journal_advice(source: Source, plan: JournalPlan) -> str:
     """What ``repair=True`` would do: ``plan`` is the plan recovery makes with it."""
     return (
-        f"{_call(source)}(repair=True) would {_and(_journal_changes(source, plan))}. "
+        f"{_subject(source, 'repair')} would {_and(_journal_changes(source, plan))}. "
         f"{_repair_command(source)}"
     )
 
@@ -163,7 +229,8 @@ def _repair_command(source: Source) -> str:
         return "Nothing was changed."
     return (
         f"To repair (nothing is deleted; cut files are backed up first), run: "
-        f"snapkv check {shlex.quote(directory)} --repair"
+        f"snapkv check {shlex.quote(directory)} --repair "
+        "(it asks before changing anything; add --yes in a script)"
     )
 
 

@@ -54,6 +54,7 @@ from collections.abc import Callable, Sequence
 from importlib import metadata
 from typing import Any
 
+from snapkv import recovery_advice
 from snapkv.media import FileMedium
 from snapkv.server.conf import DEFAULT_SAVE, ConfigError
 from snapkv.server.network import RespServer
@@ -109,10 +110,12 @@ def open_for(config: Config, directory: str | None = None) -> Store:
         fsync=fsync if config.appendonly else "everysec",
     )
     try:
-        store.restore(
-            fallback=config.rdb_load_fallback or config.aof_load_repair,
-            repair=config.aof_load_repair,
-        )
+        # A refusal names the server's options, not restore()'s arguments.
+        with recovery_advice.speaking(recovery_advice.SERVER):
+            store.restore(
+                fallback=config.rdb_load_fallback or config.aof_load_repair,
+                repair=config.aof_load_repair,
+            )
     except BaseException:
         store.close()
         raise
