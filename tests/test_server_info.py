@@ -30,7 +30,7 @@ import pytest
 from serving import DEADLINE, free_port, serving, tool
 from snapkv import MemoryMedium, Store
 from snapkv.errors import MediumError
-from snapkv.server import cmd_info, dispatch
+from snapkv.server import cmd_info, dispatch, open_for
 from snapkv.server.client import Client
 from snapkv.server.dispatch import Dispatcher
 from snapkv.server.state import Config
@@ -376,6 +376,50 @@ def test_a_journal_that_refuses_writes_shows_in_aof_last_write_status() -> None:
     finally:
         with contextlib.suppress(MediumError):  # the journal refuses its final sync too
             store.close()
+
+
+#: The fields Redis 7.0 adds to Persistence when aof_enabled, in its order.
+AOF_FIELDS = [
+    "aof_current_size",
+    "aof_base_size",
+    "aof_pending_rewrite",
+    "aof_buffer_length",
+    "aof_pending_bio_fsync",
+    "aof_delayed_fsync",
+]
+
+
+def test_a_journaled_server_reports_the_aof_sizes_as_redis_7(tmp_path: Path) -> None:
+    config = Config(dir=str(tmp_path), appendonly=True, appendfsync="no")
+    store = open_for(config)
+    try:
+        s = Session(Dispatcher(store, config))
+        fields = list(sections(s.info("persistence"))["Persistence"])
+        at = fields.index("module_fork_last_cow_size")
+        assert fields[at + 1 : at + 1 + len(AOF_FIELDS)] == AOF_FIELDS
+        before = sections(s.info("persistence"))["Persistence"]
+        assert before["aof_base_size"] == "0"  # no snapshot yet
+        journal = int(before["aof_current_size"])
+        assert journal == store.journal_size > 0  # the journal's header
+        s("SET", "key", "value")
+        grown = int(sections(s.info("persistence"))["Persistence"]["aof_current_size"])
+        assert grown > journal
+        assert s("SAVE") == b"+OK\r\n"
+        after = sections(s.info("persistence"))["Persistence"]
+        (snapshot,) = tmp_path.glob("snapshot-*.skv")
+        base = snapshot.stat().st_size
+        assert int(after["aof_base_size"]) == base
+        # The save started a new journal: only its header is on top of the snapshot.
+        assert int(after["aof_current_size"]) == base + journal
+        assert [after[name] for name in AOF_FIELDS[2:]] == ["0", "0", "0", "0"]
+    finally:
+        store.close()
+
+
+def test_without_a_journal_the_aof_sizes_are_left_out(s: Session) -> None:
+    persistence = sections(s.info("persistence"))["Persistence"]
+    assert persistence["aof_enabled"] == "0"
+    assert not set(AOF_FIELDS) & set(persistence)
 
 
 # ------------------------------------------------------------ slowlog, latency

@@ -948,6 +948,19 @@ class Store(Keyspace):
         """Whether :meth:`close` was called."""
         return self._closed
 
+    @property
+    def journal_size(self) -> int:
+        """Bytes of the journal being written, its header included (read-only).
+
+        The journal a save or a compaction starts, so it holds the writes
+        since the newest snapshot (plus, right after :meth:`restore`, the
+        records of the journal it continues). 0 without a journal, before
+        :meth:`restore` and after :meth:`close`. Read without the lock: the
+        number can lag a write that is being appended at the same moment.
+        """
+        writer = self._writer
+        return writer.written if isinstance(writer, jr.JournalWriter) else 0
+
     def __enter__(self) -> Store:
         return self
 

@@ -261,7 +261,7 @@ def _persistence_section(server: ServerState, monotonic: float) -> dict[str, obj
     loaded = server.restore_report
     journaled = config.appendonly and server.data_dir is not None
     journal_failed = bool(server.info.get("journal_failed"))
-    return {
+    section: dict[str, object] = {
         "loading": 0,
         "async_loading": 0,
         "current_cow_peak": 0,
@@ -293,6 +293,22 @@ def _persistence_section(server: ServerState, monotonic: float) -> dict[str, obj
         "module_fork_in_progress": 0,
         "module_fork_last_cow_size": 0,
     }
+    if journaled:
+        # Redis 7's AOF is a base file plus the increments after it: here the
+        # newest snapshot plus the journal after it (what a restart replays),
+        # so current - base grows as Store's compaction rule measures it.
+        _name, base = server.newest_snapshot()
+        base = base or 0
+        section.update(
+            aof_current_size=base + server.store.journal_size,
+            aof_base_size=base,
+            aof_pending_rewrite=0,
+            # Each record reaches the OS before its reply: nothing is buffered.
+            aof_buffer_length=0,
+            aof_pending_bio_fsync=0,
+            aof_delayed_fsync=0,
+        )
+    return section
 
 
 def _stats_section(server: ServerState, errors: ErrorStats, ops: int) -> dict[str, object]:

@@ -338,10 +338,13 @@ class ServerState:
             )
         return f"data in {where}: snapshots snapshot-*.skv ({snapshots}); {journal}"
 
-    def _saved(self, started: float) -> None:
-        """Bookkeeping and the log line after a successful snapshot."""
-        took = time.monotonic() - started
-        self.last_save_seconds = took
+    def newest_snapshot(self) -> tuple[str, int | None]:
+        """The newest snapshot's generation and size in bytes: ``("", None)`` if none.
+
+        The size is ``None`` when it cannot be read (only a detail is lost:
+        the log line's, INFO's ``aof_base_size``). On a directory it is one
+        ``listdir`` and one ``stat``.
+        """
         medium = self.store.medium
         name, size = "", None
         try:
@@ -354,8 +357,16 @@ class ServerState:
                 else:
                     blob = medium.read(name)
                     size = None if blob is None else len(blob)
-        except (OSError, SnapkvError) as exc:  # only the log line's detail is lost
-            log.debug("cannot size the new snapshot: %s", exc)
+        except (OSError, SnapkvError) as exc:
+            log.debug("cannot size the newest snapshot: %s", exc)
+        return name, size
+
+    def _saved(self, started: float) -> None:
+        """Bookkeeping and the log line after a successful snapshot."""
+        took = time.monotonic() - started
+        self.last_save_seconds = took
+        medium = self.store.medium
+        name, size = self.newest_snapshot()
         self.last_save_bytes = size
         self.newest_saved = name or None
         where = medium.describe(name) if name else "the medium"
