@@ -412,7 +412,8 @@ def run() -> Iterator[Run]:
         ("shutdown-on-sigint", "bogus", "one of the following: default, save, nosave, now, force"),
         ("port", "6380", "can't set immutable config"),
         ("dir", "/tmp", "can't set immutable config"),
-        ("appendonly", "yes", "can't set immutable config"),
+        ("appendonly", "maybe", "argument must be 'yes' or 'no'"),
+        ("appendfsync", "sometimes", "argument(s) must be one of the following"),
     ],
 )
 def test_config_set_checks_as_the_file_does(run: Run, name: str, value: str, reason: str) -> None:
@@ -433,6 +434,32 @@ def test_config_set_is_all_or_nothing_and_get_shows_the_truth(run: Run) -> None:
     assert b"nosave now force" in run("CONFIG", "GET", "shutdown-on-sigterm")  # Redis's order
     # A memory store has no directory: CONFIG GET dir says so instead of naming the cwd.
     assert run("CONFIG", "GET", "dir") == b"*2\r\n$3\r\ndir\r\n$0\r\n\r\n"
+
+
+def test_appendonly_and_appendfsync_need_a_restart_and_say_how(run: Run) -> None:
+    """Redis 7.0 changes both at runtime; the Store sets them when it opens."""
+    prefix = "-ERR CONFIG SET failed (possibly related to argument '{}') - "
+    assert (
+        run("CONFIG", "SET", "appendonly", "yes")
+        == (
+            prefix.format("appendonly")
+            + "can't change appendonly while the server runs: the store opens with or without "
+            "its journal. Run SHUTDOWN SAVE, then start again with --appendonly yes: the "
+            "snapshot keeps every key\r\n"
+        ).encode()
+    )
+    assert (
+        run("CONFIG", "SET", "appendfsync", "ALWAYS")
+        == (
+            prefix.format("appendfsync")
+            + "can't change appendfsync while the server runs: the journal's fsync policy is set "
+            "when the store opens. Run SHUTDOWN SAVE, then start again with --appendfsync "
+            "always: the snapshot keeps every key\r\n"
+        ).encode()
+    )
+    # The value the server runs with is accepted: nothing changes.
+    assert run("CONFIG", "SET", "appendonly", "no", "appendfsync", "everysec") == b"+OK\r\n"
+    assert run("CONFIG", "GET", "appendfsync") == b"*2\r\n$11\r\nappendfsync\r\n$8\r\neverysec\r\n"
 
 
 # ------------------------------------------------------------------ examples

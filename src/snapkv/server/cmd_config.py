@@ -66,12 +66,16 @@ def config_set(client: Client, argv: list[str]) -> bytes:
     for name, value in pairs:
         setting = SETTINGS[name.lower()]
         try:
-            if not setting.mutable:
+            if not setting.mutable and not setting.restart_only:
                 raise ConfigError("can't set immutable config")
             if setting.name in parsed:
                 raise ConfigError("duplicate parameter")
             args = value.split(" ") if setting.multi else [value]
             parsed[setting.name] = setting.parse(args)
+            if setting.restart_only and parsed[setting.name] != getattr(config, setting.field):
+                raise ConfigError(
+                    setting.restart_only.format(value=setting.show(parsed[setting.name]))
+                )
         except ConfigError as exc:
             raise CommandError(
                 f"ERR CONFIG SET failed (possibly related to argument '{name}') - {exc}"

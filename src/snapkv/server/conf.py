@@ -346,6 +346,10 @@ class Setting:
     mutable: bool = False
     #: Takes several arguments (Redis's MULTI_ARG_CONFIG: ``save``, ``bind``).
     multi: bool = False
+    #: For a directive Redis changes at runtime and snapkv cannot: CONFIG
+    #: SET's refusal of a new value, saying why and what to do instead
+    #: (``{value}`` is the value asked for). Setting the current value is a no-op.
+    restart_only: str = ""
 
 
 def _single(parse: Callable[[str], Any]) -> Callable[[Sequence[str]], Any]:
@@ -404,16 +408,30 @@ SETTINGS: dict[str, Setting] = {
             show=_text,
             mutable=True,
         ),
+        # Redis 7.0 changes both at runtime. The Store decides when it opens
+        # whether it keeps a journal and how the journal's writer fsyncs
+        # (everysec is the writer's own thread): neither can change under
+        # a running store, so CONFIG SET says so rather than pretend.
         Setting(
             "appendonly",
             "appendonly",
             _single(_yes_no),
             show=_yn,
+            restart_only=(
+                "can't change appendonly while the server runs: the store opens with or "
+                "without its journal. Run SHUTDOWN SAVE, then start again with --appendonly "
+                "{value}: the snapshot keeps every key"
+            ),
         ),
         Setting(
             "appendfsync",
             "appendfsync",
             _single(lambda t: _one_of(t, _FSYNC)),
+            restart_only=(
+                "can't change appendfsync while the server runs: the journal's fsync policy "
+                "is set when the store opens. Run SHUTDOWN SAVE, then start again with "
+                "--appendfsync {value}: the snapshot keeps every key"
+            ),
         ),
         Setting(
             "save",
