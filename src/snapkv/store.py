@@ -949,6 +949,49 @@ class Store(Keyspace):
         return self._closed
 
     @property
+    def fsync(self) -> str:
+        """The journal's fsync policy (``"always"``, ``"everysec"`` or ``"no"``)."""
+        return self._fsync
+
+    def set_fsync(self, fsync: str) -> None:
+        """Switch the journal's fsync policy; writes from now on follow ``fsync``.
+
+        A journal's writer keeps the policy it was made with (``everysec``
+        is its own thread), so the switch is a rotation without a snapshot:
+        the current journal is synced and the next one is started under the
+        new policy, as :meth:`save` does before it snapshots. Recovery
+        replays both, in order; nothing acknowledged is lost. (Compaction
+        then measures only the new journal: it comes later by the size of
+        the old one.) A no-op if ``fsync`` is the current policy.
+
+        :raises ValueError: ``fsync`` is no policy, or the store has no journal.
+        :raises MediumError: the journal failed, or the next one could not
+            be created; the policy is unchanged.
+        """
+        policy = jr.fsync_policy(fsync)
+        if not self._journaling:
+            raise ValueError("the store has no journal: its fsync policy cannot change")
+        self._not_in_transaction("set_fsync()")
+        with self._publish_lock:
+            self._check_open()
+            if policy == self._fsync:
+                return
+            failure = getattr(self._writer, "failure", None)
+            if failure is not None:  # a new journal must not hide the failed one
+                raise MediumError(f"the journal failed ({failure}): its policy cannot change")
+            prepared = self._prepare_journal()  # None while parked (restore() starts one)
+            try:
+                with self._lock:
+                    self._check_open()
+                    self._fsync = policy
+                    if prepared is not None and self._writer is not _PARKED:
+                        self._start_journal(prepared[0], file=prepared[1])
+                        prepared = None
+            finally:
+                if prepared is not None:
+                    prepared[1].close()
+
+    @property
     def journal_size(self) -> int:
         """Bytes of the journal being written, its header included (read-only).
 

@@ -59,7 +59,7 @@ from snapkv.media import FileMedium
 from snapkv.server.conf import DEFAULT_SAVE, ConfigError
 from snapkv.server.network import RespServer
 from snapkv.server.process import Notifier, Pidfile, remove_logging, setup_logging
-from snapkv.server.state import Config, parse_save
+from snapkv.server.state import Config, parse_save, store_fsync
 from snapkv.store import Store
 
 __all__ = ["DEFAULT_SAVE", "Config", "ConfigError", "RespServer", "parse_save", "serve"]
@@ -97,9 +97,7 @@ def open_for(config: Config, directory: str | None = None) -> Store:
     if not directory:
         config.check()  # appendonly or save rules with nowhere to write
         return Store(databases=config.databases)
-    fsync = config.appendfsync  # the Store checks it (and takes "never" for "no")
-    if config.appendonly and fsync == "always":
-        fsync = "no"
+    fsync = store_fsync(config.appendfsync)  # the Store checks it ("never" is "no")
     # A Store on the directory, built here rather than by snapkv.open(), whose
     # defaults are an embedded program's: the server decides itself when a
     # snapshot is taken (save rules, SAVE, SHUTDOWN), so closing never saves.

@@ -80,6 +80,15 @@ def config_set(client: Client, argv: list[str]) -> bytes:
             raise CommandError(
                 f"ERR CONFIG SET failed (possibly related to argument '{name}') - {exc}"
             ) from None
+    fsync = parsed.pop("appendfsync", None)
+    if fsync is not None and fsync != config.appendfsync:
+        # First: the one change that can fail (a new journal), before any other is made.
+        try:
+            client.server.set_appendfsync(fsync)
+        except Exception as exc:
+            raise CommandError(
+                f"ERR CONFIG SET failed (possibly related to argument 'appendfsync') - {exc}"
+            ) from None
     for name, value in parsed.items():
         setattr(config, SETTINGS[name].field, value)
         if name == "loglevel":

@@ -408,10 +408,8 @@ SETTINGS: dict[str, Setting] = {
             show=_text,
             mutable=True,
         ),
-        # Redis 7.0 changes both at runtime. The Store decides when it opens
-        # whether it keeps a journal and how the journal's writer fsyncs
-        # (everysec is the writer's own thread): neither can change under
-        # a running store, so CONFIG SET says so rather than pretend.
+        # Redis 7.0 changes it at runtime; the Store decides when it opens
+        # whether it keeps a journal, so CONFIG SET says so rather than pretend.
         Setting(
             "appendonly",
             "appendonly",
@@ -427,11 +425,7 @@ SETTINGS: dict[str, Setting] = {
             "appendfsync",
             "appendfsync",
             _single(lambda t: _one_of(t, _FSYNC)),
-            restart_only=(
-                "can't change appendfsync while the server runs: the journal's fsync policy "
-                "is set when the store opens. Run SHUTDOWN SAVE, then start again with "
-                "--appendfsync {value}: the snapshot keeps every key"
-            ),
+            mutable=True,  # ServerState.set_appendfsync switches the journal's policy
         ),
         Setting(
             "save",

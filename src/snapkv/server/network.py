@@ -72,6 +72,7 @@ class RespServer:
         self.port = self.config.port
         #: Hold replies until the journal is synced (``appendfsync always``).
         self.group_sync = self.config.appendonly and self.config.appendfsync == "always"
+        self.dispatcher.group_sync_changed = self._set_group_sync
         #: Group syncs done (each one ``store.sync()``: at most one fsync).
         self.syncs = 0
         self._held: list[Connection] = []
@@ -176,6 +177,19 @@ class RespServer:
             await server.wait_closed()
 
     # ----------------------------------------------------------- group sync
+
+    def _set_group_sync(self, on: bool) -> None:
+        """CONFIG SET appendfsync: start or stop holding replies for the group sync.
+
+        Replies already held stay held: the sync already scheduled for them
+        (``call_soon``, before the loop reads more input) releases them
+        before any reply written straight away, so every client's replies
+        keep their order. A connection reads ``hold`` once per batch of
+        input, so the switch takes effect at its next batch.
+        """
+        self.group_sync = on
+        for connection in self.connections:
+            connection.hold = on
 
     def hold(self, connection: Connection) -> None:
         """``connection`` has replies waiting for the sync: queue it, schedule the sync."""

@@ -29,10 +29,12 @@ from snapkv.server.resp.writer import error
 from snapkv.server.table import Command, CommandError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from snapkv.server.client import Client
     from snapkv.store import Keyspace, RestoreReport, Store
 
-__all__ = ["REDIS_VERSION", "Config", "ServerState", "parse_save"]
+__all__ = ["REDIS_VERSION", "Config", "ServerState", "parse_save", "store_fsync"]
 
 log = logging.getLogger("snapkv.server")
 
@@ -142,6 +144,16 @@ class Config:
             raise ValueError("bind needs at least one address")
 
 
+def store_fsync(appendfsync: str) -> str:
+    """The Store's fsync policy for the server's ``appendfsync``.
+
+    ``always`` is ``no`` for the Store: the server fsyncs once per turn of
+    its event loop before any reply goes out (group sync, see
+    :mod:`snapkv.server.network`) instead of once per write.
+    """
+    return "no" if appendfsync == "always" else appendfsync
+
+
 class ServerState:
     """Everything the server knows besides the sockets: store, settings, clients, counters.
 
@@ -205,6 +217,9 @@ class ServerState:
         self.table: dict[str, Command] = {}
         #: Snapkv and network facts INFO reports, filled in by the network layer.
         self.info: dict[str, Any] = {}
+        #: Told by :meth:`set_appendfsync` whether replies now wait for a group
+        #: sync (``appendfsync always``); the network layer sets it.
+        self.group_sync_changed: Callable[[bool], None] | None = None
 
     def next_client_id(self) -> int:
         """A new client id (never reused, as Redis's)."""
@@ -310,6 +325,22 @@ class ServerState:
         """No automatic persistence: no ``save`` rules and no journal (Redis's
         ``save ""`` with ``appendonly no``): data lives in memory until a SAVE."""
         return not self.config.save and not self.config.appendonly
+
+    def set_appendfsync(self, appendfsync: str) -> None:
+        """CONFIG SET appendfsync: journal under the new policy from the next write on.
+
+        With a journal, the Store switches its policy (a rotation to a new
+        journal, :meth:`Store.set_fsync`) and the network layer starts or
+        stops holding replies for the group sync. Without one, the value
+        is only kept. Raises the Store's error, changing nothing.
+        """
+        config = self.config
+        if config.appendonly and self.data_dir is not None:
+            self.store.set_fsync(store_fsync(appendfsync))
+        config.appendfsync = appendfsync
+        if self.group_sync_changed is not None:
+            self.group_sync_changed(config.appendonly and appendfsync == "always")
+        log.info("appendfsync is now %s", appendfsync)
 
     def describe_persistence(self) -> str:
         """One sentence: where the data lives and what keeps it (the start-up log's)."""

@@ -1,0 +1,115 @@
+"""CONFIG SET appendfsync switches the journal's fsync policy while the server runs (Redis 7.0).
+
+The Store rotates to a new journal under the new policy (``Store.set_fsync``),
+and the network layer starts or stops holding replies for the group sync of
+``appendfsync always``. Nothing acknowledged before or after is lost.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import snapkv
+from snapkv import Store
+from snapkv.server import Config, open_for
+from snapkv.server.client import Client
+from snapkv.server.dispatch import Dispatcher
+from test_server_e2e import Running
+
+
+def journals(directory: Path) -> list[str]:
+    return sorted(path.name for path in directory.glob("journal-*.skj"))
+
+
+def test_set_fsync_rotates_to_a_journal_under_the_new_policy(tmp_path: Path) -> None:
+    store = snapkv.open(tmp_path, journal=True, fsync="everysec")
+    try:
+        store.set("a", "1")
+        before = journals(tmp_path)
+        store.set_fsync("no")
+        assert store.fsync == "no"
+        assert len(journals(tmp_path)) == len(before) + 1
+        store.set_fsync("no")  # the current policy: nothing to do
+        assert len(journals(tmp_path)) == len(before) + 1
+        store.set("b", "2")
+        store.set_fsync("always")
+        store.set("c", "3")
+        with pytest.raises(ValueError, match="fsync must be one of"):
+            store.set_fsync("sometimes")
+    finally:
+        store.close()
+    with snapkv.open(tmp_path, journal=True) as reopened:
+        assert dict(reopened.items()) == {"a": "1", "b": "2", "c": "3"}
+
+
+def test_a_store_without_a_journal_has_no_policy_to_switch() -> None:
+    store = Store()
+    try:
+        with pytest.raises(ValueError, match="no journal"):
+            store.set_fsync("always")
+    finally:
+        store.close()
+
+
+def test_config_set_appendfsync_switches_the_store_and_the_group_sync(tmp_path: Path) -> None:
+    config = Config(dir=str(tmp_path), appendonly=True, appendfsync="everysec")
+    store = open_for(config)
+    try:
+        server = Dispatcher(store, config)
+        told: list[bool] = []
+        server.group_sync_changed = told.append
+        client = Client(server)
+        server.add_client(client)
+        assert server.execute(client, ["CONFIG", "SET", "appendfsync", "always"]) == b"+OK\r\n"
+        # The server fsyncs itself once per loop turn: the Store's writer does not.
+        assert (store.fsync, told) == ("no", [True])
+        assert server.execute(client, ["CONFIG", "GET", "appendfsync"]) == (
+            b"*2\r\n$11\r\nappendfsync\r\n$6\r\nalways\r\n"
+        )
+        assert server.execute(client, ["CONFIG", "SET", "appendfsync", "no"]) == b"+OK\r\n"
+        assert (store.fsync, told) == ("no", [True, False])
+        assert server.execute(client, ["CONFIG", "SET", "appendfsync", "everysec"]) == b"+OK\r\n"
+        assert (store.fsync, told) == ("everysec", [True, False, False])
+        assert server.execute(client, ["SET", "k", "v"]) == b"+OK\r\n"
+    finally:
+        store.close()
+    with snapkv.open(tmp_path, journal=True) as reopened:
+        assert reopened.get("k") == "v"
+
+
+def test_without_a_journal_the_value_is_kept_for_show(tmp_path: Path) -> None:
+    store = Store()
+    try:
+        server = Dispatcher(store, Config())
+        client = Client(server)
+        server.add_client(client)
+        assert server.execute(client, ["CONFIG", "SET", "appendfsync", "no"]) == b"+OK\r\n"
+        assert server.config.appendfsync == "no"
+        assert store.fsync == "everysec"  # the journal-less Store's default, untouched
+    finally:
+        store.close()
+
+
+def test_a_running_server_group_syncs_only_under_always(tmp_path: Path) -> None:
+    config = Config(port=0, dir=str(tmp_path), appendonly=True, appendfsync="everysec")
+    store = open_for(config)
+    running = Running(store, config)
+    try:
+        r = running.client()
+        r.set("a", "1")
+        assert running.call(lambda: running.server.syncs) == 0
+        assert r.config_set("appendfsync", "always")
+        r.set("b", "2")  # held until the group sync, then acknowledged
+        syncs = running.call(lambda: running.server.syncs)
+        assert syncs >= 1
+        assert r.config_set("appendfsync", "no")
+        r.set("c", "3")
+        assert r.get("c") == b"3"
+        assert running.call(lambda: running.server.syncs) == syncs
+    finally:
+        running.stop()
+        store.close()
+    with snapkv.open(tmp_path, journal=True) as reopened:
+        assert dict(reopened.items()) == {"a": "1", "b": "2", "c": "3"}
