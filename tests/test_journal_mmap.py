@@ -388,3 +388,55 @@ def test_a_file_system_that_cannot_preallocate_or_map_gets_pwrite(
     monkeypatch.undo()
     with snapkv.open(tmp_path / "db", journal=True) as reopened:
         assert len(reopened) == 2000 and reopened["k1999"] == "v" * 700
+
+
+def test_a_write_torn_by_a_full_disk_is_cut_before_writes_move_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pwrite (no preallocation) takes half a record, then the disk is full.
+
+    The writer fails; a save switches to the next journal but its snapshot
+    fails too, and later writes are acknowledged in the next journal. The
+    failed journal must have been cut back to its last whole record, or
+    its torn record would be damage before the tail and refuse the open
+    that should bring those later writes back.
+    """
+    directory = tmp_path / "db"
+    monkeypatch.delattr(os, "posix_fallocate")  # the pwrite path (_Appender)
+    store = snapkv.open(directory, journal=True, fsync="no")
+    for i in range(10):
+        store.set(f"k{i}", "v" * 100)
+    real_pwrite = os.pwrite
+    calls: list[int] = []
+
+    def pwrite(fd: int, data: bytes | memoryview, offset: int) -> int:
+        calls.append(len(data))
+        if len(calls) == 1:
+            return real_pwrite(fd, bytes(data)[: len(data) // 2], offset)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "pwrite", pwrite)
+    with pytest.raises(MediumError, match="No space left on device"):
+        store.set("torn", "v" * 100)
+    monkeypatch.setattr(os, "pwrite", real_pwrite)
+    medium = store.medium
+
+    def full(_pieces: object) -> None:
+        raise MediumError("cannot publish: No space left on device")
+
+    monkeypatch.setattr(medium, "publish", full)
+    with pytest.raises(MediumError, match="cannot publish"):
+        store.save()
+    for i in range(10, 20):
+        store.set(f"k{i}", "w" * 100)  # acknowledged, in the next journal
+    copy = tmp_path / "copy"  # what a kill -9 leaves, read while the store is open
+    copy.mkdir()
+    for path in directory.iterdir():
+        if path.name != "LOCK":
+            (copy / path.name).write_bytes(path.read_bytes())
+    assert check_directory(copy).prediction.outcome == "opens"
+    with snapkv.open(copy, journal=True) as reopened:
+        assert "torn" not in reopened
+        assert sorted(reopened.keys()) == sorted(f"k{i}" for i in range(20))
+    monkeypatch.undo()
+    store.close()

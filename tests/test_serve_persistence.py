@@ -288,3 +288,22 @@ def test_without_a_directory_nothing_touches_the_disk_and_nothing_claims_to(tmp_
         assert r.save() is True  # kept in this process only, as the log said
     assert server.stop("SHUTDOWN", "SAVE") == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == [server.log.name]
+
+
+def test_flushall_with_save_rules_snapshots_so_a_crash_cannot_bring_keys_back(
+    tmp_path: Path,
+) -> None:
+    """As Redis's flushAllDataAndResetRDB: with save rules, FLUSHALL saves the empty store."""
+    server = Server(tmp_path, "--appendonly", "no", "--save", "3600 1")
+    with server.client() as r:
+        r.set("a", "1")
+        r.save()
+        r.set("b", "2")
+        r.flushall()
+        persistence = r.info("persistence")
+        assert persistence["rdb_changes_since_last_save"] == 0
+    assert server.stop("SIGKILL") == -signal.SIGKILL
+    server = Server(tmp_path, "--appendonly", "no", "--save", "3600 1")
+    with server.client() as r:
+        assert r.dbsize() == 0
+    server.stop("SHUTDOWN", "NOSAVE")

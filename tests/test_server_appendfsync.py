@@ -113,3 +113,21 @@ def test_a_running_server_group_syncs_only_under_always(tmp_path: Path) -> None:
         store.close()
     with snapkv.open(tmp_path, journal=True) as reopened:
         assert dict(reopened.items()) == {"a": "1", "b": "2", "c": "3"}
+
+
+def test_a_write_pipelined_after_the_switch_to_always_waits_for_its_sync(tmp_path: Path) -> None:
+    """CONFIG SET appendfsync always and a SET in one batch: the SET's reply is held."""
+    config = Config(port=0, dir=str(tmp_path), appendonly=True, appendfsync="everysec")
+    store = open_for(config)
+    running = Running(store, config)
+    try:
+        r = running.client()
+        r.ping()
+        pipe = r.pipeline(transaction=False)
+        pipe.config_set("appendfsync", "always")
+        pipe.set("x", "1")
+        assert pipe.execute() == [True, True]
+        assert running.call(lambda: running.server.syncs) >= 1
+    finally:
+        running.stop()
+        store.close()

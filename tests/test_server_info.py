@@ -14,6 +14,7 @@ must be the real key count) and Prometheus's redis_exporter (Debian's
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import pty
 import re
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import pytest
 
+import snapkv
 from serving import DEADLINE, free_port, serving, tool
 from snapkv import MemoryMedium, Store
 from snapkv.errors import MediumError
@@ -355,6 +357,30 @@ def test_instantaneous_ops_per_sec_is_the_rate_since_an_earlier_info(
         s("SET", f"k{i}", "v")
     now[0] = 1002.0
     assert ops() == 21  # the INFO above and 41 SETs, in 2 s
+
+
+def test_a_write_refused_for_want_of_room_leaves_aof_last_write_status_ok(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk refuses one write; the journal stays usable, and INFO says so once it is."""
+    store = snapkv.open(tmp_path / "data", fsync="no", sweep_interval=None)
+    try:
+        server = Dispatcher(store, Config(appendonly=True))
+        server.data_dir = str(tmp_path / "data")
+        s = Session(server)
+
+        def full(_fd: int, _offset: int, _length: int) -> None:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        monkeypatch.setattr(os, "posix_fallocate", full)
+        assert s("SET", "a", "1").startswith(b"-ERR set: ")
+        monkeypatch.undo()
+        assert s("SET", "a", "2") == b"+OK\r\n"
+        persistence = sections(s.info("persistence"))["Persistence"]
+        assert persistence["aof_last_write_status"] == "ok"
+        assert s("GET", "a") == b"$1\r\n2\r\n"
+    finally:
+        store.close()
 
 
 def test_a_journal_that_refuses_writes_shows_in_aof_last_write_status() -> None:

@@ -992,6 +992,17 @@ class Store(Keyspace):
                     prepared[1].close()
 
     @property
+    def journal_failure(self) -> str | None:
+        """Why the journal refuses every write (its first failure), or ``None`` while it takes them.
+
+        ``None`` also without a journal. A write refused for want of room
+        (:class:`~snapkv.errors.NoSpaceError`) is no failure: the journal
+        takes the next write that fits.
+        """
+        failure = getattr(self._writer, "failure", None)
+        return failure if isinstance(failure, str) else None
+
+    @property
     def journal_size(self) -> int:
         """Bytes of the journal being written, its header included (read-only).
 

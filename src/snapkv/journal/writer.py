@@ -61,6 +61,7 @@ class JournalSink(Protocol):
     def size(self) -> int: ...
     def write(self, data: bytes) -> None: ...
     def sync(self) -> None: ...
+    def truncate(self, size: int) -> None: ...
     def close(self) -> None: ...
 
 
@@ -260,7 +261,11 @@ class JournalWriter:
         """Stop the fsync thread, fsync what was appended, close the file. Idempotent.
 
         Syncs under every policy, as Redis does at shutdown: a clean close
-        leaves nothing to a power loss.
+        leaves nothing to a power loss. A failed writer first cuts the file
+        back to its last whole record: a write that failed part-way left a
+        torn record, and writes go on in the next journal, after which a
+        torn record here would be damage before the tail (FORMAT.md J6
+        rule 6), refusing the next open.
 
         :raises MediumError: the final fsync failed, or an earlier failure
             left appended records not durable (the file is closed anyway).
@@ -273,6 +278,11 @@ class JournalWriter:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
         try:
+            if self._failure is not None and self._file.size > self._written:
+                try:
+                    self._file.truncate(self._written)
+                except Exception as exc:  # the failure already raised says more
+                    log.error("cannot cut a failed journal back to its last record: %s", exc)
             if self._written > self._synced:
                 if self._failure is not None:
                     raise self._refusal()

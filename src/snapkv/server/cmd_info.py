@@ -260,7 +260,7 @@ def _persistence_section(server: ServerState, monotonic: float) -> dict[str, obj
     took = server.last_save_seconds
     loaded = server.restore_report
     journaled = config.appendonly and server.data_dir is not None
-    journal_failed = bool(server.info.get("journal_failed"))
+    journal_failed = server.store.journal_failure is not None
     section: dict[str, object] = {
         "loading": 0,
         "async_loading": 0,

@@ -101,8 +101,24 @@ def flushdb(client: Client, argv: list[str]) -> bytes:
 
 @command("flushall", -1, "write", group="server")
 def flushall(client: Client, argv: list[str]) -> bytes:
+    """FLUSHALL, then with save rules a snapshot of the empty store (``flushAllDataAndResetRDB``).
+
+    Without that snapshot, a server without a journal that dies before its
+    next scheduled save would come back with every key FLUSHALL removed.
+    As in Redis, a failed snapshot does not fail the FLUSHALL (it is logged,
+    and the changes stay counted for the save rules).
+    """
     _flush_mode(argv)
-    client.changes += sum(len(space) for space in client.server.keyspaces)
-    client.server.store.flush_all()
-    client.server.touch_db(None)
+    server = client.server
+    removed = sum(len(space) for space in server.keyspaces)
+    server.store.flush_all()
+    server.touch_db(None)
+    if server.config.save and server.data_dir is not None:
+        try:
+            server.save("FLUSHALL")
+        except Exception as exc:  # e.g. inside MULTI/EXEC, which is one transaction
+            log.warning("FLUSHALL: the snapshot after it failed: %s", exc)
+        else:
+            return OK
+    client.changes += removed
     return OK

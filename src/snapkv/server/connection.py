@@ -204,6 +204,14 @@ class Connection(asyncio.Protocol):
                     reply = execute(client, argv)
                 out.append(reply)
                 size += len(reply)
+                if not hold and self.hold:
+                    # CONFIG SET appendfsync always ran in this batch: the
+                    # replies after it wait for the group sync, as every
+                    # later one does. (The other way round the batch keeps
+                    # holding: a reply sent at once would pass held ones.)
+                    write(b"".join(out))
+                    out, size = [], 0
+                    hold, write = True, self._hold
                 if size >= _FLUSH_AT or client.close_after_reply:
                     write(b"".join(out))
                     out, size = [], 0

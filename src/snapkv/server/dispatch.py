@@ -216,14 +216,10 @@ class Dispatcher(ServerState):
     ) -> bytes:
         """A handler raised: its reply is an error, and the call a failed one.
 
-        A write the Store refused (one of snapkv's errors, which
-        ``failed`` reports as ``ERR <command>: ...``) while journaling means
-        the journal failed, and it refuses every later write too: INFO then
-        reports ``aof_last_write_status:err``. (The class is told by its
-        module: the dispatcher's layer does not import ``snapkv.errors``.)
+        (Whether the journal still takes writes, INFO's
+        ``aof_last_write_status``, INFO asks the Store: a write refused for
+        want of room leaves the journal usable.)
         """
-        if cmd.write and self.config.appendonly and type(exc).__module__ == "snapkv.errors":
-            self.info["journal_failed"] = True
         # Changes made before the error are made (Redis's dirty counts them too).
         self.dirty += client.changes
         client.changes = 0

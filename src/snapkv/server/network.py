@@ -184,8 +184,10 @@ class RespServer:
         Replies already held stay held: the sync already scheduled for them
         (``call_soon``, before the loop reads more input) releases them
         before any reply written straight away, so every client's replies
-        keep their order. A connection reads ``hold`` once per batch of
-        input, so the switch takes effect at its next batch.
+        keep their order. The connection that ran the CONFIG SET holds the
+        replies after it in the same batch (so a pipelined write after
+        ``appendfsync always`` waits for its fsync); holding stops at a
+        connection's next batch of input.
         """
         self.group_sync = on
         for connection in self.connections:
