@@ -16,6 +16,7 @@ from snapkv import Store
 from snapkv.server import Config, open_for
 from snapkv.server.client import Client
 from snapkv.server.dispatch import Dispatcher
+from support import wait_until
 from test_server_e2e import Running
 
 
@@ -131,3 +132,22 @@ def test_a_write_pipelined_after_the_switch_to_always_waits_for_its_sync(tmp_pat
     finally:
         running.stop()
         store.close()
+
+
+def test_switching_often_still_compacts(tmp_path: Path) -> None:
+    """Each switch starts a journal; compaction still counts what the old ones hold."""
+    store = snapkv.open(tmp_path, compact_min_bytes=50_000, sweep_interval=None)
+    try:
+        for round_ in range(40):
+            for i in range(30):
+                store.set("k", f"{round_}:{i}:" + "v" * 100)
+            store.set_fsync("no" if round_ % 2 == 0 else "everysec")
+        wait_until(lambda: not store._compacting, what="the compaction to end")
+        # ~144 KB of records in 40 journals of ~4 KB each: compactions ran
+        # (a snapshot exists) and pruned journals no retained snapshot needs.
+        assert list(tmp_path.glob("snapshot-*.skv"))
+        assert len(list(tmp_path.glob("journal-*.skj"))) < 40
+    finally:
+        store.close()
+    with snapkv.open(tmp_path) as reopened:
+        assert reopened["k"] == "39:29:" + "v" * 100

@@ -960,9 +960,10 @@ class Store(Keyspace):
         is its own thread), so the switch is a rotation without a snapshot:
         the current journal is synced and the next one is started under the
         new policy, as :meth:`save` does before it snapshots. Recovery
-        replays both, in order; nothing acknowledged is lost. (Compaction
-        then measures only the new journal: it comes later by the size of
-        the old one.) A no-op if ``fsync`` is the current policy.
+        replays both, in order; nothing acknowledged is lost. Compaction
+        still counts the old journal's records, so switching often cannot
+        grow the journals without a snapshot. A no-op if ``fsync`` is the
+        current policy.
 
         :raises ValueError: ``fsync`` is no policy, or the store has no journal.
         :raises MediumError: the journal failed, or the next one could not
@@ -985,8 +986,13 @@ class Store(Keyspace):
                     self._check_open()
                     self._fsync = policy
                     if prepared is not None and self._writer is not _PARKED:
+                        written = self._writer.written if self._writer is not None else 0
                         self._start_journal(prepared[0], file=prepared[1])
                         prepared = None
+                        # Compaction measures the journal being written: it
+                        # now starts empty, so what the old one held since
+                        # the snapshot still counts towards the next one.
+                        self._compact_at = max(0, self._compact_at - written + jr.HEADER_SIZE)
             finally:
                 if prepared is not None:
                     prepared[1].close()
