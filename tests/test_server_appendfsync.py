@@ -151,3 +151,25 @@ def test_switching_often_still_compacts(tmp_path: Path) -> None:
         store.close()
     with snapkv.open(tmp_path) as reopened:
         assert reopened["k"] == "39:29:" + "v" * 100
+
+
+def test_config_set_appendfsync_inside_multi_switches_after_exec(tmp_path: Path) -> None:
+    """As Redis: MULTI, CONFIG SET appendfsync, EXEC replies OK and the policy changes."""
+    config = Config(dir=str(tmp_path), appendonly=True, appendfsync="everysec")
+    store = open_for(config)
+    try:
+        server = Dispatcher(store, config)
+        told: list[bool] = []
+        server.group_sync_changed = told.append
+        client = Client(server)
+        server.add_client(client)
+        assert server.execute(client, ["MULTI"]) == b"+OK\r\n"
+        assert server.execute(client, ["CONFIG", "SET", "appendfsync", "always"]) == b"+QUEUED\r\n"
+        assert server.execute(client, ["SET", "k", "v"]) == b"+QUEUED\r\n"
+        assert server.execute(client, ["EXEC"]) == b"*2\r\n+OK\r\n+OK\r\n"
+        assert (store.fsync, told, config.appendfsync) == ("no", [True], "always")
+        assert server.execute(client, ["SET", "k2", "v2"]) == b"+OK\r\n"
+    finally:
+        store.close()
+    with snapkv.open(tmp_path, journal=True) as reopened:
+        assert (reopened.get("k"), reopened.get("k2")) == ("v", "v2")

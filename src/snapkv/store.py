@@ -642,6 +642,11 @@ class Store(Keyspace):
                 self._writer = writer
         self._commit(ticket)
 
+    @property
+    def in_transaction(self) -> bool:
+        """Whether the calling thread is inside this store's :meth:`transaction` block."""
+        return self._tx_thread is not None and self._tx_thread == threading.get_ident()
+
     def _not_in_transaction(self, what: str) -> None:
         """Refuse ``what`` in the thread of a running transaction (it would deadlock or leak)."""
         if self._tx_thread is not None and self._tx_thread == threading.get_ident():

@@ -10,6 +10,7 @@ dispatcher runs marks the transactions watching its keys.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from snapkv.server.resp.writer import OK, error
@@ -17,6 +18,8 @@ from snapkv.server.table import CommandError, command
 
 if TYPE_CHECKING:
     from snapkv.server.client import Client
+
+log = logging.getLogger("snapkv.server")
 
 __all__: list[str] = []
 
@@ -72,8 +75,16 @@ def exec_(client: Client, argv: list[str]) -> bytes:
     # turns every Exception into such a reply. Anything that escapes the
     # loop anyway, or a journal that refuses the record, undoes every write
     # of the block and reaches call() as this EXEC's error (``ERR exec: ...``).
-    with server.store.transaction():
-        replies = [server.call(client, cmd, args) for cmd, args in queued]
+    try:
+        with server.store.transaction():
+            replies = [server.call(client, cmd, args) for cmd, args in queued]
+    finally:
+        later, server.after_transaction = server.after_transaction, []
+    for step in later:  # e.g. CONFIG SET appendfsync: a journal rotation
+        try:
+            step()
+        except Exception as exc:  # the block's replies are already decided
+            log.error("after EXEC: %s", exc)
     return b"*%d\r\n%s" % (len(replies), b"".join(replies))
 
 

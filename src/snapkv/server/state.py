@@ -220,6 +220,8 @@ class ServerState:
         #: Told by :meth:`set_appendfsync` whether replies now wait for a group
         #: sync (``appendfsync always``); the network layer sets it.
         self.group_sync_changed: Callable[[bool], None] | None = None
+        #: What a command inside EXEC left to do once EXEC's transaction ends.
+        self.after_transaction: list[Callable[[], None]] = []
 
     def next_client_id(self) -> int:
         """A new client id (never reused, as Redis's)."""
@@ -336,6 +338,11 @@ class ServerState:
         """
         config = self.config
         if config.appendonly and self.data_dir is not None:
+            if self.store.in_transaction:
+                # Inside EXEC (one Store transaction): the switch, a journal
+                # rotation, runs once the block's record is written.
+                self.after_transaction.append(lambda: self.set_appendfsync(appendfsync))
+                return
             self.store.set_fsync(store_fsync(appendfsync))
         config.appendfsync = appendfsync
         if self.group_sync_changed is not None:
