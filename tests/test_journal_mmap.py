@@ -34,6 +34,7 @@ from snapkv import FileMedium, MediumError
 from snapkv import journal as jr
 from snapkv.check import check_directory
 from snapkv.media import file as file_medium
+from snapkv.media import journal_file
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 
@@ -289,7 +290,7 @@ def test_a_failed_cut_at_close_is_a_medium_error_and_releases_the_file(
     def fail(_file: object, _size: int) -> None:
         raise OSError(errno.EIO, os.strerror(errno.EIO))
 
-    monkeypatch.setattr(file_medium._fs, "truncate_durably", fail)
+    monkeypatch.setattr(journal_file._fs, "truncate_durably", fail)
     with pytest.raises(MediumError, match=r"cannot cut journal .* Input/output error"):
         file.close()
     file.close()  # released: idempotent
@@ -350,7 +351,7 @@ def test_a_failed_cut_when_the_medium_closes_still_releases_the_lock(
     def fail(_file: object, _size: int) -> None:
         raise OSError(errno.EIO, os.strerror(errno.EIO))
 
-    monkeypatch.setattr(file_medium._fs, "truncate_durably", fail)
+    monkeypatch.setattr(journal_file._fs, "truncate_durably", fail)
     with pytest.raises(MediumError, match="cannot cut journal"):
         medium.close()
     with pytest.raises(MediumError, match="closed"):
@@ -370,7 +371,7 @@ def test_a_file_system_that_cannot_preallocate_or_map_gets_pwrite(
         raise OSError(errno.EOPNOTSUPP if failing == "posix_fallocate" else errno.ENODEV, "no")
 
     if failing == "mmap":
-        monkeypatch.setattr(file_medium.mmap, "mmap", unsupported)
+        monkeypatch.setattr(journal_file.mmap, "mmap", unsupported)
     else:
         monkeypatch.setattr(os, "posix_fallocate", unsupported)
     store = snapkv.open(tmp_path / "db", journal=True, fsync="everysec")

@@ -36,7 +36,13 @@ ALLOWED: dict[str, set[str]] = {
     "snapkv.journal.writer": {"snapkv.errors"},
     "snapkv.media.base": {"snapkv.errors"},
     "snapkv.media.memory": {"snapkv.media.base", "snapkv.errors"},
-    "snapkv.media.file": {"snapkv._fs", "snapkv.media.base", "snapkv.errors"},
+    "snapkv.media.journal_file": {"snapkv._fs", "snapkv.media.base", "snapkv.errors"},
+    "snapkv.media.file": {
+        "snapkv._fs",
+        "snapkv.media.base",
+        "snapkv.media.journal_file",
+        "snapkv.errors",
+    },
     "snapkv.media": {"snapkv.media.base", "snapkv.media.file", "snapkv.media.memory"},
     "snapkv.keyspace": {"snapkv._binary", "snapkv.errors", "snapkv.journal"},
     "snapkv.store": {
