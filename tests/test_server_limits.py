@@ -491,3 +491,19 @@ def test_introspection_with_many_arguments(server: Running) -> None:
     patterns = [f"*x{i % 10_000}*" for i in range(n)]
     found = timed(lambda: r.execute_command("CONFIG", "GET", *patterns))
     assert not found
+
+
+@PARSERS
+def test_a_protocol_error_reply_arrives_though_more_input_follows(
+    serve: Callable[..., Running], hiredis: bool
+) -> None:
+    """The error reply is not lost to a reset: input after the error is read and dropped.
+
+    A socket closed with the peer's bytes still unread sends a reset, which
+    can reach the client first and discard the reply it has not read yet.
+    """
+    running = serve(hiredis=hiredis)
+    sock = running.connect()
+    sock.sendall(b"*1\r\n*1\r\n" + b"x" * (1 << 20))
+    reply = timed(lambda: read_until_closed(sock))
+    assert reply == b"-ERR Protocol error: expected '$', got '*'\r\n"

@@ -46,6 +46,9 @@ _MAX_CLIENTS = error("ERR max number of clients reached")
 #: Replies are joined and written in pieces of about this size.
 _FLUSH_AT = 64 * 1024
 _KEEPALIVE_SECONDS = 300
+#: After a protocol error: how long input is still read (and dropped) once
+#: the error reply and a FIN have gone out, before the socket is closed.
+_LINGER_SECONDS = 1.0
 
 
 class Connection(asyncio.Protocol):
@@ -266,9 +269,18 @@ class Connection(asyncio.Protocol):
         self.dispatcher.protocol_errors += 1
         # Redis logs these at verbose: a client's mistake, not the server's.
         log.debug("protocol error from %s: %s", self.client and self.client.addr, parser.error)
-        self.transport.write(error(f"ERR {parser.error}"))
+        transport = self.transport
+        transport.write(error(f"ERR {parser.error}"))
         self.closing = True
-        self.transport.close()
+        # Closing a socket whose peer's bytes are still unread sends a reset,
+        # which can reach the client before the error reply and discard it.
+        # So: the reply, then a FIN (write_eof), and input is read and dropped
+        # (closing is set) until the client closes or the linger time ends.
+        if transport.can_write_eof():
+            transport.write_eof()
+            asyncio.get_running_loop().call_later(_LINGER_SECONDS, transport.close)
+        else:
+            transport.close()
 
     # ----------------------------------------------------------- group sync
 
