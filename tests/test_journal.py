@@ -212,7 +212,7 @@ def test_decode_record_returns_the_operation_of_one_record(op: tuple[Any, ...]) 
         (RECORDS[0] + b"\x00", "record-length", len(RECORDS[0])),
         (RECORDS[0] + RECORDS[1], "record-length", len(RECORDS[0])),
         (RECORDS[0][:-1] + b"\xff", "record-crc", 0),
-        (frame(0x16, b""), "record-type", 0),  # an unknown required type
+        (frame(0x19, b""), "record-type", 0),  # an unknown required type
         (frame(0x80, b"optional"), "record-type", 0),  # no operation to return
         (frame(0x10, b"\x00" * 15), "record-body", 9),  # a SET body too short
         (frame(0x11, b"\x00" * 4 + b"\xff"), "text-utf8", 13),

@@ -24,12 +24,62 @@ _HANDLER = {
     "snapkv.server.table",
 }
 
+#: What the value types' command families may import besides.
+_TYPED = {*_HANDLER, "snapkv.errors", "snapkv.values", "snapkv.views"}
+
 ALLOWED: dict[str, set[str]] = {
     "snapkv.errors": set(),
     "snapkv._binary": set(),
     "snapkv._fs": set(),
     "snapkv._frame": {"snapkv._binary", "snapkv.errors"},
-    "snapkv.codec": {"snapkv._binary", "snapkv._frame", "snapkv.errors"},
+    "snapkv.codec": {"snapkv._binary", "snapkv._frame", "snapkv.errors", "snapkv.values"},
+    # The value types: containers, their effects and flat forms. Pure.
+    "snapkv.values": {
+        "snapkv.errors",
+        "snapkv.values.base",
+        "snapkv.values.hashes",
+        "snapkv.values.lists",
+        "snapkv.values.sets",
+        "snapkv.values.zsets",
+    },
+    "snapkv.values.base": set(),
+    "snapkv.values.hashes": {"snapkv.values.base"},
+    "snapkv.values.lists": {"snapkv.values.base"},
+    "snapkv.values.sets": {"snapkv.values.base"},
+    "snapkv.values.zsets": {"snapkv.values.base"},
+    # What each key-level record does to memory, once (live path, replay, undo).
+    "snapkv.effects": {"snapkv.values"},
+    # The Python API of the value types: a keyspace (for annotations only)
+    # read and written through its _lookup and _write.
+    "snapkv.views": {
+        "snapkv.views.base",
+        "snapkv.views.hash",
+        "snapkv.views.list",
+        "snapkv.views.set",
+        "snapkv.views.zset",
+    },
+    "snapkv.views.base": {"snapkv.errors", "snapkv.keyspace", "snapkv.values"},
+    "snapkv.views.hash": {"snapkv.errors", "snapkv.values", "snapkv.views.base"},
+    "snapkv.views.list": {"snapkv.errors", "snapkv.values", "snapkv.views.base"},
+    "snapkv.views.set": {"snapkv.errors", "snapkv.values", "snapkv.views.base"},
+    "snapkv.views.zset": {"snapkv.errors", "snapkv.values", "snapkv.views.base"},
+    # Redis's serialization (DUMP payloads, RDB): pure codecs.
+    "snapkv.rdb": {
+        "snapkv.rdb.compact",
+        "snapkv.rdb.crc64",
+        "snapkv.rdb.lzf",
+        "snapkv.rdb.objects",
+    },
+    "snapkv.rdb.crc64": set(),
+    "snapkv.rdb.lzf": set(),
+    "snapkv.rdb.compact": {"snapkv.errors"},
+    "snapkv.rdb.objects": {
+        "snapkv.errors",
+        "snapkv.rdb.compact",
+        "snapkv.rdb.crc64",
+        "snapkv.rdb.lzf",
+        "snapkv.values",
+    },
     "snapkv.journal": {"snapkv.journal.format", "snapkv.journal.reader", "snapkv.journal.writer"},
     "snapkv.journal.format": {"snapkv._binary", "snapkv._frame", "snapkv.errors"},
     "snapkv.journal.reader": {"snapkv._frame", "snapkv.errors", "snapkv.journal.format"},
@@ -44,7 +94,14 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.errors",
     },
     "snapkv.media": {"snapkv.media.base", "snapkv.media.file", "snapkv.media.memory"},
-    "snapkv.keyspace": {"snapkv._binary", "snapkv.errors", "snapkv.journal"},
+    "snapkv.keyspace": {
+        "snapkv._binary",
+        "snapkv.effects",
+        "snapkv.errors",
+        "snapkv.journal",
+        "snapkv.values",
+        "snapkv.views",
+    },
     "snapkv.store": {
         "snapkv.codec",
         "snapkv.errors",
@@ -54,6 +111,7 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.rebuild",
         "snapkv.recovery",
         "snapkv.transaction",
+        "snapkv.values",
     },
     # open(): checks, creates, locks and restores (the Store's own checks reused).
     "snapkv.opening": {"snapkv.errors", "snapkv.media", "snapkv.recovery", "snapkv.store"},
@@ -65,11 +123,18 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.recovery_advice",
     },
     # A plan into keyspaces: the snapshot's spaces, then every effect applied.
-    "snapkv.rebuild": {"snapkv.codec", "snapkv.journal", "snapkv.keyspace"},
+    "snapkv.rebuild": {"snapkv.codec", "snapkv.effects", "snapkv.journal"},
     # The words of recovery's refusals: recovery hands it the plans (its
     # types are named for annotations only).
     "snapkv.recovery_advice": {"snapkv.errors", "snapkv.journal", "snapkv.recovery"},
-    "snapkv.transaction": {"snapkv._binary", "snapkv.errors", "snapkv.journal", "snapkv.keyspace"},
+    "snapkv.transaction": {
+        "snapkv._binary",
+        "snapkv.effects",
+        "snapkv.errors",
+        "snapkv.journal",
+        "snapkv.keyspace",
+        "snapkv.values",
+    },
     "snapkv.simulate": {"snapkv.errors", "snapkv.store"},
     # snapkv check: the report is data; verify runs recovery's rules over a
     # read-only view of the directory; repair changes files with _fs.
@@ -108,6 +173,7 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.opening",
         "snapkv.simulate",
         "snapkv.store",
+        "snapkv.views",
     },
     # The server: resp knows no command, handlers know no bytes but the
     # writer's (Redis's networking.c / server.c / t_string.c cut). The
@@ -147,6 +213,13 @@ ALLOWED: dict[str, set[str]] = {
     },
     "snapkv.server.glob": {"snapkv.server.resp.text"},
     "snapkv.server.cmd_strings": _HANDLER,
+    # The value types' families reach data through the keyspace's views.
+    "snapkv.server.cmd_hash": _TYPED,
+    "snapkv.server.cmd_list": _TYPED,
+    "snapkv.server.cmd_set": _TYPED,
+    "snapkv.server.cmd_zset": _TYPED,
+    "snapkv.server.cmd_sort": _TYPED,
+    "snapkv.server.cmd_dump": {*_TYPED, "snapkv.rdb"},
     "snapkv.server.cmd_keys": {*_HANDLER, "snapkv.server.glob"},
     "snapkv.server.cmd_expire": _HANDLER,
     "snapkv.server.cmd_multi": _HANDLER,
@@ -168,14 +241,20 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.server.cmd_client",
         "snapkv.server.cmd_config",
         "snapkv.server.cmd_connection",
+        "snapkv.server.cmd_dump",
         "snapkv.server.cmd_expire",
+        "snapkv.server.cmd_hash",
         "snapkv.server.cmd_info",
         "snapkv.server.cmd_introspection",
         "snapkv.server.cmd_keys",
+        "snapkv.server.cmd_list",
         "snapkv.server.cmd_multi",
         "snapkv.server.cmd_persistence",
         "snapkv.server.cmd_scripting",
+        "snapkv.server.cmd_set",
+        "snapkv.server.cmd_sort",
         "snapkv.server.cmd_strings",
+        "snapkv.server.cmd_zset",
         "snapkv.server.resp.writer",
         "snapkv.server.state",
         "snapkv.server.table",

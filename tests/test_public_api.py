@@ -5,9 +5,11 @@ The error classes themselves (tree, builtins, context) are ``test_errors.py``'s.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -18,19 +20,24 @@ EXPECTED = {
     "CorruptJournalError",
     "CorruptSnapshotError",
     "FileMedium",
+    "HashView",
     "InvalidOperationError",
     "Keyspace",
+    "ListView",
     "Medium",
     "MediumError",
     "NoSpaceError",
     "MemoryMedium",
     "RestoreReport",
+    "SetView",
     "SnapkvError",
+    "SortedSetView",
     "Store",
     "StoreClosedError",
     "StoreLockedError",
     "StoreShutDownError",
     "TransactionError",
+    "WrongTypeError",
     "__version__",
     "codec",
     "open",
@@ -85,7 +92,12 @@ def test_import_does_not_load_the_cli() -> None:
     assert "snapkv.cli" not in modules
 
 
-def test_import_loads_only_the_standard_library() -> None:
+#: The pure-Python packages the core depends on (pyproject's ``dependencies``):
+#: sortedcontainers orders the sorted sets.
+PURE_PYTHON_DEPENDENCIES = {"sortedcontainers"}
+
+
+def test_import_loads_only_the_standard_library_and_pure_python_dependencies() -> None:
     top_level = {name.partition(".")[0] for name in imported_by("import snapkv")}
     # Private names are the interpreter's own (site and editable-install hooks).
     third_party = {
@@ -93,4 +105,8 @@ def test_import_loads_only_the_standard_library() -> None:
         for name in top_level - set(sys.stdlib_module_names)
         if name != "snapkv" and not name.startswith("_")
     }
-    assert third_party == set()
+    assert third_party == PURE_PYTHON_DEPENDENCIES
+    for name in PURE_PYTHON_DEPENDENCIES:
+        # No compiled code: every file the package ships is Python source.
+        package = Path(importlib.util.find_spec(name).origin).parent  # type: ignore[union-attr,arg-type]
+        assert not [p for p in package.rglob("*") if p.suffix in {".so", ".pyd", ".dylib"}]

@@ -35,11 +35,13 @@ from snapkv.errors import (
     StoreLockedError,
     StoreShutDownError,
     TransactionError,
+    WrongTypeError,
 )
 from snapkv.media import FileMedium, Medium, MemoryMedium
 from snapkv.opening import open
 from snapkv.simulate import run_operations
 from snapkv.store import Keyspace, RestoreReport, Store
+from snapkv.views import HashView, ListView, SetView, SortedSetView
 
 __version__ = "0.2.0"
 
@@ -47,19 +49,24 @@ __all__ = [
     "CorruptJournalError",
     "CorruptSnapshotError",
     "FileMedium",
+    "HashView",
     "InvalidOperationError",
     "Keyspace",
+    "ListView",
     "Medium",
     "MediumError",
     "MemoryMedium",
     "NoSpaceError",
     "RestoreReport",
+    "SetView",
     "SnapkvError",
+    "SortedSetView",
     "Store",
     "StoreClosedError",
     "StoreLockedError",
     "StoreShutDownError",
     "TransactionError",
+    "WrongTypeError",
     "__version__",
     "codec",
     "open",

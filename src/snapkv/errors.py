@@ -16,6 +16,8 @@ The hierarchy::
     ├── MediumError                 the medium could not read or publish (wraps OSError)
     │   └── NoSpaceError            no room for a journal write; nothing written, the journal
     │                               stays usable and takes writes again once there is room
+    ├── WrongTypeError              a key used as a type it does not hold (a hash read as a
+    │                               string, a list as a set); also a TypeError
     ├── TransactionError            an operation a transaction cannot contain (nesting, save,
     │                               shutdown, restore, close inside one), or one too large
     └── InvalidOperationError       a malformed operation for run_operations; also a ValueError
@@ -40,6 +42,7 @@ __all__ = [
     "StoreLockedError",
     "StoreShutDownError",
     "TransactionError",
+    "WrongTypeError",
 ]
 
 
@@ -146,6 +149,24 @@ class NoSpaceError(MediumError):
     the journal stays usable: the refused write changed nothing (not memory,
     not the file), and a later write succeeds once there is room again.
     """
+
+
+class WrongTypeError(SnapkvError, TypeError):
+    """A key was used as a type it does not hold: nothing changed.
+
+    Redis's WRONGTYPE: ``get`` of a key holding a hash, ``hash(k)`` of a key
+    holding a list. The message names the key, what it holds and what the
+    call wanted; ``key``, ``holds`` and ``wanted`` carry the same.
+    """
+
+    def __init__(self, key: str, holds: str, wanted: str) -> None:
+        super().__init__(f"key {key!r} holds a {holds}, not a {wanted}")
+        self.key = key
+        self.holds = holds
+        self.wanted = wanted
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), (self.key, self.holds, self.wanted), {}))
 
 
 class TransactionError(SnapkvError):

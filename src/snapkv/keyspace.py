@@ -33,10 +33,13 @@ from collections.abc import Callable, ItemsView, Iterator, KeysView, MutableMapp
 from typing import Any, NoReturn, Protocol
 
 from snapkv import journal as jr
+from snapkv import values as vtypes  # not `values`: Keyspace.values() shadows it in the class
 from snapkv._binary import U64_MAX
+from snapkv.effects import Space, apply_key, new_space, reclaim
 from snapkv.errors import StoreClosedError
+from snapkv.views import HashView, ListView, SetView, SortedSetView, Views
 
-__all__ = ["SWEEP_SLICE", "Engine", "Keyspace", "Space"]
+__all__ = ["SWEEP_SLICE", "Engine", "Keyspace", "Space", "reclaim"]
 
 #: Heap entries the sweeper looks at per lock hold: bounds the pause writers see.
 SWEEP_SLICE = 64
@@ -45,8 +48,6 @@ _MAX_MS = U64_MAX
 #: Bound once: every plain set encodes one (see Keyspace.set).
 _set_record = jr.set_record
 
-Space = tuple[dict[str, str], dict[str, int], list[tuple[int, str]]]
-
 
 class Engine(Protocol):
     """What a Keyspace needs of its Store: the lock, the clock and the journal hooks."""
@@ -54,6 +55,8 @@ class Engine(Protocol):
     _lock: Any  # a threading.Lock, or a transaction's HeldLock
     _clock: Callable[[], float]
     _writer: Any
+    #: The epoch of a running save (0: none): containers older than it are copied on write.
+    _frozen_below: int
 
     def now_ms(self) -> int: ...
     def db(self, index: int) -> Keyspace: ...
@@ -80,37 +83,7 @@ _MISSING: Any = object()
 _ABSENT: Any = object()  # delete()'s default for pop(): "no KeyError, tell me it was absent"
 
 
-def _new_space(
-    entries: dict[str, str] | None = None, expires: dict[str, int] | None = None
-) -> Space:
-    entries = {} if entries is None else entries
-    expires = {} if expires is None else expires
-    heap = list(zip(expires.values(), expires, strict=True))  # C-level, unlike a comprehension
-    heapq.heapify(heap)
-    return entries, expires, heap
-
-
-def reclaim(space: Space, now_ms: float, limit: int | None = None) -> tuple[int, bool]:
-    """Remove the keys of ``space`` due at ``now_ms``; return (keys removed, more may be due).
-
-    ``limit`` bounds the heap entries looked at, stale ones included (left
-    by persist or a plain set), so one call's work is bounded. The sweeper,
-    locked reads and recovery all reclaim through this one loop.
-    """
-    data, expires, heap = space
-    removed = popped = 0
-    while heap and heap[0][0] <= now_ms:
-        if limit is not None and popped >= limit:
-            return removed, True
-        at, key = heapq.heappop(heap)
-        popped += 1
-        if expires.get(key) == at:
-            # Entry first: a lock-free reader between the two deletions
-            # must still find the expiry time, or it would see the key live.
-            del data[key]
-            del expires[key]
-            removed += 1
-    return removed, False
+_new_space = new_space
 
 
 def _checked(key: object, value: object) -> tuple[str, str]:
@@ -175,6 +148,7 @@ class Keyspace(MutableMapping[str, str]):
         never present, so it returns ``default`` (an unhashable key raises
         ``TypeError``, as with ``dict.get``).
 
+        :raises WrongTypeError: the key holds a hash, list, set or sorted set.
         :raises StoreClosedError: the store was closed.
         """
         data, expires, _ = self._space
@@ -182,7 +156,10 @@ class Keyspace(MutableMapping[str, str]):
             at = expires.get(key)
             if at is not None and at <= self._store._clock() * 1000:
                 return default
-        return data.get(key, default)
+        value = data.get(key, default)
+        if value.__class__ is str or value is default:
+            return value
+        raise vtypes.wrong_type(key, value, "string")
 
     def __getitem__(self, key: str) -> str:
         """Return the value of ``key``; raises ``KeyError`` if it is missing or expired."""
@@ -192,7 +169,12 @@ class Keyspace(MutableMapping[str, str]):
         return value
 
     def __contains__(self, key: object) -> bool:
-        return self.get(key, _MISSING) is not _MISSING  # type: ignore[arg-type]
+        """Whether ``key`` exists (holding a value of any type) and has not expired."""
+        data, expires, _ = self._space
+        if key not in data:
+            return False
+        at = expires.get(key) if expires else None  # type: ignore[call-overload,unused-ignore]
+        return at is None or at > self._store._clock() * 1000
 
     def __len__(self) -> int:
         """Live keys (expired ones are reclaimed first, so the count is exact)."""
@@ -215,13 +197,107 @@ class Keyspace(MutableMapping[str, str]):
         """The keys of a point-in-time copy of this keyspace."""
         return self._copy().keys()
 
+    def _strings(self) -> dict[str, str]:
+        copied = self._copy()
+        for key, value in copied.items():
+            if value.__class__ is not str:
+                raise vtypes.wrong_type(key, value, "string")
+        return copied
+
     def values(self) -> ValuesView[str]:
-        """The values of a point-in-time copy of this keyspace."""
-        return self._copy().values()
+        """The values of a point-in-time copy of this keyspace.
+
+        :raises WrongTypeError: a key holds a hash, list, set or sorted set
+            (as ``self[key]`` would for it).
+        """
+        return self._strings().values()
 
     def items(self) -> ItemsView[str, str]:
-        """The items of a point-in-time copy of this keyspace."""
-        return self._copy().items()
+        """The items of a point-in-time copy of this keyspace.
+
+        :raises WrongTypeError: a key holds a hash, list, set or sorted set.
+        """
+        return self._strings().items()
+
+    def key_type(self, key: str) -> str | None:
+        """What ``key`` holds, in Redis's TYPE words: ``"string"``, ``"hash"``, ``"list"``,
+        ``"set"``, ``"zset"``; ``None`` if it is missing or expired."""
+        data, expires, _ = self._space
+        value = data.get(key)
+        if value is None or (expires and self._expired(key, expires)):
+            return None
+        return vtypes.type_name(value)
+
+    # ------------------------------------------------------- value types
+
+    @property
+    def hashes(self) -> Views[HashView]:
+        """The hash at a key: ``store.hashes["user:1"]["name"] = "Ada"``."""
+        return Views(self, HashView)
+
+    @property
+    def lists(self) -> Views[ListView]:
+        """The list at a key: ``store.lists["jobs"].append("j1")``."""
+        return Views(self, ListView)
+
+    @property
+    def sets(self) -> Views[SetView]:
+        """The set at a key: ``store.sets["tags"].add("new")``."""
+        return Views(self, SetView)
+
+    @property
+    def zsets(self) -> Views[SortedSetView]:
+        """The sorted set at a key: ``store.zsets["board"]["ada"] = 42.0``."""
+        return Views(self, SortedSetView)
+
+    def _lookup(self, key: str, kind: vtypes.ValueType) -> Any:
+        """The container ``key`` holds (``None``: missing or expired); caller holds the lock.
+
+        :raises WrongTypeError: the key holds another type.
+        """
+        data, expires, _ = self._space
+        value = data.get(key)
+        if value is None:
+            return None
+        if expires and self._expired(key, expires):
+            return None
+        if value.__class__ is not kind.CLASS:
+            raise vtypes.wrong_type(key, value, kind.NAME)
+        return value
+
+    def _write(self, ops: list[Any]) -> tuple[Any, int] | None:
+        """Journal ``ops`` (decoded effects) as one record, then apply them; caller holds the lock.
+
+        The write path of the value types (and of copy/rename of them): one
+        record (a BATCH for several effects, so a multi-key command is all or
+        nothing after a crash), then memory changes through
+        :func:`snapkv.effects.apply_key`, the function replay uses. An EDIT
+        of a key that is present but expired first deletes it (a DEL in the
+        same record), so replay never edits the expired value. The caller
+        has checked every effect: ``apply_key`` raising here is a bug.
+        Returns the ticket for ``Engine._commit``.
+        """
+        store = self._store
+        final: list[Any] = []
+        for op in ops:
+            if op[0] == "edit":
+                data, expires, _ = store.db(op[1])._space
+                if expires and op[2] in data and self._expired(op[2], expires):
+                    final.append(("del", op[1], op[2]))
+            final.append(op)
+        if len(final) == 1:
+            ticket = store._log(jr.encode, final[0])
+        else:
+            ticket = store._log(lambda: jr.batch_record([jr.encode(op) for op in final]))
+        frozen = store._frozen_below
+        for op in final:
+            apply_key(self._space_of, op, frozen)
+            if op[0] == "rename" or (op[0] == "put" and op[5]):
+                store._wake_sweeper()  # an expiry time may have arrived in a keyspace
+        return ticket
+
+    def _space_of(self, db: int) -> Space:
+        return self._store.db(db)._space
 
     def expiring_count(self) -> int:
         """Keys with an expiry time (Redis INFO's ``expires=``); may count due, unswept keys."""
@@ -434,7 +510,11 @@ class Keyspace(MutableMapping[str, str]):
     # atomic step under the lock, as "every operation is atomic" promises.
 
     def pop(self, key: str, default: Any = _MISSING) -> Any:
-        """Remove ``key`` and return its value, or ``default``; ``KeyError`` without one."""
+        """Remove ``key`` and return its value, or ``default``; ``KeyError`` without one.
+
+        :raises WrongTypeError: the key holds another type than a string (it
+            stays; :meth:`delete` removes a key of any type).
+        """
         store = self._store
         with store._lock:
             data, expires, _ = self._space
@@ -442,6 +522,8 @@ class Keyspace(MutableMapping[str, str]):
                 if default is _MISSING:
                     raise KeyError(key)
                 return default
+            if default is not _ABSENT and data[key].__class__ is not str:
+                raise vtypes.wrong_type(key, data[key], "string")
             ticket = store._log(jr.delete_record, self._index, key)
             value = data.pop(key)
             if expires:
@@ -459,6 +541,8 @@ class Keyspace(MutableMapping[str, str]):
             if not data:
                 raise KeyError("popitem(): keyspace is empty")
             key = next(reversed(data))
+            if data[key].__class__ is not str:
+                raise vtypes.wrong_type(key, data[key], "string")
             ticket = store._log(jr.delete_record, self._index, key)
             item = data.popitem()
             expires.pop(key, None)
@@ -476,7 +560,10 @@ class Keyspace(MutableMapping[str, str]):
         with store._lock:
             data, expires, _ = self._space
             if key in data and not (expires and self._expired(key, expires)):
-                return data[key]
+                value = data[key]
+                if value.__class__ is not str:
+                    raise vtypes.wrong_type(key, value, "string")
+                return value
             ticket = store._log(jr.set_record, self._index, key, default, 0)
             data[key] = default
             if expires:
@@ -524,6 +611,39 @@ class Keyspace(MutableMapping[str, str]):
             self._space = _new_space()
         store._commit(ticket)
 
+    def copy_key(
+        self, source: str, target: str, *, db: int | None = None, replace: bool = False
+    ) -> bool:
+        """Copy the value of ``source`` (any type) and its expiry to ``target``, as Redis's COPY.
+
+        ``db`` is the target keyspace (default: this one). Returns False,
+        changing nothing, if ``source`` is missing or ``target`` exists and
+        ``replace`` is false. A container is copied whole: O(its size).
+
+        :raises ValueError: ``source`` and ``target`` are the same key.
+        """
+        source, target = _checked_key(source), _checked_key(target)
+        store = self._store
+        dest = self if db is None else store.db(db)
+        if dest is self and source == target:
+            raise ValueError("source and destination objects are the same")
+        with store._lock:
+            data, expires, _ = self._space
+            if source not in data or (expires and self._expired(source, expires)):
+                return False
+            if not replace and target in dest:
+                return False
+            value, at = data[source], expires.get(source) or 0
+            if value.__class__ is str:
+                ticket = self._write([("set", dest._index, target, value, at)])
+            else:
+                kind = vtypes.BY_CLASS[value.__class__]
+                ticket = self._write(
+                    [("put", dest._index, target, kind.CODE, kind.flat(value), at)]
+                )
+        store._commit(ticket)
+        return True
+
     def rename(self, source: str, target: str) -> None:
         """Rename ``source`` to ``target``, replacing it; the expiry moves along.
 
@@ -570,6 +690,9 @@ class Keyspace(MutableMapping[str, str]):
         """
         data, expires, _ = self._space
         value, at = data[source], expires.get(source)
+        if value.__class__ is not str:
+            # One RENAME record whatever the container's size.
+            return self._write([("rename", self._index, source, target._index, key)])
         ticket = self._store._log(
             lambda: jr.batch_record(
                 [

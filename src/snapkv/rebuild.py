@@ -13,13 +13,12 @@ place; :func:`keyspaces_written` is what ``databases`` must be for
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterable
 from typing import Any
 
 from snapkv import codec
 from snapkv import journal as jr
-from snapkv.keyspace import Space, _new_space, reclaim
+from snapkv.effects import Space, apply_key, new_space, reclaim
 
 __all__ = ["apply", "keyspaces_written", "replay", "snapshot_spaces"]
 
@@ -39,7 +38,7 @@ def snapshot_spaces(snapshot: codec.Snapshot, *, databases: int) -> dict[int, Sp
                 f"the snapshot holds keyspace {index}, but this store has {databases} "
                 f"(use databases={index + 1} or more)"
             )
-        spaces[index] = _new_space(entries, snapshot.expires.get(index))
+        spaces[index] = new_space(entries, snapshot.expires.get(index))
     return spaces
 
 
@@ -50,8 +49,9 @@ def replay(spaces: dict[int, Space], ops: Iterable[jr.Op], *, databases: int, no
 
     :raises ValueError: a record names a keyspace ``>= databases``.
     """
+    replaying = _Replay(spaces, databases)
     for op in ops:
-        apply(spaces, op, databases)
+        replaying.apply(op)
     return sum(reclaim(space, now_ms)[0] for space in spaces.values())
 
 
@@ -63,8 +63,8 @@ def keyspaces_written(ops: Iterable[jr.Op]) -> int:
     highest = -1
     for op in ops:
         for inner in op[1] if op[0] == "batch" else (op,):
-            if inner[0] == "swap":
-                highest = max(highest, inner[1], inner[2])
+            if inner[0] in ("swap", "rename"):
+                highest = max(highest, inner[1], inner[2] if inner[0] == "swap" else inner[3])
             elif inner[1] != jr.ALL_KEYSPACES:
                 highest = max(highest, inner[1])
     return highest + 1
@@ -73,51 +73,56 @@ def keyspaces_written(ops: Iterable[jr.Op]) -> int:
 def apply(spaces: dict[int, Space], op: Any, databases: int) -> None:
     """Apply one effect (a decoded journal record) to ``spaces``.
 
-    The meaning of each record type (FORMAT.md part 2, J3), in one place.
+    The meaning of each record type (FORMAT.md part 2, J3): the keyspace-wide
+    ones (BATCH, CLEAR, SWAP) here, the key-level ones in
+    :func:`snapkv.effects.apply_key`, which the live write path uses too.
+
+    :raises ValueError: a record names a keyspace ``>= databases``, or a
+        value type refuses an effect (see ``apply_key``).
     """
-    kind = op[0]
-    if kind == "batch":
-        for inner in op[1]:
-            apply(spaces, inner, databases)
-        return
-    if kind == "clear":
-        if op[1] == jr.ALL_KEYSPACES:
-            spaces.clear()
-        else:
-            spaces.pop(op[1], None)
-        return
-    if kind == "swap":
-        if max(op[1], op[2]) >= databases:
+    _Replay(spaces, databases).apply(op)
+
+
+class _Replay:
+    """Applies effects to a dict of spaces; one per replay, so ``space_of`` is bound once."""
+
+    __slots__ = ("databases", "spaces")
+
+    def __init__(self, spaces: dict[int, Space], databases: int) -> None:
+        self.spaces = spaces
+        self.databases = databases
+
+    def space_of(self, db: int) -> Space:
+        if db >= self.databases:
             raise ValueError(
-                f"the journal swaps keyspace {max(op[1], op[2])}, but this store has {databases}"
+                f"the journal writes keyspace {db}, but this store has {self.databases}"
             )
-        a, b = spaces.pop(op[1], None), spaces.pop(op[2], None)
-        if a is not None:
-            spaces[op[2]] = a
-        if b is not None:
-            spaces[op[1]] = b
-        return
-    db = op[1]
-    if db >= databases:
-        raise ValueError(f"the journal writes keyspace {db}, but this store has {databases}")
-    space = spaces.get(db)
-    if space is None:
-        space = spaces[db] = _new_space()
-    data, expires, heap = space
-    key = op[2]
-    if kind == "set":
-        data[key] = op[3]
-        if op[4]:
-            expires[key] = op[4]
-            heapq.heappush(heap, (op[4], key))
+        space = self.spaces.get(db)
+        if space is None:
+            space = self.spaces[db] = new_space()
+        return space
+
+    def apply(self, op: Any) -> None:
+        kind = op[0]
+        spaces = self.spaces
+        if kind == "batch":
+            for inner in op[1]:
+                self.apply(inner)
+        elif kind == "clear":
+            if op[1] == jr.ALL_KEYSPACES:
+                spaces.clear()
+            else:
+                spaces.pop(op[1], None)
+        elif kind == "swap":
+            if max(op[1], op[2]) >= self.databases:
+                raise ValueError(
+                    f"the journal swaps keyspace {max(op[1], op[2])}, "
+                    f"but this store has {self.databases}"
+                )
+            a, b = spaces.pop(op[1], None), spaces.pop(op[2], None)
+            if a is not None:
+                spaces[op[2]] = a
+            if b is not None:
+                spaces[op[1]] = b
         else:
-            expires.pop(key, None)
-    elif kind == "del":
-        data.pop(key, None)
-        expires.pop(key, None)
-    elif kind == "expire" and key in data:
-        if op[3]:
-            expires[key] = op[3]
-            heapq.heappush(heap, (op[3], key))
-        else:
-            expires.pop(key, None)
+            apply_key(self.space_of, op)

@@ -61,6 +61,7 @@ from typing import Any, NoReturn
 
 from snapkv import codec, rebuild, recovery
 from snapkv import journal as jr
+from snapkv import values as vtypes  # Keyspace.values() shadows `values` in the class
 from snapkv.errors import (
     MediumError,
     SnapkvError,
@@ -334,6 +335,7 @@ class Store(Keyspace):
         self._lock: Any = threading.Lock()
         self._publish_lock = threading.Lock()
         self._tx_thread: int | None = None
+        self._frozen_below = 0  # see save() and values.base's epoch
         self._closed = False
         self._clock: Callable[[], float] = clock if clock is not None else time.time
         self._spaces: list[Keyspace] = [self, *(Keyspace(self, i) for i in range(1, databases))]
@@ -741,6 +743,10 @@ class Store(Keyspace):
                     self._rotate(prepared)
                     prepared = None
                     columns = self._columns()
+                    # The containers just referenced are encoded after the
+                    # lock is released: until then a write copies one before
+                    # changing it (values.base, "the epoch").
+                    self._frozen_below = vtypes.next_epoch()
                     # Writes from here on are not in this snapshot: they mark
                     # the store unsaved again.
                     self._mark_saved()
@@ -753,6 +759,9 @@ class Store(Keyspace):
                 with self._lock:
                     self._mark_unsaved()
                 raise
+            finally:
+                with self._lock:
+                    self._frozen_below = 0
 
     def shutdown(self) -> None:
         """Publish a snapshot of every keyspace as one atomic snapshot, then clear memory.

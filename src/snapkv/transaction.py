@@ -34,11 +34,13 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from snapkv import journal as jr
+from snapkv import values
 from snapkv._binary import U32_MAX
+from snapkv.effects import Space
 from snapkv.errors import TransactionError
 
 if TYPE_CHECKING:
-    from snapkv.keyspace import Keyspace, Space
+    from snapkv.keyspace import Keyspace
 
 __all__ = ["HeldLock", "Recorder", "committed_anyway"]
 
@@ -130,7 +132,7 @@ class Recorder:
         op: Any = jr.decode_record(record)
         if op[0] == "batch":
             inner = op[1]
-            pieces = [_encode(each) for each in inner]
+            pieces = [jr.encode(each) for each in inner]
         else:
             inner = (op,)
             pieces = [record]
@@ -173,6 +175,11 @@ class Recorder:
             if kind == "key":
                 _, space, key, value, at = entry
                 _restore_key(space, key, value, at)
+            elif kind == "edit":
+                _undo_edit(entry)
+            elif kind == "pair":
+                for _, space, key, value, at in (entry[2], entry[1]):
+                    _restore_key(space, key, value, at)
             elif kind == "space":
                 spaces[entry[1]]._space = entry[2]
             elif kind == "all":
@@ -194,6 +201,24 @@ class Recorder:
             return ("swap", op[1], op[2])
         space = self._spaces[op[1]]._space
         key = op[2]
+        if kind == "edit":
+            # The container is changed in place: keep the effects that undo
+            # this one (a reference to it would see the change).
+            kind_of = values.BY_CODE[op[3]]
+            value = space[0].get(key)
+            undo = kind_of.inverse(value, op[4], op[5])
+            return ("edit", space, key, kind_of, undo, value is not None, space[1].get(key))
+        if kind == "rename":
+            target = self._spaces[op[3]]._space
+            return (
+                "pair",
+                self._key_entry(space, key),
+                self._key_entry(target, op[4]),
+            )
+        return self._key_entry(space, key)
+
+    @staticmethod
+    def _key_entry(space: Space, key: str) -> tuple[Any, ...]:
         return ("key", space, key, space[0].get(key, _ABSENT), space[1].get(key))
 
 
@@ -218,18 +243,27 @@ def committed_anyway(writer: Any, written: int, failure: str | None, exc: BaseEx
     return newly_failed and not isinstance(exc, Exception)
 
 
-def _encode(op: tuple[Any, ...]) -> bytes:
-    """The record of one effect a BATCH held: the inverse of its entry's decoder."""
-    kind = op[0]
-    if kind == "set":
-        return jr.set_record(op[1], op[2], op[3], op[4])
-    if kind == "del":
-        return jr.delete_record(op[1], op[2])
-    if kind == "expire":
-        return jr.expire_record(op[1], op[2], op[3])
-    if kind == "clear":
-        return jr.clear_record(op[1])
-    return jr.swap_record(op[1], op[2])
+def _undo_edit(entry: tuple[Any, ...]) -> None:
+    """Put back a container an EDIT changed: its inverse effects, then its expiry.
+
+    ``entry`` is ``("edit", space, key, type module, inverse effects,
+    whether the key existed, its expiry)``, as ``Recorder._prior`` made it.
+    """
+    _, space, key, kind_of, undo, existed, at = entry
+    data, expires, heap = space
+    value = data.get(key)
+    for opcode, items in undo:
+        value = kind_of.apply(value, opcode, items)
+    if value is None or not existed:
+        data.pop(key, None)
+        expires.pop(key, None)
+        return
+    data[key] = value
+    if at is None:
+        expires.pop(key, None)
+    else:
+        expires[key] = at
+        heapq.heappush(heap, (at, key))
 
 
 def _restore_key(space: Space, key: str, value: Any, at: int | None) -> None:

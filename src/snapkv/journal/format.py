@@ -18,10 +18,11 @@ the clock says at replay time. Pure: no I/O.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from struct import Struct
 from struct import error as StructError
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 from snapkv._binary import TEXT_ENCODING, TEXT_ERRORS, U32, U32_MAX, crc32
 from snapkv._frame import (
@@ -53,15 +54,21 @@ __all__ = [
     "TYPE_BATCH",
     "TYPE_CLEAR",
     "TYPE_DEL",
+    "TYPE_EDIT",
     "TYPE_EXPIRE",
+    "TYPE_PUT",
+    "TYPE_RENAME",
     "TYPE_SET",
     "TYPE_SWAP",
     "VERSION",
     "BatchOp",
     "ClearOp",
     "DelOp",
+    "EditOp",
     "ExpireOp",
     "Op",
+    "PutOp",
+    "RenameOp",
     "SetOp",
     "SimpleOp",
     "SwapOp",
@@ -69,8 +76,12 @@ __all__ = [
     "clear_record",
     "decode_record",
     "delete_record",
+    "edit_record",
+    "encode",
     "expire_record",
     "header",
+    "put_record",
+    "rename_record",
     "set_record",
     "swap_record",
 ]
@@ -95,6 +106,9 @@ TYPE_CLEAR = 0x12
 TYPE_EXPIRE = 0x13
 TYPE_SWAP = 0x14
 TYPE_BATCH = 0x15
+TYPE_EDIT = 0x16
+TYPE_PUT = 0x17
+TYPE_RENAME = 0x18
 
 #: ``clear_record(ALL_KEYSPACES)`` clears every keyspace; decoded as ``("clear", -1)``.
 ALL_KEYSPACES = -1
@@ -115,6 +129,24 @@ _BODY_SET = Struct("<IQI")
 _BODY_EXPIRE = Struct("<IQ")
 _BODY_DB = Struct("<I")
 _BODY_SWAP = Struct("<II")
+_EDIT_HEAD = Struct("<IBIBBI")  # length, type | db, value type, opcode, key length
+_PUT_HEAD = Struct("<IBIBQI")  # length, type | db, value type, expire_at, key length
+_RENAME_HEAD = Struct("<IBIII")  # length, type | db, target db, key length
+_EDIT_FIXED = _EDIT_HEAD.size - FRAME_TAIL.size  # 10
+_PUT_FIXED = _PUT_HEAD.size - FRAME_TAIL.size  # 17
+_RENAME_FIXED = _RENAME_HEAD.size - FRAME_TAIL.size  # 12
+_BODY_EDIT = Struct("<IBBI")
+_BODY_PUT = Struct("<IBQI")
+_BODY_RENAME = Struct("<III")
+# Items (FORMAT.md J3): a tag byte, then a u32 length and UTF-8 bytes (str),
+# an i64 (int) or an f64 (float), all little-endian.
+ITEM_STR = 0
+ITEM_INT = 1
+ITEM_FLOAT = 2
+_STR_ITEM = Struct("<BI")
+_INT_ITEM = Struct("<Bq")
+_FLOAT_ITEM = Struct("<Bd")
+_pack_str_item = _STR_ITEM.pack
 
 # Decoded operations (effects). ``db`` is a keyspace number; ``at`` an
 # absolute expiry in milliseconds since the epoch, 0 meaning none.
@@ -123,7 +155,13 @@ DelOp: TypeAlias = tuple[Literal["del"], int, str]
 ClearOp: TypeAlias = tuple[Literal["clear"], int]
 ExpireOp: TypeAlias = tuple[Literal["expire"], int, str, int]
 SwapOp: TypeAlias = tuple[Literal["swap"], int, int]
-SimpleOp: TypeAlias = SetOp | DelOp | ClearOp | ExpireOp | SwapOp
+#: A value type's effect on a key (``values``' opcodes and items).
+EditOp: TypeAlias = tuple[Literal["edit"], int, str, int, int, tuple[str | int | float, ...]]
+#: A key now holds this whole value (type code, flat items), expiring at ``at``.
+PutOp: TypeAlias = tuple[Literal["put"], int, str, int, tuple[str | int | float, ...], int]
+#: ``key`` of keyspace ``db`` moved to ``target`` of keyspace ``target_db`` (replacing it).
+RenameOp: TypeAlias = tuple[Literal["rename"], int, str, int, str]
+SimpleOp: TypeAlias = SetOp | DelOp | ClearOp | ExpireOp | SwapOp | EditOp | PutOp | RenameOp
 BatchOp: TypeAlias = tuple[Literal["batch"], tuple[SimpleOp, ...]]
 Op: TypeAlias = SimpleOp | BatchOp
 
@@ -229,6 +267,103 @@ def swap_record(a: int, b: int) -> bytes:
         raise _out_of_range(db=a, other=b) from None
 
 
+def _items(items: Iterable[str | int | float]) -> list[bytes]:
+    """The items of an EDIT or PUT body (FORMAT.md J3), as pieces to join."""
+    out: list[bytes] = []
+    append = out.append
+    for item in items:
+        kind = type(item)
+        if kind is str:
+            data = _text(item, "item")  # type: ignore[arg-type]
+            append(_pack_str_item(ITEM_STR, len(data)))
+            append(data)
+        elif kind is float:
+            if math.isnan(item):  # type: ignore[arg-type]  # no sorted set holds a NaN
+                raise ValueError("a journal item cannot be NaN")
+            append(_FLOAT_ITEM.pack(ITEM_FLOAT, item))
+        elif kind is int:
+            try:
+                append(_INT_ITEM.pack(ITEM_INT, item))
+            except StructError:
+                raise ValueError(f"journal integer item {item} does not fit 64 bits") from None
+        else:
+            raise TypeError(f"a journal item is a str, int or float, not {kind.__name__}")
+    return out
+
+
+def edit_record(
+    db: int, key: str, vtype: int, opcode: int, items: Iterable[str | int | float]
+) -> bytes:
+    """EDIT: the value of type ``vtype`` at ``key`` changed by effect ``opcode`` with ``items``.
+
+    What each (type, opcode) means is :mod:`snapkv.values`'; the journal
+    only frames it. A missing key is created by the effect; an effect that
+    leaves the value empty removes the key.
+    """
+    k = _text(key, "key")
+    pieces = _items(items)
+    length = _EDIT_FIXED + len(k) + sum(map(len, pieces))
+    try:
+        head = _EDIT_HEAD.pack(length, TYPE_EDIT, db, vtype, opcode, len(k))
+    except StructError:
+        raise _out_of_range(db=db, vtype=vtype, opcode=opcode) from None
+    return _framed(head, k, *pieces)
+
+
+def put_record(
+    db: int, key: str, vtype: int, items: Iterable[str | int | float], expire_at: int = 0
+) -> bytes:
+    """PUT: ``key`` now holds the whole value of type ``vtype`` whose flat items are ``items``."""
+    k = _text(key, "key")
+    pieces = _items(items)
+    length = _PUT_FIXED + len(k) + sum(map(len, pieces))
+    try:
+        head = _PUT_HEAD.pack(length, TYPE_PUT, db, vtype, expire_at, len(k))
+    except StructError:
+        raise _out_of_range(db=db, vtype=vtype, expire_at=expire_at) from None
+    return _framed(head, k, *pieces)
+
+
+def rename_record(db: int, key: str, target_db: int, target: str) -> bytes:
+    """RENAME: ``key`` of keyspace ``db`` is now ``target`` of ``target_db``, expiry included.
+
+    Whatever ``target`` held is replaced. One record whatever the value's
+    size, so renaming a million-element hash costs what renaming a string does.
+    """
+    k = _text(key, "key")
+    t = _text(target, "key")
+    try:
+        head = _RENAME_HEAD.pack(
+            _RENAME_FIXED + len(k) + len(t), TYPE_RENAME, db, target_db, len(k)
+        )
+    except StructError:
+        raise _out_of_range(db=db, other=target_db) from None
+    return _framed(head, k, t)
+
+
+def encode(op: SimpleOp) -> bytes:
+    """The record of one decoded effect: the inverse of its decoder."""
+    o: Any = op  # the tuple's shape follows from its first field, which mypy cannot see
+    kind = o[0]
+    if kind == "set":
+        return set_record(o[1], o[2], o[3], o[4])
+    if kind == "del":
+        return delete_record(o[1], o[2])
+    if kind == "expire":
+        return expire_record(o[1], o[2], o[3])
+    if kind == "clear":
+        return clear_record(o[1])
+    if kind == "swap":
+        return swap_record(o[1], o[2])
+    if kind == "edit":
+        return edit_record(o[1], o[2], o[3], o[4], o[5])
+    if kind == "put":
+        return put_record(o[1], o[2], o[3], o[4], o[5])
+    if kind == "rename":
+        return rename_record(o[1], o[2], o[3], o[4])
+    raise ValueError(f"not a journal effect: {kind!r}")
+
+
 def batch_record(records: Iterable[bytes]) -> bytes:
     """BATCH: the given records (from the encoders above, no BATCH), applied all or nothing.
 
@@ -238,8 +373,8 @@ def batch_record(records: Iterable[bytes]) -> bytes:
     bytes of a BATCH whose start a crash garbled cannot pass for records
     written after it (which would turn a garbage tail into mid-file damage).
 
-    :raises ValueError: an item is not one complete SET/DEL/CLEAR/EXPIRE/SWAP
-        record whose CRC holds.
+    :raises ValueError: an item is not one complete record of a type other
+        than BATCH whose CRC holds.
     """
     entries = [_batch_entry(record) for record in records]
     length = sum(map(len, entries))
@@ -285,8 +420,8 @@ def decode_record(record: bytes | bytearray | memoryview) -> Op:
 
     :raises CorruptJournalError: the frame fails a check (``record-header``,
         ``record-length``, ``record-crc``), bytes follow the record
-        (``record-length``), its type is none of SET, DEL, CLEAR, EXPIRE,
-        SWAP, BATCH (``record-type``), or its body is malformed.
+        (``record-length``), its type is not one of the format's
+        (``record-type``), or its body is malformed.
     """
     view = as_view(record)
     record_type, end = check_frame(view, 0, CorruptJournalError)
@@ -347,6 +482,71 @@ def _decode_swap(view: memoryview, start: int, end: int) -> SwapOp:
     return ("swap", a, b)
 
 
+def _decode_items(view: memoryview, pos: int, end: int) -> tuple[str | int | float, ...]:
+    items: list[str | int | float] = []
+    append = items.append
+    while pos < end:
+        tag = view[pos]
+        if tag == ITEM_STR:
+            if end - pos < _STR_ITEM.size:
+                raise _body_error("an item's length runs past its record", pos)
+            length = U32.unpack_from(view, pos + 1)[0]
+            start = pos + _STR_ITEM.size
+            pos = start + length
+            if pos > end:
+                raise _body_error(f"an item of length {length} runs past its record", start - 4)
+            append(_str(view, start, pos))
+        elif tag in (ITEM_INT, ITEM_FLOAT):
+            if end - pos < 9:
+                raise _body_error("a number item runs past its record", pos)
+            number = (_INT_ITEM if tag == ITEM_INT else _FLOAT_ITEM).unpack_from(view, pos)[1]
+            if tag == ITEM_FLOAT and math.isnan(number):
+                raise _body_error("a float item is NaN", pos)
+            append(number)
+            pos += 9
+        else:
+            raise _body_error(f"item tag {tag} is not 0 (str), 1 (int) or 2 (float)", pos)
+    return tuple(items)
+
+
+def _decode_edit(view: memoryview, start: int, end: int) -> EditOp:
+    if end - start < _EDIT_FIXED:
+        raise _body_error(f"EDIT body has {end - start} bytes, needs {_EDIT_FIXED}", start)
+    db, vtype, opcode, klen = _BODY_EDIT.unpack_from(view, start)
+    key_end = start + _EDIT_FIXED + klen
+    if key_end > end:
+        raise _body_error(f"EDIT key length {klen} runs past its body", start + 6)
+    key = _str(view, start + _EDIT_FIXED, key_end)
+    return ("edit", db, key, vtype, opcode, _decode_items(view, key_end, end))
+
+
+def _decode_put(view: memoryview, start: int, end: int) -> PutOp:
+    if end - start < _PUT_FIXED:
+        raise _body_error(f"PUT body has {end - start} bytes, needs {_PUT_FIXED}", start)
+    db, vtype, at, klen = _BODY_PUT.unpack_from(view, start)
+    key_end = start + _PUT_FIXED + klen
+    if key_end > end:
+        raise _body_error(f"PUT key length {klen} runs past its body", start + 13)
+    key = _str(view, start + _PUT_FIXED, key_end)
+    return ("put", db, key, vtype, _decode_items(view, key_end, end), at)
+
+
+def _decode_rename(view: memoryview, start: int, end: int) -> RenameOp:
+    if end - start < _RENAME_FIXED:
+        raise _body_error(f"RENAME body has {end - start} bytes, needs {_RENAME_FIXED}", start)
+    db, target_db, klen = _BODY_RENAME.unpack_from(view, start)
+    key_end = start + _RENAME_FIXED + klen
+    if key_end > end:
+        raise _body_error(f"RENAME key length {klen} runs past its body", start + 8)
+    return (
+        "rename",
+        db,
+        _str(view, start + _RENAME_FIXED, key_end),
+        target_db,
+        _str(view, key_end, end),
+    )
+
+
 def _decode_batch(view: memoryview, start: int, end: int) -> BatchOp:
     # The BATCH's CRC held, so every failure here is the writer's, not a crash's.
     ops: list[SimpleOp] = []
@@ -384,6 +584,9 @@ _INNER_DECODERS: dict[int, Callable[[memoryview, int, int], SimpleOp]] = {
     TYPE_CLEAR: _decode_clear,
     TYPE_EXPIRE: _decode_expire,
     TYPE_SWAP: _decode_swap,
+    TYPE_EDIT: _decode_edit,
+    TYPE_PUT: _decode_put,
+    TYPE_RENAME: _decode_rename,
 }
 #: The body decoder of every record type a version-1 reader knows, called as
 #: ``decoder(view, body_start, body_end)``; it raises CorruptJournalError

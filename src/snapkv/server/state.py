@@ -22,11 +22,14 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from snapkv.errors import SnapkvError
+from snapkv.errors import SnapkvError, WrongTypeError
 from snapkv.server.conf import parse_save
 from snapkv.server.resp.reader import DEFAULT_MAX_ARGS, DEFAULT_MAX_BULK_LEN
 from snapkv.server.resp.writer import error
 from snapkv.server.table import Command, CommandError
+
+#: Redis's ``shared.wrongtypeerr``.
+WRONGTYPE = error("WRONGTYPE Operation against a key holding the wrong kind of value")
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -261,6 +264,9 @@ class ServerState:
         """The reply for a handler that raised ``exc``."""
         if isinstance(exc, CommandError):
             return exc.reply
+        if isinstance(exc, WrongTypeError):
+            # The Store's refusal of a key of another type, in Redis's words.
+            return WRONGTYPE
         if isinstance(exc, SnapkvError):
             # The store refused (a failing disk, a parked journal): say so
             # loudly, as Redis's MISCONF does, and keep serving.

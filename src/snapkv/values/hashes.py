@@ -1,0 +1,113 @@
+"""Hashes: a key holding field -> value, both ``str`` (Redis's ``t_hash.c``).
+
+The container is :class:`Hash`, a dict with an epoch (see :mod:`.base`).
+Effects (the journal's EDIT records for a hash, docs/FORMAT.md J3):
+
+* ``OP_SET`` items ``field, value, field, value, ...``: the fields now hold
+  these values (HSET, HSETNX, HMSET, HINCRBY and HINCRBYFLOAT record the
+  value they wrote, never the increment).
+* ``OP_DEL`` items ``field, ...``: the fields no longer exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from snapkv.values.base import Item, Items, epoch
+
+__all__ = [
+    "CLASS",
+    "CODE",
+    "NAME",
+    "OP_DEL",
+    "OP_SET",
+    "Hash",
+    "apply",
+    "build",
+    "copy",
+    "flat",
+    "inverse",
+    "size",
+]
+
+CODE = 1
+NAME = "hash"
+OP_SET = 1
+OP_DEL = 2
+
+
+class Hash(dict[str, str]):
+    """A hash's fields and values; ``epoch`` is the save epoch it was made in."""
+
+    __slots__ = ("epoch",)
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.epoch = epoch()
+
+
+CLASS = Hash
+
+
+def apply(value: Hash | None, opcode: int, items: Items) -> Hash | None:
+    """Apply one hash effect (see the module docstring); ``None`` when it left no field."""
+    if opcode == OP_SET:
+        if len(items) % 2:
+            raise ValueError(f"a hash SET effect has {len(items)} items, not field/value pairs")
+        if value is None:
+            value = Hash()
+        it = iter(items)
+        value.update(zip(it, it, strict=True))  # type: ignore[arg-type]
+        return value
+    if opcode == OP_DEL:
+        if value is not None:
+            for field in items:
+                value.pop(field, None)  # type: ignore[arg-type]
+        return value or None
+    raise ValueError(f"hash effect opcode {opcode} is not one of {OP_SET}, {OP_DEL}")
+
+
+def inverse(value: Hash | None, opcode: int, items: Items) -> list[tuple[int, tuple[Item, ...]]]:
+    """What undoes a hash effect on ``value``: the old values back, new fields removed."""
+    old = value if value is not None else {}
+    fields = items[0::2] if opcode == OP_SET else items
+    restore: list[Item] = []
+    remove: list[Item] = []
+    for field in fields:
+        prior = old.get(field)  # type: ignore[arg-type]
+        if prior is None:
+            remove.append(field)
+        else:
+            restore += (field, prior)
+    undo: list[tuple[int, tuple[Item, ...]]] = []
+    if remove and opcode == OP_SET:
+        undo.append((OP_DEL, tuple(remove)))
+    if restore:
+        undo.append((OP_SET, tuple(restore)))
+    return undo
+
+
+def flat(value: Hash) -> list[Item]:
+    """``field, value, field, value, ...``"""
+    out: list[Item] = []
+    for pair in value.items():
+        out += pair
+    return out
+
+
+def build(items: Items) -> Hash:
+    """A hash from ``field, value, ...`` items."""
+    made = apply(None, OP_SET, items)
+    if made is None:
+        raise ValueError("a hash has at least one field")
+    return made
+
+
+def copy(value: Hash) -> Hash:
+    """An independent copy in the current epoch."""
+    return Hash(value)
+
+
+def size(value: Hash) -> int:
+    """The number of fields."""
+    return len(value)

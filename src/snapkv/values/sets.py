@@ -1,0 +1,94 @@
+"""Sets: a key holding distinct ``str`` members (Redis's ``t_set.c``).
+
+The container is :class:`Set`, a Python set with an epoch (see :mod:`.base`).
+Effects (the journal's EDIT records for a set, docs/FORMAT.md J3):
+
+* ``OP_ADD`` items ``member, ...``: the members are in the set.
+* ``OP_REM`` items ``member, ...``: the members are not (SPOP records the
+  members it took, so replay never draws at random).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from snapkv.values.base import Item, Items, epoch
+
+__all__ = [
+    "CLASS",
+    "CODE",
+    "NAME",
+    "OP_ADD",
+    "OP_REM",
+    "Set",
+    "apply",
+    "build",
+    "copy",
+    "flat",
+    "inverse",
+    "size",
+]
+
+CODE = 3
+NAME = "set"
+OP_ADD = 1
+OP_REM = 2
+
+
+class Set(set[str]):
+    """A set's members; ``epoch`` is the save epoch it was made in."""
+
+    __slots__ = ("epoch",)
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.epoch = epoch()
+
+
+CLASS = Set
+
+
+def apply(value: Set | None, opcode: int, items: Items) -> Set | None:
+    """Apply one set effect (see the module docstring); ``None`` when it left no member."""
+    if opcode == OP_ADD:
+        if value is None:
+            value = Set()
+        value.update(items)  # type: ignore[arg-type]
+        return value
+    if opcode == OP_REM:
+        if value is not None:
+            value.difference_update(items)
+        return value or None
+    raise ValueError(f"set effect opcode {opcode} is not one of {OP_ADD}, {OP_REM}")
+
+
+def inverse(value: Set | None, opcode: int, items: Items) -> list[tuple[int, tuple[Item, ...]]]:
+    """What undoes a set effect on ``value``: added members removed, removed ones added."""
+    old = value if value is not None else frozenset()
+    if opcode == OP_ADD:
+        new = tuple(dict.fromkeys(m for m in items if m not in old))
+        return [(OP_REM, new)] if new else []
+    gone = tuple(dict.fromkeys(m for m in items if m in old))
+    return [(OP_ADD, gone)] if gone else []
+
+
+def flat(value: Set) -> list[Item]:
+    """The members, in the set's iteration order."""
+    return list(value)
+
+
+def build(items: Items) -> Set:
+    """A set from its members."""
+    if not items:
+        raise ValueError("a set has at least one member")
+    return Set(items)
+
+
+def copy(value: Set) -> Set:
+    """An independent copy in the current epoch."""
+    return Set(value)
+
+
+def size(value: Set) -> int:
+    """The number of members."""
+    return len(value)
