@@ -3,6 +3,9 @@
 # when missing (nothing is done when they are already on PATH):
 #   redis-tools                 redis-cli and redis-benchmark, the real Redis
 #                               clients the server tests talk to;
+#   redis-server                the reference: tests send the same requests to
+#                               it and to snapkv and compare the replies, and
+#                               exchange DUMP payloads with it;
 #   prometheus-redis-exporter   Prometheus's redis_exporter, which the INFO
 #                               tests point at a real snapkv serve.
 # apt-get needs root: run as root, or with sudo available.
@@ -11,6 +14,9 @@ set -eu
 packages=""
 if ! command -v redis-cli >/dev/null 2>&1 || ! command -v redis-benchmark >/dev/null 2>&1; then
     packages="redis-tools"
+fi
+if ! command -v redis-server >/dev/null 2>&1; then
+    packages="$packages redis-server"
 fi
 if ! command -v prometheus-redis-exporter >/dev/null 2>&1; then
     packages="$packages prometheus-redis-exporter"
