@@ -44,5 +44,6 @@ echo "scripts/test-deps.sh: apt-get install$packages" >&2
 # shellcheck disable=SC2086 # the package list is meant to split
 $run apt-get install -y -q --no-install-recommends $packages >/dev/null
 command -v redis-cli >/dev/null
+command -v redis-server >/dev/null
 command -v prometheus-redis-exporter >/dev/null
 echo "scripts/test-deps.sh: installed$packages" >&2
