@@ -54,12 +54,14 @@ import snapkv.server.cmd_introspection
 import snapkv.server.cmd_keys
 import snapkv.server.cmd_list
 import snapkv.server.cmd_multi
+import snapkv.server.cmd_object
 import snapkv.server.cmd_persistence
 import snapkv.server.cmd_scripting
 import snapkv.server.cmd_set
 import snapkv.server.cmd_sort
 import snapkv.server.cmd_strings
-import snapkv.server.cmd_zset  # noqa: F401 - imported for its declarations
+import snapkv.server.cmd_zset
+import snapkv.server.cmd_zset_store  # noqa: F401 - imported for its declarations
 from snapkv.server.client import Client
 from snapkv.server.resp.text import to_bytes, to_text
 from snapkv.server.resp.writer import QUEUED, error

@@ -1,0 +1,5 @@
+"""Sorted set commands that combine keys (Redis's t_zset.c): ZUNION, ZINTER, ZDIFF, their STORE forms, ZINTERCARD, ZRANGESTORE."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
