@@ -1,4 +1,7 @@
-"""Sorted set commands that combine keys (Redis's t_zset.c): ZUNION, ZINTER, ZDIFF, their STORE forms, ZINTERCARD, ZRANGESTORE."""
+"""Sorted set commands that combine keys (Redis's t_zset.c).
+
+ZUNION, ZINTER, ZDIFF, their STORE forms, ZINTERCARD and ZRANGESTORE.
+"""
 
 from __future__ import annotations
 
