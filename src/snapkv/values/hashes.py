@@ -58,7 +58,7 @@ def apply(value: Hash | None, opcode: int, items: Items) -> Hash | None:
             value = Hash()
         it = iter(items)
         value.update(zip(it, it, strict=True))  # type: ignore[arg-type]
-        return value
+        return value or None  # no pairs given to a missing hash: still missing
     if opcode == OP_DEL:
         if value is not None:
             for field in items:

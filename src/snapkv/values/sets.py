@@ -54,7 +54,7 @@ def apply(value: Set | None, opcode: int, items: Items) -> Set | None:
         if value is None:
             value = Set()
         value.update(items)  # type: ignore[arg-type]
-        return value
+        return value or None  # no members given to a missing set: still missing
     if opcode == OP_REM:
         if value is not None:
             value.difference_update(items)
