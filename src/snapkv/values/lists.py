@@ -91,7 +91,9 @@ def apply(value: List | None, opcode: int, items: Items) -> List | None:
             value.extend(items)  # type: ignore[arg-type]
         return value or None
     if value is None:
-        raise ValueError(f"a list effect (opcode {opcode}) on a missing list")
+        if opcode != OP_SPLICE:
+            raise ValueError(f"a list effect (opcode {opcode}) on a missing list")
+        value = List()  # an insert into an empty list (an undo of a removal may make one)
     n = len(value)
     if opcode in (OP_POP_LEFT, OP_POP_RIGHT):
         if len(items) > n:
