@@ -51,6 +51,7 @@ __all__ = [
     "SlowLog",
     "build_table",
     "command",
+    "numkeys_at",
     "parse_int",
 ]
 
@@ -120,6 +121,9 @@ class Command:
     subcommands: dict[str, Command] | None = None
     #: The container's name for a subcommand (``config`` for ``config|get``).
     parent: str | None = None
+    #: Redis's ``getkeys_proc`` for a command whose keys move (``movablekeys``:
+    #: LMPOP's ``numkeys``, SORT's STORE): the key arguments of a request.
+    find_keys: Callable[[list[str]], list[str]] | None = None
     #: ``get``, or ``config|get`` for a subcommand.
     full_name: str = field(init=False)
     min_args: int = field(init=False)
@@ -151,7 +155,9 @@ class Command:
         self.skip_slowlog = "skip_slowlog" in self.flags
 
     def keys(self, argv: list[str]) -> list[str]:
-        """The key arguments of ``argv``, by the key positions."""
+        """The key arguments of ``argv``, by the key positions (or ``find_keys``)."""
+        if self.find_keys is not None:
+            return self.find_keys(argv)
         if not self.first_key:
             return []
         last = self.last_key if self.last_key >= 0 else len(argv) + self.last_key
@@ -163,6 +169,27 @@ class Command:
 COMMANDS: list[Command] = []
 
 
+def numkeys_at(index: int, *, before: int = 0) -> Callable[[list[str]], list[str]]:
+    """``find_keys`` for ``... numkeys key [key ...]``: ``argv[index]`` counts the keys after it.
+
+    ``before`` more fixed key positions precede it (ZUNIONSTORE's destination
+    is ``argv[1]``: ``numkeys_at(2, before=1)``). A malformed count finds
+    the fixed keys only; the handler refuses the request with Redis's error.
+    """
+
+    def find(argv: list[str]) -> list[str]:
+        fixed = argv[1 : 1 + before]
+        try:
+            count = int(argv[index])
+        except (ValueError, IndexError):
+            return fixed
+        if count <= 0:
+            return fixed
+        return fixed + argv[index + 1 : index + 1 + count]
+
+    return find
+
+
 def command(
     name: str,
     arity: int,
@@ -172,12 +199,16 @@ def command(
     group: str = "generic",
     summary: str = "",
     since: str = "1.0.0",
+    find_keys: Callable[[list[str]], list[str]] | None = None,
 ) -> Callable[[Handler], Handler]:
     """Declare the decorated handler as command ``name`` (``container|sub`` for a subcommand).
 
     :param arity: Redis's arity (see :class:`Command`).
     :param flags: Redis's flags, space-separated (see :data:`FLAGS`).
     :param keys: ``(first, last, step)`` key positions.
+    :param find_keys: for a command whose keys move (a ``numkeys`` argument,
+        an optional STORE key): the key arguments of a request, as Redis's
+        ``getkeys_proc``; see :func:`numkeys_at`. WATCH invalidation uses them.
     :raises ValueError: ``name`` is declared twice, or a flag is unknown.
     """
     parent, _, sub = name.rpartition("|")
@@ -199,6 +230,7 @@ def command(
                 summary=summary,
                 since=since,
                 parent=parent or None,
+                find_keys=find_keys,
             )
         )
         return handler
