@@ -296,6 +296,41 @@ class Keyspace(MutableMapping[str, str]):
                 store._wake_sweeper()  # an expiry time may have arrived in a keyspace
         return ticket
 
+    def _edit(self, key: str, kind: vtypes.ValueType, opcode: int, items: tuple[Any, ...]) -> Any:
+        """:meth:`_write` of one EDIT of ``key`` here: the path of every single-key container write.
+
+        The same rules as ``_write`` and ``effects.apply_key`` (record first,
+        copy on write, an emptied key removed, an expired key deleted by a
+        DEL in the same record), spelt out for the one-effect case: the
+        generic path's loop and dispatch cost as much as the effect itself.
+        The caller holds the lock and has checked the type (``_lookup``).
+        """
+        store = self._store
+        data, expires, _ = self._space
+        value = data.get(key)
+        if expires and value is not None and self._expired(key, expires):
+            return self._write([("edit", self._index, key, kind.CODE, opcode, items)])
+        writer = store._writer
+        if writer is None:
+            if store._closed:
+                _closed()
+            ticket = None
+        else:
+            ticket = (
+                writer,
+                writer.append(jr.edit_record(self._index, key, kind.CODE, opcode, items)),
+            )
+        if value is not None and value.epoch < store._frozen_below:
+            value = data[key] = kind.copy(value)
+        result = kind.apply(value, opcode, items)
+        if result is None:
+            del data[key]
+            if expires:
+                expires.pop(key, None)
+        elif result is not value:
+            data[key] = result
+        return ticket
+
     def _space_of(self, db: int) -> Space:
         return self._store.db(db)._space
 

@@ -147,6 +147,8 @@ _STR_ITEM = Struct("<BI")
 _INT_ITEM = Struct("<Bq")
 _FLOAT_ITEM = Struct("<Bd")
 _pack_str_item = _STR_ITEM.pack
+_pack_int_item = _INT_ITEM.pack
+_pack_float_item = _FLOAT_ITEM.pack
 
 # Decoded operations (effects). ``db`` is a keyspace number; ``at`` an
 # absolute expiry in milliseconds since the epoch, 0 meaning none.
@@ -267,28 +269,41 @@ def swap_record(a: int, b: int) -> bytes:
         raise _out_of_range(db=a, other=b) from None
 
 
-def _items(items: Iterable[str | int | float]) -> list[bytes]:
-    """The items of an EDIT or PUT body (FORMAT.md J3), as pieces to join."""
-    out: list[bytes] = []
-    append = out.append
+def _items(items: Iterable[str | int | float]) -> bytearray:
+    """The items of an EDIT or PUT body (FORMAT.md J3), in one buffer.
+
+    On the write path of every container change: a str is encoded with the
+    argument-less ``encode()`` (UTF-8, ~15 ns cheaper a call) unless it holds
+    a lone surrogate, which takes the full path, as in :func:`set_record`.
+    """
+    out = bytearray()
     for item in items:
         kind = type(item)
         if kind is str:
-            data = _text(item, "item")  # type: ignore[arg-type]
-            append(_pack_str_item(ITEM_STR, len(data)))
-            append(data)
+            try:
+                data = item.encode()  # type: ignore[union-attr]
+            except UnicodeEncodeError:
+                data = item.encode(TEXT_ENCODING, TEXT_ERRORS)  # type: ignore[union-attr]
+            out += _pack_str_item(ITEM_STR, len(data))
+            out += data
         elif kind is float:
             if math.isnan(item):  # type: ignore[arg-type]  # no sorted set holds a NaN
                 raise ValueError("a journal item cannot be NaN")
-            append(_FLOAT_ITEM.pack(ITEM_FLOAT, item))
+            out += _pack_float_item(ITEM_FLOAT, item)
         elif kind is int:
             try:
-                append(_INT_ITEM.pack(ITEM_INT, item))
+                out += _pack_int_item(ITEM_INT, item)
             except StructError:
                 raise ValueError(f"journal integer item {item} does not fit 64 bits") from None
         else:
             raise TypeError(f"a journal item is a str, int or float, not {kind.__name__}")
     return out
+
+
+def _sealed(head: bytes, key: bytes, items: bytes | bytearray) -> bytes:
+    """A whole record from its CRC-covered head, key and items (``set_record``'s recipe)."""
+    body = head + key + items
+    return _pack_u32(crc32(body)) + body
 
 
 def edit_record(
@@ -300,14 +315,28 @@ def edit_record(
     only frames it. A missing key is created by the effect; an effect that
     leaves the value empty removes the key.
     """
-    k = _text(key, "key")
-    pieces = _items(items)
-    length = _EDIT_FIXED + len(k) + sum(map(len, pieces))
     try:
-        head = _EDIT_HEAD.pack(length, TYPE_EDIT, db, vtype, opcode, len(k))
+        # The common case, every item a str without a lone surrogate: one
+        # pass, no dispatch (measured ~20% of the record); anything else
+        # takes _items, which checks and encodes each kind.
+        k = key.encode()
+        pieces: list[bytes] = []
+        for item in items:
+            if item.__class__ is not str:
+                raise TypeError
+            data = item.encode()
+            pieces += (_pack_str_item(ITEM_STR, len(data)), data)
+        body: bytes | bytearray = b"".join(pieces)
+    except (AttributeError, TypeError, UnicodeEncodeError):
+        k = _text(key, "key")
+        body = _items(items)
+    try:
+        head = _EDIT_HEAD.pack(
+            _EDIT_FIXED + len(k) + len(body), TYPE_EDIT, db, vtype, opcode, len(k)
+        )
     except StructError:
         raise _out_of_range(db=db, vtype=vtype, opcode=opcode) from None
-    return _framed(head, k, *pieces)
+    return _sealed(head, k, body)
 
 
 def put_record(
@@ -315,13 +344,14 @@ def put_record(
 ) -> bytes:
     """PUT: ``key`` now holds the whole value of type ``vtype`` whose flat items are ``items``."""
     k = _text(key, "key")
-    pieces = _items(items)
-    length = _PUT_FIXED + len(k) + sum(map(len, pieces))
+    body = _items(items)
     try:
-        head = _PUT_HEAD.pack(length, TYPE_PUT, db, vtype, expire_at, len(k))
+        head = _PUT_HEAD.pack(
+            _PUT_FIXED + len(k) + len(body), TYPE_PUT, db, vtype, expire_at, len(k)
+        )
     except StructError:
         raise _out_of_range(db=db, vtype=vtype, expire_at=expire_at) from None
-    return _framed(head, k, *pieces)
+    return _sealed(head, k, body)
 
 
 def rename_record(db: int, key: str, target_db: int, target: str) -> bytes:

@@ -58,8 +58,7 @@ class View:
 
     def _edit(self, opcode: int, items: Iterable[Item]) -> tuple[Any, int] | None:
         """Journal and apply one effect on this key; caller holds the lock and checked it."""
-        ks = self._keyspace
-        return ks._write([("edit", ks._index, self._key, self.KIND.CODE, opcode, tuple(items))])
+        return self._keyspace._edit(self._key, self.KIND, opcode, tuple(items))
 
     def exists(self) -> bool:
         """Whether the key holds this type now (an empty container does not exist)."""
