@@ -1,4 +1,14 @@
-"""Keyspace: one numbered namespace of str -> str in memory, with expiry.
+"""Keyspace: one numbered namespace of keys in memory, with expiry.
+
+A key holds a ``str`` or a container of :mod:`snapkv.values` (a hash, list,
+set or sorted set). The mapping API (``get``, ``set``, ``ks[key]``,
+``items()``) is the strings'; a key of another type raises
+:class:`~snapkv.errors.WrongTypeError` there, and the containers are reached
+through their views (``ks.hashes[key]``, ``ks.lists[key]``, ``ks.sets[key]``,
+``ks.zsets[key]``), which read under the lock and write through
+:meth:`Keyspace._edit` and :meth:`Keyspace._write`. What does not depend on
+the type (delete, expiry, rename, move, copy, ``in``, ``len``, iteration of
+the keys) works on every key alike.
 
 The in-memory half of the store, apart from persistence: :class:`Keyspace`
 is the mapping API (get/set/delete/..., expiry, rename/move) over one
