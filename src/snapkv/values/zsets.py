@@ -12,13 +12,28 @@ Effects (the journal's EDIT records for a sorted set, docs/FORMAT.md J3):
   have these scores (ZADD and ZINCRBY record the score they wrote).
 * ``OP_REM`` items ``member, ...``: the members are gone (ZPOPMIN and
   friends record the members they took).
+
+Ordering ties are broken by the member. Redis compares members' bytes
+(``memcmp``); Python compares ``str`` code points, which is the same order
+for valid text (UTF-8 preserves code point order). A member holding bytes
+that are not UTF-8 is decoded with ``surrogateescape`` (U+DC80-U+DCFF) and
+sorts by those code points, not by its bytes: such members can sit in
+another place among non-ASCII members than in Redis. Not handled, on
+purpose: keying every member by its bytes would cost an encode per
+comparison for a case binary members rarely meet.
+
+Scores: ``-0.0`` is stored as ``0.0``, as Redis's small sorted sets
+(listpacks) store it, so ZSCORE never answers ``-0``. Ranges and ranks are
+O(log n) to find and O(m) to walk: :meth:`ZSet.score_span` and
+:meth:`ZSet.lex_span` bisect the ordered list, never scan it.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from sortedcontainers import SortedList
 
@@ -27,9 +42,12 @@ from snapkv.values.base import Item, Items, epoch
 __all__ = [
     "CLASS",
     "CODE",
+    "LEX_MAX",
+    "LEX_MIN",
     "NAME",
     "OP_ADD",
     "OP_REM",
+    "LexBound",
     "ZSet",
     "apply",
     "build",
@@ -43,6 +61,25 @@ CODE = 4
 NAME = "zset"
 OP_ADD = 1
 OP_REM = 2
+
+_INF = math.inf
+
+
+class LexBound(NamedTuple):
+    """One end of a lexicographic range (Redis's ``zlexrangespec`` end).
+
+    ``edge`` is -1 for ``-`` (below every member), 1 for ``+`` (above every
+    member), 0 for a member bound, ``[member`` (inclusive) or ``(member``.
+    """
+
+    edge: int
+    member: str = ""
+    exclusive: bool = False
+
+
+#: ``-`` and ``+``: below and above every member.
+LEX_MIN = LexBound(-1)
+LEX_MAX = LexBound(1)
 
 
 class ZSet:
@@ -61,6 +98,7 @@ class ZSet:
 
     def add(self, member: str, score: float) -> None:
         """Give ``member`` the score ``score`` (adding it if new)."""
+        score += 0.0  # -0.0 becomes 0.0 (see the module docstring)
         scores = self.scores
         old = scores.get(member)
         if old is not None:
@@ -77,6 +115,63 @@ class ZSet:
             return False
         self.order.remove((old, member))
         return True
+
+    def rank(self, member: str) -> int | None:
+        """``member``'s 0-based position in ascending order, or ``None``: O(log n)."""
+        score = self.scores.get(member)
+        if score is None:
+            return None
+        rank: int = self.order.index((score, member))
+        return rank
+
+    def pairs(self, start: int, stop: int, reverse: bool = False) -> list[tuple[float, str]]:
+        """``(score, member)`` at positions ``start`` to ``stop - 1`` (clamped), in order.
+
+        ``reverse`` walks the same positions from the last to the first.
+        """
+        return list(self.order.islice(max(start, 0), max(stop, 0), reverse=reverse))
+
+    def score_span(self, low: float, low_ex: bool, high: float, high_ex: bool) -> tuple[int, int]:
+        """Positions ``[i, j)`` of the members with ``low <(=) score <(=) high``: O(log n).
+
+        A 1-tuple ``(s,)`` sorts before every ``(s, member)``, so bisecting
+        with it finds the first member of score ``s``; the first score
+        above ``s`` is the first of score ``nextafter(s, inf)``.
+        """
+        order = self.order
+        if low_ex:
+            i = len(order) if low == _INF else order.bisect_left((math.nextafter(low, _INF),))
+        else:
+            i = order.bisect_left((low,))
+        if high_ex:
+            j = order.bisect_left((high,))
+        else:
+            j = len(order) if high == _INF else order.bisect_left((math.nextafter(high, _INF),))
+        return i, max(i, j)
+
+    def lex_span(self, low: LexBound, high: LexBound) -> tuple[int, int]:
+        """Positions ``[i, j)`` of the members between ``low`` and ``high``: O(log n).
+
+        As in Redis, meaningful when every member has the same score (the
+        ordering is then the members' alone); bisects with the first score.
+        """
+        order = self.order
+        if not order or low.edge == 1 or high.edge == -1:
+            return 0, 0
+        score = order[0][0]
+        if low.edge == -1:
+            i = 0
+        elif low.exclusive:
+            i = order.bisect_right((score, low.member))
+        else:
+            i = order.bisect_left((score, low.member))
+        if high.edge == 1:
+            j = len(order)
+        elif high.exclusive:
+            j = order.bisect_left((score, high.member))
+        else:
+            j = order.bisect_right((score, high.member))
+        return i, max(i, j)
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -177,3 +272,113 @@ def copy(value: ZSet) -> ZSet:
 def size(value: ZSet) -> int:
     """The number of members."""
     return len(value)
+
+
+# ------------------------------------------------- scores and ranges as text
+#
+# How Redis's t_zset.c reads the text of scores and range ends. Here, not in
+# the server, because two command modules need them (sorted set commands,
+# and the ones that combine keys) and may not import each other; and
+# because they are the sorted set's own vocabulary (``(1.5``, ``[a``, ``+``).
+
+_DECIMAL = re.compile(
+    r"[+-]?(?:0[xX](?P<hex>[0-9a-fA-F]+(?:\.[0-9a-fA-F]*)?|\.[0-9a-fA-F]+)(?:[pP][+-]?\d+)?"
+    r"|(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+    r"|(?P<inf>inf(?:inity)?)|nan)",
+    re.IGNORECASE | re.ASCII,
+)
+_C_SPACE = " \t\n\v\f\r"
+
+
+def _strtod(text: str) -> tuple[float, str] | None:
+    """C's ``strtod`` on ``text``: the value and what is left, ``None`` if nothing parsed.
+
+    The second item is the unparsed rest; a value past double's range
+    comes back as an infinity and one that underflows as 0.0 (strtod's
+    ERANGE cases, which :func:`parse_score` refuses and ranges accept).
+    """
+    stripped = text.lstrip(_C_SPACE)
+    found = _DECIMAL.match(stripped)
+    if found is None:
+        return None
+    literal = found.group()
+    if found.group("hex") is not None:
+        sign = -1.0 if literal[0] == "-" else 1.0
+        body = literal.lstrip("+-")
+        if "p" not in body.lower():
+            body += "p0"
+        value = sign * float.fromhex(body)
+    else:
+        value = float(literal)
+    return value, stripped[found.end() :]
+
+
+def _mantissa_nonzero(literal: str) -> bool:
+    head = re.split(r"[eEpP]", literal.lstrip("+-"), maxsplit=1)[0]
+    if head[:2].lower() == "0x":
+        head = head[2:]
+    return any(c not in "0." for c in head)
+
+
+def parse_score(text: str) -> float:
+    """A score argument, as Redis's ``getDoubleFromObject`` reads it.
+
+    ``strtod`` over the whole text: no leading space, nothing after the
+    number, not NaN, and not out of double's range (``1e400``; a value that
+    underflows to zero, ``1e-400``, is refused too). ``inf``, ``-inf``,
+    ``infinity`` and hexadecimal floats are scores.
+
+    :raises ValueError: not such a number (the caller words the error).
+    """
+    if not text or text[0] in _C_SPACE:
+        raise ValueError(text)
+    parsed = _strtod(text)
+    if parsed is None or parsed[1]:
+        raise ValueError(text)
+    value = parsed[0]
+    if math.isnan(value):
+        raise ValueError(text)
+    if math.isinf(value) and "inf" not in text.lower():
+        raise ValueError(text)  # overflow: ERANGE with HUGE_VAL
+    if value == 0.0 and _mantissa_nonzero(text):
+        raise ValueError(text)  # underflow to zero: ERANGE
+    return value
+
+
+def parse_score_bound(text: str) -> tuple[float, bool]:
+    """One end of a score range (``zslParseRange``): ``(value, exclusive)``.
+
+    ``(`` first makes it exclusive. Laxer than :func:`parse_score`, as
+    Redis is here: ``strtod`` may skip leading space, an empty text is 0,
+    a value past double's range is an infinity, and the text ends at a NUL.
+
+    :raises ValueError: not a number, or NaN.
+    """
+    exclusive = text[:1] == "("
+    body = text[1:] if exclusive else text
+    body = body.split("\0", 1)[0]
+    if not body.strip(_C_SPACE):
+        if body:
+            raise ValueError(text)  # only spaces: strtod stops at the first, not the end
+        return 0.0, exclusive
+    parsed = _strtod(body)
+    if parsed is None or parsed[1] or math.isnan(parsed[0]):
+        raise ValueError(text)
+    return parsed[0], exclusive
+
+
+def parse_lex_bound(text: str) -> LexBound:
+    """One end of a lexicographic range (``zslParseLexRangeItem``).
+
+    :raises ValueError: not ``-``, ``+``, ``[member`` or ``(member``.
+    """
+    head = text[:1]
+    if head in ("-", "+"):
+        if text[1:2] not in ("", "\0"):
+            raise ValueError(text)
+        return LEX_MIN if head == "-" else LEX_MAX
+    if head == "(":
+        return LexBound(0, text[1:], True)
+    if head == "[":
+        return LexBound(0, text[1:], False)
+    raise ValueError(text)
