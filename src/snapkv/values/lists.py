@@ -17,6 +17,11 @@ Effects (the journal's EDIT records for a list, docs/FORMAT.md J3):
   list before the removal, increasing) were removed (LREM).
 * ``OP_TRIM`` items ``start, count``: only the ``count`` elements from
   ``start`` are left (LTRIM).
+
+Besides the effects, the reads every caller shares: :func:`span` (Redis's
+inclusive, negative-from-the-end index pair made concrete) and
+:func:`window` (those elements, walked from the nearer end so a small
+range at either end of a long list costs what the range does).
 """
 
 from __future__ import annotations
@@ -44,7 +49,11 @@ __all__ = [
     "copy",
     "flat",
     "inverse",
+    "occurrences",
+    "positions",
     "size",
+    "span",
+    "window",
 ]
 
 CODE = 2
@@ -58,6 +67,8 @@ OP_REMOVE = 6
 OP_TRIM = 7
 
 Undo = list[tuple[int, tuple[Item, ...]]]
+#: Up to this many removals, OP_REMOVE deletes one by one; beyond, it rebuilds.
+_FEW = 8
 
 
 class List(deque[str]):
@@ -122,8 +133,16 @@ def apply(value: List | None, opcode: int, items: Items) -> List | None:
             indices and not 0 <= indices[0] <= indices[-1] < n
         ):
             raise ValueError(f"list remove indices {indices[:8]} not increasing within {n}")
-        for index in reversed(indices):
-            del value[index]
+        if len(indices) <= _FEW:
+            for index in reversed(indices):
+                del value[index]  # O(distance to the nearer end) each
+        else:
+            # Many removals: one O(n) pass instead of k deletions of O(n) each.
+            # In place, so the container (and the key's expiry) stays.
+            gone = set(indices)
+            kept = [v for i, v in enumerate(value) if i not in gone]
+            value.clear()
+            value.extend(kept)
     elif opcode == OP_TRIM:
         start, count = _ints(items, 2, "trim")
         if not (0 <= start <= n and 0 <= count <= n - start) or len(items) != 2:
@@ -188,3 +207,74 @@ def copy(value: List) -> List:
 def size(value: List) -> int:
     """The number of elements."""
     return len(value)
+
+
+def span(length: int, start: int, stop: int) -> tuple[int, int] | None:
+    """Redis's inclusive ``start``/``stop`` (negative: from the end) in a list of ``length``.
+
+    Returns the concrete ``(first, last)`` indexes, both inclusive and
+    within the list, or ``None`` for an empty range, exactly as LRANGE and
+    LTRIM read their arguments: negatives count from the tail, a start
+    before the head is the head, a stop past the tail is the tail.
+    """
+    if start < 0:
+        start += length
+    if stop < 0:
+        stop += length
+    start = max(start, 0)
+    if start > stop or start >= length:
+        return None
+    return start, min(stop, length - 1)
+
+
+def window(value: List, first: int, last: int) -> list[str]:
+    """The elements ``first`` to ``last`` (inclusive, within the list), head first.
+
+    Walks from the nearer end (a deque is linked blocks: reaching the
+    middle costs O(n), reaching either end O(1)), so LRANGE of the last ten
+    elements of a million reads ten, not a million.
+    """
+    n = len(value)
+    if first <= n - 1 - last:
+        return list(itertools.islice(value, first, last + 1))
+    out = list(itertools.islice(reversed(value), n - 1 - last, n - first))
+    out.reverse()
+    return out
+
+
+def positions(value: List, element: str, rank: int, count: int, maxlen: int) -> list[int]:
+    """Where ``element`` is, as LPOS: up to ``count`` indexes (0: all), from the head.
+
+    Matches before the ``rank``-th are skipped; a negative ``rank`` searches
+    from the tail (the indexes then come tail first, still counted from the
+    head). Only the first ``maxlen`` elements searched are compared (0: all).
+    The caller has checked ``rank != 0`` and ``count, maxlen >= 0``.
+    """
+    n = len(value)
+    if rank == 1 and count == 1 and not maxlen:
+        try:
+            return [value.index(element)]  # the common question, answered at C speed
+        except ValueError:
+            return []
+    from_tail = rank < 0
+    rank = abs(rank)
+    searched = itertools.islice(reversed(value) if from_tail else value, maxlen or n)
+    found: list[int] = []
+    matches = 0
+    for i, v in enumerate(searched):
+        if v == element:
+            matches += 1
+            if matches >= rank:
+                found.append(n - 1 - i if from_tail else i)
+                if len(found) == count:
+                    break
+    return found
+
+
+def occurrences(value: List, element: str, count: int) -> list[int]:
+    """The increasing indexes LREM ``count`` removes: the first ``count`` matches from the
+    head, the last ``-count`` from the tail if negative, every match if 0."""
+    found = positions(value, element, -1 if count < 0 else 1, abs(count), 0)
+    if count < 0:
+        found.reverse()
+    return found
