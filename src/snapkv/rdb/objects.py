@@ -1,0 +1,409 @@
+"""RDB objects (Redis's ``rdb.c``): a value's bytes in Redis's serialization, both ways.
+
+An object is a type byte followed by the value in that type's encoding,
+built from two primitives:
+
+* a *length*: ``00LLLLLL`` (6 bits), ``01LLLLLL LLLLLLLL`` (14 bits,
+  big-endian), ``0x80`` + 32-bit or ``0x81`` + 64-bit big-endian;
+* a *string*: a length and that many bytes, or, when the first byte is
+  ``11EEEEEE``, an integer (``E`` 0, 1, 2: int8, int16, int32 little-endian,
+  written as its decimal digits) or an LZF-compressed string (``E`` 3:
+  compressed length, plain length, the LZF stream).
+
+Read (:func:`load`): every type a Redis 2.x to 7.2 writes for strings,
+hashes, lists, sets and sorted sets, plain (STRING, LIST, SET, ZSET,
+ZSET_2, HASH) and compact (HASH_ZIPMAP, LIST_ZIPLIST, SET_INTSET,
+ZSET_ZIPLIST, HASH_ZIPLIST, LIST_QUICKLIST, HASH_LISTPACK, ZSET_LISTPACK,
+LIST_QUICKLIST_2, SET_LISTPACK; the blobs are read by
+:mod:`snapkv.rdb.compact`). Streams and module values are refused by name:
+snapkv has no such type.
+
+Written (:func:`save`): only the plain encodings (STRING, LIST, SET,
+ZSET_2, HASH), which every Redis since 5.0 loads (it converts them to its
+compact encodings as it would on any write); strings that are canonical
+32-bit integers use the integer encoding, as Redis does. Nothing is
+LZF-compressed: compressing in pure Python costs more than it saves here.
+
+Values are snapkv's: ``str`` for bytes (UTF-8 with ``surrogateescape``,
+the server's mapping, so every byte string round-trips), and the
+containers of :mod:`snapkv.values`. Malformed input of any kind raises
+:class:`RDBError` with the offset where it was found.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import struct
+from typing import Any, NoReturn
+
+from snapkv.values import hashes, lists, sets, zsets
+
+from . import compact, lzf
+
+__all__ = ["TYPE_NAMES", "RDBError", "load", "save"]
+
+STRING, LIST, SET, ZSET, HASH, ZSET_2 = 0, 1, 2, 3, 4, 5
+HASH_ZIPMAP, LIST_ZIPLIST, SET_INTSET, ZSET_ZIPLIST, HASH_ZIPLIST = 9, 10, 11, 12, 13
+LIST_QUICKLIST, HASH_LISTPACK, ZSET_LISTPACK, LIST_QUICKLIST_2, SET_LISTPACK = 14, 16, 17, 18, 20
+
+#: Redis's names for its object types (``rdb.h``), for the messages.
+TYPE_NAMES = {
+    STRING: "string",
+    LIST: "list",
+    SET: "set",
+    ZSET: "zset",
+    HASH: "hash",
+    ZSET_2: "zset-2",
+    6: "module (pre-GA)",
+    7: "module",
+    HASH_ZIPMAP: "hash-zipmap",
+    LIST_ZIPLIST: "list-ziplist",
+    SET_INTSET: "set-intset",
+    ZSET_ZIPLIST: "zset-ziplist",
+    HASH_ZIPLIST: "hash-ziplist",
+    LIST_QUICKLIST: "list-quicklist",
+    15: "stream (listpacks)",
+    HASH_LISTPACK: "hash-listpack",
+    ZSET_LISTPACK: "zset-listpack",
+    LIST_QUICKLIST_2: "list-quicklist-2",
+    19: "stream (listpacks 2)",
+    SET_LISTPACK: "set-listpack",
+    21: "stream (listpacks 3)",
+    245: "function",
+    246: "function-2",
+}
+
+_ENCODED = 0xC0
+_QUICKLIST_PLAIN, _QUICKLIST_PACKED = 1, 2
+_DOUBLE = struct.Struct("<d")
+#: What ``strtod`` reads that Python's ``float`` would not, and the reverse.
+_NOT_A_DOUBLE = re.compile(r"[\s_]")
+_INT32 = 1 << 31
+
+
+class RDBError(ValueError):
+    """Malformed serialized data; ``offset`` is the byte of the input where it was found."""
+
+    def __init__(self, message: str, offset: int) -> None:
+        super().__init__(f"{message} (at byte {offset})")
+        self.offset = offset
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
+
+
+def _bytes(text: str) -> bytes:
+    """The bytes a value stands for: the server's mapping; a surrogate no request can make
+    (only the Python API can store one) is kept as the Store's own formats keep it."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
+
+
+def _element(entry: compact.Entry) -> str:
+    return str(entry) if entry.__class__ is int else _text(entry)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ reading
+
+
+class _Reader:
+    """A cursor over the input; every read is checked against what is left."""
+
+    __slots__ = ("data", "end", "pos", "raw_at")
+
+    def __init__(self, data: bytes, pos: int, end: int) -> None:
+        self.data, self.pos, self.end = data, pos, end
+        #: Where the last string's bytes start in ``data`` (-1: it was not stored as is).
+        self.raw_at = -1
+
+    def fail(self, message: str, at: int | None = None) -> NoReturn:
+        raise RDBError(message, self.pos if at is None else at)
+
+    def take(self, size: int) -> bytes:
+        if size > self.end - self.pos:
+            self.fail(f"{size} bytes wanted, {self.end - self.pos} left")
+        start = self.pos
+        self.pos += size
+        return self.data[start : self.pos]
+
+    def byte(self) -> int:
+        if self.pos >= self.end:
+            self.fail("the input ends early")
+        self.pos += 1
+        return self.data[self.pos - 1]
+
+    def length(self) -> tuple[int, bool]:
+        """A length, or (for ``11EEEEEE``) the special encoding ``E`` and True."""
+        first = self.byte()
+        kind = first >> 6
+        if kind == 0:
+            return first, False
+        if kind == 1:
+            return ((first & 0x3F) << 8) | self.byte(), False
+        if kind == 3:
+            return first & 0x3F, True
+        if first == 0x80:
+            return int.from_bytes(self.take(4), "big"), False
+        if first == 0x81:
+            return int.from_bytes(self.take(8), "big"), False
+        self.fail(f"length byte 0x{first:02x} is not one of RDB's", self.pos - 1)
+
+    def count(self, what: str, least: int = 1) -> int:
+        """A number of elements, each taking at least ``least`` bytes: at most what is left."""
+        at = self.pos
+        value, special = self.length()
+        if special:
+            self.fail(f"the {what} count is an encoded string", at)
+        if value == 0:
+            self.fail(f"an empty {what} (Redis refuses one too)", at)
+        if value * least > self.end - self.pos:
+            self.fail(f"{value} {what} elements cannot fit in {self.end - self.pos} bytes", at)
+        return value
+
+    def string(self) -> bytes:
+        at = self.pos
+        self.raw_at = -1
+        value, special = self.length()
+        if not special:
+            self.raw_at = self.pos
+            return self.take(value)
+        if value < 3:
+            width = 1 << value
+            return b"%d" % int.from_bytes(self.take(width), "little", signed=True)
+        if value == 3:
+            packed, _ = self.length()
+            size, _ = self.length()
+            start = self.pos
+            stream = self.take(packed)
+            try:
+                return lzf.decompress(stream, size)
+            except lzf.LZFError as exc:
+                raise RDBError(str(exc), start + exc.offset) from None
+        self.fail(f"string encoding {value} is not one of RDB's", at)
+
+    def double(self) -> float:
+        """A ZSET (type 3) score: a length byte (253 NaN, 254 +inf, 255 -inf) and ASCII."""
+        at = self.pos
+        size = self.byte()
+        if size == 253:
+            self.fail("a NaN score", at)
+        if size in (254, 255):
+            return math.inf if size == 254 else -math.inf
+        return _score(self.take(size), at)
+
+    def binary_double(self) -> float:
+        at = self.pos
+        (value,) = _DOUBLE.unpack(self.take(8))
+        if math.isnan(value):
+            self.fail("a NaN score", at)
+        return float(value)
+
+    def blob(self, decode: Any) -> list[Any]:
+        """A string holding a compact encoding, read by ``decode`` (a :mod:`.compact` reader)."""
+        at = self.pos
+        data = self.string()
+        try:
+            return decode(data)  # type: ignore[no-any-return]
+        except compact.CompactError as exc:
+            # A compressed blob's offsets are inside its plain bytes: the string's start then.
+            where = self.raw_at + exc.offset if self.raw_at >= 0 else at
+            raise RDBError(str(exc), where) from None
+
+
+def _score(text: bytes, at: int) -> float:
+    """A score written as text (``strtod``'s syntax, NaN refused)."""
+    try:
+        word = text.decode("ascii")
+        if _NOT_A_DOUBLE.search(word):
+            raise ValueError(word)
+        value = float(word)
+    except ValueError:
+        raise RDBError(f"score {text[:40]!r} is not a number", at) from None
+    if math.isnan(value):
+        raise RDBError("a NaN score", at)
+    return value
+
+
+def _hash(pairs: list[str], r: _Reader, at: int) -> hashes.Hash:
+    if len(pairs) % 2:
+        r.fail(f"a hash of {len(pairs)} entries, not field/value pairs", at)
+    it = iter(pairs)
+    made = hashes.Hash(zip(it, it, strict=True))
+    if len(made) * 2 != len(pairs):
+        r.fail("a hash with a field twice", at)
+    if not made:
+        r.fail("an empty hash", at)
+    return made
+
+
+def _set(members: list[str], r: _Reader, at: int) -> sets.Set:
+    made = sets.Set(members)
+    if len(made) != len(members):
+        r.fail("a set with a member twice", at)
+    if not made:
+        r.fail("an empty set", at)
+    return made
+
+
+def _zset(pairs: list[tuple[float, str]], r: _Reader, at: int) -> zsets.ZSet:
+    made = zsets.ZSet(pairs)
+    if len(made) != len(pairs):
+        r.fail("a sorted set with a member twice", at)
+    if not made:
+        r.fail("an empty sorted set", at)
+    return made
+
+
+def _zset_entries(entries: list[compact.Entry], r: _Reader, at: int) -> zsets.ZSet:
+    if len(entries) % 2:
+        r.fail(f"a sorted set of {len(entries)} entries, not member/score pairs", at)
+    pairs = []
+    for member, score in zip(entries[0::2], entries[1::2], strict=True):
+        value = float(score) if score.__class__ is int else _score(score, at)  # type: ignore[arg-type]
+        pairs.append((value, _element(member)))
+    return _zset(pairs, r, at)
+
+
+def _quicklist(r: _Reader, version: int, at: int) -> lists.List:
+    nodes = r.count("quicklist node")
+    made = lists.List()
+    for _ in range(nodes):
+        container = _QUICKLIST_PACKED
+        if version == 2:
+            node_at = r.pos
+            container, special = r.length()
+            if special or container not in (_QUICKLIST_PLAIN, _QUICKLIST_PACKED):
+                r.fail(f"quicklist container {container} is not plain (1) or packed (2)", node_at)
+        if container == _QUICKLIST_PLAIN:
+            made.append(_text(r.string()))
+        else:
+            made.extend(
+                map(_element, r.blob(compact.listpack if version == 2 else compact.ziplist))
+            )
+    if not made:
+        r.fail("an empty list", at)
+    return made
+
+
+def _read(r: _Reader, kind: int) -> Any:
+    at = r.pos
+    if kind == STRING:
+        return _text(r.string())
+    if kind == LIST:
+        return lists.List(_text(r.string()) for _ in range(r.count("list")))
+    if kind == SET:
+        return _set([_text(r.string()) for _ in range(r.count("set"))], r, at)
+    if kind in (ZSET, ZSET_2):
+        score = r.double if kind == ZSET else r.binary_double
+        pairs = []
+        for _ in range(r.count("sorted set", 2)):
+            member = _text(r.string())
+            pairs.append((score(), member))
+        return _zset(pairs, r, at)
+    if kind == HASH:
+        n = r.count("hash", 2)
+        return _hash([_text(r.string()) for _ in range(2 * n)], r, at)
+    if kind == HASH_ZIPMAP:
+        return _hash([_element(e) for e in r.blob(compact.zipmap)], r, at)
+    if kind in (HASH_ZIPLIST, HASH_LISTPACK):
+        decode = compact.ziplist if kind == HASH_ZIPLIST else compact.listpack
+        return _hash([_element(e) for e in r.blob(decode)], r, at)
+    if kind == LIST_ZIPLIST:
+        made = lists.List(map(_element, r.blob(compact.ziplist)))
+        if not made:
+            r.fail("an empty list", at)
+        return made
+    if kind in (LIST_QUICKLIST, LIST_QUICKLIST_2):
+        return _quicklist(r, 1 if kind == LIST_QUICKLIST else 2, at)
+    if kind == SET_INTSET:
+        return _set([str(i) for i in r.blob(compact.intset)], r, at)
+    if kind == SET_LISTPACK:
+        return _set([_element(e) for e in r.blob(compact.listpack)], r, at)
+    if kind in (ZSET_ZIPLIST, ZSET_LISTPACK):
+        decode = compact.ziplist if kind == ZSET_ZIPLIST else compact.listpack
+        return _zset_entries(r.blob(decode), r, at)
+    name = TYPE_NAMES.get(kind)
+    if name is not None:
+        r.fail(f"RDB type {kind} ({name}) holds a value snapkv has no type for", at - 1)
+    r.fail(f"RDB type {kind} does not exist", at - 1)
+
+
+def load(data: bytes, start: int = 0, end: int | None = None) -> tuple[Any, int]:
+    """The object (type byte and value) at ``data[start:end]``: (value, offset after it).
+
+    :raises RDBError: the bytes are not a valid object of a type snapkv holds.
+    """
+    r = _Reader(data, start, len(data) if end is None else end)
+    kind = r.byte()
+    return _read(r, kind), r.pos
+
+
+# ------------------------------------------------------------------ writing
+
+
+def _length(out: bytearray, value: int) -> None:
+    if value < 1 << 6:
+        out.append(value)
+    elif value < 1 << 14:
+        out += bytes([0x40 | (value >> 8), value & 0xFF])
+    elif value < 1 << 32:
+        out.append(0x80)
+        out += value.to_bytes(4, "big")
+    else:
+        out.append(0x81)
+        out += value.to_bytes(8, "big")
+
+
+def _string(out: bytearray, text: str) -> None:
+    data = _bytes(text)
+    if len(data) <= 11 and text.isascii() and text[-1:].isdigit():
+        number = int(text) if re.fullmatch(r"-?[1-9][0-9]*|0", text) else None
+        if number is not None and -_INT32 <= number < _INT32:
+            # Redis's rdbTryIntegerEncoding: only a canonical decimal, so it reads back the same.
+            if -128 <= number < 128:
+                out += bytes([_ENCODED | 0, number & 0xFF])
+            elif -32768 <= number < 32768:
+                out.append(_ENCODED | 1)
+                out += number.to_bytes(2, "little", signed=True)
+            else:
+                out.append(_ENCODED | 2)
+                out += number.to_bytes(4, "little", signed=True)
+            return
+    _length(out, len(data))
+    out += data
+
+
+def save(value: Any) -> bytes:
+    """``value`` (a ``str`` or a snapkv container) as an RDB object: type byte, then the value.
+
+    :raises TypeError: ``value`` is not a value a key can hold.
+    """
+    out = bytearray()
+    cls = value.__class__
+    if cls is str:
+        out.append(STRING)
+        _string(out, value)
+    elif cls is lists.List or cls is sets.Set:
+        out.append(LIST if cls is lists.List else SET)
+        _length(out, len(value))
+        for element in value:
+            _string(out, element)
+    elif cls is hashes.Hash:
+        out.append(HASH)
+        _length(out, len(value))
+        for field, text in value.items():
+            _string(out, field)
+            _string(out, text)
+    elif cls is zsets.ZSet:
+        out.append(ZSET_2)
+        _length(out, len(value))
+        for score, member in value:
+            _string(out, member)
+            out += _DOUBLE.pack(score)
+    else:
+        raise TypeError(f"a {cls.__name__} is not a value snapkv keeps")
+    return bytes(out)
