@@ -1,9 +1,10 @@
 """CONFIG: GET SET RESETSTAT REWRITE HELP over the server's :class:`Config`.
 
 Every name CONFIG GET and CONFIG SET know is a row of
-:data:`snapkv.server.SETTINGS`, the table the config file and the
-``snapkv serve`` options use too, so a value is checked the same way
-everywhere, with Redis's texts. CONFIG GET matches Redis's glob patterns
+:data:`snapkv.server.conf.SETTINGS`, the table the config file and the
+``snapkv serve`` options use too, or of :data:`snapkv.server.conf.ENCODINGS`
+(the value types' encoding thresholds, aliases included), so a value is
+checked the same way everywhere, with Redis's texts. CONFIG GET matches Redis's glob patterns
 against those names; ``dir`` is the data directory the store really uses
 ("" when it has none). CONFIG SET changes the mutable settings, all or
 nothing, naming the argument it refuses. The file a server was started
@@ -15,7 +16,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from snapkv.server.conf import LOGLEVELS, SETTINGS, ConfigError, show
+from snapkv.server.conf import LOGLEVELS, ConfigError, lookup, names, show
 from snapkv.server.glob import Glob
 from snapkv.server.resp.writer import OK, SimpleString
 from snapkv.server.table import CommandError, command
@@ -32,7 +33,7 @@ _ADMIN = "admin noscript loading stale"
 
 def _config_values(server: ServerState) -> dict[str, str]:
     config = server.config
-    values = {name: show(config, name) for name in SETTINGS}
+    values = {name: show(config, name) for name in names()}
     values["dir"] = server.data_dir or ""
     return values
 
@@ -58,13 +59,14 @@ def config_get(client: Client, argv: list[str]) -> bytes:
 def config_set(client: Client, argv: list[str]) -> bytes:
     config = client.server.config
     pairs = list(zip(argv[2::2], argv[3::2], strict=False))
-    if len(argv) % 2 or any(name.lower() not in SETTINGS for name, _ in pairs):
-        bad = next((n for n, _ in pairs if n.lower() not in SETTINGS), argv[-1])
+    settings = [lookup(name.lower()) for name, _ in pairs]
+    if len(argv) % 2 or None in settings:
+        bad = next((n for (n, _), s in zip(pairs, settings, strict=True) if s is None), argv[-1])
         raise CommandError(f"ERR Unknown option or number of arguments for CONFIG SET - '{bad}'")
     # As Redis's configSetCommand: every value is checked before any is set.
     parsed: dict[str, Any] = {}
-    for name, value in pairs:
-        setting = SETTINGS[name.lower()]
+    for (name, value), setting in zip(pairs, settings, strict=True):
+        assert setting is not None
         try:
             if not setting.mutable and not setting.restart_only:
                 raise ConfigError("can't set immutable config")
@@ -90,7 +92,9 @@ def config_set(client: Client, argv: list[str]) -> bytes:
                 f"ERR CONFIG SET failed (possibly related to argument 'appendfsync') - {exc}"
             ) from None
     for name, value in parsed.items():
-        setattr(config, SETTINGS[name].field, value)
+        chosen = lookup(name)
+        assert chosen is not None
+        setattr(config, chosen.field, value)
         if name == "loglevel":
             logging.getLogger("snapkv").setLevel(LOGLEVELS[value])
     return OK

@@ -1,7 +1,11 @@
 """Keyspace commands: DEL EXISTS TYPE KEYS SCAN RENAME COPY MOVE RANDOMKEY DBSIZE SWAPDB.
 
-Only strings exist, so TYPE answers ``string`` or ``none`` and SCAN's TYPE
-filter keeps everything for ``string`` and nothing for any other type.
+Every command here works on a key of any type (string, hash, list, set,
+sorted set): TYPE answers what it holds, COPY copies a container whole (one
+journal record), RENAME, MOVE and SWAPDB move it with its expiry. SCAN's
+TYPE filter compares the type's name without regard to case, after MATCH,
+and an unknown name matches nothing (Redis 7.0 neither refuses it nor
+warns).
 
 SCAN walks a snapshot of the keyspace's key list taken when the cursor is
 0 (8 bytes a key, held by the server until the walk ends or newer walks
@@ -43,8 +47,11 @@ _KEY = (1, 1, 1)
 _ALL = (1, -1, 1)
 _ERR_NO_KEY = "ERR no such key"
 _ERR_SAME = "ERR source and destination objects are the same"
-_STRING = b"+string\r\n"
-_NONE = b"+none\r\n"
+#: TYPE's replies, by the name the keyspace gives (None: no such key).
+_TYPE_REPLIES = {
+    name: b"+%s\r\n" % name.encode()
+    for name in ("string", "hash", "list", "set", "zset", "none")
+}
 #: Walks SCAN keeps snapshots for; the oldest is dropped beyond this.
 SCAN_SLOTS = 1024
 #: Keys one SCAN call looks at, at most, whatever its COUNT.
@@ -77,7 +84,7 @@ def exists(client: Client, argv: list[str]) -> bytes:
 
 @command("type", 2, "readonly fast", keys=_KEY, group=_G)
 def type_(client: Client, argv: list[str]) -> bytes:
-    return _STRING if argv[1] in client.db else _NONE
+    return _TYPE_REPLIES[client.db.key_type(argv[1]) or "none"]
 
 
 @command("keys", 2, "readonly", group=_G, summary="Keys matching a pattern")
@@ -151,9 +158,10 @@ def scan(client: Client, argv: list[str]) -> bytes:
         next_cursor = 0
     else:
         next_cursor = (offset << _WALK_BITS) | number
-    if kind is not None and kind != "string":
-        batch = []
     batch = keys_matching(pattern, batch)
+    if kind is not None:
+        key_type = db.key_type
+        batch = [key for key in batch if key_type(key) == kind]
     return client.encode([str(next_cursor), batch])
 
 
@@ -204,7 +212,7 @@ def _db_index(client: Client, text: str) -> int:
 
 @command("copy", -3, "write denyoom", keys=(1, 2, 1), group=_G, since="6.2.0")
 def copy(client: Client, argv: list[str]) -> bytes:
-    """COPY source destination [DB index] [REPLACE]: the expiry is copied too."""
+    """COPY source destination [DB index] [REPLACE]: any type, its expiry too, one record."""
     target, replace = client.db_index, False
     i = 3
     while i < len(argv):
@@ -220,18 +228,8 @@ def copy(client: Client, argv: list[str]) -> bytes:
     source, destination = argv[1], argv[2]
     if source == destination and target == client.db_index:
         raise CommandError(_ERR_SAME)
-    db = client.db
-    try:
-        value, at = db[source], db.expiry_ms(source)
-    except KeyError:
+    if not client.db.copy_key(source, destination, db=target, replace=replace):
         return ZERO
-    dest = client.server.keyspaces[target]
-    if not replace and destination in dest:
-        return ZERO
-    if at is None:
-        dest.set(destination, value)
-    else:
-        dest.set(destination, value, expire_at=at / 1000)
     client.changes += 1
     if target != client.db_index and client.server.watched:
         client.server.touch(target, [destination])

@@ -5,6 +5,13 @@ bytes on the wire, not Python characters: a value is the ``str`` its bytes
 decode to with UTF-8 and ``surrogateescape``, so slicing the encoded bytes
 and decoding the slice again is exact even when it cuts a character.
 
+A string command on a key that holds a hash, list, set or sorted set
+answers WRONGTYPE and changes nothing: the keyspace's ``get`` and ``pop``
+raise ``WrongTypeError`` before anything is written,
+and the server replies with Redis's text. MGET reads such a key as nil;
+SET (without GET), SETEX, PSETEX, MSET and MSETNX replace a key of any
+type, as in Redis.
+
 INCRBYFLOAT computes with Python floats (IEEE double) and prints the
 shortest decimal that reads back as the same double, never an exponent;
 Redis uses C's ``long double``, so the last digits can differ (Redis's
@@ -137,8 +144,11 @@ def set_(client: Client, argv: list[str]) -> bytes:
     at = _expire_ms(client, expire, flags, "set") if expire is not None else None
     key = argv[1]
     db = client.db
-    old = db.get(key)
-    if (flags & _NX and old is not None) or (flags & _XX and old is None):
+    # Only GET reads the old value (WRONGTYPE for another type); NX and XX
+    # just ask whether the key exists, whatever it holds, as Redis does.
+    old = db.get(key) if flags & _GET else None
+    found = old is not None or key in db
+    if (flags & _NX and found) or (flags & _XX and not found):
         return client.bulk_or_null(old) if flags & _GET else client.null
     _store_value(client, key, argv[2], at, bool(flags & _KEEPTTL))
     return client.bulk_or_null(old) if flags & _GET else OK
@@ -206,11 +216,15 @@ def getex(client: Client, argv: list[str]) -> bytes:
 
 @command("mget", -2, "readonly fast", keys=(1, -1, 1), group=_S)
 def mget(client: Client, argv: list[str]) -> bytes:
+    """MGET: a key of another type reads as nil, as in Redis (never WRONGTYPE)."""
     get_ = client.db.get
     null = client.null
     out = [b"*%d\r\n" % (len(argv) - 1)]
     for key in argv[1:]:
-        value = get_(key)
+        try:
+            value = get_(key)
+        except TypeError:  # WrongTypeError: the only TypeError get() raises for a str key
+            value = None
         out.append(null if value is None else bulk(value))
     return b"".join(out)
 

@@ -29,6 +29,7 @@ control: ``rename-command``, ``user`` and ``aclfile``.
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 import re
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_SAVE",
+    "ENCODINGS",
     "LOGLEVELS",
     "REDIS_DIRECTIVES",
     "SETTINGS",
@@ -49,6 +51,9 @@ __all__ = [
     "ConfigFileError",
     "ConfigReader",
     "Setting",
+    "current",
+    "lookup",
+    "names",
     "parse_save",
     "split_args",
 ]
@@ -234,7 +239,7 @@ def _integer(text: str, low: int, high: int) -> int:
     return value
 
 
-_MEMORY = re.compile(r"(-?[0-9]+)(k|kb|m|mb|g|gb|b)?", re.IGNORECASE)
+_MEMORY = re.compile(r"([0-9]+)(k|kb|m|mb|g|gb|b)?", re.IGNORECASE)
 _UNITS = {
     "": 1,
     "b": 1,
@@ -248,7 +253,10 @@ _UNITS = {
 
 
 def _memory(text: str, low: int, high: int) -> int:
-    """Redis's ``memtoull``: a number with an optional unit (1k = 1000, 1kb = 1024, ...)."""
+    """Redis's ``memtoull``: a number with an optional unit (1k = 1000, 1kb = 1024, ...).
+
+    A sign is not a memory value (``maxmemory -1`` is refused so, as in Redis).
+    """
     match = _MEMORY.fullmatch(text)
     if not match:
         raise ConfigError("argument must be a memory value")
@@ -350,6 +358,8 @@ class Setting:
     #: SET's refusal of a new value, saying why and what to do instead
     #: (``{value}`` is the value asked for). Setting the current value is a no-op.
     restart_only: str = ""
+    #: The value when the :class:`Config` has no attribute for it (see :data:`ENCODINGS`).
+    default: Any = None
 
 
 def _single(parse: Callable[[str], Any]) -> Callable[[Sequence[str]], Any]:
@@ -526,24 +536,102 @@ SETTINGS: dict[str, Setting] = {
 }
 
 
+# ------------------------------------------------- the value types' encodings
+
+
+def _count(text: str) -> int:
+    return _integer(text, 0, _LONG_MAX)
+
+
+def _length(text: str) -> int:
+    return _memory(text, 0, _LONG_MAX)
+
+
+def _encoding_settings() -> dict[str, Setting]:
+    """Redis 7.0's compact-encoding thresholds (config.c), each under its name and its alias.
+
+    OBJECT ENCODING reports a value's encoding from its size and these (see
+    :mod:`snapkv.server.cmd_object`); snapkv's containers are the same
+    whatever they are, so the settings change what is reported, never the
+    memory. Each alias is a name of its own, as Redis 7.0's CONFIG GET lists
+    both and CONFIG SET takes both in one call. 7.0 has no
+    ``set-max-listpack-*`` (7.2's) and no ``list-max-listpack-*`` entries or
+    value: unknown there, unknown here. The ``*-value`` ones are memory
+    values (``1k``), as in Redis.
+    """
+    rows = (
+        ("hash-max-listpack-entries", "hash-max-ziplist-entries", _count, 512),
+        ("hash-max-listpack-value", "hash-max-ziplist-value", _length, 64),
+        ("list-max-listpack-size", "list-max-ziplist-size", _list_size, -2),
+        ("list-compress-depth", "", lambda t: _integer(t, 0, _INT_MAX), 0),
+        ("set-max-intset-entries", "", _count, 512),
+        ("zset-max-listpack-entries", "zset-max-ziplist-entries", _count, 128),
+        ("zset-max-listpack-value", "zset-max-ziplist-value", _length, 64),
+    )
+    table: dict[str, Setting] = {}
+    for name, alias, parse, default in rows:
+        for spelt in (name, alias) if alias else (name,):
+            table[spelt] = Setting(
+                spelt, name.replace("-", "_"), _single(parse), mutable=True, default=default
+            )
+    return table
+
+
+def _list_size(text: str) -> int:
+    return _integer(text, -(2**31), _INT_MAX)
+
+
+#: The encoding thresholds, by name and alias (kept apart from :data:`SETTINGS`,
+#: whose rows are ``snapkv serve``'s options too). Until :class:`Config` has a
+#: field for one, its value lives on the Config instance (CONFIG SET) or is
+#: :attr:`Setting.default`; a config file's line for it is then noted as
+#: ignored, as the server's copy of the settings would not keep it.
+ENCODINGS: dict[str, Setting] = _encoding_settings()
+
+
+def lookup(name: str) -> Setting | None:
+    """The setting named ``name`` (lower case): a row of :data:`SETTINGS` or :data:`ENCODINGS`."""
+    return SETTINGS.get(name) or ENCODINGS.get(name)
+
+
+def names() -> list[str]:
+    """Every name CONFIG GET and CONFIG SET know, aliases included."""
+    return [*SETTINGS, *ENCODINGS]
+
+
 def apply(config: Config, name: str, args: Sequence[str]) -> None:
     """Set directive ``name`` (lower case) on ``config`` from its arguments.
 
     :raises ConfigError: unknown here, or the arguments were refused (Redis's text).
     """
-    setting = SETTINGS.get(name)
+    setting = lookup(name)
     if setting is None:
         raise ConfigError("Bad directive or wrong number of arguments")
     setattr(config, setting.field, setting.parse(args))
 
 
+def current(config: Config, name: str) -> Any:
+    """The value of setting ``name`` on ``config`` (its default if the Config has none)."""
+    setting = lookup(name)
+    if setting is None:
+        raise KeyError(name)
+    return getattr(config, setting.field, setting.default)
+
+
 def show(config: Config, name: str) -> str:
     """Directive ``name``'s value as CONFIG GET shows it."""
-    setting = SETTINGS[name]
-    return setting.show(getattr(config, setting.field))
+    setting = lookup(name)
+    if setting is None:
+        raise KeyError(name)
+    return setting.show(current(config, name))
 
 
 # ----------------------------------------------------------------- the file
+
+
+def _fields(config: Config) -> set[str]:
+    """The attributes ``config``'s class declares (what ``dataclasses.replace`` keeps)."""
+    return {f.name for f in dataclasses.fields(config)}
 
 
 @dataclass
@@ -620,7 +708,9 @@ class ConfigReader:
         # requirepass of any bytes matches what a client sends.
         name = words[0].decode("utf-8", "surrogateescape").lower()
         args = [w.decode("utf-8", "surrogateescape") for w in words[1:]]
-        setting = SETTINGS.get(name)
+        setting = lookup(name)
+        if setting is not None and setting.field not in _fields(self.config):
+            setting = None  # an encoding threshold the server's Config cannot keep yet
         if setting is not None:
             if not setting.multi and len(args) != 1:
                 raise ConfigError("wrong number of arguments")
