@@ -24,11 +24,16 @@ __all__ = [
     "Hash",
     "apply",
     "build",
+    "compact",
     "copy",
     "flat",
     "inverse",
     "size",
 ]
+
+#: Redis 7.0's defaults ``hash-max-listpack-entries`` and ``hash-max-listpack-value``.
+LISTPACK_ENTRIES = 128
+LISTPACK_VALUE = 64
 
 CODE = 1
 NAME = "hash"
@@ -111,3 +116,23 @@ def copy(value: Hash) -> Hash:
 def size(value: Hash) -> int:
     """The number of fields."""
     return len(value)
+
+
+def _wire_len(text: str) -> int:
+    return len(text.encode("utf-8", "surrogateescape"))
+
+
+def compact(value: dict[str, str]) -> bool:
+    """Whether Redis 7.0 would hold ``value`` as a listpack (its default thresholds).
+
+    A listpack keeps insertion order, as a dict does, and Redis scans it in
+    one reply: a server that wants Redis's exact replies needs to know.
+    (Redis never converts a hashtable back to a listpack; this judges the
+    fields as they are now.)
+    """
+    if len(value) > LISTPACK_ENTRIES:
+        return False
+    return all(
+        _wire_len(field) <= LISTPACK_VALUE and _wire_len(text) <= LISTPACK_VALUE
+        for field, text in value.items()
+    )

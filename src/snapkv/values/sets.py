@@ -10,6 +10,8 @@ Effects (the journal's EDIT records for a set, docs/FORMAT.md J3):
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from typing import Any
 
 from snapkv.values.base import Item, Items, epoch
@@ -25,9 +27,14 @@ __all__ = [
     "build",
     "copy",
     "flat",
+    "intset_order",
     "inverse",
     "size",
 ]
+
+#: Redis 7.0's default ``set-max-intset-entries``.
+INTSET_ENTRIES = 512
+_INT = re.compile(r"-?[1-9][0-9]{0,18}|0", re.ASCII)
 
 CODE = 3
 NAME = "set"
@@ -92,3 +99,24 @@ def copy(value: Set) -> Set:
 def size(value: Set) -> int:
     """The number of members."""
     return len(value)
+
+
+def intset_order(members: Iterable[str]) -> list[str] | None:
+    """``members`` in Redis's order if Redis 7.0 would hold them as an intset, else ``None``.
+
+    Redis keeps a set of at most 512 members that are all 64-bit integers
+    (in ``string2ll``'s strict form) as an intset: sorted by value, and
+    scanned in one reply. A server that wants Redis's exact replies for
+    such sets orders them so. (Redis never converts a hashtable back to an
+    intset; this judges the members as they are now.)
+    """
+    found: list[tuple[int, str]] = []
+    for member in members:
+        if len(found) >= INTSET_ENTRIES or _INT.fullmatch(member) is None:
+            return None
+        number = int(member)
+        if not -(2**63) <= number < 2**63:
+            return None
+        found.append((number, member))
+    found.sort()
+    return [member for _, member in found]
