@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
-import functools
 import io
 import os
 import shutil
@@ -50,16 +49,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import snapkv
 from _common import (
     describe_machine,
     fmt_ratio,
-    interleaved,
     median,
     median_ratio,
     print_table,
     target_line,
 )
+from _types_embedded import embedded, report_embedded
 from server import (
     Server,
     command,
@@ -77,7 +75,6 @@ P1_VS_REDIS = 0.5
 P16_VS_REDIS = 0.3
 VS_FAKEREDIS = 10.0
 MEMORY_VS_REDIS = 2.0
-EMBEDDED_VS_SET = 1.5
 
 CLIENTS = 50
 KEYSPACE = 100_000
@@ -112,10 +109,6 @@ PROBES: dict[str, tuple[bytes, ...]] = {
 
 def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def tagged(tag: str, message: str) -> None:
-    progress(tag + message)
 
 
 # ---------------------------------------------------------------- throughput
@@ -324,116 +317,6 @@ def report_memory(found: Memory, elements: int, targets: list[str]) -> None:
             targets.append(target_line(what, found_ratio, MEMORY_VS_REDIS))
         rows.append(row)
     print_table(headers, rows)
-
-
-# ------------------------------------------------------------------ embedded
-
-#: Each window writes this many times to KEYS keys (FIELDS fields or members each).
-KEYS, FIELDS = 100, 10
-
-
-def embedded_ops(
-    rep: int, ops: int
-) -> dict[str, tuple[Callable[[Any, list[Any]], None], list[Any]]]:
-    """The operation loops and their data for window ``rep``: every write changes something.
-
-    ``set``, ``hash`` and ``zset`` overwrite what is there with new values
-    (no growth); a list append and a set add cannot, so they grow by
-    ``ops`` elements a window, spread over the keys.
-    """
-    slots = [(i % (KEYS * FIELDS), i % KEYS, f"f{i % FIELDS}") for i in range(ops)]
-
-    def set_(store: Any, data: list[Any]) -> None:
-        for k, v in data:
-            store.set(k, v)
-
-    def hash_(store: Any, data: list[Any]) -> None:
-        for k, f, v in data:
-            store.hashes[k][f] = v
-
-    def list_(store: Any, data: list[Any]) -> None:
-        for k, v in data:
-            store.lists[k].append(v)
-
-    def sadd(store: Any, data: list[Any]) -> None:
-        for k, m in data:
-            store.sets[k].add(m)
-
-    def zset(store: Any, data: list[Any]) -> None:
-        for k, m, s in data:
-            store.zsets[k][m] = s
-
-    tag = f"{rep:04d}"
-    sets = [(f"s{k}", f"v{tag}{i:08d}") for i, (k, _, _) in enumerate(slots)]
-    members = [(f"t{k}", f"m{tag}{i:08d}") for i, (_, k, _) in enumerate(slots)]
-    scores = [(f"z{k}", f, float(rep * ops + i)) for i, (_, k, f) in enumerate(slots)]
-    return {
-        "store.set(k, v)": (set_, sets),
-        "store.hashes[k][f] = v": (hash_, [(f"h{k}", f, f"v{tag}") for _, k, f in slots]),
-        "store.lists[k].append(v)": (list_, [(f"l{k}", f"v{tag}") for _, k, _ in slots]),
-        "store.sets[k].add(m)": (sadd, members),
-        "store.zsets[k][m] = s": (zset, scores),
-    }
-
-
-class Windows:
-    """One store's contenders: each call of :meth:`contender`'s function times one window."""
-
-    def __init__(self, store: Any, ops: int, mode: str) -> None:
-        self.store, self.ops, self.mode = store, ops, mode
-        self.loops: dict[str, Callable[[Any, list[Any]], None]] = {}
-        self.calls: dict[str, int] = {}
-        for name, (loop, data) in embedded_ops(-1, ops).items():
-            try:
-                loop(store, data)  # warm-up, and the keys' first contents
-            except (AttributeError, NotImplementedError, TypeError) as exc:
-                print(f"{mode}: {name} not available ({type(exc).__name__}: {exc})")
-                continue
-            self.loops[name], self.calls[name] = loop, 0
-
-    def contender(self, name: str) -> Callable[[], float]:
-        def measure() -> float:
-            data = embedded_ops(self.calls[name], self.ops)[name][1]  # new values each window
-            self.calls[name] += 1
-            start = time.perf_counter()
-            self.loops[name](self.store, data)
-            return (time.perf_counter() - start) / self.ops * 1e9
-
-        return measure
-
-
-def embedded(ops: int, repeat: int) -> dict[str, dict[str, list[float]]]:
-    """ns per operation, by journal mode and operation; operations a store lacks are left out."""
-    found: dict[str, dict[str, list[float]]] = {}
-    with tempfile.TemporaryDirectory(prefix="snapkv-bench-types-") as tmp:
-        for mode, journal in (("journal on (everysec)", True), ("journal off", False)):
-            store = snapkv.open(
-                os.path.join(tmp, mode.split()[1]), journal=journal, save_on_close=False
-            )
-            try:
-                windows = Windows(store, ops, mode)
-                found[mode] = interleaved(
-                    {name: windows.contender(name) for name in windows.loops},
-                    repeat,
-                    progress=functools.partial(tagged, f"embedded {mode}: "),
-                )
-            finally:
-                store.close()
-    return found
-
-
-def report_embedded(found: dict[str, dict[str, list[float]]], ops: int, targets: list[str]) -> None:
-    for mode, by_name in found.items():
-        base = by_name["store.set(k, v)"]
-        rows: list[list[object]] = []
-        for name, times in by_name.items():
-            found_ratio = median_ratio(times, base)
-            rows.append([name, f"{median(times):,.0f}", fmt_ratio(found_ratio)])
-            if name != "store.set(k, v)":
-                what = f"embedded {mode}: {name} / store.set(k, v)"
-                targets.append(target_line(what, found_ratio, EMBEDDED_VS_SET))
-        print(f"\nEmbedded, {mode}, {ops:,} operations a window (ns per operation, medians):\n")
-        print_table(["operation", "ns/op", "time / store.set"], rows)
 
 
 # ---------------------------------------------------------------------- main
