@@ -62,8 +62,8 @@ def restore(payload: bytes, max_version: int = RDB_VERSION) -> Any:
 
     :raises PayloadError: the footer's version is above ``max_version`` or
         its CRC does not match (Redis's ``verifyDumpPayload``).
-    :raises RDBError: the object inside is malformed, of a type snapkv has
-        no value for, or does not end exactly where the footer starts.
+    :raises RDBError: the object inside is malformed or of a type snapkv
+        has no value for.
     """
     size = len(payload)
     if size < _FOOTER:
@@ -74,8 +74,7 @@ def restore(payload: bytes, max_version: int = RDB_VERSION) -> Any:
     (crc,) = _CRC.unpack_from(payload, size - 8)
     if crc64(0, memoryview(payload)[: size - 8]) != crc:
         raise PayloadError("the CRC-64 does not match")
-    body_end = size - _FOOTER
-    value, end = load(payload, 0, body_end)
-    if end != body_end:
-        raise RDBError(f"{body_end - end} bytes after the object", end)
+    # As Redis's restoreCommand: the object is read from the whole payload
+    # (footer included) and what follows it is not looked at.
+    value, _ = load(payload)
     return value
