@@ -552,3 +552,10 @@ def test_redis_py_pipelines_of_list_commands(
         with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
             pipe.execute()
     assert r.lrange("p", 0, 1) == ["499", "2"]
+
+
+def test_command_getkeys_finds_lmpop_and_lmove_keys(twin: Any) -> None:
+    twin.same("COMMAND", "GETKEYS", "LMPOP", "2", "a", "b", "LEFT", "COUNT", "2")
+    twin.same("COMMAND", "GETKEYS", "LMOVE", "a", "b", "LEFT", "RIGHT")
+    twin.same("COMMAND", "GETKEYS", "RPOPLPUSH", "a", "b")
+    twin.same("COMMAND", "GETKEYS", "LPUSH", "a", "x")

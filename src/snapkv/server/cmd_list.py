@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from snapkv.server.resp.writer import OK, bulk, integer
-from snapkv.server.table import ERR_SYNTAX, CommandError, command, parse_int
+from snapkv.server.table import ERR_SYNTAX, CommandError, command, numkeys_at, parse_int
 from snapkv.views.list import move, pop, pop_first
 
 if TYPE_CHECKING:
@@ -115,13 +115,12 @@ def rpop(client: Client, argv: list[str]) -> bytes:
     return _pop(client, argv, False)
 
 
-@command("lmpop", -4, "write", group=_L, since="7.0.0")
+@command("lmpop", -4, "write", group=_L, since="7.0.0", find_keys=numkeys_at(1))
 def lmpop(client: Client, argv: list[str]) -> bytes:
     """LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]: [key, elements] of the first list.
 
-    Declared without key positions (Redis's are found by numkeys, which a
-    fixed first/last/step cannot say; COMMAND INFO shows 0 0 0 as Redis
-    does), so the key it popped is signalled to WATCH here.
+    Its keys are found by numkeys (``find_keys``), as Redis's getkeys_proc
+    does; COMMAND INFO shows 0 0 0 key positions, as Redis's.
     """
     numkeys = parse_int(argv[1], "ERR numkeys should be greater than 0")
     if numkeys < 1:
@@ -144,8 +143,6 @@ def lmpop(client: Client, argv: list[str]) -> bytes:
         return client.null_array
     key, taken = found
     client.changes += len(taken)
-    if client.server.watched:
-        client.server.touch(client.db_index, [key])
     return client.encode([key, taken])
 
 
