@@ -667,12 +667,16 @@ def test_inspect_json_parses(snapshot_file: Path) -> None:
                 "layout": c.layout,
                 "keyspace": 0,
                 "expiring": 0,
+                "kind": "string",
+                "elements": 0,
             }
             for c in info.chunks
         ],
         "keys": ["user:00000|😀", "user:00001|😀"],
         "expiring": 0,
-        "keyspaces": [{"number": 0, "entries": KEYS + 1, "expiring": 0}],
+        "keyspaces": [
+            {"number": 0, "entries": KEYS + 1, "expiring": 0, "types": {"string": KEYS + 1}}
+        ],
         "journal_next": info.journal_next,
     }
 
@@ -725,8 +729,8 @@ def test_inspect_v2_snapshot_json(v2_snapshot_file: Path) -> None:
     assert report["chunks"] == 2
     assert report["expiring"] == 5
     assert report["keyspaces"] == [
-        {"number": 0, "entries": 10, "expiring": 5},
-        {"number": 3, "entries": 1, "expiring": 0},
+        {"number": 0, "entries": 10, "expiring": 5, "types": {"string": 10}},
+        {"number": 3, "entries": 1, "expiring": 0, "types": {"string": 1}},
     ]
     assert report["journal_next"] == 12
 

@@ -273,7 +273,7 @@ def test_header_crc() -> None:
 
 
 def test_version() -> None:
-    assert_corrupt(fix_header_crc(set_byte(SMALL, 8, 3)), "version", 8)
+    assert_corrupt(fix_header_crc(set_byte(SMALL, 8, 4)), "version", 8)
     assert_corrupt(fix_header_crc(set_byte(SMALL, 8, 0)), "version", 8)
     assert_corrupt(fix_header_crc(set_byte(SMALL, 9, 1)), "version", 8)  # 257
     assert_corrupt(fix_header_crc(set_byte(SMALL, 9, 2)), "version", 8)  # 513

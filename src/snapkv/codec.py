@@ -45,9 +45,9 @@ from dataclasses import dataclass, field
 from itertools import accumulate, compress, islice, repeat
 from operator import getitem
 from struct import Struct
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from snapkv import _binary, _frame
+from snapkv import _binary, _frame, codec_types
 from snapkv._binary import encode_text
 from snapkv._frame import FileHeader, as_view, check_frame, checked_text, seal
 from snapkv.errors import CorruptSnapshotError
@@ -78,6 +78,9 @@ MAGIC = b"\x89SKV\r\n\x1a\n"
 VERSION = 1
 #: Header version of a snapshot that uses ENTRIES_EX or KEYSPACE records.
 VERSION_EXTENDED = 2
+#: Header version of a snapshot that holds a hash, list, set or sorted set
+#: (CONTAINERS records, :mod:`snapkv.codec_types`).
+VERSION_TYPED = 3
 
 HEADER = Struct("<8sHHI")  # magic, version, flags, crc32 of the first 12 bytes
 HEADER_SIZE = HEADER.size  # 16
@@ -92,6 +95,7 @@ TYPE_ENTRIES = 0x01
 TYPE_END = 0x02
 TYPE_ENTRIES_EX = 0x03  # ENTRIES with an expiry column; version 2 only
 TYPE_KEYSPACE = 0x04  # the keyspace of the entries records that follow; version 2 only
+TYPE_CONTAINERS = codec_types.TYPE_CONTAINERS  # hashes, lists, sets, sorted sets; version 3 only
 TYPE_META = 0x81  # optional, first when present: journal_next
 #: Record types with this bit set may be skipped by readers that do not know them.
 OPTIONAL_TYPE_BIT = _frame.OPTIONAL_TYPE_BIT
@@ -126,12 +130,21 @@ if array(_EXPIRY_ARRAY).itemsize != EXPIRY_SIZE:  # pragma: no cover
     raise ImportError("snapkv.codec needs an 8-byte array('Q')")
 _BIG_ENDIAN = sys.byteorder == "big"
 
-_TYPE_NAMES = {TYPE_ENTRIES_EX: "ENTRIES_EX", TYPE_KEYSPACE: "KEYSPACE"}
-_HEADER = FileHeader("snapshot", MAGIC, HEADER, (VERSION, VERSION_EXTENDED), CorruptSnapshotError)
+_TYPE_NAMES = {
+    TYPE_ENTRIES_EX: "ENTRIES_EX",
+    TYPE_KEYSPACE: "KEYSPACE",
+    TYPE_CONTAINERS: "CONTAINERS",
+}
+_HEADER = FileHeader(
+    "snapshot", MAGIC, HEADER, (VERSION, VERSION_EXTENDED, VERSION_TYPED), CorruptSnapshotError
+)
+#: What :func:`scan` calls each value type (a ChunkInfo's ``kind``): TYPE's answers.
+KIND_NAMES = ("string", "hash", "list", "set", "zset")
 
 #: One keyspace as :func:`iter_encode_snapshot` takes it:
-#: (number, keys, values, expiry times in ms or None; 0 = no expiry).
-SpaceColumns = tuple[int, Sequence[str], Sequence[str], Sequence[int] | None]
+#: (number, keys, values, expiry times in ms or None; 0 = no expiry). A value
+#: is a ``str`` or a container of :mod:`snapkv.values`.
+SpaceColumns = tuple[int, Sequence[str], Sequence[Any], Sequence[int] | None]
 #: One chunk's keys, values and expiry times (None: no entry has one), as the encoder cuts them.
 _ChunkColumns = tuple[list[str], list[str], list[int] | None]
 _T = TypeVar("_T")
@@ -220,6 +233,11 @@ def iter_encode_snapshot(
             )
         if len(keys):
             chosen.append((number, keys, values, expiries))
+    typed: dict[int, list[codec_types.Typed]] = {}
+    for at, (number, keys, values, expiries) in enumerate(chosen):
+        if set(map(type, values)) != {str}:
+            strings, typed[number] = codec_types.split_by_type(keys, values, expiries)
+            chosen[at] = (number, strings[1], strings[2], strings[3])
     if not isinstance(journal_next, int):
         raise TypeError(f"journal_next must be int, not {type(journal_next).__name__}")
     if not 0 <= journal_next <= U64_MAX:
@@ -227,10 +245,16 @@ def iter_encode_snapshot(
     # Decided before the header is written: any() stops at the first expiry
     # time, so a store where keys expire pays for one scan step, not a pass.
     extended = any(n or (e is not None and any(e)) for n, _k, _v, e in chosen)
-    return _encode_spaces(chosen, VERSION_EXTENDED if extended else VERSION, journal_next)
+    version = VERSION_TYPED if typed else VERSION_EXTENDED if extended else VERSION
+    return _encode_spaces(chosen, typed, version, journal_next)
 
 
-def _encode_spaces(spaces: list[SpaceColumns], version: int, journal_next: int) -> Iterator[bytes]:
+def _encode_spaces(
+    spaces: list[SpaceColumns],
+    typed: dict[int, list[codec_types.Typed]],
+    version: int,
+    journal_next: int,
+) -> Iterator[bytes]:
     yield _header(version)
     entries = records = 0
     if journal_next:
@@ -240,10 +264,30 @@ def _encode_spaces(spaces: list[SpaceColumns], version: int, journal_next: int) 
         if number:
             yield _framed(TYPE_KEYSPACE, KEYSPACE_BODY.pack(number))
             records += 1
-        chunks = _sequence_chunks(keys, values, expiries)
-        space_entries, space_records = yield from _space_records(chunks)
-        entries += space_entries
-        records += space_records
+        if keys:
+            chunks = _sequence_chunks(keys, values, expiries)
+            space_entries, space_records = yield from _space_records(chunks)
+            entries += space_entries
+            records += space_records
+        for code, typed_keys, typed_values, times in typed.get(number, ()):
+            pieces = codec_types.encode_records(
+                code,
+                typed_keys,
+                typed_values,
+                times,
+                separators=SEPARATORS,
+                max_entries=MAX_CHUNK_ENTRIES,
+                max_chars=MAX_CHUNK_CHARS,
+            )
+            for body, text in pieces:
+                if len(body) + len(text) > U32_MAX:
+                    raise ValueError(
+                        f"a record of {len(text)} text bytes exceeds the format's limit"
+                    )
+                yield _framed(TYPE_CONTAINERS, body, text)
+                yield text
+                records += 1
+            entries += len(typed_keys)
     yield _framed(TYPE_END, END_BODY.pack(entries, records))
 
 
@@ -390,23 +434,26 @@ class Snapshot:
     the keys that have one (absolute milliseconds since the epoch), and holds
     no empty dict; ``journal_next`` is 0 when the snapshot has no META record.
     The codec has no clock: keys already expired are returned like the others.
+    A value is a ``str`` or (version 3) a container of :mod:`snapkv.values`.
     """
 
-    spaces: dict[int, dict[str, str]]
+    spaces: dict[int, dict[str, Any]]
     expires: dict[int, dict[str, int]]
     journal_next: int
 
 
 @dataclass(frozen=True)
 class ChunkInfo:
-    """One verified ENTRIES or ENTRIES_EX record, as :func:`scan` reports it."""
+    """One verified ENTRIES, ENTRIES_EX or CONTAINERS record, as :func:`scan` reports it."""
 
     offset: int
     size: int
-    entries: int
+    entries: int  # keys this record completes (0 for a part a later record continues)
     layout: str
     keyspace: int = 0
     expiring: int = 0  # entries of this record with an expiry time
+    kind: str = "string"  # the value type of its entries (KIND_NAMES)
+    elements: int = 0  # CONTAINERS: fields or members in this record
 
 
 @dataclass(frozen=True)
@@ -416,6 +463,9 @@ class KeyspaceInfo:
     number: int
     entries: int
     expiring: int
+    #: keys per value type (KIND_NAMES), the types present only; left out of
+    #: equality, so a keyspace compares by its counts as before format v3
+    types: dict[str, int] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -432,6 +482,10 @@ class SnapshotInfo:
     expiring: int = 0
     keyspaces: list[KeyspaceInfo] = field(default_factory=list)
     journal_next: int = 0
+    #: keys per value type over every keyspace (KIND_NAMES), the types present only
+    types: dict[str, int] = field(default_factory=dict)
+    #: elements (hash fields, list elements, members) per container type present
+    elements: dict[str, int] = field(default_factory=dict)
 
 
 def decode(data: bytes | bytearray | memoryview) -> dict[str, str]:
@@ -443,16 +497,17 @@ def decode(data: bytes | bytearray | memoryview) -> dict[str, str]:
         ``offset`` and ``check`` say where and which. For any input, nothing
         else is raised but the ValueError below, and no allocation is sized
         by an unverified length.
-    :raises ValueError: the snapshot is valid but holds keyspaces other than 0
-        or expiry times, which a plain mapping would lose: use
+    :raises ValueError: the snapshot is valid but holds keyspaces other than 0,
+        expiry times or containers, which a mapping of strings would lose: use
         :func:`decode_snapshot`.
     """
     snapshot = decode_snapshot(data)
-    if snapshot.expires or snapshot.spaces.keys() - {0}:
+    mapping = snapshot.spaces.get(0, {})
+    if snapshot.expires or snapshot.spaces.keys() - {0} or set(map(type, mapping.values())) - {str}:
         raise ValueError(
-            "snapshot holds keyspaces other than 0 or expiry times: use decode_snapshot"
+            "snapshot holds keyspaces other than 0, expiry times or containers: use decode_snapshot"
         )
-    return snapshot.spaces.get(0, {})
+    return mapping
 
 
 def decode_snapshot(data: bytes | bytearray | memoryview) -> Snapshot:
@@ -463,12 +518,12 @@ def decode_snapshot(data: bytes | bytearray | memoryview) -> Snapshot:
         for any input, and no allocation is sized by an unverified length.
     """
     reader = _Reader(data)
-    spaces: dict[int, dict[str, str]] = {}
+    spaces: dict[int, dict[str, Any]] = {}
     expires: dict[int, dict[str, int]] = {}
-    mapping: dict[str, str] = {}
+    mapping: dict[str, Any] = {}
     current = -1
     total = 0
-    for offset, _size, keyspace, keys, values, column in reader.chunks():
+    for offset, _size, keyspace, keys, values, column, _kind, _elements in reader.chunks():
         if keyspace != current:  # numbers strictly increase: always a new keyspace
             current, total = keyspace, 0
             mapping = spaces[keyspace] = {}
@@ -500,7 +555,7 @@ def scan(data: bytes | bytearray | memoryview, *, keys: int = 0) -> SnapshotInfo
     total = 0
     chunks: list[ChunkInfo] = []
     first: list[str] = []
-    for offset, size, keyspace, chunk_keys, _values, column in reader.chunks():
+    for offset, size, keyspace, chunk_keys, _values, column, code, elements in reader.chunks():
         if keyspace != current:
             current, total = keyspace, 0
             seen = set()
@@ -509,15 +564,28 @@ def scan(data: bytes | bytearray | memoryview, *, keys: int = 0) -> SnapshotInfo
         if len(seen) != total:
             raise CorruptSnapshotError("a key appears twice", offset=offset, check="duplicate-key")
         expiring = 0 if column is None else len(column) - column.count(0)
-        layout = _layout_name(reader.view, offset)
-        chunks.append(ChunkInfo(offset, size, len(chunk_keys), layout, keyspace, expiring))
+        layout = _layout_name(reader.view, offset, code)
+        kind = KIND_NAMES[code]
+        chunks.append(
+            ChunkInfo(offset, size, len(chunk_keys), layout, keyspace, expiring, kind, elements)
+        )
         if len(first) < keys:
             first.extend(chunk_keys[: keys - len(first)])
     spaces: dict[int, list[int]] = {}
+    types: dict[int, dict[str, int]] = {}
+    elements_by_kind: dict[str, int] = {}
     for chunk in chunks:
         counts = spaces.setdefault(chunk.keyspace, [0, 0])
         counts[0] += chunk.entries
         counts[1] += chunk.expiring
+        space_types = types.setdefault(chunk.keyspace, {})
+        space_types[chunk.kind] = space_types.get(chunk.kind, 0) + chunk.entries
+        if chunk.kind != "string":
+            elements_by_kind[chunk.kind] = elements_by_kind.get(chunk.kind, 0) + chunk.elements
+    every_type: dict[str, int] = {}
+    for space_types in types.values():
+        for kind, count in space_types.items():
+            every_type[kind] = every_type.get(kind, 0) + count
     return SnapshotInfo(
         version=reader.version,
         size=len(reader.view),
@@ -527,8 +595,10 @@ def scan(data: bytes | bytearray | memoryview, *, keys: int = 0) -> SnapshotInfo
         skipped_records=reader.skipped,
         first_keys=first,
         expiring=sum(c.expiring for c in chunks),
-        keyspaces=[KeyspaceInfo(n, e, x) for n, (e, x) in spaces.items()],
+        keyspaces=[KeyspaceInfo(n, e, x, types[n]) for n, (e, x) in spaces.items()],
         journal_next=reader.journal_next,
+        types=every_type,
+        elements=elements_by_kind,
     )
 
 
@@ -563,13 +633,14 @@ def peek_journal_next(blob: bytes | bytearray | memoryview) -> int | None:
     return int(META_BODY.unpack_from(body)[0])
 
 
-def _layout_name(view: memoryview, offset: int) -> str:
-    layout = view[offset + FRAME_SIZE + 4]
+def _layout_name(view: memoryview, offset: int, code: int) -> str:
+    layout = view[offset + FRAME_SIZE + (6 if code else 4)]
     return "separated" if layout == LAYOUT_SEPARATED else "lengths"
 
 
-#: (record offset, record size, keyspace, keys, values, expiry column or None)
-_Chunk = tuple[int, int, int, list[str], list[str], list[int] | None]
+#: (record offset, record size, keyspace, keys, values, expiry column or None,
+#: value type code (0: strings), elements in the record (0 for strings))
+_Chunk = tuple[int, int, int, list[str], list[Any], list[int] | None, int, int]
 
 
 class _Reader:
@@ -598,7 +669,9 @@ class _Reader:
         """
         view = self.view
         size = len(view)
-        extended = self.version == VERSION_EXTENDED
+        extended = self.version >= VERSION_EXTENDED
+        typed = self.version >= VERSION_TYPED
+        parts = _Parts()
         pos = HEADER_SIZE
         entries = records = keyspace = 0
         while True:
@@ -608,14 +681,24 @@ class _Reader:
                 )
             record_type, end = check_frame(view, pos, CorruptSnapshotError)
             body = view[pos + FRAME_SIZE : end]
+            if parts.open and record_type != TYPE_CONTAINERS:
+                raise CorruptSnapshotError(
+                    "a value cut into parts ends before its last part",
+                    offset=pos,
+                    check="continuation",
+                )
             if record_type == TYPE_ENTRIES:
                 keys, values, _ = _decode_entries(body, pos + FRAME_SIZE, expiry=False)
                 entries += len(keys)
-                yield pos, end - pos, keyspace, keys, values, None
+                yield pos, end - pos, keyspace, keys, values, None, 0, 0
             elif record_type == TYPE_ENTRIES_EX and extended:
                 keys, values, column = _decode_entries(body, pos + FRAME_SIZE, expiry=True)
                 entries += len(keys)
-                yield pos, end - pos, keyspace, keys, values, column
+                yield pos, end - pos, keyspace, keys, values, column, 0, 0
+            elif record_type == TYPE_CONTAINERS and typed:
+                chunk = parts.add(codec_types.decode_body(body, pos + FRAME_SIZE), pos)
+                entries += len(chunk[0])
+                yield pos, end - pos, keyspace, *chunk
             elif record_type == TYPE_KEYSPACE and extended:
                 keyspace = _check_keyspace(body, pos, keyspace)
             elif record_type == TYPE_META:
@@ -652,6 +735,55 @@ class _Reader:
                 self.skipped += 1
             records += 1
             pos = end
+
+
+class _Parts:
+    """Joins the parts of a value that spans several CONTAINERS records, checking the chain.
+
+    :meth:`add` takes each decoded CONTAINERS body in order and returns what
+    the record completes: its keys and built values (none while a value's
+    parts are still open), their expiry column, type code and element count.
+    """
+
+    def __init__(self) -> None:
+        self.open: tuple[int, str, int, list[str], list[float]] | None = None
+
+    def add(
+        self, decoded: codec_types.Body, pos: int
+    ) -> tuple[list[str], list[Any], list[int] | None, int, int]:
+        code, flags, keys, counts, strings, scores, expiry = decoded
+        elements = sum(counts)
+        when = expiry[0] if expiry else 0
+        if flags & codec_types.FLAG_CONTINUES:
+            if self.open is None or self.open[:3] != (code, keys[0], when):
+                raise CorruptSnapshotError(
+                    "a record continues a value that no previous record left open "
+                    "(or another key, type or expiry time)",
+                    offset=pos,
+                    check="continuation",
+                )
+            self.open[3].extend(strings)
+            self.open[4].extend(scores)
+        elif self.open is not None:
+            raise CorruptSnapshotError(
+                "a value cut into parts ends before its last part", offset=pos, check="continuation"
+            )
+        else:
+            self.open = (code, keys[0], when, strings, scores)
+        if flags & codec_types.FLAG_CONTINUED:
+            return [], [], None, code, elements
+        if flags & codec_types.FLAG_CONTINUES:
+            strings, scores = self.open[3], self.open[4]
+            counts = [len(strings) // codec_types.strings_per_element(code)]
+        self.open = None
+        built = codec_types.build(code, counts, strings, scores)
+        if built is None:
+            raise CorruptSnapshotError(
+                "a field or member appears twice in one value",
+                offset=pos,
+                check="duplicate-element",
+            )
+        return keys, built, expiry, code, elements
 
 
 def _check_meta(body: memoryview, pos: int) -> int:

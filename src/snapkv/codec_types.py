@@ -1,0 +1,424 @@
+"""Snapshot format v3's typed chunks: hashes, lists, sets, sorted sets <-> CONTAINERS records.
+
+Pure: no I/O. :mod:`snapkv.codec` frames, orders and counts the records;
+this module encodes and decodes one CONTAINERS body (docs/FORMAT.md,
+"CONTAINERS body") and builds the containers a decoded body describes.
+
+Why the same columnar idea as string entries: a record holds the keys of
+up to ``MAX_CHUNK_ENTRIES`` containers of one type, then a column of
+element counts, then (sorted sets) the scores as packed IEEE doubles, then
+every key and element string as ONE text joined by a separator that was
+verified absent (or a column of lengths). Encoding is a ``str.join``, a
+``str.encode`` and an ``array`` conversion per record; decoding is one
+``bytes.decode``, one ``str.split`` and one ``array`` conversion per
+record. The only Python-level loop is one step per *container* (building
+the dict, deque, set or sorted set from slices, all C calls), never one
+per element.
+
+Why a large container spans several records instead of one huge one: a
+record stays a bounded amount of memory (``MAX_CHUNK_ELEMENTS`` elements or
+``MAX_CHUNK_CHARS`` of text) however large one value grows. A record that
+holds one part of a larger value holds that one key alone and says so in
+its flags (``FLAG_CONTINUED``: more parts follow; ``FLAG_CONTINUES``: it
+continues the previous record's key), and the reader checks the chain.
+"""
+
+from __future__ import annotations
+
+import sys
+from array import array
+from collections.abc import Iterator, Sequence
+from itertools import accumulate, chain, compress, islice, repeat
+from math import isnan
+from operator import getitem, is_, itemgetter
+from struct import Struct
+from typing import Any
+
+from sortedcontainers import SortedList
+
+from snapkv._binary import encode_text
+from snapkv._frame import checked_text
+from snapkv.errors import CorruptSnapshotError
+from snapkv.values.base import epoch
+from snapkv.values.hashes import Hash
+from snapkv.values.lists import List
+from snapkv.values.sets import Set
+from snapkv.values.zsets import ZSet
+
+__all__ = [
+    "CONTAINERS_HEAD",
+    "COUNT_SIZE",
+    "FLAG_CONTINUED",
+    "FLAG_CONTINUES",
+    "FLAG_EXPIRY",
+    "MAX_CHUNK_ELEMENTS",
+    "SCORE_SIZE",
+    "TYPE_CONTAINERS",
+    "Body",
+    "Part",
+    "Typed",
+    "build",
+    "decode_body",
+    "encode_records",
+    "split_by_type",
+    "strings_per_element",
+]
+
+#: Record type of a CONTAINERS record; version 3 only.
+TYPE_CONTAINERS = 0x05
+CONTAINERS_HEAD = Struct("<IBBB")  # key count, value type code, flags, layout
+FLAG_EXPIRY = 0x01  # an expiry column follows the head
+FLAG_CONTINUES = 0x02  # the record's one key continues the previous record's key
+FLAG_CONTINUED = 0x04  # the record's one key continues in the next record
+FLAGS_KNOWN = FLAG_EXPIRY | FLAG_CONTINUES | FLAG_CONTINUED
+COUNT_SIZE = 4  # bytes per key of the element-count column (u32)
+SCORE_SIZE = 8  # bytes per sorted set member of the score column (f64)
+#: Elements (hash fields, list elements, set or sorted set members) per
+#: CONTAINERS record, at most; a value with more is cut into parts.
+MAX_CHUNK_ELEMENTS = 8_192
+
+# The type codes of snapkv.values (frozen on-disk codes).
+_HASH, _LIST, _SET, _ZSET = 1, 2, 3, 4
+# ENTRIES' layouts (codec.LAYOUT_LENGTHS, codec.LAYOUT_SEPARATED), shared by CONTAINERS.
+_LENGTHS, _SEPARATED = 0, 1
+_BIG_ENDIAN = sys.byteorder == "big"
+_U32 = "I" if array("I").itemsize == 4 else "L"
+_SCORE_OF = itemgetter(0)
+_MEMBER_OF = itemgetter(1)
+_new = object.__new__
+
+#: One value, or one part of it, as the encoder cuts records: key, expiry
+#: time (0: none), element strings, scores (sorted sets) and continuation flags.
+Part = tuple[str, int, list[str], list[float], int]
+
+
+def strings_per_element(code: int) -> int:
+    """Strings per element in the text: a hash field is a field and a value."""
+    return 2 if code == _HASH else 1
+
+
+#: One value type's share of a keyspace: type code, keys, values, expiry times or None.
+Typed = tuple[int, list[str], list[Any], list[int] | None]
+_CLASSES: tuple[tuple[int, type[Any]], ...] = (
+    (_HASH, Hash),
+    (_LIST, List),
+    (_SET, Set),
+    (_ZSET, ZSet),
+)
+
+
+def split_by_type(
+    keys: Sequence[str], values: Sequence[Any], times: Sequence[int] | None
+) -> tuple[Typed, list[Typed]]:
+    """A keyspace's entries cut by value type: the strings, then each container type present.
+
+    One ``type()`` per value and one ``compress`` per type, all C loops.
+
+    :raises TypeError: a value is neither a ``str`` nor a container of snapkv.values.
+    """
+    types = list(map(type, values))
+    present = set(types)
+    unknown = present - {str, Hash, List, Set, ZSet}
+    if unknown:
+        name = next(iter(unknown)).__name__
+        raise TypeError(f"snapshot values must be str or a snapkv.values container, not {name}")
+    shares: list[Typed] = []
+    for code, cls in ((0, str), *_CLASSES):
+        if cls not in present:
+            shares.append((code, [], [], None))
+            continue
+        chosen = list(map(is_, types, repeat(cls)))
+        picked_times = None if times is None else list(compress(times, chosen))
+        shares.append(
+            (code, list(compress(keys, chosen)), list(compress(values, chosen)), picked_times)
+        )
+    return shares[0], [share for share in shares[1:] if share[1]]
+
+
+def _flatten(code: int, value: Any) -> tuple[list[str], list[float]]:
+    """A value's element strings and (sorted sets) scores, in C loops; ValueError on NaN."""
+    if code == _HASH:
+        return list(chain.from_iterable(value.items())), []
+    if code != _ZSET:
+        return list(value), []
+    order = value.order
+    scores = list(map(_SCORE_OF, order))
+    if any(map(isnan, scores)):
+        raise ValueError("a sorted set score is NaN, which the snapshot format refuses")
+    return list(map(_MEMBER_OF, order)), scores
+
+
+def encode_records(
+    code: int,
+    keys: Sequence[str],
+    values: Sequence[Any],
+    times: Sequence[int] | None,
+    *,
+    separators: str,
+    max_entries: int,
+    max_chars: int,
+) -> Iterator[tuple[bytes, bytes]]:
+    """Yield ``(body head, text)`` of the CONTAINERS records of values of type ``code``.
+
+    ``times`` holds one expiry time per key (0: none) or is None. Values are
+    grouped until a record holds ``max_entries`` keys or
+    ``MAX_CHUNK_ELEMENTS`` elements; a value with more elements is cut into
+    parts, one record each.
+
+    :raises TypeError: a key or element is not a ``str``.
+    :raises ValueError: a NaN score, a string or record too large for the format.
+    """
+    per = strings_per_element(code)
+    limit = MAX_CHUNK_ELEMENTS
+    chunk: list[Part] = []
+    elements = 0
+    for index, (key, value) in enumerate(zip(keys, values, strict=True)):
+        strings, scores = _flatten(code, value)
+        when = 0 if times is None else times[index]
+        count = len(strings) // per
+        if chunk and (len(chunk) >= max_entries or elements + count > limit):
+            yield from _records(code, chunk, separators, max_chars)
+            chunk, elements = [], 0
+        if count <= limit:
+            chunk.append((key, when, strings, scores, 0))
+            elements += count
+            continue
+        for start in range(0, count, limit):
+            flags = (FLAG_CONTINUES if start else 0) | (
+                FLAG_CONTINUED if start + limit < count else 0
+            )
+            part = strings[start * per : (start + limit) * per]
+            yield from _records(
+                code,
+                [(key, when, part, scores[start : start + limit], flags)],
+                separators,
+                max_chars,
+            )
+    if chunk:
+        yield from _records(code, chunk, separators, max_chars)
+
+
+def _records(
+    code: int, parts: list[Part], separators: str, max_chars: int
+) -> Iterator[tuple[bytes, bytes]]:
+    """Encode parts as one record, or several when the text exceeds ``max_chars``."""
+    per = strings_per_element(code)
+    keys = [part[0] for part in parts]
+    strings = keys + list(chain.from_iterable(part[2] for part in parts))
+    try:
+        text = separators[0].join(strings)
+    except TypeError:
+        bad = next((s for s in strings if not issubclass(type(s), str)), None)
+        raise TypeError(
+            f"snapshot keys and elements must be str, not {type(bad).__name__}"
+        ) from None
+    if len(text) > max_chars and len(strings) > len(parts) + per:
+        yield from _halves(code, parts, separators, max_chars)
+        return
+    separator = separators[0]
+    if text.count(separator) != len(strings) - 1:
+        separator = next((c for c in separators[1:] if c not in text), "")
+        text = separator.join(strings) if separator else "".join(strings)
+    flags = parts[0][4] if len(parts) == 1 else 0
+    head = [b""]
+    times = [part[1] for part in parts]
+    if any(times):
+        flags |= FLAG_EXPIRY
+        head.append(_packed("Q", times, "expiry times must be 0..2**64-1"))
+    head.append(_packed(_U32, [len(part[2]) // per for part in parts], ""))
+    if code == _ZSET:
+        head.append(_packed("d", list(chain.from_iterable(part[3] for part in parts)), ""))
+    if separator:
+        head.append(separator.encode("ascii"))
+    else:
+        head.append(_packed(_U32, list(map(len, strings)), "a string of 2**32 code points"))
+    head[0] = CONTAINERS_HEAD.pack(len(parts), code, flags, _SEPARATED if separator else _LENGTHS)
+    yield b"".join(head), encode_text(text)
+
+
+def _halves(
+    code: int, parts: list[Part], separators: str, max_chars: int
+) -> Iterator[tuple[bytes, bytes]]:
+    """Split a too-large record: by keys when it has several, else the one value in two parts."""
+    if len(parts) > 1:
+        half = len(parts) // 2
+        yield from _records(code, parts[:half], separators, max_chars)
+        yield from _records(code, parts[half:], separators, max_chars)
+        return
+    key, when, strings, scores, flags = parts[0]
+    per = strings_per_element(code)
+    half = len(strings) // per // 2
+    first: Part = (
+        key,
+        when,
+        strings[: half * per],
+        scores[:half],
+        flags & FLAG_CONTINUES | FLAG_CONTINUED,
+    )
+    second: Part = (
+        key,
+        when,
+        strings[half * per :],
+        scores[half:],
+        FLAG_CONTINUES | flags & FLAG_CONTINUED,
+    )
+    yield from _records(code, [first], separators, max_chars)
+    yield from _records(code, [second], separators, max_chars)
+
+
+def _packed(typecode: str, numbers: list[Any], too_large: str) -> bytes:
+    """Numbers as a little-endian column, converted in one C call."""
+    try:
+        column = array(typecode, numbers)
+    except OverflowError:
+        raise ValueError(f"{too_large} does not fit the snapshot format") from None
+    except TypeError:
+        bad = next((n for n in numbers if not isinstance(n, int | float)), None)
+        raise TypeError(f"expected a number, not {type(bad).__name__}") from None
+    if _BIG_ENDIAN:  # pragma: no cover - tested on little-endian machines only
+        column.byteswap()
+    return column.tobytes()
+
+
+# --------------------------------------------------------------------- decoder
+
+#: A decoded CONTAINERS body: type code, flags, keys, element counts, element
+#: strings, scores (sorted sets, else empty), expiry column (None: no EXPIRY flag).
+Body = tuple[int, int, list[str], list[int], list[str], list[float], list[int] | None]
+
+
+def _fail(message: str, offset: int, *, check: str) -> CorruptSnapshotError:
+    return CorruptSnapshotError(message, offset=offset, check=check)
+
+
+def _column(body: memoryview, pos: int, typecode: str, count: int) -> list[Any]:
+    column = array(typecode)
+    column.frombytes(body[pos : pos + column.itemsize * count])
+    if _BIG_ENDIAN:  # pragma: no cover
+        column.byteswap()
+    return column.tolist()
+
+
+def decode_body(body: memoryview, base: int) -> Body:
+    """Verify and decode one CONTAINERS body that starts at offset ``base``.
+
+    Every length is compared with the bytes left before it sizes anything,
+    and the separator count before the split (FORMAT.md section 8).
+    """
+    size = len(body)
+    if size < CONTAINERS_HEAD.size:
+        raise _fail(f"CONTAINERS body has {size} bytes, needs 7", base, check="containers-header")
+    count, code, flags, layout = CONTAINERS_HEAD.unpack_from(body, 0)
+    if count == 0:
+        raise _fail("CONTAINERS record with zero keys", base, check="entry-count")
+    if not _HASH <= code <= _ZSET:
+        raise _fail(f"unknown value type {code}", base + 4, check="container-type")
+    if flags & ~FLAGS_KNOWN or (flags & (FLAG_CONTINUES | FLAG_CONTINUED) and count != 1):
+        raise _fail(
+            f"CONTAINERS flags 0x{flags:02x} with {count} keys", base + 5, check="container-flags"
+        )
+    if layout not in (_LENGTHS, _SEPARATED):
+        raise _fail(f"unknown CONTAINERS layout {layout}", base + 6, check="layout")
+    pos = CONTAINERS_HEAD.size
+    expiry = None
+    if flags & FLAG_EXPIRY:
+        if size - pos < 8 * count:
+            raise _fail(
+                f"expiry column of {count} keys needs {8 * count} bytes",
+                base + pos,
+                check="expiry-column",
+            )
+        expiry = _column(body, pos, "Q", count)
+        pos += 8 * count
+    if size - pos < COUNT_SIZE * count:
+        raise _fail(
+            f"element counts of {count} keys need {4 * count} bytes",
+            base + pos,
+            check="element-counts",
+        )
+    counts = _column(body, pos, _U32, count)
+    if 0 in counts:
+        raise _fail("a value with zero elements", base + pos, check="element-counts")
+    pos += COUNT_SIZE * count
+    elements = sum(counts)
+    scores: list[float] = []
+    if code == _ZSET:
+        if size - pos < SCORE_SIZE * elements:
+            raise _fail(f"{elements} scores need {8 * elements} bytes", base + pos, check="scores")
+        scores = _column(body, pos, "d", elements)
+        if any(map(isnan, scores)):
+            first = next(i for i, s in enumerate(scores) if isnan(s))
+            raise _fail("a score is NaN", base + pos + SCORE_SIZE * first, check="score-nan")
+        pos += SCORE_SIZE * elements
+    total = count + strings_per_element(code) * elements
+    strings = _strings(body, pos, base, layout, total)
+    return code, flags, strings[:count], counts, strings[count:], scores, expiry
+
+
+def _strings(body: memoryview, pos: int, base: int, layout: int, total: int) -> list[str]:
+    """The record's ``total`` strings, separated or by lengths, verified before splitting."""
+    if layout == _SEPARATED:
+        if len(body) <= pos or body[pos] >= 0x80:
+            raise _fail("separator missing or not ASCII", base + pos, check="separator")
+        separator = chr(body[pos])
+        text = checked_text(body[pos + 1 :], base + pos + 1, CorruptSnapshotError)
+        found = text.count(separator) + 1
+        if found != total:
+            raise _fail(
+                f"text splits into {found} strings, expected {total}", base, check="entry-count"
+            )
+        return text.split(separator)
+    if len(body) - pos < 4 * total:
+        raise _fail(
+            f"lengths column of {total} strings needs {4 * total} bytes",
+            base + pos,
+            check="lengths",
+        )
+    lengths = _column(body, pos, _U32, total)
+    text = checked_text(body[pos + 4 * total :], base + pos + 4 * total, CorruptSnapshotError)
+    if sum(lengths) != len(text):
+        raise _fail(
+            f"lengths add up to {sum(lengths)} code points, text has {len(text)}",
+            base + pos,
+            check="lengths",
+        )
+    ends = list(accumulate(lengths))
+    return list(map(getitem, repeat(text), map(slice, [0, *ends[:-1]], ends)))
+
+
+def build(
+    code: int, counts: list[int], strings: list[str], scores: list[float]
+) -> list[Any] | None:
+    """One container per count, from the record's element strings; None if one repeats an element.
+
+    Built with the classes directly, each from an ``islice`` of one iterator
+    over the whole record (a C loop per container, no intermediate list),
+    which bench/snapshot.py measured well ahead of
+    ``values.BY_CODE[code].build``'s effect path. A sorted set is made
+    without its ``__init__`` (which would build an empty SortedList only to
+    replace it); its pairs arrive in order, so SortedList's sort is linear.
+    """
+    if code == _HASH:
+        it: Iterator[Any] = iter(strings)
+        pairs = zip(it, it, strict=True)
+        made: list[Any] = [Hash(islice(pairs, count)) for count in counts]
+    elif code == _LIST:
+        it = iter(strings)
+        made = [List(islice(it, count)) for count in counts]
+    elif code == _SET:
+        it = iter(strings)
+        made = [Set(islice(it, count)) for count in counts]
+    else:
+        by_member = zip(strings, scores, strict=True)
+        by_score = zip(scores, strings, strict=True)
+        now = epoch()
+        made = []
+        for count in counts:
+            value = _new(ZSet)
+            value.scores = dict(islice(by_member, count))
+            value.order = SortedList(islice(by_score, count))
+            value.epoch = now
+            made.append(value)
+    if list(map(len, made)) != counts:
+        return None
+    return made
