@@ -1,5 +1,402 @@
-"""Sorted set commands (Redis's t_zset.c): ZADD ... ZSCAN."""
+"""Sorted set commands (Redis 7.0's t_zset.c): ZADD ... ZSCAN, and ZRANGESTORE.
+
+The handlers parse as Redis does, in its order (option errors before
+WRONGTYPE where Redis checks them first), and leave the work to
+:class:`~snapkv.views.zset.SortedSetView`. ZRANGESTORE lives here, not with
+the other STORE forms, because it shares ZRANGE's parser
+(:func:`parse_range`) and the command modules may not import each other.
+
+Scores are replied with :meth:`Client.encode` of a float: a RESP3 double or,
+in RESP2, a bulk string printed ``%.17g`` (``0.10000000000000001``,
+``1e+20``, ``inf``), as Redis 7.0's ``addReplyDouble``. WITHSCORES answers
+are flat ``member, score, ...`` arrays in RESP2 and arrays of
+``[member, score]`` pairs in RESP3, as Redis 7.0 answers them.
+
+The pops and the commands over several keys are in :mod:`.cmd_zset_store`.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import re
+from typing import TYPE_CHECKING, Any
+
+from snapkv.server.resp.text import to_bytes
+from snapkv.server.resp.writer import EMPTY_ARRAY, integer
+from snapkv.server.table import ERR_SYNTAX, CommandError, command, parse_int
+from snapkv.values.zsets import parse_lex_bound, parse_score, parse_score_bound
+from snapkv.views.zset import NotANumberError, Range, SortedSetView
+
+if TYPE_CHECKING:
+    from snapkv.server.client import Client
+
+__all__ = ["pairs_reply", "parse_range"]
+
+_Z = "sorted-set"
+_KEY = (1, 1, 1)
+ERR_FLOAT = "ERR value is not a valid float"
+ERR_NAN = "ERR resulting score is not a number (NaN)"
+ERR_MINMAX = "ERR min or max is not a float"
+ERR_LEX = "ERR min or max not valid string range item"
+_LONG_MAX = 2**63 - 1
+_LONG_MIN = -(2**63)
+_EMPTY_SCAN = b"*2\r\n$1\r\n0\r\n*0\r\n"
+#: Redis's default zset-max-listpack-entries / -value: below both, a sorted
+#: set is a listpack, whose ZSCAN prints scores as it stored them.
+_SMALL_ENTRIES = 128
+_SMALL_VALUE = 64
+
+
+def _view(client: Client, key: str) -> SortedSetView:
+    return client.db.zsets[key]
+
+
+def score_arg(text: str, message: str = ERR_FLOAT) -> float:
+    """A score argument (``getDoubleFromObjectOrReply``)."""
+    try:
+        return parse_score(text)
+    except ValueError:
+        raise CommandError(message) from None
+
+
+def pairs_reply(client: Client, pairs: list[tuple[str, float]], with_scores: bool) -> bytes:
+    """Members, or with scores: flat in RESP2, ``[member, score]`` pairs in RESP3."""
+    if not with_scores:
+        return client.encode([m for m, _ in pairs])
+    if client.resp > 2:
+        return client.encode([list(pair) for pair in pairs])
+    return client.encode([x for pair in pairs for x in pair])
+
+
+# -------------------------------------------------------------------- ZADD
+
+
+def _zadd(client: Client, argv: list[str], incr: bool) -> bytes:
+    """Redis's ``zaddGenericCommand`` (ZINCRBY is it with INCR set)."""
+    flags = {"nx": False, "xx": False, "ch": False, "incr": incr, "gt": False, "lt": False}
+    i = 2
+    while i < len(argv) and argv[i].lower() in flags:
+        flags[argv[i].lower()] = True
+        i += 1
+    rest = argv[i:]
+    if not rest or len(rest) % 2:
+        raise CommandError(ERR_SYNTAX)
+    nx, xx, gt, lt = flags["nx"], flags["xx"], flags["gt"], flags["lt"]
+    if nx and xx:
+        raise CommandError("ERR XX and NX options at the same time are not compatible")
+    if (gt and nx) or (lt and nx) or (gt and lt):
+        raise CommandError("ERR GT, LT, and/or NX options at the same time are not compatible")
+    if flags["incr"] and len(rest) > 2:
+        raise CommandError("ERR INCR option supports a single increment-element pair")
+    pairs = [(rest[j + 1], score_arg(rest[j])) for j in range(0, len(rest), 2)]
+    try:
+        added, changed, last = _view(client, argv[1]).zadd(
+            pairs, nx=nx, xx=xx, gt=gt, lt=lt, incr=flags["incr"]
+        )
+    except NotANumberError:
+        raise CommandError(ERR_NAN) from None
+    client.changes += added + changed
+    if flags["incr"]:
+        return client.null if last is None else client.encode(last)
+    return integer(added + changed if flags["ch"] else added)
+
+
+@command("zadd", -4, "write denyoom fast", keys=_KEY, group=_Z, since="1.2.0")
+def zadd(client: Client, argv: list[str]) -> bytes:
+    """ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]."""
+    return _zadd(client, argv, False)
+
+
+@command("zincrby", 4, "write denyoom fast", keys=_KEY, group=_Z, since="1.2.0")
+def zincrby(client: Client, argv: list[str]) -> bytes:
+    """ZINCRBY key increment member (ZADD INCR: its option words are read the same way)."""
+    return _zadd(client, argv, True)
+
+
+@command("zrem", -3, "write fast", keys=_KEY, group=_Z, since="1.2.0")
+def zrem(client: Client, argv: list[str]) -> bytes:
+    removed = _view(client, argv[1]).remove(*argv[2:])
+    client.changes += removed
+    return integer(removed)
+
+
+# ------------------------------------------------------------------ reading
+
+
+@command("zcard", 2, "readonly fast", keys=_KEY, group=_Z, since="1.2.0")
+def zcard(client: Client, argv: list[str]) -> bytes:
+    return integer(len(_view(client, argv[1])))
+
+
+@command("zscore", 3, "readonly fast", keys=_KEY, group=_Z, since="1.2.0")
+def zscore(client: Client, argv: list[str]) -> bytes:
+    score = _view(client, argv[1]).get(argv[2])
+    return client.null if score is None else client.encode(score)
+
+
+@command("zmscore", -3, "readonly fast", keys=_KEY, group=_Z, since="6.2.0")
+def zmscore(client: Client, argv: list[str]) -> bytes:
+    return client.encode(_view(client, argv[1]).scores(argv[2:]))
+
+
+@command("zrank", 3, "readonly fast", keys=_KEY, group=_Z, since="2.0.0")
+@command("zrevrank", 3, "readonly fast", keys=_KEY, group=_Z, since="2.0.0")
+def zrank(client: Client, argv: list[str]) -> bytes:
+    rank = _view(client, argv[1]).rank(argv[2], reverse=argv[0].lower() == "zrevrank")
+    return client.null if rank is None else integer(rank)
+
+
+def _score_range(low: str, high: str) -> tuple[tuple[float, bool], tuple[float, bool]]:
+    try:
+        return parse_score_bound(low), parse_score_bound(high)
+    except ValueError:
+        raise CommandError(ERR_MINMAX) from None
+
+
+def _lex_range(low: str, high: str) -> tuple[Any, Any]:
+    try:
+        return parse_lex_bound(low), parse_lex_bound(high)
+    except ValueError:
+        raise CommandError(ERR_LEX) from None
+
+
+@command("zcount", 4, "readonly fast", keys=_KEY, group=_Z, since="2.0.0")
+def zcount(client: Client, argv: list[str]) -> bytes:
+    (low, low_ex), (high, high_ex) = _score_range(argv[2], argv[3])
+    view = _view(client, argv[1])
+    return integer(view.count(low, high, min_exclusive=low_ex, max_exclusive=high_ex))
+
+
+@command("zlexcount", 4, "readonly fast", keys=_KEY, group=_Z, since="2.8.9")
+def zlexcount(client: Client, argv: list[str]) -> bytes:
+    return integer(_view(client, argv[1]).lex_count(*_lex_range(argv[2], argv[3])))
+
+
+# -------------------------------------------------------------------- ZRANGE
+
+
+def parse_range(
+    argv: list[str], first: int, by: str | None, rev: bool | None
+) -> tuple[Range, bool]:
+    """Redis 7.0's ``zrangeGenericCommand`` parser: the selection and WITHSCORES.
+
+    ``first`` is the index of the source key (1, or 2 for ZRANGESTORE);
+    ``by`` and ``rev`` are fixed by the command's name (ZRANGEBYSCORE,
+    ZREVRANGE...) or ``None`` when options choose them. ZRANGESTORE
+    (``first == 2``) takes no WITHSCORES.
+    """
+    withscores = False
+    offset, count = 0, -1
+    chosen_by, reverse = by, bool(rev)
+    j = first + 3
+    while j < len(argv):
+        word = argv[j].lower()
+        left = len(argv) - j - 1
+        if first == 1 and word == "withscores":
+            withscores = True
+        elif word == "limit" and left >= 2:
+            offset, count = parse_int(argv[j + 1]), parse_int(argv[j + 2])
+            j += 2
+        elif rev is None and not reverse and word == "rev":
+            reverse = True
+        elif chosen_by is None and word in ("bylex", "byscore"):
+            chosen_by = word[2:]
+        else:
+            raise CommandError(ERR_SYNTAX)
+        j += 1
+    kind = chosen_by or "rank"
+    if count != -1 and kind == "rank":
+        raise CommandError(
+            "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"
+        )
+    if withscores and kind == "lex":
+        raise CommandError("ERR syntax error, WITHSCORES not supported in combination with BYLEX")
+    low, high = argv[first + 1], argv[first + 2]
+    if reverse and kind != "rank":
+        low, high = high, low  # given as max, min
+    if kind == "rank":
+        bounds: tuple[Any, Any] = (parse_int(low), parse_int(high))
+    elif kind == "score":
+        bounds = _score_range(low, high)
+    else:
+        bounds = _lex_range(low, high)
+    return Range(kind, *bounds, reverse, offset, count), withscores
+
+
+def _zrange(by: str | None, rev: bool | None) -> Any:
+    def handler(client: Client, argv: list[str]) -> bytes:
+        rng, withscores = parse_range(argv, 1, by, rev)
+        pairs = _view(client, argv[1]).select(rng, with_scores=True)
+        return pairs_reply(client, pairs, withscores)
+
+    return handler
+
+
+for _name, _by, _rev, _since in (
+    ("zrange", None, None, "1.2.0"),
+    ("zrevrange", "rank", True, "1.2.0"),
+    ("zrangebyscore", "score", False, "1.0.5"),
+    ("zrevrangebyscore", "score", True, "2.2.0"),
+    ("zrangebylex", "lex", False, "2.8.9"),
+    ("zrevrangebylex", "lex", True, "2.8.9"),
+):
+    command(_name, -4, "readonly", keys=_KEY, group=_Z, since=_since)(_zrange(_by, _rev))
+
+
+@command("zrangestore", -5, "write denyoom", keys=_KEY, group=_Z, since="6.2.0")
+def zrangestore(client: Client, argv: list[str]) -> bytes:
+    """ZRANGESTORE dst src min max [BYSCORE|BYLEX] [REV] [LIMIT offset count].
+
+    Declared with the destination as its only key (Redis says 1 to 2): the
+    dispatcher fails the transactions WATCHing the keys a write names, and
+    the source is only read.
+    """
+    rng, _ = parse_range(argv, 2, None, None)
+    stored, deleted = _view(client, argv[2]).store_range(rng, argv[1])
+    client.changes += 1 if stored or deleted else 0
+    return integer(stored)
+
+
+# ----------------------------------------------------------------- removing
+
+
+@command("zremrangebyrank", 4, "write", keys=_KEY, group=_Z, since="2.0.0")
+def zremrangebyrank(client: Client, argv: list[str]) -> bytes:
+    start, stop = parse_int(argv[2]), parse_int(argv[3])
+    removed = _view(client, argv[1]).remove_range_by_rank(start, stop)
+    client.changes += removed
+    return integer(removed)
+
+
+@command("zremrangebyscore", 4, "write", keys=_KEY, group=_Z, since="1.2.0")
+def zremrangebyscore(client: Client, argv: list[str]) -> bytes:
+    (low, low_ex), (high, high_ex) = _score_range(argv[2], argv[3])
+    removed = _view(client, argv[1]).remove_range_by_score(
+        low, high, min_exclusive=low_ex, max_exclusive=high_ex
+    )
+    client.changes += removed
+    return integer(removed)
+
+
+@command("zremrangebylex", 4, "write", keys=_KEY, group=_Z, since="2.8.9")
+def zremrangebylex(client: Client, argv: list[str]) -> bytes:
+    removed = _view(client, argv[1]).remove_range_by_lex(*_lex_range(argv[2], argv[3]))
+    client.changes += removed
+    return integer(removed)
+
+
+# ------------------------------------------------------------- ZRANDMEMBER
+
+
+@command("zrandmember", -2, "readonly", keys=_KEY, group=_Z, since="6.2.0")
+def zrandmember(client: Client, argv: list[str]) -> bytes:
+    """ZRANDMEMBER key [count [WITHSCORES]]."""
+    view = _view(client, argv[1])
+    if len(argv) == 2:
+        return client.bulk_or_null(view.random())
+    count = parse_int(argv[2])
+    if count == _LONG_MIN:
+        raise CommandError(
+            f"ERR value is out of range, value must between {-_LONG_MAX} and {_LONG_MAX}"
+        )
+    withscores = False
+    if len(argv) > 4 or (len(argv) == 4 and argv[3].lower() != "withscores"):
+        raise CommandError(ERR_SYNTAX)
+    if len(argv) == 4:
+        withscores = True
+        if not -_LONG_MAX // 2 <= count <= _LONG_MAX // 2:
+            raise CommandError("ERR value is out of range")
+    if not view.exists() or count == 0:  # exists() raises WRONGTYPE first, as Redis
+        return EMPTY_ARRAY
+    return pairs_reply(client, view.random(count, with_scores=True), withscores)
+
+
+# -------------------------------------------------------------------- ZSCAN
+
+
+def _parse_cursor(text: str) -> int:
+    """Redis's ``parseScanCursorOrReply`` (``strtoul``): unsigned 64-bit, ``-1`` wraps, "" is 0."""
+    if not text:
+        return 0
+    if text.isascii() and re.fullmatch(r"[+-]?[0-9]+", text):
+        value = int(text)
+        if -(2**64) < value < 2**64:
+            return value % 2**64
+    raise CommandError("ERR invalid cursor")
+
+
+def _glob(pattern: str) -> re.Pattern[bytes]:
+    """Redis's glob (``stringmatchlen``) as a regular expression over a member's bytes.
+
+    ``*``, ``?``, ``[...]`` with ranges and ``^``, and ``\\`` escapes. (The
+    server's full matcher, linear in time, is not among what a command
+    family may import; members are short, patterns shorter.)
+    """
+    data, out, i = to_bytes(pattern), [], 0
+    while i < len(data):
+        c = data[i : i + 1]
+        if c == b"*":
+            out.append(b".*")
+        elif c == b"?":
+            out.append(b".")
+        elif c == b"\\" and i + 1 < len(data):
+            i += 1
+            out.append(re.escape(data[i : i + 1]))
+        elif c == b"[":
+            end = data.find(b"]", i + 1)
+            body = data[i + 1 : len(data) if end < 0 else end]
+            negate = body[:1] == b"^"
+            body = body[1:] if negate else body
+            parts = [re.escape(body[k : k + 1]) for k in range(len(body))]
+            spec = b"".join(parts).replace(b"\\-", b"-")
+            if body:
+                out.append(b"[" + (b"^" if negate else b"") + spec + b"]")
+            else:
+                out.append(b"." if negate else b"(?!)")
+            i = len(data) if end < 0 else end
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return re.compile(b"".join(out), re.DOTALL)
+
+
+def _scan_score(score: float, small: bool) -> str:
+    """A score as ZSCAN prints it: a listpack's stored text when small, else ``%.17g``."""
+    if score in (float("inf"), float("-inf")):
+        return "inf" if score > 0 else "-inf"
+    if small and score.is_integer() and abs(score) <= _LONG_MAX // 2:
+        return str(int(score))
+    return f"{score:.17g}"
+
+
+@command("zscan", -3, "readonly", keys=_KEY, group=_Z, since="2.8.0")
+def zscan(client: Client, argv: list[str]) -> bytes:
+    """ZSCAN key cursor [MATCH pattern] [COUNT count]: the whole set in one reply, cursor 0.
+
+    COUNT is a hint in Redis too (a listpack-encoded set, up to 128
+    members, always comes whole); answering everything at once keeps
+    Redis's guarantee (every member present for the whole walk is
+    returned) trivially, at O(n) per call, as ZRANGE 0 -1.
+    """
+    _parse_cursor(argv[2])
+    view = _view(client, argv[1])
+    if not view.exists():
+        return _EMPTY_SCAN
+    pattern = None
+    for j in range(3, len(argv), 2):
+        word = argv[j].lower()
+        if j + 1 >= len(argv):
+            raise CommandError(ERR_SYNTAX)
+        if word == "count":
+            if parse_int(argv[j + 1]) < 1:
+                raise CommandError(ERR_SYNTAX)
+        elif word == "match":
+            pattern = argv[j + 1]
+        else:
+            raise CommandError(ERR_SYNTAX)
+    pairs = view.range_by_rank(0, -1, with_scores=True)
+    small = len(pairs) <= _SMALL_ENTRIES and all(len(to_bytes(m)) <= _SMALL_VALUE for m, _ in pairs)
+    if pattern is not None and pattern != "*":
+        matcher = _glob(pattern)
+        pairs = [p for p in pairs if p[0] and matcher.fullmatch(to_bytes(p[0]))]
+    flat = [x for m, s in pairs for x in (m, _scan_score(s, small))]
+    return client.encode(["0", flat])

@@ -18,13 +18,14 @@ from __future__ import annotations
 import math
 import random as _random
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from snapkv.values import Item, ValueType, zsets
 from snapkv.values.zsets import LexBound, ZSet, parse_lex_bound
 from snapkv.views.base import View, checked_text
 
-__all__ = ["NotANumberError", "SortedSetView"]
+__all__ = ["NotANumberError", "Range", "SortedSetView", "limit_span", "rank_span"]
 
 _INF = math.inf
 Pair = tuple[str, float]
@@ -79,6 +80,37 @@ def limit_span(i: int, j: int, offset: int, count: int | None, reverse: bool) ->
 
 def _lex(bound: str | LexBound) -> LexBound:
     return bound if isinstance(bound, LexBound) else parse_lex_bound(checked_text(bound, "bound"))
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    """What one ZRANGE selects (all its forms: by rank, score or lex, reversed, LIMIT).
+
+    ``low``/``high`` are ranks (``int``, Redis's inclusive, negative from
+    the end, counted from the highest score when ``reverse``), scores
+    (``(value, exclusive)``) or :class:`LexBound` s, by ``by``. ``offset``
+    and ``count`` are LIMIT's (see :func:`limit_span`), not used by rank.
+    """
+
+    by: str
+    low: Any
+    high: Any
+    reverse: bool = False
+    offset: int = 0
+    count: int | None = None
+
+    def span(self, z: ZSet) -> tuple[int, int, bool]:
+        """Positions ``[i, j)`` in ``z`` and the direction to walk them: O(log n)."""
+        if self.by == "rank":
+            i, j = rank_span(len(z), self.low, self.high)
+            if self.reverse:
+                i, j = len(z) - j, len(z) - i
+            return i, j, self.reverse
+        if self.by == "score":
+            i, j = z.score_span(*self.low, *self.high)
+        else:
+            i, j = z.lex_span(self.low, self.high)
+        return (*limit_span(i, j, self.offset, self.count, self.reverse), self.reverse)
 
 
 class SortedSetView(View, MutableMapping[str, float]):
@@ -343,6 +375,10 @@ class SortedSetView(View, MutableMapping[str, float]):
             return [(m, s) for s, m in pairs]
         return [m for _, m in pairs]
 
+    def select(self, rng: Range, with_scores: bool = False) -> list[Any]:
+        """The members (or ``(member, score)``) ``rng`` selects, in its order: O(log n + m)."""
+        return self._read(rng.span, with_scores)
+
     def range_by_rank(
         self, start: int, stop: int, reverse: bool = False, with_scores: bool = False
     ) -> list[Any]:
@@ -350,14 +386,7 @@ class SortedSetView(View, MutableMapping[str, float]):
 
         ``reverse`` ranks from the highest score (ZREVRANGE).
         """
-
-        def span(z: ZSet) -> tuple[int, int, bool]:
-            i, j = rank_span(len(z), start, stop)
-            if reverse:
-                i, j = len(z) - j, len(z) - i
-            return i, j, reverse
-
-        return self._read(span, with_scores)
+        return self.select(Range("rank", start, stop, reverse), with_scores)
 
     def range_by_score(
         self,
@@ -376,13 +405,8 @@ class SortedSetView(View, MutableMapping[str, float]):
         ``min``/``max`` are the low and high ends in either direction;
         ``offset``/``count`` are LIMIT's (see :func:`limit_span`).
         """
-        low, high = _bound(min), _bound(max)
-
-        def span(z: ZSet) -> tuple[int, int, bool]:
-            i, j = z.score_span(low, min_exclusive, high, max_exclusive)
-            return (*limit_span(i, j, offset, count, reverse), reverse)
-
-        return self._read(span, with_scores)
+        low, high = (_bound(min), min_exclusive), (_bound(max), max_exclusive)
+        return self.select(Range("score", low, high, reverse, offset, count), with_scores)
 
     def range_by_lex(
         self,
@@ -392,15 +416,34 @@ class SortedSetView(View, MutableMapping[str, float]):
         reverse: bool = False,
         offset: int = 0,
         count: int | None = None,
-    ) -> list[str]:
+        with_scores: bool = False,
+    ) -> list[Any]:
         """ZRANGEBYLEX (bounds ``[a``, ``(a``, ``-``, ``+``); for members of equal scores."""
-        low, high = _lex(min), _lex(max)
+        return self.select(Range("lex", _lex(min), _lex(max), reverse, offset, count), with_scores)
 
-        def span(z: ZSet) -> tuple[int, int, bool]:
-            i, j = z.lex_span(low, high)
-            return (*limit_span(i, j, offset, count, reverse), reverse)
+    def store_range(self, rng: Range, destination: str) -> tuple[int, bool]:
+        """ZRANGESTORE: ``destination`` (any type, this keyspace) becomes what ``rng`` selects.
 
-        return self._read(span, False)
+        One record: a PUT of the new sorted set (no expiry), or a DEL of
+        ``destination`` when nothing is selected. Returns the members
+        stored and whether an existing ``destination`` was deleted.
+        """
+        destination = checked_text(destination, "destination")
+        ks = self._keyspace
+        store = ks._store
+        with store._lock:
+            value: ZSet | None = self._current()
+            pairs = value.pairs(*rng.span(value)) if value is not None else []
+            if pairs:
+                items = [x for pair in pairs for x in pair]
+                op: Any = ("put", ks._index, destination, zsets.CODE, items, 0)
+            elif destination in ks:
+                op = ("del", ks._index, destination)
+            else:
+                return 0, False
+            ticket = ks._write([op])
+        store._commit(ticket)
+        return len(pairs), not pairs
 
     def count(
         self,
@@ -432,8 +475,8 @@ class SortedSetView(View, MutableMapping[str, float]):
     def random(self, count: int | None = None, with_scores: bool = False) -> Any:
         """ZRANDMEMBER: one member (``None`` if empty) or, with ``count``, a list.
 
-        A positive ``count`` gives distinct members (all of them, in order,
-        when it reaches the size); a negative one ``-count`` draws that may
+        A positive ``count`` gives distinct members (all of them, highest
+        score first, when it reaches the size); a negative one ``-count`` draws that may
         repeat. With ``with_scores`` the items are ``(member, score)``.
         """
         with self._keyspace._store._lock:
@@ -446,7 +489,7 @@ class SortedSetView(View, MutableMapping[str, float]):
                 score, member = order[_random.randrange(size)]
                 return (member, score) if with_scores else member
             if count >= size:
-                picked = list(order)
+                picked = list(reversed(order))  # as Redis 7.0 answers: highest first
             elif count >= 0:
                 picked = [order[i] for i in sorted(_random.sample(range(size), count))]
                 _random.shuffle(picked)
