@@ -197,12 +197,12 @@ def getdel(client: Client, argv: list[str]) -> bytes:
 def getex(client: Client, argv: list[str]) -> bytes:
     """GETEX key [EX s|PX ms|EXAT t|PXAT t|PERSIST]."""
     flags, expire = _parse_options(argv, is_set=False)
-    at = _expire_ms(client, expire, flags, "getex") if expire is not None else None
     db = client.db
     key = argv[1]
-    value = db.get(key)
+    value = db.get(key)  # as Redis: a missing key or another type before the expiry's check
     if value is None:
         return client.null
+    at = _expire_ms(client, expire, flags, "getex") if expire is not None else None
     if at is not None:
         if at > client.server.store.now_ms():
             db.expire_at(key, at / 1000)
