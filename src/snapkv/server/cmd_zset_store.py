@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from snapkv.errors import WrongTypeError
 from snapkv.server.resp.writer import EMPTY_ARRAY, ZERO, integer
-from snapkv.server.table import ERR_SYNTAX, CommandError, command, parse_int
+from snapkv.server.table import ERR_SYNTAX, CommandError, command, numkeys_at, parse_int
 from snapkv.values import sets, zsets
 from snapkv.values.zsets import parse_score
 
@@ -174,9 +174,12 @@ def _declare(name: str, op: str, store: bool, since: str) -> None:
         return _combine(client, argv, op, argv[1] if store else None, False)
 
     if store:
+        # The destination alone: the dispatcher fails the transactions WATCHing
+        # a write's keys, and the sources are only read (Redis signals dst only).
         command(name, -4, "write denyoom", keys=(1, 1, 1), group=_Z, since=since)(handler)
     else:
-        command(name, -3, "readonly", group=_Z, since=since)(handler)
+        keys = numkeys_at(1)
+        command(name, -3, "readonly", group=_Z, since=since, find_keys=keys)(handler)
 
 
 _declare("zunion", _UNION, False, "6.2.0")
@@ -187,7 +190,7 @@ _declare("zinterstore", _INTER, True, "2.0.0")
 _declare("zdiffstore", _DIFF, True, "6.2.0")
 
 
-@command("zintercard", -3, "readonly", group=_Z, since="7.0.0")
+@command("zintercard", -3, "readonly", group=_Z, since="7.0.0", find_keys=numkeys_at(1))
 def zintercard(client: Client, argv: list[str]) -> bytes:
     """ZINTERCARD numkeys key [key ...] [LIMIT limit]: 0 is no limit."""
     return _combine(client, argv, _INTER, None, True)
@@ -261,7 +264,7 @@ def zpopmin(client: Client, argv: list[str]) -> bytes:
     return reply if reply is not None else EMPTY_ARRAY
 
 
-@command("zmpop", -4, "write", group=_Z, since="7.0.0")
+@command("zmpop", -4, "write", group=_Z, since="7.0.0", find_keys=numkeys_at(1))
 def zmpop(client: Client, argv: list[str]) -> bytes:
     """ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]: ``[key, [[member, score], ...]]``."""
     numkeys = _positive(argv[1], "ERR numkeys should be greater than 0")
