@@ -12,6 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 Script = list[tuple[str, ...]]
 
@@ -432,3 +434,108 @@ def test_unordered_inputs_of_equal_scores_sort_by_member_bytes(twin: Any) -> Non
     twin.same("ZRANGE", "k", "0", "-1")
     twin.same("ZRANGEBYLEX", "k", "[a", "+")
     twin.same("ZRANK", "k", "ä")
+
+
+# ------------------------------------------------- generated command sequences
+
+_KEYS = ["k1", "k2", "k3"]
+_MEMBERS = ["a", "b", "c", "d", "e", ""]
+_SCORES = ["0", "1", "-1", "1.5", "2", "inf", "-inf", "0.1", "3", "-0"]
+_BOUNDS = ["-inf", "+inf", "0", "1", "(1", "1.5", "(2", "3", "(-inf", "(0.1"]
+_LEX = ["-", "+", "[a", "(b", "[c", "(d", "[", "(e"]
+_INDEXES = ["0", "1", "-1", "2", "-3", "10", "-10"]
+
+
+@st.composite
+def _command(draw: st.DrawFn) -> tuple[str, ...]:
+    key = draw(st.sampled_from(_KEYS))
+    member = st.sampled_from(_MEMBERS)
+    score = st.sampled_from(_SCORES)
+    kind = draw(st.integers(0, 14))
+    if kind == 0:
+        flags = draw(st.lists(st.sampled_from(["NX", "XX", "GT", "LT", "CH", "INCR"]), max_size=2))
+        pairs = draw(st.lists(st.tuples(score, member), min_size=1, max_size=4))
+        return ("ZADD", key, *flags, *(x for pair in pairs for x in pair))
+    if kind == 1:
+        return ("ZINCRBY", key, draw(score), draw(member))
+    if kind == 2:
+        return ("ZREM", key, *draw(st.lists(member, min_size=1, max_size=3)))
+    if kind == 3:
+        words = draw(st.lists(st.sampled_from(["REV", "WITHSCORES"]), max_size=2, unique=True))
+        return (
+            "ZRANGE",
+            key,
+            draw(st.sampled_from(_INDEXES)),
+            draw(st.sampled_from(_INDEXES)),
+            *words,
+        )
+    if kind == 4:
+        name = draw(st.sampled_from(["ZRANGEBYSCORE", "ZREVRANGEBYSCORE", "ZCOUNT"]))
+        low, high = draw(st.sampled_from(_BOUNDS)), draw(st.sampled_from(_BOUNDS))
+        extra: list[str] = []
+        if name != "ZCOUNT" and draw(st.booleans()):
+            extra += ["LIMIT", draw(st.sampled_from(_INDEXES)), draw(st.sampled_from(_INDEXES))]
+        if name != "ZCOUNT" and draw(st.booleans()):
+            extra.append("WITHSCORES")
+        return (name, key, low, high, *extra)
+    if kind == 5:
+        name = draw(
+            st.sampled_from(["ZRANGEBYLEX", "ZREVRANGEBYLEX", "ZLEXCOUNT", "ZREMRANGEBYLEX"])
+        )
+        return (name, "lexk", draw(st.sampled_from(_LEX)), draw(st.sampled_from(_LEX)))
+    if kind == 6:
+        return ("ZADD", "lexk", "0", draw(member), "0", draw(member))
+    if kind == 7:
+        name = draw(st.sampled_from(["ZREMRANGEBYRANK", "ZREMRANGEBYSCORE"]))
+        source = _INDEXES if name == "ZREMRANGEBYRANK" else _BOUNDS
+        return (name, key, draw(st.sampled_from(source)), draw(st.sampled_from(source)))
+    if kind == 8:
+        name = draw(st.sampled_from(["ZPOPMIN", "ZPOPMAX"]))
+        count = draw(st.sampled_from([[], ["0"], ["1"], ["3"]]))
+        return (name, key, *count)
+    if kind == 9:
+        where = draw(st.sampled_from(["MIN", "MAX"]))
+        return ("ZMPOP", "2", key, draw(st.sampled_from(_KEYS)), where, "COUNT", "2")
+    if kind == 10:
+        name = draw(st.sampled_from(["ZUNIONSTORE", "ZINTERSTORE", "ZDIFFSTORE"]))
+        extra = []
+        if name != "ZDIFFSTORE" and draw(st.booleans()):
+            extra = ["WEIGHTS", draw(score), draw(score)]
+        if name != "ZDIFFSTORE" and draw(st.booleans()):
+            extra += ["AGGREGATE", draw(st.sampled_from(["SUM", "MIN", "MAX"]))]
+        return (
+            name,
+            key,
+            "2",
+            *draw(st.lists(st.sampled_from(_KEYS), min_size=2, max_size=2)),
+            *extra,
+        )
+    if kind == 11:
+        return (
+            "ZRANGESTORE",
+            key,
+            draw(st.sampled_from(_KEYS)),
+            draw(st.sampled_from(_BOUNDS)),
+            "+inf",
+            "BYSCORE",
+        )
+    if kind == 12:
+        return (draw(st.sampled_from(["ZRANK", "ZREVRANK", "ZSCORE"])), key, draw(member))
+    if kind == 13:
+        return ("ZMSCORE", key, *draw(st.lists(member, min_size=1, max_size=3)))
+    return (draw(st.sampled_from(["ZCARD", "TYPE", "EXISTS"])), key)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(resp=st.sampled_from(["2", "3"]), commands=st.lists(_command(), min_size=1, max_size=25))
+def test_generated_sequences_answer_as_redis(
+    twin: Any, resp: str, commands: list[tuple[str, ...]]
+) -> None:
+    twin("FLUSHALL")
+    twin("HELLO", resp)
+    for argv in commands:
+        twin.same(*argv)
