@@ -56,6 +56,7 @@ __all__ = [
     "TYPE_CONTAINERS",
     "Body",
     "Part",
+    "Parts",
     "Typed",
     "build",
     "decode_body",
@@ -143,9 +144,16 @@ def _flatten(code: int, value: Any) -> tuple[list[str], list[float]]:
         return list(value), []
     order = value.order
     scores = list(map(_SCORE_OF, order))
-    if any(map(isnan, scores)):
+    if _has_nan(scores):
         raise ValueError("a sorted set score is NaN, which the snapshot format refuses")
     return list(map(_MEMBER_OF, order)), scores
+
+
+def _has_nan(scores: list[float]) -> bool:
+    """Whether a score is NaN: a C-speed ``sum`` first (NaN if one is, or if both
+    infinities are), the exact test only when that sum is NaN."""
+    total = sum(scores)
+    return isnan(total) and any(map(isnan, scores))
 
 
 def encode_records(
@@ -346,7 +354,7 @@ def decode_body(body: memoryview, base: int) -> Body:
         if size - pos < SCORE_SIZE * elements:
             raise _fail(f"{elements} scores need {8 * elements} bytes", base + pos, check="scores")
         scores = _column(body, pos, "d", elements)
-        if any(map(isnan, scores)):
+        if _has_nan(scores):
             first = next(i for i, s in enumerate(scores) if isnan(s))
             raise _fail("a score is NaN", base + pos + SCORE_SIZE * first, check="score-nan")
         pos += SCORE_SIZE * elements
@@ -422,3 +430,52 @@ def build(
     if list(map(len, made)) != counts:
         return None
     return made
+
+
+class Parts:
+    """Joins the parts of a value that spans several CONTAINERS records, checking the chain.
+
+    :meth:`add` takes each decoded CONTAINERS body in order and returns what
+    the record completes: its keys and built values (none while a value's
+    parts are still open), their expiry column, type code and element count.
+    """
+
+    def __init__(self) -> None:
+        self.open: tuple[int, str, int, list[str], list[float]] | None = None
+
+    def add(
+        self, decoded: Body, pos: int
+    ) -> tuple[list[str], list[Any], list[int] | None, int, int]:
+        code, flags, keys, counts, strings, scores, expiry = decoded
+        elements = sum(counts)
+        when = expiry[0] if expiry else 0
+        if flags & FLAG_CONTINUES:
+            if self.open is None or self.open[:3] != (code, keys[0], when):
+                raise CorruptSnapshotError(
+                    "a record continues a value that no previous record left open "
+                    "(or another key, type or expiry time)",
+                    offset=pos,
+                    check="continuation",
+                )
+            self.open[3].extend(strings)
+            self.open[4].extend(scores)
+        elif self.open is not None:
+            raise CorruptSnapshotError(
+                "a value cut into parts ends before its last part", offset=pos, check="continuation"
+            )
+        else:
+            self.open = (code, keys[0], when, strings, scores)
+        if flags & FLAG_CONTINUED:
+            return [], [], None, code, elements
+        if flags & FLAG_CONTINUES:
+            strings, scores = self.open[3], self.open[4]
+            counts = [len(strings) // strings_per_element(code)]
+        self.open = None
+        built = build(code, counts, strings, scores)
+        if built is None:
+            raise CorruptSnapshotError(
+                "a field or member appears twice in one value",
+                offset=pos,
+                check="duplicate-element",
+            )
+        return keys, built, expiry, code, elements
