@@ -6,7 +6,9 @@
 * By default the elements are read as doubles with C's ``strtod`` (leading
   white space, hexadecimal and ``inf`` accepted; trailing characters, NaN,
   overflow and underflow to a subnormal refused with ``One or more scores
-  can't be converted into double``; ``""`` is 0) and equal scores are
+  can't be converted into double``; ``""`` is 0. Redis reads ``errno``
+  without clearing it, so there ``""`` and, after an overflow, any
+  non-integer fails until something else sets it) and equal scores are
   ordered by the elements' bytes, so the order is total. ALPHA orders by
   bytes (Redis's ``strcoll`` in the C.UTF-8 locale its reference runs in).
 * ``BY pattern`` sorts by the value of the key the pattern names with its
@@ -33,6 +35,8 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal
+from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from snapkv import values
@@ -58,6 +62,8 @@ _STRTOD = re.compile(
     re.IGNORECASE | re.ASCII,
 )
 _SMALLEST_NORMAL = 2.2250738585072014e-308
+#: Longer text below the smallest normal double is taken as inexact (see _exact).
+_EXACT_TEXT_MAX = 1100
 
 
 def strtod(text: str) -> float | None:
@@ -76,14 +82,37 @@ def strtod(text: str) -> float | None:
     if inf is not None:
         return float(inf)
     try:
-        if dec is not None:
-            value, digits = float(dec), re.split("[eE]", dec)[0]
-        else:
-            value, digits = float.fromhex(hexa), re.split("[pP]", hexa.lstrip("+-")[2:])[0]
+        value = float(dec) if dec is not None else float.fromhex(hexa)
     except OverflowError:
         return None
-    underflow = abs(value) < _SMALLEST_NORMAL and re.search("[1-9a-fA-F]", digits) is not None
-    return None if math.isinf(value) or underflow else value
+    if math.isinf(value):
+        return None
+    if abs(value) < _SMALLEST_NORMAL and not _exact(dec, hexa, value):
+        return None  # glibc's ERANGE: a subnormal (or zero) result that is not exact
+    return value
+
+
+def _exact(dec: str | None, hexa: str | None, value: float) -> bool:
+    """Whether ``value`` is exactly the number the decimal or hexadecimal text writes.
+
+    Only asked for results below the smallest normal double. Text longer
+    than any exact subnormal needs (about 770 digits) counts as inexact, so
+    no huge number is ever built.
+    """
+    text = dec if dec is not None else hexa
+    assert text is not None
+    digits = re.split("[eEpP]", text.lstrip("+-"))[0]
+    if re.search("[1-9a-fA-F]", digits[2:] if hexa is not None else digits) is None:
+        return True  # zero, written as zero
+    if value == 0.0 or len(text) > _EXACT_TEXT_MAX:
+        return False
+    if dec is not None:
+        return Fraction(Decimal(dec)) == Fraction(value)
+    sign = -1 if text.startswith("-") else 1
+    body, _, exponent = text.lstrip("+-")[2:].lower().partition("p")
+    whole, _, fraction = body.partition(".")
+    written = Fraction(int(whole + fraction or "0", 16), 16 ** len(fraction))
+    return sign * written * Fraction(2) ** int(exponent or "0") == Fraction(value)
 
 
 def _by_pattern(client: Client, pattern: str, element: str) -> str | None:
