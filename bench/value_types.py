@@ -322,6 +322,16 @@ def report_memory(found: Memory, elements: int, targets: list[str]) -> None:
 # ---------------------------------------------------------------------- main
 
 
+def cpu_pressure() -> str:
+    """The share of the last 5 minutes in which some task waited for a CPU (Linux PSI)."""
+    try:
+        with open("/proc/pressure/cpu", encoding="ascii") as pressure:
+            fields = dict(f.split("=") for f in pressure.readline().split()[1:])
+    except (OSError, ValueError):
+        return "unknown"
+    return f"{fields.get('avg300', '?')}%"
+
+
 def describe_servers(tmp: str, redis: Server | None, fake: Server | None) -> set[str]:
     """Print the contenders' versions; return the commands snapkv does not serve yet."""
     with running(snapkv_server(tmp)) as probe:
@@ -394,6 +404,7 @@ def main(argv: list[str] | None = None) -> None:
             report_memory(found, args.elements, targets)
     if not args.no_embedded:
         report_embedded(embedded(args.ops, args.embedded_repeat), args.ops, targets)
+    print(f"\nCPU pressure over the last 5 minutes of the run: {cpu_pressure()} (other load)")
     print("\nTargets (printed, not asserted):")
     for line in targets:
         print(line)
