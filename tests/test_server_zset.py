@@ -539,3 +539,77 @@ def test_generated_sequences_answer_as_redis(
     twin("HELLO", resp)
     for argv in commands:
         twin.same(*argv)
+
+
+# ---------------------------------------------------- redis-py over a real socket
+
+
+def _redis_py_session(client: Any) -> list[Any]:
+    """The same redis-py calls, for snapkv and for redis-server: the parsed results."""
+    out: list[Any] = [client.flushall()]
+    out.append(client.zadd("z", {"a": 1, "b": 2, "c": 0.1}))
+    out.append(client.zadd("z", {"a": 5, "n": 1}, xx=True, ch=True))
+    out.append(client.zadd("z", {"a": 1}, gt=True))
+    out.append(client.zadd("z", {"a": 2}, incr=True))
+    out.append(client.zincrby("z", 1.5, "b"))
+    out.append(client.zscore("z", "c"))
+    out.append(client.zmscore("z", ["a", "nope"]))
+    out.append(client.zrange("z", 0, -1, withscores=True))
+    out.append(client.zrange("z", 0, 1, desc=True))
+    out.append(client.zrange("z", "(1", "+inf", byscore=True, offset=0, num=1, withscores=True))
+    out.append(client.zrangebyscore("z", "-inf", 3, withscores=True))
+    out.append(client.zrevrangebyscore("z", "+inf", "-inf", start=1, num=2))
+    out.append(client.zrank("z", "a"))
+    out.append(client.zrevrank("z", "a"))
+    out.append(client.zcount("z", "(0.1", 10))
+    out.append(client.zadd("lex", {"a": 0, "b": 0, "c": 0}))
+    out.append(client.zrangebylex("lex", "(a", "+"))
+    out.append(client.zlexcount("lex", "-", "[b"))
+    out.append(client.zunion(["z", "lex"], withscores=True, aggregate="MAX"))
+    out.append(client.zinterstore("dst", {"z": 2, "lex": 3}))
+    out.append(client.zdiff(["z", "lex"], withscores=True))
+    out.append(client.zintercard(2, ["z", "z"], limit=1))
+    out.append(client.zrangestore("copy", "z", 0, 0))
+    out.append(sorted(client.zscan_iter("z")))
+    out.append(client.zrandmember("z", 100, withscores=True))
+    out.append(client.zpopmin("z"))
+    out.append(client.zpopmax("z", 2))
+    out.append(client.zmpop(2, ["nope", "lex"], max=True, count=2))
+    out.append(client.zremrangebyrank("lex", 0, 0))
+    out.append(client.zcard("lex"))
+    pipe = client.pipeline(transaction=True)
+    pipe.zadd("p", {"x": 1, "y": 2})
+    pipe.zincrby("p", 0.5, "x")
+    pipe.zrange("p", 0, -1, withscores=True)
+    pipe.zremrangebyscore("p", 0, 1.5)
+    pipe.zcard("p")
+    out.append(pipe.execute())
+    client.set("s", "v")
+    try:
+        client.zadd("s", {"a": 1})
+    except Exception as exc:  # the library's ResponseError for both
+        out.append(str(exc))
+    return out
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_redis_py_gets_the_same_results_from_snapkv_and_redis(
+    redis_port: int, protocol: int
+) -> None:
+    redis = pytest.importorskip("redis")
+    from snapkv import Store
+    from snapkv.server import Config
+    from test_server_e2e import Running
+
+    running = Running(Store(), Config(port=0))
+    try:
+        ours = redis.Redis(port=running.port, protocol=protocol, decode_responses=True)
+        theirs = redis.Redis(port=redis_port, protocol=protocol, decode_responses=True)
+        try:
+            assert _redis_py_session(ours) == _redis_py_session(theirs)
+        finally:
+            ours.close()
+            theirs.close()
+    finally:
+        running.stop()
+        running.store.close()
