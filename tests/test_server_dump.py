@@ -54,8 +54,16 @@ class Ours:
         self.server.add_client(self.client)
 
     def __call__(self, *argv: str | bytes) -> bytes:
+        return self.send(self.client, *argv)
+
+    def send(self, client: Client, *argv: str | bytes) -> bytes:
         args = [to_text(a) if isinstance(a, bytes) else a for a in argv]
-        return self.server.execute(self.client, args)
+        return self.server.execute(client, args)
+
+    def another_client(self) -> Client:
+        made = Client(self.server, addr="127.0.0.1:1001", laddr="127.0.0.1:6379")
+        self.server.add_client(made)
+        return made
 
     def value(self, key: str, db: int = 0) -> Any:
         """What ``key`` holds, normalized (see :func:`normalized`); None if missing."""
@@ -468,12 +476,9 @@ def test_restore_sets_the_expiry_on_snapkvs_clock(ours: Ours) -> None:
 
 def test_restore_inside_multi_and_watch(ours: Ours) -> None:
     payload = rdb.dump(sets.Set({"a"}))
-    other = Ours.__new__(Ours)
-    other.__dict__.update(ours.__dict__)
-    other.client = Client(ours.server, addr="127.0.0.1:1001", laddr="127.0.0.1:6379")
-    ours.server.add_client(other.client)
+    other = ours.another_client()
     assert ours("WATCH", "s") == b"+OK\r\n"
-    assert other("RESTORE", "s", "0", payload) == b"+OK\r\n"
+    assert ours.send(other, "RESTORE", "s", "0", payload) == b"+OK\r\n"
     assert ours("MULTI") == b"+OK\r\n"
     assert ours("GET", "x") == b"+QUEUED\r\n"
     assert ours("EXEC") == b"*-1\r\n"

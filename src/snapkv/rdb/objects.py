@@ -175,8 +175,10 @@ class _Reader:
             width = 1 << value
             return b"%d" % int.from_bytes(self.take(width), "little", signed=True)
         if value == 3:
-            packed, _ = self.length()
-            size, _ = self.length()
+            packed, special = self.length()
+            size, special_too = self.length()
+            if special or special_too:
+                self.fail("an LZF string's lengths are encoded strings", at)
             start = self.pos
             stream = self.take(packed)
             try:
