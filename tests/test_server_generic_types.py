@@ -45,6 +45,7 @@ RESET_ENCODINGS = (
     *("hash-max-listpack-entries", "512", "hash-max-listpack-value", "64"),
     *("set-max-intset-entries", "512"),
     *("zset-max-listpack-entries", "128", "zset-max-listpack-value", "64"),
+    *("list-max-listpack-size", "-2", "list-compress-depth", "0"),
 )
 
 

@@ -41,18 +41,22 @@ def _config_values(server: ServerState) -> dict[str, str]:
 @command("config|get", -3, _ADMIN, group=_SRV)
 def config_get(client: Client, argv: list[str]) -> bytes:
     values = _config_values(client.server)
-    found: dict[str, str] = {}
+    # Each setting once (the first spelling asked for it wins); a name is
+    # echoed as it was sent (``PORT``), a pattern's matches as they are named.
+    found: dict[str, tuple[str, str]] = {}
     for pattern in dict.fromkeys(argv[2:]):  # each distinct pattern once
         if len(found) == len(values):
             break
         if not any(special in pattern for special in "[*?"):  # a name: looked up, as Redis
             name = pattern.lower()
             if name in values:
-                found[name] = values[name]
+                found.setdefault(name, (pattern, values[name]))
             continue
         glob = Glob(pattern, nocase=True)  # Redis: stringmatch(pattern, name, 1)
-        found.update((name, value) for name, value in values.items() if glob.match(name))
-    return client.encode(found)
+        for name, value in values.items():
+            if glob.match(name):
+                found.setdefault(name, (name, value))
+    return client.encode(dict(found.values()))
 
 
 @command("config|set", -4, _ADMIN, group=_SRV)

@@ -231,7 +231,7 @@ _INTEGER = re.compile(r"-?(?:0|[1-9][0-9]*)")
 
 def _integer(text: str, low: int, high: int) -> int:
     """Redis's ``string2ll`` then the range check of a numeric config."""
-    if not _INTEGER.fullmatch(text) or len(text) > 20:
+    if not _INTEGER.fullmatch(text) or len(text) > 20 or not -(2**63) <= int(text) < 2**63:
         raise ConfigError("argument couldn't be parsed into an integer")
     value = int(text)
     if not low <= value <= high:
@@ -255,9 +255,10 @@ _UNITS = {
 def _memory(text: str, low: int, high: int) -> int:
     """Redis's ``memtoull``: a number with an optional unit (1k = 1000, 1kb = 1024, ...).
 
-    A sign is not a memory value (``maxmemory -1`` is refused so, as in Redis).
+    A sign is not a memory value (``maxmemory -1`` is refused so, as in Redis);
+    nothing at all is 0.
     """
-    match = _MEMORY.fullmatch(text)
+    match = _MEMORY.fullmatch(text or "0")
     if not match:
         raise ConfigError("argument must be a memory value")
     value = int(match.group(1)) * _UNITS[(match.group(2) or "").lower()]

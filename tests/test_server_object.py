@@ -1,0 +1,278 @@
+"""OBJECT, MEMORY and the encoding settings against the real Redis 7.0.
+
+OBJECT ENCODING is compared at and around every threshold of every type,
+with Redis's defaults and with thresholds changed by CONFIG SET on both
+sides (each value made in one command, so Redis's answer does not depend
+on a conversion history snapkv does not keep). CONFIG GET/SET of the
+thresholds and their ``ziplist`` aliases answer as Redis's, errors
+included. MEMORY USAGE is snapkv's own estimate: checked for its shape
+and for growing with the value, and its errors against Redis's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import Twin
+from snapkv.server import conf
+from snapkv.server.cmd_object import THRESHOLDS, memory_usage
+from test_server_generic_types import RESET_ENCODINGS, fill, parse
+
+
+@pytest.fixture
+def twin(twin: Twin) -> Iterator[Twin]:
+    """The conftest's Twin; the reference's encoding thresholds are reset afterwards."""
+    yield twin
+    twin.raw("CONFIG", "SET", *RESET_ENCODINGS)
+
+
+def _hash(fields: int, width: int = 1) -> tuple[str, ...]:
+    return tuple(x for i in range(fields) for x in (f"f{i}", "v" * width))
+
+
+def _zset(members: int, width: int = 1) -> tuple[str, ...]:
+    return tuple(x for i in range(members) for x in (str(i), f"{i:0{width}d}"))
+
+
+# --------------------------------------------------------------- strings
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "0",
+        "12",
+        "-5",
+        "9999",
+        "10000",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "9223372036854775808",
+        "01",
+        "+1",
+        "-0",
+        " 1",
+        "1.5",
+        "",
+        "x" * 44,
+        "x" * 45,
+        "é" * 22,
+        "é" * 23,
+        "12345678901234567890123",
+    ],
+)
+def test_string_encodings_and_refcounts(twin: Twin, value: str) -> None:
+    twin.same("SET", "k", value)
+    twin.same("OBJECT", "ENCODING", "k")
+    twin.same("OBJECT", "REFCOUNT", "k")
+    twin.same("MSET", "m", value)
+    twin.same("OBJECT", "ENCODING", "m")
+
+
+def test_counters_are_int_encoded(twin: Twin) -> None:
+    twin.same("INCRBY", "n", "41")
+    twin.same("OBJECT", "ENCODING", "n")
+    twin.same("OBJECT", "REFCOUNT", "n")
+    twin.same("INCRBY", "n", "100000")
+    twin.same("OBJECT", "REFCOUNT", "n")
+
+
+# ------------------------------------------------------------- containers
+
+
+@pytest.mark.parametrize(
+    ("kind", "items"),
+    [
+        ("hash", _hash(1)),
+        ("hash", _hash(512)),
+        ("hash", _hash(513)),
+        ("hash", _hash(3, 64)),
+        ("hash", _hash(3, 65)),
+        ("hash", ("f" * 65, "v")),
+        ("list", ("a",)),
+        ("list", tuple(map(str, range(1000)))),
+        ("set", ("1", "2", "-3")),
+        ("set", tuple(map(str, range(512)))),
+        ("set", tuple(map(str, range(513)))),
+        ("set", ("1", "x")),
+        ("set", ("1", "01")),
+        ("set", ("9223372036854775807", "-9223372036854775808")),
+        ("set", ("9223372036854775808",)),
+        ("zset", _zset(1)),
+        ("zset", _zset(128)),
+        ("zset", _zset(129)),
+        ("zset", _zset(3, 64)),
+        ("zset", _zset(3, 65)),
+    ],
+    ids=lambda x: x if isinstance(x, str) else f"{len(x)} items",
+)
+def test_container_encodings_at_the_default_thresholds(
+    twin: Twin, kind: str, items: tuple[str, ...]
+) -> None:
+    fill(twin, kind, "k", *items)
+    twin.same("OBJECT", "ENCODING", "k")
+    twin.same("OBJECT", "REFCOUNT", "k")
+    twin.same("TYPE", "k")
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 4])
+def test_container_encodings_follow_config_set(twin: Twin, size: int) -> None:
+    twin.same("CONFIG", "SET", "hash-max-listpack-entries", "2", "hash-max-listpack-value", "3")
+    twin.same("CONFIG", "SET", "zset-max-ziplist-entries", "2", "zset-max-ziplist-value", "3")
+    twin.same("CONFIG", "SET", "set-max-intset-entries", "2")
+    if size:
+        fill(twin, "hash", "h", *_hash(size))
+        fill(twin, "hash", "hw", *_hash(1, size))
+        fill(twin, "zset", "z", *_zset(size))
+        fill(twin, "zset", "zw", *_zset(1, size))
+        fill(twin, "set", "s", *map(str, range(size)))
+    for key in ("h", "hw", "z", "zw", "s"):
+        twin.same("OBJECT", "ENCODING", key)
+
+
+def test_zero_thresholds_make_every_container_large(twin: Twin) -> None:
+    twin.same("CONFIG", "SET", "hash-max-listpack-entries", "0", "zset-max-listpack-value", "0")
+    twin.same("CONFIG", "SET", "set-max-intset-entries", "0")
+    fill(twin, "hash", "h", "f", "v")
+    fill(twin, "zset", "z", "1", "m")
+    fill(twin, "set", "s", "1")
+    for key in ("h", "z", "s"):
+        twin.same("OBJECT", "ENCODING", key)
+
+
+# ----------------------------------------------------- the other subcommands
+
+
+def test_object_subcommands_and_errors(twin: Twin) -> None:
+    fill(twin, "hash", "h", "f", "v")
+    twin.same("OBJECT", "IDLETIME", "h")
+    twin.same("OBJECT", "FREQ", "h")
+    twin.same("OBJECT", "FREQ", "missing")
+    twin.same("OBJECT", "IDLETIME", "missing")
+    twin.same("OBJECT", "ENCODING", "missing")
+    twin.same("OBJECT", "REFCOUNT", "missing")
+    twin.same("OBJECT", "HELP")
+    twin.same("OBJECT", "help")
+    twin.same("OBJECT", "NOPE", "h")
+    twin.same("OBJECT")
+    twin.same("OBJECT", "ENCODING")
+    twin.same("OBJECT", "ENCODING", "h", "extra")
+    twin.same("CONFIG", "SET", "maxmemory-policy", "allkeys-lfu")
+    try:
+        twin.same("OBJECT", "IDLETIME", "h")
+        twin.same("OBJECT", "FREQ", "missing")
+        twin.same("SET", "n", "5")
+        twin.same("OBJECT", "REFCOUNT", "n")  # no maxmemory: still shared
+    finally:
+        twin.same("CONFIG", "SET", "maxmemory-policy", "noeviction")
+
+
+def test_memory_usage_errors_as_redis(twin: Twin) -> None:
+    twin.same("SET", "s", "v")
+    twin.same("MEMORY", "USAGE", "missing")
+    twin.same("MEMORY", "USAGE", "missing", "SAMPLES", "x")  # options first
+    twin.same("MEMORY", "USAGE", "s", "SAMPLES")
+    twin.same("MEMORY", "USAGE", "s", "SAMPLES", "-1")
+    twin.same("MEMORY", "USAGE", "s", "FOO", "1")
+    twin.same("MEMORY", "USAGE")
+    twin.same("MEMORY", "NOPE")
+
+
+def test_memory_usage_estimates_grow_with_the_value(twin: Twin) -> None:
+    execute = twin.server.execute
+
+    def usage(*argv: str) -> int:
+        reply = parse(execute(twin.snapkv, ["MEMORY", "USAGE", *argv]))
+        assert isinstance(reply, int)
+        return reply
+
+    twin.same("SET", "small", "v")
+    twin.same("SET", "large", "v" * 10_000)
+    assert 10_000 < usage("large") < 10_400 and usage("small") < 200
+    fill(twin, "hash", "h10", *_hash(10))
+    fill(twin, "hash", "h1000", *_hash(1000))
+    assert usage("h1000") > 50 * usage("h10") / 10
+    # Five samples of small members, then one huge: SAMPLES 0 measures it.
+    fill(twin, "list", "l", *["a"] * 5, "b" * 100_000)
+    assert usage("l") < 5_000
+    assert usage("l", "SAMPLES", "0") > 100_000
+    fill(twin, "zset", "z", *_zset(100))
+    fill(twin, "set", "s", *map(str, range(100)))
+    assert usage("z") > usage("s") > 100 * 8
+
+
+def test_memory_usage_scales_its_samples_to_the_whole() -> None:
+    from snapkv.values import lists
+
+    value = lists.List(["a"] * 10 + ["b" * 1000] * 10)
+    exact = memory_usage("k", value, 0)
+    assert memory_usage("k", value, 10) < exact < memory_usage("k", value, 20) + 1
+    assert memory_usage("k", value, 20) == exact
+
+
+def test_memory_help_names_what_is_served(twin: Twin) -> None:
+    lines = [line.decode() for line in parse(twin.server.execute(twin.snapkv, ["MEMORY", "HELP"]))]
+    assert lines[0].startswith("MEMORY <subcommand>")
+    assert any(line.startswith("USAGE <key> [SAMPLES <count>]") for line in lines)
+    assert not any(line.startswith(("STATS", "DOCTOR")) for line in lines)
+
+
+# ------------------------------------------------------------- the settings
+
+NAMES = [
+    "hash-max-listpack-entries",
+    "hash-max-ziplist-entries",
+    "hash-max-listpack-value",
+    "hash-max-ziplist-value",
+    "list-max-listpack-size",
+    "list-max-ziplist-size",
+    "list-compress-depth",
+    "set-max-intset-entries",
+    "zset-max-listpack-entries",
+    "zset-max-ziplist-entries",
+    "zset-max-listpack-value",
+    "zset-max-ziplist-value",
+]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_config_get_and_set_of_each_threshold(twin: Twin, name: str) -> None:
+    twin.same("CONFIG", "GET", name)
+    twin.same("CONFIG", "GET", name.upper())
+    for value in ("7", "0", "-1", "abc", "1k", "1kb", "01", "+1", "99999999999999999999", ""):
+        twin.same("CONFIG", "SET", name, value)
+        twin.same("CONFIG", "GET", name)
+    twin.same("CONFIG", "SET", name, "5", name, "6")
+    twin.same("CONFIG", "GET", name)
+
+
+def test_config_get_patterns_list_names_and_aliases(twin: Twin) -> None:
+    for pattern in ("*max-*-entries*", "*ziplist*", "list-*", "set-max-listpack-entries"):
+        ours, theirs = twin("CONFIG", "GET", pattern)
+        pairs = lambda flat: dict(zip(flat[::2], flat[1::2], strict=True))  # noqa: E731
+        assert pairs(parse(ours)) == pairs(parse(theirs)), pattern
+    twin.same("CONFIG", "SET", "set-max-listpack-entries", "5")  # 7.2's: unknown in 7.0
+    twin.same("CONFIG", "SET", "hash-max-listpack-entries", "5", "hash-max-ziplist-entries", "6")
+    twin.same("CONFIG", "GET", "hash-max-listpack-entries")
+
+
+def test_the_thresholds_defaults_agree() -> None:
+    for name, default in THRESHOLDS.items():
+        assert conf.ENCODINGS[name.replace("_", "-")].default == default
+
+
+def test_a_config_file_line_is_noted_until_the_config_can_keep_it(tmp_path: Path) -> None:
+    from snapkv.cli_serve import read_serve_config
+
+    path = tmp_path / "snapkv.conf"
+    path.write_text("hash-max-listpack-entries 5\n")
+    reader = read_serve_config(str(path))
+    kept = {f.name for f in dataclasses.fields(reader.config)}
+    if "hash_max_listpack_entries" in kept:
+        assert reader.config.hash_max_listpack_entries == 5  # type: ignore[attr-defined]
+    else:
+        assert any("'hash-max-listpack-entries'" in note for note in reader.notes)
