@@ -20,7 +20,7 @@ import snapkv
 from snapkv import Store
 from snapkv.errors import WrongTypeError
 from snapkv.values import lists
-from snapkv.views.list import ListView, move, pop, pop_first
+from snapkv.views import ListView
 
 
 @pytest.fixture
@@ -248,16 +248,19 @@ def test_a_one_element_rotation_keeps_the_key_and_its_expiry() -> None:
     assert store.ttl("l") == 10 and list(store.lists["l"]) == ["x"]
 
 
-def test_module_steps_for_the_blocking_commands(store: Store) -> None:
+def test_the_steps_the_blocking_commands_share(store: Store) -> None:
     made(store, "1", "2", "3", key="b")
-    assert pop(store, "missing", True, 1) is None
-    assert pop_first(store, ["missing", "b"], False, 2) == ("b", ["3", "2"])
-    assert pop_first(store, ["missing"], True, 1) is None
-    assert move(store, "b", "c", True, True) == "1"
-    assert move(store, "b", "c", True, True) is None
+    lists = store.lists
+    assert lists["missing"].pop_count(1) is None
+    assert lists["b"].pop_count(0) == []
+    assert ListView.pop_first([lists["missing"], lists["b"]], False, 2) == ("b", ["3", "2"])
+    assert ListView.pop_first([lists["missing"]], True, 1) is None
+    assert ListView.pop_first([], True, 1) is None
+    assert lists["b"].move_to("c", from_left=True, to_left=True) == "1"
+    assert lists["b"].move_to("c") is None
     store.set("s", "v")
     with pytest.raises(WrongTypeError):
-        pop_first(store, ["missing", "s", "c"], True, 1)
+        ListView.pop_first([lists["missing"], lists["s"], lists["c"]], True, 1)
     assert list(store.lists["c"]) == ["1"]  # the first key of another type stops the call
 
 

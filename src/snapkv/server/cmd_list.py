@@ -3,8 +3,8 @@
 Each handler parses its arguments in Redis's order (some commands look the
 key up before parsing an index, others after: the order decides which
 error a request with two faults gets) and does its work through the list
-view or the shared list steps of :mod:`snapkv.views.list` (``pop``,
-``pop_first``, ``move``, which the blocking commands will reuse). A key of
+view whose steps the blocking commands will reuse (``pop_count``,
+``ListView.pop_first``, ``move_to``). A key of
 another type raises WrongTypeError, which the dispatcher answers with
 WRONGTYPE.
 
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from snapkv.server.resp.writer import OK, bulk, integer
 from snapkv.server.table import ERR_SYNTAX, CommandError, command, numkeys_at, parse_int
-from snapkv.views.list import move, pop, pop_first
+from snapkv.views import ListView
 
 if TYPE_CHECKING:
     from snapkv.server.client import Client
@@ -93,12 +93,12 @@ def _pop(client: Client, argv: list[str], left: bool) -> bytes:
         raise CommandError(f"ERR wrong number of arguments for '{argv[0].lower()}' command")
     if len(argv) == 3:
         count = _nonnegative(argv[2], _ERR_POSITIVE)
-        taken = pop(client.db, argv[1], left, count)
+        taken = client.db.lists[argv[1]].pop_count(count, left)
         if taken is None:
             return client.null_array
         client.changes += len(taken)
         return client.encode(taken)
-    taken = pop(client.db, argv[1], left, 1)
+    taken = client.db.lists[argv[1]].pop_count(1, left)
     if taken is None:
         return client.null
     client.changes += 1
@@ -138,7 +138,8 @@ def lmpop(client: Client, argv: list[str]) -> bytes:
         if count < 1:
             raise CommandError("ERR count should be greater than 0")
         i += 2
-    found = pop_first(client.db, argv[2:where], left, count or 1)
+    lists = client.db.lists
+    found = ListView.pop_first([lists[key] for key in argv[2:where]], left, count or 1)
     if found is None:
         return client.null_array
     key, taken = found
@@ -162,7 +163,7 @@ def rpoplpush(client: Client, argv: list[str]) -> bytes:
 
 
 def _move(client: Client, source: str, destination: str, from_left: bool, to_left: bool) -> bytes:
-    element = move(client.db, source, destination, from_left, to_left)
+    element = client.db.lists[source].move_to(destination, from_left=from_left, to_left=to_left)
     if element is None:
         return client.null
     client.changes += 1

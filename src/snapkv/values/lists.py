@@ -47,6 +47,7 @@ __all__ = [
     "apply",
     "build",
     "copy",
+    "ends",
     "flat",
     "inverse",
     "occurrences",
@@ -278,3 +279,12 @@ def occurrences(value: List, element: str, count: int) -> list[int]:
     if count < 0:
         found.reverse()
     return found
+
+
+def ends(value: List, left: bool, count: int) -> tuple[str, ...]:
+    """The items of the effect popping up to ``count`` elements from the head (``left``)
+    or the tail: the elements in the order they leave."""
+    count = min(count, len(value))
+    if left:
+        return tuple(itertools.islice(value, count))
+    return tuple(itertools.islice(reversed(value), count))

@@ -7,153 +7,50 @@ where Redis's command has more to say (``trim`` and ``range`` take LTRIM's
 and LRANGE's inclusive indexes, ``remove`` LREM's count). Every method is
 one atomic step and one journal record.
 
-:func:`pop`, :func:`pop_first` and :func:`move` are the list-level steps
-the server's commands share with the blocking commands to come: BLPOP,
-BRPOP and BLMPOP are :func:`pop_first` on their keys, retried when a key
-they wait for is pushed to (it returns ``None`` while every list is
-empty); BLMOVE and BRPOPLPUSH are :func:`move`, retried the same way. Each
-call takes the Store's lock once, so a waiter that wakes and retries
-either gets its element whole or finds the list empty again: no element
-is ever half moved.
+:meth:`ListView.pop_count`, :meth:`ListView.pop_first` and
+:meth:`ListView.move_to` are the steps the server's commands share with
+the blocking commands to come: BLPOP, BRPOP and BLMPOP are ``pop_first``
+over the views of their keys, retried when a key they wait for is pushed
+to (it answers ``None`` while every list is empty); BLMOVE and BRPOPLPUSH
+are ``move_to``, retried the same way. Each call takes the Store's lock
+once, so a waiter that wakes and retries either gets its element whole or
+finds the list empty again: no element is ever half moved.
 
-Pushing one element is the hot path (a queue's producer), so
-:meth:`ListView.append` and :meth:`ListView.appendleft` inline the write
-rules of ``Keyspace._write`` for the common case (a live list, not being
-saved): the record first, under the lock, then the deque's own O(1)
-append; anything else takes the general path.
+Writes go through ``Keyspace._edit`` (one EDIT record, then the effect
+applied by :mod:`snapkv.values.lists`), a move through ``Keyspace._write``
+(one BATCH of the two EDITs).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any, ClassVar, overload
+from typing import Any, ClassVar, overload
 
-from snapkv import journal as jr
 from snapkv.values import ValueType, lists
-from snapkv.values.lists import (
-    OP_POP_LEFT,
-    OP_POP_RIGHT,
-    OP_PUSH_LEFT,
-    OP_PUSH_RIGHT,
-    OP_REMOVE,
-    OP_SPLICE,
-    OP_TRIM,
-    List,
-    span,
-    window,
-)
 from snapkv.views.base import View, checked_text
 
-if TYPE_CHECKING:
-    from snapkv.keyspace import Keyspace
-
-__all__ = ["ListView", "move", "pop", "pop_first"]
+__all__ = ["ListView"]
 
 _CODE = lists.CODE
-_edit_record = jr.edit_record
+_PUSH_LEFT = lists.OP_PUSH_LEFT
+_PUSH_RIGHT = lists.OP_PUSH_RIGHT
+_POP_LEFT = lists.OP_POP_LEFT
+_POP_RIGHT = lists.OP_POP_RIGHT
+_SPLICE = lists.OP_SPLICE
+_span = lists.span
+_window = lists.window
 
 
 def _texts(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(v if type(v) is str else checked_text(v, "value") for v in values)
 
 
-def _pop_op(db: int, key: str, value: List, left: bool, count: int) -> tuple[Any, ...]:
-    """The EDIT that pops ``count`` (1..len) elements of ``value`` from one end."""
-    if left:
-        taken = window(value, 0, count - 1)
-        return ("edit", db, key, _CODE, OP_POP_LEFT, tuple(taken))
-    taken = window(value, len(value) - count, len(value) - 1)
-    taken.reverse()
-    return ("edit", db, key, _CODE, OP_POP_RIGHT, tuple(taken))
-
-
-def pop(keyspace: Keyspace, key: str, left: bool, count: int) -> list[str] | None:
-    """Pop up to ``count`` elements of the list at ``key``, from the head if ``left``.
-
-    Returns them in the order they left (LPOP/RPOP with a count), ``[]``
-    for a ``count`` of 0 on an existing list, ``None`` if the list does not
-    exist. Removing the last element removes the key.
-
-    :raises ValueError: ``count`` is negative.
-    :raises WrongTypeError: the key holds another type.
-    """
+def _count(count: int, what: str) -> int:
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise TypeError(f"{what} must be int, not {type(count).__name__}")
     if count < 0:
-        raise ValueError(f"count must be >= 0, not {count}")
-    store = keyspace._store
-    with store._lock:
-        value = keyspace._lookup(key, lists)
-        if value is None:
-            return None
-        if not count:
-            return []
-        op = _pop_op(keyspace._index, key, value, left, min(count, len(value)))
-        ticket = keyspace._write([op])
-    store._commit(ticket)
-    return list(op[5])
-
-
-def pop_first(
-    keyspace: Keyspace, keys: Iterable[str], left: bool, count: int
-) -> tuple[str, list[str]] | None:
-    """Pop up to ``count`` (> 0) elements of the first of ``keys`` holding a list (LMPOP).
-
-    Returns ``(key, elements)``, or ``None`` when no key holds a list. Keys
-    are looked at in order, so a key of another type before the first list
-    refuses the whole call, as Redis does.
-
-    :raises WrongTypeError: a key before the first list holds another type.
-    """
-    store = keyspace._store
-    with store._lock:
-        for key in keys:
-            value = keyspace._lookup(key, lists)
-            if value is not None:
-                op = _pop_op(keyspace._index, key, value, left, min(count, len(value)))
-                ticket = keyspace._write([op])
-                break
-        else:
-            return None
-    store._commit(ticket)
-    return key, list(op[5])
-
-
-def move(
-    keyspace: Keyspace, source: str, destination: str, from_left: bool, to_left: bool
-) -> str | None:
-    """Move one element from an end of ``source`` to an end of ``destination`` (LMOVE).
-
-    Returns the element, or ``None`` (nothing changed) if ``source`` does
-    not exist. Both changes are ONE journal record, so after a crash the
-    element is in exactly one of the lists. ``source == destination``
-    rotates the list (a one-element list is left as it is, expiry included,
-    as in Redis).
-
-    :raises WrongTypeError: either key holds another type; nothing changes.
-    """
-    store = keyspace._store
-    db = keyspace._index
-    with store._lock:
-        value = keyspace._lookup(source, lists)
-        if value is None:
-            return None
-        keyspace._lookup(destination, lists)  # its type is checked before anything changes
-        element: str = value[0] if from_left else value[-1]
-        if source == destination and len(value) == 1:
-            return element
-        ops: list[Any] = [
-            ("edit", db, source, _CODE, OP_POP_LEFT if from_left else OP_POP_RIGHT, (element,)),
-            (
-                "edit",
-                db,
-                destination,
-                _CODE,
-                OP_PUSH_LEFT if to_left else OP_PUSH_RIGHT,
-                (element,),
-            ),
-        ]
-        ticket = keyspace._write(ops)
-    store._commit(ticket)
-    return element
+        raise ValueError(f"{what} must be >= 0, not {count}")
+    return count
 
 
 class ListView(View):
@@ -170,7 +67,7 @@ class ListView(View):
     __slots__ = ()
     KIND: ClassVar[ValueType] = lists
 
-    def __init__(self, keyspace: Keyspace, key: str) -> None:
+    def __init__(self, keyspace: Any, key: str) -> None:
         # View.__init__'s work without its calls: a view is made per access.
         self._keyspace = keyspace
         self._key = key if type(key) is str else checked_text(key, "key")
@@ -178,84 +75,43 @@ class ListView(View):
     # ----------------------------------------------------------------- push
 
     def _push(self, opcode: int, values: tuple[str, ...], existing: bool = False) -> int:
-        """Push ``values`` at one end; the new length (0: ``existing`` and no list).
-
-        The fast path is ``Keyspace._write`` spelt out for the usual case:
-        a live list of the current save epoch whose key has no expiry time
-        to check. Anything else (a new key, an expiring one, a list a save
-        is reading) goes through ``_write``, which handles them.
-        """
+        """Push ``values`` at one end; the new length (0: ``existing`` and no list)."""
         ks = self._keyspace
         store = ks._store
-        key = self._key
-        writer = ticket = None
         with store._lock:
-            data, expires, _ = ks._space
-            value = data.get(key)
-            if (
-                value.__class__ is List
-                and not (expires and key in expires)
-                and value.epoch >= store._frozen_below
-            ):
-                writer = store._writer
-                if writer is not None:
-                    lsn = writer.append(_edit_record(ks._index, key, _CODE, opcode, values))
-                if opcode == OP_PUSH_RIGHT:
-                    value.extend(values)
-                else:
-                    value.extendleft(values)
-                length = len(value)
-            else:
-                if self._current() is None and existing:
-                    return 0
-                ticket = self._edit(opcode, values)
-                length = len(ks._space[0][key])
-        if writer is not None:
-            store._after_append(writer, lsn)
-        elif ticket is not None:
+            value = ks._lookup(self._key, lists)
+            if value is None and existing:
+                return 0
+            length = len(values) if value is None else len(value) + len(values)
+            ticket = ks._edit(self._key, lists, opcode, values)
+        if ticket is not None:
             store._after_append(*ticket)
         return length
 
     def append(self, value: str) -> None:
         """Add ``value`` at the tail (RPUSH of one element). O(1).
 
-        The producer's hot path: :meth:`_push`'s fast case inlined (a call
-        and a tuple are a fifth of an unjournaled append).
+        A queue producer's hot path: :meth:`_push` inlined, as its call
+        and tuple cost a fifth of an unjournaled append.
         """
         if type(value) is not str:
             value = checked_text(value, "value")
         ks = self._keyspace
         store = ks._store
-        key = self._key
-        fast = False
         with store._lock:
-            data, expires, _ = ks._space
-            current = data.get(key)
-            if (
-                current.__class__ is List
-                and not (expires and key in expires)
-                and current.epoch >= store._frozen_below
-            ):
-                fast = True
-                writer = store._writer
-                if writer is not None:
-                    lsn = writer.append(
-                        _edit_record(ks._index, key, _CODE, OP_PUSH_RIGHT, (value,))
-                    )
-                current.append(value)
-        if not fast:
-            self._push(OP_PUSH_RIGHT, (value,))  # a new key, an expiring one, a save running
-        elif writer is not None:
-            store._after_append(writer, lsn)
+            ks._lookup(self._key, lists)
+            ticket = ks._edit(self._key, lists, _PUSH_RIGHT, (value,))
+        if ticket is not None:
+            store._after_append(*ticket)
 
     def appendleft(self, value: str) -> None:
         """Add ``value`` at the head (LPUSH of one element). O(1)."""
-        self._push(OP_PUSH_LEFT, (value if type(value) is str else checked_text(value, "value"),))
+        self._push(_PUSH_LEFT, (value if type(value) is str else checked_text(value, "value"),))
 
     def extend(self, values: Iterable[str]) -> int:
         """Add ``values`` at the tail in order, in one record (RPUSH); returns the new length."""
         items = _texts(values)
-        return self._push(OP_PUSH_RIGHT, items) if items else len(self)
+        return self._push(_PUSH_RIGHT, items) if items else len(self)
 
     def extendleft(self, values: Iterable[str]) -> int:
         """Add ``values`` at the head one after the other, so the last ends up first (LPUSH).
@@ -263,7 +119,7 @@ class ListView(View):
         As ``deque.extendleft``; one record. Returns the new length.
         """
         items = _texts(values)
-        return self._push(OP_PUSH_LEFT, items) if items else len(self)
+        return self._push(_PUSH_LEFT, items) if items else len(self)
 
     def push(self, values: Iterable[str], *, left: bool = False, existing: bool = False) -> int:
         """LPUSH / RPUSH (``left``), or LPUSHX / RPUSHX with ``existing``: the new length.
@@ -274,41 +130,123 @@ class ListView(View):
         items = _texts(values)
         if not items:
             return len(self)
-        return self._push(OP_PUSH_LEFT if left else OP_PUSH_RIGHT, items, existing)
+        return self._push(_PUSH_LEFT if left else _PUSH_RIGHT, items, existing)
 
     # ------------------------------------------------------------------ pop
 
+    def pop_count(self, count: int, left: bool = True) -> list[str] | None:
+        """Pop up to ``count`` elements from the head (or tail), in the order they left.
+
+        LPOP/RPOP with a count: ``None`` if the list does not exist, ``[]``
+        for a ``count`` of 0 on one that does. Removing the last element
+        removes the key.
+
+        :raises ValueError: ``count`` is negative.
+        """
+        _count(count, "count")
+        ks = self._keyspace
+        store = ks._store
+        with store._lock:
+            value = ks._lookup(self._key, lists)
+            if value is None or not count:
+                return None if value is None else []
+            taken = lists.ends(value, left, count)
+            ticket = ks._edit(self._key, lists, _POP_LEFT if left else _POP_RIGHT, taken)
+        store._commit(ticket)
+        return list(taken)
+
+    @staticmethod
+    def pop_first(
+        views: Iterable[ListView], left: bool, count: int
+    ) -> tuple[str, list[str]] | None:
+        """Pop up to ``count`` (> 0) elements of the first of ``views`` whose list exists (LMPOP).
+
+        The views are of one Store. Returns ``(key, elements)``, or ``None``
+        when no list exists. Keys are looked at in order, so a key of
+        another type before the first list refuses the whole call, as Redis does.
+
+        :raises WrongTypeError: a key before the first list holds another type.
+        """
+        found = list(views)
+        if not found:
+            return None
+        store = found[0]._keyspace._store
+        with store._lock:
+            for view in found:
+                value = view._current()
+                if value is not None:
+                    taken = lists.ends(value, left, count)
+                    ticket = view._edit(_POP_LEFT if left else _POP_RIGHT, taken)
+                    break
+            else:
+                return None
+        store._commit(ticket)
+        return view._key, list(taken)
+
     def pop(self) -> str:
         """Remove and return the tail element (RPOP); ``IndexError`` if the list is empty."""
-        taken = pop(self._keyspace, self._key, False, 1)
+        taken = self.pop_count(1, left=False)
         if not taken:
             raise IndexError("pop from an empty list")
         return taken[0]
 
     def popleft(self) -> str:
         """Remove and return the head element (LPOP); ``IndexError`` if the list is empty."""
-        taken = pop(self._keyspace, self._key, True, 1)
+        taken = self.pop_count(1)
         if not taken:
             raise IndexError("pop from an empty list")
         return taken[0]
 
     def pop_many(self, count: int, left: bool = True) -> list[str]:
-        """Remove and return up to ``count`` elements from the head (or tail), in the
-        order they left (LPOP/RPOP with a count). ``[]`` if the list is empty.
-
-        :raises ValueError: ``count`` is negative.
-        """
-        return pop(self._keyspace, self._key, left, _count(count, "count")) or []
+        """:meth:`pop_count`, with ``[]`` for a missing list."""
+        return self.pop_count(count, left) or []
 
     def move_to(
         self, destination: str, *, from_left: bool = False, to_left: bool = True
     ) -> str | None:
-        """Move one element to the list at ``destination`` of the same keyspace (LMOVE).
+        """Move one element to an end of the list at ``destination``, same keyspace (LMOVE).
 
-        The defaults are RPOPLPUSH's (tail of this list to the head of the
-        other). Returns the element, or ``None`` if this list is empty.
+        The defaults are RPOPLPUSH's (this tail to the other's head). Returns
+        the element, or ``None`` (nothing changes) if this list does not
+        exist. Both changes are ONE journal record, so after a crash the
+        element is in exactly one list. Onto itself it rotates the list (a
+        one-element list stays as it is, expiry included, as in Redis).
+
+        :raises WrongTypeError: either key holds another type; nothing changes.
         """
-        return move(self._keyspace, self._key, checked_text(destination, "key"), from_left, to_left)
+        destination = checked_text(destination, "key")
+        ks = self._keyspace
+        store = ks._store
+        with store._lock:
+            value = ks._lookup(self._key, lists)
+            if value is None:
+                return None
+            ks._lookup(destination, lists)  # both types are checked before anything changes
+            element: str = value[0] if from_left else value[-1]
+            if destination == self._key and len(value) == 1:
+                return element
+            ticket = ks._write(
+                [
+                    (
+                        "edit",
+                        ks._index,
+                        self._key,
+                        _CODE,
+                        _POP_LEFT if from_left else _POP_RIGHT,
+                        (element,),
+                    ),
+                    (
+                        "edit",
+                        ks._index,
+                        destination,
+                        _CODE,
+                        _PUSH_LEFT if to_left else _PUSH_RIGHT,
+                        (element,),
+                    ),
+                ]
+            )
+        store._commit(ticket)
+        return element
 
     # ---------------------------------------------------------------- reads
 
@@ -325,7 +263,7 @@ class ListView(View):
                     return []
                 start, stop, step = index.indices(len(value))
                 if step == 1:
-                    return window(value, start, stop - 1) if start < stop else []
+                    return _window(value, start, stop - 1) if start < stop else []
                 return list(value)[index]
             if value is None:
                 raise IndexError("list index out of range")
@@ -350,8 +288,8 @@ class ListView(View):
         """
         with self._keyspace._store._lock:
             value = self._current()
-            bounds = None if value is None else span(len(value), start, stop)
-            return [] if bounds is None else window(value, *bounds)
+            bounds = None if value is None else _span(len(value), start, stop)
+            return [] if bounds is None else _window(value, *bounds)
 
     def __len__(self) -> int:
         return View.__len__(self)
@@ -410,7 +348,7 @@ class ListView(View):
             n = len(value)
             if not -n <= index < n:
                 return False
-            ticket = self._edit(OP_SPLICE, (index % n, 1, element))
+            ticket = self._edit(_SPLICE, (index % n, 1, element))
         store._commit(ticket)
         return True
 
@@ -432,9 +370,7 @@ class ListView(View):
             n = 0 if value is None else len(value)
             at = min(max(index + n if index < 0 else index, 0), n)
             ticket = (
-                self._edit(OP_SPLICE, (at, 0, element))
-                if n
-                else self._edit(OP_PUSH_RIGHT, (element,))
+                self._edit(_SPLICE, (at, 0, element)) if n else self._edit(_PUSH_RIGHT, (element,))
             )
         store._commit(ticket)
 
@@ -463,7 +399,7 @@ class ListView(View):
             except ValueError:
                 return -1
             length = len(value) + 1
-            ticket = self._edit(OP_SPLICE, (at + after, 0, element))
+            ticket = self._edit(_SPLICE, (at + after, 0, element))
         store._commit(ticket)
         return length
 
@@ -482,7 +418,7 @@ class ListView(View):
             indices = lists.occurrences(value, element, count)
             if not indices:
                 return 0
-            ticket = self._edit(OP_REMOVE, indices)
+            ticket = self._edit(lists.OP_REMOVE, indices)
         store._commit(ticket)
         return len(indices)
 
@@ -498,11 +434,11 @@ class ListView(View):
             if value is None:
                 return 0
             n = len(value)
-            bounds = span(n, start, stop)
+            bounds = _span(n, start, stop)
             first, count = (0, 0) if bounds is None else (bounds[0], bounds[1] - bounds[0] + 1)
             if count == n:
                 return 0
-            ticket = self._edit(OP_TRIM, (first, count))
+            ticket = self._edit(lists.OP_TRIM, (first, count))
         store._commit(ticket)
         return n - count
 
@@ -516,11 +452,3 @@ class ListView(View):
             ks = self._keyspace
             ticket = ks._write([("del", ks._index, self._key)])
         store._commit(ticket)
-
-
-def _count(count: int, what: str) -> int:
-    if isinstance(count, bool) or not isinstance(count, int):
-        raise TypeError(f"{what} must be int, not {type(count).__name__}")
-    if count < 0:
-        raise ValueError(f"{what} must be >= 0, not {count}")
-    return count
