@@ -1,4 +1,4 @@
-"""A second reader of snapkv snapshot formats 1 and 2, written from docs/FORMAT.md alone.
+"""A second reader of snapkv snapshot formats 1, 2 and 3, written from docs/FORMAT.md alone.
 
 It shares no code with snapkv: every constant, field and check below comes from
 the document, so if this reader and ``snapkv.codec.decode_snapshot`` agree, the
@@ -6,24 +6,32 @@ document says everything a reader needs. It is deliberately simple and slow: ``s
 ``zlib.crc32`` and Python loops, including its own UTF-8 decoder built from the
 byte table in section 4. Any failed check raises :class:`SpecReaderError`, a
 ``ValueError`` carrying the check name and offset of section 8.
+
+Containers (version 3) are returned as plain Python values, tagged so that a
+test can compare them with snapkv's classes: :class:`Value` ``(kind, data)``
+with ``data`` a dict field -> value (hash), a list (list), a frozenset (set)
+or a dict member -> score (sorted set).
 """
 
 from __future__ import annotations
 
+import math
 import struct
 import zlib
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 # Section 2 and section 10.
 MAGIC = bytes([0x89, 0x53, 0x4B, 0x56, 0x0D, 0x0A, 0x1A, 0x0A])
 VERSION = 1
 VERSION_EXTENDED = 2
+VERSION_TYPED = 3
 HEADER_SIZE = 16
 FRAME_SIZE = 9
 TYPE_ENTRIES = 0x01
 TYPE_END = 0x02
 TYPE_ENTRIES_EX = 0x03
 TYPE_KEYSPACE = 0x04
+TYPE_CONTAINERS = 0x05
 TYPE_META = 0x81
 OPTIONAL_TYPE_BIT = 0x80
 LAYOUT_LENGTHS = 0
@@ -31,6 +39,18 @@ LAYOUT_SEPARATED = 1
 END_BODY_SIZE = 12
 KEYSPACE_BODY_SIZE = 4
 META_BODY_SIZE = 8  # at least; later bytes are ignored
+CONTAINERS_HEAD_SIZE = 7
+FLAG_EXPIRY = 0x01
+FLAG_CONTINUES = 0x02
+FLAG_CONTINUED = 0x04
+KINDS = {1: "hash", 2: "list", 3: "set", 4: "zset"}
+
+
+class Value(NamedTuple):
+    """A container as read: its kind (``hash``, ``list``, ``set``, ``zset``) and its data."""
+
+    kind: str
+    data: Any
 
 
 class SpecReaderError(ValueError):
@@ -52,28 +72,31 @@ class Record(NamedTuple):
     layout: int = -1
     keyspace: int = 0
     expiring: int = 0
+    vtype: int = 0  # CONTAINERS only
+    flags: int = 0  # CONTAINERS only
+    elements: int = 0  # CONTAINERS only
 
 
 class Snapshot(NamedTuple):
     """Everything read: ``mapping`` is keyspace 0 (section 3), ``spaces`` every keyspace
     that has entries, ``expires`` the non-zero expiry times by keyspace and key."""
 
-    mapping: dict[str, str]
+    mapping: dict[str, Any]
     records: list[Record]
     version: int
-    spaces: dict[int, dict[str, str]]
+    spaces: dict[int, dict[str, Any]]
     expires: dict[int, dict[str, int]]
     journal_next: int
 
 
-def read_snapshot(data: bytes) -> dict[str, str]:
+def read_snapshot(data: bytes) -> dict[str, Any]:
     """Return keyspace 0 of ``data``; raise :class:`SpecReaderError` if any check fails."""
     return read_snapshot_records(data).mapping
 
 
 def read_snapshot_all(
     data: bytes,
-) -> tuple[dict[int, dict[str, str]], dict[int, dict[str, int]], int]:
+) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, int]], int]:
     """Return (spaces, expires, journal_next) of ``data``, the fields of codec.Snapshot."""
     result = read_snapshot_records(data)
     return result.spaces, result.expires, result.journal_next
@@ -94,20 +117,21 @@ def read_snapshot_records(data: bytes) -> Snapshot:
     version, flags, header_crc = struct.unpack("<HHI", data[8:16])
     if zlib.crc32(data[0:12]) != header_crc:
         raise SpecReaderError("header-crc", 12)
-    if version not in (VERSION, VERSION_EXTENDED):
+    if version not in (VERSION, VERSION_EXTENDED, VERSION_TYPED):
         raise SpecReaderError("version", 8)
     if flags != 0:
         raise SpecReaderError("flags", 10)
 
-    spaces: dict[int, dict[str, str]] = {}
+    spaces: dict[int, dict[str, Any]] = {}
     expires: dict[int, dict[str, int]] = {}
     records: list[Record] = []
+    open_value: list[Any] | None = None  # [vtype, key, expiry, counts so far, elements, scores]
     entries_read = 0
     keyspace = 0  # section 3: records before the first KEYSPACE belong to keyspace 0
     journal_next = 0
     pos = HEADER_SIZE
     while True:
-        # The frame: checks 6 to 10.
+        # The frame: checks 6 to 9, then 10 and 11.
         if pos == n:
             raise SpecReaderError("end-missing", pos)
         if n - pos < FRAME_SIZE:
@@ -120,9 +144,14 @@ def read_snapshot_records(data: bytes) -> Snapshot:
             raise SpecReaderError("record-crc", pos)
         body = data[pos + FRAME_SIZE : end]
         body_offset = pos + FRAME_SIZE
+        # Check 10: a chain must go on in the very next record.
+        if open_value is not None and record_type != TYPE_CONTAINERS:
+            raise SpecReaderError("continuation", pos)
         known = {TYPE_ENTRIES, TYPE_END}
-        if version == VERSION_EXTENDED:
+        if version >= VERSION_EXTENDED:
             known |= {TYPE_ENTRIES_EX, TYPE_KEYSPACE}
+        if version >= VERSION_TYPED:
+            known.add(TYPE_CONTAINERS)
 
         if record_type & OPTIONAL_TYPE_BIT == 0 and record_type not in known:
             raise SpecReaderError("record-type", pos)
@@ -130,7 +159,7 @@ def read_snapshot_records(data: bytes) -> Snapshot:
             keys, values, times, layout = _read_entries(
                 body, body_offset, with_expiry=record_type == TYPE_ENTRIES_EX
             )
-            # Check 23, once the whole record is decoded, per keyspace.
+            # Check 24, once the whole record is decoded, per keyspace.
             mapping = spaces.setdefault(keyspace, {})
             for key, value, at in zip(keys, values, times, strict=True):
                 if key in mapping:
@@ -141,8 +170,51 @@ def read_snapshot_records(data: bytes) -> Snapshot:
             entries_read += len(keys)
             expiring = sum(1 for at in times if at != 0)
             records.append(Record(pos, record_type, len(keys), layout, keyspace, expiring))
+        elif record_type == TYPE_CONTAINERS:
+            head, keys, values_read, times = _read_containers(body, body_offset)
+            vtype, flags = head
+            record_elements = sum(map(len, values_read))
+            # Check 40: the chain.
+            continues = bool(flags & FLAG_CONTINUES)
+            if continues != (open_value is not None):
+                raise SpecReaderError("continuation", pos)
+            if open_value is not None:
+                if (open_value[0], open_value[1], open_value[2]) != (vtype, keys[0], times[0]):
+                    raise SpecReaderError("continuation", pos)
+                open_value[3].extend(values_read[0])
+                values_read = [open_value[3]]
+                open_value = None
+            if flags & FLAG_CONTINUED:
+                open_value = [vtype, keys[0], times[0], values_read[0]]
+                done: list[tuple[str, list[Any], int]] = []
+            else:
+                done = list(zip(keys, values_read, times, strict=True))
+            mapping = spaces.setdefault(keyspace, {})
+            built = [_build(vtype, elements) for _key, elements, _at in done]
+            if None in built:
+                raise SpecReaderError("duplicate-element", pos)  # check 41
+            for (key, _elements, at), container in zip(done, built, strict=True):
+                if key in mapping:
+                    raise SpecReaderError("duplicate-key", pos)  # check 42
+                mapping[key] = container
+                if at != 0:
+                    expires.setdefault(keyspace, {})[key] = at
+            entries_read += len(done)
+            records.append(
+                Record(
+                    pos,
+                    record_type,
+                    len(done),
+                    body[6],
+                    keyspace,
+                    sum(1 for _k, _e, at in done if at != 0),
+                    vtype,
+                    flags,
+                    record_elements,
+                )
+            )
         elif record_type == TYPE_KEYSPACE:
-            # Checks 24 and 25.
+            # Checks 43 and 44.
             if length != KEYSPACE_BODY_SIZE:
                 raise SpecReaderError("keyspace-length", pos)
             (number,) = struct.unpack("<I", body)
@@ -151,7 +223,7 @@ def read_snapshot_records(data: bytes) -> Snapshot:
             keyspace = number
             records.append(Record(pos, record_type, keyspace=number))
         elif record_type == TYPE_META:
-            # Checks 11 and 12.
+            # Checks 12 and 13.
             if pos != HEADER_SIZE:
                 raise SpecReaderError("meta-position", pos)
             if length < META_BODY_SIZE:
@@ -159,7 +231,7 @@ def read_snapshot_records(data: bytes) -> Snapshot:
             (journal_next,) = struct.unpack("<Q", body[:META_BODY_SIZE])
             records.append(Record(pos, record_type))
         elif record_type == TYPE_END:
-            # Checks 26 to 28.
+            # Checks 45 to 47.
             if length != END_BODY_SIZE:
                 raise SpecReaderError("end-length", pos)
             total, records_before = struct.unpack("<QI", body)
@@ -173,10 +245,108 @@ def read_snapshot_records(data: bytes) -> Snapshot:
         pos = end
 
 
+def _read_containers(
+    body: bytes, base: int
+) -> tuple[tuple[int, int], list[str], list[list[Any]], list[int]]:
+    """Checks 25 to 39 on one CONTAINERS body starting at snapshot offset ``base``.
+
+    Returns (vtype, flags), the keys, each value's elements as read (hash: field, value
+    pairs; sorted set: (member, score) pairs; else the strings) and the expiry times.
+    """
+    if len(body) < CONTAINERS_HEAD_SIZE:
+        raise SpecReaderError("containers-header", base)
+    n, vtype, flags, layout = struct.unpack("<IBBB", body[:7])
+    if n == 0:
+        raise SpecReaderError("entry-count", base)
+    if vtype not in KINDS:
+        raise SpecReaderError("container-type", base + 4)
+    if flags & ~0x07 or (flags & (FLAG_CONTINUES | FLAG_CONTINUED) and n != 1):
+        raise SpecReaderError("container-flags", base + 5)
+    if layout not in (LAYOUT_SEPARATED, LAYOUT_LENGTHS):
+        raise SpecReaderError("layout", base + 6)
+    at = 7
+    times = [0] * n
+    if flags & FLAG_EXPIRY:
+        if len(body) - at < 8 * n:
+            raise SpecReaderError("expiry-column", base + at)
+        times = list(struct.unpack(f"<{n}Q", body[at : at + 8 * n]))
+        at += 8 * n
+    if len(body) - at < 4 * n:
+        raise SpecReaderError("element-counts", base + at)
+    counts = list(struct.unpack(f"<{n}I", body[at : at + 4 * n]))
+    if 0 in counts:
+        raise SpecReaderError("element-counts", base + at)
+    at += 4 * n
+    e = sum(counts)
+    scores: list[float] = []
+    if vtype == 4:
+        if len(body) - at < 8 * e:
+            raise SpecReaderError("scores", base + at)
+        scores = list(struct.unpack(f"<{e}d", body[at : at + 8 * e]))
+        for j, score in enumerate(scores):
+            if math.isnan(score):
+                raise SpecReaderError("score-nan", base + at + 8 * j)
+        at += 8 * e
+    width = 2 if vtype == 1 else 1
+    total = n + width * e
+    strings = _read_strings(body, base, at, layout, total)
+    keys, rest = strings[:n], strings[n:]
+    values: list[list[Any]] = []
+    start = 0
+    for count in counts:
+        chunk = rest[start * width : (start + count) * width]
+        if vtype == 1:
+            values.append(list(zip(chunk[0::2], chunk[1::2], strict=True)))
+        elif vtype == 4:
+            values.append(list(zip(chunk, scores[start : start + count], strict=True)))
+        else:
+            values.append(chunk)
+        start += count
+    return (vtype, flags), keys, values, times
+
+
+def _read_strings(body: bytes, base: int, d: int, layout: int, total: int) -> list[str]:
+    """Checks 34 to 39: the ``total`` strings of a CONTAINERS record from ``layout_data`` at D."""
+    if layout == LAYOUT_SEPARATED:
+        if len(body) <= d or body[d] >= 0x80:
+            raise SpecReaderError("separator", base + d)
+        strings = decode_text(body[d + 1 :], base + d + 1).split(chr(body[d]))
+        if len(strings) != total:
+            raise SpecReaderError("entry-count", base)
+        return strings
+    if len(body) - d < 4 * total:
+        raise SpecReaderError("lengths", base + d)
+    lengths = struct.unpack(f"<{total}I", body[d : d + 4 * total])
+    text = decode_text(body[d + 4 * total :], base + d + 4 * total)
+    if sum(lengths) != len(text):
+        raise SpecReaderError("lengths", base + d)
+    out = []
+    start = 0
+    for length in lengths:
+        out.append(text[start : start + length])
+        start += length
+    return out
+
+
+def _build(vtype: int, elements: list[Any]) -> Value | None:
+    """The value of ``elements`` (section 3); None when a field or member repeats."""
+    if vtype == 2:
+        return Value("list", list(elements))
+    if vtype == 3:
+        members = frozenset(elements)
+        return Value("set", members) if len(members) == len(elements) else None
+    mapping = dict(elements)
+    if len(mapping) != len(elements):
+        return None
+    if vtype == 4:  # -0.0 reads as 0.0
+        mapping = {member: score + 0.0 for member, score in mapping.items()}
+    return Value(KINDS[vtype], mapping)
+
+
 def _read_entries(
     body: bytes, base: int, *, with_expiry: bool
 ) -> tuple[list[str], list[str], list[int], int]:
-    """Checks 13 to 22 on one ENTRIES or ENTRIES_EX body starting at snapshot offset ``base``.
+    """Checks 14 to 23 on one ENTRIES or ENTRIES_EX body starting at snapshot offset ``base``.
 
     Returns keys, values, expiry times (all 0 for ENTRIES) and the layout.
     """

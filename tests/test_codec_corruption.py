@@ -724,6 +724,16 @@ def test_end_count_in_a_v2_snapshot() -> None:
     assert_corrupt(dropped, "end-count", V2_END_AT - (SPACE3_AT - KEYSPACE_AT))
 
 
+def test_continuation_an_open_value_cut_by_end() -> None:
+    # Format v3: a CONTAINERS record whose value goes on (flag CONTINUED) must be
+    # followed by its next part; test_codec_types_corruption.py has the other cases.
+    head = fix_header_crc(set_byte(HEADER, 8, 3))
+    body = struct.pack("<IBBBI", 1, 2, 0x04, 1, 1) + b"\x00l\x00a"
+    first = frame(codec.TYPE_CONTAINERS, body)
+    end = frame(codec.TYPE_END, codec.END_BODY.pack(0, 1))
+    assert_corrupt(head + first + end, "continuation", codec.HEADER_SIZE + len(first))
+
+
 # --------------------------------------------------------------- completeness
 
 #: Each check name the decoder raises, and the named tests that reach it.
@@ -788,6 +798,7 @@ CHECK_TESTS: dict[str, tuple[Callable[..., None], ...]] = {
         test_end_count_in_a_v2_snapshot,
     ),
     "trailing-bytes": (test_trailing_bytes, test_trailing_garbage_after_end),
+    "continuation": (test_continuation_an_open_value_cut_by_end,),
 }
 TESTED_CHECKS = set(CHECK_TESTS)
 

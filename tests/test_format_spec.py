@@ -23,10 +23,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import spec_reader
-from snapkv import codec
+from snapkv import codec, codec_types
+from snapkv import values as vtypes
 from snapkv.errors import CorruptSnapshotError
+from snapkv.values.hashes import Hash
+from snapkv.values.lists import List
+from snapkv.values.sets import Set
+from snapkv.values.zsets import ZSet
 from spec_reader import (
     SpecReaderError,
+    Value,
     decode_text,
     read_snapshot,
     read_snapshot_all,
@@ -45,6 +51,8 @@ def _snapshot_part() -> str:
 
 
 CODEC_PY = ROOT / "src" / "snapkv" / "codec.py"
+#: The CONTAINERS records (format v3), cut out of codec.py.
+CODEC_TYPES_PY = ROOT / "src" / "snapkv" / "codec_types.py"
 #: The header and frame checks that snapshots share with journals.
 FRAME_PY = ROOT / "src" / "snapkv" / "_frame.py"
 
@@ -114,6 +122,7 @@ def agree_snapshot(
         result.journal_next,
     )
     extended = bool(want_expires) or any(want_spaces.keys() - {0})
+
     assert result.version == (2 if extended else 1)
     return result.records
 
@@ -258,6 +267,58 @@ def test_spec_reader_reads_any_snapshot(data: tuple[Spaces, Expires, int], per_c
         agree_snapshot(*data)
 
 
+short_text = st.one_of(any_text, tricky_text).map(lambda t: t[:6])
+typed_values = st.one_of(
+    tricky_text,
+    st.dictionaries(short_text, short_text, min_size=1, max_size=5).map(Hash),
+    st.lists(short_text, min_size=1, max_size=5).map(List),
+    st.sets(short_text, min_size=1, max_size=5).map(Set),
+    st.dictionaries(
+        short_text,
+        st.floats(allow_nan=False) | st.sampled_from([0.0, float("inf"), float("-inf")]),
+        min_size=1,
+        max_size=5,
+    ).map(lambda d: ZSet((score, member) for member, score in d.items())),
+)
+
+
+@st.composite
+def typed_snapshot_data(draw: st.DrawFn) -> tuple[dict[int, dict[str, Any]], Expires, int]:
+    numbers = draw(st.lists(st.integers(0, 2**32 - 1), max_size=3, unique=True))
+    spaces: dict[int, dict[str, Any]] = {}
+    expires: Expires = {}
+    for number in sorted(numbers):
+        mapping = draw(st.dictionaries(short_text, typed_values, max_size=6))
+        spaces[number] = mapping
+        if draw(st.booleans()):
+            expires[number] = {k: draw(timestamps) for k in mapping}
+    return spaces, expires, draw(st.integers(0, 9))
+
+
+@FAST
+@given(typed_snapshot_data(), st.integers(1, 3), st.integers(1, 4), st.integers(1, 30))
+def test_spec_reader_reads_any_typed_snapshot(
+    data: tuple[dict[int, dict[str, Any]], Expires, int], keys: int, elements: int, chars: int
+) -> None:
+    spaces, expires, journal_next = data
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(codec, "MAX_CHUNK_ENTRIES", keys)
+        mp.setattr(codec, "MAX_CHUNK_CHARS", chars)
+        mp.setattr(codec_types, "MAX_CHUNK_ELEMENTS", elements)
+        blob = encode_snapshot(spaces, expires, journal_next)
+    want_spaces = {n: {k: as_spec(v) for k, v in m.items()} for n, m in sorted(spaces.items()) if m}
+    want_expires = {n: {k: t for k, t in e.items() if t} for n, e in expires.items()}
+    want = (want_spaces, {n: e for n, e in want_expires.items() if e}, journal_next)
+    assert full_outcome("spec", blob) == full_outcome("codec", blob) == want
+    typed = any(not isinstance(v, str) for m in spaces.values() for v in m.values())
+    assert read_snapshot_records(blob).version == 3 or not typed
+    info = codec.scan(blob)
+    records = read_snapshot_records(blob).records
+    assert [(c.offset, c.entries, c.elements) for c in info.chunks] == [
+        (r.offset, r.entries, r.elements) for r in records if r.type in (1, 3, 5)
+    ]
+
+
 @FAST
 @given(st.binary(max_size=12) | st.lists(st.sampled_from(list(range(0x78, 0x100))), max_size=8))
 def test_section_4_text_table_is_utf8_with_surrogatepass(raw: bytes | list[int]) -> None:
@@ -279,6 +340,7 @@ def test_section_4_text_table_is_utf8_with_surrogatepass(raw: bytes | list[int])
 EXAMPLE_BLOCK = re.compile(r"^```snapshot-hex\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 MAPPING_LINE = "# mapping = "
 SNAPSHOT_LINE = "# snapshot = "
+TYPED_LINE = "# typed = "
 HEX_BYTE = re.compile(r"[0-9a-f]{2}")
 CRC_COMMENT = re.compile(r"crc = 0x([0-9a-f]{8}), CRC-32 of bytes (\d+)\.\.(\d+)")
 
@@ -297,7 +359,7 @@ def parse_block(block: str) -> tuple[str, Any, bytes, list[str]]:
     either is wrong are returned last.
     """
     first, *lines = block.splitlines()
-    kind = MAPPING_LINE if first.startswith(MAPPING_LINE) else SNAPSHOT_LINE
+    kind = next((k for k in (MAPPING_LINE, TYPED_LINE) if first.startswith(k)), SNAPSHOT_LINE)
     assert first.startswith(kind), first
     literal = ast.literal_eval(first[len(kind) :])
     data = bytearray()
@@ -332,9 +394,36 @@ def parse_example(block: str) -> tuple[dict[str, str], bytes, list[str]]:
     return literal, data, wrong
 
 
+def container(tagged: Any) -> Any:
+    """A value of a ``# typed =`` line as snapkv holds it."""
+    if isinstance(tagged, str):
+        return tagged
+    ((kind, data),) = tagged.items()
+    if kind == "hash":
+        return Hash(data)
+    if kind == "list":
+        return List(data)
+    if kind == "set":
+        return Set(data)
+    return ZSet((score, member) for score, member in data)
+
+
+def typed_literal(literal: dict[str, Any]) -> dict[str, Any]:
+    spaces = {
+        number: {key: container(value) for key, value in mapping.items()}
+        for number, mapping in literal["spaces"].items()
+    }
+    return {**literal, "spaces": spaces}
+
+
 BLOCKS = [parse_block(block) for block in example_blocks()]
 EXAMPLES = [(literal, data) for kind, literal, data, _ in BLOCKS if kind == MAPPING_LINE]
 SNAPSHOT_EXAMPLES = [(literal, data) for kind, literal, data, _ in BLOCKS if kind == SNAPSHOT_LINE]
+#: Version-3 examples: a container is written {"hash": {...}}, {"list": [...]},
+#: {"set": [...]} or {"zset": [[score, member], ...]} in the first line.
+TYPED_EXAMPLES = [
+    (typed_literal(literal), data) for kind, literal, data, _ in BLOCKS if kind == TYPED_LINE
+]
 
 
 def test_document_has_the_examples() -> None:
@@ -343,14 +432,14 @@ def test_document_has_the_examples() -> None:
     layouts = set()
     kinds = set()
     versions = set()
-    for _literal, data in EXAMPLES + SNAPSHOT_EXAMPLES:
+    for _literal, data in EXAMPLES + SNAPSHOT_EXAMPLES + TYPED_EXAMPLES:
         result = read_snapshot_records(data)
         layouts.update(r.layout for r in result.records if r.layout >= 0)
         kinds.update(r.type for r in result.records)
         versions.add(result.version)
     assert layouts == {spec_reader.LAYOUT_LENGTHS, spec_reader.LAYOUT_SEPARATED}
-    assert kinds == {0x01, 0x03, 0x04, 0x81}, "an example of every record type but END"
-    assert versions == {1, 2}
+    assert kinds == {0x01, 0x03, 0x04, 0x05, 0x81}, "an example of every record type but END"
+    assert versions == {1, 2, 3}
     # No hex dump of a snapshot hides outside a checked block.
     text = _snapshot_part()
     dumps = [line for line in text.splitlines() if line.startswith("89 53 4b 56 0d 0a 1a 0a")]
@@ -390,11 +479,23 @@ def test_document_snapshot_example_is_the_encoder_output(
     )
 
 
+@pytest.mark.parametrize(
+    ("snapshot", "data"), TYPED_EXAMPLES, ids=[str(s) for s, _ in TYPED_EXAMPLES]
+)
+def test_document_typed_example_is_the_encoder_output(
+    snapshot: dict[str, Any], data: bytes
+) -> None:
+    assert encode_snapshot(**snapshot) == data
+    assert codec.decode_snapshot(data) == codec.Snapshot(**snapshot)
+    assert full_outcome("spec", data) == full_outcome("codec", data)
+
+
 # ------------------------------------------------- (3) checks and constants
 
 
 def codec_check_names() -> set[str]:
-    source = "".join(path.read_text(encoding="utf-8") for path in (CODEC_PY, FRAME_PY))
+    sources = (CODEC_PY, CODEC_TYPES_PY, FRAME_PY)
+    source = "".join(path.read_text(encoding="utf-8") for path in sources)
     return set(re.findall(r'check="([a-z0-9-]+)"', source))
 
 
@@ -410,15 +511,16 @@ def test_every_codec_check_is_in_the_document_table() -> None:
 
 
 def test_every_codec_constant_is_in_the_document() -> None:
-    tree = ast.parse(CODEC_PY.read_text(encoding="utf-8"))
+    trees = [ast.parse(path.read_text(encoding="utf-8")) for path in (CODEC_PY, CODEC_TYPES_PY)]
     names = [
         target.id
+        for tree in trees
         for node in tree.body
         if isinstance(node, ast.Assign | ast.AnnAssign)
         for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
         if isinstance(target, ast.Name) and re.fullmatch(r"[A-Z][A-Z0-9_]*", target.id)
     ]
-    assert "MAGIC" in names
+    assert {"MAGIC", "CONTAINERS_HEAD", "MAX_CHUNK_ELEMENTS"} <= set(names)
     text = _snapshot_part()
     assert [n for n in names if f"`{n}`" not in text] == []
     assert " ".join(f"{ord(c):02x}" for c in codec.SEPARATORS) in text
@@ -428,6 +530,15 @@ def test_spec_reader_constants_match_the_codec() -> None:
     assert spec_reader.MAGIC == codec.MAGIC
     assert spec_reader.VERSION == codec.VERSION
     assert spec_reader.VERSION_EXTENDED == codec.VERSION_EXTENDED
+    assert spec_reader.VERSION_TYPED == codec.VERSION_TYPED
+    assert spec_reader.TYPE_CONTAINERS == codec.TYPE_CONTAINERS == codec_types.TYPE_CONTAINERS
+    assert codec_types.CONTAINERS_HEAD.size == spec_reader.CONTAINERS_HEAD_SIZE
+    assert (spec_reader.FLAG_EXPIRY, spec_reader.FLAG_CONTINUES, spec_reader.FLAG_CONTINUED) == (
+        codec_types.FLAG_EXPIRY,
+        codec_types.FLAG_CONTINUES,
+        codec_types.FLAG_CONTINUED,
+    )
+    assert {code: vtypes.BY_CODE[code].NAME for code in vtypes.BY_CODE} == spec_reader.KINDS
     assert spec_reader.TYPE_ENTRIES_EX == codec.TYPE_ENTRIES_EX
     assert spec_reader.TYPE_KEYSPACE == codec.TYPE_KEYSPACE
     assert spec_reader.TYPE_META == codec.TYPE_META
@@ -495,6 +606,216 @@ H2 = header(version=2)
 ONE = separated(1, b"k\x00v")
 ONE_EX = separated_ex(1, [5], b"k\x00v")
 
+
+def containers(
+    vtype: int,
+    keys: list[str],
+    elements: list[list[str]],
+    *,
+    flags: int = 0,
+    times: list[int] | None = None,
+    scores: list[float] | None = None,
+    layout: int = 1,
+    separator: bytes = b"\x00",
+) -> bytes:
+    """A CONTAINERS record built from FORMAT.md's section, its fields given."""
+    counts = [len(e) // (2 if vtype == 1 else 1) for e in elements]
+    body = struct.pack("<IBBB", len(keys), vtype, flags, layout)
+    if times is not None:
+        body += struct.pack(f"<{len(times)}Q", *times)
+    body += struct.pack(f"<{len(counts)}I", *counts)
+    if scores is not None:
+        body += struct.pack(f"<{len(scores)}d", *scores)
+    strings = [*keys, *(s for e in elements for s in e)]
+    if layout == 1:
+        body += separator + separator.join(s.encode("utf-8", "surrogatepass") for s in strings)
+    else:
+        body += struct.pack(f"<{len(strings)}I", *map(len, strings))
+        body += "".join(strings).encode("utf-8", "surrogatepass")
+    return frame(5, body)
+
+
+def raw_containers(head: bytes) -> bytes:
+    return frame(5, head)
+
+
+H3 = header(version=3)
+C, N, X = 0x04, 0x02, 0x01  # CONTINUED, CONTINUES, EXPIRY
+SET1 = containers(3, ["s"], [["m"]])
+NAN = struct.unpack("<d", bytes.fromhex("000000000000f87f"))[0]
+TYPED_CRAFTED = [
+    ("version-4", header(version=4) + end(0, 0), "version"),
+    ("containers-in-v1", H + SET1 + end(1, 1), "record-type"),
+    ("containers-in-v2", H2 + SET1 + end(1, 1), "record-type"),
+    ("containers-header", H3 + raw_containers(bytes(6)) + end(0, 1), "containers-header"),
+    (
+        "containers-zero",
+        H3 + raw_containers(struct.pack("<IBBB", 0, 3, 0, 1)) + end(0, 1),
+        "entry-count",
+    ),
+    (
+        "container-type-0",
+        H3 + raw_containers(struct.pack("<IBBB", 1, 0, 0, 1)) + end(1, 1),
+        "container-type",
+    ),
+    (
+        "container-type-5",
+        H3 + raw_containers(struct.pack("<IBBB", 1, 5, 0, 1)) + end(1, 1),
+        "container-type",
+    ),
+    (
+        "container-flags",
+        H3 + containers(3, ["s"], [["m"]], flags=0x08) + end(1, 1),
+        "container-flags",
+    ),
+    (
+        "container-flags-chain-of-two",
+        H3 + containers(3, ["s", "t"], [["m"], ["n"]], flags=C) + end(0, 1),
+        "container-flags",
+    ),
+    ("containers-layout", H3 + containers(3, ["s"], [["m"]], layout=2) + end(1, 1), "layout"),
+    (
+        "containers-expiry-column",
+        H3 + raw_containers(struct.pack("<IBBB", 2, 3, X, 1) + bytes(15)) + end(2, 1),
+        "expiry-column",
+    ),
+    (
+        "element-counts-short",
+        H3 + raw_containers(struct.pack("<IBBB", 2, 3, 0, 1) + bytes(7)) + end(2, 1),
+        "element-counts",
+    ),
+    ("element-counts-zero", H3 + containers(2, ["l"], [[]]) + end(1, 1), "element-counts"),
+    (
+        "scores-short",
+        H3 + raw_containers(struct.pack("<IBBBI", 1, 4, 0, 1, 2) + bytes(15)) + end(1, 1),
+        "scores",
+    ),
+    (
+        "score-nan",
+        H3 + containers(4, ["z"], [["a", "b"]], scores=[1.0, NAN]) + end(1, 1),
+        "score-nan",
+    ),
+    (
+        "containers-no-separator",
+        H3 + raw_containers(struct.pack("<IBBBI", 1, 3, 0, 1, 1)) + end(1, 1),
+        "separator",
+    ),
+    (
+        "containers-separator-0x80",
+        H3 + containers(3, ["s"], [["m"]], separator=b"\x80") + end(1, 1),
+        "separator",
+    ),
+    (
+        "containers-utf8",
+        H3 + raw_containers(struct.pack("<IBBBI", 1, 3, 0, 1, 1) + b"\x00s\x00\xc3") + end(1, 1),
+        "text-utf8",
+    ),
+    (
+        "containers-split",
+        H3 + raw_containers(struct.pack("<IBBBI", 1, 1, 0, 1, 1) + b"\x00h\x00f") + end(1, 1),
+        "entry-count",
+    ),
+    (
+        "containers-lengths-short",
+        H3 + raw_containers(struct.pack("<IBBBII", 1, 3, 0, 0, 1, 1) + b"sm") + end(1, 1),
+        "lengths",
+    ),
+    (
+        "containers-utf8-lengths",
+        H3 + raw_containers(struct.pack("<IBBBIII", 1, 3, 0, 0, 1, 1, 1) + b"s\xff") + end(1, 1),
+        "text-utf8",
+    ),
+    (
+        "containers-lengths-sum",
+        H3 + raw_containers(struct.pack("<IBBBIII", 1, 3, 0, 0, 1, 1, 2) + b"sm") + end(1, 1),
+        "lengths",
+    ),
+    ("chain-cut-by-end", H3 + containers(2, ["l"], [["a"]], flags=C) + end(0, 1), "continuation"),
+    (
+        "chain-cut-by-entries",
+        H3 + containers(2, ["l"], [["a"]], flags=C) + ONE + end(1, 2),
+        "continuation",
+    ),
+    (
+        "chain-cut-by-optional",
+        H3 + containers(2, ["l"], [["a"]], flags=C) + frame(0x82, b"") + end(0, 2),
+        "continuation",
+    ),
+    (
+        "chain-cut-by-unknown-type",
+        H3 + containers(2, ["l"], [["a"]], flags=C) + frame(0x06, b"") + end(0, 2),
+        "continuation",
+    ),
+    (
+        "chain-cut-by-a-new-value",
+        H3 + containers(2, ["l"], [["a"]], flags=C) + containers(2, ["l"], [["b"]]) + end(1, 2),
+        "continuation",
+    ),
+    ("continues-nothing", H3 + containers(2, ["l"], [["a"]], flags=N) + end(1, 1), "continuation"),
+    (
+        "chain-other-key",
+        H3
+        + containers(2, ["l"], [["a"]], flags=C)
+        + containers(2, ["m"], [["b"]], flags=N)
+        + end(1, 2),
+        "continuation",
+    ),
+    (
+        "chain-other-type",
+        H3
+        + containers(2, ["l"], [["a"]], flags=C)
+        + containers(3, ["l"], [["b"]], flags=N)
+        + end(1, 2),
+        "continuation",
+    ),
+    (
+        "chain-other-expiry",
+        H3
+        + containers(2, ["l"], [["a"]], flags=C | X, times=[5])
+        + containers(2, ["l"], [["b"]], flags=N)
+        + end(1, 2),
+        "continuation",
+    ),
+    (
+        "duplicate-field",
+        H3 + containers(1, ["h"], [["f", "1", "f", "2"]]) + end(1, 1),
+        "duplicate-element",
+    ),
+    ("duplicate-member", H3 + containers(3, ["s"], [["m", "m"]]) + end(1, 1), "duplicate-element"),
+    (
+        "duplicate-zset-member",
+        H3 + containers(4, ["z"], [["m", "m"]], scores=[1.0, 2.0]) + end(1, 1),
+        "duplicate-element",
+    ),
+    (
+        "duplicate-member-across-parts",
+        H3
+        + containers(3, ["s"], [["m"]], flags=C)
+        + containers(3, ["s"], [["m"]], flags=N)
+        + end(1, 2),
+        "duplicate-element",
+    ),
+    (
+        "duplicate-key-string-and-set",
+        H3 + separated(1, b"s\x00v") + SET1 + end(2, 2),
+        "duplicate-key",
+    ),
+    (
+        "duplicate-key-two-sets",
+        H3 + containers(3, ["s", "s"], [["m"], ["n"]]) + end(2, 1),
+        "duplicate-key",
+    ),
+    (
+        "end-count-chain-counts-once",
+        H3
+        + containers(2, ["l"], [["a"]], flags=C)
+        + containers(2, ["l"], [["b"]], flags=N)
+        + end(2, 2),
+        "end-count",
+    ),
+]
+
+
 # (name, snapshot, the check both readers must report)
 CRAFTED = [
     ("bad-magic", b"GIF89a" + GOOD[6:], "magic"),
@@ -502,7 +823,6 @@ CRAFTED = [
     ("zero-bytes", b"", "header-length"),
     ("short-header", GOOD[:10], "header-length"),
     ("header-crc", GOOD[:12] + b"\x00\x00\x00\x00" + GOOD[16:], "header-crc"),
-    ("version-3", header(version=3) + end(0, 0), "version"),
     ("version-0", header(version=0) + end(0, 0), "version"),
     ("flags", header(flags=1) + end(0, 0), "flags"),
     ("end-missing", H, "end-missing"),
@@ -571,6 +891,7 @@ CRAFTED = [
     ("end-records-meta", H + meta(1) + ONE + end(1, 1), "end-count"),
     ("end-entries-ex", H2 + ONE_EX + end(2, 1), "end-count"),
     ("trailing-bytes", GOOD + b"\x00", "trailing-bytes"),
+    *TYPED_CRAFTED,
 ]
 
 
@@ -592,7 +913,26 @@ def full_outcome(reader: str, data: bytes) -> tuple[Any, ...]:
         snapshot = codec.decode_snapshot(data)
     except (SpecReaderError, CorruptSnapshotError) as exc:
         return exc.check, exc.offset
-    return snapshot.spaces, snapshot.expires, snapshot.journal_next
+    spaces = {
+        number: {key: as_spec(value) for key, value in mapping.items()}
+        for number, mapping in snapshot.spaces.items()
+    }
+    return spaces, snapshot.expires, snapshot.journal_next
+
+
+def as_spec(value: Any) -> Any:
+    """A value snapkv decoded, in the spec reader's terms (a str, or a tagged Value)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Hash):
+        return Value("hash", dict(value))
+    if isinstance(value, List):
+        return Value("list", list(value))
+    if isinstance(value, Set):
+        return Value("set", frozenset(value))
+    assert isinstance(value, ZSet)
+    assert list(value) == sorted((s, m) for m, s in value.scores.items()), "order matches scores"
+    return Value("zset", dict(value.scores))
 
 
 @pytest.mark.parametrize(("data", "check"), [c[1:] for c in CRAFTED], ids=[c[0] for c in CRAFTED])
@@ -617,6 +957,39 @@ def test_optional_records_are_skipped_and_counted() -> None:
 # Valid snapshots the encoder never writes (section 3): each reads as its minimal form.
 UNUSUAL = [
     ("v2-without-v2-records", H2 + ONE + end(1, 1), {0: {"k": "v"}}, {}, 0),
+    ("v3-without-containers", H3 + ONE_EX + end(1, 1), {0: {"k": "v"}}, {0: {"k": 5}}, 0),
+    (
+        "containers-expiry-all-zero",
+        H3 + containers(3, ["s"], [["m"]], flags=X, times=[0]) + end(1, 1),
+        {0: {"s": Value("set", frozenset({"m"}))}},
+        {},
+        0,
+    ),
+    (
+        "containers-chain-of-three-with-expiry",
+        H3
+        + containers(1, ["h"], [["f", "1"]], flags=C | X, times=[9])
+        + containers(1, ["h"], [["g", "2", "i", "3"]], flags=C | N | X, times=[9])
+        + containers(1, ["h"], [["j", "4"]], flags=N | X, times=[9])
+        + end(1, 3),
+        {0: {"h": Value("hash", {"f": "1", "g": "2", "i": "3", "j": "4"})}},
+        {0: {"h": 9}},
+        0,
+    ),
+    (
+        "zset-unordered-and-negative-zero",
+        H3 + containers(4, ["z"], [["b", "a", "c"]], scores=[2.0, -0.0, float("-inf")]) + end(1, 1),
+        {0: {"z": Value("zset", {"a": 0.0, "b": 2.0, "c": float("-inf")})}},
+        {},
+        0,
+    ),
+    (
+        "containers-lengths-layout-list",
+        H3 + containers(2, ["l", "m"], [["x", "", "x"], ["\x00"]], layout=0) + end(2, 1),
+        {0: {"l": Value("list", ["x", "", "x"]), "m": Value("list", ["\x00"])}},
+        {},
+        0,
+    ),
     ("keyspace-without-entries", H2 + keyspace(4) + end(0, 1), {}, {}, 0),
     (
         "keyspaces-without-entries",
@@ -664,8 +1037,8 @@ def test_unusual_but_valid_snapshots_read_the_same(
     )
 
 
-def test_every_single_bit_flip_of_a_v2_example_is_refused_the_same_way() -> None:
-    for _snapshot, example in SNAPSHOT_EXAMPLES:
+def test_every_single_bit_flip_of_a_v2_or_v3_example_is_refused_the_same_way() -> None:
+    for _snapshot, example in SNAPSHOT_EXAMPLES + TYPED_EXAMPLES:
         for bit in range(8 * len(example)):
             damaged = bytearray(example)
             damaged[bit // 8] ^= 1 << (bit % 8)
@@ -674,8 +1047,8 @@ def test_every_single_bit_flip_of_a_v2_example_is_refused_the_same_way() -> None
             assert spec == full_outcome("codec", bytes(damaged)), f"bit {bit}"
 
 
-def test_every_truncation_of_a_v2_example_is_refused_the_same_way() -> None:
-    for _snapshot, example in SNAPSHOT_EXAMPLES:
+def test_every_truncation_of_a_v2_or_v3_example_is_refused_the_same_way() -> None:
+    for _snapshot, example in SNAPSHOT_EXAMPLES + TYPED_EXAMPLES:
         for size in range(len(example)):
             spec = full_outcome("spec", example[:size])
             assert len(spec) == 2
@@ -718,7 +1091,7 @@ body_text = st.lists(
 @st.composite
 def records(draw: st.DrawFn) -> bytes:
     """A frame with a valid CRC around a plausible, often malformed, body."""
-    record_type = draw(st.sampled_from([1, 1, 1, 2, 3, 3, 4, 4, 0x81]))
+    record_type = draw(st.sampled_from([1, 1, 1, 2, 3, 3, 4, 4, 5, 5, 5, 0x81]))
     count = draw(st.integers(0, 3))
     layout = draw(st.sampled_from([0, 1, 1, 2]))
     if layout == 0:
@@ -729,6 +1102,18 @@ def records(draw: st.DrawFn) -> bytes:
     if record_type == 3:  # an expiry column, of about the right size
         body = body[:5] + bytes(8 * draw(st.integers(0, count + 1))) + body[5:]
     body += draw(body_text)
+    if record_type == 5:  # a CONTAINERS head over a drawn rest
+        head = struct.pack(
+            "<IBBB",
+            count,
+            draw(st.sampled_from([1, 2, 3, 4, 4, 7])),
+            draw(st.sampled_from([0, 0, 1, 2, 4, 6, 8])),
+            layout,
+        )
+        counts = draw(st.lists(st.integers(0, 2), min_size=count, max_size=count + 1))
+        rest = struct.pack(f"<{len(counts)}I", *counts)
+        rest += draw(st.sampled_from([b"", bytes(8), struct.pack("<d", 1.5) * 2]))
+        body = head + rest + body[5:]
     if record_type == 4:
         body = struct.pack("<I", draw(st.integers(0, 3)))
     if record_type == 0x81:
@@ -748,4 +1133,6 @@ def test_both_readers_agree_on_arbitrary_records(
     data = H + b"".join(frames) + end(total, count)
     assert outcome("spec", data) == outcome("codec", data)
     data = H2 + b"".join(frames) + end(total, count)
+    assert full_outcome("spec", data) == full_outcome("codec", data)
+    data = H3 + b"".join(frames) + end(total, count)
     assert full_outcome("spec", data) == full_outcome("codec", data)

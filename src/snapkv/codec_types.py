@@ -357,6 +357,8 @@ def decode_body(body: memoryview, base: int) -> Body:
         if _has_nan(scores):
             first = next(i for i, s in enumerate(scores) if isnan(s))
             raise _fail("a score is NaN", base + pos + SCORE_SIZE * first, check="score-nan")
+        if 0.0 in scores:  # a C scan; -0.0 == 0.0, and a sorted set never holds -0.0
+            scores = [score + 0.0 for score in scores]
         pos += SCORE_SIZE * elements
     total = count + strings_per_element(code) * elements
     strings = _strings(body, pos, base, layout, total)
