@@ -18,18 +18,18 @@ The pops and the commands over several keys are in :mod:`.cmd_zset_store`.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from snapkv.server.resp.text import to_bytes
 from snapkv.server.resp.writer import EMPTY_ARRAY, integer
 from snapkv.server.table import ERR_SYNTAX, CommandError, command, parse_int
-from snapkv.values.zsets import parse_lex_bound, parse_score, parse_score_bound
-from snapkv.views.zset import NotANumberError, Range, SortedSetView
+from snapkv.values import zsets
+from snapkv.views import SortedSetView
 
 if TYPE_CHECKING:
     from snapkv.server.client import Client
 
-__all__ = ["pairs_reply", "parse_range"]
+__all__ = ["Selection", "pairs_reply", "parse_range"]
 
 _Z = "sorted-set"
 _KEY = (1, 1, 1)
@@ -46,6 +46,17 @@ _SMALL_ENTRIES = 128
 _SMALL_VALUE = 64
 
 
+class Selection(NamedTuple):
+    """What a ZRANGE request selects: :meth:`SortedSetView.select`'s arguments."""
+
+    by: str
+    low: Any
+    high: Any
+    reverse: bool
+    offset: int
+    limit: int
+
+
 def _view(client: Client, key: str) -> SortedSetView:
     return client.db.zsets[key]
 
@@ -53,7 +64,7 @@ def _view(client: Client, key: str) -> SortedSetView:
 def score_arg(text: str, message: str = ERR_FLOAT) -> float:
     """A score argument (``getDoubleFromObjectOrReply``)."""
     try:
-        return parse_score(text)
+        return zsets.parse_score(text)
     except ValueError:
         raise CommandError(message) from None
 
@@ -92,7 +103,7 @@ def _zadd(client: Client, argv: list[str], incr: bool) -> bytes:
         added, changed, last = _view(client, argv[1]).zadd(
             pairs, nx=nx, xx=xx, gt=gt, lt=lt, incr=flags["incr"]
         )
-    except NotANumberError:
+    except ValueError:  # the flags and scores are checked: only a NaN sum is left
         raise CommandError(ERR_NAN) from None
     client.changes += added + changed
     if flags["incr"]:
@@ -147,14 +158,14 @@ def zrank(client: Client, argv: list[str]) -> bytes:
 
 def _score_range(low: str, high: str) -> tuple[tuple[float, bool], tuple[float, bool]]:
     try:
-        return parse_score_bound(low), parse_score_bound(high)
+        return zsets.parse_score_bound(low), zsets.parse_score_bound(high)
     except ValueError:
         raise CommandError(ERR_MINMAX) from None
 
 
 def _lex_range(low: str, high: str) -> tuple[Any, Any]:
     try:
-        return parse_lex_bound(low), parse_lex_bound(high)
+        return zsets.parse_lex_bound(low), zsets.parse_lex_bound(high)
     except ValueError:
         raise CommandError(ERR_LEX) from None
 
@@ -176,7 +187,7 @@ def zlexcount(client: Client, argv: list[str]) -> bytes:
 
 def parse_range(
     argv: list[str], first: int, by: str | None, rev: bool | None
-) -> tuple[Range, bool]:
+) -> tuple[Selection, bool]:
     """Redis 7.0's ``zrangeGenericCommand`` parser: the selection and WITHSCORES.
 
     ``first`` is the index of the source key (1, or 2 for ZRANGESTORE);
@@ -219,13 +230,15 @@ def parse_range(
         bounds = _score_range(low, high)
     else:
         bounds = _lex_range(low, high)
-    return Range(kind, *bounds, reverse, offset, count), withscores
+    return Selection(kind, *bounds, reverse, offset, count), withscores
 
 
 def _zrange(by: str | None, rev: bool | None) -> Any:
     def handler(client: Client, argv: list[str]) -> bytes:
-        rng, withscores = parse_range(argv, 1, by, rev)
-        pairs = _view(client, argv[1]).select(rng, with_scores=True)
+        (kind, low, high, reverse, offset, count), withscores = parse_range(argv, 1, by, rev)
+        pairs = _view(client, argv[1]).select(
+            kind, low, high, reverse=reverse, offset=offset, count=count, with_scores=True
+        )
         return pairs_reply(client, pairs, withscores)
 
     return handler
@@ -250,8 +263,10 @@ def zrangestore(client: Client, argv: list[str]) -> bytes:
     dispatcher fails the transactions WATCHing the keys a write names, and
     the source is only read.
     """
-    rng, _ = parse_range(argv, 2, None, None)
-    stored, deleted = _view(client, argv[2]).store_range(rng, argv[1])
+    (kind, low, high, reverse, offset, count), _ = parse_range(argv, 2, None, None)
+    stored, deleted = _view(client, argv[2]).store_range(
+        argv[1], kind, low, high, reverse=reverse, offset=offset, count=count
+    )
     client.changes += 1 if stored or deleted else 0
     return integer(stored)
 

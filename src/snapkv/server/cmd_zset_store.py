@@ -25,7 +25,6 @@ from snapkv.errors import WrongTypeError
 from snapkv.server.resp.writer import EMPTY_ARRAY, ZERO, integer
 from snapkv.server.table import ERR_SYNTAX, CommandError, command, numkeys_at, parse_int
 from snapkv.values import sets, zsets
-from snapkv.values.zsets import parse_score
 
 if TYPE_CHECKING:
     from snapkv.server.client import Client
@@ -147,7 +146,7 @@ def _options(
         word, left = argv[j].lower(), len(argv) - j
         if op != _DIFF and not card and left >= setnum + 1 and word == "weights":
             try:
-                weights = [parse_score(w) for w in argv[j + 1 : j + 1 + setnum]]
+                weights = [zsets.parse_score(w) for w in argv[j + 1 : j + 1 + setnum]]
             except ValueError:
                 raise CommandError("ERR weight value is not a float") from None
             j += setnum + 1

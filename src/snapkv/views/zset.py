@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from snapkv.values import Item, ValueType, zsets
-from snapkv.values.zsets import LexBound, ZSet, parse_lex_bound
 from snapkv.views.base import View, checked_text
 
 __all__ = ["NotANumberError", "Range", "SortedSetView", "limit_span", "rank_span"]
@@ -78,8 +77,12 @@ def limit_span(i: int, j: int, offset: int, count: int | None, reverse: bool) ->
     return i, j
 
 
-def _lex(bound: str | LexBound) -> LexBound:
-    return bound if isinstance(bound, LexBound) else parse_lex_bound(checked_text(bound, "bound"))
+def _lex(bound: str | zsets.LexBound) -> zsets.LexBound:
+    return (
+        bound
+        if isinstance(bound, zsets.LexBound)
+        else zsets.parse_lex_bound(checked_text(bound, "bound"))
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +91,7 @@ class Range:
 
     ``low``/``high`` are ranks (``int``, Redis's inclusive, negative from
     the end, counted from the highest score when ``reverse``), scores
-    (``(value, exclusive)``) or :class:`LexBound` s, by ``by``. ``offset``
+    (``(value, exclusive)``) or :class:`zsets.LexBound` s, by ``by``. ``offset``
     and ``count`` are LIMIT's (see :func:`limit_span`), not used by rank.
     """
 
@@ -99,7 +102,7 @@ class Range:
     offset: int = 0
     count: int | None = None
 
-    def span(self, z: ZSet) -> tuple[int, int, bool]:
+    def span(self, z: zsets.ZSet) -> tuple[int, int, bool]:
         """Positions ``[i, j)`` in ``z`` and the direction to walk them: O(log n)."""
         if self.by == "rank":
             i, j = rank_span(len(z), self.low, self.high)
@@ -309,7 +312,7 @@ class SortedSetView(View, MutableMapping[str, float]):
         """Remove the members at the positions ``span(zset)`` gives; return them, in order."""
         store = self._keyspace._store
         with store._lock:
-            value: ZSet | None = self._current()
+            value: zsets.ZSet | None = self._current()
             if value is None:
                 return []
             i, j, reverse = span(value)
@@ -348,7 +351,7 @@ class SortedSetView(View, MutableMapping[str, float]):
             )
         )
 
-    def remove_range_by_lex(self, min: str | LexBound, max: str | LexBound) -> int:  # noqa: A002
+    def remove_range_by_lex(self, min: str | zsets.LexBound, max: str | zsets.LexBound) -> int:  # noqa: A002
         """ZREMRANGEBYLEX (bounds as Redis writes them: ``[a``, ``(a``, ``-``, ``+``)."""
         low, high = _lex(min), _lex(max)
         return len(self._remove_span(lambda z: (*z.lex_span(low, high), False)))
@@ -358,7 +361,7 @@ class SortedSetView(View, MutableMapping[str, float]):
     def rank(self, member: str, reverse: bool = False) -> int | None:
         """ZRANK (ZREVRANK with ``reverse``): 0-based, ``None`` if ``member`` is missing."""
         with self._keyspace._store._lock:
-            value: ZSet | None = self._current()
+            value: zsets.ZSet | None = self._current()
             found = None if value is None else value.rank(member)
             if found is None or not reverse:
                 return found
@@ -366,7 +369,7 @@ class SortedSetView(View, MutableMapping[str, float]):
 
     def _read(self, span: Any, with_scores: bool) -> list[Any]:
         with self._keyspace._store._lock:
-            value: ZSet | None = self._current()
+            value: zsets.ZSet | None = self._current()
             if value is None:
                 return []
             i, j, reverse = span(value)
@@ -375,9 +378,19 @@ class SortedSetView(View, MutableMapping[str, float]):
             return [(m, s) for s, m in pairs]
         return [m for _, m in pairs]
 
-    def select(self, rng: Range, with_scores: bool = False) -> list[Any]:
-        """The members (or ``(member, score)``) ``rng`` selects, in its order: O(log n + m)."""
-        return self._read(rng.span, with_scores)
+    def select(
+        self,
+        by: str,
+        low: Any,
+        high: Any,
+        *,
+        reverse: bool = False,
+        offset: int = 0,
+        count: int | None = None,
+        with_scores: bool = False,
+    ) -> list[Any]:
+        """What one ZRANGE selects, in its order: O(log n + m). See :class:`Range`."""
+        return self._read(Range(by, low, high, reverse, offset, count).span, with_scores)
 
     def range_by_rank(
         self, start: int, stop: int, reverse: bool = False, with_scores: bool = False
@@ -386,7 +399,7 @@ class SortedSetView(View, MutableMapping[str, float]):
 
         ``reverse`` ranks from the highest score (ZREVRANGE).
         """
-        return self.select(Range("rank", start, stop, reverse), with_scores)
+        return self.select("rank", start, stop, reverse=reverse, with_scores=with_scores)
 
     def range_by_score(
         self,
@@ -406,12 +419,20 @@ class SortedSetView(View, MutableMapping[str, float]):
         ``offset``/``count`` are LIMIT's (see :func:`limit_span`).
         """
         low, high = (_bound(min), min_exclusive), (_bound(max), max_exclusive)
-        return self.select(Range("score", low, high, reverse, offset, count), with_scores)
+        return self.select(
+            "score",
+            low,
+            high,
+            reverse=reverse,
+            offset=offset,
+            count=count,
+            with_scores=with_scores,
+        )
 
     def range_by_lex(
         self,
-        min: str | LexBound,  # noqa: A002
-        max: str | LexBound,  # noqa: A002
+        min: str | zsets.LexBound,  # noqa: A002
+        max: str | zsets.LexBound,  # noqa: A002
         *,
         reverse: bool = False,
         offset: int = 0,
@@ -419,20 +440,40 @@ class SortedSetView(View, MutableMapping[str, float]):
         with_scores: bool = False,
     ) -> list[Any]:
         """ZRANGEBYLEX (bounds ``[a``, ``(a``, ``-``, ``+``); for members of equal scores."""
-        return self.select(Range("lex", _lex(min), _lex(max), reverse, offset, count), with_scores)
+        return self.select(
+            "lex",
+            _lex(min),
+            _lex(max),
+            reverse=reverse,
+            offset=offset,
+            count=count,
+            with_scores=with_scores,
+        )
 
-    def store_range(self, rng: Range, destination: str) -> tuple[int, bool]:
-        """ZRANGESTORE: ``destination`` (any type, this keyspace) becomes what ``rng`` selects.
+    def store_range(
+        self,
+        destination: str,
+        by: str,
+        low: Any,
+        high: Any,
+        *,
+        reverse: bool = False,
+        offset: int = 0,
+        count: int | None = None,
+    ) -> tuple[int, bool]:
+        """ZRANGESTORE: ``destination`` (any type, this keyspace) becomes what is selected.
 
+        The selection is :meth:`select`'s.
         One record: a PUT of the new sorted set (no expiry), or a DEL of
         ``destination`` when nothing is selected. Returns the members
         stored and whether an existing ``destination`` was deleted.
         """
         destination = checked_text(destination, "destination")
+        rng = Range(by, low, high, reverse, offset, count)
         ks = self._keyspace
         store = ks._store
         with store._lock:
-            value: ZSet | None = self._current()
+            value: zsets.ZSet | None = self._current()
             pairs = value.pairs(*rng.span(value)) if value is not None else []
             if pairs:
                 items = [x for pair in pairs for x in pair]
@@ -456,17 +497,17 @@ class SortedSetView(View, MutableMapping[str, float]):
         """ZCOUNT: members with scores in the range, O(log n)."""
         low, high = _bound(min), _bound(max)
         with self._keyspace._store._lock:
-            value: ZSet | None = self._current()
+            value: zsets.ZSet | None = self._current()
             if value is None:
                 return 0
             i, j = value.score_span(low, min_exclusive, high, max_exclusive)
             return j - i
 
-    def lex_count(self, min: str | LexBound, max: str | LexBound) -> int:  # noqa: A002
+    def lex_count(self, min: str | zsets.LexBound, max: str | zsets.LexBound) -> int:  # noqa: A002
         """ZLEXCOUNT, O(log n)."""
         low, high = _lex(min), _lex(max)
         with self._keyspace._store._lock:
-            value: ZSet | None = self._current()
+            value: zsets.ZSet | None = self._current()
             if value is None:
                 return 0
             i, j = value.lex_span(low, high)
@@ -480,7 +521,7 @@ class SortedSetView(View, MutableMapping[str, float]):
         repeat. With ``with_scores`` the items are ``(member, score)``.
         """
         with self._keyspace._store._lock:
-            value: ZSet | None = self._current()
+            value: zsets.ZSet | None = self._current()
             if value is None:
                 return None if count is None else []
             order = value.order
