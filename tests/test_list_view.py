@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
 
 import snapkv
-from snapkv import Store
+from snapkv import MemoryMedium, Store
 from snapkv.errors import WrongTypeError
 from snapkv.values import lists
 from snapkv.views import ListView
@@ -405,3 +406,37 @@ def test_a_failed_transaction_puts_every_list_back() -> None:
         raise RuntimeError("undo")
     assert (list(store.lists["l"]), list(store.lists["t"])) == before
     assert "new" not in store
+
+
+class PausingMedium(MemoryMedium):
+    """A memory medium that runs ``during`` when a save publishes, before the snapshot is read."""
+
+    during: Callable[[], None] | None = None
+
+    def publish(self, pieces: Iterable[bytes]) -> None:
+        if self.during is not None:
+            self.during()
+        super().publish(pieces)
+
+
+def test_writes_during_a_save_leave_the_saved_lists_as_they_were() -> None:
+    medium = PausingMedium()
+    store = Store(medium)
+    made(store, "a", key="plain")
+    made(store, "x", key="expiring")
+    store.expire("expiring", 100)
+
+    def write() -> None:  # the save has copied references and is encoding them
+        store.lists["plain"].append("b")  # the unjournaled fast path
+        store.lists["plain"].appendleft("z")
+        store.lists["expiring"].append("y")
+        store.lists["expiring"].pop_many(1)
+
+    medium.during = write
+    store.save()
+    medium.during = None
+    assert list(store.lists["plain"]) == ["z", "a", "b"]
+    assert list(store.lists["expiring"]) == ["y"]
+    saved = Store(medium)
+    saved.restore()
+    assert list(saved.lists["plain"]) == ["a"] and list(saved.lists["expiring"]) == ["x"]
