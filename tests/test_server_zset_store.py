@@ -18,6 +18,7 @@ from snapkv.journal import scan_journal
 from snapkv.server.client import Client
 from snapkv.server.dispatch import Dispatcher
 from snapkv.server.state import Config
+from support import FakeClock
 
 SEED = [
     ("ZADD", "z1", "1", "a", "2", "b", "3", "c", "inf", "i", "-inf", "n"),
@@ -225,4 +226,35 @@ def test_watch_fails_on_the_destination_not_on_the_sources() -> None:
     server.execute(watcher, ["MULTI"])
     server.execute(watcher, ["ZCARD", "src"])
     assert server.execute(watcher, ["EXEC"]) == b"*-1\r\n"
+    store.close()
+
+
+def test_inside_multi_exec_as_redis(twin: Any) -> None:
+    for argv in SEED[:3]:
+        twin.same(*argv)
+    twin.same("MULTI")
+    twin.same("ZUNIONSTORE", "dst", "2", "z1", "z2", "AGGREGATE", "MAX")
+    twin.same("ZRANGESTORE", "r", "dst", "0", "1")
+    twin.same("ZMPOP", "1", "dst", "MAX", "COUNT", "2")
+    twin.same("ZINTERCARD", "2", "dst", "r")
+    twin.same("ZUNION", "2", "dst", "nokey", "WITHSCORES")
+    twin.same("EXEC")
+
+
+def test_expired_inputs_are_missing_and_the_destination_loses_its_expiry() -> None:
+    clock = FakeClock()
+    store = snapkv.Store(clock=clock, sweep_interval=None)
+    server, client = _dispatcher(store)
+    server.execute(client, ["ZADD", "old", "1", "a"])
+    server.execute(client, ["ZADD", "new", "2", "b"])
+    server.execute(client, ["PEXPIRE", "old", "100"])
+    server.execute(client, ["SET", "dst", "x", "PX", "50"])
+    clock.advance(0.2)
+    assert server.execute(client, ["ZUNIONSTORE", "dst", "2", "old", "new"]) == b":1\r\n"
+    assert server.execute(client, ["ZRANGE", "dst", "0", "-1"]) == b"*1\r\n$1\r\nb\r\n"
+    assert server.execute(client, ["PTTL", "dst"]) == b":-1\r\n"
+    assert server.execute(client, ["ZADD", "old", "5", "c"]) == b":1\r\n"
+    assert server.execute(client, ["ZRANGE", "old", "0", "-1", "WITHSCORES"]) == (
+        b"*2\r\n$1\r\nc\r\n$1\r\n5\r\n"
+    )
     store.close()
