@@ -11,6 +11,7 @@ check and constant of the codec is there.
 from __future__ import annotations
 
 import ast
+import math
 import re
 import struct
 import zlib
@@ -24,8 +25,10 @@ from hypothesis import strategies as st
 
 import spec_reader
 from snapkv import codec, codec_types
+from snapkv import journal as jr
 from snapkv import values as vtypes
-from snapkv.errors import CorruptSnapshotError
+from snapkv.errors import CorruptJournalError, CorruptSnapshotError
+from snapkv.journal import format as journal_format
 from snapkv.values.hashes import Hash
 from snapkv.values.lists import List
 from snapkv.values.sets import Set
@@ -1136,3 +1139,147 @@ def test_both_readers_agree_on_arbitrary_records(
     assert full_outcome("spec", data) == full_outcome("codec", data)
     data = H3 + b"".join(frames) + end(total, count)
     assert full_outcome("spec", data) == full_outcome("codec", data)
+
+
+# ------------------------------------------------- (5) the journal's records of values
+
+JOURNAL_BLOCK = re.compile(r"^```journal-hex\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+
+
+def _journal_part() -> str:
+    return FORMAT_MD.read_text(encoding="utf-8").split(JOURNAL_PART)[1]
+
+
+def journal_example(index: int) -> tuple[bytes, list[str]]:
+    """The bytes of the ``index``-th ```journal-hex block and its wrong offset or CRC comments."""
+    block = JOURNAL_BLOCK.findall(_journal_part())[index]
+    data = bytearray()
+    wrong = []
+    claims = []
+    for line in block.splitlines():
+        code, _, comment = line.partition("#")
+        stated = re.match(r"\s*(\d+)\s", comment)
+        if stated and int(stated.group(1)) != len(data):
+            wrong.append(f"{line!r} is at offset {len(data)}")
+        if crc := CRC_COMMENT.search(comment):
+            claims.append((line, len(data), int(crc[1], 16), int(crc[2]), int(crc[3])))
+        data += bytes.fromhex(code)
+    for line, at, value, first, last in claims:
+        if zlib.crc32(data[first : last + 1]) != value:
+            wrong.append(f"{line!r}: not the CRC-32 of those bytes")
+        (length,) = struct.unpack_from("<I", data, at + 4)
+        if at >= jr.HEADER_SIZE and (first, last) != (at + 4, at + 8 + length):
+            wrong.append(f"{line!r}: a record's CRC covers bytes {at + 4}..{at + 8 + length}")
+    return bytes(data), wrong
+
+
+def test_the_journal_example_of_values_is_what_the_encoders_write() -> None:
+    data, wrong = journal_example(1)
+    assert wrong == []
+    records = [
+        jr.edit_record(0, "h", 1, 1, ["f", "v"]),
+        jr.edit_record(0, "z", 4, 1, [1.5, "m"]),
+        jr.edit_record(0, "l", 2, 5, [0, 1, "x"]),
+        jr.put_record(1, "s", 3, ["a"], 1_700_000_000_000),
+        jr.rename_record(0, "h", 1, "g"),
+    ]
+    assert data == jr.header(2) + b"".join(records)
+    assert jr.scan_journal(data).ops == [
+        ("edit", 0, "h", 1, 1, ("f", "v")),
+        ("edit", 0, "z", 4, 1, (1.5, "m")),
+        ("edit", 0, "l", 2, 5, (0, 1, "x")),
+        ("put", 1, "s", 3, ("a",), 1_700_000_000_000),
+        ("rename", 0, "h", 1, "g"),
+    ]
+
+
+def test_the_journal_example_comment_check_can_fail() -> None:
+    block = JOURNAL_BLOCK.findall(_journal_part())[1]
+    assert "# 190 target" in block
+
+
+EFFECT_ROW = re.compile(
+    r"^\| (\d) (?:hash|list|set|sorted set) \| (\d) \| `(OP_[A-Z_]+)` \|", re.MULTILINE
+)
+
+
+def test_the_effect_tables_are_the_value_types_opcodes() -> None:
+    rows = {(int(v), name): int(op) for v, op, name in EFFECT_ROW.findall(_journal_part())}
+    expected = {
+        (code, name): getattr(module, name)
+        for code, module in vtypes.BY_CODE.items()
+        for name in dir(module)
+        if name.startswith("OP_")
+    }
+    assert rows == expected
+    assert len(rows) == 13
+
+
+def test_the_item_tags_and_record_types_are_the_journal_codes() -> None:
+    text = _journal_part()
+    assert (jr.ITEM_STR, jr.ITEM_INT, jr.ITEM_FLOAT) == (0, 1, 2)
+    for tag, name in [(0, "ITEM_STR"), (1, "ITEM_INT"), (2, "ITEM_FLOAT")]:
+        assert f"| {tag} (`{name}`) |" in text
+    for code, name in [(0x16, "EDIT"), (0x17, "PUT"), (0x18, "RENAME")]:
+        assert getattr(jr, f"TYPE_{name}") == code
+        assert f"| `0x{code:02x}` | {name} (`TYPE_{name}`) | required |" in text
+    assert set(journal_format.DECODERS) == set(range(0x10, 0x19)), "J3 lists every type"
+    assert (
+        "| 10 | `record-type` | `type` is required (bit `0x80` clear) and not `0x10`..`0x18`"
+        in text
+    )
+
+
+def test_a_reader_of_the_older_types_refuses_the_new_records_by_record_type() -> None:
+    # What J8 promises, read with the frame rules alone: a reader that knows
+    # 0x10..0x15 sees a required type it does not know at the record's offset.
+    data, _ = journal_example(1)
+    pos = jr.HEADER_SIZE
+    _crc, _length, record_type = struct.unpack_from("<IIB", data, pos)
+    assert record_type == 0x16 and not record_type & jr.OPTIONAL_TYPE_BIT
+    assert record_type not in range(0x10, 0x16)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.text(max_size=4),
+            st.integers(-(2**63), 2**63 - 1),
+            st.floats(allow_nan=False),
+        ),
+        max_size=6,
+    ),
+    st.integers(0, 255),
+    st.integers(0, 255),
+)
+def test_edit_and_put_items_round_trip_as_the_document_encodes_them(
+    items: list[str | int | float], vtype: int, opcode: int
+) -> None:
+    # The item encoding of J3, written here from the table, against the encoder.
+    body = b""
+    for item in items:
+        if isinstance(item, str):
+            raw = item.encode("utf-8", "surrogatepass")
+            body += struct.pack("<BI", 0, len(raw)) + raw
+        elif isinstance(item, int):
+            body += struct.pack("<Bq", 1, item)
+        else:
+            body += struct.pack("<Bd", 2, item)
+    edit = jr.edit_record(3, "k", vtype, opcode, items)
+    assert edit[9:] == struct.pack("<IBBI", 3, vtype, opcode, 1) + b"k" + body
+    put = jr.put_record(3, "k", vtype, items, 7)
+    assert put[9:] == struct.pack("<IBQI", 3, vtype, 7, 1) + b"k" + body
+    assert jr.decode_record(edit) == ("edit", 3, "k", vtype, opcode, tuple(items))
+
+
+def test_a_nan_item_is_refused_both_ways() -> None:
+    with pytest.raises(ValueError, match="NaN"):
+        jr.edit_record(0, "z", 4, 1, [math.nan, "m"])
+    good = jr.edit_record(0, "z", 4, 1, [1.0, "m"])
+    nan = good.replace(struct.pack("<d", 1.0), struct.pack("<d", math.nan))
+    body = nan[4:]
+    damaged = struct.pack("<I", zlib.crc32(body)) + body
+    with pytest.raises(CorruptJournalError) as info:
+        jr.decode_record(damaged)
+    assert (info.value.check, info.value.offset) == ("record-body", 9 + 11)
