@@ -342,36 +342,61 @@ def _parse_cursor(text: str) -> int:
 def _glob(pattern: str) -> re.Pattern[bytes]:
     """Redis's glob (``stringmatchlen``) as a regular expression over a member's bytes.
 
-    ``*``, ``?``, ``[...]`` with ranges and ``^``, and ``\\`` escapes. (The
-    server's full matcher, linear in time, is not among what a command
-    family may import; members are short, patterns shorter.)
+    ``*``, ``?``, ``[...]`` (see :func:`_bracket`) and ``\\`` escapes. The
+    server's own matcher (``snapkv.server.glob``, linear in time) is not
+    among what a command family may import; this one backtracks, like
+    Redis's before 7.0.9, on patterns of many stars against long members.
     """
-    data, out, i = to_bytes(pattern), [], 0
+    data, i = to_bytes(pattern), 0
+    out: list[bytes] = []
     while i < len(data):
         c = data[i : i + 1]
         if c == b"*":
-            out.append(b".*")
+            if not out or out[-1] != b".*":  # a run of stars is one: less to backtrack
+                out.append(b".*")
         elif c == b"?":
             out.append(b".")
         elif c == b"\\" and i + 1 < len(data):
             i += 1
             out.append(re.escape(data[i : i + 1]))
         elif c == b"[":
-            end = data.find(b"]", i + 1)
-            body = data[i + 1 : len(data) if end < 0 else end]
-            negate = body[:1] == b"^"
-            body = body[1:] if negate else body
-            parts = [re.escape(body[k : k + 1]) for k in range(len(body))]
-            spec = b"".join(parts).replace(b"\\-", b"-")
-            if body:
-                out.append(b"[" + (b"^" if negate else b"") + spec + b"]")
+            i, chosen, negate = _bracket(data, i + 1)
+            if chosen:
+                members = b"".join(re.escape(bytes([b])) for b in sorted(chosen))
+                out.append(b"[" + (b"^" if negate else b"") + members + b"]")
             else:
                 out.append(b"." if negate else b"(?!)")
-            i = len(data) if end < 0 else end
         else:
             out.append(re.escape(c))
         i += 1
     return re.compile(b"".join(out), re.DOTALL)
+
+
+def _bracket(data: bytes, j: int) -> tuple[int, set[int], bool]:
+    """A ``[...]`` set read as ``stringmatchlen`` reads it, from just after ``[``.
+
+    Returns where it ends (its ``]``, or the pattern's last byte when never
+    closed), its bytes and whether ``^`` negates it. ``x-y`` is a range
+    (ends in either order) even when ``y`` is ``]``, as in Redis.
+    """
+    negate = data[j : j + 1] == b"^"
+    j += negate
+    chosen: set[int] = set()
+    while j < len(data):
+        c = data[j]
+        if c == 0x5C and j + 1 < len(data):  # backslash
+            chosen.add(data[j + 1])
+            j += 2
+        elif c == 0x5D:  # ]
+            return j, chosen, negate
+        elif j + 2 < len(data) and data[j + 1] == 0x2D:  # x-y
+            low, high = sorted((c, data[j + 2]))
+            chosen.update(range(low, high + 1))
+            j += 3
+        else:
+            chosen.add(c)
+            j += 1
+    return len(data) - 1, chosen, negate
 
 
 def _scan_score(score: float, small: bool) -> str:
