@@ -166,7 +166,7 @@ def test_a_nan_score_is_refused_before_anything_is_written() -> None:
 
 
 def test_expiry_times_of_containers_round_trip() -> None:
-    spaces = {
+    spaces: dict[int, dict[str, Any]] = {
         0: {"h": Hash({"f": "v"}), "s": "plain", "l": List(["1"])},
         4: {"z": ZSet([(1.0, "m")])},
     }
@@ -199,7 +199,7 @@ def test_decode_refuses_a_typed_snapshot_it_would_flatten() -> None:
 
 def test_values_of_other_types_are_refused() -> None:
     with pytest.raises(TypeError, match="int"):
-        encode({0: {"k": 5}})  # type: ignore[dict-item]
+        encode({0: {"k": 5}})
     with pytest.raises(TypeError, match="dict"):
         encode({0: {"k": {"f": "v"}}})  # a plain dict is not a Hash
     with pytest.raises(TypeError):
