@@ -40,6 +40,7 @@ from snapkv.check import (
     check_directory,
     repair_directory,
 )
+from snapkv.check import report as check_report
 from snapkv.errors import CorruptJournalError, CorruptSnapshotError, StoreLockedError
 
 # Far in the future, so the expiring key is live whatever the real clock says.
@@ -818,3 +819,88 @@ def test_a_store_with_more_keyspaces_than_the_default_is_not_damage(tmp_path: Pa
         store.save()
     report = check_directory(tmp_path)
     assert "use databases=21 or more" in report.prediction.message
+
+
+# ------------------------------------------------------- records of values other than strings
+
+
+def _typed_directory(directory: Path) -> None:
+    """A journal with SET, EDIT of every value type, PUT (COPY), RENAME and MOVE."""
+    store = snapkv.open(directory)
+    store.set("a", "1")
+    store.hashes["h"].update({"f": "v", "g": "w"})
+    store.lists["l"].extend(["x", "y"])
+    store.sets["s"].add("m")
+    store.zsets["z"].update({"m": 1.5})
+    store.db(0).copy_key("h", "h2")
+    store.db(0).rename("h2", "h3")
+    store.db(0).move("l", 1)
+    store.close()
+
+
+def test_record_counts_name_every_kind_and_value_type() -> None:
+    ops = jr.scan_journal(
+        jr.header(1)
+        + jr.edit_record(0, "h", 1, 1, ["f", "v"])
+        + jr.edit_record(0, "z", 4, 1, [1.0, "m"])
+        + jr.edit_record(0, "h", 1, 2, ["f"])
+        + jr.put_record(0, "s", 3, ["a"])
+        + jr.batch_record([jr.rename_record(0, "s", 1, "t"), jr.edit_record(0, "q", 9, 1, [])])
+        + jr.set_record(0, "k", "v")
+    ).ops
+    counts = check_report.record_counts(ops)
+    assert counts == {
+        "EDIT": 4,
+        "EDIT hash": 2,
+        "EDIT zset": 1,
+        "PUT": 1,
+        "PUT set": 1,
+        "BATCH": 1,
+        "RENAME": 1,
+        "EDIT type 9": 1,
+        "SET": 1,
+    }
+    assert check_report.describe_counts(counts) == (
+        "4 EDIT (2 hash, 1 zset, 1 type 9), 1 PUT (1 set), 1 BATCH, 1 RENAME, 1 SET"
+    )
+    assert check_report.journal_record_counts(b"not a journal") == {}
+
+
+def test_check_counts_the_records_of_values(tmp_path: Path) -> None:
+    _typed_directory(tmp_path)
+    result = cli(tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("journal-0000000000000001.skj"))
+    assert "OK  8 records" in lines[at]
+    assert lines[at + 1].split("records: ")[1] == (
+        "1 SET, 4 EDIT (1 hash, 1 list, 1 set, 1 zset), 1 PUT (1 hash), 2 RENAME"
+    )
+    report = json.loads(cli(tmp_path, "--json").stdout)
+    assert report["journals"][0]["records_by_type"] == {
+        "SET": 1,
+        "EDIT": 4,
+        "EDIT hash": 1,
+        "EDIT list": 1,
+        "EDIT set": 1,
+        "EDIT zset": 1,
+        "PUT": 1,
+        "PUT hash": 1,
+        "RENAME": 2,
+    }
+
+
+def test_check_reads_a_typed_snapshot_and_counts_only_the_good_records(tmp_path: Path) -> None:
+    _typed_directory(tmp_path)
+    store = snapkv.open(tmp_path)
+    store.save()
+    store.zsets["z"].update({"n": -2.0})
+    store.close()  # not a shutdown: the record stays in the newest journal
+    journal = max(tmp_path.glob("journal-*.skj"))
+    with journal.open("ab") as tail:
+        tail.write(jr.edit_record(0, "z", 4, 1, [3.0, "o"])[:-3])  # a torn last record
+    report = json.loads(cli(tmp_path, "--json").stdout)
+    assert report["snapshots"][0]["status"] == "ok" and report["snapshots"][0]["version"] == 3
+    newest = next(j for j in report["journals"] if j["name"] == journal.name)
+    assert newest["tail"] == "torn"
+    assert newest["records_by_type"] == {"EDIT": 1, "EDIT zset": 1}

@@ -875,3 +875,74 @@ def test_version(entry: tuple[str]) -> None:
     result = cli("--version", entry=entry)
     assert result.returncode == 0
     assert result.stdout == f"snapkv {snapkv.__version__}\n"
+
+
+# ------------------------------------------------------- values other than strings
+
+
+@pytest.fixture(scope="module")
+def typed_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A journal of EDIT, PUT and RENAME records, then a version-3 snapshot of the same data."""
+    directory = tmp_path_factory.mktemp("typed")
+    store = snapkv.open(directory)
+    store.set("a", "1")
+    store.hashes["h"].update({"f": "v", "g": "w"})
+    store.lists["l"].extend(["x", "y", "x"])
+    store.sets["s"].add("m")
+    store.zsets["z"].update({"m": 1.5, "n": float("inf")})
+    store.db(0).copy_key("h", "h2")
+    store.db(0).move("l", 1)
+    store.close()
+    return directory
+
+
+def test_inspect_journal_shows_its_records_by_kind(typed_directory: Path) -> None:
+    journal = next(typed_directory.glob("journal-*.skj"))
+    result = cli("inspect", journal)
+    assert result.returncode == 0, result.stderr
+    assert (
+        "  records    1 SET, 4 EDIT (1 hash, 1 list, 1 set, 1 zset), 1 PUT (1 hash), 1 RENAME"
+        in (result.stdout.splitlines())
+    )
+    report = json.loads(one_line(cli("inspect", journal, "--json").stdout))
+    assert report["records_by_type"] == {
+        "SET": 1,
+        "EDIT": 4,
+        "EDIT hash": 1,
+        "EDIT list": 1,
+        "EDIT set": 1,
+        "EDIT zset": 1,
+        "PUT": 1,
+        "PUT hash": 1,
+        "RENAME": 1,
+    }
+
+
+def test_inspect_v3_snapshot_json_shows_keys_and_elements_per_type(
+    typed_directory: Path, tmp_path: Path
+) -> None:
+    directory = tmp_path / "copy"
+    shutil.copytree(typed_directory, directory)
+    with snapkv.open(directory) as store:
+        store.save()
+    snapshot = next(directory.glob("snapshot-*.skv"))
+    result = cli("inspect", snapshot, "--json", "--chunks")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(one_line(result.stdout))
+    assert (report["version"], report["entries"]) == (3, 6)
+    assert report["keyspaces"] == [
+        {
+            "number": 0,
+            "entries": 5,
+            "expiring": 0,
+            "types": {"string": 1, "hash": 2, "set": 1, "zset": 1},
+        },
+        {"number": 1, "entries": 1, "expiring": 0, "types": {"list": 1}},
+    ]
+    assert [(c["kind"], c["entries"], c["elements"]) for c in report["chunks"]] == [
+        ("string", 1, 0),
+        ("hash", 2, 4),
+        ("set", 1, 1),
+        ("zset", 1, 2),
+        ("list", 1, 3),
+    ]

@@ -45,6 +45,7 @@ from snapkv.check import (
     plural,
     repair_directory,
 )
+from snapkv.check import report as check_report
 from snapkv.cli_common import EXIT_DATA, EXIT_OK, EXIT_USAGE
 from snapkv.errors import StoreLockedError
 
@@ -89,11 +90,12 @@ def run_check(args: argparse.Namespace) -> int:
         report = check_directory(args.directory)
     except OSError as exc:
         return _usage(f"cannot read {args.directory}: {exc.strerror or exc}")
+    counts = _journal_counts(report)
     if not args.repair:
         if args.json:
-            _print_json(report.to_dict())
+            _print_json(_with_counts(report.to_dict(), counts))
         else:
-            _print_report(report)
+            _print_report(report, counts)
             if report.repairs:
                 changes = plural(len(report.repairs), "change")
                 print(
@@ -102,10 +104,10 @@ def run_check(args: argparse.Namespace) -> int:
                 )
         return EXIT_OK if report.ok else EXIT_DATA
     if not args.json:
-        _print_report(report)
+        _print_report(report, counts)
     if not report.repairs:
         if args.json:
-            _print_json({**report.to_dict(), "repair": None})
+            _print_json({**_with_counts(report.to_dict(), counts), "repair": None})
         else:
             print("nothing to repair")
         return EXIT_OK if report.ok else EXIT_DATA
@@ -117,16 +119,41 @@ def run_check(args: argparse.Namespace) -> int:
         _print_plan(report.repairs)
     if not args.yes and not _confirm():
         if args.json:
-            _print_json({**report.to_dict(), "repair": None})
+            _print_json({**_with_counts(report.to_dict(), counts), "repair": None})
         else:
             print("nothing changed")
         return EXIT_DATA
     result = repair_directory(args.directory, report)
     if args.json:
-        _print_json({**report.to_dict(), "repair": result.to_dict()})
+        _print_json({**_with_counts(report.to_dict(), counts), "repair": result.to_dict()})
     else:
         _print_result(result)
     return EXIT_OK if result.after.ok else EXIT_DATA
+
+
+def _journal_counts(report: CheckReport) -> dict[str, dict[str, int]]:
+    """Each readable journal's good records counted by kind (FORMAT.md part 2), by name.
+
+    Read here, after the check, from the files the report names: a journal
+    that changed since is counted as it is now, which only these counts show.
+    """
+    counts = {}
+    for journal in report.journals:
+        if journal.status in ("unreadable", "bad-header"):
+            continue
+        try:
+            data = (Path(report.path) / journal.name).read_bytes()
+        except OSError:
+            continue  # pruned or unreadable since the check: the report already says what it saw
+        counts[journal.name] = check_report.journal_record_counts(data[: journal.valid_end])
+    return counts
+
+
+def _with_counts(data: dict[str, Any], counts: dict[str, dict[str, int]]) -> dict[str, Any]:
+    """The report's JSON with each journal's ``records_by_type``."""
+    for journal in data["journals"]:
+        journal["records_by_type"] = counts.get(journal["name"], {})
+    return data
 
 
 def inspect_journal(file: Path, data: bytes, *, as_json: bool, force: bool = False) -> int | None:
@@ -147,11 +174,19 @@ def inspect_journal(file: Path, data: bytes, *, as_json: bool, force: bool = Fal
     # this is the newest journal only the directory's check can say.
     zeros = journal.status == "tail" and journal.tail == TAIL_ZERO
     ok = journal.status == "ok" or zeros
+    counts = check_report.journal_record_counts(data[: journal.valid_end])
     if as_json:
         fields = asdict(journal)
         del fields["name"], fields["role"]
         _print_json(
-            {"path": str(file), "kind": "journal", "ok": ok, **fields, "check_command": command}
+            {
+                "path": str(file),
+                "kind": "journal",
+                "ok": ok,
+                **fields,
+                "records_by_type": counts,
+                "check_command": command,
+            }
         )
     else:
         print(f"{file}")
@@ -167,6 +202,8 @@ def inspect_journal(file: Path, data: bytes, *, as_json: bool, force: bool = Fal
             print(f"  status     {_journal_line(journal)}")
         if journal.jid >= 0:
             print(f"  journal    id {journal.jid}")
+        if counts:
+            print(f"  records    {check_report.describe_counts(counts)}")
     return EXIT_OK if ok else EXIT_DATA
 
 
@@ -189,7 +226,7 @@ def _print_json(data: dict[str, Any]) -> None:
 # -------------------------------------------------------------- human output
 
 
-def _print_report(report: CheckReport) -> None:
+def _print_report(report: CheckReport, counts: dict[str, dict[str, int]]) -> None:
     print(f"snapkv check {report.path}")
     if report.in_use:
         print("  (a Store has this directory open: checked read-only)")
@@ -203,6 +240,8 @@ def _print_report(report: CheckReport) -> None:
         print(f"{snap.name:<{width}}  {_snapshot_line(snap)}  [{snap.role}]")
     for journal in report.journals:
         print(f"{journal.name:<{width}}  {_journal_line(journal)}  [{journal.role}]")
+        if counts.get(journal.name):
+            print(f"{'':<{width}}    records: {check_report.describe_counts(counts[journal.name])}")
     for other in report.others:
         print(f"{other.name:<{width}}  {other.kind} file, {other.size:,} bytes")
     print(f"recovery: {_chain_line(report)}")

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from snapkv import journal as jr
-from snapkv.errors import SnapkvError
+from snapkv.errors import CorruptJournalError, SnapkvError
 
 VERDICT_OK = "ok"
 VERDICT_LOSS = "recoverable-with-loss"
@@ -331,3 +331,62 @@ class Totals:
 def plural(count: int, noun: str, nouns: str = "") -> str:
     """``"1 record"``, ``"2 records"`` (``nouns`` when adding an s is wrong), with separators."""
     return f"{count:,} {noun if count == 1 else nouns or noun + 's'}"
+
+
+# ------------------------------------------------------------ record counts
+
+#: The name of each value type code of EDIT and PUT records (FORMAT.md J3; the
+#: codes of snapkv.values, frozen on disk), for counting without the values layer.
+VALUE_TYPE_NAMES = {1: "hash", 2: "list", 3: "set", 4: "zset"}
+
+
+def record_counts(ops: Iterable[jr.Op]) -> dict[str, int]:
+    """How many effects of each kind ``ops`` (a journal's decoded records) hold.
+
+    Keys are the record names of FORMAT.md part 2 (``SET``, ``EDIT``,
+    ``PUT``, ``RENAME``, ``BATCH``, ...), and for EDIT and PUT also
+    ``EDIT hash``, ``PUT zset``, ... by value type (``EDIT type 9`` for a
+    code no snapkv knows). A BATCH counts once, and its entries by their own
+    kinds. Only kinds present appear, in order of first appearance.
+    """
+    counts: dict[str, int] = {}
+
+    def count(name: str) -> None:
+        counts[name] = counts.get(name, 0) + 1
+
+    for op in ops:
+        if op[0] == "batch":
+            count("BATCH")
+            inner: Iterable[Any] = op[1]
+        else:
+            inner = (op,)
+        for effect in inner:
+            name = str(effect[0]).upper()
+            count(name)
+            if name in ("EDIT", "PUT"):
+                code = effect[3]
+                count(f"{name} {VALUE_TYPE_NAMES.get(code, f'type {code}')}")
+    return counts
+
+
+def journal_record_counts(data: bytes) -> dict[str, int]:
+    """:func:`record_counts` of the good records of a journal's bytes (none if its header is bad).
+
+    The records a check keeps: those before any damage or tail, as
+    :func:`~snapkv.journal.scan_journal` with ``repair`` reads them.
+    """
+    try:
+        return record_counts(jr.scan_journal(data, repair=True).ops)
+    except CorruptJournalError:
+        return {}
+
+
+def describe_counts(counts: dict[str, int]) -> str:
+    """``"2 SET, 3 EDIT (2 hash, 1 list), 1 PUT (1 set), 1 RENAME"``: counts for people."""
+    parts = []
+    for name, number in counts.items():
+        if " " in name:
+            continue  # shown inside its record's parentheses
+        kinds = [f"{n} {k.split(' ', 1)[1]}" for k, n in counts.items() if k.startswith(name + " ")]
+        parts.append(f"{number:,} {name}" + (f" ({', '.join(kinds)})" if kinds else ""))
+    return ", ".join(parts)
