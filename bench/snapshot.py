@@ -16,6 +16,12 @@ A second section prices expiry: the same entries in two stores, one where
 no key expires and one where every other key does, each saved (encode) and
 restored (decode) in turn; also the codec alone on the same columns.
 
+A third section (``--types``) times values other than strings: 1,000,000
+elements spread over hashes, lists, sets and sorted sets (``--elements``,
+``--per-value`` elements each), a snapkv Store's shutdown + restore (format
+v3) against pickle of the equivalent plain objects (dict, list, set, dict
+of scores) and redis-server's SAVE + load of the same values.
+
 Run from the repository root::
 
     python bench/snapshot.py                 # 1,000,000 keys, 3 repetitions
@@ -276,7 +282,14 @@ class RedisContender:
 
     name = "redis"
 
-    def __init__(self, items: dict[str, str], directory: Path, executable: str) -> None:
+    def __init__(
+        self,
+        items: dict[str, str],
+        directory: Path,
+        executable: str,
+        loader: Callable[[RespClient], int] | None = None,
+    ) -> None:
+        """Start redis-server and SET ``items``, or let ``loader`` load it (returns DBSIZE)."""
         self.directory = directory
         self.version = _redis_version(executable)
         port = _free_port()
@@ -291,13 +304,17 @@ class RedisContender:
         )
         try:
             self.client = self._connect(port)
-            self.client.set_many(items)
-            if self.client.command("DBSIZE") != len(items):
+            expected = len(items)
+            if loader is None:
+                self.client.set_many(items)
+            else:
+                expected = loader(self.client)
+            if self.client.command("DBSIZE") != expected:
                 raise RuntimeError("redis does not hold every key after loading")
         except BaseException:
             self._stop_process()
             raise
-        self.expected = len(items)
+        self.expected = expected
         self.reloads: list[float] = []
 
     def _connect(self, port: int) -> RespClient:
@@ -324,7 +341,7 @@ class RedisContender:
         self.reloads.append(reloaded - saved)
         return {"save": saved - start, "restore": (reloaded - saved) - (saved - start)}
 
-    def matches(self, items: dict[str, str]) -> bool:
+    def matches(self, items: dict[str, Any]) -> bool:
         return self.client.command("DBSIZE") == len(items)
 
     def size(self) -> int:
@@ -609,6 +626,184 @@ def time_expiry(dataset: str, n: int, repeat: int) -> dict[str, dict[str, float]
     return summary
 
 
+# --------------------------------------------------------------- typed values
+
+#: Targets for values other than strings: snapkv shutdown+restore over pickle
+#: of the equivalent plain objects, and over redis-server's SAVE + load.
+TYPED_PICKLE_TARGET = 0.8
+TYPED_REDIS_TARGET = 1.0
+TYPED_KINDS = ("hash", "list", "set", "zset")
+
+
+def typed_dataset(elements: int, per_value: int) -> dict[str, tuple[str, Any]]:
+    """``elements`` elements over values of ``per_value`` each, a quarter of them per type.
+
+    key -> (kind, plain data): a dict field -> value (hash), a list, a set,
+    a dict member -> score (sorted set); strings of 10 to 24 ASCII characters.
+    """
+    data: dict[str, tuple[str, Any]] = {}
+    counter = 0
+
+    def text(prefix: str) -> str:
+        nonlocal counter
+        counter += 1
+        return f"{prefix}:{counter * 2_654_435_761 % 10**12:012d}"
+
+    for index in range(max(1, elements // per_value)):
+        kind = TYPED_KINDS[index % 4]
+        key = f"{kind}:{index:08d}"
+        if kind == "hash":
+            value: Any = {text("f"): text("value") for _ in range(per_value)}
+        elif kind == "list":
+            value = [text("item") for _ in range(per_value)]
+        elif kind == "set":
+            value = {text("member") for _ in range(per_value)}
+        else:
+            value = {text("m"): (counter % 1000) / 7 for _ in range(per_value)}
+        data[key] = (kind, value)
+    return data
+
+
+class TypedSnapkv:
+    """A Store on a FileMedium holding the values through the views; shutdown, then restore."""
+
+    name = "snapkv"
+
+    def __init__(self, data: dict[str, tuple[str, Any]], directory: Path) -> None:
+        self.store = Store(FileMedium(directory))
+        for key, (kind, value) in data.items():
+            if kind == "hash":
+                self.store.hashes[key].update(value)
+            elif kind == "list":
+                self.store.lists[key].extend(value)
+            elif kind == "set":
+                self.store.sets[key].add_many(value)
+            else:
+                self.store.zsets[key].update(value)
+
+    def save(self) -> None:
+        self.store.shutdown()
+
+    def restore(self) -> None:
+        self.store.restore()
+
+    def matches(self, data: dict[str, tuple[str, Any]]) -> bool:
+        store = self.store
+        return len(store) == len(data) and all(
+            store.key_type(key) == kind
+            and len(getattr(store, kind + "es" if kind == "hash" else kind + "s")[key])
+            == len(value)
+            for key, (kind, value) in data.items()
+        )
+
+    def size(self) -> int:
+        medium = self.store.medium
+        assert isinstance(medium, FileMedium)
+        return medium.path(medium.generations()[0]).stat().st_size
+
+    def close(self) -> None:
+        self.store.close()
+
+
+class TypedPickle(PickleContender):
+    """pickle of the plain objects: {key: dict | list | set | dict of scores}."""
+
+    def __init__(self, data: dict[str, tuple[str, Any]], directory: Path) -> None:
+        self.data = {key: value for key, (_kind, value) in data.items()}
+        self.path = directory / "snapshot.pickle"
+
+    def matches(self, data: dict[str, Any]) -> bool:
+        return self.data == {key: value for key, (_kind, value) in data.items()}
+
+
+def _typed_loader(data: dict[str, tuple[str, Any]]) -> Callable[[RespClient], int]:
+    """Load ``data`` into redis with HSET, RPUSH, SADD and ZADD, pipelined."""
+
+    def load(client: RespClient) -> int:
+        commands = []
+        for key, (kind, value) in data.items():
+            if kind == "hash":
+                args = ["HSET", key, *(x for pair in value.items() for x in pair)]
+            elif kind == "list":
+                args = ["RPUSH", key, *value]
+            elif kind == "set":
+                args = ["SADD", key, *value]
+            else:
+                args = ["ZADD", key, *(x for m, s in value.items() for x in (repr(s), m))]
+            commands.append(_resp_command(*args))
+        for start in range(0, len(commands), 500):
+            batch = commands[start : start + 500]
+            client.sock.sendall(b"".join(batch))
+            for _ in batch:
+                client.reply()
+        return len(data)
+
+    return load
+
+
+def time_typed(
+    elements: int, per_value: int, repeat: int, directory: str | None
+) -> dict[str, float]:
+    """Time snapkv, pickle and redis on values other than strings; print the table and ratios."""
+    log(f"typed: generating {elements:,} elements, {per_value} per value")
+    data = typed_dataset(elements, per_value)
+    print(
+        f"\n### values other than strings: {elements:,} elements in {len(data):,} values "
+        f"({per_value} each; hashes, lists, sets, sorted sets in equal shares)\n"
+    )
+    redis = shutil.which("redis-server")
+    with contextlib.ExitStack() as stack:
+        root = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=directory)))
+        contenders: list[Any] = []
+        for cls in (TypedSnapkv, TypedPickle):
+            log(f"typed: setting up {cls.name}")
+            (root / cls.name).mkdir()
+            contender = cls(data, root / cls.name)
+            stack.callback(contender.close)
+            contenders.append(contender)
+        if redis:
+            log("typed: loading redis-server")
+            (root / "redis").mkdir()
+            redis_contender = RedisContender({}, root / "redis", redis, _typed_loader(data))
+            stack.callback(redis_contender.close)
+            contenders.append(redis_contender)
+        cycles = {c.name: _cycle(c) for c in contenders}
+        for contender in contenders:
+            log(f"typed: warm-up cycle and check: {contender.name}")
+            cycles[contender.name]()
+            if not contender.matches(data):
+                raise SystemExit(f"{contender.name} did not restore the values it saved")
+        sizes = {c.name: c.size() for c in contenders}
+        del data
+        gc.collect()
+        runs = interleaved(cycles, repeat, progress=lambda m: log(f"typed: {m}"))
+    totals = {name: [r["save"] + r["restore"] for r in rs] for name, rs in runs.items()}
+    rows = []
+    for name, rs in runs.items():
+        rows.append(
+            [
+                name,
+                fmt_seconds(median(r["save"] for r in rs)),
+                fmt_seconds(median(r["restore"] for r in rs)),
+                fmt_seconds(median(totals[name])),
+                fmt_bytes(sizes[name]),
+                fmt_ratio(median_ratio(totals["snapkv"], totals[name])),
+            ]
+        )
+    print_table(["contender", "shutdown", "restore", "total", "snapshot", "snapkv / it"], rows)
+    ratios = {"pickle": median_ratio(totals["snapkv"], totals["pickle"])}
+    if "redis" in totals:
+        ratios["redis"] = median_ratio(totals["snapkv"], totals["redis"])
+        print("redis: shutdown = SAVE, restore = DEBUG RELOAD - SAVE")
+    else:
+        print("redis: skipped (no redis-server on PATH)")
+    per_rep = ", ".join(
+        f"{a / b:.2f}" for a, b in zip(totals["snapkv"], totals["pickle"], strict=True)
+    )
+    print(f"snapkv/pickle total per repetition: {per_rep}")
+    return ratios
+
+
 # -------------------------------------------------------------------- memory
 
 MEMORY_CONTENDERS = ("snapkv save()", "snapkv shutdown()", "pickle", "loop")
@@ -741,6 +936,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-memory", action="store_true", help="skip the memory measurement")
     parser.add_argument("--no-expiry", action="store_true", help="skip the expiry section")
     parser.add_argument("--expiry-only", action="store_true", help="run only the expiry section")
+    parser.add_argument(
+        "--types", action="store_true", help="also time hashes, lists, sets and sorted sets"
+    )
+    parser.add_argument("--types-only", action="store_true", help="run only that section")
+    parser.add_argument(
+        "--elements", type=int, default=1_000_000, help="--types: elements (default 1,000,000)"
+    )
+    parser.add_argument(
+        "--per-value", type=int, default=100, help="--types: elements per value (default 100)"
+    )
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     parser.add_argument("--method", choices=["tracemalloc", "rss"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -769,6 +974,24 @@ def main(argv: list[str] | None = None) -> None:
     timing: dict[str, dict[str, dict[str, float]]] = {}
     memory: dict[str, dict[str, dict[str, Any]]] = {}
     expiry: dict[str, dict[str, dict[str, float]]] = {}
+    if args.types or args.types_only:
+        typed = time_typed(args.elements, args.per_value, args.repeat, args.dir)
+        print("\nTargets (printed, not asserted):")
+        print(
+            target_line(
+                "values: snapkv shutdown+restore / pickle", typed["pickle"], TYPED_PICKLE_TARGET
+            )
+        )
+        if "redis" in typed:
+            print(
+                target_line(
+                    "values: snapkv shutdown+restore / redis SAVE+load",
+                    typed["redis"],
+                    TYPED_REDIS_TARGET,
+                )
+            )
+        if args.types_only:
+            return
     for dataset in datasets:
         if not args.expiry_only:
             timing[dataset] = time_dataset(dataset, args.keys, args.repeat, args.dir)
