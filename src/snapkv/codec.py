@@ -1,4 +1,6 @@
-"""Snapshot codec: numbered keyspaces of str to str, with expiry times <-> bytes. Pure: no I/O.
+"""Snapshot codec: numbered keyspaces of str to str or container, with expiry times <-> bytes.
+
+Pure: no I/O.
 
 The byte format is specified in ``docs/FORMAT.md``; every constant below
 mirrors a name there, and every check the decoder makes is listed there by
@@ -8,17 +10,21 @@ Shape of a snapshot::
 
     HEADER  (magic, version, flags, crc)
     META    record ?        optional, first when present: journal_next
-    ENTRIES record *        keyspace 0; each: up to 4,096 entries, own length
-                            and CRC-32 (ENTRIES_EX: also an expiry column)
+    ENTRIES record *        keyspace 0's strings; each: up to 4,096 entries, own
+                            length and CRC-32 (ENTRIES_EX: also an expiry column)
+    CONTAINERS record *     keyspace 0's hashes, lists, sets, sorted sets, by type
+                            (snapkv.codec_types; a large value spans a chain of them)
     ( KEYSPACE record       the keyspaces above 0 that hold entries,
-      ENTRIES record * ) *  in increasing order
+      ENTRIES record *      in increasing order
+      CONTAINERS record * ) *
     END     record          total entries and records, so truncation at a
                             record boundary is caught too
 
 A snapshot that holds only keyspace 0 and no expiry time is format v1, byte
 for byte what this codec wrote before keyspaces and expiry existed; one that
 needs ENTRIES_EX or KEYSPACE records says version 2 in its header, so an
-older reader refuses it by its version instead of misreading it.
+older reader refuses it by its version instead of misreading it. One that
+holds a container says version 3 (CONTAINERS records), for the same reason.
 
 Why columnar chunks: an ENTRIES record stores all keys of the chunk, then all
 values, as ONE UTF-8 text. Encoding is then one ``str.join`` and one
