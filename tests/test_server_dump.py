@@ -469,6 +469,18 @@ def test_restore_ttl_relative_absolute_and_past(twin: Any, real: Any) -> None:
     twin.same("LLEN", "opts2")
 
 
+def test_a_relative_ttl_past_the_64_bit_range_is_already_expired(twin: Any) -> None:
+    """Redis adds the TTL to its clock in a signed 64-bit integer, which wraps negative."""
+    text = to_text(rdb.dump("v"))
+    twin.same("SET", "old", "x")
+    twin.same("RESTORE", "old", "9223372036854775807", text, "REPLACE")
+    twin.same("EXISTS", "old")
+    twin.same("RESTORE", "k", "9223372036854000000", text)
+    twin.same("EXISTS", "k")
+    twin.same("RESTORE", "k", "9223372036854775807", text, "ABSTTL")
+    twin.same("EXISTS", "k")
+
+
 def test_restore_replaces_any_type_and_drops_the_old_expiry(twin: Any) -> None:
     twin.same("SET", "k", "v", "EX", "1000")
     twin.same("HSET", "h", "f", "v")

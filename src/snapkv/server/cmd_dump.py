@@ -36,6 +36,7 @@ ERR_BAD_DATA = "ERR Bad data format"
 ERR_TTL = "ERR Invalid TTL value, must be >= 0"
 ERR_IDLETIME = "ERR Invalid IDLETIME value, must be >= 0"
 ERR_FREQ = "ERR Invalid FREQ value, must be >= 0 and <= 255"
+_LLONG_MAX = (1 << 63) - 1
 
 
 @command("dump", 2, "readonly", keys=_KEY, group="generic", since="2.6.0")
@@ -109,8 +110,10 @@ def restore(client: Client, argv: list[str]) -> bytes:
         now = store.now_ms()
         at = ttl + now if ttl and not absttl else ttl
         ops: list[Any] = [("del", db.index, key)] if exists else []
-        if at and at <= now:
+        if at and (at <= now or at > _LLONG_MAX):
             # Already expired: the value is not stored; a key it replaces is still deleted.
+            # (A relative TTL past 2**63 - 1 ms wraps negative in Redis's ``ttl += mstime()``,
+            # so Redis finds it expired too.)
             if not exists:
                 return OK
         elif value.__class__ is str:
