@@ -197,6 +197,12 @@ def test_decode_refuses_a_typed_snapshot_it_would_flatten() -> None:
         codec.decode(encode({0: {"s": Set({"x"})}}))
 
 
+@pytest.mark.parametrize("empty", [Hash(), List(), Set(), ZSet()], ids=lambda v: type(v).__name__)
+def test_an_empty_container_is_refused_rather_than_written_unreadable(empty: Any) -> None:
+    with pytest.raises(ValueError, match="empty"):
+        encode({0: {"k": empty}})
+
+
 def test_values_of_other_types_are_refused() -> None:
     with pytest.raises(TypeError, match="int"):
         encode({0: {"k": 5}})

@@ -184,6 +184,10 @@ def encode_records(
         strings, scores = _flatten(code, value)
         when = 0 if times is None else times[index]
         count = len(strings) // per
+        if not count:
+            # An empty container does not exist (its key is removed): one here
+            # would make a snapshot every reader refuses (element-counts).
+            raise ValueError(f"key {key!r} holds an empty {type(value).__name__}")
         if chunk and (len(chunk) >= max_entries or elements + count > limit):
             yield from _records(code, chunk, separators, max_chars)
             chunk, elements = [], 0
