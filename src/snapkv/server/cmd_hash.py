@@ -173,7 +173,7 @@ def hrandfield(client: Client, argv: list[str]) -> bytes:
         raise CommandError(
             f"ERR value is out of range, value must between {-_LONG_MAX} and {_LONG_MAX}"
         )
-    if with_values and not -_LONG_MAX // 2 <= count <= _LONG_MAX // 2:
+    if with_values and not -(_LONG_MAX // 2) <= count <= _LONG_MAX // 2:
         raise CommandError("ERR value is out of range")
     picked = view.random_fields(count, with_values)
     if with_values and client.resp == 2:

@@ -97,7 +97,7 @@ def spop(client: Client, argv: list[str]) -> bytes:
         return bulk(taken[0])
     if len(argv) > 3:
         raise CommandError(ERR_SYNTAX)
-    count = parse_int(argv[2])
+    count = parse_int(argv[2], _ERR_POSITIVE)
     if count < 0:
         raise CommandError(_ERR_POSITIVE)
     taken = view.pop_many(count)

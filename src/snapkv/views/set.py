@@ -8,9 +8,8 @@ journal never draws at random. The operators of ``collections.abc.Set``
 (``|=``, ``-=``, ``&=``, ``^=``) change the stored set in one record.
 
 Algebra across keys (SINTER, SUNION, SDIFF and their STORE forms) names
-other keys of the same keyspace and follows Redis's order of checks: an
-intersection stops at the first missing key (an empty result, whatever
-the keys after it hold), a union or difference checks every key's type first.
+other keys of the same keyspace and, as Redis 7.0, checks every key's
+type before anything else (a missing key is an empty set).
 The STORE forms write the destination as one record: a PUT of the result
 (which also clears the destination's expiry, as Redis's ``setKey``), or a
 DEL when the result is empty.
@@ -279,19 +278,16 @@ class SetView(View, MutableSet[str]):
         """This set combined with the sets at ``others``; caller holds the lock."""
         keyspace = self._keyspace
         keys = [self._key, *(checked_text(key, "key") for key in others)]
+        values = [keyspace._lookup(key, sets) for key in keys]  # every type checked first
         if how == _INTER:
-            found = []
-            for key in keys:
-                value = keyspace._lookup(key, sets)
-                if value is None:
-                    return set()
-                found.append(value)
-            found.sort(key=len)
-            return set(found[0]).intersection(*found[1:])
-        values = [keyspace._lookup(key, sets) or () for key in keys]
+            if any(value is None for value in values):
+                return set()
+            values.sort(key=len)
+            return set(values[0]).intersection(*values[1:])
+        present = [value or () for value in values]
         if how == _UNION:
-            return set().union(*values)
-        return set(values[0]).difference(*values[1:])
+            return set().union(*present)
+        return set(present[0]).difference(*present[1:])
 
     def _combined(self, how: str, others: tuple[str, ...]) -> set[str]:
         with self._keyspace._store._lock:
