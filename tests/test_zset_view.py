@@ -9,6 +9,7 @@ non-str members) and their journal: one record per call, replayed on reopen.
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
 
 import pytest
@@ -278,3 +279,34 @@ def test_rank_and_limit_spans_match_python_slicing(
         want = walk[offset:] if count is None or count < 0 else walk[offset : offset + count]
     got = items[i:j][::-1] if reverse else items[i:j]
     assert got == want
+
+
+def test_threads_writing_and_reading_see_whole_steps(store: Store) -> None:
+    """Each call is one step under the lock: readers never see a half-applied ZADD."""
+    z = store.zsets["k"]
+    errors: list[BaseException] = []
+
+    def writer(base: int) -> None:
+        try:
+            for i in range(300):
+                z.add({f"w{base}:{i}:a": float(i), f"w{base}:{i}:b": float(i)})
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    def reader() -> None:
+        try:
+            for _ in range(300):
+                pairs = z.range_by_rank(0, -1, with_scores=True)
+                assert len(pairs) % 2 == 0  # both members of an add, or neither
+                assert [s for _, s in pairs] == sorted(s for _, s in pairs)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(3)]
+    threads += [threading.Thread(target=reader) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert len(z) == 3 * 300 * 2
