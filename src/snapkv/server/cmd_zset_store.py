@@ -227,6 +227,10 @@ def pop(
     if count == 0:
         return EMPTY_ARRAY
     taken = view.pop_max(max(count, 1)) if highest else view.pop_min(max(count, 1))
+    if not taken:  # emptied by another thread of an embedding program since exists()
+        if nil_when_empty:
+            return client.null_array
+        return None if emit_key else EMPTY_ARRAY
     client.changes += len(taken)
     if client.server.watched:
         client.server.touch(client.db_index, [key])
