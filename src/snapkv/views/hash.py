@@ -168,7 +168,13 @@ class HashView(View, MutableMapping[str, str]):
     # ------------------------------------------------------------ writing
 
     def __setitem__(self, field: str, value: str) -> None:
-        """HSET of one field: the lean path (no mapping is built; one record)."""
+        """HSET of one field: the lean path (no mapping is built; one record).
+
+        Without a journal (and outside a transaction, whose recorder is the
+        writer then) a live hash that no running save reads is changed in
+        place, exactly as its SET effect would change it: nothing is
+        recorded, so the effect's tuple and dispatch are skipped.
+        """
         if type(field) is not str:
             field = checked_text(field, "field")
         if type(value) is not str:
@@ -176,7 +182,14 @@ class HashView(View, MutableMapping[str, str]):
         keyspace = self._keyspace
         store = keyspace._store
         with store._lock:
-            keyspace._lookup(self._key, hashes)
+            current = keyspace._lookup(self._key, hashes)
+            if (
+                current is not None
+                and store._writer is None
+                and current.epoch >= store._frozen_below
+            ):
+                current[field] = value
+                return
             ticket = keyspace._write(
                 [("edit", keyspace._index, self._key, hashes.CODE, hashes.OP_SET, (field, value))]
             )
