@@ -20,8 +20,8 @@ import snapkv
 from snapkv import Store
 from snapkv.errors import WrongTypeError
 from snapkv.journal import scan_journal
-from snapkv.values.zsets import LexBound, ZSet, parse_lex_bound
-from snapkv.views.zset import NotANumberError, limit_span, rank_span
+from snapkv.values.zsets import LexBound, ZSet, limit_span, parse_lex_bound, rank_span
+from snapkv.views.zset import NotANumberError
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from sortedcontainers import SortedList
@@ -48,12 +49,18 @@ __all__ = [
     "OP_ADD",
     "OP_REM",
     "LexBound",
+    "Range",
     "ZSet",
     "apply",
     "build",
     "copy",
     "flat",
     "inverse",
+    "limit_span",
+    "parse_lex_bound",
+    "parse_score",
+    "parse_score_bound",
+    "rank_span",
     "size",
 ]
 
@@ -272,6 +279,73 @@ def copy(value: ZSet) -> ZSet:
 def size(value: ZSet) -> int:
     """The number of members."""
     return len(value)
+
+
+# ------------------------------------------------------------- selections
+
+
+def rank_span(size: int, start: int, stop: int) -> tuple[int, int]:
+    """Redis's ZRANGE index rules: ``[i, j)`` of ranks ``start`` to ``stop`` (inclusive, negatives
+    from the end), empty (``i == j``) when the range holds nothing."""
+    if start < 0:
+        start += size
+    if stop < 0:
+        stop += size
+    start = max(start, 0)
+    if start > stop or start >= size:
+        return 0, 0
+    return start, min(stop, size - 1) + 1
+
+
+def limit_span(i: int, j: int, offset: int, count: int | None, reverse: bool) -> tuple[int, int]:
+    """``[i, j)`` cut by a LIMIT (from the high end when ``reverse``).
+
+    As Redis's LIMIT: a negative ``offset`` gives nothing, a negative (or
+    ``None``) ``count`` everything after the offset.
+    """
+    if offset < 0:
+        return i, i
+    unlimited = count is None or count < 0
+    if reverse:
+        j = max(i, j - offset)
+        if not unlimited:
+            i = max(i, j - count)  # type: ignore[operator]
+    else:
+        i = min(j, i + offset)
+        if not unlimited:
+            j = min(j, i + count)  # type: ignore[operator]
+    return i, j
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    """What one ZRANGE selects (all its forms: by rank, score or lex, reversed, LIMIT).
+
+    ``low``/``high`` are ranks (``int``, Redis's inclusive, negative from
+    the end, counted from the highest score when ``reverse``), scores
+    (``(value, exclusive)``) or :class:`LexBound` s, by ``by``. ``offset``
+    and ``count`` are LIMIT's (see :func:`limit_span`), not used by rank.
+    """
+
+    by: str
+    low: Any
+    high: Any
+    reverse: bool = False
+    offset: int = 0
+    count: int | None = None
+
+    def span(self, z: ZSet) -> tuple[int, int, bool]:
+        """Positions ``[i, j)`` in ``z`` and the direction to walk them: O(log n)."""
+        if self.by == "rank":
+            i, j = rank_span(len(z), self.low, self.high)
+            if self.reverse:
+                i, j = len(z) - j, len(z) - i
+            return i, j, self.reverse
+        if self.by == "score":
+            i, j = z.score_span(*self.low, *self.high)
+        else:
+            i, j = z.lex_span(self.low, self.high)
+        return (*limit_span(i, j, self.offset, self.count, self.reverse), self.reverse)
 
 
 # ------------------------------------------------- scores and ranges as text

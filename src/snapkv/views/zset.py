@@ -18,13 +18,12 @@ from __future__ import annotations
 import math
 import random as _random
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from snapkv.values import Item, ValueType, zsets
 from snapkv.views.base import View, checked_text
 
-__all__ = ["NotANumberError", "Range", "SortedSetView", "limit_span", "rank_span"]
+__all__ = ["NotANumberError", "SortedSetView"]
 
 _INF = math.inf
 Pair = tuple[str, float]
@@ -44,76 +43,12 @@ def _score(value: object) -> float:
     return score
 
 
-def rank_span(size: int, start: int, stop: int) -> tuple[int, int]:
-    """Redis's ZRANGE index rules: ``[i, j)`` of ranks ``start`` to ``stop`` (inclusive, negatives
-    from the end), empty (``i == j``) when the range holds nothing."""
-    if start < 0:
-        start += size
-    if stop < 0:
-        stop += size
-    start = max(start, 0)
-    if start > stop or start >= size:
-        return 0, 0
-    return start, min(stop, size - 1) + 1
-
-
-def limit_span(i: int, j: int, offset: int, count: int | None, reverse: bool) -> tuple[int, int]:
-    """``[i, j)`` cut by a LIMIT (from the high end when ``reverse``).
-
-    As Redis's LIMIT: a negative ``offset`` gives nothing, a negative (or
-    ``None``) ``count`` everything after the offset.
-    """
-    if offset < 0:
-        return i, i
-    unlimited = count is None or count < 0
-    if reverse:
-        j = max(i, j - offset)
-        if not unlimited:
-            i = max(i, j - count)  # type: ignore[operator]
-    else:
-        i = min(j, i + offset)
-        if not unlimited:
-            j = min(j, i + count)  # type: ignore[operator]
-    return i, j
-
-
 def _lex(bound: str | zsets.LexBound) -> zsets.LexBound:
     return (
         bound
         if isinstance(bound, zsets.LexBound)
         else zsets.parse_lex_bound(checked_text(bound, "bound"))
     )
-
-
-@dataclass(frozen=True, slots=True)
-class Range:
-    """What one ZRANGE selects (all its forms: by rank, score or lex, reversed, LIMIT).
-
-    ``low``/``high`` are ranks (``int``, Redis's inclusive, negative from
-    the end, counted from the highest score when ``reverse``), scores
-    (``(value, exclusive)``) or :class:`zsets.LexBound` s, by ``by``. ``offset``
-    and ``count`` are LIMIT's (see :func:`limit_span`), not used by rank.
-    """
-
-    by: str
-    low: Any
-    high: Any
-    reverse: bool = False
-    offset: int = 0
-    count: int | None = None
-
-    def span(self, z: zsets.ZSet) -> tuple[int, int, bool]:
-        """Positions ``[i, j)`` in ``z`` and the direction to walk them: O(log n)."""
-        if self.by == "rank":
-            i, j = rank_span(len(z), self.low, self.high)
-            if self.reverse:
-                i, j = len(z) - j, len(z) - i
-            return i, j, self.reverse
-        if self.by == "score":
-            i, j = z.score_span(*self.low, *self.high)
-        else:
-            i, j = z.lex_span(self.low, self.high)
-        return (*limit_span(i, j, self.offset, self.count, self.reverse), self.reverse)
 
 
 class SortedSetView(View, MutableMapping[str, float]):
@@ -340,7 +275,7 @@ class SortedSetView(View, MutableMapping[str, float]):
 
     def remove_range_by_rank(self, start: int, stop: int) -> int:
         """ZREMRANGEBYRANK (``stop`` inclusive, negatives from the end); the number removed."""
-        return len(self._remove_span(lambda z: (*rank_span(len(z), start, stop), False)))
+        return len(self._remove_span(lambda z: (*zsets.rank_span(len(z), start, stop), False)))
 
     def remove_range_by_score(
         self,
@@ -351,7 +286,7 @@ class SortedSetView(View, MutableMapping[str, float]):
         max_exclusive: bool = False,
     ) -> int:
         """ZREMRANGEBYSCORE; the number removed."""
-        low, high = _bound(min), _bound(max)
+        low, high = _score(min), _score(max)
         return len(
             self._remove_span(
                 lambda z: (*z.score_span(low, min_exclusive, high, max_exclusive), False)
@@ -396,8 +331,8 @@ class SortedSetView(View, MutableMapping[str, float]):
         count: int | None = None,
         with_scores: bool = False,
     ) -> list[Any]:
-        """What one ZRANGE selects, in its order: O(log n + m). See :class:`Range`."""
-        return self._read(Range(by, low, high, reverse, offset, count).span, with_scores)
+        """What one ZRANGE selects, in its order: O(log n + m) (see ``zsets.Range``)."""
+        return self._read(zsets.Range(by, low, high, reverse, offset, count).span, with_scores)
 
     def range_by_rank(
         self, start: int, stop: int, reverse: bool = False, with_scores: bool = False
@@ -423,18 +358,11 @@ class SortedSetView(View, MutableMapping[str, float]):
         """ZRANGEBYSCORE (ZREVRANGEBYSCORE with ``reverse``): O(log n + m).
 
         ``min``/``max`` are the low and high ends in either direction;
-        ``offset``/``count`` are LIMIT's (see :func:`limit_span`).
+        ``offset``/``count`` are LIMIT's (see ``zsets.limit_span``).
         """
-        low, high = (_bound(min), min_exclusive), (_bound(max), max_exclusive)
-        return self.select(
-            "score",
-            low,
-            high,
-            reverse=reverse,
-            offset=offset,
-            count=count,
-            with_scores=with_scores,
-        )
+        low, high = (_score(min), min_exclusive), (_score(max), max_exclusive)
+        rng = zsets.Range("score", low, high, reverse, offset, count)
+        return self._read(rng.span, with_scores)
 
     def range_by_lex(
         self,
@@ -447,15 +375,8 @@ class SortedSetView(View, MutableMapping[str, float]):
         with_scores: bool = False,
     ) -> list[Any]:
         """ZRANGEBYLEX (bounds ``[a``, ``(a``, ``-``, ``+``); for members of equal scores."""
-        return self.select(
-            "lex",
-            _lex(min),
-            _lex(max),
-            reverse=reverse,
-            offset=offset,
-            count=count,
-            with_scores=with_scores,
-        )
+        rng = zsets.Range("lex", _lex(min), _lex(max), reverse, offset, count)
+        return self._read(rng.span, with_scores)
 
     def store_range(
         self,
@@ -476,7 +397,7 @@ class SortedSetView(View, MutableMapping[str, float]):
         stored and whether an existing ``destination`` was deleted.
         """
         destination = checked_text(destination, "destination")
-        rng = Range(by, low, high, reverse, offset, count)
+        rng = zsets.Range(by, low, high, reverse, offset, count)
         ks = self._keyspace
         store = ks._store
         with store._lock:
@@ -502,7 +423,7 @@ class SortedSetView(View, MutableMapping[str, float]):
         max_exclusive: bool = False,
     ) -> int:
         """ZCOUNT: members with scores in the range, O(log n)."""
-        low, high = _bound(min), _bound(max)
+        low, high = _score(min), _score(max)
         with self._keyspace._store._lock:
             value: zsets.ZSet | None = self._current()
             if value is None:
@@ -546,11 +467,6 @@ class SortedSetView(View, MutableMapping[str, float]):
         if with_scores:
             return [(m, s) for s, m in picked]
         return [m for _, m in picked]
-
-
-def _bound(value: object) -> float:
-    """A range end: a number, NaN refused (``-inf``/``inf`` are the open ends)."""
-    return _score(value)
 
 
 def _pairs(mapping: Mapping[str, float] | Iterable[tuple[str, float]]) -> list[tuple[str, float]]:
