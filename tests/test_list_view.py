@@ -200,6 +200,14 @@ def test_range_near_either_end_reads_few_elements(store: Store) -> None:
     assert lists.window(lists.List(values), 50_000, 50_002) == values[50_000:50_003]
 
 
+@pytest.mark.parametrize(
+    ("first", "last"), [(0, 0), (0, 63), (0, 64), (10, 300), (700, 999), (1, 998), (450, 550)]
+)
+def test_window_reads_short_and_long_ranges_from_either_end(first: int, last: int) -> None:
+    values = [str(i) for i in range(1000)]
+    assert lists.window(lists.List(values), first, last) == values[first : last + 1]
+
+
 POSITIONS_CASES = [
     ((1, 1, 0), [0]),
     ((1, 0, 0), [0, 3, 5, 7]),
