@@ -559,3 +559,13 @@ def test_command_getkeys_finds_lmpop_and_lmove_keys(twin: Any) -> None:
     twin.same("COMMAND", "GETKEYS", "LMOVE", "a", "b", "LEFT", "RIGHT")
     twin.same("COMMAND", "GETKEYS", "RPOPLPUSH", "a", "b")
     twin.same("COMMAND", "GETKEYS", "LPUSH", "a", "x")
+
+
+def test_binary_and_unicode_elements_round_trip(twin: Any) -> None:
+    odd = ["\udcff\udcfe", "é", "😀", "", "\x00", "a b\r\n"]
+    twin.same("RPUSH", "b", *odd)
+    twin.same("LRANGE", "b", "0", "-1")
+    twin.same("LPOS", "b", "\udcff\udcfe")
+    twin.same("LREM", "b", "0", "")
+    twin.same("LINSERT", "b", "AFTER", "😀", "\udc80")
+    twin.same("LMPOP", "1", "b", "RIGHT", "COUNT", "10")
