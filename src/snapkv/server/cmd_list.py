@@ -2,11 +2,10 @@
 
 Each handler parses its arguments in Redis's order (some commands look the
 key up before parsing an index, others after: the order decides which
-error a request with two faults gets) and does its work through the list
-view whose steps the blocking commands will reuse (``pop_count``,
-``ListView.pop_first``, ``move_to``). A key of
-another type raises WrongTypeError, which the dispatcher answers with
-WRONGTYPE.
+error a request with two faults gets) and does its work through
+``client.db.lists[key]``, whose steps the blocking commands will reuse
+(``pop_count``, ``ListView.pop_first``, ``move_to``). A key of another
+type raises WrongTypeError, which the dispatcher answers with WRONGTYPE.
 
 ``client.changes`` counts as Redis's ``server.dirty``: the elements pushed,
 popped, removed or trimmed away; one for LSET, LINSERT and a move.
