@@ -25,7 +25,7 @@ _HANDLER = {
 }
 
 #: What the value types' command families may import besides.
-_TYPED = {*_HANDLER, "snapkv.errors", "snapkv.values", "snapkv.views"}
+_TYPED = {*_HANDLER, "snapkv.errors", "snapkv.server.glob", "snapkv.values", "snapkv.views"}
 
 ALLOWED: dict[str, set[str]] = {
     "snapkv.errors": set(),

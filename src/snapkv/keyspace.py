@@ -67,6 +67,7 @@ class Engine(Protocol):
     _writer: Any
     #: The epoch of a running save (0: none): containers older than it are copied on write.
     _frozen_below: int
+    _closed: bool
 
     def now_ms(self) -> int: ...
     def db(self, index: int) -> Keyspace: ...
@@ -306,7 +307,9 @@ class Keyspace(MutableMapping[str, str]):
                 store._wake_sweeper()  # an expiry time may have arrived in a keyspace
         return ticket
 
-    def _edit(self, key: str, kind: vtypes.ValueType, opcode: int, items: tuple[Any, ...]) -> Any:
+    def _edit(
+        self, key: str, kind: vtypes.ValueType, opcode: int, items: tuple[Any, ...]
+    ) -> tuple[Any, int] | None:
         """:meth:`_write` of one EDIT of ``key`` here: the path of every single-key container write.
 
         The same rules as ``_write`` and ``effects.apply_key`` (record first,
