@@ -204,11 +204,11 @@ class HashView(View, MutableMapping[str, str]):
         pairs: list[str] = []
         for field, value in dict(other).items():
             pairs += (checked_text(field, "field"), checked_text(value, "value"))
-        if not pairs:
-            return 0
         store = self._keyspace._store
         with store._lock:
             current = self._current()
+            if not pairs:
+                return 0
             new = len(pairs) // 2 if current is None else sum(f not in current for f in pairs[::2])
             ticket = self._edit(hashes.OP_SET, pairs)
         store._commit(ticket)
