@@ -929,9 +929,9 @@ def test_scripting_commands_are_unknown(s: Session, argv: tuple[str, ...]) -> No
     assert s("COMMAND", "INFO", argv[0]) == b"*1\r\n$-1\r\n"
 
 
-def test_other_redis_types_are_unknown_commands(s: Session) -> None:
-    assert s("LPUSH", "l", "a") == error(
-        "ERR unknown command 'LPUSH', with args beginning with: 'l' 'a' "
+def test_commands_of_types_snapkv_lacks_are_unknown(s: Session) -> None:
+    assert s("XADD", "x", "*", "f", "v") == error(
+        "ERR unknown command 'XADD', with args beginning with: 'x' '*' 'f' 'v' "
     )
 
 
