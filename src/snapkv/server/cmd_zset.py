@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from snapkv.server.glob import keys_matching
 from snapkv.server.resp.text import to_bytes
 from snapkv.server.resp.writer import EMPTY_ARRAY, integer
 from snapkv.server.table import ERR_SYNTAX, CommandError, command, parse_int
@@ -339,66 +340,6 @@ def _parse_cursor(text: str) -> int:
     raise CommandError("ERR invalid cursor")
 
 
-def _glob(pattern: str) -> re.Pattern[bytes]:
-    """Redis's glob (``stringmatchlen``) as a regular expression over a member's bytes.
-
-    ``*``, ``?``, ``[...]`` (see :func:`_bracket`) and ``\\`` escapes. The
-    server's own matcher (``snapkv.server.glob``, linear in time) is not
-    among what a command family may import; this one backtracks, like
-    Redis's before 7.0.9, on patterns of many stars against long members.
-    """
-    data, i = to_bytes(pattern), 0
-    out: list[bytes] = []
-    while i < len(data):
-        c = data[i : i + 1]
-        if c == b"*":
-            if not out or out[-1] != b".*":  # a run of stars is one: less to backtrack
-                out.append(b".*")
-        elif c == b"?":
-            out.append(b".")
-        elif c == b"\\" and i + 1 < len(data):
-            i += 1
-            out.append(re.escape(data[i : i + 1]))
-        elif c == b"[":
-            i, chosen, negate = _bracket(data, i + 1)
-            if chosen:
-                members = b"".join(re.escape(bytes([b])) for b in sorted(chosen))
-                out.append(b"[" + (b"^" if negate else b"") + members + b"]")
-            else:
-                out.append(b"." if negate else b"(?!)")
-        else:
-            out.append(re.escape(c))
-        i += 1
-    return re.compile(b"".join(out), re.DOTALL)
-
-
-def _bracket(data: bytes, j: int) -> tuple[int, set[int], bool]:
-    """A ``[...]`` set read as ``stringmatchlen`` reads it, from just after ``[``.
-
-    Returns where it ends (its ``]``, or the pattern's last byte when never
-    closed), its bytes and whether ``^`` negates it. ``x-y`` is a range
-    (ends in either order) even when ``y`` is ``]``, as in Redis.
-    """
-    negate = data[j : j + 1] == b"^"
-    j += negate
-    chosen: set[int] = set()
-    while j < len(data):
-        c = data[j]
-        if c == 0x5C and j + 1 < len(data):  # backslash
-            chosen.add(data[j + 1])
-            j += 2
-        elif c == 0x5D:  # ]
-            return j, chosen, negate
-        elif j + 2 < len(data) and data[j + 1] == 0x2D:  # x-y
-            low, high = sorted((c, data[j + 2]))
-            chosen.update(range(low, high + 1))
-            j += 3
-        else:
-            chosen.add(c)
-            j += 1
-    return len(data) - 1, chosen, negate
-
-
 def _scan_score(score: float, small: bool) -> str:
     """A score as ZSCAN prints it: a listpack's stored text when small, else ``%.17g``."""
     if score in (float("inf"), float("-inf")):
@@ -435,8 +376,9 @@ def zscan(client: Client, argv: list[str]) -> bytes:
             raise CommandError(ERR_SYNTAX)
     pairs = view.range_by_rank(0, -1, with_scores=True)
     small = len(pairs) <= _SMALL_ENTRIES and all(len(to_bytes(m)) <= _SMALL_VALUE for m, _ in pairs)
-    if pattern is not None and pattern != "*":
-        matcher = _glob(pattern)
-        pairs = [p for p in pairs if p[0] and matcher.fullmatch(to_bytes(p[0]))]
+    if pattern is not None:
+        # The server's matcher (KEYS', SCAN's): linear time, so no pattern can stall it.
+        kept = set(keys_matching(pattern, [member for member, _ in pairs]))
+        pairs = [pair for pair in pairs if pair[0] in kept]
     flat = [x for m, s in pairs for x in (m, _scan_score(s, small))]
     return client.encode(["0", flat])
