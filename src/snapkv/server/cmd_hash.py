@@ -19,6 +19,11 @@ element present for the whole walk is returned at least once whatever
 changes in between, and a cursor from any connection continues it. An
 element set Redis keeps compact (a listpack hash, an intset) is returned
 whole, with cursor 0, whatever COUNT says, as Redis does.
+
+MATCH uses :func:`glob_match`, Redis's ``stringmatchlen`` ported here
+because a value type's family may import only the handler layer, not
+:mod:`snapkv.server.glob` (tests/test_layers.py); a test checks that the
+two agree.
 """
 
 from __future__ import annotations
