@@ -15,6 +15,7 @@ import pytest
 
 import snapkv
 from snapkv import Store
+from snapkv import journal as jr
 from snapkv.errors import WrongTypeError
 from snapkv.values import sets
 
@@ -203,3 +204,30 @@ def test_a_failed_transaction_undoes_set_writes(store: Store) -> None:
         s.move("c", "t")
         raise RuntimeError("abort")
     assert s.to_set() == {"a", "b"} and "u" not in store and "t" not in store
+
+
+def test_the_journal_holds_one_record_per_call(tmp_path: Path) -> None:
+    store = snapkv.open(tmp_path, fsync="no")
+    a = store.sets["a"]
+    a.add_many(["1", "2"])
+    store.sets["b"].add("9")
+    a.move("1", "b")
+    a.union_store("u", "b")
+    taken = a.pop_many(1)
+    a.intersection_store("u", "nokey")
+    store.close()
+    ops = [
+        op
+        for path in sorted(tmp_path.glob("journal-*"))
+        for op in jr.scan_journal(path.read_bytes()).ops
+    ]
+    code, add, rem = sets.CODE, sets.OP_ADD, sets.OP_REM
+    assert ops[:3] == [
+        ("edit", 0, "a", code, add, ("1", "2")),
+        ("edit", 0, "b", code, add, ("9",)),
+        ("batch", (("edit", 0, "a", code, rem, ("1",)), ("edit", 0, "b", code, add, ("1",)))),
+    ]
+    assert ops[3][:3] == ("put", 0, "u") and sorted(ops[3][4]) == ["1", "2", "9"]
+    assert ops[3][5] == 0  # a STORE clears the destination's expiry
+    assert ops[4:] == [("del", 0, "a"), ("del", 0, "u")]  # SPOP of the last member: a DEL
+    assert taken == ["2"]
