@@ -22,6 +22,7 @@ from snapkv import MemoryMedium, Store
 from snapkv.errors import WrongTypeError
 from snapkv.values import lists
 from snapkv.views import ListView
+from support import FakeClock
 
 
 @pytest.fixture
@@ -448,3 +449,32 @@ def test_writes_during_a_save_leave_the_saved_lists_as_they_were() -> None:
     saved = Store(medium)
     saved.restore()
     assert list(saved.lists["plain"]) == ["a"] and list(saved.lists["expiring"]) == ["x"]
+
+
+MAKERS: dict[str, Callable[[Store], None]] = {
+    "append": lambda s: s.lists["l"].append("new"),
+    "appendleft": lambda s: s.lists["l"].appendleft("new"),
+    "extend": lambda s: s.lists["l"].extend(["new"]),
+    "insert": lambda s: s.lists["l"].insert(0, "new"),
+    "move_to": lambda s: s.lists["src"].move_to("l"),
+}
+
+
+@pytest.mark.parametrize("how", sorted(MAKERS))
+def test_a_list_made_where_an_expired_one_was_reclaimed_replays_alone(
+    tmp_path: Path, how: str
+) -> None:
+    clock = FakeClock()
+    store = snapkv.open(tmp_path / "db", clock=clock, sweep_interval=None)
+    made(store, "old", "old")
+    made(store, "new", key="src")
+    store.expire("l", 0.001)
+    clock.ms += 1
+    assert len(store) == 1  # reclaims the expired list: no record says so
+    MAKERS[how](store)
+    store.close()
+    reopened = snapkv.open(tmp_path / "db", clock=clock, sweep_interval=None)
+    try:
+        assert list(reopened.lists["l"]) == ["new"] and reopened.ttl("l") is None
+    finally:
+        reopened.close()

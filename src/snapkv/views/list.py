@@ -75,16 +75,32 @@ class ListView(View):
 
     # ----------------------------------------------------------------- push
 
+    def _create(self, opcode: int, values: tuple[str, ...]) -> tuple[Any, int] | None:
+        """Journal and apply a push that makes the list: a DEL of the key first, one record.
+
+        A key that expired may be gone from memory without a record (the
+        sweeper, a reopen), so the journal can still hold its old list;
+        without the DEL, replay would push onto that list (and keep its
+        expiry). Caller holds the lock and found no list.
+        """
+        ks = self._keyspace
+        db, key = ks._index, self._key
+        return ks._write([("del", db, key), ("edit", db, key, _CODE, opcode, values)])
+
     def _push(self, opcode: int, values: tuple[str, ...], existing: bool = False) -> int:
         """Push ``values`` at one end; the new length (0: ``existing`` and no list)."""
         ks = self._keyspace
         store = ks._store
         with store._lock:
             value = ks._lookup(self._key, lists)
-            if value is None and existing:
-                return 0
-            length = len(values) if value is None else len(value) + len(values)
-            ticket = ks._edit(self._key, lists, opcode, values)
+            if value is None:
+                if existing:
+                    return 0
+                length = len(values)
+                ticket = self._create(opcode, values)
+            else:
+                length = len(value) + len(values)
+                ticket = ks._edit(self._key, lists, opcode, values)
         if ticket is not None:
             store._after_append(*ticket)
         return length
@@ -104,18 +120,21 @@ class ListView(View):
         store = ks._store
         key = self._key
         with store._lock:
-            if store._writer is None:
-                data, expires, _ = ks._space
-                current = data.get(key)
+            data, expires, _ = ks._space
+            current = data.get(key)
+            if current.__class__ is _LIST:
                 if (
-                    current.__class__ is _LIST
+                    store._writer is None
                     and not (expires and key in expires)
                     and current.epoch >= store._frozen_below
                 ):
                     current.append(value)
                     return
-            ks._lookup(key, lists)
-            ticket = ks._edit(key, lists, _PUSH_RIGHT, (value,))
+                ticket = ks._edit(key, lists, _PUSH_RIGHT, (value,))
+            else:
+                if current is not None:
+                    ks._lookup(key, lists)  # WrongTypeError, unless it expired
+                ticket = self._create(_PUSH_RIGHT, (value,))
         if ticket is not None:
             store._after_append(*ticket)
 
@@ -236,30 +255,20 @@ class ListView(View):
             value = ks._lookup(self._key, lists)
             if value is None:
                 return None
-            ks._lookup(destination, lists)  # both types are checked before anything changes
+            target = ks._lookup(destination, lists)  # both types checked before any change
             element: str = value[0] if from_left else value[-1]
             if destination == self._key and len(value) == 1:
                 return element
-            ticket = ks._write(
-                [
-                    (
-                        "edit",
-                        ks._index,
-                        self._key,
-                        _CODE,
-                        _POP_LEFT if from_left else _POP_RIGHT,
-                        (element,),
-                    ),
-                    (
-                        "edit",
-                        ks._index,
-                        destination,
-                        _CODE,
-                        _PUSH_LEFT if to_left else _PUSH_RIGHT,
-                        (element,),
-                    ),
-                ]
+            db = ks._index
+            ops: list[Any] = [
+                ("edit", db, self._key, _CODE, _POP_LEFT if from_left else _POP_RIGHT, (element,))
+            ]
+            if target is None:
+                ops.append(("del", db, destination))  # see _create
+            ops.append(
+                ("edit", db, destination, _CODE, _PUSH_LEFT if to_left else _PUSH_RIGHT, (element,))
             )
+            ticket = ks._write(ops)
         store._commit(ticket)
         return element
 
@@ -384,9 +393,10 @@ class ListView(View):
             value = self._current()
             n = 0 if value is None else len(value)
             at = min(max(index + n if index < 0 else index, 0), n)
-            ticket = (
-                self._edit(_SPLICE, (at, 0, element)) if n else self._edit(_PUSH_RIGHT, (element,))
-            )
+            if n:
+                ticket = self._edit(_SPLICE, (at, 0, element))
+            else:
+                ticket = self._create(_PUSH_RIGHT, (element,))
         store._commit(ticket)
 
     def insert_before(self, pivot: str, element: str) -> int:
