@@ -16,8 +16,8 @@ import pytest
 import snapkv
 from snapkv import Store
 from snapkv.errors import WrongTypeError
+from snapkv.values.hashes import human_float
 from snapkv.views import HashView
-from snapkv.views.hash import human_float
 from support import FakeClock
 
 

@@ -47,9 +47,6 @@ _H = "hash"
 _KEY = (1, 1, 1)
 _LONG_MAX = 2**63 - 1
 _EMPTY_SCAN = b"*2\r\n$1\r\n0\r\n*0\r\n"
-_FLOAT = re.compile(
-    r"[+-]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity)", re.IGNORECASE | re.ASCII
-)
 
 
 def _check_errors(exc: ValueError) -> CommandError:
@@ -145,11 +142,11 @@ def hincrby(client: Client, argv: list[str]) -> bytes:
 @command("hincrbyfloat", 4, "write denyoom fast", keys=_KEY, group=_H, since="2.6.0")
 def hincrbyfloat(client: Client, argv: list[str]) -> bytes:
     """HINCRBYFLOAT: the sum written as INCRBYFLOAT writes it (shortest exact decimal)."""
-    text = argv[3]
-    if len(text) >= 5 * 1024 or not _FLOAT.fullmatch(text):
+    by = hashes.as_float(argv[3])
+    if by is None:
         raise CommandError("ERR value is not a valid float")
     try:
-        written = client.db.hashes[argv[1]].incr_float(argv[2], float(text))
+        written = client.db.hashes[argv[1]].incr_float(argv[2], by)
     except ValueError as exc:
         raise _check_errors(exc) from None
     client.changes += 1

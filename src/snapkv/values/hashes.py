@@ -11,6 +11,8 @@ Effects (the journal's EDIT records for a hash, docs/FORMAT.md J3):
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
 from typing import Any
 
 from snapkv.values.base import Item, Items, epoch
@@ -23,10 +25,13 @@ __all__ = [
     "OP_SET",
     "Hash",
     "apply",
+    "as_float",
+    "as_int",
     "build",
     "compact",
     "copy",
     "flat",
+    "human_float",
     "inverse",
     "size",
 ]
@@ -136,3 +141,53 @@ def compact(value: dict[str, str]) -> bool:
         _wire_len(field) <= LISTPACK_VALUE and _wire_len(text) <= LISTPACK_VALUE
         for field, text in value.items()
     )
+
+
+# ------------------------------------------------- a value read as a number
+
+_INT = re.compile(r"-?[1-9][0-9]{0,18}|0", re.ASCII)
+_DECIMAL = re.compile(
+    r"[+-]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity)", re.IGNORECASE | re.ASCII
+)
+_HEX = re.compile(
+    r"[+-]?0x(?:[0-9a-f]+(?:\.[0-9a-f]*)?|\.[0-9a-f]+)(?:p[+-]?\d+)?", re.IGNORECASE | re.ASCII
+)
+#: Redis's ``MAX_LONG_DOUBLE_CHARS``: a longer text is not a float to ``string2ld``.
+_MAX_FLOAT_CHARS = 5 * 1024
+
+
+def as_int(text: str) -> int | None:
+    """``text`` as Redis's ``string2ll`` reads a 64-bit integer (HINCRBY), else ``None``.
+
+    Strict: no ``+``, no spaces, no leading zeros, within 64 bits.
+    """
+    if _INT.fullmatch(text) is None:
+        return None
+    value = int(text)
+    return value if -(2**63) <= value < 2**63 else None
+
+
+def as_float(text: str) -> float | None:
+    """``text`` as Redis's ``string2ld`` reads a float (HINCRBYFLOAT), else ``None``.
+
+    What C's ``strtold`` reads, hexadecimal floats (``0x1p3``) and ``inf``
+    included, with no space around it; NaN is refused. (Redis then computes
+    in ``long double``, snapkv in double: the last digits can differ.)
+    """
+    if len(text) >= _MAX_FLOAT_CHARS:
+        return None
+    if _DECIMAL.fullmatch(text) is not None:
+        return float(text)
+    if _HEX.fullmatch(text) is not None:
+        return float.fromhex(text)
+    return None
+
+
+def human_float(value: float) -> str:
+    """Shortest decimal that reads back as ``value``, without an exponent (HINCRBYFLOAT's form)."""
+    text = repr(value)
+    if "e" in text:
+        text = format(Decimal(text), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text

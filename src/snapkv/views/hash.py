@@ -7,17 +7,14 @@ the counters (:meth:`HashView.incr`, :meth:`HashView.incr_float`) compute
 and record the *value* they write, never the increment, so replaying the
 journal needs no arithmetic and cannot drift.
 
-Numbers follow Redis's rules for HINCRBY and HINCRBYFLOAT: a field's value
-is an integer only in ``string2ll``'s strict form (no sign ``+``, spaces or
-leading zeros), and a float result is written in the shortest decimal that
-reads back as the same double, without an exponent.
+Numbers follow Redis's rules for HINCRBY and HINCRBYFLOAT (see
+:func:`snapkv.values.hashes.as_int` and :func:`~snapkv.values.hashes.as_float`).
 """
 
 from __future__ import annotations
 
 import math
 import random
-import re
 from collections.abc import (
     ItemsView,
     Iterable,
@@ -27,47 +24,15 @@ from collections.abc import (
     MutableMapping,
     ValuesView,
 )
-from decimal import Decimal
 from typing import Any, ClassVar
 
 from snapkv.values import ValueType, hashes
 from snapkv.views.base import View, checked_text
 
-__all__ = ["HashView", "human_float"]
+__all__ = ["HashView"]
 
 _MISSING: Any = object()
-_INT = re.compile(r"-?[1-9][0-9]{0,18}|0", re.ASCII)
-_FLOAT = re.compile(
-    r"[+-]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity)", re.IGNORECASE | re.ASCII
-)
 _LLONG_MIN, _LLONG_MAX = -(2**63), 2**63 - 1
-#: Redis's ``MAX_LONG_DOUBLE_CHARS``: a longer value is not a float to ``string2ld``.
-_MAX_FLOAT_CHARS = 5 * 1024
-
-
-def _as_int(text: str) -> int | None:
-    """``text`` as Redis's ``string2ll`` reads a 64-bit integer, else ``None``."""
-    if _INT.fullmatch(text) is None:
-        return None
-    value = int(text)
-    return value if _LLONG_MIN <= value <= _LLONG_MAX else None
-
-
-def _as_float(text: str) -> float | None:
-    """``text`` as Redis's ``string2ld`` reads a float (no spaces, no NaN), else ``None``."""
-    if len(text) >= _MAX_FLOAT_CHARS or _FLOAT.fullmatch(text) is None:
-        return None
-    return float(text)
-
-
-def human_float(value: float) -> str:
-    """Shortest decimal that reads back as ``value``, without an exponent (INCRBYFLOAT's form)."""
-    text = repr(value)
-    if "e" in text:
-        text = format(Decimal(text), "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
 
 
 class HashView(View, MutableMapping[str, str]):
@@ -320,7 +285,7 @@ class HashView(View, MutableMapping[str, str]):
         with store._lock:
             current = self._current()
             old = None if current is None else current.get(field)
-            number = 0 if old is None else _as_int(old)
+            number = 0 if old is None else hashes.as_int(old)
             if number is None:
                 raise ValueError("hash value is not an integer")
             number += amount
@@ -351,13 +316,13 @@ class HashView(View, MutableMapping[str, str]):
         with store._lock:
             current = self._current()
             old = None if current is None else current.get(field)
-            number = 0.0 if old is None else _as_float(old)
+            number = 0.0 if old is None else hashes.as_float(old)
             if number is None:
                 raise ValueError("hash value is not a float")
             total = number + amount
             if not math.isfinite(total):
                 raise ValueError("increment would produce NaN or Infinity")
-            text = human_float(total)
+            text = hashes.human_float(total)
             ticket = self._edit(hashes.OP_SET, (field, text))
         store._commit(ticket)
         return text
