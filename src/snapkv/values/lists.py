@@ -47,9 +47,11 @@ __all__ = [
     "apply",
     "build",
     "copy",
+    "cut",
     "ends",
     "flat",
     "inverse",
+    "kept",
     "occurrences",
     "positions",
     "size",
@@ -228,6 +230,21 @@ def span(length: int, start: int, stop: int) -> tuple[int, int] | None:
     if start > stop or start >= length:
         return None
     return start, min(stop, length - 1)
+
+
+def kept(length: int, start: int, stop: int) -> tuple[int, int]:
+    """What LTRIM ``start stop`` keeps of a list of ``length``: ``(first, count)``,
+    the items of its ``OP_TRIM`` effect (``(0, 0)``: nothing, the key goes)."""
+    bounds = span(length, start, stop)
+    return (0, 0) if bounds is None else (bounds[0], bounds[1] - bounds[0] + 1)
+
+
+def cut(value: List, part: slice) -> list[str]:
+    """``value[part]`` as a list (a deque takes no slice); a step of 1 reads a :func:`window`."""
+    start, stop, step = part.indices(len(value))
+    if step == 1:
+        return window(value, start, stop - 1) if start < stop else []
+    return list(value)[part]
 
 
 def window(value: List, first: int, last: int) -> list[str]:

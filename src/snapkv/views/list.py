@@ -219,14 +219,14 @@ class ListView(View):
 
     def pop(self) -> str:
         """Remove and return the tail element (RPOP); ``IndexError`` if the list is empty."""
-        taken = self.pop_count(1, left=False)
-        if not taken:
-            raise IndexError("pop from an empty list")
-        return taken[0]
+        return self._pop_one(False)
 
     def popleft(self) -> str:
         """Remove and return the head element (LPOP); ``IndexError`` if the list is empty."""
-        taken = self.pop_count(1)
+        return self._pop_one(True)
+
+    def _pop_one(self, left: bool) -> str:
+        taken = self.pop_count(1, left)
         if not taken:
             raise IndexError("pop from an empty list")
         return taken[0]
@@ -283,12 +283,7 @@ class ListView(View):
         with self._keyspace._store._lock:
             value = self._current()
             if isinstance(index, slice):
-                if value is None:
-                    return []
-                start, stop, step = index.indices(len(value))
-                if step == 1:
-                    return _window(value, start, stop - 1) if start < stop else []
-                return list(value)[index]
+                return [] if value is None else lists.cut(value, index)
             if value is None:
                 raise IndexError("list index out of range")
             found: str = value[index]
@@ -314,9 +309,6 @@ class ListView(View):
             value = self._current()
             bounds = None if value is None else _span(len(value), start, stop)
             return [] if bounds is None else _window(value, *bounds)
-
-    def __len__(self) -> int:
-        return View.__len__(self)
 
     def __iter__(self) -> Iterator[str]:
         """The elements of a point-in-time copy, head first."""
@@ -459,8 +451,7 @@ class ListView(View):
             if value is None:
                 return 0
             n = len(value)
-            bounds = _span(n, start, stop)
-            first, count = (0, 0) if bounds is None else (bounds[0], bounds[1] - bounds[0] + 1)
+            first, count = lists.kept(n, start, stop)
             if count == n:
                 return 0
             ticket = self._edit(lists.OP_TRIM, (first, count))
