@@ -14,12 +14,14 @@ import itertools
 from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import snapkv
 from snapkv import MemoryMedium, Store
 from snapkv.errors import WrongTypeError
+from snapkv.journal import scan_journal
 from snapkv.values import lists
 from snapkv.views import ListView
 from support import FakeClock
@@ -478,3 +480,29 @@ def test_a_list_made_where_an_expired_one_was_reclaimed_replays_alone(
         assert list(reopened.lists["l"]) == ["new"] and reopened.ttl("l") is None
     finally:
         reopened.close()
+
+
+def journal_ops(directory: Path) -> list[Any]:
+    """Every operation in the directory's journal files, in order (one per record)."""
+    return [
+        op
+        for path in sorted(directory.glob("journal-*.skj"))
+        for op in scan_journal(path.read_bytes()).ops
+    ]
+
+
+def test_each_call_writes_one_record_and_a_move_one_batch(tmp_path: Path) -> None:
+    store = snapkv.open(tmp_path / "db")
+    made(store, "a", "b", "c")
+    made(store, "x", key="t")
+    before = len(journal_ops(tmp_path / "db"))
+    view = store.lists["l"]
+    view.extend(["d", "e"])
+    view.pop_many(2)
+    view.move_to("t")
+    view.move_to("fresh")
+    store.close()
+    ops = journal_ops(tmp_path / "db")[before:]
+    assert [op[0] for op in ops] == ["edit", "edit", "batch", "batch"]
+    assert [inner[0] for inner in ops[2][1]] == ["edit", "edit"]
+    assert [inner[0] for inner in ops[3][1]] == ["edit", "del", "edit"]
