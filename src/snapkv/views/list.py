@@ -17,8 +17,9 @@ once, so a waiter that wakes and retries either gets its element whole or
 finds the list empty again: no element is ever half moved.
 
 Writes go through ``Keyspace._edit`` (one EDIT record, then the effect
-applied by :mod:`snapkv.values.lists`), a move through ``Keyspace._write``
-(one BATCH of the two EDITs).
+applied by :mod:`snapkv.values.lists`); a write that makes a list, and a
+move, through ``Keyspace._write`` (one BATCH: see :meth:`ListView._create`
+for the DEL a new list starts with).
 """
 
 from __future__ import annotations
