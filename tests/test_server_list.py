@@ -400,11 +400,15 @@ COMMANDS = st.one_of(
 )
 
 
+@pytest.mark.parametrize("resp", ["2", "3"])
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(st.lists(COMMANDS, min_size=1, max_size=25))
-def test_random_command_sequences_reply_as_redis(twin: Any, commands: list[list[str]]) -> None:
+def test_random_command_sequences_reply_as_redis(
+    twin: Any, resp: str, commands: list[list[str]]
+) -> None:
+    hello(twin, resp)
     twin.same("FLUSHALL")
     for argv in commands:
         twin.same(*argv)
