@@ -294,3 +294,20 @@ def test_decoded_containers_belong_to_the_current_save_epoch() -> None:
 
     got = codec.decode_snapshot(encode({0: {"z": ZSet([(1.0, "a")]), "h": Hash({"f": "v"})}}))
     assert {value.epoch for value in got.spaces[0].values()} == {epoch()}
+
+
+def test_a_negative_zero_score_reads_as_positive_zero() -> None:
+    zset = ZSet([(1.0, "a"), (2.0, "b")])
+    zset.scores["a"] = -0.0  # as an older writer or another tool could have written it
+    zset.order.clear()
+    zset.order.update([(-0.0, "a"), (2.0, "b")])
+    got = codec.decode_snapshot(encode({0: {"z": zset}})).spaces[0]["z"]
+    assert math.copysign(1.0, got.scores["a"]) == 1.0
+    assert [math.copysign(1.0, score) for score, _member in got] == [1.0, 1.0]
+    positive = ZSet([(0.0, "a"), (2.0, "b")])  # a +0.0 takes no detour and stays +0.0
+    assert (
+        math.copysign(
+            1.0, codec.decode_snapshot(encode({0: {"z": positive}})).spaces[0]["z"].scores["a"]
+        )
+        == 1.0
+    )
