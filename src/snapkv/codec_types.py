@@ -39,11 +39,7 @@ from sortedcontainers import SortedList
 from snapkv._binary import encode_text
 from snapkv._frame import checked_text
 from snapkv.errors import CorruptSnapshotError
-from snapkv.values.base import epoch
-from snapkv.values.hashes import Hash
-from snapkv.values.lists import List
-from snapkv.values.sets import Set
-from snapkv.values.zsets import ZSet
+from snapkv.values import epoch, hashes, lists, sets, zsets
 
 __all__ = [
     "CONTAINERS_HEAD",
@@ -78,8 +74,9 @@ SCORE_SIZE = 8  # bytes per sorted set member of the score column (f64)
 #: CONTAINERS record, at most; a value with more is cut into parts.
 MAX_CHUNK_ELEMENTS = 8_192
 
-# The type codes of snapkv.values (frozen on-disk codes).
-_HASH, _LIST, _SET, _ZSET = 1, 2, 3, 4
+# The type codes of snapkv.values (frozen on-disk codes) and their containers.
+_HASH, _LIST, _SET, _ZSET = hashes.CODE, lists.CODE, sets.CODE, zsets.CODE
+Hash, List, Set, ZSet = hashes.Hash, lists.List, sets.Set, zsets.ZSet
 # ENTRIES' layouts (codec.LAYOUT_LENGTHS, codec.LAYOUT_SEPARATED), shared by CONTAINERS.
 _LENGTHS, _SEPARATED = 0, 1
 _BIG_ENDIAN = sys.byteorder == "big"
