@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import Twin
 from snapkv.server import conf
@@ -276,3 +278,35 @@ def test_a_config_file_line_is_noted_until_the_config_can_keep_it(tmp_path: Path
         assert reader.config.hash_max_listpack_entries == 5  # type: ignore[attr-defined]
     else:
         assert any("'hash-max-listpack-entries'" in note for note in reader.notes)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    entries=st.integers(0, 4),
+    width=st.integers(0, 4),
+    kind=st.sampled_from(["hash", "zset", "set"]),
+    size=st.integers(1, 6),
+    longest=st.integers(1, 6),
+    numeric=st.booleans(),
+)
+def test_generated_values_and_thresholds_encode_as_redis(
+    twin: Twin, *, entries: int, width: int, kind: str, size: int, longest: int, numeric: bool
+) -> None:
+    """Values made in one command (so Redis's answer has no history) under small thresholds."""
+    twin.server.execute(twin.snapkv, ["FLUSHALL"])
+    twin.raw("FLUSHALL")
+    if kind == "set":
+        twin.same("CONFIG", "SET", "set-max-intset-entries", str(entries))
+    else:
+        twin.same("CONFIG", "SET", f"{kind}-max-listpack-entries", str(entries))
+        twin.same("CONFIG", "SET", f"{kind}-max-listpack-value", str(width))
+    words = [(str(i) if numeric else chr(97 + i)) * (1 + i % longest) for i in range(size)]
+    if kind == "hash":
+        fill(twin, kind, "k", *[x for w in words for x in (w, w[: width + 1])])
+    elif kind == "zset":
+        fill(twin, kind, "k", *[x for i, w in enumerate(words) for x in (str(i), w)])
+    else:
+        fill(twin, kind, "k", *dict.fromkeys(words))
+    twin.same("OBJECT", "ENCODING", "k")
