@@ -391,3 +391,52 @@ def test_a_save_encodes_containers_as_they_were_when_it_started(tmp_path: Path) 
     assert dict(store.hashes["h"]) == {"a": "1"}
     assert list(store.lists["l"]) == ["x"]
     store.close()
+
+
+@pytest.mark.parametrize("kind", ["hash", "list", "set", "zset"])
+def test_a_container_recreated_after_its_expiry_was_reclaimed_survives_replay(
+    tmp_path: Path, kind: str
+) -> None:
+    """Expiry is never journaled: replay still holds the old value when the new one arrives.
+
+    The write that creates the key again must replace it, not merge into it
+    (and inherit its expiry, which would drop the new value at replay's end).
+    """
+    clock = FakeClock()
+    store = snapkv.open(tmp_path / "d", clock=clock, sweep_interval=None)
+
+    def write(member: str) -> None:
+        if kind == "hash":
+            store.hashes["k"][member] = "v"
+        elif kind == "set":
+            store.db(0)._write([("edit", 0, "k", sets.CODE, sets.OP_ADD, (member,))])
+        elif kind == "list":
+            store.db(0)._write([("edit", 0, "k", lists.CODE, lists.OP_PUSH_RIGHT, (member,))])
+        else:
+            store.db(0)._write([("edit", 0, "k", zsets.CODE, zsets.OP_ADD, (1.0, member))])
+
+    write("old")
+    store.expire("k", 1)
+    clock.advance(2)
+    assert store.sweep() == 1  # reclaimed, and nothing journaled for it
+    write("new")
+    expected = _state(store)
+    assert store.ttl("k") is None
+    store.close()
+    reopened = snapkv.open(tmp_path / "d", clock=clock, sweep_interval=None)
+    assert _state(reopened) == expected
+    reopened.close()
+
+
+def test_an_edit_after_a_rename_in_one_record_edits_the_renamed_value(tmp_path: Path) -> None:
+    store = snapkv.open(tmp_path / "d")
+    store.hashes["a"]["f"] = "1"
+    store.db(0)._write(
+        [("rename", 0, "a", 0, "b"), ("edit", 0, "b", hashes.CODE, hashes.OP_SET, ("g", "2"))]
+    )
+    assert dict(store.hashes["b"]) == {"f": "1", "g": "2"}
+    expected = _state(store)
+    store.close()
+    reopened = snapkv.open(tmp_path / "d")
+    assert _state(reopened) == expected
+    reopened.close()

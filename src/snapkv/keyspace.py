@@ -139,11 +139,22 @@ class Keyspace(MutableMapping[str, str]):
     """
 
     _space: Space
+    _views: tuple[Views[HashView], Views[ListView], Views[SetView], Views[SortedSetView]]
 
     def __init__(self, store: Engine, index: int) -> None:
         self._store = store
         self._index = index
         self._space = _new_space()
+        self._make_views()
+
+    def _make_views(self) -> None:
+        # Made once: ``store.lists[k]`` on a hot path should not build one each time.
+        self._views = (
+            Views(self, HashView),
+            Views(self, ListView),
+            Views(self, SetView),
+            Views(self, SortedSetView),
+        )
 
     @property
     def index(self) -> int:
@@ -244,22 +255,22 @@ class Keyspace(MutableMapping[str, str]):
     @property
     def hashes(self) -> Views[HashView]:
         """The hash at a key: ``store.hashes["user:1"]["name"] = "Ada"``."""
-        return Views(self, HashView)
+        return self._views[0]
 
     @property
     def lists(self) -> Views[ListView]:
         """The list at a key: ``store.lists["jobs"].append("j1")``."""
-        return Views(self, ListView)
+        return self._views[1]
 
     @property
     def sets(self) -> Views[SetView]:
         """The set at a key: ``store.sets["tags"].add("new")``."""
-        return Views(self, SetView)
+        return self._views[2]
 
     @property
     def zsets(self) -> Views[SortedSetView]:
         """The sorted set at a key: ``store.zsets["board"]["ada"] = 42.0``."""
-        return Views(self, SortedSetView)
+        return self._views[3]
 
     def _lookup(self, key: str, kind: vtypes.ValueType) -> Any:
         """The container ``key`` holds (``None``: missing or expired); caller holds the lock.
@@ -283,18 +294,24 @@ class Keyspace(MutableMapping[str, str]):
         record (a BATCH for several effects, so a multi-key command is all or
         nothing after a crash), then memory changes through
         :func:`snapkv.effects.apply_key`, the function replay uses. An EDIT
-        of a key that is present but expired first deletes it (a DEL in the
-        same record), so replay never edits the expired value. The caller
-        has checked every effect: ``apply_key`` raising here is a bug.
+        that creates its key (missing, or present but expired) follows a DEL
+        of it in the same record, for the reason :meth:`_edit` gives. The
+        caller has checked every effect: ``apply_key`` raising here is a bug.
         Returns the ticket for ``Engine._commit``.
         """
         store = self._store
         final: list[Any] = []
+        seen: set[tuple[int, str]] = set()  # keys an earlier effect of this record wrote
         for op in ops:
-            if op[0] == "edit":
+            if op[0] == "edit" and (op[1], op[2]) not in seen:
                 data, expires, _ = store.db(op[1])._space
-                if expires and op[2] in data and self._expired(op[2], expires):
+                if op[2] not in data or (expires and self._expired(op[2], expires)):
+                    # A container this record creates: see _edit on why replay
+                    # must drop whatever the key held before.
                     final.append(("del", op[1], op[2]))
+            seen.add((op[1], op[2]))
+            if op[0] == "rename":
+                seen.add((op[3], op[4]))
             final.append(op)
         if len(final) == 1:
             ticket = store._log(jr.encode, final[0])
@@ -313,16 +330,31 @@ class Keyspace(MutableMapping[str, str]):
         """:meth:`_write` of one EDIT of ``key`` here: the path of every single-key container write.
 
         The same rules as ``_write`` and ``effects.apply_key`` (record first,
-        copy on write, an emptied key removed, an expired key deleted by a
-        DEL in the same record), spelt out for the one-effect case: the
-        generic path's loop and dispatch cost as much as the effect itself.
+        copy on write, an emptied key removed), spelt out for the one-effect
+        case: the generic path's loop and dispatch cost as much as the effect.
         The caller holds the lock and has checked the type (``_lookup``).
+
+        A write that creates the key (missing, or present but expired) is
+        journaled as a PUT of the new value, not as an EDIT: the journal may
+        still hold an older value of the key that expired and was reclaimed
+        without a record (expiry is never journaled: replay drops expired
+        keys by their absolute times, at its end), and an EDIT replayed onto
+        it would merge with it and inherit its expiry. A PUT replaces it.
         """
         store = self._store
         data, expires, _ = self._space
         value = data.get(key)
-        if expires and value is not None and self._expired(key, expires):
-            return self._write([("edit", self._index, key, kind.CODE, opcode, items)])
+        if value is not None and expires and self._expired(key, expires):
+            value = None
+        if value is None:
+            result = kind.apply(None, opcode, items)
+            if result is None:
+                return None  # nothing to create (an effect that adds nothing)
+            ticket = store._log(jr.put_record, self._index, key, kind.CODE, kind.flat(result), 0)
+            data[key] = result
+            if expires:
+                expires.pop(key, None)
+            return ticket
         writer = store._writer
         if writer is None:
             if store._closed:
@@ -333,7 +365,7 @@ class Keyspace(MutableMapping[str, str]):
                 writer,
                 writer.append(jr.edit_record(self._index, key, kind.CODE, opcode, items)),
             )
-        if value is not None and value.epoch < store._frozen_below:
+        if value.epoch < store._frozen_below:
             value = data[key] = kind.copy(value)
         result = kind.apply(value, opcode, items)
         if result is None:

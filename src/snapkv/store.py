@@ -328,6 +328,7 @@ class Store(Keyspace):
         self._store = self
         self._index = 0
         self._space = _new_space()
+        self._make_views()
         self._medium: Medium = medium if medium is not None else MemoryMedium()
         # A plain Lock: every write takes it, and an RLock costs ~10 ns more
         # (3-5% of a set). A transaction swaps in a HeldLock for its duration

@@ -45,7 +45,7 @@ class View:
 
     def __init__(self, keyspace: Keyspace, key: str) -> None:
         self._keyspace = keyspace
-        self._key = checked_text(key, "key")
+        self._key = key if type(key) is str else checked_text(key, "key")
 
     @property
     def key(self) -> str:
