@@ -1045,3 +1045,11 @@ def test_cli_refuses_bad_save_rules(capsys: pytest.CaptureFixture[str]) -> None:
 
     assert main(["serve", "--save", "900"]) == 2
     assert "save needs pairs" in capsys.readouterr().err
+
+
+def test_expiretime_rounds_to_the_nearest_second_as_redis_does(s: Session) -> None:
+    # redis-server 7.0.15: PXAT ...600 -> EXPIRETIME ...801, PXAT ...400 -> ...800.
+    assert s("SET", "k", "v", "PXAT", "4102444800600") == b"+OK\r\n"
+    assert s("EXPIRETIME", "k") == b":4102444801\r\n"
+    assert s("SET", "k", "v", "PXAT", "4102444800400") == b"+OK\r\n"
+    assert s("EXPIRETIME", "k") == b":4102444800\r\n"

@@ -119,7 +119,7 @@ def expiretime(client: Client, argv: list[str]) -> bytes:
     at = _expiry(client, argv[1])
     if at is None or at == -2:
         return integer(-1 if at is None else -2)
-    return integer(at // 1000)
+    return integer((at + 500) // 1000)  # rounded, as Redis 7.0 answers (expire.c)
 
 
 @command("pexpiretime", 2, "readonly fast", keys=_KEY, group=_G, since="7.0.0")
