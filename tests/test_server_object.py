@@ -310,3 +310,17 @@ def test_generated_values_and_thresholds_encode_as_redis(
     else:
         fill(twin, kind, "k", *dict.fromkeys(words))
     twin.same("OBJECT", "ENCODING", "k")
+
+
+def test_a_config_file_sets_the_encoding_thresholds_by_either_name(tmp_path: Path) -> None:
+    from snapkv.server.conf import ConfigReader
+    from snapkv.server.state import Config
+
+    conf = tmp_path / "snapkv.conf"
+    conf.write_text("hash-max-ziplist-entries 2\nzset-max-listpack-value 8\n", encoding="utf-8")
+    reader = ConfigReader(Config())
+    reader.read(str(conf))
+    reader.finish()
+    assert reader.notes == []  # applied, not ignored
+    assert reader.config.hash_max_listpack_entries == 2
+    assert reader.config.zset_max_listpack_value == 8

@@ -583,10 +583,8 @@ def _list_size(text: str) -> int:
 
 
 #: The encoding thresholds, by name and alias (kept apart from :data:`SETTINGS`,
-#: whose rows are ``snapkv serve``'s options too). Until :class:`Config` has a
-#: field for one, its value lives on the Config instance (CONFIG SET) or is
-#: :attr:`Setting.default`; a config file's line for it is then noted as
-#: ignored, as the server's copy of the settings would not keep it.
+#: whose rows are ``snapkv serve``'s options too): a config file's line and
+#: CONFIG SET set the :class:`Config` field of the same name.
 ENCODINGS: dict[str, Setting] = _encoding_settings()
 
 

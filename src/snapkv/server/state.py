@@ -108,6 +108,16 @@ class Config:
     #: Accepted and ignored (nothing is ever evicted); CONFIG GET shows them.
     maxmemory: int = 0
     maxmemory_policy: str = "noeviction"
+    #: Redis 7.0's compact-encoding thresholds (and their ``ziplist`` aliases):
+    #: snapkv's containers do not change with them, but OBJECT ENCODING reports
+    #: what Redis would (see server/cmd_object.py and conf.ENCODINGS).
+    hash_max_listpack_entries: int = 512
+    hash_max_listpack_value: int = 64
+    list_max_listpack_size: int = -2
+    list_compress_depth: int = 0
+    set_max_intset_entries: int = 512
+    zset_max_listpack_entries: int = 128
+    zset_max_listpack_value: int = 64
     #: The config file the server was started with, as an absolute path ("" none):
     #: INFO server's ``config_file``.
     config_file: str = ""
