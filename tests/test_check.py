@@ -824,18 +824,23 @@ def test_a_store_with_more_keyspaces_than_the_default_is_not_damage(tmp_path: Pa
 # ------------------------------------------------------- records of values other than strings
 
 
+#: A journal of values other than strings, written by the encoders (FORMAT.md J3).
+TYPED_RECORDS = [
+    jr.set_record(0, "a", "1"),
+    jr.edit_record(0, "h", 1, 1, ["f", "v", "g", "w"]),
+    jr.edit_record(0, "l", 2, 2, ["x", "y"]),
+    jr.edit_record(0, "s", 3, 1, ["m"]),
+    jr.edit_record(0, "z", 4, 1, [1.5, "m"]),
+    jr.put_record(0, "h2", 1, ["f", "v", "g", "w"]),
+    jr.rename_record(0, "h2", 0, "h3"),
+    jr.rename_record(0, "l", 1, "l"),
+]
+
+
 def _typed_directory(directory: Path) -> None:
-    """A journal with SET, EDIT of every value type, PUT (COPY), RENAME and MOVE."""
-    store = snapkv.open(directory)
-    store.set("a", "1")
-    store.hashes["h"].update({"f": "v", "g": "w"})
-    store.lists["l"].extend(["x", "y"])
-    store.sets["s"].add("m")
-    store.zsets["z"].update({"m": 1.5})
-    store.db(0).copy_key("h", "h2")
-    store.db(0).rename("h2", "h3")
-    store.db(0).move("l", 1)
-    store.close()
+    """Journal 1 of SET, EDIT of every value type, PUT and RENAME, as a store would name it."""
+    directory.mkdir(exist_ok=True)
+    (directory / "journal-0000000000000001.skj").write_bytes(jr.header(1) + b"".join(TYPED_RECORDS))
 
 
 def test_record_counts_name_every_kind_and_value_type() -> None:
@@ -892,12 +897,12 @@ def test_check_counts_the_records_of_values(tmp_path: Path) -> None:
 
 def test_check_reads_a_typed_snapshot_and_counts_only_the_good_records(tmp_path: Path) -> None:
     _typed_directory(tmp_path)
-    store = snapkv.open(tmp_path)
-    store.save()
-    store.zsets["z"].update({"n": -2.0})
-    store.close()  # not a shutdown: the record stays in the newest journal
+    with snapkv.open(tmp_path) as store:  # replays journal 1, then saves a v3 snapshot
+        assert store.key_type("h3") == "hash"
     journal = max(tmp_path.glob("journal-*.skj"))
+    journal.write_bytes(jr.header(int(journal.name[8:24])))
     with journal.open("ab") as tail:
+        tail.write(jr.edit_record(0, "z", 4, 1, [-2.0, "n"]))
         tail.write(jr.edit_record(0, "z", 4, 1, [3.0, "o"])[:-3])  # a torn last record
     report = json.loads(cli(tmp_path, "--json").stdout)
     assert report["snapshots"][0]["status"] == "ok" and report["snapshots"][0]["version"] == 3

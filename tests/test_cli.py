@@ -15,6 +15,7 @@ import pytest
 
 import snapkv
 from snapkv import codec
+from snapkv import journal as jr
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 EXAMPLE_INPUTS = [
@@ -896,14 +897,26 @@ def typed_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
-def test_inspect_journal_shows_its_records_by_kind(typed_directory: Path) -> None:
-    journal = next(typed_directory.glob("journal-*.skj"))
+def test_inspect_journal_shows_its_records_by_kind(tmp_path: Path) -> None:
+    journal = tmp_path / "journal-0000000000000001.skj"
+    journal.write_bytes(
+        jr.header(1)
+        + jr.set_record(0, "a", "1")
+        + jr.edit_record(0, "h", 1, 1, ["f", "v", "g", "w"])
+        + jr.edit_record(0, "l", 2, 2, ["x", "y", "x"])
+        + jr.edit_record(0, "s", 3, 1, ["m"])
+        + jr.edit_record(0, "z", 4, 1, [1.5, "m", float("inf"), "n"])
+        + jr.put_record(0, "h2", 1, ["f", "v"])
+        + jr.rename_record(0, "l", 1, "l")
+    )
     result = cli("inspect", journal)
     assert result.returncode == 0, result.stderr
-    assert (
+    assert result.stdout.splitlines()[-1] == (
         "  records    1 SET, 4 EDIT (1 hash, 1 list, 1 set, 1 zset), 1 PUT (1 hash), 1 RENAME"
-        in (result.stdout.splitlines())
     )
+    strings = tmp_path / "journal-0000000000000002.skj"
+    strings.write_bytes(jr.header(2) + jr.set_record(0, "a", "1") + jr.delete_record(0, "a"))
+    assert "records  " not in cli("inspect", strings).stdout  # "2 records" already says it
     report = json.loads(one_line(cli("inspect", journal, "--json").stdout))
     assert report["records_by_type"] == {
         "SET": 1,

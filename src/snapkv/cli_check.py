@@ -202,7 +202,7 @@ def inspect_journal(file: Path, data: bytes, *, as_json: bool, force: bool = Fal
             print(f"  status     {_journal_line(journal)}")
         if journal.jid >= 0:
             print(f"  journal    id {journal.jid}")
-        if counts:
+        if check_report.holds_values(counts):
             print(f"  records    {check_report.describe_counts(counts)}")
     return EXIT_OK if ok else EXIT_DATA
 
@@ -240,7 +240,7 @@ def _print_report(report: CheckReport, counts: dict[str, dict[str, int]]) -> Non
         print(f"{snap.name:<{width}}  {_snapshot_line(snap)}  [{snap.role}]")
     for journal in report.journals:
         print(f"{journal.name:<{width}}  {_journal_line(journal)}  [{journal.role}]")
-        if counts.get(journal.name):
+        if check_report.holds_values(counts.get(journal.name, {})):
             print(f"{'':<{width}}    records: {check_report.describe_counts(counts[journal.name])}")
     for other in report.others:
         print(f"{other.name:<{width}}  {other.kind} file, {other.size:,} bytes")

@@ -381,6 +381,16 @@ def journal_record_counts(data: bytes) -> dict[str, int]:
         return {}
 
 
+#: The record kinds of values other than strings (FORMAT.md part 2, J3).
+VALUE_RECORDS = frozenset({"EDIT", "PUT", "RENAME"})
+
+
+def holds_values(counts: dict[str, int]) -> bool:
+    """Whether counted records include EDIT, PUT or RENAME: what a journal's record count
+    alone does not say (a journal of strings holds what ``N records`` suggests)."""
+    return not VALUE_RECORDS.isdisjoint(counts)
+
+
 def describe_counts(counts: dict[str, int]) -> str:
     """``"2 SET, 3 EDIT (2 hash, 1 list), 1 PUT (1 set), 1 RENAME"``: counts for people."""
     parts = []
