@@ -349,8 +349,11 @@ def hscan(client: Client, argv: list[str]) -> bytes:
         fields.update(client.db.hashes[argv[1]].to_dict())
         return fields or None  # an empty hash does not exist
 
+    config = client.server.config
+    limits = config.hash_max_listpack_entries, config.hash_max_listpack_value
+
     def whole(_members: list[str]) -> list[str] | None:
-        return list(fields) if hashes.compact(fields) else None
+        return list(fields) if hashes.compact(fields, *limits) else None
 
     return scan_reply(client, argv, read, fields.__getitem__, whole)
 
@@ -360,4 +363,9 @@ def sscan(client: Client, argv: list[str]) -> bytes:
     def read() -> Iterable[str] | None:
         return client.db.sets[argv[1]].to_set() or None  # an empty set does not exist
 
-    return scan_reply(client, argv, read, None, sets.intset_order)
+    entries = client.server.config.set_max_intset_entries
+
+    def whole(members: list[str]) -> list[str] | None:
+        return sets.intset_order(members, entries)
+
+    return scan_reply(client, argv, read, None, whole)

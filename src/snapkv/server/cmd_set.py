@@ -7,7 +7,8 @@ the members they changed, SPOP the members taken (one for SPOP without a
 count), SMOVE one, plus one when the destination gained the member, a
 STORE one when it wrote or deleted its destination.
 
-Reply order: a set Redis 7.0 keeps as an intset (at most 512 integers) is
+Reply order: a set Redis 7.0 keeps as an intset (at most
+``set-max-intset-entries`` integers, 512 by default) is
 sorted by value in Redis, so snapkv sorts such a set's members the same
 way (:func:`snapkv.values.sets.intset_order`) and answers Redis's bytes; a
 larger or non-integer set is unordered in both. SMEMBERS, SINTER, SUNION,
@@ -38,16 +39,16 @@ _LONG_MAX = 2**63 - 1
 _ERR_POSITIVE = "ERR value is out of range, must be positive"
 
 
-def _ordered(members: Iterable[str]) -> list[str]:
+def _ordered(client: Client, members: Iterable[str]) -> list[str]:
     """``members`` in the order Redis replies with them (see the module docstring)."""
     listed = list(members)
-    ordered = sets.intset_order(listed)
+    ordered = sets.intset_order(listed, client.server.config.set_max_intset_entries)
     return listed if ordered is None else ordered
 
 
 def _set_reply(client: Client, members: Iterable[str]) -> bytes:
     """A RESP3 set (RESP2: an array) of ``members`` in Redis's order."""
-    listed = _ordered(members)
+    listed = _ordered(client, members)
     head = b"~%d\r\n" if client.resp == 3 else b"*%d\r\n"
     return head % len(listed) + b"".join(bulk(member) for member in listed)
 
@@ -120,7 +121,7 @@ def srandmember(client: Client, argv: list[str]) -> bytes:
         )
     picked: list[str] = view.random(count)
     if count > 0:
-        picked = _ordered(picked)  # all of a set comes in the set's order
+        picked = _ordered(client, picked)  # all of a set comes in the set's order
     return client.encode(picked)
 
 

@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 #: Redis 7.0's defaults ``hash-max-listpack-entries`` and ``hash-max-listpack-value``.
-LISTPACK_ENTRIES = 128
+LISTPACK_ENTRIES = 512
 LISTPACK_VALUE = 64
 
 CODE = 1
@@ -127,19 +127,21 @@ def _wire_len(text: str) -> int:
     return len(text.encode("utf-8", "surrogateescape"))
 
 
-def compact(value: dict[str, str]) -> bool:
-    """Whether Redis 7.0 would hold ``value`` as a listpack (its default thresholds).
+def compact(
+    value: dict[str, str], entries: int = LISTPACK_ENTRIES, longest: int = LISTPACK_VALUE
+) -> bool:
+    """Whether Redis 7.0 would hold ``value`` as a listpack (at most ``entries`` fields,
+    none of its fields or values over ``longest`` bytes: its ``hash-max-listpack-*``).
 
     A listpack keeps insertion order, as a dict does, and Redis scans it in
     one reply: a server that wants Redis's exact replies needs to know.
     (Redis never converts a hashtable back to a listpack; this judges the
     fields as they are now.)
     """
-    if len(value) > LISTPACK_ENTRIES:
+    if len(value) > entries:
         return False
     return all(
-        _wire_len(field) <= LISTPACK_VALUE and _wire_len(text) <= LISTPACK_VALUE
-        for field, text in value.items()
+        _wire_len(field) <= longest and _wire_len(text) <= longest for field, text in value.items()
     )
 
 

@@ -101,10 +101,11 @@ def size(value: Set) -> int:
     return len(value)
 
 
-def intset_order(members: Iterable[str]) -> list[str] | None:
+def intset_order(members: Iterable[str], entries: int = INTSET_ENTRIES) -> list[str] | None:
     """``members`` in Redis's order if Redis 7.0 would hold them as an intset, else ``None``.
 
-    Redis keeps a set of at most 512 members that are all 64-bit integers
+    Redis keeps a set of at most ``entries`` members (its
+    ``set-max-intset-entries``) that are all 64-bit integers
     (in ``string2ll``'s strict form) as an intset: sorted by value, and
     scanned in one reply. A server that wants Redis's exact replies for
     such sets orders them so. (Redis never converts a hashtable back to an
@@ -112,7 +113,7 @@ def intset_order(members: Iterable[str]) -> list[str] | None:
     """
     found: list[tuple[int, str]] = []
     for member in members:
-        if len(found) >= INTSET_ENTRIES or _INT.fullmatch(member) is None:
+        if len(found) >= entries or _INT.fullmatch(member) is None:
             return None
         number = int(member)
         if not -(2**63) <= number < 2**63:

@@ -137,8 +137,8 @@ class HashView(View, MutableMapping[str, str]):
 
         Without a journal (and outside a transaction, whose recorder is the
         writer then) a live hash that no running save reads is changed in
-        place, exactly as its SET effect would change it: nothing is
-        recorded, so the effect's tuple and dispatch are skipped.
+        place, exactly as its SET effect would change it: there is nothing
+        to record, so even ``Keyspace._edit``'s general steps are skipped.
         """
         if type(field) is not str:
             field = checked_text(field, "field")
@@ -155,9 +155,7 @@ class HashView(View, MutableMapping[str, str]):
             ):
                 current[field] = value
                 return
-            ticket = keyspace._write(
-                [("edit", keyspace._index, self._key, hashes.CODE, hashes.OP_SET, (field, value))]
-            )
+            ticket = keyspace._edit(self._key, hashes, hashes.OP_SET, (field, value))
         if ticket is not None:
             store._commit(ticket)
 
