@@ -51,7 +51,6 @@ __all__ = [
     "SCORE_SIZE",
     "TYPE_CONTAINERS",
     "Body",
-    "Part",
     "Parts",
     "Typed",
     "build",
@@ -85,10 +84,6 @@ _SCORE_OF = itemgetter(0)
 _MEMBER_OF = itemgetter(1)
 _new = object.__new__
 _NEGATIVE_ZERO = b"\x00\x00\x00\x00\x00\x00\x00\x80"  # -0.0 as a little-endian f64
-
-#: One value, or one part of it, as the encoder cuts records: key, expiry
-#: time (0: none), element strings, scores (sorted sets) and continuation flags.
-Part = tuple[str, int, list[str], list[float], int]
 
 
 def strings_per_element(code: int) -> int:
@@ -134,19 +129,6 @@ def split_by_type(
     return shares[0], [share for share in shares[1:] if share[1]]
 
 
-def _flatten(code: int, value: Any) -> tuple[list[str], list[float]]:
-    """A value's element strings and (sorted sets) scores, in C loops; ValueError on NaN."""
-    if code == _HASH:
-        return list(chain.from_iterable(value.items())), []
-    if code != _ZSET:
-        return list(value), []
-    order = value.order
-    scores = list(map(_SCORE_OF, order))
-    if _has_nan(scores):
-        raise ValueError("a sorted set score is NaN, which the snapshot format refuses")
-    return list(map(_MEMBER_OF, order)), scores
-
-
 def _has_nan(scores: list[float]) -> bool:
     """Whether a score is NaN: a C-speed ``sum`` first (NaN if one is, or if both
     infinities are), the exact test only when that sum is NaN."""
@@ -169,52 +151,94 @@ def encode_records(
     ``times`` holds one expiry time per key (0: none) or is None. Values are
     grouped until a record holds ``max_entries`` keys or
     ``MAX_CHUNK_ELEMENTS`` elements; a value with more elements is cut into
-    parts, one record each.
+    parts, one record each. A record's columns are filled value by value
+    with ``list.extend`` (C loops over the elements), so a small value
+    costs a few C calls, not a function and a tuple of its own.
 
     :raises TypeError: a key or element is not a ``str``.
-    :raises ValueError: a NaN score, a string or record too large for the format.
+    :raises ValueError: a NaN score, an empty value, a string or record too
+        large for the format.
     """
-    per = strings_per_element(code)
     limit = MAX_CHUNK_ELEMENTS
-    chunk: list[Part] = []
-    elements = 0
+    chunk = _Columns()
     for index, (key, value) in enumerate(zip(keys, values, strict=True)):
-        strings, scores = _flatten(code, value)
-        when = 0 if times is None else times[index]
-        count = len(strings) // per
+        count = len(value)
         if not count:
             # An empty container does not exist (its key is removed): one here
             # would make a snapshot every reader refuses (element-counts).
             raise ValueError(f"key {key!r} holds an empty {type(value).__name__}")
-        if chunk and (len(chunk) >= max_entries or elements + count > limit):
+        if chunk.keys and (len(chunk.keys) >= max_entries or chunk.elements + count > limit):
             yield from _records(code, chunk, separators, max_chars)
-            chunk, elements = [], 0
+            chunk = _Columns()
+        when = 0 if times is None else times[index]
         if count <= limit:
-            chunk.append((key, when, strings, scores, 0))
-            elements += count
+            chunk.add(code, key, value, count, when)
             continue
+        whole = _Columns()
+        whole.add(code, key, value, count, when)
+        per = strings_per_element(code)
         for start in range(0, count, limit):
-            flags = (FLAG_CONTINUES if start else 0) | (
+            part = _Columns()
+            part.keys.append(key)
+            part.times.append(when)
+            part.counts.append(min(limit, count - start))
+            part.strings = whole.strings[start * per : (start + limit) * per]
+            part.scores = whole.scores[start : start + limit]
+            part.flags = (FLAG_CONTINUES if start else 0) | (
                 FLAG_CONTINUED if start + limit < count else 0
             )
-            part = strings[start * per : (start + limit) * per]
-            yield from _records(
-                code,
-                [(key, when, part, scores[start : start + limit], flags)],
-                separators,
-                max_chars,
-            )
-    if chunk:
+            yield from _records(code, part, separators, max_chars)
+    if chunk.keys:
         yield from _records(code, chunk, separators, max_chars)
 
 
+class _Columns:
+    """One record's columns as the encoder fills them: keys, expiry times,
+    element counts, element strings, scores (sorted sets), chain flags."""
+
+    __slots__ = ("counts", "elements", "flags", "keys", "scores", "strings", "times")
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.times: list[int] = []
+        self.counts: list[int] = []
+        self.strings: list[str] = []
+        self.scores: list[float] = []
+        self.elements = 0
+        self.flags = 0
+
+    def add(self, code: int, key: str, value: Any, count: int, when: int) -> None:
+        self.keys.append(key)
+        self.times.append(when)
+        self.counts.append(count)
+        self.elements += count
+        if code == _HASH:
+            self.strings.extend(chain.from_iterable(value.items()))
+        elif code == _ZSET:
+            order = value.order
+            self.strings.extend(map(_MEMBER_OF, order))
+            self.scores.extend(map(_SCORE_OF, order))
+        else:
+            self.strings.extend(value)
+
+    def cut(self, half: int, per: int) -> tuple[_Columns, _Columns]:
+        """The first ``half`` values and the rest, as two column sets."""
+        at = sum(self.counts[:half])  # elements of the first half
+        first, second = _Columns(), _Columns()
+        first.keys, second.keys = self.keys[:half], self.keys[half:]
+        first.times, second.times = self.times[:half], self.times[half:]
+        first.counts, second.counts = self.counts[:half], self.counts[half:]
+        first.strings, second.strings = self.strings[: at * per], self.strings[at * per :]
+        first.scores, second.scores = self.scores[:at], self.scores[at:]
+        return first, second
+
+
 def _records(
-    code: int, parts: list[Part], separators: str, max_chars: int
+    code: int, columns: _Columns, separators: str, max_chars: int
 ) -> Iterator[tuple[bytes, bytes]]:
-    """Encode parts as one record, or several when the text exceeds ``max_chars``."""
+    """Encode one record's columns, or several records when its text exceeds ``max_chars``."""
     per = strings_per_element(code)
-    keys = [part[0] for part in parts]
-    strings = keys + list(chain.from_iterable(part[2] for part in parts))
+    strings = columns.keys + columns.strings
     try:
         text = separators[0].join(strings)
     except TypeError:
@@ -222,58 +246,51 @@ def _records(
         raise TypeError(
             f"snapshot keys and elements must be str, not {type(bad).__name__}"
         ) from None
-    if len(text) > max_chars and len(strings) > len(parts) + per:
-        yield from _halves(code, parts, separators, max_chars)
+    count = len(columns.keys)
+    if len(text) > max_chars and len(strings) > count + per:
+        yield from _halves(code, columns, separators, max_chars)
         return
+    if code == _ZSET and _has_nan(columns.scores):
+        raise ValueError("a sorted set score is NaN, which the snapshot format refuses")
     separator = separators[0]
     if text.count(separator) != len(strings) - 1:
         separator = next((c for c in separators[1:] if c not in text), "")
         text = separator.join(strings) if separator else "".join(strings)
-    flags = parts[0][4] if len(parts) == 1 else 0
+    flags = columns.flags
     head = [b""]
-    times = [part[1] for part in parts]
-    if any(times):
+    if any(columns.times):
         flags |= FLAG_EXPIRY
-        head.append(_packed("Q", times, "expiry times must be 0..2**64-1"))
-    head.append(_packed(_U32, [len(part[2]) // per for part in parts], ""))
+        head.append(_packed("Q", columns.times, "expiry times must be 0..2**64-1"))
+    head.append(_packed(_U32, columns.counts, ""))
     if code == _ZSET:
-        head.append(_packed("d", list(chain.from_iterable(part[3] for part in parts)), ""))
+        head.append(_packed("d", columns.scores, ""))
     if separator:
         head.append(separator.encode("ascii"))
     else:
         head.append(_packed(_U32, list(map(len, strings)), "a string of 2**32 code points"))
-    head[0] = CONTAINERS_HEAD.pack(len(parts), code, flags, _SEPARATED if separator else _LENGTHS)
+    head[0] = CONTAINERS_HEAD.pack(count, code, flags, _SEPARATED if separator else _LENGTHS)
     yield b"".join(head), encode_text(text)
 
 
 def _halves(
-    code: int, parts: list[Part], separators: str, max_chars: int
+    code: int, columns: _Columns, separators: str, max_chars: int
 ) -> Iterator[tuple[bytes, bytes]]:
     """Split a too-large record: by keys when it has several, else the one value in two parts."""
-    if len(parts) > 1:
-        half = len(parts) // 2
-        yield from _records(code, parts[:half], separators, max_chars)
-        yield from _records(code, parts[half:], separators, max_chars)
-        return
-    key, when, strings, scores, flags = parts[0]
     per = strings_per_element(code)
-    half = len(strings) // per // 2
-    first: Part = (
-        key,
-        when,
-        strings[: half * per],
-        scores[:half],
-        flags & FLAG_CONTINUES | FLAG_CONTINUED,
-    )
-    second: Part = (
-        key,
-        when,
-        strings[half * per :],
-        scores[half:],
-        FLAG_CONTINUES | flags & FLAG_CONTINUED,
-    )
-    yield from _records(code, [first], separators, max_chars)
-    yield from _records(code, [second], separators, max_chars)
+    if len(columns.keys) > 1:
+        first, second = columns.cut(len(columns.keys) // 2, per)
+    else:  # one value: its elements in two parts of a chain
+        half = columns.counts[0] // 2
+        first, second = _Columns(), _Columns()
+        first.keys, second.keys = list(columns.keys), list(columns.keys)
+        first.times, second.times = list(columns.times), list(columns.times)
+        first.counts, second.counts = [half], [columns.counts[0] - half]
+        first.strings, second.strings = columns.strings[: half * per], columns.strings[half * per :]
+        first.scores, second.scores = columns.scores[:half], columns.scores[half:]
+        first.flags = columns.flags & FLAG_CONTINUES | FLAG_CONTINUED
+        second.flags = FLAG_CONTINUES | columns.flags & FLAG_CONTINUED
+    yield from _records(code, first, separators, max_chars)
+    yield from _records(code, second, separators, max_chars)
 
 
 def _packed(typecode: str, numbers: list[Any], too_large: str) -> bytes:
