@@ -32,7 +32,9 @@ ALLOWED: dict[str, set[str]] = {
     "snapkv._binary": set(),
     "snapkv._fs": set(),
     "snapkv._frame": {"snapkv._binary", "snapkv.errors"},
-    "snapkv.codec": {"snapkv._binary", "snapkv._frame", "snapkv.errors", "snapkv.values"},
+    "snapkv.codec": {"snapkv._binary", "snapkv._frame", "snapkv.codec_types", "snapkv.errors"},
+    # The snapshot's typed chunks (format v3): containers to and from columns.
+    "snapkv.codec_types": {"snapkv._binary", "snapkv._frame", "snapkv.errors", "snapkv.values"},
     # The value types: containers, their effects and flat forms. Pure.
     "snapkv.values": {
         "snapkv.errors",
