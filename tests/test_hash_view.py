@@ -15,7 +15,7 @@ import pytest
 
 import snapkv
 from snapkv import Store
-from snapkv.errors import WrongTypeError
+from snapkv.errors import StoreClosedError, WrongTypeError
 from snapkv.values.hashes import human_float
 from snapkv.views import HashView
 from support import FakeClock
@@ -231,3 +231,14 @@ def test_a_failed_transaction_undoes_hash_writes(store: Store) -> None:
         store.hashes["fresh"]["f"] = "v"
         raise RuntimeError("abort")
     assert h.to_dict() == {"a": "1", "b": "2"} and "fresh" not in store
+
+
+def test_a_closed_store_refuses_hash_and_set_calls() -> None:
+    store = Store()
+    h, s = store.hashes["h"], store.sets["s"]
+    h["f"] = "v"
+    s.add("m")
+    store.close()
+    for call in (lambda: h.__setitem__("f", "w"), h.to_dict, lambda: s.add("n"), s.to_set):
+        with pytest.raises(StoreClosedError):
+            call()
