@@ -118,11 +118,8 @@ class SetView(View, MutableSet[str]):
         store = self._keyspace._store
         with store._lock:
             value = self._current()
-            new = list(
-                dict.fromkeys(wanted)
-                if value is None
-                else dict.fromkeys(m for m in wanted if m not in value)
-            )
+            present = value if value is not None else ()
+            new = list(dict.fromkeys(m for m in wanted if m not in present))
             if not new:
                 return 0
             ticket = self._edit(sets.OP_ADD, new)
