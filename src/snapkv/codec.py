@@ -215,13 +215,18 @@ def iter_encode_snapshot(
     the first byte is written. The snapshot is version 1, byte for byte what
     :func:`iter_encode_columns` writes (plus META), unless a keyspace other
     than 0 holds entries or an entry has an expiry time; then it is version 2.
-    As with :func:`iter_encode`, one chunk at a time is encoded, and the
-    sequences must not change while the iterator runs.
+    A value may also be a hash, list, set or sorted set of :mod:`snapkv.values`
+    (written after the keyspace's strings, in CONTAINERS records); then the
+    snapshot is version 3. As with :func:`iter_encode`, one chunk at a time is
+    encoded, and the sequences (and containers) must not change while the
+    iterator runs: the Store's save epoch copies a container before a write.
 
-    :raises TypeError: a key or value is not a ``str``, a number or expiry time
-        not an ``int`` (raised while iterating for keys, values and expiry times).
+    :raises TypeError: a key or value is not a ``str`` or container, a number or
+        expiry time not an ``int`` (raised while iterating for keys, elements
+        and expiry times).
     :raises ValueError: numbers out of order or range, sequences of different
-        lengths, an expiry time outside 0..2**64-1, an entry too large.
+        lengths, an expiry time outside 0..2**64-1, an entry too large, an
+        empty container, a NaN score.
     """
     chosen: list[SpaceColumns] = []
     previous = -1
