@@ -140,6 +140,19 @@ def _encode_into(value: object, resp: int, out: list[bytes]) -> None:
     elif kind is list or kind is tuple:
         items: Iterable[object] = value  # type: ignore[assignment]
         out.append(b"*%d\r\n" % len(value))  # type: ignore[arg-type]
+        # The common array, of plain strings (LRANGE, SMEMBERS, HGETALL...):
+        # one loop without a dispatch per element (which was ~90% of LRANGE
+        # 600). A str subclass (SimpleString, ErrorReply) or anything else
+        # sends the array down the general path.
+        plain: list[bytes] = []
+        for item in items:
+            if item.__class__ is not str:
+                break
+            data = item.encode(ENCODING, ERRORS)
+            plain.append(b"$%d\r\n%s\r\n" % (len(data), data))
+        else:
+            out.append(b"".join(plain))
+            return
         for item in items:
             _encode_into(item, resp, out)
     elif kind is dict:
