@@ -62,6 +62,9 @@ CLASS = Hash
 def apply(value: Hash | None, opcode: int, items: Items) -> Hash | None:
     """Apply one hash effect (see the module docstring); ``None`` when it left no field."""
     if opcode == OP_SET:
+        if len(items) == 2 and value is not None:
+            value[items[0]] = items[1]  # type: ignore[index,assignment]  # one field: HSET's usual case
+            return value
         if len(items) % 2:
             raise ValueError(f"a hash SET effect has {len(items)} items, not field/value pairs")
         if value is None:
