@@ -25,7 +25,14 @@ _HANDLER = {
 }
 
 #: What the value types' command families may import besides.
-_TYPED = {*_HANDLER, "snapkv.errors", "snapkv.server.glob", "snapkv.values", "snapkv.views"}
+_TYPED = {
+    *_HANDLER,
+    "snapkv.errors",
+    "snapkv.server.glob",
+    "snapkv.server.scan",
+    "snapkv.values",
+    "snapkv.views",
+}
 
 ALLOWED: dict[str, set[str]] = {
     "snapkv.errors": set(),
@@ -224,7 +231,9 @@ ALLOWED: dict[str, set[str]] = {
     "snapkv.server.cmd_object": {*_TYPED, "snapkv.server.state"},
     "snapkv.server.cmd_sort": _TYPED,
     "snapkv.server.cmd_dump": {*_TYPED, "snapkv.rdb"},
-    "snapkv.server.cmd_keys": {*_HANDLER, "snapkv.server.glob"},
+    "snapkv.server.cmd_keys": {*_HANDLER, "snapkv.server.glob", "snapkv.server.scan"},
+    # The SCAN family's cursor walk (snapshots of names, paged), shared.
+    "snapkv.server.scan": {"snapkv.server.client", "snapkv.server.table"},
     "snapkv.server.cmd_expire": _HANDLER,
     "snapkv.server.cmd_multi": _HANDLER,
     "snapkv.server.cmd_persistence": _HANDLER,

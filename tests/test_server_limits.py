@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import pytest
 
 from snapkv import Store
-from snapkv.server import Config, RespServer, cmd_keys
+from snapkv.server import Config, RespServer, scan
 from support import wait_until
 
 redis = pytest.importorskip("redis")
@@ -382,14 +382,14 @@ def test_expire_out_of_range(server: Running) -> None:
 
 def test_scan_with_a_huge_count_looks_at_a_bounded_number_of_keys(server: Running) -> None:
     r = server.client()
-    keys = {f"key:{i}" for i in range(2 * cmd_keys.SCAN_MAX_COUNT + 500)}
+    keys = {f"key:{i}" for i in range(2 * scan.SCAN_MAX_COUNT + 500)}
     r.mset(dict.fromkeys(keys, "v"))
     seen: list[bytes] = []
     cursor = 0
     calls = 0
     while True:
         cursor, batch = timed(lambda c=cursor: r.scan(c, count=LLONG_MAX))
-        assert len(batch) <= cmd_keys.SCAN_MAX_COUNT
+        assert len(batch) <= scan.SCAN_MAX_COUNT
         seen.extend(batch)
         calls += 1
         if cursor == 0:
@@ -413,16 +413,16 @@ def test_scan_walks_hold_a_bounded_copy_and_still_miss_no_key(
     it already passed were deleted meanwhile (continuing at the same
     position of the fresh snapshot would skip as many keys).
     """
-    monkeypatch.setattr(cmd_keys, "SCAN_HELD_MIN", 0)
+    monkeypatch.setattr(scan, "SCAN_HELD_MIN", 0)
     r = server.client()
     r.mset({f"k{i}": "v" for i in range(999)})
     cursor, first = r.scan(0, count=10)
     deleted = [key for key in first if key != b"canary"][:5]
     assert r.delete(*deleted) == 5
-    for _ in range(3 * cmd_keys.SCAN_HELD_PER_KEY):
+    for _ in range(3 * scan.SCAN_HELD_PER_KEY):
         r.scan(0, count=10)  # walks that are never finished
     held = server.call(lambda: [len(names) for _, names in server.server.dispatcher.scans.values()])
-    assert sum(held) <= cmd_keys.SCAN_HELD_PER_KEY * r.dbsize()
+    assert sum(held) <= scan.SCAN_HELD_PER_KEY * r.dbsize()
     seen = set(first)
     while cursor:
         cursor, batch = r.scan(cursor, count=100)

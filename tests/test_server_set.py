@@ -331,23 +331,6 @@ def test_generated_sessions_get_redis_replies(twin: Twin, session: list[tuple[st
         _compare(twin, argv)
 
 
-_GLOB_BYTES = st.binary(max_size=8).map(lambda b: bytes(c % 8 + 0x5A for c in b) if b else b)
-_GLOB_PATTERN = st.lists(
-    st.sampled_from([b"*", b"?", b"[", b"]", b"^", b"-", b"\\", b"Z", b"[", b"a", b"\xff"]),
-    max_size=8,
-).map(b"".join)
-
-
-@settings(max_examples=300, deadline=None)
-@given(pattern=_GLOB_PATTERN, data=st.one_of(_GLOB_BYTES, st.binary(max_size=6)))
-def test_the_scan_matcher_is_the_servers_glob(pattern: bytes, data: bytes) -> None:
-    """cmd_hash's matcher (its family may not import glob.py) agrees with glob.py's stringmatch."""
-    from snapkv.server.cmd_hash import glob_match
-    from snapkv.server.glob import stringmatch
-
-    assert glob_match(pattern, data) == stringmatch(pattern, data)
-
-
 # ------------------------------------------------------------------ redis-py
 
 

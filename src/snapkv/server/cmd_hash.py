@@ -12,36 +12,31 @@ Python dict does, so HGETALL, HKEYS, HVALS and HSCAN answer byte for byte
 what Redis does for one; a larger one is unordered in both.
 
 HSCAN and SSCAN share :func:`scan_reply`, so SSCAN is declared here (in
-the set group): a family module imports no other, and the walk is one
-piece of code. The walk is stateless: elements are ordered by the CRC-32 of
-their bytes, the cursor is the hash value to continue from, so an
-element present for the whole walk is returned at least once whatever
-changes in between, and a cursor from any connection continues it. An
-element set Redis keeps compact (a listpack hash, an intset) is returned
-whole, with cursor 0, whatever COUNT says, as Redis does.
-
-MATCH uses :func:`glob_match`, Redis's ``stringmatchlen`` ported here
-because a value type's family may import only the handler layer, not
-:mod:`snapkv.server.glob` (tests/test_layers.py); a test checks that the
-two agree.
+the set group): a family module imports no other, and the reply is one
+piece of code. A container Redis keeps compact (a listpack hash, an
+intset) is returned whole, with cursor 0, whatever COUNT says, as Redis
+does; a larger one is walked as SCAN walks keys (:mod:`snapkv.server.scan`:
+a snapshot of its names taken at cursor 0, O(COUNT) a call), and MATCH is
+the server's glob (:mod:`snapkv.server.glob`, linear time).
 """
 
 from __future__ import annotations
 
-import re
-import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from snapkv.server.resp.text import byte_len, to_bytes
+from snapkv.server.glob import keys_matching
+from snapkv.server.resp.text import byte_len
 from snapkv.server.resp.writer import ONE, ZERO, bulk, integer
+from snapkv.server.scan import page, parse_cursor, parse_options
 from snapkv.server.table import ERR_SYNTAX, CommandError, command, parse_int
 from snapkv.values import hashes, sets
+from snapkv.views import HashView, SetView
 
 if TYPE_CHECKING:
     from snapkv.server.client import Client
 
-__all__ = ["glob_match", "scan_reply"]
+__all__ = ["scan_reply"]
 
 _H = "hash"
 _KEY = (1, 1, 1)
@@ -186,186 +181,61 @@ def hrandfield(client: Client, argv: list[str]) -> bytes:
 # ---------------------------------------------------------------------- scan
 
 
-def glob_match(pattern: bytes, data: bytes) -> bool:
-    """Redis's ``stringmatchlen(pattern, data, nocase=0)``, case for case.
-
-    ``*``, ``?``, ``[...]`` (``^`` negates, ``a-z`` ranges either way round,
-    ``\\`` escapes) and ``\\`` outside a class; characters compare as C's
-    signed ``char``, as Redis's do. A ``*`` that failed at every position
-    stops the longer tries (Redis's ``skipLongerMatches``).
-    """
-    return _match(pattern, 0, data, 0, [False])
-
-
-def _at(buf: bytes, i: int) -> int:
-    """``buf[i]`` as a signed char; 0 past the end (a C string's terminator)."""
-    if i >= len(buf):
-        return 0
-    byte = buf[i]
-    return byte - 256 if byte > 127 else byte
-
-
-_STAR, _QUESTION, _OPEN, _CLOSE, _BACKSLASH, _CARET, _DASH = b"*?[]\\^-"
-
-
-def _match(pattern: bytes, p: int, data: bytes, s: int, skip: list[bool]) -> bool:
-    plen, slen = len(pattern), len(data)
-    while p < plen and s < slen:
-        c = _at(pattern, p)
-        if c == _STAR:
-            while p + 1 < plen and pattern[p + 1] == _STAR:
-                p += 1
-            if p + 1 == plen:
-                return True
-            while s < slen:
-                if _match(pattern, p + 1, data, s, skip):
-                    return True
-                if skip[0]:
-                    return False
-                s += 1
-            skip[0] = True
-            return False
-        if c == _QUESTION:
-            s += 1
-        elif c == _OPEN:
-            p += 1
-            negate = _at(pattern, p) == _CARET
-            if negate:
-                p += 1
-            matched = False
-            ch = _at(data, s)
-            while True:
-                if _at(pattern, p) == _BACKSLASH and plen - p >= 2:
-                    p += 1
-                    if _at(pattern, p) == ch:
-                        matched = True
-                elif _at(pattern, p) == _CLOSE:
-                    break
-                elif p >= plen:
-                    p -= 1
-                    break
-                elif plen - p >= 3 and _at(pattern, p + 1) == _DASH:
-                    low, high = _at(pattern, p), _at(pattern, p + 2)
-                    if low > high:
-                        low, high = high, low
-                    p += 2
-                    if low <= ch <= high:
-                        matched = True
-                elif _at(pattern, p) == ch:
-                    matched = True
-                p += 1
-            if negate:
-                matched = not matched
-            if not matched:
-                return False
-            s += 1
-        else:
-            if c == _BACKSLASH and plen - p >= 2:
-                p += 1
-            if _at(pattern, p) != _at(data, s):
-                return False
-            s += 1
-        p += 1
-        if s == slen:
-            while _at(pattern, p) == _STAR:
-                p += 1
-            break
-    return p >= plen and s == slen
-
-
-def _parse_cursor(text: str) -> int:
-    """Redis's ``parseScanCursorOrReply`` (``strtoul``): unsigned 64-bit, ``-1`` wraps, "" is 0."""
-    if not text:
-        return 0
-    digits = text.lstrip("+-").lstrip("0")
-    if text.isascii() and re.fullmatch(r"[+-]?[0-9]+", text) and len(digits) <= 20:
-        value = int(text)
-        if -(2**64) < value < 2**64:
-            return value % 2**64
-    raise CommandError("ERR invalid cursor")
-
-
-def _order(element: str) -> int:
-    return zlib.crc32(to_bytes(element))
-
-
 def scan_reply(
     client: Client,
     argv: list[str],
-    elements: Callable[[], Iterable[str] | None],
+    view: HashView | SetView,
     value_of: Callable[[str], str] | None,
-    whole: Callable[[list[str]], list[str] | None],
+    whole: Callable[[], list[str] | None],
 ) -> bytes:
     """HSCAN/SSCAN key cursor [MATCH pattern] [COUNT count] (see the module docstring).
 
-    ``elements()`` reads the container (``None``: the key is missing) after
-    the cursor is parsed, as Redis orders its checks; ``value_of`` gives a
-    hash field's value (``None`` for a set); ``whole(elements)`` is
-    the container in Redis's order when Redis keeps it compact (and so
-    returns it at once), else ``None``.
+    ``value_of`` gives a hash field's value (``None`` for a set);
+    ``whole()`` is the container in Redis's order when Redis keeps it
+    compact (and so returns it at once), else ``None``. The cursor is
+    checked first, then the key, then the options, as Redis orders them.
     """
-    cursor = _parse_cursor(argv[2])
-    found = elements()
-    if found is None:
+    cursor = parse_cursor(argv[2])
+    if not len(view):
         return _EMPTY_SCAN
-    count, pattern = 10, None
-    i = 3
-    while i < len(argv):
-        option = argv[i].lower()
-        if option == "count" and i + 1 < len(argv):
-            count = parse_int(argv[i + 1])
-            if count < 1:
-                raise CommandError(ERR_SYNTAX)
-        elif option == "match" and i + 1 < len(argv):
-            pattern = None if argv[i + 1] == "*" else to_bytes(argv[i + 1])
-        else:
-            raise CommandError(ERR_SYNTAX)
-        i += 2
-    members = list(found)
-    compact = whole(members)
+    count, pattern, _ = parse_options(argv, 3, with_type=False)
+    compact = whole()
     if compact is not None:
         batch, next_cursor = compact, 0
     else:
-        ranked = sorted((rank, m) for m in members if (rank := _order(m)) >= cursor)
-        if len(ranked) <= count:
-            batch, next_cursor = [m for _, m in ranked], 0
-        else:
-            last = ranked[count - 1][0]
-            batch = [m for rank, m in ranked if rank <= last]
-            next_cursor = last + 1 if len(batch) < len(ranked) else 0
-    if pattern is not None:
-        batch = [m for m in batch if glob_match(pattern, to_bytes(m))]
+        owner = (client.db_index, view.KIND.NAME, argv[1])
+        names, next_cursor = page(client, owner, cursor, count, lambda: list(view))
+        batch = [name for name in names if name in view]
+    batch = keys_matching(pattern, batch)
     out: list[str] = batch
     if value_of is not None:
-        out = [item for m in batch for item in (m, value_of(m))]
+        out = [item for name in batch for item in (name, value_of(name))]
     return client.encode([str(next_cursor), out])
 
 
 @command("hscan", -3, "readonly", keys=_KEY, group=_H, since="2.8.0")
 def hscan(client: Client, argv: list[str]) -> bytes:
-    fields: dict[str, str] = {}
-
-    def read() -> Iterable[str] | None:
-        fields.update(client.db.hashes[argv[1]].to_dict())
-        return fields or None  # an empty hash does not exist
-
+    view = client.db.hashes[argv[1]]
     config = client.server.config
-    limits = config.hash_max_listpack_entries, config.hash_max_listpack_value
+    entries, longest = config.hash_max_listpack_entries, config.hash_max_listpack_value
 
-    def whole(_members: list[str]) -> list[str] | None:
-        return list(fields) if hashes.compact(fields, *limits) else None
+    def whole() -> list[str] | None:
+        if len(view) > entries:  # too many fields for a listpack: never copy a big hash
+            return None
+        fields = view.to_dict()
+        return list(fields) if hashes.compact(fields, entries, longest) else None
 
-    return scan_reply(client, argv, read, fields.__getitem__, whole)
+    return scan_reply(client, argv, view, view.__getitem__, whole)
 
 
 @command("sscan", -3, "readonly", keys=_KEY, group="set", since="2.8.0")
 def sscan(client: Client, argv: list[str]) -> bytes:
-    def read() -> Iterable[str] | None:
-        return client.db.sets[argv[1]].to_set() or None  # an empty set does not exist
-
+    view = client.db.sets[argv[1]]
     entries = client.server.config.set_max_intset_entries
 
-    def whole(members: list[str]) -> list[str] | None:
-        return sets.intset_order(members, entries)
+    def whole() -> list[str] | None:
+        if len(view) > entries:
+            return None
+        return sets.intset_order(view.to_set(), entries)
 
-    return scan_reply(client, argv, read, None, whole)
+    return scan_reply(client, argv, view, None, whole)

@@ -7,40 +7,23 @@ TYPE filter compares the type's name without regard to case, after MATCH,
 and an unknown name matches nothing (Redis 7.0 neither refuses it nor
 warns).
 
-SCAN walks a snapshot of the keyspace's key list taken when the cursor is
-0 (8 bytes a key, held by the server until the walk ends or newer walks
-push it out). The cursor encodes the position and the walk (a number
-never given to another walk until 2**32 - 1 more have started), so any
-connection can continue a walk, and a stale cursor never continues another
-walk's snapshot. A key present for the whole walk is
-returned exactly once; a key deleted before its turn is not returned
-(Redis guarantees the first, and may repeat keys). A walk whose snapshot
-was pushed out starts again from the beginning of a fresh one: it then
-repeats keys but still misses none, as Redis's guarantee requires.
-
-Bounds (the server is one thread; each call must end quickly): one call
-looks at no more than ``SCAN_MAX_COUNT`` keys whatever its COUNT (COUNT is
-a hint in Redis too, whose call visits at most ten times COUNT buckets);
-snapshots are kept for at most ``SCAN_SLOTS`` walks and hold at most
-``SCAN_HELD_PER_KEY`` entries per live key of the server (plus
-``SCAN_HELD_MIN``), so a client that starts walk after walk cannot make the
-server hold a copy of the keyspace per call. Starting a walk copies the key
-list, O(N) at C speed, like KEYS.
+SCAN walks a snapshot of the keyspace's key list, paged by the cursor: see
+:mod:`snapkv.server.scan`, the walk HSCAN, SSCAN and ZSCAN share.
 """
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from snapkv.server.glob import keys_matching
 from snapkv.server.resp.writer import OK, ONE, ZERO, integer
+from snapkv.server.scan import page, parse_cursor, parse_options
 from snapkv.server.table import ERR_DB_RANGE, ERR_SYNTAX, CommandError, command, parse_int
 
 if TYPE_CHECKING:
     from snapkv.server.client import Client
 
-__all__ = ["SCAN_HELD_MIN", "SCAN_HELD_PER_KEY", "SCAN_MAX_COUNT", "SCAN_SLOTS"]
+__all__: list[str] = []
 
 _G = "generic"
 _KEY = (1, 1, 1)
@@ -51,15 +34,6 @@ _ERR_SAME = "ERR source and destination objects are the same"
 _TYPE_REPLIES = {
     name: b"+%s\r\n" % name.encode() for name in ("string", "hash", "list", "set", "zset", "none")
 }
-#: Walks SCAN keeps snapshots for; the oldest is dropped beyond this.
-SCAN_SLOTS = 1024
-#: Keys one SCAN call looks at, at most, whatever its COUNT.
-SCAN_MAX_COUNT = 10_000
-#: Snapshot entries kept for all walks together: this many per live key, plus SCAN_HELD_MIN.
-SCAN_HELD_PER_KEY = 4
-SCAN_HELD_MIN = 1 << 20
-#: Low bits of a cursor: the walk's number; the high bits are its position.
-_WALK_BITS = 32
 
 
 # ------------------------------------------------------------------- basics
@@ -105,75 +79,18 @@ def dbsize(client: Client, argv: list[str]) -> bytes:
 # --------------------------------------------------------------------- scan
 
 
-def _parse_cursor(text: str) -> int:
-    """Redis's ``parseScanCursorOrReply`` (``strtoul``): unsigned 64-bit, ``-1`` wraps, "" is 0."""
-    if not text:
-        return 0
-    if text.isascii() and re.fullmatch(r"[+-]?[0-9]+", text):
-        digits = text.lstrip("+-").lstrip("0")
-        if len(digits) <= 20:  # int() of a longer string would be slow, and is out of range
-            value = int(text)
-            if -(2**64) < value < 2**64:
-                return value % 2**64
-    raise CommandError("ERR invalid cursor")
-
-
 @command("scan", -2, "readonly", group=_G, since="2.8.0")
 def scan(client: Client, argv: list[str]) -> bytes:
-    """SCAN cursor [MATCH pattern] [COUNT count] [TYPE type] (see the module docstring)."""
-    cursor = _parse_cursor(argv[1])
-    count, pattern, kind = 10, "*", None
-    for i in range(2, len(argv), 2):
-        option = argv[i].lower()
-        if i + 1 >= len(argv):
-            raise CommandError(ERR_SYNTAX)
-        if option == "count":
-            count = parse_int(argv[i + 1])
-            if count < 1:
-                raise CommandError(ERR_SYNTAX)
-        elif option == "match":
-            pattern = argv[i + 1]
-        elif option == "type":
-            kind = argv[i + 1].lower()
-        else:
-            raise CommandError(ERR_SYNTAX)
-    count = min(count, SCAN_MAX_COUNT)
-    server = client.server
+    """SCAN cursor [MATCH pattern] [COUNT count] [TYPE type] (see snapkv.server.scan)."""
+    cursor = parse_cursor(argv[1])
+    count, pattern, kind = parse_options(argv, 2, with_type=True)
     db = client.db
-    number, offset = cursor & ((1 << _WALK_BITS) - 1), cursor >> _WALK_BITS
-    walk = server.scans.get(number) if cursor else None
-    if walk is None or walk[0] != client.db_index:
-        # A new walk, or one whose snapshot is gone: from the start of a fresh one.
-        server.scan_walks = server.scan_walks % ((1 << _WALK_BITS) - 1) + 1
-        number = server.scan_walks
-        walk = (client.db_index, list(db.keys()))
-        _keep(server.scans, number, walk, sum(map(len, server.keyspaces)))
-        offset = 0
-    names = walk[1]
-    batch = [key for key in names[offset : offset + count] if key in db]
-    offset += count
-    if offset >= len(names):
-        server.scans.pop(number, None)
-        next_cursor = 0
-    else:
-        next_cursor = (offset << _WALK_BITS) | number
-    batch = keys_matching(pattern, batch)
+    names, next_cursor = page(client, client.db_index, cursor, count, lambda: list(db.keys()))
+    batch = keys_matching(pattern, [key for key in names if key in db])
     if kind is not None:
         key_type = db.key_type
         batch = [key for key in batch if key_type(key) == kind]
     return client.encode([str(next_cursor), batch])
-
-
-def _keep(
-    scans: dict[int, tuple[int, list[str]]], number: int, walk: tuple[int, list[str]], live: int
-) -> None:
-    """Keep ``walk``'s snapshot; drop the oldest others beyond the walk and entry budgets."""
-    scans.pop(number, None)
-    scans[number] = walk  # the newest: the last to go
-    budget = SCAN_HELD_PER_KEY * live + SCAN_HELD_MIN
-    held = sum(len(names) for _, names in scans.values())
-    while len(scans) > 1 and (len(scans) > SCAN_SLOTS or held > budget):
-        held -= len(scans.pop(next(iter(scans)))[1])
 
 
 # ------------------------------------------------------------ rename / copy

@@ -17,12 +17,12 @@ The pops and the commands over several keys are in :mod:`.cmd_zset_store`.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from snapkv.server.glob import keys_matching
 from snapkv.server.resp.text import to_bytes
 from snapkv.server.resp.writer import EMPTY_ARRAY, integer
+from snapkv.server.scan import page, parse_cursor, parse_options
 from snapkv.server.table import ERR_SYNTAX, CommandError, command, parse_int
 from snapkv.values import zsets
 from snapkv.views import SortedSetView
@@ -41,10 +41,6 @@ ERR_LEX = "ERR min or max not valid string range item"
 _LONG_MAX = 2**63 - 1
 _LONG_MIN = -(2**63)
 _EMPTY_SCAN = b"*2\r\n$1\r\n0\r\n*0\r\n"
-#: Redis's default zset-max-listpack-entries / -value: below both, a sorted
-#: set is a listpack, whose ZSCAN prints scores as it stored them.
-_SMALL_ENTRIES = 128
-_SMALL_VALUE = 64
 
 
 class Selection(NamedTuple):
@@ -329,17 +325,6 @@ def zrandmember(client: Client, argv: list[str]) -> bytes:
 # -------------------------------------------------------------------- ZSCAN
 
 
-def _parse_cursor(text: str) -> int:
-    """Redis's ``parseScanCursorOrReply`` (``strtoul``): unsigned 64-bit, ``-1`` wraps, "" is 0."""
-    if not text:
-        return 0
-    if text.isascii() and re.fullmatch(r"[+-]?[0-9]+", text):
-        value = int(text)
-        if -(2**64) < value < 2**64:
-            return value % 2**64
-    raise CommandError("ERR invalid cursor")
-
-
 def _scan_score(score: float, small: bool) -> str:
     """A score as ZSCAN prints it: a listpack's stored text when small, else ``%.17g``."""
     if score in (float("inf"), float("-inf")):
@@ -351,34 +336,32 @@ def _scan_score(score: float, small: bool) -> str:
 
 @command("zscan", -3, "readonly", keys=_KEY, group=_Z, since="2.8.0")
 def zscan(client: Client, argv: list[str]) -> bytes:
-    """ZSCAN key cursor [MATCH pattern] [COUNT count]: the whole set in one reply, cursor 0.
+    """ZSCAN key cursor [MATCH pattern] [COUNT count].
 
-    COUNT is a hint in Redis too (a listpack-encoded set, up to 128
-    members, always comes whole); answering everything at once keeps
-    Redis's guarantee (every member present for the whole walk is
-    returned) trivially, at O(n) per call, as ZRANGE 0 -1.
+    A set Redis keeps as a listpack (``zset-max-listpack-*``) comes whole,
+    in order, with cursor 0, as in Redis; a larger one is walked as SCAN
+    walks keys (:mod:`snapkv.server.scan`: a snapshot of its members taken
+    at cursor 0, O(COUNT) a call). MATCH is the server's glob (linear time).
     """
-    _parse_cursor(argv[2])
+    cursor = parse_cursor(argv[2])
     view = _view(client, argv[1])
-    if not view.exists():
+    size = len(view)
+    if not size:
         return _EMPTY_SCAN
-    pattern = None
-    for j in range(3, len(argv), 2):
-        word = argv[j].lower()
-        if j + 1 >= len(argv):
-            raise CommandError(ERR_SYNTAX)
-        if word == "count":
-            if parse_int(argv[j + 1]) < 1:
-                raise CommandError(ERR_SYNTAX)
-        elif word == "match":
-            pattern = argv[j + 1]
-        else:
-            raise CommandError(ERR_SYNTAX)
-    pairs = view.range_by_rank(0, -1, with_scores=True)
-    small = len(pairs) <= _SMALL_ENTRIES and all(len(to_bytes(m)) <= _SMALL_VALUE for m, _ in pairs)
-    if pattern is not None:
-        # The server's matcher (KEYS', SCAN's): linear time, so no pattern can stall it.
-        kept = set(keys_matching(pattern, [member for member, _ in pairs]))
-        pairs = [pair for pair in pairs if pair[0] in kept]
-    flat = [x for m, s in pairs for x in (m, _scan_score(s, small))]
-    return client.encode(["0", flat])
+    count, pattern, _ = parse_options(argv, 3, with_type=False)
+    config = client.server.config
+    small = size <= config.zset_max_listpack_entries
+    if small:
+        pairs = view.range_by_rank(0, -1, with_scores=True)
+        longest = config.zset_max_listpack_value
+        small = all(len(to_bytes(member)) <= longest for member, _ in pairs)
+    if small:
+        next_cursor = 0
+    else:
+        owner = (client.db_index, "zset", argv[1])
+        names, next_cursor = page(client, owner, cursor, count, lambda: list(view))
+        pairs = [(name, score) for name in names if (score := view.get(name)) is not None]
+    # The server's matcher (KEYS', SCAN's): linear time, so no pattern can stall it.
+    kept = set(keys_matching(pattern, [member for member, _ in pairs]))
+    flat = [x for m, s in pairs if m in kept for x in (m, _scan_score(s, small))]
+    return client.encode([str(next_cursor), flat])

@@ -19,6 +19,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -220,8 +221,9 @@ class ServerState:
         self.load_seconds = 0.0
         #: WATCHed keys: (keyspace, key) -> the clients watching it.
         self.watched: dict[tuple[int, str], set[Client]] = {}
-        #: Snapshots of the key lists SCAN walks, by walk number (see cmd_keys).
-        self.scans: dict[int, tuple[int, list[str]]] = {}
+        #: Snapshots of the names SCAN, HSCAN, SSCAN and ZSCAN walk, by walk
+        #: number: (what is walked, the names) (see server/scan.py).
+        self.scans: dict[int, tuple[Hashable, list[str]]] = {}
         #: The number of the newest SCAN walk (numbers wrap after 2**32 - 1).
         self.scan_walks = 0
         #: Set by SHUTDOWN (whether to save first); the network layer then stops.
