@@ -440,3 +440,32 @@ def test_an_edit_after_a_rename_in_one_record_edits_the_renamed_value(tmp_path: 
     reopened = snapkv.open(tmp_path / "d")
     assert _state(reopened) == expected
     reopened.close()
+
+
+def test_a_raising_transaction_undoes_several_effects_on_one_key_in_one_record(
+    tmp_path: Path,
+) -> None:
+    """A record with several effects on one key (a rotation; a DEL then a recreating EDIT).
+
+    Undo worked out per effect before any of them applies would be wrong for
+    the later ones; the key must come back exactly as it was.
+    """
+    clock = FakeClock()
+    store = snapkv.open(tmp_path / "d", clock=clock, sweep_interval=None)
+    store.lists["l"].extend(["a", "b", "c"])
+    store.set("s", "old", ttl=1)
+    clock.advance(2)  # "s" is expired but not reclaimed: a set edit recreates it
+    before = _state(store)
+    ks = store.db(0)
+    with pytest.raises(RuntimeError), store.transaction():
+        ks._write(
+            [
+                ("edit", 0, "l", lists.CODE, lists.OP_POP_RIGHT, ("c",)),
+                ("edit", 0, "l", lists.CODE, lists.OP_PUSH_LEFT, ("c",)),
+                ("edit", 0, "l", lists.CODE, lists.OP_SPLICE, (1, 1, "x")),
+            ]
+        )
+        ks._write([("edit", 0, "s", sets.CODE, sets.OP_ADD, ("m",)), ("del", 0, "l")])
+        raise RuntimeError
+    assert _state(store) == before
+    store.close()

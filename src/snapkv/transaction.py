@@ -145,7 +145,14 @@ class Recorder:
         self._size = size
         # Undo entries are taken before any of the batch applies: undone in
         # reverse, the first one restores the state before the batch.
-        self._undo.extend(self._prior(each) for each in inner)
+        if len(inner) > 1 and all(each[0] not in ("clear", "swap") for each in inner):
+            # Several effects, maybe on one key (LMOVE of a list onto itself,
+            # a DEL then an EDIT that recreates): an inverse worked out now,
+            # before the earlier effects apply, could be wrong for a later
+            # one, so each key is kept whole, as it is (containers copied).
+            self._undo.extend(self._whole(each) for each in _keys_of(inner))
+        else:
+            self._undo.extend(self._prior(each) for each in inner)
         self.records.extend(pieces)
         return 0
 
@@ -217,6 +224,14 @@ class Recorder:
             )
         return self._key_entry(space, key)
 
+    def _whole(self, slot: tuple[int, str]) -> tuple[Any, ...]:
+        """An undo entry that puts key ``slot`` back as it is now, a container as a copy."""
+        space = self._spaces[slot[0]]._space
+        value = space[0].get(slot[1], _ABSENT)
+        if value is not _ABSENT and value.__class__ is not str:
+            value = values.BY_CLASS[value.__class__].copy(value)
+        return ("key", space, slot[1], value, space[1].get(slot[1]))
+
     @staticmethod
     def _key_entry(space: Space, key: str) -> tuple[Any, ...]:
         return ("key", space, key, space[0].get(key, _ABSENT), space[1].get(key))
@@ -241,6 +256,16 @@ def committed_anyway(writer: Any, written: int, failure: str | None, exc: BaseEx
         return True
     newly_failed = failure is None and writer.failure is not None
     return newly_failed and not isinstance(exc, Exception)
+
+
+def _keys_of(ops: tuple[Any, ...]) -> list[tuple[int, str]]:
+    """The (keyspace, key) pairs key-level effects write, each once, in order."""
+    slots: dict[tuple[int, str], None] = {}
+    for op in ops:
+        slots[(op[1], op[2])] = None
+        if op[0] == "rename":
+            slots[(op[3], op[4])] = None
+    return list(slots)
 
 
 def _undo_edit(entry: tuple[Any, ...]) -> None:

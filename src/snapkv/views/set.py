@@ -17,7 +17,6 @@ DEL when the result is empty.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterable, Iterator, MutableSet
 from typing import Any, ClassVar
 
@@ -97,14 +96,14 @@ class SetView(View, MutableSet[str]):
         with self._keyspace._store._lock:
             value = self._current()
             if count is None:
-                return None if value is None else random.choice(tuple(value))
+                return None if value is None else sets.draw(value, 1, distinct=True)[0]
             if value is None or count == 0:
                 return []
             if count < 0:
-                return random.choices(tuple(value), k=-count)
+                return sets.draw(value, -count, distinct=False)
             if count >= len(value):
                 return list(value)
-            return random.sample(tuple(value), count)
+            return sets.draw(value, count, distinct=True)
 
     # ------------------------------------------------------------ writing
 
@@ -179,7 +178,7 @@ class SetView(View, MutableSet[str]):
                 taken = list(value)
                 ticket = self._keyspace._write([("del", self._keyspace._index, self._key)])
             else:
-                taken = random.sample(tuple(value), count)
+                taken = sets.draw(value, count, distinct=True)
                 ticket = self._edit(sets.OP_REM, taken)
         store._commit(ticket)
         return taken
