@@ -507,3 +507,24 @@ def test_a_protocol_error_reply_arrives_though_more_input_follows(
     sock.sendall(b"*1\r\n*1\r\n" + b"x" * (1 << 20))
     reply = timed(lambda: read_until_closed(sock))
     assert reply == b"-ERR Protocol error: expected '$', got '*'\r\n"
+
+
+@pytest.mark.parametrize(
+    ("fill", "draw"),
+    [
+        (("SADD", "s", "a", "b"), ("SRANDMEMBER", "s")),
+        (("HSET", "h", "a", "1"), ("HRANDFIELD", "h")),
+        (("ZADD", "z", "1", "a"), ("ZRANDMEMBER", "z")),
+    ],
+)
+def test_a_random_draw_with_repetition_is_bounded(
+    server: Running, fill: tuple[str, ...], draw: tuple[str, ...]
+) -> None:
+    """A huge negative count would stall every client while the reply is built: refused."""
+    from snapkv.server.table import RANDOM_DRAW_MAX
+
+    r = server.client()
+    r.execute_command(*fill)
+    refused(lambda: r.execute_command(*draw, "-9223372036854775807"), "ERR value is out of range")
+    assert len(r.execute_command(*draw, str(-RANDOM_DRAW_MAX))) == RANDOM_DRAW_MAX
+    assert r.execute_command(*draw[:1], "missing", "-9223372036854775807") == []

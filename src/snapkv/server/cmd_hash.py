@@ -29,7 +29,7 @@ from snapkv.server.glob import keys_matching
 from snapkv.server.resp.text import byte_len
 from snapkv.server.resp.writer import ONE, ZERO, bulk, integer
 from snapkv.server.scan import page, parse_cursor, parse_options
-from snapkv.server.table import ERR_SYNTAX, CommandError, command, parse_int
+from snapkv.server.table import ERR_SYNTAX, CommandError, check_random_draw, command, parse_int
 from snapkv.values import hashes, sets
 from snapkv.views import HashView, SetView
 
@@ -172,6 +172,8 @@ def hrandfield(client: Client, argv: list[str]) -> bytes:
         )
     if with_values and not -(_LONG_MAX // 2) <= count <= _LONG_MAX // 2:
         raise CommandError("ERR value is out of range")
+    if len(view):
+        check_random_draw(count)
     picked = view.random_fields(count, with_values)
     if with_values and client.resp == 2:
         return client.encode([item for pair in picked for item in pair])

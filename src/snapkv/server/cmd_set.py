@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from snapkv.errors import WrongTypeError
 from snapkv.server.resp.writer import ONE, ZERO, bulk, integer
-from snapkv.server.table import ERR_SYNTAX, CommandError, command, parse_int
+from snapkv.server.table import ERR_SYNTAX, CommandError, check_random_draw, command, parse_int
 from snapkv.values import sets
 
 if TYPE_CHECKING:
@@ -119,6 +119,8 @@ def srandmember(client: Client, argv: list[str]) -> bytes:
         raise CommandError(
             f"ERR value is out of range, value must between {-_LONG_MAX} and {_LONG_MAX}"
         )
+    if len(view):
+        check_random_draw(count)
     picked: list[str] = view.random(count)
     if count > 0:
         picked = _ordered(client, picked)  # all of a set comes in the set's order

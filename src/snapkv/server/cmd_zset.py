@@ -23,7 +23,7 @@ from snapkv.server.glob import keys_matching
 from snapkv.server.resp.text import to_bytes
 from snapkv.server.resp.writer import EMPTY_ARRAY, integer
 from snapkv.server.scan import page, parse_cursor, parse_options
-from snapkv.server.table import ERR_SYNTAX, CommandError, command, parse_int
+from snapkv.server.table import ERR_SYNTAX, CommandError, check_random_draw, command, parse_int
 from snapkv.values import zsets
 from snapkv.views import SortedSetView
 
@@ -319,6 +319,7 @@ def zrandmember(client: Client, argv: list[str]) -> bytes:
             raise CommandError("ERR value is out of range")
     if not view.exists() or count == 0:  # exists() raises WRONGTYPE first, as Redis
         return EMPTY_ARRAY
+    check_random_draw(count)
     return pairs_reply(client, view.random(count, with_scores=True), withscores)
 
 

@@ -43,6 +43,7 @@ __all__ = [
     "ERR_DB_RANGE",
     "ERR_NOT_INT",
     "ERR_SYNTAX",
+    "RANDOM_DRAW_MAX",
     "SLOWLOG_SLOWER_THAN",
     "Command",
     "CommandError",
@@ -50,6 +51,7 @@ __all__ = [
     "Handler",
     "SlowLog",
     "build_table",
+    "check_random_draw",
     "command",
     "numkeys_at",
     "parse_int",
@@ -58,6 +60,13 @@ __all__ = [
 ERR_SYNTAX: Final = "ERR syntax error"
 ERR_NOT_INT: Final = "ERR value is not an integer or out of range"
 ERR_DB_RANGE: Final = "ERR DB index is out of range"
+#: The most elements SRANDMEMBER, HRANDFIELD and ZRANDMEMBER draw with
+#: repetition (a negative count) in one reply. Redis streams any count into
+#: the client's unbounded output buffer; a server that builds its reply
+#: first would stall every client on ``SRANDMEMBER s -9223372036854775807``,
+#: so a larger count is refused with Redis's own range error (about 0.5 s
+#: of drawing at this bound).
+RANDOM_DRAW_MAX: Final = 1 << 20
 
 Handler = Callable[["Client", list[str]], bytes]
 
@@ -86,6 +95,12 @@ class CommandError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.reply = error(message)
+
+
+def check_random_draw(count: int) -> None:
+    """Refuse a draw with repetition over :data:`RANDOM_DRAW_MAX`: ``ERR value is out of range``."""
+    if count < -RANDOM_DRAW_MAX:
+        raise CommandError("ERR value is out of range")
 
 
 def parse_int(text: str, message: str = ERR_NOT_INT) -> int:
