@@ -959,3 +959,23 @@ def test_inspect_v3_snapshot_json_shows_keys_and_elements_per_type(
         ("zset", 1, 2),
         ("list", 1, 3),
     ]
+
+
+def test_inspect_a_snapshot_of_every_type_counts_keys_and_elements_per_type(
+    tmp_path: Path,
+) -> None:
+    import snapkv
+
+    with snapkv.open(tmp_path / "d", journal=False) as store:
+        store.set("a", "1")
+        store.hashes["h"].update(f="v", g="w")
+        store.lists["l"].extend(["x", "y", "z"])
+    result = subprocess.run(
+        [sys.executable, "-m", "snapkv", "inspect", str(tmp_path / "d")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "  format     v3\n" in result.stdout
+    assert "  types      1 string, 1 hash, 1 list; elements: 2 hash, 3 list\n" in result.stdout
+    assert "  keyspace   0: 3 entries (1 string, 1 hash, 1 list)," in result.stdout

@@ -318,6 +318,11 @@ def _inspect(args: argparse.Namespace) -> int:
     return status
 
 
+def _by_type(counts: dict[str, int]) -> str:
+    """``{"string": 3, "hash": 1}`` as ``3 string, 1 hash``."""
+    return ", ".join(f"{count:,} {kind}" for kind, count in counts.items())
+
+
 def _inspect_one(file: Path, data: bytes, args: argparse.Namespace) -> int:
     # A journal (by its magic, or a .skj name on what is not a snapshot) is
     # described as one, and pointed to `snapkv check`.
@@ -371,9 +376,12 @@ def _inspect_one(file: Path, data: bytes, args: argparse.Namespace) -> int:
         f"({layouts.count('separated')} separated, {layouts.count('lengths')} lengths)"
     )
     print(f"  expiring   {info.expiring:,} entries with an expiry time")
+    if info.elements:
+        print(f"  types      {_by_type(info.types)}; elements: {_by_type(info.elements)}")
     for space in info.keyspaces:
+        kinds = f" ({_by_type(space.types)})" if len(space.types) > 1 else ""
         print(
-            f"  keyspace   {space.number}: {space.entries:,} entries, "
+            f"  keyspace   {space.number}: {space.entries:,} entries{kinds}, "
             f"{space.expiring:,} with an expiry time"
         )
     if info.journal_next:
