@@ -16,14 +16,18 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 def test_the_python_examples_run_as_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    api, transaction = re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL)
+    api, types_, transaction = re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL)
     monkeypatch.chdir(tmp_path)
-    for block in (api, transaction):
+    for block in (api, types_, transaction):
         exec(compile(block, "README.md", "exec"), {})
     import snapkv
 
     with snapkv.open(tmp_path / "data") as store:
         assert dict(store.items()) == {"user:1": "Ada"}
+    with snapkv.open(tmp_path / "shop") as store:
+        assert dict(store.hashes["cart:7"]) == {"apple": "5"}
+        assert list(store.lists["jobs"]) == ["send-mail"]
+        assert store.zsets["board"].range_by_rank(0, -1) == ["bob", "ada"]
     with snapkv.open(tmp_path / "bank", journal=True) as store:
         assert (store.get("balance:alice"), store.db(1).get("balance:bob")) == ("90", "110")
 
