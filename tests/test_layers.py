@@ -221,7 +221,7 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.store",
     },
     "snapkv.server.glob": {"snapkv.server.resp.text"},
-    "snapkv.server.cmd_strings": _HANDLER,
+    "snapkv.server.cmd_strings": {*_HANDLER, "snapkv.values"},  # HINCRBYFLOAT's float form
     # The value types' families reach data through the keyspace's views.
     "snapkv.server.cmd_hash": _TYPED,
     "snapkv.server.cmd_list": _TYPED,

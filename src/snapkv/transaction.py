@@ -275,20 +275,10 @@ def _undo_edit(entry: tuple[Any, ...]) -> None:
     whether the key existed, its expiry)``, as ``Recorder._prior`` made it.
     """
     _, space, key, kind_of, undo, existed, at = entry
-    data, expires, heap = space
-    value = data.get(key)
+    value = space[0].get(key)
     for opcode, items in undo:
         value = kind_of.apply(value, opcode, items)
-    if value is None or not existed:
-        data.pop(key, None)
-        expires.pop(key, None)
-        return
-    data[key] = value
-    if at is None:
-        expires.pop(key, None)
-    else:
-        expires[key] = at
-        heapq.heappush(heap, (at, key))
+    _restore_key(space, key, _ABSENT if value is None or not existed else value, at)
 
 
 def _restore_key(space: Space, key: str, value: Any, at: int | None) -> None:

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from snapkv.server.resp.text import byte_len, to_bytes, to_text
 from snapkv.server.resp.writer import EMPTY_BULK, OK, ONE, ZERO, bulk, integer
 from snapkv.server.table import ERR_SYNTAX, CommandError, command, parse_int
+from snapkv.values import hashes
 
 if TYPE_CHECKING:
     from snapkv.server.client import Client
@@ -372,14 +372,9 @@ def _parse_float(text: str) -> float:
     return float(text)
 
 
-def format_float(value: float) -> str:
-    """Shortest decimal that reads back as ``value``, without an exponent (Redis's human form)."""
-    text = repr(value)
-    if "e" in text:
-        text = format(Decimal(text), "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
+#: Shortest decimal that reads back as the value, without an exponent (Redis's
+#: human form), the rule HINCRBYFLOAT uses too: written once, in values.hashes.
+format_float = hashes.human_float
 
 
 @command("incrbyfloat", 3, "write denyoom fast", keys=_KEY, group=_S, since="2.6.0")

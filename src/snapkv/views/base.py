@@ -60,6 +60,19 @@ class View:
         """Journal and apply one effect on this key; caller holds the lock and checked it."""
         return self._keyspace._edit(self._key, self.KIND, opcode, tuple(items))
 
+    def clear(self) -> None:
+        """Remove every element: the key is deleted (one DEL record); a missing key stays so.
+
+        :raises WrongTypeError: the key holds another type.
+        """
+        keyspace = self._keyspace
+        store = keyspace._store
+        with store._lock:
+            if self._current() is None:
+                return
+            ticket = keyspace._write([("del", keyspace._index, self._key)])
+        store._commit(ticket)
+
     def exists(self) -> bool:
         """Whether the key holds this type now (an empty container does not exist)."""
         with self._keyspace._store._lock:

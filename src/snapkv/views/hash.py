@@ -258,16 +258,6 @@ class HashView(View, MutableMapping[str, str]):
         store._commit(ticket)
         return field, found
 
-    def clear(self) -> None:
-        """Remove every field: the key is deleted (one record)."""
-        keyspace = self._keyspace
-        store = keyspace._store
-        with store._lock:
-            if self._current() is None:
-                return
-            ticket = keyspace._write([("del", keyspace._index, self._key)])
-        store._commit(ticket)
-
     def incr(self, field: str, amount: int = 1) -> int:
         """Add ``amount`` to the integer in ``field`` (0 if missing) and return it (HINCRBY).
 

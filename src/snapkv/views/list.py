@@ -458,14 +458,3 @@ class ListView(View):
             ticket = self._edit(lists.OP_TRIM, (first, count))
         store._commit(ticket)
         return n - count
-
-    def clear(self) -> None:
-        """Remove every element: the key no longer exists (if it held a list)."""
-        store = self._keyspace._store
-        with store._lock:
-            value = self._current()
-            if value is None:
-                return
-            ks = self._keyspace
-            ticket = ks._write([("del", ks._index, self._key)])
-        store._commit(ticket)

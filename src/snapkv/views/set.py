@@ -183,16 +183,6 @@ class SetView(View, MutableSet[str]):
         store._commit(ticket)
         return taken
 
-    def clear(self) -> None:
-        """Remove every member: the key is deleted (one record)."""
-        keyspace = self._keyspace
-        store = keyspace._store
-        with store._lock:
-            if self._current() is None:
-                return
-            ticket = keyspace._write([("del", keyspace._index, self._key)])
-        store._commit(ticket)
-
     def __ior__(self, other: Iterable[Any]) -> SetView:  # type: ignore[misc]
         """``view |= members``: one record."""
         self.add_many(other)

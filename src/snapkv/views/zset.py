@@ -120,16 +120,6 @@ class SortedSetView(View, MutableMapping[str, float]):
         """ZADD of every pair given, in one step and one record."""
         self.add([*_pairs(other), *kwargs.items()])
 
-    def clear(self) -> None:
-        """Remove the whole sorted set (one DEL record); a key of another type raises."""
-        store = self._keyspace._store
-        with store._lock:
-            if self._current() is None:
-                return
-            ks = self._keyspace
-            ticket = ks._write([("del", ks._index, self._key)])
-        store._commit(ticket)
-
     def add(
         self,
         mapping: Mapping[str, float] | Iterable[tuple[str, float]],
