@@ -313,16 +313,29 @@ class Keyspace(MutableMapping[str, str]):
             if op[0] == "rename":
                 seen.add((op[3], op[4]))
             final.append(op)
+        frozen = store._frozen_below
+        if getattr(store._writer, "per_effect", False):
+            # A transaction's recorder: its record is one BATCH in the end
+            # anyway, and effect by effect it takes each inverse just before
+            # its effect applies (an inverse taken before the whole batch
+            # would be wrong for a second effect on one key).
+            ticket = None
+            for op in final:
+                store._log(jr.encode, op)
+                self._apply(op, frozen)
+            return ticket
         if len(final) == 1:
             ticket = store._log(jr.encode, final[0])
         else:
             ticket = store._log(lambda: jr.batch_record([jr.encode(op) for op in final]))
-        frozen = store._frozen_below
         for op in final:
-            apply_key(self._space_of, op, frozen)
-            if op[0] == "rename" or (op[0] == "put" and op[5]):
-                store._wake_sweeper()  # an expiry time may have arrived in a keyspace
+            self._apply(op, frozen)
         return ticket
+
+    def _apply(self, op: Any, frozen: int) -> None:
+        apply_key(self._space_of, op, frozen)
+        if op[0] == "rename" or (op[0] == "put" and op[5]):
+            self._store._wake_sweeper()  # an expiry time may have arrived in a keyspace
 
     def _edit(
         self, key: str, kind: vtypes.ValueType, opcode: int, items: tuple[Any, ...]

@@ -106,6 +106,10 @@ class Recorder:
 
     __slots__ = ("_parked", "_size", "_spaces", "_undo", "records", "writer")
 
+    #: ``Keyspace._write`` appends a multi-effect record effect by effect to a
+    #: writer with this set (the transaction's record is one BATCH anyway).
+    per_effect = True
+
     def __init__(self, spaces: list[Keyspace], writer: Any, *, parked: bool = False) -> None:
         self._spaces = spaces
         self.writer = writer
@@ -145,14 +149,12 @@ class Recorder:
         self._size = size
         # Undo entries are taken before any of the batch applies: undone in
         # reverse, the first one restores the state before the batch.
-        if len(inner) > 1 and all(each[0] not in ("clear", "swap") for each in inner):
-            # Several effects, maybe on one key (LMOVE of a list onto itself,
-            # a DEL then an EDIT that recreates): an inverse worked out now,
-            # before the earlier effects apply, could be wrong for a later
-            # one, so each key is kept whole, as it is (containers copied).
-            self._undo.extend(self._whole(each) for each in _keys_of(inner))
-        else:
-            self._undo.extend(self._prior(each) for each in inner)
+        # (A BATCH whose effects could change one key twice does not come
+        # here whole: Keyspace._write appends its effects one by one to a
+        # recorder (``per_effect``), so each inverse is taken just before its
+        # effect applies. The BATCHes that do come, update() and a string
+        # rename, change each key once.)
+        self._undo.extend(self._prior(each) for each in inner)
         self.records.extend(pieces)
         return 0
 
@@ -184,6 +186,9 @@ class Recorder:
                 _restore_key(space, key, value, at)
             elif kind == "edit":
                 _undo_edit(entry)
+            elif kind == "expiry":
+                _, space, key, at = entry
+                _restore_expiry(space, key, at)
             elif kind == "pair":
                 for _, space, key, value, at in (entry[2], entry[1]):
                     _restore_key(space, key, value, at)
@@ -214,7 +219,11 @@ class Recorder:
             kind_of = values.BY_CODE[op[3]]
             value = space[0].get(key)
             undo = kind_of.inverse(value, op[4], op[5])
-            return ("edit", space, key, kind_of, undo, value is not None, space[1].get(key))
+            return ("edit", space, key, kind_of, undo, value, space[1].get(key))
+        if kind == "expire":
+            # Only the expiry changes: keeping the value (a container a later
+            # effect changes in place) would put its later state back.
+            return ("expiry", space, key, space[1].get(key))
         if kind == "rename":
             target = self._spaces[op[3]]._space
             return (
@@ -223,14 +232,6 @@ class Recorder:
                 self._key_entry(target, op[4]),
             )
         return self._key_entry(space, key)
-
-    def _whole(self, slot: tuple[int, str]) -> tuple[Any, ...]:
-        """An undo entry that puts key ``slot`` back as it is now, a container as a copy."""
-        space = self._spaces[slot[0]]._space
-        value = space[0].get(slot[1], _ABSENT)
-        if value is not _ABSENT and value.__class__ is not str:
-            value = values.BY_CLASS[value.__class__].copy(value)
-        return ("key", space, slot[1], value, space[1].get(slot[1]))
 
     @staticmethod
     def _key_entry(space: Space, key: str) -> tuple[Any, ...]:
@@ -258,38 +259,44 @@ def committed_anyway(writer: Any, written: int, failure: str | None, exc: BaseEx
     return newly_failed and not isinstance(exc, Exception)
 
 
-def _keys_of(ops: tuple[Any, ...]) -> list[tuple[int, str]]:
-    """The (keyspace, key) pairs key-level effects write, each once, in order."""
-    slots: dict[tuple[int, str], None] = {}
-    for op in ops:
-        slots[(op[1], op[2])] = None
-        if op[0] == "rename":
-            slots[(op[3], op[4])] = None
-    return list(slots)
-
-
 def _undo_edit(entry: tuple[Any, ...]) -> None:
     """Put back a container an EDIT changed: its inverse effects, then its expiry.
 
-    ``entry`` is ``("edit", space, key, type module, inverse effects,
-    whether the key existed, its expiry)``, as ``Recorder._prior`` made it.
+    ``entry`` is ``("edit", space, key, type module, inverse effects, the
+    container before the effect (``None``: none), its expiry)``, as
+    ``Recorder._prior`` made it. The inverse effects are applied to the very
+    object the effect changed, so that other undo entries holding it (a
+    RENAME's, a DEL's) put back the right state: an effect that emptied it
+    in place removed the key, so that object is found again through the
+    entry (an empty one, it was changed in place; one that is not empty was
+    left alone by a copy on write, and is put back as it is).
     """
-    _, space, key, kind_of, undo, existed, at = entry
+    _, space, key, kind_of, undo, original, at = entry
     value = space[0].get(key)
+    if value is None and original is not None:
+        if kind_of.size(original):
+            _restore_key(space, key, original, at)
+            return
+        value = original
     for opcode, items in undo:
         value = kind_of.apply(value, opcode, items)
-    _restore_key(space, key, _ABSENT if value is None or not existed else value, at)
+    _restore_key(space, key, _ABSENT if value is None or original is None else value, at)
 
 
-def _restore_key(space: Space, key: str, value: Any, at: int | None) -> None:
-    data, expires, heap = space
-    if value is _ABSENT:
-        data.pop(key, None)
-        expires.pop(key, None)
-        return
-    data[key] = value
+def _restore_expiry(space: Space, key: str, at: int | None) -> None:
+    _, expires, heap = space
     if at is None:
         expires.pop(key, None)
     else:
         expires[key] = at
         heapq.heappush(heap, (at, key))
+
+
+def _restore_key(space: Space, key: str, value: Any, at: int | None) -> None:
+    data, expires, _ = space
+    if value is _ABSENT:
+        data.pop(key, None)
+        expires.pop(key, None)
+        return
+    data[key] = value
+    _restore_expiry(space, key, at)
