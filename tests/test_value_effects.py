@@ -566,3 +566,36 @@ def test_any_raising_transaction_leaves_memory_and_disk_as_they_were(
         reopened = snapkv.open(Path(root) / "d", clock=clock, sweep_interval=None)
         assert _state(reopened) == expected
         reopened.close()
+
+
+def test_set_draws_stay_uniform_when_a_member_is_removed_and_added_again() -> None:
+    """Found by review: a re-added member stood in the draw pool once per re-add (50% of draws)."""
+    store = snapkv.Store()
+    members = store.sets["s"]
+    members.add_many(f"m{i}" for i in range(1000))
+    members.random()  # the first draw builds the pool
+    for _ in range(1000):
+        members.discard("m0")
+        members.add("m0")
+    value = store.db(0)._space[0]["s"]
+    assert sorted(value.pool) == sorted(value) and len(value.slots) == 1000
+    draws = [members.random() for _ in range(20_000)]
+    assert draws.count("m0") < 100  # ~20 expected at 1 in 1,000
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    ops=st.lists(
+        st.tuples(st.booleans(), st.lists(st.sampled_from("abcdefgh"), max_size=4)), max_size=30
+    )
+)
+def test_a_set_draw_pool_is_always_exactly_its_members(ops: list[tuple[bool, list[str]]]) -> None:
+    value = sets.build(list("abcdefgh"))
+    sets.draw(value, 1, distinct=False)  # builds the pool
+    for add, members in ops:
+        result = sets.apply(value, sets.OP_ADD if add else sets.OP_REM, tuple(members))
+        if result is None:
+            return
+        assert value.pool is not None and value.slots is not None
+        assert sorted(value.pool) == sorted(value)
+        assert all(value.pool[i] == m for m, i in value.slots.items())

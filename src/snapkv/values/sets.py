@@ -47,15 +47,18 @@ OP_REM = 2
 class Set(set[str]):
     """A set's members; ``epoch`` is the save epoch it was made in.
 
-    ``pool`` is ``None`` until a random draw needs it (see :func:`draw`).
+    ``pool`` and ``slots`` are ``None`` until a random draw needs them (see
+    :func:`draw`); from then on every add and remove keeps them.
     """
 
-    __slots__ = ("epoch", "pool")
+    __slots__ = ("epoch", "pool", "slots")
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.epoch = epoch()
+        #: The members in a list, for random access; ``slots`` is each one's index.
         self.pool: list[str] | None = None
+        self.slots: dict[str, int] | None = None
 
 
 CLASS = Set
@@ -66,12 +69,25 @@ def apply(value: Set | None, opcode: int, items: Items) -> Set | None:
     if opcode == OP_ADD:
         if value is None:
             value = Set()
-        elif value.pool is not None:
-            value.pool += [m for m in dict.fromkeys(items) if m not in value]  # type: ignore[misc]
+        pool, slots = value.pool, value.slots
+        if pool is not None and slots is not None:
+            for member in items:
+                if member not in slots:
+                    slots[member] = len(pool)  # type: ignore[index]
+                    pool.append(member)  # type: ignore[arg-type]
         value.update(items)  # type: ignore[arg-type]
         return value or None  # no members given to a missing set: still missing
     if opcode == OP_REM:
         if value is not None:
+            pool, slots = value.pool, value.slots
+            if pool is not None and slots is not None:
+                for member in items:
+                    index = slots.pop(member, None)  # type: ignore[arg-type]
+                    if index is not None:
+                        last = pool.pop()  # the last member fills the hole: O(1)
+                        if index < len(pool):
+                            pool[index] = last
+                            slots[last] = index
             value.difference_update(items)
         return value or None
     raise ValueError(f"set effect opcode {opcode} is not one of {OP_ADD}, {OP_REM}")
@@ -82,37 +98,28 @@ def draw(value: Set, count: int, *, distinct: bool) -> list[str]:
 
     A Python set has no random access, and a copy per draw made SPOP and
     SRANDMEMBER O(N) a call (a 60,000-member set answered ~500 SPOPs a
-    second). So a set keeps, from its first draw on, ``pool``: a list of its
-    members in which removed members are left behind (stale) and skipped,
-    and dropped, when a draw meets them, and to which an add appends; it is
-    rebuilt when it grows past twice the set (plus 64). A draw then costs
-    O(count) expected, as Redis's ``dictGetFairRandomKey``. A member removed
-    and added again may stand in the pool twice until the next rebuild: a
-    bias bounded by that factor, as Redis's own draws are only near-uniform.
-    A distinct draw of a quarter of the set or more samples a copy instead.
+    second). So a set's first draw gives it ``pool``, its members in a list,
+    and ``slots``, each member's index there; every add appends, every
+    remove moves the last member into the hole (both O(1), in :func:`apply`),
+    so the pool is always exactly the members and a draw is uniform and
+    O(count). The index costs about 50 bytes a member, and only sets that
+    were ever drawn from pay it. A distinct draw of a quarter of the set or
+    more samples a copy instead.
     """
     size = len(value)
     if distinct and count * 4 >= size:
         return random.sample(list(value), min(count, size))
     pool = value.pool
-    if pool is None or len(pool) > 2 * size + 64:
+    if pool is None or value.slots is None:
         pool = value.pool = list(value)
-    out: list[str] = []
-    chosen: set[str] = set()
+        value.slots = {member: index for index, member in enumerate(pool)}
     below = random.randrange
-    while len(out) < count:
-        i = below(len(pool))
-        member = pool[i]
-        if member not in value:
-            pool[i] = pool[-1]
-            pool.pop()
-            continue
-        if distinct:
-            if member in chosen:
-                continue
-            chosen.add(member)
-        out.append(member)
-    return out
+    if not distinct:
+        return [pool[below(size)] for _ in range(count)]
+    chosen: dict[str, None] = {}
+    while len(chosen) < count:
+        chosen[pool[below(size)]] = None
+    return list(chosen)
 
 
 def inverse(value: Set | None, opcode: int, items: Items) -> list[tuple[int, tuple[Item, ...]]]:
