@@ -414,6 +414,7 @@ def test_scan_walks_hold_a_bounded_copy_and_still_miss_no_key(
     position of the fresh snapshot would skip as many keys).
     """
     monkeypatch.setattr(scan, "SCAN_HELD_MIN", 0)
+    monkeypatch.setattr(scan, "SCAN_ACTIVE_SECONDS", 0.0)  # the plain budget rule
     r = server.client()
     r.mset({f"k{i}": "v" for i in range(999)})
     cursor, first = r.scan(0, count=10)
@@ -421,7 +422,9 @@ def test_scan_walks_hold_a_bounded_copy_and_still_miss_no_key(
     assert r.delete(*deleted) == 5
     for _ in range(3 * scan.SCAN_HELD_PER_KEY):
         r.scan(0, count=10)  # walks that are never finished
-    held = server.call(lambda: [len(names) for _, names in server.server.dispatcher.scans.values()])
+    held = server.call(
+        lambda: [len(names) for _, names, _ in server.server.dispatcher.scans.values()]
+    )
     assert sum(held) <= scan.SCAN_HELD_PER_KEY * r.dbsize()
     seen = set(first)
     while cursor:
@@ -528,3 +531,32 @@ def test_a_random_draw_with_repetition_is_bounded(
     refused(lambda: r.execute_command(*draw, "-9223372036854775807"), "ERR value is out of range")
     assert len(r.execute_command(*draw, str(-RANDOM_DRAW_MAX))) == RANDOM_DRAW_MAX
     assert r.execute_command(*draw[:1], "missing", "-9223372036854775807") == []
+
+
+def test_walks_continued_side_by_side_all_finish(
+    server: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by review: eight HSCANs of one big hash, in turn, each pushed the others out.
+
+    Each walk is a snapshot of its own; over the budget, the least recently
+    continued one went, so every client restarted for ever. A walk continued
+    recently is now kept (up to SCAN_HARD_FACTOR times the budget).
+    """
+    monkeypatch.setattr(scan, "SCAN_HELD_MIN", 0)
+    r = server.client()
+    fields = {f"f{i}": "v" for i in range(3_000)}
+    r.hset("h", mapping=fields)
+    walkers = 8  # 8 snapshots of 3,000 > the budget of 4 x 3,000
+    cursors = [0] * walkers
+    seen: list[set[bytes]] = [set() for _ in range(walkers)]
+    done = [False] * walkers
+    for _ in range(200):
+        for i in range(walkers):
+            if not done[i]:
+                cursors[i], page = r.hscan("h", cursors[i], count=100)
+                seen[i].update(page)
+                done[i] = cursors[i] == 0
+        if all(done):
+            break
+    assert all(done)
+    assert all(len(fields_seen) == 3_000 for fields_seen in seen)

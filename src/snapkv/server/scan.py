@@ -25,12 +25,17 @@ snapshots are kept for at most ``SCAN_SLOTS`` walks and hold at most
 ``SCAN_HELD_PER_KEY`` entries per live key of the server or per name of
 the newest walk, whichever is more (plus ``SCAN_HELD_MIN``), so a client
 that starts walk after walk cannot make the server hold a copy of the
-keyspace per call.
+keyspace per call. The walk pushed out is the one continued least recently,
+and a walk continued in the last ``SCAN_ACTIVE_SECONDS`` is pushed out only
+past ``SCAN_HARD_FACTOR`` times that budget: clients that keep walking big
+containers side by side (each walk a snapshot of its own) do not push one
+another back to the start for ever, as a plain least-recent rule would.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING
 
@@ -40,6 +45,8 @@ if TYPE_CHECKING:
     from snapkv.server.client import Client
 
 __all__ = [
+    "SCAN_ACTIVE_SECONDS",
+    "SCAN_HARD_FACTOR",
     "SCAN_HELD_MIN",
     "SCAN_HELD_PER_KEY",
     "SCAN_MAX_COUNT",
@@ -58,12 +65,15 @@ SCAN_MAX_COUNT = 10_000
 #: per name of the newest walk, if more), plus SCAN_HELD_MIN.
 SCAN_HELD_PER_KEY = 4
 SCAN_HELD_MIN = 1 << 20
+#: A walk continued this recently is kept past the budget (up to SCAN_HARD_FACTOR times it).
+SCAN_ACTIVE_SECONDS = 10.0
+SCAN_HARD_FACTOR = 4
 #: Low bits of a cursor: the walk's number; the high bits are its position.
 _WALK_BITS = 32
 
-#: What a walk visits (a keyspace number; (keyspace, key) for a container)
-#: and the snapshot of its names.
-Walk = tuple[Hashable, list[str]]
+#: What a walk visits (a keyspace number; (keyspace, type, key) for a
+#: container), the snapshot of its names, and when it was last continued.
+Walk = tuple[Hashable, list[str], float]
 
 
 def parse_cursor(text: str) -> int:
@@ -118,14 +128,18 @@ def page(
     scans = server.scans
     number, offset = cursor & ((1 << _WALK_BITS) - 1), cursor >> _WALK_BITS
     walk = scans.get(number) if cursor else None
+    now = time.monotonic()
     if walk is None or walk[0] != owner:
         # A new walk, or one whose snapshot is gone: from the start of a fresh one.
         server.scan_walks = server.scan_walks % ((1 << _WALK_BITS) - 1) + 1
         number = server.scan_walks
-        walk = (owner, names())
+        walk = (owner, names(), now)
         live = max(sum(map(len, server.keyspaces)), len(walk[1]))
-        _keep(scans, number, walk, live)
+        _keep(scans, number, walk, live, now)
         offset = 0
+    else:
+        del scans[number]  # the most recently continued walk goes last
+        walk = scans[number] = (walk[0], walk[1], now)
     snapshot = walk[1]
     batch = snapshot[offset : offset + count]
     offset += count
@@ -135,11 +149,19 @@ def page(
     return batch, (offset << _WALK_BITS) | number
 
 
-def _keep(scans: dict[int, Walk], number: int, walk: Walk, live: int) -> None:
-    """Keep ``walk``'s snapshot; drop the oldest others beyond the walk and entry budgets."""
+def _keep(scans: dict[int, Walk], number: int, walk: Walk, live: int, now: float) -> None:
+    """Keep ``walk``'s snapshot; push out the least recently continued others over the budgets.
+
+    A walk continued within ``SCAN_ACTIVE_SECONDS`` is pushed out only past
+    ``SCAN_HARD_FACTOR`` times the entry budget (see the module docstring).
+    """
     scans.pop(number, None)
     scans[number] = walk  # the newest: the last to go
     budget = SCAN_HELD_PER_KEY * live + SCAN_HELD_MIN
-    held = sum(len(names) for _, names in scans.values())
+    held = sum(len(names) for _, names, _ in scans.values())
     while len(scans) > 1 and (len(scans) > SCAN_SLOTS or held > budget):
-        held -= len(scans.pop(next(iter(scans)))[1])
+        oldest = next(iter(scans))
+        active = now - scans[oldest][2] < SCAN_ACTIVE_SECONDS
+        if active and len(scans) <= SCAN_SLOTS and held <= SCAN_HARD_FACTOR * budget:
+            break
+        held -= len(scans.pop(oldest)[1])

@@ -222,8 +222,8 @@ class ServerState:
         #: WATCHed keys: (keyspace, key) -> the clients watching it.
         self.watched: dict[tuple[int, str], set[Client]] = {}
         #: Snapshots of the names SCAN, HSCAN, SSCAN and ZSCAN walk, by walk
-        #: number: (what is walked, the names) (see server/scan.py).
-        self.scans: dict[int, tuple[Hashable, list[str]]] = {}
+        #: number: (what is walked, the names, when last continued) (see server/scan.py).
+        self.scans: dict[int, tuple[Hashable, list[str], float]] = {}
         #: The number of the newest SCAN walk (numbers wrap after 2**32 - 1).
         self.scan_walks = 0
         #: Set by SHUTDOWN (whether to save first); the network layer then stops.
