@@ -297,3 +297,9 @@ def test_generated_sorts_answer_as_redis(
         assert ours == theirs, f"{argv}: {ours!r} != {theirs!r}"
         if store:
             same_contents(twin, "dst")
+
+
+def test_sort_by_nosort_of_a_small_integer_set_is_in_intset_order(twin: Twin) -> None:
+    """Found by review: Redis keeps such a set as an intset, in numeric order."""
+    twin.same("SADD", "s", "3", "1", "2", "-7")
+    twin.same("SORT", "s", "BY", "nosort")

@@ -149,6 +149,11 @@ def _elements(client: Client, key: str) -> tuple[str, list[str]]:
         value = db._lookup(key, values.BY_NAME[kind])
         if kind == "zset":
             return kind, [member for _score, member in value.order]
+        if kind == "set":
+            # A set Redis keeps as an intset is in numeric order (BY nosort shows it).
+            entries = client.server.config.set_max_intset_entries
+            listed = list(value)
+            return kind, values.sets.intset_order(listed, entries) or listed
         return kind, list(value)
 
 
