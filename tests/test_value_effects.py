@@ -599,3 +599,29 @@ def test_a_set_draw_pool_is_always_exactly_its_members(ops: list[tuple[bool, lis
         assert value.pool is not None and value.slots is not None
         assert sorted(value.pool) == sorted(value)
         assert all(value.pool[i] == m for m, i in value.slots.items())
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        jr.edit_record(0, "s", 9, 1, ("c",)),  # no value type 9
+        jr.edit_record(0, "s", lists.CODE, 86, ("c",)),  # no list opcode 86
+        jr.edit_record(0, "s", hashes.CODE, hashes.OP_SET, ("f", "v")),  # "s" is a string
+    ],
+    ids=["type", "opcode", "other-type"],
+)
+def test_a_record_that_cannot_apply_is_refused_naming_its_journal_and_offset(
+    tmp_path: Path, record: bytes
+) -> None:
+    """Found by review: such a record (its CRC holds) escaped replay as a bare ValueError."""
+    store = snapkv.open(tmp_path / "d")
+    store.set("s", "text")
+    store.set("t", "more")
+    size = store.journal_size
+    store._writer.append(record)  # what a broken writer would leave
+    store.close()
+    with pytest.raises(CorruptJournalError) as info:
+        snapkv.open(tmp_path / "d")
+    assert info.value.check == "record-effect"
+    assert info.value.offset == size
+    assert "journal 1" in str(info.value) and "cannot apply" in str(info.value)

@@ -22,7 +22,11 @@ from typing import Any
 
 from snapkv import values
 
-__all__ = ["Space", "apply_key", "new_space", "reclaim", "unfreeze"]
+__all__ = ["EffectError", "Space", "apply_key", "new_space", "reclaim", "unfreeze"]
+
+
+class EffectError(ValueError):
+    """An EDIT, PUT or RENAME that cannot apply to what the key holds; memory is unchanged."""
 
 Space = tuple[dict[str, Any], dict[str, int], list[tuple[int, str]]]
 
@@ -89,9 +93,11 @@ def apply_key(space_of: Callable[[int], Space], op: Any, frozen_below: int = 0) 
     ``space_of(db)`` gives keyspace ``db``'s memory. ``frozen_below`` is the
     epoch of a running save (0: none), see :func:`unfreeze`.
 
-    :raises ValueError: an EDIT or PUT that its value type refuses (a
+    :raises EffectError: an EDIT or PUT that its value type refuses (a
         journal no writer of this format can have made), or an EDIT on a
-        key that holds another type; memory is unchanged.
+        key that holds another type. (An apply that fails part way, as a
+        list POP whose values disagree with the list, may have changed the
+        value: replay then refuses the whole store.)
     """
     kind = op[0]
     space = space_of(op[1])
@@ -109,14 +115,17 @@ def apply_key(space_of: Callable[[int], Space], op: Any, frozen_below: int = 0) 
     elif kind == "edit":
         kind_of = values.BY_CODE.get(op[3])
         if kind_of is None:
-            raise ValueError(f"an EDIT of {key!r} names value type {op[3]}, which does not exist")
+            raise EffectError(f"an EDIT of {key!r} names value type {op[3]}, which does not exist")
         value = unfreeze(data, key, data.get(key), frozen_below)
         if value is not None and value.__class__ is not kind_of.CLASS:
-            raise ValueError(
+            raise EffectError(
                 f"an EDIT changes {key!r} as a {kind_of.NAME}, "
                 f"but it holds a {values.type_name(value)}"
             )
-        result = kind_of.apply(value, op[4], op[5])
+        try:
+            result = kind_of.apply(value, op[4], op[5])
+        except (ValueError, TypeError, IndexError) as exc:
+            raise EffectError(f"an EDIT of {key!r} as a {kind_of.NAME}: {exc}") from None
         if result is None:
             data.pop(key, None)
             expires.pop(key, None)
@@ -126,8 +135,11 @@ def apply_key(space_of: Callable[[int], Space], op: Any, frozen_below: int = 0) 
     elif kind == "put":
         kind_of = values.BY_CODE.get(op[3])
         if kind_of is None:
-            raise ValueError(f"a PUT of {key!r} names value type {op[3]}, which does not exist")
-        data[key] = kind_of.build(op[4])
+            raise EffectError(f"a PUT of {key!r} names value type {op[3]}, which does not exist")
+        try:
+            data[key] = kind_of.build(op[4])
+        except (ValueError, TypeError, IndexError) as exc:
+            raise EffectError(f"a PUT of {key!r} as a {kind_of.NAME}: {exc}") from None
         _set_expiry(space, key, op[5])
     elif kind == "rename":
         if key not in data:

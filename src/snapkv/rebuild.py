@@ -18,9 +18,9 @@ from typing import Any
 
 from snapkv import codec
 from snapkv import journal as jr
-from snapkv.effects import Space, apply_key, new_space, reclaim
+from snapkv.effects import EffectError, Space, apply_key, new_space, reclaim
 
-__all__ = ["apply", "keyspaces_written", "replay", "snapshot_spaces"]
+__all__ = ["ReplayError", "apply", "keyspaces_written", "replay", "snapshot_spaces"]
 
 
 def snapshot_spaces(snapshot: codec.Snapshot, *, databases: int) -> dict[int, Space]:
@@ -48,11 +48,30 @@ def replay(spaces: dict[int, Space], ops: Iterable[jr.Op], *, databases: int, no
     Returns how many keys were dropped as expired (at or before ``now_ms``).
 
     :raises ValueError: a record names a keyspace ``>= databases``.
+    :raises ReplayError: a record's effect cannot apply (see the class).
     """
     replaying = _Replay(spaces, databases)
-    for op in ops:
-        replaying.apply(op)
+    index = -1
+    try:
+        for index, op in enumerate(ops):  # noqa: B007 - the index names a failing record
+            replaying.apply(op)
+    except EffectError as exc:
+        raise ReplayError(str(exc), record=index) from None
     return sum(reclaim(space, now_ms)[0] for space in spaces.values())
+
+
+class ReplayError(ValueError):
+    """A record whose effect cannot apply: one no writer of this format can have made.
+
+    Its CRC held, so this is not a torn or damaged write: an EDIT of a key
+    of another type, an effect its value type refuses. ``record`` is its
+    index among the replayed records (from 0), for the caller to find the
+    journal and offset and say so (the Store raises CorruptJournalError).
+    """
+
+    def __init__(self, message: str, *, record: int) -> None:
+        super().__init__(message)
+        self.record = record
 
 
 def keyspaces_written(ops: Iterable[jr.Op]) -> int:

@@ -62,7 +62,9 @@ from typing import Any, NoReturn
 from snapkv import codec, rebuild, recovery
 from snapkv import journal as jr
 from snapkv import values as vtypes  # Keyspace.values() shadows `values` in the class
+from snapkv._frame import frame_end
 from snapkv.errors import (
+    CorruptJournalError,
     MediumError,
     SnapkvError,
     StoreClosedError,
@@ -835,9 +837,12 @@ class Store(Keyspace):
             with self._lock:
                 self._check_open()
                 plan = recovery.plan_journals(self._medium, choice.journal_next, repair=repair)
-                expired = rebuild.replay(
-                    spaces, plan.ops, databases=len(self._spaces), now_ms=self._clock() * 1000
-                )
+                try:
+                    expired = rebuild.replay(
+                        spaces, plan.ops, databases=len(self._spaces), now_ms=self._clock() * 1000
+                    )
+                except rebuild.ReplayError as exc:
+                    raise self._unappliable(plan, exc) from None
                 for line in plan.dropped:
                     log.warning("journal recovery: %s", line)
                 for line in plan.notes:  # zeros cut: no loss, so no warning
@@ -899,6 +904,37 @@ class Store(Keyspace):
             )
             self.last_restore = report
             return report
+
+    def _unappliable(
+        self, plan: recovery.JournalPlan, exc: rebuild.ReplayError
+    ) -> CorruptJournalError:
+        """The error for a replayed record whose effect cannot apply: its journal and offset.
+
+        Found on the error path only, by walking that journal's record frames
+        again (the scan keeps effects, not offsets).
+        """
+        index = exc.record
+        for scan in plan.scans:
+            if index >= len(scan.ops):
+                index -= len(scan.ops)
+                continue
+            offset = jr.HEADER_SIZE
+            data = self._medium.read_journal(scan.jid) or b""
+            view = memoryview(data)
+            for _ in range(index):
+                end = frame_end(view, offset)
+                if end is None:
+                    break
+                offset = end
+            return CorruptJournalError(
+                f"a record whose checksum holds cannot apply: {exc} (a writer of this "
+                "format cannot have made it); open(repair=True) does not cut it: set the "
+                "journal aside to open the data before it",
+                offset=offset,
+                check="record-effect",
+                source=f"journal {scan.jid}",
+            )
+        return CorruptJournalError(str(exc), offset=0, check="record-effect")
 
     def _set_aside(self, generation: str, reason: str) -> str:
         # Left in place, a bad generation would stay "newest" and count
