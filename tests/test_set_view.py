@@ -133,7 +133,7 @@ def test_store_forms_replace_or_delete_the_destination(store: Store) -> None:
 
 def test_wrong_arguments_name_themselves(store: Store) -> None:
     s = store.sets["s"]
-    with pytest.raises(TypeError, match="members"):
+    with pytest.raises(TypeError, match="member must be str, not int"):
         s.add(1)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="members"):
         s.add_many("abc")

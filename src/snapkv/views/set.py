@@ -108,8 +108,17 @@ class SetView(View, MutableSet[str]):
     # ------------------------------------------------------------ writing
 
     def add(self, member: str) -> None:
-        """Add ``member`` (SADD of one)."""
-        self.add_many((member,))
+        """Add ``member`` (SADD of one): the lean path, one record, nothing if already there."""
+        if type(member) is not str:
+            member = checked_text(member, "member")
+        store = self._keyspace._store
+        with store._lock:
+            value = self._current()
+            if value is not None and member in value:
+                return
+            ticket = self._keyspace._edit(self._key, sets, sets.OP_ADD, (member,))
+        if ticket is not None:
+            store._commit(ticket)
 
     def add_many(self, members: Iterable[str]) -> int:
         """Add ``members`` in one step and one record (SADD); return how many were new."""
