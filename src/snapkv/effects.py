@@ -28,6 +28,7 @@ __all__ = ["EffectError", "Space", "apply_key", "new_space", "reclaim", "unfreez
 class EffectError(ValueError):
     """An EDIT, PUT or RENAME that cannot apply to what the key holds; memory is unchanged."""
 
+
 Space = tuple[dict[str, Any], dict[str, int], list[tuple[int, str]]]
 
 
