@@ -181,10 +181,11 @@ class Dispatcher(ServerState):
         # A handler refuses by raising (table.py's contract), so no reply of
         # the fast path is an error: only EXEC answers EXECABORT without
         # raising, and EXEC runs through call() (its client is in MULTI).
-        if cmd.write:
-            if client.changes:
-                self.dirty += client.changes
-                client.changes = 0
+        if cmd.write and client.changes:
+            # Only a write that changed something (Redis's signalModifiedKey
+            # goes with its server.dirty): a no-op write fails no WATCH.
+            self.dirty += client.changes
+            client.changes = 0
             if self.watched:
                 self.touch(client.db_index, cmd.keys(argv))
         return reply
@@ -211,10 +212,11 @@ class Dispatcher(ServerState):
         if reply and reply[0] == 45:  # b"-": an error reply (EXEC's EXECABORT)
             cmd.failed_calls += 1
             self.errors.count(reply)
-        if cmd.write:
-            if client.changes:
-                self.dirty += client.changes
-                client.changes = 0
+        if cmd.write and client.changes:
+            # Only a write that changed something (Redis's signalModifiedKey
+            # goes with its server.dirty): a no-op write fails no WATCH.
+            self.dirty += client.changes
+            client.changes = 0
             if self.watched:
                 self.touch(client.db_index, cmd.keys(argv))
         return reply

@@ -264,10 +264,11 @@ class ServerState:
             self.dirty += client.changes
             client.changes = 0
             return self.failed(cmd, exc)
-        if cmd.write:
-            if client.changes:
-                self.dirty += client.changes
-                client.changes = 0
+        if cmd.write and client.changes:
+            # Only a write that changed something (Redis's signalModifiedKey
+            # goes with its server.dirty): a no-op write fails no WATCH.
+            self.dirty += client.changes
+            client.changes = 0
             if self.watched:
                 self.touch(client.db_index, cmd.keys(argv))
         return reply
