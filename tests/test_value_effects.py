@@ -625,3 +625,52 @@ def test_a_record_that_cannot_apply_is_refused_naming_its_journal_and_offset(
     assert info.value.check == "record-effect"
     assert info.value.offset == size
     assert "journal 1" in str(info.value) and "cannot apply" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        jr.edit_record(0, "s", sets.CODE, sets.OP_ADD, (5, "a")),
+        jr.edit_record(0, "h", hashes.CODE, hashes.OP_SET, ("f", 5)),
+        jr.edit_record(0, "h", hashes.CODE, hashes.OP_SET, (1.5, "v")),
+        jr.put_record(0, "s", sets.CODE, (7,)),
+        jr.edit_record(0, "l", lists.CODE, lists.OP_PUSH_RIGHT, (5,)),
+    ],
+    ids=["set-add", "hash-value", "hash-field", "set-put", "list-push"],
+)
+def test_a_record_with_numbers_where_text_belongs_is_refused(tmp_path: Path, record: bytes) -> None:
+    """Found by review: it loaded, and every later save failed on the number."""
+    store = snapkv.open(tmp_path / "d")
+    store.set("x", "1")
+    store._writer.append(record)
+    store.close()
+    with pytest.raises(CorruptJournalError, match="must be str") as info:
+        snapkv.open(tmp_path / "d")
+    assert info.value.check == "record-effect"
+
+
+def test_a_rolled_back_transaction_restores_keys_its_own_reads_reclaimed(tmp_path: Path) -> None:
+    """Found by review: a locked read inside the block reclaimed keys the undo never heard of."""
+    clock = FakeClock()
+    store = snapkv.open(tmp_path / "d", clock=clock, sweep_interval=None)
+    store.set("k", "v")
+    store.sets["s"].add("a")
+    store.sets["t"].add_many(["a", "b"])
+    store.expire("t", 100)
+    before = _state(store)
+    with pytest.raises(RuntimeError), store.transaction():
+        store.expire("k", 1)
+        store.expire("s", 1)
+        store.sets["t"].add("x")
+        store.expire("t", 1)
+        clock.advance(2)
+        assert len(store) == 0  # reclaims k, s and t inside the block
+        raise RuntimeError
+    assert _state(store) == before
+    store.save()
+    clock.advance(50)
+    assert len(store) == 3 and store.sweep() == 0
+    store.close()
+    reopened = snapkv.open(tmp_path / "d", clock=clock, sweep_interval=None)
+    assert sorted(reopened.keys()) == ["k", "s", "t"]
+    reopened.close()

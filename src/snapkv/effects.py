@@ -43,12 +43,20 @@ def new_space(
     return entries, expires, heap
 
 
-def reclaim(space: Space, now_ms: float, limit: int | None = None) -> tuple[int, bool]:
+def reclaim(
+    space: Space,
+    now_ms: float,
+    limit: int | None = None,
+    gone: list[tuple[str, Any, int]] | None = None,
+) -> tuple[int, bool]:
     """Remove the keys of ``space`` due at ``now_ms``; return (keys removed, more may be due).
 
     ``limit`` bounds the heap entries looked at, stale ones included (left
-    by persist or a plain set), so one call's work is bounded. The sweeper,
-    locked reads and recovery all reclaim through this one loop.
+    by persist or a plain set), so one call's work is bounded. ``gone``, if
+    given, receives ``(key, value, expiry)`` of each key removed (a
+    transaction's undo must be able to put them back: reclaiming is never
+    journaled). The sweeper, locked reads and recovery all reclaim through
+    this one loop.
     """
     data, expires, heap = space
     removed = popped = 0
@@ -58,9 +66,11 @@ def reclaim(space: Space, now_ms: float, limit: int | None = None) -> tuple[int,
         at, key = heapq.heappop(heap)
         popped += 1
         if expires.get(key) == at:
+            if gone is not None:
+                gone.append((key, data.get(key), at))
             # Entry first: a lock-free reader between the two deletions
             # must still find the expiry time, or it would see the key live.
-            del data[key]
+            data.pop(key, None)
             del expires[key]
             removed += 1
     return removed, False

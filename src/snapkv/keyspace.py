@@ -508,8 +508,16 @@ class Keyspace(MutableMapping[str, str]):
         """Remove due keys; caller holds the lock. Returns (keys removed, more may be due).
 
         Not journaled: the journal holds absolute expiry times, so replay
-        drops these keys by itself. See :func:`reclaim`.
+        drops these keys by itself. See :func:`reclaim`. Inside a
+        transaction (a reading call of its own thread reclaims too) the
+        recorder is told what went, so a rollback puts it back.
         """
+        writer = self._store._writer
+        if getattr(writer, "per_effect", False):
+            gone: list[tuple[str, Any, int]] = []
+            result = reclaim(self._space, self._store._clock() * 1000, limit, gone)
+            writer.reclaimed(self._space, gone)
+            return result
         return reclaim(self._space, self._store._clock() * 1000, limit)
 
     # -------------------------------------------------------------- writing

@@ -158,6 +158,18 @@ class Recorder:
         self.records.extend(pieces)
         return 0
 
+    def reclaimed(self, space: Space, gone: list[tuple[str, Any, int]]) -> None:
+        """Keys the transaction's own reads reclaimed as expired: a rollback puts them back.
+
+        Reclaiming writes no record (replay drops expired keys by their
+        times), so this is the only way the undo log hears of it; without it,
+        undoing an EXPIRE made earlier in the block would leave an expiry
+        time for a key that no longer exists.
+        """
+        self._undo.extend(
+            ("key", space, key, value, at) for key, value, at in gone if value is not None
+        )
+
     def commit(self, _lsn: int) -> None:
         """Nothing to wait for: the transaction's record is written at its end."""
 
@@ -284,8 +296,8 @@ def _undo_edit(entry: tuple[Any, ...]) -> None:
 
 
 def _restore_expiry(space: Space, key: str, at: int | None) -> None:
-    _, expires, heap = space
-    if at is None:
+    data, expires, heap = space
+    if at is None or key not in data:  # an expiry only ever belongs to a key that exists
         expires.pop(key, None)
     else:
         expires[key] = at

@@ -27,7 +27,7 @@ import itertools
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-__all__ = ["Item", "Items", "ValueType", "next_epoch"]
+__all__ = ["Item", "Items", "ValueType", "check_texts", "next_epoch"]
 
 #: One item of an effect or of a value's flat form: a member, field or value
 #: (``str``), an index or count (``int``), a score (``float``).
@@ -48,6 +48,18 @@ def next_epoch() -> int:
     global _current  # noqa: PLW0603 - the one process-wide counter, by design
     _current = next(_epochs)
     return _current
+
+
+def check_texts(items: Items, what: str) -> None:
+    """Refuse an effect whose members, fields or values are not all ``str`` (``ValueError``).
+
+    A writer never records another kind there (its views check first); a
+    journal that does is refused at replay, never loaded to fail every
+    later save.
+    """
+    for item in items:
+        if item.__class__ is not str:
+            raise ValueError(f"{what} must be str, not {type(item).__name__} ({item!r})")
 
 
 def epoch() -> int:

@@ -15,7 +15,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from snapkv.values.base import Item, Items, epoch
+from snapkv.values.base import Item, Items, check_texts, epoch
 
 __all__ = [
     "CLASS",
@@ -63,8 +63,12 @@ def apply(value: Hash | None, opcode: int, items: Items) -> Hash | None:
     """Apply one hash effect (see the module docstring); ``None`` when it left no field."""
     if opcode == OP_SET:
         if len(items) == 2 and value is not None:
-            value[items[0]] = items[1]  # type: ignore[index,assignment]  # one field: HSET's usual case
+            field, text = items
+            if field.__class__ is not str or text.__class__ is not str:
+                raise ValueError(f"hash fields and values must be str, not {field!r}: {text!r}")
+            value[field] = text  # one field: HSET's usual case
             return value
+        check_texts(items, "hash fields and values")
         if len(items) % 2:
             raise ValueError(f"a hash SET effect has {len(items)} items, not field/value pairs")
         if value is None:
@@ -73,6 +77,7 @@ def apply(value: Hash | None, opcode: int, items: Items) -> Hash | None:
         value.update(zip(it, it, strict=True))  # type: ignore[arg-type]
         return value or None  # no pairs given to a missing hash: still missing
     if opcode == OP_DEL:
+        check_texts(items, "hash fields")
         if value is not None:
             for field in items:
                 value.pop(field, None)  # type: ignore[arg-type]

@@ -30,7 +30,7 @@ import itertools
 from collections import deque
 from typing import Any
 
-from snapkv.values.base import Item, Items, epoch
+from snapkv.values.base import Item, Items, check_texts, epoch
 
 __all__ = [
     "CLASS",
@@ -99,6 +99,7 @@ def _ints(items: Items, count: int, what: str) -> list[int]:
 def apply(value: List | None, opcode: int, items: Items) -> List | None:
     """Apply one list effect (see the module docstring); ``None`` when it left no element."""
     if opcode in (OP_PUSH_LEFT, OP_PUSH_RIGHT):
+        check_texts(items, "list elements")
         if value is None:
             value = List()
         if opcode == OP_PUSH_LEFT:
@@ -124,6 +125,7 @@ def apply(value: List | None, opcode: int, items: Items) -> List | None:
         if not (0 <= index <= n and 0 <= count <= n - index):
             raise ValueError(f"a list splice of {count} at {index} in a list of {n}")
         values = items[2:]
+        check_texts(values, "list elements")
         if count == 1 and len(values) == 1:
             value[index] = values[0]  # type: ignore[assignment]
         else:
@@ -201,6 +203,7 @@ def build(items: Items) -> List:
     """A list from its elements, head first."""
     if not items:
         raise ValueError("a list has at least one element")
+    check_texts(items, "list elements")
     return List(items)
 
 

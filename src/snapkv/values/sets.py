@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from snapkv.values.base import Item, Items, epoch
+from snapkv.values.base import Item, Items, check_texts, epoch
 
 __all__ = [
     "CLASS",
@@ -67,6 +67,7 @@ CLASS = Set
 def apply(value: Set | None, opcode: int, items: Items) -> Set | None:
     """Apply one set effect (see the module docstring); ``None`` when it left no member."""
     if opcode == OP_ADD:
+        check_texts(items, "set members")
         if value is None:
             value = Set()
         pool, slots = value.pool, value.slots
@@ -78,6 +79,7 @@ def apply(value: Set | None, opcode: int, items: Items) -> Set | None:
         value.update(items)  # type: ignore[arg-type]
         return value or None  # no members given to a missing set: still missing
     if opcode == OP_REM:
+        check_texts(items, "set members")
         if value is not None:
             pool, slots = value.pool, value.slots
             if pool is not None and slots is not None:
@@ -141,6 +143,7 @@ def build(items: Items) -> Set:
     """A set from its members."""
     if not items:
         raise ValueError("a set has at least one member")
+    check_texts(items, "set members")
     return Set(items)
 
 
