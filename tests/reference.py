@@ -15,6 +15,7 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from serving import DEADLINE, free_port, tool
 from support import wait_until
@@ -56,6 +57,40 @@ def reply_end(buf: bytes, pos: int = 0) -> int:
                 return -1
         return nxt
     raise ValueError(f"not a RESP reply at {pos}: {buf[pos : pos + 20]!r}")
+
+
+def parse(reply: bytes) -> Any:
+    """A RESP2/RESP3 reply as Python values (aggregates as lists; errors as bytes)."""
+    value, end = _parse(reply, 0)
+    assert end == len(reply)
+    return value
+
+
+def _parse(buf: bytes, pos: int) -> tuple[Any, int]:
+    line_end = buf.index(b"\r\n", pos)
+    kind, head = buf[pos : pos + 1], buf[pos + 1 : line_end]
+    nxt = line_end + 2
+    if kind in b"+-,":
+        return head, nxt
+    if kind == b":":
+        return int(head), nxt
+    if kind == b"_":
+        return None, nxt
+    if kind == b"$":
+        size = int(head)
+        if size < 0:
+            return None, nxt
+        return buf[nxt : nxt + size], nxt + size + 2
+    count = int(head)
+    if count < 0:
+        return None, nxt
+    if kind == b"%":
+        count *= 2
+    items = []
+    for _ in range(count):
+        item, nxt = _parse(buf, nxt)
+        items.append(item)
+    return items, nxt
 
 
 class Raw:

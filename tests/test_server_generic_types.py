@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import Twin
+from reference import parse
 from snapkv import values
 
 WRONGTYPE = b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
@@ -68,40 +69,6 @@ def fill(twin: Twin, kind: str, key: str, *items: str) -> None:
     with twin.store._lock:
         ticket = db._write([("edit", db.index, key, code, opcode, effect)])
     twin.store._commit(ticket)
-
-
-def parse(reply: bytes) -> Any:
-    """A RESP2/RESP3 reply as Python values (aggregates as lists; errors as bytes)."""
-    value, end = _parse(reply, 0)
-    assert end == len(reply)
-    return value
-
-
-def _parse(buf: bytes, pos: int) -> tuple[Any, int]:
-    line_end = buf.index(b"\r\n", pos)
-    kind, head = buf[pos : pos + 1], buf[pos + 1 : line_end]
-    nxt = line_end + 2
-    if kind in b"+-,":
-        return head, nxt
-    if kind == b":":
-        return int(head), nxt
-    if kind == b"_":
-        return None, nxt
-    if kind == b"$":
-        size = int(head)
-        if size < 0:
-            return None, nxt
-        return buf[nxt : nxt + size], nxt + size + 2
-    count = int(head)
-    if count < 0:
-        return None, nxt
-    if kind == b"%":
-        count *= 2
-    items = []
-    for _ in range(count):
-        item, nxt = _parse(buf, nxt)
-        items.append(item)
-    return items, nxt
 
 
 def ours(twin: Twin, key: str, db: int | None = None) -> Any:

@@ -12,52 +12,18 @@ commands over a real socket (sync, pipelines, RESP3).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import Twin
+from reference import parse
 from snapkv import Store
 from snapkv.server.state import Config
 from test_server_e2e import Running
 
 redis = pytest.importorskip("redis")
-
-
-def parse(reply: bytes) -> Any:
-    """A RESP2/RESP3 reply as Python values (arrays, maps and sets as lists of parsed items)."""
-    value, end = _parse(reply, 0)
-    assert end == len(reply)
-    return value
-
-
-def _parse(buf: bytes, pos: int) -> tuple[Any, int]:
-    line_end = buf.index(b"\r\n", pos)
-    kind, head = buf[pos : pos + 1], buf[pos + 1 : line_end]
-    nxt = line_end + 2
-    if kind in b"+-,":
-        return head, nxt
-    if kind == b":":
-        return int(head), nxt
-    if kind == b"_":
-        return None, nxt
-    if kind == b"$":
-        size = int(head)
-        if size < 0:
-            return None, nxt
-        return buf[nxt : nxt + size], nxt + size + 2
-    count = int(head)
-    if count < 0:
-        return None, nxt
-    if kind == b"%":
-        count *= 2
-    items = []
-    for _ in range(count):
-        item, nxt = _parse(buf, nxt)
-        items.append(item)
-    return items, nxt
 
 
 def changes(twin: Twin) -> tuple[int, int]:
