@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from snapkv.server.glob import keys_matching
 from snapkv.server.resp.text import byte_len
 from snapkv.server.resp.writer import ONE, ZERO, bulk, integer
-from snapkv.server.scan import page, parse_cursor, parse_options
+from snapkv.server.scan import EMPTY_SCAN, page, parse_cursor, parse_options
 from snapkv.server.table import ERR_SYNTAX, CommandError, check_random_draw, command, parse_int
 from snapkv.values import hashes, sets
 from snapkv.views import HashView, SetView
@@ -41,7 +41,6 @@ __all__ = ["scan_reply"]
 _H = "hash"
 _KEY = (1, 1, 1)
 _LONG_MAX = 2**63 - 1
-_EMPTY_SCAN = b"*2\r\n$1\r\n0\r\n*0\r\n"
 
 
 def _check_errors(exc: ValueError) -> CommandError:
@@ -199,7 +198,7 @@ def scan_reply(
     """
     cursor = parse_cursor(argv[2])
     if not len(view):
-        return _EMPTY_SCAN
+        return EMPTY_SCAN
     count, pattern, _ = parse_options(argv, 3, with_type=False)
     compact = whole()
     if compact is not None:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from snapkv.server.glob import keys_matching
 from snapkv.server.resp.text import to_bytes
 from snapkv.server.resp.writer import EMPTY_ARRAY, integer
-from snapkv.server.scan import page, parse_cursor, parse_options
+from snapkv.server.scan import EMPTY_SCAN, page, parse_cursor, parse_options
 from snapkv.server.table import ERR_SYNTAX, CommandError, check_random_draw, command, parse_int
 from snapkv.values import zsets
 from snapkv.views import SortedSetView
@@ -40,7 +40,6 @@ ERR_MINMAX = "ERR min or max is not a float"
 ERR_LEX = "ERR min or max not valid string range item"
 _LONG_MAX = 2**63 - 1
 _LONG_MIN = -(2**63)
-_EMPTY_SCAN = b"*2\r\n$1\r\n0\r\n*0\r\n"
 
 
 class Selection(NamedTuple):
@@ -348,7 +347,7 @@ def zscan(client: Client, argv: list[str]) -> bytes:
     view = _view(client, argv[1])
     size = len(view)
     if not size:
-        return _EMPTY_SCAN
+        return EMPTY_SCAN
     count, pattern, _ = parse_options(argv, 3, with_type=False)
     config = client.server.config
     small = size <= config.zset_max_listpack_entries

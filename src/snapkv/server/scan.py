@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from snapkv.server.client import Client
 
 __all__ = [
+    "EMPTY_SCAN",
     "SCAN_ACTIVE_SECONDS",
     "SCAN_HARD_FACTOR",
     "SCAN_HELD_MIN",
@@ -68,6 +69,8 @@ SCAN_HELD_MIN = 1 << 20
 #: A walk continued this recently is kept past the budget (up to SCAN_HARD_FACTOR times it).
 SCAN_ACTIVE_SECONDS = 10.0
 SCAN_HARD_FACTOR = 4
+#: SCAN's reply for a missing key: cursor 0, nothing.
+EMPTY_SCAN = b"*2\r\n$1\r\n0\r\n*0\r\n"
 #: Low bits of a cursor: the walk's number; the high bits are its position.
 _WALK_BITS = 32
 

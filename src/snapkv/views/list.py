@@ -17,9 +17,9 @@ once, so a waiter that wakes and retries either gets its element whole or
 finds the list empty again: no element is ever half moved.
 
 Writes go through ``Keyspace._edit`` (one EDIT record, then the effect
-applied by :mod:`snapkv.values.lists`); a write that makes a list, and a
-move, through ``Keyspace._write`` (one BATCH: see :meth:`ListView._create`
-for the DEL a new list starts with).
+applied by :mod:`snapkv.values.lists`; a write that makes a list is one
+PUT, for the reason ``_edit`` gives); a move through ``Keyspace._write``
+(one BATCH, a DEL before a push that makes the destination).
 """
 
 from __future__ import annotations
@@ -76,18 +76,6 @@ class ListView(View):
 
     # ----------------------------------------------------------------- push
 
-    def _create(self, opcode: int, values: tuple[str, ...]) -> tuple[Any, int] | None:
-        """Journal and apply a push that makes the list: a DEL of the key first, one record.
-
-        A key that expired may be gone from memory without a record (the
-        sweeper, a reopen), so the journal can still hold its old list;
-        without the DEL, replay would push onto that list (and keep its
-        expiry). Caller holds the lock and found no list.
-        """
-        ks = self._keyspace
-        db, key = ks._index, self._key
-        return ks._write([("del", db, key), ("edit", db, key, _CODE, opcode, values)])
-
     def _push(self, opcode: int, values: tuple[str, ...], existing: bool = False) -> int:
         """Push ``values`` at one end; the new length (0: ``existing`` and no list)."""
         ks = self._keyspace
@@ -98,7 +86,7 @@ class ListView(View):
                 if existing:
                     return 0
                 length = len(values)
-                ticket = self._create(opcode, values)
+                ticket = ks._edit(self._key, lists, opcode, values)
             else:
                 length = len(value) + len(values)
                 ticket = ks._edit(self._key, lists, opcode, values)
@@ -131,11 +119,9 @@ class ListView(View):
                 ):
                     current.append(value)
                     return
-                ticket = ks._edit(key, lists, _PUSH_RIGHT, (value,))
-            else:
-                if current is not None:
-                    ks._lookup(key, lists)  # WrongTypeError, unless it expired
-                ticket = self._create(_PUSH_RIGHT, (value,))
+            elif current is not None:
+                ks._lookup(key, lists)  # WrongTypeError, unless it expired
+            ticket = ks._edit(key, lists, _PUSH_RIGHT, (value,))
         if ticket is not None:
             store._after_append(*ticket)
 
@@ -256,7 +242,7 @@ class ListView(View):
             value = ks._lookup(self._key, lists)
             if value is None:
                 return None
-            target = ks._lookup(destination, lists)  # both types checked before any change
+            ks._lookup(destination, lists)  # both types checked before any change
             element: str = value[0] if from_left else value[-1]
             if destination == self._key and len(value) == 1:
                 return element
@@ -264,8 +250,6 @@ class ListView(View):
             ops: list[Any] = [
                 ("edit", db, self._key, _CODE, _POP_LEFT if from_left else _POP_RIGHT, (element,))
             ]
-            if target is None:
-                ops.append(("del", db, destination))  # see _create
             ops.append(
                 ("edit", db, destination, _CODE, _PUSH_LEFT if to_left else _PUSH_RIGHT, (element,))
             )
@@ -389,7 +373,7 @@ class ListView(View):
             if n:
                 ticket = self._edit(_SPLICE, (at, 0, element))
             else:
-                ticket = self._create(_PUSH_RIGHT, (element,))
+                ticket = self._edit(_PUSH_RIGHT, (element,))
         store._commit(ticket)
 
     def insert_before(self, pivot: str, element: str) -> int:
