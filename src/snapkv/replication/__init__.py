@@ -1,0 +1,15 @@
+"""Continuous replication of a store directory to object storage: the public names.
+
+``snapkv.open("data", replicate="s3://bucket/prefix")`` ships each published
+snapshot and the journal, as segments, to the bucket (the layout is
+:mod:`snapkv.objstore.layout`'s), at most ``replicate_interval`` behind.
+:mod:`~snapkv.replication.source` reads the directory's files,
+:mod:`~snapkv.replication.status` is ``store.replication``.
+"""
+
+from __future__ import annotations
+
+from snapkv.replication.source import LocalSnapshot, LocalSource
+from snapkv.replication.status import ReplicationStatus
+
+__all__ = ["LocalSnapshot", "LocalSource", "ReplicationStatus"]

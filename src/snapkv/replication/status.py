@@ -1,0 +1,79 @@
+"""How far the bucket is behind, and what shipping it has cost: ``store.replication``.
+
+One object per shipper, updated by its thread and read by anyone (INFO, a
+monitoring loop, a test): every field is a plain attribute replaced whole,
+so a reader sees each value either before or after an update, never torn.
+:meth:`ReplicationStatus.fields` is the INFO section's content, in one
+place, so the server and ``repr`` say the same thing with the same names.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+__all__ = ["ReplicationStatus"]
+
+
+@dataclass
+class ReplicationStatus:
+    """What the shipper of one store to one URL has done so far.
+
+    ``lag`` is an upper bound on the age of the oldest local write that is
+    not in the bucket yet: the time since the last moment the shipper found
+    the bucket holding everything (0.0 while it does). An unreachable bucket
+    makes it grow; the first successful upload after brings it back down.
+    """
+
+    url: str
+    interval: float
+    #: Whether the shipper's thread is running.
+    running: bool = False
+    #: Monotonic time of the last tick that found the bucket up to date.
+    caught_up_at: float = field(default_factory=time.monotonic)
+    #: Whether the last tick left something unshipped.
+    behind: bool = False
+    #: Wall-clock time (seconds since the epoch) of the last successful upload; 0.0: none yet.
+    last_upload: float = 0.0
+    #: The snapshot generation number and the journal position the bucket holds.
+    snapshot: int = 0
+    journal: int = 0
+    journal_offset: int = 0
+    #: Objects uploaded (snapshots, segments, manifests) and their bytes.
+    uploads: int = 0
+    bytes_sent: int = 0
+    #: Requests made (every kind, retries included) and retries among them.
+    requests: int = 0
+    retries: int = 0
+    #: Ticks that failed (every one counted) and how many in a row, now.
+    failures: int = 0
+    consecutive_failures: int = 0
+    #: The last failure's message ("" once a tick succeeds again).
+    last_error: str = ""
+
+    @property
+    def lag(self) -> float:
+        """Seconds the bucket may be behind the local store (0.0 when it is not)."""
+        if not self.behind:
+            return 0.0
+        return max(0.0, time.monotonic() - self.caught_up_at)
+
+    def fields(self) -> dict[str, object]:
+        """The status as ``name: value`` pairs, for INFO and logs."""
+        return {
+            "replication_url": self.url,
+            "replication_running": int(self.running),
+            "replication_interval": self.interval,
+            "replication_lag_seconds": round(self.lag, 3),
+            "replication_last_upload": int(self.last_upload),
+            "replication_snapshot": self.snapshot,
+            "replication_journal": self.journal,
+            "replication_journal_offset": self.journal_offset,
+            "replication_uploads": self.uploads,
+            "replication_bytes_sent": self.bytes_sent,
+            "replication_requests": self.requests,
+            "replication_retries": self.retries,
+            "replication_failures": self.failures,
+            "replication_consecutive_failures": self.consecutive_failures,
+            "replication_last_error": self.last_error.replace("\n", " ").replace("\r", " "),
+        }
