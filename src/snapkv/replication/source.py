@@ -109,7 +109,7 @@ class LocalSource:
             # so the megabytes of preallocated zeros after the records cost
             # nothing, and the bytes are the writer's own (one page cache).
             with mmap.mmap(fd, size, prot=mmap.PROT_READ) as mapped:
-                view = as_view(mapped)
+                view = as_view(memoryview(mapped))
                 try:
                     end = _whole_end(view, start, limit)
                     return bytes(view[start:end])
