@@ -1,0 +1,294 @@
+"""A prefix read back: its manifests, the segments they name, and the journals they add up to.
+
+What every reader of a bucket shares, so the layout's reading rules
+(docs/FORMAT.md part 3, O6 and O7) exist once: :class:`ObjectMedium` loads
+its state through it when it opens, recovery reads it as a
+:class:`snapkv.recovery.Source` (``snapkv check s3://...`` predicts what
+``open()`` does by running recovery over it, as it does over a directory),
+and ``snapkv restore`` rebuilds a directory from :meth:`PrefixReader.at`.
+
+Read only: nothing here writes, so it can run while a writer holds the
+prefix. A writer that appends a segment while a reader reads finds the
+reader's view one segment short, never torn (each segment is one PUT).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from snapkv.errors import MediumError
+from snapkv.objstore import layout as lo
+from snapkv.objstore.client import ObjectClient
+
+__all__ = ["PointInTime", "PrefixReader"]
+
+#: Segments fetched at once (small objects: latency, not bandwidth, bounds a restore).
+_PARALLEL = 16
+
+
+@dataclass
+class PointInTime:
+    """What a prefix held at one moment (or now): a snapshot and the journals after it.
+
+    ``snapshot`` is the newest snapshot published at or before the moment
+    (``None``: the journals alone, from journal 1). ``journals`` hold every
+    record appended at or before it (all of them for "now"), by journal id:
+    written as ``journal-N.skj`` files next to the snapshot, a plain
+    directory opens to exactly that state. ``segments`` are the segment
+    numbers read, ``tail_end`` the first number that did not exist.
+    """
+
+    manifest: lo.Manifest | None
+    snapshot: lo.SnapshotRef | None
+    journals: dict[int, bytes] = field(default_factory=dict)
+    segments: tuple[int, ...] = ()
+    tail_end: int = 1
+    #: The highest record or PUT time in what was read (epoch ms).
+    clock_ms: int = 0
+    #: The last segment's PUT time: the writer's latest heartbeat.
+    last_put_ms: int = 0
+
+
+class PrefixReader:
+    """Read-only access to the database under ``client``'s prefix.
+
+    Also a :class:`snapkv.recovery.Source` of its newest state (loaded on
+    first use, or again after :meth:`refresh`).
+    """
+
+    def __init__(self, client: ObjectClient) -> None:
+        self.client = client
+        self._manifests: dict[int, lo.Manifest] = {}  # immutable objects: cached forever
+        self._now: PointInTime | None = None
+
+    # ---------------------------------------------------------------- manifests
+
+    def manifest_numbers(self) -> list[int]:
+        """Every manifest number under the prefix, ascending (one LIST)."""
+        numbers = (lo.manifest_number(info.name) for info in self.client.list(lo.MANIFEST_DIR))
+        return sorted(n for n in numbers if n is not None)
+
+    def manifest(self, number: int) -> lo.Manifest:
+        """Manifest ``number``, checked.
+
+        :raises LayoutError: it fails a check (named, with the check).
+        :raises MediumError: it is missing or cannot be read.
+        """
+        cached = self._manifests.get(number)
+        if cached is not None:
+            return cached
+        name = lo.manifest_name(number)
+        data = self.client.get(name)
+        if data is None:
+            raise MediumError(f"{self.client.describe(name)} is missing")
+        manifest = lo.decode_manifest(data, self.client.describe(name))
+        if manifest.number != number:
+            raise lo.LayoutError(
+                f"{self.client.describe(name)}: says it is manifest {manifest.number} "
+                "(check manifest-body)"
+            )
+        self._manifests[number] = manifest
+        return manifest
+
+    def newest_manifest(self) -> lo.Manifest | None:
+        """The newest manifest (the state), or ``None`` for a prefix never written."""
+        numbers = self.manifest_numbers()
+        return self.manifest(numbers[-1]) if numbers else None
+
+    # ----------------------------------------------------------------- segments
+
+    def segment(self, seq: int, expected: lo.SegmentRef | None = None) -> lo.Segment | None:
+        """Segment ``seq``, checked (against ``expected`` too); ``None`` if it does not exist."""
+        name = lo.segment_name(seq)
+        where = self.client.describe(name)
+        data = self.client.get(name)
+        if data is None:
+            return None
+        if expected is not None and (len(data), zlib.crc32(data)) != (
+            expected.size,
+            expected.crc32,
+        ):
+            raise lo.LayoutError(
+                f"{where}: {len(data)} bytes (CRC-32 {zlib.crc32(data):08x}) where the "
+                f"manifest names {expected.size} bytes (CRC-32 {expected.crc32:08x}) "
+                "(check segment-manifest)"
+            )
+        return lo.decode_segment(data, where)
+
+    def segments(
+        self, manifest: lo.Manifest | None, *, until_ms: int | None = None
+    ) -> tuple[list[tuple[int, lo.Segment]], int]:
+        """The segments ``manifest`` names, then its tail; and the first number after them.
+
+        The named ones must all exist (a missing one is an error naming it
+        and the journal bytes it held); the tail runs while numbers exist.
+        With ``until_ms``, reading stops at the first segment whose first
+        write is later (the fold would stop there anyway).
+
+        :raises LayoutError: a segment failed a check, or disagrees with its manifest.
+        :raises MediumError: a named segment is missing, or the store failed.
+        """
+        start = manifest.segments_from if manifest else 1
+        refs = {ref.seq: ref for ref in manifest.segments} if manifest else {}
+        existing = {
+            n for n in map(lo.segment_number, (i.name for i in self.client.list(lo.SEGMENT_DIR)))
+        }
+        wanted: list[int] = []
+        seq = start
+        while seq in existing or seq in refs:
+            ref = refs.get(seq)
+            if until_ms is not None and ref is not None and ref.first_ms > until_ms:
+                break
+            wanted.append(seq)
+            seq += 1
+        with ThreadPoolExecutor(_PARALLEL) as pool:
+            fetched = list(pool.map(lambda n: self.segment(n, refs.get(n)), wanted))
+        out: list[tuple[int, lo.Segment]] = []
+        for number, segment in zip(wanted, fetched, strict=True):
+            if segment is None:
+                ref = refs.get(number)
+                what = (
+                    f": journal {ref.journal} bytes {ref.offset} to {ref.offset + ref.length} "
+                    f"(written {ref.first_ms} to {ref.last_ms} ms) are lost"
+                    if ref is not None
+                    else ""
+                )
+                raise MediumError(
+                    f"{self.client.describe(lo.segment_name(number))} is missing but "
+                    f"{manifest.name if manifest else 'the tail'} names it{what} "
+                    "(check segment-missing)"
+                )
+            if out and segment.epoch < out[-1][1].epoch:
+                raise lo.LayoutError(
+                    f"{self.client.describe(lo.segment_name(number))}: epoch {segment.epoch} "
+                    f"after epoch {out[-1][1].epoch} (check segment-epoch)"
+                )
+            if until_ms is not None and segment.first_ms > until_ms:
+                return out, number
+            out.append((number, segment))
+        return out, start + len(out)
+
+    # ----------------------------------------------------------------- a moment
+
+    def at(self, at_ms: int | None = None) -> PointInTime:
+        """The state now (``None``) or as it was at epoch millisecond ``at_ms``.
+
+        For a past moment: the newest manifest written at or before it, the
+        newest of its snapshots published at or before it, and every segment
+        from that manifest on folded up to the moment (FORMAT.md O7). A
+        moment before anything retained is an error, never a silently
+        empty or partial state.
+
+        :raises MediumError: nothing retained reaches back to ``at_ms``, or
+            a named object is missing or fails its checks (named).
+        """
+        if at_ms is None:
+            manifest = self.newest_manifest()
+        else:
+            manifest = None
+            numbers = self.manifest_numbers()
+            for number in reversed(numbers):
+                candidate = self.manifest(number)
+                if candidate.heartbeat_ms <= at_ms:
+                    manifest = candidate
+                    break
+            if manifest is None and numbers:
+                oldest = self.manifest(numbers[0])
+                if oldest.segments_from > 1 or oldest.snapshots:
+                    raise MediumError(
+                        f"{self.client.describe()}: nothing retained reaches back to {at_ms} ms "
+                        f"(the oldest retained manifest, {oldest.name}, was written at "
+                        f"{oldest.heartbeat_ms} ms)"
+                    )
+        pairs, end = self.segments(manifest, until_ms=at_ms)
+        journals = lo.fold_segments(pairs, until_ms=at_ms, describe=self.client.describe("segment"))
+        snapshots = manifest.snapshots if manifest else ()
+        if at_ms is not None:
+            snapshots = tuple(s for s in snapshots if s.time_ms <= at_ms)
+        clock = max([manifest.clock_ms if manifest else 0, *(s.last_ms for _, s in pairs)])
+        return PointInTime(
+            manifest=manifest,
+            snapshot=snapshots[0] if snapshots else None,
+            journals={jid: bytes(data) for jid, data in sorted(journals.items())},
+            segments=tuple(seq for seq, _ in pairs),
+            tail_end=end,
+            clock_ms=clock,
+            last_put_ms=max((s.written_ms for _, s in pairs), default=0),
+        )
+
+    def snapshot_chunks(self, ref: lo.SnapshotRef, chunk_size: int = 8 << 20) -> Iterator[bytes]:
+        """Snapshot ``ref``'s bytes in chunks (bounded memory), size and CRC-32 checked at the end.
+
+        :raises MediumError: the object is missing or shorter than the manifest says.
+        :raises LayoutError: its CRC-32 differs from the manifest's.
+        """
+        crc = 0
+        for chunk in self.client.stream(ref.name, ref.size, chunk_size):
+            crc = zlib.crc32(chunk, crc)
+            yield chunk
+        if crc != ref.crc32:
+            raise lo.LayoutError(
+                f"{self.client.describe(ref.name)}: CRC-32 {crc:08x} where the manifest "
+                f"names {ref.crc32:08x} (check snapshot-manifest)"
+            )
+
+    # ------------------------------------------------- recovery.Source, of now
+
+    def refresh(self) -> PointInTime:
+        """Read the newest state again (the Source methods answer from it)."""
+        self._now = self.at(None)
+        return self._now
+
+    def _state(self) -> PointInTime:
+        return self._now if self._now is not None else self.refresh()
+
+    def generations(self) -> list[str]:
+        """The newest manifest's snapshots (object names), newest first."""
+        manifest = self._state().manifest
+        return [ref.name for ref in manifest.snapshots] if manifest else []
+
+    def _ref(self, generation: str | None) -> lo.SnapshotRef | None:
+        manifest = self._state().manifest
+        for ref in manifest.snapshots if manifest else ():
+            if generation is None or ref.name == generation:
+                return ref
+        return None
+
+    def read(self, generation: str | None = None) -> bytes | None:
+        """A snapshot's bytes (the newest by default); ``None`` if the manifest names none.
+
+        The bytes are returned even when they disagree with the manifest's
+        size or CRC-32: the snapshot's own checks then say what is wrong,
+        where, as they do for a file (``check`` compares both).
+
+        :raises MediumError: the manifest names it but the object is missing.
+        """
+        ref = self._ref(generation)
+        if ref is None:
+            return None
+        data = self.client.get(ref.name)
+        if data is None:
+            raise MediumError(
+                f"{self.client.describe(ref.name)} is missing but the newest manifest names "
+                f"it (check snapshot-missing)"
+            )
+        return data
+
+    def describe(self, generation: str | None = None) -> str:
+        """A snapshot's URL (or the prefix's), for messages."""
+        return self.client.describe(generation or "")
+
+    def journal_ids(self) -> list[int]:
+        """The journals the newest state holds, ascending."""
+        return sorted(self._state().journals)
+
+    def read_journal(self, jid: int) -> bytes | None:
+        """Journal ``jid``'s bytes as its segments add up; ``None`` if there is none."""
+        return self._state().journals.get(jid)
+
+    def describe_journal(self, jid: int) -> str:
+        """Journal ``jid`` as messages name it: the prefix's segments that hold it."""
+        return f"{self.client.describe(lo.SEGMENT_DIR)} (journal {jid})"
