@@ -4,12 +4,28 @@
 snapshot and the journal, as segments, to the bucket (the layout is
 :mod:`snapkv.objstore.layout`'s), at most ``replicate_interval`` behind.
 :mod:`~snapkv.replication.source` reads the directory's files,
-:mod:`~snapkv.replication.status` is ``store.replication``.
+:mod:`~snapkv.replication.status` is ``store.replication``'s status,
+:mod:`~snapkv.replication.shipper` the thread, :mod:`~snapkv.replication.target`
+the writes in the layout, :mod:`~snapkv.replication.replicator` the start.
 """
 
 from __future__ import annotations
 
+from snapkv.replication.replicator import (
+    DEFAULT_INTERVAL,
+    Replicator,
+    replicate,
+    replication_fields,
+)
 from snapkv.replication.source import LocalSnapshot, LocalSource
 from snapkv.replication.status import ReplicationStatus
 
-__all__ = ["LocalSnapshot", "LocalSource", "ReplicationStatus"]
+__all__ = [
+    "DEFAULT_INTERVAL",
+    "LocalSnapshot",
+    "LocalSource",
+    "ReplicationStatus",
+    "Replicator",
+    "replicate",
+    "replication_fields",
+]

@@ -1,0 +1,99 @@
+"""Starting and stopping replication of one store directory: :func:`replicate`.
+
+``snapkv.open("data", replicate=URL)`` and ``snapkv serve --replicate URL``
+come down to this: a :class:`Replicator` over the directory, its shipper
+thread running until :meth:`Replicator.close`, its status readable at any
+time. It reads only the directory's files (:mod:`~snapkv.replication.source`),
+so it works beside any Store on that directory and costs the write path
+nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from snapkv.replication.shipper import Shipper
+from snapkv.replication.source import LocalSource
+from snapkv.replication.status import ReplicationStatus
+from snapkv.replication.target import ObjectTarget
+
+__all__ = ["DEFAULT_INTERVAL", "Replicator", "replicate", "replication_fields"]
+
+log = logging.getLogger("snapkv.replication")
+
+#: Seconds the bucket may be behind the directory (``replicate_interval``).
+DEFAULT_INTERVAL = 1.0
+
+
+class Replicator:
+    """One directory shipped to one URL by a background thread; see :func:`replicate`."""
+
+    def __init__(self, shipper: Shipper) -> None:
+        self._shipper = shipper
+        #: The live status (lag, last upload, failures, requests, bytes, retries).
+        self.status: ReplicationStatus = shipper.status
+        self._closed = False
+
+    def flush(self) -> bool:
+        """Ship what the directory holds now, in this thread; return whether all of it went."""
+        return self._shipper.tick()
+
+    def close(self, *, final: bool = True) -> None:
+        """Stop the thread; with ``final`` first ship what is left (never raises for the bucket)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._shipper.stop(final=final)
+        log.info(
+            "replication to %s stopped: %d uploads, %d bytes, %d requests, %d retries, lag %.3f s",
+            self.status.url,
+            self.status.uploads,
+            self.status.bytes_sent,
+            self.status.requests,
+            self.status.retries,
+            self.status.lag,
+        )
+
+    def __repr__(self) -> str:
+        return f"<Replicator {self.status.url} lag={self.status.lag:.3f}s>"
+
+
+def replicate(
+    directory: str | os.PathLike[str],
+    url: str,
+    *,
+    interval: float = DEFAULT_INTERVAL,
+    storage_options: Mapping[str, object] | None = None,
+) -> Replicator:
+    """Ship ``directory``'s snapshots and journal to ``url``, at most ``interval`` seconds behind.
+
+    Returns at once (the first upload happens on the shipper's thread): a
+    bucket that cannot be reached is reported in ``status``, never raised.
+
+    :raises ValueError: ``url`` is not an object-store URL, or ``interval`` is not positive.
+    :raises ImportError: obstore (the ``cloud`` extra) is not installed.
+    """
+    if not isinstance(interval, int | float) or not interval > 0:
+        raise ValueError(
+            f"replicate_interval must be a positive number of seconds, not {interval!r}"
+        )
+    from snapkv.objstore.client import ObjectClient  # noqa: PLC0415 - the cloud extra
+    from snapkv.objstore.url import parse_url  # noqa: PLC0415
+
+    client = ObjectClient.for_location(parse_url(url, storage_options))
+    status = ReplicationStatus(url=client.describe(), interval=float(interval))
+    shipper = Shipper(LocalSource(directory), ObjectTarget(client), status, float(interval))
+    shipper.start()
+    log.info("replicating %s to %s every %.3g s", os.fspath(directory), status.url, interval)
+    return Replicator(shipper)
+
+
+def replication_fields(store: Any) -> dict[str, object]:
+    """The INFO fields of ``store``'s replication (``{}`` when it has none)."""
+    replicator = getattr(store, "replication", None)
+    if not isinstance(replicator, Replicator):
+        return {}
+    return replicator.status.fields()

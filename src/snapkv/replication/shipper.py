@@ -1,0 +1,208 @@
+"""The shipper: a background thread that keeps a bucket at most one interval behind a directory.
+
+Each tick reads the directory (:class:`~snapkv.replication.source.LocalSource`)
+and hands what the bucket lacks to a :class:`Target` (the object layout's
+writer): first the newest published snapshot if it is new, then, journal by
+journal from the one that snapshot needs, the whole records written since
+the last tick, as one segment per journal; then one commit (the manifest)
+that makes them visible. A tick that finds nothing new sends nothing: an
+idle store makes no requests.
+
+Never in the write path: the Store does not know the shipper exists, so an
+unreachable bucket cannot block or fail a local write. A failed tick keeps
+its position (what was not committed is shipped again, byte for byte, under
+the same names), counts the failure, logs it once, and the next tick comes
+after a backoff that doubles up to :data:`MAX_BACKOFF`; the lag grows
+meanwhile (:class:`~snapkv.replication.status.ReplicationStatus`), and the
+first tick that gets through brings it back down and says so in the log.
+
+Why a gap can never be shipped: records of journal J are only ever removed
+with J itself, once a newer snapshot covers them. So a tick that finds the
+journal it is shipping gone stops there (it does not ship J+1 on top of a
+J whose tail it never saw) and the next tick starts from the newer snapshot.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Protocol
+
+from snapkv.journal.format import HEADER_SIZE as JOURNAL_HEADER_SIZE
+from snapkv.replication.source import LocalSnapshot, LocalSource
+from snapkv.replication.status import ReplicationStatus
+
+__all__ = ["MAX_BACKOFF", "SEGMENT_LIMIT", "Shipper", "Target"]
+
+log = logging.getLogger("snapkv.replication")
+
+#: The longest wait between two attempts while the bucket is unreachable:
+#: long enough not to hammer a failing service, short enough that the lag
+#: comes back down soon after it recovers.
+MAX_BACKOFF = 10.0
+#: The most journal bytes one segment holds (one record may exceed it):
+#: bounds the memory a tick holds and the bytes one PUT retries.
+SEGMENT_LIMIT = 64 << 20
+
+
+class Target(Protocol):
+    """Where the shipper writes: the bucket's layout, behind this narrow interface."""
+
+    def put_snapshot(self, snapshot: LocalSnapshot) -> int:
+        """Upload ``snapshot``'s file (immutable, create-if-absent); return the bytes sent."""
+
+    def put_segment(self, jid: int, offset: int, data: bytes, first_ms: int, last_ms: int) -> None:
+        """Upload journal ``jid``'s bytes ``data`` found at ``offset`` (whole records).
+
+        ``first_ms`` .. ``last_ms`` (wall-clock milliseconds) bound when its
+        records were written: after the previous tick read the journal and
+        before this one did.
+        """
+
+    def commit(self) -> None:
+        """Make everything put since the last commit visible (the next manifest)."""
+
+    def counters(self) -> tuple[int, int, int]:
+        """Requests made, retries among them, and bytes sent so far (every kind)."""
+
+    def close(self) -> None:
+        """Release what the target holds."""
+
+
+class Shipper:
+    """Ships ``source`` to ``target`` every ``interval`` seconds on a daemon thread."""
+
+    def __init__(
+        self, source: LocalSource, target: Target, status: ReplicationStatus, interval: float
+    ) -> None:
+        self.source = source
+        self.target = target
+        self.status = status
+        self.interval = interval
+        self._snapshot: int | None = None  # generation number in the bucket
+        self._base = 1  # the first journal the bucket's snapshot needs
+        self._positions: dict[int, int] = {}  # journal id -> bytes in the bucket
+        self._began_ms = _now_ms()
+        self._stop = threading.Event()
+        self._tick_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the thread (the first tick runs at once)."""
+        thread = threading.Thread(target=self._run, name="snapkv-replication", daemon=True)
+        self._thread = thread
+        self.status.running = True
+        thread.start()
+
+    def stop(self, *, final: bool = True, timeout: float = 30.0) -> None:
+        """Stop the thread; with ``final``, run one last tick to ship what is left.
+
+        The last tick runs after the thread has ended, so it ships what the
+        store wrote before it closed; its failure is logged and counted,
+        never raised (closing a store must not fail because a bucket does).
+        """
+        self._stop.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        if final:
+            self.tick()
+        self.status.running = False
+        self.target.close()
+
+    def _run(self) -> None:
+        delay = 0.0
+        while not self._stop.wait(delay):
+            ok = self.tick()
+            if ok:
+                delay = self.interval
+            else:
+                backoff = self.interval * 2 ** min(self.status.consecutive_failures, 16)
+                delay = min(max(self.interval, MAX_BACKOFF), backoff)
+
+    def tick(self) -> bool:
+        """Ship what the bucket lacks, once; return whether the bucket is now up to date."""
+        with self._tick_lock:
+            status = self.status
+            try:
+                behind = self._ship()
+            except Exception as exc:  # every failure of a bucket: counted, logged, retried
+                status.failures += 1
+                status.consecutive_failures += 1
+                status.behind = True
+                status.last_error = f"{type(exc).__name__}: {exc}"
+                if status.consecutive_failures == 1:
+                    log.warning("replication to %s failed (will retry): %s", status.url, exc)
+                return False
+            finally:
+                status.requests, status.retries, status.bytes_sent = self.target.counters()
+            if status.consecutive_failures:
+                log.warning(
+                    "replication to %s works again after %d failed attempt(s)",
+                    status.url,
+                    status.consecutive_failures,
+                )
+            status.consecutive_failures = 0
+            status.last_error = ""
+            status.behind = behind
+            if not behind:
+                status.caught_up_at = time.monotonic()
+            return not behind
+
+    def _ship(self) -> bool:
+        """One pass; return whether anything was left unshipped (a vanished journal)."""
+        # Every record read in this pass was written after the previous pass
+        # began reading (or it would have been read then) and before the read
+        # that found it ended: the bounds each segment records.
+        began_ms = _now_ms()
+        status = self.status
+        snapshot = self.source.newest_snapshot()
+        put = False
+        base = self._base
+        if snapshot is not None and snapshot.number != self._snapshot:
+            self.target.put_snapshot(snapshot)
+            status.uploads += 1
+            put = True
+            base = snapshot.journal_next
+        # After a new snapshot the journals it needs are sent again from
+        # their start: the manifest naming it starts a new tail (target.py).
+        positions = {} if put else dict(self._positions)
+        journals = [j for j in self.source.journal_ids() if j >= base]
+        behind = False
+        for jid in journals:
+            start = positions.get(jid, 0)
+            while True:
+                data = self.source.whole_records(jid, start, SEGMENT_LIMIT)
+                read_ms = _now_ms()
+                if data is None:
+                    behind = True  # removed under us: a newer snapshot covers it (module doc)
+                    break
+                if not data or (start == 0 and len(data) <= JOURNAL_HEADER_SIZE):
+                    break  # nothing new; a journal's header waits for its first record
+                self.target.put_segment(jid, start, data, self._began_ms, read_ms)
+                status.uploads += 1
+                put = True
+                start += len(data)
+                positions[jid] = start
+                if len(data) < SEGMENT_LIMIT // 2:
+                    break  # the rest was written after this read: the next pass's
+            if behind:
+                break
+        if put:
+            self.target.commit()
+            status.last_upload = time.time()
+        # Only now, after the commit: a failed pass ships the same bytes again.
+        if snapshot is not None:
+            self._snapshot = status.snapshot = snapshot.number
+        self._base = base
+        self._positions = positions
+        self._began_ms = began_ms
+        if positions:
+            last = max(positions)
+            status.journal, status.journal_offset = last, positions[last]
+        return behind
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
