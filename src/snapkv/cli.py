@@ -27,6 +27,7 @@ import snapkv
 from snapkv import codec
 from snapkv.cli_check import add_check_command, inspect_journal
 from snapkv.cli_common import EXIT_DATA, EXIT_OK, EXIT_PIPE, EXIT_USAGE, InputError
+from snapkv.cli_restore import add_restore_command
 from snapkv.cli_serve import add_serve_command
 from snapkv.errors import CorruptSnapshotError, InvalidOperationError, SnapkvError
 from snapkv.media.file import list_snapshots
@@ -108,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_serve_command(commands)
     add_check_command(commands)
+    add_restore_command(commands)
     return parser
 
 
