@@ -222,6 +222,11 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.store",
     },
     "snapkv.server.glob": {"snapkv.server.resp.text"},
+    "snapkv.server.monitor": {
+        "snapkv.server.resp.text",
+        "snapkv.server.client",  # types only
+        "snapkv.server.state",  # types only
+    },
     "snapkv.server.cmd_strings": {*_HANDLER, "snapkv.values"},  # HINCRBYFLOAT's float form
     # The value types' families reach data through the keyspace's views.
     "snapkv.server.cmd_hash": _TYPED,
@@ -250,6 +255,7 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.server.state",
     },
     "snapkv.server.dispatch": {
+        "snapkv.server.monitor",
         "snapkv.server.resp.text",
         "snapkv.server.client",
         "snapkv.server.cmd_client",

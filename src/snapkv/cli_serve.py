@@ -101,9 +101,25 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
     ),
     ("maxmemory", "BYTES", "accepted and ignored: nothing is evicted"),
     ("maxmemory-policy", "POLICY", "accepted and ignored: nothing is evicted"),
+    (
+        "notify-keyspace-events",
+        "CLASSES",
+        "keyspace and keyevent notifications to publish (Redis's 'KEA' letters; '' none)",
+    ),
+    (
+        "client-output-buffer-limit",
+        "'CLASS HARD SOFT SECONDS ...'",
+        "close a client whose unsent output passes these (normal, replica, pubsub)",
+    ),
+    (
+        "busy-reply-threshold",
+        "MS",
+        "after a script ran this long, other clients get -BUSY (default 5000)",
+    ),
+    ("lua-time-limit", "MS", "the older name of busy-reply-threshold"),
 )
 #: Directives that take several words (Redis's multi-argument configs).
-_MULTI = {"bind", "save", "shutdown-on-sigterm", "shutdown-on-sigint"}
+_MULTI = {"bind", "save", "shutdown-on-sigterm", "shutdown-on-sigint", "client-output-buffer-limit"}
 
 
 def _dest(name: str) -> str:

@@ -65,6 +65,7 @@ class Engine(Protocol):
     _lock: Any  # a threading.Lock, or a transaction's HeldLock
     _clock: Callable[[], float]
     _writer: Any
+    expired_listener: Callable[[int, list[str]], None] | None
     #: The epoch of a running save (0: none): containers older than it are copied on write.
     _frozen_below: int
     _closed: bool
@@ -512,13 +513,19 @@ class Keyspace(MutableMapping[str, str]):
         transaction (a reading call of its own thread reclaims too) the
         recorder is told what went, so a rollback puts it back.
         """
-        writer = self._store._writer
-        if getattr(writer, "per_effect", False):
+        store = self._store
+        writer = store._writer
+        told = getattr(writer, "per_effect", False)
+        listener = store.expired_listener
+        if told or listener is not None:
             gone: list[tuple[str, Any, int]] = []
-            result = reclaim(self._space, self._store._clock() * 1000, limit, gone)
-            writer.reclaimed(self._space, gone)
+            result = reclaim(self._space, store._clock() * 1000, limit, gone)
+            if told:
+                writer.reclaimed(self._space, gone)
+            if listener is not None and gone:
+                listener(self._index, [key for key, _value, _at in gone])
             return result
-        return reclaim(self._space, self._store._clock() * 1000, limit)
+        return reclaim(self._space, store._clock() * 1000, limit)
 
     # -------------------------------------------------------------- writing
 

@@ -345,6 +345,11 @@ class Store(Keyspace):
         self._journaling = bool(journal)
         self._fsync = fsync
         self._writer: Any = None  # JournalWriter | _PARKED | None
+        #: Told ``(keyspace index, keys)`` whenever expired keys are removed
+        #: (by the sweeper, a locked read or a write), under the Store's lock
+        #: and on the thread that removed them: the server publishes Redis's
+        #: ``expired`` keyspace events through it. It must not call the Store.
+        self.expired_listener: Callable[[int, list[str]], None] | None = None
         self._journal_id = 0
         self._journal_next = 0  # journals below this are in memory's base snapshot
         self._compact_ratio = compact_ratio

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from snapkv.server.resp.writer import NULL_ARRAYS, NULLS, bulk
 from snapkv.server.resp.writer import encode as encode_reply
@@ -20,11 +20,63 @@ if TYPE_CHECKING:
     from snapkv.server.state import ServerState
     from snapkv.store import Keyspace
 
-__all__ = ["Client"]
+__all__ = ["REPLY_OFF", "REPLY_ON", "REPLY_SKIP", "REPLY_SKIP_NEXT", "Blocked", "Client"]
+
+#: CLIENT REPLY's modes (``Client.reply_mode``), as Redis's client flags:
+#: ``SKIP_NEXT`` is set by CLIENT REPLY SKIP itself (its own reply is not
+#: sent) and becomes ``SKIP`` for the next command, whose reply is dropped.
+REPLY_ON, REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT = 0, 1, 2, 3
 
 
 def _no_kill() -> None:
     """Default ``Client.kill``: a client with no connection has nothing to close."""
+
+
+def _nothing() -> None:
+    """Default ``Blocked.cancel``: nothing to undo."""
+
+
+class Blocked:
+    """Why a client waits for its reply, and how the wait ends (Redis's ``blockingState``).
+
+    A handler that must wait (BLPOP on empty lists, a command held by
+    CLIENT PAUSE, the caller of a script that outlived
+    ``busy-reply-threshold``) sets ``client.blocked`` to one of these and
+    returns ``b""``. The connection then runs none of the client's later
+    commands, arms a timer for ``deadline`` and waits for ``client.wake``:
+    with a reply, that reply is written; with ``None``, ``argv`` runs again
+    (a paused command once the pause ends). On the deadline (or CLIENT
+    UNBLOCK TIMEOUT) the connection calls ``cancel`` and writes
+    ``timeout_reply``; on a disconnect it calls ``cancel`` alone, so
+    whoever registered the client forgets it.
+    """
+
+    __slots__ = ("argv", "cancel", "deadline", "kind", "timeout_reply", "unblockable")
+
+    def __init__(
+        self,
+        argv: list[str],
+        kind: str,
+        *,
+        deadline: float | None = None,
+        timeout_reply: bytes = b"",
+        cancel: Callable[[], None] = _nothing,
+        unblockable: bool = True,
+    ) -> None:
+        #: The command that waits (run again when woken with ``None``).
+        self.argv = argv
+        #: ``keys`` (BLPOP...: CLIENT UNBLOCK may end it), ``postponed``
+        #: (CLIENT PAUSE), ``script`` (a busy script's caller), ``wait`` (WAIT).
+        self.kind = kind
+        #: ``time.monotonic()`` at which the wait times out; ``None``: never.
+        self.deadline = deadline
+        #: The reply on timeout (BLPOP's null array, in the client's protocol).
+        self.timeout_reply = timeout_reply
+        #: Forget the client wherever it was registered (called once, on timeout,
+        #: CLIENT UNBLOCK or disconnect; not when it is woken with its reply).
+        self.cancel = cancel
+        #: Whether CLIENT UNBLOCK may end this wait (Redis: only waits on keys and WAIT).
+        self.unblockable = unblockable
 
 
 class Client:
@@ -38,7 +90,9 @@ class Client:
     __slots__ = (
         "addr",
         "authenticated",
+        "blocked",
         "changes",
+        "channels",
         "close_after_reply",
         "created",
         "db",
@@ -51,14 +105,26 @@ class Client:
         "last_interaction",
         "lib_name",
         "lib_ver",
+        "monitor",
         "multi",
         "multi_failed",
         "name",
+        "no_evict",
+        "no_touch",
         "null",
         "null_array",
+        "outbox",
+        "patterns",
         "plain",
+        "push",
+        "reply_mode",
         "resp",
+        "scripting",
         "server",
+        "shard_channels",
+        "tracking",
+        "user",
+        "wake",
         "watched",
     )
 
@@ -88,8 +154,44 @@ class Client:
         self.changes = 0
         self.close_after_reply = False
         self.kill: Callable[[], None] = _no_kill
+        #: Why this client waits for its reply (see :class:`Blocked`), or ``None``.
+        self.blocked: Blocked | None = None
+        #: Output for a client without a connection (a test's, a script's):
+        #: what ``push`` and ``wake`` were given, in order.
+        self.outbox: list[bytes] = []
+        #: Send ``data`` to this client now, outside any reply (pub/sub
+        #: messages, MONITOR lines, invalidations). The connection sets it;
+        #: safe to call from any thread (it hands the write to the event loop).
+        self.push: Callable[[bytes], None] = self.outbox.append
+        #: End this client's wait (see :class:`Blocked`): its reply, or ``None``
+        #: to run the waiting command again. The connection sets it.
+        self.wake: Callable[[bytes | None], None] = self._wake_without_connection
+        #: Pub/sub subscriptions: channels, patterns, shard channels.
+        self.channels: set[str] = set()
+        self.patterns: set[str] = set()
+        self.shard_channels: set[str] = set()
+        #: CLIENT REPLY: :data:`REPLY_ON`, :data:`REPLY_OFF`, :data:`REPLY_SKIP`
+        #: or :data:`REPLY_SKIP_NEXT` (the dispatcher drops replies by it).
+        self.reply_mode = REPLY_ON
+        #: In MONITOR mode (every command the server runs is pushed to it).
+        self.monitor = False
+        #: CLIENT NO-EVICT and NO-TOUCH (accepted; nothing is ever evicted).
+        self.no_evict = False
+        self.no_touch = False
+        #: CLIENT TRACKING's state while tracking is on, else ``None``.
+        self.tracking: Any = None
+        #: The client a script's ``redis.call`` runs as (Redis's ``CLIENT_SCRIPT``):
+        #: blocking commands do not block for it, MONITOR names it ``lua``.
+        self.scripting = False
+        #: The ACL user this client is authenticated as.
+        self.user = "default"
         self.set_resp(2)
         self.update_plain()
+
+    def _wake_without_connection(self, reply: bytes | None) -> None:
+        self.blocked = None
+        if reply is not None:
+            self.outbox.append(reply)
 
     def set_resp(self, version: int) -> None:
         """Switch to protocol ``version`` (2 or 3): nulls and aggregates change shape."""
@@ -98,8 +200,22 @@ class Client:
         self.null_array = NULL_ARRAYS[version]
 
     def update_plain(self) -> None:
-        """Recompute the fast-path flag: authenticated and not inside MULTI."""
-        self.plain = self.authenticated and self.multi is None
+        """Recompute the fast-path flag.
+
+        Plain: authenticated, not inside MULTI, not subscribed (RESP2 allows only
+        a few commands then), replies on. Whatever changes one of these calls this.
+        """
+        self.plain = (
+            self.authenticated
+            and self.multi is None
+            and not (self.channels or self.patterns or self.shard_channels)
+            and self.reply_mode == REPLY_ON
+        )
+
+    @property
+    def subscriptions(self) -> int:
+        """Channels, patterns and shard channels subscribed to (SUBSCRIBE's count)."""
+        return len(self.channels) + len(self.patterns) + len(self.shard_channels)
 
     def select(self, index: int) -> None:
         """Select keyspace ``index``; CommandError if it does not exist."""
@@ -127,12 +243,23 @@ class Client:
     def info_line(self) -> str:
         """This client as one line of CLIENT LIST / CLIENT INFO."""
         now = time.monotonic()
-        flags = ("x" if self.multi is not None else "") + ("d" if self.dirty_cas else "")
+        # Redis's order of flag letters (getClientInfoString).
+        flags = (
+            ("O" if self.monitor else "")
+            + ("P" if self.channels or self.patterns or self.shard_channels else "")
+            + ("x" if self.multi is not None else "")
+            + ("b" if self.blocked is not None else "")
+            + ("t" if self.tracking is not None else "")
+            + ("d" if self.dirty_cas else "")
+            + ("T" if self.no_touch else "")
+            + ("e" if self.no_evict else "")
+        )
         return (
             f"id={self.id} addr={self.addr} laddr={self.laddr} fd=-1 name={self.name} "
             f"age={int(now - self.created)} idle={int(now - self.last_interaction)} "
-            f"flags={flags or 'N'} db={self.db_index} sub=0 psub=0 ssub=0 "
+            f"flags={flags or 'N'} db={self.db_index} sub={len(self.channels)} "
+            f"psub={len(self.patterns)} ssub={len(self.shard_channels)} "
             f"multi={-1 if self.multi is None else len(self.multi)} "
-            f"watch={len(self.watched)} cmd={self.last_command} user=default "
+            f"watch={len(self.watched)} cmd={self.last_command} user={self.user} "
             f"lib-name={self.lib_name} lib-ver={self.lib_ver} resp={self.resp}"
         )

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from snapkv.server.conf import LOGLEVELS, ConfigError, lookup, names, show
+from snapkv.server.conf import LOGLEVELS, ConfigError, assign, lookup, names, show
 from snapkv.server.glob import Glob
 from snapkv.server.resp.writer import OK, SimpleString
 from snapkv.server.table import CommandError, command
@@ -98,7 +98,7 @@ def config_set(client: Client, argv: list[str]) -> bytes:
     for name, value in parsed.items():
         chosen = lookup(name)
         assert chosen is not None
-        setattr(config, chosen.field, value)
+        assign(config, chosen, value)
         if name == "loglevel":
             logging.getLogger("snapkv").setLevel(LOGLEVELS[value])
     return OK

@@ -336,6 +336,148 @@ def _aof_load_truncated(text: str) -> bool:
     return True
 
 
+# ------------------------------------------------------ notify-keyspace-events
+
+#: Redis's keyspace-event classes (``notify.c``), by the character that selects each.
+NOTIFY_KEYSPACE = 1 << 0  # K
+NOTIFY_KEYEVENT = 1 << 1  # E
+NOTIFY_GENERIC = 1 << 2  # g
+NOTIFY_STRING = 1 << 3  # $
+NOTIFY_LIST = 1 << 4  # l
+NOTIFY_SET = 1 << 5  # s
+NOTIFY_HASH = 1 << 6  # h
+NOTIFY_ZSET = 1 << 7  # z
+NOTIFY_EXPIRED = 1 << 8  # x
+NOTIFY_EVICTED = 1 << 9  # e
+NOTIFY_STREAM = 1 << 10  # t
+NOTIFY_KEY_MISS = 1 << 11  # m (not part of A)
+NOTIFY_LOADED = 1 << 12  # module only
+NOTIFY_MODULE = 1 << 13  # d
+NOTIFY_NEW = 1 << 14  # n (not part of A)
+#: ``A``: every class but ``m`` and ``n`` (Redis's ``NOTIFY_ALL``).
+NOTIFY_ALL = (
+    NOTIFY_GENERIC
+    | NOTIFY_STRING
+    | NOTIFY_LIST
+    | NOTIFY_SET
+    | NOTIFY_HASH
+    | NOTIFY_ZSET
+    | NOTIFY_EXPIRED
+    | NOTIFY_EVICTED
+    | NOTIFY_STREAM
+    | NOTIFY_MODULE
+)
+_EVENT_CHARS = {
+    "A": NOTIFY_ALL,
+    "g": NOTIFY_GENERIC,
+    "$": NOTIFY_STRING,
+    "l": NOTIFY_LIST,
+    "s": NOTIFY_SET,
+    "h": NOTIFY_HASH,
+    "z": NOTIFY_ZSET,
+    "x": NOTIFY_EXPIRED,
+    "e": NOTIFY_EVICTED,
+    "K": NOTIFY_KEYSPACE,
+    "E": NOTIFY_KEYEVENT,
+    "t": NOTIFY_STREAM,
+    "m": NOTIFY_KEY_MISS,
+    "d": NOTIFY_MODULE,
+    "n": NOTIFY_NEW,
+}
+
+
+def parse_events(text: str) -> int:
+    """``notify-keyspace-events``' classes as flags (Redis's ``keyspaceEventsStringToFlags``)."""
+    flags = 0
+    for char in text:
+        bit = _EVENT_CHARS.get(char)
+        if bit is None:
+            raise ConfigError("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")
+        flags |= bit
+    return flags
+
+
+def show_events(flags: int) -> str:
+    """The flags as CONFIG GET shows them (Redis's ``keyspaceEventsFlagsToString``)."""
+    if flags & NOTIFY_ALL == NOTIFY_ALL:
+        out = "A"
+    else:
+        out = "".join(c for c, bit in zip("g$lshzxetd", _CLASS_BITS, strict=True) if flags & bit)
+    for char, bit in (("K", NOTIFY_KEYSPACE), ("E", NOTIFY_KEYEVENT)):
+        if flags & bit:
+            out += char
+    for char, bit in (("m", NOTIFY_KEY_MISS), ("n", NOTIFY_NEW)):
+        if flags & bit:
+            out += char
+    return out
+
+
+_CLASS_BITS = (
+    NOTIFY_GENERIC,
+    NOTIFY_STRING,
+    NOTIFY_LIST,
+    NOTIFY_SET,
+    NOTIFY_HASH,
+    NOTIFY_ZSET,
+    NOTIFY_EXPIRED,
+    NOTIFY_EVICTED,
+    NOTIFY_STREAM,
+    NOTIFY_MODULE,
+)
+
+
+# --------------------------------------------------- client-output-buffer-limit
+
+#: The client classes of ``client-output-buffer-limit``, in CONFIG GET's order
+#: (``replica`` is shown under its older name ``slave``, as Redis 7.0 does).
+BUFFER_CLASSES = ("normal", "replica", "pubsub")
+#: Redis's defaults: (hard limit, soft limit, soft seconds) per class.
+DEFAULT_BUFFER_LIMITS: dict[str, tuple[int, int, int]] = {
+    "normal": (0, 0, 0),
+    "replica": (256 << 20, 64 << 20, 60),
+    "pubsub": (32 << 20, 8 << 20, 60),
+}
+
+
+def _buffer_limits(args: Sequence[str]) -> dict[str, tuple[int, int, int]]:
+    """Redis's ``client-output-buffer-limit <class> <hard> <soft> <seconds> ...``."""
+    if not args or len(args) % 4:
+        raise ConfigError("Wrong number of arguments in buffer limit configuration.")
+    limits: dict[str, tuple[int, int, int]] = {}
+    for i in range(0, len(args), 4):
+        name = args[i].lower()
+        name = "replica" if name == "slave" else name
+        if name not in DEFAULT_BUFFER_LIMITS:
+            raise ConfigError("Invalid client class specified in buffer limit configuration.")
+        try:
+            hard = _memory(args[i + 1], 0, _LONG_MAX)
+            soft = _memory(args[i + 2], 0, _LONG_MAX)
+            seconds = _integer(args[i + 3], 0, _LONG_MAX)
+        except ConfigError:
+            raise ConfigError(
+                "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+            ) from None
+        limits[name] = (hard, soft, seconds)
+    return limits
+
+
+def _show_buffer_limits(limits: dict[str, tuple[int, int, int]]) -> str:
+    return " ".join(
+        f"{'slave' if name == 'replica' else name} {' '.join(map(str, limits[name]))}"
+        for name in BUFFER_CLASSES
+    )
+
+
+def _count_ms(text: str) -> int:
+    return _integer(text, 0, _LONG_MAX)
+
+
+def _merge_limits(
+    old: dict[str, tuple[int, int, int]], new: dict[str, tuple[int, int, int]]
+) -> dict[str, tuple[int, int, int]]:
+    return {**old, **new}
+
+
 # ----------------------------------------------------------------- the table
 
 
@@ -361,6 +503,10 @@ class Setting:
     restart_only: str = ""
     #: The value when the :class:`Config` has no attribute for it (see :data:`ENCODINGS`).
     default: Any = None
+    #: For a directive whose value names only what changes (``client-output-buffer-limit
+    #: pubsub 0 0 0`` leaves the other classes as they were): the new value from
+    #: the current one and the parsed one. See :func:`assign`.
+    merge: Callable[[Any, Any], Any] | None = None
 
 
 def _single(parse: Callable[[str], Any]) -> Callable[[Sequence[str]], Any]:
@@ -533,6 +679,27 @@ SETTINGS: dict[str, Setting] = {
             _single(lambda t: _one_of(t, _POLICIES)),
             mutable=True,
         ),
+        Setting(
+            "notify-keyspace-events",
+            "notify_keyspace_events",
+            _single(parse_events),
+            show=show_events,
+            mutable=True,
+        ),
+        Setting(
+            "client-output-buffer-limit",
+            "client_output_buffer_limit",
+            _buffer_limits,
+            show=_show_buffer_limits,
+            mutable=True,
+            multi=True,
+            merge=_merge_limits,
+        ),
+        # Redis 7.0's name and its older alias, one value.
+        *(
+            Setting(name, "busy_reply_threshold", _single(_count_ms), mutable=True)
+            for name in ("busy-reply-threshold", "lua-time-limit")
+        ),
     )
 }
 
@@ -606,7 +773,14 @@ def apply(config: Config, name: str, args: Sequence[str]) -> None:
     setting = lookup(name)
     if setting is None:
         raise ConfigError("Bad directive or wrong number of arguments")
-    setattr(config, setting.field, setting.parse(args))
+    assign(config, setting, setting.parse(args))
+
+
+def assign(config: Config, setting: Setting, value: Any) -> None:
+    """Set ``setting``'s field on ``config`` to ``value`` (merged, for a ``merge`` setting)."""
+    if setting.merge is not None:
+        value = setting.merge(getattr(config, setting.field), value)
+    setattr(config, setting.field, value)
 
 
 def current(config: Config, name: str) -> Any:

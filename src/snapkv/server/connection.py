@@ -19,6 +19,15 @@ only decides *when* to read, write and close:
   and that connection alone is closed.
 * With group sync (see :mod:`snapkv.server.network`) replies are *held*
   until the server's next sync, and written in order once it succeeded.
+* A blocked client (BLPOP on empty lists, a command held by CLIENT PAUSE, the
+  caller of a busy script: ``Client.blocked``) runs none of its later
+  commands until ``Client.wake`` gives its reply (or asks for the command
+  to run again); its wait times out on a timer here. Its later input is
+  still read, up to :data:`_MAX_WAITING` commands, as Redis keeps reading
+  a blocked client's query buffer.
+* ``Client.push`` writes outside any reply (pub/sub messages, MONITOR), from
+  any thread; the class's ``client-output-buffer-limit`` closes a client
+  that does not read them (Redis's ``checkClientOutputBufferLimits``).
 """
 
 from __future__ import annotations
@@ -27,11 +36,12 @@ import asyncio
 import contextlib
 import logging
 import socket
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
-from snapkv.server.client import Client
+from snapkv.server.client import REPLY_OFF, REPLY_ON, Client
 from snapkv.server.resp.hiredis_reader import Parser, make_parser
 from snapkv.server.resp.writer import error
 
@@ -46,6 +56,8 @@ _MAX_CLIENTS = error("ERR max number of clients reached")
 #: Replies are joined and written in pieces of about this size.
 _FLUSH_AT = 64 * 1024
 _KEEPALIVE_SECONDS = 300
+#: Commands read from a blocked client before reading pauses until it is woken.
+_MAX_WAITING = 1024
 #: After a protocol error: how long input is still read (and dropped) once
 #: the error reply and a FIN have gone out, before the socket is closed.
 _LINGER_SECONDS = 1.0
@@ -74,6 +86,12 @@ class Connection(asyncio.Protocol):
         self.held_full = False
         #: What to do once the held replies are written (close, protocol error).
         self.after_held: Callable[[], None] | None = None
+        #: The client is blocked (``client.blocked``): later commands wait in ``pending``.
+        self.waiting = False
+        #: The blocked client's timeout.
+        self.block_timer: asyncio.TimerHandle | None = None
+        #: Since when the unsent output is over the class's soft limit (monotonic).
+        self.soft_since: float | None = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -105,6 +123,8 @@ class Connection(asyncio.Protocol):
             laddr=_address(transport.get_extra_info("sockname")),
         )
         client.kill = self.close
+        client.push = self.push
+        client.wake = self.wake
         self.client = client
         self.parser = make_parser(
             prefer_hiredis=config.hiredis,
@@ -119,6 +139,7 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
         self._drop()
+        self._unblock()
         if self.client is not None:
             self.dispatcher.remove_client(self.client)
         self.server.connections.discard(self)
@@ -127,6 +148,7 @@ class Connection(asyncio.Protocol):
         """Close now, dropping unsent replies (CLIENT KILL, idle timeout, server stop)."""
         self.closing = True
         self._drop()
+        self._unblock()
         if self.transport is not None:
             self.transport.abort()
 
@@ -155,12 +177,17 @@ class Connection(asyncio.Protocol):
         # as in Redis (the parser is sans-I/O and knows no config).
         parser.max_bulk_len = self.dispatcher.config.proto_max_bulk_len
         commands = parser.feed(data)
-        if self.paused or self.pending or self.held_full:
+        if self.paused or self.pending or self.held_full or self.waiting:
             self.pending.extend(commands)
-        elif len(commands) == 1 and client.plain:
+            if self.waiting and len(self.pending) > _MAX_WAITING and self.transport is not None:
+                self.transport.pause_reading()
+            return
+        if len(commands) == 1 and client.plain:
             # The common case (one request per read) without list juggling.
             reply = self.execute(client, commands[0])
-            if not (client.close_after_reply or parser.unauthenticated):
+            if not (
+                client.close_after_reply or parser.unauthenticated or client.blocked is not None
+            ):
                 if self.hold:
                     self._hold(reply)
                 else:
@@ -174,8 +201,7 @@ class Connection(asyncio.Protocol):
             self.pending = [commands[0]]
             self._run(reply)
             return
-        else:
-            self.pending = commands
+        self.pending = commands
         self._run()
 
     def _run(self, first: bytes | None = None) -> None:
@@ -186,6 +212,8 @@ class Connection(asyncio.Protocol):
         """
         if self.server.stopping:
             self.pending = []
+            return
+        if self.waiting:
             return
         client = self.client
         parser = self.parser
@@ -205,6 +233,14 @@ class Connection(asyncio.Protocol):
                     reply, first = first, None
                 else:
                     reply = execute(client, argv)
+                if client.blocked is not None:
+                    # This command waits (its reply comes through wake());
+                    # the ones after it wait for it.
+                    if out:
+                        write(b"".join(out))
+                    self.pending = pending[i + 1 :]
+                    self._wait()
+                    return
                 out.append(reply)
                 size += len(reply)
                 if not hold and self.hold:
@@ -281,6 +317,136 @@ class Connection(asyncio.Protocol):
             asyncio.get_running_loop().call_later(_LINGER_SECONDS, transport.close)
         else:
             transport.close()
+
+    # -------------------------------------------------- blocked, push, limits
+
+    def _wait(self) -> None:
+        """The client is blocked: arm its timeout; its later commands stay in ``pending``."""
+        client = self.client
+        assert client is not None and client.blocked is not None
+        self.waiting = True
+        deadline = client.blocked.deadline
+        if deadline is not None:
+            delay = max(0.0, deadline - time.monotonic())
+            self.block_timer = asyncio.get_running_loop().call_later(delay, self._timed_out)
+        if len(self.pending) > _MAX_WAITING and self.transport is not None:
+            self.transport.pause_reading()
+
+    def _timed_out(self) -> None:
+        self.block_timer = None
+        client = self.client
+        if client is None or client.blocked is None:
+            return
+        blocked = client.blocked
+        blocked.cancel()
+        self.wake(blocked.timeout_reply)
+
+    def _unblock(self) -> None:
+        """The connection ends: forget a wait (the registry must not wake a dead client)."""
+        if self.block_timer is not None:
+            self.block_timer.cancel()
+            self.block_timer = None
+        client = self.client
+        if client is not None and client.blocked is not None:
+            blocked, client.blocked = client.blocked, None
+            blocked.cancel()
+        self.waiting = False
+
+    def wake(self, reply: bytes | None) -> None:
+        """End the client's wait: write ``reply``, or run the waiting command again (``None``).
+
+        Callable from any thread. The commands after the waiting one run
+        on the next turn of the event loop, as Redis serves unblocked clients
+        in ``beforeSleep``, never inside the command that woke this one.
+        """
+        dispatcher = self.dispatcher
+        if dispatcher.loop_thread is not None and threading.get_ident() != dispatcher.loop_thread:
+            assert dispatcher.threadsafe_call is not None
+            dispatcher.threadsafe_call(lambda: self.wake(reply))
+            return
+        client = self.client
+        if self.block_timer is not None:
+            self.block_timer.cancel()
+            self.block_timer = None
+        blocked = client.blocked if client is not None else None
+        if client is not None:
+            client.blocked = None
+        if self.closing or client is None or not self.waiting:
+            return
+        transport = self.transport
+        assert transport is not None
+        if reply is None:
+            if blocked is not None:
+                self.pending.insert(0, blocked.argv)
+        elif reply and client.reply_mode == REPLY_ON:
+            if self.hold:
+                self._hold(reply)
+            else:
+                transport.write(reply)
+                self._check_output()
+        asyncio.get_running_loop().call_soon(self._resume)
+
+    def _resume(self) -> None:
+        """Carry on after a wait: the commands read meanwhile, then reading again."""
+        self.waiting = False
+        if self.closing or self.transport is None:
+            return
+        if self.pending and not (self.paused or self.held_full):
+            self._run()
+        if not (self.paused or self.closing or self.held_full or self.waiting):
+            self.transport.resume_reading()
+
+    def push(self, data: bytes) -> None:
+        """Write ``data`` outside any reply (pub/sub, MONITOR), from any thread."""
+        dispatcher = self.dispatcher
+        if dispatcher.loop_thread is not None and threading.get_ident() != dispatcher.loop_thread:
+            assert dispatcher.threadsafe_call is not None
+            dispatcher.threadsafe_call(lambda: self.push(data))
+            return
+        transport = self.transport
+        client = self.client
+        if self.closing or transport is None or transport.is_closing() or client is None:
+            return
+        if client.reply_mode == REPLY_OFF:
+            return
+        if self.hold:
+            self._hold(data)
+        else:
+            transport.write(data)
+        self._check_output()
+
+    def _check_output(self) -> None:
+        """Close a client whose unsent output passes its class's limits (Redis's rules).
+
+        The hard limit closes at once; the soft one once the output stayed
+        over it for its seconds. Normal clients have none by default: they
+        are held back by back-pressure instead (see the module docstring).
+        """
+        client = self.client
+        transport = self.transport
+        if client is None or transport is None:
+            return
+        pubsub = bool(client.channels or client.patterns or client.shard_channels)
+        hard, soft, seconds = self.dispatcher.config.client_output_buffer_limit[
+            "pubsub" if pubsub else "normal"
+        ]
+        if not (hard or soft):
+            return
+        size = transport.get_write_buffer_size() + self.held_size
+        over = bool(hard and size >= hard)
+        if not over and soft and size >= soft:
+            now = time.monotonic()
+            if self.soft_since is None:
+                self.soft_since = now
+            over = now - self.soft_since >= seconds
+        elif size < soft or not soft:
+            self.soft_since = None
+        if over:
+            log.warning(
+                "Client %s scheduled to be closed ASAP for overcoming of output buffer limits.",
+                client.info_line(),
+            )
+            self.close()
 
     # ----------------------------------------------------------- group sync
 

@@ -62,7 +62,8 @@ import snapkv.server.cmd_sort
 import snapkv.server.cmd_strings
 import snapkv.server.cmd_zset
 import snapkv.server.cmd_zset_store  # noqa: F401 - imported for its declarations
-from snapkv.server.client import Client
+from snapkv.server.client import REPLY_ON, REPLY_SKIP, REPLY_SKIP_NEXT, Client
+from snapkv.server.monitor import feed_monitors
 from snapkv.server.resp.text import to_bytes, to_text
 from snapkv.server.resp.writer import QUEUED, error
 from snapkv.server.state import Config, ServerState
@@ -80,6 +81,20 @@ __all__ = ["Dispatcher", "unknown_command"]
 
 #: Commands that run at once even inside MULTI (Redis's list in processCommand).
 _NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
+#: What a RESP2 client may send while subscribed (Redis's processCommand).
+_SUBSCRIBED_MODE = frozenset(
+    {
+        "ping",
+        "subscribe",
+        "ssubscribe",
+        "unsubscribe",
+        "sunsubscribe",
+        "psubscribe",
+        "punsubscribe",
+        "quit",
+        "reset",
+    }
+)
 _NOAUTH_REPLY = error("NOAUTH Authentication required.")
 _NO_MULTI_REPLY = error("ERR Command not allowed inside a transaction")
 #: Redis's ``shared.bgsaveerr``, naming this server.
@@ -162,9 +177,14 @@ class Dispatcher(ServerState):
             or not cmd.min_args <= len(argv) <= cmd.max_args
             or cmd.subcommands is not None
             or not client.plain
-            or not self.last_bgsave_ok
+            or self.gate
         ):
-            return self._checked(client, argv)
+            reply = self._checked(client, argv)
+            if client.reply_mode != REPLY_ON:
+                reply = self._reply_mode(client, reply)
+            if self.deferred:
+                self.run_deferred()
+            return reply
         # The fast path: call() inlined (a Python call costs as much as the dict lookups).
         client.last_command = cmd.full_name
         start = perf_counter()
@@ -186,8 +206,10 @@ class Dispatcher(ServerState):
             # goes with its server.dirty): a no-op write fails no WATCH.
             self.dirty += client.changes
             client.changes = 0
-            if self.watched:
+            if self.watched or self.key_listeners:
                 self.touch(client.db_index, cmd.keys(argv))
+                if self.deferred:
+                    self.run_deferred()
         return reply
 
     def call(self, client: Client, cmd: Command, argv: list[str]) -> bytes:
@@ -217,9 +239,22 @@ class Dispatcher(ServerState):
             # goes with its server.dirty): a no-op write fails no WATCH.
             self.dirty += client.changes
             client.changes = 0
-            if self.watched:
+            if self.watched or self.key_listeners:
                 self.touch(client.db_index, cmd.keys(argv))
+        if self.monitors and not cmd.skip_monitor:
+            # After the command, as Redis 7.0's call(): MULTI, its commands, then EXEC.
+            feed_monitors(self, client, argv)
         return reply
+
+    def _reply_mode(self, client: Client, reply: bytes) -> bytes:
+        """CLIENT REPLY OFF / SKIP: the reply is dropped (see ``client.REPLY_*``)."""
+        mode = client.reply_mode
+        if mode == REPLY_SKIP_NEXT:
+            client.reply_mode = REPLY_SKIP
+        elif mode == REPLY_SKIP:
+            client.reply_mode = REPLY_ON
+            client.update_plain()
+        return b""
 
     def _raised(
         self, client: Client, cmd: Command, argv: list[str], exc: Exception, start: float
@@ -285,6 +320,24 @@ class Dispatcher(ServerState):
             cmd.write or cmd.name == "ping" or _queued_write(cmd, client)
         ):
             return self._reject(client, _MISCONF, cmd)
+        if (
+            client.resp == 2
+            and (client.channels or client.patterns or client.shard_channels)
+            and cmd.name not in _SUBSCRIBED_MODE
+        ):
+            return self._reject(
+                client,
+                error(
+                    f"ERR Can't execute '{cmd.full_name}': only (P|S)SUBSCRIBE / "
+                    "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+                ),
+                cmd,
+            )
+        if self.busy_reply is not None and not cmd.allow_busy:
+            return self._reject(client, self.busy_reply, cmd)
+        if self.pause_mode is not None and self.paused_for(cmd, client, _queued_write(cmd, client)):
+            self.postpone(client, argv)
+            return b""
         if client.multi is not None and cmd.name not in _NOT_QUEUED:
             client.multi.append((cmd, argv))
             return QUEUED

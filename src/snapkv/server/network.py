@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -102,6 +103,12 @@ class RespServer:
         """
         loop = self._loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
+        # What the server's threads (scripts, the sweeper's expired events)
+        # and timers (CLIENT PAUSE) need of the event loop.
+        dispatcher = self.dispatcher
+        dispatcher.loop_thread = threading.get_ident()
+        dispatcher.threadsafe_call = loop.call_soon_threadsafe
+        dispatcher.call_later = loop.call_later
         port = self.config.port
         for address, optional in self.config.addresses:
             try:
@@ -233,12 +240,22 @@ class RespServer:
         loop = asyncio.get_running_loop()
         self._cron = loop.call_later(1.0, self._tick)
         timeout = self.config.timeout
-        if timeout:
-            limit = time.monotonic() - timeout
-            for connection in list(self.connections):
-                client = connection.client
-                if client is not None and client.last_interaction < limit:
-                    connection.close()
+        limit = time.monotonic() - timeout
+        for connection in list(self.connections):
+            client = connection.client
+            if client is None:
+                continue
+            # Blocked and subscribed clients are exempt, as in Redis's clientsCronHandleTimeout.
+            if (
+                timeout
+                and client.last_interaction < limit
+                and client.blocked is None
+                and not client.subscriptions
+                and not client.monitor
+            ):
+                connection.close()
+            elif connection.soft_since is not None:
+                connection._check_output()  # a soft limit's seconds may have passed
         dispatcher = self.dispatcher
         if dispatcher.config.save:
             now = time.time()

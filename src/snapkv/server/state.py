@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from snapkv.errors import SnapkvError, WrongTypeError
-from snapkv.server.conf import parse_save
+from snapkv.server.client import Blocked
+from snapkv.server.conf import DEFAULT_BUFFER_LIMITS, parse_save
 from snapkv.server.resp.reader import DEFAULT_MAX_ARGS, DEFAULT_MAX_BULK_LEN
 from snapkv.server.resp.writer import error
 from snapkv.server.table import Command, CommandError
@@ -119,6 +120,15 @@ class Config:
     set_max_intset_entries: int = 512
     zset_max_listpack_entries: int = 128
     zset_max_listpack_value: int = 64
+    #: Redis's ``notify-keyspace-events`` as flags (``conf.parse_events``): 0, none.
+    notify_keyspace_events: int = 0
+    #: Redis's ``client-output-buffer-limit``: class -> (hard, soft, soft seconds).
+    client_output_buffer_limit: dict[str, tuple[int, int, int]] = field(
+        default_factory=lambda: dict(DEFAULT_BUFFER_LIMITS)
+    )
+    #: Redis's ``busy-reply-threshold`` (``lua-time-limit``), in milliseconds: a
+    #: script running longer makes other clients' commands answer ``-BUSY``.
+    busy_reply_threshold: int = 5000
     #: The config file the server was started with, as an absolute path ("" none):
     #: INFO server's ``config_file``.
     config_file: str = ""
@@ -237,6 +247,133 @@ class ServerState:
         self.group_sync_changed: Callable[[bool], None] | None = None
         #: What a command inside EXEC left to do once EXEC's transaction ends.
         self.after_transaction: list[Callable[[], None]] = []
+        #: Told ``(keyspace, keys)`` after a write changed those keys, or
+        #: ``(keyspace, None)`` when a whole keyspace was emptied or swapped
+        #: (``None`` keyspace: every one), wherever it came from: a command,
+        #: EXEC's queue, a script. Blocked clients (their keys became ready)
+        #: and client-side caching (invalidations) listen. A listener only
+        #: takes note; what it must *do* goes to :attr:`deferred`.
+        self.key_listeners: list[Callable[[int | None, list[str] | None], None]] = []
+        #: Work to run once the command being executed has finished, before
+        #: the next one (Redis's ``handleClientsBlockedOnKeys`` after ``call``):
+        #: serving clients blocked on keys a write made ready. See :meth:`run_deferred`.
+        self.deferred: list[Callable[[], None]] = []
+        #: Clients in MONITOR mode.
+        self.monitors: list[Client] = []
+        #: While a script has run past ``busy-reply-threshold``: the ``-BUSY``
+        #: reply every command without ``allow_busy`` gets; else ``None``.
+        self.busy_reply: bytes | None = None
+        #: CLIENT PAUSE: ``"write"`` or ``"all"`` while a pause holds, else ``None``;
+        #: until ``time.monotonic()`` reaches ``pause_until``.
+        self.pause_mode: str | None = None
+        self.pause_until = 0.0
+        #: Clients whose command waits for the pause to end, in arrival order.
+        self.postponed: list[Client] = []
+        #: Whether a request must take the dispatcher's checked path whatever
+        #: its client (MONITOR feeds, a busy script, a pause, MISCONF): one flag
+        #: the fast path reads. See :meth:`update_gate`.
+        self.gate = False
+        #: Run a callable on the event loop's thread, from any thread
+        #: (``loop.call_soon_threadsafe``); ``None`` without an event loop,
+        #: where everything runs on the caller's thread. The network layer sets it.
+        self.threadsafe_call: Callable[[Callable[[], None]], object] | None = None
+        #: Run a callable after a delay in seconds on the event loop
+        #: (``loop.call_later``, returning something with ``cancel()``);
+        #: ``None`` without one. The network layer sets it.
+        self.call_later: Callable[[float, Callable[[], None]], Any] | None = None
+        #: The identity of the event loop's thread (``threading.get_ident()``), or
+        #: ``None`` without one: a push from another thread goes through ``threadsafe_call``.
+        self.loop_thread: int | None = None
+        self._pause_timer: Any = None
+
+    # ---------------------------------------------------------- gate, hooks
+
+    def update_gate(self) -> None:
+        """Recompute :attr:`gate` after a MONITOR, a busy script, a pause or a save changed."""
+        self.gate = bool(
+            self.monitors
+            or self.busy_reply is not None
+            or self.pause_mode is not None
+            or not self.last_bgsave_ok
+        )
+
+    def run_deferred(self) -> None:
+        """Run :attr:`deferred` until it is empty (a job may add more: a served pop pushes)."""
+        if self.busy_reply is not None:
+            # A script still runs (on its thread, holding the Store): the
+            # work waits for its end, where the scripting engine runs it.
+            return
+        deferred = self.deferred
+        while deferred:
+            job = deferred.pop(0)
+            try:
+                job()
+            except Exception:  # one failing job must not stop the others
+                log.exception("deferred work failed")
+
+    # ---------------------------------------------------------- CLIENT PAUSE
+
+    def pause(self, mode: str, seconds: float) -> None:
+        """CLIENT PAUSE: hold ``mode``'s commands (``write`` or ``all``) for ``seconds``.
+
+        As Redis's ``pauseClients``: a pause never shortens one already in
+        force, and ``all`` wins over ``write``.
+        """
+        until = time.monotonic() + seconds
+        if self.pause_mode is not None:
+            until = max(until, self.pause_until)
+            if self.pause_mode == "all":
+                mode = "all"
+        self.pause_mode = mode
+        self.pause_until = until
+        self.update_gate()
+        if self._pause_timer is not None:
+            self._pause_timer.cancel()
+        if self.call_later is not None:
+            self._pause_timer = self.call_later(max(0.0, until - time.monotonic()), self._end_pause)
+
+    def _end_pause(self) -> None:
+        self._pause_timer = None
+        if self.pause_mode is not None and time.monotonic() >= self.pause_until - 0.001:
+            self.unpause()
+        elif self.pause_mode is not None and self.call_later is not None:
+            delay = self.pause_until - time.monotonic()
+            self._pause_timer = self.call_later(delay, self._end_pause)
+
+    def unpause(self) -> None:
+        """End the pause: every postponed command runs again, in arrival order."""
+        self.pause_mode = None
+        self.update_gate()
+        if self._pause_timer is not None:
+            self._pause_timer.cancel()
+            self._pause_timer = None
+        waiting, self.postponed = self.postponed, []
+        for client in waiting:
+            if client.blocked is not None and client.blocked.kind == "postponed":
+                client.wake(None)
+
+    def paused_for(self, cmd: Command, client: Client, queued_write: bool) -> bool:
+        """Whether ``cmd`` from ``client`` must wait for the pause to end (Redis's processCommand).
+
+        ``queued_write``: ``cmd`` is an EXEC whose queue holds a write.
+        """
+        mode = self.pause_mode
+        if mode is None:
+            return False
+        if time.monotonic() >= self.pause_until:
+            self.unpause()
+            return False
+        return mode == "all" or cmd.pausable or queued_write
+
+    def postpone(self, client: Client, argv: list[str]) -> None:
+        """Hold ``client``'s command until the pause ends (Redis's ``blockPostponeClient``)."""
+
+        def cancel() -> None:
+            if client in self.postponed:
+                self.postponed.remove(client)
+
+        client.blocked = Blocked(argv, "postponed", cancel=cancel, unblockable=False)
+        self.postponed.append(client)
 
     def next_client_id(self) -> int:
         """A new client id (never reused, as Redis's)."""
@@ -269,7 +406,7 @@ class ServerState:
             # goes with its server.dirty): a no-op write fails no WATCH.
             self.dirty += client.changes
             client.changes = 0
-            if self.watched:
+            if self.watched or self.key_listeners:
                 self.touch(client.db_index, cmd.keys(argv))
         return reply
 
@@ -321,11 +458,14 @@ class ServerState:
         client.dirty_cas = False
 
     def touch(self, db: int, keys: list[str]) -> None:
-        """Keys of keyspace ``db`` were written: fail the transactions watching them."""
+        """Keys of keyspace ``db`` were written: fail the transactions watching
+        them, and tell the :attr:`key_listeners`."""
         watched = self.watched
         for key in keys:
             for client in watched.get((db, key), ()):
                 client.dirty_cas = True
+        for listener in self.key_listeners:
+            listener(db, keys)
 
     def touch_db(self, db: int | None) -> None:
         """Keyspace ``db`` (``None``: every one) was emptied or swapped."""
@@ -333,6 +473,8 @@ class ServerState:
             if db is None or index == db:
                 for client in clients:
                     client.dirty_cas = True
+        for listener in self.key_listeners:
+            listener(db, None)
 
     def watch_expired(self, client: Client) -> bool:
         """Whether a key the client watched has expired since (Redis fails EXEC then too)."""
@@ -441,6 +583,7 @@ class ServerState:
             raise
         # A good snapshot ends a bgsave error, as Redis's rdbSave does.
         self.last_save_ok = self.last_bgsave_ok = True
+        self.update_gate()
         self.dirty = 0
         self.last_save = int(time.time())
         self.saves += 1
@@ -467,9 +610,11 @@ class ServerState:
             except Exception as exc:  # a thread has no caller to raise to
                 log.error("Background saving error: %s", exc)
                 self.last_bgsave_ok = self.last_save_ok = False
+                self.update_gate()
                 self.bgsave_started = None
                 return
             self.last_bgsave_ok = self.last_save_ok = True
+            self.update_gate()
             self.dirty = max(0, self.dirty - dirty_before)
             self.last_save = int(time.time())
             self.saves += 1

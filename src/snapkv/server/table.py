@@ -75,13 +75,18 @@ FLAGS: Final = frozenset(
     {
         "admin",
         "allow_busy",
+        "blocking",
         "denyoom",
         "fast",
         "loading",
+        "may_replicate",
+        "no_mandatory_keys",
         "noauth",
         "no_multi",
         "noscript",
+        "pubsub",
         "readonly",
+        "skip_monitor",
         "skip_slowlog",
         "stale",
         "write",
@@ -149,6 +154,14 @@ class Command:
     no_multi: bool = field(init=False)
     #: Never in the slow log (Redis's ``CMD_SKIP_SLOWLOG``: EXEC, whose commands are).
     skip_slowlog: bool = field(init=False)
+    #: Runs while a script is busy (Redis's ``CMD_ALLOW_BUSY``: SCRIPT KILL, ...).
+    allow_busy: bool = field(init=False)
+    #: Never shown to MONITOR (Redis's ``CMD_SKIP_MONITOR`` and ``CMD_ADMIN``).
+    skip_monitor: bool = field(init=False)
+    #: Refused inside a script (Redis's ``CMD_NOSCRIPT``).
+    noscript: bool = field(init=False)
+    #: Held by CLIENT PAUSE WRITE like a write (Redis's ``CMD_WRITE | CMD_MAY_REPLICATE``).
+    pausable: bool = field(init=False)
     # INFO commandstats (Redis's ``redisCommand`` counters), counted by the
     # dispatcher: a table's commands are its own copies (see build_table).
     #: Times the handler ran.
@@ -168,6 +181,10 @@ class Command:
         self.noauth = "noauth" in self.flags
         self.no_multi = "no_multi" in self.flags
         self.skip_slowlog = "skip_slowlog" in self.flags
+        self.allow_busy = "allow_busy" in self.flags
+        self.skip_monitor = "skip_monitor" in self.flags or "admin" in self.flags
+        self.noscript = "noscript" in self.flags
+        self.pausable = self.write or "may_replicate" in self.flags
 
     def keys(self, argv: list[str]) -> list[str]:
         """The key arguments of ``argv``, by the key positions (or ``find_keys``)."""
