@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +32,7 @@ from snapkv.journal.format import HEADER_SIZE as JOURNAL_HEADER
 if TYPE_CHECKING:
     from snapkv.objstore import layout as lay
     from snapkv.objstore.client import ObjectClient
+    from snapkv.objstore.reader import PrefixReader
 
 __all__ = ["add_restore_command", "parse_instant", "restore_to"]
 
@@ -118,72 +118,27 @@ def _quiet(what: str, done: int, total: int) -> None:
     del what, done, total
 
 
-def _choose(client: ObjectClient, at_ms: int | None) -> lay.Manifest:
-    """The newest manifest (written at or before ``at_ms`` when given)."""
-    from snapkv.objstore import layout as lay  # noqa: PLC0415
-
-    numbers = sorted(
-        (n for n in (lay.manifest_number(i.name) for i in client.list(lay.MANIFEST_DIR)) if n),
-        reverse=True,
-    )
-    if not numbers:
-        raise MediumError(f"{client.describe()} holds no manifest: nothing to restore")
-    oldest: int | None = None
-    for number in numbers:
-        name = lay.manifest_name(number)
-        data = client.get(name)
-        if data is None:
-            continue  # removed by retention since the listing
-        manifest = lay.decode_manifest(data, client.describe(name))
-        if at_ms is None or manifest.heartbeat_ms <= at_ms:
-            return manifest
-        oldest = manifest.heartbeat_ms
-    raise MediumError(
-        f"{client.describe()} retains nothing as old as {_iso(at_ms or 0)}: the oldest "
-        f"manifest still there was written at {_iso(oldest or 0)}"
-    )
-
-
 def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
 
 
-def _segments(client: ObjectClient, manifest: lay.Manifest) -> Iterator[tuple[int, lay.Segment]]:
-    """The manifest's segments, then its tail, each verified; a missing one is an error."""
+def _no_gap_after(client: ObjectClient, end: int) -> None:
+    """Refuse a tail that stops at a missing segment while later ones exist (a lost object).
+
+    Numbers are taken one after another, each only once the one before it
+    exists, so a hole below existing segments is an object that was lost.
+    """
     from snapkv.objstore import layout as lay  # noqa: PLC0415
 
-    for ref in manifest.segments:
-        data = client.get(ref.name)
-        where = client.describe(ref.name)
-        if data is None:
-            raise MediumError(
-                f"{where} is missing: the journal writes it held (journal {ref.journal} from "
-                f"offset {ref.offset}, {ref.length} bytes, {_iso(ref.first_ms)} to "
-                f"{_iso(ref.last_ms)}) and every later one cannot be restored (check segment-gap)"
-            )
-        if len(data) != ref.size or zlib.crc32(data) != ref.crc32:
-            raise MediumError(
-                f"{where}: {len(data)} bytes with CRC-32 {zlib.crc32(data):08x} where the "
-                f"manifest says {ref.size} bytes with {ref.crc32:08x} (truncated or damaged): "
-                f"journal {ref.journal}'s writes from {_iso(ref.first_ms)} on are lost"
-            )
-        yield ref.seq, lay.decode_segment(data, where)
-    present = {n for n in (lay.segment_number(i.name) for i in client.list(lay.SEGMENT_DIR)) if n}
-    seq = manifest.tail_from
-    while seq in present:
-        name = lay.segment_name(seq)
-        data = client.get(name)
-        if data is None:  # removed since the listing: the tail ends here
-            break
-        yield seq, lay.decode_segment(data, client.describe(name))
-        seq += 1
-    later = sorted(n for n in present if n > seq)
+    later = sorted(
+        n
+        for n in (lay.segment_number(i.name) for i in client.list(lay.SEGMENT_DIR))
+        if n and n > end
+    )
     if later:
-        # Numbers are taken one after another, each only once the one before
-        # it exists: a hole below existing segments is a lost object.
         raise MediumError(
-            f"{client.describe(lay.segment_name(seq))} is missing but segments "
-            f"{later[0]}..{later[-1]} exist: the writes after segment {seq - 1} are lost "
+            f"{client.describe(lay.segment_name(end))} is missing but segments "
+            f"{later[0]}..{later[-1]} exist: every write after segment {end - 1} is lost "
             "(check segment-gap)"
         )
 
@@ -202,20 +157,23 @@ def restore_to(
         or the bucket cannot be read; ``directory`` is then left empty.
     """
     from snapkv.media import FileMedium  # noqa: PLC0415
-    from snapkv.objstore import layout as lay  # noqa: PLC0415
+    from snapkv.objstore.reader import PrefixReader  # noqa: PLC0415
 
     if directory.exists() and any(directory.iterdir()):
         raise InputError(f"{directory} is not empty: restore into a new or empty directory")
-    manifest = _choose(client, at_ms)
-    journals = lay.fold_segments(
-        _segments(client, manifest), until_ms=at_ms, describe=client.describe("segment")
-    )
+    reader = PrefixReader(client)
+    state = reader.at(at_ms)
+    if state.manifest is None:
+        raise MediumError(f"{client.describe()} holds no manifest: nothing to restore")
+    if at_ms is None:
+        _no_gap_after(client, state.tail_end)
+    journals = state.journals
     directory.mkdir(parents=False, exist_ok=True)
     medium = FileMedium(directory, keep=1)
     try:
-        snapshot = manifest.snapshots[0] if manifest.snapshots else None
+        snapshot = state.snapshot
         if snapshot is not None:
-            medium.publish(_verified(client, snapshot, progress))
+            medium.publish(_verified(reader, snapshot, progress))
         for jid, data in sorted(journals.items()):
             journal = medium.create_journal(jid, bytes(data[:JOURNAL_HEADER]))
             journal.write(bytes(data[JOURNAL_HEADER:]))
@@ -231,34 +189,26 @@ def restore_to(
     where = f"as of {_iso(at_ms)}" if at_ms is not None else "newest state"
     what = f"snapshot {snapshot.name}" if snapshot is not None else "no snapshot"
     return (
-        f"restored {client.describe()} ({where}, manifest {manifest.number}) to {directory}: "
+        f"restored {client.describe()} ({where}, manifest {state.manifest.number}) to {directory}: "
         f"{what}, {len(journals)} journal(s) of {size} bytes"
     )
 
 
-def _verified(client: ObjectClient, snapshot: lay.SnapshotRef, progress: object) -> Iterator[bytes]:
-    """The snapshot's bytes in chunks, its size and CRC-32 checked before the file is kept."""
-    where = client.describe(snapshot.name)
-    head = client.head(snapshot.name)
+def _verified(reader: PrefixReader, snapshot: lay.SnapshotRef, progress: object) -> Iterator[bytes]:
+    """The snapshot's bytes in chunks (the reader checks size and CRC-32), with progress."""
+    where = reader.client.describe(snapshot.name)
+    head = reader.client.head(snapshot.name)
     if head is None:
-        raise MediumError(
-            f"{where} is missing: the snapshot the manifest names (all of it) is lost"
-        )
+        raise MediumError(f"{where} is missing: the snapshot the manifest names is lost")
     if head.size != snapshot.size:
         raise MediumError(
             f"{where} is {head.size} bytes where {snapshot.size} were written: truncated; "
-            "the snapshot (all keys it held) cannot be restored"
+            "the snapshot (every key it held) cannot be restored"
         )
-    crc = done = 0
+    done = 0
     report = progress if callable(progress) else _quiet
-    for chunk in client.stream(snapshot.name, snapshot.size, CHUNK):
-        crc = zlib.crc32(chunk, crc)
+    # A CRC mismatch raises from these pieces: the medium removes its temporary file.
+    for chunk in reader.snapshot_chunks(snapshot, CHUNK):
         done += len(chunk)
         report(f"snapshot {snapshot.name}", done, snapshot.size)
         yield chunk
-    if crc != snapshot.crc32:
-        # Raised from the pieces: the medium removes its temporary file.
-        raise MediumError(
-            f"{where}: CRC-32 {crc:08x} where the manifest says {snapshot.crc32:08x}: the "
-            "snapshot is damaged and cannot be restored"
-        )
