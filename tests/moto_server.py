@@ -11,7 +11,7 @@ that kills its writer with SIGKILL leaves the bucket's state intact.
 Use it from a test module by importing the fixture (pytest finds fixtures by
 name in the module's namespace)::
 
-    from moto_server import S3Bucket, moto_s3  # noqa: F401 (a fixture)
+    from moto_server import S3Bucket, moto_endpoint, moto_s3  # noqa: F401 (fixtures)
 
     def test_something(moto_s3: S3Bucket) -> None:
         store = snapkv.open(moto_s3.url("prefix"))   # AWS_* already set

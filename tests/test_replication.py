@@ -1,0 +1,210 @@
+"""Replication end to end: a store's directory shipped to a bucket, restored elsewhere.
+
+Against obstore's in-memory store for the shipper's logic (faults
+injected where a test needs them) and against moto's S3 server on
+loopback for the real thing: a writer killed with SIGKILL, restored by
+``snapkv restore`` in another process.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import snapkv
+from moto_server import S3Bucket, moto_endpoint, moto_s3  # noqa: F401 (fixtures)
+from snapkv.cli_restore import restore_to
+from snapkv.errors import MediumError
+from snapkv.objstore.client import ObjectClient, ObstoreTransport, RetryPolicy
+from snapkv.replication import LocalSource, ReplicationStatus
+from snapkv.replication.shipper import Shipper
+from snapkv.replication.target import ObjectTarget
+from snapkv.testing.faulty_objects import FaultyTransport
+from support import wait_until
+
+obstore_store = pytest.importorskip("obstore.store")
+
+
+def _shipper(directory: Path) -> tuple[Shipper, FaultyTransport, ObjectClient]:
+    faulty = FaultyTransport(ObstoreTransport(obstore_store.MemoryStore()))
+    client = ObjectClient(
+        faulty, "db", url="memory://t/db", policy=RetryPolicy(attempts=2), sleep=lambda _: None
+    )
+    status = ReplicationStatus(url=client.describe(), interval=0.05)
+    return Shipper(LocalSource(directory), ObjectTarget(client), status, 0.05), faulty, client
+
+
+def _restored(client: ObjectClient, directory: Path, at_ms: int | None = None) -> dict[str, str]:
+    restore_to(client, directory, at_ms=at_ms)
+    with snapkv.open(directory) as store:
+        return dict(store.items())
+
+
+def test_an_unreachable_bucket_never_blocks_writes_and_the_lag_recovers(tmp_path: Path) -> None:
+    store = snapkv.open(tmp_path / "data", fsync="no")
+    shipper, faulty, client = _shipper(tmp_path / "data")
+    faulty.down = True
+    shipper.start()
+    started = time.monotonic()
+    for i in range(2000):
+        store.set(f"k{i}", str(i))
+    # Writes ran at local speed while every request failed.
+    assert time.monotonic() - started < 5
+    wait_until(lambda: shipper.status.failures >= 2, what="failed ticks")
+    assert shipper.status.lag > 0
+    assert shipper.status.last_error
+    faulty.down = False
+    wait_until(lambda: shipper.status.lag == 0.0, timeout=30, what="the lag to recover")
+    assert shipper.status.consecutive_failures == 0
+    shipper.stop()
+    model = dict(store.items())
+    store.close()
+    assert _restored(client, tmp_path / "copy") == model
+
+
+def test_snapshots_and_journals_ship_through_flaky_requests(tmp_path: Path) -> None:
+    store = snapkv.open(tmp_path / "data", fsync="no")
+    shipper, faulty, client = _shipper(tmp_path / "data")
+    faulty.rates = {"reset": 0.25, "lost_reply": 0.25, "throttle": 0.15}
+    client.policy = RetryPolicy(attempts=30)
+    rng = random.Random(5)
+    for round_ in range(6):
+        for _ in range(100):
+            key = f"k{rng.randrange(300)}"
+            if rng.random() < 0.2:
+                store.delete(key)
+            else:
+                store.set(key, f"{round_}-{rng.random()}")
+        if round_ % 2:
+            store.save()
+        assert shipper.tick()
+    model = dict(store.items())
+    store.close()
+    assert shipper.tick()
+    assert sum(faulty.injected.values()) > 2
+    assert shipper.status.retries > 0
+    assert _restored(client, tmp_path / "copy") == model
+
+
+def test_point_in_time_restore_at_random_instants_equals_the_model_then(tmp_path: Path) -> None:
+    store = snapkv.open(tmp_path / "data", fsync="no")
+    shipper, _, client = _shipper(tmp_path / "data")
+    rng = random.Random(11)
+    states: list[tuple[int, dict[str, str]]] = []  # (ms after the tick, the model then)
+    for round_ in range(8):
+        for _ in range(30):
+            store.set(f"k{rng.randrange(50)}", f"{round_}")
+        if round_ == 4:
+            store.save()
+        time.sleep(0.003)  # distinct milliseconds between rounds' segments
+        assert shipper.tick()
+        states.append((int(time.time() * 1000), dict(store.items())))
+        time.sleep(0.003)
+    store.close()
+    for n, (after_ms, model) in enumerate(rng.sample(states, 4)):
+        # An instant after this round's tick and before the next one's.
+        assert _restored(client, tmp_path / f"at-{n}", at_ms=after_ms) == model
+
+
+def test_a_lost_or_damaged_object_stops_the_restore_naming_it(tmp_path: Path) -> None:
+    store = snapkv.open(tmp_path / "data", fsync="no")
+    shipper, _, client = _shipper(tmp_path / "data")
+    store.set("a", "1")
+    store.save()
+    for i in range(3):
+        store.set(f"b{i}", "2")
+        assert shipper.tick()
+    store.close()
+    segments = [i.name for i in client.list("segment")]
+    assert len(segments) == 3
+    lost = client.get(segments[1])
+    assert lost is not None
+    client.delete(segments[1])
+    with pytest.raises(MediumError, match=rf"{segments[1]} is missing.*lost"):
+        restore_to(client, tmp_path / "gap")
+    assert not (tmp_path / "gap").exists() or not any((tmp_path / "gap").iterdir())
+    client.put(segments[1], lost)
+    (snapshot,) = [i.name for i in client.list("snapshot")]
+    body = client.get(snapshot)
+    assert body is not None
+    client.put(snapshot, body[:-1] + bytes([body[-1] ^ 1]))
+    with pytest.raises(MediumError, match=rf"{snapshot}.*CRC-32"):
+        restore_to(client, tmp_path / "crc")
+    client.put(snapshot, body[:-7])
+    with pytest.raises(MediumError, match=rf"{snapshot}.*truncated"):
+        restore_to(client, tmp_path / "short")
+
+
+_WRITER = """
+import sys, time, snapkv
+from snapkv.replication import replicate
+store = snapkv.open(sys.argv[1], fsync="no")
+rep = replicate(sys.argv[1], sys.argv[2], interval=0.2)
+i = 0
+while True:
+    store.set(f"k{i % 500}", str(i))
+    print(i, time.monotonic(), flush=True)
+    i += 1
+    time.sleep(0.001)
+"""
+
+
+def test_writes_acknowledged_an_interval_before_a_kill_are_in_the_bucket(
+    moto_s3: S3Bucket,  # noqa: F811 - the fixture imported above
+    tmp_path: Path,
+) -> None:
+    url = moto_s3.url("db")
+    child = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(tmp_path / "data"), url],
+        stdout=subprocess.PIPE,
+        env=moto_s3.process_env(),
+        text=True,
+    )
+    assert child.stdout is not None
+    acked: list[tuple[int, float]] = []
+    limit = time.monotonic() + random.Random().uniform(1.5, 3.0)
+    for line in child.stdout:
+        number, when = line.split()
+        acked.append((int(number), float(when)))
+        if time.monotonic() > limit:
+            break
+    child.send_signal(signal.SIGKILL)
+    killed = time.monotonic()
+    child.wait()
+    child.stdout.close()
+    done = subprocess.run(
+        [sys.executable, "-m", "snapkv", "restore", url, "--to", str(tmp_path / "copy")],
+        env=moto_s3.process_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    with snapkv.open(tmp_path / "copy") as store:
+        got = dict(store.items())
+    # The restored state is a prefix of the writes: find how long a prefix.
+    last = max((int(v) for v in got.values()), default=-1)
+    model = {f"k{i % 500}": str(i) for i in range(last + 1)}
+    assert got == model
+    # Every write acknowledged more than an interval plus one upload before the kill.
+    margin = 0.2 + 1.0
+    must = [n for n, when in acked if when < killed - margin]
+    assert must, "the writer ran too briefly to test anything"
+    assert last >= must[-1]
+
+
+def test_restore_refuses_a_directory_that_is_not_empty(tmp_path: Path) -> None:
+    _, _, client = _shipper(tmp_path / "data")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("")
+    with pytest.raises(Exception, match="not empty"):
+        restore_to(client, tmp_path / "full")
+    os.remove(tmp_path / "full" / "x")
