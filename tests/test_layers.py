@@ -222,6 +222,13 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.store",
     },
     "snapkv.server.glob": {"snapkv.server.resp.text"},
+    "snapkv.server.pubsub": {"snapkv.server.state"},  # types only
+    "snapkv.server.notify": {"snapkv.server.state"},  # types only
+    "snapkv.server.blocking": {"snapkv.server.state"},  # types only
+    "snapkv.server.scripting": {"snapkv.server.state"},  # types only
+    "snapkv.server.cmd_pubsub": _HANDLER,
+    "snapkv.server.cmd_blocking": _TYPED,
+    "snapkv.server.cmd_function": _HANDLER,
     "snapkv.server.monitor": {
         "snapkv.server.resp.text",
         "snapkv.server.client",  # types only
@@ -255,6 +262,13 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.server.state",
     },
     "snapkv.server.dispatch": {
+        "snapkv.server.blocking",
+        "snapkv.server.cmd_blocking",
+        "snapkv.server.cmd_function",
+        "snapkv.server.cmd_pubsub",
+        "snapkv.server.notify",
+        "snapkv.server.pubsub",
+        "snapkv.server.scripting",
         "snapkv.server.monitor",
         "snapkv.server.resp.text",
         "snapkv.server.client",

@@ -43,11 +43,13 @@ from __future__ import annotations
 from time import perf_counter
 
 # The family modules declare their commands when imported (see table.py).
+import snapkv.server.cmd_blocking
 import snapkv.server.cmd_client
 import snapkv.server.cmd_config
 import snapkv.server.cmd_connection
 import snapkv.server.cmd_dump
 import snapkv.server.cmd_expire
+import snapkv.server.cmd_function
 import snapkv.server.cmd_hash
 import snapkv.server.cmd_info
 import snapkv.server.cmd_introspection
@@ -56,16 +58,21 @@ import snapkv.server.cmd_list
 import snapkv.server.cmd_multi
 import snapkv.server.cmd_object
 import snapkv.server.cmd_persistence
+import snapkv.server.cmd_pubsub
 import snapkv.server.cmd_scripting
 import snapkv.server.cmd_set
 import snapkv.server.cmd_sort
 import snapkv.server.cmd_strings
 import snapkv.server.cmd_zset
 import snapkv.server.cmd_zset_store  # noqa: F401 - imported for its declarations
+from snapkv.server.blocking import install as install_blocking
 from snapkv.server.client import REPLY_ON, REPLY_SKIP, REPLY_SKIP_NEXT, Client
 from snapkv.server.monitor import feed_monitors
+from snapkv.server.notify import install as install_notify
+from snapkv.server.pubsub import install as install_pubsub
 from snapkv.server.resp.text import to_bytes, to_text
 from snapkv.server.resp.writer import QUEUED, error
+from snapkv.server.scripting import install as install_scripting
 from snapkv.server.state import Config, ServerState
 from snapkv.server.table import (
     COMMANDS,
@@ -164,6 +171,11 @@ class Dispatcher(ServerState):
         #: Requests that took 10 ms or more (SLOWLOG).
         self.slowlog = SlowLog()
         self.info["slowlog"] = self.slowlog
+        # The registries the families share (see each module).
+        install_pubsub(self)
+        install_blocking(self)
+        install_scripting(self)
+        install_notify(self)
 
     def commands(self) -> list[Command]:
         """Every top-level command, once each."""

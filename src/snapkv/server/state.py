@@ -285,6 +285,16 @@ class ServerState:
         #: ``None`` without one: a push from another thread goes through ``threadsafe_call``.
         self.loop_thread: int | None = None
         self._pause_timer: Any = None
+        # The registries, each set by its module's install() (the dispatcher
+        # calls them): typed there, through each module's accessor.
+        #: :mod:`snapkv.server.pubsub`'s registry of subscriptions.
+        self.pubsub: Any = None
+        #: :mod:`snapkv.server.blocking`'s registry of clients blocked on keys.
+        self.blocking: Any = None
+        #: :mod:`snapkv.server.scripting`'s engine (scripts and functions).
+        self.scripts: Any = None
+        #: CLIENT TRACKING's table of tracked keys (see :mod:`snapkv.server.cmd_client`).
+        self.tracking: Any = None
 
     # ---------------------------------------------------------- gate, hooks
 
