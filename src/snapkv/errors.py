@@ -9,13 +9,16 @@ The hierarchy::
     ├── CorruptJournalError         a journal is damaged before its tail, missing, or its
     │                               header is bad; carries .path, .offset and .check, and
     │                               what repair would keep and drop, like CorruptSnapshotError
-    ├── StoreLockedError            another Store (in any process) holds the directory
+    ├── StoreLockedError            another Store (in any process) holds the directory, or a
+    │                               live writer (recent heartbeat) holds the object-store prefix
     ├── StoreClosedError            the Store was closed; also a ValueError, like a closed file
     ├── StoreShutDownError          a journaled Store was shut down and takes no writes until
     │                               restore()
     ├── MediumError                 the medium could not read or publish (wraps OSError)
-    │   └── NoSpaceError            no room for a journal write; nothing written, the journal
-    │                               stays usable and takes writes again once there is room
+    │   ├── NoSpaceError            no room for a journal write; nothing written, the journal
+    │   │                           stays usable and takes writes again once there is room
+    │   └── StoreFencedError        a newer writer took the object-store prefix over: this
+    │                               Store acknowledges no further write and overwrites nothing
     ├── WrongTypeError              a key used as a type it does not hold (a hash read as a
     │                               string, a list as a set); also a TypeError
     ├── TransactionError            an operation a transaction cannot contain (nesting, save,
@@ -39,6 +42,7 @@ __all__ = [
     "NoSpaceError",
     "SnapkvError",
     "StoreClosedError",
+    "StoreFencedError",
     "StoreLockedError",
     "StoreShutDownError",
     "TransactionError",
@@ -127,7 +131,12 @@ class CorruptJournalError(_CheckFailed):
 
 
 class StoreLockedError(SnapkvError):
-    """Another Store, in this process or another one, already holds the directory."""
+    """Another Store, in this process or another one, already holds the directory.
+
+    On object storage: a writer whose heartbeat is recent holds the prefix;
+    the message names it and its last heartbeat, and ``takeover=True``
+    opens the prefix anyway (fencing that writer).
+    """
 
 
 class StoreClosedError(SnapkvError, ValueError):
@@ -148,6 +157,18 @@ class NoSpaceError(MediumError):
     Unlike other medium failures, this one leaves the journal as it was, so
     the journal stays usable: the refused write changed nothing (not memory,
     not the file), and a later write succeeds once there is room again.
+    """
+
+
+class StoreFencedError(MediumError):
+    """A newer writer claimed the object-store prefix (a takeover): this Store is fenced.
+
+    Raised by the fenced Store's next write that reaches the bucket (a
+    journal segment, a snapshot's manifest): that write is not acknowledged,
+    and neither is any later one. Nothing the new writer made is changed:
+    every object is created only if absent, at a number the new writer
+    already took. Reopen the prefix (with ``takeover=True`` to take it back)
+    to continue from the new writer's state.
     """
 
 

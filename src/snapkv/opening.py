@@ -1,4 +1,4 @@
-"""``snapkv.open()``: a Store on a directory, restored, or nothing left behind.
+"""``snapkv.open()``: a Store on a directory or a URL, restored, or nothing left behind.
 
 Every argument is checked before the disk is touched (the Store's settings
 by :func:`snapkv.store.check_settings`, the same check ``Store()`` runs),
@@ -9,6 +9,12 @@ again while it holds nothing but the lock file, and a lock file it created
 in an existing directory is removed too. (Only the temporaries an earlier
 crash left mid-publish, named as the medium names them, are gone: the
 medium removes them once it holds the lock.)
+
+A URL (``s3://bucket/prefix``, ``gs://``, ``az://``, ``abfs://``, ``file://``,
+``memory://``; :func:`snapkv.objstore.url.is_object_url` decides, with the
+standard library only) opens an :class:`~snapkv.objstore.medium.ObjectMedium`
+instead: the same checks first, then the prefix is claimed (a new epoch) and
+restored. obstore, the ``cloud`` extra, is imported only then.
 """
 
 from __future__ import annotations
@@ -17,12 +23,13 @@ import contextlib
 import logging
 import operator
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from snapkv import recovery
 from snapkv.errors import MediumError, StoreLockedError
-from snapkv.media import LOCK_NAME, FileMedium
+from snapkv.media import LOCK_NAME, FileMedium, Medium
+from snapkv.objstore.url import is_object_url
 from snapkv.store import (
     DEFAULT_COMPACT_MIN_BYTES,
     DEFAULT_COMPACT_RATIO,
@@ -51,6 +58,9 @@ def open(  # noqa: A001 - snapkv.open mirrors dbm.open and shelve.open
     compact_min_bytes: int = DEFAULT_COMPACT_MIN_BYTES,
     sweep_interval: float | None = SWEEP_INTERVAL,
     save_on_close: bool | None = None,
+    storage_options: Mapping[str, object] | None = None,
+    takeover: bool = False,
+    retention: float | None = None,
 ) -> Store:
     """Open (creating if needed) the store in ``directory`` and restore it.
 
@@ -90,13 +100,24 @@ def open(  # noqa: A001 - snapkv.open mirrors dbm.open and shelve.open
     :param save_on_close: without a journal, whether ``close()`` publishes
         unsaved changes; by default it does (``snapkv run --dir`` passes
         ``False`` to keep the seed contract). Refused with a journal.
+    :param storage_options: with a URL, obstore's options over the
+        environment's (``endpoint``, ``region``, ``allow_http``, ...).
+    :param takeover: with a URL, open even while another live writer holds
+        the prefix; that writer is fenced (its next write raises
+        :class:`~snapkv.errors.StoreFencedError`).
+    :param retention: with a URL, seconds old snapshots and journal
+        segments are kept for point-in-time restore (default 24 hours).
+        With a URL the journal is acknowledged once its segment is stored:
+        ``fsync="always"`` loses no acknowledged write, ``everysec`` at most
+        about a second, ``no`` everything since the last rotation.
     :raises TypeError: an argument of the wrong type (nothing was touched).
     :raises ValueError: an argument out of range, or a journal option
         (``fsync``, ``compact_ratio``, ``compact_min_bytes``) other than its
         default with ``journal=False`` (nothing was touched).
     :raises MediumError: ``directory`` is a file, or its parent does not
         exist, or it cannot be created, locked or read.
-    :raises StoreLockedError: another Store, in any process, has the directory open.
+    :raises StoreLockedError: another Store, in any process, has the directory open
+        (with a URL: a writer with a recent heartbeat holds the prefix).
     :raises CorruptSnapshotError: the newest snapshot is corrupt (and ``fallback`` is off).
     :raises CorruptJournalError: a journal is damaged in the middle (and ``repair`` is off).
     """
@@ -117,6 +138,23 @@ def open(  # noqa: A001 - snapkv.open mirrors dbm.open and shelve.open
                 raise TypeError(f"{name} must be True or False, not {flag!r}")
         if save_on_close is None:
             save_on_close = not journal
+        url = is_object_url(directory)
+        if not url:
+            given: dict[str, object] = {
+                "storage_options": storage_options,
+                "takeover": takeover or None,
+                "retention": retention,
+            }
+            extra = sorted(name for name, value in given.items() if value is not None)
+            if extra:
+                raise ValueError(f"{', '.join(extra)} apply to object-store URLs only")
+        if not isinstance(takeover, bool):
+            raise TypeError(f"takeover must be True or False, not {takeover!r}")
+        if retention is not None:
+            if isinstance(retention, bool) or not isinstance(retention, int | float):
+                raise TypeError(f"retention must be a number of seconds, not {retention!r}")
+            if not retention >= 0:
+                raise ValueError(f"retention must be >= 0 seconds, not {retention}")
         check_settings(
             databases=databases,
             clock=clock,
@@ -129,6 +167,27 @@ def open(  # noqa: A001 - snapkv.open mirrors dbm.open and shelve.open
         )
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"snapkv.open(): {exc}") from None
+    settings: dict[str, object] = {
+        "databases": databases,
+        "clock": clock,
+        "journal": journal,
+        "fsync": fsync,
+        "compact_ratio": compact_ratio,
+        "compact_min_bytes": compact_min_bytes,
+        "sweep_interval": sweep_interval,
+        "save_on_close": save_on_close,
+    }
+    if url:
+        return _open_url(
+            str(directory),
+            settings,
+            keep=keep,
+            fallback=fallback,
+            repair=repair,
+            storage_options=storage_options,
+            takeover=takeover,
+            retention=retention,
+        )
     created = _check_directory(path)
     lock_existed = created is False and os.path.lexists(path / LOCK_NAME)
     try:
@@ -161,6 +220,43 @@ def open(  # noqa: A001 - snapkv.open mirrors dbm.open and shelve.open
                 _remove_lock(path)
         finally:
             medium.close()
+        raise
+    return store
+
+
+def _open_url(
+    url: str,
+    settings: dict[str, object],
+    *,
+    keep: int,
+    fallback: bool,
+    repair: bool,
+    storage_options: Mapping[str, object] | None,
+    takeover: bool,
+    retention: float | None,
+) -> Store:
+    """``open()`` of an object-store URL: the prefix claimed, a Store on it, restored.
+
+    A refused restore lets the prefix go again (a released manifest), so
+    the next opener needs no takeover.
+    """
+    from snapkv.objstore.medium import DEFAULT_RETENTION, ObjectMedium  # noqa: PLC0415
+
+    try:
+        medium: Medium = ObjectMedium.from_url(
+            url,
+            storage_options=storage_options,
+            keep=keep,
+            takeover=takeover,
+            retention=DEFAULT_RETENTION if retention is None else retention,
+        )
+    except ValueError as exc:
+        raise ValueError(f"snapkv.open(): {exc}") from None
+    try:
+        store = Store(medium, **settings)  # type: ignore[arg-type]
+        store.restore(fallback=fallback, repair=repair)
+    except BaseException:
+        medium.close()
         raise
     return store
 

@@ -45,6 +45,9 @@ class PointInTime:
     snapshot: lo.SnapshotRef | None
     journals: dict[int, bytes] = field(default_factory=dict)
     segments: tuple[int, ...] = ()
+    #: The segments read (number and content) and how a manifest names each.
+    pairs: tuple[tuple[int, lo.Segment], ...] = field(default=(), repr=False)
+    refs: tuple[lo.SegmentRef, ...] = field(default=(), repr=False)
     tail_end: int = 1
     #: The highest record or PUT time in what was read (epoch ms).
     clock_ms: int = 0
@@ -100,8 +103,10 @@ class PrefixReader:
 
     # ----------------------------------------------------------------- segments
 
-    def segment(self, seq: int, expected: lo.SegmentRef | None = None) -> lo.Segment | None:
-        """Segment ``seq``, checked (against ``expected`` too); ``None`` if it does not exist."""
+    def segment(
+        self, seq: int, expected: lo.SegmentRef | None = None
+    ) -> tuple[lo.Segment, lo.SegmentRef] | None:
+        """Segment ``seq`` and its ref, checked (against ``expected`` too); ``None`` if absent."""
         name = lo.segment_name(seq)
         where = self.client.describe(name)
         data = self.client.get(name)
@@ -116,12 +121,13 @@ class PrefixReader:
                 f"manifest names {expected.size} bytes (CRC-32 {expected.crc32:08x}) "
                 "(check segment-manifest)"
             )
-        return lo.decode_segment(data, where)
+        segment = lo.decode_segment(data, where)
+        return segment, segment.ref(seq, data)
 
     def segments(
         self, manifest: lo.Manifest | None, *, until_ms: int | None = None
-    ) -> tuple[list[tuple[int, lo.Segment]], int]:
-        """The segments ``manifest`` names, then its tail; and the first number after them.
+    ) -> tuple[list[tuple[int, lo.Segment]], list[lo.SegmentRef], int]:
+        """The segments ``manifest`` names, then its tail; their refs; the first number after them.
 
         The named ones must all exist (a missing one is an error naming it
         and the journal bytes it held); the tail runs while numbers exist.
@@ -147,13 +153,15 @@ class PrefixReader:
         with ThreadPoolExecutor(_PARALLEL) as pool:
             fetched = list(pool.map(lambda n: self.segment(n, refs.get(n)), wanted))
         out: list[tuple[int, lo.Segment]] = []
-        for number, segment in zip(wanted, fetched, strict=True):
-            if segment is None:
-                ref = refs.get(number)
+        found: list[lo.SegmentRef] = []
+        for number, got in zip(wanted, fetched, strict=True):
+            if got is None:
+                named = refs.get(number)
                 what = (
-                    f": journal {ref.journal} bytes {ref.offset} to {ref.offset + ref.length} "
-                    f"(written {ref.first_ms} to {ref.last_ms} ms) are lost"
-                    if ref is not None
+                    f": journal {named.journal} bytes {named.offset} to "
+                    f"{named.offset + named.length} (written {named.first_ms} to "
+                    f"{named.last_ms} ms) are lost"
+                    if named is not None
                     else ""
                 )
                 raise MediumError(
@@ -161,15 +169,17 @@ class PrefixReader:
                     f"{manifest.name if manifest else 'the tail'} names it{what} "
                     "(check segment-missing)"
                 )
+            segment, ref = got
             if out and segment.epoch < out[-1][1].epoch:
                 raise lo.LayoutError(
                     f"{self.client.describe(lo.segment_name(number))}: epoch {segment.epoch} "
                     f"after epoch {out[-1][1].epoch} (check segment-epoch)"
                 )
             if until_ms is not None and segment.first_ms > until_ms:
-                return out, number
+                return out, found, number
             out.append((number, segment))
-        return out, start + len(out)
+            found.append(ref)
+        return out, found, start + len(out)
 
     # ----------------------------------------------------------------- a moment
 
@@ -203,7 +213,7 @@ class PrefixReader:
                         f"(the oldest retained manifest, {oldest.name}, was written at "
                         f"{oldest.heartbeat_ms} ms)"
                     )
-        pairs, end = self.segments(manifest, until_ms=at_ms)
+        pairs, refs, end = self.segments(manifest, until_ms=at_ms)
         journals = lo.fold_segments(pairs, until_ms=at_ms, describe=self.client.describe("segment"))
         snapshots = manifest.snapshots if manifest else ()
         if at_ms is not None:
@@ -214,6 +224,8 @@ class PrefixReader:
             snapshot=snapshots[0] if snapshots else None,
             journals={jid: bytes(data) for jid, data in sorted(journals.items())},
             segments=tuple(seq for seq, _ in pairs),
+            pairs=tuple(pairs),
+            refs=tuple(refs),
             tail_end=end,
             clock_ms=clock,
             last_put_ms=max((s.written_ms for _, s in pairs), default=0),

@@ -1,0 +1,571 @@
+"""ObjectMedium: snapshots and journals as immutable objects, one writer per prefix.
+
+The layout is :mod:`snapkv.objstore.layout`'s (docs/FORMAT.md part 3); this
+module is the writer that keeps its rules:
+
+* **A write is durable when its segment is.** :meth:`ObjectJournal.write`
+  only buffers (with the time it was appended); :meth:`ObjectJournal.sync`
+  is ONE PUT: a segment holding every byte buffered since the last one,
+  created if absent at the next segment number. The journal writer's group
+  commit (``fsync="always"``) makes concurrent writers share that PUT as
+  they share an fsync on a disk; ``everysec`` syncs at most a second apart.
+  Unlike a file, an unsynced write does not survive the process: under
+  ``fsync="no"`` writes reach the bucket only at a rotation or close.
+* **One writer per prefix, by epochs.** Opening reads the newest manifest
+  and its tail, refuses a prefix whose writer's heartbeat (its newest
+  manifest or segment) is younger than ``heartbeat_timeout`` unless
+  ``takeover``, then claims the next epoch by creating the next manifest,
+  then creates a FENCE segment at the next free segment number. From then
+  on an older writer's next segment (its numbers are consecutive, so it
+  must try that number) or manifest finds the name taken by another's
+  bytes: :class:`~snapkv.errors.StoreFencedError`, and it acknowledges
+  nothing more. Everything this writer makes is created if absent (or, a
+  snapshot's body, at a name only its epoch uses), so it never overwrites
+  another's object.
+* **The manifest moves only by create-if-absent of the next number**:
+  when a snapshot is published or set aside, at open, at a clean close
+  (``released``: the next opener needs no takeover). Journal changes
+  other than appends (create, cut, set aside, remove) are segments, so the
+  journals are the fold of the segments, in order.
+* **An idle store makes no requests**: no heartbeat thread; a segment is
+  put only when there is something to sync, a manifest only for the events
+  above, retention only after a publish (at most every
+  ``retention_interval``).
+
+The journals' bytes are kept in memory while the medium is open (what
+``read_journal`` answers; a journal is at most the compaction threshold).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import tempfile
+import threading
+import time
+import uuid
+import zlib
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+
+from snapkv.errors import MediumError, StoreFencedError, StoreLockedError
+from snapkv.media.base import JournalFile, Medium
+from snapkv.objstore import layout as lo
+from snapkv.objstore.client import ObjectClient
+from snapkv.objstore.reader import PrefixReader
+from snapkv.objstore.retention import apply_retention
+
+__all__ = ["DEFAULT_HEARTBEAT_TIMEOUT", "DEFAULT_RETENTION", "ObjectJournal", "ObjectMedium"]
+
+log = logging.getLogger("snapkv")
+
+#: Seconds a closed-or-dead writer's snapshots and segments stay restorable.
+DEFAULT_RETENTION = 24 * 3600.0
+#: A writer whose newest manifest or segment is younger holds the prefix.
+DEFAULT_HEARTBEAT_TIMEOUT = 30.0
+#: Seconds between retention passes (each a few LISTs; only after a publish).
+DEFAULT_RETENTION_INTERVAL = 300.0
+#: A snapshot up to this size is one PUT; larger ones are spooled to a
+#: temporary file and sent in parts (bounded memory either way).
+_SPOOL = 8 << 20
+_OPEN_ATTEMPTS = 20
+
+
+class _Journal:
+    """One journal's bytes, what of them is durable, and the times of the writes not yet."""
+
+    __slots__ = ("data", "durable", "first_seq", "live", "times")
+
+    def __init__(self, data: bytes, durable: int, first_seq: int) -> None:
+        self.data = bytearray(data)
+        self.durable = durable
+        #: ``(end offset, epoch ms)`` of each buffered write past ``durable``.
+        self.times: list[tuple[int, int]] = []
+        #: The segment that last wrote it from offset 0: what the fold needs from.
+        self.first_seq = first_seq
+        self.live = True
+
+
+class ObjectJournal(JournalFile):
+    """An open journal of an :class:`ObjectMedium`: writes buffer, ``sync`` is one segment PUT."""
+
+    def __init__(self, medium: ObjectMedium, jid: int, state: _Journal) -> None:
+        self._medium = medium
+        self.jid = jid
+        self._state = state
+        self._closed = False
+
+    @property
+    def size(self) -> int:
+        """Bytes in the journal, buffered ones included (JournalFile's ``size``, always current)."""
+        return len(self._state.data)
+
+    @size.setter
+    def size(self, value: int) -> None:
+        raise AttributeError("an ObjectJournal's size follows its bytes")
+
+    def _check(self) -> None:
+        if self._closed:
+            raise MediumError(f"{self._medium.describe_journal(self.jid)} is closed")
+
+    def write(self, data: bytes) -> None:
+        self._check()
+        self._medium._append(self.jid, self._state, data)
+
+    def sync(self) -> None:
+        self._check()
+        self._medium._sync(self.jid, self._state)
+
+    def truncate(self, size: int) -> None:
+        self._check()
+        self._medium._truncate(self.jid, self._state, size)
+
+    def close(self) -> None:
+        self._closed = True
+
+    def __repr__(self) -> str:
+        return f"<ObjectJournal {self.jid} size={self.size} durable={self._state.durable}>"
+
+
+class ObjectMedium(Medium):
+    """Snapshots and journals under one object-store prefix (see the module docstring).
+
+    :param client: the prefix's :class:`ObjectClient`.
+    :param keep: older snapshots the newest manifest keeps besides the newest.
+    :param takeover: open even if a live writer holds the prefix (it is fenced).
+    :param retention: seconds old snapshots and segments stay (point-in-time reach).
+    :param heartbeat_timeout: seconds after which a silent writer no longer holds the prefix.
+    :raises StoreLockedError: a live writer holds the prefix and ``takeover`` is off.
+    :raises MediumError: the prefix cannot be read or claimed (named objects, checks).
+    """
+
+    def __init__(
+        self,
+        client: ObjectClient,
+        *,
+        keep: int = 1,
+        takeover: bool = False,
+        retention: float = DEFAULT_RETENTION,
+        heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT,
+        retention_interval: float = DEFAULT_RETENTION_INTERVAL,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if keep < 0:
+            raise ValueError(f"keep must be >= 0, not {keep}")
+        if not retention >= 0:
+            raise ValueError(f"retention must be >= 0 seconds, not {retention}")
+        self.client = client
+        self.keep = keep
+        self.retention = float(retention)
+        self.heartbeat_timeout = float(heartbeat_timeout)
+        self.retention_interval = float(retention_interval)
+        self._clock = clock
+        self.writer = lo.Writer(uuid.uuid4().hex[:16], socket.gethostname(), os.getpid())
+        self._state_lock = threading.Lock()  # journals, snapshots, counters
+        self._seq_lock = threading.Lock()  # numbered creates: consecutive, one at a time
+        self._journals: dict[int, _Journal] = {}
+        self._fenced: str | None = None
+        self._closed = False
+        self._uncertain: tuple[int, bytes] | None = None  # a create that failed for good
+        self._last_retention = 0.0
+        self._clock_ms = 0
+        self._open(takeover)
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, storage_options: Mapping[str, object] | None = None, **kwargs: object
+    ) -> ObjectMedium:
+        """The medium of ``url`` (``s3://bucket/prefix``, ...; see :mod:`snapkv.objstore.url`)."""
+        from snapkv.objstore.url import parse_url  # noqa: PLC0415 - obstore only when used
+
+        client = ObjectClient.for_location(parse_url(url, storage_options))
+        return cls(client, **kwargs)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ opening
+
+    def _now_ms(self) -> int:
+        """Epoch ms, never below one already written (records' times never decrease)."""
+        now = max(int(self._clock() * 1000), self._clock_ms)
+        self._clock_ms = now
+        return now
+
+    def _open(self, takeover: bool) -> None:
+        for _ in range(_OPEN_ATTEMPTS):
+            reader = PrefixReader(self.client)
+            state = reader.at(None)
+            newest = state.manifest
+            self._clock_ms = max(self._clock_ms, state.clock_ms)
+            if newest is not None and not newest.released and not takeover:
+                self._refuse_if_held(newest, max(newest.heartbeat_ms, state.last_put_ms))
+            claim = lo.Manifest(
+                number=newest.number + 1 if newest else 1,
+                epoch=newest.epoch + 1 if newest else 1,
+                writer=self.writer,
+                heartbeat_ms=self._now_ms(),
+                snapshots=newest.snapshots if newest else (),
+                next_generation=newest.next_generation if newest else 1,
+                segments_from=newest.segments_from if newest else 1,
+                segments=tuple(state.refs),
+                tail_from=state.tail_end,
+                retention_ms=int(self.retention * 1000),
+                clock_ms=self._clock_ms,
+            )
+            if self.client.create(claim.name, lo.encode_manifest(claim)) is None:
+                break
+            # Another opener (or the writer itself) took that number: read again.
+        else:
+            raise MediumError(f"cannot claim {self.client.describe()}: its manifest keeps moving")
+        self.epoch = claim.epoch
+        self._manifest = claim
+        self._snapshots = list(claim.snapshots)
+        self._next_generation = claim.next_generation
+        self._refs = list(state.refs)
+        pairs = list(state.pairs)
+        seq = state.tail_end
+        while True:  # the fence; an older writer's late segments become history
+            fence = lo.Segment(lo.KIND_FENCE, self.epoch, written_ms=self._now_ms())
+            data = lo.encode_segment(fence)
+            theirs = self.client.create(lo.segment_name(seq), data)
+            if theirs is None:
+                self._refs.append(fence.ref(seq, data))
+                break
+            where = self.client.describe(lo.segment_name(seq))
+            late = lo.decode_segment(theirs, where)
+            if late.epoch >= self.epoch:
+                raise StoreFencedError(f"{where}: a newer writer (epoch {late.epoch}) took over")
+            pairs.append((seq, late))
+            self._refs.append(late.ref(seq, theirs))
+            seq += 1
+        self._next_seq = seq + 1
+        journals = lo.fold_segments(pairs, describe=self.client.describe("segment"))
+        firsts: dict[int, int] = {}
+        for number, segment in pairs:
+            if segment.kind == lo.KIND_WRITE and segment.offset == 0:
+                firsts[segment.journal] = number
+        self._journals = {
+            jid: _Journal(bytes(data), len(data), firsts.get(jid, claim.segments_from))
+            for jid, data in journals.items()
+        }
+        self._clock_ms = max([self._clock_ms, *(s.last_ms for _, s in pairs)])
+        log.info("opened %s as %s, epoch %d", self.client.describe(), self.writer, self.epoch)
+
+    def _refuse_if_held(self, newest: lo.Manifest, heartbeat_ms: int) -> None:
+        age = self._clock() - heartbeat_ms / 1000
+        if age < self.heartbeat_timeout:
+            when = datetime.fromtimestamp(heartbeat_ms / 1000, UTC).isoformat(
+                timespec="milliseconds"
+            )
+            raise StoreLockedError(
+                f"{self.client.describe()} is held by {newest.writer}, epoch {newest.epoch}: "
+                f"last heartbeat {when} ({age:.1f} s ago, within the "
+                f"{self.heartbeat_timeout:g} s heartbeat timeout); open it with "
+                "takeover=True (--takeover) to fence that writer"
+            )
+
+    # ------------------------------------------------------------- creating
+
+    def _check_writable(self) -> None:
+        if self._closed:
+            raise MediumError(f"the medium of {self.client.describe()} is closed")
+        if self._fenced is not None:
+            raise StoreFencedError(self._fenced)
+
+    def _fence(self, why: str) -> StoreFencedError:
+        self._fenced = (
+            f"{self.client.describe()}: {why}; this store (epoch {self.epoch}) acknowledges "
+            "no further write: reopen the prefix to continue from the new writer's state"
+        )
+        log.error("%s", self._fenced)
+        return StoreFencedError(self._fenced)
+
+    def _put_segment(self, segment: lo.Segment) -> None:
+        """Create ``segment`` at the next number; caller holds ``_seq_lock``."""
+        self._check_writable()
+        self._resolve_uncertain()
+        seq = self._next_seq
+        name = lo.segment_name(seq)
+        data = lo.encode_segment(segment)
+        try:
+            theirs = self.client.create(name, data)
+        except MediumError:
+            self._uncertain = (seq, data)
+            raise
+        if theirs is not None:
+            try:
+                other = f"epoch {lo.decode_segment(theirs).epoch}"
+            except lo.LayoutError:
+                other = "another writer"
+            raise self._fence(f"{lo.segment_name(seq)} was created by {other}")
+        self._refs.append(segment.ref(seq, data))
+        self._next_seq = seq + 1
+
+    def _resolve_uncertain(self) -> None:
+        """After a create that failed for good: did it land? (The ambiguous PUT, at the end.)"""
+        if self._uncertain is None:
+            return
+        seq, data = self._uncertain
+        there = self.client.get(lo.segment_name(seq))
+        self._uncertain = None
+        if there == data:
+            self._refs.append(lo.decode_segment(data).ref(seq, data))
+            self._next_seq = seq + 1
+        elif there is not None:
+            raise self._fence(f"{lo.segment_name(seq)} was created by another writer")
+
+    def _write_manifest(self, *, released: bool = False, **changes: object) -> lo.Manifest:
+        """Create the next manifest: the state plus ``changes``; caller holds ``_seq_lock``."""
+        self._check_writable()
+        self._resolve_uncertain()
+        current = self._manifest
+        segments_from = min(
+            [self._next_seq, *(j.first_seq for j in self._journals.values())],
+        )
+        refs = [ref for ref in self._refs if ref.seq >= segments_from]
+        fields: dict[str, object] = {
+            "number": current.number + 1,
+            "epoch": self.epoch,
+            "writer": self.writer,
+            "heartbeat_ms": self._now_ms(),
+            "released": released,
+            "snapshots": tuple(self._snapshots),
+            "next_generation": self._next_generation,
+            "segments_from": segments_from,
+            "segments": tuple(refs),
+            "tail_from": self._next_seq,
+            "retention_ms": int(self.retention * 1000),
+            "clock_ms": self._clock_ms,
+        }
+        fields.update(changes)
+        manifest = lo.Manifest(**fields)  # type: ignore[arg-type]
+        theirs = self.client.create(manifest.name, lo.encode_manifest(manifest))
+        if theirs is not None:
+            try:
+                other = str(lo.decode_manifest(theirs).writer)
+            except lo.LayoutError:
+                other = "another writer"
+            raise self._fence(f"{manifest.name} was created by {other}")
+        self._manifest = manifest
+        self._refs = refs
+        return manifest
+
+    # ----------------------------------------------------------------- snapshots
+
+    def publish(self, pieces: Iterable[bytes]) -> None:
+        """See :meth:`Medium.publish`: the body at a name only this epoch uses, then a manifest.
+
+        The snapshot is spooled first (memory up to 8 MiB, then a temporary
+        file), so a failing encoder uploads nothing, and a retry can send it
+        again. It is visible only once the next manifest names it.
+        """
+        self._check_writable()
+        with self._state_lock:
+            generation = self._next_generation
+            self._next_generation += 1
+        time_ms = self._now_ms()
+        ref = self._upload_snapshot(generation, time_ms, pieces)
+        with self._seq_lock:
+            snapshots = [ref, *self._snapshots][: self.keep + 1]
+            self._write_manifest(snapshots=tuple(snapshots))
+            self._snapshots = snapshots
+        self._maybe_retain()
+
+    def _upload_snapshot(
+        self, generation: int, time_ms: int, pieces: Iterable[bytes]
+    ) -> lo.SnapshotRef:
+        name = lo.snapshot_name(generation, self.epoch)
+        crc = size = 0
+        with tempfile.SpooledTemporaryFile(max_size=_SPOOL) as spool:
+            for piece in pieces:
+                crc = zlib.crc32(piece, crc)
+                size += len(piece)
+                spool.write(piece)
+            if size <= _SPOOL:
+                spool.seek(0)
+                self.client.put(name, spool.read())
+            else:
+                self.client.upload(name, spool, size)
+        return lo.SnapshotRef(generation, self.epoch, size, crc, time_ms)
+
+    def generations(self) -> list[str]:
+        with self._state_lock:
+            return [ref.name for ref in self._snapshots]
+
+    def read(self, generation: str | None = None) -> bytes | None:
+        with self._state_lock:
+            refs = [r for r in self._snapshots if generation is None or r.name == generation]
+        if not refs:
+            return None
+        data = self.client.get(refs[0].name)
+        if data is None:
+            raise MediumError(
+                f"{self.client.describe(refs[0].name)} is missing (named by the manifest)"
+            )
+        return data
+
+    def quarantine(self, generation: str) -> str:
+        """Unlist ``generation`` (a manifest without it); the object stays for the window."""
+        with self._seq_lock:
+            snapshots = [ref for ref in self._snapshots if ref.name != generation]
+            self._write_manifest(snapshots=tuple(snapshots))
+            self._snapshots = snapshots
+        return f"{self.client.describe(generation)} (unlisted, kept for the retention window)"
+
+    def describe(self, generation: str | None = None) -> str:
+        return self.client.describe(generation or "")
+
+    # ----------------------------------------------------------------- journals
+
+    def journal_ids(self) -> list[int]:
+        with self._state_lock:
+            return sorted(self._journals)
+
+    def read_journal(self, jid: int) -> bytes | None:
+        with self._state_lock:
+            state = self._journals.get(jid)
+            return None if state is None else bytes(state.data)
+
+    def describe_journal(self, jid: int) -> str:
+        return f"{self.client.describe(lo.SEGMENT_DIR)} (journal {jid})"
+
+    def create_journal(self, jid: int, header: bytes) -> JournalFile:
+        if not 0 < jid < 10**16:
+            raise ValueError(f"journal ids are 1 to 10**16-1, not {jid}")
+        with self._seq_lock:
+            now = self._now_ms()
+            segment = lo.Segment(
+                lo.KIND_WRITE, self.epoch, jid, 0, now, bytes(header), ((len(header), now),)
+            )
+            self._put_segment(segment)
+            with self._state_lock:
+                old = self._journals.get(jid)
+                if old is not None:
+                    old.live = False
+                state = self._journals[jid] = _Journal(header, len(header), self._next_seq - 1)
+        return ObjectJournal(self, jid, state)
+
+    def open_journal(self, jid: int) -> JournalFile:
+        self._check_writable()
+        with self._state_lock:
+            state = self._journals.get(jid)
+        if state is None:
+            raise MediumError(f"cannot open {self.describe_journal(jid)}: it does not exist")
+        return ObjectJournal(self, jid, state)
+
+    def remove_journals(self, below: int) -> None:
+        with self._state_lock:
+            doomed = [jid for jid in self._journals if jid < below]
+        if not doomed:
+            return  # nothing to say: no request
+        with self._seq_lock:
+            self._put_segment(
+                lo.Segment(lo.KIND_DROP_BELOW, self.epoch, below, written_ms=self._now_ms())
+            )
+            with self._state_lock:
+                for jid in doomed:
+                    self._journals.pop(jid).live = False
+
+    def quarantine_journal(self, jid: int) -> str:
+        with self._seq_lock:
+            self._put_segment(lo.Segment(lo.KIND_DROP, self.epoch, jid, written_ms=self._now_ms()))
+            with self._state_lock:
+                state = self._journals.pop(jid, None)
+                if state is not None:
+                    state.live = False
+        return f"{self.describe_journal(jid)} (unlisted, kept for the retention window)"
+
+    def _append(self, jid: int, state: _Journal, data: bytes) -> None:
+        self._check_writable()
+        if not data:
+            return
+        with self._state_lock:
+            state.data += data
+            state.times.append((len(state.data), self._now_ms()))
+
+    def _sync(self, jid: int, state: _Journal) -> None:
+        with self._seq_lock:
+            with self._state_lock:
+                if not state.live:
+                    raise MediumError(f"{self.describe_journal(jid)} was replaced or removed")
+                start, end = state.durable, len(state.data)
+                if end == start:
+                    return  # nothing buffered: no request
+                payload = bytes(state.data[start:end])
+                times = tuple((e - start, ms) for e, ms in state.times if e <= end)
+            segment = lo.Segment(
+                lo.KIND_WRITE, self.epoch, jid, start, self._now_ms(), payload, times
+            )
+            self._put_segment(segment)
+            with self._state_lock:
+                state.durable = end
+                state.times = [(e, ms) for e, ms in state.times if e > end]
+
+    def _truncate(self, jid: int, state: _Journal, size: int) -> None:
+        if size < 0:
+            raise ValueError(f"cannot truncate to {size} bytes")
+        with self._seq_lock:
+            with self._state_lock:
+                del state.data[size:]
+                state.data.extend(bytes(size - len(state.data)))
+                state.times = [(e, ms) for e, ms in state.times if e <= size]
+                cut = size < state.durable
+            if cut:
+                self._put_segment(lo.Segment(lo.KIND_WRITE, self.epoch, jid, size, self._now_ms()))
+                with self._state_lock:
+                    state.durable = size
+        self._sync(jid, state)
+
+    # ---------------------------------------------------------------- lifecycle
+
+    @property
+    def fenced(self) -> bool:
+        """Whether a newer writer took the prefix over (every write now raises StoreFencedError)."""
+        return self._fenced is not None
+
+    def apply_retention(self, *, now: float | None = None) -> list[str]:
+        """Delete what the retention window lets go (FORMAT.md O8); return the names deleted."""
+        self._check_writable()
+        with self._seq_lock:
+            protected = {ref.name for ref in self._snapshots}
+            deleted = apply_retention(
+                PrefixReader(self.client),
+                now_ms=int((self._clock() if now is None else now) * 1000),
+                window_ms=int(self.retention * 1000),
+                newest=self._manifest,
+                protected=protected,
+            )
+        self._last_retention = time.monotonic()
+        return deleted
+
+    def _maybe_retain(self) -> None:
+        if time.monotonic() - self._last_retention < self.retention_interval:
+            return
+        try:
+            deleted = self.apply_retention()
+        except (MediumError, OSError) as exc:  # costs storage, not correctness
+            log.warning("retention pass on %s failed: %s", self.client.describe(), exc)
+            return
+        if deleted:
+            log.info("retention deleted %d objects under %s", len(deleted), self.client.describe())
+
+    def close(self) -> None:
+        """Let the prefix go: a released manifest, so the next opener needs no takeover. Idempotent.
+
+        Buffered journal bytes are not synced here (the journal writer's
+        close does that); a fenced medium writes nothing.
+        """
+        if self._closed:
+            return
+        try:
+            if self._fenced is None:
+                with self._seq_lock:
+                    self._write_manifest(released=True)
+        except MediumError as exc:
+            log.warning(
+                "closing %s: cannot write the released manifest: %s", self.client.describe(), exc
+            )
+        finally:
+            self._closed = True
+
+    def __repr__(self) -> str:
+        return f"ObjectMedium({self.client.describe()!r}, epoch={getattr(self, 'epoch', None)})"
