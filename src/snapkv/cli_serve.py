@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from snapkv.cli_common import EXIT_OK, InputError
 
@@ -153,6 +153,20 @@ def add_serve_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
             serve.add_argument(*names, dest=_dest(name), nargs="+", metavar=metavar, help=text)
         else:
             serve.add_argument(*names, dest=_dest(name), metavar=metavar, help=text)
+    # Not a redis.conf directive: replication to object storage is snapkv's own.
+    serve.add_argument(
+        "--replicate",
+        metavar="URL",
+        help="ship the data directory's snapshots and journal to URL (s3://bucket/prefix, "
+        "gs://, az://, file://), at most --replicate-interval seconds behind",
+    )
+    serve.add_argument(
+        "--replicate-interval",
+        type=float,
+        default=1.0,
+        metavar="SECS",
+        help="how far behind the bucket may be; default 1",
+    )
     serve.set_defaults(handler=_serve)
 
 
@@ -212,10 +226,29 @@ def _serve(args: argparse.Namespace) -> int:
         config.check()
     except ValueError as exc:
         raise InputError(str(exc)) from None
+    replicator = _replicator(args, config.dir)
     try:
         serve(config, configure_logging=True, notes=reader.notes)
     except ValueError as exc:  # the settings (a log file that cannot be opened)
         raise InputError(str(exc)) from None
     except OSError as exc:
         raise InputError(f"cannot listen on {config.host} port {config.port}: {exc}") from None
+    finally:
+        if replicator is not None:
+            replicator.close()  # one last upload of what the server wrote before it stopped
     return EXIT_OK
+
+
+def _replicator(args: argparse.Namespace, directory: str | None) -> Any:
+    """``--replicate URL``: the shipper of the data directory (it reads only its files)."""
+    if args.replicate is None:
+        return None
+    if not directory:
+        raise InputError("--replicate needs a data directory (--dir)")
+    from snapkv.replication import replicate  # noqa: PLC0415 - the cloud extra
+
+    os.makedirs(directory, exist_ok=True)
+    try:
+        return replicate(directory, args.replicate, interval=args.replicate_interval)
+    except (ValueError, ImportError) as exc:
+        raise InputError(f"--replicate: {exc}") from None
