@@ -191,8 +191,10 @@ class ObjectMedium(Medium):
         return now
 
     def _open(self, takeover: bool) -> None:
+        # One reader for the medium's life: manifests are immutable, so the
+        # ones it decoded stay valid (retention reads each one only once).
+        self._reader = reader = PrefixReader(self.client)
         for _ in range(_OPEN_ATTEMPTS):
-            reader = PrefixReader(self.client)
             state = reader.at(None)
             newest = state.manifest
             self._clock_ms = max(self._clock_ms, state.clock_ms)
@@ -528,7 +530,7 @@ class ObjectMedium(Medium):
         with self._seq_lock:
             protected = {ref.name for ref in self._snapshots}
             deleted = apply_retention(
-                PrefixReader(self.client),
+                self._reader,
                 now_ms=int((self._clock() if now is None else now) * 1000),
                 window_ms=int(self.retention * 1000),
                 newest=self._manifest,

@@ -21,6 +21,7 @@ creates, so nothing is created meanwhile below what it computes.
 
 from __future__ import annotations
 
+from snapkv.errors import StoreFencedError
 from snapkv.objstore import layout as lo
 from snapkv.objstore.reader import PrefixReader
 
@@ -35,6 +36,13 @@ def plan_retention(
     ``newest`` is the writer's newest manifest (always kept, never re-read).
     """
     numbers = reader.manifest_numbers()
+    if newest is not None and numbers and max(numbers) > newest.number:
+        # A newer writer took over: what it is uploading is named by no
+        # manifest yet, and only the holder may judge what is unneeded.
+        raise StoreFencedError(
+            f"{reader.client.describe()}: manifest {max(numbers)} is newer than this "
+            f"writer's {newest.number}; retention is the holder's"
+        )
     if newest is not None and newest.number not in numbers:
         numbers.append(newest.number)
     if not numbers:

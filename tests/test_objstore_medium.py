@@ -1,0 +1,285 @@
+"""ObjectMedium: the Medium contract, fencing, the holder's lock, and what a Store keeps on it.
+
+Real stores throughout: obstore's MemoryStore (``memory://``), its LocalStore
+(``file://``) and moto's S3 server on loopback (``moto_s3``).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import snapkv
+from moto_server import S3Bucket, moto_endpoint, moto_s3  # noqa: F401 (fixtures)
+from snapkv.errors import MediumError, StoreFencedError, StoreLockedError
+from snapkv.objstore import layout as lo
+from snapkv.objstore.client import ObjectClient
+from snapkv.objstore.medium import ObjectMedium
+from snapkv.objstore.reader import PrefixReader
+from snapkv.objstore.url import parse_url
+from snapkv.store import Store
+from snapkv.testing import check_medium
+
+
+def memory_url() -> str:
+    return f"memory://tests/{uuid.uuid4().hex}"
+
+
+def client_of(url: str) -> ObjectClient:
+    return ObjectClient.for_location(parse_url(url))
+
+
+# ------------------------------------------------------------------ the contract
+
+
+def test_memory_prefix_keeps_the_medium_contract() -> None:
+    check_medium(lambda: ObjectMedium.from_url(memory_url()))
+
+
+def test_local_directory_keeps_the_medium_contract(tmp_path: Path) -> None:
+    check_medium(lambda: ObjectMedium.from_url(f"file://{tmp_path}/{uuid.uuid4().hex}"))
+
+
+def test_s3_keeps_the_medium_contract(moto_s3: S3Bucket) -> None:  # noqa: F811 - the fixture
+    check_medium(lambda: ObjectMedium.from_url(moto_s3.url(uuid.uuid4().hex)))
+
+
+def test_keep_bounds_the_snapshots_the_manifest_names() -> None:
+    medium = ObjectMedium.from_url(memory_url(), keep=2)
+    for n in range(5):
+        medium.publish([b"snapshot %d" % n])
+    assert [medium.read(g) for g in medium.generations()] == [
+        b"snapshot 4",
+        b"snapshot 3",
+        b"snapshot 2",
+    ]
+    medium.close()
+
+
+# ------------------------------------------------------- a Store on a prefix
+
+
+def test_open_url_round_trip_with_every_acknowledged_write() -> None:
+    url = memory_url()
+    with snapkv.open(url, fsync="always") as store:
+        store.update({f"k{i}": str(i) for i in range(50)})
+        store.hashes["h"]["f"] = "v"
+        store.save()
+        store.set("after-save", "yes")
+    with snapkv.open(url) as store:
+        assert store.get("k49") == "49"
+        assert store.get("after-save") == "yes"
+        assert store.hashes["h"]["f"] == "v"
+
+
+def test_acknowledged_writes_survive_a_writer_that_never_closed() -> None:
+    url = memory_url()
+    store = snapkv.open(url, fsync="always")
+    store.update({f"k{i}": str(i) for i in range(20)})
+    store.delete("k3")
+    # No close: the process "died". Its heartbeat is fresh, so take over.
+    with snapkv.open(url, takeover=True) as again:
+        assert len(again) == 19
+        assert "k3" not in again
+        assert again.get("k19") == "19"
+
+
+def test_a_write_is_one_segment_put_and_an_idle_store_makes_no_request() -> None:
+    url = memory_url()
+    store = snapkv.open(url, fsync="always")
+    medium = store.medium
+    assert isinstance(medium, ObjectMedium)
+    before = medium.client.stats.copy()
+    store.set("a", "1")
+    after = medium.client.stats.copy()
+    assert after.requests.get("put", 0) - before.requests.get("put", 0) == 1
+    assert after.total_requests - before.total_requests == 1
+    store.get("a")
+    store.sweep()
+    assert medium.client.stats.total_requests == after.total_requests
+    store.close()
+
+
+def test_opening_a_fresh_prefix_claims_epoch_one_and_fences_segment_one() -> None:
+    url = memory_url()
+    store = snapkv.open(url)
+    client = client_of(url)
+    manifest = PrefixReader(client).newest_manifest()
+    assert manifest is not None and manifest.epoch == 1
+    first = client.get(lo.segment_name(1))
+    assert first is not None and lo.decode_segment(first).kind == lo.KIND_FENCE
+    store.close()
+    released = PrefixReader(client).newest_manifest()
+    assert released is not None and released.released and released.number == manifest.number + 1
+
+
+# ----------------------------------------------------------- one writer, fenced
+
+
+def test_a_live_writer_holds_the_prefix_and_the_error_names_it() -> None:
+    url = memory_url()
+    store = snapkv.open(url)
+    store.set("a", "1")
+    with pytest.raises(StoreLockedError, match=r"held by writer \w+ on .*last heartbeat") as info:
+        snapkv.open(url)
+    assert "takeover=True" in str(info.value)
+    store.close()
+    snapkv.open(url).close()  # released by the close: no takeover needed
+
+
+def test_a_silent_writer_loses_the_prefix_after_the_heartbeat_timeout() -> None:
+    url = memory_url()
+    now = [1_000_000.0]
+    first = ObjectMedium(client_of(url), clock=lambda: now[0])
+    now[0] += 31  # past the default 30 s without a segment or manifest
+    second = ObjectMedium(client_of(url), clock=lambda: now[0])
+    assert second.epoch == first.epoch + 1
+    with pytest.raises(StoreFencedError):
+        first.create_journal(1, b"late")
+    second.close()
+
+
+def test_fenced_writer_gets_store_fenced_error_and_loses_nothing_of_the_new_writer() -> None:
+    url = memory_url()
+    old = snapkv.open(url, fsync="always")
+    old.set("shared", "old")
+    old.set("only-old", "1")
+    new = snapkv.open(url, fsync="always", takeover=True)
+    assert new.get("only-old") == "1"  # every write the old writer acknowledged
+    new.set("shared", "new")
+    new.set("only-new", "2")
+    with pytest.raises(StoreFencedError, match="acknowledges no further write"):
+        old.set("shared", "stale")
+    with pytest.raises(MediumError):
+        old.set("again", "x")
+    with pytest.raises(StoreFencedError):
+        old.medium.publish([b"stale snapshot"])
+    new.save()
+    new.close()
+    with pytest.raises(MediumError):
+        old.close()  # its journal cannot be synced: the failure is said once more
+    with snapkv.open(url) as after:
+        assert after.get("shared") == "new"
+        assert after.get("only-new") == "2"
+        assert "again" not in after
+
+
+def test_fenced_snapshot_publish_leaves_the_new_writers_state() -> None:
+    url = memory_url()
+    old = snapkv.open(url, journal=False)
+    old.set("a", "old")
+    new = snapkv.open(url, journal=False, takeover=True)
+    new.set("a", "new")
+    new.save()
+    with pytest.raises(StoreFencedError):
+        old.save()
+    new.close()
+    with snapkv.open(url, journal=False) as after:
+        assert after.get("a") == "new"
+
+
+def test_old_writer_segments_written_before_the_fence_are_kept() -> None:
+    url = memory_url()
+    client = client_of(url)
+    old = ObjectMedium(client_of(url))
+    journal = old.create_journal(1, b"head")
+    journal.write(b"-acked")
+    journal.sync()
+    new = ObjectMedium(client, takeover=True)
+    assert new.read_journal(1) == b"head-acked"
+    journal.write(b"-late")
+    with pytest.raises(StoreFencedError):
+        journal.sync()
+    assert PrefixReader(client).at().journals == {1: b"head-acked"}
+    new.close()
+
+
+# ----------------------------------------------------------------- retention
+
+
+def _store_on(url: str, now: list[float], retention: float) -> tuple[Store, ObjectMedium]:
+    """A journaled Store on ``url`` whose clock is ``now[0]``; retention only when asked."""
+    medium = ObjectMedium(
+        client_of(url), retention=retention, retention_interval=1e9, clock=lambda: now[0]
+    )
+    store = Store(medium, journal=True, fsync="always", clock=lambda: now[0])
+    store.restore()
+    return store, medium
+
+
+def test_retention_deletes_exactly_what_no_kept_manifest_needs() -> None:
+    url = memory_url()
+    client = client_of(url)
+    now = [time.time()]  # the store dates objects by its own clock: start from it
+    store, medium = _store_on(url, now, retention=3600)
+    for round_ in range(4):
+        store.set("k", str(round_))
+        store.save()
+        now[0] += 10
+    names = {info.name for d in ("manifest", "segment", "snapshot") for info in client.list(d)}
+    assert medium.apply_retention() == []  # everything is within the hour
+    now[0] += 7200
+    deleted = set(medium.apply_retention())
+    reader = PrefixReader(client)
+    kept = [reader.manifest(n) for n in reader.manifest_numbers()]
+    needed_segments = min(m.segments_from for m in kept)
+    named = {ref.name for m in kept for ref in m.snapshots}
+    for name in names:
+        seq = lo.segment_number(name)
+        if seq is not None:
+            assert (name in deleted) == (seq < needed_segments), name
+        elif name.startswith("snapshot/"):
+            assert (name in deleted) == (name not in named), name
+    assert deleted, "old manifests, segments and snapshots go once past the window"
+    assert {lo.manifest_number(n) for n in deleted if n.startswith("manifest/")}.isdisjoint(
+        reader.manifest_numbers()
+    )
+    store.close()
+    with snapkv.open(url) as after:
+        assert after.get("k") == "3"
+
+
+def test_point_in_time_within_the_window_survives_retention() -> None:
+    url = memory_url()
+    client = client_of(url)
+    now = [3_000_000.0]
+    store, medium = _store_on(url, now, retention=100)
+    moments: list[tuple[int, str]] = []
+    for value in range(6):
+        store.set("k", str(value))
+        moments.append((int(now[0] * 1000), str(value)))
+        now[0] += 30
+        if value % 2:
+            store.save()
+    medium.apply_retention()
+    reader = PrefixReader(client)
+    for at_ms, value in moments:
+        if at_ms < (now[0] - 100) * 1000:
+            continue
+        state = reader.at(at_ms)
+        directory = Path(client.describe()).name
+        assert state.journals or state.snapshot is not None, directory
+        assert _value_at(reader, state) == value
+    store.close()
+
+
+def _value_at(reader: PrefixReader, state: object) -> str | None:
+    """Load a PointInTime into a Store through a MemoryMedium, and read ``k``."""
+    from snapkv.media import MemoryMedium
+
+    assert hasattr(state, "journals")
+    medium = MemoryMedium()
+    if state.snapshot is not None:  # type: ignore[attr-defined]
+        medium.publish(reader.snapshot_chunks(state.snapshot))  # type: ignore[attr-defined]
+    for jid, data in state.journals.items():  # type: ignore[attr-defined]
+        medium.create_journal(jid, data).close()
+    store = Store(medium)
+    store.restore()
+    return store.get("k")
+
+
+Factory = Callable[[], ObjectMedium]
