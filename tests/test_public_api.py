@@ -34,6 +34,7 @@ EXPECTED = {
     "SortedSetView",
     "Store",
     "StoreClosedError",
+    "StoreFencedError",
     "StoreLockedError",
     "StoreShutDownError",
     "TransactionError",

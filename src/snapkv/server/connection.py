@@ -92,6 +92,9 @@ class Connection(asyncio.Protocol):
         self.block_timer: asyncio.TimerHandle | None = None
         #: Since when the unsent output is over the class's soft limit (monotonic).
         self.soft_since: float | None = None
+        #: A wake that came before the connection saw the wait start (the
+        #: blocking command's own turn): ``(reply,)``, delivered by ``_wait``.
+        self.early_wake: tuple[bytes | None] | None = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -323,8 +326,13 @@ class Connection(asyncio.Protocol):
     def _wait(self) -> None:
         """The client is blocked: arm its timeout; its later commands stay in ``pending``."""
         client = self.client
-        assert client is not None and client.blocked is not None
+        assert client is not None
         self.waiting = True
+        if self.early_wake is not None:
+            (reply,), self.early_wake = self.early_wake, None
+            self.wake(reply)
+            return
+        assert client.blocked is not None
         deadline = client.blocked.deadline
         if deadline is not None:
             delay = max(0.0, deadline - time.monotonic())
@@ -365,6 +373,10 @@ class Connection(asyncio.Protocol):
             dispatcher.threadsafe_call(lambda: self.wake(reply))
             return
         client = self.client
+        if client is not None and not self.waiting and client.blocked is not None:
+            # Woken during the very command that blocked: _wait delivers it.
+            self.early_wake = (reply,)
+            return
         if self.block_timer is not None:
             self.block_timer.cancel()
             self.block_timer = None

@@ -260,6 +260,9 @@ class ServerState:
         self.deferred: list[Callable[[], None]] = []
         #: Clients in MONITOR mode.
         self.monitors: list[Client] = []
+        #: Told each client that disconnects (after its WATCHes are dropped):
+        #: pub/sub unsubscribes it, MONITOR and tracking forget it.
+        self.client_gone: list[Callable[[Client], None]] = []
         #: While a script has run past ``busy-reply-threshold``: the ``-BUSY``
         #: reply every command without ``allow_busy`` gets; else ``None``.
         self.busy_reply: bytes | None = None
@@ -397,6 +400,8 @@ class ServerState:
     def remove_client(self, client: Client) -> None:
         client.unwatch()
         self.clients.pop(client.id, None)
+        for gone in self.client_gone:
+            gone(client)
 
     def call(self, client: Client, cmd: Command, argv: list[str]) -> bytes:
         """Run ``cmd``'s handler (no checks) and account for it (Redis's ``call()``).
