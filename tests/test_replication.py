@@ -25,7 +25,7 @@ from snapkv.errors import MediumError
 from snapkv.objstore.client import ObjectClient, ObstoreTransport, RetryPolicy
 from snapkv.replication import LocalSource, ReplicationStatus
 from snapkv.replication.shipper import Shipper
-from snapkv.replication.target import ObjectTarget
+from snapkv.replication.target import MediumTarget
 from snapkv.testing.faulty_objects import FaultyTransport
 from support import wait_until
 
@@ -38,7 +38,7 @@ def _shipper(directory: Path) -> tuple[Shipper, FaultyTransport, ObjectClient]:
         faulty, "db", url="memory://t/db", policy=RetryPolicy(attempts=2), sleep=lambda _: None
     )
     status = ReplicationStatus(url=client.describe(), interval=0.05)
-    return Shipper(LocalSource(directory), ObjectTarget(client), status, 0.05), faulty, client
+    return Shipper(LocalSource(directory), MediumTarget(client), status, 0.05), faulty, client
 
 
 def _restored(client: ObjectClient, directory: Path, at_ms: int | None = None) -> dict[str, str]:
@@ -122,15 +122,16 @@ def test_a_lost_or_damaged_object_stops_the_restore_naming_it(tmp_path: Path) ->
         store.set(f"b{i}", "2")
         assert shipper.tick()
     store.close()
+    # A fence, the journal's header, then one segment per tick.
     segments = [i.name for i in client.list("segment")]
-    assert len(segments) == 3
-    lost = client.get(segments[1])
+    assert len(segments) == 5
+    lost = client.get(segments[3])
     assert lost is not None
-    client.delete(segments[1])
-    with pytest.raises(MediumError, match=rf"{segments[1]} is missing.*lost"):
+    client.delete(segments[3])
+    with pytest.raises(MediumError, match=rf"{segments[3]} is missing.*lost"):
         restore_to(client, tmp_path / "gap")
     assert not (tmp_path / "gap").exists() or not any((tmp_path / "gap").iterdir())
-    client.put(segments[1], lost)
+    client.put(segments[3], lost)
     (snapshot,) = [i.name for i in client.list("snapshot")]
     body = client.get(snapshot)
     assert body is not None
@@ -190,6 +191,10 @@ def test_writes_acknowledged_an_interval_before_a_kill_are_in_the_bucket(
     assert done.returncode == 0, done.stderr
     with snapkv.open(tmp_path / "copy") as store:
         got = dict(store.items())
+    # The replica is an object-stored database too: opened in place (the
+    # killed shipper's claim taken over), it holds what the restore made.
+    with snapkv.open(url, takeover=True) as direct:
+        assert dict(direct.items()) == got
     # The restored state is a prefix of the writes: find how long a prefix.
     last = max((int(v) for v in got.values()), default=-1)
     model = {f"k{i % 500}": str(i) for i in range(last + 1)}

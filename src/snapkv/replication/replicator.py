@@ -18,7 +18,7 @@ from typing import Any
 from snapkv.replication.shipper import Shipper
 from snapkv.replication.source import LocalSource
 from snapkv.replication.status import ReplicationStatus
-from snapkv.replication.target import ObjectTarget
+from snapkv.replication.target import MediumTarget
 
 __all__ = ["DEFAULT_INTERVAL", "Replicator", "replicate", "replication_fields"]
 
@@ -85,7 +85,7 @@ def replicate(
 
     client = ObjectClient.for_location(parse_url(url, storage_options))
     status = ReplicationStatus(url=client.describe(), interval=float(interval))
-    shipper = Shipper(LocalSource(directory), ObjectTarget(client), status, float(interval))
+    shipper = Shipper(LocalSource(directory), MediumTarget(client), status, float(interval))
     shipper.start()
     log.info("replicating %s to %s every %.3g s", os.fspath(directory), status.url, interval)
     return Replicator(shipper)

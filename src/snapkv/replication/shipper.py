@@ -1,17 +1,16 @@
 """The shipper: a background thread that keeps a bucket at most one interval behind a directory.
 
 Each tick reads the directory (:class:`~snapkv.replication.source.LocalSource`)
-and hands what the bucket lacks to a :class:`Target` (the object layout's
-writer): first the newest published snapshot if it is new, then, journal by
-journal from the one that snapshot needs, the whole records written since
-the last tick, as one segment per journal; then one commit (the manifest)
-that makes them visible. A tick that finds nothing new sends nothing: an
-idle store makes no requests.
+and hands what the bucket lacks to a :class:`Target` (the object medium):
+first the newest published snapshot if it is new, then, journal by journal
+from the one that snapshot needs, the whole records written since the last
+tick; then one commit, a segment per journal that got records. A tick that
+finds nothing new sends nothing: an idle store makes no requests.
 
 Never in the write path: the Store does not know the shipper exists, so an
 unreachable bucket cannot block or fail a local write. A failed tick keeps
-its position (what was not committed is shipped again, byte for byte, under
-the same names), counts the failure, logs it once, and the next tick comes
+what it handed over (the next commit sends it), counts the failure, logs it
+once, and the next tick comes
 after a backoff that doubles up to :data:`MAX_BACKOFF`; the lag grows
 meanwhile (:class:`~snapkv.replication.status.ReplicationStatus`), and the
 first tick that gets through brings it back down and says so in the log.
@@ -47,27 +46,25 @@ SEGMENT_LIMIT = 64 << 20
 
 
 class Target(Protocol):
-    """Where the shipper writes: the bucket's layout, behind this narrow interface."""
+    """Where the shipper writes (:class:`~snapkv.replication.target.MediumTarget`)."""
 
     def put_snapshot(self, snapshot: LocalSnapshot) -> int:
-        """Upload ``snapshot``'s file (immutable, create-if-absent); return the bytes sent."""
+        """Publish ``snapshot``'s file and drop the journals it covers; return its size."""
 
-    def put_segment(self, jid: int, offset: int, data: bytes, first_ms: int, last_ms: int) -> None:
-        """Upload journal ``jid``'s bytes ``data`` found at ``offset`` (whole records).
+    def held(self, jid: int) -> bytes | None:
+        """The bytes of journal ``jid`` the replica holds (``None``: none)."""
 
-        ``first_ms`` .. ``last_ms`` (wall-clock milliseconds) bound when its
-        records were written: after the previous tick read the journal and
-        before this one did.
-        """
+    def append(self, jid: int, offset: int, data: bytes) -> None:
+        """Hand over journal ``jid``'s whole records ``data`` found at ``offset`` (buffered)."""
 
-    def commit(self) -> None:
-        """Make everything put since the last commit visible (the next manifest)."""
+    def commit(self) -> int:
+        """Make what was handed over durable in the bucket; return the objects written."""
 
     def counters(self) -> tuple[int, int, int]:
         """Requests made, retries among them, and bytes sent so far (every kind)."""
 
     def close(self) -> None:
-        """Release what the target holds."""
+        """Release what the target holds (and the prefix)."""
 
 
 class Shipper:
@@ -83,7 +80,6 @@ class Shipper:
         self._snapshot: int | None = None  # generation number in the bucket
         self._base = 1  # the first journal the bucket's snapshot needs
         self._positions: dict[int, int] = {}  # journal id -> bytes in the bucket
-        self._began_ms = _now_ms()
         self._stop = threading.Event()
         self._tick_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -152,57 +148,57 @@ class Shipper:
 
     def _ship(self) -> bool:
         """One pass; return whether anything was left unshipped (a vanished journal)."""
-        # Every record read in this pass was written after the previous pass
-        # began reading (or it would have been read then) and before the read
-        # that found it ended: the bounds each segment records.
-        began_ms = _now_ms()
         status = self.status
+        target = self.target
         snapshot = self.source.newest_snapshot()
-        put = False
-        base = self._base
         if snapshot is not None and snapshot.number != self._snapshot:
-            self.target.put_snapshot(snapshot)
+            target.put_snapshot(snapshot)
             status.uploads += 1
-            put = True
-            base = snapshot.journal_next
-        # After a new snapshot the journals it needs are sent again from
-        # their start: the manifest naming it starts a new tail (target.py).
-        positions = {} if put else dict(self._positions)
-        journals = [j for j in self.source.journal_ids() if j >= base]
+            status.last_upload = time.time()
+            self._snapshot = status.snapshot = snapshot.number
+            self._base = snapshot.journal_next
+        positions = self._positions
+        for jid in [j for j in positions if j < self._base]:
+            del positions[jid]
         behind = False
-        for jid in journals:
-            start = positions.get(jid, 0)
+        for jid in [j for j in self.source.journal_ids() if j >= self._base]:
+            start = positions.get(jid)
+            if start is None:
+                start = positions[jid] = self._resume(jid)
             while True:
                 data = self.source.whole_records(jid, start, SEGMENT_LIMIT)
-                read_ms = _now_ms()
                 if data is None:
                     behind = True  # removed under us: a newer snapshot covers it (module doc)
                     break
                 if not data or (start == 0 and len(data) <= JOURNAL_HEADER_SIZE):
                     break  # nothing new; a journal's header waits for its first record
-                self.target.put_segment(jid, start, data, self._began_ms, read_ms)
-                status.uploads += 1
-                put = True
-                start += len(data)
-                positions[jid] = start
+                # Handed over, the bytes are the target's: a failed commit
+                # sends them with the next one, never twice.
+                target.append(jid, start, data)
+                start = positions[jid] = start + len(data)
                 if len(data) < SEGMENT_LIMIT // 2:
                     break  # the rest was written after this read: the next pass's
             if behind:
                 break
-        if put:
-            self.target.commit()
+        written = target.commit()
+        if written:
+            status.uploads += written
             status.last_upload = time.time()
-        # Only now, after the commit: a failed pass ships the same bytes again.
-        if snapshot is not None:
-            self._snapshot = status.snapshot = snapshot.number
-        self._base = base
-        self._positions = positions
-        self._began_ms = began_ms
         if positions:
             last = max(positions)
             status.journal, status.journal_offset = last, positions[last]
         return behind
 
+    def _resume(self, jid: int) -> int:
+        """Where journal ``jid`` continues: after what the replica holds, if the same bytes.
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
+        A shipper that starts again (the process restarted) finds the
+        replica holding a prefix of the local journal and goes on from its
+        end instead of sending it all again; different bytes (another
+        history) start the journal anew.
+        """
+        held = self.target.held(jid)
+        if not held:
+            return 0
+        local = self.source.whole_records(jid, 0, len(held))
+        return len(held) if local == held else 0

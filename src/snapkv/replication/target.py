@@ -1,191 +1,115 @@
-"""The shipper's writes in the object layout (:mod:`snapkv.objstore.layout`).
+"""The shipper's writes: the local files replayed into an object medium.
 
-What a replica in the bucket is, in the layout's terms:
+A replica is written by the object medium itself, through the Medium
+contract a Store uses (``publish``, ``create_journal``, ``write``, ``sync``,
+``remove_journals``), so the layout's rules live in one place
+(:mod:`snapkv.objstore.medium`): claiming an epoch and fencing, segments
+created if absent at consecutive numbers, manifests advanced only by
+create-if-absent, retention, the released manifest at close. It follows
+that a replica is also an ordinary object-stored database:
+``snapkv.open("s3://...")`` opens it (a failover), ``snapkv check`` checks
+it, ``snapkv restore`` restores it.
 
-* On start the target claims the prefix: it reads the newest manifest and
-  creates the next one (create-if-absent) with the next epoch, its own
-  writer identity and no snapshot yet; its segments start at the first
-  number no segment uses.
-* A shipped snapshot is uploaded (streamed from the local file, named by
-  generation and this epoch, so no other writer's name is ever touched),
-  then a new manifest names it with ``segments_from = tail_from =`` the
-  next segment number: from there on the journals are rebuilt from the
-  segments the tail finds. The shipper re-sends the journals that snapshot
-  needs from their start (:class:`~snapkv.replication.shipper.Shipper`), so
-  the tail is complete on its own.
-* Journal bytes go into write segments, each created if absent at the next
-  number. A tick costs one PUT per journal with new records and no
-  manifest: a reader finds the tail by listing from ``tail_from`` to the
-  first missing number (the layout's rule), which is what makes a busy
-  replica cost about one PUT per interval.
-* A segment number found taken by different bytes means another writer
-  claimed the prefix since: the target is fenced, says so
-  (:class:`~snapkv.errors.StoreFencedError` when that error exists, else
-  MediumError) and never writes there again.
-
-Replication records one time per segment: when the shipper's read of the
-journal ended, an upper bound of its records' append times. So a
-point-in-time restore lands on a segment boundary at or before the instant
-asked: a consistent prefix of the writes, at most an interval short.
+Each tick costs one PUT per journal that has new records (one segment,
+its records stamped with the time they were handed over: at most one
+interval after they were written), plus, per new snapshot, its upload and
+one manifest. The target opens the medium on its first use, with
+``takeover``: the directory's own lock already makes its shipper the only
+one, so a prefix held by this directory's previous (killed) shipper is
+taken over at once instead of waiting out a heartbeat timeout. Another
+directory that takes the prefix over fences this one: every later tick
+fails with :class:`~snapkv.errors.StoreFencedError` and writes nothing.
 """
 
 from __future__ import annotations
 
-import os
-import secrets
-import socket
-import time
-import zlib
+from collections.abc import Iterator
+from pathlib import Path
 
-from snapkv.errors import MediumError
-from snapkv.objstore import layout as lay
+from snapkv.journal.format import HEADER_SIZE as JOURNAL_HEADER_SIZE
+from snapkv.media.base import JournalFile
 from snapkv.objstore.client import ObjectClient
+from snapkv.objstore.medium import DEFAULT_RETENTION, ObjectMedium
 from snapkv.replication.source import LocalSnapshot
 
-__all__ = ["ObjectTarget", "newest_manifest"]
+__all__ = ["MediumTarget"]
 
-#: Bytes read from a snapshot file at a time (its CRC-32, its upload).
+#: Bytes read from a snapshot file at a time, as it is published.
 _CHUNK = 1 << 20
 
 
-def _fenced(message: str) -> MediumError:
-    from snapkv import errors  # noqa: PLC0415 - StoreFencedError arrives with the object medium
-
-    error = getattr(errors, "StoreFencedError", MediumError)
-    made: MediumError = error(message)
-    return made
+def _chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as file:  # open already: a pruned file stays readable
+        while chunk := file.read(_CHUNK):
+            yield chunk
 
 
-def newest_manifest(client: ObjectClient) -> lay.Manifest | None:
-    """The newest manifest under the client's prefix (``None`` if there is none)."""
-    numbers = sorted(
-        n for n in (lay.manifest_number(i.name) for i in client.list(lay.MANIFEST_DIR)) if n
-    )
-    for number in reversed(numbers):
-        name = lay.manifest_name(number)
-        data = client.get(name)
-        if data is not None:
-            return lay.decode_manifest(data, client.describe(name))
-    return None
+class MediumTarget:
+    """Writes one directory's replica through an ObjectMedium on ``client``'s prefix."""
 
-
-def next_segment(client: ObjectClient, start: int) -> int:
-    """The first segment number at or after ``start`` that no object uses."""
-    used = {n for n in (lay.segment_number(i.name) for i in client.list(lay.SEGMENT_DIR)) if n}
-    seq = max(start, 1)
-    while seq in used:
-        seq += 1
-    return max([seq, *(n + 1 for n in used)])
-
-
-class ObjectTarget:
-    """Writes one directory's replica under ``client``'s prefix (see the module docstring)."""
-
-    def __init__(self, client: ObjectClient, *, retention_ms: int = 24 * 3600 * 1000) -> None:
+    def __init__(self, client: ObjectClient, *, retention: float = DEFAULT_RETENTION) -> None:
         self.client = client
-        self.retention_ms = retention_ms
-        self.writer = lay.Writer(secrets.token_hex(8), socket.gethostname(), os.getpid())
-        self.epoch = 0
-        self._manifest: lay.Manifest | None = None
-        self._seq = 1
-        self._fenced: str | None = None
+        self.retention = retention
+        self._medium: ObjectMedium | None = None
+        self._files: dict[int, JournalFile] = {}
+        self._dirty: set[int] = set()
 
-    # ----------------------------------------------------------- manifests
-
-    def _claim(self) -> None:
-        """Create the next manifest with the next epoch: this target's first write."""
-        newest = newest_manifest(self.client)
-        number = newest.number + 1 if newest else 1
-        self.epoch = newest.epoch + 1 if newest else 1
-        self._seq = next_segment(self.client, newest.tail_from if newest else 1)
-        self._advance(
-            lay.Manifest(
-                number=number,
-                epoch=self.epoch,
-                writer=self.writer,
-                heartbeat_ms=_now_ms(),
-                snapshots=(),
-                next_generation=newest.next_generation if newest else 1,
-                segments_from=self._seq,
-                tail_from=self._seq,
-                retention_ms=self.retention_ms,
-                clock_ms=newest.clock_ms if newest else 0,
-            )
-        )
-
-    def _advance(self, manifest: lay.Manifest) -> None:
-        data = lay.encode_manifest(manifest)
-        if self.client.create(manifest.name, data) is not None:
-            self._fence(f"{self.client.describe(manifest.name)} was created by another writer")
-        self._manifest = manifest
-
-    def _fence(self, why: str) -> None:
-        self._fenced = (
-            f"replication to {self.client.describe()} stopped: {why}; another writer "
-            "holds the prefix now and nothing of its was overwritten"
-        )
-        raise _fenced(self._fenced)
-
-    def _ready(self) -> lay.Manifest:
-        if self._fenced is not None:
-            raise _fenced(self._fenced)
-        if self._manifest is None:
-            self._claim()
-        assert self._manifest is not None
-        return self._manifest
-
-    # ------------------------------------------------------------- Target
+    @property
+    def medium(self) -> ObjectMedium:
+        """The medium, opened (claiming the prefix) on first use."""
+        if self._medium is None:
+            self._medium = ObjectMedium(self.client, takeover=True, retention=self.retention)
+        return self._medium
 
     def put_snapshot(self, snapshot: LocalSnapshot) -> int:
-        """Upload ``snapshot``'s file and a manifest that names it (tail from the next segment)."""
-        manifest = self._ready()
-        generation = manifest.next_generation
-        name = lay.snapshot_name(generation, self.epoch)
-        with snapshot.path.open("rb") as file:
-            # The file may be pruned locally while it uploads: the open file stays readable.
-            size = os.fstat(file.fileno()).st_size
-            crc = 0
-            while chunk := file.read(_CHUNK):
-                crc = zlib.crc32(chunk, crc)
-            self.client.upload(name, file, size)
-        published_ms = int(os.stat(snapshot.path).st_mtime * 1000) if snapshot.path.exists() else 0
-        ref = lay.SnapshotRef(generation, self.epoch, size, crc, published_ms or _now_ms())
-        self._advance(
-            lay.Manifest(
-                number=manifest.number + 1,
-                epoch=self.epoch,
-                writer=self.writer,
-                heartbeat_ms=_now_ms(),
-                snapshots=(ref,),
-                next_generation=generation + 1,
-                segments_from=self._seq,
-                tail_from=self._seq,
-                retention_ms=self.retention_ms,
-                clock_ms=max(manifest.clock_ms, ref.time_ms),
+        """Publish the snapshot file; drop the journals it covers. Return its size."""
+        medium = self.medium
+        medium.publish(_chunks(snapshot.path))
+        for jid in [jid for jid in self._files if jid < snapshot.journal_next]:
+            self._files.pop(jid).close()
+            self._dirty.discard(jid)
+        medium.remove_journals(snapshot.journal_next)
+        return snapshot.size
+
+    def held(self, jid: int) -> bytes | None:
+        """The bytes of journal ``jid`` the replica holds (``None``: it holds no such journal)."""
+        return self.medium.read_journal(jid)
+
+    def append(self, jid: int, offset: int, data: bytes) -> None:
+        """Hand journal ``jid``'s bytes ``data``, found at ``offset``, to the medium (buffered).
+
+        Offset 0 starts the journal anew (its header first). Bytes the
+        medium already holds from a tick that failed after handing them
+        over are skipped, so they are neither lost nor doubled.
+        """
+        medium = self.medium
+        file = self._files.get(jid)
+        if offset == 0:
+            if file is not None:
+                file.close()
+            file = self._files[jid] = medium.create_journal(jid, data[:JOURNAL_HEADER_SIZE])
+            data = data[JOURNAL_HEADER_SIZE:]
+            offset = JOURNAL_HEADER_SIZE
+        elif file is None:
+            file = self._files[jid] = medium.open_journal(jid)
+        if file.size > offset:
+            data = data[file.size - offset :]
+        elif file.size < offset:
+            raise RuntimeError(
+                f"journal {jid}: the replica holds {file.size} bytes, the next are at {offset}"
             )
-        )
-        return size
+        if data:
+            file.write(data)
+            self._dirty.add(jid)
 
-    def put_segment(self, jid: int, offset: int, data: bytes, first_ms: int, last_ms: int) -> None:
-        """One write segment at the next number, created if absent; its one time is ``last_ms``."""
-        self._ready()
-        del first_ms  # the layout's times are per write; replication knows one bound per read
-        segment = lay.Segment(
-            lay.KIND_WRITE,
-            self.epoch,
-            journal=jid,
-            offset=offset,
-            written_ms=_now_ms(),
-            payload=data,
-            times=((len(data), last_ms),),
-        )
-        name = lay.segment_name(self._seq)
-        if self.client.create(name, lay.encode_segment(segment)) is not None:
-            self._fence(f"{self.client.describe(name)} was written by another writer")
-        self._seq += 1
-
-    def commit(self) -> None:
-        """Nothing to do: segments join the manifest's tail as they are created."""
+    def commit(self) -> int:
+        """One segment PUT per journal written since the last commit; return how many."""
+        synced = 0
+        for jid in sorted(self._dirty):
+            self._files[jid].sync()
+            self._dirty.discard(jid)
+            synced += 1
+        return synced
 
     def counters(self) -> tuple[int, int, int]:
         """Requests, retries and bytes sent by the client so far."""
@@ -193,8 +117,9 @@ class ObjectTarget:
         return stats.total_requests, stats.retries, stats.bytes_sent
 
     def close(self) -> None:
-        """Nothing is held between requests."""
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
+        """Close the journals (synced by the last commit) and let the prefix go."""
+        for file in self._files.values():
+            file.close()
+        self._files.clear()
+        if self._medium is not None:
+            self._medium.close()
