@@ -47,7 +47,8 @@ from snapkv.check import (
 )
 from snapkv.check import report as check_report
 from snapkv.cli_common import EXIT_DATA, EXIT_OK, EXIT_USAGE
-from snapkv.errors import StoreLockedError
+from snapkv.errors import MediumError, StoreLockedError
+from snapkv.objstore.url import is_object_url
 
 __all__ = ["add_check_command", "inspect_journal", "run_check"]
 
@@ -64,7 +65,9 @@ def add_check_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
             "corrupt files aside, keeping a backup of every file changed, after confirmation."
         ),
     )
-    parser.add_argument("directory", help="a store directory")
+    parser.add_argument(
+        "directory", help="a store directory, or an object-store URL (s3://bucket/prefix, ...)"
+    )
     parser.add_argument(
         "--repair",
         action="store_true",
@@ -79,6 +82,8 @@ def add_check_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
 
 def run_check(args: argparse.Namespace) -> int:
     """Run ``snapkv check``; return the exit status (errors of the store propagate to main)."""
+    if is_object_url(args.directory):
+        return _check_url(args)
     if args.yes and not args.repair:
         return _usage("--yes only applies to --repair")
     if args.repair and not args.yes and not (sys.stdin is not None and sys.stdin.isatty()):
@@ -205,6 +210,23 @@ def inspect_journal(file: Path, data: bytes, *, as_json: bool, force: bool = Fal
         if check_report.holds_values(counts):
             print(f"  records    {check_report.describe_counts(counts)}")
     return EXIT_OK if ok else EXIT_DATA
+
+
+def _check_url(args: argparse.Namespace) -> int:
+    """``snapkv check s3://bucket/prefix``: every object verified (:mod:`snapkv.check.objects`)."""
+    from snapkv.check.objects import check_objects, print_object_report  # noqa: PLC0415
+
+    if args.repair:
+        return _usage(
+            "--repair works on a directory: restore the prefix to one with "
+            "`snapkv restore URL --to DIR`, or open it with repair=True"
+        )
+    try:
+        report = check_objects(args.directory)
+    except (MediumError, ValueError) as exc:
+        return _usage(f"cannot read {args.directory}: {exc}")
+    print_object_report(report, as_json=args.json)
+    return EXIT_OK if report.ok else EXIT_DATA
 
 
 def _usage(message: str) -> int:
