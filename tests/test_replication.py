@@ -213,3 +213,30 @@ def test_restore_refuses_a_directory_that_is_not_empty(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="not empty"):
         restore_to(client, tmp_path / "full")
     os.remove(tmp_path / "full" / "x")
+
+
+def test_replicate_reports_its_status_to_info_until_it_is_closed(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from snapkv.objstore.url import parse_url
+    from snapkv.replication import replicate, replication_info
+
+    url = f"memory://info-{os.getpid()}/db"
+    store = snapkv.open(tmp_path / "data", fsync="no")
+    replicator = replicate(tmp_path / "data", url, interval=0.05)
+    server = SimpleNamespace(data_dir=str(tmp_path / "data"))
+    for i in range(50):
+        store.set(f"k{i}", "v")
+    wait_until(lambda: replicator.status.journal_offset > 0, what="a first upload")
+    fields = replication_info(server)
+    assert fields["replication_url"] == url
+    assert fields["replication_failures"] == 0
+    assert int(fields["replication_requests"]) >= 3  # type: ignore[call-overload]
+    assert replication_info(SimpleNamespace(data_dir=str(tmp_path))) == {}
+    store.close()
+    replicator.close()
+    assert replication_info(server) == {}
+    client = ObjectClient.for_location(parse_url(url))
+    assert _restored(client, tmp_path / "copy") == {f"k{i}": "v" for i in range(50)}
+    with pytest.raises(ValueError, match="positive"):
+        replicate(tmp_path / "data", url, interval=0)

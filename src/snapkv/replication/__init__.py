@@ -11,14 +11,9 @@ the writes in the layout, :mod:`~snapkv.replication.replicator` the start.
 
 from __future__ import annotations
 
-from snapkv.replication.replicator import (
-    DEFAULT_INTERVAL,
-    Replicator,
-    replicate,
-    replication_fields,
-)
+from snapkv.replication.replicator import DEFAULT_INTERVAL, Replicator, replicate
 from snapkv.replication.source import LocalSnapshot, LocalSource
-from snapkv.replication.status import ReplicationStatus
+from snapkv.replication.status import ReplicationStatus, replication_info
 
 __all__ = [
     "DEFAULT_INTERVAL",
@@ -27,5 +22,5 @@ __all__ = [
     "ReplicationStatus",
     "Replicator",
     "replicate",
-    "replication_fields",
+    "replication_info",
 ]

@@ -13,14 +13,13 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from typing import Any
 
 from snapkv.replication.shipper import Shipper
 from snapkv.replication.source import LocalSource
-from snapkv.replication.status import ReplicationStatus
+from snapkv.replication.status import ReplicationStatus, register, unregister
 from snapkv.replication.target import MediumTarget
 
-__all__ = ["DEFAULT_INTERVAL", "Replicator", "replicate", "replication_fields"]
+__all__ = ["DEFAULT_INTERVAL", "Replicator", "replicate"]
 
 log = logging.getLogger("snapkv.replication")
 
@@ -33,6 +32,7 @@ class Replicator:
 
     def __init__(self, shipper: Shipper) -> None:
         self._shipper = shipper
+        self.directory = shipper.source.directory
         #: The live status (lag, last upload, failures, requests, bytes, retries).
         self.status: ReplicationStatus = shipper.status
         self._closed = False
@@ -46,7 +46,10 @@ class Replicator:
         if self._closed:
             return
         self._closed = True
-        self._shipper.stop(final=final)
+        try:
+            self._shipper.stop(final=final)
+        finally:
+            unregister(self.directory, self.status)
         log.info(
             "replication to %s stopped: %d uploads, %d bytes, %d requests, %d retries, lag %.3f s",
             self.status.url,
@@ -87,13 +90,6 @@ def replicate(
     status = ReplicationStatus(url=client.describe(), interval=float(interval))
     shipper = Shipper(LocalSource(directory), MediumTarget(client), status, float(interval))
     shipper.start()
+    register(directory, status)
     log.info("replicating %s to %s every %.3g s", os.fspath(directory), status.url, interval)
     return Replicator(shipper)
-
-
-def replication_fields(store: Any) -> dict[str, object]:
-    """The INFO fields of ``store``'s replication (``{}`` when it has none)."""
-    replicator = getattr(store, "replication", None)
-    if not isinstance(replicator, Replicator):
-        return {}
-    return replicator.status.fields()

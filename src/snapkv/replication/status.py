@@ -9,10 +9,18 @@ place, so the server and ``repr`` say the same thing with the same names.
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["ReplicationStatus"]
+__all__ = ["ReplicationStatus", "register", "replication_info", "unregister"]
+
+#: The statuses of the shippers running in this process, by directory (its real path):
+#: how the server's INFO finds the shipper ``serve --replicate`` started beside it.
+_RUNNING: dict[str, ReplicationStatus] = {}
+_RUNNING_LOCK = threading.Lock()
 
 
 @dataclass
@@ -77,3 +85,34 @@ class ReplicationStatus:
             "replication_consecutive_failures": self.consecutive_failures,
             "replication_last_error": self.last_error.replace("\n", " ").replace("\r", " "),
         }
+
+
+def _key(directory: str | os.PathLike[str]) -> str:
+    return os.path.realpath(directory)
+
+
+def register(directory: str | os.PathLike[str], status: ReplicationStatus) -> None:
+    """Announce the shipper of ``directory`` (see :func:`replication_info`)."""
+    with _RUNNING_LOCK:
+        _RUNNING[_key(directory)] = status
+
+
+def unregister(directory: str | os.PathLike[str], status: ReplicationStatus) -> None:
+    """Withdraw ``status`` (only it: a newer shipper of the directory stays)."""
+    with _RUNNING_LOCK:
+        if _RUNNING.get(_key(directory)) is status:
+            del _RUNNING[_key(directory)]
+
+
+def replication_info(server: Any) -> dict[str, object]:
+    """INFO's replication fields for ``server`` (a ServerState): ``{}`` without a shipper.
+
+    The shipper is found by the server's data directory (``data_dir``), so
+    the server needs no reference to it.
+    """
+    directory = getattr(server, "data_dir", None)
+    if not directory:
+        return {}
+    with _RUNNING_LOCK:
+        status = _RUNNING.get(_key(directory))
+    return status.fields() if status is not None else {}
