@@ -1,18 +1,115 @@
 """Keyspace notifications (Redis's ``notify.c``).
 
-Published as ``__keyspace@<db>__:<key>`` (the event as the message) and
-``__keyevent@<db>__:<event>`` (the key as the message).
+An event is published as ``__keyspace@<db>__:<key>`` (the event as the
+message) and ``__keyevent@<db>__:<event>`` (the key as the message), each
+only when ``notify-keyspace-events`` selects the event's class and ``K``
+or ``E`` respectively.
+
+Every write command calls :func:`notify`, so its first step is one test of
+the configured flags: with notifications off (the default) a call costs a
+function call and two attribute reads, and nothing is formatted.
+
+The order of a command's events is Redis's: a key created by the command
+first announces ``new`` (class ``n``, as ``dbAdd`` does), then the
+command's own events in the order ``t_*.c`` raises them (``set`` before
+``expire``, ``lpop`` before ``del`` when a list is emptied). Keys the Store
+reclaims because they expired announce ``expired`` (class ``x``) through
+:attr:`Store.expired_listener <snapkv.store.Store.expired_listener>`, on the
+thread that reclaimed them (the sweeper's, or the command's, before the
+command's own events); :func:`~snapkv.server.pubsub.publish` may be called
+from any thread, and the listener never calls the Store, whose lock it runs
+under. Nothing is ever ``evicted``: snapkv evicts nothing.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
+
+from snapkv.server import pubsub
+from snapkv.server.conf import (
+    NOTIFY_EXPIRED,
+    NOTIFY_GENERIC,
+    NOTIFY_HASH,
+    NOTIFY_KEYEVENT,
+    NOTIFY_KEYSPACE,
+    NOTIFY_LIST,
+    NOTIFY_NEW,
+    NOTIFY_SET,
+    NOTIFY_STRING,
+    NOTIFY_ZSET,
+)
 
 if TYPE_CHECKING:
+    from snapkv.server.client import Client
     from snapkv.server.state import ServerState
 
-__all__ = ["install"]
+# The classes a command's events belong to are re-exported, so the command
+# modules name one module for notifications.
+__all__ = [
+    "NOTIFY_EXPIRED",
+    "NOTIFY_GENERIC",
+    "NOTIFY_HASH",
+    "NOTIFY_LIST",
+    "NOTIFY_NEW",
+    "NOTIFY_SET",
+    "NOTIFY_STRING",
+    "NOTIFY_ZSET",
+    "announce_new",
+    "created",
+    "install",
+    "notify",
+]
+
+_EITHER = NOTIFY_KEYSPACE | NOTIFY_KEYEVENT
+
+
+def notify(target: Client | ServerState, flag: int, event: str, key: str, db: int) -> None:
+    """Publish ``event`` on ``key`` of keyspace ``db`` (Redis's ``notifyKeyspaceEvent``).
+
+    ``target`` is the client whose command raised it, or the server itself
+    (expiry, a script's or a blocked client's service): only its
+    configuration and pub/sub registry are used. ``flag`` is the event's
+    class (``conf.NOTIFY_*``).
+    """
+    server = cast("ServerState", getattr(target, "server", target))
+    selected = server.config.notify_keyspace_events
+    if not (selected & flag and selected & _EITHER):
+        return
+    publish = getattr(pubsub, "publish")  # noqa: B009 (until pubsub.publish lands)
+    if selected & NOTIFY_KEYSPACE:
+        publish(server, f"__keyspace@{db}__:{key}", event)
+    if selected & NOTIFY_KEYEVENT:
+        publish(server, f"__keyevent@{db}__:{event}", key)
+
+
+def created(client: Client, key: str) -> bool:
+    """Whether ``new`` should be announced if ``key`` is written now: it is selected, and absent.
+
+    Called before a write that may create ``key``; with ``n`` off (always
+    so unless configured) it answers at once without looking at the keyspace.
+    """
+    selected = client.server.config.notify_keyspace_events
+    return bool(selected & NOTIFY_NEW and selected & _EITHER) and key not in client.db
+
+
+def announce_new(client: Client, key: str) -> None:
+    """``new`` for ``key`` in the client's keyspace (after :func:`created` said so)."""
+    notify(client, NOTIFY_NEW, "new", key, client.db_index)
 
 
 def install(server: ServerState) -> None:
-    """Connect ``server`` to its Store's expired keys (``Store.expired_listener``)."""
+    """Connect ``server`` to its Store's expired keys (``Store.expired_listener``).
+
+    Reclaimed keys are announced as ``expired`` in the keyspace they left,
+    on the reclaiming thread and under the Store's lock (so the listener
+    only publishes: it never reads or writes the Store).
+    """
+
+    def expired(db: int, keys: list[str]) -> None:
+        selected = server.config.notify_keyspace_events
+        if not (selected & NOTIFY_EXPIRED and selected & _EITHER):
+            return
+        for key in keys:
+            notify(server, NOTIFY_EXPIRED, "expired", key, db)
+
+    server.store.expired_listener = expired
