@@ -121,8 +121,9 @@ class Shipper:
         """Ship what the bucket lacks, once; return whether the bucket is now up to date."""
         with self._tick_lock:
             status = self.status
+            began = time.monotonic()
             try:
-                behind = self._ship()
+                behind, shipped = self._ship()
             except Exception as exc:  # every failure of a bucket: counted, logged, retried
                 status.failures += 1
                 status.consecutive_failures += 1
@@ -141,17 +142,23 @@ class Shipper:
                 )
             status.consecutive_failures = 0
             status.last_error = ""
-            status.behind = behind
             if not behind:
-                status.caught_up_at = time.monotonic()
+                # Everything written before this pass began is in the bucket
+                # now. A pass that found writes to ship says writes are
+                # coming in: those since it began are not there yet.
+                status.caught_up_at = began
+                status.behind = shipped
+            else:
+                status.behind = True
             return not behind
 
-    def _ship(self) -> bool:
-        """One pass; return whether anything was left unshipped (a vanished journal)."""
+    def _ship(self) -> tuple[bool, bool]:
+        """One pass; return whether something was left (a vanished journal), whether any went."""
         status = self.status
         target = self.target
         snapshot = self.source.newest_snapshot()
-        if snapshot is not None and snapshot.number != self._snapshot:
+        published = snapshot is not None and snapshot.number != self._snapshot
+        if snapshot is not None and published:
             target.put_snapshot(snapshot)
             status.uploads += 1
             status.last_upload = time.time()
@@ -181,13 +188,14 @@ class Shipper:
             if behind:
                 break
         written = target.commit()
+        shipped = published or bool(written)
         if written:
             status.uploads += written
             status.last_upload = time.time()
         if positions:
             last = max(positions)
             status.journal, status.journal_offset = last, positions[last]
-        return behind
+        return behind, shipped
 
     def _resume(self, jid: int) -> int:
         """Where journal ``jid`` continues: after what the replica holds, if the same bytes.

@@ -27,19 +27,22 @@ _RUNNING_LOCK = threading.Lock()
 class ReplicationStatus:
     """What the shipper of one store to one URL has done so far.
 
-    ``lag`` is an upper bound on the age of the oldest local write that is
-    not in the bucket yet: the time since the last moment the shipper found
-    the bucket holding everything (0.0 while it does). An unreachable bucket
-    makes it grow; the first successful upload after brings it back down.
+    ``lag`` is how far behind the bucket may be, as of the shipper's last
+    look: the time since the start of the last pass that got through, when
+    that pass found writes to ship (more may have come in since) or when a
+    pass has failed since; 0.0 when the last pass found nothing new (an idle
+    store). So a busy store shows a sawtooth from 0 to about one interval
+    plus one upload; an unreachable bucket makes it grow, and the first pass
+    that gets through brings it back down.
     """
 
     url: str
     interval: float
     #: Whether the shipper's thread is running.
     running: bool = False
-    #: Monotonic time of the last tick that found the bucket up to date.
+    #: Monotonic time at which the last pass that got through began.
     caught_up_at: float = field(default_factory=time.monotonic)
-    #: Whether the last tick left something unshipped.
+    #: Whether writes may be missing from the bucket (see ``lag``).
     behind: bool = False
     #: Wall-clock time (seconds since the epoch) of the last successful upload; 0.0: none yet.
     last_upload: float = 0.0
