@@ -185,10 +185,16 @@ class ObjectMedium(Medium):
     # ------------------------------------------------------------------ opening
 
     def _now_ms(self) -> int:
-        """Epoch ms, never below one already written (records' times never decrease)."""
-        now = max(int(self._clock() * 1000), self._clock_ms)
-        self._clock_ms = now
-        return now
+        """Epoch ms, never below one already given out (records' times never decrease).
+
+        Under the state lock (which :meth:`_append` holds for its inlined
+        copy of this): two threads racing here must not set the high mark
+        back, or a later record would get an earlier time than one already
+        written (and its segment would be refused as unordered).
+        """
+        with self._state_lock:
+            now = self._clock_ms = max(int(self._clock() * 1000), self._clock_ms)
+            return now
 
     def _open(self, takeover: bool) -> None:
         # One reader for the medium's life: manifests are immutable, so the
@@ -482,7 +488,11 @@ class ObjectMedium(Medium):
             return
         with self._state_lock:
             state.data += data
-            state.times.append((len(state.data), self._now_ms()))
+            # _now_ms inlined (this is every journaled write's path).
+            now = int(self._clock() * 1000)
+            now = max(now, self._clock_ms)
+            self._clock_ms = now
+            state.times.append((len(state.data), now))
 
     def _sync(self, jid: int, state: _Journal) -> None:
         with self._seq_lock:
