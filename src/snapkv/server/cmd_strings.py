@@ -24,6 +24,14 @@ import math
 import re
 from typing import TYPE_CHECKING
 
+from snapkv.server.notify import (
+    NOTIFY_EXPIRED,
+    NOTIFY_GENERIC,
+    NOTIFY_STRING,
+    created,
+    notify,
+    written,
+)
 from snapkv.server.resp.text import byte_len, to_bytes, to_text
 from snapkv.server.resp.writer import EMPTY_BULK, OK, ONE, ZERO, bulk, integer
 from snapkv.server.table import ERR_SYNTAX, CommandError, command, parse_int
@@ -110,15 +118,23 @@ def _store_value(client: Client, key: str, value: str, at: int | None, keep_ttl:
     """
     client.changes += 1
     db = client.db
+    new = created(client, key)
     if at is None:
         if keep_ttl:
             db.set(key, value, keep_ttl=True)
         else:
             db.set(key, value)
-    elif at <= client.server.store.now_ms():
+        written(client, NOTIFY_STRING, "set", key, new)
+        return
+    if at <= client.server.store.now_ms():
         db.delete(key)
     else:
         db.set(key, value, expire_at=at / 1000)
+    # Redis sets the key with its expiry, then finds it expired at once.
+    written(client, NOTIFY_STRING, "set", key, new)
+    written(client, NOTIFY_GENERIC, "expire", key)
+    if at <= client.server.store.now_ms():
+        notify(client, NOTIFY_EXPIRED, "expired", key, client.db_index)
 
 
 # ------------------------------------------------------------------ get / set
@@ -137,8 +153,11 @@ def get(client: Client, argv: list[str]) -> bytes:
 def set_(client: Client, argv: list[str]) -> bytes:
     """SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]."""
     if len(argv) == 3:
-        client.db.set(argv[1], argv[2])
+        key = argv[1]
+        new = created(client, key)
+        client.db.set(key, argv[2])
         client.changes += 1
+        written(client, NOTIFY_STRING, "set", key, new)
         return OK
     flags, expire = _parse_options(argv, is_set=True)
     at = _expire_ms(client, expire, flags, "set") if expire is not None else None
@@ -161,6 +180,7 @@ def setnx(client: Client, argv: list[str]) -> bytes:
         return ZERO
     db.set(argv[1], argv[2])
     client.changes += 1
+    written(client, NOTIFY_STRING, "set", argv[1], True)
     return ONE
 
 
@@ -182,6 +202,7 @@ def getset(client: Client, argv: list[str]) -> bytes:
     old = db.get(argv[1])
     db.set(argv[1], argv[2])
     client.changes += 1
+    written(client, NOTIFY_STRING, "set", argv[1], old is None)
     return client.bulk_or_null(old)
 
 
@@ -190,6 +211,7 @@ def getdel(client: Client, argv: list[str]) -> bytes:
     old = client.db.pop(argv[1], None)
     if old is not None:
         client.changes += 1
+        written(client, NOTIFY_GENERIC, "del", argv[1])
     return client.bulk_or_null(old)
 
 
@@ -206,11 +228,14 @@ def getex(client: Client, argv: list[str]) -> bytes:
     if at is not None:
         if at > client.server.store.now_ms():
             db.expire_at(key, at / 1000)
+            written(client, NOTIFY_GENERIC, "expire", key)
         else:
             db.delete(key)
+            written(client, NOTIFY_GENERIC, "del", key)
         client.changes += 1
     elif flags & _PERSIST and db.persist(key):
         client.changes += 1
+        written(client, NOTIFY_GENERIC, "persist", key)
     return bulk(value)
 
 
@@ -238,8 +263,11 @@ def _pairs(argv: list[str], name: str) -> dict[str, str]:
 @command("mset", -3, "write denyoom", keys=(1, -1, 2), group=_S)
 def mset(client: Client, argv: list[str]) -> bytes:
     pairs = _pairs(argv, "mset")
+    events = _set_events(client, argv)
     client.db.update(pairs)
     client.changes += (len(argv) - 1) // 2  # a repeated key counts twice, as in Redis
+    if events:
+        _announce_sets(client, events)
     return OK
 
 
@@ -249,9 +277,33 @@ def msetnx(client: Client, argv: list[str]) -> bytes:
     db = client.db
     if any(key in db for key in pairs):
         return ZERO
+    events = _set_events(client, argv)
     db.update(pairs)
     client.changes += (len(argv) - 1) // 2
+    if events:
+        _announce_sets(client, events)
     return ONE
+
+
+def _set_events(client: Client, argv: list[str]) -> list[tuple[str, bool]]:
+    """MSET's ``set`` events in argument order, each key's first marked if it creates the key.
+
+    Taken before the write (which replaces every key at once), and only
+    while events are selected.
+    """
+    if not client.server.config.notify_keyspace_events:
+        return []
+    seen: set[str] = set()
+    events = []
+    for key in argv[1::2]:
+        events.append((key, key not in seen and created(client, key)))
+        seen.add(key)
+    return events
+
+
+def _announce_sets(client: Client, events: list[tuple[str, bool]]) -> None:
+    for key, new in events:
+        written(client, NOTIFY_STRING, "set", key, new)
 
 
 # ------------------------------------------------------------------ lengths
@@ -264,11 +316,13 @@ def append(client: Client, argv: list[str]) -> bytes:
     client.changes += 1  # even appending "", as Redis's appendCommand
     if old is None:
         db.set(argv[1], argv[2])
+        written(client, NOTIFY_STRING, "append", argv[1], True)
         return integer(byte_len(argv[2]))
     size = byte_len(old) + byte_len(argv[2])
     if size > client.server.config.proto_max_bulk_len:
         raise CommandError(_ERR_TOO_BIG)
     db.set(argv[1], old + argv[2], keep_ttl=True)
+    written(client, NOTIFY_STRING, "append", argv[1])
     return integer(size)
 
 
@@ -320,6 +374,7 @@ def setrange(client: Client, argv: list[str]) -> bytes:
     else:
         db.set(key, to_text(data), keep_ttl=True)
     client.changes += 1
+    written(client, NOTIFY_STRING, "setrange", key, old is None)
     return integer(len(data))
 
 
@@ -339,6 +394,7 @@ def _incr(client: Client, key: str, by: int) -> bytes:
     else:
         db.set(key, text, keep_ttl=True)  # as Redis: a counter keeps its expiry
     client.changes += 1
+    written(client, NOTIFY_STRING, "incrby", key, old is None)
     return b":%s\r\n" % text.encode()
 
 
@@ -392,4 +448,5 @@ def incrbyfloat(client: Client, argv: list[str]) -> bytes:
     else:
         db.set(key, text, keep_ttl=True)
     client.changes += 1
+    written(client, NOTIFY_STRING, "incrbyfloat", key, old is None)
     return bulk(text)

@@ -58,6 +58,7 @@ __all__ = [
     "created",
     "install",
     "notify",
+    "written",
 ]
 
 _EITHER = NOTIFY_KEYSPACE | NOTIFY_KEYEVENT
@@ -80,6 +81,19 @@ def notify(target: Client | ServerState, flag: int, event: str, key: str, db: in
         publish(server, f"__keyspace@{db}__:{key}", event)
     if selected & NOTIFY_KEYEVENT:
         publish(server, f"__keyevent@{db}__:{event}", key)
+
+
+def written(client: Client, flag: int, event: str, key: str, new: bool = False) -> None:
+    """A command's ``event`` on ``key`` of the client's keyspace; ``new`` first if it created it.
+
+    The form the command modules use: one call per event, which returns at
+    once while nothing is selected.
+    """
+    if not client.server.config.notify_keyspace_events & _EITHER:
+        return
+    if new:
+        notify(client, NOTIFY_NEW, "new", key, client.db_index)
+    notify(client, flag, event, key, client.db_index)
 
 
 def created(client: Client, key: str) -> bool:
