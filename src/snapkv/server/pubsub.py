@@ -1,14 +1,267 @@
-"""The pub/sub registry: channels, patterns and shard channels, and who listens to each."""
+"""The pub/sub registry (Redis's ``pubsub.c``): who listens to which channel, and publishing.
+
+Three tables, as Redis's ``server.pubsub_channels``, ``pubsub_patterns`` and
+``pubsubshard_channels``: a channel, pattern or shard channel maps to its
+subscribers in subscription order (PUBLISH delivers in that order, as
+Redis walks its list). A name with no subscriber left is removed, so a
+client cannot make the server keep millions of dead channels. What a client
+subscribes to is also kept on the client (``Client.channels``, ``patterns``,
+``shard_channels``: CLIENT LIST's ``sub=``, the dispatcher's subscribed-mode
+check); both sides change together, here only.
+
+Publishing costs one lookup, one glob match per distinct pattern (each
+compiled once, when its first subscriber arrives) and, per matching
+audience, the message encoded once per protocol: every subscriber then
+gets the same bytes through ``Client.push``.
+
+**Threads.** Subscriptions change only on the event loop's thread (the
+commands, RESET, a disconnect). :func:`publish` may also run on a script's
+thread or on the Store's sweeper thread (keyspace notifications of expired
+keys). So every step that reads or changes the tables holds the registry's
+lock, and a publisher copies the audiences it matched (a tuple, cached
+until the audience changes) before it releases the lock and pushes:
+``push`` is never called under the lock, so a push that closes a slow
+client cannot come back into the registry while it is locked, and a
+publisher on another thread sees each subscription whole or not at all.
+A message published while a client subscribes reaches it or not, as the
+order of the two decides in Redis.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Final
+
+from snapkv.server.glob import Glob
+from snapkv.server.resp.writer import bulk
 
 if TYPE_CHECKING:
+    from snapkv.server.client import Client
     from snapkv.server.state import ServerState
 
-__all__ = ["install"]
+__all__ = [
+    "KINDS",
+    "PubSub",
+    "counts",
+    "install",
+    "publish",
+    "registry",
+    "unsubscribe_all",
+]
+
+#: What a client subscribes to: channels (SUBSCRIBE), patterns (PSUBSCRIBE),
+#: shard channels (SSUBSCRIBE).
+KINDS: Final = ("channel", "pattern", "shard")
+
+#: The head of each push, by protocol (RESP2 array, RESP3 push).
+_MESSAGE: Final = (b"*3\r\n$7\r\nmessage\r\n", b">3\r\n$7\r\nmessage\r\n")
+_PMESSAGE: Final = (b"*4\r\n$8\r\npmessage\r\n", b">4\r\n$8\r\npmessage\r\n")
+_SMESSAGE: Final = (b"*3\r\n$8\r\nsmessage\r\n", b">3\r\n$8\r\nsmessage\r\n")
+
+
+def _never(channel: str) -> bool:
+    return False
+
+
+class _Audience:
+    """The subscribers of one channel or pattern, in subscription order.
+
+    ``members`` is a dict used as an ordered set (O(1) to add and remove);
+    ``snapshot`` is its tuple, rebuilt by the first publish after a change,
+    so a burst of PUBLISH copies nothing.
+    """
+
+    __slots__ = ("head", "match", "members", "snapshot")
+
+    def __init__(self, name: str, match: Callable[[str], bool] | None = None) -> None:
+        self.members: dict[Client, None] = {}
+        self.snapshot: tuple[Client, ...] | None = None
+        #: A pattern's compiled matcher (a channel's is never called).
+        self.match = match or _never
+        #: A pattern's ``$len`` bulk, encoded once for every pmessage.
+        self.head = bulk(name) if match is not None else b""
+
+    def clients(self) -> tuple[Client, ...]:
+        snapshot = self.snapshot
+        if snapshot is None:
+            snapshot = self.snapshot = tuple(self.members)
+        return snapshot
+
+
+class PubSub:
+    """The three tables and their lock (see the module docstring)."""
+
+    __slots__ = ("_order", "channels", "lock", "patterns", "shard_channels")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.channels: dict[str, _Audience] = {}
+        self.patterns: dict[str, _Audience] = {}
+        self.shard_channels: dict[str, _Audience] = {}
+        #: (client, kind) -> its names of that kind in subscription order: an
+        #: UNSUBSCRIBE without arguments goes through them in that order (Redis
+        #: 7.0 keeps a client's patterns in a list; its channels in a dict,
+        #: whose order is its hash's, seeded at random when it starts).
+        self._order: dict[tuple[Client, str], dict[str, None]] = {}
+
+    # ------------------------------------------------------------- changes
+
+    def subscribe(self, client: Client, name: str, kind: str) -> bool:
+        """Add ``client`` to ``name`` (``kind``: channel, pattern or shard); False if it was."""
+        key = (client, kind)
+        mine = self._order.get(key)
+        if mine is not None and name in mine:
+            return False
+        table = self._table(kind)
+        with self.lock:
+            if mine is None:
+                mine = self._order[key] = {}
+            mine[name] = None
+            audience = table.get(name)
+            if audience is None:
+                match = Glob(name).match if kind == "pattern" else None
+                audience = table[name] = _Audience(name, match)
+            audience.members[client] = None
+            audience.snapshot = None
+            _client_set(client, kind).add(name)
+        return True
+
+    def unsubscribe(self, client: Client, name: str, kind: str) -> bool:
+        """Remove ``client`` from ``name``; False if it was not subscribed."""
+        key = (client, kind)
+        mine = self._order.get(key)
+        if mine is None or name not in mine:
+            return False
+        table = self._table(kind)
+        with self.lock:
+            del mine[name]
+            if not mine:
+                del self._order[key]
+            _client_set(client, kind).discard(name)
+            audience = table[name]
+            del audience.members[client]
+            audience.snapshot = None
+            if not audience.members:
+                del table[name]
+        return True
+
+    def subscriptions(self, client: Client, kind: str) -> list[str]:
+        """``client``'s names of ``kind``, in the order it subscribed to them."""
+        return list(self._order.get((client, kind), ()))
+
+    def _table(self, kind: str) -> dict[str, _Audience]:
+        if kind == "channel":
+            return self.channels
+        if kind == "pattern":
+            return self.patterns
+        return self.shard_channels
+
+    # ------------------------------------------------------------ publish
+
+    def publish(self, channel: str, message: str) -> int:
+        """Send ``message`` to ``channel``'s subscribers and matching patterns; how many got it."""
+        with self.lock:
+            audience = self.channels.get(channel)
+            direct = audience.clients() if audience is not None else ()
+            matched = (
+                [(a.head, a.clients()) for a in self.patterns.values() if a.match(channel)]
+                if self.patterns
+                else ()
+            )
+        if not direct and not matched:
+            return 0
+        body = bulk(channel) + bulk(message)
+        receivers = len(direct)
+        if direct:
+            _deliver(direct, _MESSAGE[0] + body, _MESSAGE[1] + body)
+        for head, clients in matched:
+            receivers += len(clients)
+            tail = head + body
+            _deliver(clients, _PMESSAGE[0] + tail, _PMESSAGE[1] + tail)
+        return receivers
+
+    def spublish(self, channel: str, message: str) -> int:
+        """SPUBLISH: a shard channel's subscribers only (patterns never see shard messages)."""
+        with self.lock:
+            audience = self.shard_channels.get(channel)
+            clients = audience.clients() if audience is not None else ()
+        if clients:
+            body = bulk(channel) + bulk(message)
+            _deliver(clients, _SMESSAGE[0] + body, _SMESSAGE[1] + body)
+        return len(clients)
+
+    # -------------------------------------------------------------- reads
+
+    def names(self, kind: str) -> list[str]:
+        """The channels (or patterns, shard channels) with a subscriber, oldest first."""
+        with self.lock:
+            return list(self._table(kind))
+
+    def listeners(self, name: str, kind: str) -> int:
+        """How many clients subscribe to ``name`` (PUBSUB NUMSUB / SHARDNUMSUB)."""
+        audience = self._table(kind).get(name)
+        return len(audience.members) if audience is not None else 0
+
+
+def _client_set(client: Client, kind: str) -> set[str]:
+    """The client's own record of ``kind`` (CLIENT LIST, the subscribed-mode check)."""
+    if kind == "channel":
+        return client.channels
+    if kind == "pattern":
+        return client.patterns
+    return client.shard_channels
+
+
+def _deliver(clients: tuple[Client, ...], resp2: bytes, resp3: bytes) -> None:
+    """Push one message to each client, in the bytes of its protocol."""
+    for client in clients:
+        client.push(resp3 if client.resp == 3 else resp2)
+
+
+# ------------------------------------------------------- the module's API
 
 
 def install(server: ServerState) -> None:
-    """Give ``server`` its registry (``server.pubsub``)."""
+    """Give ``server`` its registry (``server.pubsub``); a disconnect unsubscribes everything."""
+    server.pubsub = PubSub()
+    server.client_gone.append(unsubscribe_all)
+
+
+def registry(server: ServerState) -> PubSub:
+    """``server``'s registry, typed."""
+    pubsub: PubSub = server.pubsub
+    return pubsub
+
+
+def publish(server: ServerState, channel: str, message: str) -> int:
+    """PUBLISH ``message`` to ``channel`` from anywhere (keyspace events, scripts); receivers.
+
+    Safe on any thread (see the module docstring).
+    """
+    pubsub: PubSub = server.pubsub
+    return pubsub.publish(channel, message)
+
+
+def unsubscribe_all(client: Client) -> None:
+    """Drop every subscription of ``client``, silently (a disconnect, RESET).
+
+    As Redis's ``freeClient`` and ``clearClientConnectionState``: no
+    unsubscribe confirmation is sent, and the client leaves subscribed mode.
+    """
+    if not (client.channels or client.patterns or client.shard_channels):
+        return
+    pubsub: PubSub = client.server.pubsub
+    for kind in KINDS:
+        for name in pubsub.subscriptions(client, kind):
+            pubsub.unsubscribe(client, name, kind)
+    client.update_plain()
+
+
+def counts(server: ServerState) -> tuple[int, int, int]:
+    """INFO's ``pubsub_channels``, ``pubsub_patterns``, ``pubsubshard_channels``.
+
+    Distinct names with at least one subscriber, as Redis 7.0 counts its dicts.
+    """
+    pubsub: PubSub = server.pubsub
+    return len(pubsub.channels), len(pubsub.patterns), len(pubsub.shard_channels)
