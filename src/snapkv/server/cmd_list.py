@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from snapkv.server.notify import NOTIFY_LIST, created, popped, watched, written
 from snapkv.server.resp.writer import OK, bulk, integer
 from snapkv.server.table import ERR_SYNTAX, CommandError, command, numkeys_at, parse_int
 from snapkv.views import ListView
@@ -60,7 +61,13 @@ def _push(client: Client, argv: list[str], left: bool, existing: bool) -> bytes:
     length = client.db.lists[argv[1]].push(argv[2:], left=left, existing=existing)
     if length:
         client.changes += len(argv) - 2
+        # A list is new exactly when it holds only what was pushed.
+        written(client, NOTIFY_LIST, _PUSHED[left], argv[1], length == len(argv) - 2)
     return integer(length)
+
+
+_PUSHED = {True: "lpush", False: "rpush"}
+_POPPED = {True: "lpop", False: "rpop"}
 
 
 @command("lpush", -3, "write denyoom fast", keys=_KEY, group=_L)
@@ -96,11 +103,14 @@ def _pop(client: Client, argv: list[str], left: bool) -> bytes:
         if taken is None:
             return client.null_array
         client.changes += len(taken)
+        if taken:
+            popped(client, NOTIFY_LIST, _POPPED[left], argv[1])
         return client.encode(taken)
     taken = client.db.lists[argv[1]].pop_count(1, left)
     if taken is None:
         return client.null
     client.changes += 1
+    popped(client, NOTIFY_LIST, _POPPED[left], argv[1])
     return bulk(taken[0])
 
 
@@ -143,6 +153,7 @@ def lmpop(client: Client, argv: list[str]) -> bytes:
         return client.null_array
     key, taken = found
     client.changes += len(taken)
+    popped(client, NOTIFY_LIST, _POPPED[left], key)
     return client.encode([key, taken])
 
 
@@ -162,10 +173,14 @@ def rpoplpush(client: Client, argv: list[str]) -> bytes:
 
 
 def _move(client: Client, source: str, destination: str, from_left: bool, to_left: bool) -> bytes:
+    new = created(client, destination)
     element = client.db.lists[source].move_to(destination, from_left=from_left, to_left=to_left)
     if element is None:
         return client.null
     client.changes += 1
+    # Redis pushes onto the destination first, then says what left the source.
+    written(client, NOTIFY_LIST, _PUSHED[to_left], destination, new and destination != source)
+    popped(client, NOTIFY_LIST, _POPPED[from_left], source)
     return bulk(element)
 
 
@@ -242,13 +257,18 @@ def lset(client: Client, argv: list[str]) -> bytes:
     if not done:
         raise CommandError("ERR index out of range")
     client.changes += 1
+    written(client, NOTIFY_LIST, "lset", argv[1])
     return OK
 
 
 @command("ltrim", 4, "write", keys=_KEY, group=_L)
 def ltrim(client: Client, argv: list[str]) -> bytes:
     start, stop = parse_int(argv[2]), parse_int(argv[3])
-    client.changes += client.db.lists[argv[1]].trim(start, stop)
+    view = client.db.lists[argv[1]]
+    existed = watched(client) and view.exists()  # Redis says ltrim even when nothing goes
+    client.changes += view.trim(start, stop)
+    if existed:
+        popped(client, NOTIFY_LIST, "ltrim", argv[1])
     return OK
 
 
@@ -257,6 +277,8 @@ def lrem(client: Client, argv: list[str]) -> bytes:
     count = parse_int(argv[2])
     removed = client.db.lists[argv[1]].remove(argv[3], count)
     client.changes += removed
+    if removed:
+        popped(client, NOTIFY_LIST, "lrem", argv[1])
     return integer(removed)
 
 
@@ -273,4 +295,5 @@ def linsert(client: Client, argv: list[str]) -> bytes:
         length = view.insert_after(argv[3], argv[4])
     if length > 0:
         client.changes += 1
+        written(client, NOTIFY_LIST, "linsert", argv[1])
     return integer(length)

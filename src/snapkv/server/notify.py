@@ -58,6 +58,8 @@ __all__ = [
     "created",
     "install",
     "notify",
+    "popped",
+    "watched",
     "written",
 ]
 
@@ -94,6 +96,24 @@ def written(client: Client, flag: int, event: str, key: str, new: bool = False) 
     if new:
         notify(client, NOTIFY_NEW, "new", key, client.db_index)
     notify(client, flag, event, key, client.db_index)
+
+
+def popped(client: Client, flag: int, event: str, key: str) -> None:
+    """A command's ``event`` on a container it took from, then ``del`` if that emptied it.
+
+    Redis deletes a container when its last element goes, and says so
+    after the command's own event (``lpop`` then ``del``).
+    """
+    if not client.server.config.notify_keyspace_events & _EITHER:
+        return
+    notify(client, flag, event, key, client.db_index)
+    if key not in client.db:
+        notify(client, NOTIFY_GENERIC, "del", key, client.db_index)
+
+
+def watched(client: Client) -> bool:
+    """Whether any event can be published now: for a handler that must look before it writes."""
+    return bool(client.server.config.notify_keyspace_events & _EITHER)
 
 
 def created(client: Client, key: str) -> bool:
