@@ -19,6 +19,9 @@ Measured, each with its baseline in the same run:
   few seconds; the shipper's own ``lag`` (an upper bound on the age of the
   oldest write not yet in the bucket) sampled every 20 ms. Target: the
   largest sample at most the interval plus half a second (one upload).
+* **CPU per write at those rates, replication on / off**: the process's
+  CPU time (every thread, the shipper's included) per write, against the
+  same paced writer without a shipper. Target: at most 1.2x.
 * **Requests per 1,000 writes** at each rate (every request the client
   made: PUTs, GETs, LISTs, retries).
 * **Restore of N keys (1,000,000 by default) from the bucket vs from a
@@ -89,6 +92,26 @@ def write_cost(
     return median(off), median(on), median_ratio(on, off)
 
 
+def _paced(store: snapkv.Store, rate: int, seconds: float) -> tuple[int, float, float]:
+    """Sets at ``rate`` per second for ``seconds``: (written, seconds, process CPU seconds).
+
+    The process's CPU time counts every thread of it (the shipper's too),
+    not moto's, which runs in its own process.
+    """
+    batch = max(1, rate // 100)
+    written = 0
+    cpu = time.process_time()
+    started = time.perf_counter()
+    while (now := time.perf_counter() - started) < seconds:
+        due = int(now * rate)
+        while written < due:
+            for _ in range(batch):
+                store.set(f"key:{written % 100_000}", str(written))
+                written += 1
+        time.sleep(batch / rate / 2)
+    return written, time.perf_counter() - started, time.process_time() - cpu
+
+
 def lag_at(server: MotoServer, root: Path, rate: int, seconds: float) -> dict[str, float]:
     """A writer paced at ``rate`` sets/s for ``seconds``; the lag samples and requests sent."""
     directory = root / f"lag-{rate}"
@@ -109,17 +132,7 @@ def lag_at(server: MotoServer, root: Path, rate: int, seconds: float) -> dict[st
 
     sampler = threading.Thread(target=sample)
     sampler.start()
-    batch = max(1, rate // 100)
-    written = 0
-    started = time.perf_counter()
-    while (now := time.perf_counter() - started) < seconds:
-        due = int(now * rate)
-        while written < due:
-            for _ in range(batch):
-                store.set(f"key:{written % 100_000}", str(written))
-                written += 1
-        time.sleep(batch / rate / 2)
-    elapsed = time.perf_counter() - started
+    written, elapsed, cpu = _paced(store, rate, seconds)
     time.sleep(INTERVAL * 1.5)  # the last writes reach the bucket
     done.set()
     sampler.join()
@@ -127,7 +140,14 @@ def lag_at(server: MotoServer, root: Path, rate: int, seconds: float) -> dict[st
     store.close()
     replicator.close()
     shutil.rmtree(directory)
+    baseline_dir = root / f"paced-{rate}"
+    baseline = snapkv.open(baseline_dir)
+    baseline.set("start", "")
+    base_written, _, base_cpu = _paced(baseline, rate, seconds)
+    baseline.close()
+    shutil.rmtree(baseline_dir)
     return {
+        "cpu_ratio": (cpu / written) / (base_cpu / base_written),
         "rate": written / elapsed,
         "max": max(samples),
         "mean": statistics.fmean(samples),
@@ -232,12 +252,26 @@ def main() -> None:
                     fmt_seconds(got["mean"]),
                     fmt_seconds(got["max"]),
                     f"{got['per_1000']:.2f}",
+                    f"{got['cpu_ratio']:.2f}x",
                     f"{got['failures']:.0f}",
                 ]
             )
             lines.append(target_line(f"max lag at {rate:,}/s (s)", got["max"], INTERVAL + 0.5))
+            lines.append(
+                target_line(
+                    f"CPU per write at {rate:,}/s, replication on / off", got["cpu_ratio"], 1.2
+                )
+            )
         print_table(
-            ["asked", "achieved", "mean lag", "max lag", "requests / 1,000 writes", "failures"],
+            [
+                "asked",
+                "achieved",
+                "mean lag",
+                "max lag",
+                "requests / 1,000 writes",
+                "CPU per write, on / off",
+                "failures",
+            ],
             rows,
         )
         print()
