@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from snapkv.server.glob import keys_matching
+from snapkv.server.notify import NOTIFY_HASH, created, popped, written
 from snapkv.server.resp.text import byte_len
 from snapkv.server.resp.writer import ONE, ZERO, bulk, integer
 from snapkv.server.scan import EMPTY_SCAN, page, parse_cursor, parse_options
@@ -58,15 +59,19 @@ def hset(client: Client, argv: list[str]) -> bytes:
     if len(argv) % 2:
         raise CommandError(f"ERR wrong number of arguments for '{argv[0].lower()}' command")
     pairs = dict(zip(argv[2::2], argv[3::2], strict=True))
+    fresh = created(client, argv[1])
     new = client.db.hashes[argv[1]].set_many(pairs)
     client.changes += (len(argv) - 2) // 2
+    written(client, NOTIFY_HASH, "hset", argv[1], fresh)
     return b"+OK\r\n" if argv[0].lower() == "hmset" else integer(new)
 
 
 @command("hsetnx", 4, "write denyoom fast", keys=_KEY, group=_H, since="2.0.0")
 def hsetnx(client: Client, argv: list[str]) -> bytes:
+    fresh = created(client, argv[1])
     if client.db.hashes[argv[1]].set_if_missing(argv[2], argv[3]):
         client.changes += 1
+        written(client, NOTIFY_HASH, "hset", argv[1], fresh)
         return ONE
     return ZERO
 
@@ -85,6 +90,8 @@ def hmget(client: Client, argv: list[str]) -> bytes:
 def hdel(client: Client, argv: list[str]) -> bytes:
     deleted = client.db.hashes[argv[1]].delete_many(argv[2:])
     client.changes += deleted
+    if deleted:
+        popped(client, NOTIFY_HASH, "hdel", argv[1])
     return integer(deleted)
 
 
@@ -125,11 +132,13 @@ def hvals(client: Client, argv: list[str]) -> bytes:
 @command("hincrby", 4, "write denyoom fast", keys=_KEY, group=_H, since="2.0.0")
 def hincrby(client: Client, argv: list[str]) -> bytes:
     by = parse_int(argv[3])
+    fresh = created(client, argv[1])
     try:
         value = client.db.hashes[argv[1]].incr(argv[2], by)
     except ValueError as exc:
         raise _check_errors(exc) from None
     client.changes += 1
+    written(client, NOTIFY_HASH, "hincrby", argv[1], fresh)
     return integer(value)
 
 
@@ -139,12 +148,14 @@ def hincrbyfloat(client: Client, argv: list[str]) -> bytes:
     by = hashes.as_float(argv[3])
     if by is None:
         raise CommandError("ERR value is not a valid float")
+    fresh = created(client, argv[1])
     try:
-        written = client.db.hashes[argv[1]].incr_float(argv[2], by)
+        text = client.db.hashes[argv[1]].incr_float(argv[2], by)
     except ValueError as exc:
         raise _check_errors(exc) from None
     client.changes += 1
-    return bulk(written)
+    written(client, NOTIFY_HASH, "hincrbyfloat", argv[1], fresh)
+    return bulk(text)
 
 
 # -------------------------------------------------------------------- random
