@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from snapkv.errors import WrongTypeError
+from snapkv.server.notify import NOTIFY_GENERIC, NOTIFY_SET, created, popped, written
 from snapkv.server.resp.writer import ONE, ZERO, bulk, integer
 from snapkv.server.table import ERR_SYNTAX, CommandError, check_random_draw, command, parse_int
 from snapkv.values import sets
@@ -58,8 +59,11 @@ def _set_reply(client: Client, members: Iterable[str]) -> bytes:
 
 @command("sadd", -3, "write denyoom fast", keys=_KEY, group=_S)
 def sadd(client: Client, argv: list[str]) -> bytes:
+    new = created(client, argv[1])
     added = client.db.sets[argv[1]].add_many(argv[2:])
     client.changes += added
+    if added:
+        written(client, NOTIFY_SET, "sadd", argv[1], new)
     return integer(added)
 
 
@@ -67,6 +71,8 @@ def sadd(client: Client, argv: list[str]) -> bytes:
 def srem(client: Client, argv: list[str]) -> bytes:
     removed = client.db.sets[argv[1]].remove_many(argv[2:])
     client.changes += removed
+    if removed:
+        popped(client, NOTIFY_SET, "srem", argv[1])
     return integer(removed)
 
 
@@ -79,10 +85,15 @@ def smove(client: Client, argv: list[str]) -> bytes:
         gains = source != destination and member not in sets_[destination]
     except WrongTypeError:
         gains = False  # move() decides: a missing source answers 0 before any type check
+    new = created(client, destination)
     if not sets_[source].move(member, destination):
         return ZERO
     if source != destination:
         client.changes += 1 + gains
+        # Redis: srem (and del) on the source, then sadd when the destination gained.
+        popped(client, NOTIFY_SET, "srem", source)
+        if gains:
+            written(client, NOTIFY_SET, "sadd", destination, new)
     return ONE
 
 
@@ -95,6 +106,7 @@ def spop(client: Client, argv: list[str]) -> bytes:
         if not taken:
             return client.null
         client.changes += 1
+        popped(client, NOTIFY_SET, "spop", argv[1])
         return bulk(taken[0])
     if len(argv) > 3:
         raise CommandError(ERR_SYNTAX)
@@ -103,6 +115,8 @@ def spop(client: Client, argv: list[str]) -> bytes:
         raise CommandError(_ERR_POSITIVE)
     taken = view.pop_many(count)
     client.changes += len(taken)
+    if taken:
+        popped(client, NOTIFY_SET, "spop", argv[1])
     return _set_reply(client, taken)
 
 
@@ -211,6 +225,10 @@ def _store(client: Client, argv: list[str], how: str) -> bytes:
         size = view.difference_store(destination, *argv[3:])
     if size or existed:
         client.changes += 1
+    if size:
+        written(client, NOTIFY_SET, f"s{how}store", destination, not existed)
+    elif existed:
+        written(client, NOTIFY_GENERIC, "del", destination)
     return integer(size)
 
 
