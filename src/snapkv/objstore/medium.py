@@ -75,15 +75,17 @@ _OPEN_ATTEMPTS = 20
 class _Journal:
     """One journal's bytes, what of them is durable, and the times of the writes not yet."""
 
-    __slots__ = ("data", "durable", "first_seq", "live", "times")
+    __slots__ = ("data", "durable", "first_seq", "last_seq", "live", "times")
 
-    def __init__(self, data: bytes, durable: int, first_seq: int) -> None:
+    def __init__(self, data: bytes, durable: int, first_seq: int, last_seq: int = 0) -> None:
         self.data = bytearray(data)
         self.durable = durable
         #: ``(end offset, epoch ms)`` of each buffered write past ``durable``.
         self.times: list[tuple[int, int]] = []
         #: The segment that last wrote it from offset 0: what the fold needs from.
         self.first_seq = first_seq
+        #: The last segment that wrote it.
+        self.last_seq = max(first_seq, last_seq)
         self.live = True
 
 
@@ -165,6 +167,8 @@ class ObjectMedium(Medium):
         self._state_lock = threading.Lock()  # journals, snapshots, counters
         self._seq_lock = threading.Lock()  # numbered creates: consecutive, one at a time
         self._journals: dict[int, _Journal] = {}
+        #: ``(first, last)`` segments of each dropped journal (see _segments_from).
+        self._dead: list[tuple[int, int]] = []
         self._fenced: str | None = None
         self._closed = False
         self._uncertain: tuple[int, bytes] | None = None  # a create that failed for good
@@ -247,13 +251,20 @@ class ObjectMedium(Medium):
             seq += 1
         self._next_seq = seq + 1
         journals = lo.fold_segments(pairs, describe=self.client.describe("segment"))
-        firsts: dict[int, int] = {}
+        spans: dict[int, tuple[int, int]] = {}
         for number, segment in pairs:
-            if segment.kind == lo.KIND_WRITE and segment.offset == 0:
-                firsts[segment.journal] = number
+            jid = segment.journal
+            if segment.kind == lo.KIND_WRITE:
+                if segment.offset == 0 and jid in spans:
+                    self._dead.append(spans.pop(jid))
+                first = spans[jid][0] if jid in spans else number
+                spans[jid] = (first if segment.offset else number, number)
+            elif segment.kind in (lo.KIND_DROP, lo.KIND_DROP_BELOW):
+                below = jid if segment.kind == lo.KIND_DROP_BELOW else None
+                for gone in [j for j in spans if (j < below if below else j == jid)]:
+                    self._dead.append(spans.pop(gone))
         self._journals = {
-            jid: _Journal(bytes(data), len(data), firsts.get(jid, claim.segments_from))
-            for jid, data in journals.items()
+            jid: _Journal(bytes(data), len(data), *spans[jid]) for jid, data in journals.items()
         }
         self._clock_ms = max([self._clock_ms, *(s.last_ms for _, s in pairs)])
         log.info("opened %s as %s, epoch %d", self.client.describe(), self.writer, self.epoch)
@@ -305,8 +316,17 @@ class ObjectMedium(Medium):
             except lo.LayoutError:
                 other = "another writer"
             raise self._fence(f"{lo.segment_name(seq)} was created by {other}")
+        self._record(seq, segment, data)
+
+    def _record(self, seq: int, segment: lo.Segment, data: bytes) -> None:
+        """Segment ``seq`` is stored: name it, and note it as its journal's last."""
         self._refs.append(segment.ref(seq, data))
         self._next_seq = seq + 1
+        if segment.kind == lo.KIND_WRITE:
+            with self._state_lock:
+                state = self._journals.get(segment.journal)
+                if state is not None:
+                    state.last_seq = seq
 
     def _resolve_uncertain(self) -> None:
         """After a create that failed for good: did it land? (The ambiguous PUT, at the end.)"""
@@ -316,19 +336,42 @@ class ObjectMedium(Medium):
         there = self.client.get(lo.segment_name(seq))
         self._uncertain = None
         if there == data:
-            self._refs.append(lo.decode_segment(data).ref(seq, data))
-            self._next_seq = seq + 1
+            self._record(seq, lo.decode_segment(data), data)
         elif there is not None:
             raise self._fence(f"{lo.segment_name(seq)} was created by another writer")
+
+    def _segments_from(self) -> int:
+        """The first segment the fold needs (FORMAT.md O6); caller holds ``_seq_lock``.
+
+        Not just the oldest live journal's first segment: a journal dropped
+        later may still have written segments after it (the old journal's
+        last sync lands after the next journal's creation at a rotation),
+        and a fold that meets such a write must have seen that journal
+        created. So the start moves back over every dropped journal whose
+        segments reach past it, until none does; dropped journals wholly
+        before the start never matter again and are forgotten.
+        """
+        start = min([self._next_seq, *(j.first_seq for j in self._journals.values())])
+        moved = True
+        while moved:
+            moved = False
+            for first, last in self._dead:
+                if first < start <= last:
+                    start, moved = first, True
+        self._dead = [(first, last) for first, last in self._dead if last >= start]
+        return start
+
+    def _forget(self, state: _Journal) -> None:
+        """``state``'s journal was dropped or replaced; caller holds both locks."""
+        state.live = False
+        self._dead.append((state.first_seq, state.last_seq))
 
     def _write_manifest(self, *, released: bool = False, **changes: object) -> lo.Manifest:
         """Create the next manifest: the state plus ``changes``; caller holds ``_seq_lock``."""
         self._check_writable()
         self._resolve_uncertain()
         current = self._manifest
-        segments_from = min(
-            [self._next_seq, *(j.first_seq for j in self._journals.values())],
-        )
+        segments_from = self._segments_from()
         refs = [ref for ref in self._refs if ref.seq >= segments_from]
         fields: dict[str, object] = {
             "number": current.number + 1,
@@ -448,7 +491,7 @@ class ObjectMedium(Medium):
             with self._state_lock:
                 old = self._journals.get(jid)
                 if old is not None:
-                    old.live = False
+                    self._forget(old)
                 state = self._journals[jid] = _Journal(header, len(header), self._next_seq - 1)
         return ObjectJournal(self, jid, state)
 
@@ -471,7 +514,7 @@ class ObjectMedium(Medium):
             )
             with self._state_lock:
                 for jid in doomed:
-                    self._journals.pop(jid).live = False
+                    self._forget(self._journals.pop(jid))
 
     def quarantine_journal(self, jid: int) -> str:
         with self._seq_lock:
@@ -479,7 +522,7 @@ class ObjectMedium(Medium):
             with self._state_lock:
                 state = self._journals.pop(jid, None)
                 if state is not None:
-                    state.live = False
+                    self._forget(state)
         return f"{self.describe_journal(jid)} (unlisted, kept for the retention window)"
 
     def _append(self, jid: int, state: _Journal, data: bytes) -> None:
