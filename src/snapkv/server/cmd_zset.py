@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from snapkv.server.glob import keys_matching
+from snapkv.server.notify import NOTIFY_GENERIC, NOTIFY_ZSET, created, popped, written
 from snapkv.server.resp.text import to_bytes
 from snapkv.server.resp.writer import EMPTY_ARRAY, integer
 from snapkv.server.scan import EMPTY_SCAN, page, parse_cursor, parse_options
@@ -95,6 +96,7 @@ def _zadd(client: Client, argv: list[str], incr: bool) -> bytes:
     if flags["incr"] and len(rest) > 2:
         raise CommandError("ERR INCR option supports a single increment-element pair")
     pairs = [(rest[j + 1], score_arg(rest[j])) for j in range(0, len(rest), 2)]
+    new = created(client, argv[1])
     try:
         added, changed, last = _view(client, argv[1]).zadd(
             pairs, nx=nx, xx=xx, gt=gt, lt=lt, incr=flags["incr"]
@@ -102,6 +104,8 @@ def _zadd(client: Client, argv: list[str], incr: bool) -> bytes:
     except ValueError:  # the flags and scores are checked: only a NaN sum is left
         raise CommandError(ERR_NAN) from None
     client.changes += added + changed
+    if added or changed:
+        written(client, NOTIFY_ZSET, "zincr" if flags["incr"] else "zadd", argv[1], new)
     if flags["incr"]:
         return client.null if last is None else client.encode(last)
     return integer(added + changed if flags["ch"] else added)
@@ -123,6 +127,8 @@ def zincrby(client: Client, argv: list[str]) -> bytes:
 def zrem(client: Client, argv: list[str]) -> bytes:
     removed = _view(client, argv[1]).remove(*argv[2:])
     client.changes += removed
+    if removed:
+        popped(client, NOTIFY_ZSET, "zrem", argv[1])
     return integer(removed)
 
 
@@ -260,10 +266,15 @@ def zrangestore(client: Client, argv: list[str]) -> bytes:
     the source is only read.
     """
     (kind, low, high, reverse, offset, count), _ = parse_range(argv, 2, None, None)
+    new = created(client, argv[1])
     stored, deleted = _view(client, argv[2]).store_range(
         argv[1], kind, low, high, reverse=reverse, offset=offset, count=count
     )
     client.changes += 1 if stored or deleted else 0
+    if stored:
+        written(client, NOTIFY_ZSET, "zrangestore", argv[1], new)
+    elif deleted:
+        written(client, NOTIFY_GENERIC, "del", argv[1])
     return integer(stored)
 
 
@@ -275,6 +286,8 @@ def zremrangebyrank(client: Client, argv: list[str]) -> bytes:
     start, stop = parse_int(argv[2]), parse_int(argv[3])
     removed = _view(client, argv[1]).remove_range_by_rank(start, stop)
     client.changes += removed
+    if removed:
+        popped(client, NOTIFY_ZSET, "zremrangebyrank", argv[1])
     return integer(removed)
 
 
@@ -285,6 +298,8 @@ def zremrangebyscore(client: Client, argv: list[str]) -> bytes:
         low, high, min_exclusive=low_ex, max_exclusive=high_ex
     )
     client.changes += removed
+    if removed:
+        popped(client, NOTIFY_ZSET, "zremrangebyscore", argv[1])
     return integer(removed)
 
 
@@ -292,6 +307,8 @@ def zremrangebyscore(client: Client, argv: list[str]) -> bytes:
 def zremrangebylex(client: Client, argv: list[str]) -> bytes:
     removed = _view(client, argv[1]).remove_range_by_lex(*_lex_range(argv[2], argv[3]))
     client.changes += removed
+    if removed:
+        popped(client, NOTIFY_ZSET, "zremrangebylex", argv[1])
     return integer(removed)
 
 

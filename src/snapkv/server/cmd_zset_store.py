@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from snapkv.errors import WrongTypeError
+from snapkv.server.notify import NOTIFY_GENERIC, NOTIFY_ZSET, created, popped, written
 from snapkv.server.resp.writer import EMPTY_ARRAY, ZERO, integer
 from snapkv.server.table import ERR_SYNTAX, CommandError, command, numkeys_at, parse_int
 from snapkv.values import sets, zsets
@@ -126,6 +127,8 @@ def _combine(client: Client, argv: list[str], op: str, dest: str | None, card: b
             if client.resp > 2:
                 return client.encode([[m, s] for s, m in pairs])
             return client.encode([x for s, m in pairs for x in (m, s)])
+        new = created(client, dest)
+        deleted = False
         if result:
             items = [x for m, s in result.items() for x in (s, m)]
             ticket = db._write([("put", db.index, dest, zsets.CODE, items, 0)])
@@ -133,7 +136,12 @@ def _combine(client: Client, argv: list[str], op: str, dest: str | None, card: b
         elif dest in db:
             ticket = db._write([("del", db.index, dest)])
             client.changes += 1
+            deleted = True
     store._commit(ticket)
+    if result:
+        written(client, NOTIFY_ZSET, name, dest, new)
+    elif deleted:
+        written(client, NOTIFY_GENERIC, "del", dest)
     return integer(len(result)) if result else ZERO
 
 
@@ -234,6 +242,7 @@ def pop(
     client.changes += len(taken)
     if client.server.watched:
         client.server.touch(client.db_index, [key])
+    popped(client, NOTIFY_ZSET, "zpopmax" if highest else "zpopmin", key)
     if nested:
         items: list[Any] = [list(pair) for pair in taken]
     else:
