@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from snapkv.server.glob import keys_matching
+from snapkv.server.notify import NOTIFY_GENERIC, NOTIFY_NEW, notify, watched, written
 from snapkv.server.resp.writer import OK, ONE, ZERO, integer
 from snapkv.server.scan import page, parse_cursor, parse_options
 from snapkv.server.table import ERR_DB_RANGE, ERR_SYNTAX, CommandError, command, parse_int
@@ -43,7 +44,14 @@ _TYPE_REPLIES = {
 @command("unlink", -2, "write fast", keys=_ALL, group=_G, since="4.0.0")
 def del_(client: Client, argv: list[str]) -> bytes:
     delete = client.db.delete
-    deleted = sum(delete(key) for key in argv[1:])
+    if watched(client):
+        deleted = 0
+        for key in argv[1:]:
+            if delete(key):
+                deleted += 1
+                written(client, NOTIFY_GENERIC, "del", key)
+    else:
+        deleted = sum(delete(key) for key in argv[1:])
     client.changes += deleted
     return integer(deleted)
 
@@ -104,7 +112,16 @@ def rename(client: Client, argv: list[str]) -> bytes:
         raise CommandError(_ERR_NO_KEY) from None
     if argv[1] != argv[2]:  # Redis's renameGenericCommand returns before counting
         client.changes += 1
+        _renamed(client, argv[1], argv[2])
     return OK
+
+
+def _renamed(client: Client, source: str, target: str) -> None:
+    """Redis deletes the target, adds it anew (``new``), then says rename_from and rename_to."""
+    db = client.db_index
+    notify(client, NOTIFY_NEW, "new", target, db)
+    notify(client, NOTIFY_GENERIC, "rename_from", source, db)
+    notify(client, NOTIFY_GENERIC, "rename_to", target, db)
 
 
 @command("renamenx", 3, "write fast", keys=(1, 2, 1), group=_G)
@@ -116,6 +133,7 @@ def renamenx(client: Client, argv: list[str]) -> bytes:
         return ZERO
     db.rename(argv[1], argv[2])
     client.changes += 1
+    _renamed(client, argv[1], argv[2])
     return ONE
 
 
@@ -147,6 +165,8 @@ def copy(client: Client, argv: list[str]) -> bytes:
     if not client.db.copy_key(source, destination, db=target, replace=replace):
         return ZERO
     client.changes += 1
+    notify(client, NOTIFY_NEW, "new", destination, target)  # a replaced key is added anew
+    notify(client, NOTIFY_GENERIC, "copy_to", destination, target)
     if target != client.db_index and client.server.watched:
         client.server.touch(target, [destination])
     return ONE
@@ -160,6 +180,9 @@ def move(client: Client, argv: list[str]) -> bytes:
     moved = client.db.move(argv[1], target)
     if moved:
         client.changes += 1
+        notify(client, NOTIFY_NEW, "new", argv[1], target)
+        notify(client, NOTIFY_GENERIC, "move_from", argv[1], client.db_index)
+        notify(client, NOTIFY_GENERIC, "move_to", argv[1], target)
         if client.server.watched:
             client.server.touch(target, [argv[1]])
     return ONE if moved else ZERO
