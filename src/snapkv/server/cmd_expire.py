@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from snapkv.server.notify import NOTIFY_GENERIC, written
 from snapkv.server.resp.writer import ONE, ZERO, integer
 from snapkv.server.table import CommandError, command, parse_int
 
@@ -64,8 +65,10 @@ def _expire(client: Client, argv: list[str], *, seconds: bool, relative: bool) -
         return ZERO
     if when <= now:
         db.delete(key)
+        written(client, NOTIFY_GENERIC, "del", key)
     else:
         db.expire_at(key, when / 1000)
+        written(client, NOTIFY_GENERIC, "expire", key)
     client.changes += 1
     return ONE
 
@@ -132,5 +135,6 @@ def pexpiretime(client: Client, argv: list[str]) -> bytes:
 def persist(client: Client, argv: list[str]) -> bytes:
     if client.db.persist(argv[1]):
         client.changes += 1
+        written(client, NOTIFY_GENERIC, "persist", argv[1])
         return ONE
     return ZERO
