@@ -40,6 +40,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from snapkv import values
+from snapkv.server.notify import NOTIFY_GENERIC, NOTIFY_LIST, created, written
 from snapkv.server.resp.text import to_bytes
 from snapkv.server.resp.writer import integer
 from snapkv.server.table import ERR_SYNTAX, CommandError, command, parse_int
@@ -251,13 +252,16 @@ def _store(client: Client, key: str, elements: list[str]) -> None:
     """Replace ``key`` with the list ``elements`` (one PUT record), or delete it if empty."""
     db = client.db
     if elements:
+        new = created(client, key)
         store = db._store
         with store._lock:
             ticket = db._write([("put", db.index, key, values.lists.CODE, tuple(elements), 0)])
         store._commit(ticket)
         client.changes += len(elements)
+        written(client, NOTIFY_LIST, "sortstore", key, new)
     elif db.delete(key):
         client.changes += 1
+        written(client, NOTIFY_GENERIC, "del", key)
     if client.server.watched:
         client.server.touch(client.db_index, [key])
 
