@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from snapkv import rdb, values
+from snapkv.server.notify import NOTIFY_GENERIC, written
 from snapkv.server.resp.text import to_bytes
 from snapkv.server.resp.writer import OK, bulk
 from snapkv.server.table import ERR_SYNTAX, CommandError, command, parse_int
@@ -124,4 +125,8 @@ def restore(client: Client, argv: list[str]) -> bytes:
         ticket = db._write(ops)
     store._commit(ticket)
     client.changes += 1
+    if ops[-1][0] == "del":  # expired already: only the key it replaced went
+        written(client, NOTIFY_GENERIC, "del", key)
+    else:  # Redis deletes a replaced key first, so the restored one is always new
+        written(client, NOTIFY_GENERIC, "restore", key, True)
     return OK
