@@ -413,3 +413,31 @@ def test_publishers_on_other_threads_see_each_subscription_whole(twin: Any) -> N
     pushed = sum(len(c.outbox) for c in clients)
     assert sum(counted.values()) == pushed > 0
     assert counts(server) == (0, 0, 0) and registry(server).names("pattern") == []
+
+
+# ------------------------------------------------- client-output-buffer-limit
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "pubsub 1mb 512kb 30",
+        "normal 0 0 0 slave 1gb 256mb 120 pubsub 32mb 8mb 60",
+        "replica 1000 500 5",
+        "PUBSUB 10K 5k 0",
+        "pubsub 1mb 512kb",
+        "nosuch 1 1 1",
+        "pubsub x 1 1",
+        "pubsub 1 1 -1",
+    ],
+)
+def test_client_output_buffer_limit_config(twin: Any, value: str) -> None:
+    try:
+        twin.same("CONFIG", "SET", "client-output-buffer-limit", value)
+        twin.same("CONFIG", "GET", "client-output-buffer-limit")
+        twin.same("CONFIG", "GET", "client-output-*")
+    finally:
+        twin.raw("CONFIG", "SET", "client-output-buffer-limit", DEFAULT_LIMITS)
+
+
+DEFAULT_LIMITS = "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
