@@ -240,3 +240,31 @@ def test_replicate_reports_its_status_to_info_until_it_is_closed(tmp_path: Path)
     assert _restored(client, tmp_path / "copy") == {f"k{i}": "v" for i in range(50)}
     with pytest.raises(ValueError, match="positive"):
         replicate(tmp_path / "data", url, interval=0)
+
+
+def test_a_second_directory_on_the_prefix_fences_the_first_which_overwrites_nothing(
+    tmp_path: Path,
+) -> None:
+    shared = ObstoreTransport(obstore_store.MemoryStore())
+
+    def shipper(name: str) -> Shipper:
+        client = ObjectClient(shared, "db", url="memory://t/db", sleep=lambda _: None)
+        status = ReplicationStatus(url=client.describe(), interval=0.05)
+        return Shipper(LocalSource(tmp_path / name), MediumTarget(client), status, 0.05)
+
+    first_store = snapkv.open(tmp_path / "first", fsync="no")
+    first = shipper("first")
+    first_store.set("who", "first")
+    assert first.tick()
+    second_store = snapkv.open(tmp_path / "second", fsync="no")
+    second = shipper("second")
+    second_store.set("who", "second")
+    second_store.set("only", "second")
+    assert second.tick()
+    first_store.set("late", "first")
+    assert not first.tick()
+    assert "StoreFencedError" in first.status.last_error
+    second_store.close()
+    first_store.close()
+    reader = ObjectClient(shared, "db", url="memory://t/db")
+    assert _restored(reader, tmp_path / "copy") == {"who": "second", "only": "second"}
