@@ -47,16 +47,17 @@ import time
 import uuid
 import zlib
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
 
-from snapkv.errors import MediumError, StoreFencedError, StoreLockedError
+from snapkv.errors import MediumError, StoreFencedError
 from snapkv.media.base import JournalFile, Medium
 from snapkv.objstore import layout as lo
+from snapkv.objstore.claim import claim_prefix
 from snapkv.objstore.client import ObjectClient
+from snapkv.objstore.journals import JournalBook, JournalState, ObjectJournal
 from snapkv.objstore.reader import PrefixReader
 from snapkv.objstore.retention import apply_retention
 
-__all__ = ["DEFAULT_HEARTBEAT_TIMEOUT", "DEFAULT_RETENTION", "ObjectJournal", "ObjectMedium"]
+__all__ = ["DEFAULT_HEARTBEAT_TIMEOUT", "DEFAULT_RETENTION", "ObjectMedium"]
 
 log = logging.getLogger("snapkv")
 
@@ -70,64 +71,6 @@ DEFAULT_RETENTION_INTERVAL = 300.0
 #: temporary file and sent in parts (bounded memory either way).
 _SPOOL = 8 << 20
 _OPEN_ATTEMPTS = 20
-
-
-class _Journal:
-    """One journal's bytes, what of them is durable, and the times of the writes not yet."""
-
-    __slots__ = ("data", "durable", "first_seq", "last_seq", "live", "times")
-
-    def __init__(self, data: bytes, durable: int, first_seq: int, last_seq: int = 0) -> None:
-        self.data = bytearray(data)
-        self.durable = durable
-        #: ``(end offset, epoch ms)`` of each buffered write past ``durable``.
-        self.times: list[tuple[int, int]] = []
-        #: The segment that last wrote it from offset 0: what the fold needs from.
-        self.first_seq = first_seq
-        #: The last segment that wrote it.
-        self.last_seq = max(first_seq, last_seq)
-        self.live = True
-
-
-class ObjectJournal(JournalFile):
-    """An open journal of an :class:`ObjectMedium`: writes buffer, ``sync`` is one segment PUT."""
-
-    def __init__(self, medium: ObjectMedium, jid: int, state: _Journal) -> None:
-        self._medium = medium
-        self.jid = jid
-        self._state = state
-        self._closed = False
-
-    @property
-    def size(self) -> int:
-        """Bytes in the journal, buffered ones included (JournalFile's ``size``, always current)."""
-        return len(self._state.data)
-
-    @size.setter
-    def size(self, value: int) -> None:
-        raise AttributeError("an ObjectJournal's size follows its bytes")
-
-    def _check(self) -> None:
-        if self._closed:
-            raise MediumError(f"{self._medium.describe_journal(self.jid)} is closed")
-
-    def write(self, data: bytes) -> None:
-        self._check()
-        self._medium._append(self.jid, self._state, data)
-
-    def sync(self) -> None:
-        self._check()
-        self._medium._sync(self.jid, self._state)
-
-    def truncate(self, size: int) -> None:
-        self._check()
-        self._medium._truncate(self.jid, self._state, size)
-
-    def close(self) -> None:
-        self._closed = True
-
-    def __repr__(self) -> str:
-        return f"<ObjectJournal {self.jid} size={self.size} durable={self._state.durable}>"
 
 
 class ObjectMedium(Medium):
@@ -166,9 +109,7 @@ class ObjectMedium(Medium):
         self.writer = lo.Writer(uuid.uuid4().hex[:16], socket.gethostname(), os.getpid())
         self._state_lock = threading.Lock()  # journals, snapshots, counters
         self._seq_lock = threading.Lock()  # numbered creates: consecutive, one at a time
-        self._journals: dict[int, _Journal] = {}
-        #: ``(first, last)`` segments of each dropped journal (see _segments_from).
-        self._dead: list[tuple[int, int]] = []
+        self._book = JournalBook()
         self._fenced: str | None = None
         self._closed = False
         self._uncertain: tuple[int, bytes] | None = None  # a create that failed for good
@@ -203,84 +144,26 @@ class ObjectMedium(Medium):
     def _open(self, takeover: bool) -> None:
         # One reader for the medium's life: manifests are immutable, so the
         # ones it decoded stay valid (retention reads each one only once).
-        self._reader = reader = PrefixReader(self.client)
-        for _ in range(_OPEN_ATTEMPTS):
-            state = reader.at(None)
-            newest = state.manifest
-            self._clock_ms = max(self._clock_ms, state.clock_ms)
-            if newest is not None and not newest.released and not takeover:
-                self._refuse_if_held(newest, max(newest.heartbeat_ms, state.last_put_ms))
-            claim = lo.Manifest(
-                number=newest.number + 1 if newest else 1,
-                epoch=newest.epoch + 1 if newest else 1,
-                writer=self.writer,
-                heartbeat_ms=self._now_ms(),
-                snapshots=newest.snapshots if newest else (),
-                next_generation=newest.next_generation if newest else 1,
-                segments_from=newest.segments_from if newest else 1,
-                segments=tuple(state.refs),
-                tail_from=state.tail_end,
-                retention_ms=int(self.retention * 1000),
-                clock_ms=self._clock_ms,
-            )
-            if self.client.create(claim.name, lo.encode_manifest(claim)) is None:
-                break
-            # Another opener (or the writer itself) took that number: read again.
-        else:
-            raise MediumError(f"cannot claim {self.client.describe()}: its manifest keeps moving")
-        self.epoch = claim.epoch
-        self._manifest = claim
-        self._snapshots = list(claim.snapshots)
-        self._next_generation = claim.next_generation
-        self._refs = list(state.refs)
-        pairs = list(state.pairs)
-        seq = state.tail_end
-        while True:  # the fence; an older writer's late segments become history
-            fence = lo.Segment(lo.KIND_FENCE, self.epoch, written_ms=self._now_ms())
-            data = lo.encode_segment(fence)
-            theirs = self.client.create(lo.segment_name(seq), data)
-            if theirs is None:
-                self._refs.append(fence.ref(seq, data))
-                break
-            where = self.client.describe(lo.segment_name(seq))
-            late = lo.decode_segment(theirs, where)
-            if late.epoch >= self.epoch:
-                raise StoreFencedError(f"{where}: a newer writer (epoch {late.epoch}) took over")
-            pairs.append((seq, late))
-            self._refs.append(late.ref(seq, theirs))
-            seq += 1
-        self._next_seq = seq + 1
-        journals = lo.fold_segments(pairs, describe=self.client.describe("segment"))
-        spans: dict[int, tuple[int, int]] = {}
-        for number, segment in pairs:
-            jid = segment.journal
-            if segment.kind == lo.KIND_WRITE:
-                if segment.offset == 0 and jid in spans:
-                    self._dead.append(spans.pop(jid))
-                first = spans[jid][0] if jid in spans else number
-                spans[jid] = (first if segment.offset else number, number)
-            elif segment.kind in (lo.KIND_DROP, lo.KIND_DROP_BELOW):
-                below = jid if segment.kind == lo.KIND_DROP_BELOW else None
-                for gone in [j for j in spans if (j < below if below else j == jid)]:
-                    self._dead.append(spans.pop(gone))
-        self._journals = {
-            jid: _Journal(bytes(data), len(data), *spans[jid]) for jid, data in journals.items()
-        }
-        self._clock_ms = max([self._clock_ms, *(s.last_ms for _, s in pairs)])
+        self._reader = PrefixReader(self.client)
+        claim = claim_prefix(
+            self.client,
+            self._reader,
+            writer=self.writer,
+            takeover=takeover,
+            heartbeat_timeout=self.heartbeat_timeout,
+            retention_ms=int(self.retention * 1000),
+            clock=self._clock,
+        )
+        self.epoch = claim.manifest.epoch
+        self._manifest = claim.manifest
+        self._snapshots = list(claim.manifest.snapshots)
+        self._next_generation = claim.manifest.next_generation
+        self._refs = list(claim.refs)
+        self._next_seq = claim.next_seq
+        self._clock_ms = claim.clock_ms
+        journals = lo.fold_segments(claim.pairs, describe=self.client.describe("segment"))
+        self._book.load(claim.pairs, journals)
         log.info("opened %s as %s, epoch %d", self.client.describe(), self.writer, self.epoch)
-
-    def _refuse_if_held(self, newest: lo.Manifest, heartbeat_ms: int) -> None:
-        age = self._clock() - heartbeat_ms / 1000
-        if age < self.heartbeat_timeout:
-            when = datetime.fromtimestamp(heartbeat_ms / 1000, UTC).isoformat(
-                timespec="milliseconds"
-            )
-            raise StoreLockedError(
-                f"{self.client.describe()} is held by {newest.writer}, epoch {newest.epoch}: "
-                f"last heartbeat {when} ({age:.1f} s ago, within the "
-                f"{self.heartbeat_timeout:g} s heartbeat timeout); open it with "
-                "takeover=True (--takeover) to fence that writer"
-            )
 
     # ------------------------------------------------------------- creating
 
@@ -322,11 +205,8 @@ class ObjectMedium(Medium):
         """Segment ``seq`` is stored: name it, and note it as its journal's last."""
         self._refs.append(segment.ref(seq, data))
         self._next_seq = seq + 1
-        if segment.kind == lo.KIND_WRITE:
-            with self._state_lock:
-                state = self._journals.get(segment.journal)
-                if state is not None:
-                    state.last_seq = seq
+        with self._state_lock:
+            self._book.wrote(seq, segment)
 
     def _resolve_uncertain(self) -> None:
         """After a create that failed for good: did it land? (The ambiguous PUT, at the end.)"""
@@ -340,38 +220,13 @@ class ObjectMedium(Medium):
         elif there is not None:
             raise self._fence(f"{lo.segment_name(seq)} was created by another writer")
 
-    def _segments_from(self) -> int:
-        """The first segment the fold needs (FORMAT.md O6); caller holds ``_seq_lock``.
-
-        Not just the oldest live journal's first segment: a journal dropped
-        later may still have written segments after it (the old journal's
-        last sync lands after the next journal's creation at a rotation),
-        and a fold that meets such a write must have seen that journal
-        created. So the start moves back over every dropped journal whose
-        segments reach past it, until none does; dropped journals wholly
-        before the start never matter again and are forgotten.
-        """
-        start = min([self._next_seq, *(j.first_seq for j in self._journals.values())])
-        moved = True
-        while moved:
-            moved = False
-            for first, last in self._dead:
-                if first < start <= last:
-                    start, moved = first, True
-        self._dead = [(first, last) for first, last in self._dead if last >= start]
-        return start
-
-    def _forget(self, state: _Journal) -> None:
-        """``state``'s journal was dropped or replaced; caller holds both locks."""
-        state.live = False
-        self._dead.append((state.first_seq, state.last_seq))
-
     def _write_manifest(self, *, released: bool = False, **changes: object) -> lo.Manifest:
         """Create the next manifest: the state plus ``changes``; caller holds ``_seq_lock``."""
         self._check_writable()
         self._resolve_uncertain()
         current = self._manifest
-        segments_from = self._segments_from()
+        with self._state_lock:
+            segments_from = self._book.segments_from(self._next_seq)
         refs = [ref for ref in self._refs if ref.seq >= segments_from]
         fields: dict[str, object] = {
             "number": current.number + 1,
@@ -469,11 +324,11 @@ class ObjectMedium(Medium):
 
     def journal_ids(self) -> list[int]:
         with self._state_lock:
-            return sorted(self._journals)
+            return sorted(self._book.live)
 
     def read_journal(self, jid: int) -> bytes | None:
         with self._state_lock:
-            state = self._journals.get(jid)
+            state = self._book.live.get(jid)
             return None if state is None else bytes(state.data)
 
     def describe_journal(self, jid: int) -> str:
@@ -489,23 +344,20 @@ class ObjectMedium(Medium):
             )
             self._put_segment(segment)
             with self._state_lock:
-                old = self._journals.get(jid)
-                if old is not None:
-                    self._forget(old)
-                state = self._journals[jid] = _Journal(header, len(header), self._next_seq - 1)
+                state = self._book.created(jid, header, self._next_seq - 1)
         return ObjectJournal(self, jid, state)
 
     def open_journal(self, jid: int) -> JournalFile:
         self._check_writable()
         with self._state_lock:
-            state = self._journals.get(jid)
+            state = self._book.live.get(jid)
         if state is None:
             raise MediumError(f"cannot open {self.describe_journal(jid)}: it does not exist")
         return ObjectJournal(self, jid, state)
 
     def remove_journals(self, below: int) -> None:
         with self._state_lock:
-            doomed = [jid for jid in self._journals if jid < below]
+            doomed = [jid for jid in self._book.live if jid < below]
         if not doomed:
             return  # nothing to say: no request
         with self._seq_lock:
@@ -514,18 +366,17 @@ class ObjectMedium(Medium):
             )
             with self._state_lock:
                 for jid in doomed:
-                    self._forget(self._journals.pop(jid))
+                    self._book.drop(jid)
 
     def quarantine_journal(self, jid: int) -> str:
         with self._seq_lock:
             self._put_segment(lo.Segment(lo.KIND_DROP, self.epoch, jid, written_ms=self._now_ms()))
             with self._state_lock:
-                state = self._journals.pop(jid, None)
-                if state is not None:
-                    self._forget(state)
+                self._book.drop(jid)
         return f"{self.describe_journal(jid)} (unlisted, kept for the retention window)"
 
-    def _append(self, jid: int, state: _Journal, data: bytes) -> None:
+    def journal_write(self, jid: int, state: JournalState, data: bytes) -> None:
+        """:meth:`ObjectJournal.write`: buffer ``data`` with the time it was appended."""
         self._check_writable()
         if not data:
             return
@@ -537,7 +388,8 @@ class ObjectMedium(Medium):
             self._clock_ms = now
             state.times.append((len(state.data), now))
 
-    def _sync(self, jid: int, state: _Journal) -> None:
+    def journal_sync(self, jid: int, state: JournalState) -> None:
+        """:meth:`ObjectJournal.sync`: one segment of everything buffered (none if nothing is)."""
         with self._seq_lock:
             with self._state_lock:
                 if not state.live:
@@ -555,7 +407,8 @@ class ObjectMedium(Medium):
                 state.durable = end
                 state.times = [(e, ms) for e, ms in state.times if e > end]
 
-    def _truncate(self, jid: int, state: _Journal, size: int) -> None:
+    def journal_truncate(self, jid: int, state: JournalState, size: int) -> None:
+        """:meth:`ObjectJournal.truncate`: an empty write at the cut, then what is buffered."""
         if size < 0:
             raise ValueError(f"cannot truncate to {size} bytes")
         with self._seq_lock:
@@ -568,7 +421,7 @@ class ObjectMedium(Medium):
                 self._put_segment(lo.Segment(lo.KIND_WRITE, self.epoch, jid, size, self._now_ms()))
                 with self._state_lock:
                     state.durable = size
-        self._sync(jid, state)
+        self.journal_sync(jid, state)
 
     # ---------------------------------------------------------------- lifecycle
 

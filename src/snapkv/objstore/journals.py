@@ -1,0 +1,180 @@
+"""The journals of an :class:`~snapkv.objstore.medium.ObjectMedium`: their bytes and their segments.
+
+Split from the medium at the seam between the prefix's protocol (claiming,
+fencing, manifests, snapshots: :mod:`snapkv.objstore.medium`) and the
+bookkeeping of the journals the segments hold:
+
+* :class:`JournalState`: one journal's bytes, how much of them a segment
+  made durable, the times of the writes not yet, and the first and last
+  segment that wrote it;
+* :class:`ObjectJournal`: the :class:`~snapkv.media.base.JournalFile` a
+  Store writes to; every call goes to its medium (the :class:`JournalHost`),
+  which holds the locks and puts the segments;
+* :class:`JournalBook`: the live journals, the spans of the dropped ones,
+  and from them the first segment a manifest must name (FORMAT.md O6).
+
+Nothing here makes a request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+from snapkv.errors import MediumError
+from snapkv.media.base import JournalFile
+from snapkv.objstore import layout as lo
+
+__all__ = ["JournalBook", "JournalHost", "JournalState", "ObjectJournal"]
+
+
+class JournalState:
+    """One journal's bytes, what of them is durable, and the times of the writes not yet."""
+
+    __slots__ = ("data", "durable", "first_seq", "last_seq", "live", "times")
+
+    def __init__(self, data: bytes, durable: int, first_seq: int, last_seq: int = 0) -> None:
+        self.data = bytearray(data)
+        self.durable = durable
+        #: ``(end offset, epoch ms)`` of each buffered write past ``durable``.
+        self.times: list[tuple[int, int]] = []
+        #: The segment that last wrote it from offset 0: what the fold needs from.
+        self.first_seq = first_seq
+        #: The last segment that wrote it.
+        self.last_seq = max(first_seq, last_seq)
+        #: False once the journal was dropped or replaced: its handles may not sync.
+        self.live = True
+
+
+class JournalHost(Protocol):
+    """What an :class:`ObjectJournal` asks of its medium."""
+
+    def journal_write(self, jid: int, state: JournalState, data: bytes) -> None:
+        """Buffer ``data`` with its time."""
+        ...
+
+    def journal_sync(self, jid: int, state: JournalState) -> None:
+        """Put one segment holding everything buffered."""
+        ...
+
+    def journal_truncate(self, jid: int, state: JournalState, size: int) -> None:
+        """Cut the journal at ``size``, durably."""
+        ...
+
+    def describe_journal(self, jid: int) -> str:
+        """The journal, for messages."""
+        ...
+
+
+class ObjectJournal(JournalFile):
+    """An open journal of an ObjectMedium: writes buffer, ``sync`` is one segment PUT."""
+
+    def __init__(self, host: JournalHost, jid: int, state: JournalState) -> None:
+        self._host = host
+        self.jid = jid
+        self._state = state
+        self._closed = False
+
+    @property
+    def size(self) -> int:
+        """Bytes in the journal, buffered ones included (JournalFile's ``size``, always current)."""
+        return len(self._state.data)
+
+    @size.setter
+    def size(self, value: int) -> None:
+        raise AttributeError("an ObjectJournal's size follows its bytes")
+
+    def _check(self) -> None:
+        if self._closed:
+            raise MediumError(f"{self._host.describe_journal(self.jid)} is closed")
+
+    def write(self, data: bytes) -> None:
+        self._check()
+        self._host.journal_write(self.jid, self._state, data)
+
+    def sync(self) -> None:
+        self._check()
+        self._host.journal_sync(self.jid, self._state)
+
+    def truncate(self, size: int) -> None:
+        self._check()
+        self._host.journal_truncate(self.jid, self._state, size)
+
+    def close(self) -> None:
+        self._closed = True
+
+    def __repr__(self) -> str:
+        return f"<ObjectJournal {self.jid} size={self.size} durable={self._state.durable}>"
+
+
+class JournalBook:
+    """The live journals by id, and the segment spans of the dropped ones.
+
+    Not thread-safe: the medium calls it under its locks.
+    """
+
+    def __init__(self) -> None:
+        self.live: dict[int, JournalState] = {}
+        #: ``(first, last)`` segments of each dropped journal (see :meth:`segments_from`).
+        self.dead: list[tuple[int, int]] = []
+
+    def load(self, pairs: Iterable[tuple[int, lo.Segment]], journals: dict[int, bytearray]) -> None:
+        """Set the book to the folded ``journals`` of ``pairs`` (all durable), spans included."""
+        spans: dict[int, tuple[int, int]] = {}
+        for number, segment in pairs:
+            jid = segment.journal
+            if segment.kind == lo.KIND_WRITE:
+                if segment.offset == 0 and jid in spans:
+                    self.dead.append(spans.pop(jid))
+                first = spans[jid][0] if jid in spans and segment.offset else number
+                spans[jid] = (first, number)
+            elif segment.kind in (lo.KIND_DROP, lo.KIND_DROP_BELOW):
+                below = segment.kind == lo.KIND_DROP_BELOW
+                for gone in [j for j in spans if (j < jid if below else j == jid)]:
+                    self.dead.append(spans.pop(gone))
+        self.live = {
+            jid: JournalState(bytes(data), len(data), *spans[jid]) for jid, data in journals.items()
+        }
+
+    def created(self, jid: int, header: bytes, seq: int) -> JournalState:
+        """Journal ``jid`` was (re)created by segment ``seq``; a previous one is dropped."""
+        old = self.live.get(jid)
+        if old is not None:
+            self.drop(jid)
+        state = self.live[jid] = JournalState(header, len(header), seq)
+        return state
+
+    def drop(self, jid: int) -> None:
+        """Journal ``jid`` is set aside, removed or replaced: its handles stop, its span stays."""
+        state = self.live.pop(jid, None)
+        if state is not None:
+            state.live = False
+            self.dead.append((state.first_seq, state.last_seq))
+
+    def wrote(self, seq: int, segment: lo.Segment) -> None:
+        """Segment ``seq`` is stored: if it writes a live journal, it is that journal's last."""
+        if segment.kind == lo.KIND_WRITE:
+            state = self.live.get(segment.journal)
+            if state is not None:
+                state.last_seq = seq
+
+    def segments_from(self, next_seq: int) -> int:
+        """The first segment the fold needs (FORMAT.md O6), ``next_seq`` when none is.
+
+        Not just the oldest live journal's first segment: a journal dropped
+        later may still have written segments after it (the old journal's
+        last sync lands after the next journal's creation at a rotation),
+        and a fold that meets such a write must have seen that journal
+        created. So the start moves back over every dropped journal whose
+        segments reach past it, until none does; dropped journals wholly
+        before the start never matter again and are forgotten.
+        """
+        start = min([next_seq, *(state.first_seq for state in self.live.values())])
+        moved = True
+        while moved:
+            moved = False
+            for first, last in self.dead:
+                if first < start <= last:
+                    start, moved = first, True
+        self.dead = [(first, last) for first, last in self.dead if last >= start]
+        return start
