@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
-from snapkv.server import pubsub
 from snapkv.server.conf import (
     NOTIFY_EXPIRED,
     NOTIFY_GENERIC,
@@ -38,6 +37,7 @@ from snapkv.server.conf import (
     NOTIFY_STRING,
     NOTIFY_ZSET,
 )
+from snapkv.server.pubsub import publish
 
 if TYPE_CHECKING:
     from snapkv.server.client import Client
@@ -78,7 +78,6 @@ def notify(target: Client | ServerState, flag: int, event: str, key: str, db: in
     selected = server.config.notify_keyspace_events
     if not (selected & flag and selected & _EITHER):
         return
-    publish = getattr(pubsub, "publish")  # noqa: B009 (until pubsub.publish lands)
     if selected & NOTIFY_KEYSPACE:
         publish(server, f"__keyspace@{db}__:{key}", event)
     if selected & NOTIFY_KEYEVENT:
