@@ -1,9 +1,12 @@
-"""CLIENT and its subcommands: ID GETNAME SETNAME SETINFO INFO LIST KILL NO-EVICT NO-TOUCH.
+"""CLIENT and its subcommands (Redis's ``clientCommand`` in ``networking.c``).
 
-Redis keeps these with the connection (``networking.c``); here they are
-introspection over :attr:`ServerState.clients`. CLIENT KILL of another
+Introspection over :attr:`ServerState.clients` (ID GETNAME SETNAME SETINFO
+INFO LIST KILL) and the controls a connection has over itself or the
+server (REPLY, PAUSE, UNPAUSE, UNBLOCK, NO-EVICT, NO-TOUCH; TRACKING and
+its friends are in :mod:`snapkv.server.cmd_tracking`). CLIENT KILL of another
 connection calls the ``kill`` the network layer set on its Client; of the
 caller's own connection, it replies first and then closes (as Redis).
+SETINFO and NO-TOUCH are Redis 7.2's, accepted for the clients that send them.
 """
 
 from __future__ import annotations
@@ -11,8 +14,11 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+# CLIENT TRACKING and its friends are declared there, imported with CLIENT.
+import snapkv.server.cmd_tracking  # noqa: F401
+from snapkv.server.client import REPLY_OFF, REPLY_ON, REPLY_SKIP_NEXT
 from snapkv.server.cmd_connection import valid_name
-from snapkv.server.resp.writer import OK, SimpleString, bulk, integer
+from snapkv.server.resp.writer import OK, SimpleString, bulk, error, integer
 from snapkv.server.table import ERR_NOT_INT, ERR_SYNTAX, CommandError, command, parse_int
 
 if TYPE_CHECKING:
@@ -22,6 +28,9 @@ __all__: list[str] = []
 
 _CONN = "connection"
 _SUB = "noscript loading stale"
+_ADMIN = "admin noscript loading stale"
+_ZERO, _ONE = integer(0), integer(1)
+_UNBLOCKED = error("UNBLOCKED client unblocked via CLIENT UNBLOCK")
 
 
 @command("client|id", 2, _SUB, group=_CONN)
@@ -63,7 +72,7 @@ def client_info(client: Client, argv: list[str]) -> bytes:
     return bulk(client.info_line() + "\n")
 
 
-@command("client|list", -2, _SUB, group=_CONN)
+@command("client|list", -2, _ADMIN, group=_CONN)
 def client_list(client: Client, argv: list[str]) -> bytes:
     """CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id ...]."""
     clients = list(client.server.clients.values())
@@ -88,7 +97,7 @@ def client_list(client: Client, argv: list[str]) -> bytes:
     return bulk("".join(c.info_line() + "\n" for c in clients))
 
 
-@command("client|kill", -3, "admin noscript loading stale", group=_CONN)
+@command("client|kill", -3, _ADMIN, group=_CONN)
 def client_kill(client: Client, argv: list[str]) -> bytes:
     """CLIENT KILL addr:port, or CLIENT KILL <filter> <value> ... (a count)."""
     server = client.server
@@ -159,35 +168,167 @@ def _kill(me: Client, victims: list[Client]) -> None:
             victim.kill()
 
 
-@command("client|no-evict", 3, _SUB, group=_CONN)
+@command("client|no-evict", 3, _ADMIN, group=_CONN)
 def client_no_evict(client: Client, argv: list[str]) -> bytes:
-    if argv[2].lower() not in ("on", "off"):
-        raise CommandError(ERR_SYNTAX)
+    """CLIENT NO-EVICT ON|OFF: kept as a flag (``e`` in CLIENT LIST); nothing is ever evicted."""
+    client.no_evict = _on_off(argv[2])
     return OK
 
 
 @command("client|no-touch", 3, _SUB, group=_CONN)
 def client_no_touch(client: Client, argv: list[str]) -> bytes:
-    if argv[2].lower() not in ("on", "off"):
-        raise CommandError(ERR_SYNTAX)
+    """CLIENT NO-TOUCH ON|OFF (Redis 7.2): a flag (``T``); snapkv keeps no access times to spare."""
+    client.no_touch = _on_off(argv[2])
     return OK
+
+
+def _on_off(text: str) -> bool:
+    value = text.lower()
+    if value not in ("on", "off"):
+        raise CommandError(ERR_SYNTAX)
+    return value == "on"
+
+
+@command("client|reply", 3, _SUB, group=_CONN)
+def client_reply(client: Client, argv: list[str]) -> bytes:
+    """CLIENT REPLY ON|OFF|SKIP: the dispatcher drops replies by ``client.reply_mode``.
+
+    OFF and SKIP answer nothing themselves; SKIP drops the reply of the one
+    command after it (and is ignored under OFF, as Redis's); ON answers OK.
+    """
+    mode = argv[2].lower()
+    if mode == "on":
+        client.reply_mode = REPLY_ON
+        client.update_plain()
+        return OK
+    if mode == "off":
+        client.reply_mode = REPLY_OFF
+    elif mode == "skip":
+        if client.reply_mode != REPLY_OFF:
+            client.reply_mode = REPLY_SKIP_NEXT
+    else:
+        raise CommandError(ERR_SYNTAX)
+    client.update_plain()
+    return b""
+
+
+@command("client|pause", -3, _ADMIN, group=_CONN)
+def client_pause(client: Client, argv: list[str]) -> bytes:
+    """CLIENT PAUSE milliseconds [WRITE|ALL]: hold other clients' commands (``ServerState.pause``).
+
+    As Redis's: the mode is checked before the timeout; a pause never
+    shortens one in force, and ALL wins over WRITE (both in ``pause``).
+    """
+    if len(argv) > 4:
+        raise CommandError(_subcommand_syntax("pause"))
+    mode = "all"
+    if len(argv) == 4:
+        mode = argv[3].lower()
+        if mode not in ("write", "all"):
+            raise CommandError("ERR CLIENT PAUSE mode must be WRITE or ALL")
+    milliseconds = parse_int(argv[2], "ERR timeout is not an integer or out of range")
+    if milliseconds < 0:
+        raise CommandError("ERR timeout is negative")
+    client.server.pause(mode, milliseconds / 1000)
+    return OK
+
+
+@command("client|unpause", 2, _ADMIN, group=_CONN)
+def client_unpause(client: Client, argv: list[str]) -> bytes:
+    """End the pause: the held commands run, in the order they came."""
+    client.server.unpause()
+    return OK
+
+
+@command("client|unblock", -3, _ADMIN, group=_CONN)
+def client_unblock(client: Client, argv: list[str]) -> bytes:
+    """CLIENT UNBLOCK id [TIMEOUT|ERROR]: end another client's wait on keys; 1 if it waited.
+
+    TIMEOUT answers it as if its timeout passed (BLPOP's null), ERROR with
+    ``-UNBLOCKED``. Only a wait that ``Blocked.unblockable`` allows (keys,
+    WAIT): a command held by CLIENT PAUSE or a busy script's caller stays.
+    """
+    if len(argv) > 4:
+        raise CommandError(_subcommand_syntax("unblock"))
+    as_error = False
+    if len(argv) == 4:
+        reason = argv[3].lower()
+        if reason not in ("timeout", "error"):
+            raise CommandError("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+        as_error = reason == "error"
+    target = client.server.clients.get(parse_int(argv[2]))
+    blocked = target.blocked if target is not None else None
+    if target is None or blocked is None or not blocked.unblockable:
+        return _ZERO
+    blocked.cancel()
+    target.wake(_UNBLOCKED if as_error else blocked.timeout_reply)
+    return _ONE
+
+
+def _subcommand_syntax(name: str) -> str:
+    """Redis's ``addReplySubcommandSyntaxError`` (arity passed, the argument count did not)."""
+    return f"ERR unknown subcommand or wrong number of arguments for '{name}'. Try CLIENT HELP."
+
+
+#: Redis 7.0's CLIENT HELP, with 7.2's SETINFO and NO-TOUCH (which snapkv accepts).
+_HELP = (
+    "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CACHING (YES|NO)",
+    "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+    "GETREDIR",
+    "    Return the client ID we are redirecting to when tracking is enabled.",
+    "GETNAME",
+    "    Return the name of the current connection.",
+    "ID",
+    "    Return the ID of the current connection.",
+    "INFO",
+    "    Return information about the current client connection.",
+    "KILL <ip:port>",
+    "    Kill connection made from <ip:port>.",
+    "KILL <option> <value> [<option> <value> [...]]",
+    "    Kill connections. Options are:",
+    "    * ADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made from the specified address",
+    "    * LADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made to specified local address",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Kill connections by type.",
+    "    * USER <username>",
+    "      Kill connections authenticated by <username>.",
+    "    * SKIPME (YES|NO)",
+    "      Skip killing current connection (default: yes).",
+    "LIST [options ...]",
+    "    Return information about client connections. Options:",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Return clients of specified type.",
+    "UNPAUSE",
+    "    Stop the current client pause, resuming traffic.",
+    "PAUSE <timeout> [WRITE|ALL]",
+    "    Suspend all, or just write, clients for <timeout> milliseconds.",
+    "REPLY (ON|OFF|SKIP)",
+    "    Control the replies sent to the current connection.",
+    "SETNAME <name>",
+    "    Assign the name <name> to the current connection.",
+    "SETINFO <option> <value>",
+    "    Set client meta attr. Options are:",
+    "    * LIB-NAME: the client lib name.",
+    "    * LIB-VER: the client lib version.",
+    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    "    Unblock the specified blocked client.",
+    "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+    "         [OPTIN] [OPTOUT] [NOLOOP]",
+    "    Control server assisted client side caching.",
+    "TRACKINGINFO",
+    "    Report tracking status for the current connection.",
+    "NO-EVICT (ON|OFF)",
+    "    Protect current client connection from eviction.",
+    "NO-TOUCH (ON|OFF)",
+    "    Will not touch LRU/LFU stats when this mode is on.",
+    "HELP",
+    "    Prints this help.",
+)
 
 
 @command("client|help", 2, "loading stale", group=_CONN)
 def client_help(client: Client, argv: list[str]) -> bytes:
-    return client.encode(
-        [
-            SimpleString(line)
-            for line in (
-                "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "ID",
-                "GETNAME",
-                "SETNAME <name>",
-                "SETINFO <LIB-NAME|LIB-VER> <value>",
-                "INFO",
-                "LIST [TYPE <type>] [ID <id> [<id> ...]]",
-                "KILL <ip:port> | <option> <value> [<option> <value> ...]",
-                "HELP",
-            )
-        ]
-    )
+    return client.encode([SimpleString(line) for line in _HELP])

@@ -1,10 +1,13 @@
-"""Connection commands: PING ECHO QUIT RESET AUTH HELLO SELECT (CLIENT: cmd_client)."""
+"""Connection commands: PING ECHO QUIT RESET AUTH HELLO SELECT MONITOR (CLIENT: cmd_client)."""
 
 from __future__ import annotations
 
 import hmac
 from typing import TYPE_CHECKING
 
+from snapkv.server.client import REPLY_ON, REPLY_SKIP
+from snapkv.server.monitor import start_monitor, stop_monitor
+from snapkv.server.pubsub import unsubscribe_all
 from snapkv.server.resp.text import to_bytes
 from snapkv.server.resp.writer import OK, bulk
 from snapkv.server.state import REDIS_VERSION
@@ -48,16 +51,49 @@ def quit_(client: Client, argv: list[str]) -> bytes:
 
 @command("reset", 1, "noscript loading stale fast noauth allow_busy", group=_CONN)
 def reset(client: Client, argv: list[str]) -> bytes:
-    """Back to a fresh connection's state: no MULTI, no WATCH, keyspace 0, RESP2, no name."""
+    """A fresh connection's state, as Redis 7.0's ``clearClientConnectionState``.
+
+    Out of MONITOR and tracking; keyspace 0; RESP2; the default user, so
+    with ``requirepass`` the client must AUTH again; no MULTI, no WATCH; no
+    subscription (silently: no unsubscribe messages); no name; NO-EVICT,
+    NO-TOUCH and CLIENT REPLY OFF cleared. A pending REPLY SKIP is left to
+    the dispatcher, which drops this reply and then ends it, as Redis's
+    ``resetClient`` does after the command.
+    """
+    stop_monitor(client)
+    if client.tracking is not None:
+        client.tracking.disable(client)
+    client.select(0)
+    client.set_resp(2)
+    client.user = "default"
+    client.authenticated = client.server.config.requirepass is None
     client.multi = None
     client.multi_failed = False
     client.unwatch()
-    client.select(0)
-    client.set_resp(2)
+    unsubscribe_all(client)
     client.name = ""
-    client.authenticated = client.server.config.requirepass is None
+    client.no_evict = client.no_touch = False
+    if client.reply_mode != REPLY_SKIP:
+        client.reply_mode = REPLY_ON
     client.update_plain()
     return b"+RESET\r\n"
+
+
+@command("monitor", 1, "admin noscript loading stale", group="server")
+def monitor(client: Client, argv: list[str]) -> bytes:
+    """Stream every command the server runs to this client (see :mod:`snapkv.server.monitor`).
+
+    A second MONITOR gets no reply at all, as Redis's ``monitorCommand``
+    returns early for a client already in monitor mode. Inside EXEC it is
+    refused: the transaction's client must get one reply per command
+    (Redis's ``CLIENT_DENY_BLOCKING``).
+    """
+    if client.server.store.in_transaction:
+        raise CommandError("ERR MONITOR isn't allowed for DENY BLOCKING client")
+    if client.monitor:
+        return b""
+    start_monitor(client)
+    return OK
 
 
 def _check_password(client: Client, user: str, password: str) -> None:

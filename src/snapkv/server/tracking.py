@@ -1,0 +1,262 @@
+"""CLIENT TRACKING: server-assisted client-side caching (Redis's ``tracking.c``).
+
+A tracking client's read commands remember their keys in one table
+(key name -> client ids, whatever the keyspace, as Redis's ``TrackingTable``);
+when a write changes a remembered key, each of those clients is told once
+(``invalidate`` with the key) and the key is forgotten until read again.
+In broadcasting mode (BCAST) a client remembers nothing: it is told of
+every changed key under its prefixes. The message goes to the client in
+RESP3 (``>2 invalidate [keys]``), or to the client it REDIRECTs to: a RESP3
+one the same way, a RESP2 one subscribed to ``__redis__:invalidate`` as a
+pub/sub message on that channel. A flush (FLUSHDB, FLUSHALL, SWAPDB)
+tells every tracking client ``invalidate`` with a null, and empties the table.
+
+Where it hooks in, all through the server's hooks:
+
+* writes: a ``key_listeners`` entry only takes note; the messages go out
+  from ``deferred`` once the command has finished, so the client whose
+  write it was is told after its own reply (as Redis 7.0 holds a current
+  client's invalidations until after its reply); with NOLOOP it is not told;
+* keys the Store reclaims because they expired: its ``expired_listener``
+  (chained after the one already set), from the sweeper's thread;
+* reads: the dispatcher calls :meth:`Tracking.after_command` after every
+  command of a tracking client (such a client never takes the fast path).
+
+The table is made on the first CLIENT TRACKING ON, so a server whose
+clients never track pays nothing on writes. Unlike Redis, the table has no
+``tracking-table-max-keys`` bound, and the keys a script's ``redis.call``
+reads are not remembered for the script's caller.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from snapkv.server.resp.writer import bulk
+
+if TYPE_CHECKING:
+    from snapkv.server.client import Client
+    from snapkv.server.state import ServerState
+    from snapkv.server.table import Command
+
+__all__ = ["Table", "Tracking", "table"]
+
+_INVALIDATE = b">2\r\n$10\r\ninvalidate\r\n"
+#: A RESP2 redirect target subscribed to the channel gets a pub/sub message.
+_CHANNEL_MESSAGE = b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n"
+_NULLS = {2: b"$-1\r\n", 3: b"_\r\n"}
+#: Read-only commands whose keys are not remembered: a read-only script's
+#: own keys (Redis remembers the keys of the commands the script runs).
+_NOT_REMEMBERED = frozenset({"eval_ro", "evalsha_ro", "fcall_ro"})
+
+
+class Tracking:
+    """One client's tracking state (``client.tracking`` while tracking is on)."""
+
+    __slots__ = ("bcast", "broken", "caching", "noloop", "optin", "optout", "prefixes", "redirect")
+
+    def __init__(self) -> None:
+        #: The id of the client told instead of this one; 0: this one.
+        self.redirect = 0
+        self.bcast = self.optin = self.optout = self.noloop = False
+        #: CLIENT CACHING YES (OPTIN) or NO (OPTOUT), for the next command only.
+        self.caching = False
+        #: The redirect target was gone when a message was due (``broken_redirect``).
+        self.broken = False
+        #: BCAST's prefixes ('' for every key), in the order Redis lists them.
+        self.prefixes: set[str] = set()
+
+    def after_command(self, client: Client, cmd: Command, argv: list[str]) -> None:
+        """``cmd`` ran for ``client``: remember the keys it read; end a CLIENT CACHING.
+
+        As Redis's ``call()`` (``trackingRememberKeys``: a read-only command,
+        unless the client broadcasts or OPTIN/OPTOUT says not this time) and
+        ``resetClient`` (the CACHING choice lasts one command, or the
+        commands of one MULTI/EXEC block; any CLIENT subcommand keeps it).
+        """
+        server = client.server
+        tracked = table(server)
+        if tracked.pending:
+            tracked.writer = client  # its own invalidations wait for its reply
+        if (
+            not self.bcast
+            and "readonly" in cmd.flags
+            and cmd.name not in _NOT_REMEMBERED
+            and not (self.optin and not self.caching)
+            and not (self.optout and self.caching)
+        ):
+            keys = tracked.keys
+            for key in cmd.keys(argv):
+                keys.setdefault(key, set()).add(client.id)
+        if (
+            self.caching
+            and cmd.parent != "client"
+            and client.multi is None
+            and not server.store.in_transaction
+        ):
+            self.caching = False
+
+    def disable(self, client: Client) -> None:
+        """CLIENT TRACKING OFF (RESET, a disconnect): forget the client's prefixes and flags."""
+        tracked = table(client.server)
+        for prefix in self.prefixes:
+            ids = tracked.prefixes.get(prefix)
+            if ids is not None:
+                ids.discard(client.id)
+                if not ids:
+                    del tracked.prefixes[prefix]
+        client.tracking = None
+        client.update_plain()
+
+
+class Table:
+    """The server's tracking table (``server.tracking``): remembered keys and BCAST prefixes."""
+
+    def __init__(self, server: ServerState) -> None:
+        self.server = server
+        #: Key name -> the ids of the clients that read it since it last changed.
+        self.keys: dict[str, set[int]] = {}
+        #: BCAST prefix -> the ids of the clients listening to it.
+        self.prefixes: dict[str, set[int]] = {}
+        #: Keys changed since the last :meth:`flush` (``None``: a flush of everything).
+        self.pending: list[str | None] = []
+        #: The tracking client whose command changed the pending keys (NOLOOP, ordering).
+        self.writer: Client | None = None
+        self._lock = threading.Lock()
+        self._scheduled = False
+
+    # ------------------------------------------------------------- hooks
+
+    def changed(self, db: int | None, keys: list[str] | None) -> None:
+        """A ``key_listeners`` entry: note the keys (``None``: a keyspace emptied)."""
+        with self._lock:
+            if keys is None:
+                self.pending.append(None)
+            else:
+                self.pending.extend(keys)
+            if self._scheduled:
+                return
+            self._scheduled = True
+        server = self.server
+        loop_thread = server.loop_thread
+        if loop_thread is not None and threading.get_ident() != loop_thread:
+            assert server.threadsafe_call is not None
+            server.threadsafe_call(self.flush)  # the sweeper, a script's thread
+        else:
+            server.deferred.append(self.flush)
+
+    def expired(self, db: int, keys: list[str]) -> None:
+        """Keys the Store reclaimed: invalidated as written ones (``deleteExpiredKey``)."""
+        self.changed(db, keys)
+
+    def client_gone(self, client: Client) -> None:
+        """A disconnect ends the client's tracking (its ids left in the table are skipped)."""
+        if client.tracking is not None:
+            client.tracking.disable(client)
+
+    # ---------------------------------------------------------- messages
+
+    def flush(self) -> None:
+        """Tell every client concerned of the keys changed since the last flush."""
+        with self._lock:
+            pending, self.pending = self.pending, []
+            writer, self.writer = self.writer, None
+            self._scheduled = False
+        changed: list[str] = []
+        for key in pending:
+            if key is None:
+                self._flushed(writer)
+                changed = []
+                continue
+            changed.append(key)
+            ids = self.keys.pop(key, None)
+            for client_id in sorted(ids or ()):
+                target = self.server.clients.get(client_id)
+                state = target.tracking if target is not None else None
+                if target is None or state is None or state.bcast:
+                    continue
+                if state.noloop and target is writer:
+                    continue
+                self._send(target, _array([key]), writer)
+        if self.prefixes and changed:
+            self._broadcast(changed, writer)
+
+    def _flushed(self, writer: Client | None) -> None:
+        """A keyspace was emptied: a null invalidation to every tracking client."""
+        self.keys.clear()
+        for client in list(self.server.clients.values()):
+            if client.tracking is not None:
+                self._send(client, _NULLS[client.resp], writer)
+
+    def _broadcast(self, changed: list[str], writer: Client | None) -> None:
+        """BCAST: one message per prefix, its changed keys in byte order, to its listeners."""
+        unique = sorted(set(changed), key=lambda k: k.encode("utf-8", "surrogateescape"))
+        for prefix, ids in list(self.prefixes.items()):
+            keys = [key for key in unique if key.startswith(prefix)]
+            if not keys:
+                continue
+            for client_id in sorted(ids):
+                target = self.server.clients.get(client_id)
+                if target is None or target.tracking is None:
+                    continue
+                if target.tracking.noloop and target is writer:
+                    continue
+                self._send(target, _array(keys), writer)
+
+    def _send(self, client: Client, payload: bytes, writer: Client | None) -> None:
+        """Redis's ``sendTrackingMessage``: to ``client`` or its redirect target, if it can."""
+        state = client.tracking
+        assert state is not None
+        target = client
+        redirected = False
+        if state.redirect:
+            found = self.server.clients.get(state.redirect)
+            if found is None:
+                state.broken = True
+                if client.resp == 3:
+                    _push(
+                        client,
+                        b">2\r\n$21\r\ntracking-redir-broken\r\n:%d\r\n" % state.redirect,
+                        writer,
+                    )
+                return
+            target, redirected = found, True
+        if target.resp == 3:
+            _push(target, _INVALIDATE + payload, writer)
+        elif redirected and (target.channels or target.patterns or target.shard_channels):
+            _push(target, _CHANNEL_MESSAGE + payload, writer)
+        # Else a RESP2 client without redirection: it cannot be told anything.
+
+
+def _array(keys: list[str]) -> bytes:
+    return b"*%d\r\n%s" % (len(keys), b"".join([bulk(key) for key in keys]))
+
+
+def _push(client: Client, data: bytes, writer: Client | None) -> None:
+    """Push now; to the writer itself after its reply (the event loop's next turn)."""
+    server = client.server
+    if client is writer and server.threadsafe_call is not None:
+        server.threadsafe_call(lambda: client.push(data))
+    else:
+        client.push(data)
+
+
+def table(server: ServerState) -> Table:
+    """``server``'s tracking table, made (and hooked in) on first use."""
+    made: Table | None = server.tracking
+    if made is None:
+        made = Table(server)
+        server.tracking = made
+        server.key_listeners.append(made.changed)
+        server.client_gone.append(made.client_gone)
+        store = server.store
+        before = store.expired_listener
+
+        def expired(db: int, keys: list[str]) -> None:
+            if before is not None:
+                before(db, keys)
+            made.expired(db, keys)
+
+        store.expired_listener = expired
+    return made
