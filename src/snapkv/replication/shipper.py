@@ -10,15 +10,16 @@ finds nothing new sends nothing: an idle store makes no requests.
 Never in the write path: the Store does not know the shipper exists, so an
 unreachable bucket cannot block or fail a local write. A failed tick keeps
 what it handed over (the next commit sends it), counts the failure, logs it
-once, and the next tick comes
-after a backoff that doubles up to :data:`MAX_BACKOFF`; the lag grows
-meanwhile (:class:`~snapkv.replication.status.ReplicationStatus`), and the
-first tick that gets through brings it back down and says so in the log.
+once, and the next tick comes after a backoff that doubles up to
+:data:`MAX_BACKOFF`; the lag grows meanwhile
+(:class:`~snapkv.replication.status.ReplicationStatus`), and the first tick
+that gets through brings it back down and says so in the log.
 
-Why a gap can never be shipped: records of journal J are only ever removed
-with J itself, once a newer snapshot covers them. So a tick that finds the
-journal it is shipping gone stops there (it does not ship J+1 on top of a
-J whose tail it never saw) and the next tick starts from the newer snapshot.
+Why the replica is always a prefix of the writes, never one with a gap:
+journals are read newest first (:meth:`Shipper._read_journals` says why),
+and records of journal J are only ever removed with J itself, once a newer
+snapshot covers them, so a tick that finds a journal gone ships no journal
+at all and the next one starts from the newer snapshot.
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ log = logging.getLogger("snapkv.replication")
 #: long enough not to hammer a failing service, short enough that the lag
 #: comes back down soon after it recovers.
 MAX_BACKOFF = 10.0
-#: The most journal bytes one segment holds (one record may exceed it):
-#: bounds the memory a tick holds and the bytes one PUT retries.
+#: The most journal bytes copied out of the file by one read (one record may
+#: exceed it); a journal's backlog is read in pieces of this size.
 SEGMENT_LIMIT = 64 << 20
 
 
@@ -79,7 +80,7 @@ class Shipper:
         self.interval = interval
         self._snapshot: int | None = None  # generation number in the bucket
         self._base = 1  # the first journal the bucket's snapshot needs
-        self._positions: dict[int, int] = {}  # journal id -> bytes in the bucket
+        self._positions: dict[int, int] = {}  # journal id -> bytes handed to the target
         self._stop = threading.Event()
         self._tick_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -105,7 +106,10 @@ class Shipper:
         if final:
             self.tick()
         self.status.running = False
-        self.target.close()
+        try:
+            self.target.close()
+        except Exception as exc:  # the prefix is let go of at the latest when it times out
+            log.warning("replication to %s: closing failed: %s", self.status.url, exc)
 
     def _run(self) -> None:
         delay = 0.0
@@ -167,26 +171,14 @@ class Shipper:
         positions = self._positions
         for jid in [j for j in positions if j < self._base]:
             del positions[jid]
-        behind = False
-        for jid in [j for j in self.source.journal_ids() if j >= self._base]:
-            start = positions.get(jid)
-            if start is None:
-                start = positions[jid] = self._resume(jid)
-            while True:
-                data = self.source.whole_records(jid, start, SEGMENT_LIMIT)
-                if data is None:
-                    behind = True  # removed under us: a newer snapshot covers it (module doc)
-                    break
-                if not data or (start == 0 and len(data) <= JOURNAL_HEADER_SIZE):
-                    break  # nothing new; a journal's header waits for its first record
+        reads = self._read_journals()
+        behind = reads is None
+        for jid, pieces in (reads or {}).items():
+            for start, data in pieces:
                 # Handed over, the bytes are the target's: a failed commit
                 # sends them with the next one, never twice.
                 target.append(jid, start, data)
-                start = positions[jid] = start + len(data)
-                if len(data) < SEGMENT_LIMIT // 2:
-                    break  # the rest was written after this read: the next pass's
-            if behind:
-                break
+                positions[jid] = start + len(data)
         written = target.commit()
         shipped = published or bool(written)
         if written:
@@ -196,6 +188,35 @@ class Shipper:
             last = max(positions)
             status.journal, status.journal_offset = last, positions[last]
         return behind, shipped
+
+    def _read_journals(self) -> dict[int, list[tuple[int, bytes]]] | None:
+        """The whole records each journal has past what was handed over, oldest journal first.
+
+        Read newest journal first: records in journal J+1 mean the Store
+        had switched its writes away from J before they were written (it
+        switches under its lock, after syncing J), so J, read after them, is
+        read to its very end. Read the other way round, a write that went
+        to J between the two reads would be missing while later ones in
+        J+1 were shipped: a replica that is not a prefix of the writes.
+        ``None`` when a journal vanished meanwhile (a newer snapshot covers
+        it: the next pass starts from that snapshot, shipping nothing now).
+        """
+        positions = self._positions
+        reads: dict[int, list[tuple[int, bytes]]] = {}
+        for jid in sorted((j for j in self.source.journal_ids() if j >= self._base), reverse=True):
+            start = positions.get(jid)
+            if start is None:
+                start = positions[jid] = self._resume(jid)
+            pieces = reads[jid] = []
+            while True:
+                data = self.source.whole_records(jid, start, SEGMENT_LIMIT)
+                if data is None:
+                    return None
+                if not data or (start == 0 and len(data) <= JOURNAL_HEADER_SIZE):
+                    break  # nothing new; a journal's header waits for its first record
+                pieces.append((start, data))
+                start += len(data)
+        return dict(sorted(reads.items()))
 
     def _resume(self, jid: int) -> int:
         """Where journal ``jid`` continues: after what the replica holds, if the same bytes.
