@@ -278,3 +278,28 @@ def test_snapkv_check_url_finds_each_damage(tmp_path: Path) -> None:
     assert problems == {(snap.name, "damaged"), (newest.segments[-1].name, "missing")}
     assert report.prediction == "refuses"
     assert not report.ok
+
+
+def test_fallback_loads_the_older_snapshot_and_unlists_the_damaged_one() -> None:
+    url = f"memory://fallback/{uuid.uuid4().hex}"
+    store = snapkv.open(url, journal=False)
+    store.set("k", "old")
+    store.save()
+    store.set("k", "new")
+    store.save()
+    store.close()  # nothing unsaved: publishes nothing more
+    client = ObjectClient.for_location(parse_url(url))
+    newest = PrefixReader(client).newest_manifest()
+    assert newest is not None and len(newest.snapshots) == 2
+    damaged = newest.snapshots[0].name
+    data = client.get(damaged)
+    assert data is not None
+    client.put(damaged, data[:-3] + b"xyz")
+    with pytest.raises(snapkv.CorruptSnapshotError, match=damaged):
+        snapkv.open(url, journal=False)
+    with snapkv.open(url, journal=False, fallback=True) as store:
+        assert store.get("k") == "old"
+        assert store.last_restore is not None
+        assert store.last_restore.skipped[0][0] == damaged
+        listed = store.medium.generations()
+        assert damaged not in listed
