@@ -1,0 +1,105 @@
+"""Keyspace notifications over real sockets: redis-py subscribers of a running server.
+
+The ``expired`` events come from the Store's sweeper thread (no client
+touches the key), so they prove the path from ``Store.expired_listener``
+through pub/sub to a connection on the event loop. Waits poll with a
+deadline; nothing sleeps.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from snapkv import Store
+from snapkv.server import Config
+from snapkv.server.conf import parse_events
+from test_server_e2e import DEADLINE, Running
+
+redis = pytest.importorskip("redis")
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., Running]]:
+    started: list[Running] = []
+
+    def start(**config: Any) -> Running:
+        running = Running(Store(sweep_interval=0.01), Config(port=0, **config))
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.stop()
+
+
+def _messages(pubsub: Any, count: int) -> list[tuple[str, str]]:
+    """The next ``count`` messages' (channel, data), confirmations skipped, within the deadline."""
+    got: list[tuple[str, str]] = []
+    deadline = time.monotonic() + DEADLINE
+    while len(got) < count:
+        assert time.monotonic() < deadline, f"only {got} arrived"
+        message = pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
+        if message is not None:
+            got.append((message["channel"], message["data"]))
+    return got
+
+
+def test_the_sweeper_announces_expired_keys_in_their_keyspace(
+    serve: Callable[..., Running],
+) -> None:
+    running = serve(notify_keyspace_events=parse_events("KEx"))
+    client = redis.Redis(port=running.port, decode_responses=True, db=3)
+    pubsub = client.pubsub()
+    pubsub.psubscribe("__key*__:*")
+    client.set("short", "v", px=50)
+    client.set("long", "v", ex=100)
+    assert _messages(pubsub, 2) == [
+        ("__keyspace@3__:short", "expired"),
+        ("__keyevent@3__:expired", "short"),
+    ]
+    assert client.exists("short") == 0
+    assert client.exists("long") == 1
+    pubsub.close()
+    client.close()
+
+
+def test_events_reach_a_subscriber_once_config_set_turns_them_on(
+    serve: Callable[..., Running],
+) -> None:
+    running = serve()
+    client = redis.Redis(port=running.port, decode_responses=True)
+    pubsub = client.pubsub()
+    pubsub.psubscribe("__keyspace@0__:*")
+    client.set("quiet", "1")  # notifications are off by default
+    assert client.config_set("notify-keyspace-events", "Kl$g")
+    assert client.config_get("notify-keyspace-events") == {"notify-keyspace-events": "g$lK"}
+    client.rpush("jobs", "a")
+    client.lpop("jobs")
+    client.incr("counter")
+    client.hset("ignored", "f", "v")  # class h not selected
+    client.delete("counter")
+    assert _messages(pubsub, 5) == [
+        ("__keyspace@0__:jobs", "rpush"),
+        ("__keyspace@0__:jobs", "lpop"),
+        ("__keyspace@0__:jobs", "del"),
+        ("__keyspace@0__:counter", "incrby"),
+        ("__keyspace@0__:counter", "del"),
+    ]
+    assert pubsub.get_message(ignore_subscribe_messages=True, timeout=0.05) is None
+    pubsub.close()
+    client.close()
+
+
+def test_resp3_subscriber_gets_events_as_pushes(serve: Callable[..., Running]) -> None:
+    running = serve(notify_keyspace_events=parse_events("EA"))
+    client = redis.Redis(port=running.port, decode_responses=True, protocol=3)
+    pubsub = client.pubsub()
+    pubsub.subscribe("__keyevent@0__:zadd")
+    client.zadd("board", {"ann": 1})
+    assert _messages(pubsub, 1) == [("__keyevent@0__:zadd", "board")]
+    pubsub.close()
+    client.close()
