@@ -153,11 +153,11 @@ def get(client: Client, argv: list[str]) -> bytes:
 def set_(client: Client, argv: list[str]) -> bytes:
     """SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]."""
     if len(argv) == 3:
-        key = argv[1]
-        new = created(client, key)
-        client.db.set(key, argv[2])
+        if client.server.config.notify_keyspace_events:  # the hot path checks inline
+            _store_value(client, argv[1], argv[2], None, False)
+            return OK
+        client.db.set(argv[1], argv[2])
         client.changes += 1
-        written(client, NOTIFY_STRING, "set", key, new)
         return OK
     flags, expire = _parse_options(argv, is_set=True)
     at = _expire_ms(client, expire, flags, "set") if expire is not None else None
