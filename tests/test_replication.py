@@ -20,6 +20,7 @@ import pytest
 
 import snapkv
 from moto_server import S3Bucket, moto_endpoint, moto_s3  # noqa: F401 (fixtures)
+from snapkv import journal as jr
 from snapkv.cli_restore import restore_to
 from snapkv.errors import MediumError
 from snapkv.objstore.client import ObjectClient, ObstoreTransport, RetryPolicy
@@ -268,3 +269,71 @@ def test_a_second_directory_on_the_prefix_fences_the_first_which_overwrites_noth
     first_store.close()
     reader = ObjectClient(shared, "db", url="memory://t/db")
     assert _restored(reader, tmp_path / "copy") == {"who": "second", "only": "second"}
+
+
+def test_the_replica_is_a_prefix_of_the_writes_while_journals_rotate(tmp_path: Path) -> None:
+    import threading
+
+    store = snapkv.open(tmp_path / "data", fsync="no", compact_min_bytes=4096)
+    shipper, _, client = _shipper(tmp_path / "data")
+    stop = threading.Event()
+
+    def write() -> None:
+        i = 0
+        while not stop.is_set():
+            store.set(f"k{i % 40}", str(i))
+            i += 1
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        for round_ in range(6):
+            shipper.tick()
+            got = _restored(client, tmp_path / f"r{round_}")
+            if got:
+                last = max(int(v) for v in got.values())
+                assert got == {f"k{i % 40}": str(i) for i in range(max(0, last - 39), last + 1)}
+    finally:
+        stop.set()
+        writer.join()
+    assert shipper.status.snapshot > 1  # snapshots were published (and shipped) meanwhile
+    store.close()
+
+
+class _SwitchesDuringTheRead(LocalSource):
+    """A directory whose Store writes to journal 1, switches to journal 2 and writes there,
+    just after the shipper has read journal 1 to its end (the race a rotation opens)."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory)
+        self.switched = False
+
+    def whole_records(self, jid: int, start: int, limit: int) -> bytes | None:
+        got = super().whole_records(jid, start, limit)
+        if jid == 1 and got == b"" and not self.switched:
+            self.switched = True
+            with (self.directory / "journal-0000000000000001.skj").open("ab") as old:
+                old.write(jr.set_record(0, "b", "2"))
+            with (self.directory / "journal-0000000000000002.skj").open("ab") as new:
+                new.write(jr.set_record(0, "c", "3"))
+        return got
+
+
+def test_a_rotation_between_two_reads_never_ships_a_later_write_without_an_earlier_one(
+    tmp_path: Path,
+) -> None:
+    directory = tmp_path / "data"
+    directory.mkdir()
+    (directory / "journal-0000000000000001.skj").write_bytes(
+        jr.header(1) + jr.set_record(0, "a", "1")
+    )
+    (directory / "journal-0000000000000002.skj").write_bytes(jr.header(2))
+    _, _, client = _shipper(directory)
+    status = ReplicationStatus(url=client.describe(), interval=0.05)
+    shipper = Shipper(_SwitchesDuringTheRead(directory), MediumTarget(client), status, 0.05)
+    assert shipper.tick()
+    # c was written after b: a replica holding c without b would not be a
+    # prefix of the writes; holding b and not yet c is one.
+    assert _restored(client, tmp_path / "first") in ({"a": "1"}, {"a": "1", "b": "2"})
+    assert shipper.tick()
+    assert _restored(client, tmp_path / "second") == {"a": "1", "b": "2", "c": "3"}
