@@ -18,6 +18,7 @@ import snapkv
 from snapkv.errors import MediumError
 from snapkv.objstore import layout as lo
 from snapkv.objstore.client import ObjectClient
+from snapkv.objstore.medium import ObjectMedium
 from snapkv.objstore.reader import PrefixReader
 from snapkv.objstore.url import parse_url
 
@@ -303,3 +304,44 @@ def test_fallback_loads_the_older_snapshot_and_unlists_the_damaged_one() -> None
         assert store.last_restore.skipped[0][0] == damaged
         listed = store.medium.generations()
         assert damaged not in listed
+
+
+# ----------------------------------------------------- repair of a damaged prefix
+
+
+def journaled_prefix(writes: int) -> tuple[str, ObjectClient, list[int]]:
+    """A prefix whose journal holds ``writes`` sets of ``k{i}``, one segment each."""
+    url = f"memory://repair/{uuid.uuid4().hex}"
+    store = snapkv.open(url, fsync="always")
+    client = ObjectClient.for_location(parse_url(url))
+    seqs = []
+    for i in range(writes):
+        store.set(f"k{i}", str(i))
+        seqs.append(max(lo.segment_number(o.name) or 0 for o in client.list("segment")))
+    store.close()
+    return url, client, seqs
+
+
+@pytest.mark.parametrize("how", ["damaged", "missing"])
+def test_repair_stops_history_before_a_bad_segment_and_the_prefix_opens_again(how: str) -> None:
+    url, client, seqs = journaled_prefix(6)
+    victim = lo.segment_name(seqs[3])  # the segment of k3
+    if how == "damaged":
+        data = client.get(victim)
+        assert data is not None
+        client.put(victim, data[:-1] + bytes([data[-1] ^ 1]))
+    else:
+        client.delete(victim)
+    with pytest.raises(MediumError, match=rf"{victim}.*open\(repair=True\) keeps"):
+        snapkv.open(url)
+    with snapkv.open(url, repair=True) as store:
+        assert dict(store.items()) == {f"k{i}": str(i) for i in range(3)}
+        medium = store.medium
+        assert isinstance(medium, ObjectMedium)
+        assert victim in medium.repaired[0]
+        assert "history stops before it" in medium.repaired[1]
+        store.set("after", "repair")
+    with snapkv.open(url) as store:  # the newest state no longer reaches the damage
+        assert store.get("k2") == "2"
+        assert store.get("k3") is None
+        assert store.get("after") == "repair"

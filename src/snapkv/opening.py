@@ -248,6 +248,7 @@ def _open_url(
             storage_options=storage_options,
             keep=keep,
             takeover=takeover,
+            repair=repair,
             retention=DEFAULT_RETENTION if retention is None else retention,
         )
     except ValueError as exc:

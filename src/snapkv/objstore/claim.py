@@ -48,6 +48,8 @@ class Claim:
     next_seq: int
     #: The highest time read (records, PUTs): the writer's times start there.
     clock_ms: int
+    #: With ``repair``: what the history stopped short of, in words (empty: nothing).
+    lost: tuple[str, ...] = ()
 
 
 def claim_prefix(
@@ -59,15 +61,20 @@ def claim_prefix(
     heartbeat_timeout: float,
     retention_ms: int,
     clock: Callable[[], float],
+    repair: bool = False,
 ) -> Claim:
     """Claim the next epoch of ``client``'s prefix for ``writer`` (see the module docstring).
+
+    With ``repair``, a missing or damaged segment ends the history read
+    instead of refusing (:meth:`PrefixReader.segments`); ``Claim.lost`` says
+    what was dropped, and the caller rewrites the journals after the fence.
 
     :raises StoreLockedError: a live writer holds the prefix and ``takeover`` is off.
     :raises StoreFencedError: a newer opener claimed it meanwhile and fenced this one.
     :raises MediumError: the prefix cannot be read or written (objects named).
     """
     for _ in range(_ATTEMPTS):
-        state = reader.at(None)
+        state = reader.at(None, repair=repair)
         newest = state.manifest
         if newest is not None and not newest.released and not takeover:
             _refuse_if_held(
@@ -98,7 +105,8 @@ def claim_prefix(
         raise MediumError(f"cannot claim {client.describe()}: its manifest keeps moving")
     pairs = list(state.pairs)
     refs = list(state.refs)
-    seq = state.tail_end
+    # After every segment that exists: with repair, damaged ones stay where they are.
+    seq = state.end
     while True:
         clock_ms = max(int(clock() * 1000), clock_ms)
         fence = lo.Segment(lo.KIND_FENCE, manifest.epoch, written_ms=clock_ms)
@@ -115,7 +123,7 @@ def claim_prefix(
         refs.append(late.ref(seq, theirs))
         seq += 1
     clock_ms = max([clock_ms, *(segment.last_ms for _, segment in pairs)])
-    return Claim(manifest, tuple(pairs), tuple(refs), seq + 1, clock_ms)
+    return Claim(manifest, tuple(pairs), tuple(refs), seq + 1, clock_ms, state.lost)
 
 
 def _refuse_if_held(

@@ -79,6 +79,9 @@ class ObjectMedium(Medium):
     :param client: the prefix's :class:`ObjectClient`.
     :param keep: older snapshots the newest manifest keeps besides the newest.
     :param takeover: open even if a live writer holds the prefix (it is fenced).
+    :param repair: a missing or damaged journal segment stops history before
+        it (what is dropped is in :attr:`repaired` and logged) instead of
+        refusing to open; the journals kept are written again after it.
     :param retention: seconds old snapshots and segments stay (point-in-time reach).
     :param heartbeat_timeout: seconds after which a silent writer no longer holds the prefix.
     :raises StoreLockedError: a live writer holds the prefix and ``takeover`` is off.
@@ -91,6 +94,7 @@ class ObjectMedium(Medium):
         *,
         keep: int = 1,
         takeover: bool = False,
+        repair: bool = False,
         retention: float = DEFAULT_RETENTION,
         heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT,
         retention_interval: float = DEFAULT_RETENTION_INTERVAL,
@@ -115,7 +119,7 @@ class ObjectMedium(Medium):
         self._uncertain: tuple[int, bytes] | None = None  # a create that failed for good
         self._last_retention = 0.0
         self._clock_ms = 0
-        self._open(takeover)
+        self._open(takeover, repair)
 
     @classmethod
     def from_url(
@@ -141,7 +145,31 @@ class ObjectMedium(Medium):
             now = self._clock_ms = max(int(self._clock() * 1000), self._clock_ms)
             return now
 
-    def _open(self, takeover: bool) -> None:
+    def _rebase(self) -> None:
+        """After a repair: every journal written again from offset 0, then a manifest from there.
+
+        The history read stopped before a missing or damaged segment, which
+        stays where it is (for the post-mortem, until retention): so that no
+        reader of the newest state meets it again, each journal kept is put
+        again whole after the fence, and the next manifest starts there.
+        Its records' times become the rewrite's.
+        """
+        for line in self.repaired:
+            log.warning("object recovery: %s", line)
+        with self._seq_lock:
+            for jid, state in sorted(self._book.live.items()):
+                now = self._now_ms()
+                data = bytes(state.data)
+                self._put_segment(
+                    lo.Segment(lo.KIND_WRITE, self.epoch, jid, 0, now, data, ((len(data), now),))
+                )
+                with self._state_lock:
+                    self._book.created(jid, data, self._next_seq - 1)
+            with self._state_lock:
+                self._book.dead = []  # everything dropped lies before the rewrite
+            self._write_manifest()
+
+    def _open(self, takeover: bool, repair: bool) -> None:
         # One reader for the medium's life: manifests are immutable, so the
         # ones it decoded stay valid (retention reads each one only once).
         self._reader = PrefixReader(self.client)
@@ -153,6 +181,7 @@ class ObjectMedium(Medium):
             heartbeat_timeout=self.heartbeat_timeout,
             retention_ms=int(self.retention * 1000),
             clock=self._clock,
+            repair=repair,
         )
         self.epoch = claim.manifest.epoch
         self._manifest = claim.manifest
@@ -163,6 +192,10 @@ class ObjectMedium(Medium):
         self._clock_ms = claim.clock_ms
         journals = lo.fold_segments(claim.pairs, describe=self.client.describe("segment"))
         self._book.load(claim.pairs, journals)
+        #: What ``repair`` dropped to open (empty: nothing).
+        self.repaired: tuple[str, ...] = claim.lost
+        if claim.lost:
+            self._rebase()
         log.info("opened %s as %s, epoch %d", self.client.describe(), self.writer, self.epoch)
 
     # ------------------------------------------------------------- creating

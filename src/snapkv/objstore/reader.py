@@ -23,7 +23,7 @@ from snapkv.errors import MediumError
 from snapkv.objstore import layout as lo
 from snapkv.objstore.client import ObjectClient
 
-__all__ = ["PointInTime", "PrefixReader"]
+__all__ = ["PointInTime", "PrefixReader", "SegmentRun"]
 
 #: Segments fetched at once (small objects: latency, not bandwidth, bounds a restore).
 _PARALLEL = 16
@@ -49,10 +49,56 @@ class PointInTime:
     pairs: tuple[tuple[int, lo.Segment], ...] = field(default=(), repr=False)
     refs: tuple[lo.SegmentRef, ...] = field(default=(), repr=False)
     tail_end: int = 1
+    #: The first number after every segment that exists.
+    end: int = 1
+    #: With ``repair``: what was dropped to get here, in words (empty: nothing).
+    lost: tuple[str, ...] = ()
     #: The highest record or PUT time in what was read (epoch ms).
     clock_ms: int = 0
     #: The last segment's PUT time: the writer's latest heartbeat.
     last_put_ms: int = 0
+
+
+@dataclass
+class SegmentRun:
+    """Segments read in order: their numbers and contents, their refs, and where they end."""
+
+    pairs: list[tuple[int, lo.Segment]] = field(default_factory=list)
+    refs: list[lo.SegmentRef] = field(default_factory=list)
+    #: The first number after the segments read (where the tail would continue).
+    tail_end: int = 1
+    #: The first number after every segment that exists (where a new one can go).
+    end: int = 1
+    #: With ``repair``: what the run stopped short of, in words (empty if nothing).
+    lost: tuple[str, ...] = ()
+
+
+def _held(ref: lo.SegmentRef | None) -> str:
+    if ref is None:
+        return ""
+    return (
+        f": journal {ref.journal} bytes {ref.offset} to {ref.offset + ref.length} "
+        f"(written {ref.first_ms} to {ref.last_ms} ms) are lost"
+    )
+
+
+def _advised(problem: BaseException) -> BaseException:
+    """``problem`` saying what ``open(repair=True)`` would keep."""
+    advice = (
+        "; open(repair=True) keeps the journals up to the segment before it and "
+        "drops it and every later one"
+    )
+    return type(problem)(f"{problem}{advice}")
+
+
+def _lost_from(
+    seq: int, problem: BaseException, refs: dict[int, lo.SegmentRef], last: int
+) -> tuple[str, ...]:
+    dropped = f"segments {seq} to {last}" if last > seq else f"segment {seq}"
+    named = [ref for n, ref in sorted(refs.items()) if n >= seq and ref.kind == lo.KIND_WRITE]
+    journals = sorted({ref.journal for ref in named})
+    what = f" (writes to journals {', '.join(map(str, journals))})" if journals else ""
+    return (f"{problem}", f"history stops before it: {dropped} dropped{what}")
 
 
 class PrefixReader:
@@ -125,65 +171,101 @@ class PrefixReader:
         return segment, segment.ref(seq, data)
 
     def segments(
-        self, manifest: lo.Manifest | None, *, until_ms: int | None = None
-    ) -> tuple[list[tuple[int, lo.Segment]], list[lo.SegmentRef], int]:
-        """The segments ``manifest`` names, then its tail; their refs; the first number after them.
+        self,
+        manifest: lo.Manifest | None,
+        *,
+        until_ms: int | None = None,
+        repair: bool = False,
+    ) -> SegmentRun:
+        """The segments ``manifest`` names, then its tail (see :class:`SegmentRun`).
 
         The named ones must all exist (a missing one is an error naming it
-        and the journal bytes it held); the tail runs while numbers exist.
+        and the journal bytes it held); the tail runs while numbers exist,
+        and a number missing while later ones exist is a gap, an error too.
         With ``until_ms``, reading stops at the first segment whose first
-        write is later (the fold would stop there anyway).
+        write is later (the fold would stop there anyway). With ``repair``,
+        the first missing or damaged segment ends the run instead, and what
+        it and every later one held is in ``lost``: history stops there, as
+        a directory's repair stops it at a damaged journal.
 
         :raises LayoutError: a segment failed a check, or disagrees with its manifest.
-        :raises MediumError: a named segment is missing, or the store failed.
+        :raises MediumError: a segment is missing, or the store failed.
         """
         start = manifest.segments_from if manifest else 1
         refs = {ref.seq: ref for ref in manifest.segments} if manifest else {}
         existing = {
-            n for n in map(lo.segment_number, (i.name for i in self.client.list(lo.SEGMENT_DIR)))
+            n
+            for n in map(lo.segment_number, (i.name for i in self.client.list(lo.SEGMENT_DIR)))
+            if n is not None
         }
+        last = max([*existing, *refs, start - 1])
         wanted: list[int] = []
         seq = start
-        while seq in existing or seq in refs:
+        stopped = False
+        while seq <= last:
             ref = refs.get(seq)
             if until_ms is not None and ref is not None and ref.first_ms > until_ms:
+                stopped = True
+                break
+            if seq not in existing and seq not in refs and not repair:
                 break
             wanted.append(seq)
             seq += 1
+        holes = sorted(n for n in existing if n > seq) if not stopped and seq <= last else []
         with ThreadPoolExecutor(_PARALLEL) as pool:
-            fetched = list(pool.map(lambda n: self.segment(n, refs.get(n)), wanted))
-        out: list[tuple[int, lo.Segment]] = []
-        found: list[lo.SegmentRef] = []
+            fetched = list(pool.map(lambda n: self._fetch(n, refs.get(n)), wanted))
+        run = SegmentRun(end=last + 1)
         for number, got in zip(wanted, fetched, strict=True):
-            if got is None:
-                named = refs.get(number)
-                what = (
-                    f": journal {named.journal} bytes {named.offset} to "
-                    f"{named.offset + named.length} (written {named.first_ms} to "
-                    f"{named.last_ms} ms) are lost"
-                    if named is not None
-                    else ""
-                )
-                raise MediumError(
+            problem: BaseException | None = None
+            if isinstance(got, BaseException):
+                problem = got
+            elif got is None:
+                problem = MediumError(
                     f"{self.client.describe(lo.segment_name(number))} is missing but "
-                    f"{manifest.name if manifest else 'the tail'} names it{what} "
-                    "(check segment-missing)"
+                    f"{manifest.name if manifest and number in refs else 'the tail'} names it"
+                    f"{_held(refs.get(number))} (check segment-missing)"
                 )
+            elif run.pairs and got[0].epoch < run.pairs[-1][1].epoch:
+                problem = lo.LayoutError(
+                    f"{self.client.describe(lo.segment_name(number))}: epoch {got[0].epoch} "
+                    f"after epoch {run.pairs[-1][1].epoch} (check segment-epoch)"
+                )
+            if problem is not None:
+                if not repair:
+                    raise _advised(problem)
+                run.lost = _lost_from(number, problem, refs, last)
+                run.tail_end = number
+                return run
+            assert got is not None and not isinstance(got, BaseException)
             segment, ref = got
-            if out and segment.epoch < out[-1][1].epoch:
-                raise lo.LayoutError(
-                    f"{self.client.describe(lo.segment_name(number))}: epoch {segment.epoch} "
-                    f"after epoch {out[-1][1].epoch} (check segment-epoch)"
-                )
             if until_ms is not None and segment.first_ms > until_ms:
-                return out, found, number
-            out.append((number, segment))
-            found.append(ref)
-        return out, found, start + len(out)
+                run.tail_end = number
+                return run
+            run.pairs.append((number, segment))
+            run.refs.append(ref)
+        run.tail_end = start + len(run.pairs)
+        if holes:
+            gap = MediumError(
+                f"{self.client.describe(lo.segment_name(seq))} is missing but segments "
+                f"{holes[0]} to {holes[-1]} exist after it: a gap in the journal segments, "
+                "what the missing one held is lost (check segment-missing)"
+            )
+            if not repair:
+                raise _advised(gap)
+            run.lost = _lost_from(seq, gap, refs, last)
+        return run
+
+    def _fetch(
+        self, seq: int, ref: lo.SegmentRef | None
+    ) -> tuple[lo.Segment, lo.SegmentRef] | BaseException | None:
+        try:
+            return self.segment(seq, ref)
+        except lo.LayoutError as exc:
+            return exc
 
     # ----------------------------------------------------------------- a moment
 
-    def at(self, at_ms: int | None = None) -> PointInTime:
+    def at(self, at_ms: int | None = None, *, repair: bool = False) -> PointInTime:
         """The state now (``None``) or as it was at epoch millisecond ``at_ms``.
 
         For a past moment: the newest manifest written at or before it, the
@@ -213,8 +295,24 @@ class PrefixReader:
                         f"(the oldest retained manifest, {oldest.name}, was written at "
                         f"{oldest.heartbeat_ms} ms)"
                     )
-        pairs, refs, end = self.segments(manifest, until_ms=at_ms)
-        journals = lo.fold_segments(pairs, until_ms=at_ms, describe=self.client.describe("segment"))
+        run = self.segments(manifest, until_ms=at_ms, repair=repair)
+        pairs, refs = run.pairs, run.refs
+        describe = self.client.describe("segment")
+        try:
+            journals = lo.fold_segments(pairs, until_ms=at_ms, describe=describe)
+        except lo.LayoutError as exc:
+            if not repair:
+                raise _advised(exc) from None
+            # Find the segment the fold refuses; history stops before it.
+            journals = {}
+            for index, (number, segment) in enumerate(pairs):
+                try:
+                    lo.fold_segments([(number, segment)], journals=journals, describe=describe)
+                except lo.LayoutError as refused:
+                    run.lost = _lost_from(number, refused, {}, run.end - 1)
+                    run.tail_end = number
+                    del pairs[index:], refs[index:]
+                    break
         snapshots = manifest.snapshots if manifest else ()
         if at_ms is not None:
             snapshots = tuple(s for s in snapshots if s.time_ms <= at_ms)
@@ -226,7 +324,9 @@ class PrefixReader:
             segments=tuple(seq for seq, _ in pairs),
             pairs=tuple(pairs),
             refs=tuple(refs),
-            tail_end=end,
+            tail_end=run.tail_end,
+            end=run.end,
+            lost=run.lost,
             clock_ms=clock,
             last_put_ms=max((s.written_ms for _, s in pairs), default=0),
         )
