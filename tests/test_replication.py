@@ -133,6 +133,10 @@ def test_a_lost_or_damaged_object_stops_the_restore_naming_it(tmp_path: Path) ->
         restore_to(client, tmp_path / "gap")
     assert not (tmp_path / "gap").exists() or not any((tmp_path / "gap").iterdir())
     client.put(segments[3], lost)
+    client.put(segments[3], lost[:-3])
+    with pytest.raises(MediumError, match=rf"{segments[3]}.*truncated"):
+        restore_to(client, tmp_path / "cut")
+    client.put(segments[3], lost)
     (snapshot,) = [i.name for i in client.list("snapshot")]
     body = client.get(snapshot)
     assert body is not None
