@@ -220,7 +220,7 @@ def client_pause(client: Client, argv: list[str]) -> bytes:
     shortens one in force, and ALL wins over WRITE (both in ``pause``).
     """
     if len(argv) > 4:
-        raise CommandError(_subcommand_syntax("pause"))
+        raise CommandError(_subcommand_syntax(argv[1]))
     mode = "all"
     if len(argv) == 4:
         mode = argv[3].lower()
@@ -249,7 +249,7 @@ def client_unblock(client: Client, argv: list[str]) -> bytes:
     WAIT): a command held by CLIENT PAUSE or a busy script's caller stays.
     """
     if len(argv) > 4:
-        raise CommandError(_subcommand_syntax("unblock"))
+        raise CommandError(_subcommand_syntax(argv[1]))
     as_error = False
     if len(argv) == 4:
         reason = argv[3].lower()
