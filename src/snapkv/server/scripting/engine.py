@@ -1,0 +1,467 @@
+"""The script engine: runs a Lua function as one atomic step (Redis's ``script.c``).
+
+:meth:`ScriptEngine.run` is what EVAL and FCALL share: the caller's
+keyspace and protocol, the script's own client for ``redis.call``
+(``scripting = True``; SELECT inside changes only it, as Redis 7), the
+checks ``redis.call`` makes before a command runs (``scriptCall``), one
+``store.transaction()`` around the whole run so its writes are ONE journal
+record (a script that fails keeps the writes it made before the error, as
+Redis keeps them: the transaction commits), and the reply conversions
+(in the prelude's Lua).
+
+Busy scripts. Lua cannot yield from a count hook, and the event loop
+cannot turn while Lua runs on its thread, so a script runs on the engine's
+own thread (:mod:`snapkv.server.scripting.worker`) while the loop's thread
+waits for it, synchronously, up to ``busy-reply-threshold``: nothing else
+runs meanwhile, as in Redis. Past the threshold the caller is blocked
+(``Blocked(kind="script")``), ``server.busy_reply`` is set and the loop
+turns again, running only ``allow_busy`` commands (SCRIPT KILL, FUNCTION
+KILL, SHUTDOWN NOSAVE...) while every other command gets ``-BUSY``. The Lua
+count hook asks :meth:`ScriptEngine.interrupted` every 100,000 instructions
+whether SCRIPT KILL (or a shutdown) ended the run. Without an event loop
+(``server.threadsafe_call is None``) and inside EXEC (whose transaction
+holds the store on the loop's thread) scripts run on the caller's thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+from snapkv.server.client import Blocked, Client
+from snapkv.server.resp.text import to_bytes, to_text
+from snapkv.server.resp.writer import OK, error
+from snapkv.server.scripting.sandbox import Vm, sha1hex
+from snapkv.server.scripting.worker import Job, Worker
+from snapkv.server.state import REDIS_VERSION
+
+if TYPE_CHECKING:
+    from snapkv.server.state import ServerState
+    from snapkv.server.table import Command
+
+__all__ = ["Run", "ScriptEngine", "ScriptError"]
+
+log = logging.getLogger("snapkv.server")
+
+#: ``redis.log`` levels (LOG_DEBUG .. LOG_WARNING) -> the server's logging levels.
+_LOG_LEVELS: Final = (5, 10, 20, 30)
+#: What Redis's ``redis.log`` drops: levels under the server's ``loglevel``.
+_VERBOSITY: Final = {"debug": 0, "verbose": 1, "notice": 2, "warning": 3}
+
+_NOTBUSY: Final = error("NOTBUSY No scripts in execution right now.")
+_UNKILLABLE: Final = error(
+    "UNKILLABLE Sorry the script already executed write commands against the dataset. "
+    "You can either wait the script termination or kill the server in a hard way "
+    "using the SHUTDOWN NOSAVE command."
+)
+_BUSY: Final = {
+    "script": error(
+        "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+    ),
+    "function": error(
+        "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
+    ),
+}
+#: Redis's rand48 (``rand.c``): the generator behind the scripts' ``math.random``.
+_RAND_A: Final = 0x5DEECE66D
+_RAND_MASK: Final = (1 << 48) - 1
+#: Its state before any ``math.randomseed`` (``X2 X1 X0``).
+_RAND_START: Final = 0x1234ABCD330E
+
+
+def _version_num(version: str) -> int:
+    major, minor, patch = (int(part) for part in version.split(".")[:3])
+    return (major << 16) | (minor << 8) | patch
+
+
+class ScriptError(Exception):
+    """An error a ``redis.*`` function raises into the script: ``CODE message``."""
+
+    def __init__(self, text: str | bytes) -> None:
+        super().__init__(text if isinstance(text, str) else to_text(text))
+
+
+class _Aborted(Exception):
+    """A run ended by a shutdown: its writes are undone (Redis exits without them)."""
+
+
+def error_text(reply: bytes) -> str:
+    """A command's error reply as the script sees it (Redis's ``luaPushErrorBuff``)."""
+    body = reply[1:].rstrip(b"\r\n") if reply[:1] == b"-" else reply
+    code, space, message = body.partition(b" ")
+    if not space:
+        code, message = b"ERR", body
+    return to_text(code + b" " + message.strip(b"\r\n"))
+
+
+@dataclass(eq=False)
+class Run:
+    """One script or function in progress (Redis's ``scriptRunCtx``)."""
+
+    vm: Vm
+    caller: Client
+    name: str
+    kind: str
+    #: The request that started it (FUNCTION STATS' ``running_script``).
+    command: list[str]
+    #: Writes refused: EVAL_RO, FCALL_RO, ``no-writes``.
+    readonly: bool
+    flags: frozenset[str]
+    started: float = field(default_factory=time.monotonic)
+    #: A write command ran (then SCRIPT KILL answers UNKILLABLE).
+    wrote: bool = False
+    killed: bool = False
+
+
+class ScriptEngine:
+    """Scripts and their runs for one server; see the module docstring."""
+
+    def __init__(self, server: ServerState) -> None:
+        self.server = server
+        self.client = Client(server, addr="lua", laddr="")
+        self.client.scripting = True
+        self.running: Run | None = None
+        self._rand_state = _RAND_START
+        self._worker: Worker | None = None
+        self._eval_vm: Vm | None = None
+        #: sha1 -> (body, compiled function, shebang flags or None): the EVAL cache.
+        self.scripts: dict[str, tuple[bytes, Any, frozenset[str] | None]] = {}
+        #: Lua memory of the EVAL VM when last measured (after each run).
+        self.eval_memory = 0
+
+    # ------------------------------------------------------------ the VMs
+
+    def new_vm(self, extra: Any = None) -> Vm:
+        """A sandboxed VM with the ``redis`` API bound to this engine (see sandbox.Vm)."""
+
+        def add_version(real: Any, redis: Any) -> None:
+            redis[b"REDIS_VERSION"] = REDIS_VERSION.encode()
+            redis[b"REDIS_VERSION_NUM"] = _version_num(REDIS_VERSION)
+            if extra is not None:
+                extra(real, redis)
+
+        callbacks = (
+            self._call,
+            self._pcall,
+            self._sha1hex,
+            self._log,
+            self._setresp,
+            self._set_repl,
+            self._acl_check,
+            self.interrupted,
+            self._random,
+            self._seed,
+            self._resp,
+        )
+        return Vm(callbacks, add_version)
+
+    @property
+    def eval_vm(self) -> Vm:
+        """The VM EVAL's scripts run in (made on first use, new after SCRIPT FLUSH)."""
+        if self._eval_vm is None:
+            self._eval_vm = self.new_vm()
+            self.eval_memory = self._eval_vm.memory()
+        return self._eval_vm
+
+    def flush(self) -> None:
+        """SCRIPT FLUSH: forget every script and start a new VM (Redis's ``scriptingReset``)."""
+        self.scripts.clear()
+        self._eval_vm = None
+        self.eval_memory = 0
+
+    # ------------------------------------------------------------ running
+
+    def run(
+        self,
+        client: Client,
+        vm: Vm,
+        fn: Any,
+        keys: list[str],
+        args: list[str],
+        *,
+        name: str,
+        command: list[str],
+        flags: frozenset[str] = frozenset(),
+        readonly: bool = False,
+        eval_mode: bool = True,
+        kind: str = "script",
+    ) -> bytes:
+        """Run ``fn`` for ``client``; its reply, or ``b""`` with ``client.blocked`` set."""
+        run = Run(vm, client, name, kind, command, readonly or "no-writes" in flags, flags)
+        server = self.server
+        job = Job(lambda: self._execute(run, fn, keys, args, eval_mode))
+        if server.threadsafe_call is None or server.store.in_transaction:
+            job.run()
+            return self._finished(job)
+        if self._worker is None:
+            self._worker = Worker()
+        self._worker.submit(job)
+        threshold = server.config.busy_reply_threshold
+        if job.wait(threshold / 1000 if threshold > 0 else None):
+            return self._finished(job)
+        # Past busy-reply-threshold: the loop turns again, with BUSY for others.
+        blocked = Blocked(command, "script", unblockable=False)
+        client.blocked = blocked
+        server.busy_reply = _BUSY[kind]
+        server.update_gate()
+        threadsafe = server.threadsafe_call
+        if not job.on_done(lambda: threadsafe(lambda: self._wake(job, client, blocked))):
+            # It ended between the wait and now: answer at once after all.
+            client.blocked = None
+            self._clear_busy()
+            return self._finished(job)
+        return b""
+
+    def _finished(self, job: Job) -> bytes:
+        reply = job.result()
+        server = self.server
+        if server.deferred and not server.store.in_transaction:
+            server.run_deferred()
+        return reply
+
+    def _clear_busy(self) -> None:
+        server = self.server
+        server.busy_reply = None
+        server.update_gate()
+
+    def _wake(self, job: Job, client: Client, blocked: Blocked) -> None:
+        """On the loop's thread, once a busy run ended: its reply to its caller."""
+        self._clear_busy()
+        reply = job.result()
+        if client.blocked is blocked:
+            client.wake(reply)
+        self.server.run_deferred()
+
+    def _execute(
+        self, run: Run, fn: Any, keys: list[str], args: list[str], eval_mode: bool
+    ) -> bytes:
+        """The run itself, on whichever thread: one transaction, errors as replies."""
+        server = self.server
+        caller = run.caller
+        script = self.client
+        script.select(caller.db_index)
+        script.set_resp(2)
+        script.user = caller.user
+        self.running = run
+        try:
+            if server.store.in_transaction:  # inside EXEC: its transaction is ours
+                _ok, reply = self._call_vm(run, fn, keys, args, eval_mode)
+            else:
+                with server.store.transaction():
+                    _ok, reply = self._call_vm(run, fn, keys, args, eval_mode)
+                    if run.killed and server.shutdown_requested is not None:
+                        raise _Aborted
+        except _Aborted:
+            reply = error("ERR the server is shutting down: the script's writes were undone")
+        finally:
+            self.running = None
+        if run.vm is self._eval_vm:
+            self.eval_memory = run.vm.memory()
+        return reply
+
+    def _call_vm(
+        self, run: Run, fn: Any, keys: list[str], args: list[str], eval_mode: bool
+    ) -> tuple[bool, bytes]:
+        return run.vm.run(
+            fn,
+            [to_bytes(key) for key in keys],
+            [to_bytes(arg) for arg in args],
+            name=to_bytes(run.name),
+            resp=run.caller.resp,
+            eval_mode=eval_mode,
+        )
+
+    def interrupted(self) -> bool:
+        """The count hook's question: must the running script stop (SCRIPT KILL, shutdown)?"""
+        run = self.running
+        if run is None:
+            return False
+        if self.server.shutdown_requested is not None:
+            run.killed = True
+        return run.killed
+
+    def kill(self, kind: str) -> bytes:
+        """SCRIPT KILL (``kind`` "script") or FUNCTION KILL ("function"): the reply."""
+        run = self.running
+        if run is None or run.kind != kind:
+            return _NOTBUSY
+        if run.wrote:
+            return _UNKILLABLE
+        run.killed = True
+        log.warning("Lua script killed by user with %s KILL.", kind.upper())
+        return OK
+
+    # ------------------------------------------------ the redis API (Python side)
+
+    def _call(self, *args: Any) -> Any:
+        return self._command(args, raise_error=True)
+
+    def _pcall(self, *args: Any) -> Any:
+        return self._command(args, raise_error=False)
+
+    def _command(self, args: tuple[Any, ...], raise_error: bool) -> Any:
+        """``redis.call`` / ``redis.pcall``: checks as Redis's ``scriptCall``, then ``call()``."""
+        run = self.running
+        if run is None:
+            raise ScriptError("ERR redis.call/pcall can only be called inside a script invocation")
+        try:
+            argv = _argv(args)
+            cmd = self._allowed(run, argv)
+        except ScriptError as exc:
+            if raise_error:
+                raise
+            return run.vm.error_table(b"-" + str(exc).encode("utf-8", "surrogateescape"))
+        script = self.client
+        reply = self.server.call(script, cmd, argv)
+        if script.blocked is not None:  # a blocking command must not block a script
+            script.blocked = None
+        first = reply[0]
+        if first == 58:  # :
+            return int(reply[1:-2])
+        if first == 36:  # $
+            if reply[1] == 45:
+                return False
+            return reply[reply.index(b"\r\n") + 2 : -2]
+        if first == 45:  # -
+            text = error_text(reply)
+            if raise_error:
+                raise ScriptError(text)
+            return run.vm.error_table(b"-" + text.encode("utf-8", "surrogateescape"))
+        return run.vm.parse(reply)
+
+    def _allowed(self, run: Run, argv: list[str]) -> Command:
+        """The command ``argv`` names, if a script may run it now; else ScriptError."""
+        table = self.server.table
+        cmd = table.get(argv[0]) or table.get(argv[0].lower())
+        if cmd is not None and cmd.subcommands is not None and len(argv) > 1:
+            cmd = cmd.subcommands.get(argv[1]) or cmd.subcommands.get(argv[1].lower())
+        if cmd is None:
+            raise ScriptError("ERR Unknown Redis command called from script")
+        if not cmd.min_args <= len(argv) <= cmd.max_args:
+            raise ScriptError("ERR Wrong number of args calling Redis command from script")
+        if cmd.noscript:
+            raise ScriptError("ERR This Redis command is not allowed from script")
+        if cmd.write:
+            if run.readonly:
+                raise ScriptError("ERR Write commands are not allowed from read-only scripts.")
+            run.wrote = True
+        return cmd
+
+    def _sha1hex(self, *args: Any) -> bytes:
+        if len(args) != 1:
+            raise ScriptError("ERR wrong number of arguments")
+        value = args[0]
+        if isinstance(value, bytes):
+            data = value
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            data = b"%.14g" % value
+        else:
+            data = b""
+        return sha1hex(data).encode()
+
+    def _log(self, *args: Any) -> None:
+        if len(args) < 2:
+            raise ScriptError("ERR redis.log() requires two arguments or more.")
+        level = _number(args[0])
+        if level is None:
+            raise ScriptError("ERR First argument must be a number (log level).")
+        level = int(level)
+        if not 0 <= level <= 3:
+            raise ScriptError("ERR Invalid debug level.")
+        if level < _VERBOSITY.get(self.server.config.loglevel, 2):
+            return
+        parts = []
+        for arg in args[1:]:
+            if isinstance(arg, bytes):
+                parts.append(arg)
+            elif isinstance(arg, (int, float)) and not isinstance(arg, bool):
+                parts.append(b"%.14g" % arg)
+        log.log(_LOG_LEVELS[level], "%s", to_text(b" ".join(parts)))
+
+    def _setresp(self, *args: Any) -> None:
+        if self.running is None:
+            raise ScriptError("ERR redis.setresp can only be called inside a script invocation")
+        if len(args) != 1:
+            raise ScriptError("ERR redis.setresp() requires one argument.")
+        resp = int(_number(args[0]) or 0)
+        if resp not in (2, 3):
+            raise ScriptError("ERR RESP version must be 2 or 3.")
+        self.client.set_resp(resp)
+
+    def _resp(self) -> int:
+        return self.client.resp
+
+    def _set_repl(self, *args: Any) -> None:
+        if self.running is None:
+            raise ScriptError("ERR redis.set_repl can only be called inside a script invocation")
+        if len(args) != 1:
+            raise ScriptError("ERR redis.set_repl() requires two arguments.")
+        flags = int(_number(args[0]) or 0)
+        if flags & ~3:
+            raise ScriptError(
+                "ERR Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE."
+            )
+
+    def _acl_check(self, *args: Any) -> bool:
+        if self.running is None:
+            raise ScriptError(
+                "ERR redis.acl_check_cmd can only be called inside a script invocation"
+            )
+        argv = _argv(args)
+        table = self.server.table
+        cmd = table.get(argv[0]) or table.get(argv[0].lower())
+        if cmd is not None and cmd.subcommands is not None and len(argv) > 1:
+            cmd = cmd.subcommands.get(argv[1].lower())
+        if cmd is None:
+            raise ScriptError("ERR Invalid command passed to redis.acl_check_cmd()")
+        return True  # one user, every command allowed (no ACL rules)
+
+    def _random(self) -> int:
+        """Redis's ``redisLrand48``: the next 31-bit value of the 48-bit generator."""
+        self._rand_state = (_RAND_A * self._rand_state + 0xB) & _RAND_MASK
+        return self._rand_state >> 17
+
+    def _seed(self, seed: int) -> None:
+        """Redis's ``redisSrand48``."""
+        seed &= 0xFFFFFFFF
+        self._rand_state = ((seed & 0xFFFF) << 16 | (seed >> 16) << 32 | 0x330E) & _RAND_MASK
+
+    def memory(self) -> int:
+        """Bytes of Lua memory the EVAL VM holds (INFO's ``used_memory_lua``)."""
+        return self.eval_memory
+
+
+def _number(value: Any) -> float | None:
+    """Lua's ``lua_tonumber``: a number, or a string that reads as one; else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, bytes):
+        try:
+            return float(value.strip())
+        except ValueError:
+            try:
+                return float(int(value.strip(), 16))
+            except ValueError:
+                return None
+    return None
+
+
+def _argv(args: tuple[Any, ...]) -> list[str]:
+    """``redis.call``'s arguments as a request (Redis's ``luaArgsToRedisArgv``)."""
+    if not args:
+        raise ScriptError("ERR Please specify at least one argument for this redis lib call")
+    argv = []
+    for arg in args:
+        kind = type(arg)
+        if kind is bytes:
+            argv.append(to_text(arg))
+        elif kind is int or kind is float:
+            # Not Lua's %.14g: Redis formats numbers with %.17g to keep their precision.
+            argv.append(f"{arg:.17g}")
+        else:
+            raise ScriptError("ERR Lua redis lib command arguments must be strings or integers")
+    return argv

@@ -1,0 +1,544 @@
+"""The Lua side of the sandbox: Redis's ``redis`` API, its reply conversions and its protections.
+
+One chunk of Lua 5.1, run once per VM by :mod:`snapkv.server.scripting.sandbox`
+with the Python callbacks it needs, before anything is sandboxed. It keeps
+what scripts must never reach (``debug``, ``setfenv``, the Python callbacks)
+in its own locals, so a script can reach them only through the functions
+built here. Its source name is ``=[snapkv]``: the error handler skips those
+frames, so an error is placed on the script's line, as Redis places it.
+
+Why Lua and not Python for the conversions: a ``redis.call`` crosses from
+Lua into Python once with the arguments and once back with the command's
+RESP reply, which :data:`PRELUDE`'s ``parse`` turns into Lua values with
+``string.find``/``string.sub`` (Redis's ``redisProtocolToLuaType``); the
+script's result is turned into RESP by ``encode`` (``luaReplyToRedisReply``)
+and crosses back as one string. Building Lua tables from Python through
+lupa costs a crossing per element.
+
+Readonly tables (Redis 7.0.15's ``lua_enablereadonlytable``, which needs a
+patched Lua) are emulated with proxies: an empty table whose metatable
+reads through to the real one and refuses writes with Redis's text; the
+raw functions (``rawset``, ``setmetatable``, ``next``, ``rawget``) are
+wrapped to see through a proxy or refuse it.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = ["INTERNAL_SOURCE", "PRELUDE"]
+
+#: The chunk name of the prelude: frames from it are not the script's.
+INTERNAL_SOURCE: Final = "=[snapkv]"
+
+PRELUDE: Final = r"""
+local py_call, py_pcall, py_sha1hex, py_log, py_setresp, py_set_repl, py_acl,
+      py_interrupted, py_random, py_seed, py_resp = ...
+local dbg = debug
+local sethook, getinfo = dbg.sethook, dbg.getinfo
+local byte, sub, find, fmt, gsub = string.byte, string.sub, string.find, string.format, string.gsub
+local concat = table.concat
+local type, tostring, tonumber, select, error, next, rawget, rawset, rawequal =
+      type, tostring, tonumber, select, error, next, rawget, rawset, rawequal
+local setmetatable, getmetatable, unpack, pcall, xpcall, setfenv, loadstring, load =
+      setmetatable, getmetatable, unpack, pcall, xpcall, setfenv, loadstring, load
+local floor = math.floor
+local INTERNAL = "=[snapkv]"
+local READONLY = "Attempt to modify a readonly table"
+
+local G = _G                      -- the real globals; scripts see `env`, a proxy
+local state = {resp = 2}          -- the running script's RESP version (redis.setresp)
+local proxies = setmetatable({}, {__mode = "k"})  -- proxy -> real table
+
+-- ------------------------------------------------------------ errors
+
+-- Redis's luaPushErrorBuff: "-CODE msg" or "msg" -> {err="CODE msg"}.
+local function error_table(text)
+  local code, msg
+  if byte(text, 1) == 45 then
+    local space = find(text, " ", 1, true)
+    if space then
+      code, msg = sub(text, 2, space - 1), sub(text, space + 1)
+    else
+      code, msg = "ERR", sub(text, 2)
+    end
+  else
+    code, msg = "ERR", text
+  end
+  msg = gsub(gsub(msg, "^[\r\n]+", ""), "[\r\n]+$", "")
+  return {err = code .. " " .. msg}
+end
+
+-- Redis's __redis__err__handler: where the error happened, in the script.
+local function err_handler(err)
+  local level, info = 2, nil
+  while true do
+    info = getinfo(level, "nSl")
+    if not info or (info.what ~= "C" and info.source ~= INTERNAL) then break end
+    level = level + 1
+  end
+  if type(err) == "userdata" then
+    err = {err = tostring(err)}
+  elseif type(err) ~= "table" then
+    err = {err = "ERR " .. tostring(err)}
+  end
+  if info then
+    err["source"] = info.source
+    err["line"] = info.currentline
+  end
+  return err
+end
+
+-- ------------------------------------------------------- RESP -> Lua
+
+local parse
+local function parse_error(s, pos, e)
+  return error_table(sub(s, pos, e - 1)), e + 2
+end
+parse = function(s, pos)
+  local t = byte(s, pos)
+  local e = find(s, "\r\n", pos, true)
+  if t == 36 then                                    -- $ bulk
+    local n = tonumber(sub(s, pos + 1, e - 1))
+    if n < 0 then return false, e + 2 end
+    return sub(s, e + 2, e + 1 + n), e + 4 + n
+  elseif t == 58 then                                -- : integer
+    return tonumber(sub(s, pos + 1, e - 1)), e + 2
+  elseif t == 43 then                                -- + status
+    return {ok = sub(s, pos + 1, e - 1)}, e + 2
+  elseif t == 45 then                                -- - error
+    return parse_error(s, pos, e)
+  elseif t == 42 or t == 126 or t == 62 then         -- * array, ~ set, > push
+    local n = tonumber(sub(s, pos + 1, e - 1))
+    local p = e + 2
+    if n < 0 then return false, p end
+    local items, v = {}, nil
+    if t == 126 then
+      for _ = 1, n do
+        v, p = parse(s, p)
+        items[v] = true
+      end
+      return {set = items}, p
+    end
+    for i = 1, n do
+      items[i], p = parse(s, p)
+    end
+    return items, p
+  elseif t == 37 then                                -- % map
+    local n = tonumber(sub(s, pos + 1, e - 1))
+    local p, items, k, v = e + 2, {}, nil, nil
+    for _ = 1, n do
+      k, p = parse(s, p)
+      v, p = parse(s, p)
+      items[k] = v
+    end
+    return {map = items}, p
+  elseif t == 95 then                                -- _ null
+    return nil, e + 2
+  elseif t == 35 then                                -- # boolean
+    return byte(s, pos + 1) == 116, e + 2
+  elseif t == 44 then                                -- , double
+    return {double = tonumber(sub(s, pos + 1, e - 1))}, e + 2
+  elseif t == 40 then                                -- ( big number
+    return {big_number = sub(s, pos + 1, e - 1)}, e + 2
+  elseif t == 61 then                                -- = verbatim
+    local n = tonumber(sub(s, pos + 1, e - 1))
+    local body = sub(s, e + 2, e + 1 + n)
+    return {verbatim_string = {format = sub(body, 1, 3), string = sub(body, 5)}}, e + 4 + n
+  elseif t == 33 then                                -- ! blob error
+    local n = tonumber(sub(s, pos + 1, e - 1))
+    return error_table("-" .. sub(s, e + 2, e + 1 + n)), e + 4 + n
+  elseif t == 124 then                               -- | attribute: skipped
+    local n = tonumber(sub(s, pos + 1, e - 1))
+    local p = e + 2
+    for _ = 1, 2 * n do
+      local _, q = parse(s, p)
+      p = q
+    end
+    return parse(s, p)
+  end
+  error("unexpected reply from a command: " .. sub(s, pos, pos + 20))
+end
+
+-- ------------------------------------------------------- Lua -> RESP
+
+local MAX_DEPTH = 1000
+local NULLS = {[2] = "$-1\r\n", [3] = "_\r\n"}
+
+local function clean(text)
+  return (gsub(text, "[\r\n]", " "))
+end
+
+local function double_text(d)
+  if d == math.huge then return "inf" end
+  if d == -math.huge then return "-inf" end
+  if d ~= d then return "nan" end
+  return fmt("%.17g", d)
+end
+
+local encode
+encode = function(v, out, resp, depth)
+  local t = type(v)
+  if t == "string" then
+    out[#out + 1] = "$" .. #v .. "\r\n" .. v .. "\r\n"
+  elseif t == "number" then
+    out[#out + 1] = ":" .. fmt("%d", v) .. "\r\n"
+  elseif t == "boolean" then
+    if state.resp == 2 then
+      out[#out + 1] = v and ":1\r\n" or NULLS[resp]
+    elseif resp == 3 then
+      out[#out + 1] = v and "#t\r\n" or "#f\r\n"
+    else
+      out[#out + 1] = v and ":1\r\n" or ":0\r\n"
+    end
+  elseif t == "table" then
+    if depth > MAX_DEPTH then
+      out[#out + 1] = "-ERR reached lua stack limit\r\n"
+      return
+    end
+    local f = rawget(v, "err")
+    if type(f) == "string" then
+      out[#out + 1] = "-" .. clean(f) .. "\r\n"
+      return
+    end
+    f = rawget(v, "ok")
+    if type(f) == "string" then
+      out[#out + 1] = "+" .. clean(f) .. "\r\n"
+      return
+    end
+    f = rawget(v, "double")
+    if type(f) == "number" then
+      local text = double_text(f)
+      if resp == 3 then
+        out[#out + 1] = "," .. text .. "\r\n"
+      else
+        out[#out + 1] = "$" .. #text .. "\r\n" .. text .. "\r\n"
+      end
+      return
+    end
+    f = rawget(v, "big_number")
+    if type(f) == "string" then
+      f = clean(f)
+      if resp == 3 then
+        out[#out + 1] = "(" .. f .. "\r\n"
+      else
+        out[#out + 1] = "$" .. #f .. "\r\n" .. f .. "\r\n"
+      end
+      return
+    end
+    f = rawget(v, "verbatim_string")
+    if type(f) == "table" then
+      local form, str = rawget(f, "format"), rawget(f, "string")
+      if type(form) == "string" and type(str) == "string" then
+        if resp == 3 then
+          local head = "=" .. (#str + 4) .. "\r\n" .. sub(form .. "   ", 1, 3) .. ":"
+          out[#out + 1] = head .. str .. "\r\n"
+        else
+          out[#out + 1] = "$" .. #str .. "\r\n" .. str .. "\r\n"
+        end
+        return
+      end
+    end
+    f = rawget(v, "map")
+    if type(f) == "table" then
+      local head, n = #out + 1, 0
+      out[head] = ""
+      for key, value in next, f do
+        encode(key, out, resp, depth + 1)
+        encode(value, out, resp, depth + 1)
+        n = n + 1
+      end
+      out[head] = resp == 3 and ("%" .. n .. "\r\n") or ("*" .. 2 * n .. "\r\n")
+      return
+    end
+    f = rawget(v, "set")
+    if type(f) == "table" then
+      local head, n = #out + 1, 0
+      out[head] = ""
+      for key in next, f do
+        encode(key, out, resp, depth + 1)
+        n = n + 1
+      end
+      out[head] = (resp == 3 and "~" or "*") .. n .. "\r\n"
+      return
+    end
+    local head, n = #out + 1, 0
+    out[head] = ""
+    while true do
+      local item = rawget(v, n + 1)
+      if item == nil then break end
+      n = n + 1
+      encode(item, out, resp, depth + 1)
+    end
+    out[head] = "*" .. n .. "\r\n"
+  else
+    out[#out + 1] = NULLS[resp]
+  end
+end
+
+-- The error reply of a failed run (luaCallFunction).
+local function error_reply(err, name)
+  if type(err) ~= "table" then
+    local msg = type(err) == "string" and err or "execution failure"
+    return "-ERR Error running script " .. name .. ", " .. clean(sub(msg, 1, 100)) .. " \r\n"
+  end
+  local msg = rawget(err, "err")
+  if type(msg) == "number" then msg = tostring(msg) end
+  if type(msg) ~= "string" then msg = "" end
+  local text = "-" .. msg
+  local source, line = rawget(err, "source"), rawget(err, "line")
+  if (type(source) == "string" or type(source) == "number")
+      and (type(line) == "string" or type(line) == "number") then
+    text = text .. " script: " .. name .. ", on " .. source .. ":" .. line .. "."
+  end
+  return clean(text) .. "\r\n"
+end
+
+-- ------------------------------------------------------- the redis API
+
+-- The functions that may raise are Python callables: calling one is a C
+-- call, so even `return redis.call(...)` (a tail call) keeps the script's
+-- frame, and the error handler finds the script's line, as Redis's C
+-- functions let it. Their errors arrive as Python exceptions (userdata).
+local redis = {
+  call = py_call,
+  pcall = py_pcall,
+  sha1hex = py_sha1hex,
+  log = py_log,
+  setresp = py_setresp,
+  set_repl = py_set_repl,
+  acl_check_cmd = py_acl,
+  error_reply = function(...)
+    local s = ...
+    if select("#", ...) ~= 1 or type(s) ~= "string" then
+      return error_table("wrong number or type of arguments")
+    end
+    if byte(s, 1) ~= 45 then s = "-" .. s end
+    return error_table(s)
+  end,
+  status_reply = function(...)
+    local s = ...
+    if select("#", ...) ~= 1 or type(s) ~= "string" then
+      return error_table("wrong number or type of arguments")
+    end
+    return {ok = s}
+  end,
+  replicate_commands = function() return true end,
+  breakpoint = function() return false end,
+  debug = function() end,
+  LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
+  REPL_NONE = 0, REPL_AOF = 1, REPL_SLAVE = 2, REPL_REPLICA = 2, REPL_ALL = 3,
+}
+-- lupa's metatable of Python objects: out of scripts' reach.
+rawset(getmetatable(py_call), "__metatable", false)
+
+-- Redis's math.random: its own 48-bit generator, the same sequence on every machine.
+local MAX = 2147483647
+local function random(...)
+  local r = (py_random() % MAX) / MAX
+  local argc = select("#", ...)
+  if argc == 0 then return r end
+  local l, u = ...
+  if argc == 1 then
+    u = floor(tonumber(l) or error("bad argument #1 to 'random' (number expected)", 2))
+    if u < 1 then error("bad argument #1 to 'random' (interval is empty)", 2) end
+    return floor(r * u) + 1
+  elseif argc == 2 then
+    l = floor(tonumber(l) or error("bad argument #1 to 'random' (number expected)", 2))
+    u = floor(tonumber(u) or error("bad argument #2 to 'random' (number expected)", 2))
+    if l > u then error("bad argument #2 to 'random' (interval is empty)", 2) end
+    return floor(r * (u - l + 1)) + l
+  end
+  error("wrong number of arguments", 2)
+end
+math.random = random
+math.randomseed = function(seed)
+  py_seed(floor(tonumber(seed) or error("bad argument #1 to 'randomseed' (number expected)", 2)))
+end
+
+-- Redis's pcall: an error table is given back as its `err` string.
+local function redis_pcall_builtin(f, ...)
+  local results = {pcall(f, ...)}
+  if not results[1] then
+    local e = results[2]
+    if type(e) == "table" then
+      local msg = rawget(e, "err")
+      if type(msg) == "string" then results[2] = msg end
+    elseif type(e) == "userdata" then
+      results[2] = tostring(e)
+    end
+  end
+  return unpack(results, 1, table.maxn(results))
+end
+
+-- Loading: text only (Redis 7 refuses binary chunks: CVE-2015-4335).
+local script_env = nil  -- what a chunk loaded by a script runs in (set by build)
+local function text_loadstring(s, name)
+  if type(s) == "string" and byte(s, 1) == 27 then
+    return nil, "attempt to load a binary chunk"
+  end
+  local f, err = loadstring(s, name)
+  if f then setfenv(f, script_env) end
+  return f, err
+end
+local function text_load(f, name)
+  local first = true
+  local function reader()
+    local piece = f()
+    if first and type(piece) == "string" and #piece > 0 then
+      first = false
+      if byte(piece, 1) == 27 then error("attempt to load a binary chunk", 0) end
+    end
+    return piece
+  end
+  local f, err = load(reader, name)
+  if f then setfenv(f, script_env) end
+  return f, err
+end
+
+-- ---------------------------------------------------- readonly proxies
+
+local function refuse() error(READONLY, 2) end
+
+local function readonly(real, meta_view)
+  if proxies[real] then return real end
+  local proxy = {}
+  local mt = {__index = real, __newindex = refuse, __metatable = meta_view or false}
+  setmetatable(proxy, mt)
+  proxies[proxy] = real
+  return proxy
+end
+
+local function protect_tree(t, seen)
+  -- Every table reachable from `t` becomes a readonly proxy (in place of itself).
+  seen = seen or {}
+  if seen[t] then return seen[t] end
+  local proxy = readonly(t)
+  seen[t] = proxy
+  for k, v in next, t do
+    if type(v) == "table" and not proxies[v] then
+      rawset(t, k, protect_tree(v, seen))
+    end
+  end
+  return proxy
+end
+
+local function real_of(t)
+  return proxies[t] or t
+end
+
+local safe = {}
+safe.rawset = function(t, k, v)
+  if proxies[t] then error(READONLY, 0) end
+  return rawset(t, k, v)
+end
+safe.rawget = function(t, k) return rawget(real_of(t), k) end
+safe.next = function(t, k) return next(real_of(t), k) end
+safe.pairs = function(t)
+  if type(t) ~= "table" then return pairs(t) end
+  return next, real_of(t), nil
+end
+safe.ipairs = function(t)
+  if type(t) ~= "table" then return ipairs(t) end
+  return ipairs(real_of(t))
+end
+safe.unpack = function(t, i, j) return unpack(real_of(t), i, j) end
+safe.setmetatable = function(t, m)
+  if proxies[t] then error(READONLY, 0) end
+  return setmetatable(t, m)
+end
+
+-- ------------------------------------------------- the scripts' globals
+
+local ALLOWED = {
+  "string", "math", "table", "coroutine", "cjson", "bit", "cmsgpack", "struct",
+  "xpcall", "tostring", "setmetatable", "next", "assert", "tonumber", "rawequal",
+  "collectgarbage", "getmetatable", "rawset", "pcall", "type", "select", "unpack",
+  "gcinfo", "pairs", "rawget", "loadstring", "ipairs", "_VERSION", "load", "error",
+}
+
+local function build(extra)
+  local real = {}
+  for _, name in ipairs(ALLOWED) do real[name] = G[name] end
+  real.pcall = redis_pcall_builtin
+  real.loadstring = text_loadstring
+  real.load = text_load
+  for name, f in next, safe do
+    if real[name] ~= nil then real[name] = f end
+  end
+  real.redis = redis
+  real.__redis__err__handler = err_handler
+  if extra then extra(real, redis) end
+  -- The string metatable: its __index through a readonly string table.
+  local string_mt = getmetatable("")
+  local strings
+  for k, v in next, real do
+    if type(v) == "table" then
+      local p = protect_tree(v)
+      real[k] = p
+      if k == "string" then strings = p end
+    end
+  end
+  string_mt.__index = strings
+  string_mt.__metatable = readonly(string_mt)
+  -- The globals: reading an undefined one is an error, and nothing may be added.
+  local function missing(_, key)
+    error("Script attempted to access nonexistent global variable '" .. tostring(key) .. "'", 2)
+  end
+  local gmeta = {__index = missing}
+  setmetatable(real, gmeta)
+  local env = setmetatable({}, {__index = real, __newindex = refuse, __metatable = readonly(gmeta)})
+  proxies[env] = real
+  real._G = env
+  script_env = env
+  -- The state's own globals keep nothing a loaded chunk could misuse.
+  for _, name in ipairs({"debug", "os", "io", "python", "package", "require", "loadfile",
+                         "dofile", "print", "module", "setfenv", "getfenv", "newproxy"}) do
+    G[name] = nil
+  end
+  return env, real
+end
+
+local function compile(body, chunkname, env)
+  if byte(body, 1) == 27 then
+    return nil, "attempt to load a binary chunk"
+  end
+  local f, err = loadstring(body, chunkname)
+  if not f then return nil, err end
+  setfenv(f, env)
+  return f, false
+end
+
+local function hook()
+  if py_interrupted() then
+    sethook(hook, "l")
+    error(error_table("Script killed by user with SCRIPT KILL..."))
+  end
+end
+
+-- Runs `f` as Redis's luaCallFunction: (true, reply) or (false, error reply).
+local function run(f, real, eval_mode, keys, args, name, resp)
+  state.resp = 2
+  sethook(hook, "", 100000)
+  local ok, v
+  if eval_mode then
+    rawset(real, "KEYS", keys)
+    rawset(real, "ARGV", args)
+    ok, v = xpcall(f, err_handler)
+  else
+    ok, v = xpcall(function() return f(keys, args) end, err_handler)
+  end
+  sethook()
+  state.resp = py_resp()
+  if not ok then return false, error_reply(v, name) end
+  local out = {}
+  ok, v = pcall(encode, v, out, resp, 0)
+  if not ok then return false, error_reply(v, name) end
+  return true, concat(out)
+end
+
+return {
+  build = build, compile = compile, run = run, readonly = readonly,
+  protect = protect_tree, error_table = error_table, parse = parse,
+}
+"""
