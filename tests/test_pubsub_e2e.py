@@ -206,6 +206,22 @@ def test_many_subscribers_each_get_the_message_once(serve: Callable[..., Running
     assert publisher.call("PUBSUB", "NUMSUB", "crowd") == [b"crowd", 100]
 
 
+def test_a_pipeline_of_publishes_reaches_each_subscriber_in_order(
+    serve: Callable[..., Running],
+) -> None:
+    running = serve()
+    subscribers = [Socket(running.connect()) for _ in range(3)]
+    for sub in subscribers:
+        sub.call("SUBSCRIBE", "piped")
+    publisher = Socket(running.connect())
+    publisher.sock.sendall(b"".join(request("PUBLISH", "piped", f"m{i}") for i in range(200)))
+    assert [parse(publisher.read()) for _ in range(200)] == [3] * 200
+    for sub in subscribers:
+        got = [parse(sub.read()) for _ in range(200)]
+        assert got == [[b"message", b"piped", f"m{i}".encode()] for i in range(200)]
+    assert subscribers[0].call("UNSUBSCRIBE", "piped") == [b"unsubscribe", b"piped", 0]
+
+
 def test_resp3_pushes_come_between_replies(serve: Callable[..., Running]) -> None:
     running = serve()
     sub = Socket(running.connect())

@@ -73,6 +73,7 @@ def _confirm(client: Client, what: bytes, name: str | None, kind: str) -> bytes:
 
 def _subscribe(client: Client, argv: list[str], kind: str, what: bytes) -> bytes:
     pubsub = registry(client.server)
+    pubsub.flush(client)  # messages published before this command precede its reply
     replies = []
     for name in argv[1:]:
         pubsub.subscribe(client, name, kind)
@@ -83,6 +84,8 @@ def _subscribe(client: Client, argv: list[str], kind: str, what: bytes) -> bytes
 
 def _unsubscribe(client: Client, argv: list[str], kind: str, what: bytes) -> bytes:
     pubsub = registry(client.server)
+    # No message may follow the confirmation of its channel's unsubscription.
+    pubsub.flush(client)
     names = argv[1:] or pubsub.subscriptions(client, kind)
     if not names:
         return _confirm(client, what, None, kind)
@@ -143,13 +146,13 @@ def sunsubscribe(client: Client, argv: list[str]) -> bytes:
 @command("publish", 3, _PUBLISHING, group=_GROUP, since="2.0.0")
 def publish(client: Client, argv: list[str]) -> bytes:
     """PUBLISH channel message: the number of clients that received it."""
-    return integer(registry(client.server).publish(argv[1], argv[2]))
+    return integer(registry(client.server).publish(argv[1], argv[2], client))
 
 
 @command("spublish", 3, _PUBLISHING, keys=(1, 1, 1), group=_GROUP, since="7.0.0")
 def spublish(client: Client, argv: list[str]) -> bytes:
     """SPUBLISH shardchannel message: shard subscribers only (patterns do not see it)."""
-    return integer(registry(client.server).spublish(argv[1], argv[2]))
+    return integer(registry(client.server).spublish(argv[1], argv[2], client))
 
 
 # ---------------------------------------------------------------------- PUBSUB

@@ -11,20 +11,31 @@ check); both sides change together, here only.
 
 Publishing costs one lookup, one glob match per distinct pattern (each
 compiled once, when its first subscriber arrives) and, per matching
-audience, the message encoded once per protocol: every subscriber then
-gets the same bytes through ``Client.push``.
+audience, the message encoded once per protocol; each subscriber then has
+those bytes appended to its queue. The queues are written once per turn of
+the event loop, one ``Client.push`` per client, as Redis writes a client's
+output buffer once per event-loop turn (``handleClientsWithPendingWrites``):
+a pipeline of 50 PUBLISH to 100 subscribers makes 100 socket writes, not
+5,000. The order a client sees stays the order of publication, and it stays
+Redis's order against the client's own replies where a client can tell:
+its own PUBLISH's message precedes the reply, and a (un)subscribe command
+writes what was queued before its confirmation (no message follows the
+confirmation that its channel was left). Messages queued by another client
+in the same loop turn as a RESP3 client's command may follow that
+command's reply: the two were concurrent. Without an event loop (the
+dispatcher driven directly) messages are pushed at once.
 
 **Threads.** Subscriptions change only on the event loop's thread (the
 commands, RESET, a disconnect). :func:`publish` may also run on a script's
 thread or on the Store's sweeper thread (keyspace notifications of expired
-keys). So every step that reads or changes the tables holds the registry's
-lock, and a publisher copies the audiences it matched (a tuple, cached
-until the audience changes) before it releases the lock and pushes:
-``push`` is never called under the lock, so a push that closes a slow
-client cannot come back into the registry while it is locked, and a
-publisher on another thread sees each subscription whole or not at all.
-A message published while a client subscribes reaches it or not, as the
-order of the two decides in Redis.
+keys). So every step that reads or changes the tables or the queues holds
+the registry's lock: a publisher copies the audiences it matched (a tuple,
+cached until the audience changes) and appends to the queues under it, and
+the flush swaps the queues out under it. ``push`` is never called under
+the lock, so a push that closes a slow client cannot come back into the
+registry while it is locked, and a publisher on another thread sees each
+subscription whole or not at all. A message published while a client
+subscribes reaches it or not, as the order of the two decides in Redis.
 """
 
 from __future__ import annotations
@@ -89,12 +100,26 @@ class _Audience:
         return snapshot
 
 
+#: Some subscribers and one message, in RESP2's and RESP3's bytes.
+_Batch = tuple[tuple["Client", ...], bytes, bytes]
+
+
 class PubSub:
     """The three tables and their lock (see the module docstring)."""
 
-    __slots__ = ("_order", "channels", "lock", "patterns", "shard_channels")
+    __slots__ = (
+        "_order",
+        "_pending",
+        "_scheduled",
+        "channels",
+        "lock",
+        "patterns",
+        "server",
+        "shard_channels",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, server: ServerState) -> None:
+        self.server = server
         self.lock = threading.Lock()
         self.channels: dict[str, _Audience] = {}
         self.patterns: dict[str, _Audience] = {}
@@ -104,6 +129,10 @@ class PubSub:
         #: 7.0 keeps a client's patterns in a list; its channels in a dict,
         #: whose order is its hash's, seeded at random when it starts).
         self._order: dict[tuple[Client, str], dict[str, None]] = {}
+        #: Messages published since the last flush, per client, in order.
+        self._pending: dict[Client, list[bytes]] = {}
+        #: A flush is scheduled on the event loop.
+        self._scheduled = False
 
     # ------------------------------------------------------------- changes
 
@@ -159,8 +188,12 @@ class PubSub:
 
     # ------------------------------------------------------------ publish
 
-    def publish(self, channel: str, message: str) -> int:
-        """Send ``message`` to ``channel``'s subscribers and matching patterns; how many got it."""
+    def publish(self, channel: str, message: str, sender: Client | None = None) -> int:
+        """Send ``message`` to ``channel``'s subscribers and matching patterns; how many got it.
+
+        ``sender``: the client whose PUBLISH this is; if it listens too, its
+        copy goes out before its reply, as in Redis 7.0.
+        """
         with self.lock:
             audience = self.channels.get(channel)
             direct = audience.clients() if audience is not None else ()
@@ -173,23 +206,68 @@ class PubSub:
             return 0
         body = bulk(channel) + bulk(message)
         receivers = len(direct)
+        batches = []
         if direct:
-            _deliver(direct, _MESSAGE[0] + body, _MESSAGE[1] + body)
+            batches.append((direct, _MESSAGE[0] + body, _MESSAGE[1] + body))
         for head, clients in matched:
             receivers += len(clients)
             tail = head + body
-            _deliver(clients, _PMESSAGE[0] + tail, _PMESSAGE[1] + tail)
+            batches.append((clients, _PMESSAGE[0] + tail, _PMESSAGE[1] + tail))
+        self._send(batches, sender)
         return receivers
 
-    def spublish(self, channel: str, message: str) -> int:
+    def spublish(self, channel: str, message: str, sender: Client | None = None) -> int:
         """SPUBLISH: a shard channel's subscribers only (patterns never see shard messages)."""
         with self.lock:
             audience = self.shard_channels.get(channel)
             clients = audience.clients() if audience is not None else ()
         if clients:
             body = bulk(channel) + bulk(message)
-            _deliver(clients, _SMESSAGE[0] + body, _SMESSAGE[1] + body)
+            self._send([(clients, _SMESSAGE[0] + body, _SMESSAGE[1] + body)], sender)
         return len(clients)
+
+    def _send(self, batches: list[_Batch], sender: Client | None) -> None:
+        """Queue each message for its clients; one flush per event-loop turn writes them.
+
+        Without an event loop (the dispatcher driven directly) they are pushed at once.
+        """
+        schedule = self.server.threadsafe_call
+        if schedule is None:
+            for clients, resp2, resp3 in batches:
+                for client in clients:
+                    client.push(resp3 if client.resp == 3 else resp2)
+            return
+        with self.lock:
+            pending = self._pending
+            for clients, resp2, resp3 in batches:
+                for client in clients:
+                    queued = pending.get(client)
+                    if queued is None:
+                        pending[client] = [resp3 if client.resp == 3 else resp2]
+                    else:
+                        queued.append(resp3 if client.resp == 3 else resp2)
+            first = not self._scheduled
+            self._scheduled = True
+        if first:
+            schedule(self._flush)
+        if sender is not None:
+            self.flush(sender)
+
+    def _flush(self) -> None:
+        """Write every queued message, one push per client (on the event loop's thread)."""
+        with self.lock:
+            pending, self._pending = self._pending, {}
+            self._scheduled = False
+        for client, queued in pending.items():
+            client.push(queued[0] if len(queued) == 1 else b"".join(queued))
+
+    def flush(self, client: Client) -> None:
+        """Write ``client``'s queued messages now (before a reply that must follow them)."""
+        if client in self._pending:
+            with self.lock:
+                queued = self._pending.pop(client, None)
+            if queued:
+                client.push(b"".join(queued))
 
     # -------------------------------------------------------------- reads
 
@@ -213,18 +291,12 @@ def _client_set(client: Client, kind: str) -> set[str]:
     return client.shard_channels
 
 
-def _deliver(clients: tuple[Client, ...], resp2: bytes, resp3: bytes) -> None:
-    """Push one message to each client, in the bytes of its protocol."""
-    for client in clients:
-        client.push(resp3 if client.resp == 3 else resp2)
-
-
 # ------------------------------------------------------- the module's API
 
 
 def install(server: ServerState) -> None:
     """Give ``server`` its registry (``server.pubsub``); a disconnect unsubscribes everything."""
-    server.pubsub = PubSub()
+    server.pubsub = PubSub(server)
     server.client_gone.append(unsubscribe_all)
 
 
@@ -252,6 +324,7 @@ def unsubscribe_all(client: Client) -> None:
     if not (client.channels or client.patterns or client.shard_channels):
         return
     pubsub: PubSub = client.server.pubsub
+    pubsub.flush(client)  # what was published before (RESET's reply follows it)
     for kind in KINDS:
         for name in pubsub.subscriptions(client, kind):
             pubsub.unsubscribe(client, name, kind)
