@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from snapkv.server.glob import keys_matching
-from snapkv.server.notify import NOTIFY_GENERIC, NOTIFY_NEW, notify, watched, written
+from snapkv.server.notify import NOTIFY_GENERIC, NOTIFY_NEW, created, notify, watched, written
 from snapkv.server.resp.writer import OK, ONE, ZERO, integer
 from snapkv.server.scan import page, parse_cursor, parse_options
 from snapkv.server.table import ERR_DB_RANGE, ERR_SYNTAX, CommandError, command, parse_int
@@ -106,6 +106,7 @@ def scan(client: Client, argv: list[str]) -> bytes:
 
 @command("rename", 3, "write", keys=(1, 2, 1), group=_G)
 def rename(client: Client, argv: list[str]) -> bytes:
+    created(client, argv[2])  # an expired target is announced before it is replaced
     try:
         client.db.rename(argv[1], argv[2])
     except KeyError:
@@ -131,6 +132,7 @@ def renamenx(client: Client, argv: list[str]) -> bytes:
         raise CommandError(_ERR_NO_KEY)
     if argv[2] in db:
         return ZERO
+    created(client, argv[2])
     db.rename(argv[1], argv[2])
     client.changes += 1
     _renamed(client, argv[1], argv[2])

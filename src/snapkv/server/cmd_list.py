@@ -58,11 +58,11 @@ def _end(text: str) -> bool:
 
 
 def _push(client: Client, argv: list[str], left: bool, existing: bool) -> bytes:
+    new = not existing and created(client, argv[1])
     length = client.db.lists[argv[1]].push(argv[2:], left=left, existing=existing)
     if length:
         client.changes += len(argv) - 2
-        # A list is new exactly when it holds only what was pushed.
-        written(client, NOTIFY_LIST, _PUSHED[left], argv[1], length == len(argv) - 2)
+        written(client, NOTIFY_LIST, _PUSHED[left], argv[1], new)
     return integer(length)
 
 

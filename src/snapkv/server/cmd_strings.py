@@ -178,9 +178,10 @@ def setnx(client: Client, argv: list[str]) -> bytes:
     db = client.db
     if argv[1] in db:
         return ZERO
+    new = created(client, argv[1])
     db.set(argv[1], argv[2])
     client.changes += 1
-    written(client, NOTIFY_STRING, "set", argv[1], True)
+    written(client, NOTIFY_STRING, "set", argv[1], new)
     return ONE
 
 
@@ -199,10 +200,11 @@ def psetex(client: Client, argv: list[str]) -> bytes:
 @command("getset", 3, "write denyoom fast", keys=_KEY, group=_S, since="1.0.0")
 def getset(client: Client, argv: list[str]) -> bytes:
     db = client.db
+    new = created(client, argv[1])
     old = db.get(argv[1])
     db.set(argv[1], argv[2])
     client.changes += 1
-    written(client, NOTIFY_STRING, "set", argv[1], old is None)
+    written(client, NOTIFY_STRING, "set", argv[1], new)
     return client.bulk_or_null(old)
 
 
@@ -315,8 +317,9 @@ def append(client: Client, argv: list[str]) -> bytes:
     old = db.get(argv[1])
     client.changes += 1  # even appending "", as Redis's appendCommand
     if old is None:
+        new = created(client, argv[1])
         db.set(argv[1], argv[2])
-        written(client, NOTIFY_STRING, "append", argv[1], True)
+        written(client, NOTIFY_STRING, "append", argv[1], new)
         return integer(byte_len(argv[2]))
     size = byte_len(old) + byte_len(argv[2])
     if size > client.server.config.proto_max_bulk_len:
@@ -369,12 +372,13 @@ def setrange(client: Client, argv: list[str]) -> bytes:
     if len(data) < offset:
         data += b"\0" * (offset - len(data))
     data = data[:offset] + patch + data[offset + len(patch) :]
+    new = old is None and created(client, key)
     if old is None:
         db.set(key, to_text(data))
     else:
         db.set(key, to_text(data), keep_ttl=True)
     client.changes += 1
-    written(client, NOTIFY_STRING, "setrange", key, old is None)
+    written(client, NOTIFY_STRING, "setrange", key, new)
     return integer(len(data))
 
 
@@ -389,12 +393,13 @@ def _incr(client: Client, key: str, by: int) -> bytes:
     if not _LLONG_MIN <= value <= _LLONG_MAX:
         raise CommandError(_ERR_OVERFLOW)
     text = str(value)
+    new = old is None and created(client, key)
     if old is None:
         db.set(key, text)
     else:
         db.set(key, text, keep_ttl=True)  # as Redis: a counter keeps its expiry
     client.changes += 1
-    written(client, NOTIFY_STRING, "incrby", key, old is None)
+    written(client, NOTIFY_STRING, "incrby", key, new)
     return b":%s\r\n" % text.encode()
 
 
@@ -443,10 +448,11 @@ def incrbyfloat(client: Client, argv: list[str]) -> bytes:
     if math.isnan(value) or math.isinf(value):
         raise CommandError("ERR increment would produce NaN or Infinity")
     text = format_float(value)
+    new = old is None and created(client, key)
     if old is None:
         db.set(key, text)
     else:
         db.set(key, text, keep_ttl=True)
     client.changes += 1
-    written(client, NOTIFY_STRING, "incrbyfloat", key, old is None)
+    written(client, NOTIFY_STRING, "incrbyfloat", key, new)
     return bulk(text)

@@ -40,6 +40,7 @@ from snapkv.server.conf import (
 from snapkv.server.pubsub import publish
 
 if TYPE_CHECKING:
+    from snapkv.keyspace import Keyspace
     from snapkv.server.client import Client
     from snapkv.server.state import ServerState
 
@@ -118,11 +119,35 @@ def watched(client: Client) -> bool:
 def created(client: Client, key: str) -> bool:
     """Whether ``new`` should be announced if ``key`` is written now: it is selected, and absent.
 
-    Called before a write that may create ``key``; with ``n`` off (always
-    so unless configured) it answers at once without looking at the keyspace.
+    Called before a write that may create (or replace) ``key``; with events
+    off it answers at once without looking at the keyspace. A key that has
+    expired but is not reclaimed yet is reclaimed here first when
+    ``expired`` events are selected, so it is announced before the write
+    replaces it, as Redis's ``lookupKeyWrite`` does (expired, then new):
+    without this the write would overwrite it and no sweep would ever see
+    it go.
     """
     selected = client.server.config.notify_keyspace_events
-    return bool(selected & NOTIFY_NEW and selected & _EITHER) and key not in client.db
+    if not selected & _EITHER:
+        return False
+    db = client.db
+    if key in db:
+        return False
+    if selected & NOTIFY_EXPIRED:
+        _reclaim_due(db, key)
+    return bool(selected & NOTIFY_NEW)
+
+
+def _reclaim_due(db: Keyspace, key: str) -> None:
+    """Reclaim ``db``'s due keys if ``key`` is one of them (the listener announces each).
+
+    ``key in db`` was false: ``key`` is missing, or present and expired.
+    Reclaiming takes the Store's lock (reentrant for a transaction's own
+    thread), as a locked read does.
+    """
+    if key in db._space[0]:
+        with db._store._lock:
+            db._reclaim(None)
 
 
 def announce_new(client: Client, key: str) -> None:
