@@ -424,6 +424,7 @@ def test_messages_queue_until_the_loop_turn_ends_and_keep_redis_order(twin: Any)
     server = twin.server
     scheduled: list[Any] = []
     server.threadsafe_call = scheduled.append
+    server.loop_thread = threading.get_ident()
     sub, other = Client(server), Client(server)
     other.set_resp(3)
     for client in (sub, other):
@@ -454,7 +455,9 @@ def test_messages_queue_until_the_loop_turn_ends_and_keep_redis_order(twin: Any)
     thread = threading.Thread(target=publish, args=(server, "q-b", "threaded"))
     thread.start()
     thread.join()
-    assert len(scheduled) == 1 and sub.outbox == []
+    assert len(scheduled) == 1 and sub.outbox == []  # handed to the loop
+    scheduled.pop()()
+    assert len(scheduled) == 1 and sub.outbox == []  # queued there, a flush scheduled
     scheduled.pop()()
     assert parse(sub.outbox[-1]) == [b"message", b"q-b", b"threaded"]
     # RESET (unsubscribe_all) writes what was queued, then drops everything.

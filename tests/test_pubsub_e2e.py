@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -19,6 +20,7 @@ import pytest
 from reference import parse, reply_end, request
 from snapkv import Store
 from snapkv.server import Config
+from snapkv.server.pubsub import publish
 from support import wait_until
 from test_server_e2e import DEADLINE, LOOPS, Running, connect
 
@@ -220,6 +222,27 @@ def test_a_pipeline_of_publishes_reaches_each_subscriber_in_order(
         got = [parse(sub.read()) for _ in range(200)]
         assert got == [[b"message", b"piped", f"m{i}".encode()] for i in range(200)]
     assert subscribers[0].call("UNSUBSCRIBE", "piped") == [b"unsubscribe", b"piped", 0]
+
+
+def test_a_publish_from_another_thread_reaches_subscribers(
+    serve: Callable[..., Running],
+) -> None:
+    """As keyspace events from the sweeper or a script's PUBLISH: handed to the loop."""
+    running = serve()
+    sub = Socket(running.connect())
+    sub.call("SUBSCRIBE", "threaded")
+    sub.call("PSUBSCRIBE", "thr*")
+    counts: list[int] = []
+    thread = threading.Thread(
+        target=lambda: counts.extend(
+            publish(running.server.dispatcher, "threaded", f"t{i}") for i in range(50)
+        )
+    )
+    thread.start()
+    thread.join(DEADLINE)
+    assert counts == [2] * 50
+    got = [parse(sub.read()) for _ in range(100)]
+    assert [m[-1] for m in got] == [f"t{i}".encode() for i in range(50) for _ in range(2)]
 
 
 def test_resp3_pushes_come_between_replies(serve: Callable[..., Running]) -> None:

@@ -26,22 +26,28 @@ command's reply: the two were concurrent. Without an event loop (the
 dispatcher driven directly) messages are pushed at once.
 
 **Threads.** Subscriptions change only on the event loop's thread (the
-commands, RESET, a disconnect). :func:`publish` may also run on a script's
-thread or on the Store's sweeper thread (keyspace notifications of expired
-keys). So every step that reads or changes the tables or the queues holds
-the registry's lock: a publisher copies the audiences it matched (a tuple,
-cached until the audience changes) and appends to the queues under it, and
-the flush swaps the queues out under it. ``push`` is never called under
-the lock, so a push that closes a slow client cannot come back into the
-registry while it is locked, and a publisher on another thread sees each
-subscription whole or not at all. A message published while a client
-subscribes reaches it or not, as the order of the two decides in Redis.
+commands, RESET, a disconnect), and the queues are only touched there.
+:func:`publish` may also run on a script's thread or on the Store's
+sweeper thread (keyspace notifications of expired keys). So the tables
+change under the registry's lock, a publisher on another thread reads them
+under it (copying the audiences it matched: a tuple, cached until the
+audience changes) and hands the delivery to the loop
+(``threadsafe_call``), and a publisher on the loop's thread, which nothing
+can change the tables under, reads them without it. ``push`` is never
+called under the lock, so a push that closes a slow client cannot come
+back into the registry while it is locked, and a publisher on another
+thread sees each subscription whole or not at all. A message published
+while a client subscribes reaches it or not, as the order of the two
+decides in Redis. (Without an event loop, as when the dispatcher is driven
+directly, every publisher takes the lock and pushes at once.)
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable
+from threading import get_ident
 from typing import TYPE_CHECKING, Final
 
 from snapkv.server.glob import Glob
@@ -194,40 +200,59 @@ class PubSub:
         ``sender``: the client whose PUBLISH this is; if it listens too, its
         copy goes out before its reply, as in Redis 7.0.
         """
-        with self.lock:
-            audience = self.channels.get(channel)
-            direct = audience.clients() if audience is not None else ()
-            matched = (
-                [(a.head, a.clients()) for a in self.patterns.values() if a.match(channel)]
-                if self.patterns
-                else ()
-            )
+        on_loop = self._on_loop()
+        if on_loop:
+            direct, matched = self._match(channel)
+        else:
+            with self.lock:
+                direct, matched = self._match(channel)
         if not direct and not matched:
             return 0
         body = bulk(channel) + bulk(message)
+        batches = [(direct, _MESSAGE[0] + body, _MESSAGE[1] + body)] if direct else []
         receivers = len(direct)
-        batches = []
-        if direct:
-            batches.append((direct, _MESSAGE[0] + body, _MESSAGE[1] + body))
         for head, clients in matched:
             receivers += len(clients)
             tail = head + body
             batches.append((clients, _PMESSAGE[0] + tail, _PMESSAGE[1] + tail))
-        self._send(batches, sender)
+        self._deliver(batches, sender, on_loop)
         return receivers
 
     def spublish(self, channel: str, message: str, sender: Client | None = None) -> int:
         """SPUBLISH: a shard channel's subscribers only (patterns never see shard messages)."""
-        with self.lock:
-            audience = self.shard_channels.get(channel)
-            clients = audience.clients() if audience is not None else ()
+        on_loop = self._on_loop()
+        if on_loop:
+            clients = self._shard_match(channel)
+        else:
+            with self.lock:
+                clients = self._shard_match(channel)
         if clients:
             body = bulk(channel) + bulk(message)
-            self._send([(clients, _SMESSAGE[0] + body, _SMESSAGE[1] + body)], sender)
+            self._deliver([(clients, _SMESSAGE[0] + body, _SMESSAGE[1] + body)], sender, on_loop)
         return len(clients)
 
-    def _send(self, batches: list[_Batch], sender: Client | None) -> None:
-        """Queue each message for its clients; one flush per event-loop turn writes them.
+    def _shard_match(self, channel: str) -> tuple[Client, ...]:
+        audience = self.shard_channels.get(channel)
+        return audience.clients() if audience is not None else ()
+
+    def _on_loop(self) -> bool:
+        """Whether the caller runs on the event loop's thread (the only one that changes tables)."""
+        loop = self.server.loop_thread
+        return loop is not None and get_ident() == loop
+
+    def _match(
+        self, channel: str
+    ) -> tuple[tuple[Client, ...], list[tuple[bytes, tuple[Client, ...]]]]:
+        """The channel's subscribers and each matching pattern's (its bulk, its clients)."""
+        audience = self.channels.get(channel)
+        direct = audience.clients() if audience is not None else ()
+        patterns = self.patterns
+        if not patterns:
+            return direct, []
+        return direct, [(a.head, a.clients()) for a in patterns.values() if a.match(channel)]
+
+    def _deliver(self, batches: list[_Batch], sender: Client | None, on_loop: bool) -> None:
+        """Queue each message for its clients, on the event loop's thread.
 
         Without an event loop (the dispatcher driven directly) they are pushed at once.
         """
@@ -236,38 +261,45 @@ class PubSub:
             for clients, resp2, resp3 in batches:
                 for client in clients:
                     client.push(resp3 if client.resp == 3 else resp2)
-            return
-        with self.lock:
-            pending = self._pending
-            for clients, resp2, resp3 in batches:
-                for client in clients:
-                    queued = pending.get(client)
-                    if queued is None:
-                        pending[client] = [resp3 if client.resp == 3 else resp2]
-                    else:
-                        queued.append(resp3 if client.resp == 3 else resp2)
-            first = not self._scheduled
+        elif on_loop:
+            self._queue(batches, sender)
+        else:
+            schedule(lambda: self._queue(batches, None))
+
+    def _queue(self, batches: list[_Batch], sender: Client | None) -> None:
+        """Append to the clients' queues and make sure a flush comes (event loop's thread only)."""
+        pending = self._pending
+        for clients, resp2, resp3 in batches:
+            for client in clients:
+                queued = pending.get(client)
+                if queued is None:
+                    pending[client] = [resp3 if client.resp == 3 else resp2]
+                else:
+                    queued.append(resp3 if client.resp == 3 else resp2)
+        if not self._scheduled:
             self._scheduled = True
-        if first:
-            schedule(self._flush)
-        if sender is not None:
+            try:
+                # On the loop's own thread no wake-up is needed: call_soon runs
+                # the flush before the loop polls for more input.
+                asyncio.get_running_loop().call_soon(self._flush)
+            except RuntimeError:  # no running loop here: the server's way in
+                assert self.server.threadsafe_call is not None
+                self.server.threadsafe_call(self._flush)
+        if sender is not None and sender in pending:
             self.flush(sender)
 
     def _flush(self) -> None:
-        """Write every queued message, one push per client (on the event loop's thread)."""
-        with self.lock:
-            pending, self._pending = self._pending, {}
-            self._scheduled = False
+        """Write every queued message, one push per client (event loop's thread only)."""
+        pending, self._pending = self._pending, {}
+        self._scheduled = False
         for client, queued in pending.items():
             client.push(queued[0] if len(queued) == 1 else b"".join(queued))
 
     def flush(self, client: Client) -> None:
         """Write ``client``'s queued messages now (before a reply that must follow them)."""
-        if client in self._pending:
-            with self.lock:
-                queued = self._pending.pop(client, None)
-            if queued:
-                client.push(b"".join(queued))
+        queued = self._pending.pop(client, None)
+        if queued:
+            client.push(b"".join(queued))
 
     # -------------------------------------------------------------- reads
 
