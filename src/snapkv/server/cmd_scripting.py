@@ -114,7 +114,7 @@ def _eval(client: Client, argv: list[str], *, by_sha: bool, readonly: bool) -> b
     else:
         sha, fn, flags = _create(engine, to_bytes(argv[1]))
     if flags is not None and "no-writes" not in flags and readonly:
-        raise CommandError("ERR Can not run script with write flag on readonly command")
+        raise CommandError("ERR Can not execute a script with write flag using *_ro command.")
     reply = engine.run(
         client,
         engine.eval_vm,

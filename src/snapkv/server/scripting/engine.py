@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Final
 from snapkv.server.client import Blocked, Client
 from snapkv.server.resp.text import to_bytes, to_text
 from snapkv.server.resp.writer import OK, error
-from snapkv.server.scripting.sandbox import Vm, sha1hex
+from snapkv.server.scripting.sandbox import ScriptError, Vm, sha1hex
 from snapkv.server.scripting.worker import Job, Worker
 from snapkv.server.state import REDIS_VERSION
 
@@ -74,13 +74,6 @@ _RAND_START: Final = 0x1234ABCD330E
 def _version_num(version: str) -> int:
     major, minor, patch = (int(part) for part in version.split(".")[:3])
     return (major << 16) | (minor << 8) | patch
-
-
-class ScriptError(Exception):
-    """An error a ``redis.*`` function raises into the script: ``CODE message``."""
-
-    def __init__(self, text: str | bytes) -> None:
-        super().__init__(text if isinstance(text, str) else to_text(text))
 
 
 class _Aborted(Exception):

@@ -33,7 +33,7 @@ INTERNAL_SOURCE: Final = "=[snapkv]"
 
 PRELUDE: Final = r"""
 local py_call, py_pcall, py_sha1hex, py_log, py_setresp, py_set_repl, py_acl,
-      py_interrupted, py_random, py_seed, py_resp = ...
+      py_interrupted, py_random, py_seed, py_resp, py_rawset, py_setmetatable = ...
 local dbg = debug
 local sethook, getinfo = dbg.sethook, dbg.getinfo
 local byte, sub, find, fmt, gsub = string.byte, string.sub, string.find, string.format, string.gsub
@@ -428,10 +428,8 @@ local function real_of(t)
 end
 
 local safe = {}
-safe.rawset = function(t, k, v)
-  if proxies[t] then error(READONLY, 0) end
-  return rawset(t, k, v)
-end
+-- rawset and setmetatable refuse a readonly table from Python (a C call: see the API).
+safe.rawset = py_rawset
 safe.rawget = function(t, k) return rawget(real_of(t), k) end
 safe.next = function(t, k) return next(real_of(t), k) end
 safe.pairs = function(t)
@@ -443,10 +441,7 @@ safe.ipairs = function(t)
   return ipairs(real_of(t))
 end
 safe.unpack = function(t, i, j) return unpack(real_of(t), i, j) end
-safe.setmetatable = function(t, m)
-  if proxies[t] then error(READONLY, 0) end
-  return setmetatable(t, m)
-end
+safe.setmetatable = py_setmetatable
 
 -- ------------------------------------------------- the scripts' globals
 
@@ -540,5 +535,7 @@ end
 return {
   build = build, compile = compile, run = run, readonly = readonly,
   protect = protect_tree, error_table = error_table, parse = parse,
+  is_proxy = function(t) return proxies[t] ~= nil end,
+  rawset = rawset, setmetatable = setmetatable,
 }
 """

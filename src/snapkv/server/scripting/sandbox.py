@@ -29,7 +29,7 @@ from typing import Any, Final
 
 from snapkv.server.scripting.prelude import INTERNAL_SOURCE, PRELUDE
 
-__all__ = ["LUA_MAX_MEMORY", "CompileError", "Vm", "lupa_available"]
+__all__ = ["LUA_MAX_MEMORY", "CompileError", "ScriptError", "Vm", "lupa_available", "sha1hex"]
 
 log = logging.getLogger("snapkv.server")
 
@@ -43,6 +43,20 @@ _LIBS_MODULE: Final = "snapkv.server.scripting.libs"
 
 class CompileError(Exception):
     """A script that does not compile: ``str(exc)`` is Lua's message."""
+
+
+class ScriptError(Exception):
+    """An error a Python function raises into a script: ``CODE message``.
+
+    It reaches Lua as a Python object; the prelude's error handler (and
+    Redis's ``pcall``) read it as ``{err = "CODE message"}`` (or the string).
+    """
+
+    def __init__(self, text: str | bytes) -> None:
+        super().__init__(text if isinstance(text, str) else text.decode("utf-8", "replace"))
+
+
+_READONLY: Final = "ERR Attempt to modify a readonly table"
 
 
 def lupa_available() -> bool:
@@ -101,7 +115,7 @@ class Vm:
         chunk = lua.execute("return function(src, name) return loadstring(src, name) end")(
             PRELUDE.encode(), INTERNAL_SOURCE.encode()
         )
-        self._api: Any = chunk(*callbacks)
+        self._api: Any = chunk(*callbacks, self._rawset, self._setmetatable)
         api = self._api
         _install_libraries(lua)
         self.env, self.real = api.build(extra)
@@ -111,6 +125,18 @@ class Vm:
         self._parse = api.parse
         self._error_table = api.error_table
         lua.gccollect()
+
+    def _rawset(self, *args: Any) -> Any:
+        """The scripts' ``rawset``: a readonly table is refused (Redis's readonly check)."""
+        if args and self._api.is_proxy(args[0]):
+            raise ScriptError(_READONLY)
+        return self._api.rawset(*args)
+
+    def _setmetatable(self, *args: Any) -> Any:
+        """The scripts' ``setmetatable``: a readonly table's is never replaced."""
+        if args and self._api.is_proxy(args[0]):
+            raise ScriptError(_READONLY)
+        return self._api.setmetatable(*args)
 
     def compile(self, body: bytes, chunkname: bytes = b"@user_script", env: Any = None) -> Any:
         """``body`` as a Lua function run in ``env`` (the protected globals by default).
