@@ -18,6 +18,7 @@ Nothing here makes a request.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -31,13 +32,17 @@ __all__ = ["JournalBook", "JournalHost", "JournalState", "ObjectJournal"]
 class JournalState:
     """One journal's bytes, what of them is durable, and the times of the writes not yet."""
 
-    __slots__ = ("data", "durable", "first_seq", "last_seq", "live", "times")
+    __slots__ = ("data", "durable", "ends", "first_seq", "last_seq", "live", "stamps", "times")
 
     def __init__(self, data: bytes, durable: int, first_seq: int, last_seq: int = 0) -> None:
         self.data = bytearray(data)
         self.durable = durable
         #: ``(end offset, epoch ms)`` of each buffered write past ``durable``.
         self.times: list[tuple[int, int]] = []
+        #: End offset and epoch ms of each durable write (two int64 arrays: a
+        #: consolidation puts the journal again whole with its records' times).
+        self.ends = array("q")
+        self.stamps = array("q")
         #: The segment that last wrote it from offset 0: what the fold needs from.
         self.first_seq = first_seq
         #: The last segment that wrote it.
@@ -119,8 +124,9 @@ class JournalBook:
         self.dead: list[tuple[int, int]] = []
 
     def load(self, pairs: Iterable[tuple[int, lo.Segment]], journals: dict[int, bytearray]) -> None:
-        """Set the book to the folded ``journals`` of ``pairs`` (all durable), spans included."""
+        """Set the book to the folded ``journals`` of ``pairs`` (all durable), spans and times."""
         spans: dict[int, tuple[int, int]] = {}
+        times: dict[int, list[tuple[int, int]]] = {}
         for number, segment in pairs:
             jid = segment.journal
             if segment.kind == lo.KIND_WRITE:
@@ -128,6 +134,8 @@ class JournalBook:
                     self.dead.append(spans.pop(jid))
                 first = spans[jid][0] if jid in spans and segment.offset else number
                 spans[jid] = (first, number)
+                kept = [t for t in times.get(jid, []) if t[0] <= segment.offset]
+                times[jid] = kept + [(segment.offset + end, ms) for end, ms in segment.times]
             elif segment.kind in (lo.KIND_DROP, lo.KIND_DROP_BELOW):
                 below = segment.kind == lo.KIND_DROP_BELOW
                 for gone in [j for j in spans if (j < jid if below else j == jid)]:
@@ -135,13 +143,24 @@ class JournalBook:
         self.live = {
             jid: JournalState(bytes(data), len(data), *spans[jid]) for jid, data in journals.items()
         }
+        for jid, state in self.live.items():
+            state.ends.extend(end for end, _ in times.get(jid, ()))
+            state.stamps.extend(ms for _, ms in times.get(jid, ()))
 
-    def created(self, jid: int, header: bytes, seq: int) -> JournalState:
-        """Journal ``jid`` was (re)created by segment ``seq``; a previous one is dropped."""
+    def created(
+        self, jid: int, header: bytes, seq: int, times: Iterable[tuple[int, int]] = ()
+    ) -> JournalState:
+        """Journal ``jid`` was (re)created by segment ``seq`` holding ``header`` (drops one before).
+
+        ``times`` are the segment's writes (end offset, epoch ms).
+        """
         old = self.live.get(jid)
         if old is not None:
             self.drop(jid)
         state = self.live[jid] = JournalState(header, len(header), seq)
+        for end, ms in times:
+            state.ends.append(end)
+            state.stamps.append(ms)
         return state
 
     def drop(self, jid: int) -> None:

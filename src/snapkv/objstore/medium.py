@@ -65,6 +65,8 @@ log = logging.getLogger("snapkv")
 DEFAULT_RETENTION = 24 * 3600.0
 #: A writer whose newest manifest or segment is younger holds the prefix.
 DEFAULT_HEARTBEAT_TIMEOUT = 30.0
+#: Segments after which the journals are put again whole (see ObjectMedium._consolidate).
+DEFAULT_CONSOLIDATE_AFTER = 1000
 #: Seconds between retention passes (each a few LISTs; only after a publish).
 DEFAULT_RETENTION_INTERVAL = 300.0
 #: A snapshot up to this size is one PUT; larger ones are spooled to a
@@ -84,6 +86,8 @@ class ObjectMedium(Medium):
         refusing to open; the journals kept are written again after it.
     :param retention: seconds old snapshots and segments stay (point-in-time reach).
     :param heartbeat_timeout: seconds after which a silent writer no longer holds the prefix.
+    :param consolidate_after: segments an open may have to read before the
+        journals are put again whole (bounds the next open's requests).
     :raises StoreLockedError: a live writer holds the prefix and ``takeover`` is off.
     :raises MediumError: the prefix cannot be read or claimed (named objects, checks).
     """
@@ -98,6 +102,7 @@ class ObjectMedium(Medium):
         retention: float = DEFAULT_RETENTION,
         heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT,
         retention_interval: float = DEFAULT_RETENTION_INTERVAL,
+        consolidate_after: int = DEFAULT_CONSOLIDATE_AFTER,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if keep < 0:
@@ -108,6 +113,7 @@ class ObjectMedium(Medium):
         self.keep = keep
         self.retention = float(retention)
         self.heartbeat_timeout = float(heartbeat_timeout)
+        self.consolidate_after = consolidate_after
         self.retention_interval = float(retention_interval)
         self._clock = clock
         self.writer = lo.Writer(uuid.uuid4().hex[:16], socket.gethostname(), os.getpid())
@@ -146,28 +152,17 @@ class ObjectMedium(Medium):
             return now
 
     def _rebase(self) -> None:
-        """After a repair: every journal written again from offset 0, then a manifest from there.
+        """After a repair: the journals kept put again whole after the fence, a manifest from there.
 
         The history read stopped before a missing or damaged segment, which
         stays where it is (for the post-mortem, until retention): so that no
-        reader of the newest state meets it again, each journal kept is put
-        again whole after the fence, and the next manifest starts there.
-        Its records' times become the rewrite's.
+        reader of the newest state meets it again, the next manifest starts
+        at the rewrite (:meth:`_consolidate`).
         """
         for line in self.repaired:
             log.warning("object recovery: %s", line)
         with self._seq_lock:
-            for jid, state in sorted(self._book.live.items()):
-                now = self._now_ms()
-                data = bytes(state.data)
-                self._put_segment(
-                    lo.Segment(lo.KIND_WRITE, self.epoch, jid, 0, now, data, ((len(data), now),))
-                )
-                with self._state_lock:
-                    self._book.created(jid, data, self._next_seq - 1)
-            with self._state_lock:
-                self._book.dead = []  # everything dropped lies before the rewrite
-            self._write_manifest()
+            self._consolidate()
 
     def _open(self, takeover: bool, repair: bool) -> None:
         # One reader for the medium's life: manifests are immutable, so the
@@ -377,7 +372,7 @@ class ObjectMedium(Medium):
             )
             self._put_segment(segment)
             with self._state_lock:
-                state = self._book.created(jid, header, self._next_seq - 1)
+                state = self._book.created(jid, header, self._next_seq - 1, segment.times)
         return ObjectJournal(self, jid, state)
 
     def open_journal(self, jid: int) -> JournalFile:
@@ -438,7 +433,41 @@ class ObjectMedium(Medium):
             self._put_segment(segment)
             with self._state_lock:
                 state.durable = end
+                for e, ms in state.times:
+                    if e <= end:
+                        state.ends.append(e)
+                        state.stamps.append(ms)
                 state.times = [(e, ms) for e, ms in state.times if e > end]
+            if self._next_seq - self._manifest.segments_from > self.consolidate_after:
+                self._consolidate()
+
+    def _consolidate(self) -> None:
+        """Put every journal again whole, then a manifest from there; caller holds ``_seq_lock``.
+
+        What an open reads is every segment from the newest manifest's
+        ``segments_from``: one per sync since the journal began, which with
+        ``fsync="always"`` can be tens of thousands before the Store's
+        compaction snapshots. So after ``consolidate_after`` segments, each
+        journal's durable bytes are put again as one write at offset 0,
+        carrying every record's own time (point-in-time restore stays
+        exact), and the next manifest starts there: the next open reads a
+        few segments. Costs one PUT of each journal's size per
+        ``consolidate_after`` syncs.
+        """
+        for jid, state in sorted(self._book.live.items()):
+            with self._state_lock:
+                durable = state.durable
+                data = bytes(state.data[:durable])
+                times = tuple(zip(state.ends, state.stamps, strict=True))
+            segment = lo.Segment(lo.KIND_WRITE, self.epoch, jid, 0, self._now_ms(), data, times)
+            self._put_segment(segment)
+            with self._state_lock:
+                # The same journal, now written whole from this segment on
+                # (its handles keep the state: nothing changes for them).
+                state.first_seq = state.last_seq = self._next_seq - 1
+        with self._state_lock:
+            self._book.dead = []  # every journal dropped before now lies before the rewrite
+        self._write_manifest()
 
     def journal_truncate(self, jid: int, state: JournalState, size: int) -> None:
         """:meth:`ObjectJournal.truncate`: an empty write at the cut, then what is buffered."""
@@ -449,6 +478,8 @@ class ObjectMedium(Medium):
                 del state.data[size:]
                 state.data.extend(bytes(size - len(state.data)))
                 state.times = [(e, ms) for e, ms in state.times if e <= size]
+                kept = sum(1 for end in state.ends if end <= size)
+                del state.ends[kept:], state.stamps[kept:]
                 cut = size < state.durable
             if cut:
                 self._put_segment(lo.Segment(lo.KIND_WRITE, self.epoch, jid, size, self._now_ms()))
