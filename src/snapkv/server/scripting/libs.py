@@ -1,0 +1,62 @@
+"""The Lua libraries Redis 7.0 gives every script: ``cjson``, ``cmsgpack``, ``struct``, ``bit``.
+
+Redis links four C libraries into its Lua (``deps/lua/src/lua_cjson.c``,
+``lua_cmsgpack.c``, ``lua_struct.c``, ``lua_bit.c``). Here each is a Lua
+table whose functions are written in Lua (argument checks, the walk over a
+table, anything whose result depends on how Lua itself prints or parses a
+number) over Python helpers (bytes in, bytes out: a double's bytes, a
+msgpack or JSON text read into Lua values), one module per library.
+
+Why the checks are in Lua: an error raised from a Python function reaches
+Lua as a userdata wrapping the exception, where Redis's libraries raise a
+string (``pcall(cjson.decode, "[")`` gives a message a script can print and
+match). So every Python helper is called through ``pcall`` and its
+exception's text re-raised with ``error(msg, 0)``: no position prefix, as
+``luaL_error`` adds none for a C function. Argument errors are worded by
+:data:`PRELUDE`'s ``argerror`` as ``luaL_argerror`` words them, with the
+name the caller used (``bad argument #1 to 'band'``; ``'?'`` through
+``pcall``), read with ``debug.getinfo`` captured at install time, before
+the sandbox removes ``debug``.
+
+The library functions are Lua functions, not C ones, so an error handler
+that reports a script's line by skipping C frames must also skip frames
+whose ``source`` is :data:`LIBRARY_SOURCE`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from snapkv.server.scripting import lib_bit, lib_cjson, lib_cmsgpack, lib_struct
+from snapkv.server.scripting.lib_aux import CALL_HELPER, PRELUDE, run_chunk
+
+__all__ = ["install_libraries"]
+
+
+def install_libraries(lua_runtime: Any) -> None:
+    """Set the globals ``cjson``, ``cmsgpack``, ``struct`` and ``bit`` in ``lua_runtime``.
+
+    ``lua_runtime`` is a ``lupa.lua51.LuaRuntime`` made with ``encoding=None``
+    (Lua strings are bytes, as Redis's are). Call it before the sandbox
+    removes ``debug`` and ``loadstring`` and makes the globals read-only.
+    """
+    g = lua_runtime.globals()
+    debug = g.debug
+    getinfo = debug.getinfo if debug is not None else lua_runtime.eval("function() end")
+    aux = run_chunk(
+        lua_runtime,
+        PRELUDE,
+        getinfo,
+        g.type,
+        g.tonumber,
+        g.tostring,
+        g.string.format,
+        g.error,
+        g.next,
+        g.setmetatable,
+    )
+    run_chunk(lua_runtime, CALL_HELPER, aux)
+    g.bit = lib_bit.build(lua_runtime, aux)
+    g.cjson = lib_cjson.build(lua_runtime, aux)
+    g.cmsgpack = lib_cmsgpack.build(lua_runtime, aux)
+    g.struct = lib_struct.build(lua_runtime, aux)
