@@ -283,3 +283,24 @@ def _value_at(reader: PrefixReader, state: object) -> str | None:
 
 
 Factory = Callable[[], ObjectMedium]
+
+
+def test_url_options_are_refused_for_a_directory_before_anything_is_made(tmp_path: Path) -> None:
+    target = tmp_path / "db"
+    for options in ({"takeover": True}, {"retention": 60}, {"storage_options": {"region": "x"}}):
+        with pytest.raises(ValueError, match="apply to object-store URLs only"):
+            snapkv.open(target, **options)  # type: ignore[arg-type]
+    assert not target.exists()
+    with pytest.raises(ValueError, match="retention must be >= 0"):
+        snapkv.open(memory_url(), retention=-1)
+    with pytest.raises(TypeError, match="takeover must be True or False"):
+        snapkv.open(memory_url(), takeover="yes")  # type: ignore[arg-type]
+
+
+def test_obstore_is_not_imported_by_import_snapkv() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, snapkv; snapkv.open; print('obstore' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
