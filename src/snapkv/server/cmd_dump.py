@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from snapkv import rdb, values
-from snapkv.server.notify import NOTIFY_GENERIC, written
+from snapkv.server.notify import NOTIFY_GENERIC, missed, written
 from snapkv.server.resp.text import to_bytes
 from snapkv.server.resp.writer import OK, bulk
 from snapkv.server.table import ERR_SYNTAX, CommandError, command, parse_int
@@ -51,6 +51,7 @@ def dump(client: Client, argv: list[str]) -> bytes:
     with db._store._lock:
         kind = db.key_type(argv[1])
         if kind is None:
+            missed(client, argv[1])
             return client.null
         key = argv[1]
         value = db.get(key) if kind == "string" else db._lookup(key, values.BY_NAME[kind])

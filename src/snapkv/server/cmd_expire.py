@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from snapkv.server.notify import NOTIFY_GENERIC, written
+from snapkv.server.notify import NOTIFY_GENERIC, missed, written
 from snapkv.server.resp.writer import ONE, ZERO, integer
 from snapkv.server.table import CommandError, command, parse_int
 
@@ -98,6 +98,7 @@ def _expiry(client: Client, key: str) -> int | None:
     try:
         return client.db.expiry_ms(key)
     except KeyError:
+        missed(client, key)
         return -2
 
 

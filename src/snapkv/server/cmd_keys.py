@@ -16,7 +16,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from snapkv.server.glob import keys_matching
-from snapkv.server.notify import NOTIFY_GENERIC, NOTIFY_NEW, created, notify, watched, written
+from snapkv.server.notify import (
+    NOTIFY_GENERIC,
+    NOTIFY_NEW,
+    created,
+    missed,
+    notify,
+    watched,
+    written,
+)
 from snapkv.server.resp.writer import OK, ONE, ZERO, integer
 from snapkv.server.scan import page, parse_cursor, parse_options
 from snapkv.server.table import ERR_DB_RANGE, ERR_SYNTAX, CommandError, command, parse_int
@@ -60,12 +68,19 @@ def del_(client: Client, argv: list[str]) -> bytes:
 @command("touch", -2, "readonly fast", keys=_ALL, group=_G, since="3.2.1")
 def exists(client: Client, argv: list[str]) -> bytes:
     db = client.db
-    return integer(sum(key in db for key in argv[1:]))
+    found = sum(key in db for key in argv[1:])
+    if found < len(argv) - 1:
+        missed(client, *argv[1:])
+    return integer(found)
 
 
 @command("type", 2, "readonly fast", keys=_KEY, group=_G)
 def type_(client: Client, argv: list[str]) -> bytes:
-    return _TYPE_REPLIES[client.db.key_type(argv[1]) or "none"]
+    kind = client.db.key_type(argv[1])
+    if kind is None:
+        missed(client, argv[1])
+        return _TYPE_REPLIES["none"]
+    return _TYPE_REPLIES[kind]
 
 
 @command("keys", 2, "readonly", group=_G, summary="Keys matching a pattern")
@@ -165,6 +180,7 @@ def copy(client: Client, argv: list[str]) -> bytes:
     if source == destination and target == client.db_index:
         raise CommandError(_ERR_SAME)
     if not client.db.copy_key(source, destination, db=target, replace=replace):
+        missed(client, source)  # nothing when it failed for an existing destination
         return ZERO
     client.changes += 1
     notify(client, NOTIFY_NEW, "new", destination, target)  # a replaced key is added anew

@@ -40,7 +40,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from snapkv import values
-from snapkv.server.notify import NOTIFY_GENERIC, NOTIFY_LIST, created, written
+from snapkv.server.notify import NOTIFY_GENERIC, NOTIFY_LIST, created, missed, written
 from snapkv.server.resp.text import to_bytes
 from snapkv.server.resp.writer import integer
 from snapkv.server.table import ERR_SYNTAX, CommandError, command, parse_int
@@ -131,6 +131,8 @@ def _by_pattern(client: Client, pattern: str, element: str) -> str | None:
     key = pattern[:star] + element + pattern[star + 1 : end]
     db = client.db
     kind = db.key_type(key)
+    if kind is None:
+        missed(client, key)
     if field is not None:
         found: str | None = db.hashes[key].get(field) if kind == "hash" else None
         return found
@@ -144,6 +146,7 @@ def _elements(client: Client, key: str) -> tuple[str, list[str]]:
     with db._store._lock:
         kind = db.key_type(key)
         if kind is None:
+            missed(client, key)
             return "list", []
         if kind not in _SORTABLE:
             raise CommandError(_WRONGTYPE)

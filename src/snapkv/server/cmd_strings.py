@@ -29,6 +29,7 @@ from snapkv.server.notify import (
     NOTIFY_GENERIC,
     NOTIFY_STRING,
     created,
+    missed,
     notify,
     written,
 )
@@ -144,6 +145,7 @@ def _store_value(client: Client, key: str, value: str, at: int | None, keep_ttl:
 def get(client: Client, argv: list[str]) -> bytes:
     value = client.db.get(argv[1])
     if value is None:
+        missed(client, argv[1])
         return client.null
     data = to_bytes(value)
     return b"$%d\r\n%s\r\n" % (len(data), data)
@@ -166,6 +168,8 @@ def set_(client: Client, argv: list[str]) -> bytes:
     # Only GET reads the old value (WRONGTYPE for another type); NX and XX
     # just ask whether the key exists, whatever it holds, as Redis does.
     old = db.get(key) if flags & _GET else None
+    if flags & _GET and old is None:
+        missed(client, key)
     found = old is not None or key in db
     if (flags & _NX and found) or (flags & _XX and not found):
         return client.bulk_or_null(old) if flags & _GET else client.null
@@ -202,6 +206,8 @@ def getset(client: Client, argv: list[str]) -> bytes:
     db = client.db
     new = created(client, argv[1])
     old = db.get(argv[1])
+    if old is None:
+        missed(client, argv[1])
     db.set(argv[1], argv[2])
     client.changes += 1
     written(client, NOTIFY_STRING, "set", argv[1], new)
@@ -211,7 +217,9 @@ def getset(client: Client, argv: list[str]) -> bytes:
 @command("getdel", 2, "write fast", keys=_KEY, group=_S, since="6.2.0")
 def getdel(client: Client, argv: list[str]) -> bytes:
     old = client.db.pop(argv[1], None)
-    if old is not None:
+    if old is None:
+        missed(client, argv[1])
+    else:
         client.changes += 1
         written(client, NOTIFY_GENERIC, "del", argv[1])
     return client.bulk_or_null(old)
@@ -225,6 +233,7 @@ def getex(client: Client, argv: list[str]) -> bytes:
     key = argv[1]
     value = db.get(key)  # as Redis: a missing key or another type before the expiry's check
     if value is None:
+        missed(client, key)
         return client.null
     at = _expire_ms(client, expire, flags, "getex") if expire is not None else None
     if at is not None:
@@ -252,7 +261,11 @@ def mget(client: Client, argv: list[str]) -> bytes:
             value = get_(key)
         except TypeError:  # WrongTypeError: the only TypeError get() raises for a str key
             value = None
-        out.append(null if value is None else bulk(value))
+        if value is None:
+            missed(client, key)  # a key of another type is no miss: missed() looks
+            out.append(null)
+        else:
+            out.append(bulk(value))
     return b"".join(out)
 
 
@@ -332,7 +345,10 @@ def append(client: Client, argv: list[str]) -> bytes:
 @command("strlen", 2, "readonly fast", keys=_KEY, group=_S, since="2.2.0")
 def strlen(client: Client, argv: list[str]) -> bytes:
     value = client.db.get(argv[1])
-    return ZERO if value is None else integer(byte_len(value))
+    if value is None:
+        missed(client, argv[1])
+        return ZERO
+    return integer(byte_len(value))
 
 
 @command("getrange", 4, "readonly", keys=_KEY, group=_S, since="2.4.0")
@@ -341,6 +357,7 @@ def getrange(client: Client, argv: list[str]) -> bytes:
     start, end = parse_int(argv[2]), parse_int(argv[3])
     value = client.db.get(argv[1])
     if value is None:
+        missed(client, argv[1])
         return EMPTY_BULK
     data = to_bytes(value)
     size = len(data)

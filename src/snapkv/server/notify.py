@@ -29,6 +29,7 @@ from snapkv.server.conf import (
     NOTIFY_EXPIRED,
     NOTIFY_GENERIC,
     NOTIFY_HASH,
+    NOTIFY_KEY_MISS,
     NOTIFY_KEYEVENT,
     NOTIFY_KEYSPACE,
     NOTIFY_LIST,
@@ -58,6 +59,7 @@ __all__ = [
     "announce_new",
     "created",
     "install",
+    "missed",
     "notify",
     "popped",
     "watched",
@@ -109,6 +111,27 @@ def popped(client: Client, flag: int, event: str, key: str) -> None:
     notify(client, flag, event, key, client.db_index)
     if key not in client.db:
         notify(client, NOTIFY_GENERIC, "del", key, client.db_index)
+
+
+def missed(client: Client, *keys: str, kind: str | None = None) -> None:
+    """``keymiss`` (class ``m``) for each of ``keys`` that is missing, in order.
+
+    Redis's ``lookupKeyRead`` raises it for every read lookup that finds
+    nothing. The read handlers call this on their miss (or empty) branch
+    only, so a hit costs nothing; a command that reads several keys calls
+    it with them all, and with ``kind`` (the type it reads) it stops at the
+    first key of another type, where Redis stops with WRONGTYPE.
+    """
+    selected = client.server.config.notify_keyspace_events
+    if not (selected & NOTIFY_KEY_MISS and selected & _EITHER):
+        return
+    db = client.db
+    for key in keys:
+        found = db.key_type(key)
+        if found is None:
+            notify(client, NOTIFY_KEY_MISS, "keymiss", key, client.db_index)
+        elif kind is not None and found != kind:
+            return
 
 
 def watched(client: Client) -> bool:
