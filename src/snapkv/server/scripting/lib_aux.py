@@ -26,8 +26,10 @@ __all__ = [
     "run_chunk",
 ]
 
-#: The chunk name of every library's Lua code (``debug.getinfo(f).source``).
-LIBRARY_SOURCE = "=[redis lib]"
+#: The chunk name of every library's Lua code (``debug.getinfo(f).source``): the
+#: scripting prelude's own (``prelude.INTERNAL_SOURCE``), whose frames its error
+#: handler skips as it skips C frames, so an error is reported on the script's line.
+LIBRARY_SOURCE = "=[snapkv]"
 
 
 class LibraryError(Exception):
