@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from snapkv.server.notify import NOTIFY_LIST, created, popped, watched, written
+from snapkv.server.notify import NOTIFY_LIST, created, missed, popped, watched, written
 from snapkv.server.resp.writer import OK, bulk, integer
 from snapkv.server.table import ERR_SYNTAX, CommandError, command, numkeys_at, parse_int
 from snapkv.views import ListView
@@ -189,7 +189,10 @@ def _move(client: Client, source: str, destination: str, from_left: bool, to_lef
 
 @command("llen", 2, "readonly fast", keys=_KEY, group=_L)
 def llen(client: Client, argv: list[str]) -> bytes:
-    return integer(len(client.db.lists[argv[1]]))
+    length = len(client.db.lists[argv[1]])
+    if not length:
+        missed(client, argv[1])
+    return integer(length)
 
 
 @command("lindex", 3, "readonly", keys=_KEY, group=_L)
@@ -197,6 +200,7 @@ def lindex(client: Client, argv: list[str]) -> bytes:
     """LINDEX key index: the key is looked up before the index is parsed, as in Redis."""
     view = client.db.lists[argv[1]]
     if not view.exists():
+        missed(client, argv[1])
         return client.null
     return client.bulk_or_null(view.get(parse_int(argv[2])))
 
@@ -204,7 +208,10 @@ def lindex(client: Client, argv: list[str]) -> bytes:
 @command("lrange", 4, "readonly", keys=_KEY, group=_L)
 def lrange(client: Client, argv: list[str]) -> bytes:
     start, stop = parse_int(argv[2]), parse_int(argv[3])
-    return client.encode(client.db.lists[argv[1]].range(start, stop))
+    elements = client.db.lists[argv[1]].range(start, stop)
+    if not elements:
+        missed(client, argv[1])
+    return client.encode(elements)
 
 
 @command("lpos", -3, "readonly", keys=_KEY, group=_L, since="6.0.6")
@@ -235,6 +242,8 @@ def lpos(client: Client, argv: list[str]) -> bytes:
         # every match from the tail counts and COUNT never stops the search.
         rank, wanted = -1, 1 if count == -1 else 0
     found = client.db.lists[argv[1]].positions(argv[2], rank, wanted, maxlen)
+    if not found:
+        missed(client, argv[1])
     if count != -1:
         return client.encode(found)
     return integer(found[0]) if found else client.null
