@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from snapkv.server.glob import keys_matching
-from snapkv.server.notify import NOTIFY_HASH, created, popped, written
+from snapkv.server.notify import NOTIFY_HASH, created, missed, popped, written
 from snapkv.server.resp.text import byte_len
 from snapkv.server.resp.writer import ONE, ZERO, bulk, integer
 from snapkv.server.scan import EMPTY_SCAN, page, parse_cursor, parse_options
@@ -78,12 +78,19 @@ def hsetnx(client: Client, argv: list[str]) -> bytes:
 
 @command("hget", 3, "readonly fast", keys=_KEY, group=_H, since="2.0.0")
 def hget(client: Client, argv: list[str]) -> bytes:
-    return client.bulk_or_null(client.db.hashes[argv[1]].get(argv[2]))
+    value = client.db.hashes[argv[1]].get(argv[2])
+    if value is None:
+        missed(client, argv[1])
+        return client.null
+    return bulk(value)
 
 
 @command("hmget", -3, "readonly fast", keys=_KEY, group=_H, since="2.0.0")
 def hmget(client: Client, argv: list[str]) -> bytes:
-    return client.encode(client.db.hashes[argv[1]].get_many(argv[2:]))
+    found = client.db.hashes[argv[1]].get_many(argv[2:])
+    if all(value is None for value in found):
+        missed(client, argv[1])
+    return client.encode(found)
 
 
 @command("hdel", -3, "write fast", keys=_KEY, group=_H, since="2.0.0")
@@ -97,33 +104,50 @@ def hdel(client: Client, argv: list[str]) -> bytes:
 
 @command("hexists", 3, "readonly fast", keys=_KEY, group=_H, since="2.0.0")
 def hexists(client: Client, argv: list[str]) -> bytes:
-    return ONE if argv[2] in client.db.hashes[argv[1]] else ZERO
+    if argv[2] in client.db.hashes[argv[1]]:
+        return ONE
+    missed(client, argv[1])
+    return ZERO
 
 
 @command("hlen", 2, "readonly fast", keys=_KEY, group=_H, since="2.0.0")
 def hlen(client: Client, argv: list[str]) -> bytes:
-    return integer(len(client.db.hashes[argv[1]]))
+    length = len(client.db.hashes[argv[1]])
+    if not length:
+        missed(client, argv[1])
+    return integer(length)
 
 
 @command("hstrlen", 3, "readonly fast", keys=_KEY, group=_H, since="3.2.0")
 def hstrlen(client: Client, argv: list[str]) -> bytes:
     value = client.db.hashes[argv[1]].get(argv[2])
-    return integer(0 if value is None else byte_len(value))
+    if value is None:
+        missed(client, argv[1])
+        return ZERO
+    return integer(byte_len(value))
 
 
 @command("hgetall", 2, "readonly", keys=_KEY, group=_H, since="2.0.0")
 def hgetall(client: Client, argv: list[str]) -> bytes:
-    return client.encode(client.db.hashes[argv[1]].to_dict())
+    return client.encode(_fields(client, argv[1]))
 
 
 @command("hkeys", 2, "readonly", keys=_KEY, group=_H, since="2.0.0")
 def hkeys(client: Client, argv: list[str]) -> bytes:
-    return client.encode(list(client.db.hashes[argv[1]].to_dict()))
+    return client.encode(list(_fields(client, argv[1])))
 
 
 @command("hvals", 2, "readonly", keys=_KEY, group=_H, since="2.0.0")
 def hvals(client: Client, argv: list[str]) -> bytes:
-    return client.encode(list(client.db.hashes[argv[1]].to_dict().values()))
+    return client.encode(list(_fields(client, argv[1]).values()))
+
+
+def _fields(client: Client, key: str) -> dict[str, str]:
+    """The hash at ``key`` as a dict; an empty one (and keymiss) when it is missing."""
+    fields = client.db.hashes[key].to_dict()
+    if not fields:
+        missed(client, key)
+    return fields
 
 
 # ------------------------------------------------------------------ counters
@@ -167,7 +191,10 @@ def hrandfield(client: Client, argv: list[str]) -> bytes:
     view = client.db.hashes[argv[1]]
     if len(argv) == 2:
         picked = view.random_fields(1)
-        return client.bulk_or_null(picked[0] if picked else None)
+        if not picked:
+            missed(client, argv[1])
+            return client.null
+        return bulk(picked[0])
     with_values = False
     if len(argv) == 4:
         if argv[3].lower() != "withvalues":
@@ -185,6 +212,8 @@ def hrandfield(client: Client, argv: list[str]) -> bytes:
     if len(view):
         check_random_draw(count)
     picked = view.random_fields(count, with_values)
+    if not picked:
+        missed(client, argv[1])
     if with_values and client.resp == 2:
         return client.encode([item for pair in picked for item in pair])
     return client.encode([list(pair) for pair in picked] if with_values else picked)
@@ -209,6 +238,7 @@ def scan_reply(
     """
     cursor = parse_cursor(argv[2])
     if not len(view):
+        missed(client, argv[1])
         return EMPTY_SCAN
     count, pattern, _ = parse_options(argv, 3, with_type=False)
     compact = whole()
