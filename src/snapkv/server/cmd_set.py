@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from snapkv.errors import WrongTypeError
-from snapkv.server.notify import NOTIFY_GENERIC, NOTIFY_SET, created, popped, written
+from snapkv.server.notify import NOTIFY_GENERIC, NOTIFY_SET, created, missed, popped, written
 from snapkv.server.resp.writer import ONE, ZERO, bulk, integer
 from snapkv.server.table import ERR_SYNTAX, CommandError, check_random_draw, command, parse_int
 from snapkv.values import sets
@@ -125,7 +125,11 @@ def srandmember(client: Client, argv: list[str]) -> bytes:
     """SRANDMEMBER key [count]: a negative count may repeat members."""
     view = client.db.sets[argv[1]]
     if len(argv) == 2:
-        return client.bulk_or_null(view.random())
+        member = view.random()
+        if member is None:
+            missed(client, argv[1])
+            return client.null
+        return bulk(member)
     if len(argv) > 3:
         raise CommandError(ERR_SYNTAX)
     count = parse_int(argv[2])
@@ -136,6 +140,8 @@ def srandmember(client: Client, argv: list[str]) -> bytes:
     if len(view):
         check_random_draw(count)
     picked: list[str] = view.random(count)
+    if not picked:
+        missed(client, argv[1])
     if count > 0:
         picked = _ordered(client, picked)  # all of a set comes in the set's order
     return client.encode(picked)
@@ -146,23 +152,34 @@ def srandmember(client: Client, argv: list[str]) -> bytes:
 
 @command("smembers", 2, "readonly", keys=_KEY, group=_S)
 def smembers(client: Client, argv: list[str]) -> bytes:
-    return _set_reply(client, client.db.sets[argv[1]].to_set())
+    members = client.db.sets[argv[1]].to_set()
+    if not members:
+        missed(client, argv[1])
+    return _set_reply(client, members)
 
 
 @command("sismember", 3, "readonly fast", keys=_KEY, group=_S)
 def sismember(client: Client, argv: list[str]) -> bytes:
-    return ONE if argv[2] in client.db.sets[argv[1]] else ZERO
+    if argv[2] in client.db.sets[argv[1]]:
+        return ONE
+    missed(client, argv[1])
+    return ZERO
 
 
 @command("smismember", -3, "readonly fast", keys=_KEY, group=_S, since="6.2.0")
 def smismember(client: Client, argv: list[str]) -> bytes:
     found = client.db.sets[argv[1]].contains_many(argv[2:])
+    if not any(found):
+        missed(client, argv[1])
     return b"*%d\r\n" % len(found) + b"".join(ONE if hit else ZERO for hit in found)
 
 
 @command("scard", 2, "readonly fast", keys=_KEY, group=_S)
 def scard(client: Client, argv: list[str]) -> bytes:
-    return integer(len(client.db.sets[argv[1]]))
+    size = len(client.db.sets[argv[1]])
+    if not size:
+        missed(client, argv[1])
+    return integer(size)
 
 
 # ------------------------------------------------------------------ algebra
@@ -170,16 +187,19 @@ def scard(client: Client, argv: list[str]) -> bytes:
 
 @command("sinter", -2, "readonly", keys=_ALL, group=_S)
 def sinter(client: Client, argv: list[str]) -> bytes:
+    missed(client, *argv[1:], kind="set")
     return _set_reply(client, client.db.sets[argv[1]].intersection(*argv[2:]))
 
 
 @command("sunion", -2, "readonly", keys=_ALL, group=_S)
 def sunion(client: Client, argv: list[str]) -> bytes:
+    missed(client, *argv[1:], kind="set")
     return _set_reply(client, client.db.sets[argv[1]].union(*argv[2:]))
 
 
 @command("sdiff", -2, "readonly", keys=_ALL, group=_S)
 def sdiff(client: Client, argv: list[str]) -> bytes:
+    missed(client, *argv[1:], kind="set")
     return _set_reply(client, client.db.sets[argv[1]].difference(*argv[2:]))
 
 
@@ -208,6 +228,7 @@ def sintercard(client: Client, argv: list[str]) -> bytes:
         else:
             raise CommandError(ERR_SYNTAX)
     keys = argv[2 : 2 + numkeys]
+    missed(client, *keys, kind="set")
     return integer(client.db.sets[keys[0]].intersection_count(*keys[1:], limit=limit))
 
 
@@ -216,6 +237,7 @@ def _store(client: Client, argv: list[str], how: str) -> bytes:
     db = client.db
     destination = argv[1]
     existed = destination in db
+    missed(client, *argv[2:], kind="set")  # Redis reads every source before it writes
     view = db.sets[argv[2]]
     if how == "inter":
         size = view.intersection_store(destination, *argv[3:])
