@@ -30,6 +30,7 @@ _CONN = "connection"
 _SUB = "noscript loading stale"
 _ADMIN = "admin noscript loading stale"
 _ZERO, _ONE = integer(0), integer(1)
+_LLONG_MAX = (1 << 63) - 1
 _UNBLOCKED = error("UNBLOCKED client unblocked via CLIENT UNBLOCK")
 
 
@@ -229,6 +230,10 @@ def client_pause(client: Client, argv: list[str]) -> bytes:
     milliseconds = parse_int(argv[2], "ERR timeout is not an integer or out of range")
     if milliseconds < 0:
         raise CommandError("ERR timeout is negative")
+    if milliseconds > _LLONG_MAX - int(time.time() * 1000):
+        # Redis 7.0 adds the clock to the timeout unchecked: the end wraps
+        # into the past and nothing is held (7.2 answers an error instead).
+        milliseconds = 0
     client.server.pause(mode, milliseconds / 1000)
     return OK
 
