@@ -3,9 +3,10 @@
 Each handler parses its arguments in Redis's order (some commands look the
 key up before parsing an index, others after: the order decides which
 error a request with two faults gets) and does its work through
-``client.db.lists[key]``, whose steps the blocking commands will reuse
-(``pop_count``, ``ListView.pop_first``, ``move_to``). A key of another
-type raises WrongTypeError, which the dispatcher answers with WRONGTYPE.
+``client.db.lists[key]``; the pops and the move are :func:`pop_first` and
+:func:`move`, which the blocking forms (:mod:`.cmd_blocking`) share. A key
+of another type raises WrongTypeError, which the dispatcher answers with
+WRONGTYPE.
 
 ``client.changes`` counts as Redis's ``server.dirty``: the elements pushed,
 popped, removed or trimmed away; one for LSET, LINSERT and a move.
@@ -23,7 +24,7 @@ from snapkv.views import ListView
 if TYPE_CHECKING:
     from snapkv.server.client import Client
 
-__all__: list[str] = []
+__all__ = ["move", "parse_end", "pop_first"]
 
 _L = "list"
 _KEY = (1, 1, 1)
@@ -44,7 +45,7 @@ def _nonnegative(text: str, message: str) -> int:
     return value
 
 
-def _end(text: str) -> bool:
+def parse_end(text: str) -> bool:
     """LEFT (True) or RIGHT (False), any case; else a syntax error (``getListPosition...``)."""
     word = text.lower()
     if word == "left":
@@ -137,7 +138,7 @@ def lmpop(client: Client, argv: list[str]) -> bytes:
     where = 2 + numkeys
     if where >= len(argv):
         raise CommandError(ERR_SYNTAX)
-    left = _end(argv[where])
+    left = parse_end(argv[where])
     count = 0
     i = where + 1
     while i < len(argv):
@@ -147,14 +148,29 @@ def lmpop(client: Client, argv: list[str]) -> bytes:
         if count < 1:
             raise CommandError("ERR count should be greater than 0")
         i += 2
+    reply = pop_first(client, argv[2:where], left, count or 1, nested=True)
+    return client.null_array if reply is None else reply
+
+
+def pop_first(
+    client: Client, keys: list[str], left: bool, count: int, *, nested: bool
+) -> bytes | None:
+    """Pop up to ``count`` elements of the first of ``keys`` holding a list: the reply, or ``None``.
+
+    The one pop LMPOP, BLPOP, BRPOP and BLMPOP share (at once, or when a
+    blocked client is served): ``[key, [elements]]`` when ``nested``
+    (LMPOP, BLMPOP), else ``[key, element]``. ``None``: no key holds a
+    list (nothing changes). A key of another type before the first list
+    raises WrongTypeError, as Redis's loops over the keys refuse.
+    """
     lists = client.db.lists
-    found = ListView.pop_first([lists[key] for key in argv[2:where]], left, count or 1)
+    found = ListView.pop_first([lists[key] for key in keys], left, count)
     if found is None:
-        return client.null_array
+        return None
     key, taken = found
     client.changes += len(taken)
     popped(client, NOTIFY_LIST, _POPPED[left], key)
-    return client.encode([key, taken])
+    return client.encode([key, taken] if nested else [key, taken[0]])
 
 
 # --------------------------------------------------------------------- move
@@ -163,16 +179,22 @@ def lmpop(client: Client, argv: list[str]) -> bytes:
 @command("lmove", 5, "write denyoom", keys=_TWO, group=_L, since="6.2.0")
 def lmove(client: Client, argv: list[str]) -> bytes:
     """LMOVE source destination LEFT|RIGHT LEFT|RIGHT: the element moved, or null."""
-    from_left, to_left = _end(argv[3]), _end(argv[4])
-    return _move(client, argv[1], argv[2], from_left, to_left)
+    from_left, to_left = parse_end(argv[3]), parse_end(argv[4])
+    return move(client, argv[1], argv[2], from_left, to_left)
 
 
 @command("rpoplpush", 3, "write denyoom", keys=_TWO, group=_L, since="1.2.0")
 def rpoplpush(client: Client, argv: list[str]) -> bytes:
-    return _move(client, argv[1], argv[2], False, True)
+    return move(client, argv[1], argv[2], False, True)
 
 
-def _move(client: Client, source: str, destination: str, from_left: bool, to_left: bool) -> bytes:
+def move(client: Client, source: str, destination: str, from_left: bool, to_left: bool) -> bytes:
+    """One element from ``source`` to ``destination``: its bulk, or null if ``source`` is missing.
+
+    The one move LMOVE, RPOPLPUSH, BLMOVE and BRPOPLPUSH share (at once, or
+    when a blocked client is served). A key of another type raises
+    WrongTypeError, nothing changed.
+    """
     new = created(client, destination)
     element = client.db.lists[source].move_to(destination, from_left=from_left, to_left=to_left)
     if element is None:
