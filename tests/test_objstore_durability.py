@@ -162,3 +162,20 @@ def test_two_writers_on_one_s3_prefix_the_fenced_one_loses_nothing_of_the_new(
     new.close()
     with snapkv.open(url) as after:
         assert dict(after.items()) == {"a": "new", "b": "old", "c": "new"}
+
+
+def test_a_manifest_whose_reply_was_lost_for_good_is_ours_at_the_next_one() -> None:
+    url = f"memory://manifest/{uuid.uuid4().hex}"
+    medium, faulty = faulty_medium(url, seed=0)
+    medium.publish([b"first"])
+    faulty.script("put", None, "lost_reply", *["reset"] * 29)  # the snapshot, then its manifest
+    with pytest.raises(MediumError, match="gave up"):
+        medium.publish([b"second"])
+    medium.publish([b"third"])  # finds its own manifest at that number: not fenced
+    assert not medium.fenced
+    assert medium.read() == b"third"
+    medium.close()
+    assert PrefixReader(medium.client).newest_manifest() is not None
+    again = ObjectMedium(medium.client)
+    assert again.read() == b"third"
+    again.close()

@@ -23,10 +23,14 @@ module is the writer that keeps its rules:
   snapshot's body, at a name only its epoch uses), so it never overwrites
   another's object.
 * **The manifest moves only by create-if-absent of the next number**:
-  when a snapshot is published or set aside, at open, at a clean close
-  (``released``: the next opener needs no takeover). Journal changes
-  other than appends (create, cut, set aside, remove) are segments, so the
-  journals are the fold of the segments, in order.
+  when a snapshot is published or set aside, at open, after a
+  consolidation (every ``consolidate_after`` segments the journals are put
+  again whole, so that an open reads a bounded number of segments), at a
+  clean close (``released``: the next opener needs no takeover). Journal
+  changes other than appends (create, cut, set aside, remove) are
+  segments, so the journals are the fold of the segments, in order
+  (:mod:`snapkv.objstore.journals` keeps their books; the claim at open is
+  :mod:`snapkv.objstore.claim`'s).
 * **An idle store makes no requests**: no heartbeat thread; a segment is
   put only when there is something to sync, a manifest only for the events
   above, retention only after a publish (at most every
@@ -72,7 +76,6 @@ DEFAULT_RETENTION_INTERVAL = 300.0
 #: A snapshot up to this size is one PUT; larger ones are spooled to a
 #: temporary file and sent in parts (bounded memory either way).
 _SPOOL = 8 << 20
-_OPEN_ATTEMPTS = 20
 
 
 class ObjectMedium(Medium):
@@ -271,14 +274,21 @@ class ObjectMedium(Medium):
             "clock_ms": self._clock_ms,
         }
         fields.update(changes)
-        manifest = lo.Manifest(**fields)  # type: ignore[arg-type]
-        theirs = self.client.create(manifest.name, lo.encode_manifest(manifest))
-        if theirs is not None:
+        while True:
+            manifest = lo.Manifest(**fields)  # type: ignore[arg-type]
+            theirs = self.client.create(manifest.name, lo.encode_manifest(manifest))
+            if theirs is None:
+                break
             try:
-                other = str(lo.decode_manifest(theirs).writer)
+                there = lo.decode_manifest(theirs)
             except lo.LayoutError:
-                other = "another writer"
-            raise self._fence(f"{manifest.name} was created by {other}")
+                raise self._fence(f"{manifest.name} was created by another writer") from None
+            if there.writer != self.writer or there.epoch != self.epoch:
+                raise self._fence(f"{manifest.name} was created by {there.writer}")
+            # Ours: an earlier create whose reply was lost for good landed
+            # after all (the ambiguous PUT, found at the next one). It is
+            # history now; this one goes to the next number.
+            fields["number"] = there.number + 1
         self._manifest = manifest
         self._refs = refs
         return manifest
