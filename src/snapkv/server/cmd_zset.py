@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from snapkv.server.glob import keys_matching
-from snapkv.server.notify import NOTIFY_GENERIC, NOTIFY_ZSET, created, popped, written
+from snapkv.server.notify import NOTIFY_GENERIC, NOTIFY_ZSET, created, missed, popped, written
 from snapkv.server.resp.text import to_bytes
 from snapkv.server.resp.writer import EMPTY_ARRAY, integer
 from snapkv.server.scan import EMPTY_SCAN, page, parse_cursor, parse_options
@@ -137,25 +137,37 @@ def zrem(client: Client, argv: list[str]) -> bytes:
 
 @command("zcard", 2, "readonly fast", keys=_KEY, group=_Z, since="1.2.0")
 def zcard(client: Client, argv: list[str]) -> bytes:
-    return integer(len(_view(client, argv[1])))
+    size = len(_view(client, argv[1]))
+    if not size:
+        missed(client, argv[1])
+    return integer(size)
 
 
 @command("zscore", 3, "readonly fast", keys=_KEY, group=_Z, since="1.2.0")
 def zscore(client: Client, argv: list[str]) -> bytes:
     score = _view(client, argv[1]).get(argv[2])
-    return client.null if score is None else client.encode(score)
+    if score is None:
+        missed(client, argv[1])
+        return client.null
+    return client.encode(score)
 
 
 @command("zmscore", -3, "readonly fast", keys=_KEY, group=_Z, since="6.2.0")
 def zmscore(client: Client, argv: list[str]) -> bytes:
-    return client.encode(_view(client, argv[1]).scores(argv[2:]))
+    scores = _view(client, argv[1]).scores(argv[2:])
+    if all(score is None for score in scores):
+        missed(client, argv[1])
+    return client.encode(scores)
 
 
 @command("zrank", 3, "readonly fast", keys=_KEY, group=_Z, since="2.0.0")
 @command("zrevrank", 3, "readonly fast", keys=_KEY, group=_Z, since="2.0.0")
 def zrank(client: Client, argv: list[str]) -> bytes:
     rank = _view(client, argv[1]).rank(argv[2], reverse=argv[0].lower() == "zrevrank")
-    return client.null if rank is None else integer(rank)
+    if rank is None:
+        missed(client, argv[1])
+        return client.null
+    return integer(rank)
 
 
 def _score_range(low: str, high: str) -> tuple[tuple[float, bool], tuple[float, bool]]:
@@ -176,12 +188,18 @@ def _lex_range(low: str, high: str) -> tuple[Any, Any]:
 def zcount(client: Client, argv: list[str]) -> bytes:
     (low, low_ex), (high, high_ex) = _score_range(argv[2], argv[3])
     view = _view(client, argv[1])
-    return integer(view.count(low, high, min_exclusive=low_ex, max_exclusive=high_ex))
+    found = view.count(low, high, min_exclusive=low_ex, max_exclusive=high_ex)
+    if not found:
+        missed(client, argv[1])
+    return integer(found)
 
 
 @command("zlexcount", 4, "readonly fast", keys=_KEY, group=_Z, since="2.8.9")
 def zlexcount(client: Client, argv: list[str]) -> bytes:
-    return integer(_view(client, argv[1]).lex_count(*_lex_range(argv[2], argv[3])))
+    found = _view(client, argv[1]).lex_count(*_lex_range(argv[2], argv[3]))
+    if not found:
+        missed(client, argv[1])
+    return integer(found)
 
 
 # -------------------------------------------------------------------- ZRANGE
@@ -241,6 +259,8 @@ def _zrange(by: str | None, rev: bool | None) -> Any:
         pairs = _view(client, argv[1]).select(
             kind, low, high, reverse=reverse, offset=offset, count=count, with_scores=True
         )
+        if not pairs:
+            missed(client, argv[1])
         return pairs_reply(client, pairs, withscores)
 
     return handler
@@ -266,6 +286,7 @@ def zrangestore(client: Client, argv: list[str]) -> bytes:
     the source is only read.
     """
     (kind, low, high, reverse, offset, count), _ = parse_range(argv, 2, None, None)
+    missed(client, argv[2])
     new = created(client, argv[1])
     stored, deleted = _view(client, argv[2]).store_range(
         argv[1], kind, low, high, reverse=reverse, offset=offset, count=count
@@ -320,7 +341,10 @@ def zrandmember(client: Client, argv: list[str]) -> bytes:
     """ZRANDMEMBER key [count [WITHSCORES]]."""
     view = _view(client, argv[1])
     if len(argv) == 2:
-        return client.bulk_or_null(view.random())
+        member = view.random()
+        if member is None:
+            missed(client, argv[1])
+        return client.bulk_or_null(member)
     count = parse_int(argv[2])
     if count == _LONG_MIN:
         raise CommandError(
@@ -334,6 +358,7 @@ def zrandmember(client: Client, argv: list[str]) -> bytes:
         if not -_LONG_MAX // 2 <= count <= _LONG_MAX // 2:
             raise CommandError("ERR value is out of range")
     if not view.exists() or count == 0:  # exists() raises WRONGTYPE first, as Redis
+        missed(client, argv[1])
         return EMPTY_ARRAY
     check_random_draw(count)
     return pairs_reply(client, view.random(count, with_scores=True), withscores)
@@ -364,6 +389,7 @@ def zscan(client: Client, argv: list[str]) -> bytes:
     view = _view(client, argv[1])
     size = len(view)
     if not size:
+        missed(client, argv[1])
         return EMPTY_SCAN
     count, pattern, _ = parse_options(argv, 3, with_type=False)
     config = client.server.config

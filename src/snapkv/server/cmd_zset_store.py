@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from snapkv.errors import WrongTypeError
-from snapkv.server.notify import NOTIFY_GENERIC, NOTIFY_ZSET, created, popped, written
+from snapkv.server.notify import NOTIFY_GENERIC, NOTIFY_ZSET, created, missed, popped, written
 from snapkv.server.resp.writer import EMPTY_ARRAY, ZERO, integer
 from snapkv.server.table import ERR_SYNTAX, CommandError, command, numkeys_at, parse_int
 from snapkv.values import sets, zsets
@@ -113,7 +113,12 @@ def _combine(client: Client, argv: list[str], op: str, dest: str | None, card: b
     store = db._store
     ticket = None
     with store._lock:
-        sources = [_source(client, key) for key in keys]
+        sources = []
+        for key in keys:
+            source = _source(client, key)
+            if source is None:
+                missed(client, key)
+            sources.append(source)
         weights, how, withscores, limit = _options(
             argv, at + 1 + setnum, setnum, op=op, dest=dest, card=card
         )
