@@ -53,6 +53,10 @@ def test_pause_and_unpause_answer_ok(twin: Any) -> None:
     twin.same("CLIENT", "UNPAUSE")
     twin.same("CLIENT", "PAUSE", "0")
     twin.same("CLIENT", "UNPAUSE")
+    # Redis 7.0 adds its clock to this unchecked: the end wraps, nothing is held.
+    twin.same("CLIENT", "PAUSE", "9223372036854775807", "WRITE")
+    twin.same("SET", "k", "v")
+    twin.same("CLIENT", "UNPAUSE")
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from reference import Raw, request
+from reference import Raw, reply_end, request
 from serving import tool
 from snapkv import Store
 from snapkv.server import Config
@@ -42,6 +42,9 @@ REQUESTS: list[tuple[str, ...]] = [
     ("INCR", "n"),
     ("GET", "n"),
     ("EXEC",),
+    ("AUTH", "secret-password"),
+    ("AUTH", "someone", "secret-password"),
+    ("HELLO", "3", "AUTH", "someone", "secret-password"),
     ("HELLO", "2", "AUTH", "default", "secret-password", "SETNAME", "me"),
     ("HELLO", "2", "SETNAME", "me2"),
     ("CLIENT", "SETNAME", "named"),
@@ -127,12 +130,40 @@ def test_monitor_lines_are_redis_s(redis_port: int, snapkv_port: int, pipelined:
     # And they are what the test expects to see, not merely equal.
     assert 'T [0 ADDR] "HELLO" "2" "AUTH" "(redacted)" "(redacted)" "SETNAME" "me"' in ours
     assert 'T [3 ADDR] "SELECT" "3"' in ours
+    assert 'T [0 ADDR] "AUTH" "(redacted)" "(redacted)"' in ours
+    assert not any("secret" in line for line in ours)
     assert not any("CONFIG" in line or "PAUSE" in line for line in ours)
     assert [line for line in ours if '"INCR"' in line or "MULTI" in line or "EXEC" in line] == [
         'T [0 ADDR] "MULTI"',
         'T [0 ADDR] "INCR" "n"',
         'T [0 ADDR] "EXEC"',
     ]
+
+
+@pytest.mark.parametrize("argv", [("GET", "k"), ("SET", "k", "v"), ("PING",), ("ECHO", "e")])
+def test_a_monitor_s_own_commands_as_redis(
+    redis_port: int, snapkv_port: int, argv: tuple[str, ...]
+) -> None:
+    """Keyspace commands refused (and not shown); others answered, then shown after the reply."""
+    seen = []
+    for port in (snapkv_port, redis_port):
+        raw = Raw(port)
+        try:
+            assert raw("MONITOR") == b"+OK\r\n"
+            replies = [raw(*argv), raw("PING")]
+            replies += [next_message(raw) for _ in range(2 if argv[0] in ("PING", "ECHO") else 1)]
+            seen.append([_mask(reply.decode()[1:]) for reply in replies])
+        finally:
+            raw.close()
+    assert seen[0] == seen[1]
+
+
+def next_message(raw: Raw) -> bytes:
+    """The next message the server sent without a request (a MONITOR line)."""
+    while (end := reply_end(raw.buf)) < 0:
+        raw.buf += raw.sock.recv(65536)
+    message, raw.buf = raw.buf[:end], raw.buf[end:]
+    return message
 
 
 def test_monitor_inside_multi_is_refused_as_redis(twin: Any) -> None:

@@ -21,6 +21,7 @@ shows its arguments as they came, exactly as redis-server does.
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import TYPE_CHECKING
 
 from snapkv.server.client import REPLY_OFF, REPLY_SKIP
@@ -109,7 +110,13 @@ def feed_monitors(server: ServerState, client: Client, argv: list[str]) -> None:
         b" ".join([_REDACTED if i in hidden else repr_arg(arg) for i, arg in enumerate(argv)]),
     )
     for monitor in server.monitors:
-        if monitor.reply_mode not in (REPLY_OFF, REPLY_SKIP):
+        if monitor.reply_mode in (REPLY_OFF, REPLY_SKIP):
+            continue
+        if monitor is client and server.threadsafe_call is not None:
+            # Its own command (PING, CLIENT ...): Redis feeds after the reply
+            # is queued, so the line follows it (the event loop's next turn).
+            server.threadsafe_call(partial(monitor.push, line))
+        else:
             monitor.push(line)
 
 
