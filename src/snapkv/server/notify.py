@@ -5,20 +5,30 @@ message) and ``__keyevent@<db>__:<event>`` (the key as the message), each
 only when ``notify-keyspace-events`` selects the event's class and ``K``
 or ``E`` respectively.
 
-Every write command calls :func:`notify`, so its first step is one test of
-the configured flags: with notifications off (the default) a call costs a
-function call and two attribute reads, and nothing is formatted.
+The command modules raise events through the small helpers here
+(:func:`written`, :func:`popped`, :func:`created`, :func:`missed`), each of
+which first tests the configured flags: with notifications off (the
+default) a call costs a function call and two attribute reads, nothing is
+looked up or formatted, and the hottest path (SET's) tests the flags inline.
 
 The order of a command's events is Redis's: a key created by the command
 first announces ``new`` (class ``n``, as ``dbAdd`` does), then the
 command's own events in the order ``t_*.c`` raises them (``set`` before
-``expire``, ``lpop`` before ``del`` when a list is emptied). Keys the Store
-reclaims because they expired announce ``expired`` (class ``x``) through
-:attr:`Store.expired_listener <snapkv.store.Store.expired_listener>`, on the
-thread that reclaimed them (the sweeper's, or the command's, before the
-command's own events); :func:`~snapkv.server.pubsub.publish` may be called
-from any thread, and the listener never calls the Store, whose lock it runs
-under. Nothing is ever ``evicted``: snapkv evicts nothing.
+``expire``, ``lpop`` before ``del`` when a list is emptied). A read that
+finds no key announces ``keymiss`` (class ``m``, Redis's ``lookupKeyRead``),
+from the handler's miss branch, so a hit pays nothing.
+
+Keys the Store reclaims because they expired announce ``expired`` (class
+``x``) through :attr:`Store.expired_listener
+<snapkv.store.Store.expired_listener>`, on the thread that reclaimed them
+(the sweeper's, or the command's, before the command's own events);
+:func:`~snapkv.server.pubsub.publish` may be called from any thread, and
+the listener never calls the Store, whose lock it runs under. Redis also
+reclaims a key the moment a command looks it up; the Store's reads are
+lock-free and leave that to the sweep (every 100 ms, as Redis's active
+expiry), except that a write about to replace an expired key reclaims it
+first (:func:`created`), so its ``expired`` is never lost. Nothing is ever
+``evicted``: snapkv evicts nothing.
 """
 
 from __future__ import annotations
