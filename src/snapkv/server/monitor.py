@@ -1,15 +1,18 @@
 """MONITOR's feed: every command the server runs, as Redis's ``replicationFeedMonitors`` prints it.
 
 A line is ``+<seconds>.<microseconds> [<db> <client>] "arg" "arg"...``:
-the client is its address, ``lua`` for a script's ``redis.call``, or
-``unix:<path>``; each argument is quoted as ``sdscatrepr`` quotes it
-(``\\n``, ``\\r``, ``\\t``, ``\\a``, ``\\b``, ``\\\\``, ``\\"`` and ``\\xNN``
-for other bytes outside printable ASCII). The dispatcher calls
-:func:`feed_monitors` after each command it runs (``call()``), skipping
-commands flagged ``skip_monitor`` or ``admin``, as Redis 7.0 does; the
-keyspace shown is the one selected *after* the command (``SELECT 3`` is
-shown in keyspace 3), and the inner commands of EXEC and of a script come
-before the EXEC or EVAL that ran them, since each is fed when it ends.
+the client is its address or ``lua`` for a script's ``redis.call`` (the
+server listens on TCP only, so Redis's ``unix:<path>`` never occurs); each
+argument is quoted as ``sdscatrepr`` quotes it (``\\n``, ``\\r``, ``\\t``,
+``\\a``, ``\\b``, ``\\\\``, ``\\"`` and ``\\xNN`` for other bytes outside
+printable ASCII). The dispatcher calls :func:`feed_monitors` after each
+command it runs (``call()``), skipping commands flagged ``skip_monitor`` or
+``admin``, as Redis 7.0 does; the keyspace shown is the one selected
+*after* the command (``SELECT 3`` is shown in keyspace 3), and the commands
+EXEC ran come before the EXEC, each fed when it ends. The script commands
+(EVAL, EVALSHA, FCALL and their ``_RO`` forms) are flagged ``skip_monitor``
+and feed themselves first, so their ``lua`` calls follow them (Redis's
+``evalCommand``).
 
 Passwords never reach a monitor: Redis 7.0's AUTH and HELLO replace them
 with ``(redacted)`` as they parse (``redactClientCommandArgument``), so
@@ -95,12 +98,7 @@ def feed_monitors(server: ServerState, client: Client, argv: list[str]) -> None:
     is a reply in Redis (``addReply``), not a push that passes the reply mode.
     """
     now = time.time()
-    if client.scripting:
-        origin = b"lua"
-    elif client.addr.startswith("/"):
-        origin = b"unix:" + to_bytes(client.addr)
-    else:
-        origin = to_bytes(client.addr)
+    origin = b"lua" if client.scripting else to_bytes(client.addr)
     hidden = redact(argv) if argv[0][:1] in "aAhH" else ()
     line = b"+%d.%06d [%d %s] %s\r\n" % (
         int(now),
