@@ -24,7 +24,7 @@ from snapkv.views import ListView
 if TYPE_CHECKING:
     from snapkv.server.client import Client
 
-__all__ = ["move", "parse_end", "pop_first"]
+__all__ = ["move", "parse_end", "parse_mpop", "pop_first"]
 
 _L = "list"
 _KEY = (1, 1, 1)
@@ -132,10 +132,23 @@ def lmpop(client: Client, argv: list[str]) -> bytes:
     Its keys are found by numkeys (``find_keys``), as Redis's getkeys_proc
     does; COMMAND INFO shows 0 0 0 key positions, as Redis's.
     """
-    numkeys = parse_int(argv[1], "ERR numkeys should be greater than 0")
+    keys, left, count = parse_mpop(argv, 1)
+    reply = pop_first(client, keys, left, count, nested=True)
+    return client.null_array if reply is None else reply
+
+
+def parse_mpop(argv: list[str], at: int) -> tuple[list[str], bool, int]:
+    """Parse ``numkeys key [key ...] LEFT|RIGHT [COUNT count]`` from ``argv[at]`` on.
+
+    As Redis's ``lmpopGenericCommand``, for LMPOP (``at`` 1) and BLMPOP
+    (``at`` 2, after its timeout): the keys, LEFT (True) or RIGHT, and the
+    count (1 when not given). Checked
+    in Redis's order: numkeys, the end, then the options.
+    """
+    numkeys = parse_int(argv[at], "ERR numkeys should be greater than 0")
     if numkeys < 1:
         raise CommandError("ERR numkeys should be greater than 0")
-    where = 2 + numkeys
+    where = at + 1 + numkeys
     if where >= len(argv):
         raise CommandError(ERR_SYNTAX)
     left = parse_end(argv[where])
@@ -148,8 +161,7 @@ def lmpop(client: Client, argv: list[str]) -> bytes:
         if count < 1:
             raise CommandError("ERR count should be greater than 0")
         i += 2
-    reply = pop_first(client, argv[2:where], left, count or 1, nested=True)
-    return client.null_array if reply is None else reply
+    return argv[at + 1 : where], left, count or 1
 
 
 def pop_first(
