@@ -128,8 +128,13 @@ class Table:
 
     # ------------------------------------------------------------- hooks
 
-    def changed(self, db: int | None, keys: list[str] | None) -> None:
-        """A ``key_listeners`` entry: note the keys (``None``: a keyspace emptied)."""
+    def changed(self, db: int | None, keys: list[str] | None, *, expired: bool = False) -> None:
+        """A ``key_listeners`` entry: note the keys (``None``: a keyspace emptied).
+
+        The flush runs after the command (``deferred``); from another thread
+        (the sweeper, a script's), or for keys a read reclaimed (the fast
+        path runs ``deferred`` after writes only), on the event loop's next turn.
+        """
         with self._lock:
             if keys is None:
                 self.pending.append(None)
@@ -140,15 +145,15 @@ class Table:
             self._scheduled = True
         server = self.server
         loop_thread = server.loop_thread
-        if loop_thread is not None and threading.get_ident() != loop_thread:
+        if loop_thread is not None and (expired or threading.get_ident() != loop_thread):
             assert server.threadsafe_call is not None
-            server.threadsafe_call(self.flush)  # the sweeper, a script's thread
+            server.threadsafe_call(self.flush)
         else:
             server.deferred.append(self.flush)
 
     def expired(self, db: int, keys: list[str]) -> None:
         """Keys the Store reclaimed: invalidated as written ones (``deleteExpiredKey``)."""
-        self.changed(db, keys)
+        self.changed(db, keys, expired=True)
 
     def client_gone(self, client: Client) -> None:
         """A disconnect ends the client's tracking (its ids left in the table are skipped)."""
