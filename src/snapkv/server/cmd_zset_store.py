@@ -11,8 +11,9 @@ the new sorted set, or a DEL of the destination when the result is empty
 all score 1. Inputs are taken smallest first, as Redis sorts them, so a
 SUM adds the same doubles in the same order and rounds the same way.
 
-:func:`pop` is the pops' work as a plain function, for the blocking forms
-(BZPOPMIN, BZPOPMAX, BZMPOP) to reuse when they come.
+:func:`pop` is the pops' work as a plain function and :func:`parse_zmpop`
+ZMPOP's arguments, which the blocking forms (BZPOPMIN, BZPOPMAX, BZMPOP,
+in :mod:`.cmd_blocking`) share.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from snapkv.values import sets, zsets
 if TYPE_CHECKING:
     from snapkv.server.client import Client
 
-__all__ = ["pop"]
+__all__ = ["parse_zmpop", "pop"]
 
 _Z = "sorted-set"
 _KEY = (1, 1, 1)
@@ -284,8 +285,30 @@ def zpopmin(client: Client, argv: list[str]) -> bytes:
 @command("zmpop", -4, "write", group=_Z, since="7.0.0", find_keys=numkeys_at(1))
 def zmpop(client: Client, argv: list[str]) -> bytes:
     """ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]: ``[key, [[member, score], ...]]``."""
-    numkeys = _positive(argv[1], "ERR numkeys should be greater than 0")
-    where = 2 + numkeys
+    keys, highest, count = parse_zmpop(argv, 1)
+    reply = pop(
+        client,
+        keys,
+        highest,
+        count,
+        emit_key=True,
+        nested=True,
+        nil_when_empty=True,
+    )
+    assert reply is not None  # nil_when_empty
+    return reply
+
+
+def parse_zmpop(argv: list[str], at: int) -> tuple[list[str], bool, int]:
+    """Parse ``numkeys key [key ...] MIN|MAX [COUNT count]`` from ``argv[at]`` on.
+
+    As Redis's ``zmpopGenericCommand``, for ZMPOP (``at`` 1) and BZMPOP
+    (``at`` 2, after its timeout): the keys, MAX (True) or MIN, and the
+    count (1 when not given). Checked in Redis's order: numkeys, MIN|MAX,
+    then the options.
+    """
+    numkeys = _positive(argv[at], "ERR numkeys should be greater than 0")
+    where = at + 1 + numkeys
     if where >= len(argv) or argv[where].lower() not in ("min", "max"):
         raise CommandError(ERR_SYNTAX)
     count = -1
@@ -296,18 +319,7 @@ def zmpop(client: Client, argv: list[str]) -> bytes:
             j += 2
         else:
             raise CommandError(ERR_SYNTAX)
-    keys = argv[2:where]
-    reply = pop(
-        client,
-        keys,
-        argv[where].lower() == "max",
-        max(count, 1),
-        emit_key=True,
-        nested=True,
-        nil_when_empty=True,
-    )
-    assert reply is not None  # nil_when_empty
-    return reply
+    return argv[at + 1 : where], argv[where].lower() == "max", max(count, 1)
 
 
 def _positive(text: str, message: str) -> int:
