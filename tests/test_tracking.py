@@ -353,3 +353,31 @@ def test_redis_py_client_cache_forgets_a_key_that_expires(running: Running) -> N
     assert cached.get("soon") == b"here"
     # Only the Store's sweeper removes it: nobody writes the key again.
     wait_until(lambda: cached.get("soon") is None, timeout=DEADLINE, what="the expiry to be told")
+
+
+def test_writes_are_listened_to_only_while_a_client_tracks() -> None:
+    from snapkv.server.client import Client
+    from snapkv.server.dispatch import Dispatcher
+
+    server = Dispatcher(Store(), Config())
+    tracker, writer = Client(server, addr="a:1"), Client(server, addr="a:2")
+    for client in (tracker, writer):
+        server.add_client(client)
+    listening = len(server.key_listeners)
+    server.execute(tracker, ["HELLO", "3"])
+    server.execute(tracker, ["CLIENT", "TRACKING", "on"])
+    assert len(server.key_listeners) == listening + 1
+    server.execute(tracker, ["GET", "k"])
+    server.execute(writer, ["SET", "k", "1"])
+    assert tracker.outbox == [b">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n"]
+    server.execute(tracker, ["GET", "k"])
+    server.execute(tracker, ["CLIENT", "TRACKING", "off"])
+    assert len(server.key_listeners) == listening
+    assert tracker.tracking is None and tracker.plain
+    # Back on: it is still told of what it read before, as by Redis.
+    server.execute(tracker, ["CLIENT", "TRACKING", "on"])
+    server.execute(writer, ["SET", "k", "2"])
+    assert tracker.outbox == [b">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n"] * 2
+    server.remove_client(tracker)
+    assert len(server.key_listeners) == listening
+    server.store.close()

@@ -127,6 +127,8 @@ def _enable(
         for prefix in prefixes or [""]:
             state.prefixes.add(prefix)
             tracked.prefixes.setdefault(prefix, set()).add(client.id)
+    if client.tracking is None:
+        tracked.add(client)
     client.tracking = state
     client.update_plain()
 
