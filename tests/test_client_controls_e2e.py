@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from reference import reply_end, request
+from reference import Raw, reply_end, request
 from snapkv import Store
 from snapkv.server import Config
 from support import wait_until
@@ -179,3 +179,42 @@ def test_reset_leaves_monitor_subscriptions_and_multi_over_a_socket(
     sock.sendall(request("GET", "x"))
     assert read_replies(sock, 1) == [b"$1\r\n1\r\n"]
     assert running.call(lambda: running.server.dispatcher.monitors) == []
+
+
+@pytest.fixture
+def snapkv_port(serve: Callable[..., Running]) -> int:
+    port: int = serve().port
+    return port
+
+
+@pytest.mark.parametrize("resp", ["2", "3"])
+@pytest.mark.parametrize(
+    "reason", [(), ("TIMEOUT",), ("ERROR",)], ids=["default", "timeout", "error"]
+)
+def test_client_unblock_ends_a_blpop_as_redis(
+    redis_port: int, snapkv_port: int, resp: str, reason: tuple[str, ...]
+) -> None:
+    """The waiting client gets the timeout's null or -UNBLOCKED, then runs its next command."""
+    seen = []
+    for port in (snapkv_port, redis_port):
+        waiter, admin = Raw(port), Raw(port)
+        try:
+            waiter("HELLO", resp)
+            waiter_id = waiter("CLIENT", "ID")[1:-2].decode()
+            waiter.sock.sendall(request("BLPOP", "nolist", "0") + request("PING"))
+            wait_until(
+                lambda admin=admin, waiter_id=waiter_id: any(
+                    f"id={waiter_id} " in line and "flags=b" in line
+                    for line in admin("CLIENT", "LIST").decode().splitlines()
+                ),
+                timeout=DEADLINE,
+                what="the BLPOP to wait",
+            )
+            unblocked = admin("CLIENT", "UNBLOCK", waiter_id, *reason)
+            again = admin("CLIENT", "UNBLOCK", waiter_id, *reason)
+            seen.append([unblocked, again, *read_replies(waiter.sock, 2)])
+        finally:
+            waiter.close()
+            admin.close()
+    assert seen[0] == seen[1]
+    assert seen[0][:2] == [b":1\r\n", b":0\r\n"]

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING
 
 # CLIENT TRACKING and its friends are declared there, imported with CLIENT.
 import snapkv.server.cmd_tracking  # noqa: F401
+from snapkv.server.blocking import unblock
 from snapkv.server.client import REPLY_OFF, REPLY_ON, REPLY_SKIP_NEXT
 from snapkv.server.cmd_connection import valid_name
-from snapkv.server.resp.writer import OK, SimpleString, bulk, error, integer
+from snapkv.server.resp.writer import OK, SimpleString, bulk, integer
 from snapkv.server.table import ERR_NOT_INT, ERR_SYNTAX, CommandError, command, parse_int
 
 if TYPE_CHECKING:
@@ -31,7 +32,6 @@ _SUB = "noscript loading stale"
 _ADMIN = "admin noscript loading stale"
 _ZERO, _ONE = integer(0), integer(1)
 _LLONG_MAX = (1 << 63) - 1
-_UNBLOCKED = error("UNBLOCKED client unblocked via CLIENT UNBLOCK")
 
 
 @command("client|id", 2, _SUB, group=_CONN)
@@ -261,13 +261,7 @@ def client_unblock(client: Client, argv: list[str]) -> bytes:
         if reason not in ("timeout", "error"):
             raise CommandError("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
         as_error = reason == "error"
-    target = client.server.clients.get(parse_int(argv[2]))
-    blocked = target.blocked if target is not None else None
-    if target is None or blocked is None or not blocked.unblockable:
-        return _ZERO
-    blocked.cancel()
-    target.wake(_UNBLOCKED if as_error else blocked.timeout_reply)
-    return _ONE
+    return _ONE if unblock(client.server, parse_int(argv[2]), as_error) else _ZERO
 
 
 def _subcommand_syntax(name: str) -> str:
