@@ -1,0 +1,222 @@
+"""FUNCTION and FCALL against the real redis-server 7.0 (the twin fixture), and end to end.
+
+Each request goes to snapkv's dispatcher and to redis-server, and the raw
+replies must be equal: library metadata errors, ``redis.register_function``
+in both forms and every refusal of it, the load-time sandbox (only
+``redis.register_function``, ``redis.log`` and the version fields exist
+while a library loads), name collisions, FCALL's key checks and
+FCALL_RO's flag check, errors raised inside a function, FUNCTION LIST's
+shapes (RESP2 and RESP3, LIBRARYNAME, WITHCODE), STATS, DELETE, FLUSH,
+DUMP and RESTORE with each policy.
+"""
+
+# ruff: noqa: E501 - library sources are kept on one line each, as a client sends them
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import redis
+
+from snapkv import Store
+from snapkv.server.state import Config
+from test_server_e2e import Running
+
+pytest.importorskip("lupa")
+
+
+def lib(name: str, body: str) -> str:
+    return f"#!lua name={name}\n{body}"
+
+
+F1 = lib("lib1", "redis.register_function('f1', function(keys, args) return {keys, args} end)")
+RO = lib(
+    "libro",
+    "redis.register_function{function_name='ro', callback=function(keys) "
+    "return redis.call('get', keys[1]) end, flags={'no-writes'}, description='reads'}",
+)
+WRITER = lib(
+    "libw",
+    "redis.register_function('setter', function(keys, args) "
+    "return redis.call('set', keys[1], args[1]) end)",
+)
+
+
+@pytest.fixture
+def fresh(twin: Any) -> Any:
+    twin.same("FUNCTION", "FLUSH")
+    yield twin
+    twin.same("FUNCTION", "FLUSH")
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "return 1",
+        "#!lua\nreturn 1",
+        "#!lua",
+        "#!lua name=a name=b\nreturn 1",
+        "#!lua foo=bar\nreturn 1",
+        "#!luax name=x\nreturn 1",
+        "#!lua name=lib-2\nreturn 1",
+        "#!lua name=\nreturn 1",
+        lib("x", "return 1"),
+        lib("x", "return +"),
+        lib("x", "redis.call('ping')"),
+        lib("x", "local s = string.len('a')"),
+        lib("x", "x = 1"),
+        lib("x", "local y = z"),
+        lib("x", "redis.register_function()"),
+        lib("x", "redis.register_function('f', function() end, 3)"),
+        lib("x", "redis.register_function('f x', function() end)"),
+        lib("x", "redis.register_function('f2', 'x')"),
+        lib("x", "redis.register_function(1, function() end)"),
+        lib("x", "redis.register_function('f2')"),
+        lib(
+            "x",
+            "redis.register_function{function_name='f3', callback=function() end, flags={'bad'}}",
+        ),
+        lib(
+            "x",
+            "redis.register_function{function_name='f3', callback=function() end, flags='no-writes'}",
+        ),
+        lib("x", "redis.register_function{function_name='f3', callback=function() end, foo=1}"),
+        lib("x", "redis.register_function{function_name='f3'}"),
+        lib("x", "redis.register_function{callback=function() end}"),
+        lib("x", "redis.register_function{function_name=1, callback=function() end}"),
+        lib("x", "redis.register_function{[1]='g'}"),
+        lib(
+            "x",
+            "redis.register_function{function_name='g', callback=function() end, description=5}",
+        ),
+        lib(
+            "x",
+            "redis.register_function('f', function() end)\nredis.register_function('f', function() end)",
+        ),
+        lib(
+            "x",
+            "redis.log(redis.LOG_WARNING, 'loading')\nredis.register_function('g', function() return redis.REDIS_VERSION_NUM ~= nil end)",
+        ),
+    ],
+)
+def test_load_refusals_and_texts_as_redis(fresh: Any, code: str) -> None:
+    fresh.same("FUNCTION", "LOAD", code)
+
+
+def test_fcall_runs_with_keys_and_args_and_checks_as_redis(fresh: Any) -> None:
+    fresh.same("FUNCTION", "LOAD", F1)
+    fresh.same("FCALL", "f1", "2", "k1", "k2", "a1")
+    fresh.same("FCALL", "f1", "0")
+    fresh.same("FCALL", "nope", "0")
+    fresh.same("FCALL", "f1", "3", "k")
+    fresh.same("FCALL", "f1", "-1")
+    fresh.same("FCALL", "f1", "x")
+    fresh.same("FCALL_RO", "f1", "0")
+    fresh.same("FUNCTION", "LOAD", F1)
+    fresh.same("FUNCTION", "LOAD", "REPLACE", F1)
+    fresh.same("FUNCTION", "LOAD", lib("other", "redis.register_function('f1', function() end)"))
+
+
+def test_function_errors_and_globals_at_run_time(fresh: Any) -> None:
+    fresh.same(
+        "FUNCTION",
+        "LOAD",
+        lib(
+            "errs",
+            "redis.register_function('boom', function() local x = nil; return x.y end)\n"
+            "redis.register_function('keysglobal', function() return KEYS end)\n"
+            "redis.register_function('libs', function() return cjson.encode({1, 2}) end)\n"
+            "redis.register_function('noreg', function() return redis.register_function end)\n"
+            "redis.register_function('status', function() return redis.status_reply('FINE') end)",
+        ),
+    )
+    for name in ("boom", "keysglobal", "libs", "noreg", "status"):
+        fresh.same("FCALL", name, "0")
+
+
+def test_writes_and_readonly_functions(fresh: Any) -> None:
+    fresh.same("FUNCTION", "LOAD", WRITER)
+    fresh.same("FUNCTION", "LOAD", RO)
+    fresh.same("FCALL", "setter", "1", "k", "v")
+    fresh.same("FCALL_RO", "ro", "1", "k")
+    fresh.same("FCALL", "ro", "1", "k")
+    fresh.same("FCALL_RO", "setter", "1", "k", "w")
+    assert fresh.store.get("k") == "v"
+
+
+def test_list_stats_delete_flush_as_redis(fresh: Any) -> None:
+    fresh.same("FUNCTION", "LOAD", RO)
+    fresh.same("FUNCTION", "LIST")
+    fresh.same("FUNCTION", "LIST", "WITHCODE")
+    fresh.same("FUNCTION", "LIST", "LIBRARYNAME", "LIB*")
+    fresh.same("FUNCTION", "LIST", "LIBRARYNAME", "nomatch", "WITHCODE")
+    fresh.same("FUNCTION", "LIST", "LIBRARYNAME")
+    fresh.same("FUNCTION", "LIST", "WITHCODE", "WITHCODE")
+    fresh.same("FUNCTION", "LIST", "foo")
+    fresh("HELLO", "3")
+    fresh.same("FUNCTION", "LIST", "WITHCODE")
+    fresh.same("FUNCTION", "STATS")
+    fresh("HELLO", "2")
+    fresh.same("FUNCTION", "STATS")
+    fresh.same("FUNCTION", "DELETE", "nope")
+    fresh.same("FUNCTION", "DELETE", "libro")
+    fresh.same("FCALL", "ro", "0")
+    fresh.same("FUNCTION", "FLUSH", "foo")
+    fresh.same("FUNCTION", "FLUSH", "SYNC", "x")
+    fresh.same("FUNCTION", "FLUSH", "ASYNC")
+    fresh.same("FUNCTION", "KILL")
+    fresh.same("FUNCTION", "HELP")
+
+
+def test_dump_and_restore_policies(fresh: Any) -> None:
+    fresh.same("FUNCTION", "LOAD", F1)
+    ours, theirs = fresh("FUNCTION", "DUMP")
+    assert ours[:1] == theirs[:1] == b"$"
+    payload = theirs.split(b"\r\n", 1)[1][:-2].decode("utf-8", "surrogateescape")
+    own = ours.split(b"\r\n", 1)[1][:-2].decode("utf-8", "surrogateescape")
+    fresh.same("FUNCTION", "RESTORE", payload)
+    fresh.same("FUNCTION", "RESTORE", payload, "REPLACE")
+    fresh.same("FUNCTION", "RESTORE", payload, "bogus")
+    fresh.same("FUNCTION", "RESTORE", "not a payload")
+    fresh.same("FUNCTION", "FLUSH")
+    fresh.same("FUNCTION", "LOAD", lib("clash", "redis.register_function('f1', function() end)"))
+    fresh.same("FUNCTION", "RESTORE", payload)
+    fresh.same("FUNCTION", "RESTORE", payload, "FLUSH")
+    fresh.same("FUNCTION", "LIST")
+    fresh.same("FCALL", "f1", "1", "k")
+    # snapkv's own payload (uncompressed) restores in redis-server and in snapkv alike.
+    fresh.same("FUNCTION", "RESTORE", own, "REPLACE")
+    fresh.same("FUNCTION", "LIST", "WITHCODE")
+
+
+def test_restore_reads_a_compressed_payload_from_redis(fresh: Any) -> None:
+    long_code = lib(
+        "big",
+        "redis.register_function('big', function() return 'x' end)\n" + "-- padding\n" * 40,
+    )
+    fresh.raw("FUNCTION", "LOAD", long_code)
+    theirs = fresh.raw("FUNCTION", "DUMP")
+    payload = theirs.split(b"\r\n", 1)[1][:-2]
+    assert len(payload) < len(long_code)  # redis-server compressed it (LZF)
+    fresh.raw("FUNCTION", "FLUSH")
+    text = payload.decode("utf-8", "surrogateescape")
+    fresh.same("FUNCTION", "RESTORE", text)
+    fresh.same("FCALL", "big", "0")
+    fresh.same("FUNCTION", "LIST", "WITHCODE")
+
+
+def test_fcall_over_a_socket_with_redis_py() -> None:
+    running = Running(Store(), Config(port=0))
+    try:
+        client = running.client()
+        assert client.function_load(RO.replace("libro", "e2e")) == b"e2e"
+        client.set("k", "v")
+        assert client.fcall_ro("ro", 1, "k") == b"v"
+        assert client.fcall("ro", 1, "k") == b"v"
+        assert [entry[1] for entry in client.function_list()] == [b"e2e"]
+        assert client.function_delete("e2e")
+        with pytest.raises(redis.ResponseError, match="Function not found"):
+            client.fcall("ro", 1, "k")
+    finally:
+        running.stop()
