@@ -220,3 +220,19 @@ def test_fcall_over_a_socket_with_redis_py() -> None:
             client.fcall("ro", 1, "k")
     finally:
         running.stop()
+
+
+def test_monitor_shows_fcall_before_its_calls(fresh: Any) -> None:
+    from snapkv.server.client import Client
+
+    server = fresh.server
+    watcher = Client(server, addr="127.0.0.1:1001", laddr="127.0.0.1:6379")
+    server.add_client(watcher)
+    assert server.execute(watcher, ["MONITOR"]) == b"+OK\r\n"
+    fresh.same("FUNCTION", "LOAD", RO)
+    fresh.same("FCALL", "ro", "1", "k")
+    fresh.same("FCALL", "nope", "0")
+    lines = b"".join(watcher.outbox).split(b"\r\n")
+    shown = [line.split(b"] ", 1)[1] for line in lines if b"] " in line]
+    assert shown[-3:] == [b'"FCALL" "ro" "1" "k"', b'"get" "k"', b'"FCALL" "nope" "0"']
+    assert [b"[0 lua]" in line for line in lines if b"] " in line][-3:] == [False, True, False]

@@ -15,6 +15,7 @@ import weakref
 from typing import TYPE_CHECKING, Final
 
 from snapkv.server.glob import stringmatch
+from snapkv.server.monitor import feed_monitors
 from snapkv.server.resp.text import to_bytes, to_text
 from snapkv.server.resp.writer import OK, bulk, encode
 from snapkv.server.scripting import engine_of
@@ -96,6 +97,10 @@ def _refused(exc: FunctionError) -> CommandError:
 
 def _fcall(client: Client, argv: list[str], *, readonly: bool) -> bytes:
     """FCALL and FCALL_RO (Redis's ``fcallCommandGeneric``)."""
+    # Flagged skip_monitor, fed here first, as Redis does: MONITOR shows the
+    # FCALL before its `lua` calls, and a refused one too.
+    if client.server.monitors:
+        feed_monitors(client.server, client, argv)
     registry = functions_of(client)
     function = registry.functions.get(argv[1])
     if function is None:
