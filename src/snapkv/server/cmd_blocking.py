@@ -11,8 +11,9 @@ WRONGTYPE. Only when every key is missing does the client wait, through
 write gives one of its keys a value.
 
 Inside MULTI (EXEC's block) or a script a client never waits (Redis's
-``CLIENT_DENY_BLOCKING``): the command answers what its timeout would, at
-once, whatever the timeout.
+``CLIENT_DENY_BLOCKING``): the command answers a null at once, whatever
+the timeout (a null array, BLMOVE's a null bulk; a wait that times out
+answers a null array, BLMOVE's too, as Redis 7.0 does).
 
 The timeout is seconds as a float, read as Redis 7.0's
 ``getTimeoutFromObjectOrReply`` does with C's ``strtold``: decimal or
@@ -95,13 +96,19 @@ def _wait(
     serve: Serve,
     *,
     timeout_ms: int,
-    timeout_reply: bytes,
+    denied: bytes | None = None,
 ) -> bytes:
-    """Block ``client`` on ``keys``, or answer as the timeout would where it may not block."""
+    """Block ``client`` on ``keys``; where it may not block, answer ``denied`` at once.
+
+    A wait that times out (or CLIENT UNBLOCK ... TIMEOUT) answers a null
+    array, whatever the command: Redis's ``replyToBlockedClientTimedOut``,
+    BLMOVE's included. ``denied`` (default the same) is what the command
+    answers inside MULTI or a script: BLMOVE's there is a null bulk.
+    """
     if client.scripting or client.server.store.in_transaction:
-        return timeout_reply
+        return client.null_array if denied is None else denied
     return registry(client.server).block(
-        client, argv, keys, kind, serve, timeout_ms=timeout_ms, timeout_reply=timeout_reply
+        client, argv, keys, kind, serve, timeout_ms=timeout_ms, timeout_reply=client.null_array
     )
 
 
@@ -123,9 +130,7 @@ def _blocking_pop(client: Client, argv: list[str], left: bool) -> bytes:
     if reply is not None:
         return reply
     serve = _serve_pop(client, left, 1, False)
-    return _wait(
-        client, argv, keys, "list", serve, timeout_ms=timeout, timeout_reply=client.null_array
-    )
+    return _wait(client, argv, keys, "list", serve, timeout_ms=timeout)
 
 
 @command("blpop", -3, "write noscript blocking", keys=_ALL_BUT_LAST, group=_L, since="2.0.0")
@@ -152,9 +157,7 @@ def blmpop(client: Client, argv: list[str]) -> bytes:
     if reply is not None:
         return reply
     serve = _serve_pop(client, left, count, True)
-    return _wait(
-        client, argv, keys, "list", serve, timeout_ms=timeout, timeout_reply=client.null_array
-    )
+    return _wait(client, argv, keys, "list", serve, timeout_ms=timeout)
 
 
 def _blocking_move(
@@ -173,9 +176,7 @@ def _blocking_move(
             return WRONGTYPE, []
         return None if reply == client.null else (reply, [key, destination])
 
-    return _wait(
-        client, argv, [source], "list", serve, timeout_ms=timeout, timeout_reply=client.null
-    )
+    return _wait(client, argv, [source], "list", serve, timeout_ms=timeout, denied=client.null)
 
 
 @command("blmove", 6, "write denyoom noscript blocking", keys=_TWO, group=_L, since="6.2.0")
@@ -219,9 +220,7 @@ def _blocking_zpop(
     if reply is not None:
         return reply
     serve = _serve_zpop(client, highest, count, nested)
-    return _wait(
-        client, argv, keys, "zset", serve, timeout_ms=timeout, timeout_reply=client.null_array
-    )
+    return _wait(client, argv, keys, "zset", serve, timeout_ms=timeout)
 
 
 @command(
