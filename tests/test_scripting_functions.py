@@ -236,3 +236,19 @@ def test_monitor_shows_fcall_before_its_calls(fresh: Any) -> None:
     shown = [line.split(b"] ", 1)[1] for line in lines if b"] " in line]
     assert shown[-3:] == [b'"FCALL" "ro" "1" "k"', b'"get" "k"', b'"FCALL" "nope" "0"']
     assert [b"[0 lua]" in line for line in lines if b"] " in line][-3:] == [False, True, False]
+
+
+def test_a_library_that_never_finishes_loading_is_refused(fresh: Any) -> None:
+    fresh.same("FUNCTION", "LOAD", lib("spin", "local i = 0 while true do i = i + 1 end"))
+    fresh.same("FUNCTION", "LIST")
+
+
+def test_the_load_time_hook_stays_out_of_scripts_reach(fresh: Any) -> None:
+    fresh.same("EVAL", "return _snapkv_sethook", "0")
+    fresh.same(
+        "FUNCTION",
+        "LOAD",
+        lib("peek", "redis.register_function('peek', function() return _snapkv_sethook end)"),
+    )
+    fresh.same("FCALL", "peek", "0")
+    fresh.same("FUNCTION", "LOAD", lib("peek2", "local h = _snapkv_sethook"))

@@ -24,11 +24,13 @@ payload (``RDB_OPCODE_FUNCTION2`` records, the RDB version, the CRC-64).
 from __future__ import annotations
 
 import struct
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from snapkv.rdb.crc64 import crc64
 from snapkv.rdb.lzf import LZFError, decompress
+from snapkv.server.scripting.libs import HIDDEN_SETHOOK
 
 if TYPE_CHECKING:
     from snapkv.server.scripting.engine import ScriptEngine
@@ -42,6 +44,8 @@ _NAME_RULE: Final = (
     "Library names can only contain letters, numbers, or underscores(_) "
     "and must be at least one character long"
 )
+#: Seconds a library may take to load (Redis's ``LOAD_TIMEOUT_MS``, 500).
+LOAD_TIME_LIMIT: Final = 0.5
 _RDB_OPCODE_FUNCTION2: Final = 245
 _RDB_VERSION: Final = 10
 _FOOTER = struct.Struct("<HQ")
@@ -114,7 +118,7 @@ def parse_metadata(code: bytes) -> tuple[str, bytes]:
 #: The loader, run once per VM: a library's environment (the load-time API while
 #: it loads, the scripts' globals after) and redis.register_function's checks.
 _LOADER = r"""
-local script_env, log, version, version_num, readonly_text = ...
+local script_env, log, version, version_num, readonly_text, sethook, clock, limit = ...
 local type, next, error, pcall, setmetatable, tostring, rawget, select =
       type, next, error, pcall, setmetatable, tostring, rawget, select
 local FLAGS = {["no-writes"] = true, ["allow-oom"] = true, ["allow-stale"] = true,
@@ -238,7 +242,15 @@ return function()
   })
   local function run(fn)
     loading = registered
+    -- Redis's load time limit: a library that does not finish loading in time fails.
+    if sethook then
+      local deadline = clock() + limit
+      sethook(function()
+        if clock() > deadline then error({err = "ERR FUNCTION LOAD timeout"}) end
+      end, "", 100000)
+    end
     local ok, err = pcall(fn)
+    if sethook then sethook() end
     loading = nil
     if not ok then
       if type(err) == "table" and type(rawget(err, "err")) == "string" then
@@ -280,6 +292,9 @@ class Functions:
                 version,
                 (major << 16) | (minor << 8) | patch,
                 b"Attempt to modify a readonly table",
+                vm.lua.globals()[HIDDEN_SETHOOK],
+                time.monotonic,
+                LOAD_TIME_LIMIT,
                 name="=[snapkv]",
             )
             self._vm = vm

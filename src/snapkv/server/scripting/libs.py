@@ -30,7 +30,10 @@ from typing import Any
 from snapkv.server.scripting import lib_bit, lib_cjson, lib_cmsgpack, lib_struct
 from snapkv.server.scripting.lib_aux import CALL_HELPER, PRELUDE, run_chunk
 
-__all__ = ["install_libraries"]
+__all__ = ["HIDDEN_SETHOOK", "install_libraries"]
+
+#: The name under which ``debug.sethook`` stays in the Lua state's own globals.
+HIDDEN_SETHOOK = "_snapkv_sethook"
 
 
 def install_libraries(lua_runtime: Any) -> None:
@@ -42,6 +45,10 @@ def install_libraries(lua_runtime: Any) -> None:
     """
     g = lua_runtime.globals()
     debug = g.debug
+    if debug is not None:
+        # Kept in the state's own globals, which scripts never see (their
+        # globals are the sandbox's table): FUNCTION LOAD's time limit uses it.
+        g[HIDDEN_SETHOOK] = debug.sethook
     getinfo = debug.getinfo if debug is not None else lua_runtime.eval("function() end")
     aux = run_chunk(
         lua_runtime,
