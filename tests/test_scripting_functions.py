@@ -116,6 +116,12 @@ def test_fcall_runs_with_keys_and_args_and_checks_as_redis(fresh: Any) -> None:
     fresh.same("FUNCTION", "LOAD", F1)
     fresh.same("FUNCTION", "LOAD", "REPLACE", F1)
     fresh.same("FUNCTION", "LOAD", lib("other", "redis.register_function('f1', function() end)"))
+    # Every argument but the last is an option.
+    fresh.same("FUNCTION", "LOAD", "REPLACE", "x", "y")
+    fresh.same("FUNCTION", "LOAD", "x", "REPLACE", "y")
+    fresh.same("FUNCTION", "LOAD", "REPLACE")
+    fresh.same("FUNCTION", "LOAD", "REPLACE", "replace", F1)
+    fresh.same("FCALL", "f1", "1", "k")
 
 
 def test_function_errors_and_globals_at_run_time(fresh: Any) -> None:
@@ -133,6 +139,28 @@ def test_function_errors_and_globals_at_run_time(fresh: Any) -> None:
     )
     for name in ("boom", "keysglobal", "libs", "noreg", "status"):
         fresh.same("FCALL", name, "0")
+
+
+def test_fcall_inside_multi_and_select_inside_a_function(fresh: Any) -> None:
+    fresh.same("FUNCTION", "LOAD", F1)
+    fresh.same(
+        "FUNCTION",
+        "LOAD",
+        lib(
+            "sel",
+            "redis.register_function('sel', function(keys) redis.call('select', 1) "
+            "redis.call('set', keys[1], 'v') return redis.call('dbsize') end)",
+        ),
+    )
+    fresh.same("MULTI")
+    fresh.same("FCALL", "f1", "1", "k")
+    fresh.same("FCALL", "sel", "1", "kk")
+    fresh.same("EXEC")
+    fresh.same("DBSIZE")
+    fresh.same("SELECT", "1")
+    fresh.same("DBSIZE")
+    fresh.same("FLUSHDB")
+    fresh.same("SELECT", "0")
 
 
 def test_writes_and_readonly_functions(fresh: Any) -> None:

@@ -165,14 +165,15 @@ def fcall_ro(client: Client, argv: list[str]) -> bytes:
 @command("function|load", -3, "write denyoom noscript", group=_GROUP, since="7.0.0")
 def function_load(client: Client, argv: list[str]) -> bytes:
     """Load a library; its name."""
+    # Every argument but the last is an option (functionLoadCommand).
     replace = False
-    at = 2
-    if len(argv) > 3:
-        if argv[2].lower() != "replace":
-            raise CommandError(f"ERR Unknown option given: {argv[2]}")
-        replace, at = True, 3
-    if len(argv) != at + 1:
+    for option in argv[2:-1]:
+        if option.lower() != "replace":
+            raise CommandError(f"ERR Unknown option given: {option}")
+        replace = True
+    if len(argv) < 3:
         raise CommandError("ERR Function code is missing")
+    at = len(argv) - 1
     try:
         return bulk(functions_of(client).load(to_bytes(argv[at]), replace=replace))
     except FunctionError as exc:
