@@ -248,6 +248,9 @@ class ScriptEngine:
                         raise _Aborted
         except _Aborted:
             reply = error("ERR the server is shutting down: the script's writes were undone")
+        except Exception as exc:  # a bug, or the VM failing: its writes are undone
+            log.exception("script %s failed", run.name)
+            reply = error(f"ERR Error running script {run.name}, {exc}")
         finally:
             self.running = None
         if run.vm is self._eval_vm:

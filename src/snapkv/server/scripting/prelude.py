@@ -506,14 +506,41 @@ end
 
 local function hook()
   if py_interrupted() then
+    -- From now on at every line, so a pcall in the script cannot swallow it
+    -- for good; never inside the prelude's own code (run's epilogue).
+    hook_mask, hook_count = "l", 0
     sethook(hook, "l")
-    error(error_table("Script killed by user with SCRIPT KILL..."))
+    local info = getinfo(2, "S")
+    if info and info.source ~= INTERNAL then
+      error(error_table("Script killed by user with SCRIPT KILL..."))
+    end
   end
 end
+
+-- debug.sethook keeps a hook per coroutine: a coroutine a script creates
+-- gets the running script's hook, or SCRIPT KILL could not reach its loops.
+local hook_mask, hook_count = nil, 0
+local co_create, co_resume = coroutine.create, coroutine.resume
+local function hooked_create(f)
+  local co = co_create(f)
+  if hook_mask then sethook(co, hook, hook_mask, hook_count) end
+  return co
+end
+local function hooked_wrap(f)
+  local co = hooked_create(f)
+  return function(...)
+    local results = {co_resume(co, ...)}
+    if not results[1] then error(results[2], 2) end
+    return unpack(results, 2, table.maxn(results))
+  end
+end
+coroutine.create = hooked_create
+coroutine.wrap = hooked_wrap
 
 -- Runs `f` as Redis's luaCallFunction: (true, reply) or (false, error reply).
 local function run(f, real, eval_mode, keys, args, name, resp)
   state.resp = 2
+  hook_mask, hook_count = "", 100000
   sethook(hook, "", 100000)
   local ok, v
   if eval_mode then
@@ -524,6 +551,7 @@ local function run(f, real, eval_mode, keys, args, name, resp)
     ok, v = xpcall(function() return f(keys, args) end, err_handler)
   end
   sethook()
+  hook_mask = nil
   state.resp = py_resp()
   if not ok then return false, error_reply(v, name) end
   local out = {}

@@ -81,7 +81,8 @@ def _install_libraries(lua: Any) -> None:
 
 def _no_attributes(obj: object, name: object, is_setting: bool) -> str:
     """lupa's ``attribute_filter``: no Python attribute is ever reachable from Lua."""
-    raise AttributeError("Python attributes are not accessible from scripts")
+    shown = name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)
+    raise AttributeError(f"ERR Python attribute '{shown}' is not accessible from scripts")
 
 
 class Vm:
@@ -165,9 +166,18 @@ class Vm:
         back as Redis's ``-... script: <name>, on @user_script:<line>.``.
         """
         lua = self.lua
-        ok, reply = self._run(
-            fn, self.real, eval_mode, lua.table_from(keys), lua.table_from(args), name, resp
-        )
+        try:
+            ok, reply = self._run(
+                fn, self.real, eval_mode, lua.table_from(keys), lua.table_from(args), name, resp
+            )
+        except MemoryError:
+            # Lua 5.1 collects no garbage when an allocation fails: what a
+            # runaway script left is collected now, and the run fails.
+            lua.gccollect()
+            text = b"-ERR Error running script %s, not enough memory\r\n" % name
+            return False, text
+        if lua.get_memory_used() > LUA_MAX_MEMORY // 2:
+            lua.gccollect()  # the next script starts with room (see above)
         if not isinstance(reply, bytes):  # pragma: no cover - the prelude always answers bytes
             reply = str(reply).encode()
         return bool(ok), reply

@@ -11,11 +11,14 @@ and a lock the waiting thread acquires (C-level, no Condition).
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections.abc import Callable
 
 __all__ = ["Job", "Worker"]
+
+log = logging.getLogger("snapkv.server")
 
 
 class Job:
@@ -44,7 +47,10 @@ class Job:
             callback = self._callback
         self._done.release()
         if callback is not None:
-            callback()
+            try:
+                callback()
+            except Exception:  # e.g. the event loop closed by a shutdown meanwhile
+                log.exception("after a script ended")
 
     def wait(self, timeout: float | None) -> bool:
         """Wait up to ``timeout`` seconds (``None``: for ever); whether the job ended."""

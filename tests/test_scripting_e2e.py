@@ -1,0 +1,207 @@
+"""Scripts over real sockets: redis-py's script helpers and locks, BUSY and SCRIPT KILL.
+
+The server runs on its own event loop (``Running``), so a script runs on
+the engine's script thread while the loop's thread waits for it; past
+``busy-reply-threshold`` the other clients get ``-BUSY`` until SCRIPT KILL
+(or the script's end) and the script's caller gets its reply through the
+connection's wake.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+pytest.importorskip("lupa")
+redis = pytest.importorskip("redis")
+
+from snapkv import Store  # noqa: E402
+from snapkv.server.state import Config  # noqa: E402
+from support import wait_until  # noqa: E402
+from test_server_e2e import DEADLINE, Running  # noqa: E402
+
+BUSY = "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+KILLED = "Script killed by user with SCRIPT KILL..."
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., Running]]:
+    started: list[Running] = []
+
+    def start(**config: Any) -> Running:
+        running = Running(Store(), Config(port=0, **config))
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.stop()
+
+
+def test_register_script_and_evalsha_fallback(serve: Callable[..., Running]) -> None:
+    r = serve().client()
+    incr_by = r.register_script("return redis.call('incrby', KEYS[1], ARGV[1])")
+    assert incr_by(keys=["n"], args=[5]) == 5  # EVALSHA: NOSCRIPT, then SCRIPT LOAD, then again
+    assert incr_by(keys=["n"], args=[2]) == 7
+    assert r.script_exists(incr_by.sha) == [True]
+    assert r.script_flush() is True
+    assert r.script_exists(incr_by.sha) == [False]
+    assert incr_by(keys=["n"], args=[1]) == 8  # NOSCRIPT again, reloaded
+    with pytest.raises(redis.exceptions.NoScriptError):
+        r.evalsha("0" * 40, 0)
+
+
+def test_scripts_in_a_pipeline(serve: Callable[..., Running]) -> None:
+    r = serve().client()
+    add = r.register_script("return redis.call('rpush', KEYS[1], ARGV[1])")
+    with r.pipeline(transaction=True) as pipe:
+        add(keys=["l"], args=["a"], client=pipe)
+        add(keys=["l"], args=["b"], client=pipe)
+        pipe.lrange("l", 0, -1)
+        assert pipe.execute() == [1, 2, [b"a", b"b"]]
+    with r.pipeline(transaction=False) as pipe:
+        pipe.eval("return ARGV[1]", 0, "x")
+        pipe.evalsha(add.sha, 1, "l", "c")
+        assert pipe.execute() == [b"x", 3]
+
+
+def test_resp3_client_sees_resp3_shapes(serve: Callable[..., Running]) -> None:
+    r = serve().client(protocol=3)
+    r.hset("h", "f", "v")
+    assert r.eval("redis.setresp(3); return redis.call('hgetall', KEYS[1])", 1, "h") == {b"f": b"v"}
+    assert r.eval("return {double = 2.5}", 0) == 2.5
+    assert r.eval("redis.setresp(3); return false", 0) is False
+
+
+def test_lock_acquire_extend_release_and_expiry(serve: Callable[..., Running]) -> None:
+    r = serve().client()
+    lock = r.lock("resource", timeout=0.3, blocking=False)
+    assert lock.acquire()
+    other = r.lock("resource", timeout=5, blocking=False)
+    assert not other.acquire()
+    assert lock.extend(1)  # LUA_EXTEND_SCRIPT
+    assert r.pttl("resource") > 1000
+    assert lock.reacquire()  # LUA_REACQUIRE_SCRIPT: back to its own timeout
+    assert r.pttl("resource") <= 300
+    lock.release()  # LUA_RELEASE_SCRIPT
+    assert r.get("resource") is None
+    assert other.acquire()
+    lock.local.token = b"someone else"  # the release script compares tokens
+    with pytest.raises(redis.exceptions.LockNotOwnedError):
+        lock.release()
+    assert r.exists("resource") == 1
+    short = r.lock("brief", timeout=0.05, blocking=False)
+    assert short.acquire()
+    wait_until(lambda: r.get("brief") is None, timeout=DEADLINE, what="the lock to expire")
+    with pytest.raises(redis.exceptions.LockNotOwnedError):
+        short.release()
+    assert r.lock("brief", timeout=5, blocking=False).acquire()
+
+
+def _run_in_thread(fn: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
+    result: list[Any] = []
+
+    def target() -> None:
+        try:
+            result.append(fn())
+        except Exception as exc:
+            result.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread, result
+
+
+def _busy(r: Any) -> bool:
+    try:
+        r.ping()
+    except redis.exceptions.ResponseError as exc:
+        assert str(exc) == BUSY
+        return True
+    return False
+
+
+def test_busy_script_is_killed(serve: Callable[..., Running]) -> None:
+    running = serve(busy_reply_threshold=50)
+    caller, other = running.client(), running.client()
+    with pytest.raises(redis.exceptions.ResponseError, match="NOTBUSY"):
+        other.script_kill()
+    thread, result = _run_in_thread(lambda: caller.eval("while true do end", 0))
+    wait_until(lambda: _busy(other), timeout=DEADLINE, what="BUSY replies")
+    with pytest.raises(redis.exceptions.ResponseError, match=r"^BUSY"):
+        other.set("k", "v")
+    assert other.script_kill() is True
+    thread.join(DEADLINE)
+    [error] = result
+    assert isinstance(error, redis.exceptions.ResponseError)
+    assert str(error).startswith(KILLED + " script: ")
+    assert str(error).endswith(", on @user_script:1.")
+    assert other.ping() is True  # the gate is open again
+    assert caller.eval("return 42", 0) == 42  # and the caller carries on
+
+
+def test_kill_reaches_a_script_that_catches_errors(serve: Callable[..., Running]) -> None:
+    running = serve(busy_reply_threshold=50)
+    caller, other = running.client(), running.client()
+    script = "while true do pcall(function() while true do end end) end"
+    thread, result = _run_in_thread(lambda: caller.eval(script, 0))
+    wait_until(lambda: _busy(other), timeout=DEADLINE, what="BUSY replies")
+    assert other.script_kill() is True
+    thread.join(DEADLINE)
+    assert KILLED in str(result[0])
+
+
+def test_kill_reaches_a_loop_inside_a_coroutine(serve: Callable[..., Running]) -> None:
+    running = serve(busy_reply_threshold=50)
+    caller, other = running.client(), running.client()
+    script = "local co = coroutine.wrap(function() while true do end end); co()"
+    thread, result = _run_in_thread(lambda: caller.eval(script, 0))
+    wait_until(lambda: _busy(other), timeout=DEADLINE, what="BUSY replies")
+    assert other.script_kill() is True
+    thread.join(DEADLINE)
+    assert KILLED in str(result[0])
+    assert other.ping() is True
+
+
+def test_a_script_that_wrote_is_unkillable(serve: Callable[..., Running]) -> None:
+    running = serve(busy_reply_threshold=50)
+    caller, other = running.client(), running.client()
+    # Writes, then runs about a second (a bounded loop: it cannot be killed).
+    script = (
+        "redis.call('set', 'w', '1'); local n = 0; for i = 1, 3e7 do n = n + i end; return 'done'"
+    )
+    thread, result = _run_in_thread(lambda: caller.eval(script, 0))
+    wait_until(lambda: _busy(other), timeout=DEADLINE, what="BUSY replies")
+    with pytest.raises(redis.exceptions.ResponseError, match=r"^UNKILLABLE Sorry the script"):
+        other.script_kill()
+    thread.join(DEADLINE)
+    assert result == [b"done"]
+    assert other.get("w") == b"1"
+
+
+def test_commands_queued_behind_a_busy_script_run_after_it(serve: Callable[..., Running]) -> None:
+    running = serve(busy_reply_threshold=50)
+    caller, other = running.client(), running.client()
+    with caller.pipeline(transaction=False) as pipe:
+        pipe.eval("local n = 0; for i = 1, 2e7 do n = n + 1 end; return n", 0)
+        pipe.set("after", "1")
+        pipe.get("after")
+        thread, result = _run_in_thread(pipe.execute)
+        wait_until(lambda: _busy(other), timeout=DEADLINE, what="BUSY replies")
+        thread.join(DEADLINE)
+    assert result == [[20000000, True, b"1"]]
+
+
+def test_short_scripts_never_busy_and_run_in_order(serve: Callable[..., Running]) -> None:
+    running = serve()
+    r = running.client()
+    script = r.register_script("return redis.call('incr', KEYS[1])")
+    started = time.perf_counter()
+    for expected in range(1, 501):
+        assert script(keys=["counter"]) == expected
+    per_call = (time.perf_counter() - started) / 500
+    assert per_call < 0.005  # the hand-off to the script thread is not a sleep

@@ -1,0 +1,147 @@
+"""The sandbox: each way out that has been a Redis CVE (or a lupa-specific one) stays shut.
+
+Every test runs a script that tries the escape, checks it was refused, then
+checks that the next script still sees an intact environment: tampering
+must not leak from one script to the next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+pytest.importorskip("lupa")
+
+from snapkv import Store
+from snapkv.server.client import Client
+from snapkv.server.dispatch import Dispatcher
+from snapkv.server.state import Config
+
+
+class Lua:
+    """EVAL through the dispatcher: ``lua("return 1")`` is the raw reply."""
+
+    def __init__(self) -> None:
+        self.store = Store()
+        self.server = Dispatcher(self.store, Config())
+        self.client = Client(self.server)
+
+    def __call__(self, script: str, *keys_then_args: str, numkeys: int = 0) -> bytes:
+        return self.server.execute(self.client, ["EVAL", script, str(numkeys), *keys_then_args])
+
+
+@pytest.fixture
+def lua() -> Iterator[Lua]:
+    made = Lua()
+    yield made
+    made.store.close()
+
+
+def _intact(lua: Lua) -> None:
+    """The environment a fresh script sees is the original one."""
+    assert lua("return ('abc'):upper()") == b"$3\r\nABC\r\n"
+    assert lua("return string.format('%d', 7)") == b"$1\r\n7\r\n"
+    assert lua("return redis.call('ping')") == b"+PONG\r\n"
+    assert lua("return tostring(getmetatable('').__index == string)") == b"$4\r\ntrue\r\n"
+    assert lua("return type(math.floor)") == b"$8\r\nfunction\r\n"
+
+
+def test_bytecode_is_never_loaded(lua: Lua) -> None:
+    """CVE-2015-4335: a crafted binary chunk corrupts the VM; every loader refuses one."""
+    assert lua("return loadstring(string.dump(function() return 1 end))") == b"$-1\r\n"
+    refused = lua("return select(2, loadstring(string.dump(function() return 1 end)))")
+    assert refused == b"$30\r\nattempt to load a binary chunk\r\n"
+    script = (
+        "local done = false; local f, e = load(function() if done then return nil end;"
+        " done = true; return string.dump(function() return 1 end) end); return {tostring(f), e}"
+    )
+    assert b"binary chunk" in lua(script)
+    reply = lua("\x1bLuaQ\x00")
+    assert reply.startswith(b"-ERR Error compiling script (new function): ")
+    _intact(lua)
+
+
+def test_no_python_reaches_a_script(lua: Lua) -> None:
+    """lupa's bridges: no python global, no attributes of the Python callables behind redis.*."""
+    missing = b"-ERR user_script:1: Script attempted to access nonexistent global variable 'python'"
+    assert lua("return python").startswith(missing)
+    assert lua("return loadstring('return python')()").startswith(b"-ERR [string")
+    denied = lua("return redis.call.__class__")
+    assert denied.startswith(b"-ERR Python attribute '__class__' is not accessible")
+    assert b"accessible" in lua(
+        "local ok, e = pcall(function() return redis.call.__globals__ end) return e"
+    )
+    assert lua("return getmetatable(redis.call)") == b"$-1\r\n"  # false: locked
+    assert lua("return getmetatable(redis.pcall) == getmetatable(redis.call)") == b":1\r\n"
+    refused = lua("setmetatable(redis.call, {})")
+    assert refused.startswith(b"-ERR bad argument #1 to '?' (table expected, got userdata)") or (
+        refused.startswith(b"-")
+    )
+    _intact(lua)
+
+
+def test_metatables_of_protected_tables_cannot_change(lua: Lua) -> None:
+    """CVE-2024-46981 and the string metatable: no script changes what the next one sees."""
+    for script in (
+        "getmetatable('').__index = {upper = function() return 'pwned' end}",
+        "getmetatable('').__index.upper = function() return 'pwned' end",
+        "string.upper = function() return 'pwned' end",
+        "rawset(string, 'upper', function() return 'pwned' end)",
+        "rawset(getmetatable(''), '__index', {})",
+        "setmetatable(string, {__index = function() return 'pwned' end})",
+        "redis.call = function() return 'pwned' end",
+        "rawset(redis, 'call', function() return 'pwned' end)",
+        "setmetatable(_G, nil)",
+        "getmetatable(_G).__index = function() return 'pwned' end",
+        "rawset(_G, 'redis', {})",
+        "math.floor = nil",
+        "table.insert = nil",
+        "coroutine.create = nil",
+    ):
+        reply = lua(script)
+        assert reply.startswith(b"-ERR ") and b"Attempt to modify a readonly table" in reply, script
+    _intact(lua)
+
+
+def test_globals_cannot_be_created_or_read_when_missing(lua: Lua) -> None:
+    assert b"Attempt to modify a readonly table" in lua("x = 1")
+    assert b"nonexistent global variable 'x'" in lua("return x")
+    # A chunk a script loads runs in the same protected globals, not the VM's own.
+    assert b"Attempt to modify a readonly table" in lua("loadstring('y = 1')()")
+    for name in ("os", "io", "debug", "require", "package", "dofile", "loadfile", "print"):
+        reply = lua(f"return loadstring('return {name}')()")
+        assert f"nonexistent global variable '{name}'".encode() in reply, name
+    # Neither from a coroutine nor a pcall.
+    assert b"readonly" in lua("return {coroutine.resume(coroutine.create(function() z = 1 end))}")
+    assert b"readonly" in lua("local ok, e = pcall(function() w = 1 end); return e")
+
+
+def test_functions_redis_leaves_out_are_absent(lua: Lua) -> None:
+    for name in ("getfenv", "setfenv", "newproxy", "print", "debug", "module", "gcinfo_typo"):
+        assert f"nonexistent global variable '{name}'".encode() in lua(f"return {name}"), name
+    assert lua("return type(collectgarbage('count'))") == b"$6\r\nnumber\r\n"
+    assert lua("collectgarbage('collect'); return 1") == b":1\r\n"
+    _intact(lua)
+
+
+def test_runaway_memory_ends_the_script_not_the_server(lua: Lua) -> None:
+    reply = lua("return string.rep('x', 2^30)")
+    assert reply.startswith(b"-ERR Error running script") and b"not enough memory" in reply
+    grow = "local t = {}; for i = 1, 1e9 do t[i] = {i, i, i, i, i, i, i, i, i, i, i, i} end"
+    assert b"not enough memory" in lua(grow)
+    _intact(lua)
+    assert lua("return #string.rep('z', 1000000)") == b":1000000\r\n"
+
+
+def test_kill_without_a_script(lua: Lua) -> None:
+    from snapkv.server.scripting import engine_of
+
+    engine = engine_of(lua.server)
+    assert engine.kill("script") == b"-NOTBUSY No scripts in execution right now.\r\n"
+
+
+def test_keys_and_argv_are_fresh_each_run(lua: Lua) -> None:
+    assert lua("KEYS[2] = 'extra'; return #KEYS", "a", numkeys=1) == b":2\r\n"
+    assert lua("return #KEYS", "a", numkeys=1) == b":1\r\n"
+    assert lua("return ARGV[1]") == b"$-1\r\n"
