@@ -1,12 +1,14 @@
 """``snapkv restore URL --to DIR [--at TIME]``: a local directory rebuilt from a bucket.
 
 The result is an ordinary store directory (snapshot and journal files)
-that a plain ``snapkv.open(DIR)`` opens. What is read is only what a
-manifest names (:mod:`snapkv.objstore.layout`): its newest snapshot and the
-segments from ``segments_from`` through the tail. ``--at`` picks the newest
-manifest written at or before that instant and folds its segments up to it
-(:func:`~snapkv.objstore.layout.fold_segments`), so the directory holds the
-writes appended by then, to the precision the segments recorded.
+that a plain ``snapkv.open(DIR)`` opens. What is read, and every rule of
+reading it, is :class:`~snapkv.objstore.reader.PrefixReader`'s, the reader
+``snapkv.open(URL)`` and ``snapkv check`` use: only what a manifest names
+(its snapshot, its segments and their tail). ``--at`` takes the newest
+manifest written at or before that instant and the writes appended by then,
+to the precision the segments recorded (each record's append time for a
+database written directly; the moment the shipper handed a batch over for
+a replica).
 
 Never silently incomplete: a snapshot whose size or CRC-32 is not the
 manifest's, a truncated or damaged segment, a missing one (a gap), each
@@ -122,27 +124,6 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
 
 
-def _no_gap_after(client: ObjectClient, end: int) -> None:
-    """Refuse a tail that stops at a missing segment while later ones exist (a lost object).
-
-    Numbers are taken one after another, each only once the one before it
-    exists, so a hole below existing segments is an object that was lost.
-    """
-    from snapkv.objstore import layout as lay  # noqa: PLC0415
-
-    later = sorted(
-        n
-        for n in (lay.segment_number(i.name) for i in client.list(lay.SEGMENT_DIR))
-        if n and n > end
-    )
-    if later:
-        raise MediumError(
-            f"{client.describe(lay.segment_name(end))} is missing but segments "
-            f"{later[0]}..{later[-1]} exist: every write after segment {end - 1} is lost "
-            "(check segment-gap)"
-        )
-
-
 def restore_to(
     client: ObjectClient,
     directory: Path,
@@ -165,8 +146,6 @@ def restore_to(
     state = reader.at(at_ms)
     if state.manifest is None:
         raise MediumError(f"{client.describe()} holds no manifest: nothing to restore")
-    if at_ms is None:
-        _no_gap_after(client, state.tail_end)
     journals = state.journals
     directory.mkdir(parents=False, exist_ok=True)
     medium = FileMedium(directory, keep=1)
