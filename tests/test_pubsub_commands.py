@@ -198,7 +198,9 @@ def test_ping_in_subscribed_mode(first: Pair) -> None:
     first.same("SUBSCRIBE", "ping-a")
     first.same("PING")
     first.same("PING", "hello")
+    first.same("UNSUBSCRIBE")
     first.hello3()  # RESP3 subscribers get the plain reply
+    first.same("SUBSCRIBE", "ping-a")
     first.same("PING")
 
 

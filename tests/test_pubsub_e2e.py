@@ -265,11 +265,6 @@ def test_resp3_pushes_come_between_replies(serve: Callable[..., Running]) -> Non
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Connection._run writes a push at once, ahead of the replies of the commands "
-    "before it in the same read (they are still being joined): see the report",
-)
 def test_resp3_own_message_in_a_pipeline_comes_after_the_replies_before_it(
     serve: Callable[..., Running],
 ) -> None:
@@ -295,6 +290,7 @@ def test_a_disconnect_unsubscribes_everything(serve: Callable[..., Running]) -> 
     sock = connect(running.port)
     sub = Socket(sock)
     sub.call("SUBSCRIBE", "gone-a", "gone-b")
+    assert parse(sub.read()) == [b"subscribe", b"gone-b", 2]
     sub.call("PSUBSCRIBE", "gone-*")
     sub.call("SSUBSCRIBE", "gone-s")
     line = [c for c in r.client_list() if int(c["sub"]) == 2]
@@ -313,6 +309,33 @@ def test_a_disconnect_unsubscribes_everything(serve: Callable[..., Running]) -> 
         what="the closed subscriber's subscriptions to go",
     )
     assert r.publish("gone-a", "m") == 0
+
+
+def test_reset_leaves_subscribed_mode_and_info_counts_subscriptions(
+    serve: Callable[..., Running],
+) -> None:
+    running = serve()
+    r = running.client()
+    sub = Socket(running.connect())
+    sub.call("SUBSCRIBE", "info-a", "info-b")
+    assert parse(sub.read()) == [b"subscribe", b"info-b", 2]
+    sub.call("PSUBSCRIBE", "info-*")
+    sub.call("SSUBSCRIBE", "info-s")
+    other = Socket(running.connect())
+    other.call("SUBSCRIBE", "info-a")  # a second subscriber: still 2 channels
+    stats = r.info("stats")
+    assert (
+        stats["pubsub_channels"],
+        stats["pubsub_patterns"],
+        stats["pubsubshard_channels"],
+    ) == (2, 1, 1)
+    assert sub.call("PING") == [b"pong", b""]
+    assert sub.call("RESET") == b"RESET"  # no unsubscribe confirmations
+    assert sub.call("GET", "k") is None
+    assert r.pubsub_numsub("info-a", "info-b") == [(b"info-a", 1), (b"info-b", 0)]
+    stats = r.info("stats")
+    assert (stats["pubsub_channels"], stats["pubsub_patterns"]) == (1, 0)
+    assert stats["pubsubshard_channels"] == 0
 
 
 def test_a_subscriber_that_never_reads_is_disconnected_at_the_hard_limit(

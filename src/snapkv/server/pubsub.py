@@ -51,6 +51,7 @@ from threading import get_ident
 from typing import TYPE_CHECKING, Final
 
 from snapkv.server.glob import Glob
+from snapkv.server.resp.text import ENCODING, ERRORS
 from snapkv.server.resp.writer import bulk
 
 if TYPE_CHECKING:
@@ -79,6 +80,14 @@ _SMESSAGE: Final = (b"*3\r\n$8\r\nsmessage\r\n", b">3\r\n$8\r\nsmessage\r\n")
 
 def _never(channel: str) -> bool:
     return False
+
+
+def _encode(heads: tuple[bytes, bytes], channel: str, message: str) -> tuple[bytes, bytes]:
+    """One message in RESP2's and RESP3's bytes (``heads``: their first lines and kind)."""
+    name = channel.encode(ENCODING, ERRORS)
+    data = message.encode(ENCODING, ERRORS)
+    body = b"$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(name), name, len(data), data)
+    return heads[0] + body, heads[1] + body
 
 
 class _Audience:
@@ -200,7 +209,28 @@ class PubSub:
         ``sender``: the client whose PUBLISH this is; if it listens too, its
         copy goes out before its reply, as in Redis 7.0.
         """
-        on_loop = self._on_loop()
+        loop = self.server.loop_thread
+        on_loop = loop is not None and get_ident() == loop
+        if on_loop and not self.patterns:
+            # The common case, kept lean: a channel's subscribers on the loop.
+            audience = self.channels.get(channel)
+            if audience is None:
+                return 0
+            clients = audience.snapshot or audience.clients()
+            resp2, resp3 = _encode(_MESSAGE, channel, message)
+            if self.server.threadsafe_call is None:
+                self._deliver([(clients, resp2, resp3)], sender, on_loop)
+                return len(clients)
+            pending = self._pending
+            for client in clients:
+                data = resp3 if client.resp == 3 else resp2
+                queued = pending.get(client)
+                if queued is None:
+                    pending[client] = [data]
+                else:
+                    queued.append(data)
+            self._queued(sender)
+            return len(clients)
         if on_loop:
             direct, matched = self._match(channel)
         else:
@@ -276,6 +306,10 @@ class PubSub:
                     pending[client] = [resp3 if client.resp == 3 else resp2]
                 else:
                     queued.append(resp3 if client.resp == 3 else resp2)
+        self._queued(sender)
+
+    def _queued(self, sender: Client | None) -> None:
+        """Messages were queued: make sure a flush comes; the sender's own go out now."""
         if not self._scheduled:
             self._scheduled = True
             try:
@@ -285,7 +319,7 @@ class PubSub:
             except RuntimeError:  # no running loop here: the server's way in
                 assert self.server.threadsafe_call is not None
                 self.server.threadsafe_call(self._flush)
-        if sender is not None and sender in pending:
+        if sender is not None and sender in self._pending:
             self.flush(sender)
 
     def _flush(self) -> None:
