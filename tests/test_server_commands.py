@@ -911,24 +911,6 @@ def test_shutdown(s: Session, server: Dispatcher, store: Store) -> None:
     assert store.medium.read() is None
 
 
-@pytest.mark.parametrize(
-    "argv",
-    [
-        ("EVAL", "return 1", "0"),
-        ("EVALSHA", "abc", "0"),
-        ("EVAL_RO", "return 1", "0"),
-        ("FCALL", "f", "0"),
-        ("SCRIPT", "LOAD", "return 1"),
-        ("SCRIPT", "EXISTS", "a"),
-        ("FUNCTION", "LIST"),
-    ],
-)
-def test_scripting_commands_are_unknown(s: Session, argv: tuple[str, ...]) -> None:
-    quoted = "".join(f"'{arg}' " for arg in argv[1:])
-    assert s(*argv) == error(f"ERR unknown command '{argv[0]}', with args beginning with: {quoted}")
-    assert s("COMMAND", "INFO", argv[0]) == b"*1\r\n$-1\r\n"
-
-
 def test_commands_of_types_snapkv_lacks_are_unknown(s: Session) -> None:
     assert s("XADD", "x", "*", "f", "v") == error(
         "ERR unknown command 'XADD', with args beginning with: 'x' '*' 'f' 'v' "

@@ -345,6 +345,10 @@ class Store(Keyspace):
         self._journaling = bool(journal)
         self._fsync = fsync
         self._writer: Any = None  # JournalWriter | _PARKED | None
+        #: The continuous replication of this store's directory to object
+        #: storage (``snapkv.replication``'s ``Replicator``), if any: ``open(...,
+        #: replicate=URL)`` starts it, :meth:`close` ends it with a last upload.
+        self.replication: Any = None
         #: Told ``(keyspace index, keys)`` whenever expired keys are removed
         #: (by the sweeper, a locked read or a write), under the Store's lock
         #: and on the thread that removed them: the server publishes Redis's
@@ -998,6 +1002,10 @@ class Store(Keyspace):
                     writer.close()
             finally:
                 self._medium.close()
+        # Outside the locks: the replica's last upload reads the closed files.
+        replication, self.replication = self.replication, None
+        if replication is not None:
+            replication.close()  # one last upload; never raises for the bucket
 
     @property
     def closed(self) -> bool:

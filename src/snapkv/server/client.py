@@ -210,6 +210,7 @@ class Client:
             and self.multi is None
             and not (self.channels or self.patterns or self.shard_channels)
             and self.reply_mode == REPLY_ON
+            and self.tracking is None
         )
 
     @property
@@ -250,10 +251,13 @@ class Client:
             + ("x" if self.multi is not None else "")
             + ("b" if self.blocked is not None else "")
             + ("t" if self.tracking is not None else "")
+            + ("R" if self.tracking is not None and self.tracking.broken else "")
+            + ("B" if self.tracking is not None and self.tracking.bcast else "")
             + ("d" if self.dirty_cas else "")
-            + ("T" if self.no_touch else "")
             + ("e" if self.no_evict else "")
+            + ("T" if self.no_touch else "")
         )
+        redirect = -1 if self.tracking is None else self.tracking.redirect
         return (
             f"id={self.id} addr={self.addr} laddr={self.laddr} fd=-1 name={self.name} "
             f"age={int(now - self.created)} idle={int(now - self.last_interaction)} "
@@ -261,5 +265,5 @@ class Client:
             f"psub={len(self.patterns)} ssub={len(self.shard_channels)} "
             f"multi={-1 if self.multi is None else len(self.multi)} "
             f"watch={len(self.watched)} cmd={self.last_command} user={self.user} "
-            f"lib-name={self.lib_name} lib-ver={self.lib_ver} resp={self.resp}"
+            f"redir={redirect} lib-name={self.lib_name} lib-ver={self.lib_ver} resp={self.resp}"
         )

@@ -20,7 +20,10 @@ from collections import deque
 from importlib import metadata
 from typing import TYPE_CHECKING
 
+from snapkv.replication.status import replication_info
+from snapkv.server.pubsub import counts as pubsub_counts
 from snapkv.server.resp.writer import bulk
+from snapkv.server.scripting import cached_scripts, lua_memory
 from snapkv.server.state import REDIS_VERSION
 from snapkv.server.table import ErrorStats, command
 
@@ -176,9 +179,14 @@ def _clients_section(server: ServerState) -> dict[str, object]:
         "maxclients": server.config.maxclients,
         "client_recent_max_input_buffer": 0,
         "client_recent_max_output_buffer": 0,
-        "blocked_clients": 0,
-        "tracking_clients": 0,
-        "clients_in_timeout_table": 0,
+        # Every kind of wait, as Redis's server.blocked_clients (CLIENT PAUSE's too).
+        "blocked_clients": sum(1 for c in server.clients.values() if c.blocked is not None),
+        "tracking_clients": sum(1 for c in server.clients.values() if c.tracking is not None),
+        "clients_in_timeout_table": sum(
+            1
+            for c in server.clients.values()
+            if c.blocked is not None and c.blocked.deadline is not None
+        ),
         "watching_clients": sum(1 for c in server.clients.values() if c.watched),
         "total_watched_keys": len(server.watched),
     }
@@ -207,23 +215,25 @@ def _memory_section(server: ServerState) -> dict[str, object]:
         "total_system_memory": system,
         "total_system_memory_human": _human(system),
     }
-    # No scripting engine and no functions: all of their memory is nothing.
-    for name in (
-        "used_memory_lua",
-        "used_memory_vm_eval",
-        "used_memory_lua_human",
-        "used_memory_scripts_eval",
-        "number_of_cached_scripts",
-        "number_of_functions",
-        "number_of_libraries",
-        "used_memory_vm_functions",
-        "used_memory_vm_total",
-        "used_memory_vm_total_human",
-        "used_memory_functions",
-        "used_memory_scripts",
-        "used_memory_scripts_human",
-    ):
-        memory[name] = "0B" if name.endswith("_human") else 0
+    # The Lua interpreter (EVAL's and FUNCTION's share one), and the scripts cached.
+    lua = lua_memory(server)
+    memory.update(
+        {
+            "used_memory_lua": lua,
+            "used_memory_vm_eval": lua,
+            "used_memory_lua_human": _human(lua),
+            "used_memory_scripts_eval": 0,
+            "number_of_cached_scripts": cached_scripts(server),
+            "number_of_functions": 0,
+            "number_of_libraries": 0,
+            "used_memory_vm_functions": 0,
+            "used_memory_vm_total": lua,
+            "used_memory_vm_total_human": _human(lua),
+            "used_memory_functions": 0,
+            "used_memory_scripts": 0,
+            "used_memory_scripts_human": "0B",
+        }
+    )
     memory.update(
         {
             "maxmemory": 0,
@@ -336,6 +346,10 @@ def _stats_section(server: ServerState, errors: ErrorStats, ops: int) -> dict[st
         "unexpected_error_replies"
     )
     stats.update((name, "0.00" if name == "expired_stale_perc" else 0) for name in zero.split())
+    channels, patterns, shard_channels = pubsub_counts(server)
+    stats["pubsub_channels"] = channels
+    stats["pubsub_patterns"] = patterns
+    stats["pubsubshard_channels"] = shard_channels
     stats["total_error_replies"] = errors.total + server.protocol_errors
     zero = (
         "dump_payload_sanitizations total_reads_processed total_writes_processed "
@@ -463,7 +477,7 @@ def info_text(client: Client, sections: list[str]) -> str:
         elif name == "stats":
             fields = _stats_section(server, errors, _ops_per_sec(server, monotonic))
         elif name == "replication":
-            fields = _replication_section()
+            fields = _replication_section() | replication_info(server)
         elif name == "cpu":
             fields = _cpu_section()
         elif name == "commandstats":

@@ -402,11 +402,9 @@ def show_events(flags: int) -> str:
     if flags & NOTIFY_ALL == NOTIFY_ALL:
         out = "A"
     else:
-        out = "".join(c for c, bit in zip("g$lshzxetd", _CLASS_BITS, strict=True) if flags & bit)
-    for char, bit in (("K", NOTIFY_KEYSPACE), ("E", NOTIFY_KEYEVENT)):
-        if flags & bit:
-            out += char
-    for char, bit in (("m", NOTIFY_KEY_MISS), ("n", NOTIFY_NEW)):
+        bits = (*_CLASS_BITS, NOTIFY_NEW)
+        out = "".join(c for c, bit in zip("g$lshzxetdn", bits, strict=True) if flags & bit)
+    for char, bit in (("K", NOTIFY_KEYSPACE), ("E", NOTIFY_KEYEVENT), ("m", NOTIFY_KEY_MISS)):
         if flags & bit:
             out += char
     return out

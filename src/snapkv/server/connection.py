@@ -41,7 +41,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
-from snapkv.server.client import REPLY_OFF, REPLY_ON, Client
+from snapkv.server.client import REPLY_ON, Client
 from snapkv.server.resp.hiredis_reader import Parser, make_parser
 from snapkv.server.resp.writer import error
 
@@ -92,6 +92,8 @@ class Connection(asyncio.Protocol):
         self.block_timer: asyncio.TimerHandle | None = None
         #: Since when the unsent output is over the class's soft limit (monotonic).
         self.soft_since: float | None = None
+        #: The replies ``_run`` is joining, while it runs: pushes join them in order.
+        self.batch: list[bytes] | None = None
         #: A wake that came before the connection saw the wait start (the
         #: blocking command's own turn): ``(reply,)``, delivered by ``_wait``.
         self.early_wake: tuple[bytes | None] | None = None
@@ -211,13 +213,22 @@ class Connection(asyncio.Protocol):
         """Run pending commands until none are left or the client stops reading.
 
         ``first``: the reply of a command already run (the fast path's),
-        still at the head of ``pending``.
+        still at the head of ``pending``. While it runs, ``batch`` is the
+        list of replies it joins, so a push lands after the replies before it.
         """
         if self.server.stopping:
             self.pending = []
             return
         if self.waiting:
             return
+        out: list[bytes] = []
+        self.batch = out
+        try:
+            self._run_batch(out, first)
+        finally:
+            self.batch = None
+
+    def _run_batch(self, out: list[bytes], first: bytes | None) -> None:
         client = self.client
         parser = self.parser
         transport = self.transport
@@ -226,7 +237,6 @@ class Connection(asyncio.Protocol):
         hold = self.hold
         write = self._hold if hold else transport.write
         high = self.server.config.output_high_water
-        out: list[bytes] = []
         size = 0
         while True:
             pending = self.pending
@@ -241,7 +251,9 @@ class Connection(asyncio.Protocol):
                     # the ones after it wait for it.
                     if out:
                         write(b"".join(out))
+                        out.clear()
                     self.pending = pending[i + 1 :]
+                    self.batch = None
                     self._wait()
                     return
                 out.append(reply)
@@ -252,12 +264,15 @@ class Connection(asyncio.Protocol):
                     # later one does. (The other way round the batch keeps
                     # holding: a reply sent at once would pass held ones.)
                     write(b"".join(out))
-                    out, size = [], 0
+                    out.clear()
+                    size = 0
                     hold, write = True, self._hold
                 if size >= _FLUSH_AT or client.close_after_reply:
                     write(b"".join(out))
-                    out, size = [], 0
+                    out.clear()
+                    size = 0
                     if client.close_after_reply or self.closing:
+                        self.batch = None
                         self._finish()
                         return
                     if self.paused or (hold and self.held_size >= high):
@@ -277,8 +292,10 @@ class Connection(asyncio.Protocol):
                     self.pending = more
                     continue
             break
+        self.batch = None
         if out:
             write(b"".join(out))
+            out.clear()
         if parser.error is not None:
             self._protocol_error()
         elif self.dispatcher.shutdown_requested is not None:
@@ -419,7 +436,13 @@ class Connection(asyncio.Protocol):
         client = self.client
         if self.closing or transport is None or transport.is_closing() or client is None:
             return
-        if client.reply_mode == REPLY_OFF:
+        batch = self.batch
+        if batch is not None:
+            # Pushed by a command of the batch _run is joining (a RESP3
+            # subscriber's own PUBLISH): after the replies before it, as in
+            # Redis's one output buffer. (CLIENT REPLY OFF drops replies, not
+            # pushes: Redis writes pub/sub and invalidations whatever the mode.)
+            batch.append(data)
             return
         if self.hold:
             self._hold(data)

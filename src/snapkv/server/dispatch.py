@@ -104,6 +104,8 @@ _SUBSCRIBED_MODE = frozenset(
 )
 _NOAUTH_REPLY = error("NOAUTH Authentication required.")
 _NO_MULTI_REPLY = error("ERR Command not allowed inside a transaction")
+#: A MONITOR client is a replica to Redis: it may not read or write keys.
+_MONITOR_KEYSPACE = error("ERR Replica can't interact with the keyspace")
 #: Redis's ``shared.bgsaveerr``, naming this server.
 _MISCONF = error(
     "MISCONF snapkv is configured to save snapshots, but it's currently unable to persist "
@@ -236,26 +238,31 @@ class Dispatcher(ServerState):
         try:
             reply = cmd.handler(client, argv)
         except Exception as exc:
-            return self._raised(client, cmd, argv, exc, start)
-        took = perf_counter() - start
-        cmd.seconds += took
-        cmd.calls += 1
-        self.commands_processed += 1
-        if took >= SLOWLOG_SLOWER_THAN:
-            self._slow(client, cmd, argv, took)
-        if reply and reply[0] == 45:  # b"-": an error reply (EXEC's EXECABORT)
-            cmd.failed_calls += 1
-            self.errors.count(reply)
-        if cmd.write and client.changes:
-            # Only a write that changed something (Redis's signalModifiedKey
-            # goes with its server.dirty): a no-op write fails no WATCH.
-            self.dirty += client.changes
-            client.changes = 0
-            if self.watched or self.key_listeners:
-                self.touch(client.db_index, cmd.keys(argv))
+            reply = self._raised(client, cmd, argv, exc, start)
+        else:
+            took = perf_counter() - start
+            cmd.seconds += took
+            cmd.calls += 1
+            self.commands_processed += 1
+            if took >= SLOWLOG_SLOWER_THAN:
+                self._slow(client, cmd, argv, took)
+            if reply and reply[0] == 45:  # b"-": an error reply (EXEC's EXECABORT)
+                cmd.failed_calls += 1
+                self.errors.count(reply)
+            if cmd.write and client.changes:
+                # Only a write that changed something (Redis's signalModifiedKey
+                # goes with its server.dirty): a no-op write fails no WATCH.
+                self.dirty += client.changes
+                client.changes = 0
+                if self.watched or self.key_listeners:
+                    self.touch(client.db_index, cmd.keys(argv))
         if self.monitors and not cmd.skip_monitor:
-            # After the command, as Redis 7.0's call(): MULTI, its commands, then EXEC.
+            # After the command whatever it answered, as Redis 7.0's call():
+            # MULTI, its commands, then EXEC; a refused AUTH too.
             feed_monitors(self, client, argv)
+        if client.tracking is not None:
+            # Redis's trackingRememberKeys in call(), and CACHING's reset.
+            client.tracking.after_command(client, cmd, argv)
         return reply
 
     def _reply_mode(self, client: Client, reply: bytes) -> bytes:
@@ -345,6 +352,8 @@ class Dispatcher(ServerState):
                 ),
                 cmd,
             )
+        if client.monitor and (cmd.write or cmd.readonly or cmd.pausable):
+            return self._reject(client, _MONITOR_KEYSPACE, cmd)
         if self.busy_reply is not None and not cmd.allow_busy:
             return self._reject(client, self.busy_reply, cmd)
         if self.pause_mode is not None and self.paused_for(cmd, client, _queued_write(cmd, client)):

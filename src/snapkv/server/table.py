@@ -154,6 +154,8 @@ class Command:
     no_multi: bool = field(init=False)
     #: Never in the slow log (Redis's ``CMD_SKIP_SLOWLOG``: EXEC, whose commands are).
     skip_slowlog: bool = field(init=False)
+    #: Reads keys (Redis's ``CMD_READONLY``).
+    readonly: bool = field(init=False)
     #: Runs while a script is busy (Redis's ``CMD_ALLOW_BUSY``: SCRIPT KILL, ...).
     allow_busy: bool = field(init=False)
     #: Never shown to MONITOR (Redis's ``CMD_SKIP_MONITOR`` and ``CMD_ADMIN``).
@@ -182,6 +184,7 @@ class Command:
         self.no_multi = "no_multi" in self.flags
         self.skip_slowlog = "skip_slowlog" in self.flags
         self.allow_busy = "allow_busy" in self.flags
+        self.readonly = "readonly" in self.flags
         self.skip_monitor = "skip_monitor" in self.flags or "admin" in self.flags
         self.noscript = "noscript" in self.flags
         self.pausable = self.write or "may_replicate" in self.flags
