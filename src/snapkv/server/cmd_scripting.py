@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
+from snapkv.server.monitor import feed_monitors
 from snapkv.server.resp.text import to_bytes, to_text
 from snapkv.server.resp.writer import OK, bulk, encode
 from snapkv.server.scripting import engine_of
@@ -99,7 +100,11 @@ def _create(engine: ScriptEngine, body: bytes) -> tuple[str, Any, frozenset[str]
 
 def _eval(client: Client, argv: list[str], *, by_sha: bool, readonly: bool) -> bytes:
     """EVAL and its variants (Redis's ``evalGenericCommand``)."""
-    engine = engine_of(client.server)
+    server = client.server
+    if server.monitors:
+        # First, as Redis's evalCommand: the script's own calls come after it.
+        feed_monitors(server, client, argv)
+    engine = engine_of(server)
     numkeys = parse_int(argv[2])
     if numkeys > len(argv) - 3:
         raise CommandError("ERR Number of keys can't be greater than number of args")

@@ -44,6 +44,7 @@ local setmetatable, getmetatable, unpack, pcall, xpcall, setfenv, loadstring, lo
       setmetatable, getmetatable, unpack, pcall, xpcall, setfenv, loadstring, load
 local floor = math.floor
 local INTERNAL = "=[snapkv]"
+local LIBRARY = "=[redis lib]"  -- the libraries' Lua (scripting.libs): not the script's frames
 local READONLY = "Attempt to modify a readonly table"
 
 local G = _G                      -- the real globals; scripts see `env`, a proxy
@@ -74,7 +75,9 @@ local function err_handler(err)
   local level, info = 2, nil
   while true do
     info = getinfo(level, "nSl")
-    if not info or (info.what ~= "C" and info.source ~= INTERNAL) then break end
+    if not info or (info.what ~= "C" and info.source ~= INTERNAL and info.source ~= LIBRARY) then
+      break
+    end
     level = level + 1
   end
   if type(err) == "userdata" then
