@@ -361,6 +361,16 @@ CASES = {
         _cmd("RANDOMKEY"),
         _cmd("DBSIZE"),
     ],
+    "a script": [
+        _cmd(
+            "EVAL",
+            "redis.call('set', KEYS[1], '1'); redis.call('rpush', KEYS[2], 'x');"
+            " redis.call('lpop', KEYS[2]); return redis.call('get', 'zz')",
+            "2",
+            "a",
+            "l",
+        ),
+    ],
     "a transaction": [
         _cmd("MULTI"),
         _cmd("SET", "a", "1"),
