@@ -76,7 +76,7 @@ class Session:
         return int(info.split("blocked_clients:")[1].split("\r\n")[0])
 
     def wait_blocked(self, count: int) -> None:
-        """Poll until ``count`` clients are blocked (the order they block in is the order served)."""
+        """Poll until ``count`` clients are blocked (they are served in the order they blocked)."""
         deadline = time.monotonic() + DEADLINE
         while self.blocked() != count:
             assert time.monotonic() < deadline, f"never {count} blocked clients"
@@ -208,6 +208,8 @@ def test_writes_that_make_a_list_serve_the_waiting_client(
         s.block(waiter, "BLPOP", "k", "0")
         for argv in writes:
             s.write(*argv)
+        # Served before the write's reply, so no longer blocked now.
+        assert s.blocked() == 0, f"{writes} did not serve the waiting client"
         s.note(waiter.read())
         s.write("LRANGE", "k", "0", "-1")
 
