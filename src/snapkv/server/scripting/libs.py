@@ -11,16 +11,23 @@ Why the checks are in Lua: an error raised from a Python function reaches
 Lua as a userdata wrapping the exception, where Redis's libraries raise a
 string (``pcall(cjson.decode, "[")`` gives a message a script can print and
 match). So every Python helper is called through ``pcall`` and its
-exception's text re-raised with ``error(msg, 0)``: no position prefix, as
-``luaL_error`` adds none for a C function. Argument errors are worded by
-:data:`PRELUDE`'s ``argerror`` as ``luaL_argerror`` words them, with the
-name the caller used (``bad argument #1 to 'band'``; ``'?'`` through
-``pcall``), read with ``debug.getinfo`` captured at install time, before
-the sandbox removes ``debug``.
+exception's text re-raised as a string, positioned as ``luaL_error``
+positions it: ``user_script:3: `` when a Lua function called the library
+function, nothing when ``pcall`` called it directly. Argument errors are
+worded as ``luaL_argerror`` words them, with the name the caller used
+(``bad argument #1 to 'band'``; ``'?'`` through ``pcall``), read with
+``debug.getinfo`` captured at install time, before the sandbox removes
+``debug``. Every case is compared with redis-server in tests/test_lua_libs.py.
 
-The library functions are Lua functions, not C ones, so an error handler
-that reports a script's line by skipping C frames must also skip frames
-whose ``source`` is :data:`LIBRARY_SOURCE`.
+One difference remains, and it is Lua's: ``return cjson.decode(s)`` is a
+tail call, and a tail call into a Lua function replaces the caller's frame,
+so when that call fails the script's line is gone (no ``user_script:1: ``
+prefix; Redis's C function keeps its caller). A library function called
+any other way (``local t = cjson.decode(s)``, in an expression, through
+``pcall``) reports as Redis does.
+
+The library code's chunk is the scripting prelude's own (``=[snapkv]``),
+whose frames the error handler skips as it skips C frames.
 """
 
 from __future__ import annotations
