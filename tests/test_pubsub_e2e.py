@@ -338,11 +338,12 @@ def test_reset_leaves_subscribed_mode_and_info_counts_subscriptions(
     assert stats["pubsubshard_channels"] == 0
 
 
+@pytest.mark.parametrize("loop", LOOPS)
 def test_a_subscriber_that_never_reads_is_disconnected_at_the_hard_limit(
-    serve: Callable[..., Running], caplog: pytest.LogCaptureFixture
+    serve: Callable[..., Running], caplog: pytest.LogCaptureFixture, loop: str
 ) -> None:
     """``client-output-buffer-limit pubsub``: the server's memory for it stays bounded."""
-    running = serve()
+    running = serve(loop=loop)
     r = running.client()
     assert r.config_set("client-output-buffer-limit", "pubsub 256kb 128kb 60")
     assert r.config_get("client-output-buffer-limit") == {
