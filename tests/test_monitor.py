@@ -48,6 +48,17 @@ REQUESTS: list[tuple[str, ...]] = [
     ("HELLO", "2", "AUTH", "default", "secret-password", "SETNAME", "me"),
     ("HELLO", "2", "SETNAME", "me2"),
     ("CLIENT", "SETNAME", "named"),
+    (
+        "EVAL",
+        "redis.call('set', KEYS[1], ARGV[1]) return redis.call('get', KEYS[1])",
+        "1",
+        "s",
+        "v",
+    ),
+    ("EVAL_RO", "return redis.call('get', KEYS[1])", "1", "s"),
+    ("EVALSHA", "0" * 40, "0"),
+    ("EVAL", "redis.call('select', '2') return redis.call('set', 'in2', 'x\\n')", "0"),
+    ("EVAL", "return redis.call('nosuch')", "0"),
     ("CLIENT", "LIST"),
     ("CLIENT", "KILL", "ID", "999999"),
     ("CONFIG", "GET", "maxmemory"),
@@ -117,9 +128,9 @@ def lines_seen(port: int, requests: list[tuple[str, ...]], *, pipelined: bool) -
 
 
 def _mask(line: str) -> str:
-    """The timestamp and the client's address (its port differs) replaced."""
+    """The timestamp and the client's address (its port differs) replaced; ``lua`` kept."""
     line = re.sub(r"^\d+\.\d{6} ", "T ", line)
-    return re.sub(r"^T \[(\d+) [^\]]+\]", r"T [\1 ADDR]", line)
+    return re.sub(r"^T \[(\d+) (?!lua\])[^\]]+\]", r"T [\1 ADDR]", line)
 
 
 @pytest.mark.parametrize("pipelined", [False, True], ids=["one by one", "pipelined"])
@@ -133,6 +144,13 @@ def test_monitor_lines_are_redis_s(redis_port: int, snapkv_port: int, pipelined:
     assert 'T [0 ADDR] "AUTH" "(redacted)" "(redacted)"' in ours
     assert not any("secret" in line for line in ours)
     assert not any("CONFIG" in line or "PAUSE" in line for line in ours)
+    assert [line for line in ours if "lua]" in line or '"EVAL' in line][:3] == [
+        "T [0 ADDR] \"EVAL\" \"redis.call('set', KEYS[1], ARGV[1]) return redis.call('get', "
+        'KEYS[1])" "1" "s" "v"',
+        'T [0 lua] "set" "s" "v"',
+        'T [0 lua] "get" "s"',
+    ]
+    assert 'T [2 lua] "set" "in2" "x\\n"' in ours
     assert [line for line in ours if '"INCR"' in line or "MULTI" in line or "EXEC" in line] == [
         'T [0 ADDR] "MULTI"',
         'T [0 ADDR] "INCR" "n"',
