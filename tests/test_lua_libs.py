@@ -183,6 +183,17 @@ CJSON = [
     "return cjson.encode({[-1]=1, [2]=3})",
     "return cjson.encode({[0]=1})",
     "return cjson.encode({a={}, b={1,{}}})",
+    "cjson.decode_max_depth(100000) return cjson.decode(string.rep('[', 7998) .. string.rep(']', 7998)) ~= nil",
+    "cjson.decode_max_depth(100000) return cjson.decode(string.rep('[', 7999) .. string.rep(']', 7999))",
+    "cjson.decode_max_depth(100000) return cjson.decode(string.rep('{\"a\":', 3999) .. '1' .. string.rep('}', 3999)) ~= nil",
+    "cjson.decode_max_depth(100000) return cjson.decode(string.rep('{\"a\":', 4000) .. '1' .. string.rep('}', 4000))",
+    "cjson.decode_max_depth(100000) return cjson.decode(string.rep('[{\"a\":', 2000) .. '1' .. string.rep('}]', 2000))",
+    "cjson.decode_max_depth(100000) return cjson.decode(string.rep('[{\"a\":', 2666) .. '1' .. string.rep('}]', 2666))",
+    "cjson.decode_max_depth(100000) return cjson.decode(string.rep('[{\"a\":', 2667) .. '1' .. string.rep('}]', 2667))",
+    "cjson.encode_max_depth(100000) local t = {} local c = t for i = 1, 7996 do c[1] = {} c = c[1] end return #cjson.encode(t)",
+    "cjson.encode_max_depth(100000) local t = {} local c = t for i = 1, 7998 do c[1] = {} c = c[1] end return #cjson.encode(t)",
+    "cjson.encode_max_depth(100000) local t = {} local c = t for i = 1, 3998 do c.a = {} c = c.a end return #cjson.encode(t)",
+    "cjson.encode_max_depth(100000) local t = {} local c = t for i = 1, 4000 do c.a = {} c = c.a end return #cjson.encode(t)",
 ]
 
 

@@ -121,9 +121,11 @@ local function new()
 
   local append
 
-  local function table_value(t, depth, buf)
+  -- slots: Lua stack slots the C would hold here (the argument, an element per
+  -- enclosing array, a key and value per enclosing object; lua_checkstack's 8000).
+  local function table_value(t, depth, buf, slots)
     depth = depth + 1
-    if depth > cfg.encode_max_depth then
+    if depth > cfg.encode_max_depth or slots + 3 > 8000 then
       fail(fmt("Cannot serialise, excessive nesting (%d)", depth))
     end
     local len = array_length(t)
@@ -131,7 +133,7 @@ local function new()
       buf[#buf + 1] = "["
       for i = 1, len do
         if i > 1 then buf[#buf + 1] = "," end
-        append(rawget(t, i), depth, buf)
+        append(rawget(t, i), depth, buf, slots + 1)
       end
       buf[#buf + 1] = "]"
       return
@@ -150,12 +152,12 @@ local function new()
       else
         fail(fmt("Cannot serialise %s: table key must be a number or string", kt))
       end
-      append(v, depth, buf)
+      append(v, depth, buf, slots + 2)
     end
     buf[#buf + 1] = "}"
   end
 
-  append = function(v, depth, buf)
+  append = function(v, depth, buf, slots)
     local t = type(v)
     if t == "string" then
       buf[#buf + 1] = '"' .. gsub(v, '[%z\1-\31"\\/\127]', ESCAPES) .. '"'
@@ -164,7 +166,7 @@ local function new()
     elseif t == "boolean" then
       buf[#buf + 1] = v and "true" or "false"
     elseif t == "table" then
-      table_value(v, depth, buf)
+      table_value(v, depth, buf, slots)
     elseif v == nil or v == null then
       buf[#buf + 1] = "null"
     else
@@ -174,7 +176,7 @@ local function new()
 
   local function encode(v)
     local buf = {}
-    append(v, 0, buf)
+    append(v, 0, buf, 1)
     return concat(buf)
   end
 

@@ -29,6 +29,7 @@ COLON, COMMA, END, ERROR = "T_COLON", "T_COMMA", "T_END", "T_ERROR"
 _SINGLE = {ord("{"): OBJ_BEGIN, ord("}"): OBJ_END, ord("["): ARR_BEGIN, ord("]"): ARR_END}
 _SINGLE.update({ord(","): COMMA, ord(":"): COLON})
 _WHITESPACE = b" \t\n\r"
+_MAXCSTACK = 8000  # LUAI_MAXCSTACK: what lua_checkstack allows a C function
 #: Characters that start a token needing a closer look (T_UNKNOWN in the C).
 _UNKNOWN = frozenset(b'fiInNt"+-0123456789')
 _ESCAPES = {ord('"'): b'"', ord("\\"): b"\\", ord("/"): b"/", ord("b"): b"\b"}
@@ -224,11 +225,14 @@ def decode(
     lexer = _Lexer(text.split(b"\0", 1)[0], invalid_numbers)
     # Each open container: [table, is_object, next array index, pending key].
     stack: list[list[Any]] = []
+    slots = 1  # Lua stack slots in use: the argument, then what open containers hold
     token = lexer.next()
     while True:
         kind = token[0]
         if kind in (OBJ_BEGIN, ARR_BEGIN):
-            if len(stack) + 1 > max_depth:
+            # json_decode_descend: the depth limit, and Lua's stack (8000 slots: the
+            # argument, each open array's table, each open object's table and key).
+            if len(stack) + 1 > max_depth or slots + (2 if kind == ARR_BEGIN else 3) > _MAXCSTACK:
                 raise LibraryError(
                     f"Found too many nested data structures ({len(stack) + 1}) "
                     f"at character {lexer.pos}"
@@ -237,9 +241,11 @@ def decode(
             token = lexer.next()
             if kind == ARR_BEGIN and token[0] != ARR_END:
                 stack.append([table, False, 1, None])
+                slots += 1
                 continue
             if kind == OBJ_BEGIN and token[0] != OBJ_END:
                 stack.append([table, True, 0, None])
+                slots += 2
                 token = _object_key(lexer, stack[-1], token)
                 continue
             value = table
@@ -262,6 +268,7 @@ def decode(
                 frame[0][frame[3]] = value
                 if token[0] == OBJ_END:
                     value = stack.pop()[0]
+                    slots -= 2
                     continue
                 if token[0] != COMMA:
                     raise _expected("comma or object end", token)
@@ -271,6 +278,7 @@ def decode(
             frame[2] += 1
             if token[0] == ARR_END:
                 value = stack.pop()[0]
+                slots -= 1
                 continue
             if token[0] != COMMA:
                 raise _expected("comma or array end", token)
