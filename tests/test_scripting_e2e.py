@@ -196,6 +196,47 @@ def test_commands_queued_behind_a_busy_script_run_after_it(serve: Callable[..., 
     assert result == [[20000000, True, b"1"]]
 
 
+def test_a_long_script_that_wrote_is_undone_and_run_again_on_its_thread(
+    serve: Callable[..., Running],
+) -> None:
+    """Its first run, on the loop's thread, is stopped after INLINE_SECONDS and undone:
+    the run that counts is the one on the script thread, where BUSY is possible."""
+    running = serve(busy_reply_threshold=50)
+    caller, other = running.client(), running.client()
+    script = (
+        "local n = redis.call('incr', 'runs'); for i = 1, 3e7 do n = n + 1 end;"
+        " return redis.call('get', 'runs')"
+    )
+    thread, result = _run_in_thread(lambda: caller.eval(script, 0))
+    wait_until(lambda: _busy(other), timeout=DEADLINE, what="BUSY replies")
+    with pytest.raises(redis.exceptions.ResponseError, match=r"^UNKILLABLE"):
+        other.script_kill()
+    thread.join(DEADLINE)
+    assert result == [b"1"]  # the first run's INCR was undone
+    assert other.get("runs") == b"1"
+
+
+def test_a_long_script_that_published_stays_on_the_loop_thread(
+    serve: Callable[..., Running],
+) -> None:
+    """PUBLISH cannot be undone: such a script is not run again; it finishes where it
+    started and the other clients wait for it instead of getting BUSY."""
+    running = serve(busy_reply_threshold=50)
+    caller, other = running.client(), running.client()
+    pubsub = running.client().pubsub()
+    pubsub.subscribe("c")
+    assert pubsub.get_message(timeout=DEADLINE)["type"] == "subscribe"
+    script = (
+        "redis.call('publish', 'c', 'm'); local n = 0; for i = 1, 3e7 do n = n + 1 end; return n"
+    )
+    thread, result = _run_in_thread(lambda: caller.eval(script, 0))
+    message = pubsub.get_message(timeout=DEADLINE)
+    assert message is not None and message["data"] == b"m"  # the script is running now
+    assert other.ping() is True  # waited for it, never BUSY
+    thread.join(DEADLINE)
+    assert result == [30000000]
+
+
 def test_short_scripts_never_busy_and_run_in_order(serve: Callable[..., Running]) -> None:
     running = serve()
     r = running.client()

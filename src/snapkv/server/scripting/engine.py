@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from snapkv.server.state import ServerState
     from snapkv.server.table import Command
 
-__all__ = ["Run", "ScriptEngine", "ScriptError"]
+__all__ = ["INLINE_SECONDS", "Run", "ScriptEngine", "ScriptError"]
 
 log = logging.getLogger("snapkv.server")
 
@@ -64,6 +64,14 @@ _BUSY: Final = {
         "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
     ),
 }
+#: How long a script runs on the event loop's thread before it moves to the
+#: script thread (undone and run again there): the hand-off costs ~20-30 µs
+#: a script on 2 cores, more than a short script's whole run.
+INLINE_SECONDS: Final = 0.002
+#: Instructions between two calls of the count hook: often on the loop's
+#: thread (to leave it within ~INLINE_SECONDS), Redis's 100,000 on the script thread.
+_HOOK_INLINE: Final = 10_000
+_HOOK_THREAD: Final = 100_000
 #: Redis's rand48 (``rand.c``): the generator behind the scripts' ``math.random``.
 _RAND_A: Final = 0x5DEECE66D
 _RAND_MASK: Final = (1 << 48) - 1
@@ -106,6 +114,12 @@ class Run:
     #: A write command ran (then SCRIPT KILL answers UNKILLABLE).
     wrote: bool = False
     killed: bool = False
+    #: Running on the loop's thread until this ``time.monotonic()``; else ``None``.
+    inline_until: float | None = None
+    #: Stopped on the loop's thread to run again on the script thread.
+    restart: bool = False
+    #: Ran a command whose effect outlives an undo (PUBLISH).
+    side_effects: bool = False
 
 
 class ScriptEngine:
@@ -181,19 +195,35 @@ class ScriptEngine:
         eval_mode: bool = True,
         kind: str = "script",
     ) -> bytes:
-        """Run ``fn`` for ``client``; its reply, or ``b""`` with ``client.blocked`` set."""
+        """Run ``fn`` for ``client``; its reply, or ``b""`` with ``client.blocked`` set.
+
+        Where it runs (see the module docstring): on the caller's thread
+        without an event loop, inside EXEC, or when ``busy-reply-threshold``
+        is 0 (no BUSY, as Redis without its hook); else first on the loop's
+        thread for up to :data:`INLINE_SECONDS`, then, if it is still
+        running, undone and run again from the start on the script thread.
+        """
         run = Run(vm, client, name, kind, command, readonly or "no-writes" in flags, flags)
         server = self.server
+        threshold = server.config.busy_reply_threshold / 1000
+        if server.threadsafe_call is None or server.store.in_transaction or threshold <= 0:
+            return self._finished(self._execute(run, fn, keys, args, eval_mode))
+        if threshold > INLINE_SECONDS:
+            run.inline_until = run.started + INLINE_SECONDS
+            rand_state = self._rand_state
+            reply = self._execute(run, fn, keys, args, eval_mode)
+            if not run.restart:
+                return self._finished(reply)
+            # Too long for the loop's thread, and nothing it did is left: again,
+            # from the start, where the loop can answer BUSY meanwhile.
+            self._rand_state = rand_state
+            run = Run(vm, client, name, kind, command, run.readonly, flags, started=run.started)
         job = Job(lambda: self._execute(run, fn, keys, args, eval_mode))
-        if server.threadsafe_call is None or server.store.in_transaction:
-            job.run()
-            return self._finished(job)
         if self._worker is None:
             self._worker = Worker()
         self._worker.submit(job)
-        threshold = server.config.busy_reply_threshold
-        if job.wait(threshold / 1000 if threshold > 0 else None):
-            return self._finished(job)
+        if job.wait(max(0.0, run.started + threshold - time.monotonic())):
+            return self._finished(job.result())
         # Past busy-reply-threshold: the loop turns again, with BUSY for others.
         blocked = Blocked(command, "script", unblockable=False)
         client.blocked = blocked
@@ -204,11 +234,10 @@ class ScriptEngine:
             # It ended between the wait and now: answer at once after all.
             client.blocked = None
             self._clear_busy()
-            return self._finished(job)
+            return self._finished(job.result())
         return b""
 
-    def _finished(self, job: Job) -> bytes:
-        reply = job.result()
+    def _finished(self, reply: bytes) -> bytes:
         server = self.server
         if server.deferred and not server.store.in_transaction:
             server.run_deferred()
@@ -222,7 +251,11 @@ class ScriptEngine:
     def _wake(self, job: Job, client: Client, blocked: Blocked) -> None:
         """On the loop's thread, once a busy run ended: its reply to its caller."""
         self._clear_busy()
-        reply = job.result()
+        try:
+            reply = job.result()
+        except Exception as exc:  # _execute answers errors itself: this is a bug
+            log.exception("script failed")
+            reply = error(f"ERR Error running script: {exc}")
         if client.blocked is blocked:
             client.wake(reply)
         self.server.run_deferred()
@@ -244,8 +277,8 @@ class ScriptEngine:
             else:
                 with server.store.transaction():
                     _ok, reply = self._call_vm(run, fn, keys, args, eval_mode)
-                    if run.killed and server.shutdown_requested is not None:
-                        raise _Aborted
+                    if run.restart or (run.killed and server.shutdown_requested is not None):
+                        raise _Aborted  # undo every write it made
         except _Aborted:
             reply = error("ERR the server is shutting down: the script's writes were undone")
         except Exception as exc:  # a bug, or the VM failing: its writes are undone
@@ -267,16 +300,28 @@ class ScriptEngine:
             name=to_bytes(run.name),
             resp=run.caller.resp,
             eval_mode=eval_mode,
+            hook_count=_HOOK_INLINE if run.inline_until is not None else _HOOK_THREAD,
         )
 
     def interrupted(self) -> bool:
-        """The count hook's question: must the running script stop (SCRIPT KILL, shutdown)?"""
+        """The count hook's question: must the running script stop (SCRIPT KILL, shutdown,
+        or a run on the loop's thread that outlived :data:`INLINE_SECONDS`)?"""
         run = self.running
         if run is None:
             return False
+        if run.inline_until is not None and time.monotonic() >= run.inline_until:
+            run.inline_until = None
+            if self._restartable(run):
+                run.restart = run.killed = True
         if self.server.shutdown_requested is not None:
             run.killed = True
         return run.killed
+
+    def _restartable(self, run: Run) -> bool:
+        """Whether undoing ``run`` leaves no trace: its writes are undone with its
+        transaction, but not what monitors, keyspace notifications or PUBLISH sent."""
+        server = self.server
+        return not (run.side_effects or server.monitors or server.config.notify_keyspace_events)
 
     def kill(self, kind: str) -> bytes:
         """SCRIPT KILL (``kind`` "script") or FUNCTION KILL ("function"): the reply."""
@@ -343,6 +388,8 @@ class ScriptEngine:
             if run.readonly:
                 raise ScriptError("ERR Write commands are not allowed from read-only scripts.")
             run.wrote = True
+        elif cmd.pausable or "pubsub" in cmd.flags:
+            run.side_effects = True  # PUBLISH: what it sent cannot be undone
         return cmd
 
     def _sha1hex(self, *args: Any) -> bytes:

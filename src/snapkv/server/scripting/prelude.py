@@ -541,10 +541,10 @@ coroutine.create = hooked_create
 coroutine.wrap = hooked_wrap
 
 -- Runs `f` as Redis's luaCallFunction: (true, reply) or (false, error reply).
-local function run(f, real, eval_mode, keys, args, name, resp)
+local function run(f, real, eval_mode, keys, args, name, resp, count)
   state.resp = 2
-  hook_mask, hook_count = "", 100000
-  sethook(hook, "", 100000)
+  hook_mask, hook_count = "", count
+  sethook(hook, "", count)
   local ok, v
   if eval_mode then
     rawset(real, "KEYS", keys)

@@ -159,6 +159,7 @@ class Vm:
         name: bytes,
         resp: int,
         eval_mode: bool,
+        hook_count: int = 100_000,
     ) -> tuple[bool, bytes]:
         """Call ``fn`` as Redis's ``luaCallFunction``: (ok, the encoded reply for the caller).
 
@@ -168,7 +169,14 @@ class Vm:
         lua = self.lua
         try:
             ok, reply = self._run(
-                fn, self.real, eval_mode, lua.table_from(keys), lua.table_from(args), name, resp
+                fn,
+                self.real,
+                eval_mode,
+                lua.table_from(keys),
+                lua.table_from(args),
+                name,
+                resp,
+                hook_count,
             )
         except MemoryError:
             # Lua 5.1 collects no garbage when an allocation fails: what a
