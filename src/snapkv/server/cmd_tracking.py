@@ -119,7 +119,7 @@ def _enable(
 ) -> None:
     """Redis's ``enableTracking``: the flags are replaced, BCAST prefixes added to the old."""
     tracked = table(client.server)
-    state = client.tracking if client.tracking is not None else Tracking()
+    state = client.tracking if client.tracking is not None else Tracking(client)
     state.redirect = redirect
     state.broken = False
     state.bcast, state.optin, state.optout, state.noloop = bcast, optin, optout, noloop

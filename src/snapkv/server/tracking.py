@@ -25,8 +25,7 @@ Where it hooks in, all through the server's hooks:
 The table is made on the first CLIENT TRACKING ON and listens to writes
 only while a client tracks, so a server whose clients do not track pays
 nothing on writes. Unlike Redis, the table has no
-``tracking-table-max-keys`` bound, and the keys a script's ``redis.call``
-reads are not remembered for the script's caller.
+``tracking-table-max-keys`` bound.
 """
 
 from __future__ import annotations
@@ -53,11 +52,28 @@ _NOT_REMEMBERED = frozenset({"eval_ro", "evalsha_ro", "fcall_ro"})
 
 
 class Tracking:
-    """One client's tracking state (``client.tracking`` while tracking is on)."""
+    """One client's tracking state (``client.tracking`` while tracking is on).
 
-    __slots__ = ("bcast", "broken", "caching", "noloop", "optin", "optout", "prefixes", "redirect")
+    It names its ``owner``: while a script runs for a tracking client, the
+    script's client may carry the caller's state, and the keys its calls
+    read are then remembered for the caller, as Redis's ``script_caller``.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = (
+        "bcast",
+        "broken",
+        "caching",
+        "noloop",
+        "optin",
+        "optout",
+        "owner",
+        "prefixes",
+        "redirect",
+    )
+
+    def __init__(self, owner: Client) -> None:
+        #: The tracking client (whose id the table remembers).
+        self.owner = owner
         #: The id of the client told instead of this one; 0: this one.
         self.redirect = 0
         self.bcast = self.optin = self.optout = self.noloop = False
@@ -78,8 +94,9 @@ class Tracking:
         """
         server = client.server
         tracked = table(server)
+        owner = self.owner
         if tracked.pending:
-            tracked.writer = client  # its own invalidations wait for its reply
+            tracked.writer = owner  # its own invalidations wait for its reply
         if (
             not self.bcast
             and "readonly" in cmd.flags
@@ -89,11 +106,11 @@ class Tracking:
         ):
             keys = tracked.keys
             for key in cmd.keys(argv):
-                keys.setdefault(key, set()).add(client.id)
+                keys.setdefault(key, set()).add(owner.id)
         if (
             self.caching
             and cmd.parent != "client"
-            and client.multi is None
+            and owner.multi is None
             and not server.store.in_transaction
         ):
             self.caching = False
