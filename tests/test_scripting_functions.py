@@ -280,3 +280,32 @@ def test_the_load_time_hook_stays_out_of_scripts_reach(fresh: Any) -> None:
     )
     fresh.same("FCALL", "peek", "0")
     fresh.same("FUNCTION", "LOAD", lib("peek2", "local h = _snapkv_sethook"))
+
+
+def test_flags_replies_and_redis_api_inside_functions(fresh: Any) -> None:
+    fresh.same(
+        "FUNCTION",
+        "LOAD",
+        lib(
+            "api",
+            "redis.register_function{function_name='nw', callback=function(keys) "
+            "return redis.call('set', keys[1], 'x') end, flags={'no-writes'}}\n"
+            "redis.register_function('r3', function() redis.setresp(3) "
+            "return redis.call('hgetall', 'h') end)\n"
+            "redis.register_function('er', function() return redis.error_reply('MY custom') end)\n"
+            "redis.register_function('pc', function() return redis.pcall('nosuch') end)\n"
+            "redis.register_function('nested', function() return redis.call('fcall', 'er', 0) end)",
+        ),
+    )
+    fresh.same("FCALL", "nw", "1", "k")
+    fresh.same("FCALL_RO", "nw", "1", "k")
+    fresh.same("HSET", "h", "a", "1")
+    fresh.same("FCALL", "r3", "0")
+    fresh("HELLO", "3")
+    fresh.same("FCALL", "r3", "0")
+    fresh("HELLO", "2")
+    fresh.same("FCALL", "er", "0")
+    fresh.same("FCALL", "pc", "0")
+    fresh.same("FCALL", "nested", "0")
+    fresh.same("EVAL", "return redis.call('fcall', 'er', 0)", "0")
+    fresh.same("EVAL", "return redis.call('function', 'list')", "0")
