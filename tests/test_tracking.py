@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from reference import Raw, reply_end
+from reference import Raw, reply_end, request
 from snapkv import Store
 from snapkv.server import Config
 from support import wait_until
@@ -244,7 +244,23 @@ def noloop_optin_optout(connect: Callable[[], Conn]) -> list[bytes]:
     return seen
 
 
+def told_under_client_reply_off(connect: Callable[[], Conn]) -> list[bytes]:
+    """An invalidation is a push: CLIENT REPLY OFF does not stop it (Redis's CLIENT_PUSHING)."""
+    tracker, writer, subscriber = connect(), connect(), connect()
+    tracker("HELLO", "3")
+    subscriber("HELLO", "3")
+    seen = [tracker("CLIENT", "TRACKING", "on"), tracker("GET", "k")]
+    seen += [subscriber("SUBSCRIBE", "ch")]
+    for conn in (tracker, subscriber):
+        conn.sock.sendall(request("CLIENT", "REPLY", "OFF"))
+    seen += [writer("SET", "k", "1"), writer("PUBLISH", "ch", "hello")]
+    seen += tracker.pushes(1) + subscriber.pushes(1)
+    seen += [tracker("CLIENT", "REPLY", "ON"), subscriber("CLIENT", "REPLY", "ON")]
+    return seen
+
+
 SCENARIOS = [
+    told_under_client_reply_off,
     bcast_prefixes_and_flush,
     bcast_noloop_and_own_writes,
     redirect_to_a_resp2_subscriber,
