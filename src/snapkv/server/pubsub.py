@@ -82,12 +82,11 @@ def _never(channel: str) -> bool:
     return False
 
 
-def _encode(heads: tuple[bytes, bytes], channel: str, message: str) -> tuple[bytes, bytes]:
-    """One message in RESP2's and RESP3's bytes (``heads``: their first lines and kind)."""
+def _body(channel: str, message: str) -> bytes:
+    """A message's last two elements, channel and payload, as bulk strings (one format)."""
     name = channel.encode(ENCODING, ERRORS)
     data = message.encode(ENCODING, ERRORS)
-    body = b"$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(name), name, len(data), data)
-    return heads[0] + body, heads[1] + body
+    return b"$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(name), name, len(data), data)
 
 
 class _Audience:
@@ -217,19 +216,8 @@ class PubSub:
             if audience is None:
                 return 0
             clients = audience.snapshot or audience.clients()
-            resp2, resp3 = _encode(_MESSAGE, channel, message)
-            if self.server.threadsafe_call is None:
-                self._deliver([(clients, resp2, resp3)], sender, on_loop)
-                return len(clients)
-            pending = self._pending
-            for client in clients:
-                data = resp3 if client.resp == 3 else resp2
-                queued = pending.get(client)
-                if queued is None:
-                    pending[client] = [data]
-                else:
-                    queued.append(data)
-            self._queued(sender)
+            body = _body(channel, message)
+            self._deliver([(clients, _MESSAGE[0] + body, _MESSAGE[1] + body)], sender, True)
             return len(clients)
         if on_loop:
             direct, matched = self._match(channel)
@@ -238,7 +226,7 @@ class PubSub:
                 direct, matched = self._match(channel)
         if not direct and not matched:
             return 0
-        body = bulk(channel) + bulk(message)
+        body = _body(channel, message)
         batches = [(direct, _MESSAGE[0] + body, _MESSAGE[1] + body)] if direct else []
         receivers = len(direct)
         for head, clients in matched:
@@ -257,7 +245,7 @@ class PubSub:
             with self.lock:
                 clients = self._shard_match(channel)
         if clients:
-            body = bulk(channel) + bulk(message)
+            body = _body(channel, message)
             self._deliver([(clients, _SMESSAGE[0] + body, _SMESSAGE[1] + body)], sender, on_loop)
         return len(clients)
 
