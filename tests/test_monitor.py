@@ -59,6 +59,15 @@ REQUESTS: list[tuple[str, ...]] = [
     ("EVALSHA", "0" * 40, "0"),
     ("EVAL", "redis.call('select', '2') return redis.call('set', 'in2', 'x\\n')", "0"),
     ("EVAL", "return redis.call('nosuch')", "0"),
+    (
+        "FUNCTION",
+        "LOAD",
+        "#!lua name=monlib\nredis.register_function('monf', "
+        "function(keys, args) return redis.call('get', keys[1]) end)",
+    ),
+    ("FCALL", "monf", "1", "s"),
+    ("FCALL_RO", "monf", "1", "s"),
+    ("FUNCTION", "DELETE", "monlib"),
     ("CLIENT", "LIST"),
     ("CLIENT", "KILL", "ID", "999999"),
     ("CONFIG", "GET", "maxmemory"),
@@ -151,6 +160,8 @@ def test_monitor_lines_are_redis_s(redis_port: int, snapkv_port: int, pipelined:
         'T [0 lua] "get" "s"',
     ]
     assert 'T [2 lua] "set" "in2" "x\\n"' in ours
+    fcall = ours.index('T [0 ADDR] "FCALL" "monf" "1" "s"')
+    assert ours[fcall + 1] == 'T [0 lua] "get" "s"'
     assert [line for line in ours if '"INCR"' in line or "MULTI" in line or "EXEC" in line] == [
         'T [0 ADDR] "MULTI"',
         'T [0 ADDR] "INCR" "n"',
