@@ -309,3 +309,15 @@ def test_flags_replies_and_redis_api_inside_functions(fresh: Any) -> None:
     fresh.same("FCALL", "nested", "0")
     fresh.same("EVAL", "return redis.call('fcall', 'er', 0)", "0")
     fresh.same("EVAL", "return redis.call('function', 'list')", "0")
+
+
+def test_info_counts_functions(fresh: Any) -> None:
+    from snapkv.server.scripting.functions import functions_info
+
+    fresh.same("FUNCTION", "LOAD", F1)
+    fresh.same("FUNCTION", "LOAD", RO)
+    count, memory = functions_info(fresh.server)
+    assert count == 2
+    assert memory > 0
+    fresh.same("FUNCTION", "FLUSH")
+    assert functions_info(fresh.server) == (0, 0)

@@ -11,7 +11,6 @@ a restart (Redis keeps them in its RDB); FUNCTION DUMP and RESTORE carry them.
 from __future__ import annotations
 
 import time
-import weakref
 from typing import TYPE_CHECKING, Final
 
 from snapkv.server.glob import stringmatch
@@ -19,17 +18,15 @@ from snapkv.server.monitor import feed_monitors
 from snapkv.server.resp.text import to_bytes, to_text
 from snapkv.server.resp.writer import OK, bulk, encode
 from snapkv.server.scripting import engine_of
-from snapkv.server.scripting.functions import FLAG_ORDER, FunctionError, Functions
+from snapkv.server.scripting.functions import FLAG_ORDER, FunctionError, Functions, registry_of
 from snapkv.server.table import CommandError, command, numkeys_at, parse_int
 
 if TYPE_CHECKING:
     from snapkv.server.client import Client
-    from snapkv.server.scripting.engine import ScriptEngine
 
 __all__ = ["functions_of"]
 
 _GROUP = "scripting"
-_REGISTRIES: weakref.WeakKeyDictionary[ScriptEngine, Functions] = weakref.WeakKeyDictionary()
 
 _HELP: Final = (
     "FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -81,11 +78,7 @@ _HELP: Final = (
 
 def functions_of(client: Client) -> Functions:
     """The server's function registry (made with its engine on first use)."""
-    engine = engine_of(client.server)
-    registry = _REGISTRIES.get(engine)
-    if registry is None:
-        registry = _REGISTRIES[engine] = Functions(engine)
-    return registry
+    return registry_of(engine_of(client.server))
 
 
 def _refused(exc: FunctionError) -> CommandError:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import struct
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -35,8 +36,18 @@ from snapkv.server.scripting.libs import HIDDEN_SETHOOK
 if TYPE_CHECKING:
     from snapkv.server.scripting.engine import ScriptEngine
     from snapkv.server.scripting.sandbox import Vm
+    from snapkv.server.state import ServerState
 
-__all__ = ["FLAG_ORDER", "Function", "FunctionError", "Functions", "Library", "parse_metadata"]
+__all__ = [
+    "FLAG_ORDER",
+    "Function",
+    "FunctionError",
+    "Functions",
+    "Library",
+    "functions_info",
+    "parse_metadata",
+    "registry_of",
+]
 
 #: Function flags in the order Redis lists them (``scripts_flags_def``).
 FLAG_ORDER: Final = ("no-writes", "allow-oom", "allow-stale", "no-cluster", "allow-cross-slot-keys")
@@ -482,3 +493,25 @@ def _load_string(data: bytes, pos: int, end: int) -> tuple[bytes, int]:
         except LZFError:
             raise failed from None
     raise failed
+
+
+#: Each engine's registry (the engine is the server's: ``server.scripts``).
+_REGISTRIES: weakref.WeakKeyDictionary[ScriptEngine, Functions] = weakref.WeakKeyDictionary()
+
+
+def registry_of(engine: ScriptEngine) -> Functions:
+    """The function registry that goes with ``engine`` (made on first use)."""
+    registry = _REGISTRIES.get(engine)
+    if registry is None:
+        registry = _REGISTRIES[engine] = Functions(engine)
+    return registry
+
+
+def functions_info(server: ServerState) -> tuple[int, int]:
+    """INFO's ``number_of_functions`` and ``used_memory_vm_functions`` (0, 0 before any)."""
+    engine = server.scripts
+    registry = None if engine is None else _REGISTRIES.get(engine)
+    if registry is None:
+        return 0, 0
+    vm_memory = registry._vm.memory() if registry._vm is not None else 0
+    return len(registry.functions), vm_memory
