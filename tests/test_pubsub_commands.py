@@ -262,6 +262,28 @@ def test_command_table_entries_match_redis(twin: Any) -> None:
         assert cmd.arity == sub[1] and cmd.flags == {f.decode() for f in sub[2]}, sub[0]
 
 
+def test_client_pause_write_holds_publish_but_not_subscribe(twin: Any) -> None:
+    """PUBLISH and SPUBLISH may replicate: CLIENT PAUSE WRITE holds them, as in Redis 7.0."""
+    server = twin.server
+    sub = Client(server)
+    server.add_client(sub)
+    server.pause("write", 60.0)
+    try:
+        assert parse(server.execute(sub, ["SUBSCRIBE", "paused"])) == [b"subscribe", b"paused", 1]
+        for argv in (["PUBLISH", "paused", "m"], ["SPUBLISH", "paused", "m"]):
+            assert server.execute(twin.snapkv, argv) == b""
+            assert twin.snapkv.blocked is not None and twin.snapkv.blocked.kind == "postponed"
+            twin.snapkv.blocked = None
+            server.postponed.clear()
+        assert sub.outbox == []
+        assert parse(server.execute(twin.snapkv, ["PUBSUB", "NUMSUB", "paused"])) == [
+            b"paused",
+            1,
+        ]
+    finally:
+        server.unpause()
+
+
 # ---------------------------------------------------------------- delivery
 
 
