@@ -99,7 +99,7 @@ class Tracking:
             tracked.writer = owner  # its own invalidations wait for its reply
         if (
             not self.bcast
-            and "readonly" in cmd.flags
+            and cmd.readonly
             and cmd.name not in _NOT_REMEMBERED
             and not (self.optin and not self.caching)
             and not (self.optout and self.caching)
