@@ -217,7 +217,11 @@ class PubSub:
                 return 0
             clients = audience.snapshot or audience.clients()
             body = _body(channel, message)
-            self._deliver([(clients, _MESSAGE[0] + body, _MESSAGE[1] + body)], sender, True)
+            batch = [(clients, _MESSAGE[0] + body, _MESSAGE[1] + body)]
+            if self.server.threadsafe_call is None:
+                self._deliver(batch, sender, True)
+            else:
+                self._queue(batch, sender)
             return len(clients)
         if on_loop:
             direct, matched = self._match(channel)
