@@ -23,14 +23,12 @@ payload (``RDB_OPCODE_FUNCTION2`` records, the RDB version, the CRC-64).
 
 from __future__ import annotations
 
-import struct
 import time
 import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from snapkv.rdb.crc64 import crc64
-from snapkv.rdb.lzf import LZFError, decompress
+from snapkv.server.scripting.function_payload import PayloadError, decode_payload, encode_payload
 from snapkv.server.scripting.libs import HIDDEN_SETHOOK
 
 if TYPE_CHECKING:
@@ -57,9 +55,6 @@ _NAME_RULE: Final = (
 )
 #: Seconds a library may take to load (Redis's ``LOAD_TIMEOUT_MS``, 500).
 LOAD_TIME_LIMIT: Final = 0.5
-_RDB_OPCODE_FUNCTION2: Final = 245
-_RDB_VERSION: Final = 10
-_FOOTER = struct.Struct("<HQ")
 
 
 class FunctionError(Exception):
@@ -385,29 +380,14 @@ class Functions:
         The codes are written uncompressed (Redis compresses one over 20
         bytes when LZF shortens it); every Redis 7 restores either form.
         """
-        out = bytearray()
-        for library in self.libraries.values():
-            out.append(_RDB_OPCODE_FUNCTION2)
-            _save_length(out, len(library.code))
-            out += library.code
-        out += struct.pack("<H", _RDB_VERSION)
-        return bytes(out) + struct.pack("<Q", crc64(0, out))
+        return encode_payload([library.code for library in self.libraries.values()])
 
     def restore(self, payload: bytes, policy: str) -> None:
         """FUNCTION RESTORE with ``policy`` "flush", "append" or "replace"."""
-        size = len(payload)
-        if size < 10:
-            raise FunctionError("ERR DUMP payload version or checksum are wrong")
-        version, crc = _FOOTER.unpack_from(payload, size - 10)
-        if version > _RDB_VERSION or crc64(0, memoryview(payload)[: size - 8]) != crc:
-            raise FunctionError("ERR DUMP payload version or checksum are wrong")
-        codes: list[bytes] = []
-        pos, end = 0, size - 10
-        while pos < end:
-            if payload[pos] != _RDB_OPCODE_FUNCTION2:
-                raise FunctionError("ERR given type is not a function")
-            code, pos = _load_string(payload, pos + 1, end)
-            codes.append(code)
+        try:
+            codes = decode_payload(payload)
+        except PayloadError as exc:
+            raise FunctionError(str(exc)) from None
         # Each library loads into a fresh registry first: the payload is checked whole.
         staged = Functions(self.engine)
         staged._vm, staged._loader = self.vm, self._loader
@@ -434,65 +414,6 @@ class Functions:
                 self._unlink(self.libraries[name])
         for library in staged.libraries.values():
             self._link(library)
-
-
-def _save_length(out: bytearray, value: int) -> None:
-    """RDB's length encoding (``rdbSaveLen``)."""
-    if value < 1 << 6:
-        out.append(value)
-    elif value < 1 << 14:
-        out += bytes([0x40 | (value >> 8), value & 0xFF])
-    elif value < 1 << 32:
-        out.append(0x80)
-        out += value.to_bytes(4, "big")
-    else:
-        out.append(0x81)
-        out += value.to_bytes(8, "big")
-
-
-def _load_length(data: bytes, pos: int, end: int) -> tuple[int, bool, int]:
-    """(length or encoding, whether it is an encoding, next position)."""
-    if pos >= end:
-        raise FunctionError("ERR failed loading the given functions payload")
-    first = data[pos]
-    kind = first >> 6
-    if kind == 0:
-        return first, False, pos + 1
-    if kind == 1 and pos + 2 <= end:
-        return ((first & 0x3F) << 8) | data[pos + 1], False, pos + 2
-    if kind == 3:
-        return first & 0x3F, True, pos + 1
-    if first == 0x80 and pos + 5 <= end:
-        return int.from_bytes(data[pos + 1 : pos + 5], "big"), False, pos + 5
-    if first == 0x81 and pos + 9 <= end:
-        return int.from_bytes(data[pos + 1 : pos + 9], "big"), False, pos + 9
-    raise FunctionError("ERR failed loading the given functions payload")
-
-
-def _load_string(data: bytes, pos: int, end: int) -> tuple[bytes, int]:
-    """An RDB string (raw, integer-encoded or LZF-compressed) at ``pos``."""
-    failed = FunctionError("ERR failed loading the given functions payload")
-    value, encoded, pos = _load_length(data, pos, end)
-    if not encoded:
-        if pos + value > end:
-            raise failed
-        return data[pos : pos + value], pos + value
-    if value in (0, 1, 2):
-        size = 1 << value
-        if pos + size > end:
-            raise failed
-        number = int.from_bytes(data[pos : pos + size], "little", signed=True)
-        return str(number).encode(), pos + size
-    if value == 3:
-        compressed, _, pos = _load_length(data, pos, end)
-        length, _, pos = _load_length(data, pos, end)
-        if pos + compressed > end:
-            raise failed
-        try:
-            return decompress(data[pos : pos + compressed], length), pos + compressed
-        except LZFError:
-            raise failed from None
-    raise failed
 
 
 #: Each engine's registry (the engine is the server's: ``server.scripts``).
