@@ -315,6 +315,24 @@ def test_counted_pops_take_up_to_count_and_leave_the_rest(both: Any) -> None:
     both(scenario)
 
 
+def test_swapdb_serves_the_clients_waiting_in_both_keyspaces(both: Any) -> None:
+    def scenario(s: Session) -> None:
+        zero, one = s.conn(), s.conn()
+        one("SELECT", "1")
+        s.write("SELECT", "2")
+        s.write("RPUSH", "k", "from-2")
+        s.block(zero, "BLPOP", "k", "0")
+        s.block(one, "BLPOP", "k", "0")
+        s.write("SWAPDB", "2", "0")  # keyspace 0 now holds the list
+        s.note(zero.read())
+        s.note(s.ctl("INFO", "clients").split(b"blocked_clients:")[1][:1])
+        s.write("SELECT", "1")
+        s.write("RPUSH", "k", "in-1")
+        s.note(one.read())
+
+    both(scenario)
+
+
 # ---------------------------------------------------------- ends of waits
 
 

@@ -130,7 +130,9 @@ class Blocking:
         )
         if not self._listening:
             self._listening = True
-            self.server.key_listeners.append(self.note)
+            # A new list rather than an append (and a removal below): a
+            # script's thread may be walking the old one in ``touch``.
+            self.server.key_listeners = [*self.server.key_listeners, self.note]
         return b""
 
     def forget(self, waiter: Waiter) -> None:
@@ -152,9 +154,8 @@ class Blocking:
     def _stop_listening(self) -> None:
         self._listening = False
         self.ready.clear()
-        listeners = self.server.key_listeners
-        if self.note in listeners:
-            listeners.remove(self.note)
+        server = self.server
+        server.key_listeners = [hook for hook in server.key_listeners if hook != self.note]
 
     # ------------------------------------------------------------- service
 
@@ -167,7 +168,7 @@ class Blocking:
         waiting = self.waiting
         ready = self.ready
         if keys is None:  # a keyspace emptied or swapped: Redis scans it for waited keys
-            for slot in waiting:
+            for slot in list(waiting):  # (a timeout on the loop's thread may forget one)
                 if db is None or slot[0] == db:
                     ready[slot] = None
         elif db is not None:

@@ -64,6 +64,8 @@ _LLONG_MIN, _LLONG_MAX = -(2**63), 2**63 - 1
 
 def parse_timeout(text: str) -> int:
     """A blocking command's timeout in milliseconds (0: forever), or Redis 7.0's refusal."""
+    if text.isdigit() and text.isascii() and len(text) < 16:  # whole seconds: the usual case
+        return int(text) * 1000
     if len(text) >= _MAX_FLOAT_CHARS:
         raise CommandError(_ERR_FLOAT)
     if _DECIMAL.fullmatch(text):
