@@ -248,3 +248,44 @@ def test_a_monitor_under_client_reply_off_gets_no_lines() -> None:
 )
 def test_redaction_follows_redis_parsing_order(argv: list[str], hidden: set[int]) -> None:
     assert redact(argv) == hidden
+
+
+def test_a_blocking_pop_is_shown_once_when_it_waits(redis_port: int, snapkv_port: int) -> None:
+    """BLPOP is shown when it runs and starts waiting, not again when a push serves it."""
+    seen = []
+    for port in (snapkv_port, redis_port):
+        watcher, waiter, pusher = Raw(port), Raw(port), Raw(port)
+        try:
+            assert watcher("MONITOR") == b"+OK\r\n"
+            waiter_id = waiter("CLIENT", "ID")[1:-2].decode()
+            waiter.sock.sendall(request("BLPOP", "queue", "0"))
+            wait_until(
+                lambda pusher=pusher, waiter_id=waiter_id: waits(pusher, waiter_id),
+                timeout=DEADLINE,
+                what="the BLPOP to wait",
+            )
+            assert pusher("RPUSH", "queue", "job") == b":1\r\n"
+            assert next_message(waiter) == b"*2\r\n$5\r\nqueue\r\n$3\r\njob\r\n"
+            assert pusher("ECHO", "done") == b"$4\r\ndone\r\n"
+            lines = []
+            while not lines or b'"done"' not in lines[-1]:
+                lines.append(next_message(watcher))
+            seen.append([_mask(line.decode()[1:]) for line in lines])
+        finally:
+            for raw in (watcher, waiter, pusher):
+                raw.close()
+    assert seen[0] == seen[1]
+    assert [line.split("] ")[1] for line in seen[0]] == [
+        '"CLIENT" "ID"\r\n',
+        '"BLPOP" "queue" "0"\r\n',
+        '"RPUSH" "queue" "job"\r\n',
+        '"ECHO" "done"\r\n',
+    ]
+
+
+def waits(raw: Raw, client_id: str) -> bool:
+    """Whether the client ``client_id`` is blocked (``b`` in its CLIENT LIST flags)."""
+    for line in raw("CLIENT", "LIST").decode().splitlines():
+        if line.startswith(f"id={client_id} "):
+            return "b" in line.split(" flags=")[1].split(" ")[0]
+    return False
