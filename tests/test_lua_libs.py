@@ -396,3 +396,28 @@ def test_cmsgpack_deep_input_is_refused_not_a_crash(lua: Any) -> None:
     ok, got = lua.execute("return pcall(cmsgpack.unpack, string.rep('\\145', 100000))")
     assert not ok
     assert got == b"stack overflow (in function mp_decode_to_lua_array)"
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        "return cjson.encode({1, 2, {a = 1}})",
+        "local x = cjson.decode('[1,2') return x",
+        "return cjson.decode('[1,null,3]')",
+        "return {pcall(cjson.decode, 'x')}",
+        "cjson.encode = nil",
+        "local c = cjson.new() c.x = 1 return c.x",
+        "return tostring(cjson.null)",
+        "local s = {} for k in pairs(cjson) do s[#s + 1] = k end table.sort(s) return s",
+        "local s = {} for k in pairs(cmsgpack) do s[#s + 1] = k end table.sort(s) return s",
+        "local s = {} for k in pairs(struct) do s[#s + 1] = k end table.sort(s) return s",
+        "local s = {} for k in pairs(bit) do s[#s + 1] = k end table.sort(s) return s",
+        "return cmsgpack.unpack(cmsgpack.pack({1, 2, 3}))",
+        "return struct.unpack('<d', struct.pack('<d', 2.5))",
+        "local x = bit.band('x') return x",
+        "local n = bit.tohex(65535) return n",
+    ],
+)
+def test_libraries_in_eval_as_redis(twin: Any, script: str) -> None:
+    """The libraries as the scripting sandbox installs and protects them, over EVAL."""
+    twin.same("EVAL", script, "0")
