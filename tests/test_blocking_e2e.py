@@ -333,6 +333,34 @@ def test_swapdb_serves_the_clients_waiting_in_both_keyspaces(both: Any) -> None:
     both(scenario)
 
 
+def test_served_pops_raise_the_keyspace_events_of_their_plain_forms(both: Any) -> None:
+    def scenario(s: Session) -> None:
+        s.write("CONFIG", "SET", "notify-keyspace-events", "KEA")
+        try:
+            listener = s.conn()
+            listener("PSUBSCRIBE", "__key*__:*", "end")
+            lists, mover, zsets = s.conn(), s.conn(), s.conn()
+            s.block(lists, "BLMPOP", "0", "1", "l", "LEFT", "COUNT", "5")
+            s.block(mover, "BLMOVE", "src", "dst", "RIGHT", "LEFT", "0")
+            s.block(zsets, "BZPOPMAX", "z", "0")
+            s.write("RPUSH", "l", "a", "b")
+            s.write("RPUSH", "src", "c")
+            s.write("ZADD", "z", "1", "m")
+            for conn in (lists, mover, zsets):
+                s.note(conn.read())
+            s.write("PUBLISH", "end", "")
+            while True:
+                message = listener.read()
+                s.note(message)
+                if message.endswith(b"$3\r\nend\r\n$0\r\n\r\n"):
+                    break
+        finally:
+            s.write("CONFIG", "SET", "notify-keyspace-events", "")
+
+    events = both(scenario)
+    assert b"__keyevent@0__:lpop" in b"".join(events)
+
+
 # ---------------------------------------------------------- ends of waits
 
 
