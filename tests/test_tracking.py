@@ -397,3 +397,20 @@ def test_writes_are_listened_to_only_while_a_client_tracks() -> None:
     server.remove_client(tracker)
     assert len(server.key_listeners) == listening
     server.store.close()
+
+
+def test_swapdb_tells_tracking_clients_as_a_flush() -> None:
+    """A documented difference: Redis 7.0 tells nothing, and a cache keeps the swapped-out value."""
+    from snapkv.server.client import Client
+    from snapkv.server.dispatch import Dispatcher
+
+    server = Dispatcher(Store(), Config())
+    tracker, other = Client(server, addr="a:1"), Client(server, addr="a:2")
+    for client in (tracker, other):
+        server.add_client(client)
+    server.execute(tracker, ["HELLO", "3"])
+    server.execute(tracker, ["CLIENT", "TRACKING", "on"])
+    server.execute(tracker, ["GET", "k"])
+    server.execute(other, ["SWAPDB", "0", "1"])
+    assert tracker.outbox and set(tracker.outbox) == {b">2\r\n$10\r\ninvalidate\r\n_\r\n"}
+    server.store.close()
