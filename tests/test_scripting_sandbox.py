@@ -145,3 +145,22 @@ def test_keys_and_argv_are_fresh_each_run(lua: Lua) -> None:
     assert lua("KEYS[2] = 'extra'; return #KEYS", "a", numkeys=1) == b":2\r\n"
     assert lua("return #KEYS", "a", numkeys=1) == b":1\r\n"
     assert lua("return ARGV[1]") == b"$-1\r\n"
+
+
+def test_without_lupa_scripting_commands_say_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server starts without the Lua runtime; EVAL then names the extra to install."""
+    from snapkv.server.scripting import sandbox
+
+    monkeypatch.setattr(sandbox, "lupa_available", lambda: False)
+    lua = Lua()
+    try:
+        for argv in (["EVAL", "return 1", "0"], ["SCRIPT", "LOAD", "return 1"]):
+            reply = lua.server.execute(lua.client, argv)
+            assert reply.startswith(b"-ERR Lua scripting is not available") and (
+                b"install snapkv[server]" in reply
+            ), argv
+        assert lua.server.execute(lua.client, ["PING"]) == b"+PONG\r\n"
+    finally:
+        lua.store.close()
