@@ -284,6 +284,14 @@ def test_client_pause_write_holds_publish_but_not_subscribe(twin: Any) -> None:
         server.unpause()
 
 
+def test_scripts_may_publish_but_not_subscribe(first: Pair, pair: Pair) -> None:
+    pair.same("SUBSCRIBE", "lua-a")
+    first.same("EVAL", "return redis.call('publish', 'lua-a', ARGV[1])", "0", "from-lua")
+    pair.same_pushed()
+    for command in ("subscribe", "psubscribe", "ssubscribe", "unsubscribe"):
+        first.same("EVAL", f"return redis.call('{command}', 'lua-a')", "0")
+
+
 # ---------------------------------------------------------------- delivery
 
 
