@@ -414,3 +414,40 @@ def test_swapdb_tells_tracking_clients_as_a_flush() -> None:
     server.execute(other, ["SWAPDB", "0", "1"])
     assert tracker.outbox and set(tracker.outbox) == {b">2\r\n$10\r\ninvalidate\r\n_\r\n"}
     server.store.close()
+
+
+def test_table_counts_are_redis_s_info_numbers(redis_port: int) -> None:
+    """``tracking.counts`` (INFO's tracking_total_*) for the same reads as redis-server's INFO."""
+    from snapkv.server.client import Client
+    from snapkv.server.dispatch import Dispatcher
+    from snapkv.server.tracking import counts
+
+    steps = [
+        (0, ("CLIENT", "TRACKING", "on")),
+        (0, ("MGET", "t1", "t2")),
+        (1, ("CLIENT", "TRACKING", "on")),
+        (1, ("GET", "t1")),
+        (2, ("CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "p", "PREFIX", "q")),
+        (3, ("CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "p")),
+        (3, ("SET", "t2", "written")),
+    ]
+    server = Dispatcher(Store(), Config())
+    ours = [Client(server, addr=f"a:{i}") for i in range(4)]
+    theirs = [Raw(redis_port) for _ in range(4)]
+    try:
+        for client in ours:
+            server.add_client(client)
+        theirs[0]("FLUSHALL")  # forgets what earlier tests' clients read
+        for index, argv in steps:
+            server.execute(ours[index], list(argv))
+            theirs[index](*argv)
+        info = theirs[0]("INFO", "stats").decode()
+        fields = dict(line.split(":", 1) for line in info.split("\r\n") if ":" in line)
+        expected = tuple(
+            int(fields[f"tracking_total_{name}"]) for name in ("keys", "items", "prefixes")
+        )
+        assert counts(server) == expected == (1, 2, 2)
+    finally:
+        for raw in theirs:
+            raw.close()
+        server.store.close()

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from snapkv.server.state import ServerState
     from snapkv.server.table import Command
 
-__all__ = ["Table", "Tracking", "table"]
+__all__ = ["Table", "Tracking", "counts", "table"]
 
 _INVALIDATE = b">2\r\n$10\r\ninvalidate\r\n"
 #: A RESP2 redirect target subscribed to the channel gets a pub/sub message.
@@ -306,3 +306,15 @@ def table(server: ServerState) -> Table:
 
         store.expired_listener = expired
     return made
+
+
+def counts(server: ServerState) -> tuple[int, int, int]:
+    """INFO stats' ``tracking_total_keys``, ``tracking_total_items``, ``tracking_total_prefixes``.
+
+    Keys remembered, (key, client) pairs among them, BCAST prefixes listened
+    to: Redis's ``TrackingTable`` size, ``TrackingTableTotalItems`` and ``PrefixTable`` size.
+    """
+    made: Table | None = server.tracking
+    if made is None:
+        return 0, 0, 0
+    return len(made.keys), sum(len(ids) for ids in made.keys.values()), len(made.prefixes)
