@@ -2,53 +2,60 @@
 
 :meth:`ScriptEngine.run` is what EVAL and FCALL share: the caller's
 keyspace and protocol, the script's own client for ``redis.call``
-(``scripting = True``; SELECT inside changes only it, as Redis 7), the
-checks ``redis.call`` makes before a command runs (``scriptCall``), one
+(``scripting = True``; SELECT inside changes only it, as Redis 7; the
+checks and calls are :mod:`~snapkv.server.scripting.api`'s), one
 ``store.transaction()`` around the whole run so its writes are ONE journal
 record (a script that fails keeps the writes it made before the error, as
 Redis keeps them: the transaction commits), and the reply conversions
-(in the prelude's Lua).
+(:mod:`~snapkv.server.scripting.convert`'s Lua).
 
-Busy scripts. Lua cannot yield from a count hook, and the event loop
-cannot turn while Lua runs on its thread, so a script runs on the engine's
-own thread (:mod:`snapkv.server.scripting.worker`) while the loop's thread
-waits for it, synchronously, up to ``busy-reply-threshold``: nothing else
-runs meanwhile, as in Redis. Past the threshold the caller is blocked
-(``Blocked(kind="script")``), ``server.busy_reply`` is set and the loop
-turns again, running only ``allow_busy`` commands (SCRIPT KILL, FUNCTION
-KILL, SHUTDOWN NOSAVE...) while every other command gets ``-BUSY``. The Lua
-count hook asks :meth:`ScriptEngine.interrupted` every 100,000 instructions
-whether SCRIPT KILL (or a shutdown) ended the run. Without an event loop
-(``server.threadsafe_call is None``) and inside EXEC (whose transaction
-holds the store on the loop's thread) scripts run on the caller's thread.
+Where a script runs. Lua cannot yield from a count hook, and the event
+loop cannot turn while Lua runs on its thread, so a script that must be
+able to outlive ``busy-reply-threshold`` runs on the engine's own thread
+(:mod:`snapkv.server.scripting.worker`) while the loop's thread waits for
+it, synchronously, up to the threshold: nothing else runs meanwhile, as in
+Redis. Past it the caller is blocked (``Blocked(kind="script")``),
+``server.busy_reply`` is set and the loop turns again, running only
+``allow_busy`` commands (SCRIPT KILL, FUNCTION KILL, SHUTDOWN NOSAVE...)
+while every other command gets ``-BUSY``; the count hook asks
+:meth:`ScriptEngine.interrupted` every 100,000 instructions whether SCRIPT
+KILL (or a shutdown) ended the run.
+
+That hand-off costs 20-30 µs a script on two cores (measured: EVALSHA of
+``return redis.call('incr', KEYS[1])`` 18 µs on the loop's thread, 65 µs
+through the script thread), more than most scripts take. So a script
+starts on the loop's thread; the count hook (every 10,000 instructions
+there) stops it once it has run :data:`INLINE_SECONDS`, its transaction is
+rolled back (nothing else ran meanwhile, so nobody saw its writes) and it
+runs again from the start on the script thread. A run that did what a
+rollback cannot undo (PUBLISH, or any command while MONITOR or keyspace
+notifications are on) is not re-run: it finishes on the loop's thread and
+the other clients wait for it rather than get BUSY. Without an event loop
+(``server.threadsafe_call is None``), inside EXEC (whose transaction holds
+the store on the loop's thread) and with ``busy-reply-threshold 0`` (no
+BUSY, as Redis without its hook) scripts run on the caller's thread.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from snapkv.server.client import Blocked, Client
-from snapkv.server.resp.text import to_bytes, to_text
+from snapkv.server.resp.text import to_bytes
 from snapkv.server.resp.writer import OK, error
-from snapkv.server.scripting.sandbox import ScriptError, Vm, sha1hex
+from snapkv.server.scripting.api import RAND_START, RedisApi, Run
+from snapkv.server.scripting.sandbox import ScriptError, Vm
 from snapkv.server.scripting.worker import Job, Worker
 from snapkv.server.state import REDIS_VERSION
 
 if TYPE_CHECKING:
     from snapkv.server.state import ServerState
-    from snapkv.server.table import Command
 
 __all__ = ["INLINE_SECONDS", "Run", "ScriptEngine", "ScriptError"]
 
 log = logging.getLogger("snapkv.server")
-
-#: ``redis.log`` levels (LOG_DEBUG .. LOG_WARNING) -> the server's logging levels.
-_LOG_LEVELS: Final = (5, 10, 20, 30)
-#: What Redis's ``redis.log`` drops: levels under the server's ``loglevel``.
-_VERBOSITY: Final = {"debug": 0, "verbose": 1, "notice": 2, "warning": 3}
 
 _NOTBUSY: Final = error("NOTBUSY No scripts in execution right now.")
 _UNKILLABLE: Final = error(
@@ -72,11 +79,6 @@ INLINE_SECONDS: Final = 0.002
 #: thread (to leave it within ~INLINE_SECONDS), Redis's 100,000 on the script thread.
 _HOOK_INLINE: Final = 10_000
 _HOOK_THREAD: Final = 100_000
-#: Redis's rand48 (``rand.c``): the generator behind the scripts' ``math.random``.
-_RAND_A: Final = 0x5DEECE66D
-_RAND_MASK: Final = (1 << 48) - 1
-#: Its state before any ``math.randomseed`` (``X2 X1 X0``).
-_RAND_START: Final = 0x1234ABCD330E
 
 
 def _version_num(version: str) -> int:
@@ -88,41 +90,7 @@ class _Aborted(Exception):
     """A run ended by a shutdown: its writes are undone (Redis exits without them)."""
 
 
-def error_text(reply: bytes) -> str:
-    """A command's error reply as the script sees it (Redis's ``luaPushErrorBuff``)."""
-    body = reply[1:].rstrip(b"\r\n") if reply[:1] == b"-" else reply
-    code, space, message = body.partition(b" ")
-    if not space:
-        code, message = b"ERR", body
-    return to_text(code + b" " + message.strip(b"\r\n"))
-
-
-@dataclass(eq=False)
-class Run:
-    """One script or function in progress (Redis's ``scriptRunCtx``)."""
-
-    vm: Vm
-    caller: Client
-    name: str
-    kind: str
-    #: The request that started it (FUNCTION STATS' ``running_script``).
-    command: list[str]
-    #: Writes refused: EVAL_RO, FCALL_RO, ``no-writes``.
-    readonly: bool
-    flags: frozenset[str]
-    started: float = field(default_factory=time.monotonic)
-    #: A write command ran (then SCRIPT KILL answers UNKILLABLE).
-    wrote: bool = False
-    killed: bool = False
-    #: Running on the loop's thread until this ``time.monotonic()``; else ``None``.
-    inline_until: float | None = None
-    #: Stopped on the loop's thread to run again on the script thread.
-    restart: bool = False
-    #: Ran a command whose effect outlives an undo (PUBLISH).
-    side_effects: bool = False
-
-
-class ScriptEngine:
+class ScriptEngine(RedisApi):
     """Scripts and their runs for one server; see the module docstring."""
 
     def __init__(self, server: ServerState) -> None:
@@ -130,7 +98,7 @@ class ScriptEngine:
         self.client = Client(server, addr="lua", laddr="")
         self.client.scripting = True
         self.running: Run | None = None
-        self._rand_state = _RAND_START
+        self.rand_state = RAND_START
         self._worker: Worker | None = None
         self._eval_vm: Vm | None = None
         #: sha1 -> (body, compiled function, shebang flags or None): the EVAL cache.
@@ -210,13 +178,13 @@ class ScriptEngine:
             return self._finished(self._execute(run, fn, keys, args, eval_mode))
         if threshold > INLINE_SECONDS:
             run.inline_until = run.started + INLINE_SECONDS
-            rand_state = self._rand_state
+            rand_state = self.rand_state
             reply = self._execute(run, fn, keys, args, eval_mode)
             if not run.restart:
                 return self._finished(reply)
             # Too long for the loop's thread, and nothing it did is left: again,
             # from the start, where the loop can answer BUSY meanwhile.
-            self._rand_state = rand_state
+            self.rand_state = rand_state
             run = Run(vm, client, name, kind, command, run.readonly, flags, started=run.started)
         job = Job(lambda: self._execute(run, fn, keys, args, eval_mode))
         if self._worker is None:
@@ -334,177 +302,6 @@ class ScriptEngine:
         log.warning("Lua script killed by user with %s KILL.", kind.upper())
         return OK
 
-    # ------------------------------------------------ the redis API (Python side)
-
-    def _call(self, *args: Any) -> Any:
-        return self._command(args, raise_error=True)
-
-    def _pcall(self, *args: Any) -> Any:
-        return self._command(args, raise_error=False)
-
-    def _command(self, args: tuple[Any, ...], raise_error: bool) -> Any:
-        """``redis.call`` / ``redis.pcall``: checks as Redis's ``scriptCall``, then ``call()``."""
-        run = self.running
-        if run is None:
-            raise ScriptError("ERR redis.call/pcall can only be called inside a script invocation")
-        try:
-            argv = _argv(args)
-            cmd = self._allowed(run, argv)
-        except ScriptError as exc:
-            if raise_error:
-                raise
-            return run.vm.error_table(b"-" + str(exc).encode("utf-8", "surrogateescape"))
-        script = self.client
-        reply = self.server.call(script, cmd, argv)
-        if script.blocked is not None:  # a blocking command must not block a script
-            script.blocked = None
-        first = reply[0]
-        if first == 58:  # :
-            return int(reply[1:-2])
-        if first == 36:  # $
-            if reply[1] == 45:
-                return False
-            return reply[reply.index(b"\r\n") + 2 : -2]
-        if first == 45:  # -
-            text = error_text(reply)
-            if raise_error:
-                raise ScriptError(text)
-            return run.vm.error_table(b"-" + text.encode("utf-8", "surrogateescape"))
-        return run.vm.parse(reply)
-
-    def _allowed(self, run: Run, argv: list[str]) -> Command:
-        """The command ``argv`` names, if a script may run it now; else ScriptError."""
-        table = self.server.table
-        cmd = table.get(argv[0]) or table.get(argv[0].lower())
-        if cmd is not None and cmd.subcommands is not None and len(argv) > 1:
-            cmd = cmd.subcommands.get(argv[1]) or cmd.subcommands.get(argv[1].lower())
-        if cmd is None:
-            raise ScriptError("ERR Unknown Redis command called from script")
-        if not cmd.min_args <= len(argv) <= cmd.max_args:
-            raise ScriptError("ERR Wrong number of args calling Redis command from script")
-        if cmd.noscript:
-            raise ScriptError("ERR This Redis command is not allowed from script")
-        if cmd.write:
-            if run.readonly:
-                raise ScriptError("ERR Write commands are not allowed from read-only scripts.")
-            run.wrote = True
-        elif cmd.pausable or "pubsub" in cmd.flags:
-            run.side_effects = True  # PUBLISH: what it sent cannot be undone
-        return cmd
-
-    def _sha1hex(self, *args: Any) -> bytes:
-        if len(args) != 1:
-            raise ScriptError("ERR wrong number of arguments")
-        value = args[0]
-        if isinstance(value, bytes):
-            data = value
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            data = b"%.14g" % value
-        else:
-            data = b""
-        return sha1hex(data).encode()
-
-    def _log(self, *args: Any) -> None:
-        if len(args) < 2:
-            raise ScriptError("ERR redis.log() requires two arguments or more.")
-        level = _number(args[0])
-        if level is None:
-            raise ScriptError("ERR First argument must be a number (log level).")
-        level = int(level)
-        if not 0 <= level <= 3:
-            raise ScriptError("ERR Invalid debug level.")
-        if level < _VERBOSITY.get(self.server.config.loglevel, 2):
-            return
-        parts = []
-        for arg in args[1:]:
-            if isinstance(arg, bytes):
-                parts.append(arg)
-            elif isinstance(arg, (int, float)) and not isinstance(arg, bool):
-                parts.append(b"%.14g" % arg)
-        log.log(_LOG_LEVELS[level], "%s", to_text(b" ".join(parts)))
-
-    def _setresp(self, *args: Any) -> None:
-        if self.running is None:
-            raise ScriptError("ERR redis.setresp can only be called inside a script invocation")
-        if len(args) != 1:
-            raise ScriptError("ERR redis.setresp() requires one argument.")
-        resp = int(_number(args[0]) or 0)
-        if resp not in (2, 3):
-            raise ScriptError("ERR RESP version must be 2 or 3.")
-        self.client.set_resp(resp)
-
-    def _resp(self) -> int:
-        return self.client.resp
-
-    def _set_repl(self, *args: Any) -> None:
-        if self.running is None:
-            raise ScriptError("ERR redis.set_repl can only be called inside a script invocation")
-        if len(args) != 1:
-            raise ScriptError("ERR redis.set_repl() requires two arguments.")
-        flags = int(_number(args[0]) or 0)
-        if flags & ~3:
-            raise ScriptError(
-                "ERR Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE."
-            )
-
-    def _acl_check(self, *args: Any) -> bool:
-        if self.running is None:
-            raise ScriptError(
-                "ERR redis.acl_check_cmd can only be called inside a script invocation"
-            )
-        argv = _argv(args)
-        table = self.server.table
-        cmd = table.get(argv[0]) or table.get(argv[0].lower())
-        if cmd is not None and cmd.subcommands is not None and len(argv) > 1:
-            cmd = cmd.subcommands.get(argv[1].lower())
-        if cmd is None:
-            raise ScriptError("ERR Invalid command passed to redis.acl_check_cmd()")
-        return True  # one user, every command allowed (no ACL rules)
-
-    def _random(self) -> int:
-        """Redis's ``redisLrand48``: the next 31-bit value of the 48-bit generator."""
-        self._rand_state = (_RAND_A * self._rand_state + 0xB) & _RAND_MASK
-        return self._rand_state >> 17
-
-    def _seed(self, seed: int) -> None:
-        """Redis's ``redisSrand48``."""
-        seed &= 0xFFFFFFFF
-        self._rand_state = ((seed & 0xFFFF) << 16 | (seed >> 16) << 32 | 0x330E) & _RAND_MASK
-
     def memory(self) -> int:
         """Bytes of Lua memory the EVAL VM holds (INFO's ``used_memory_lua``)."""
         return self.eval_memory
-
-
-def _number(value: Any) -> float | None:
-    """Lua's ``lua_tonumber``: a number, or a string that reads as one; else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return value
-    if isinstance(value, bytes):
-        try:
-            return float(value.strip())
-        except ValueError:
-            try:
-                return float(int(value.strip(), 16))
-            except ValueError:
-                return None
-    return None
-
-
-def _argv(args: tuple[Any, ...]) -> list[str]:
-    """``redis.call``'s arguments as a request (Redis's ``luaArgsToRedisArgv``)."""
-    if not args:
-        raise ScriptError("ERR Please specify at least one argument for this redis lib call")
-    argv = []
-    for arg in args:
-        kind = type(arg)
-        if kind is bytes:
-            argv.append(to_text(arg))
-        elif kind is int or kind is float:
-            # Not Lua's %.14g: Redis formats numbers with %.17g to keep their precision.
-            argv.append(f"{arg:.17g}")
-        else:
-            raise ScriptError("ERR Lua redis lib command arguments must be strings or integers")
-    return argv

@@ -1,42 +1,52 @@
-"""The Lua side of the sandbox: Redis's ``redis`` API, its reply conversions and its protections.
+"""The Lua side of the sandbox: Redis's ``redis`` API, the scripts' globals and their protections.
 
 One chunk of Lua 5.1, run once per VM by :mod:`snapkv.server.scripting.sandbox`
-with the Python callbacks it needs, before anything is sandboxed. It keeps
-what scripts must never reach (``debug``, ``setfenv``, the Python callbacks)
-in its own locals, so a script can reach them only through the functions
-built here. Its source name is ``=[snapkv]``: the error handler skips those
-frames, so an error is placed on the script's line, as Redis places it.
+(after :mod:`~snapkv.server.scripting.convert`, whose functions it is
+given) with the Python callbacks it needs, before anything is sandboxed. It
+keeps what scripts must never reach (``debug``, ``setfenv``, the Python
+callbacks) in its own locals, so a script reaches them only through the
+functions built here. Its source name is ``=[snapkv]``: the error handler
+skips those frames, so an error is placed on the script's line, as Redis
+places it.
 
-Why Lua and not Python for the conversions: a ``redis.call`` crosses from
+Why the conversions are Lua and not Python: a ``redis.call`` crosses from
 Lua into Python once with the arguments and once back with the command's
-RESP reply, which :data:`PRELUDE`'s ``parse`` turns into Lua values with
-``string.find``/``string.sub`` (Redis's ``redisProtocolToLuaType``); the
-script's result is turned into RESP by ``encode`` (``luaReplyToRedisReply``)
-and crosses back as one string. Building Lua tables from Python through
-lupa costs a crossing per element.
+RESP reply, which ``convert``'s ``parse`` turns into Lua values with
+``string.find``/``string.sub``; the script's result is turned into RESP by
+``encode`` and crosses back as one string. Building Lua tables from Python
+through lupa costs a crossing per element.
+
+The ``redis`` functions that may raise are Python callables (a C call for
+Lua): ``return redis.call(...)``, a tail call, then keeps the script's frame
+for the error's ``on @user_script:<line>``, as Redis's C functions do.
 
 Readonly tables (Redis 7.0.15's ``lua_enablereadonlytable``, which needs a
 patched Lua) are emulated with proxies: an empty table whose metatable
 reads through to the real one and refuses writes with Redis's text; the
 raw functions (``rawset``, ``setmetatable``, ``next``, ``rawget``) are
 wrapped to see through a proxy or refuse it.
+
+A script's coroutines get its count hook (``debug.sethook`` keeps one per
+coroutine), so SCRIPT KILL reaches a loop inside one.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["INTERNAL_SOURCE", "PRELUDE"]
+__all__ = ["INTERNAL_SOURCE", "LIBRARY_SOURCE", "PRELUDE"]
 
 #: The chunk name of the prelude: frames from it are not the script's.
 INTERNAL_SOURCE: Final = "=[snapkv]"
+#: The chunk name of the libraries' Lua (``scripting.libs``): not the script's frames either.
+LIBRARY_SOURCE: Final = "=[redis lib]"
 
 PRELUDE: Final = r"""
-local py_call, py_pcall, py_sha1hex, py_log, py_setresp, py_set_repl, py_acl,
+local conv, py_call, py_pcall, py_sha1hex, py_log, py_setresp, py_set_repl, py_acl,
       py_interrupted, py_random, py_seed, py_resp, py_rawset, py_setmetatable = ...
 local dbg = debug
 local sethook, getinfo = dbg.sethook, dbg.getinfo
-local byte, sub, find, fmt, gsub = string.byte, string.sub, string.find, string.format, string.gsub
+local byte = string.byte
 local concat = table.concat
 local type, tostring, tonumber, select, error, next, rawget, rawset, rawequal =
       type, tostring, tonumber, select, error, next, rawget, rawset, rawequal
@@ -44,258 +54,13 @@ local setmetatable, getmetatable, unpack, pcall, xpcall, setfenv, loadstring, lo
       setmetatable, getmetatable, unpack, pcall, xpcall, setfenv, loadstring, load
 local floor = math.floor
 local INTERNAL = "=[snapkv]"
-local LIBRARY = "=[redis lib]"  -- the libraries' Lua (scripting.libs): not the script's frames
 local READONLY = "Attempt to modify a readonly table"
 
 local G = _G                      -- the real globals; scripts see `env`, a proxy
-local state = {resp = 2}          -- the running script's RESP version (redis.setresp)
+local state = conv.state          -- the running script's RESP version (redis.setresp)
+local error_table, err_handler, encode, error_reply =
+      conv.error_table, conv.err_handler, conv.encode, conv.error_reply
 local proxies = setmetatable({}, {__mode = "k"})  -- proxy -> real table
-
--- ------------------------------------------------------------ errors
-
--- Redis's luaPushErrorBuff: "-CODE msg" or "msg" -> {err="CODE msg"}.
-local function error_table(text)
-  local code, msg
-  if byte(text, 1) == 45 then
-    local space = find(text, " ", 1, true)
-    if space then
-      code, msg = sub(text, 2, space - 1), sub(text, space + 1)
-    else
-      code, msg = "ERR", sub(text, 2)
-    end
-  else
-    code, msg = "ERR", text
-  end
-  msg = gsub(gsub(msg, "^[\r\n]+", ""), "[\r\n]+$", "")
-  return {err = code .. " " .. msg}
-end
-
--- Redis's __redis__err__handler: where the error happened, in the script.
-local function err_handler(err)
-  local level, info = 2, nil
-  while true do
-    info = getinfo(level, "nSl")
-    if not info or (info.what ~= "C" and info.source ~= INTERNAL and info.source ~= LIBRARY) then
-      break
-    end
-    level = level + 1
-  end
-  if type(err) == "userdata" then
-    err = {err = tostring(err)}
-  elseif type(err) ~= "table" then
-    err = {err = "ERR " .. tostring(err)}
-  end
-  if info then
-    err["source"] = info.source
-    err["line"] = info.currentline
-  end
-  return err
-end
-
--- ------------------------------------------------------- RESP -> Lua
-
-local parse
-local function parse_error(s, pos, e)
-  return error_table(sub(s, pos, e - 1)), e + 2
-end
-parse = function(s, pos)
-  local t = byte(s, pos)
-  local e = find(s, "\r\n", pos, true)
-  if t == 36 then                                    -- $ bulk
-    local n = tonumber(sub(s, pos + 1, e - 1))
-    if n < 0 then return false, e + 2 end
-    return sub(s, e + 2, e + 1 + n), e + 4 + n
-  elseif t == 58 then                                -- : integer
-    return tonumber(sub(s, pos + 1, e - 1)), e + 2
-  elseif t == 43 then                                -- + status
-    return {ok = sub(s, pos + 1, e - 1)}, e + 2
-  elseif t == 45 then                                -- - error
-    return parse_error(s, pos, e)
-  elseif t == 42 or t == 126 or t == 62 then         -- * array, ~ set, > push
-    local n = tonumber(sub(s, pos + 1, e - 1))
-    local p = e + 2
-    if n < 0 then return false, p end
-    local items, v = {}, nil
-    if t == 126 then
-      for _ = 1, n do
-        v, p = parse(s, p)
-        items[v] = true
-      end
-      return {set = items}, p
-    end
-    for i = 1, n do
-      items[i], p = parse(s, p)
-    end
-    return items, p
-  elseif t == 37 then                                -- % map
-    local n = tonumber(sub(s, pos + 1, e - 1))
-    local p, items, k, v = e + 2, {}, nil, nil
-    for _ = 1, n do
-      k, p = parse(s, p)
-      v, p = parse(s, p)
-      items[k] = v
-    end
-    return {map = items}, p
-  elseif t == 95 then                                -- _ null
-    return nil, e + 2
-  elseif t == 35 then                                -- # boolean
-    return byte(s, pos + 1) == 116, e + 2
-  elseif t == 44 then                                -- , double
-    return {double = tonumber(sub(s, pos + 1, e - 1))}, e + 2
-  elseif t == 40 then                                -- ( big number
-    return {big_number = sub(s, pos + 1, e - 1)}, e + 2
-  elseif t == 61 then                                -- = verbatim
-    local n = tonumber(sub(s, pos + 1, e - 1))
-    local body = sub(s, e + 2, e + 1 + n)
-    return {verbatim_string = {format = sub(body, 1, 3), string = sub(body, 5)}}, e + 4 + n
-  elseif t == 33 then                                -- ! blob error
-    local n = tonumber(sub(s, pos + 1, e - 1))
-    return error_table("-" .. sub(s, e + 2, e + 1 + n)), e + 4 + n
-  elseif t == 124 then                               -- | attribute: skipped
-    local n = tonumber(sub(s, pos + 1, e - 1))
-    local p = e + 2
-    for _ = 1, 2 * n do
-      local _, q = parse(s, p)
-      p = q
-    end
-    return parse(s, p)
-  end
-  error("unexpected reply from a command: " .. sub(s, pos, pos + 20))
-end
-
--- ------------------------------------------------------- Lua -> RESP
-
-local MAX_DEPTH = 1000
-local NULLS = {[2] = "$-1\r\n", [3] = "_\r\n"}
-
-local function clean(text)
-  return (gsub(text, "[\r\n]", " "))
-end
-
-local function double_text(d)
-  if d == math.huge then return "inf" end
-  if d == -math.huge then return "-inf" end
-  if d ~= d then return "nan" end
-  return fmt("%.17g", d)
-end
-
-local encode
-encode = function(v, out, resp, depth)
-  local t = type(v)
-  if t == "string" then
-    out[#out + 1] = "$" .. #v .. "\r\n" .. v .. "\r\n"
-  elseif t == "number" then
-    out[#out + 1] = ":" .. fmt("%d", v) .. "\r\n"
-  elseif t == "boolean" then
-    if state.resp == 2 then
-      out[#out + 1] = v and ":1\r\n" or NULLS[resp]
-    elseif resp == 3 then
-      out[#out + 1] = v and "#t\r\n" or "#f\r\n"
-    else
-      out[#out + 1] = v and ":1\r\n" or ":0\r\n"
-    end
-  elseif t == "table" then
-    if depth > MAX_DEPTH then
-      out[#out + 1] = "-ERR reached lua stack limit\r\n"
-      return
-    end
-    local f = rawget(v, "err")
-    if type(f) == "string" then
-      out[#out + 1] = "-" .. clean(f) .. "\r\n"
-      return
-    end
-    f = rawget(v, "ok")
-    if type(f) == "string" then
-      out[#out + 1] = "+" .. clean(f) .. "\r\n"
-      return
-    end
-    f = rawget(v, "double")
-    if type(f) == "number" then
-      local text = double_text(f)
-      if resp == 3 then
-        out[#out + 1] = "," .. text .. "\r\n"
-      else
-        out[#out + 1] = "$" .. #text .. "\r\n" .. text .. "\r\n"
-      end
-      return
-    end
-    f = rawget(v, "big_number")
-    if type(f) == "string" then
-      f = clean(f)
-      if resp == 3 then
-        out[#out + 1] = "(" .. f .. "\r\n"
-      else
-        out[#out + 1] = "$" .. #f .. "\r\n" .. f .. "\r\n"
-      end
-      return
-    end
-    f = rawget(v, "verbatim_string")
-    if type(f) == "table" then
-      local form, str = rawget(f, "format"), rawget(f, "string")
-      if type(form) == "string" and type(str) == "string" then
-        if resp == 3 then
-          local head = "=" .. (#str + 4) .. "\r\n" .. sub(form .. "   ", 1, 3) .. ":"
-          out[#out + 1] = head .. str .. "\r\n"
-        else
-          out[#out + 1] = "$" .. #str .. "\r\n" .. str .. "\r\n"
-        end
-        return
-      end
-    end
-    f = rawget(v, "map")
-    if type(f) == "table" then
-      local head, n = #out + 1, 0
-      out[head] = ""
-      for key, value in next, f do
-        encode(key, out, resp, depth + 1)
-        encode(value, out, resp, depth + 1)
-        n = n + 1
-      end
-      out[head] = resp == 3 and ("%" .. n .. "\r\n") or ("*" .. 2 * n .. "\r\n")
-      return
-    end
-    f = rawget(v, "set")
-    if type(f) == "table" then
-      local head, n = #out + 1, 0
-      out[head] = ""
-      for key in next, f do
-        encode(key, out, resp, depth + 1)
-        n = n + 1
-      end
-      out[head] = (resp == 3 and "~" or "*") .. n .. "\r\n"
-      return
-    end
-    local head, n = #out + 1, 0
-    out[head] = ""
-    while true do
-      local item = rawget(v, n + 1)
-      if item == nil then break end
-      n = n + 1
-      encode(item, out, resp, depth + 1)
-    end
-    out[head] = "*" .. n .. "\r\n"
-  else
-    out[#out + 1] = NULLS[resp]
-  end
-end
-
--- The error reply of a failed run (luaCallFunction).
-local function error_reply(err, name)
-  if type(err) ~= "table" then
-    local msg = type(err) == "string" and err or "execution failure"
-    return "-ERR Error running script " .. name .. ", " .. clean(sub(msg, 1, 100)) .. " \r\n"
-  end
-  local msg = rawget(err, "err")
-  if type(msg) == "number" then msg = tostring(msg) end
-  if type(msg) ~= "string" then msg = "" end
-  local text = "-" .. msg
-  local source, line = rawget(err, "source"), rawget(err, "line")
-  if (type(source) == "string" or type(source) == "number")
-      and (type(line) == "string" or type(line) == "number") then
-    text = text .. " script: " .. name .. ", on " .. source .. ":" .. line .. "."
-  end
-  return clean(text) .. "\r\n"
-end
 
 -- ------------------------------------------------------- the redis API
 
@@ -565,7 +330,7 @@ end
 
 return {
   build = build, compile = compile, run = run, readonly = readonly,
-  protect = protect_tree, error_table = error_table, parse = parse,
+  protect = protect_tree, error_table = error_table, parse = conv.parse,
   is_proxy = function(t) return proxies[t] ~= nil end,
   rawset = rawset, setmetatable = setmetatable,
 }

@@ -27,7 +27,8 @@ import logging
 from collections.abc import Callable
 from typing import Any, Final
 
-from snapkv.server.scripting.prelude import INTERNAL_SOURCE, PRELUDE
+from snapkv.server.scripting.convert import CONVERT
+from snapkv.server.scripting.prelude import INTERNAL_SOURCE, LIBRARY_SOURCE, PRELUDE
 
 __all__ = ["LUA_MAX_MEMORY", "CompileError", "ScriptError", "Vm", "lupa_available", "sha1hex"]
 
@@ -113,10 +114,13 @@ class Vm:
             max_memory=LUA_MAX_MEMORY,
         )
         lua = self.lua
-        chunk = lua.execute("return function(src, name) return loadstring(src, name) end")(
-            PRELUDE.encode(), INTERNAL_SOURCE.encode()
+        load = lua.execute("return function(src, name) return loadstring(src, name) end")
+        getinfo = lua.eval("debug.getinfo")
+        convert = load(CONVERT.encode(), INTERNAL_SOURCE.encode())(
+            getinfo, INTERNAL_SOURCE.encode(), LIBRARY_SOURCE.encode()
         )
-        self._api: Any = chunk(*callbacks, self._rawset, self._setmetatable)
+        chunk = load(PRELUDE.encode(), INTERNAL_SOURCE.encode())
+        self._api: Any = chunk(convert, *callbacks, self._rawset, self._setmetatable)
         api = self._api
         _install_libraries(lua)
         self.env, self.real = api.build(extra)
