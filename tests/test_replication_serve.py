@@ -60,6 +60,11 @@ def test_serve_replicate_ships_what_clients_wrote(
             timeout=20,
             what="a segment in the bucket",
         )
+        info = client.info("replication")
+        assert info["role"] == "master"  # Redis's own fields stay as they were
+        assert info["replication_url"] == url
+        assert info["replication_failures"] == 0
+        assert info["replication_requests"] >= 2
         client.shutdown(nosave=False)
     except redis.ConnectionError:
         pass  # SHUTDOWN closes the connection
