@@ -42,11 +42,16 @@ def serve() -> Iterator[Callable[..., Running]]:
         running.stop()
 
 
+#: How long a raw read waits: every reply comes at once, so a failure fails fast.
+READ_TIMEOUT = 5.0
+
+
 class Socket:
     """A raw connection that reads whole replies (and pushes) one at a time."""
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
+        sock.settimeout(READ_TIMEOUT)
         self.buf = b""
 
     def send(self, *argv: str) -> None:
@@ -63,6 +68,13 @@ class Socket:
     def call(self, *argv: str) -> Any:
         self.send(*argv)
         return parse(self.read())
+
+
+def client(running: Running, **kwargs: Any) -> Any:
+    """A redis-py client whose reads fail within seconds (and are not retried for minutes)."""
+    made = redis.Redis(port=running.port, socket_timeout=READ_TIMEOUT, retry=None, **kwargs)
+    running.resources.append(made)
+    return made
 
 
 def next_message(pubsub: Any) -> dict[str, Any]:
@@ -82,7 +94,7 @@ def next_message(pubsub: Any) -> dict[str, Any]:
 @pytest.mark.parametrize("protocol", [2, 3])
 def test_redis_py_pubsub_sync(serve: Callable[..., Running], loop: str, protocol: int) -> None:
     running = serve(loop=loop)
-    r = running.client(protocol=protocol)
+    r = client(running, protocol=protocol)
     p = r.pubsub()
     running.resources.append(p)
     p.subscribe("py-news")
@@ -174,7 +186,7 @@ def test_redis_py_pubsub_asyncio(serve: Callable[..., Running], protocol: int) -
 
 def test_binary_channels_through_redis_py(serve: Callable[..., Running]) -> None:
     running = serve()
-    r = running.client()
+    r = client(running)
     p = r.pubsub()
     running.resources.append(p)
     names = [b"\xff\xfe", "канал".encode(), b"a\x00b", b""]
@@ -286,7 +298,7 @@ def test_resp3_own_message_in_a_pipeline_comes_after_the_replies_before_it(
 
 def test_a_disconnect_unsubscribes_everything(serve: Callable[..., Running]) -> None:
     running = serve()
-    r = running.client()
+    r = client(running)
     sock = connect(running.port)
     sub = Socket(sock)
     sub.call("SUBSCRIBE", "gone-a", "gone-b")
@@ -315,7 +327,7 @@ def test_reset_leaves_subscribed_mode_and_info_counts_subscriptions(
     serve: Callable[..., Running],
 ) -> None:
     running = serve()
-    r = running.client()
+    r = client(running)
     sub = Socket(running.connect())
     sub.call("SUBSCRIBE", "info-a", "info-b")
     assert parse(sub.read()) == [b"subscribe", b"info-b", 2]
@@ -344,7 +356,7 @@ def test_a_subscriber_that_never_reads_is_disconnected_at_the_hard_limit(
 ) -> None:
     """``client-output-buffer-limit pubsub``: the server's memory for it stays bounded."""
     running = serve(loop=loop)
-    r = running.client()
+    r = client(running)
     assert r.config_set("client-output-buffer-limit", "pubsub 256kb 128kb 60")
     assert r.config_get("client-output-buffer-limit") == {
         "client-output-buffer-limit": "normal 0 0 0 slave 268435456 67108864 60 "
