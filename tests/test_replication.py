@@ -341,3 +341,21 @@ def test_a_rotation_between_two_reads_never_ships_a_later_write_without_an_earli
     assert _restored(client, tmp_path / "first") in ({"a": "1"}, {"a": "1", "b": "2"})
     assert shipper.tick()
     assert _restored(client, tmp_path / "second") == {"a": "1", "b": "2", "c": "3"}
+
+
+def test_closing_the_store_ends_its_replication_with_a_last_upload(tmp_path: Path) -> None:
+    from snapkv.objstore.url import parse_url
+    from snapkv.replication import replicate
+
+    url = f"memory://close-{os.getpid()}/db"
+    store = snapkv.open(tmp_path / "data", fsync="no")
+    # A long interval: only the upload that close() makes can ship these.
+    store.replication = replicator = replicate(tmp_path / "data", url, interval=3600)
+    wait_until(lambda: replicator.status.requests > 0, what="the first pass")
+    for i in range(20):
+        store.set(f"k{i}", str(i))
+    store.close()
+    assert store.replication is None
+    assert not replicator.status.running
+    client = ObjectClient.for_location(parse_url(url))
+    assert _restored(client, tmp_path / "copy") == {f"k{i}": str(i) for i in range(20)}
