@@ -318,3 +318,47 @@ def test_math_random_is_redis_sequence() -> None:
             "0",
         ]
         assert server.execute(client, seeded) == b"*2\r\n:266445\r\n:682036\r\n"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "'blpop', 'l', '0'",
+        "'brpoplpush', 'l', 'm', '0'",
+        "'subscribe', 'c'",
+        "'monitor'",
+        "'client', 'list'",
+        "'client', 'setname', 'x'",
+        "'config', 'set', 'maxmemory', '0'",
+        "'script', 'load', 'return 1'",
+        "'save'",
+        "'shutdown'",
+        "'watch', 'x'",
+        "'hello'",
+        "'auth', 'x'",
+        "'select', '99'",
+        "'publish', 'c', 'm'",
+        "'lpop', 'nolist'",
+        "'flushall'",
+        "'set', 'k', 'v', 'GET'",
+        "'sort', 'nolist'",
+        "'object', 'help'",
+    ],
+)
+def test_what_a_script_may_call_matches_redis(twin: Any, command: str) -> None:
+    """Commands flagged noscript are refused; the others answer as from a client."""
+    twin.same("EVAL", f"return redis.call({command})", "0")
+    twin.same("EVAL", f"return redis.pcall({command})", "0")
+
+
+def test_scripts_inside_multi_and_watch(twin: Any) -> None:
+    twin.same("MULTI")
+    twin.same("EVAL", "return redis.call('incr', 'm')", "0")
+    twin.same("EVAL", "return redis.call('nosuch')", "0")
+    twin.same("EVALSHA", "ffffffffffffffffffffffffffffffffffffffff", "0")
+    twin.same("EXEC")
+    twin.same("WATCH", "w")
+    twin.same("EVAL", "return redis.call('set', 'w', '1')", "0")
+    twin.same("MULTI")
+    twin.same("GET", "w")
+    twin.same("EXEC")  # the script's write failed the transaction
