@@ -164,3 +164,13 @@ def test_without_lupa_scripting_commands_say_what_to_install(
         assert lua.server.execute(lua.client, ["PING"]) == b"+PONG\r\n"
     finally:
         lua.store.close()
+
+
+def test_redis_log_writes_to_the_server_log(lua: Lua, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(5, logger="snapkv.server"):
+        assert lua("redis.log(redis.LOG_WARNING, 'disk', 'at', 93.5, {})") == b"$-1\r\n"
+        assert lua("redis.log(redis.LOG_DEBUG, 'below notice')") == b"$-1\r\n"
+    warnings = [r for r in caplog.records if r.levelno == 30 and r.name == "snapkv.server"]
+    assert [r.getMessage() for r in warnings] == ["disk at 93.5"]
+    # The server's loglevel (notice) drops LOG_DEBUG, as Redis's does.
+    assert not any("below notice" in r.getMessage() for r in caplog.records)
