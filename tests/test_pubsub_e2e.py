@@ -392,3 +392,24 @@ def test_a_subscriber_that_never_reads_is_disconnected_at_the_hard_limit(
     )
     # The other clients go on.
     assert r.set("after", "1") and r.get("after") == b"1"
+
+
+def test_a_subscriber_over_the_soft_limit_for_its_seconds_is_disconnected(
+    serve: Callable[..., Running],
+) -> None:
+    """The soft limit closes a subscriber only once it stayed over it for the seconds given."""
+    running = serve()
+    r = client(running)
+    assert r.config_set("client-output-buffer-limit", "pubsub 0 64kb 1")
+    slow = Socket(running.connect(rcvbuf=4096))
+    assert slow.call("SUBSCRIBE", "soft") == [b"subscribe", b"soft", 1]
+    started = time.monotonic()
+    for _ in range(80):  # 5 MB: the kernel's socket buffers take a few, the rest is over
+        assert r.publish("soft", "y" * 65536) == 1
+    # Then one byte at a time: it is time over the limit, not volume, that closes it.
+    deadline = started + DEADLINE
+    while r.publish("soft", "y") == 1:
+        assert time.monotonic() < deadline, "never disconnected"
+    closed_after = time.monotonic() - started
+    assert closed_after >= 1.0
+    assert r.pubsub_numsub("soft") == [(b"soft", 0)]
