@@ -212,7 +212,6 @@ class Blocking:
                 served = waiter.serve(key)
             except Exception as exc:  # the Store refused (a failing journal), or a bug
                 log.error("serving a client blocked on %r failed: %s", key, exc)
-                client.changes = 0
                 served = (error(f"ERR {exc}"), [])
             if served is None:
                 break
