@@ -12,15 +12,13 @@ patterns matching one PUBLISH) the replies are compared as multisets.
 
 from __future__ import annotations
 
-import threading
-from collections import Counter
 from typing import Any
 
 import pytest
 
 from reference import Raw, parse, reply_end, request
 from snapkv.server.client import Client
-from snapkv.server.pubsub import counts, publish, registry, unsubscribe_all
+from snapkv.server.pubsub import counts
 from support import wait_until
 
 
@@ -387,116 +385,6 @@ def test_pubsub_introspection(twin: Any, first: Pair, pair: Pair, resp: int) -> 
         parse(first.raw("PUBSUB", "CHANNELS"))
     )
     assert counts(first.server) == (2, 2, 1)
-
-
-# ------------------------------------------------------ registry, threads
-
-
-def test_disconnect_and_reset_drop_every_subscription(twin: Any) -> None:
-    server = twin.server
-    gone, reset = Client(server), Client(server)
-    for client in (gone, reset):
-        server.add_client(client)
-        server.execute(client, ["SUBSCRIBE", "drop-a"])
-        server.execute(client, ["PSUBSCRIBE", "drop-*"])
-        server.execute(client, ["SSUBSCRIBE", "drop-s"])
-    server.remove_client(gone)
-    assert parse(server.execute(twin.snapkv, ["PUBSUB", "NUMSUB", "drop-a"])) == [b"drop-a", 1]
-    unsubscribe_all(reset)  # what RESET does: no confirmation is sent
-    assert reset.outbox == [] and reset.plain
-    assert (reset.channels, reset.patterns, reset.shard_channels) == (set(), set(), set())
-    assert counts(server) == (0, 0, 0)
-    assert server.execute(twin.snapkv, ["PUBLISH", "drop-a", "m"]) == b":0\r\n"
-
-
-def test_publishers_on_other_threads_see_each_subscription_whole(twin: Any) -> None:
-    """A script's or the sweeper's thread publishes while subscriptions change.
-
-    Every receiver counted is a message pushed, and no publisher ever sees
-    a table in the middle of a change.
-    """
-    server = twin.server
-    clients = [Client(server) for _ in range(20)]
-    stop = threading.Event()
-    counted = Counter[int]()
-    failures: list[BaseException] = []
-
-    def publisher(index: int) -> None:
-        try:
-            while not stop.is_set():
-                counted[index] += publish(server, "race-a", "m")
-        except BaseException as exc:  # reported below
-            failures.append(exc)
-
-    threads = [threading.Thread(target=publisher, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    try:
-        for _ in range(300):
-            for client in clients:
-                server.execute(client, ["SUBSCRIBE", "race-a"])
-                server.execute(client, ["PSUBSCRIBE", "race-*"])
-            for client in clients:
-                unsubscribe_all(client)
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join()
-    assert not failures
-    pushed = sum(len(c.outbox) for c in clients)
-    assert sum(counted.values()) == pushed > 0
-    assert counts(server) == (0, 0, 0) and registry(server).names("pattern") == []
-
-
-def test_messages_queue_until_the_loop_turn_ends_and_keep_redis_order(twin: Any) -> None:
-    """With an event loop, messages wait for one flush per turn (one push per client).
-
-    The loop is stood in for by a list of scheduled callables.
-    """
-    server = twin.server
-    scheduled: list[Any] = []
-    server.threadsafe_call = scheduled.append
-    server.loop_thread = threading.get_ident()
-    sub, other = Client(server), Client(server)
-    other.set_resp(3)
-    for client in (sub, other):
-        server.add_client(client)
-        server.execute(client, ["SUBSCRIBE", "q-a", "q-b"])
-    for i in range(3):
-        assert server.execute(twin.snapkv, ["PUBLISH", "q-a", f"m{i}"]) == b":2\r\n"
-    assert sub.outbox == other.outbox == [] and len(scheduled) == 1
-    # A command that leaves a channel first writes what was published before it.
-    reply = server.execute(sub, ["UNSUBSCRIBE", "q-a"])
-    assert [parse(r)[2] for r in replies(b"".join(sub.outbox))] == [b"m0", b"m1", b"m2"]
-    assert parse(reply) == [b"unsubscribe", b"q-a", 1]
-    sub.outbox.clear()
-    scheduled.pop()()
-    assert sub.outbox == []  # nothing left for it
-    assert len(other.outbox) == 1  # three messages, one push
-    assert [parse(r)[2] for r in replies(other.outbox[0])] == [b"m0", b"m1", b"m2"]
-    # A RESP3 subscriber's own message goes out before its PUBLISH's reply.
-    other.outbox.clear()
-    server.execute(twin.snapkv, ["PUBLISH", "q-b", "from-sub"])
-    assert server.execute(other, ["PUBLISH", "q-b", "own"]) == b":2\r\n"
-    assert [parse(r)[2] for r in replies(b"".join(other.outbox))] == [b"from-sub", b"own"]
-    assert other.outbox[0].startswith(b">3")
-    # A publisher on another thread queues too; the loop's flush writes it.
-    while scheduled:
-        scheduled.pop()()
-    sub.outbox.clear()
-    thread = threading.Thread(target=publish, args=(server, "q-b", "threaded"))
-    thread.start()
-    thread.join()
-    assert len(scheduled) == 1 and sub.outbox == []  # handed to the loop
-    scheduled.pop()()
-    assert len(scheduled) == 1 and sub.outbox == []  # queued there, a flush scheduled
-    scheduled.pop()()
-    assert parse(sub.outbox[-1]) == [b"message", b"q-b", b"threaded"]
-    # RESET (unsubscribe_all) writes what was queued, then drops everything.
-    server.execute(twin.snapkv, ["PUBLISH", "q-b", "before-reset"])
-    sub.outbox.clear()
-    unsubscribe_all(sub)
-    assert parse(sub.outbox[0]) == [b"message", b"q-b", b"before-reset"]
 
 
 # ------------------------------------------------- client-output-buffer-limit
