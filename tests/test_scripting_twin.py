@@ -362,3 +362,19 @@ def test_scripts_inside_multi_and_watch(twin: Any) -> None:
     twin.same("MULTI")
     twin.same("GET", "w")
     twin.same("EXEC")  # the script's write failed the transaction
+
+
+def test_binary_keys_arguments_and_replies(twin: Any) -> None:
+    binary = "a\x00b\udcff\r\n"  # NUL, a byte that is not UTF-8, CR LF
+    twin.same("EVAL", "return {KEYS[1], #KEYS[1], ARGV[1], #ARGV[1]}", "1", binary, binary)
+    twin.same(
+        "EVAL",
+        "redis.call('set', KEYS[1], ARGV[1]); return redis.call('get', KEYS[1])",
+        "1",
+        binary,
+        binary,
+    )
+    twin.same("GET", binary)
+    twin.same("EVAL", "return {err = ARGV[1]}", "0", binary)
+    twin.same("EVAL", "return {ok = ARGV[1]}", "0", binary)
+    twin.same("EVAL", "error(ARGV[1])", "0", binary)

@@ -26,10 +26,18 @@ local byte, sub, find, fmt, gsub = string.byte, string.sub, string.find, string.
 local type, tostring, tonumber, error, next, rawget = type, tostring, tonumber, error, next, rawget
 local state = {resp = 2}          -- the running script's RESP version (redis.setresp)
 
+-- Redis reads error and status texts as C strings: they end at a NUL.
+local function cstr(s)
+  local z = find(s, "\0", 1, true)
+  if z then return sub(s, 1, z - 1) end
+  return s
+end
+
 -- ------------------------------------------------------------ errors
 
 -- Redis's luaPushErrorBuff: "-CODE msg" or "msg" -> {err="CODE msg"}.
 local function error_table(text)
+  text = cstr(text)
   local code, msg
   if byte(text, 1) == 45 then
     local space = find(text, " ", 1, true)
@@ -176,12 +184,12 @@ encode = function(v, out, resp, depth)
     end
     local f = rawget(v, "err")
     if type(f) == "string" then
-      out[#out + 1] = "-" .. clean(f) .. "\r\n"
+      out[#out + 1] = "-" .. clean(cstr(f)) .. "\r\n"
       return
     end
     f = rawget(v, "ok")
     if type(f) == "string" then
-      out[#out + 1] = "+" .. clean(f) .. "\r\n"
+      out[#out + 1] = "+" .. clean(cstr(f)) .. "\r\n"
       return
     end
     f = rawget(v, "double")
@@ -263,7 +271,7 @@ local function error_reply(err, name)
   local msg = rawget(err, "err")
   if type(msg) == "number" then msg = tostring(msg) end
   if type(msg) ~= "string" then msg = "" end
-  local text = "-" .. msg
+  local text = "-" .. cstr(msg)
   local source, line = rawget(err, "source"), rawget(err, "line")
   if (type(source) == "string" or type(source) == "number")
       and (type(line) == "string" or type(line) == "number") then
