@@ -145,3 +145,20 @@ def test_messages_queue_until_the_loop_turn_ends_and_keep_redis_order(
     sub.outbox.clear()
     unsubscribe_all(sub)
     assert parse(sub.outbox[0]) == [b"message", b"q-b", b"before-reset"]
+
+
+def test_a_sender_listening_gets_its_own_event_at_once(server: Dispatcher) -> None:
+    """``publish(..., sender)``: a keyspace event of the client's own write precedes its reply."""
+    scheduled: list[Any] = []
+    server.threadsafe_call = scheduled.append
+    server.loop_thread = threading.get_ident()
+    writer, other = Client(server), Client(server)
+    for client in (writer, other):
+        client.set_resp(3)
+        server.add_client(client)
+        server.execute(client, ["SUBSCRIBE", "__keyspace@0__:k"])
+    assert publish(server, "__keyspace@0__:k", "set", writer) == 2
+    assert [parse(r) for r in writer.outbox] == [[b"message", b"__keyspace@0__:k", b"set"]]
+    assert other.outbox == [] and len(scheduled) == 1  # the others: at the loop turn's end
+    scheduled.pop()()
+    assert [parse(r) for r in other.outbox] == [[b"message", b"__keyspace@0__:k", b"set"]]

@@ -364,13 +364,16 @@ def registry(server: ServerState) -> PubSub:
     return pubsub
 
 
-def publish(server: ServerState, channel: str, message: str) -> int:
+def publish(server: ServerState, channel: str, message: str, sender: Client | None = None) -> int:
     """PUBLISH ``message`` to ``channel`` from anywhere (keyspace events, scripts); receivers.
 
-    Safe on any thread (see the module docstring).
+    Safe on any thread (see the module docstring). ``sender``: the client
+    whose command this message comes from (a keyspace event of its write),
+    if any: should it listen, its copy goes out before its reply, as in
+    Redis 7.0, instead of after it with the loop turn's other messages.
     """
     pubsub: PubSub = server.pubsub
-    return pubsub.publish(channel, message)
+    return pubsub.publish(channel, message, sender)
 
 
 def unsubscribe_all(client: Client) -> None:
