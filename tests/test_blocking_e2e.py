@@ -361,6 +361,23 @@ def test_served_pops_raise_the_keyspace_events_of_their_plain_forms(both: Any) -
     assert b"__keyevent@0__:lpop" in b"".join(events)
 
 
+def test_a_push_held_by_client_pause_serves_the_waiter_once_it_runs(both: Any) -> None:
+    def scenario(s: Session) -> None:
+        waiter, pusher, late = s.conn(), s.conn(), s.conn()
+        s.block(waiter, "BLPOP", "k", "0")
+        s.write("CLIENT", "PAUSE", "10000", "WRITE")
+        pusher.send("RPUSH", "k", "x")
+        late.send("BLPOP", "k", "0")  # a write too: held behind the push
+        s.wait_blocked(3)
+        s.write("CLIENT", "UNPAUSE")
+        s.note(pusher.read())
+        s.note(waiter.read())
+        s.write("RPUSH", "k", "y")
+        s.note(late.read())
+
+    both(scenario)
+
+
 # ---------------------------------------------------------- ends of waits
 
 
