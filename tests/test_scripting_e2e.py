@@ -246,3 +246,32 @@ def test_short_scripts_never_busy_and_run_in_order(serve: Callable[..., Running]
         assert script(keys=["counter"]) == expected
     per_call = (time.perf_counter() - started) / 500
     assert per_call < 0.005  # the hand-off to the script thread is not a sleep
+
+
+def _shutdown_allows_busy() -> bool:
+    from snapkv.server.table import COMMANDS
+
+    return any(cmd.name == "shutdown" and cmd.allow_busy for cmd in COMMANDS)
+
+
+@pytest.mark.xfail(
+    not _shutdown_allows_busy(),
+    strict=True,
+    reason="SHUTDOWN needs Redis's allow_busy flag (requested of cmd_persistence.py)",
+)
+def test_shutdown_nosave_stops_an_unkillable_script_and_undoes_it(
+    serve: Callable[..., Running],
+) -> None:
+    running = serve(busy_reply_threshold=50)
+    caller, other = running.client(), running.client()
+    script = "redis.call('set', 'w', '1'); local n = 0; while true do n = n + 1 end"
+    thread, result = _run_in_thread(lambda: caller.eval(script, 0))
+    wait_until(lambda: _busy(other), timeout=DEADLINE, what="BUSY replies")
+    with pytest.raises(redis.exceptions.ResponseError, match=r"^UNKILLABLE"):
+        other.script_kill()
+    other.shutdown(nosave=True)  # redis-py expects the connection to close
+    thread.join(DEADLINE)
+    assert isinstance(result[0], redis.exceptions.ConnectionError)
+    running.thread.join(DEADLINE)
+    assert not running.thread.is_alive()
+    assert running.store.get("w") is None  # the script's write was undone

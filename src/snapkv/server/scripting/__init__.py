@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from snapkv.server.scripting.engine import ScriptEngine
     from snapkv.server.state import ServerState
 
-__all__ = ["NO_LUPA", "cached_scripts", "engine_of", "install", "lua_memory"]
+__all__ = ["NO_LUPA", "abort_running", "cached_scripts", "engine_of", "install", "lua_memory"]
 
 #: The reply of a scripting command on a server without lupa.
 NO_LUPA: Final = (
@@ -42,6 +42,16 @@ def engine_of(server: ServerState) -> ScriptEngine:
 
         engine = server.scripts = ScriptEngine(server)
     return engine  # type: ignore[no-any-return]
+
+
+def abort_running(server: ServerState, timeout: float = 5.0) -> bool:
+    """Stop a busy script for a shutdown (its writes undone); False if it did not end in time.
+
+    SHUTDOWN (NOSAVE) while BUSY calls it before ``prepare_shutdown``: the
+    script's transaction holds the store's lock, which a journal sync needs.
+    """
+    engine = server.scripts
+    return True if engine is None else bool(engine.abort(timeout))
 
 
 def lua_memory(server: ServerState) -> int:

@@ -100,6 +100,10 @@ class ScriptEngine(RedisApi):
         self.running: Run | None = None
         self.rand_state = RAND_START
         self._worker: Worker | None = None
+        #: The job on the script thread, while one runs.
+        self._job: Job | None = None
+        #: Set by :meth:`abort`: the running script stops and its writes are undone.
+        self.aborting = False
         self._eval_vm: Vm | None = None
         #: sha1 -> (body, compiled function, shebang flags or None): the EVAL cache.
         self.scripts: dict[str, tuple[bytes, Any, frozenset[str] | None]] = {}
@@ -189,6 +193,7 @@ class ScriptEngine(RedisApi):
         job = Job(lambda: self._execute(run, fn, keys, args, eval_mode))
         if self._worker is None:
             self._worker = Worker()
+        self._job = job
         self._worker.submit(job)
         if job.wait(max(0.0, run.started + threshold - time.monotonic())):
             return self._finished(job.result())
@@ -245,7 +250,7 @@ class ScriptEngine(RedisApi):
             else:
                 with server.store.transaction():
                     _ok, reply = self._call_vm(run, fn, keys, args, eval_mode)
-                    if run.restart or (run.killed and server.shutdown_requested is not None):
+                    if run.restart or (run.killed and self._aborted()):
                         raise _Aborted  # undo every write it made
         except _Aborted:
             reply = error("ERR the server is shutting down: the script's writes were undone")
@@ -281,9 +286,27 @@ class ScriptEngine(RedisApi):
             run.inline_until = None
             if self._restartable(run):
                 run.restart = run.killed = True
-        if self.server.shutdown_requested is not None:
+        if self._aborted():
             run.killed = True
         return run.killed
+
+    def _aborted(self) -> bool:
+        return self.aborting or self.server.shutdown_requested is not None
+
+    def abort(self, timeout: float) -> bool:
+        """Stop the running script for a shutdown, its writes undone; whether it ended.
+
+        Called on the loop's thread (SHUTDOWN NOSAVE while BUSY) before anything
+        that needs the store's lock, which the script's transaction holds.
+        """
+        job = self._job
+        if self.running is None or job is None:
+            return True
+        self.aborting = True
+        try:
+            return job.wait(timeout) or job.finished
+        finally:
+            self.aborting = False
 
     def _restartable(self, run: Run) -> bool:
         """Whether undoing ``run`` leaves no trace: its writes are undone with its
