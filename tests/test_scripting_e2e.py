@@ -275,3 +275,25 @@ def test_shutdown_nosave_stops_an_unkillable_script_and_undoes_it(
     running.thread.join(DEADLINE)
     assert not running.thread.is_alive()
     assert running.store.get("w") is None  # the script's write was undone
+
+
+def test_asyncio_client_scripts(serve: Callable[..., Running]) -> None:
+    import asyncio
+
+    from redis import asyncio as aioredis
+
+    port = serve().port
+
+    async def main() -> list[Any]:
+        client = aioredis.Redis(port=port, socket_timeout=DEADLINE)
+        try:
+            script = client.register_script("return redis.call('incrby', KEYS[1], ARGV[1])")
+            results = await asyncio.gather(*(script(keys=["n"], args=[1]) for _ in range(20)))
+            lock = client.lock("alock", timeout=5)
+            assert await lock.acquire(blocking=False)
+            await lock.release()
+            return sorted(results)
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(main()) == list(range(1, 21))
