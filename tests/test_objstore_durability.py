@@ -179,3 +179,57 @@ def test_a_manifest_whose_reply_was_lost_for_good_is_ours_at_the_next_one() -> N
     again = ObjectMedium(medium.client)
     assert again.read() == b"third"
     again.close()
+
+
+_OLD_WRITER = """
+import sys, snapkv
+store = snapkv.open(sys.argv[1], fsync="always")
+for i in range(20):
+    store.set(f"old{i}", "1")
+print("ready", flush=True)
+sys.stdin.readline()
+try:
+    store.set("old-after-takeover", "stale")
+except Exception as exc:
+    print(type(exc).__name__, flush=True)
+else:
+    print("acknowledged", flush=True)
+"""
+
+
+def test_two_processes_on_one_prefix_the_old_one_is_fenced(
+    moto_s3: S3Bucket,  # noqa: F811 - the fixture imported above
+) -> None:
+    import subprocess
+    import sys
+
+    url = moto_s3.url("two-processes")
+    child = subprocess.Popen(
+        [sys.executable, "-c", _OLD_WRITER, url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=moto_s3.process_env(),
+        text=True,
+    )
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        with pytest.raises(snapkv.StoreLockedError, match="held by writer"):
+            snapkv.open(url)
+        new = snapkv.open(url, fsync="always", takeover=True)
+        assert len(new) == 20  # every write the old process acknowledged
+        new.set("new", "1")
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        assert child.stdout.readline().strip() == "StoreFencedError"
+        new.set("new-2", "1")
+        new.close()
+    finally:
+        child.kill()
+        child.wait()
+        child.stdin.close()
+        child.stdout.close()
+    with snapkv.open(url) as after:
+        assert "old-after-takeover" not in after
+        assert after.get("new") == after.get("new-2") == "1"
+        assert len(after) == 22
