@@ -94,7 +94,8 @@ class ObjectJournal(JournalFile):
             raise MediumError(f"{self._host.describe_journal(self.jid)} is closed")
 
     def write(self, data: bytes) -> None:
-        self._check()
+        if self._closed:
+            self._check()  # raises
         self._host.journal_write(self.jid, self._state, data)
 
     def sync(self) -> None:
