@@ -392,3 +392,42 @@ def test_binary_keys_arguments_and_replies(twin: Any) -> None:
     twin.same("EVAL", "return {err = ARGV[1]}", "0", binary)
     twin.same("EVAL", "return {ok = ARGV[1]}", "0", binary)
     twin.same("EVAL", "error(ARGV[1])", "0", binary)
+
+
+def test_errorstats_count_a_script_error_once(twin: Any) -> None:
+    """An error a command returns inside a script is counted once (Redis's
+    ignore_error_stats_update); a refused command counts where it is refused."""
+    twin("CONFIG", "RESETSTAT")
+    twin.same("SET", "str", "abc")
+    twin.same("EVAL", "return redis.call('incr', 'str')", "0")
+    twin.same("EVAL", "return redis.pcall('incr', 'str')", "0")
+    twin.same("EVAL", "error('x')", "0")
+    twin.same("EVAL", "return redis.call('nosuch')", "0")
+    twin.same("EVAL", "return redis.call('incr', 'a', 'b')", "0")
+    twin.same("EVAL", "return redis.call()", "0")
+    twin.same("EVAL_RO", "return redis.call('set', 'a', 'b')", "0")
+    twin.same("EVAL", "local ok = pcall(redis.call, 'incr', 'str'); return redis.setresp(9)", "0")
+    twin.same("INFO", "errorstats")
+
+
+def _command_counts(info: bytes) -> dict[str, tuple[str, ...]]:
+    """``cmdstat_<name>``: calls, rejected_calls, failed_calls (not the times)."""
+    counts = {}
+    for line in info.decode().splitlines():
+        if line.startswith("cmdstat_"):
+            name, _, fields = line.partition(":")
+            values = dict(field.split("=") for field in fields.split(","))
+            counts[name] = (values["calls"], values["rejected_calls"], values["failed_calls"])
+    return counts
+
+
+def test_commandstats_of_scripts_and_their_commands(twin: Any) -> None:
+    twin("CONFIG", "RESETSTAT")
+    twin.same("SET", "str", "abc")
+    twin.same("EVAL", "return redis.call('incr', 'str')", "0")
+    twin.same("EVAL", "return redis.pcall('incr', 'str')", "0")
+    twin.same("EVAL", "return redis.call('get', 'str')", "0")
+    twin.same("EVAL", "return redis.call('incr', 'a', 'b')", "0")
+    twin.same("EVAL_RO", "return redis.call('set', 'a', 'b')", "0")
+    ours, theirs = twin("INFO", "commandstats")
+    assert _command_counts(ours) == _command_counts(theirs)

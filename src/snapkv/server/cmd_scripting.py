@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from snapkv.server.client import Client
     from snapkv.server.scripting.engine import ScriptEngine
 
-__all__ = ["SCRIPT_FLAGS", "parse_shebang"]
+__all__ = ["SCRIPT_FLAGS", "parse_shebang", "uncount"]
 
 _GROUP = "scripting"
 #: The flags a shebang may name (Redis's ``scripts_flags_def``).
@@ -134,9 +134,27 @@ def _eval(client: Client, argv: list[str], *, by_sha: bool, readonly: bool) -> b
         kind="script",
     )
     if reply[:1] == b"-":
+        if engine.counted:
+            # Counted where it arose (the command's own error, as Redis's
+            # ignore_error_stats_update): the dispatcher counts it once more.
+            uncount(server, reply)
         # Raised, so the dispatcher counts the failed call and the error code.
         raise CommandError(to_text(reply[1:-2]))
     return reply
+
+
+def uncount(server: Any, reply: bytes) -> None:
+    """Take ``reply`` back out of errorstats (the dispatcher is about to count it)."""
+    errors = getattr(server, "errors", None)
+    if errors is None:
+        return
+    errors.total -= 1
+    space = reply.find(b" ", 0, 32)
+    code = reply[1:space].decode("ascii", "replace") if space > 1 else "ERR"
+    if errors.codes.get(code):
+        errors.codes[code] -= 1
+        if not errors.codes[code]:
+            del errors.codes[code]
 
 
 _EVAL_FLAGS: Final = "noscript skip_monitor may_replicate no_mandatory_keys stale"

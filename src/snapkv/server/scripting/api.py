@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from snapkv.server.resp.text import to_text
+from snapkv.server.resp.writer import error
 from snapkv.server.scripting.sandbox import ScriptError, Vm, sha1hex
 
 if TYPE_CHECKING:
@@ -73,6 +74,8 @@ class Run:
     restart: bool = False
     #: Ran a command whose effect outlives an undo (PUBLISH).
     side_effects: bool = False
+    #: Its error reply was counted in errorstats where it arose.
+    counted: bool = False
 
 
 class RedisApi:
@@ -103,7 +106,8 @@ class RedisApi:
         except ScriptError as exc:
             if raise_error:
                 raise
-            return run.vm.error_table(b"-" + str(exc).encode("utf-8", "surrogateescape"))
+            refusal = b"-" + str(exc).encode("utf-8", "surrogateescape")
+            return run.vm.error_table(refusal, counted=exc.counted)
         script = self.client
         reply = self.server.call(script, cmd, argv)
         if script.blocked is not None:  # a blocking command must not block a script
@@ -116,10 +120,10 @@ class RedisApi:
                 return False
             return reply[reply.index(b"\r\n") + 2 : -2]
         if first == 45:  # -
-            text = error_text(reply)
+            text = error_text(reply)  # call() counted it
             if raise_error:
-                raise ScriptError(text)
-            return run.vm.error_table(b"-" + text.encode("utf-8", "surrogateescape"))
+                raise ScriptError(text, counted=True)
+            return run.vm.error_table(b"-" + text.encode("utf-8", "surrogateescape"), counted=True)
         return run.vm.parse(reply)
 
     def _allowed(self, run: Run, argv: list[str]) -> Command:
@@ -129,18 +133,29 @@ class RedisApi:
         if cmd is not None and cmd.subcommands is not None and len(argv) > 1:
             cmd = cmd.subcommands.get(argv[1]) or cmd.subcommands.get(argv[1].lower())
         if cmd is None:
-            raise ScriptError("ERR Unknown Redis command called from script")
+            raise self._refused("ERR Unknown Redis command called from script")
         if not cmd.min_args <= len(argv) <= cmd.max_args:
-            raise ScriptError("ERR Wrong number of args calling Redis command from script")
+            raise self._refused("ERR Wrong number of args calling Redis command from script", cmd)
         if cmd.noscript:
-            raise ScriptError("ERR This Redis command is not allowed from script")
+            raise self._refused("ERR This Redis command is not allowed from script", cmd)
         if cmd.write:
             if run.readonly:
-                raise ScriptError("ERR Write commands are not allowed from read-only scripts.")
+                text = "ERR Write commands are not allowed from read-only scripts."
+                raise self._refused(text, cmd)
             run.wrote = True
         elif cmd.pausable or "pubsub" in cmd.flags:
             run.side_effects = True  # PUBLISH: what it sent cannot be undone
         return cmd
+
+    def _refused(self, text: str, cmd: Command | None = None) -> ScriptError:
+        """A command a script may not run: counted where it is refused, as Redis's
+        ``scriptCall`` does (errorstats, and the command's ``rejected_calls``)."""
+        errors = getattr(self.server, "errors", None)  # the dispatcher's ErrorStats
+        if errors is not None:
+            errors.count(error(text))
+        if cmd is not None:
+            cmd.rejected_calls += 1
+        return ScriptError(text, counted=True)
 
     def _sha1hex(self, *args: Any) -> bytes:
         if len(args) != 1:

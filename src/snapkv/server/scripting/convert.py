@@ -21,7 +21,7 @@ from typing import Final
 __all__ = ["CONVERT"]
 
 CONVERT: Final = r"""
-local getinfo, INTERNAL, LIBRARY = ...
+local getinfo, INTERNAL, LIBRARY, is_counted = ...
 local byte, sub, find, fmt, gsub = string.byte, string.sub, string.find, string.format, string.gsub
 local type, tostring, tonumber, error, next, rawget = type, tostring, tonumber, error, next, rawget
 local state = {resp = 2}          -- the running script's RESP version (redis.setresp)
@@ -64,7 +64,7 @@ local function err_handler(err)
     level = level + 1
   end
   if type(err) == "userdata" then
-    err = {err = tostring(err)}
+    err = {err = tostring(err), ignore_error_stats_update = is_counted(err) or nil}
   elseif type(err) ~= "table" then
     err = {err = "ERR " .. tostring(err)}
   end
@@ -277,7 +277,7 @@ local function error_reply(err, name)
       and (type(line) == "string" or type(line) == "number") then
     text = text .. " script: " .. name .. ", on " .. source .. ":" .. line .. "."
   end
-  return clean(text) .. "\r\n"
+  return clean(text) .. "\r\n", rawget(err, "ignore_error_stats_update") == true
 end
 
 

@@ -104,6 +104,9 @@ class ScriptEngine(RedisApi):
         self._job: Job | None = None
         #: Set by :meth:`abort`: the running script stops and its writes are undone.
         self.aborting = False
+        #: Whether the error reply :meth:`run` just returned was counted in
+        #: errorstats already (a command's error that ended the script).
+        self.counted = False
         self._eval_vm: Vm | None = None
         #: sha1 -> (body, compiled function, shebang flags or None): the EVAL cache.
         self.scripts: dict[str, tuple[bytes, Any, frozenset[str] | None]] = {}
@@ -179,13 +182,13 @@ class ScriptEngine(RedisApi):
         server = self.server
         threshold = server.config.busy_reply_threshold / 1000
         if server.threadsafe_call is None or server.store.in_transaction or threshold <= 0:
-            return self._finished(self._execute(run, fn, keys, args, eval_mode))
+            return self._finished(self._execute(run, fn, keys, args, eval_mode), run)
         if threshold > INLINE_SECONDS:
             run.inline_until = run.started + INLINE_SECONDS
             rand_state = self.rand_state
             reply = self._execute(run, fn, keys, args, eval_mode)
             if not run.restart:
-                return self._finished(reply)
+                return self._finished(reply, run)
             # Too long for the loop's thread, and nothing it did is left: again,
             # from the start, where the loop can answer BUSY meanwhile.
             self.rand_state = rand_state
@@ -196,7 +199,7 @@ class ScriptEngine(RedisApi):
         self._job = job
         self._worker.submit(job)
         if job.wait(max(0.0, run.started + threshold - time.monotonic())):
-            return self._finished(job.result())
+            return self._finished(job.result(), run)
         # Past busy-reply-threshold: the loop turns again, with BUSY for others.
         blocked = Blocked(command, "script", unblockable=False)
         client.blocked = blocked
@@ -207,10 +210,11 @@ class ScriptEngine(RedisApi):
             # It ended between the wait and now: answer at once after all.
             client.blocked = None
             self._clear_busy()
-            return self._finished(job.result())
+            return self._finished(job.result(), run)
         return b""
 
-    def _finished(self, reply: bytes) -> bytes:
+    def _finished(self, reply: bytes, run: Run) -> bytes:
+        self.counted = run.counted
         server = self.server
         if server.deferred and not server.store.in_transaction:
             server.run_deferred()
@@ -246,10 +250,10 @@ class ScriptEngine(RedisApi):
         self.running = run
         try:
             if server.store.in_transaction:  # inside EXEC: its transaction is ours
-                _ok, reply = self._call_vm(run, fn, keys, args, eval_mode)
+                _ok, reply, run.counted = self._call_vm(run, fn, keys, args, eval_mode)
             else:
                 with server.store.transaction():
-                    _ok, reply = self._call_vm(run, fn, keys, args, eval_mode)
+                    _ok, reply, run.counted = self._call_vm(run, fn, keys, args, eval_mode)
                     if run.restart or (run.killed and self._aborted()):
                         raise _Aborted  # undo every write it made
         except _Aborted:
@@ -265,7 +269,7 @@ class ScriptEngine(RedisApi):
 
     def _call_vm(
         self, run: Run, fn: Any, keys: list[str], args: list[str], eval_mode: bool
-    ) -> tuple[bool, bytes]:
+    ) -> tuple[bool, bytes, bool]:
         return run.vm.run(
             fn,
             [to_bytes(key) for key in keys],

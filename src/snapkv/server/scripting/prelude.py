@@ -321,11 +321,20 @@ local function run(f, real, eval_mode, keys, args, name, resp, count)
   sethook()
   hook_mask = nil
   state.resp = py_resp()
-  if not ok then return false, error_reply(v, name) end
+  if not ok then
+    local text, counted = error_reply(v, name)
+    return false, text, counted
+  end
+  -- An error table returned (redis.pcall's) was counted where it arose.
+  local counted = type(v) == "table" and type(rawget(v, "err")) == "string"
+    and rawget(v, "ignore_error_stats_update") == true
   local out = {}
-  ok, v = pcall(encode, v, out, resp, 0)
-  if not ok then return false, error_reply(v, name) end
-  return true, concat(out)
+  local done, failure = pcall(encode, v, out, resp, 0)
+  if not done then
+    local text = error_reply(failure, name)
+    return false, text, false
+  end
+  return true, concat(out), counted
 end
 
 return {

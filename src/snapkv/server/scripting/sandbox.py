@@ -53,8 +53,16 @@ class ScriptError(Exception):
     Redis's ``pcall``) read it as ``{err = "CODE message"}`` (or the string).
     """
 
-    def __init__(self, text: str | bytes) -> None:
+    def __init__(self, text: str | bytes, *, counted: bool = False) -> None:
         super().__init__(text if isinstance(text, str) else text.decode("utf-8", "replace"))
+        #: Already counted in errorstats where it arose (a command's error or a
+        #: refused command): the script's error reply is not counted again.
+        self.counted = counted
+
+
+def _counted(exc: object) -> bool:
+    """For the error handler: whether an error raised into Lua was counted already."""
+    return bool(getattr(exc, "counted", False))
 
 
 _READONLY: Final = "ERR Attempt to modify a readonly table"
@@ -117,7 +125,7 @@ class Vm:
         load = lua.execute("return function(src, name) return loadstring(src, name) end")
         getinfo = lua.eval("debug.getinfo")
         convert = load(CONVERT.encode(), INTERNAL_SOURCE.encode())(
-            getinfo, INTERNAL_SOURCE.encode(), LIBRARY_SOURCE.encode()
+            getinfo, INTERNAL_SOURCE.encode(), LIBRARY_SOURCE.encode(), _counted
         )
         chunk = load(PRELUDE.encode(), INTERNAL_SOURCE.encode())
         self._api: Any = chunk(convert, *callbacks, self._rawset, self._setmetatable)
@@ -164,15 +172,16 @@ class Vm:
         resp: int,
         eval_mode: bool,
         hook_count: int = 100_000,
-    ) -> tuple[bool, bytes]:
-        """Call ``fn`` as Redis's ``luaCallFunction``: (ok, the encoded reply for the caller).
+    ) -> tuple[bool, bytes, bool]:
+        """Call ``fn`` as Redis's ``luaCallFunction``: (ok, the encoded reply, counted).
 
         ``resp``: the caller's protocol (the reply's shapes); errors come
-        back as Redis's ``-... script: <name>, on @user_script:<line>.``.
+        back as Redis's ``-... script: <name>, on @user_script:<line>.``;
+        ``counted``: the error reply is one errorstats counted already.
         """
         lua = self.lua
         try:
-            ok, reply = self._run(
+            ok, reply, counted = self._run(
                 fn,
                 self.real,
                 eval_mode,
@@ -187,20 +196,27 @@ class Vm:
             # runaway script left is collected now, and the run fails.
             lua.gccollect()
             text = b"-ERR Error running script %s, not enough memory\r\n" % name
-            return False, text
+            return False, text, False
         if lua.get_memory_used() > LUA_MAX_MEMORY // 2:
             lua.gccollect()  # the next script starts with room (see above)
         if not isinstance(reply, bytes):  # pragma: no cover - the prelude always answers bytes
             reply = str(reply).encode()
-        return bool(ok), reply
+        return bool(ok), reply, bool(counted)
 
     def parse(self, reply: bytes) -> Any:
         """A command's RESP reply as the script sees it (Redis's ``redisProtocolToLuaType``)."""
         return self._parse(reply, 1)[0]
 
-    def error_table(self, text: bytes) -> Any:
-        """``{err = "CODE message"}`` from ``-CODE message`` or ``message`` (``luaPushError``)."""
-        return self._error_table(text)
+    def error_table(self, text: bytes, *, counted: bool = False) -> Any:
+        """``{err = "CODE message"}`` from ``-CODE message`` or ``message`` (``luaPushError``).
+
+        ``counted``: marked as counted in errorstats already (Redis's
+        ``ignore_error_stats_update``).
+        """
+        table = self._error_table(text)
+        if counted:
+            table[b"ignore_error_stats_update"] = True
+        return table
 
     def table(self, *items: Any, **fields: Any) -> Any:
         """A new Lua table (lupa's ``table``)."""
