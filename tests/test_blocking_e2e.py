@@ -189,12 +189,7 @@ def test_a_waiter_on_several_keys_is_served_once(both: Any) -> None:
         [("LPUSH", "k", "x")],
         [("RPUSH", "src", "x"), ("LMOVE", "src", "k", "LEFT", "RIGHT")],
         [("RPUSH", "src", "x", "y"), ("RENAME", "src", "k")],
-        pytest.param(
-            [("RPUSH", "src", "3", "1", "2"), ("SORT", "src", "STORE", "k")],
-            marks=pytest.mark.xfail(
-                strict=True, reason="SORT STORE tells the key listeners only while WATCH is used"
-            ),
-        ),
+        [("RPUSH", "src", "3", "1", "2"), ("SORT", "src", "STORE", "k")],
         [("RPUSH", "src", "x"), ("COPY", "src", "k")],
         [("LPUSHX", "k", "x"), ("LPUSH", "k", "y")],  # LPUSHX of a missing key serves none
     ],

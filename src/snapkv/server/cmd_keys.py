@@ -185,7 +185,7 @@ def copy(client: Client, argv: list[str]) -> bytes:
     client.changes += 1
     notify(client, NOTIFY_NEW, "new", destination, target)  # a replaced key is added anew
     notify(client, NOTIFY_GENERIC, "copy_to", destination, target)
-    if target != client.db_index and client.server.watched:
+    if target != client.db_index and (client.server.watched or client.server.key_listeners):
         client.server.touch(target, [destination])
     return ONE
 
@@ -201,7 +201,7 @@ def move(client: Client, argv: list[str]) -> bytes:
         notify(client, NOTIFY_NEW, "new", argv[1], target)
         notify(client, NOTIFY_GENERIC, "move_from", argv[1], client.db_index)
         notify(client, NOTIFY_GENERIC, "move_to", argv[1], target)
-        if client.server.watched:
+        if client.server.watched or client.server.key_listeners:
             client.server.touch(target, [argv[1]])
     return ONE if moved else ZERO
 

@@ -265,7 +265,7 @@ def _store(client: Client, key: str, elements: list[str]) -> None:
     elif db.delete(key):
         client.changes += 1
         written(client, NOTIFY_GENERIC, "del", key)
-    if client.server.watched:
+    if client.server.watched or client.server.key_listeners:
         client.server.touch(client.db_index, [key])
 
 

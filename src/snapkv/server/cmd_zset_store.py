@@ -246,7 +246,7 @@ def pop(
             return client.null_array
         return None if emit_key else EMPTY_ARRAY
     client.changes += len(taken)
-    if client.server.watched:
+    if client.server.watched or client.server.key_listeners:
         client.server.touch(client.db_index, [key])
     popped(client, NOTIFY_ZSET, "zpopmax" if highest else "zpopmin", key)
     if nested:
