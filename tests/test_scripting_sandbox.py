@@ -174,3 +174,17 @@ def test_redis_log_writes_to_the_server_log(lua: Lua, caplog: pytest.LogCaptureF
     assert [r.getMessage() for r in warnings] == ["disk at 93.5"]
     # The server's loglevel (notice) drops LOG_DEBUG, as Redis's does.
     assert not any("below notice" in r.getMessage() for r in caplog.records)
+
+
+def test_an_error_object_caught_by_xpcall_opens_nothing(lua: Lua) -> None:
+    """xpcall hands the script the error a redis.call raised (a Python object underneath)."""
+    catch = "local ok, e = xpcall(function() redis.call('nosuch') end, function(e) return e end);"
+    assert lua(catch + " return tostring(e)") == (
+        b"$44\r\nERR Unknown Redis command called from script\r\n"
+    )
+    assert lua(catch + " return getmetatable(e)") == b"$-1\r\n"
+    assert b"is not accessible" in lua(catch + " return e.args")
+    assert b"is not accessible" in lua(catch + " return e.__traceback__")
+    assert lua(catch + " return e") == b"$-1\r\n"  # no value a reply can carry
+    assert b"must be strings or integers" in lua(catch + " return redis.call('get', e)")
+    _intact(lua)
