@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from snapkv.errors import MediumError
-from snapkv.objstore.client import ObjectClient, ObstoreTransport, RetryPolicy
+from snapkv.objstore.client import ObjectClient, ObstoreTransport, RetryPolicy, _transient, brief
 from snapkv.objstore.url import is_object_url, parse_url, split_url
 from snapkv.testing.faulty_objects import FaultyTransport
 
@@ -170,3 +170,33 @@ def test_memory_urls_of_one_name_share_a_store() -> None:
     second = ObjectClient.for_location(parse_url("memory://shared-name/p"))
     first.put("x", b"1")
     assert second.get("x") == b"1"
+
+
+@pytest.mark.parametrize(
+    ("text", "retried"),
+    [
+        ("Server returned non-2xx status code: 503 Service Unavailable: SlowDown", True),
+        ("Server returned non-2xx status code: 500 Internal Server Error", True),
+        ("Server returned non-2xx status code: 429 Too Many Requests", True),
+        ("Server returned non-2xx status code: 404 Not Found: <Code>NoSuchBucket</Code>", False),
+        ("Server returned non-2xx status code: 403 Forbidden: connection details", False),
+        ("HTTP error: error sending request", True),
+        ("operation timed out", True),
+        ("Connection reset by peer", True),
+        ("invalid configuration", False),
+    ],
+)
+def test_which_store_errors_are_retried(text: str, retried: bool) -> None:
+    assert _transient(text) is retried
+
+
+def test_an_s3_error_is_said_in_one_line_with_its_code() -> None:
+    raw = (
+        "Error performing GET http://h/b in 3ms - Server returned non-2xx status code: "
+        '404 Not Found: <?xml version="1.0"?>\n<Error><Code>NoSuchBucket</Code>'
+        "<Message>The specified bucket does not exist</Message></Error>\n\nDebug source:\nGeneric {"
+    )
+    assert brief(Exception(raw)) == (
+        "Error performing GET http://h/b in 3ms - Server returned non-2xx status code: "
+        "404 Not Found: NoSuchBucket: The specified bucket does not exist"
+    )

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -123,27 +124,49 @@ class Transport(Protocol):
         ...
 
 
-#: Words in an obstore error that mark a failure worth retrying.
-_TRANSIENT_WORDS = (
-    "503",
-    "500",
-    "502",
-    "504",
-    "429",
-    "slowdown",
-    "slow down",
-    "service unavailable",
-    "internal error",
-    "internalerror",
+#: An HTTP status in obstore's error text ("... status code: 503 Service Unavailable").
+_STATUS = re.compile(r"status(?: code)?:? (\d{3})\b", re.IGNORECASE)
+#: Words of a failure below HTTP (no status at all) worth retrying: the request
+#: may not have reached the store, or its reply was lost.
+_TRANSPORT_WORDS = (
     "timed out",
     "timeout",
     "connection",
-    "reset",
+    "reset by peer",
     "broken pipe",
     "error sending request",
     "request or response body error",
-    "too many requests",
+    "slowdown",
+    "slow down",
 )
+
+
+_XML_ERROR = re.compile(r"<Code>(.*?)</Code>.*?<Message>(.*?)</Message>", re.DOTALL)
+
+
+def brief(error: BaseException) -> str:
+    """An obstore error in one line: no debug dump, an S3 XML error as its code and message."""
+    text = str(error).split("\n\nDebug source:", 1)[0]
+    xml = _XML_ERROR.search(text)
+    if xml:
+        text = f"{text.split('<?xml', 1)[0].rstrip(': ')}: {xml.group(1)}: {xml.group(2)}"
+    text = " ".join(text.split())
+    return text if len(text) <= 400 else text[:397] + "..."
+
+
+def _transient(text: str) -> bool:
+    """Whether an obstore error's text says the failure is worth retrying.
+
+    With an HTTP status: 5xx (S3's ``503 SlowDown`` among them), 408 and
+    429, nothing else (a 404 for a missing bucket is final). Without one:
+    a transport failure (timeout, reset, refused connection).
+    """
+    match = _STATUS.search(text)
+    if match:
+        code = int(match.group(1))
+        return code >= 500 or code in (408, 429)
+    lowered = text.lower()
+    return any(word in lowered for word in _TRANSPORT_WORDS)
 
 
 class ObstoreTransport:
@@ -170,9 +193,8 @@ class ObstoreTransport:
         except (ConnectionError, TimeoutError) as exc:
             raise TransientError(str(exc)) from exc
         except Exception as exc:
-            text = str(exc).lower()
-            if any(word in text for word in _TRANSIENT_WORDS):
-                raise TransientError(str(exc).splitlines()[0] if str(exc) else "") from exc
+            if _transient(str(exc)):
+                raise TransientError(brief(exc)) from exc
             raise
 
     def put(self, key: str, data: bytes, *, create: bool) -> None:
@@ -331,7 +353,7 @@ class ObjectClient:
             except Exception as exc:
                 with self._lock:
                     self.stats.failures += 1
-                raise MediumError(f"cannot {kind} {self.describe(name)}: {exc}") from exc
+                raise MediumError(f"cannot {kind} {self.describe(name)}: {brief(exc)}") from exc
 
     # ----------------------------------------------------------- operations
 
