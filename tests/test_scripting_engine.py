@@ -1,0 +1,108 @@
+"""Where a script runs: first on the caller's (the event loop's) thread, then, past
+INLINE_SECONDS, undone and run again from the start on the script thread.
+
+The dispatcher is given a stand-in for the event loop's ``threadsafe_call``
+(it runs the callable at once), which is all the engine needs to use its
+script thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+pytest.importorskip("lupa")
+
+from snapkv import Store
+from snapkv.server.client import Client
+from snapkv.server.dispatch import Dispatcher
+from snapkv.server.state import Config
+
+#: Long enough to leave the loop's thread (2 ms), short enough for a test.
+SPIN = "local n = 0; for i = 1, 2e6 do n = n + 1 end;"
+
+
+class Server:
+    def __init__(self, *, with_loop: bool) -> None:
+        self.store = Store()
+        self.server = Dispatcher(self.store, Config())
+        self.threads: set[int] = set()
+        if with_loop:
+            self.server.threadsafe_call = lambda fn: fn()
+        self.client = Client(self.server)
+
+    def __call__(self, *argv: str) -> bytes:
+        return self.server.execute(self.client, list(argv))
+
+
+@pytest.fixture
+def servers() -> Iterator[tuple[Server, Server]]:
+    plain, looped = Server(with_loop=False), Server(with_loop=True)
+    yield plain, looped
+    plain.store.close()
+    looped.store.close()
+
+
+def _thread_of_run(server: Server) -> list[int]:
+    """Record the thread each redis.call of the server's scripts runs on."""
+    seen: list[int] = []
+    table: Any = server.server.table
+    ping = table["ping"]
+    original = ping.handler
+
+    def handler(client: Client, argv: list[str]) -> bytes:
+        if client.scripting:
+            seen.append(threading.get_ident())
+        return original(client, argv)
+
+    ping.handler = handler
+    return seen
+
+
+def test_a_short_script_stays_on_the_callers_thread(servers: tuple[Server, Server]) -> None:
+    _plain, looped = servers
+    seen = _thread_of_run(looped)
+    assert looped("EVAL", "return redis.call('ping')", "0") == b"+PONG\r\n"
+    assert seen == [threading.get_ident()]
+
+
+def test_a_long_script_is_run_again_on_the_script_thread_with_nothing_left_of_the_first(
+    servers: tuple[Server, Server],
+) -> None:
+    plain, looped = servers
+    script = (
+        "redis.call('ping'); local r = math.random(1000000);"
+        " local runs = redis.call('incr', 'runs');"
+        + SPIN
+        + " return {r, runs, math.random(1000000)}"
+    )
+    seen = _thread_of_run(looped)
+    expected = plain("EVAL", script, "0")
+    assert looped("EVAL", script, "0") == expected  # same random numbers, INCR done once
+    assert looped("GET", "runs") == b"$1\r\n1\r\n"
+    assert len(seen) == 2 and seen[0] == threading.get_ident() != seen[1]
+
+
+def test_a_long_script_that_published_finishes_where_it_started(
+    servers: tuple[Server, Server],
+) -> None:
+    _plain, looped = servers
+    seen = _thread_of_run(looped)
+    script = "redis.call('publish', 'c', 'm'); redis.call('ping');" + SPIN + " return 1"
+    assert looped("EVAL", script, "0") == b":1\r\n"
+    assert seen == [threading.get_ident()]
+
+
+def test_inside_exec_a_long_script_stays_in_the_transaction(
+    servers: tuple[Server, Server],
+) -> None:
+    _plain, looped = servers
+    seen = _thread_of_run(looped)
+    looped("MULTI")
+    looped("EVAL", "redis.call('ping'); redis.call('set', 'x', '1');" + SPIN + " return 1", "0")
+    assert looped("EXEC") == b"*1\r\n:1\r\n"
+    assert seen == [threading.get_ident()]
+    assert looped("GET", "x") == b"$1\r\n1\r\n"
