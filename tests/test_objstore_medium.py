@@ -304,3 +304,17 @@ def test_obstore_is_not_imported_by_import_snapkv() -> None:
     code = "import sys, snapkv; snapkv.open; print('obstore' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_writer_taken_over_runs_no_retention() -> None:
+    url = memory_url()
+    old = ObjectMedium(client_of(url), retention=0)
+    old.publish([b"old"])
+    new = ObjectMedium(client_of(url), takeover=True, retention=0)
+    new.publish([b"new"])
+    with pytest.raises(StoreFencedError, match="retention is the holder's"):
+        old.apply_retention(now=time.time() + 10)
+    assert new.read() == b"new"
+    assert new.apply_retention(now=time.time() + 10)  # the holder's pass deletes the old
+    assert new.read() == b"new"
+    new.close()

@@ -509,15 +509,17 @@ class ObjectMedium(Medium):
     def apply_retention(self, *, now: float | None = None) -> list[str]:
         """Delete what the retention window lets go (FORMAT.md O8); return the names deleted."""
         self._check_writable()
-        with self._seq_lock:
+        # Not under _seq_lock: a pass of LISTs and DELETEs must not hold back
+        # the segment PUTs that acknowledge writes (see the retention module).
+        with self._state_lock:
             protected = {ref.name for ref in self._snapshots}
-            deleted = apply_retention(
-                self._reader,
-                now_ms=int((self._clock() if now is None else now) * 1000),
-                window_ms=int(self.retention * 1000),
-                newest=self._manifest,
-                protected=protected,
-            )
+        deleted = apply_retention(
+            self._reader,
+            now_ms=int((self._clock() if now is None else now) * 1000),
+            window_ms=int(self.retention * 1000),
+            newest=self._manifest,
+            protected=protected,
+        )
         self._last_retention = time.monotonic()
         return deleted
 

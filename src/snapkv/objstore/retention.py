@@ -15,8 +15,10 @@ start). Then:
 * a manifest not kept is deleted first (oldest first), so a pass cut short
   leaves only objects no manifest names, which the next pass deletes.
 
-Only the writer holding the prefix runs it, under its lock for numbered
-creates, so nothing is created meanwhile below what it computes.
+Only the writer holding the prefix runs it. It needs no lock against that
+writer's own creates: a segment or manifest made meanwhile is numbered
+above everything it judges, and a snapshot uploaded meanwhile is younger
+than the window.
 """
 
 from __future__ import annotations
@@ -37,12 +39,15 @@ def plan_retention(
     """
     numbers = reader.manifest_numbers()
     if newest is not None and numbers and max(numbers) > newest.number:
-        # A newer writer took over: what it is uploading is named by no
-        # manifest yet, and only the holder may judge what is unneeded.
-        raise StoreFencedError(
-            f"{reader.client.describe()}: manifest {max(numbers)} is newer than this "
-            f"writer's {newest.number}; retention is the holder's"
-        )
+        latest = reader.manifest(max(numbers))
+        if (latest.writer, latest.epoch) != (newest.writer, newest.epoch):
+            # A newer writer took over: what it is uploading is named by no
+            # manifest yet, and only the holder may judge what is unneeded.
+            raise StoreFencedError(
+                f"{reader.client.describe()}: {latest.name} is {latest.writer}'s; "
+                "retention is the holder's"
+            )
+        newest = latest  # this writer's own, written meanwhile
     if newest is not None and newest.number not in numbers:
         numbers.append(newest.number)
     if not numbers:
