@@ -89,6 +89,10 @@ class RedisApi:
     #: ``math.random``'s generator state.
     rand_state: int
 
+    def interrupted(self) -> bool:  # pragma: no cover - the engine's
+        """Whether the running script must stop (see engine.ScriptEngine.interrupted)."""
+        raise NotImplementedError
+
     def _call(self, *args: Any) -> Any:
         return self._command(args, raise_error=True)
 
@@ -100,6 +104,12 @@ class RedisApi:
         run = self.running
         if run is None:
             raise ScriptError("ERR redis.call/pcall can only be called inside a script invocation")
+        if run.inline_until is not None and time.monotonic() >= run.inline_until:
+            # A script of many calls executes few Lua instructions: decide here
+            # too whether it leaves the loop's thread (see engine.INLINE_SECONDS).
+            self.interrupted()
+            if run.restart:
+                raise ScriptError("ERR Script killed by user with SCRIPT KILL...")
         try:
             argv = _argv(args)
             cmd = self._allowed(run, argv)
