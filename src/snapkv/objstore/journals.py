@@ -18,6 +18,9 @@ Nothing here makes a request.
 
 from __future__ import annotations
 
+import os
+import tempfile
+import weakref
 from array import array
 from collections.abc import Iterable
 from typing import Protocol
@@ -30,13 +33,39 @@ __all__ = ["JournalBook", "JournalHost", "JournalState", "ObjectJournal"]
 
 
 class JournalState:
-    """One journal's bytes, what of them is durable, and the times of the writes not yet."""
+    """One journal: its durable bytes, the writes buffered after them, and their times.
 
-    __slots__ = ("data", "durable", "ends", "first_seq", "last_seq", "live", "stamps", "times")
+    The durable bytes (every segment put so far) wait in an unnamed
+    temporary file, not in memory: a journal grows to the Store's
+    compaction threshold (twice the snapshot), and keeping it in memory
+    would hold the data twice. Only the writes not yet synced are in memory.
+    """
 
-    def __init__(self, data: bytes, durable: int, first_seq: int, last_seq: int = 0) -> None:
-        self.data = bytearray(data)
-        self.durable = durable
+    __slots__ = (
+        "__weakref__",
+        "_close",
+        "_fd",
+        "durable",
+        "ends",
+        "first_seq",
+        "last_seq",
+        "live",
+        "pending",
+        "stamps",
+        "times",
+    )
+
+    def __init__(self, data: bytes | bytearray, first_seq: int, last_seq: int = 0) -> None:
+        # An unnamed file (removed at once): gone with its descriptor, which
+        # drop() closes, or the garbage collector if the medium is abandoned.
+        fd, path = tempfile.mkstemp(prefix="snapkv-journal-")
+        os.unlink(path)
+        self._fd = fd
+        self._close = weakref.finalize(self, os.close, fd)
+        #: Bytes of the journal that a segment made durable (all in the file).
+        self.durable = 0
+        #: Bytes written after them, not synced yet.
+        self.pending = bytearray()
         #: ``(end offset, epoch ms)`` of each buffered write past ``durable``.
         self.times: list[tuple[int, int]] = []
         #: End offset and epoch ms of each durable write (two int64 arrays: a
@@ -49,6 +78,62 @@ class JournalState:
         self.last_seq = max(first_seq, last_seq)
         #: False once the journal was dropped or replaced: its handles may not sync.
         self.live = True
+        self._store(data)
+
+    @property
+    def size(self) -> int:
+        """Bytes in the journal, buffered ones included."""
+        return self.durable + len(self.pending)
+
+    def _store(self, data: bytes | bytearray | memoryview) -> None:
+        try:
+            written = os.pwrite(self._fd, data, self.durable)
+        except OSError as exc:
+            raise MediumError(f"cannot keep a journal's bytes in a temporary file: {exc}") from exc
+        if written != len(data):
+            raise MediumError("cannot keep a journal's bytes in a temporary file: short write")
+        self.durable += written
+
+    def synced(self, count: int) -> None:
+        """The first ``count`` buffered bytes are in a segment now: move them to the file."""
+        self._store(memoryview(self.pending)[:count])
+        del self.pending[:count]
+        for end, ms in self.times:
+            if end <= self.durable:
+                self.ends.append(end)
+                self.stamps.append(ms)
+        self.times = [(end, ms) for end, ms in self.times if end > self.durable]
+
+    def durable_bytes(self) -> bytes:
+        """The durable bytes (read back from the file)."""
+        try:
+            return os.pread(self._fd, self.durable, 0)
+        except OSError as exc:
+            raise MediumError(f"cannot read a journal's bytes back: {exc}") from exc
+
+    def read(self) -> bytes:
+        """Every byte of the journal, buffered ones included."""
+        return self.durable_bytes() + bytes(self.pending)
+
+    def cut(self, size: int) -> bool:
+        """Cut (or extend with zeros) to ``size``; return whether durable bytes were cut."""
+        cut = size < self.durable
+        if cut:
+            os.ftruncate(self._fd, size)
+            self.durable = size
+            self.pending.clear()
+        else:
+            del self.pending[size - self.durable :]
+            self.pending.extend(bytes(size - self.size))
+        self.times = [(end, ms) for end, ms in self.times if end <= size]
+        kept = sum(1 for end in self.ends if end <= size)
+        del self.ends[kept:], self.stamps[kept:]
+        return cut
+
+    def drop(self) -> None:
+        """No longer a journal of the medium: its handles stop, its file goes."""
+        self.live = False
+        self._close()
 
 
 class JournalHost(Protocol):
@@ -83,7 +168,7 @@ class ObjectJournal(JournalFile):
     @property
     def size(self) -> int:
         """Bytes in the journal, buffered ones included (JournalFile's ``size``, always current)."""
-        return len(self._state.data)
+        return self._state.size
 
     @size.setter
     def size(self, value: int) -> None:
@@ -141,9 +226,7 @@ class JournalBook:
                 below = segment.kind == lo.KIND_DROP_BELOW
                 for gone in [j for j in spans if (j < jid if below else j == jid)]:
                     self.dead.append(spans.pop(gone))
-        self.live = {
-            jid: JournalState(bytes(data), len(data), *spans[jid]) for jid, data in journals.items()
-        }
+        self.live = {jid: JournalState(data, *spans[jid]) for jid, data in journals.items()}
         for jid, state in self.live.items():
             state.ends.extend(end for end, _ in times.get(jid, ()))
             state.stamps.extend(ms for _, ms in times.get(jid, ()))
@@ -158,7 +241,7 @@ class JournalBook:
         old = self.live.get(jid)
         if old is not None:
             self.drop(jid)
-        state = self.live[jid] = JournalState(header, len(header), seq)
+        state = self.live[jid] = JournalState(header, seq)
         for end, ms in times:
             state.ends.append(end)
             state.stamps.append(ms)
@@ -168,8 +251,13 @@ class JournalBook:
         """Journal ``jid`` is set aside, removed or replaced: its handles stop, its span stays."""
         state = self.live.pop(jid, None)
         if state is not None:
-            state.live = False
+            state.drop()
             self.dead.append((state.first_seq, state.last_seq))
+
+    def close(self) -> None:
+        """Let go of every journal's file (the medium is closing)."""
+        for state in self.live.values():
+            state.drop()
 
     def wrote(self, seq: int, segment: lo.Segment) -> None:
         """Segment ``seq`` is stored: if it writes a live journal, it is that journal's last."""

@@ -367,7 +367,7 @@ class ObjectMedium(Medium):
     def read_journal(self, jid: int) -> bytes | None:
         with self._state_lock:
             state = self._book.live.get(jid)
-            return None if state is None else bytes(state.data)
+            return None if state is None else state.read()
 
     def describe_journal(self, jid: int) -> str:
         return f"{self.client.describe(lo.SEGMENT_DIR)} (journal {jid})"
@@ -421,35 +421,32 @@ class ObjectMedium(Medium):
             return
         # Every journaled write's path: _now_ms inlined, no call it can spare.
         with self._state_lock:
-            state.data += data
+            state.pending += data
             now = int(self._clock() * 1000)
             if now < self._clock_ms:  # noqa: PLR1730 - max() costs a call on every write
                 now = self._clock_ms
             self._clock_ms = now
-            state.times.append((len(state.data), now))
+            state.times.append((state.durable + len(state.pending), now))
 
     def journal_sync(self, jid: int, state: JournalState) -> None:
         """:meth:`ObjectJournal.sync`: one segment of everything buffered (none if nothing is)."""
+        self._check_writable()
         with self._seq_lock:
             with self._state_lock:
                 if not state.live:
                     raise MediumError(f"{self.describe_journal(jid)} was replaced or removed")
-                start, end = state.durable, len(state.data)
-                if end == start:
+                start = state.durable
+                if not state.pending:
                     return  # nothing buffered: no request
-                payload = bytes(state.data[start:end])
+                payload = bytes(state.pending)
+                end = start + len(payload)
                 times = tuple((e - start, ms) for e, ms in state.times if e <= end)
             segment = lo.Segment(
                 lo.KIND_WRITE, self.epoch, jid, start, self._now_ms(), payload, times
             )
             self._put_segment(segment)
             with self._state_lock:
-                state.durable = end
-                for e, ms in state.times:
-                    if e <= end:
-                        state.ends.append(e)
-                        state.stamps.append(ms)
-                state.times = [(e, ms) for e, ms in state.times if e > end]
+                state.synced(len(payload))
             if self._next_seq - self._manifest.segments_from > self.consolidate_after:
                 self._consolidate()
 
@@ -468,8 +465,7 @@ class ObjectMedium(Medium):
         """
         for jid, state in sorted(self._book.live.items()):
             with self._state_lock:
-                durable = state.durable
-                data = bytes(state.data[:durable])
+                data = state.durable_bytes()
                 times = tuple(zip(state.ends, state.stamps, strict=True))
             segment = lo.Segment(lo.KIND_WRITE, self.epoch, jid, 0, self._now_ms(), data, times)
             self._put_segment(segment)
@@ -487,16 +483,9 @@ class ObjectMedium(Medium):
             raise ValueError(f"cannot truncate to {size} bytes")
         with self._seq_lock:
             with self._state_lock:
-                del state.data[size:]
-                state.data.extend(bytes(size - len(state.data)))
-                state.times = [(e, ms) for e, ms in state.times if e <= size]
-                kept = sum(1 for end in state.ends if end <= size)
-                del state.ends[kept:], state.stamps[kept:]
-                cut = size < state.durable
+                cut = state.cut(size)
             if cut:
                 self._put_segment(lo.Segment(lo.KIND_WRITE, self.epoch, jid, size, self._now_ms()))
-                with self._state_lock:
-                    state.durable = size
         self.journal_sync(jid, state)
 
     # ---------------------------------------------------------------- lifecycle
@@ -538,7 +527,8 @@ class ObjectMedium(Medium):
         """Let the prefix go: a released manifest, so the next opener needs no takeover. Idempotent.
 
         Buffered journal bytes are not synced here (the journal writer's
-        close does that); a fenced medium writes nothing.
+        close does that); a fenced medium writes nothing. The journals'
+        temporary files are closed: the medium reads and writes nothing more.
         """
         if self._closed:
             return
@@ -552,6 +542,8 @@ class ObjectMedium(Medium):
             )
         finally:
             self._closed = True
+            with self._state_lock:
+                self._book.close()
 
     def __repr__(self) -> str:
         return f"ObjectMedium({self.client.describe()!r}, epoch={getattr(self, 'epoch', None)})"
