@@ -36,8 +36,9 @@ module is the writer that keeps its rules:
   above, retention only after a publish (at most every
   ``retention_interval``).
 
-The journals' bytes are kept in memory while the medium is open (what
-``read_journal`` answers; a journal is at most the compaction threshold).
+While the medium is open, a journal's durable bytes wait in an unnamed
+temporary file (what ``read_journal`` and a consolidation read back) and
+only its unsynced writes in memory.
 """
 
 from __future__ import annotations
