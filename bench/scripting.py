@@ -40,6 +40,7 @@ import argparse
 import contextlib
 import csv
 import io
+import math
 import os
 import selectors
 import shutil
@@ -48,7 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from _common import describe_machine, fmt_ratio, median, median_ratio, print_table, target_line
@@ -341,14 +342,14 @@ def report(results: Results, names: list[str]) -> list[str]:
             row.append(f"{median(values):,.0f}" if values else "n/a")
         for base in bases:
             found = ratio(results, what, base)
-            row.append(fmt_ratio(found) if found == found else "n/a")
+            row.append("n/a" if math.isnan(found) else fmt_ratio(found))
             if targeted:
                 limit = VS_FAKEREDIS if base == "fakeredis" else VS_REDIS
                 label = f"{what} snapkv / {base}"
-                if found == found:
-                    targets.append(target_line(label, found, limit, higher_is_better=True))
-                else:
+                if math.isnan(found):
                     targets.append(f"Target {label}: not measured (see above) -> MISS")
+                else:
+                    targets.append(target_line(label, found, limit, higher_is_better=True))
         rows.append(row)
     print_table(headers, rows)
     for (what, name), why in sorted(results.skipped.items()):
