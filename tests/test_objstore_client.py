@@ -200,3 +200,12 @@ def test_an_s3_error_is_said_in_one_line_with_its_code() -> None:
         "Error performing GET http://h/b in 3ms - Server returned non-2xx status code: "
         "404 Not Found: NoSuchBucket: The specified bucket does not exist"
     )
+
+
+def test_gcs_and_azure_urls_make_their_stores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_NAME", "account")
+    gcs = parse_url("gs://bucket/a/b")
+    azure = parse_url("abfss://container/x")
+    assert (gcs.kind, gcs.prefix, type(gcs.store).__name__) == ("gcs", "a/b", "GCSStore")
+    assert (azure.kind, azure.prefix, type(azure.store).__name__) == ("azure", "x", "AzureStore")
+    assert "container" in repr(azure)  # the store itself is left out: it cannot print

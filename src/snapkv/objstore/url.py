@@ -39,7 +39,7 @@ import os
 import re
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -82,8 +82,9 @@ class Location:
     """
 
     #: The obstore store (``S3Store``, ``GCSStore``, ``AzureStore``,
-    #: ``LocalStore`` or ``MemoryStore``).
-    store: Any
+    #: ``LocalStore`` or ``MemoryStore``). Not in the repr: an AzureStore
+    #: configured from the environment cannot print itself (obstore 0.12).
+    store: Any = field(repr=False)
     prefix: str
     #: The URL as given, without credentials: what messages name.
     url: str
