@@ -5,8 +5,9 @@ A :class:`Vm` is a lupa runtime made safe before any script sees it:
 - lupa's own bridges are closed: no ``python`` global, no ``python.eval``
   or builtins, and an ``attribute_filter`` that refuses every attribute of
   every Python object (a script that got hold of one could otherwise walk
-  ``__globals__`` to ``os``); the Python callbacks live in the prelude's
-  locals and are reached only through Lua closures;
+  ``__globals__`` to ``os``), and lupa's metatable of Python objects is
+  locked; the ``redis.*`` callables are Python objects scripts may call
+  and nothing more (a C call for Lua: see the prelude);
 - the globals are Redis 7.0.15's (no ``print``, ``debug``, ``setfenv``,
   ``getfenv``, ``newproxy``, ``os``, ``io``, ``require``, ``loadfile``,
   ``dofile``), read through a proxy that refuses undefined names and
