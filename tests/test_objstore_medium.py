@@ -318,3 +318,26 @@ def test_a_writer_taken_over_runs_no_retention() -> None:
     assert new.apply_retention(now=time.time() + 10)  # the holder's pass deletes the old
     assert new.read() == b"new"
     new.close()
+
+
+def test_open_a_directory_with_replicate_ships_it_to_the_bucket(tmp_path: Path) -> None:
+    url = memory_url()
+    store = snapkv.open(tmp_path / "db", replicate=url, replicate_interval=0.05)
+    store.update({f"k{i}": str(i) for i in range(10)})
+    assert store.replication is not None
+    store.close()  # the last upload, then the replica is let go
+    with snapkv.open(url) as replica:
+        assert dict(replica.items()) == {f"k{i}": str(i) for i in range(10)}
+
+
+def test_replicate_options_are_checked_before_the_disk(tmp_path: Path) -> None:
+    target = tmp_path / "db"
+    with pytest.raises(ValueError, match="replicate must be an object-store URL"):
+        snapkv.open(target, replicate="not-a-url")
+    with pytest.raises(ValueError, match="replicate_interval must be > 0"):
+        snapkv.open(target, replicate=memory_url(), replicate_interval=0)
+    with pytest.raises(ValueError, match="replicate_interval applies with replicate= only"):
+        snapkv.open(target, replicate_interval=5)
+    with pytest.raises(ValueError, match="replicate= ships a directory"):
+        snapkv.open(memory_url(), replicate=memory_url())
+    assert not target.exists()

@@ -61,6 +61,8 @@ def open(  # noqa: A001 - snapkv.open mirrors dbm.open and shelve.open
     storage_options: Mapping[str, object] | None = None,
     takeover: bool = False,
     retention: float | None = None,
+    replicate: str | None = None,
+    replicate_interval: float = 1.0,
 ) -> Store:
     """Open (creating if needed) the store in ``directory`` and restore it.
 
@@ -105,6 +107,10 @@ def open(  # noqa: A001 - snapkv.open mirrors dbm.open and shelve.open
     :param takeover: with a URL, open even while another live writer holds
         the prefix; that writer is fenced (its next write raises
         :class:`~snapkv.errors.StoreFencedError`).
+    :param replicate: with a directory, an object-store URL to ship its
+        snapshots and journal to continuously (``store.replication`` reports
+        the lag; an unreachable bucket never blocks or fails a write).
+    :param replicate_interval: with ``replicate``, seconds the bucket may lag.
     :param retention: with a URL, seconds old snapshots and journal
         segments are kept for point-in-time restore (default 24 hours).
         With a URL the journal is acknowledged once its segment is stored:
@@ -139,22 +145,14 @@ def open(  # noqa: A001 - snapkv.open mirrors dbm.open and shelve.open
         if save_on_close is None:
             save_on_close = not journal
         url = is_object_url(directory)
-        if not url:
-            given: dict[str, object] = {
-                "storage_options": storage_options,
-                "takeover": takeover or None,
-                "retention": retention,
-            }
-            extra = sorted(name for name, value in given.items() if value is not None)
-            if extra:
-                raise ValueError(f"{', '.join(extra)} apply to object-store URLs only")
-        if not isinstance(takeover, bool):
-            raise TypeError(f"takeover must be True or False, not {takeover!r}")
-        if retention is not None:
-            if isinstance(retention, bool) or not isinstance(retention, int | float):
-                raise TypeError(f"retention must be a number of seconds, not {retention!r}")
-            if not retention >= 0:
-                raise ValueError(f"retention must be >= 0 seconds, not {retention}")
+        _check_object_options(
+            url,
+            storage_options=storage_options,
+            takeover=takeover,
+            retention=retention,
+            replicate=replicate,
+            replicate_interval=replicate_interval,
+        )
         check_settings(
             databases=databases,
             clock=clock,
@@ -221,7 +219,65 @@ def open(  # noqa: A001 - snapkv.open mirrors dbm.open and shelve.open
         finally:
             medium.close()
         raise
+    if replicate is not None:
+        from snapkv.replication import replicate as start  # noqa: PLC0415 - the cloud extra
+
+        try:
+            store.replication = start(
+                path, replicate, interval=replicate_interval, storage_options=storage_options
+            )
+        except BaseException:
+            store.close()
+            raise
     return store
+
+
+def _check_object_options(
+    url: bool,
+    *,
+    storage_options: Mapping[str, object] | None,
+    takeover: object,
+    retention: object,
+    replicate: object,
+    replicate_interval: object,
+) -> None:
+    """Refuse an object-storage option that does not fit the target, before anything is touched.
+
+    :raises TypeError: an option of the wrong type.
+    :raises ValueError: an option that applies to a URL given for a
+        directory (or the other way round), or out of range.
+    """
+    if not isinstance(takeover, bool):
+        raise TypeError(f"takeover must be True or False, not {takeover!r}")
+    if retention is not None:
+        if isinstance(retention, bool) or not isinstance(retention, int | float):
+            raise TypeError(f"retention must be a number of seconds, not {retention!r}")
+        if not retention >= 0:
+            raise ValueError(f"retention must be >= 0 seconds, not {retention}")
+    if isinstance(replicate_interval, bool) or not isinstance(replicate_interval, int | float):
+        raise TypeError(
+            f"replicate_interval must be a number of seconds, not {replicate_interval!r}"
+        )
+    if not replicate_interval > 0:
+        raise ValueError(f"replicate_interval must be > 0 seconds, not {replicate_interval}")
+    if replicate is not None:
+        if url:
+            raise ValueError(
+                "replicate= ships a directory; this store is already on object storage"
+            )
+        if not is_object_url(replicate):
+            raise ValueError(
+                f"replicate must be an object-store URL (s3://bucket/prefix), not {replicate!r}"
+            )
+    elif replicate_interval != 1.0:
+        raise ValueError("replicate_interval applies with replicate= only")
+    if not url:
+        given: dict[str, object] = {"takeover": takeover or None, "retention": retention}
+        if replicate is None:
+            given["storage_options"] = storage_options
+        extra = sorted(name for name, value in given.items() if value is not None)
+        if extra:
+            raise ValueError(f"{', '.join(extra)} apply to object-store URLs only")
 
 
 def _open_url(
