@@ -62,7 +62,9 @@ def add_check_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
             "Verify every snapshot generation and journal in DIRECTORY and say what open() "
             "would do: load everything (exit 0), drop a damaged journal tail, or refuse "
             "(exit 1). With --repair, truncate journal damage to the last good record and set "
-            "corrupt files aside, keeping a backup of every file changed, after confirmation."
+            "corrupt files aside, keeping a backup of every file changed, after confirmation. "
+            "DIRECTORY may be an object-store URL (s3://bucket/prefix, gs://, az://, file://): "
+            "every manifest, snapshot and journal segment under it is verified."
         ),
     )
     parser.add_argument(
