@@ -342,3 +342,19 @@ def test_replicate_options_are_checked_before_the_disk(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="replicate= ships a directory"):
         snapkv.open(memory_url(), replicate=memory_url())
     assert not target.exists()
+
+
+def test_read_head_is_one_ranged_get_of_a_snapshots_start() -> None:
+    from snapkv import codec
+
+    medium = ObjectMedium.from_url(memory_url())
+    blob = b"".join(codec.iter_encode_snapshot([(0, ["k"], ["v" * 10_000], None)], journal_next=7))
+    medium.publish([blob])
+    generation = medium.generations()[0]
+    before = medium.client.stats.copy()
+    head = medium.read_head(generation, 64)
+    assert head == blob[:64]
+    assert codec.peek_journal_next(head) == 7
+    assert medium.client.stats.bytes_received - before.bytes_received == 64
+    assert medium.read_head("snapshot/none", 64) is None
+    medium.close()

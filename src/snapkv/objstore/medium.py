@@ -348,6 +348,19 @@ class ObjectMedium(Medium):
             )
         return data
 
+    def read_head(self, generation: str, size: int) -> bytes | None:
+        """The first ``size`` bytes of ``generation`` (one ranged GET); ``None`` if it is not named.
+
+        What a Store needs to learn a snapshot's ``journal_next`` (its first
+        record) without downloading the whole snapshot.
+        """
+        with self._state_lock:
+            refs = [r for r in self._snapshots if r.name == generation]
+        if not refs:
+            return None
+        end = min(size, refs[0].size)
+        return self.client.get_range(refs[0].name, 0, end) if end > 0 else b""
+
     def quarantine(self, generation: str) -> str:
         """Unlist ``generation`` (a manifest without it); the object stays for the window."""
         with self._seq_lock:
