@@ -132,3 +132,82 @@ def test_a_locked_read_reclaims_and_announces_in_the_keyspace_of_the_key(
     clocked.now += 1
     assert clocked("DBSIZE") == b":1\r\n"  # counting reclaims what is due first
     assert clocked.events() == ["1__:gone=expired"]
+
+
+READS = [
+    (("GET", "k"), "string"),
+    (("STRLEN", "k"), "string"),
+    (("MGET", "k", "k"), "string"),
+    (("EXISTS", "k"), "string"),
+    (("TTL", "k"), "string"),
+    (("LRANGE", "k", "0", "-1"), "list"),
+    (("HGET", "k", "f"), "hash"),
+    (("SMEMBERS", "k"), "set"),
+    (("SUNION", "k", "k"), "set"),
+    (("ZSCORE", "k", "a"), "zset"),
+    (("ZUNION", "1", "k"), "zset"),
+    (("ZINTERCARD", "1", "k"), "zset"),
+    (("SINTERCARD", "1", "k"), "set"),
+    (("DUMP", "k"), "hash"),
+    (("SORT", "k"), "list"),
+]
+
+
+@pytest.mark.parametrize(("read", "kind"), READS, ids=str)
+def test_a_read_of_an_expired_key_announces_expired_then_keymiss(
+    read: tuple[str, ...], kind: str
+) -> None:
+    clocked = Clocked("KAm")
+    try:
+        clocked(*SETUPS[kind])
+        clocked("PEXPIRE", "k", "100")
+        clocked.events()
+        clocked.now += 1
+        clocked(*read)
+        misses = sum(arg == "k" for arg in read[1:])
+        assert clocked.events() == ["0__:k=expired"] + ["0__:k=keymiss"] * misses
+    finally:
+        clocked.store.close()
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"), [("Kx", ["0__:k=expired"]), ("Km", ["0__:k=keymiss"])]
+)
+def test_expired_and_keymiss_are_each_raised_only_when_selected(
+    flags: str, expected: list[str]
+) -> None:
+    clocked = Clocked(flags)
+    try:
+        clocked("SET", "k", "1", "PX", "100")
+        clocked.now += 1
+        clocked("GET", "k")
+        assert clocked.events() == expected
+        # Without the expired class the read leaves the key to the sweep.
+        assert ("k" in clocked.store._space[0]) == ("x" not in flags)
+    finally:
+        clocked.store.close()
+
+
+@pytest.mark.parametrize(
+    "store",
+    [
+        ("ZUNIONSTORE", "k", "1", "src"),
+        ("SUNIONSTORE", "k", "src"),
+        ("ZRANGESTORE", "k", "src", "0", "-1"),
+        ("SORT", "src", "STORE", "k"),
+    ],
+    ids=str,
+)
+def test_an_expired_destination_is_announced_before_a_store_replaces_it(
+    clocked: Clocked, store: tuple[str, ...]
+) -> None:
+    source = (
+        ("SADD", "src", "1") if store[0] in ("SUNIONSTORE", "SORT") else ("ZADD", "src", "1", "a")
+    )
+    clocked(*source)
+    clocked("SET", "k", "v", "PX", "100")
+    clocked.events()
+    clocked.now += 1
+    clocked(*store)
+    event = "sortstore" if store[0] == "SORT" else store[0].lower()
+    assert clocked.events() == ["0__:k=expired", "0__:k=new", f"0__:k={event}"]

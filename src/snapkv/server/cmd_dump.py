@@ -50,12 +50,12 @@ def dump(client: Client, argv: list[str]) -> bytes:
     db = client.db
     with db._store._lock:
         kind = db.key_type(argv[1])
-        if kind is None:
-            missed(client, argv[1])
-            return client.null
-        key = argv[1]
-        value = db.get(key) if kind == "string" else db._lookup(key, values.BY_NAME[kind])
-        return bulk(rdb.dump(value))
+        if kind is not None:
+            key = argv[1]
+            value = db.get(key) if kind == "string" else db._lookup(key, values.BY_NAME[kind])
+            return bulk(rdb.dump(value))
+    missed(client, argv[1])  # outside the lock: it may reclaim the key, which takes it
+    return client.null
 
 
 def _options(argv: list[str]) -> tuple[bool, bool]:

@@ -36,6 +36,7 @@ __all__: list[str] = []
 _S = "set"
 _KEY = (1, 1, 1)
 _ALL = (1, -1, 1)
+_SET = ("set",)
 _LONG_MAX = 2**63 - 1
 _ERR_POSITIVE = "ERR value is out of range, must be positive"
 
@@ -187,19 +188,19 @@ def scard(client: Client, argv: list[str]) -> bytes:
 
 @command("sinter", -2, "readonly", keys=_ALL, group=_S)
 def sinter(client: Client, argv: list[str]) -> bytes:
-    missed(client, *argv[1:], kind="set")
+    missed(client, *argv[1:], kinds=_SET)
     return _set_reply(client, client.db.sets[argv[1]].intersection(*argv[2:]))
 
 
 @command("sunion", -2, "readonly", keys=_ALL, group=_S)
 def sunion(client: Client, argv: list[str]) -> bytes:
-    missed(client, *argv[1:], kind="set")
+    missed(client, *argv[1:], kinds=_SET)
     return _set_reply(client, client.db.sets[argv[1]].union(*argv[2:]))
 
 
 @command("sdiff", -2, "readonly", keys=_ALL, group=_S)
 def sdiff(client: Client, argv: list[str]) -> bytes:
-    missed(client, *argv[1:], kind="set")
+    missed(client, *argv[1:], kinds=_SET)
     return _set_reply(client, client.db.sets[argv[1]].difference(*argv[2:]))
 
 
@@ -228,7 +229,7 @@ def sintercard(client: Client, argv: list[str]) -> bytes:
         else:
             raise CommandError(ERR_SYNTAX)
     keys = argv[2 : 2 + numkeys]
-    missed(client, *keys, kind="set")
+    missed(client, *keys, kinds=_SET)
     return integer(client.db.sets[keys[0]].intersection_count(*keys[1:], limit=limit))
 
 
@@ -236,8 +237,9 @@ def _store(client: Client, argv: list[str], how: str) -> bytes:
     """SINTERSTORE/SUNIONSTORE/SDIFFSTORE destination key [key ...]: one record."""
     db = client.db
     destination = argv[1]
+    new = created(client, destination)  # reclaims an expired destination first
     existed = destination in db
-    missed(client, *argv[2:], kind="set")  # Redis reads every source before it writes
+    missed(client, *argv[2:], kinds=_SET)  # Redis reads every source before it writes
     view = db.sets[argv[2]]
     if how == "inter":
         size = view.intersection_store(destination, *argv[3:])
@@ -248,7 +250,7 @@ def _store(client: Client, argv: list[str], how: str) -> bytes:
     if size or existed:
         client.changes += 1
     if size:
-        written(client, NOTIFY_SET, f"s{how}store", destination, not existed)
+        written(client, NOTIFY_SET, f"s{how}store", destination, new)
     elif existed:
         written(client, NOTIFY_GENERIC, "del", destination)
     return integer(size)

@@ -146,7 +146,6 @@ def _elements(client: Client, key: str) -> tuple[str, list[str]]:
     with db._store._lock:
         kind = db.key_type(key)
         if kind is None:
-            missed(client, key)
             return "list", []
         if kind not in _SORTABLE:
             raise CommandError(_WRONGTYPE)
@@ -193,6 +192,7 @@ def _sort(client: Client, argv: list[str], *, readonly: bool) -> bytes:
         else:
             raise CommandError(ERR_SYNTAX)
         j += 1
+    missed(client, argv[1])  # before the lock: it may reclaim the key, which takes it
     kind, elements = _elements(client, argv[1])
     if dontsort and kind == "set" and store is not None:
         dontsort, alpha, by = False, True, None  # a stored list must not depend on hashing

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["parse_zmpop", "pop"]
 
 _Z = "sorted-set"
+_INPUTS = ("zset", "set")  # the types a ZUNION/ZINTER/ZDIFF source may hold
 _KEY = (1, 1, 1)
 _ERR_POSITIVE = "ERR value is out of range, must be positive"
 _UNION, _INTER, _DIFF = "union", "inter", "diff"
@@ -113,13 +114,12 @@ def _combine(client: Client, argv: list[str], op: str, dest: str | None, card: b
     db = client.db
     store = db._store
     ticket = None
+    # Before the lock, which reclaiming an expired key takes: Redis reads
+    # every source (keymiss for each missing one) before it parses the rest.
+    missed(client, *keys, kinds=_INPUTS)
+    new = dest is not None and not card and created(client, dest)
     with store._lock:
-        sources = []
-        for key in keys:
-            source = _source(client, key)
-            if source is None:
-                missed(client, key)
-            sources.append(source)
+        sources = [_source(client, key) for key in keys]
         weights, how, withscores, limit = _options(
             argv, at + 1 + setnum, setnum, op=op, dest=dest, card=card
         )
@@ -133,7 +133,6 @@ def _combine(client: Client, argv: list[str], op: str, dest: str | None, card: b
             if client.resp > 2:
                 return client.encode([[m, s] for s, m in pairs])
             return client.encode([x for s, m in pairs for x in (m, s)])
-        new = created(client, dest)
         deleted = False
         if result:
             items = [x for m, s in result.items() for x in (s, m)]

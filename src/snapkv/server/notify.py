@@ -26,9 +26,12 @@ Keys the Store reclaims because they expired announce ``expired`` (class
 the listener never calls the Store, whose lock it runs under. Redis also
 reclaims a key the moment a command looks it up; the Store's reads are
 lock-free and leave that to the sweep (every 100 ms, as Redis's active
-expiry), except that a write about to replace an expired key reclaims it
-first (:func:`created`), so its ``expired`` is never lost. Nothing is ever
-``evicted``: snapkv evicts nothing.
+expiry), so while ``expired`` events are selected the helpers do it here:
+a write about to replace an expired key reclaims it first
+(:func:`created`), so its ``expired`` is never lost, and a read that misses
+one (:func:`missed`) announces ``expired`` before ``keymiss``, as Redis
+does. Both take the Store's lock for it: a handler calls them outside its
+own locked section. Nothing is ever ``evicted``: snapkv evicts nothing.
 """
 
 from __future__ import annotations
@@ -77,6 +80,7 @@ __all__ = [
 ]
 
 _EITHER = NOTIFY_KEYSPACE | NOTIFY_KEYEVENT
+_MISS_OR_EXPIRED = NOTIFY_KEY_MISS | NOTIFY_EXPIRED
 
 
 def notify(target: Client | ServerState, flag: int, event: str, key: str, db: int) -> None:
@@ -123,24 +127,30 @@ def popped(client: Client, flag: int, event: str, key: str) -> None:
         notify(client, NOTIFY_GENERIC, "del", key, client.db_index)
 
 
-def missed(client: Client, *keys: str, kind: str | None = None) -> None:
+def missed(client: Client, *keys: str, kinds: tuple[str, ...] | None = None) -> None:
     """``keymiss`` (class ``m``) for each of ``keys`` that is missing, in order.
 
     Redis's ``lookupKeyRead`` raises it for every read lookup that finds
-    nothing. The read handlers call this on their miss (or empty) branch
-    only, so a hit costs nothing; a command that reads several keys calls
-    it with them all, and with ``kind`` (the type it reads) it stops at the
-    first key of another type, where Redis stops with WRONGTYPE.
+    nothing, after ``expired`` when the key had just expired (it reclaims
+    the key there and then: so does this, when ``expired`` is selected).
+    The read handlers call this on their miss (or empty) branch only, so a
+    hit costs nothing; a command that reads several keys calls it with them
+    all, and with ``kinds`` (the types it reads) it stops at the first key
+    of another type, where Redis stops with WRONGTYPE. Never call it under
+    the Store's lock: reclaiming takes it.
     """
     selected = client.server.config.notify_keyspace_events
-    if not (selected & NOTIFY_KEY_MISS and selected & _EITHER):
+    if not (selected & _MISS_OR_EXPIRED and selected & _EITHER):
         return
     db = client.db
     for key in keys:
         found = db.key_type(key)
         if found is None:
-            notify(client, NOTIFY_KEY_MISS, "keymiss", key, client.db_index)
-        elif kind is not None and found != kind:
+            if selected & NOTIFY_EXPIRED:
+                _reclaim_due(db, key)
+            if selected & NOTIFY_KEY_MISS:
+                notify(client, NOTIFY_KEY_MISS, "keymiss", key, client.db_index)
+        elif kinds is not None and found not in kinds:
             return
 
 
