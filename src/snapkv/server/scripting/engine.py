@@ -321,10 +321,14 @@ class ScriptEngine(RedisApi):
     def kill(self, kind: str) -> bytes:
         """SCRIPT KILL (``kind`` "script") or FUNCTION KILL ("function"): the reply."""
         run = self.running
-        if run is None or run.kind != kind:
+        if run is None:
             return _NOTBUSY
         if run.wrote:
             return _UNKILLABLE
+        if run.kind != kind:
+            # SCRIPT KILL of a function, FUNCTION KILL of a script: Redis's BUSY
+            # text naming the command that would kill it.
+            return _BUSY[run.kind]
         run.killed = True
         log.warning("Lua script killed by user with %s KILL.", kind.upper())
         return OK
