@@ -116,11 +116,11 @@ def _run_in_thread(fn: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
     return thread, result
 
 
-def _busy(r: Any) -> bool:
+def _busy(r: Any, kill: str = "SCRIPT") -> bool:
     try:
         r.ping()
     except redis.exceptions.ResponseError as exc:
-        assert str(exc) == BUSY
+        assert str(exc) == BUSY.replace("SCRIPT KILL", f"{kill} KILL")
         return True
     return False
 
@@ -297,3 +297,18 @@ def test_asyncio_client_scripts(serve: Callable[..., Running]) -> None:
             await client.aclose()
 
     assert asyncio.run(main()) == list(range(1, 21))
+
+
+def test_script_kill_does_not_kill_a_function(serve: Callable[..., Running]) -> None:
+    running = serve(busy_reply_threshold=50)
+    caller, other = running.client(), running.client()
+    body = "#!lua name=spin\nredis.register_function('spin', function() while true do end end)"
+    assert other.function_load(body) in ("spin", b"spin")
+    thread, result = _run_in_thread(lambda: caller.fcall("spin", 0))
+    wait_until(lambda: _busy(other, "FUNCTION"), timeout=DEADLINE, what="BUSY replies")
+    with pytest.raises(redis.exceptions.ResponseError) as refused:
+        other.script_kill()
+    assert str(refused.value) == BUSY.replace("SCRIPT KILL", "FUNCTION KILL")
+    assert other.execute_command("FUNCTION", "KILL") in (b"OK", "OK", True)
+    thread.join(DEADLINE)
+    assert str(result[0]).startswith(KILLED)  # Redis's hook says SCRIPT KILL for both
