@@ -361,6 +361,24 @@ CASES = {
         _cmd("RANDOMKEY"),
         _cmd("DBSIZE"),
     ],
+    "blocking pops served at once": [
+        _cmd("RPUSH", "l", "a", "b", "c"),
+        _cmd("BLPOP", "zz", "l", "0"),
+        _cmd("BRPOP", "l", "0"),
+        _cmd("BLMOVE", "l", "d", "LEFT", "RIGHT", "0"),
+        _cmd("BRPOPLPUSH", "d", "e", "0"),
+        _cmd("RPUSH", "l", "a", "b"),
+        _cmd("BLMPOP", "0", "2", "zz", "l", "RIGHT", "COUNT", "5"),
+        _cmd("ZADD", "z", "1", "a", "2", "b", "3", "c"),
+        _cmd("BZPOPMIN", "z", "0"),
+        _cmd("BZPOPMAX", "zz", "z", "0"),
+        _cmd("BZMPOP", "0", "1", "z", "MIN", "COUNT", "3"),
+        _cmd("MULTI"),
+        _cmd("BLPOP", "zz", "0"),  # never waits inside a transaction
+        _cmd("RPUSH", "l", "x"),
+        _cmd("BLPOP", "l", "0"),
+        _cmd("EXEC"),
+    ],
     "a script": [
         _cmd(
             "EVAL",

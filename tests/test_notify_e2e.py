@@ -103,3 +103,66 @@ def test_resp3_subscriber_gets_events_as_pushes(serve: Callable[..., Running]) -
     assert _messages(pubsub, 1) == [("__keyevent@0__:zadd", "board")]
     pubsub.close()
     client.close()
+
+
+def _blocked(client: Any) -> int:
+    return int(client.info("clients")["blocked_clients"])
+
+
+def _until_sentinel(admin: Any, pubsub: Any) -> list[tuple[str, str]]:
+    """Every message before a sentinel published now on a channel the pattern matches."""
+    admin.publish("__keyspace@0__:sentinel", "end")
+    got: list[tuple[str, str]] = []
+    deadline = time.monotonic() + DEADLINE
+    while True:
+        assert time.monotonic() < deadline, f"no sentinel after {got}"
+        message = pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
+        if message is None:
+            continue
+        if message["channel"] == "__keyspace@0__:sentinel":
+            return got
+        got.append((message["channel"], message["data"]))
+
+
+@pytest.mark.parametrize(
+    ("block", "wake"),
+    [
+        (("BLPOP", "q", "5"), ("LPUSH", "q", "x")),
+        (("BRPOP", "q", "5"), ("RPUSH", "q", "x", "y")),
+        (("BLMOVE", "q", "d", "RIGHT", "LEFT", "5"), ("RPUSH", "q", "x", "y")),
+        (("BLMPOP", "5", "2", "p", "q", "LEFT", "COUNT", "5"), ("RPUSH", "q", "x", "y")),
+        (("BZPOPMIN", "z", "5"), ("ZADD", "z", "1", "a")),
+        (("BZMPOP", "5", "1", "z", "MAX", "COUNT", "1"), ("ZADD", "z", "1", "a", "2", "b")),
+    ],
+    ids=["blpop", "brpop", "blmove", "blmpop", "bzpopmin", "bzmpop"],
+)
+def test_a_served_blocked_pop_raises_the_events_redis_raises(
+    serve: Callable[..., Running], redis_port: int, block: tuple[str, ...], wake: tuple[str, ...]
+) -> None:
+    """The pusher's events, then the pop's (and del) as the blocked client is served."""
+    running = serve()
+    seen = []
+    for port in (running.port, redis_port):
+        admin = redis.Redis(port=port, decode_responses=True)
+        admin.flushall()
+        admin.config_set("notify-keyspace-events", "KEAn")
+        pubsub = admin.pubsub()
+        pubsub.psubscribe("__keyspace@0__:*")
+        waiter = redis.Redis(port=port, decode_responses=True, socket_timeout=DEADLINE)
+        conn = waiter.connection_pool.get_connection()
+        try:
+            conn.send_command(*block)
+            deadline = time.monotonic() + DEADLINE
+            while _blocked(admin) != 1:
+                assert time.monotonic() < deadline, "the client never blocked"
+            admin.execute_command(*wake)
+            assert conn.read_response() is not None
+            seen.append(_until_sentinel(admin, pubsub))
+        finally:
+            admin.config_set("notify-keyspace-events", "")
+            waiter.connection_pool.release(conn)
+            pubsub.close()
+            waiter.close()
+            admin.close()
+    assert seen[0] == seen[1]
+    assert any(event in ("lpop", "rpop", "zpopmin", "zpopmax") for _, event in seen[0])
