@@ -53,7 +53,7 @@ import uuid
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 
-from snapkv.errors import MediumError, StoreFencedError
+from snapkv.errors import MediumError
 from snapkv.media.base import JournalFile, Medium
 from snapkv.objstore import layout as lo
 from snapkv.objstore.claim import claim_prefix
@@ -61,6 +61,7 @@ from snapkv.objstore.client import ObjectClient
 from snapkv.objstore.journals import JournalBook, JournalState, ObjectJournal
 from snapkv.objstore.reader import PrefixReader
 from snapkv.objstore.retention import apply_retention
+from snapkv.objstore.sequence import Sequence
 
 __all__ = ["DEFAULT_HEARTBEAT_TIMEOUT", "DEFAULT_RETENTION", "ObjectMedium"]
 
@@ -122,11 +123,8 @@ class ObjectMedium(Medium):
         self._clock = clock
         self.writer = lo.Writer(uuid.uuid4().hex[:16], socket.gethostname(), os.getpid())
         self._state_lock = threading.Lock()  # journals, snapshots, counters
-        self._seq_lock = threading.Lock()  # numbered creates: consecutive, one at a time
         self._book = JournalBook()
-        self._fenced: str | None = None
         self._closed = False
-        self._uncertain: tuple[int, bytes] | None = None  # a create that failed for good
         self._last_retention = 0.0
         self._clock_ms = 0
         self._open(takeover, repair)
@@ -165,7 +163,7 @@ class ObjectMedium(Medium):
         """
         for line in self.repaired:
             log.warning("object recovery: %s", line)
-        with self._seq_lock:
+        with self._seq.lock:
             self._consolidate()
 
     def _open(self, takeover: bool, repair: bool) -> None:
@@ -183,11 +181,9 @@ class ObjectMedium(Medium):
             repair=repair,
         )
         self.epoch = claim.manifest.epoch
-        self._manifest = claim.manifest
+        self._seq = Sequence(self.client, self.writer, claim, self._stored)
         self._snapshots = list(claim.manifest.snapshots)
         self._next_generation = claim.manifest.next_generation
-        self._refs = list(claim.refs)
-        self._next_seq = claim.next_seq
         self._clock_ms = claim.clock_ms
         journals = lo.fold_segments(claim.pairs, describe=self.client.describe("segment"))
         self._book.load(claim.pairs, journals)
@@ -202,97 +198,27 @@ class ObjectMedium(Medium):
     def _check_writable(self) -> None:
         if self._closed:
             raise MediumError(f"the medium of {self.client.describe()} is closed")
-        if self._fenced is not None:
-            raise StoreFencedError(self._fenced)
+        self._seq.check()
 
-    def _fence(self, why: str) -> StoreFencedError:
-        self._fenced = (
-            f"{self.client.describe()}: {why}; this store (epoch {self.epoch}) acknowledges "
-            "no further write: reopen the prefix to continue from the new writer's state"
-        )
-        log.error("%s", self._fenced)
-        return StoreFencedError(self._fenced)
-
-    def _put_segment(self, segment: lo.Segment) -> None:
-        """Create ``segment`` at the next number; caller holds ``_seq_lock``."""
-        self._check_writable()
-        self._resolve_uncertain()
-        seq = self._next_seq
-        name = lo.segment_name(seq)
-        data = lo.encode_segment(segment)
-        try:
-            theirs = self.client.create(name, data)
-        except MediumError:
-            self._uncertain = (seq, data)
-            raise
-        if theirs is not None:
-            try:
-                other = f"epoch {lo.decode_segment(theirs).epoch}"
-            except lo.LayoutError:
-                other = "another writer"
-            raise self._fence(f"{lo.segment_name(seq)} was created by {other}")
-        self._record(seq, segment, data)
-
-    def _record(self, seq: int, segment: lo.Segment, data: bytes) -> None:
-        """Segment ``seq`` is stored: name it, and note it as its journal's last."""
-        self._refs.append(segment.ref(seq, data))
-        self._next_seq = seq + 1
+    def _stored(self, seq: int, segment: lo.Segment) -> None:
+        """Segment ``seq`` is stored (the Sequence says so): it is its journal's last."""
         with self._state_lock:
             self._book.wrote(seq, segment)
 
-    def _resolve_uncertain(self) -> None:
-        """After a create that failed for good: did it land? (The ambiguous PUT, at the end.)"""
-        if self._uncertain is None:
-            return
-        seq, data = self._uncertain
-        there = self.client.get(lo.segment_name(seq))
-        self._uncertain = None
-        if there == data:
-            self._record(seq, lo.decode_segment(data), data)
-        elif there is not None:
-            raise self._fence(f"{lo.segment_name(seq)} was created by another writer")
-
     def _write_manifest(self, *, released: bool = False, **changes: object) -> lo.Manifest:
-        """Create the next manifest: the state plus ``changes``; caller holds ``_seq_lock``."""
-        self._check_writable()
-        self._resolve_uncertain()
-        current = self._manifest
+        """Create the next manifest: the state plus ``changes``; caller holds the sequence lock."""
         with self._state_lock:
-            segments_from = self._book.segments_from(self._next_seq)
-        refs = [ref for ref in self._refs if ref.seq >= segments_from]
+            segments_from = self._book.segments_from(self._seq.next_seq)
         fields: dict[str, object] = {
-            "number": current.number + 1,
-            "epoch": self.epoch,
-            "writer": self.writer,
             "heartbeat_ms": self._now_ms(),
             "released": released,
             "snapshots": tuple(self._snapshots),
             "next_generation": self._next_generation,
-            "segments_from": segments_from,
-            "segments": tuple(refs),
-            "tail_from": self._next_seq,
             "retention_ms": int(self.retention * 1000),
             "clock_ms": self._clock_ms,
         }
         fields.update(changes)
-        while True:
-            manifest = lo.Manifest(**fields)  # type: ignore[arg-type]
-            theirs = self.client.create(manifest.name, lo.encode_manifest(manifest))
-            if theirs is None:
-                break
-            try:
-                there = lo.decode_manifest(theirs)
-            except lo.LayoutError:
-                raise self._fence(f"{manifest.name} was created by another writer") from None
-            if there.writer != self.writer or there.epoch != self.epoch:
-                raise self._fence(f"{manifest.name} was created by {there.writer}")
-            # Ours: an earlier create whose reply was lost for good landed
-            # after all (the ambiguous PUT, found at the next one). It is
-            # history now; this one goes to the next number.
-            fields["number"] = there.number + 1
-        self._manifest = manifest
-        self._refs = refs
-        return manifest
+        return self._seq.create_manifest(fields, segments_from)
 
     # ----------------------------------------------------------------- snapshots
 
@@ -309,7 +235,7 @@ class ObjectMedium(Medium):
             self._next_generation += 1
         time_ms = self._now_ms()
         ref = self._upload_snapshot(generation, time_ms, pieces)
-        with self._seq_lock:
+        with self._seq.lock:
             snapshots = [ref, *self._snapshots][: self.keep + 1]
             self._write_manifest(snapshots=tuple(snapshots))
             self._snapshots = snapshots
@@ -363,7 +289,7 @@ class ObjectMedium(Medium):
 
     def quarantine(self, generation: str) -> str:
         """Unlist ``generation`` (a manifest without it); the object stays for the window."""
-        with self._seq_lock:
+        with self._seq.lock:
             snapshots = [ref for ref in self._snapshots if ref.name != generation]
             self._write_manifest(snapshots=tuple(snapshots))
             self._snapshots = snapshots
@@ -389,14 +315,14 @@ class ObjectMedium(Medium):
     def create_journal(self, jid: int, header: bytes) -> JournalFile:
         if not 0 < jid < 10**16:
             raise ValueError(f"journal ids are 1 to 10**16-1, not {jid}")
-        with self._seq_lock:
+        with self._seq.lock:
             now = self._now_ms()
             segment = lo.Segment(
                 lo.KIND_WRITE, self.epoch, jid, 0, now, bytes(header), ((len(header), now),)
             )
-            self._put_segment(segment)
+            self._seq.put_segment(segment)
             with self._state_lock:
-                state = self._book.created(jid, header, self._next_seq - 1, segment.times)
+                state = self._book.created(jid, header, self._seq.next_seq - 1, segment.times)
         return ObjectJournal(self, jid, state)
 
     def open_journal(self, jid: int) -> JournalFile:
@@ -412,8 +338,8 @@ class ObjectMedium(Medium):
             doomed = [jid for jid in self._book.live if jid < below]
         if not doomed:
             return  # nothing to say: no request
-        with self._seq_lock:
-            self._put_segment(
+        with self._seq.lock:
+            self._seq.put_segment(
                 lo.Segment(lo.KIND_DROP_BELOW, self.epoch, below, written_ms=self._now_ms())
             )
             with self._state_lock:
@@ -421,15 +347,17 @@ class ObjectMedium(Medium):
                     self._book.drop(jid)
 
     def quarantine_journal(self, jid: int) -> str:
-        with self._seq_lock:
-            self._put_segment(lo.Segment(lo.KIND_DROP, self.epoch, jid, written_ms=self._now_ms()))
+        with self._seq.lock:
+            self._seq.put_segment(
+                lo.Segment(lo.KIND_DROP, self.epoch, jid, written_ms=self._now_ms())
+            )
             with self._state_lock:
                 self._book.drop(jid)
         return f"{self.describe_journal(jid)} (unlisted, kept for the retention window)"
 
     def journal_write(self, jid: int, state: JournalState, data: bytes) -> None:
         """:meth:`ObjectJournal.write`: buffer ``data`` with the time it was appended."""
-        if self._fenced is not None or self._closed:
+        if self._seq.fenced is not None or self._closed:
             self._check_writable()  # raises
         if not data:
             return
@@ -445,7 +373,7 @@ class ObjectMedium(Medium):
     def journal_sync(self, jid: int, state: JournalState) -> None:
         """:meth:`ObjectJournal.sync`: one segment of everything buffered (none if nothing is)."""
         self._check_writable()
-        with self._seq_lock:
+        with self._seq.lock:
             with self._state_lock:
                 if not state.live:
                     raise MediumError(f"{self.describe_journal(jid)} was replaced or removed")
@@ -458,14 +386,14 @@ class ObjectMedium(Medium):
             segment = lo.Segment(
                 lo.KIND_WRITE, self.epoch, jid, start, self._now_ms(), payload, times
             )
-            self._put_segment(segment)
+            self._seq.put_segment(segment)
             with self._state_lock:
                 state.synced(len(payload))
-            if self._next_seq - self._manifest.segments_from > self.consolidate_after:
+            if self._seq.next_seq - self._seq.manifest.segments_from > self.consolidate_after:
                 self._consolidate()
 
     def _consolidate(self) -> None:
-        """Put every journal again whole, then a manifest from there; caller holds ``_seq_lock``.
+        """Put every journal again whole, then a manifest; caller holds the sequence lock.
 
         What an open reads is every segment from the newest manifest's
         ``segments_from``: one per sync since the journal began, which with
@@ -482,11 +410,11 @@ class ObjectMedium(Medium):
                 data = state.durable_bytes()
                 times = tuple(zip(state.ends, state.stamps, strict=True))
             segment = lo.Segment(lo.KIND_WRITE, self.epoch, jid, 0, self._now_ms(), data, times)
-            self._put_segment(segment)
+            self._seq.put_segment(segment)
             with self._state_lock:
                 # The same journal, now written whole from this segment on
                 # (its handles keep the state: nothing changes for them).
-                state.first_seq = state.last_seq = self._next_seq - 1
+                state.first_seq = state.last_seq = self._seq.next_seq - 1
         with self._state_lock:
             self._book.dead = []  # every journal dropped before now lies before the rewrite
         self._write_manifest()
@@ -495,11 +423,13 @@ class ObjectMedium(Medium):
         """:meth:`ObjectJournal.truncate`: an empty write at the cut, then what is buffered."""
         if size < 0:
             raise ValueError(f"cannot truncate to {size} bytes")
-        with self._seq_lock:
+        with self._seq.lock:
             with self._state_lock:
                 cut = state.cut(size)
             if cut:
-                self._put_segment(lo.Segment(lo.KIND_WRITE, self.epoch, jid, size, self._now_ms()))
+                self._seq.put_segment(
+                    lo.Segment(lo.KIND_WRITE, self.epoch, jid, size, self._now_ms())
+                )
         self.journal_sync(jid, state)
 
     # ---------------------------------------------------------------- lifecycle
@@ -507,12 +437,12 @@ class ObjectMedium(Medium):
     @property
     def fenced(self) -> bool:
         """Whether a newer writer took the prefix over (every write now raises StoreFencedError)."""
-        return self._fenced is not None
+        return self._seq.fenced is not None
 
     def apply_retention(self, *, now: float | None = None) -> list[str]:
         """Delete what the retention window lets go (FORMAT.md O8); return the names deleted."""
         self._check_writable()
-        # Not under _seq_lock: a pass of LISTs and DELETEs must not hold back
+        # Not under the sequence lock: a pass of LISTs and DELETEs must not hold back
         # the segment PUTs that acknowledge writes (see the retention module).
         with self._state_lock:
             protected = {ref.name for ref in self._snapshots}
@@ -520,7 +450,7 @@ class ObjectMedium(Medium):
             self._reader,
             now_ms=int((self._clock() if now is None else now) * 1000),
             window_ms=int(self.retention * 1000),
-            newest=self._manifest,
+            newest=self._seq.manifest,
             protected=protected,
         )
         self._last_retention = time.monotonic()
@@ -547,8 +477,8 @@ class ObjectMedium(Medium):
         if self._closed:
             return
         try:
-            if self._fenced is None:
-                with self._seq_lock:
+            if self._seq.fenced is None:
+                with self._seq.lock:
                     self._write_manifest(released=True)
         except MediumError as exc:
             log.warning(
