@@ -30,7 +30,8 @@ module is the writer that keeps its rules:
   changes other than appends (create, cut, set aside, remove) are
   segments, so the journals are the fold of the segments, in order
   (:mod:`snapkv.objstore.journals` keeps their books; the claim at open is
-  :mod:`snapkv.objstore.claim`'s).
+  :mod:`snapkv.objstore.claim`'s; every numbered create, and the fencing it
+  detects, :mod:`snapkv.objstore.sequence`'s).
 * **An idle store makes no requests**: no heartbeat thread; a segment is
   put only when there is something to sync, a manifest only for the events
   above, retention only after a publish (at most every
