@@ -150,9 +150,7 @@ def test_a_lost_or_damaged_object_stops_the_restore_naming_it(tmp_path: Path) ->
 
 _WRITER = """
 import sys, time, snapkv
-from snapkv.replication import replicate
-store = snapkv.open(sys.argv[1], fsync="no")
-rep = replicate(sys.argv[1], sys.argv[2], interval=0.2)
+store = snapkv.open(sys.argv[1], fsync="no", replicate=sys.argv[2], replicate_interval=0.2)
 i = 0
 while True:
     store.set(f"k{i % 500}", str(i))
@@ -345,12 +343,11 @@ def test_a_rotation_between_two_reads_never_ships_a_later_write_without_an_earli
 
 def test_closing_the_store_ends_its_replication_with_a_last_upload(tmp_path: Path) -> None:
     from snapkv.objstore.url import parse_url
-    from snapkv.replication import replicate
 
     url = f"memory://close-{os.getpid()}/db"
-    store = snapkv.open(tmp_path / "data", fsync="no")
     # A long interval: only the upload that close() makes can ship these.
-    store.replication = replicator = replicate(tmp_path / "data", url, interval=3600)
+    store = snapkv.open(tmp_path / "data", fsync="no", replicate=url, replicate_interval=3600)
+    replicator = store.replication
     wait_until(lambda: replicator.status.requests > 0, what="the first pass")
     for i in range(20):
         store.set(f"k{i}", str(i))
