@@ -6,9 +6,10 @@ worker`` / ``rq worker``, a subprocess started from its command line) and
 this test, which enqueues and reads results through the queue's public
 API. What passes here is not a model of Celery or RQ but the libraries
 themselves, with every command they send: kombu's transport (LPUSH, BRPOP
-on several queues, MULTI/EXEC), the result backend (SET with expiry,
-PUBLISH to the waiting caller's SUBSCRIBE), RQ's registries (sorted sets,
-WATCH, LMOVE) and the scripts they load.
+on several queues, MULTI/EXEC, and its Lua: the unacked mutex's release,
+binding deadlines by ``redis.call('TIME')`` and ``ZADD GT``), the result
+backend (SETEX, PUBLISH to the waiting caller's SUBSCRIBE, a chord's
+counter), RQ's registries (sorted sets, WATCH, LMOVE).
 
 Celery's app is examples/job_queue/tasks.py, the README's example, so the
 commands the README shows are the ones tested. Every wait has a deadline
