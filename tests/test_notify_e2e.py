@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from reference import Raw, request
 from snapkv import Store
 from snapkv.server import Config
 from snapkv.server.conf import parse_events
@@ -166,3 +167,30 @@ def test_a_served_blocked_pop_raises_the_events_redis_raises(
             admin.close()
     assert seen[0] == seen[1]
     assert any(event in ("lpop", "rpop", "zpopmin", "zpopmax") for _, event in seen[0])
+
+
+def test_a_resp3_writer_listening_to_its_own_key_gets_the_event_before_the_reply(
+    serve: Callable[..., Running], redis_port: int
+) -> None:
+    """Redis pushes the event into the writer's output buffer before the command's reply."""
+    running = serve()
+    streams = []
+    for port in (running.port, redis_port):
+        raw = Raw(port)
+        try:
+            raw("CONFIG", "SET", "notify-keyspace-events", "KEA")
+            raw("HELLO", "3")  # its reply names the server: not compared
+            raw("PSUBSCRIBE", "__keyspace@0__:*")
+            raw.sock.sendall(request("SET", "own", "1") + request("DEL", "own"))
+            want = b"+OK\r\n"
+            data = b""
+            deadline = time.monotonic() + DEADLINE
+            while not data.endswith(b":1\r\n"):
+                assert time.monotonic() < deadline, data
+                data += raw.sock.recv(65536)
+            assert want in data
+            streams.append(raw.buf + data)
+        finally:
+            raw("CONFIG", "SET", "notify-keyspace-events", "")
+            raw.close()
+    assert streams[0] == streams[1]

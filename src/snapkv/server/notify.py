@@ -87,18 +87,24 @@ def notify(target: Client | ServerState, flag: int, event: str, key: str, db: in
     """Publish ``event`` on ``key`` of keyspace ``db`` (Redis's ``notifyKeyspaceEvent``).
 
     ``target`` is the client whose command raised it, or the server itself
-    (expiry, a script's or a blocked client's service): only its
-    configuration and pub/sub registry are used. ``flag`` is the event's
-    class (``conf.NOTIFY_*``).
+    (expiry): only its configuration and pub/sub registry are used, and a
+    client is named as the messages' sender, so that if it listens itself
+    its copy goes out before its reply, as in Redis. ``flag`` is the
+    event's class (``conf.NOTIFY_*``). While nobody subscribes to anything
+    nothing is formatted.
     """
     server = cast("ServerState", getattr(target, "server", target))
     selected = server.config.notify_keyspace_events
     if not (selected & flag and selected & _EITHER):
         return
+    registry = server.pubsub
+    if not (registry.channels or registry.patterns):
+        return
+    sender = cast("Client", target) if target is not server else None
     if selected & NOTIFY_KEYSPACE:
-        publish(server, f"__keyspace@{db}__:{key}", event)
+        publish(server, f"__keyspace@{db}__:{key}", event, sender)
     if selected & NOTIFY_KEYEVENT:
-        publish(server, f"__keyevent@{db}__:{event}", key)
+        publish(server, f"__keyevent@{db}__:{event}", key, sender)
 
 
 def written(client: Client, flag: int, event: str, key: str, new: bool = False) -> None:
