@@ -194,3 +194,30 @@ def test_a_resp3_writer_listening_to_its_own_key_gets_the_event_before_the_reply
             raw("CONFIG", "SET", "notify-keyspace-events", "")
             raw.close()
     assert streams[0] == streams[1]
+
+
+def test_every_key_the_sweeper_reclaims_is_announced_once(
+    serve: Callable[..., Running],
+) -> None:
+    """Hundreds of keys expiring together in three keyspaces: one ``expired`` each."""
+    running = serve(notify_keyspace_events=parse_events("Ex"))
+    admin = redis.Redis(port=running.port, decode_responses=True)
+    pubsub = admin.pubsub()
+    pubsub.psubscribe("__keyevent@*__:expired")
+    expected = set()
+    for db in (0, 1, 5):
+        client = redis.Redis(port=running.port, decode_responses=True, db=db)
+        with client.pipeline(transaction=False) as pipe:
+            for i in range(150):
+                pipe.set(f"k{i}", "v", px=30 + i % 7)
+                expected.add((f"__keyevent@{db}__:expired", f"k{i}"))
+            pipe.set("stays", "v")
+            pipe.execute()
+        client.close()
+    got = _messages(pubsub, len(expected))
+    assert len(set(got)) == len(got) == len(expected)
+    assert set(got) == expected
+    assert pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2) is None
+    assert admin.dbsize() == 1
+    pubsub.close()
+    admin.close()
