@@ -31,6 +31,12 @@ SPELLINGS = [
     "tE",
     "dK",
     "KKEE",
+    "KEn",  # n sits after the classes, before K and E
+    "gnE",
+    "tdnxeK",
+    "Anm",  # A hides n (it is not part of A)
+    "AnKE",
+    "nm",
 ]
 
 
