@@ -708,7 +708,9 @@ class Store(Keyspace):
         """Remove journals that no retained snapshot needs (tolerates failure: costs only disk)."""
         try:
             oldest = self._medium.generations()[-1]
-            blob = self._medium.read(oldest)
+            # The first record is all peek_journal_next reads (a header, a
+            # frame and META's 8 bytes); a head cut short keeps the journals.
+            blob = self._medium.read_head(oldest, 4096)
             needed = codec.peek_journal_next(blob) if blob is not None else None
             if needed is not None:
                 self._medium.remove_journals(needed)

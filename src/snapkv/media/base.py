@@ -121,6 +121,16 @@ class Medium(ABC):
         :raises MediumError: the snapshot exists but could not be read.
         """
 
+    def read_head(self, generation: str, size: int) -> bytes | None:
+        """The first ``size`` bytes of ``generation`` (``None`` if there is none).
+
+        Enough to peek a snapshot's first record (its ``journal_next``)
+        without reading all of it: a medium where a whole read is costly
+        (object storage: a download) reads only the head.
+        """
+        data = self.read(generation)
+        return None if data is None else data[:size]
+
     @abstractmethod
     def quarantine(self, generation: str) -> str:
         """Set aside a generation that failed verification; return where it went.

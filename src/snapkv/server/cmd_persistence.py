@@ -54,7 +54,7 @@ def bgsave(client: Client, argv: list[str]) -> bytes:
     return b"+Background saving started\r\n"
 
 
-@command("shutdown", -1, "admin noscript loading stale no_multi", group=_SRV)
+@command("shutdown", -1, "admin noscript loading stale no_multi allow_busy", group=_SRV)
 def shutdown(client: Client, argv: list[str]) -> bytes:
     """SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE]: Redis's ``prepareForShutdown``, then stop.
 
