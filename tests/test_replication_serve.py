@@ -90,3 +90,53 @@ def _pings(client: object) -> bool:
         return bool(client.ping())  # type: ignore[attr-defined]
     except redis.ConnectionError:
         return False
+
+
+def _serve_on(url: str, port: int, env: dict[str, str], *extra: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "snapkv", "serve", "--port", str(port), "--dir", url, *extra],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def test_serve_with_the_bucket_as_its_medium_keeps_every_write_across_kill_and_restart(
+    moto_s3: S3Bucket,  # noqa: F811 - the fixture imported above
+) -> None:
+    """``--dir s3://...``: no local state; appendfsync always acknowledges after the PUT."""
+    url = moto_s3.url("medium")
+    env = moto_s3.process_env()
+    port = _free_port()
+    server = _serve_on(url, port, env, "--appendfsync", "always", "--save", "")
+    try:
+        client = redis.Redis(port=port, socket_timeout=10)
+        wait_until(lambda: _pings(client), timeout=30, what="the server to answer")
+        for i in range(50):
+            client.set(f"key:{i}", f"value {i}")
+        client.rpush("jobs", "a", "b", "c")
+        client.delete("key:3")
+        assert client.config_get("appendfsync") == {"appendfsync": "always"}
+    finally:
+        server.kill()  # every reply above came after its segment was stored
+        server.communicate(timeout=30)
+    port = _free_port()
+    # The killed server's claim is still fresh: a second server must take it over
+    # explicitly (as a new writer would), so the first is fenced; snapkv.open() does.
+    with snapkv.open(url, takeover=True) as store:
+        assert store.get("key:0") == "value 0"
+        assert "key:3" not in store
+        assert list(store.lists["jobs"]) == ["a", "b", "c"]
+        assert len(store) == 50
+    server = _serve_on(url, port, env, "--appendfsync", "always", "--save", "")
+    try:
+        client = redis.Redis(port=port, socket_timeout=10)
+        wait_until(lambda: _pings(client), timeout=30, what="the restarted server to answer")
+        assert client.get("key:49") == b"value 49"
+        assert client.lrange("jobs", 0, -1) == [b"a", b"b", b"c"]
+        client.shutdown(nosave=True)
+    except redis.ConnectionError:
+        pass  # SHUTDOWN closes the connection
+    finally:
+        _out, err = server.communicate(timeout=30)
+    assert server.returncode == 0, err.decode(errors="replace")

@@ -16,6 +16,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from snapkv.cli_common import EXIT_OK, InputError
+from snapkv.objstore.url import is_object_url
 
 if TYPE_CHECKING:
     from snapkv.server.conf import ConfigReader
@@ -221,7 +222,10 @@ def _serve(args: argparse.Namespace) -> int:
             raise InputError(f"--{name}: {exc}") from None
     config = reader.config
     # As Redis's dir: "" names no directory (here: a memory-only server).
-    config.dir = os.path.abspath(config.dir) if config.dir else None
+    # An object-store URL (s3://bucket/prefix) is the medium itself, not a path.
+    if config.dir and not is_object_url(config.dir):
+        config.dir = os.path.abspath(config.dir)
+    config.dir = config.dir or None
     try:
         config.check()
     except ValueError as exc:

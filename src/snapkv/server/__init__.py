@@ -55,7 +55,8 @@ from importlib import metadata
 from typing import Any
 
 from snapkv import recovery_advice
-from snapkv.media import FileMedium
+from snapkv.media import FileMedium, Medium
+from snapkv.objstore.url import is_object_url
 from snapkv.server.conf import DEFAULT_SAVE, ConfigError
 from snapkv.server.network import RespServer
 from snapkv.server.process import Notifier, Pidfile, remove_logging, setup_logging
@@ -101,8 +102,17 @@ def open_for(config: Config, directory: str | None = None) -> Store:
     # A Store on the directory, built here rather than by snapkv.open(), whose
     # defaults are an embedded program's: the server decides itself when a
     # snapshot is taken (save rules, SAVE, SHUTDOWN), so closing never saves.
+    medium: Medium
+    if is_object_url(directory):
+        # Object storage as the medium (s3://, gs://, az://, file://, memory://):
+        # the prefix is claimed for this server; another live writer refuses it.
+        from snapkv.objstore.medium import ObjectMedium  # noqa: PLC0415 - the cloud extra
+
+        medium = ObjectMedium.from_url(directory, keep=1, repair=config.aof_load_repair)
+    else:
+        medium = FileMedium(directory, keep=1)
     store = Store(
-        FileMedium(directory, keep=1),
+        medium,
         databases=config.databases,
         journal=config.appendonly,
         fsync=fsync if config.appendonly else "everysec",
@@ -178,7 +188,8 @@ def serve(
         started = time.monotonic()
         if store is None:
             if config.dir:
-                notifier.send(f"STATUS=Loading data from {os.path.abspath(config.dir)}")
+                where = config.dir if is_object_url(config.dir) else os.path.abspath(config.dir)
+                notifier.send(f"STATUS=Loading data from {where}")
             try:
                 store = open_for(config)
             except Exception as exc:
