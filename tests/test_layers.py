@@ -103,6 +103,39 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.errors",
     },
     "snapkv.media": {"snapkv.media.base", "snapkv.media.file", "snapkv.media.memory"},
+    # Object storage (the cloud extra: obstore, imported by these modules only,
+    # and only when a URL is opened): a medium beside the file and memory ones.
+    "snapkv.objstore": set(),
+    "snapkv.objstore.url": set(),
+    "snapkv.objstore.client": {"snapkv.errors"},
+    "snapkv.objstore.layout": {"snapkv._binary", "snapkv.errors"},
+    "snapkv.objstore.reader": {"snapkv.errors", "snapkv.objstore", "snapkv.objstore.client"},
+    "snapkv.objstore.claim": {
+        "snapkv.errors",
+        "snapkv.objstore",
+        "snapkv.objstore.client",
+        "snapkv.objstore.reader",
+    },
+    "snapkv.objstore.sequence": {
+        "snapkv.errors",
+        "snapkv.objstore",
+        "snapkv.objstore.claim",
+        "snapkv.objstore.client",
+    },
+    "snapkv.objstore.journals": {"snapkv.errors", "snapkv.media.base", "snapkv.objstore"},
+    "snapkv.objstore.retention": {"snapkv.errors", "snapkv.objstore", "snapkv.objstore.reader"},
+    "snapkv.objstore.medium": {
+        "snapkv.errors",
+        "snapkv.media.base",
+        "snapkv.objstore",
+        "snapkv.objstore.claim",
+        "snapkv.objstore.client",
+        "snapkv.objstore.journals",
+        "snapkv.objstore.reader",
+        "snapkv.objstore.retention",
+        "snapkv.objstore.sequence",
+        "snapkv.objstore.url",
+    },
     "snapkv.keyspace": {
         "snapkv._binary",
         "snapkv.effects",
@@ -124,7 +157,50 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.values",
     },
     # open(): checks, creates, locks and restores (the Store's own checks reused).
-    "snapkv.opening": {"snapkv.errors", "snapkv.media", "snapkv.recovery", "snapkv.store"},
+    "snapkv.opening": {
+        "snapkv.errors",
+        "snapkv.media",
+        "snapkv.objstore.medium",
+        "snapkv.objstore.url",
+        "snapkv.recovery",
+        "snapkv.replication",
+        "snapkv.store",
+    },
+    # Continuous replication of a directory to object storage: the directory's
+    # own files read back (FileMedium's read side), written through ObjectMedium.
+    "snapkv.replication": {
+        "snapkv.replication.replicator",
+        "snapkv.replication.source",
+        "snapkv.replication.status",
+    },
+    "snapkv.replication.status": set(),
+    "snapkv.replication.source": {
+        "snapkv._frame",
+        "snapkv.codec",
+        "snapkv.errors",
+        "snapkv.journal.format",
+        "snapkv.media.file",
+    },
+    "snapkv.replication.shipper": {
+        "snapkv.journal.format",
+        "snapkv.replication.source",
+        "snapkv.replication.status",
+    },
+    "snapkv.replication.target": {
+        "snapkv.journal.format",
+        "snapkv.media.base",
+        "snapkv.objstore.client",
+        "snapkv.objstore.medium",
+        "snapkv.replication.source",
+    },
+    "snapkv.replication.replicator": {
+        "snapkv.objstore.client",
+        "snapkv.objstore.url",
+        "snapkv.replication.shipper",
+        "snapkv.replication.source",
+        "snapkv.replication.status",
+        "snapkv.replication.target",
+    },
     "snapkv.recovery": {
         "snapkv.codec",
         "snapkv.errors",
@@ -176,6 +252,16 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.store",
     },
     "snapkv.testing.faulty": {"snapkv.errors", "snapkv.media.base"},
+    "snapkv.testing.faulty_objects": {"snapkv.objstore.client"},
+    # snapkv check URL: every object the manifests name, read back.
+    "snapkv.check.objects": {
+        "snapkv.errors",
+        "snapkv.objstore",
+        "snapkv.objstore.client",
+        "snapkv.objstore.reader",
+        "snapkv.objstore.url",
+        "snapkv.recovery",
+    },
     "snapkv": {
         "snapkv.codec",
         "snapkv.errors",
@@ -312,6 +398,8 @@ ALLOWED: dict[str, set[str]] = {
     },
     "snapkv.server": {
         "snapkv.media",
+        "snapkv.objstore.medium",  # --dir s3://...: the bucket as the medium
+        "snapkv.objstore.url",
         "snapkv.recovery_advice",  # restore()'s refusals in the server's words
         "snapkv.server.conf",
         "snapkv.server.network",
@@ -320,9 +408,27 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.store",
     },
     "snapkv.cli_common": set(),
-    "snapkv.cli_check": {"snapkv.check", "snapkv.cli_common", "snapkv.errors"},
+    "snapkv.cli_check": {
+        "snapkv.check",
+        "snapkv.check.objects",
+        "snapkv.cli_common",
+        "snapkv.errors",
+        "snapkv.objstore.url",
+    },
+    "snapkv.cli_restore": {
+        "snapkv.cli_common",
+        "snapkv.errors",
+        "snapkv.journal.format",
+        "snapkv.media",
+        "snapkv.objstore",
+        "snapkv.objstore.client",
+        "snapkv.objstore.reader",
+        "snapkv.objstore.url",
+    },
     "snapkv.cli_serve": {
         "snapkv.cli_common",
+        "snapkv.objstore.url",
+        "snapkv.replication",  # --replicate URL
         "snapkv.server",
         "snapkv.server.conf",
         "snapkv.server.state",  # types only
@@ -331,6 +437,7 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv",
         "snapkv.cli_check",
         "snapkv.cli_common",
+        "snapkv.cli_restore",
         "snapkv.cli_serve",
         "snapkv.codec",
         "snapkv.errors",
