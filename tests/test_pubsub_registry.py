@@ -162,3 +162,18 @@ def test_a_sender_listening_gets_its_own_event_at_once(server: Dispatcher) -> No
     assert other.outbox == [] and len(scheduled) == 1  # the others: at the loop turn's end
     scheduled.pop()()
     assert [parse(r) for r in other.outbox] == [[b"message", b"__keyspace@0__:k", b"set"]]
+
+
+def test_a_publish_after_the_loop_closed_is_dropped_quietly(server: Dispatcher) -> None:
+    """The sweeper may still expire keys (and publish) while the server stops."""
+
+    def closed(callback: Any) -> None:
+        raise RuntimeError("Event loop is closed")
+
+    subscriber = Client(server)
+    server.add_client(subscriber)
+    server.execute(subscriber, ["SUBSCRIBE", "late"])
+    server.threadsafe_call = closed
+    server.loop_thread = threading.get_ident() + 1  # the caller is not the loop's thread
+    assert publish(server, "late", "m") == 1
+    assert subscriber.outbox == []

@@ -45,6 +45,7 @@ directly, every publisher takes the lock and pushes at once.)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable
 from threading import get_ident
@@ -286,7 +287,10 @@ class PubSub:
         elif on_loop:
             self._queue(batches, sender)
         else:
-            schedule(lambda: self._queue(batches, None))
+            # RuntimeError: the loop is closed (the server stopped while the
+            # sweeper or a script still ran): there is nobody left to deliver to.
+            with contextlib.suppress(RuntimeError):
+                schedule(lambda: self._queue(batches, None))
 
     def _queue(self, batches: list[_Batch], sender: Client | None) -> None:
         """Append to the clients' queues and make sure a flush comes (event loop's thread only)."""
