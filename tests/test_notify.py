@@ -512,7 +512,7 @@ def _commands() -> st.SearchStrategy[tuple[str, ...]]:
 
 
 @settings(
-    max_examples=60,
+    max_examples=150,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
