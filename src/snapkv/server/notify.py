@@ -69,7 +69,6 @@ __all__ = [
     "NOTIFY_SET",
     "NOTIFY_STRING",
     "NOTIFY_ZSET",
-    "announce_new",
     "created",
     "install",
     "missed",
@@ -197,11 +196,6 @@ def _reclaim_due(db: Keyspace, key: str) -> None:
     if key in db._space[0]:
         with db._store._lock:
             db._reclaim(None)
-
-
-def announce_new(client: Client, key: str) -> None:
-    """``new`` for ``key`` in the client's keyspace (after :func:`created` said so)."""
-    notify(client, NOTIFY_NEW, "new", key, client.db_index)
 
 
 def install(server: ServerState) -> None:
