@@ -1,4 +1,4 @@
-"""Snapshot format v3's typed chunks: hashes, lists, sets, sorted sets <-> CONTAINERS records.
+"""Snapshot format v3's typed chunks: hashes, lists, sets, sorted sets, streams <-> CONTAINERS records.
 
 Pure: no I/O. :mod:`snapkv.codec` frames, orders and counts the records;
 this module encodes and decodes one CONTAINERS body (docs/FORMAT.md,
@@ -21,6 +21,13 @@ record stays a bounded amount of memory (``MAX_CHUNK_ELEMENTS`` elements or
 holds one part of a larger value holds that one key alone and says so in
 its flags (``FLAG_CONTINUED``: more parts follow; ``FLAG_CONTINUES``: it
 continues the previous record's key), and the reader checks the chain.
+
+A stream is written as a list of strings is: its elements are its flat
+form (:func:`snapkv.values.streams.flat`: the metadata, then each entry's
+ID, field count, fields and values) with every number as decimal text.
+Its entries vary in width and it carries metadata, so no fixed column fits
+it; as text it reuses the list's layout, its chunking and its checks, and a
+stream with no entries still has elements (its metadata).
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ from sortedcontainers import SortedList
 from snapkv._binary import encode_text
 from snapkv._frame import checked_text
 from snapkv.errors import CorruptSnapshotError
-from snapkv.values import epoch, hashes, lists, sets, zsets
+from snapkv.values import epoch, hashes, lists, sets, streams, zsets
 
 __all__ = [
     "CONTAINERS_HEAD",
@@ -75,7 +82,9 @@ MAX_CHUNK_ELEMENTS = 8_192
 
 # The type codes of snapkv.values (frozen on-disk codes) and their containers.
 _HASH, _LIST, _SET, _ZSET = hashes.CODE, lists.CODE, sets.CODE, zsets.CODE
+_STREAM = streams.CODE
 Hash, List, Set, ZSet = hashes.Hash, lists.List, sets.Set, zsets.ZSet
+Stream = streams.Stream
 # ENTRIES' layouts (codec.LAYOUT_LENGTHS, codec.LAYOUT_SEPARATED), shared by CONTAINERS.
 _LENGTHS, _SEPARATED = 0, 1
 _BIG_ENDIAN = sys.byteorder == "big"
@@ -98,6 +107,7 @@ _CLASSES: tuple[tuple[int, type[Any]], ...] = (
     (_LIST, List),
     (_SET, Set),
     (_ZSET, ZSet),
+    (_STREAM, Stream),
 )
 
 
@@ -112,7 +122,7 @@ def split_by_type(
     """
     types = list(map(type, values))
     present = set(types)
-    unknown = present - {str, Hash, List, Set, ZSet}
+    unknown = present - {str, Hash, List, Set, ZSet, Stream}
     if unknown:
         name = next(iter(unknown)).__name__
         raise TypeError(f"snapshot values must be str or a snapkv.values container, not {name}")
@@ -160,6 +170,8 @@ def encode_records(
         large for the format.
     """
     limit = MAX_CHUNK_ELEMENTS
+    if code == _STREAM:  # as its flat form's text: a list's columns (module docstring)
+        values = [list(map(str, streams.flat(value))) for value in values]
     chunk = _Columns()
     for index, (key, value) in enumerate(zip(keys, values, strict=True)):
         count = len(value)
@@ -338,7 +350,7 @@ def decode_body(body: memoryview, base: int) -> Body:
     count, code, flags, layout = CONTAINERS_HEAD.unpack_from(body, 0)
     if count == 0:
         raise _fail("CONTAINERS record with zero keys", base, check="entry-count")
-    if not _HASH <= code <= _ZSET:
+    if not _HASH <= code <= _STREAM:
         raise _fail(f"unknown value type {code}", base + 4, check="container-type")
     if flags & ~FLAGS_KNOWN or (flags & (FLAG_CONTINUES | FLAG_CONTINUED) and count != 1):
         raise _fail(
@@ -439,6 +451,9 @@ def build(
     elif code == _SET:
         it = iter(strings)
         made = [Set(islice(it, count)) for count in counts]
+    elif code == _STREAM:  # ValueError for a malformed flat form: Parts.add reports it
+        it = iter(strings)
+        return [streams.from_items(list(islice(it, count))) for count in counts]
     else:
         by_member = zip(strings, scores, strict=True)
         by_score = zip(scores, strings, strict=True)
@@ -494,7 +509,14 @@ class Parts:
             strings, scores = self.open[3], self.open[4]
             counts = [len(strings) // strings_per_element(code)]
         self.open = None
-        built = build(code, counts, strings, scores)
+        try:
+            built = build(code, counts, strings, scores)
+        except ValueError as exc:
+            raise CorruptSnapshotError(
+                f"a stream's entries or metadata are malformed: {exc}",
+                offset=pos,
+                check="stream-form",
+            ) from None
         if built is None:
             raise CorruptSnapshotError(
                 "a field or member appears twice in one value",

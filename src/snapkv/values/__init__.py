@@ -1,6 +1,6 @@
-"""The value types a key can hold besides a string: hashes, lists, sets, sorted sets.
+"""The value types a key can hold besides a string: hashes, lists, sets, sorted sets, streams.
 
-One module per type (``hashes``, ``lists``, ``sets``, ``zsets``), each the
+One module per type (``hashes``, ``lists``, ``sets``, ``zsets``, ``streams``), each the
 container, its effects and their undo, and its flat form (see
 :mod:`snapkv.values.base`); this package maps type codes and container
 classes to those modules. Pure: no store, no I/O. Below the codec and the
@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from snapkv.errors import WrongTypeError
-from snapkv.values import hashes, lists, sets, zsets
+from snapkv.values import hashes, lists, sets, streams, zsets
 from snapkv.values.base import Item, Items, ValueType, epoch, next_epoch
 
 __all__ = [
@@ -27,12 +27,13 @@ __all__ = [
     "lists",
     "next_epoch",
     "sets",
+    "streams",
     "type_name",
     "wrong_type",
     "zsets",
 ]
 
-_TYPES: tuple[ValueType, ...] = (hashes, lists, sets, zsets)
+_TYPES: tuple[ValueType, ...] = (hashes, lists, sets, zsets, streams)
 #: Type modules by their on-disk code.
 BY_CODE: dict[int, ValueType] = {t.CODE: t for t in _TYPES}
 #: Type modules by their container class.
