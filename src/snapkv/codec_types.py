@@ -1,4 +1,4 @@
-"""Snapshot format v3's typed chunks: hashes, lists, sets, sorted sets, streams <-> CONTAINERS records.
+"""Snapshot format v3's typed chunks: hashes, lists, sets, sorted sets, streams <-> CONTAINERS.
 
 Pure: no I/O. :mod:`snapkv.codec` frames, orders and counts the records;
 this module encodes and decodes one CONTAINERS body (docs/FORMAT.md,

@@ -32,8 +32,6 @@ is concrete: ``*`` and a ``~`` trim are resolved to IDs before journaling.
 
 from __future__ import annotations
 
-from typing import Any
-
 from sortedcontainers import SortedDict
 
 from snapkv.values.base import Item, Items, check_texts, epoch
@@ -41,6 +39,7 @@ from snapkv.values.base import Item, Items, check_texts, epoch
 __all__ = [
     "CLASS",
     "CODE",
+    "ID",
     "META_ITEMS",
     "NAME",
     "OP_ADD",
@@ -48,7 +47,6 @@ __all__ = [
     "OP_INSERT",
     "OP_META",
     "OP_TRIM",
-    "ID",
     "Stream",
     "apply",
     "build",
@@ -141,7 +139,7 @@ def _inserted(items: Items) -> list[tuple[ID, tuple[str, ...]]]:
 
 
 def apply(value: Stream | None, opcode: int, items: Items) -> Stream | None:
-    """Apply one stream effect (see the module docstring); ``None`` only for a missing key left so."""
+    """Apply one stream effect (module docstring); ``None`` only for a missing key left so."""
     if opcode == OP_ADD:
         if len(items) < 4:
             raise ValueError(f"a stream ADD effect has {len(items)} items")

@@ -4,7 +4,8 @@
 ``store.lists[key]`` (:class:`ListView`, deque-like),
 ``store.sets[key]`` (:class:`SetView`, a ``MutableSet``) and
 ``store.zsets[key]`` (:class:`SortedSetView`, member -> score with ranks
-and ranges) and ``store.streams[key]`` (:class:`StreamView`, entries by ID). See :mod:`snapkv.views.base` for what they share.
+and ranges) and ``store.streams[key]`` (:class:`StreamView`, entries by ID).
+See :mod:`snapkv.views.base` for what they share.
 """
 
 from __future__ import annotations

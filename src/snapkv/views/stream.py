@@ -187,6 +187,7 @@ class StreamView(View):
         self,
         fields: Mapping[str, str] | Iterable[tuple[str, str]],
         id: str = "*",  # noqa: A002 - Redis's and redis-py's name
+        *,
         maxlen: int | None = None,
         approximate: bool = False,
         minid: str | None = None,
@@ -233,7 +234,7 @@ class StreamView(View):
         approximate: bool = False,
         limit: int | None = None,
     ) -> int:
-        """XTRIM: remove the oldest entries beyond ``maxlen``, or below ``minid``; the number removed."""
+        """XTRIM: remove the oldest entries beyond ``maxlen``, or below ``minid``; how many."""
         trim = _trim_args(maxlen, minid, approximate, limit)
         if trim is None:
             raise ValueError("syntax error, XTRIM must be called with a trimming strategy")
