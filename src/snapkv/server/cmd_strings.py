@@ -29,9 +29,11 @@ from snapkv.server.notify import (
     NOTIFY_GENERIC,
     NOTIFY_STRING,
     created,
+    created_each,
     missed,
     notify,
     written,
+    written_each,
 )
 from snapkv.server.resp.text import byte_len, to_bytes, to_text
 from snapkv.server.resp.writer import EMPTY_BULK, OK, ONE, ZERO, bulk, integer
@@ -278,11 +280,10 @@ def _pairs(argv: list[str], name: str) -> dict[str, str]:
 @command("mset", -3, "write denyoom", keys=(1, -1, 2), group=_S)
 def mset(client: Client, argv: list[str]) -> bytes:
     pairs = _pairs(argv, "mset")
-    events = _set_events(client, argv)
+    events = created_each(client, argv[1::2])
     client.db.update(pairs)
     client.changes += (len(argv) - 1) // 2  # a repeated key counts twice, as in Redis
-    if events:
-        _announce_sets(client, events)
+    written_each(client, NOTIFY_STRING, "set", events)
     return OK
 
 
@@ -292,33 +293,11 @@ def msetnx(client: Client, argv: list[str]) -> bytes:
     db = client.db
     if any(key in db for key in pairs):
         return ZERO
-    events = _set_events(client, argv)
+    events = created_each(client, argv[1::2])
     db.update(pairs)
     client.changes += (len(argv) - 1) // 2
-    if events:
-        _announce_sets(client, events)
+    written_each(client, NOTIFY_STRING, "set", events)
     return ONE
-
-
-def _set_events(client: Client, argv: list[str]) -> list[tuple[str, bool]]:
-    """MSET's ``set`` events in argument order, each key's first marked if it creates the key.
-
-    Taken before the write (which replaces every key at once), and only
-    while events are selected.
-    """
-    if not client.server.config.notify_keyspace_events:
-        return []
-    seen: set[str] = set()
-    events = []
-    for key in argv[1::2]:
-        events.append((key, key not in seen and created(client, key)))
-        seen.add(key)
-    return events
-
-
-def _announce_sets(client: Client, events: list[tuple[str, bool]]) -> None:
-    for key, new in events:
-        written(client, NOTIFY_STRING, "set", key, new)
 
 
 # ------------------------------------------------------------------ lengths

@@ -70,12 +70,14 @@ __all__ = [
     "NOTIFY_STRING",
     "NOTIFY_ZSET",
     "created",
+    "created_each",
     "install",
     "missed",
     "notify",
     "popped",
     "watched",
     "written",
+    "written_each",
 ]
 
 _EITHER = NOTIFY_KEYSPACE | NOTIFY_KEYEVENT
@@ -184,6 +186,25 @@ def created(client: Client, key: str) -> bool:
     if selected & NOTIFY_EXPIRED:
         _reclaim_due(db, key)
     return bool(selected & NOTIFY_NEW)
+
+
+def created_each(client: Client, keys: list[str]) -> list[tuple[str, bool]]:
+    """:func:`created` for each of ``keys`` in order (a repeated key is new once), before a write
+    that sets them all at once (MSET); empty while no event can be published."""
+    if not client.server.config.notify_keyspace_events & _EITHER:
+        return []
+    seen: set[str] = set()
+    events = []
+    for key in keys:
+        events.append((key, key not in seen and created(client, key)))
+        seen.add(key)
+    return events
+
+
+def written_each(client: Client, flag: int, event: str, events: list[tuple[str, bool]]) -> None:
+    """:func:`written` for each ``(key, new)`` that :func:`created_each` gave."""
+    for key, new in events:
+        written(client, flag, event, key, new)
 
 
 def _reclaim_due(db: Keyspace, key: str) -> None:
