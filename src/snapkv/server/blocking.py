@@ -27,6 +27,9 @@ How a waiting client is served, as Redis 7.0 does it:
   keep waiting (Redis 7.0 serves only ``o->type`` matching the wait; 7.2
   changed this). A client waiting for a list is passed over when the key
   is a sorted set, and the other way round.
+* A stream is read, not consumed (XREAD BLOCK, :mod:`.cmd_stream`): every
+  client waiting on a stream key is tried, each for the entries after its
+  own ID, and one with nothing new keeps waiting.
 * On timeout, CLIENT UNBLOCK or disconnect the connection calls the wait's
   ``cancel``: the client is forgotten here.
 
@@ -73,7 +76,7 @@ class Waiter:
         #: The keyspace the keys are in (the client's when it blocked).
         self.db = client.db_index
         self.keys = keys
-        #: ``"list"`` or ``"zset"``: the TYPE of value that serves this client.
+        #: ``"list"``, ``"zset"`` or ``"stream"``: the TYPE of value that serves this client.
         self.kind = kind
         self.serve = serve
 
@@ -214,6 +217,8 @@ class Blocking:
                 log.error("serving a client blocked on %r failed: %s", key, exc)
                 served = (error(f"ERR {exc}"), [])
             if served is None:
+                if waiter.kind == "stream":
+                    continue  # each XREAD waits for entries after its own ID
                 break
             reply, changed = served
             self.forget(waiter)

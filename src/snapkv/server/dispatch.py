@@ -62,6 +62,7 @@ import snapkv.server.cmd_pubsub
 import snapkv.server.cmd_scripting
 import snapkv.server.cmd_set
 import snapkv.server.cmd_sort
+import snapkv.server.cmd_stream
 import snapkv.server.cmd_strings
 import snapkv.server.cmd_zset
 import snapkv.server.cmd_zset_store  # noqa: F401 - imported for its declarations
