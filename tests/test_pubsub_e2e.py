@@ -8,6 +8,7 @@ for a condition, with a deadline, never a sleep.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import threading
@@ -172,6 +173,29 @@ def test_redis_py_pubsub_asyncio(serve: Callable[..., Running], protocol: int) -
                         break
             await p.unsubscribe()
             await p.punsubscribe()
+            # Handlers, run by PubSub.run() as a task.
+            handled: list[bytes] = []
+            done = asyncio.Event()
+
+            async def handler(message: dict[str, Any]) -> None:
+                handled.append(message["data"])
+                if len(handled) == 2:
+                    done.set()
+
+            h = r.pubsub()
+            await h.subscribe(**{"aio-h": handler})
+            task = asyncio.create_task(h.run())
+            async with asyncio.timeout(DEADLINE):
+                while (await r.pubsub_numsub("aio-h"))[0][1] != 1:
+                    pass  # each check is a round trip: the SUBSCRIBE may still be on its way
+                assert await r.publish("aio-h", "one") == 1
+                assert await r.publish("aio-h", "two") == 1
+                await done.wait()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await h.aclose()
+            assert handled == [b"one", b"two"]
             return got
         finally:
             await p.aclose()
