@@ -24,8 +24,10 @@ from snapkv.replication.status import replication_info
 from snapkv.server.pubsub import counts as pubsub_counts
 from snapkv.server.resp.writer import bulk
 from snapkv.server.scripting import cached_scripts, lua_memory
+from snapkv.server.scripting.functions import functions_info
 from snapkv.server.state import REDIS_VERSION
 from snapkv.server.table import ErrorStats, command
+from snapkv.server.tracking import counts as tracking_counts
 
 if TYPE_CHECKING:
     from snapkv.server.client import Client
@@ -217,6 +219,7 @@ def _memory_section(server: ServerState) -> dict[str, object]:
     }
     # The Lua interpreter (EVAL's and FUNCTION's share one), and the scripts cached.
     lua = lua_memory(server)
+    functions, functions_vm = functions_info(server)
     memory.update(
         {
             "used_memory_lua": lua,
@@ -224,11 +227,11 @@ def _memory_section(server: ServerState) -> dict[str, object]:
             "used_memory_lua_human": _human(lua),
             "used_memory_scripts_eval": 0,
             "number_of_cached_scripts": cached_scripts(server),
-            "number_of_functions": 0,
+            "number_of_functions": functions,
             "number_of_libraries": 0,
-            "used_memory_vm_functions": 0,
-            "used_memory_vm_total": lua,
-            "used_memory_vm_total_human": _human(lua),
+            "used_memory_vm_functions": functions_vm,
+            "used_memory_vm_total": lua + functions_vm,
+            "used_memory_vm_total_human": _human(lua + functions_vm),
             "used_memory_functions": 0,
             "used_memory_scripts": 0,
             "used_memory_scripts_human": "0B",
@@ -346,6 +349,10 @@ def _stats_section(server: ServerState, errors: ErrorStats, ops: int) -> dict[st
         "unexpected_error_replies"
     )
     stats.update((name, "0.00" if name == "expired_stale_perc" else 0) for name in zero.split())
+    keys, items, prefixes = tracking_counts(server)
+    stats["tracking_total_keys"] = keys
+    stats["tracking_total_items"] = items
+    stats["tracking_total_prefixes"] = prefixes
     channels, patterns, shard_channels = pubsub_counts(server)
     stats["pubsub_channels"] = channels
     stats["pubsub_patterns"] = patterns
