@@ -214,6 +214,19 @@ def remembered_reads(connect: Callable[[], Conn]) -> list[bytes]:
     return seen
 
 
+def reads_of_a_script(connect: Callable[[], Conn]) -> list[bytes]:
+    """Keys a tracking client's script reads are remembered for it (Redis's script_caller)."""
+    tracker, writer = connect(), connect()
+    tracker("HELLO", "3")
+    assert tracker("CLIENT", "TRACKING", "on") == b"+OK\r\n"
+    seen = [tracker("EVAL", "return redis.call('get', KEYS[1])", "1", "s")]
+    seen += [writer("SET", "s", "1")]
+    seen += tracker.pushes(1)
+    seen += [tracker("PING")]
+    assert tracker.quiet()
+    return seen
+
+
 def noloop_optin_optout(connect: Callable[[], Conn]) -> list[bytes]:
     tracker, writer = connect(), connect()
     tracker("HELLO", "3")
@@ -259,12 +272,30 @@ def told_under_client_reply_off(connect: Callable[[], Conn]) -> list[bytes]:
     return seen
 
 
+def script_reads_for_the_caller(connect: Callable[[], Conn]) -> list[bytes]:
+    """The keys a script's calls read are remembered for its caller; NOLOOP spares its writes."""
+    tracker, writer = connect(), connect()
+    tracker("HELLO", "3")
+    seen = [tracker("CLIENT", "TRACKING", "on", "NOLOOP")]
+    seen += [tracker("EVAL", "return redis.call('get', KEYS[1])", "1", "sk")]
+    seen += [tracker("EVAL_RO", "return redis.call('mget', 'm1', 'm2')", "0")]
+    seen += [writer("MSET", "sk", "1", "m2", "2")]
+    seen += tracker.pushes(2)
+    # Its own script writing a key it read: NOLOOP, so nothing.
+    seen += [tracker("GET", "own"), tracker("EVAL", "return redis.call('set', 'own', 'x')", "0")]
+    seen += [tracker("PING")]
+    assert tracker.quiet()
+    return seen
+
+
 SCENARIOS = [
+    script_reads_for_the_caller,
     told_under_client_reply_off,
     bcast_prefixes_and_flush,
     bcast_noloop_and_own_writes,
     redirect_to_a_resp2_subscriber,
     remembered_reads,
+    reads_of_a_script,
     noloop_optin_optout,
 ]
 

@@ -247,6 +247,8 @@ class ScriptEngine(RedisApi):
         script.select(caller.db_index)
         script.set_resp(2)
         script.user = caller.user
+        # A tracking caller remembers the keys its script reads (Redis's script_caller).
+        script.tracking = caller.tracking
         self.running = run
         try:
             if server.store.in_transaction:  # inside EXEC: its transaction is ours
@@ -263,6 +265,7 @@ class ScriptEngine(RedisApi):
             reply = error(f"ERR Error running script {run.name}, {exc}")
         finally:
             self.running = None
+            script.tracking = None
         if run.vm is self._eval_vm:
             self.eval_memory = run.vm.memory()
         return reply
