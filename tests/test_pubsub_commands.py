@@ -401,6 +401,7 @@ def test_pubsub_introspection(twin: Any, first: Pair, pair: Pair, resp: int) -> 
         "nosuch 1 1 1",
         "pubsub x 1 1",
         "pubsub 1 1 -1",
+        "",  # changes nothing, as in Redis
     ],
 )
 def test_client_output_buffer_limit_config(twin: Any, value: str) -> None:

@@ -438,7 +438,13 @@ DEFAULT_BUFFER_LIMITS: dict[str, tuple[int, int, int]] = {
 
 
 def _buffer_limits(args: Sequence[str]) -> dict[str, tuple[int, int, int]]:
-    """Redis's ``client-output-buffer-limit <class> <hard> <soft> <seconds> ...``."""
+    """Redis's ``client-output-buffer-limit <class> <hard> <soft> <seconds> ...``.
+
+    An empty value (``CONFIG SET client-output-buffer-limit ""``) changes
+    nothing, as in Redis: the result names only the classes given.
+    """
+    if list(args) == [""]:
+        return {}
     if not args or len(args) % 4:
         raise ConfigError("Wrong number of arguments in buffer limit configuration.")
     limits: dict[str, tuple[int, int, int]] = {}

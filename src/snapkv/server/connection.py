@@ -473,7 +473,7 @@ class Connection(asyncio.Protocol):
             now = time.monotonic()
             if self.soft_since is None:
                 self.soft_since = now
-            over = now - self.soft_since >= seconds
+            over = now - self.soft_since > seconds  # Redis: more than the seconds
         elif size < soft or not soft:
             self.soft_since = None
         if over:
