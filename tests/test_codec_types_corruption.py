@@ -134,7 +134,7 @@ def test_containers_with_zero_keys() -> None:
     assert_corrupt(H3 + containers(head(0, SET)) + end(0, 1), "entry-count", B)
 
 
-@pytest.mark.parametrize("vtype", [0, 5, 255])
+@pytest.mark.parametrize("vtype", [0, 6, 255])
 def test_container_type(vtype: int) -> None:
     assert_corrupt(H3 + record(vtype, ["k"], [["m"]]) + end(1, 1), "container-type", B + 4)
 
@@ -316,6 +316,25 @@ def test_duplicate_element_across_the_parts_of_a_chain() -> None:
     assert_corrupt(H3 + first + second + end(1, 2), "duplicate-element", P + len(first))
 
 
+STREAM = 5
+
+
+@pytest.mark.parametrize(
+    "elements",
+    [
+        ["1", "0", "1", "0"],  # metadata cut short
+        ["x", "0", "1", "0", "0"],  # a number that is not decimal
+        ["1", "0", "1", "0", "0", "1", "0", "1", "f"],  # an entry cut inside its pairs
+        ["1", "0", "2", "0", "0", "1", "0", "1", "f", "v", "1", "0", "1", "g", "w"],  # ID twice
+        ["1", "0", "1", "0", "0", "2", "0", "1", "f", "v"],  # an entry above the last ID
+        ["1", "0", "1", "0", "0", "0", "0", "0"],  # an entry with no field
+    ],
+)
+def test_stream_form(elements: list[str]) -> None:
+    """A stream's elements are its flat form as text (FORMAT.md): any malformed one is refused."""
+    assert_corrupt(H3 + record(STREAM, ["k"], [elements]) + end(1, 1), "stream-form", P)
+
+
 def test_a_list_may_repeat_elements() -> None:
     data = H3 + record(LIST, ["l"], [["a", "a"]]) + end(1, 1)
     assert list(codec.decode_snapshot(data).spaces[0]["l"]) == ["a", "a"]
@@ -370,6 +389,7 @@ CHECK_TESTS: dict[str, tuple[Callable[..., None], ...]] = {
         test_duplicate_element,
         test_duplicate_element_across_the_parts_of_a_chain,
     ),
+    "stream-form": (test_stream_form,),
 }
 
 
