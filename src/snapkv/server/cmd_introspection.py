@@ -32,19 +32,67 @@ _ADMIN = "admin noscript loading stale"
 
 
 def _flag_names(cmd: Command) -> list[str]:
-    return sorted("no_auth" if flag == "noauth" else flag for flag in cmd.flags)
+    names = sorted("no_auth" if flag == "noauth" else flag for flag in cmd.flags)
+    if cmd.find_keys is not None:
+        names.append("movablekeys")  # keys found at run time (Redis's getkeys_proc)
+    return names
+
+
+#: Redis's ACL categories in the order of their bits (acl.c's ACLCommandCategories),
+#: which is the order COMMAND INFO prints a command's categories in.
+_CATEGORY_ORDER = [
+    "@keyspace",
+    "@read",
+    "@write",
+    "@set",
+    "@sortedset",
+    "@list",
+    "@hash",
+    "@string",
+    "@bitmap",
+    "@hyperloglog",
+    "@geo",
+    "@stream",
+    "@pubsub",
+    "@admin",
+    "@fast",
+    "@slow",
+    "@blocking",
+    "@dangerous",
+    "@connection",
+    "@transaction",
+    "@scripting",
+]
+#: A command group's category (Redis's setImplicitACLCategories and the json files).
+_GROUP_CATEGORY = {
+    "generic": "@keyspace",
+    "string": "@string",
+    "list": "@list",
+    "set": "@set",
+    "sorted-set": "@sortedset",
+    "hash": "@hash",
+    "pubsub": "@pubsub",
+    "transactions": "@transaction",
+    "connection": "@connection",
+    "scripting": "@scripting",
+    "stream": "@stream",
+}
 
 
 def _categories(cmd: Command) -> list[str]:
-    found = []
+    found = {"@fast" if "fast" in cmd.flags else "@slow"}
     if cmd.write:
-        found.append("@write")
+        found.add("@write")
     if "readonly" in cmd.flags:
-        found.append("@read")
-    found.append("@fast" if "fast" in cmd.flags else "@slow")
-    group = {"generic": "@keyspace", "transactions": "@transaction"}.get(cmd.group)
-    found.append(group or f"@{cmd.group}")
-    return found
+        found.add("@read")
+    if "admin" in cmd.flags:
+        found |= {"@admin", "@dangerous"}
+    if "blocking" in cmd.flags:
+        found.add("@blocking")
+    group = _GROUP_CATEGORY.get(cmd.group)
+    if group is not None:
+        found.add(group)
+    return [name for name in _CATEGORY_ORDER if name in found]
 
 
 def _info(cmd: Command, resp_version: int) -> list[Any]:
