@@ -273,16 +273,24 @@ def told_under_client_reply_off(connect: Callable[[], Conn]) -> list[bytes]:
 
 
 def script_reads_for_the_caller(connect: Callable[[], Conn]) -> list[bytes]:
-    """The keys a script's calls read are remembered for its caller; NOLOOP spares its writes."""
+    """A script that reads makes its KEYS remembered for its caller (not what it read)."""
     tracker, writer = connect(), connect()
     tracker("HELLO", "3")
-    seen = [tracker("CLIENT", "TRACKING", "on", "NOLOOP")]
-    seen += [tracker("EVAL", "return redis.call('get', KEYS[1])", "1", "sk")]
-    seen += [tracker("EVAL_RO", "return redis.call('mget', 'm1', 'm2')", "0")]
-    seen += [writer("MSET", "sk", "1", "m2", "2")]
+    seen = [tracker("CLIENT", "TRACKING", "on")]
+    seen += [
+        tracker("EVAL_RO", "return 1", "1", "rk"),
+        tracker("EVAL", "return redis.call('get', 'other')", "1", "ek"),
+        tracker("EVAL", "return redis.call('set', 'w1', 'x')", "1", "wk"),
+        tracker("EVAL_RO", "return redis.call('get', 'r2')", "1", "rok"),
+    ]
+    keys = ["rk", "ek", "other", "wk", "w1", "rok", "r2"]
+    seen += [writer("MSET", *[part for key in keys for part in (key, "1")])]
     seen += tracker.pushes(2)
-    # Its own script writing a key it read: NOLOOP, so nothing.
-    seen += [tracker("GET", "own"), tracker("EVAL", "return redis.call('set', 'own', 'x')", "0")]
+    seen += [tracker("PING")]
+    assert tracker.quiet()
+    # NOLOOP: its own script writing a key it read is not told.
+    seen += [tracker("CLIENT", "TRACKING", "on", "NOLOOP"), tracker("GET", "own")]
+    seen += [tracker("EVAL", "return redis.call('set', KEYS[1], 'x')", "1", "own")]
     seen += [tracker("PING")]
     assert tracker.quiet()
     return seen

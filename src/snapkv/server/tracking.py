@@ -46,17 +46,23 @@ _INVALIDATE = b">2\r\n$10\r\ninvalidate\r\n"
 #: A RESP2 redirect target subscribed to the channel gets a pub/sub message.
 _CHANNEL_MESSAGE = b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n"
 _NULLS = {2: b"$-1\r\n", 3: b"_\r\n"}
-#: Read-only commands whose keys are not remembered: a read-only script's
-#: own keys (Redis remembers the keys of the commands the script runs).
+#: Read-only commands whose keys are not remembered for themselves: the
+#: read-only scripts (their keys are remembered only if they read, below).
 _NOT_REMEMBERED = frozenset({"eval_ro", "evalsha_ro", "fcall_ro"})
+#: The commands that run a script: their KEYS are remembered when a call
+#: of the script read something (Redis's ``script_caller`` in ``call()``).
+_SCRIPTS = frozenset({"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"})
 
 
 class Tracking:
     """One client's tracking state (``client.tracking`` while tracking is on).
 
     It names its ``owner``: while a script runs for a tracking client, the
-    script's client may carry the caller's state, and the keys its calls
-    read are then remembered for the caller, as Redis's ``script_caller``.
+    script's client carries the caller's state, and a read-only call of the
+    script makes the script command's keys remembered for the caller, as
+    Redis's ``script_caller`` (once the script command ends, where Redis
+    remembers them at the call: a key the script reads and then writes
+    itself is remembered here, told and forgotten there).
     """
 
     __slots__ = (
@@ -69,6 +75,7 @@ class Tracking:
         "owner",
         "prefixes",
         "redirect",
+        "script_read",
     )
 
     def __init__(self, owner: Client) -> None:
@@ -83,6 +90,8 @@ class Tracking:
         self.broken = False
         #: BCAST's prefixes ('' for every key), in the order Redis lists them.
         self.prefixes: set[str] = set()
+        #: A call of the owner's running script read something.
+        self.script_read = False
 
     def after_command(self, client: Client, cmd: Command, argv: list[str]) -> None:
         """``cmd`` ran for ``client``: remember the keys it read; end a CLIENT CACHING.
@@ -97,10 +106,21 @@ class Tracking:
         owner = self.owner
         if tracked.pending:
             tracked.writer = owner  # its own invalidations wait for its reply
+        if client is not owner:
+            # A call of the owner's script: Redis remembers the *script
+            # command's* keys (its KEYS) for each read-only call, never the
+            # call's own; noted here, remembered when the script command ends.
+            if cmd.readonly:
+                self.script_read = True
+            return
+        if self.script_read and cmd.name in _SCRIPTS:
+            self.script_read = False
+            remember = True
+        else:
+            remember = cmd.readonly and cmd.name not in _NOT_REMEMBERED
         if (
-            not self.bcast
-            and cmd.readonly
-            and cmd.name not in _NOT_REMEMBERED
+            remember
+            and not self.bcast
             and not (self.optin and not self.caching)
             and not (self.optout and self.caching)
         ):
