@@ -27,7 +27,7 @@ from snapkv.server.notify import created, written
 from snapkv.server.resp.writer import bulk, encode, integer
 from snapkv.server.table import ERR_SYNTAX, CommandError, command, parse_int
 from snapkv.values.streams import ID
-from snapkv.views.stream import Entry, StreamView, parse_id
+from snapkv.views.stream import Entry, StreamView, interval, parse_id
 
 if TYPE_CHECKING:
     from snapkv.server.client import Client
@@ -185,6 +185,10 @@ def xsetid(client: Client, argv: list[str]) -> bytes:
     """XSETID key last-id [ENTRIESADDED n] [MAXDELETEDID id]."""
     added: int | None = None
     deleted: str | None = None
+    try:
+        last = parse_id(argv[2], strict=True)[0]
+    except ValueError as exc:
+        raise _err(exc) from None
     i = 3
     while i < len(argv):
         opt = argv[i].lower()
@@ -195,9 +199,14 @@ def xsetid(client: Client, argv: list[str]) -> bytes:
         elif opt == "maxdeletedid" and i + 1 < len(argv):
             deleted = argv[i + 1]
             try:
-                parse_id(deleted, strict=True)
+                floor = parse_id(deleted, strict=True)[0]
             except ValueError as exc:
                 raise _err(exc) from None
+            if last < floor:
+                raise CommandError(
+                    "ERR The ID specified in XSETID is smaller than the provided "
+                    "max_deleted_entry_id"
+                )
         else:
             raise CommandError(ERR_SYNTAX)
         i += 2
@@ -221,14 +230,23 @@ def xlen(client: Client, argv: list[str]) -> bytes:
 
 
 def _range(client: Client, argv: list[str], reverse: bool) -> bytes:
+    """Redis's ``xrangeGenericCommand``: the bounds, then COUNT (repeatable), then the key."""
+    low, high = (argv[3], argv[2]) if reverse else (argv[2], argv[3])
+    try:
+        interval(low, 0)
+        interval(high, _MAX, upper=True)
+    except ValueError as exc:
+        raise _err(exc) from None
     count = None
-    if len(argv) > 4:
-        if len(argv) != 6 or argv[4].lower() != "count":
+    i = 4
+    while i < len(argv):
+        if argv[i].lower() != "count" or i + 1 >= len(argv):
             raise CommandError(ERR_SYNTAX)
-        count = max(0, parse_int(argv[5]))
-        if count == 0:  # Redis answers a null before it looks at the key
-            return client.null_array
+        count = max(0, parse_int(argv[i + 1]))
+        i += 2
     stream = view(client, argv[1])
+    if count == 0:  # a null for an existing stream (a missing key: an empty array)
+        return client.null_array if stream.last_id is not None else b"*0\r\n"
     try:
         if reverse:
             entries = stream.revrange(argv[2], argv[3], count)

@@ -33,6 +33,7 @@ __all__ = [
     "Entry",
     "StreamView",
     "format_id",
+    "interval",
     "parse_id",
 ]
 
@@ -131,12 +132,12 @@ class StreamView(View):
 
     def range(self, start: str = "-", end: str = "+", count: int | None = None) -> list[Entry]:
         """XRANGE: entries with ``start <= id <= end`` (Redis's ID forms, ``(`` exclusive)."""
-        low, high = _interval(start, 0), _interval(end, _MAX, upper=True)
+        low, high = interval(start, 0), interval(end, _MAX, upper=True)
         return self._span(low, high, count, reverse=False)
 
     def revrange(self, end: str = "+", start: str = "-", count: int | None = None) -> list[Entry]:
         """XREVRANGE: as :meth:`range`, highest ID first."""
-        high, low = _interval(end, _MAX, upper=True), _interval(start, 0)
+        high, low = interval(end, _MAX, upper=True), interval(start, 0)
         return self._span(low, high, count, reverse=True)
 
     def after(self, entry_id: ID, count: int | None = None) -> list[Entry]:
@@ -278,7 +279,7 @@ class StreamView(View):
         if max_deleted_id is not None:
             deleted, _ = parse_id(checked_text(max_deleted_id, "id"), strict=True)
         if entries_added is not None and entries_added < 0:
-            raise ValueError("entries_added must be greater than 0")
+            raise ValueError("entries_added must be positive")
         if deleted is not None and new < deleted:
             raise ValueError(
                 "The ID specified in XSETID is smaller than the provided max_deleted_entry_id"
@@ -288,13 +289,13 @@ class StreamView(View):
             value: Stream | None = self._current()
             if value is None:
                 raise KeyError(self._key)
-            if entries_added is not None and len(value) > entries_added:
-                raise ValueError(
-                    "The entries_added specified in XSETID is smaller than the target stream length"
-                )
             if value and value.peekitem(-1)[0] > new:
                 raise ValueError(
                     "The ID specified in XSETID is smaller than the target stream top item"
+                )
+            if entries_added is not None and len(value) > entries_added:
+                raise ValueError(
+                    "The entries_added specified in XSETID is smaller than the target stream length"
                 )
             meta = (
                 *streams.id_items(new),
@@ -381,7 +382,7 @@ def _next_id(last: ID, given: ID | None, seq_given: bool, now_ms: int) -> ID:
     return given
 
 
-def _interval(text: str, missing_seq: int, *, upper: bool = False) -> ID | None:
+def interval(text: str, missing_seq: int, *, upper: bool = False) -> ID | None:
     """An XRANGE bound: ``(`` makes it exclusive (strict ID, moved one step inwards)."""
     text = checked_text(text, "bound")
     if len(text) > 1 and text[0] == "(":
