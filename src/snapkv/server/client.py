@@ -265,5 +265,5 @@ class Client:
             f"psub={len(self.patterns)} ssub={len(self.shard_channels)} "
             f"multi={-1 if self.multi is None else len(self.multi)} "
             f"watch={len(self.watched)} cmd={self.last_command} user={self.user} "
-            f"redir={redirect} lib-name={self.lib_name} lib-ver={self.lib_ver} resp={self.resp}"
+            f"redir={redirect} resp={self.resp} lib-name={self.lib_name} lib-ver={self.lib_ver}"
         )
