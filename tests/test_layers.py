@@ -16,9 +16,11 @@ import pytest
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "snapkv"
 
-#: What every server command family module may import.
+#: What every server command family module may import (a write announces
+#: its keyspace events through ``notify``).
 _HANDLER = {
     "snapkv.server.client",
+    "snapkv.server.notify",
     "snapkv.server.resp.text",
     "snapkv.server.resp.writer",
     "snapkv.server.table",
@@ -49,9 +51,11 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.values.hashes",
         "snapkv.values.lists",
         "snapkv.values.sets",
+        "snapkv.values.streams",
         "snapkv.values.zsets",
     },
     "snapkv.values.base": set(),
+    "snapkv.values.streams": {"snapkv.values.base"},
     "snapkv.values.hashes": {"snapkv.values.base"},
     "snapkv.values.lists": {"snapkv.values.base"},
     "snapkv.values.sets": {"snapkv.values.base"},
@@ -65,8 +69,10 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.views.hash",
         "snapkv.views.list",
         "snapkv.views.set",
+        "snapkv.views.stream",
         "snapkv.views.zset",
     },
+    "snapkv.views.stream": {"snapkv.values", "snapkv.values.streams", "snapkv.views.base"},
     "snapkv.views.base": {"snapkv.errors", "snapkv.keyspace", "snapkv.values"},
     "snapkv.views.hash": {"snapkv.errors", "snapkv.values", "snapkv.views.base"},
     "snapkv.views.list": {"snapkv.errors", "snapkv.values", "snapkv.views.base"},
@@ -308,18 +314,119 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.store",
     },
     "snapkv.server.glob": {"snapkv.server.resp.text"},
-    "snapkv.server.pubsub": {"snapkv.server.state"},  # types only
-    "snapkv.server.notify": {"snapkv.server.state"},  # types only
-    "snapkv.server.blocking": {"snapkv.server.state"},  # types only
-    "snapkv.server.scripting": {"snapkv.server.state"},  # types only
-    "snapkv.server.cmd_pubsub": _HANDLER,
-    "snapkv.server.cmd_blocking": _TYPED,
-    "snapkv.server.cmd_function": _HANDLER,
-    "snapkv.server.monitor": {
-        "snapkv.server.resp.text",
+    # The registries the families share: subscriptions, clients waiting on
+    # keys, tracked keys; keyspace events published through pub/sub.
+    "snapkv.server.pubsub": {
         "snapkv.server.client",  # types only
+        "snapkv.server.glob",
+        "snapkv.server.resp.text",
+        "snapkv.server.resp.writer",
         "snapkv.server.state",  # types only
     },
+    "snapkv.server.notify": {
+        "snapkv.keyspace",  # types only
+        "snapkv.server.client",  # types only
+        "snapkv.server.conf",
+        "snapkv.server.pubsub",
+        "snapkv.server.state",  # types only
+    },
+    "snapkv.server.blocking": {
+        "snapkv.server.client",
+        "snapkv.server.resp.writer",
+        "snapkv.server.state",  # types only
+    },
+    "snapkv.server.tracking": {
+        "snapkv.server.client",  # types only
+        "snapkv.server.resp.writer",
+        "snapkv.server.state",  # types only
+        "snapkv.server.table",  # types only
+    },
+    "snapkv.server.monitor": {
+        "snapkv.server.client",  # types only
+        "snapkv.server.resp.reader",
+        "snapkv.server.resp.text",
+        "snapkv.server.state",  # types only
+    },
+    # Scripting: Lua (lupa, the server extra) behind the engine; the libraries
+    # are pure Python over a Lua runtime; FUNCTION's payload is RDB-framed.
+    "snapkv.server.scripting": {
+        "snapkv.server.scripting.engine",
+        "snapkv.server.scripting.sandbox",
+        "snapkv.server.state",  # types only
+        "snapkv.server.table",
+    },
+    "snapkv.server.scripting.prelude": set(),
+    "snapkv.server.scripting.convert": set(),
+    "snapkv.server.scripting.worker": set(),
+    "snapkv.server.scripting.sandbox": {
+        "snapkv.server.scripting.convert",
+        "snapkv.server.scripting.prelude",
+    },
+    "snapkv.server.scripting.api": {
+        "snapkv.server.client",  # types only
+        "snapkv.server.resp.text",
+        "snapkv.server.resp.writer",
+        "snapkv.server.scripting.sandbox",
+        "snapkv.server.state",  # types only
+        "snapkv.server.table",  # types only
+    },
+    "snapkv.server.scripting.engine": {
+        "snapkv.server.client",
+        "snapkv.server.resp.text",
+        "snapkv.server.resp.writer",
+        "snapkv.server.scripting.api",
+        "snapkv.server.scripting.sandbox",
+        "snapkv.server.scripting.worker",
+        "snapkv.server.state",
+    },
+    "snapkv.server.scripting.lib_aux": {"snapkv.server.scripting.lib_cjson_decode"},
+    "snapkv.server.scripting.lib_cjson_decode": {"snapkv.server.scripting.lib_aux"},
+    "snapkv.server.scripting.lib_cjson": {
+        "snapkv.server.scripting.lib_aux",
+        "snapkv.server.scripting.lib_cjson_decode",
+    },
+    "snapkv.server.scripting.lib_cmsgpack": {"snapkv.server.scripting.lib_aux"},
+    "snapkv.server.scripting.lib_struct": {"snapkv.server.scripting.lib_aux"},
+    "snapkv.server.scripting.lib_bit": {"snapkv.server.scripting.lib_aux"},
+    "snapkv.server.scripting.libs": {
+        "snapkv.server.scripting",
+        "snapkv.server.scripting.lib_aux",
+        "snapkv.server.scripting.lib_bit",
+        "snapkv.server.scripting.lib_cjson",
+        "snapkv.server.scripting.lib_cmsgpack",
+        "snapkv.server.scripting.lib_struct",
+    },
+    "snapkv.server.scripting.function_payload": {"snapkv.rdb.crc64", "snapkv.rdb.lzf"},
+    "snapkv.server.scripting.functions": {
+        "snapkv.server.scripting.engine",
+        "snapkv.server.scripting.function_payload",
+        "snapkv.server.scripting.libs",
+        "snapkv.server.scripting.sandbox",
+        "snapkv.server.state",
+    },
+    "snapkv.server.cmd_pubsub": {*_HANDLER, "snapkv.server.glob", "snapkv.server.pubsub"},
+    "snapkv.server.cmd_blocking": {
+        *_TYPED,
+        "snapkv.server.blocking",
+        "snapkv.server.cmd_list",  # the pops' shared code
+        "snapkv.server.cmd_zset_store",
+        "snapkv.server.state",
+    },
+    "snapkv.server.cmd_stream": {
+        *_TYPED,
+        "snapkv.server.blocking",
+        "snapkv.server.conf",
+        "snapkv.values.streams",
+        "snapkv.views.stream",
+    },
+    "snapkv.server.cmd_function": {
+        *_HANDLER,
+        "snapkv.server.glob",
+        "snapkv.server.monitor",
+        "snapkv.server.scripting",
+        "snapkv.server.scripting.functions",
+    },
+    "snapkv.server.cmd_tracking": {*_HANDLER, "snapkv.server.tracking"},
     "snapkv.server.cmd_strings": {*_HANDLER, "snapkv.values"},  # HINCRBYFLOAT's float form
     # The value types' families reach data through the keyspace's views.
     "snapkv.server.cmd_hash": _TYPED,
@@ -336,11 +443,35 @@ ALLOWED: dict[str, set[str]] = {
     "snapkv.server.cmd_expire": _HANDLER,
     "snapkv.server.cmd_multi": _HANDLER,
     "snapkv.server.cmd_persistence": _HANDLER,
-    "snapkv.server.cmd_scripting": set(),  # declares nothing (see its docstring)
-    "snapkv.server.cmd_connection": {*_HANDLER, "snapkv.server.state"},
+    "snapkv.server.cmd_scripting": {
+        *_HANDLER,
+        "snapkv.server.monitor",  # EVAL shown before its script's calls
+        "snapkv.server.scripting",
+        "snapkv.server.scripting.engine",
+        "snapkv.server.scripting.sandbox",
+    },
+    "snapkv.server.cmd_connection": {
+        *_HANDLER,
+        "snapkv.server.monitor",
+        "snapkv.server.pubsub",
+        "snapkv.server.state",
+    },
     "snapkv.server.cmd_introspection": _HANDLER,
-    "snapkv.server.cmd_info": {*_HANDLER, "snapkv.server.state"},
-    "snapkv.server.cmd_client": {*_HANDLER, "snapkv.server.cmd_connection"},
+    "snapkv.server.cmd_info": {
+        *_HANDLER,
+        "snapkv.replication.status",
+        "snapkv.server.pubsub",
+        "snapkv.server.scripting",
+        "snapkv.server.scripting.functions",
+        "snapkv.server.state",
+        "snapkv.server.tracking",
+    },
+    "snapkv.server.cmd_client": {
+        *_HANDLER,
+        "snapkv.server.blocking",
+        "snapkv.server.cmd_connection",
+        "snapkv.server.cmd_tracking",
+    },
     "snapkv.server.cmd_config": {
         *_HANDLER,
         "snapkv.server.conf",
@@ -352,6 +483,7 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.server.cmd_blocking",
         "snapkv.server.cmd_function",
         "snapkv.server.cmd_pubsub",
+        "snapkv.server.cmd_stream",
         "snapkv.server.notify",
         "snapkv.server.pubsub",
         "snapkv.server.scripting",
