@@ -421,3 +421,13 @@ def test_cmsgpack_deep_input_is_refused_not_a_crash(lua: Any) -> None:
 def test_libraries_in_eval_as_redis(twin: Any, script: str) -> None:
     """The libraries as the scripting sandbox installs and protects them, over EVAL."""
     twin.same("EVAL", script, "0")
+
+
+def test_a_runtime_without_debug_still_gets_the_libraries() -> None:
+    runtime = lupa.lua51.LuaRuntime(encoding=None, register_eval=False)
+    runtime.execute("debug = nil")
+    install_libraries(runtime)
+    assert runtime.execute("return cjson.encode({1, 'a'})") == b'[1,"a"]'
+    ok, message = runtime.execute("return pcall(function() local x = bit.band({}) end)")
+    assert not ok
+    assert message.endswith(b"bad argument #1 to '?' (number expected, got table)")
