@@ -9,23 +9,26 @@ themselves, with every command they send: kombu's transport (LPUSH, BRPOP
 on several queues, MULTI/EXEC, and its Lua: the unacked mutex's release,
 binding deadlines by ``redis.call('TIME')`` and ``ZADD GT``), the result
 backend (SETEX, PUBLISH to the waiting caller's SUBSCRIBE, a chord's
-counter), RQ's registries (sorted sets, WATCH, LMOVE).
+counter), RQ's registries (sorted sets, WATCH, LMOVE) and its result
+streams (XADD, XREVRANGE, XREAD BLOCK).
 
-Celery's app is examples/job_queue/tasks.py, the README's example, so the
-commands the README shows are the ones tested. Every wait has a deadline
+Celery's app is examples/job_queue/tasks.py and RQ's jobs are
+examples/job_queue/jobs.py, the README's example, so what the README shows
+is what is tested. Every wait has a deadline
 and every process started here is stopped by its pid.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import os
 import signal
 import subprocess
 import sys
-import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -157,84 +160,105 @@ def test_celery_chain_and_chord_pass_results_between_tasks(celery_app: Any) -> N
 
 # ---------------------------------------------------------------------- RQ
 
-RQ_TASKS = '''
-"""RQ tasks: each also leaves a mark in the server, seen even if RQ cannot record the outcome."""
 
-from rq import get_current_job
+@dataclass
+class RQ:
+    """An RQ queue on the server, the example's jobs module, and where the worker logs."""
 
-
-def record(value):
-    job = get_current_job()
-    job.connection.rpush("ran", value)
-    return value.upper()
-
-
-def fail(message):
-    get_current_job().connection.rpush("ran", "fail:" + message)
-    raise ValueError(message)
-'''
+    queue: Any
+    jobs: ModuleType
+    url: str
+    log: Path
 
 
 @pytest.fixture
-def rq_queue(server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """An RQ queue on the server, its tasks module importable here and by the worker."""
-    rq = pytest.importorskip("rq")
-    (tmp_path / "rq_tasks.py").write_text(textwrap.dedent(RQ_TASKS))
-    monkeypatch.syspath_prepend(str(tmp_path))
+def rq(server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RQ]:
+    pytest.importorskip("rq")
+    from rq import Queue
+
     monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    # Named as the worker imports it: RQ stores a job's function by its dotted name.
+    spec = importlib.util.spec_from_file_location("jobs", EXAMPLE / "jobs.py")
+    assert spec is not None and spec.loader is not None
+    jobs: ModuleType = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(jobs)
     connection = redis.Redis.from_url(server)
-    queue = rq.Queue("jobs", connection=connection)
-    queue.tmp_path = tmp_path
-    queue.url = server
-    yield queue
+    yield RQ(Queue("jobs", connection=connection), jobs, server, tmp_path / "rq-worker.log")
     connection.close()
-    sys.modules.pop("rq_tasks", None)
 
 
-def run_rq_worker(queue: Any) -> str:
-    """``rq worker --burst``: a real worker process that runs what is queued, then exits."""
-    tmp_path: Path = queue.tmp_path
-    log = tmp_path / "rq-worker.log"
-    argv = [sys.executable, "-m", "rq.cli", "worker", "--burst", "--url", queue.url, queue.name]
-    with process(argv, cwd=tmp_path, env=worker_env(queue.url, tmp_path), log=log) as worker:
-        wait_until(lambda: worker.poll() is not None, timeout=DEADLINE, what="rq worker --burst")
-    assert worker.returncode == 0, log.read_text()
-    return log.read_text()
+#: What ``rq worker --burst`` logs once the queues are empty and every job ran.
+BURST_DONE = "done, quitting"
 
 
-def test_rq_worker_process_runs_the_queued_jobs_in_order(rq_queue: Any) -> None:
-    import rq_tasks
+@contextmanager
+def rq_worker(rq: RQ) -> Iterator[None]:
+    """``rq worker --burst``: a real worker process that runs what is queued, then quits.
 
-    for value in ("a", "b", "c"):
-        rq_queue.enqueue(rq_tasks.record, value)
-    assert rq_queue.count == 3
-    run_rq_worker(rq_queue)
-    assert rq_queue.connection.lrange("ran", 0, -1) == [b"a", b"b", b"c"]
-    assert rq_queue.count == 0
+    Waited for until it logs that it is done, not until it exits: its
+    teardown stops redis-py's pub/sub thread, which can then wait out its
+    60 s read (a race between ``PubSubWorkerThread.stop`` and the thread
+    reading the UNSUBSCRIBE confirmation; redis-server shows it too), so a
+    worker still there is stopped like any other, by SIGTERM.
+    """
+    log = rq.log
+    argv = [sys.executable, "-m", "rq.cli", "worker", "--burst", "--url", rq.url, rq.queue.name]
+    with process(argv, cwd=EXAMPLE, env=worker_env(rq.url, EXAMPLE), log=log) as worker:
+        yield
+        wait_until(
+            lambda: worker.poll() is not None or BURST_DONE in log.read_text(),
+            timeout=DEADLINE,
+            what="rq worker --burst to finish the queue",
+        )
+    assert BURST_DONE in log.read_text(), log.read_text()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RQ records every job's outcome in a stream (XADD, XREVRANGE): snapkv has no streams",
-)
-def test_rq_records_results_failures_dependencies_and_retries(rq_queue: Any) -> None:
-    import rq_tasks
+def test_rq_worker_runs_jobs_in_order_while_the_caller_waits_for_results(rq: RQ) -> None:
+    texts = ["to be or not to be", "a rose is a rose", "snapkv"]
+    queued = [rq.queue.enqueue(rq.jobs.word_count, text) for text in texts]
+    assert rq.queue.count == 3
+    with rq_worker(rq):
+        # Asked while the worker starts: XREAD BLOCK on each job's result stream.
+        results = [job.latest_result(timeout=int(DEADLINE)) for job in queued]
+    assert [r.return_value for r in results] == [
+        {"to": 2, "be": 2, "or": 1, "not": 1},
+        {"a": 2, "rose": 2, "is": 1},
+        {"snapkv": 1},
+    ]
+    for job in queued:
+        job.refresh()
+    for earlier, later in itertools.pairwise(queued):
+        assert earlier.ended_at <= later.started_at  # one worker, first in first out
+    assert rq.queue.count == 0
+
+
+def test_rq_records_results_failures_dependencies_and_retries(rq: RQ) -> None:
     from rq import Retry
     from rq.job import JobStatus
-    from rq.registry import FailedJobRegistry
+    from rq.registry import FailedJobRegistry, FinishedJobRegistry
 
-    done = rq_queue.enqueue(rq_tasks.record, "x")
-    after = rq_queue.enqueue(rq_tasks.record, "y", depends_on=done)
-    failed = rq_queue.enqueue(rq_tasks.fail, "boom")
-    retried = rq_queue.enqueue(rq_tasks.fail, "again", retry=Retry(max=2))
-    log = run_rq_worker(rq_queue)
+    parse_int, word_count = rq.jobs.parse_int, rq.jobs.word_count
+    done = rq.queue.enqueue(parse_int, "7")
+    after = rq.queue.enqueue(word_count, "x x", depends_on=done)
+    failed = rq.queue.enqueue(parse_int, "boom")
+    retried = rq.queue.enqueue(parse_int, "again", retry=Retry(max=2))
+    with rq_worker(rq):
+        pass
+    log = rq.log.read_text()
 
     assert done.get_status() == JobStatus.FINISHED, log
-    assert done.return_value() == "X"
-    assert after.get_status() == JobStatus.FINISHED and after.return_value() == "Y"
+    assert done.return_value() == 7
+    assert after.get_status() == JobStatus.FINISHED and after.return_value() == {"x": 2}
+    after.refresh()
+    done.refresh()
+    assert after.started_at >= done.ended_at  # the dependent job waited for its parent
+    assert set(FinishedJobRegistry(queue=rq.queue).get_job_ids()) == {done.id, after.id}
+
     assert failed.get_status() == JobStatus.FAILED
-    assert "ValueError: boom" in failed.latest_result().exc_string
-    assert set(FailedJobRegistry(queue=rq_queue).get_job_ids()) == {failed.id, retried.id}
-    ran = rq_queue.connection.lrange("ran", 0, -1)
-    assert ran.count(b"fail:again") == 3  # the first run and two retries
-    assert ran.index(b"x") < ran.index(b"y")  # the dependent job ran after its parent
+    exc_string = failed.latest_result().exc_string
+    assert "ValueError: invalid literal for int() with base 10: 'boom'" in exc_string
+    assert "parse_int" in exc_string  # the worker's traceback, kept in the stream
+    assert set(FailedJobRegistry(queue=rq.queue).get_job_ids()) == {failed.id, retried.id}
+    retried.refresh()
+    assert retried.retries_left == 0
+    assert log.count("jobs.parse_int('again')") == 3  # the first run and two retries
