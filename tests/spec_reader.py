@@ -43,11 +43,13 @@ CONTAINERS_HEAD_SIZE = 7
 FLAG_EXPIRY = 0x01
 FLAG_CONTINUES = 0x02
 FLAG_CONTINUED = 0x04
-KINDS = {1: "hash", 2: "list", 3: "set", 4: "zset"}
+KINDS = {1: "hash", 2: "list", 3: "set", 4: "zset", 5: "stream"}
 
 
 class Value(NamedTuple):
-    """A container as read: its kind (``hash``, ``list``, ``set``, ``zset``) and its data."""
+    """A container as read: its kind (``hash``, ``list``, ``set``, ``zset``, ``stream``) and
+    its data (a stream's: the five metadata numbers, then ``((ms, seq), (field, value, ...))``
+    per entry, the numbers unsigned)."""
 
     kind: str
     data: Any
@@ -190,7 +192,10 @@ def read_snapshot_records(data: bytes) -> Snapshot:
             else:
                 done = list(zip(keys, values_read, times, strict=True))
             mapping = spaces.setdefault(keyspace, {})
-            built = [_build(vtype, elements) for _key, elements, _at in done]
+            if vtype == 5:
+                built = [_build_stream(elements, pos) for _key, elements, _at in done]
+            else:
+                built = [_build(vtype, elements) for _key, elements, _at in done]
             if None in built:
                 raise SpecReaderError("duplicate-element", pos)  # check 41
             for (key, _elements, at), container in zip(done, built, strict=True):
@@ -326,6 +331,39 @@ def _read_strings(body: bytes, base: int, d: int, layout: int, total: int) -> li
         out.append(text[start : start + length])
         start += length
     return out
+
+
+def _stream_number(text: str, pos: int) -> int:
+    """A stream's number (section 2, CONTAINERS body): signed decimal text, read unsigned."""
+    digits = text[1:] if text.startswith("-") else text
+    if not (digits.isascii() and digits.isdigit()):
+        raise SpecReaderError("stream-form", pos)  # check 41b
+    number = int(text)
+    if not -(2**63) <= number < 2**63:
+        raise SpecReaderError("stream-form", pos)
+    return number % 2**64
+
+
+def _build_stream(elements: list[str], pos: int) -> Value:
+    """Check 41b: a stream's flat form, its metadata and its whole entries."""
+    if len(elements) < 5:
+        raise SpecReaderError("stream-form", pos)
+    meta = tuple(_stream_number(text, pos) for text in elements[:5])
+    entries: list[tuple[tuple[int, int], tuple[str, ...]]] = []
+    at = 5
+    while at < len(elements):
+        if len(elements) - at < 3:
+            raise SpecReaderError("stream-form", pos)
+        ms, seq, n = (_stream_number(text, pos) for text in elements[at : at + 3])
+        end = at + 3 + 2 * n
+        if n < 1 or end > len(elements):
+            raise SpecReaderError("stream-form", pos)
+        entries.append(((ms, seq), tuple(elements[at + 3 : end])))
+        at = end
+    ids = [entry_id for entry_id, _pairs in entries]
+    if len(set(ids)) != len(ids) or (ids and max(ids) > meta[:2]):
+        raise SpecReaderError("stream-form", pos)
+    return Value("stream", (meta, tuple(sorted(entries))))
 
 
 def _build(vtype: int, elements: list[Any]) -> Value | None:

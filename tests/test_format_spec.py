@@ -32,6 +32,7 @@ from snapkv.journal import format as journal_format
 from snapkv.values.hashes import Hash
 from snapkv.values.lists import List
 from snapkv.values.sets import Set
+from snapkv.values.streams import Stream
 from snapkv.values.zsets import ZSet
 from spec_reader import (
     SpecReaderError,
@@ -503,7 +504,7 @@ def codec_check_names() -> set[str]:
 
 
 def doc_check_names() -> set[str]:
-    row = re.compile(r"^\|\s*\d+\s*\|\s*`([a-z0-9-]+)`\s*\|", re.MULTILINE)
+    row = re.compile(r"^\|\s*\d+[a-z]?\s*\|\s*`([a-z0-9-]+)`\s*\|", re.MULTILINE)
     return set(row.findall(_snapshot_part()))
 
 
@@ -662,9 +663,29 @@ TYPED_CRAFTED = [
         "container-type",
     ),
     (
-        "container-type-5",
-        H3 + raw_containers(struct.pack("<IBBB", 1, 5, 0, 1)) + end(1, 1),
+        "container-type-6",
+        H3 + raw_containers(struct.pack("<IBBB", 1, 6, 0, 1)) + end(1, 1),
         "container-type",
+    ),
+    (
+        "stream-form-metadata-short",
+        H3 + containers(5, ["x"], [["1", "0", "1", "0"]]) + end(1, 1),
+        "stream-form",
+    ),
+    (
+        "stream-form-not-decimal",
+        H3 + containers(5, ["x"], [["1", "0", "1", "0", "+0"]]) + end(1, 1),
+        "stream-form",
+    ),
+    (
+        "stream-form-entry-cut",
+        H3 + containers(5, ["x"], [["9", "0", "1", "0", "0", "1", "0", "2", "f", "v"]]) + end(1, 1),
+        "stream-form",
+    ),
+    (
+        "stream-form-id-above-last",
+        H3 + containers(5, ["x"], [["1", "0", "1", "0", "0", "2", "0", "1", "f", "v"]]) + end(1, 1),
+        "stream-form",
     ),
     (
         "container-flags",
@@ -933,6 +954,9 @@ def as_spec(value: Any) -> Any:
         return Value("list", list(value))
     if isinstance(value, Set):
         return Value("set", frozenset(value))
+    if isinstance(value, Stream):
+        meta = (*value.last, value.added, *value.deleted)
+        return Value("stream", (meta, tuple(value.items())))
     assert isinstance(value, ZSet)
     assert list(value) == sorted((s, m) for m, s in value.scores.items()), "order matches scores"
     return Value("zset", dict(value.scores))
@@ -990,6 +1014,52 @@ UNUSUAL = [
         "containers-lengths-layout-list",
         H3 + containers(2, ["l", "m"], [["x", "", "x"], ["\x00"]], layout=0) + end(2, 1),
         {0: {"l": Value("list", ["x", "", "x"]), "m": Value("list", ["\x00"])}},
+        {},
+        0,
+    ),
+    (
+        "streams-with-u64-ids-and-an-empty-one-in-lengths-layout",
+        H3
+        + containers(
+            5,
+            ["s", "e"],
+            [
+                [
+                    "-1",
+                    "-2",
+                    "7",
+                    "3",
+                    "0",
+                    "5",
+                    "0",
+                    "2",
+                    "f",
+                    "v",
+                    "f",
+                    "w",
+                    "-1",
+                    "-2",
+                    "1",
+                    "",
+                    "",
+                ],
+                ["4", "4", "9", "0", "0"],
+            ],
+            layout=0,
+        )
+        + end(2, 1),
+        {
+            0: {
+                "s": Value(
+                    "stream",
+                    (
+                        (2**64 - 1, 2**64 - 2, 7, 3, 0),
+                        (((5, 0), ("f", "v", "f", "w")), ((2**64 - 1, 2**64 - 2), ("", ""))),
+                    ),
+                ),
+                "e": Value("stream", ((4, 4, 9, 0, 0), ())),
+            }
+        },
         {},
         0,
     ),
@@ -1199,7 +1269,7 @@ def test_the_journal_example_comment_check_can_fail() -> None:
 
 
 EFFECT_ROW = re.compile(
-    r"^\| (\d) (?:hash|list|set|sorted set) \| (\d) \| `(OP_[A-Z_]+)` \|", re.MULTILINE
+    r"^\| (\d) (?:hash|list|set|sorted set|stream) \| (\d) \| `(OP_[A-Z_]+)` \|", re.MULTILINE
 )
 
 
@@ -1212,7 +1282,7 @@ def test_the_effect_tables_are_the_value_types_opcodes() -> None:
         if name.startswith("OP_")
     }
     assert rows == expected
-    assert len(rows) == 13
+    assert len(rows) == 18
 
 
 def test_the_item_tags_and_record_types_are_the_journal_codes() -> None:
