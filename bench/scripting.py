@@ -236,35 +236,44 @@ def publish(port: int, subscribers: int, publishes: int, deadline: float) -> dic
 # ---------------------------------------------------------------- ping-pong
 
 
-def ping_pong(port: int, seconds: float) -> float:
-    """Round trips/s of LPUSH ping -> BRPOP ping ... LPUSH pong -> BRPOP pong, for ``seconds``."""
+def ping_pong(port: int, seconds: float, run: int) -> float:
+    """Round trips/s of LPUSH ping -> BRPOP ping ... LPUSH pong -> BRPOP pong, for ``seconds``.
+
+    Each run has keys of its own (``run``): a server that still serves a
+    closed connection's BRPOP (fakeredis does) must not take this run's
+    first ping. B's last wait is ended by one more ping before closing.
+    """
+    ping, pong = b"ping:%d" % run, b"pong:%d" % run
     a = socket.create_connection(("127.0.0.1", port), timeout=30)
     b = socket.create_connection(("127.0.0.1", port), timeout=30)
     for sock in (a, b):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    serve_a = request(b"LPUSH", b"ping", b"x") + request(b"BRPOP", b"pong", b"0")
-    serve_b = request(b"LPUSH", b"pong", b"x") + request(b"BRPOP", b"ping", b"0")
+    serve_a = request(b"LPUSH", ping, b"x") + request(b"BRPOP", pong, b"0")
+    serve_b = request(b"LPUSH", pong, b"x") + request(b"BRPOP", ping, b"0")
     pushed = b":1\r\n"
-    popped = {name: b"*2\r\n$4\r\n%s\r\n$1\r\nx\r\n" % name for name in (b"ping", b"pong")}
+    popped = {key: b"*2\r\n$%d\r\n%s\r\n$1\r\nx\r\n" % (len(key), key) for key in (ping, pong)}
     try:
-        command(port, b"DEL", b"ping", b"pong")
-        b.sendall(request(b"BRPOP", b"ping", b"0"))
+        b.sendall(request(b"BRPOP", ping, b"0"))
         trips = 0
         start = time.perf_counter()
         end = start + seconds
         while True:
             a.sendall(serve_a)  # A's push, then A waits for B's answer
-            if read_exactly(b, len(popped[b"ping"])) != popped[b"ping"]:
+            if read_exactly(b, len(popped[ping])) != popped[ping]:
                 raise SystemExit("B's BRPOP did not get the ping")
             b.sendall(serve_b)  # B answers, then waits for the next ping
-            want = pushed + popped[b"pong"]
+            want = pushed + popped[pong]
             if read_exactly(a, len(want)) != want:
                 raise SystemExit("A did not get its push count and the pong")
             if read_exactly(b, len(pushed)) != pushed:
                 raise SystemExit("B's LPUSH was not answered :1")
             trips += 1
             if trips % 64 == 0 and time.perf_counter() >= end:
-                return trips / (time.perf_counter() - start)
+                rate = trips / (time.perf_counter() - start)
+                a.sendall(request(b"LPUSH", ping, b"x"))  # ends B's wait
+                read_exactly(a, len(pushed))
+                read_exactly(b, len(popped[ping]))
+                return rate
     finally:
         a.close()
         b.close()
@@ -318,7 +327,8 @@ def measure(
             results.add(f"{what} (PUBLISH/s)", name, found["publish"])
     for name in rotated(list(servers), rep):
         progress(f"rep {rep + 1}: BRPOP/LPUSH ping-pong {name}")
-        results.add("BRPOP/LPUSH ping-pong", name, ping_pong(servers[name].port, args.seconds))
+        rate = ping_pong(servers[name].port, args.seconds, rep)
+        results.add("BRPOP/LPUSH ping-pong", name, rate)
 
 
 ROWS = [
