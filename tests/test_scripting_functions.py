@@ -321,3 +321,23 @@ def test_info_counts_functions(fresh: Any) -> None:
     assert memory > 0
     fresh.same("FUNCTION", "FLUSH")
     assert functions_info(fresh.server) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    "shebang",
+    [
+        '#!lua name="q1"',
+        '#!lua "name=q2"',
+        '#!lua name="q3',
+        "#!lua name=q\\x41",
+        '#!lua name="q\\x41"',
+        "#!lua name=a'b'",
+        '#!lua name="a"b',
+        "#!lua name=cr\r",
+    ],
+)
+def test_metadata_is_split_as_redis_splits_arguments(fresh: Any, shebang: str) -> None:
+    fresh.same(
+        "FUNCTION", "LOAD", shebang + "\nredis.register_function('qf', function() return 1 end)"
+    )
+    fresh.same("FUNCTION", "FLUSH")

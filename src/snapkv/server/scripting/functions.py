@@ -28,6 +28,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
+from snapkv.server.conf import split_args
 from snapkv.server.scripting.function_payload import PayloadError, decode_payload, encode_payload
 from snapkv.server.scripting.libs import HIDDEN_SETHOOK
 
@@ -98,7 +99,7 @@ def parse_metadata(code: bytes) -> tuple[str, bytes]:
     end = code.find(b"\n")
     if end < 0:
         raise FunctionError("ERR Invalid library metadata")
-    parts = code[:end].split()
+    parts = split_args(code[:end])  # quotes and escapes as Redis's sdssplitargs
     if not parts:
         raise FunctionError("ERR Invalid library metadata")
     name: bytes | None = None
