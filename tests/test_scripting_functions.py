@@ -341,3 +341,18 @@ def test_metadata_is_split_as_redis_splits_arguments(fresh: Any, shebang: str) -
         "FUNCTION", "LOAD", shebang + "\nredis.register_function('qf', function() return 1 end)"
     )
     fresh.same("FUNCTION", "FLUSH")
+
+
+def test_register_function_kept_for_later_is_refused_at_run_time(fresh: Any) -> None:
+    fresh.same(
+        "FUNCTION",
+        "LOAD",
+        lib(
+            "late",
+            "local reg = redis.register_function\n"
+            "redis.register_function('late', function() reg('g', function() end) return 1 end)\n"
+            "redis.register_function('late2', function() return {pcall(reg, 'g', function() end)} end)",
+        ),
+    )
+    fresh.same("FCALL", "late", "0")
+    fresh.same("FCALL", "late2", "0")

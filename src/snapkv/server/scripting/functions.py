@@ -175,6 +175,9 @@ local function read_flags(flags)
 end
 
 local function register_function(...)
+  if not loading then
+    fail("redis.register_function can only be called on FUNCTION LOAD command")
+  end
   local argc = select("#", ...)
   if argc < 1 or argc > 2 then fail("wrong number of arguments to redis.register_function") end
   local a, b = ...
