@@ -45,6 +45,16 @@ SEQUENCES: list[list[tuple[str, ...]]] = [
         ("XRANGE", "s", "-", "+"),
         ("XINFO", "STREAM", "s"),
         ("XINFO", "STREAM", "nope"),
+        ("XINFO", "STREAM", "s", "FULL"),
+        ("XINFO", "STREAM", "s", "FULL", "COUNT", "1"),
+        ("XINFO", "STREAM", "s", "FULL", "COUNT", "0"),
+        ("XINFO", "STREAM", "s", "FULL", "COUNT", "-1"),
+        ("XINFO", "STREAM", "s", "FULL", "LIMIT", "1"),
+        ("XINFO", "STREAM", "s", "BOGUS"),
+        ("XINFO", "STREAM", "s", "FULL", "COUNT"),
+        ("XINFO", "STREAM", "nope", "FULL"),
+        ("XINFO", "STREAM", "nope", "BOGUS"),
+        ("XINFO", "STREAM", "s", "FULL", "COUNT", "x"),
     ],
     [
         *[("XADD", "t", f"{n}-0", "f", str(n)) for n in range(1, 13)],
@@ -184,7 +194,8 @@ def _command(draw: Any) -> tuple[str, ...]:
         extra = ["ENTRIESADDED", str(draw(st.integers(0, 9)))] if draw(st.booleans()) else []
         return ("XSETID", key, draw(_ids), *extra)
     if kind == 8:
-        return ("XINFO", "STREAM", key)
+        full = draw(st.sampled_from([[], ["FULL"], ["FULL", "COUNT", "2"]]))
+        return ("XINFO", "STREAM", key, *full)
     return (draw(st.sampled_from(["XLEN", "EXISTS"])), key)
 
 

@@ -38,6 +38,9 @@ _S = "stream"
 _KEY = (1, 1, 1)
 _MAX = 2**64 - 1
 _ERR_TIMEOUT = "ERR timeout is not an integer or out of range"
+_ERR_XINFO_STREAM = (
+    "ERR unknown subcommand or wrong number of arguments for 'STREAM'. Try XINFO HELP."
+)
 
 
 def view(client: Client, key: str) -> StreamView:
@@ -271,17 +274,28 @@ def xrevrange(client: Client, argv: list[str]) -> bytes:
 
 @command("xinfo|stream", -3, "readonly", keys=(2, 2, 1), group=_S, since="5.0.0")
 def xinfo_stream(client: Client, argv: list[str]) -> bytes:
-    """XINFO STREAM key (FULL is not implemented: a syntax error)."""
-    if len(argv) > 3:
-        raise CommandError("ERR FULL is not supported by snapkv")
-    facts = view(client, argv[2]).info()
+    """XINFO STREAM key [FULL [COUNT count]] (Redis's ``xinfoReplyWithStreamInfo``).
+
+    Without consumer groups: ``groups`` is 0 (FULL: an empty array). The
+    radix tree's key count is the stream's nodes of 100 entries; its node
+    count is Redis's for a stream of one node (2), an estimate beyond.
+    """
+    if len(argv) not in (3, 4, 6):
+        raise CommandError(_ERR_XINFO_STREAM)
+    stream = view(client, argv[2])
+    facts = stream.info()
     if facts is None:
         raise CommandError("ERR no such key")
-    edges = [
-        None if facts[name] is None else [facts[name][0], list(facts[name][1])]
-        for name in ("first-entry", "last-entry")
-    ]
-    reply = {
+    full = len(argv) > 3
+    count = 10
+    if full:
+        if argv[3].lower() != "full" or (len(argv) == 6 and argv[4].lower() != "count"):
+            raise CommandError(_ERR_XINFO_STREAM)
+        if len(argv) == 6:
+            count = parse_int(argv[5])
+            if count < 0:
+                count = 10
+    reply: dict[str, Any] = {
         "length": facts["length"],
         "radix-tree-keys": facts["nodes"],
         "radix-tree-nodes": facts["nodes"] + 1,
@@ -289,10 +303,15 @@ def xinfo_stream(client: Client, argv: list[str]) -> bytes:
         "max-deleted-entry-id": facts["max-deleted-entry-id"],
         "entries-added": facts["entries-added"],
         "recorded-first-entry-id": facts["recorded-first-entry-id"],
-        "groups": 0,
-        "first-entry": edges[0],
-        "last-entry": edges[1],
     }
+    if full:
+        reply["entries"] = _entries(stream.range(count=count or None))
+        reply["groups"] = []
+    else:
+        reply["groups"] = 0
+        for name in ("first-entry", "last-entry"):
+            edge = facts[name]
+            reply[name] = None if edge is None else [edge[0], list(edge[1])]
     return encode(reply, client.resp)
 
 
