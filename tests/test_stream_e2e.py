@@ -155,3 +155,27 @@ def test_a_wait_times_out_with_a_null_and_nothing_blocks_inside_multi(both: Any)
         s.note(reader("EXEC"))
 
     both(scenario)
+
+
+def test_stream_writes_notify_as_redis(both: Any) -> None:  # noqa: F811 - the fixture
+    def scenario(s: Session) -> None:
+        s.write("CONFIG", "SET", "notify-keyspace-events", "KEAn")
+        listener = s.conn()
+        s.note(listener("PSUBSCRIBE", "*"))
+        s.write("XADD", "s", "1-0", "a", "b")  # new, xadd
+        s.write("XADD", "s", "MAXLEN", "0", "2-0", "c", "d")  # xadd, xtrim
+        s.write("XDEL", "s", "2-0")  # nothing deleted: no event
+        s.write("XSETID", "s", "5-0")
+        s.write("XTRIM", "s", "MAXLEN", "0")  # nothing trimmed: no event
+        s.write("XADD", "s", "6-0", "e", "f")
+        s.write("XDEL", "s", "6-0", "7-0")
+        s.write("XADD", "other", "NOMKSTREAM", "1-0", "a", "b")  # nothing written
+        s.write("PUBLISH", "end", "end")
+        while True:
+            message = listener.read()
+            s.note(message)
+            if b"$3\r\nend\r\n$3\r\nend\r\n" in message:
+                break
+        s.write("CONFIG", "SET", "notify-keyspace-events", "")
+
+    both(scenario)
