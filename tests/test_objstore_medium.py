@@ -15,11 +15,12 @@ import pytest
 
 import snapkv
 from moto_server import S3Bucket, moto_endpoint, moto_s3  # noqa: F401 (fixtures)
+from snapkv.check.objects import check_objects
 from snapkv.errors import MediumError, StoreFencedError, StoreLockedError
 from snapkv.objstore import layout as lo
 from snapkv.objstore.client import ObjectClient
 from snapkv.objstore.medium import ObjectMedium
-from snapkv.objstore.reader import PrefixReader
+from snapkv.objstore.reader import PrefixReader, state_numbers
 from snapkv.objstore.url import parse_url
 from snapkv.store import Store
 from snapkv.testing import check_medium
@@ -225,13 +226,15 @@ def test_retention_deletes_exactly_what_no_kept_manifest_needs() -> None:
     now[0] += 7200
     deleted = set(medium.apply_retention())
     reader = PrefixReader(client)
-    kept = [reader.manifest(n) for n in reader.manifest_numbers()]
+    kept = [reader.manifest(n) for n in state_numbers(reader.manifest_numbers())]
     needed_segments = min(m.segments_from for m in kept)
     named = {ref.name for m in kept for ref in m.snapshots}
     for name in names:
         seq = lo.segment_number(name)
         if seq is not None:
-            assert (name in deleted) == (seq < needed_segments), name
+            found = reader.segment(seq)
+            fence = found is not None and found[0].kind == lo.KIND_FENCE
+            assert (name in deleted) == (seq < needed_segments and not fence), name
         elif name.startswith("snapshot/"):
             assert (name in deleted) == (name not in named), name
     assert deleted, "old manifests, segments and snapshots go once past the window"
@@ -241,6 +244,30 @@ def test_retention_deletes_exactly_what_no_kept_manifest_needs() -> None:
     store.close()
     with snapkv.open(url) as after:
         assert after.get("k") == "3"
+
+
+def test_a_taken_over_writer_stays_fenced_after_the_new_writers_retention() -> None:
+    """Retention keeps each epoch's claim and FENCE: the old writer's next creates still fail."""
+    url = memory_url()
+    quiet = {"retention": 60, "retention_interval": 1e9}
+    old = Store(ObjectMedium(client_of(url), **quiet), journal=True, fsync="always")  # type: ignore[arg-type]
+    old.restore()
+    old.set("a", "1")
+    new_medium = ObjectMedium(client_of(url), takeover=True, **quiet)  # type: ignore[arg-type]
+    new = Store(new_medium, journal=True, fsync="always")
+    new.restore()
+    for i in range(4):
+        new.set(f"b{i}", "x")
+        new.save()
+    deleted = new_medium.apply_retention(now=time.time() + 3600)
+    assert any(name.startswith("manifest/") for name in deleted)
+    with pytest.raises(StoreFencedError):
+        old.set("lost", "acknowledged?")  # fsync="always": returning would mean durable
+    new.close()
+    report = check_objects(url)
+    assert report.ok, report.problems
+    with snapkv.open(url) as after:
+        assert after.get("lost") is None and after.get("b3") == "x"
 
 
 def test_point_in_time_within_the_window_survives_retention() -> None:

@@ -15,7 +15,7 @@ reader's view one segment short, never torn (each segment is one PUT).
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -23,7 +23,7 @@ from snapkv.errors import MediumError
 from snapkv.objstore import layout as lo
 from snapkv.objstore.client import ObjectClient
 
-__all__ = ["PointInTime", "PrefixReader", "SegmentRun"]
+__all__ = ["PointInTime", "PrefixReader", "SegmentRun", "state_numbers"]
 
 #: Segments fetched at once (small objects: latency, not bandwidth, bounds a restore).
 _PARALLEL = 16
@@ -71,6 +71,21 @@ class SegmentRun:
     end: int = 1
     #: With ``repair``: what the run stopped short of, in words (empty if nothing).
     lost: tuple[str, ...] = ()
+
+
+def state_numbers(numbers: list[int]) -> list[int]:
+    """The manifests among ``numbers`` (ascending) that are states: the run ending at the newest.
+
+    Retention deletes every manifest below the ones it keeps except each
+    epoch's claim (FORMAT.md O9), so a manifest below a missing number is a
+    marker kept only to fence an old writer: what it names may be deleted.
+    """
+    run = numbers[-1:]
+    for number in reversed(numbers[:-1]):
+        if number != run[0] - 1:
+            break
+        run.insert(0, number)
+    return run
 
 
 def _held(ref: lo.SegmentRef | None) -> str:
@@ -141,6 +156,11 @@ class PrefixReader:
             )
         self._manifests[number] = manifest
         return manifest
+
+    def forget(self, numbers: Iterable[int]) -> None:
+        """Drop deleted manifests from the cache (retention calls it with what it deleted)."""
+        for number in numbers:
+            self._manifests.pop(number, None)
 
     def newest_manifest(self) -> lo.Manifest | None:
         """The newest manifest (the state), or ``None`` for a prefix never written."""
@@ -281,7 +301,7 @@ class PrefixReader:
             manifest = self.newest_manifest()
         else:
             manifest = None
-            numbers = self.manifest_numbers()
+            numbers = state_numbers(self.manifest_numbers())
             for number in reversed(numbers):
                 candidate = self.manifest(number)
                 if candidate.heartbeat_ms <= at_ms:
@@ -289,7 +309,7 @@ class PrefixReader:
                     break
             if manifest is None and numbers:
                 oldest = self.manifest(numbers[0])
-                if oldest.segments_from > 1 or oldest.snapshots:
+                if oldest.number > 1 or oldest.segments_from > 1 or oldest.snapshots:
                     raise MediumError(
                         f"{self.client.describe()}: nothing retained reaches back to {at_ms} ms "
                         f"(the oldest retained manifest, {oldest.name}, was written at "

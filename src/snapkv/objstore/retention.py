@@ -15,6 +15,15 @@ start). Then:
 * a manifest not kept is deleted first (oldest first), so a pass cut short
   leaves only objects no manifest names, which the next pass deletes.
 
+Except the two objects that fence: the first manifest of every epoch (the
+claim) and every FENCE segment are never deleted. A writer that was taken
+over and comes back later creates its next manifest at the claim's number
+and its next segment at the fence's: were they deleted, both creates would
+succeed, it would never learn it was fenced, and the writes it acknowledged
+would land in no state. So one tiny pair per takeover stays. A kept claim
+below the retained run is a *marker*, not a state
+(:func:`snapkv.objstore.reader.state_numbers`): what it names may be gone.
+
 Only the writer holding the prefix runs it. It needs no lock against that
 writer's own creates: a segment or manifest made meanwhile is numbered
 above everything it judges, and a snapshot uploaded meanwhile is younger
@@ -25,7 +34,7 @@ from __future__ import annotations
 
 from snapkv.errors import StoreFencedError
 from snapkv.objstore import layout as lo
-from snapkv.objstore.reader import PrefixReader
+from snapkv.objstore.reader import PrefixReader, state_numbers
 
 __all__ = ["apply_retention", "plan_retention"]
 
@@ -33,11 +42,13 @@ __all__ = ["apply_retention", "plan_retention"]
 def plan_retention(
     reader: PrefixReader, *, now_ms: int, window_ms: int, newest: lo.Manifest | None = None
 ) -> tuple[list[int], list[lo.Manifest], int]:
-    """``(manifests to delete, manifests kept, first segment kept)``.
+    """``(manifests to delete, manifests kept as states, first segment kept)``.
 
     ``newest`` is the writer's newest manifest (always kept, never re-read).
+    Markers (claims kept only to fence) are neither deleted nor states.
     """
-    numbers = reader.manifest_numbers()
+    every = reader.manifest_numbers()
+    numbers = state_numbers(every)
     if newest is not None and numbers and max(numbers) > newest.number:
         latest = reader.manifest(max(numbers))
         if (latest.writer, latest.epoch) != (newest.writer, newest.epoch):
@@ -49,12 +60,12 @@ def plan_retention(
             )
         newest = latest  # this writer's own, written meanwhile
     if newest is not None and newest.number not in numbers:
-        numbers.append(newest.number)
+        numbers = state_numbers(sorted({*every, newest.number}))
     if not numbers:
         return [], [], 1
     cutoff = now_ms - window_ms
     kept: list[lo.Manifest] = []
-    doomed: list[int] = []
+    doomed: list[lo.Manifest] = []
     before_window = False
     for number in sorted(numbers, reverse=True):
         manifest = newest if newest is not None and number == newest.number else None
@@ -65,9 +76,27 @@ def plan_retention(
             kept.append(manifest)  # the state when the window began
             before_window = True
         else:
-            doomed.append(number)
+            doomed.append(manifest)
+    # A claim stays. Right below the kept run it would be read as a state
+    # (the run is what readers take as states), so it is kept whole instead.
+    claims = _claims(reader, every, [*kept, *doomed])
+    while doomed and doomed[0].number in claims:
+        kept.append(doomed.pop(0))
     first_segment = min(m.segments_from for m in kept)
-    return sorted(doomed), kept, first_segment
+    return sorted(m.number for m in doomed if m.number not in claims), kept, first_segment
+
+
+def _claims(reader: PrefixReader, every: list[int], read: list[lo.Manifest]) -> set[int]:
+    """The first manifest number of every epoch (markers below the run included)."""
+    first: dict[int, int] = {}
+    known = {m.number: m for m in read}
+    for number in every:
+        manifest = known.get(number) or reader.manifest(number)
+        first.setdefault(manifest.epoch, number)
+    for manifest in read:
+        if manifest.epoch not in first or manifest.number < first[manifest.epoch]:
+            first[manifest.epoch] = manifest.number
+    return set(first.values())
 
 
 def apply_retention(
@@ -94,7 +123,7 @@ def apply_retention(
         deleted.append(name)
     for info in client.list(lo.SEGMENT_DIR):
         seq = lo.segment_number(info.name)
-        if seq is not None and seq < first_segment:
+        if seq is not None and seq < first_segment and not _is_fence(reader, seq, info.size):
             client.delete(info.name)
             deleted.append(info.name)
     named = {ref.name for m in kept for ref in m.snapshots} | (protected or set())
@@ -103,4 +132,19 @@ def apply_retention(
         if info.name not in named and info.modified < cutoff_s:
             client.delete(info.name)
             deleted.append(info.name)
+    reader.forget(int(n) for n in map(lo.manifest_number, deleted) if n is not None)
     return deleted
+
+
+def _is_fence(reader: PrefixReader, seq: int, size: int) -> bool:
+    """Segment ``seq`` is a FENCE (read only when its size is an empty segment's)."""
+    if size != _EMPTY_SEGMENT:
+        return False
+    try:
+        got = reader.segment(seq)
+    except lo.LayoutError:
+        return False  # damaged and unneeded: it fences nothing a reader would trust
+    return got is not None and got[0].kind == lo.KIND_FENCE
+
+
+_EMPTY_SEGMENT = len(lo.encode_segment(lo.Segment(lo.KIND_FENCE, 0)))
