@@ -350,14 +350,18 @@ def _trimmed(ids: Iterator[ID], length: int, trim: Trim) -> list[ID]:
         if how == "maxlen":
             return list(islice(ids, max(0, length - arg)))
         return list(takewhile(lambda entry_id: entry_id < arg, ids))
+    if how == "maxlen":  # whole nodes counted, never read: the common capped XADD is O(1)
+        count = 0
+        while count < length:
+            size = min(NODE_ENTRIES, length - count)
+            if length - count - size < arg or (cap and count + size > cap):
+                break
+            count += size
+        return list(islice(ids, count))
     gone: list[ID] = []
     while len(gone) < length:
         node = list(islice(ids, NODE_ENTRIES))
-        if how == "maxlen" and length - len(gone) - len(node) < arg:
-            break
-        if how == "minid" and node[-1] >= arg:
-            break
-        if cap and len(gone) + len(node) > cap:
+        if node[-1] >= arg or (cap and len(gone) + len(node) > cap):
             break
         gone += node
     return gone
