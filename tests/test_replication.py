@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -24,9 +25,13 @@ from snapkv import journal as jr
 from snapkv.cli_restore import restore_to
 from snapkv.errors import MediumError
 from snapkv.objstore.client import ObjectClient, ObstoreTransport, RetryPolicy
+from snapkv.objstore.medium import ObjectMedium
+from snapkv.objstore.url import parse_url
 from snapkv.replication import LocalSource, ReplicationStatus
+from snapkv.replication.replicator import replica_id
 from snapkv.replication.shipper import Shipper
 from snapkv.replication.target import MediumTarget
+from snapkv.store import Store
 from snapkv.testing.faulty_objects import FaultyTransport
 from support import wait_until
 
@@ -39,7 +44,9 @@ def _shipper(directory: Path) -> tuple[Shipper, FaultyTransport, ObjectClient]:
         faulty, "db", url="memory://t/db", policy=RetryPolicy(attempts=2), sleep=lambda _: None
     )
     status = ReplicationStatus(url=client.describe(), interval=0.05)
-    return Shipper(LocalSource(directory), MediumTarget(client), status, 0.05), faulty, client
+    directory.mkdir(exist_ok=True)
+    target = MediumTarget(client, replica=replica_id(directory))
+    return Shipper(LocalSource(directory), target, status, 0.05), faulty, client
 
 
 def _restored(client: ObjectClient, directory: Path, at_ms: int | None = None) -> dict[str, str]:
@@ -245,7 +252,7 @@ def test_replicate_reports_its_status_to_info_until_it_is_closed(tmp_path: Path)
         replicate(tmp_path / "data", url, interval=0)
 
 
-def test_a_second_directory_on_the_prefix_fences_the_first_which_overwrites_nothing(
+def test_a_second_directory_is_refused_the_prefix_and_an_explicit_takeover_fences_the_first(
     tmp_path: Path,
 ) -> None:
     shared = ObstoreTransport(obstore_store.MemoryStore())
@@ -253,7 +260,8 @@ def test_a_second_directory_on_the_prefix_fences_the_first_which_overwrites_noth
     def shipper(name: str) -> Shipper:
         client = ObjectClient(shared, "db", url="memory://t/db", sleep=lambda _: None)
         status = ReplicationStatus(url=client.describe(), interval=0.05)
-        return Shipper(LocalSource(tmp_path / name), MediumTarget(client), status, 0.05)
+        target = MediumTarget(client, replica=replica_id(tmp_path / name))
+        return Shipper(LocalSource(tmp_path / name), target, status, 0.05)
 
     first_store = snapkv.open(tmp_path / "first", fsync="no")
     first = shipper("first")
@@ -262,15 +270,69 @@ def test_a_second_directory_on_the_prefix_fences_the_first_which_overwrites_noth
     second_store = snapkv.open(tmp_path / "second", fsync="no")
     second = shipper("second")
     second_store.set("who", "second")
-    second_store.set("only", "second")
-    assert second.tick()
+    assert not second.tick()  # never a silent takeover of another directory's replica
+    assert "StoreLockedError" in second.status.last_error
+    assert replica_id(tmp_path / "first") in second.status.last_error
+    second_store.close()
+    second.stop(final=False)
+    # An explicit takeover (a failover) fences the first directory's shipper.
+    promoted = Store(
+        ObjectMedium(ObjectClient(shared, "db", url="memory://t/db"), takeover=True),
+        journal=True,
+        fsync="always",
+    )
+    promoted.restore()
+    promoted.set("only", "promoted")
     first_store.set("late", "first")
     assert not first.tick()
     assert "StoreFencedError" in first.status.last_error
-    second_store.close()
     first_store.close()
+    promoted.close()
     reader = ObjectClient(shared, "db", url="memory://t/db")
-    assert _restored(reader, tmp_path / "copy") == {"who": "second", "only": "second"}
+    assert _restored(reader, tmp_path / "copy") == {"who": "first", "only": "promoted"}
+
+
+def test_a_restarted_primary_never_takes_a_promoted_replica(tmp_path: Path) -> None:
+    """After a failover the promoted writer keeps the prefix; the old primary's ticks fail."""
+    url = f"memory://tests/{uuid.uuid4().hex}"
+    primary = snapkv.open(tmp_path / "db", replicate=url, replicate_interval=0.05)
+    primary.set("k", "primary")
+    primary.close()
+    promoted = snapkv.open(url, fsync="always")
+    promoted.set("k", "promoted")
+    restarted = snapkv.open(tmp_path / "db", replicate=url, replicate_interval=0.05)
+    assert restarted.replication is not None
+    assert not restarted.replication.flush()
+    status = restarted.replication.status
+    holder = promoted.medium
+    assert isinstance(holder, ObjectMedium)
+    assert "StoreLockedError" in status.last_error and holder.writer.id in status.last_error
+    restarted.close()
+    promoted.set("k2", "still the holder")  # not fenced
+    promoted.close()
+    with snapkv.open(url) as newest:
+        assert (newest.get("k"), newest.get("k2")) == ("promoted", "still the holder")
+
+
+def test_a_restarted_shipper_takes_its_own_held_prefix_at_once(tmp_path: Path) -> None:
+    """A killed shipper's prefix (not released, heartbeat fresh) is its directory's own."""
+    url = f"memory://tests/{uuid.uuid4().hex}"
+    store = snapkv.open(tmp_path / "db")
+    client = ObjectClient.for_location(parse_url(url))
+    status = ReplicationStatus(url=client.describe(), interval=0.05)
+    target = MediumTarget(client, replica=replica_id(tmp_path / "db"))
+    store.set("a", "1")
+    assert Shipper(LocalSource(tmp_path / "db"), target, status, 0.05).tick()  # never closed
+    store.set("b", "2")
+    again = MediumTarget(
+        ObjectClient.for_location(parse_url(url)), replica=replica_id(tmp_path / "db")
+    )
+    shipper = Shipper(LocalSource(tmp_path / "db"), again, status, 0.05)
+    assert shipper.tick(), status.last_error
+    shipper.stop()
+    store.close()
+    with snapkv.open(url) as replica:
+        assert (replica.get("a"), replica.get("b")) == ("1", "2")
 
 
 def test_the_replica_is_a_prefix_of_the_writes_while_journals_rotate(tmp_path: Path) -> None:
@@ -332,7 +394,8 @@ def test_a_rotation_between_two_reads_never_ships_a_later_write_without_an_earli
     (directory / "journal-0000000000000002.skj").write_bytes(jr.header(2))
     _, _, client = _shipper(directory)
     status = ReplicationStatus(url=client.describe(), interval=0.05)
-    shipper = Shipper(_SwitchesDuringTheRead(directory), MediumTarget(client), status, 0.05)
+    target = MediumTarget(client, replica=replica_id(directory))
+    shipper = Shipper(_SwitchesDuringTheRead(directory), target, status, 0.05)
     assert shipper.tick()
     # c was written after b: a replica holding c without b would not be a
     # prefix of the writes; holding b and not yet c is one.

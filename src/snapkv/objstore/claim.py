@@ -62,12 +62,19 @@ def claim_prefix(
     retention_ms: int,
     clock: Callable[[], float],
     repair: bool = False,
+    takeover_from: str | None = None,
 ) -> Claim:
     """Claim the next epoch of ``client``'s prefix for ``writer`` (see the module docstring).
 
     With ``repair``, a missing or damaged segment ends the history read
     instead of refusing (:meth:`PrefixReader.segments`); ``Claim.lost`` says
     what was dropped, and the caller rewrites the journals after the fence.
+
+    With ``takeover_from`` (a replica's shipper, whose writer id is stable
+    per directory) the prefix is claimed only while it is new or its newest
+    manifest is that writer's: its own earlier run is taken over at once,
+    live or not, and any other writer's state, live or released, is refused
+    (a promoted replica's writes are never silently replaced).
 
     :raises StoreLockedError: a live writer holds the prefix and ``takeover`` is off.
     :raises StoreFencedError: a newer opener claimed it meanwhile and fenced this one.
@@ -76,7 +83,16 @@ def claim_prefix(
     for _ in range(_ATTEMPTS):
         state = reader.at(None, repair=repair)
         newest = state.manifest
-        if newest is not None and not newest.released and not takeover:
+        if takeover_from is not None and newest is not None:
+            if newest.writer.id != takeover_from:
+                raise StoreLockedError(
+                    f"{client.describe()} holds {newest.writer}'s state, epoch {newest.epoch} "
+                    f"({'released' if newest.released else 'not released'}, {newest.name}), "
+                    f"not this directory's replica (writer {takeover_from}): replication "
+                    "never replaces another writer's state; restore it, or replicate to "
+                    "another prefix"
+                )
+        elif newest is not None and not newest.released and not takeover:
             _refuse_if_held(
                 client,
                 newest,

@@ -94,6 +94,10 @@ class ObjectMedium(Medium):
     :param heartbeat_timeout: seconds after which a silent writer no longer holds the prefix.
     :param consolidate_after: segments an open may have to read before the
         journals are put again whole (bounds the next open's requests).
+    :param writer_id: this writer's id in the manifests (default: random per open).
+    :param takeover_from: claim the prefix only if it is new or its newest
+        manifest is this writer id's (taken over at once, live or not);
+        refuse any other writer's (:func:`~snapkv.objstore.claim.claim_prefix`).
     :raises StoreLockedError: a live writer holds the prefix and ``takeover`` is off.
     :raises MediumError: the prefix cannot be read or claimed (named objects, checks).
     """
@@ -110,6 +114,8 @@ class ObjectMedium(Medium):
         retention_interval: float = DEFAULT_RETENTION_INTERVAL,
         consolidate_after: int = DEFAULT_CONSOLIDATE_AFTER,
         clock: Callable[[], float] = time.time,
+        writer_id: str | None = None,
+        takeover_from: str | None = None,
     ) -> None:
         if keep < 0:
             raise ValueError(f"keep must be >= 0, not {keep}")
@@ -122,7 +128,10 @@ class ObjectMedium(Medium):
         self.consolidate_after = consolidate_after
         self.retention_interval = float(retention_interval)
         self._clock = clock
-        self.writer = lo.Writer(uuid.uuid4().hex[:16], socket.gethostname(), os.getpid())
+        self.writer = lo.Writer(
+            writer_id or uuid.uuid4().hex[:16], socket.gethostname(), os.getpid()
+        )
+        self._takeover_from = takeover_from
         self._state_lock = threading.Lock()  # journals, snapshots, counters
         self._book = JournalBook()
         self._closed = False
@@ -180,6 +189,7 @@ class ObjectMedium(Medium):
             retention_ms=int(self.retention * 1000),
             clock=self._clock,
             repair=repair,
+            takeover_from=self._takeover_from,
         )
         self.epoch = claim.manifest.epoch
         self._seq = Sequence(self.client, self.writer, claim, self._stored)

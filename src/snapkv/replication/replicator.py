@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import uuid
 from collections.abc import Mapping
 
 from snapkv.replication.shipper import Shipper
@@ -19,12 +21,51 @@ from snapkv.replication.source import LocalSource
 from snapkv.replication.status import ReplicationStatus, register, unregister
 from snapkv.replication.target import MediumTarget
 
-__all__ = ["DEFAULT_INTERVAL", "Replicator", "replicate"]
+__all__ = ["DEFAULT_INTERVAL", "REPLICA_ID_NAME", "Replicator", "replica_id", "replicate"]
 
 log = logging.getLogger("snapkv.replication")
 
 #: Seconds the bucket may be behind the directory (``replicate_interval``).
 DEFAULT_INTERVAL = 1.0
+#: The file (next to ``LOCK``) holding the directory's replica writer id. Not a
+#: name FileMedium ever removes (it removes only its own ``.tmp-`` files).
+REPLICA_ID_NAME = "REPLICA"
+_ID = re.compile(r"[0-9a-f]{16}")
+
+
+def replica_id(directory: str | os.PathLike[str]) -> str:
+    """The directory's replica writer id: read from :data:`REPLICA_ID_NAME`, made once if absent.
+
+    Stable across restarts so that the shipper takes over only its own
+    earlier run (a killed process's prefix, at once) and never another
+    writer's, such as a promoted replica opened directly
+    (:class:`~snapkv.replication.target.MediumTarget`). Created by a link
+    from a complete temporary file, so a crash leaves either no id or a
+    whole one, and two starters agree on one.
+    """
+    path = os.path.join(os.fspath(directory), REPLICA_ID_NAME)
+    for _ in range(2):
+        try:
+            with open(path, encoding="ascii") as file:
+                text = file.read().strip()
+        except FileNotFoundError:
+            pass
+        else:
+            if _ID.fullmatch(text):
+                return text
+            raise ValueError(f"{path}: not a replica id ({text[:40]!r}); remove it to make one")
+        temporary = f"{path}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+        with open(temporary, "w", encoding="ascii") as file:
+            file.write(uuid.uuid4().hex[:16] + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another starter's id won: read it
+        finally:
+            os.unlink(temporary)
+    raise RuntimeError(f"{path}: cannot read or make the replica id")
 
 
 class Replicator:
@@ -88,7 +129,8 @@ def replicate(
 
     client = ObjectClient.for_location(parse_url(url, storage_options))
     status = ReplicationStatus(url=client.describe(), interval=float(interval))
-    shipper = Shipper(LocalSource(directory), MediumTarget(client), status, float(interval))
+    target = MediumTarget(client, replica=replica_id(directory))
+    shipper = Shipper(LocalSource(directory), target, status, float(interval))
     shipper.start()
     register(directory, status)
     log.info("replicating %s to %s every %.3g s", os.fspath(directory), status.url, interval)

@@ -13,10 +13,15 @@ it, ``snapkv restore`` restores it.
 Each tick costs one PUT per journal that has new records (one segment,
 its records stamped with the time they were handed over: at most one
 interval after they were written), plus, per new snapshot, its upload and
-one manifest. The target opens the medium on its first use, with
-``takeover``: the directory's own lock already makes its shipper the only
-one, so a prefix held by this directory's previous (killed) shipper is
-taken over at once instead of waiting out a heartbeat timeout. Another
+one manifest. The target opens the medium on its first use, as writer
+``replica`` (the directory's stable id, :func:`~snapkv.replication.replicator.replica_id`)
+and with ``takeover_from=replica``: the directory's own lock already makes
+its shipper the only one, so a prefix its previous (killed) run still
+holds is taken over at once instead of waiting out a heartbeat timeout.
+Any other writer's prefix is never taken: a replica promoted after a
+failover (opened directly and written to) stays its writer's, and every
+tick fails with :class:`~snapkv.errors.StoreLockedError` naming it
+(``status.last_error`` and the log) until the operator decides. Another
 directory that takes the prefix over fences this one: every later tick
 fails with :class:`~snapkv.errors.StoreFencedError` and writes nothing.
 """
@@ -47,8 +52,11 @@ def _chunks(path: Path) -> Iterator[bytes]:
 class MediumTarget:
     """Writes one directory's replica through an ObjectMedium on ``client``'s prefix."""
 
-    def __init__(self, client: ObjectClient, *, retention: float = DEFAULT_RETENTION) -> None:
+    def __init__(
+        self, client: ObjectClient, *, replica: str, retention: float = DEFAULT_RETENTION
+    ) -> None:
         self.client = client
+        self.replica = replica
         self.retention = retention
         self._medium: ObjectMedium | None = None
         self._files: dict[int, JournalFile] = {}
@@ -58,7 +66,12 @@ class MediumTarget:
     def medium(self) -> ObjectMedium:
         """The medium, opened (claiming the prefix) on first use."""
         if self._medium is None:
-            self._medium = ObjectMedium(self.client, takeover=True, retention=self.retention)
+            self._medium = ObjectMedium(
+                self.client,
+                retention=self.retention,
+                writer_id=self.replica,
+                takeover_from=self.replica,
+            )
         return self._medium
 
     def put_snapshot(self, snapshot: LocalSnapshot) -> int:
