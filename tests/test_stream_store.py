@@ -265,3 +265,17 @@ def test_a_killed_writer_loses_no_acknowledged_entry(tmp_path: Path) -> None:
             model.remove(n - 3)
     assert entries == [(f"{n}-0", ("n", str(n))) for n in model]
     store.close()
+
+
+def test_a_stream_makes_the_snapshot_version_3_and_scan_names_it(tmp_path: Path) -> None:
+    from snapkv import codec
+
+    store = snapkv.open(tmp_path)
+    store["plain"] = "v"
+    view(store).add({"f": "v"}, "1-0")
+    store.save()
+    store.close()
+    (snapshot,) = tmp_path.glob("snapshot-*.skv")
+    info = codec.scan(snapshot.read_bytes())
+    assert info.version == codec.VERSION_TYPED
+    assert info.types == {"string": 1, "stream": 1}

@@ -147,7 +147,7 @@ _HEADER = FileHeader(
     "snapshot", MAGIC, HEADER, (VERSION, VERSION_EXTENDED, VERSION_TYPED), CorruptSnapshotError
 )
 #: What :func:`scan` calls each value type (a ChunkInfo's ``kind``): TYPE's answers.
-KIND_NAMES = ("string", "hash", "list", "set", "zset")
+KIND_NAMES = ("string", "hash", "list", "set", "zset", "stream")
 
 #: One keyspace as :func:`iter_encode_snapshot` takes it:
 #: (number, keys, values, expiry times in ms or None; 0 = no expiry). A value
