@@ -70,11 +70,10 @@ def claim_prefix(
     instead of refusing (:meth:`PrefixReader.segments`); ``Claim.lost`` says
     what was dropped, and the caller rewrites the journals after the fence.
 
-    With ``takeover_from`` (a replica's shipper, whose writer id is stable
-    per directory) the prefix is claimed only while it is new or its newest
-    manifest is that writer's: its own earlier run is taken over at once,
-    live or not, and any other writer's state, live or released, is refused
-    (a promoted replica's writes are never silently replaced).
+    ``takeover_from`` (a replica's shipper, whose writer id is stable per
+    directory) takes over at once a prefix whose holder is that writer (its
+    own earlier run, killed); any other live holder is refused as without
+    ``takeover`` (a promoted replica is never silently fenced).
 
     :raises StoreLockedError: a live writer holds the prefix and ``takeover`` is off.
     :raises StoreFencedError: a newer opener claimed it meanwhile and fenced this one.
@@ -83,16 +82,8 @@ def claim_prefix(
     for _ in range(_ATTEMPTS):
         state = reader.at(None, repair=repair)
         newest = state.manifest
-        if takeover_from is not None and newest is not None:
-            if newest.writer.id != takeover_from:
-                raise StoreLockedError(
-                    f"{client.describe()} holds {newest.writer}'s state, epoch {newest.epoch} "
-                    f"({'released' if newest.released else 'not released'}, {newest.name}), "
-                    f"not this directory's replica (writer {takeover_from}): replication "
-                    "never replaces another writer's state; restore it, or replicate to "
-                    "another prefix"
-                )
-        elif newest is not None and not newest.released and not takeover:
+        own = takeover_from is not None and newest is not None and newest.writer.id == takeover_from
+        if newest is not None and not newest.released and not (takeover or own):
             _refuse_if_held(
                 client,
                 newest,

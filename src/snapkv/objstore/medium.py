@@ -95,9 +95,9 @@ class ObjectMedium(Medium):
     :param consolidate_after: segments an open may have to read before the
         journals are put again whole (bounds the next open's requests).
     :param writer_id: this writer's id in the manifests (default: random per open).
-    :param takeover_from: claim the prefix only if it is new or its newest
-        manifest is this writer id's (taken over at once, live or not);
-        refuse any other writer's (:func:`~snapkv.objstore.claim.claim_prefix`).
+    :param takeover_from: take over at once a prefix this writer id holds
+        (a killed earlier run of the same replica); any other live holder is
+        refused as without ``takeover``.
     :raises StoreLockedError: a live writer holds the prefix and ``takeover`` is off.
     :raises MediumError: the prefix cannot be read or claimed (named objects, checks).
     """
