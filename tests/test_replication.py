@@ -419,3 +419,34 @@ def test_closing_the_store_ends_its_replication_with_a_last_upload(tmp_path: Pat
     assert not replicator.status.running
     client = ObjectClient.for_location(parse_url(url))
     assert _restored(client, tmp_path / "copy") == {f"k{i}": str(i) for i in range(20)}
+
+
+def test_the_replica_follows_a_repair_that_sets_later_journals_aside(tmp_path: Path) -> None:
+    """open(repair=True) cuts journal 3 and sets 4 aside: the replica must not replay 4."""
+    url = f"memory://tests/{uuid.uuid4().hex}"
+    db = tmp_path / "db"
+    store = snapkv.open(db, replicate=url, replicate_interval=0.05, fsync="always")
+    store.set("a", "1")
+    store.save()
+    store.set("b", "1")
+    store.save()  # the newest snapshot needs journals from 3 on
+    for key in ("c", "c2", "c3"):
+        store.set(key, "1")
+    store.set_fsync("everysec")  # a rotation without a snapshot: journal 4
+    store.set("dropped", "1")
+    store.close()
+    with snapkv.open(url) as replica:
+        assert replica.get("dropped") == "1"
+        assert replica.medium.journal_ids() == [3, 4]
+    damaged = sorted(db.glob("journal-*.skj"))[-2]
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    store = snapkv.open(db, replicate=url, replicate_interval=0.05, repair=True)
+    assert store.get("dropped") is None
+    store.set("after", "1")
+    store.close()
+    with snapkv.open(url) as replica:
+        assert replica.get("after") == "1"
+        assert replica.get("dropped") is None, "the replica replays what the repair dropped"
+        assert replica.get("c") == "1"

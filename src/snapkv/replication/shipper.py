@@ -55,6 +55,12 @@ class Target(Protocol):
     def held(self, jid: int) -> bytes | None:
         """The bytes of journal ``jid`` the replica holds (``None``: none)."""
 
+    def journal_ids(self) -> list[int]:
+        """The journals the replica holds, ascending."""
+
+    def drop(self, jid: int) -> None:
+        """Set journal ``jid`` aside in the replica (the directory's repair did)."""
+
     def append(self, jid: int, offset: int, data: bytes) -> None:
         """Hand over journal ``jid``'s whole records ``data`` found at ``offset`` (buffered)."""
 
@@ -81,6 +87,7 @@ class Shipper:
         self._snapshot: int | None = None  # generation number in the bucket
         self._base = 1  # the first journal the bucket's snapshot needs
         self._positions: dict[int, int] = {}  # journal id -> bytes handed to the target
+        self._reconciled = False  # the replica's journals checked against the directory's
         self._stop = threading.Event()
         self._tick_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -203,7 +210,12 @@ class Shipper:
         """
         positions = self._positions
         reads: dict[int, list[tuple[int, bytes]]] = {}
-        for jid in sorted((j for j in self.source.journal_ids() if j >= self._base), reverse=True):
+        local = self.source.journal_ids()
+        if not self._reconciled:
+            if not self._drop_set_aside(local):
+                return None
+            self._reconciled = True
+        for jid in sorted((j for j in local if j >= self._base), reverse=True):
             start = positions.get(jid)
             if start is None:
                 start = positions[jid] = self._resume(jid)
@@ -217,6 +229,36 @@ class Shipper:
                 pieces.append((start, data))
                 start += len(data)
         return dict(sorted(reads.items()))
+
+    def _drop_set_aside(self, local: list[int]) -> bool:
+        """Once, before the first journal is shipped: drop what the directory no longer has.
+
+        ``open(dir, repair=True)`` cuts a damaged journal and sets every
+        later one aside before the shipper starts; the cut one is sent again
+        whole (:meth:`_resume` finds other bytes), and the later ones the
+        replica still holds are dropped here, or the replica would replay
+        writes the directory dropped. A journal can also vanish because a
+        newer snapshot covers it: then the directory's newest snapshot is
+        no longer the one shipped, nothing is dropped, and ``False`` makes
+        the next pass start from that snapshot.
+        """
+        stale = [j for j in self.target.journal_ids() if j >= self._base and j not in local]
+        if not stale:
+            return True
+        snapshot = self.source.newest_snapshot()
+        if (snapshot.number if snapshot is not None else None) != self._snapshot:
+            return False
+        for jid in stale:
+            self.target.drop(jid)
+            self._positions.pop(jid, None)
+            log.warning(
+                "replication to %s: journal %d is no longer in %s (set aside by a repair); "
+                "dropped from the replica",
+                self.status.url,
+                jid,
+                self.source.directory,
+            )
+        return True
 
     def _resume(self, jid: int) -> int:
         """Where journal ``jid`` continues: after what the replica holds, if the same bytes.

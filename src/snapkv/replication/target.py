@@ -18,10 +18,11 @@ one manifest. The target opens the medium on its first use, as writer
 and with ``takeover_from=replica``: the directory's own lock already makes
 its shipper the only one, so a prefix its previous (killed) run still
 holds is taken over at once instead of waiting out a heartbeat timeout.
-Any other writer's prefix is never taken: a replica promoted after a
-failover (opened directly and written to) stays its writer's, and every
-tick fails with :class:`~snapkv.errors.StoreLockedError` naming it
-(``status.last_error`` and the log) until the operator decides. Another
+A live holder other than its own earlier run is never taken over: a
+replica promoted after a failover (opened directly and written to) stays
+its writer's, and every tick fails with
+:class:`~snapkv.errors.StoreLockedError` naming it (``status.last_error``
+and the log) until that writer closes or the operator decides. Another
 directory that takes the prefix over fences this one: every later tick
 fails with :class:`~snapkv.errors.StoreFencedError` and writes nothing.
 """
@@ -87,6 +88,18 @@ class MediumTarget:
     def held(self, jid: int) -> bytes | None:
         """The bytes of journal ``jid`` the replica holds (``None``: it holds no such journal)."""
         return self.medium.read_journal(jid)
+
+    def journal_ids(self) -> list[int]:
+        """The journals the replica holds, ascending."""
+        return self.medium.journal_ids()
+
+    def drop(self, jid: int) -> None:
+        """Set journal ``jid`` aside in the replica (one DROP segment), as a repair did locally."""
+        file = self._files.pop(jid, None)
+        if file is not None:
+            file.close()
+        self._dirty.discard(jid)
+        self.medium.quarantine_journal(jid)
 
     def append(self, jid: int, offset: int, data: bytes) -> None:
         """Hand journal ``jid``'s bytes ``data``, found at ``offset``, to the medium (buffered).
