@@ -350,10 +350,13 @@ def _parse_read(argv: list[str]) -> tuple[int | None, int | None, list[str], lis
 
 
 def _read_reply(client: Client, found: list[tuple[str, list[Entry]]]) -> bytes:
-    pairs = [(key, _entries(entries)) for key, entries in found]
+    """RESP2: ``[[key, entries], ...]``; RESP3: a map key -> entries (a key named twice
+    appears twice, as Redis writes it)."""
     if client.resp == 3:
-        return encode(dict(pairs), 3)
-    return encode([[key, entries] for key, entries in pairs], 2)
+        parts = [b"%%%d\r\n" % len(found)]
+        parts += [bulk(key) + encode(_entries(entries), 3) for key, entries in found]
+        return b"".join(parts)
+    return encode([[key, _entries(entries)] for key, entries in found], 2)
 
 
 def _read(client: Client, keys: list[str], ids: list[ID], count: int | None) -> bytes | None:
