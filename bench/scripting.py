@@ -344,8 +344,8 @@ ROWS = [
 ]
 
 
-def ratio(results: Results, what: str, base: str) -> float:
-    ours = results.rates.get((what, "snapkv"), [])
+def ratio(results: Results, what: str, base: str, name: str = "snapkv") -> float:
+    ours = results.rates.get((what, name), [])
     theirs = results.rates.get((what, base), [])
     if len(ours) != len(theirs) or not ours:
         return float("nan")
@@ -354,7 +354,10 @@ def ratio(results: Results, what: str, base: str) -> float:
 
 def report(results: Results, names: list[str]) -> list[str]:
     bases = [n for n in names if n != "snapkv"]
+    # What redis-server itself reaches against fakeredis: the room a target leaves.
+    context = {"redis", "fakeredis"} <= set(names)
     headers = ["measurement", "unit", *names, *(f"snapkv / {b}" for b in bases)]
+    headers += ["redis / fakeredis"] if context else []
     rows: list[list[object]] = []
     targets: list[str] = []
     for what, unit, targeted in ROWS:
@@ -372,6 +375,9 @@ def report(results: Results, names: list[str]) -> list[str]:
                     targets.append(f"Target {label}: not measured (see above) -> MISS")
                 else:
                     targets.append(target_line(label, found, limit, higher_is_better=True))
+        if context:
+            found = ratio(results, what, "fakeredis", "redis")
+            row.append("n/a" if math.isnan(found) else fmt_ratio(found))
         rows.append(row)
     print_table(headers, rows)
     for (what, name), why in sorted(results.skipped.items()):
