@@ -170,11 +170,18 @@ def xtrim(client: Client, argv: list[str]) -> bytes:
 
 @command("xdel", -3, "write fast", keys=_KEY, group=_S, since="5.0.0")
 def xdel(client: Client, argv: list[str]) -> bytes:
-    """XDEL key id [id ...]: the number of entries deleted."""
+    """XDEL key id [id ...]: the number of entries deleted.
+
+    As Redis: the key first (missing: 0, another type: WRONGTYPE), then
+    every ID checked before anything is deleted.
+    """
+    stream = view(client, argv[1])
+    if stream.last_id is None:
+        return integer(0)
     try:
-        for text in argv[2:]:  # every ID is checked before anything is deleted
+        for text in argv[2:]:
             parse_id(text, strict=True)
-        removed = view(client, argv[1]).delete(argv[2:])
+        removed = stream.delete(argv[2:])
     except ValueError as exc:
         raise _err(exc) from None
     if removed:
