@@ -8,6 +8,7 @@ must not leak from one script to the next.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -188,3 +189,48 @@ def test_an_error_object_caught_by_xpcall_opens_nothing(lua: Lua) -> None:
     assert lua(catch + " return e") == b"$-1\r\n"  # no value a reply can carry
     assert b"must be strings or integers" in lua(catch + " return redis.call('get', e)")
     _intact(lua)
+
+
+#: Each way a script could reach the writable table behind a readonly one:
+#: the write must be refused with Redis's text and the next script must see
+#: the untouched environment (EVAL's VM is shared by every client).
+ESCAPES = {
+    "pairs-globals": "local _, r = pairs(_G) r.newglobal = 1 return 1",
+    "pairs-string": "local _, s = pairs(string) s.len = function() return 42 end return 1",
+    "ipairs-globals": "local _, r = ipairs(_G) r.redis = {call = function() return 'x' end}",
+    "pairs-redis": "local _, r = pairs(redis) r.call = function() return 'x' end",
+    "pairs-string-meta": "local _, m = pairs(getmetatable('')) m.__index = {}",
+    "pairs-globals-meta": "local _, m = pairs(getmetatable(_G)) m.__index = {}",
+    "next-state": "local f, r = pairs(math) local k = f(r, nil) r.floor = 1",
+    "table-insert": "table.insert(_G, function() end)",
+    "table-insert-string": "table.insert(string, 1, 'x')",
+    "rawset": "rawset(_G, 'newglobal', 1)",
+    "rawset-string": "rawset(string, 'len', 1)",
+    "setmetatable": "setmetatable(string, {})",
+}
+
+
+@pytest.mark.parametrize("escape", list(ESCAPES.values()), ids=list(ESCAPES))
+def test_no_way_reaches_the_table_behind_a_readonly_one(twin: Any, escape: str) -> None:
+    """pairs/ipairs/table.* of a protected table never hand out the real one."""
+    refused = twin.same("EVAL", escape, "0")
+    assert b"Attempt to modify a readonly table" in refused
+    twin.same("EVAL", "return tostring(rawget(_G, 'newglobal'))", "0")
+    twin.same("EVAL", "return {string.len('abc'), redis.call('ping'), math.floor(1.5)}", "0")
+    twin.same("EVAL", "return ('abc'):upper()", "0")
+
+
+def test_iterating_a_readonly_table_sees_its_contents(twin: Any) -> None:
+    """The safe pairs/ipairs/table.* still read what is behind the proxy."""
+    twin.same("EVAL", "local n = 0 for k in pairs(string) do n = n + 1 end return n", "0")
+    twin.same("EVAL", "local n = 0 for k, v in pairs(_G) do n = n + 1 end return n > 20", "0")
+    twin.same(
+        "EVAL", "local t = {} table.foreach(string, function(k) t[#t+1] = k end) return #t", "0"
+    )
+    twin.same(
+        "EVAL", "return {table.getn(_G), table.maxn(_G), table.concat(KEYS, ',')}", "2", "a", "b"
+    )
+    twin.same(
+        "EVAL", "local s = 0 for i, v in ipairs({4, 5, 6}) do s = s + i * v end return s", "0"
+    )
+    twin.same("EVAL", "local f, s, i = pairs(_G) return tostring(s == _G)", "0")

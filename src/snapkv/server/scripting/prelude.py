@@ -23,8 +23,10 @@ for the error's ``on @user_script:<line>``, as Redis's C functions do.
 Readonly tables (Redis 7.0.15's ``lua_enablereadonlytable``, which needs a
 patched Lua) are emulated with proxies: an empty table whose metatable
 reads through to the real one and refuses writes with Redis's text; the
-raw functions (``rawset``, ``setmetatable``, ``next``, ``rawget``) are
-wrapped to see through a proxy or refuse it.
+raw functions (``rawset``, ``setmetatable``, ``next``, ``rawget``,
+``pairs``, ``ipairs``, ``unpack``, ``table.*``) are wrapped to see through a
+proxy or refuse it, and never hand the real table to a script: EVAL's VM is
+shared, so a script that held one could change what every later script sees.
 
 A script's coroutines get its count hook (``debug.sethook`` keeps one per
 coroutine), so SCRIPT KILL reaches a loop inside one.
@@ -200,16 +202,45 @@ local safe = {}
 safe.rawset = py_rawset
 safe.rawget = function(t, k) return rawget(real_of(t), k) end
 safe.next = function(t, k) return next(real_of(t), k) end
+-- pairs and ipairs never hand out the table behind a proxy (a script that
+-- held it could write to what every later script sees): they iterate it
+-- inside a closure and give the script the proxy back as the state.
 safe.pairs = function(t)
-  if type(t) ~= "table" then return pairs(t) end
-  return next, real_of(t), nil
+  local real = type(t) == "table" and proxies[t]
+  if not real then return pairs(t) end
+  return function(_, k) return next(real, k) end, t, nil
+end
+local function ipairs_step(real, i)
+  i = i + 1
+  local v = rawget(real, i)
+  if v ~= nil then return i, v end
 end
 safe.ipairs = function(t)
-  if type(t) ~= "table" then return ipairs(t) end
-  return ipairs(real_of(t))
+  local real = type(t) == "table" and proxies[t]
+  if not real then return ipairs(t) end
+  return function(_, i) return ipairs_step(real, i) end, t, 0
 end
 safe.unpack = function(t, i, j) return unpack(real_of(t), i, j) end
 safe.setmetatable = py_setmetatable
+
+-- table.* take a table as it is: through a proxy they would read nothing
+-- and table.insert would write to the proxy itself (a global every later
+-- script sees). Readers see through a proxy; table.insert refuses it, as
+-- Redis's readonly table does (py_rawset raises its error: a C call).
+local tbl = table
+local t_insert, t_foreach, t_foreachi, t_getn, t_maxn, t_concat =
+      tbl.insert, tbl.foreach, tbl.foreachi, tbl.getn, tbl.maxn, tbl.concat
+local safe_table = {}
+for k, v in next, tbl do safe_table[k] = v end
+safe_table.insert = function(t, ...)
+  if proxies[t] then py_rawset(t) end
+  return t_insert(t, ...)
+end
+safe_table.foreach = function(t, f) return t_foreach(real_of(t), f) end
+safe_table.foreachi = function(t, f) return t_foreachi(real_of(t), f) end
+safe_table.getn = function(t) return t_getn(real_of(t)) end
+safe_table.maxn = function(t) return t_maxn(real_of(t)) end
+safe_table.concat = function(t, ...) return t_concat(real_of(t), ...) end
 
 -- ------------------------------------------------- the scripts' globals
 
@@ -226,6 +257,7 @@ local function build(extra)
   real.pcall = redis_pcall_builtin
   real.loadstring = text_loadstring
   real.load = text_load
+  real.table = safe_table
   for name, f in next, safe do
     if real[name] ~= nil then real[name] = f end
   end
