@@ -92,3 +92,70 @@ def test_consolidation_bounds_what_an_open_reads() -> None:
     assert len(state.segments) <= 12, "an open reads at most about consolidate_after segments"
     reopened = writer(url, clock, takeover=True)
     assert dict(reopened.items()) == {f"k{i}": str(i) for i in range(95)}
+
+
+def _buffered_writer(url: str, clock: Clock) -> tuple[Store, ObjectMedium]:
+    """A Store whose writes wait in the medium's buffer until a rotation or close."""
+    client = ObjectClient.for_location(parse_url(url))
+    medium = ObjectMedium(client, retention_interval=1e9, clock=clock)
+    store = Store(medium, journal=True, fsync="no", clock=clock)
+    store.restore()
+    return store, medium
+
+
+def _at(url: str, at_ms: int) -> dict[str, str]:
+    reader = PrefixReader(ObjectClient.for_location(parse_url(url)))
+    return load(reader, reader.at(at_ms))
+
+
+def test_a_write_buffered_while_a_snapshot_uploads_is_at_its_instant() -> None:
+    """The drop-below after a publish goes out after the writes other journals buffer."""
+    url = f"memory://tests/{uuid.uuid4().hex}"
+    clock = Clock()
+    store, medium = _buffered_writer(url, clock)
+    store.set("k", "0")
+    store.save()
+    store.set("k", "1")
+    store.save()
+    clock.now += 1
+    original = medium.publish
+    moment: list[int] = []
+
+    def slow_publish(pieces: object) -> None:
+        clock.now += 1
+        store.set("during", "yes")  # appended now, buffered in the newest journal
+        moment.append(int(clock.now * 1000))
+        clock.now += 1
+        original(pieces)  # type: ignore[arg-type]
+
+    medium.publish = slow_publish  # type: ignore[method-assign]
+    store.save()
+    medium.publish = original  # type: ignore[method-assign]
+    clock.now += 1
+    store.close()
+    assert _at(url, moment[0])["during"] == "yes"
+    assert "during" not in _at(url, moment[0] - 1)
+
+
+def test_a_write_buffered_when_the_next_journal_is_created_is_at_its_instant() -> None:
+    url = f"memory://tests/{uuid.uuid4().hex}"
+    clock = Clock()
+    store, medium = _buffered_writer(url, clock)
+    store.set("k", "0")
+    store.save()
+    clock.now += 1
+    original = medium.create_journal
+    moment: list[int] = []
+
+    def late_create(jid: int, header: bytes) -> object:
+        store.set("between", "yes")  # lands in the old journal, after its sync
+        moment.append(int(clock.now * 1000))
+        clock.now += 1
+        return original(jid, header)
+
+    medium.create_journal = late_create  # type: ignore[method-assign]
+    store.save()
+    medium.create_journal = original  # type: ignore[method-assign]
+    clock.now += 1
+    store.close()
+    assert _at(url, moment[0])["between"] == "yes"

@@ -327,6 +327,7 @@ class ObjectMedium(Medium):
         if not 0 < jid < 10**16:
             raise ValueError(f"journal ids are 1 to 10**16-1, not {jid}")
         with self._seq.lock:
+            self._flush_others()
             now = self._now_ms()
             segment = lo.Segment(
                 lo.KIND_WRITE, self.epoch, jid, 0, now, bytes(header), ((len(header), now),)
@@ -350,6 +351,7 @@ class ObjectMedium(Medium):
         if not doomed:
             return  # nothing to say: no request
         with self._seq.lock:
+            self._flush_others()
             self._seq.put_segment(
                 lo.Segment(lo.KIND_DROP_BELOW, self.epoch, below, written_ms=self._now_ms())
             )
@@ -359,6 +361,7 @@ class ObjectMedium(Medium):
 
     def quarantine_journal(self, jid: int) -> str:
         with self._seq.lock:
+            self._flush_others(skip=jid)
             self._seq.put_segment(
                 lo.Segment(lo.KIND_DROP, self.epoch, jid, written_ms=self._now_ms())
             )
@@ -382,26 +385,52 @@ class ObjectMedium(Medium):
             state.times.append((state.durable + len(state.pending), now))
 
     def journal_sync(self, jid: int, state: JournalState) -> None:
-        """:meth:`ObjectJournal.sync`: one segment of everything buffered (none if nothing is)."""
+        """:meth:`ObjectJournal.sync`: one segment of everything buffered (none if nothing is).
+
+        Other journals' buffered writes go first (:meth:`_flush_others`).
+        """
         self._check_writable()
         with self._seq.lock:
-            with self._state_lock:
-                if not state.live:
-                    raise MediumError(f"{self.describe_journal(jid)} was replaced or removed")
-                start = state.durable
-                if not state.pending:
-                    return  # nothing buffered: no request
-                payload = bytes(state.pending)
-                end = start + len(payload)
-                times = tuple((e - start, ms) for e, ms in state.times if e <= end)
-            segment = lo.Segment(
-                lo.KIND_WRITE, self.epoch, jid, start, self._now_ms(), payload, times
-            )
-            self._seq.put_segment(segment)
-            with self._state_lock:
-                state.synced(len(payload))
+            self._flush_others(skip=jid)
+            self._sync_locked(jid, state)
             if self._seq.next_seq - self._seq.manifest.segments_from > self.consolidate_after:
                 self._consolidate()
+
+    def _sync_locked(self, jid: int, state: JournalState) -> None:
+        """Put journal ``jid``'s buffered bytes as one write segment (sequence lock held)."""
+        with self._state_lock:
+            if not state.live:
+                raise MediumError(f"{self.describe_journal(jid)} was replaced or removed")
+            start = state.durable
+            if not state.pending:
+                return  # nothing buffered: no request
+            payload = bytes(state.pending)
+            end = start + len(payload)
+            times = tuple((e - start, ms) for e, ms in state.times if e <= end)
+        segment = lo.Segment(lo.KIND_WRITE, self.epoch, jid, start, self._now_ms(), payload, times)
+        self._seq.put_segment(segment)
+        with self._state_lock:
+            state.synced(len(payload))
+
+    def _flush_others(self, skip: int | None = None) -> None:
+        """Put every live journal's buffered writes but ``skip``'s (sequence lock held).
+
+        Before any segment is put, so that times never decrease along the
+        segment sequence (FORMAT.md O5): a segment stamped now (a journal's
+        creation, a cut, a drop) or holding later writes must not go ahead
+        of writes appended earlier that another journal still buffers, or a
+        point-in-time fold, which stops at the first time past ``T``, would
+        stop before them and miss records appended at or before ``T``.
+        Buffered writes of different journals are put oldest first.
+        """
+        with self._state_lock:
+            waiting = sorted(
+                (state.times[0][1] if state.times else 0, jid, state)
+                for jid, state in self._book.live.items()
+                if state.pending and jid != skip
+            )
+        for _, jid, state in waiting:
+            self._sync_locked(jid, state)
 
     def _consolidate(self) -> None:
         """Put every journal again whole, then a manifest; caller holds the sequence lock.
@@ -435,6 +464,7 @@ class ObjectMedium(Medium):
         if size < 0:
             raise ValueError(f"cannot truncate to {size} bytes")
         with self._seq.lock:
+            self._flush_others(skip=jid)
             with self._state_lock:
                 cut = state.cut(size)
             if cut:
