@@ -60,6 +60,20 @@ def worker_env(url: str, *paths: Path) -> dict[str, str]:
     return env
 
 
+def load_example(name: str) -> ModuleType:
+    """examples/job_queue/<name>.py, under the name its worker imports it by.
+
+    Celery names each task by its module (``-A tasks``) and RQ stores a job's
+    function by its dotted name, so the caller's module must carry the name
+    the worker process finds on its path.
+    """
+    spec = importlib.util.spec_from_file_location(name, EXAMPLE / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @contextmanager
 def process(argv: list[str], *, cwd: Path, env: dict[str, str], log: Path) -> Iterator[Any]:
     """A worker process, stopped at the end (SIGTERM: a warm shutdown; SIGKILL if it hangs)."""
@@ -86,11 +100,7 @@ def celery_app(server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     pytest.importorskip("celery")
     monkeypatch.setenv("SNAPKV_URL", server)
     monkeypatch.setattr(sys, "dont_write_bytecode", True)
-    # Named as the worker imports it (``-A tasks``): Celery names each task by its module.
-    spec = importlib.util.spec_from_file_location("tasks", EXAMPLE / "tasks.py")
-    assert spec is not None and spec.loader is not None
-    tasks: ModuleType = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tasks)
+    tasks = load_example("tasks")
     argv = [
         sys.executable,
         "-m",
@@ -177,13 +187,9 @@ def rq(server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     from rq import Queue
 
     monkeypatch.setattr(sys, "dont_write_bytecode", True)
-    # Named as the worker imports it: RQ stores a job's function by its dotted name.
-    spec = importlib.util.spec_from_file_location("jobs", EXAMPLE / "jobs.py")
-    assert spec is not None and spec.loader is not None
-    jobs: ModuleType = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(jobs)
     connection = redis.Redis.from_url(server)
-    yield RQ(Queue("jobs", connection=connection), jobs, server, tmp_path / "rq-worker.log")
+    log = tmp_path / "rq-worker.log"
+    yield RQ(Queue("jobs", connection=connection), load_example("jobs"), server, log)
     connection.close()
 
 
@@ -262,3 +268,38 @@ def test_rq_records_results_failures_dependencies_and_retries(rq: RQ) -> None:
     retried.refresh()
     assert retried.retries_left == 0
     assert log.count("jobs.parse_int('again')") == 3  # the first run and two retries
+
+
+def test_rq_jobs_queued_before_a_kill_9_run_after_the_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The queue is data like any other: journaled before each reply, replayed at start."""
+    pytest.importorskip("rq")
+    from rq import Queue
+    from rq.job import Job
+
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    jobs = load_example("jobs")
+    data = tmp_path / "data"
+    data.mkdir()
+    durable = ("--appendonly", "yes", "--appendfsync", "always", "--save", "")
+    texts = ["kept across a crash", "and this one"]
+    with serving(data, *durable) as port:  # ends with SIGKILL
+        connection = redis.Redis(port=port)
+        ids = [Queue("jobs", connection=connection).enqueue(jobs.word_count, t).id for t in texts]
+        connection.close()
+    with serving(data, *durable) as port:
+        url = f"redis://127.0.0.1:{port}/0"
+        connection = redis.Redis.from_url(url)
+        try:
+            queue = Queue("jobs", connection=connection)
+            assert queue.job_ids == ids
+            with rq_worker(RQ(queue, jobs, url, tmp_path / "rq-worker.log")):
+                pass
+            results = [Job.fetch(i, connection=connection).return_value() for i in ids]
+        finally:
+            connection.close()
+    assert results == [
+        {"kept": 1, "across": 1, "a": 1, "crash": 1},
+        {"and": 1, "this": 1, "one": 1},
+    ]
