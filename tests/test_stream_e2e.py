@@ -179,3 +179,29 @@ def test_stream_writes_notify_as_redis(both: Any) -> None:  # noqa: F811 - the f
         s.write("CONFIG", "SET", "notify-keyspace-events", "")
 
     both(scenario)
+
+
+def test_a_stream_renamed_onto_the_key_serves_its_reader(both: Any) -> None:  # noqa: F811 - the fixture
+    def scenario(s: Session) -> None:
+        reader = s.conn()
+        s.block(reader, "XREAD", "BLOCK", "0", "STREAMS", "dst", "0")
+        s.write("XADD", "src", "3-0", "f", "v")
+        s.write("RENAME", "src", "dst")
+        s.note(reader.read())
+
+    both(scenario)
+
+
+def test_client_unblock_ends_an_xread_with_a_null_or_an_error(both: Any) -> None:  # noqa: F811 - the fixture
+    def scenario(s: Session) -> None:
+        first, second = s.conn(), s.conn(resp=3)
+        first_id, second_id = first("CLIENT", "ID"), second("CLIENT", "ID")
+        s.block(first, "XREAD", "BLOCK", "0", "STREAMS", "s", "$")
+        s.block(second, "XREAD", "BLOCK", "0", "STREAMS", "s", "$")
+        s.note(s.ctl("CLIENT", "UNBLOCK", first_id[1:-2].decode(), "TIMEOUT"))
+        s.note(first.read())
+        s.note(s.ctl("CLIENT", "UNBLOCK", second_id[1:-2].decode(), "ERROR"))
+        s.note(second.read())
+        s.note(s.ctl("INFO", "clients").split(b"blocked_clients:")[1][:1])
+
+    both(scenario)
