@@ -1,7 +1,7 @@
 """Real job queues on ``snapkv serve``: Celery and RQ, each with a worker process of its own.
 
 Three processes per test, as in production: ``snapkv serve`` (a subprocess
-on a free loopback port, memory only), the queue's own worker (``celery
+on a free loopback port; in memory, but for the restart test), the queue's own worker (``celery
 worker`` / ``rq worker``, a subprocess started from its command line) and
 this test, which enqueues and reads results through the queue's public
 API. What passes here is not a model of Celery or RQ but the libraries
@@ -14,8 +14,8 @@ streams (XADD, XREVRANGE, XREAD BLOCK).
 
 Celery's app is examples/job_queue/tasks.py and RQ's jobs are
 examples/job_queue/jobs.py, the README's example, so what the README shows
-is what is tested. Every wait has a deadline
-and every process started here is stopped by its pid.
+is what is tested. Every wait has a deadline and every process started
+here is stopped by its pid.
 """
 
 from __future__ import annotations
@@ -119,7 +119,6 @@ def celery_app(server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     ]
     log = tmp_path / "celery-worker.log"
     with process(argv, cwd=EXAMPLE, env=worker_env(server), log=log) as worker:
-        tasks.worker_log = log
         yield tasks
         assert worker.poll() is None, f"the worker died:\n{log.read_text()}"
     tasks.app.close()
