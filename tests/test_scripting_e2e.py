@@ -215,25 +215,59 @@ def test_a_long_script_that_wrote_is_undone_and_run_again_on_its_thread(
     assert other.get("runs") == b"1"
 
 
-def test_a_long_script_that_published_stays_on_the_loop_thread(
+def test_a_long_script_that_published_is_busy_killable_and_published_once(
     serve: Callable[..., Running],
 ) -> None:
-    """PUBLISH cannot be undone: such a script is not run again; it finishes where it
-    started and the other clients wait for it instead of getting BUSY."""
+    """PUBLISH cannot be undone: a script reaching it leaves the loop's thread before it
+    (so the message is sent once, by the run that counts) and stays killable."""
     running = serve(busy_reply_threshold=50)
     caller, other = running.client(), running.client()
     pubsub = running.client().pubsub()
     pubsub.subscribe("c")
     assert pubsub.get_message(timeout=DEADLINE)["type"] == "subscribe"
-    script = (
-        "redis.call('publish', 'c', 'm'); local n = 0; for i = 1, 3e7 do n = n + 1 end; return n"
-    )
+    script = "redis.call('publish', 'c', 'm'); while true do end"
     thread, result = _run_in_thread(lambda: caller.eval(script, 0))
-    message = pubsub.get_message(timeout=DEADLINE)
-    assert message is not None and message["data"] == b"m"  # the script is running now
-    assert other.ping() is True  # waited for it, never BUSY
+    wait_until(lambda: _busy(other), timeout=DEADLINE, what="BUSY replies")
+    assert other.script_kill() is True  # PUBLISH is not a write (as in Redis)
     thread.join(DEADLINE)
-    assert result == [30000000]
+    assert KILLED in str(result[0])
+    message = pubsub.get_message(timeout=DEADLINE)
+    assert message is not None and message["data"] == b"m"
+    assert other.publish("c", "end") == 1
+    message = pubsub.get_message(timeout=DEADLINE)
+    assert message is not None and message["data"] == b"end"  # "m" came exactly once
+
+
+@pytest.mark.parametrize("watcher", ["notifications", "monitor"])
+def test_a_busy_script_is_killable_while_its_commands_are_watched(
+    serve: Callable[..., Running], watcher: str
+) -> None:
+    """With keyspace notifications on or a MONITOR connected a script's commands send
+    what cannot be undone: it never starts on the loop's thread, so BUSY and SCRIPT
+    KILL still reach it (before, the server stopped answering for good)."""
+    running = serve(busy_reply_threshold=50)
+    caller, other = running.client(), running.client()
+    if watcher == "notifications":
+        other.config_set("notify-keyspace-events", "KEA")
+        monitor = None
+    else:
+        monitor = running.client().monitor()
+        monitor.__enter__()
+    try:
+        script = "redis.call('get', 'k'); while true do end"
+        thread, result = _run_in_thread(lambda: caller.eval(script, 0))
+        wait_until(lambda: _busy(other), timeout=DEADLINE, what="BUSY replies")
+        assert other.script_kill() is True
+        thread.join(DEADLINE)
+        assert KILLED in str(result[0])
+        if monitor is not None:
+            lines: list[str] = []
+            while not lines or lines[-1] != "SCRIPT KILL":
+                lines.append(monitor.next_command()["command"])
+            assert lines.count("get k") == 1  # the script's GET, fed once
+    finally:
+        if monitor is not None:
+            monitor.__exit__(None, None, None)
 
 
 def test_short_scripts_never_busy_and_run_in_order(serve: Callable[..., Running]) -> None:

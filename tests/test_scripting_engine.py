@@ -86,14 +86,27 @@ def test_a_long_script_is_run_again_on_the_script_thread_with_nothing_left_of_th
     assert len(seen) == 2 and seen[0] == threading.get_ident() != seen[1]
 
 
-def test_a_long_script_that_published_finishes_where_it_started(
+def test_a_script_leaves_the_loop_thread_before_it_publishes(
+    servers: tuple[Server, Server],
+) -> None:
+    """PUBLISH cannot be undone: the run on the loop's thread stops before it, and the
+    script runs again (publishing once) where BUSY and SCRIPT KILL can reach it."""
+    _plain, looped = servers
+    seen = _thread_of_run(looped)
+    script = "redis.call('ping'); redis.call('publish', 'c', 'm'); redis.call('ping'); return 1"
+    assert looped("EVAL", script, "0") == b":1\r\n"
+    here = threading.get_ident()
+    assert len(seen) == 3 and seen[0] == here and here not in seen[1:]
+
+
+def test_with_notifications_on_a_script_never_starts_on_the_loop_thread(
     servers: tuple[Server, Server],
 ) -> None:
     _plain, looped = servers
+    assert looped("CONFIG", "SET", "notify-keyspace-events", "KEA") == b"+OK\r\n"
     seen = _thread_of_run(looped)
-    script = "redis.call('publish', 'c', 'm'); redis.call('ping');" + SPIN + " return 1"
-    assert looped("EVAL", script, "0") == b":1\r\n"
-    assert seen == [threading.get_ident()]
+    assert looped("EVAL", "return redis.call('ping')", "0") == b"+PONG\r\n"
+    assert len(seen) == 1 and seen[0] != threading.get_ident()
 
 
 def test_inside_exec_a_long_script_stays_in_the_transaction(

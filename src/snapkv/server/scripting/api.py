@@ -40,6 +40,9 @@ _RAND_A: Final = 0x5DEECE66D
 _RAND_MASK: Final = (1 << 48) - 1
 #: Its state before any ``math.randomseed`` (``X2 X1 X0``).
 RAND_START: Final = 0x1234ABCD330E
+#: The error that ends a run on the loop's thread which is to run again on
+#: the script thread (the engine undoes it: no caller ever sees this text).
+_RESTART: Final = "ERR Script killed by user with SCRIPT KILL..."
 
 
 def error_text(reply: bytes) -> str:
@@ -72,8 +75,6 @@ class Run:
     inline_until: float | None = None
     #: Stopped on the loop's thread to run again on the script thread.
     restart: bool = False
-    #: Ran a command whose effect outlives an undo (PUBLISH).
-    side_effects: bool = False
     #: Its error reply was counted in errorstats where it arose.
     counted: bool = False
 
@@ -108,13 +109,13 @@ class RedisApi:
             # A script of many calls executes few Lua instructions: decide here
             # too whether it leaves the loop's thread (see engine.INLINE_SECONDS).
             self.interrupted()
-            if run.restart:
-                raise ScriptError("ERR Script killed by user with SCRIPT KILL...")
+        if run.restart:  # no command runs in a run that is to be undone
+            raise ScriptError(_RESTART)
         try:
             argv = _argv(args)
             cmd = self._allowed(run, argv)
         except ScriptError as exc:
-            if raise_error:
+            if raise_error or run.restart:
                 raise
             refusal = b"-" + str(exc).encode("utf-8", "surrogateescape")
             return run.vm.error_table(refusal, counted=exc.counted)
@@ -153,9 +154,22 @@ class RedisApi:
                 text = "ERR Write commands are not allowed from read-only scripts."
                 raise self._refused(text, cmd)
             run.wrote = True
-        elif cmd.pausable or "pubsub" in cmd.flags:
-            run.side_effects = True  # PUBLISH: what it sent cannot be undone
+        elif run.inline_until is not None and (cmd.pausable or "pubsub" in cmd.flags):
+            # PUBLISH: what it sends cannot be undone, so a run on the loop's
+            # thread moves to the script thread *before* it (see
+            # engine.INLINE_SECONDS): every run there stays restartable.
+            self.leave_loop(run)
         return cmd
+
+    def leave_loop(self, run: Run) -> None:
+        """Stop ``run`` (on the loop's thread) to run it again on the script thread.
+
+        Raises the kill error; the engine undoes the run's writes and
+        starts it again from the start where BUSY and SCRIPT KILL reach it.
+        """
+        run.inline_until = None
+        run.restart = run.killed = True
+        raise ScriptError(_RESTART)
 
     def _refused(self, text: str, cmd: Command | None = None) -> ScriptError:
         """A command a script may not run: counted where it is refused, as Redis's

@@ -27,10 +27,13 @@ through the script thread), more than most scripts take. So a script
 starts on the loop's thread; the count hook (every 10,000 instructions
 there) stops it once it has run :data:`INLINE_SECONDS`, its transaction is
 rolled back (nothing else ran meanwhile, so nobody saw its writes) and it
-runs again from the start on the script thread. A run that did what a
-rollback cannot undo (PUBLISH, or any command while MONITOR or keyspace
-notifications are on) is not re-run: it finishes on the loop's thread and
-the other clients wait for it rather than get BUSY. Without an event loop
+runs again from the start on the script thread. Every run on the loop's
+thread stays undoable: a script about to do what a rollback cannot undo
+(PUBLISH) is stopped before it and moved to the script thread at once, and
+while MONITOR or keyspace notifications are on (each command would send
+what cannot be taken back) no script starts on the loop's thread at all;
+so a script never holds the loop past :data:`INLINE_SECONDS` and BUSY,
+SCRIPT KILL and SHUTDOWN NOSAVE always reach it. Without an event loop
 (``server.threadsafe_call is None``), inside EXEC (whose transaction holds
 the store on the loop's thread) and with ``busy-reply-threshold 0`` (no
 BUSY, as Redis without its hook) scripts run on the caller's thread.
@@ -183,7 +186,9 @@ class ScriptEngine(RedisApi):
         threshold = server.config.busy_reply_threshold / 1000
         if server.threadsafe_call is None or server.store.in_transaction or threshold <= 0:
             return self._finished(self._execute(run, fn, keys, args, eval_mode), run)
-        if threshold > INLINE_SECONDS:
+        if threshold > INLINE_SECONDS and not (
+            server.monitors or server.config.notify_keyspace_events
+        ):
             run.inline_until = run.started + INLINE_SECONDS
             rand_state = self.rand_state
             reply = self._execute(run, fn, keys, args, eval_mode)
@@ -291,8 +296,7 @@ class ScriptEngine(RedisApi):
             return False
         if run.inline_until is not None and time.monotonic() >= run.inline_until:
             run.inline_until = None
-            if self._restartable(run):
-                run.restart = run.killed = True
+            run.restart = run.killed = True
         if self._aborted():
             run.killed = True
         return run.killed
@@ -314,12 +318,6 @@ class ScriptEngine(RedisApi):
             return job.wait(timeout) or job.finished
         finally:
             self.aborting = False
-
-    def _restartable(self, run: Run) -> bool:
-        """Whether undoing ``run`` leaves no trace: its writes are undone with its
-        transaction, but not what monitors, keyspace notifications or PUBLISH sent."""
-        server = self.server
-        return not (run.side_effects or server.monitors or server.config.notify_keyspace_events)
 
     def kill(self, kind: str) -> bytes:
         """SCRIPT KILL (``kind`` "script") or FUNCTION KILL ("function"): the reply."""
