@@ -26,6 +26,7 @@ from snapkv.cli_restore import restore_to
 from snapkv.errors import MediumError
 from snapkv.objstore.client import ObjectClient, ObstoreTransport, RetryPolicy
 from snapkv.objstore.medium import ObjectMedium
+from snapkv.objstore.reader import PrefixReader
 from snapkv.objstore.url import parse_url
 from snapkv.replication import LocalSource, ReplicationStatus
 from snapkv.replication.replicator import replica_id
@@ -450,3 +451,30 @@ def test_the_replica_follows_a_repair_that_sets_later_journals_aside(tmp_path: P
         assert replica.get("after") == "1"
         assert replica.get("dropped") is None, "the replica replays what the repair dropped"
         assert replica.get("c") == "1"
+
+
+def test_the_replica_falls_back_to_the_older_snapshot_it_keeps(tmp_path: Path) -> None:
+    """The manifest keeps two snapshots: the journals the older one needs stay, whole."""
+    url = f"memory://tests/{uuid.uuid4().hex}"
+    store = snapkv.open(tmp_path / "db", replicate=url, replicate_interval=60)
+    shipping = store.replication
+    store.set("a", "1")
+    store.save()
+    assert shipping.flush()
+    store.set("b", "1")
+    assert shipping.flush()
+    store.set("c", "1")  # not shipped before the next snapshot
+    store.save()
+    assert shipping.flush()
+    store.set("d", "1")
+    store.close()
+    client = ObjectClient.for_location(parse_url(url))
+    manifest = PrefixReader(client).newest_manifest()
+    assert manifest is not None and len(manifest.snapshots) == 2
+    newest = manifest.snapshots[0].name
+    data = bytearray(client.get(newest) or b"")
+    data[len(data) // 2] ^= 0xFF
+    client.delete(newest)
+    client.put(newest, bytes(data))
+    with snapkv.open(url, fallback=True) as replica:
+        assert sorted(replica.keys()) == ["a", "b", "c", "d"]

@@ -169,7 +169,17 @@ class Shipper:
         target = self.target
         snapshot = self.source.newest_snapshot()
         published = snapshot is not None and snapshot.number != self._snapshot
+        written = 0
         if snapshot is not None and published:
+            if self._snapshot is not None:
+                # The records written between the last pass and the snapshot:
+                # the replica keeps the older snapshot too (a fallback), which
+                # needs the journals up to the new one whole.
+                for jid, pieces in (self._read_journals(below=snapshot.journal_next) or {}).items():
+                    for start, data in pieces:
+                        target.append(jid, start, data)
+                        self._positions[jid] = start + len(data)
+                written = target.commit()
             target.put_snapshot(snapshot)
             status.uploads += 1
             status.last_upload = time.time()
@@ -186,7 +196,7 @@ class Shipper:
                 # sends them with the next one, never twice.
                 target.append(jid, start, data)
                 positions[jid] = start + len(data)
-        written = target.commit()
+        written += target.commit()
         shipped = published or bool(written)
         if written:
             status.uploads += written
@@ -196,8 +206,10 @@ class Shipper:
             status.journal, status.journal_offset = last, positions[last]
         return behind, shipped
 
-    def _read_journals(self) -> dict[int, list[tuple[int, bytes]]] | None:
+    def _read_journals(self, below: int | None = None) -> dict[int, list[tuple[int, bytes]]] | None:
         """The whole records each journal has past what was handed over, oldest journal first.
+
+        Only journals below ``below`` if it is given.
 
         Read newest journal first: records in journal J+1 mean the Store
         had switched its writes away from J before they were written (it
@@ -215,7 +227,8 @@ class Shipper:
             if not self._drop_set_aside(local):
                 return None
             self._reconciled = True
-        for jid in sorted((j for j in local if j >= self._base), reverse=True):
+        wanted = (j for j in local if j >= self._base and (below is None or j < below))
+        for jid in sorted(wanted, reverse=True):
             start = positions.get(jid)
             if start is None:
                 start = positions[jid] = self._resume(jid)

@@ -46,6 +46,11 @@ class LocalSnapshot:
     journal_next: int
 
 
+def journal_next_of(head: bytes | None) -> int | None:
+    """The ``journal_next`` a snapshot's first bytes name (``None``: they do not say)."""
+    return codec.peek_journal_next(head) if head is not None else None
+
+
 class LocalSource:
     """The snapshots and journal records of one store directory, read without its lock."""
 

@@ -36,12 +36,14 @@ from snapkv.journal.format import HEADER_SIZE as JOURNAL_HEADER_SIZE
 from snapkv.media.base import JournalFile
 from snapkv.objstore.client import ObjectClient
 from snapkv.objstore.medium import DEFAULT_RETENTION, ObjectMedium
-from snapkv.replication.source import LocalSnapshot
+from snapkv.replication.source import LocalSnapshot, journal_next_of
 
 __all__ = ["MediumTarget"]
 
 #: Bytes read from a snapshot file at a time, as it is published.
 _CHUNK = 1 << 20
+#: A snapshot's first bytes, enough for its first record (what names ``journal_next``).
+_HEAD = 4096
 
 
 def _chunks(path: Path) -> Iterator[bytes]:
@@ -76,13 +78,25 @@ class MediumTarget:
         return self._medium
 
     def put_snapshot(self, snapshot: LocalSnapshot) -> int:
-        """Publish the snapshot file; drop the journals it covers. Return its size."""
+        """Publish the snapshot file; drop the journals no snapshot kept needs. Return its size.
+
+        The manifest keeps older snapshots too (``keep``), and a fallback to
+        the oldest needs every journal from its ``journal_next`` on: only the
+        journals below that go, as :meth:`Store._prune_journals` prunes a
+        directory. (The shipper still ships journals from the newest
+        snapshot's on; the ones between stay as the replica holds them.)
+        """
         medium = self.medium
         medium.publish(_chunks(snapshot.path))
-        for jid in [jid for jid in self._files if jid < snapshot.journal_next]:
+        kept = medium.generations()
+        needed = journal_next_of(medium.read_head(kept[-1], _HEAD)) if kept else None
+        if needed is None:
+            return snapshot.size  # cannot tell: keep every journal (costs only storage)
+        needed = min(needed, snapshot.journal_next)
+        for jid in [jid for jid in self._files if jid < needed]:
             self._files.pop(jid).close()
             self._dirty.discard(jid)
-        medium.remove_journals(snapshot.journal_next)
+        medium.remove_journals(needed)
         return snapshot.size
 
     def held(self, jid: int) -> bytes | None:
