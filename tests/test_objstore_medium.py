@@ -16,7 +16,7 @@ import pytest
 import snapkv
 from moto_server import S3Bucket, moto_endpoint, moto_s3  # noqa: F401 (fixtures)
 from snapkv.check.objects import check_objects
-from snapkv.errors import MediumError, StoreFencedError, StoreLockedError
+from snapkv.errors import MediumError, SnapkvError, StoreFencedError, StoreLockedError
 from snapkv.objstore import layout as lo
 from snapkv.objstore.client import ObjectClient
 from snapkv.objstore.medium import ObjectMedium
@@ -385,3 +385,23 @@ def test_read_head_is_one_ranged_get_of_a_snapshots_start() -> None:
     assert medium.client.stats.bytes_received - before.bytes_received == 64
     assert medium.read_head("snapshot/none", 64) is None
     medium.close()
+
+
+def test_a_refused_open_names_the_fallback_generation_not_its_epoch() -> None:
+    url = memory_url()
+    with snapkv.open(url) as store:
+        store.set("a", "1")
+        store.save()
+        store.set("b", "1")
+        store.save()
+    client = client_of(url)
+    manifest = PrefixReader(client).newest_manifest()
+    assert manifest is not None
+    newest, older = manifest.snapshots[0], manifest.snapshots[1]
+    data = bytearray(client.get(newest.name) or b"")
+    data[len(data) // 2] ^= 0xFF
+    client.delete(newest.name)
+    client.put(newest.name, bytes(data))
+    with pytest.raises(SnapkvError) as refused:
+        snapkv.open(url)
+    assert f"(generation {older.generation}) instead" in str(refused.value)

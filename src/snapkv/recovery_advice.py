@@ -29,6 +29,7 @@ set aside); :mod:`snapkv.recovery` turns a failure to read into
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -104,6 +105,20 @@ def _subject(source: Source, name: str) -> str:
     return _vocabulary.get().subject.format(option=_option(source, name))
 
 
+def _generation_number(name: str) -> str:
+    """The generation number in a snapshot's name, as a directory's or a prefix's names it.
+
+    ``snapshot-0000000000000008.skv`` is 8; an object name also carries the
+    epoch that wrote it (``snapshot/<generation>-<epoch>.skv``), which is not
+    part of the number.
+    """
+    match = _GENERATION.search(name)
+    return str(int(match.group(1))) if match else name
+
+
+_GENERATION = re.compile(r"snapshot[-/](\d+)")
+
+
 def snapshot_advice(
     source: Source, choice: SnapshotChoice, journals: JournalPlan, option: str
 ) -> str:
@@ -113,7 +128,7 @@ def snapshot_advice(
     (``repair=True`` when the fallback's journals are damaged too).
     """
     assert choice.generation is not None  # a fallback chose one, or raised
-    number = "".join(c for c in choice.generation if c.isdigit()).lstrip("0") or "0"
+    number = _generation_number(choice.generation)
     what = [f"load {_name(source, choice.generation)} (generation {number}) instead"]
     for generation, _reason in choice.skipped:
         size = len(source.read(generation) or b"")
