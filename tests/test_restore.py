@@ -114,3 +114,23 @@ def test_instants_are_epoch_milliseconds_or_iso_8601_in_utc_by_default() -> None
     assert parse_instant("2023-11-14T23:13:20+01:00") == 1_700_000_000_000
     with pytest.raises(InputError, match="ISO-8601"):
         parse_instant("yesterday")
+
+
+def test_restore_before_the_first_manifest_names_the_oldest_retained(tmp_path: Path) -> None:
+    """A moment before everything retained is an error naming the oldest manifest (O7)."""
+    import uuid
+
+    from snapkv.cli_restore import restore_to
+    from snapkv.errors import MediumError
+    from snapkv.objstore.client import ObjectClient
+    from snapkv.objstore.url import parse_url
+
+    url = f"memory://tests/{uuid.uuid4().hex}"
+    early = int(time.time() * 1000) - 60_000
+    with snapkv.open(url, fsync="always") as store:
+        store.set("k", "v")
+    client = ObjectClient.for_location(parse_url(url))
+    with pytest.raises(MediumError, match="nothing retained reaches back") as refused:
+        restore_to(client, tmp_path / "r", at_ms=early)
+    assert "manifest/00000000000000000001" in str(refused.value)
+    assert not (tmp_path / "r").exists()

@@ -308,13 +308,14 @@ class PrefixReader:
                     manifest = candidate
                     break
             if manifest is None and numbers:
+                # Before the oldest retained state (or before the prefix's
+                # first manifest): never an empty or partial state instead.
                 oldest = self.manifest(numbers[0])
-                if oldest.number > 1 or oldest.segments_from > 1 or oldest.snapshots:
-                    raise MediumError(
-                        f"{self.client.describe()}: nothing retained reaches back to {at_ms} ms "
-                        f"(the oldest retained manifest, {oldest.name}, was written at "
-                        f"{oldest.heartbeat_ms} ms)"
-                    )
+                raise MediumError(
+                    f"{self.client.describe()}: nothing retained reaches back to {at_ms} ms "
+                    f"(the oldest retained manifest, {oldest.name}, was written at "
+                    f"{oldest.heartbeat_ms} ms)"
+                )
         run = self.segments(manifest, until_ms=at_ms, repair=repair)
         pairs, refs = run.pairs, run.refs
         describe = self.client.describe("segment")
