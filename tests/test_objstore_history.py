@@ -159,3 +159,22 @@ def test_a_write_buffered_when_the_next_journal_is_created_is_at_its_instant() -
     clock.now += 1
     store.close()
     assert _at(url, moment[0])["between"] == "yes"
+
+
+def test_a_moment_in_the_past_fetches_only_the_segments_it_folds() -> None:
+    """A busy hour after T costs no GETs: reading stops at the first segment past T."""
+    url = f"memory://tests/{uuid.uuid4().hex}"
+    clock = Clock()
+    store = writer(url, clock, consolidate=10**6)
+    store.set("k", "early")
+    at_ms = int(clock.now * 1000)
+    for i in range(300):  # one segment per acknowledged write
+        clock.now += 10
+        store.set("k", str(i))
+    store.close()
+    client = ObjectClient.for_location(parse_url(url))
+    reader = PrefixReader(client)
+    state = reader.at(at_ms)
+    assert load(reader, state) == {"k": "early"}
+    assert client.stats.requests.get("get", 0) < 40
+    assert load(reader, reader.at(at_ms + 10_000)) == {"k": "0"}

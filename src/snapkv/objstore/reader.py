@@ -202,8 +202,10 @@ class PrefixReader:
         The named ones must all exist (a missing one is an error naming it
         and the journal bytes it held); the tail runs while numbers exist,
         and a number missing while later ones exist is a gap, an error too.
-        With ``until_ms``, reading stops at the first segment whose first
-        write is later (the fold would stop there anyway). With ``repair``,
+        Segments are fetched a window at a time; with ``until_ms``, reading
+        stops after the first segment holding a later time (the fold stops
+        in it, as times never decrease, FORMAT.md O5), so a point-in-time
+        read fetches and holds only what it folds, not the history after. With ``repair``,
         the first missing or damaged segment ends the run instead, and what
         it and every later one held is in ``lost``: history stops there, as
         a directory's repair stops it at a damaged journal.
@@ -232,37 +234,26 @@ class PrefixReader:
             wanted.append(seq)
             seq += 1
         holes = sorted(n for n in existing if n > seq) if not stopped and seq <= last else []
-        with ThreadPoolExecutor(_PARALLEL) as pool:
-            fetched = list(pool.map(lambda n: self._fetch(n, refs.get(n)), wanted))
         run = SegmentRun(end=last + 1)
-        for number, got in zip(wanted, fetched, strict=True):
-            problem: BaseException | None = None
-            if isinstance(got, BaseException):
-                problem = got
-            elif got is None:
-                problem = MediumError(
-                    f"{self.client.describe(lo.segment_name(number))} is missing but "
-                    f"{manifest.name if manifest and number in refs else 'the tail'} names it"
-                    f"{_held(refs.get(number))} (check segment-missing)"
-                )
-            elif run.pairs and got[0].epoch < run.pairs[-1][1].epoch:
-                problem = lo.LayoutError(
-                    f"{self.client.describe(lo.segment_name(number))}: epoch {got[0].epoch} "
-                    f"after epoch {run.pairs[-1][1].epoch} (check segment-epoch)"
-                )
-            if problem is not None:
-                if not repair:
-                    raise _advised(problem)
-                run.lost = _lost_from(number, problem, refs, last)
-                run.tail_end = number
-                return run
-            assert got is not None and not isinstance(got, BaseException)
-            segment, ref = got
-            if until_ms is not None and segment.first_ms > until_ms:
-                run.tail_end = number
-                return run
-            run.pairs.append((number, segment))
-            run.refs.append(ref)
+        with ThreadPoolExecutor(_PARALLEL) as pool:
+            # In windows: a moment in the past stops at the first segment
+            # past it, so what lies after is neither fetched nor held.
+            for at in range(0, len(wanted), _PARALLEL):
+                window = wanted[at : at + _PARALLEL]
+                fetched = list(pool.map(lambda n: self._fetch(n, refs.get(n)), window))
+                for number, got in zip(window, fetched, strict=True):
+                    taken = self._take(
+                        run,
+                        number,
+                        got,
+                        manifest=manifest,
+                        refs=refs,
+                        last=last,
+                        until_ms=until_ms,
+                        repair=repair,
+                    )
+                    if not taken:
+                        return run
         run.tail_end = start + len(run.pairs)
         if holes:
             gap = MediumError(
@@ -274,6 +265,52 @@ class PrefixReader:
                 raise _advised(gap)
             run.lost = _lost_from(seq, gap, refs, last)
         return run
+
+    def _take(
+        self,
+        run: SegmentRun,
+        number: int,
+        got: tuple[lo.Segment, lo.SegmentRef] | BaseException | None,
+        *,
+        manifest: lo.Manifest | None,
+        refs: dict[int, lo.SegmentRef],
+        last: int,
+        until_ms: int | None,
+        repair: bool,
+    ) -> bool:
+        """Add segment ``number`` to ``run``; ``False``: the run ends here (:meth:`segments`)."""
+        problem: BaseException | None = None
+        if isinstance(got, BaseException):
+            problem = got
+        elif got is None:
+            problem = MediumError(
+                f"{self.client.describe(lo.segment_name(number))} is missing but "
+                f"{manifest.name if manifest and number in refs else 'the tail'} names it"
+                f"{_held(refs.get(number))} (check segment-missing)"
+            )
+        elif run.pairs and got[0].epoch < run.pairs[-1][1].epoch:
+            problem = lo.LayoutError(
+                f"{self.client.describe(lo.segment_name(number))}: epoch {got[0].epoch} "
+                f"after epoch {run.pairs[-1][1].epoch} (check segment-epoch)"
+            )
+        if problem is not None:
+            if not repair:
+                raise _advised(problem)
+            run.lost = _lost_from(number, problem, refs, last)
+            run.tail_end = number
+            return False
+        assert got is not None and not isinstance(got, BaseException)
+        segment, ref = got
+        if until_ms is not None and segment.first_ms > until_ms:
+            run.tail_end = number
+            return False
+        run.pairs.append((number, segment))
+        run.refs.append(ref)
+        if until_ms is not None and segment.last_ms > until_ms:
+            # The fold stops inside this one (times never decrease, O5).
+            run.tail_end = number + 1
+            return False
+        return True
 
     def _fetch(
         self, seq: int, ref: lo.SegmentRef | None
