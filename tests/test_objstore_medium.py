@@ -405,3 +405,28 @@ def test_a_refused_open_names_the_fallback_generation_not_its_epoch() -> None:
     with pytest.raises(SnapkvError) as refused:
         snapkv.open(url)
     assert f"(generation {older.generation}) instead" in str(refused.value)
+
+
+def test_retention_forgets_the_manifests_it_deletes() -> None:
+    """A long-running writer's reader holds no manifest retention deleted (memory stays flat)."""
+    from snapkv.objstore.retention import apply_retention
+
+    url = memory_url()
+    now = [time.time()]
+    store, _ = _store_on(url, now, retention=60)
+    for round_ in range(5):
+        store.set("k", str(round_))
+        store.save()
+        now[0] += 120
+    reader = PrefixReader(client_of(url))
+    numbers = reader.manifest_numbers()
+    for number in numbers:
+        reader.manifest(number)  # cached
+    deleted = apply_retention(reader, now_ms=int(now[0] * 1000), window_ms=60_000)
+    gone = [lo.manifest_number(name) for name in deleted if name.startswith("manifest/")]
+    assert gone
+    for number in gone:
+        assert number is not None
+        with pytest.raises(MediumError, match="is missing"):
+            reader.manifest(number)  # read again, not answered from the cache
+    store.close()
