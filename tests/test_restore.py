@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,8 +21,13 @@ import pytest
 
 import snapkv
 from moto_server import S3Bucket, moto_endpoint, moto_s3  # noqa: F401 (fixtures)
+from snapkv.cli import main
 from snapkv.cli_common import InputError
-from snapkv.cli_restore import parse_instant
+from snapkv.cli_restore import parse_instant, restore_to
+from snapkv.errors import MediumError
+from snapkv.objstore.client import ObjectClient
+from snapkv.objstore.reader import PrefixReader
+from snapkv.objstore.url import parse_url
 
 _WRITER = """
 import sys, snapkv
@@ -118,13 +124,6 @@ def test_instants_are_epoch_milliseconds_or_iso_8601_in_utc_by_default() -> None
 
 def test_restore_before_the_first_manifest_names_the_oldest_retained(tmp_path: Path) -> None:
     """A moment before everything retained is an error naming the oldest manifest (O7)."""
-    import uuid
-
-    from snapkv.cli_restore import restore_to
-    from snapkv.errors import MediumError
-    from snapkv.objstore.client import ObjectClient
-    from snapkv.objstore.url import parse_url
-
     url = f"memory://tests/{uuid.uuid4().hex}"
     early = int(time.time() * 1000) - 60_000
     with snapkv.open(url, fsync="always") as store:
@@ -134,3 +133,41 @@ def test_restore_before_the_first_manifest_names_the_oldest_retained(tmp_path: P
         restore_to(client, tmp_path / "r", at_ms=early)
     assert "manifest/00000000000000000001" in str(refused.value)
     assert not (tmp_path / "r").exists()
+
+
+def _two_snapshots_and_a_journal() -> tuple[str, ObjectClient]:
+    """A prefix keeping two snapshots, with eight writes in segments after the newest."""
+    url = f"memory://tests/{uuid.uuid4().hex}"
+    with snapkv.open(url, fsync="always") as store:
+        store.set("a", "1")
+        store.save()
+        store.set("b", "2")
+        store.save()
+        for i in range(8):
+            store.set(f"k{i}", "v")
+    return url, ObjectClient.for_location(parse_url(url))
+
+
+def test_restore_refusals_name_fallback_and_repair_and_both_get_past(tmp_path: Path) -> None:
+    url, client = _two_snapshots_and_a_journal()
+    manifest = PrefixReader(client).newest_manifest()
+    assert manifest is not None and len(manifest.snapshots) == 2
+    newest = manifest.snapshots[0].name
+    data = bytearray(client.get(newest) or b"")
+    data[len(data) // 2] ^= 0xFF
+    client.delete(newest)
+    client.put(newest, bytes(data))
+    with pytest.raises(MediumError, match="snapkv restore --fallback restores"):
+        restore_to(client, tmp_path / "refused")
+    assert main(["restore", url, "--to", str(tmp_path / "fell"), "--fallback"]) == 0
+    with snapkv.open(tmp_path / "fell") as restored:
+        assert sorted(restored.keys()) == sorted(["a", "b", *(f"k{i}" for i in range(8))])
+    # A missing segment in the journals after the snapshot: --repair stops history there.
+    tail = [info.name for info in client.list("segment")]
+    client.delete(tail[-3])
+    with pytest.raises(MediumError, match=r"snapkv restore --repair keeps"):
+        restore_to(client, tmp_path / "gap", fallback=True)
+    summary = restore_to(client, tmp_path / "cut", fallback=True, repair=True)
+    assert "repair: history stops before it" in summary
+    with snapkv.open(tmp_path / "cut") as restored:
+        assert restored.get("b") == "2" and restored.get("k7") is None

@@ -13,9 +13,16 @@ a replica).
 Never silently incomplete: a snapshot whose size or CRC-32 is not the
 manifest's, a truncated or damaged segment, a missing one (a gap), each
 stops the restore with an error naming the object and what is lost, and
-nothing is left in DIR but what was there. The snapshot is streamed to its
-file through ranged GETs, bounded memory whatever its size; progress goes
-to standard error when it is a terminal.
+nothing is left in DIR but what was there. The error names the choices a
+local directory offers, as options of this command: ``--fallback``
+restores the newest older snapshot the manifest keeps that passes its
+checks instead (the journals after it are replayed on open, so nothing
+written is lost when they reach back to it), and ``--repair`` stops the
+journals' history before the first missing or damaged segment, saying
+what was dropped. Neither writes to the bucket: a restore only reads.
+
+The snapshot is streamed to its file through ranged GETs, bounded memory
+whatever its size; progress goes to standard error when it is a terminal.
 """
 
 from __future__ import annotations
@@ -62,6 +69,18 @@ def add_restore_command(subparsers: argparse._SubParsersAction[argparse.Argument
         help="restore the state at TIME: ISO-8601 (2026-12-07T21:00:00Z; no zone: UTC) "
         "or milliseconds since the epoch",
     )
+    parser.add_argument(
+        "--fallback",
+        action="store_true",
+        help="if the snapshot is missing or damaged, restore the newest older one the "
+        "manifest keeps that passes its checks",
+    )
+    parser.add_argument(
+        "--repair",
+        action="store_true",
+        help="stop the journals' history before the first missing or damaged segment "
+        "(what is dropped is reported) instead of refusing",
+    )
     parser.set_defaults(handler=_run)
 
 
@@ -95,7 +114,12 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise InputError(str(exc)) from None
     summary = restore_to(
-        ObjectClient.for_location(location), Path(args.to), at_ms=at_ms, progress=_Progress()
+        ObjectClient.for_location(location),
+        Path(args.to),
+        at_ms=at_ms,
+        progress=_Progress(),
+        fallback=args.fallback,
+        repair=args.repair,
     )
     print(summary)
     return EXIT_OK
@@ -130,29 +154,50 @@ def restore_to(
     *,
     at_ms: int | None = None,
     progress: object = _quiet,
+    fallback: bool = False,
+    repair: bool = False,
 ) -> str:
     """Rebuild ``directory`` from ``client``'s prefix; return a one-line summary.
 
+    ``fallback`` and ``repair`` are the module docstring's choices; what
+    they cost is in the summary.
+
     :raises InputError: ``directory`` exists and is not empty.
-    :raises MediumError: an object is missing, truncated or damaged (named),
-        or the bucket cannot be read; ``directory`` is then left empty.
+    :raises MediumError: an object is missing, truncated or damaged (named,
+        with the option that would get past it), or the bucket cannot be
+        read; ``directory`` is then left empty.
     """
     from snapkv.media import FileMedium  # noqa: PLC0415
     from snapkv.objstore.reader import PrefixReader  # noqa: PLC0415
 
     if directory.exists() and any(directory.iterdir()):
         raise InputError(f"{directory} is not empty: restore into a new or empty directory")
-    reader = PrefixReader(client)
-    state = reader.at(at_ms)
+    reader = PrefixReader(client, repair_option="snapkv restore --repair")
+    state = reader.at(at_ms, repair=repair)
     if state.manifest is None:
         raise MediumError(f"{client.describe()} holds no manifest: nothing to restore")
     journals = state.journals
+    snapshots = [s for s in state.manifest.snapshots if at_ms is None or s.time_ms <= at_ms]
     directory.mkdir(parents=False, exist_ok=True)
     medium = FileMedium(directory, keep=1)
+    notes: list[str] = [f"repair: {line}" for line in state.lost]
+    snapshot = snapshots[0] if snapshots else None
     try:
-        snapshot = state.snapshot
-        if snapshot is not None:
-            medium.publish(_verified(reader, snapshot, progress))
+        for index, candidate in enumerate(snapshots):
+            try:
+                medium.publish(_verified(reader, candidate, progress))
+            except MediumError as exc:
+                older = snapshots[index + 1 :]
+                if not fallback:
+                    raise type(exc)(f"{exc}; {_fallback_advice(older)}") from None
+                if not older:
+                    raise type(exc)(
+                        f"{exc}; no older snapshot the manifest keeps is left to fall back to"
+                    ) from None
+                notes.append(f"fallback: set aside {candidate.name}: {exc}")
+                continue
+            snapshot = candidate
+            break
         for jid, data in sorted(journals.items()):
             journal = medium.create_journal(jid, bytes(data[:JOURNAL_HEADER]))
             journal.write(bytes(data[JOURNAL_HEADER:]))
@@ -167,9 +212,19 @@ def restore_to(
     size = sum(len(d) for d in journals.values())
     where = f"as of {_iso(at_ms)}" if at_ms is not None else "newest state"
     what = f"snapshot {snapshot.name}" if snapshot is not None else "no snapshot"
-    return (
+    summary = (
         f"restored {client.describe()} ({where}, manifest {state.manifest.number}) to {directory}: "
         f"{what}, {len(journals)} journal(s) of {size} bytes"
+    )
+    return "; ".join([summary, *notes])
+
+
+def _fallback_advice(older: list[lay.SnapshotRef]) -> str:
+    if not older:
+        return "the manifest keeps no older snapshot to fall back to (--fallback cannot help)"
+    return (
+        f"snapkv restore --fallback restores {older[0].name} instead (the journals after it "
+        "are replayed on open)"
     )
 
 

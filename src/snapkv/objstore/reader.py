@@ -97,10 +97,10 @@ def _held(ref: lo.SegmentRef | None) -> str:
     )
 
 
-def _advised(problem: BaseException) -> BaseException:
-    """``problem`` saying what ``open(repair=True)`` would keep."""
+def _advised(problem: BaseException, option: str) -> BaseException:
+    """``problem`` saying what ``option`` (``open(repair=True)``, ``--repair``) would keep."""
     advice = (
-        "; open(repair=True) keeps the journals up to the segment before it and "
+        f"; {option} keeps the journals up to the segment before it and "
         "drops it and every later one"
     )
     return type(problem)(f"{problem}{advice}")
@@ -123,8 +123,10 @@ class PrefixReader:
     first use, or again after :meth:`refresh`).
     """
 
-    def __init__(self, client: ObjectClient) -> None:
+    def __init__(self, client: ObjectClient, *, repair_option: str = "open(repair=True)") -> None:
         self.client = client
+        #: How a refusal names the repair choice (``snapkv restore`` says ``--repair``).
+        self.repair_option = repair_option
         self._manifests: dict[int, lo.Manifest] = {}  # immutable objects: cached forever
         self._now: PointInTime | None = None
 
@@ -262,7 +264,7 @@ class PrefixReader:
                 "what the missing one held is lost (check segment-missing)"
             )
             if not repair:
-                raise _advised(gap)
+                raise _advised(gap, self.repair_option)
             run.lost = _lost_from(seq, gap, refs, last)
         return run
 
@@ -295,7 +297,7 @@ class PrefixReader:
             )
         if problem is not None:
             if not repair:
-                raise _advised(problem)
+                raise _advised(problem, self.repair_option)
             run.lost = _lost_from(number, problem, refs, last)
             run.tail_end = number
             return False
@@ -360,7 +362,7 @@ class PrefixReader:
             journals = lo.fold_segments(pairs, until_ms=at_ms, describe=describe)
         except lo.LayoutError as exc:
             if not repair:
-                raise _advised(exc) from None
+                raise _advised(exc, self.repair_option) from None
             # Find the segment the fold refuses; history stops before it.
             journals = {}
             for index, (number, segment) in enumerate(pairs):
