@@ -270,6 +270,45 @@ def test_a_busy_script_is_killable_while_its_commands_are_watched(
             monitor.__exit__(None, None, None)
 
 
+@pytest.mark.parametrize("script", ["while true do end", "FCALL"])
+def test_a_busy_script_inside_exec_is_killable(serve: Callable[..., Running], script: str) -> None:
+    """EXEC runs a block holding a script on the script thread: BUSY for the others,
+    SCRIPT/FUNCTION KILL ends the script and the rest of the block still runs (Redis)."""
+    running = serve(busy_reply_threshold=50)
+    caller, other = running.client(), running.client()
+    kill = "SCRIPT"
+    if script == "FCALL":
+        kill = "FUNCTION"
+        other.function_load(
+            "#!lua name=spin\nredis.register_function('spin', function() while true do end end)"
+        )
+
+    def block() -> Any:
+        with caller.pipeline(transaction=True) as pipe:
+            pipe.set("before", "1")
+            if kill == "FUNCTION":
+                pipe.fcall("spin", 0)
+            else:
+                pipe.eval(script, 0)
+            pipe.set("after", "1")
+            return pipe.execute(raise_on_error=False)
+
+    thread, result = _run_in_thread(block)
+    wait_until(lambda: _busy(other, kill), timeout=DEADLINE, what="BUSY replies")
+    with pytest.raises(redis.exceptions.ResponseError, match=r"^BUSY"):
+        other.get("before")
+    if kill == "FUNCTION":
+        assert other.function_kill() in (True, b"OK")  # redis-py parses no reply of it
+    else:
+        assert other.script_kill() is True
+    thread.join(DEADLINE)
+    [[before, killed, after]] = result
+    assert before is True and after is True
+    assert KILLED in str(killed)  # the same text for a function, as in Redis
+    assert other.get("after") == b"1"  # the block committed, the loop answers again
+    assert caller.eval("return 7", 0) == 7
+
+
 def test_short_scripts_never_busy_and_run_in_order(serve: Callable[..., Running]) -> None:
     running = serve()
     r = running.client()

@@ -109,13 +109,19 @@ def test_with_notifications_on_a_script_never_starts_on_the_loop_thread(
     assert len(seen) == 1 and seen[0] != threading.get_ident()
 
 
-def test_inside_exec_a_long_script_stays_in_the_transaction(
+def test_an_exec_holding_a_script_runs_its_block_on_the_script_thread(
     servers: tuple[Server, Server],
 ) -> None:
+    """The whole block (one transaction) goes where BUSY and SCRIPT KILL can reach it;
+    an EXEC without a script stays on the caller's thread."""
     _plain, looped = servers
     seen = _thread_of_run(looped)
     looped("MULTI")
     looped("EVAL", "redis.call('ping'); redis.call('set', 'x', '1');" + SPIN + " return 1", "0")
-    assert looped("EXEC") == b"*1\r\n:1\r\n"
-    assert seen == [threading.get_ident()]
+    looped("GET", "x")
+    assert looped("EXEC") == b"*2\r\n:1\r\n$1\r\n1\r\n"
+    assert len(seen) == 1 and seen[0] != threading.get_ident()
     assert looped("GET", "x") == b"$1\r\n1\r\n"
+    looped("MULTI")
+    looped("PING")
+    assert looped("EXEC") == b"*1\r\n+PONG\r\n"

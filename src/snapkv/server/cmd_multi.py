@@ -26,6 +26,8 @@ __all__: list[str] = []
 _TX = "transactions"
 _FLAGS = "noscript loading stale fast allow_busy"
 _EXECABORT = error("EXECABORT Transaction discarded because of previous errors.")
+#: The commands that run a script: an EXEC holding one runs on the script thread.
+_SCRIPTS = frozenset({"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"})
 
 
 @command("multi", 1, _FLAGS, group=_TX)
@@ -68,6 +70,7 @@ def exec_(client: Client, argv: list[str]) -> bytes:
     client.unwatch()
     if aborted:
         return client.null_array
+
     # All or nothing on disk: the queued commands' writes become ONE journal
     # record when the block ends (Redis wraps them in MULTI ... EXEC in its
     # AOF and drops an incomplete block on load). A command that fails is
@@ -75,17 +78,31 @@ def exec_(client: Client, argv: list[str]) -> bytes:
     # turns every Exception into such a reply. Anything that escapes the
     # loop anyway, or a journal that refuses the record, undoes every write
     # of the block and reaches call() as this EXEC's error (``ERR exec: ...``).
-    try:
-        with server.store.transaction():
-            replies = [server.call(client, cmd, args) for cmd, args in queued]
-    finally:
-        later, server.after_transaction = server.after_transaction, []
-    for step in later:  # e.g. CONFIG SET appendfsync: a journal rotation
+    def body() -> bytes:
         try:
-            step()
-        except Exception as exc:  # the block's replies are already decided
-            log.error("after EXEC: %s", exc)
-    return b"*%d\r\n%s" % (len(replies), b"".join(replies))
+            with server.store.transaction():
+                replies = [server.call(client, cmd, args) for cmd, args in queued]
+        finally:
+            later, server.after_transaction = server.after_transaction, []
+        for step in later:  # e.g. CONFIG SET appendfsync: a journal rotation
+            try:
+                step()
+            except Exception as exc:  # the block's replies are already decided
+                log.error("after EXEC: %s", exc)
+        return b"*%d\r\n%s" % (len(replies), b"".join(replies))
+
+    if server.threadsafe_call is not None and any(cmd.name in _SCRIPTS for cmd, _ in queued):
+        # A script in the block may run past busy-reply-threshold: the block
+        # runs on the script engine's thread, so the loop can answer BUSY and
+        # SCRIPT KILL meanwhile (as Redis does for a script inside EXEC).
+        from snapkv.server.scripting import engine_of  # noqa: PLC0415 - lupa on first use
+
+        try:
+            engine = engine_of(server)
+        except CommandError:  # no Lua runtime: each script answers so itself
+            return body()
+        return engine.run_exec(client, body, argv)
+    return body()
 
 
 @command("watch", -2, _FLAGS, keys=(1, -1, 1), group=_TX)

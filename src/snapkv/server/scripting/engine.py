@@ -34,15 +34,18 @@ while MONITOR or keyspace notifications are on (each command would send
 what cannot be taken back) no script starts on the loop's thread at all;
 so a script never holds the loop past :data:`INLINE_SECONDS` and BUSY,
 SCRIPT KILL and SHUTDOWN NOSAVE always reach it. Without an event loop
-(``server.threadsafe_call is None``), inside EXEC (whose transaction holds
-the store on the loop's thread) and with ``busy-reply-threshold 0`` (no
+(``server.threadsafe_call is None``) and with ``busy-reply-threshold 0`` (no
 BUSY, as Redis without its hook) scripts run on the caller's thread.
+Inside EXEC a script runs where the block runs: an EXEC whose queue holds
+a script runs its whole block on the script thread (:meth:`ScriptEngine.run_exec`),
+so BUSY and SCRIPT KILL reach a script there too.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from snapkv.server.client import Blocked, Client
@@ -50,7 +53,7 @@ from snapkv.server.resp.text import to_bytes
 from snapkv.server.resp.writer import OK, error
 from snapkv.server.scripting.api import RAND_START, RedisApi, Run
 from snapkv.server.scripting.sandbox import ScriptError, Vm
-from snapkv.server.scripting.worker import Job, Worker
+from snapkv.server.scripting.worker import Job, Relay, Worker
 from snapkv.server.state import REDIS_VERSION
 
 if TYPE_CHECKING:
@@ -199,23 +202,63 @@ class ScriptEngine(RedisApi):
             self.rand_state = rand_state
             run = Run(vm, client, name, kind, command, run.readonly, flags, started=run.started)
         job = Job(lambda: self._execute(run, fn, keys, args, eval_mode))
+        return self._hand_off(
+            job, client, command, run.started + threshold, lambda reply: self._finished(reply, run)
+        )
+
+    def run_exec(self, client: Client, body: Callable[[], bytes], command: list[str]) -> bytes:
+        """EXEC of a queue holding scripts: ``body`` (the whole block, one transaction)
+        on the script thread, as a script runs there; its reply or ``b""`` (blocked).
+
+        Inside EXEC a script cannot leave the loop's thread on its own (the
+        block's transaction is the loop thread's), so the block goes with it:
+        past ``busy-reply-threshold`` other clients get ``-BUSY`` and SCRIPT
+        KILL stops the running script (the block then goes on, as in Redis).
+        """
+        server = self.server
+        threshold = server.config.busy_reply_threshold / 1000
+        if server.threadsafe_call is None or server.store.in_transaction or threshold <= 0:
+            return body()
+        return self._hand_off(Job(body), client, command, time.monotonic() + threshold, None)
+
+    def _hand_off(
+        self,
+        job: Job,
+        client: Client,
+        command: list[str],
+        deadline: float,
+        finish: Callable[[bytes], bytes] | None,
+    ) -> bytes:
+        """Run ``job`` on the script thread; wait for it up to ``deadline``, then let
+        the loop turn (BUSY for others) and answer ``client`` when it ends."""
+        server = self.server
         if self._worker is None:
             self._worker = Worker()
         self._job = job
-        self._worker.submit(job)
-        if job.wait(max(0.0, run.started + threshold - time.monotonic())):
-            return self._finished(job.result(), run)
+        real = server.threadsafe_call
+        assert real is not None  # only called with an event loop
+        relay = server.threadsafe_call = Relay(real)
+        try:
+            self._worker.submit(job)
+            done = job.wait(max(0.0, deadline - time.monotonic()))
+        finally:
+            server.threadsafe_call = real
+            relay.flush()
+        if done:
+            reply = job.result()
+            return reply if finish is None else finish(reply)
         # Past busy-reply-threshold: the loop turns again, with BUSY for others.
         blocked = Blocked(command, "script", unblockable=False)
         client.blocked = blocked
-        server.busy_reply = _BUSY[kind]
+        running = self.running
+        server.busy_reply = _BUSY[running.kind if running is not None else "script"]
         server.update_gate()
-        threadsafe = server.threadsafe_call
-        if not job.on_done(lambda: threadsafe(lambda: self._wake(job, client, blocked))):
+        if not job.on_done(lambda: real(lambda: self._wake(job, client, blocked))):
             # It ended between the wait and now: answer at once after all.
             client.blocked = None
             self._clear_busy()
-            return self._finished(job.result(), run)
+            reply = job.result()
+            return reply if finish is None else finish(reply)
         return b""
 
     def _finished(self, reply: bytes, run: Run) -> bytes:
@@ -311,7 +354,7 @@ class ScriptEngine(RedisApi):
         that needs the store's lock, which the script's transaction holds.
         """
         job = self._job
-        if self.running is None or job is None:
+        if job is None or job.finished:
             return True
         self.aborting = True
         try:

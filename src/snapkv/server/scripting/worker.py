@@ -15,8 +15,9 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
+from typing import Any
 
-__all__ = ["Job", "Worker"]
+__all__ = ["Job", "Relay", "Worker"]
 
 log = logging.getLogger("snapkv.server")
 
@@ -86,3 +87,38 @@ class Worker:
     def _loop(self) -> None:
         while True:
             self._jobs.get().run()
+
+
+class Relay:
+    """Stands in for the event loop's ``threadsafe_call`` while the loop's thread waits.
+
+    What a script on the script thread sends other clients (MONITOR lines,
+    PUBLISH messages) is handed to the loop as a callback; queued on the
+    loop, those callbacks would run after the pushes of the commands the
+    loop runs next, out of Redis's order. Collected here instead, they run
+    on the loop's thread (:meth:`flush`) as soon as it stops waiting, before
+    anything else it does: in order, as if the script had run there.
+    """
+
+    def __init__(self, real: Callable[[Callable[[], None]], object]) -> None:
+        self.real = real
+        self._lock = threading.Lock()
+        self._pending: list[Callable[[], Any]] | None = []
+
+    def __call__(self, fn: Callable[[], None]) -> object:
+        with self._lock:
+            pending = self._pending
+            if pending is not None:
+                pending.append(fn)
+                return None
+        return self.real(fn)
+
+    def flush(self) -> None:
+        """On the loop's thread: run what was collected; later calls go to the loop."""
+        with self._lock:
+            pending, self._pending = self._pending, None
+        for fn in pending or ():
+            try:
+                fn()
+            except Exception:  # one client's push must not stop the others'
+                log.exception("after a script's command")
