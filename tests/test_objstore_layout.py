@@ -87,8 +87,9 @@ def _resealed(data: bytes) -> bytes:
         (lambda d: _resealed(d[:4] + b"\x02" + d[5:]), "version"),
         (lambda d: _resealed(d[:5] + b"\x09" + d[6:]), "segment-kind"),
         (lambda d: _resealed(d[:-5] + b"\x09" + d[-4:]), "segment-times"),
+        (lambda d: _resealed(d[:6] + b"\x01" + d[7:]), "segment-magic"),
     ],
-    ids=["short", "cut", "crc", "magic", "version", "kind", "times"],
+    ids=["short", "cut", "crc", "magic", "version", "kind", "times", "reserved"],
 )
 def test_each_segment_check_names_the_object(damage: object, check: str) -> None:
     data = damage(lo.encode_segment(segment()))  # type: ignore[operator]
@@ -134,13 +135,48 @@ def test_manifest_round_trip_and_envelope() -> None:
         (lambda d: d[:20] + bytes([d[20] ^ 1]) + d[21:], "manifest-crc"),
         (lambda d: b"SKVX" + d[4:], "manifest-magic"),
         (lambda d: d[:4] + b"\x07" + d[5:], "version"),
+        (lambda d: d[:6] + b"\x01" + d[7:], "manifest-magic"),
     ],
-    ids=["short", "cut", "crc", "magic", "version"],
+    ids=["short", "cut", "crc", "magic", "version", "reserved"],
 )
 def test_each_manifest_check_names_the_object(damage: object, check: str) -> None:
     data = damage(lo.encode_manifest(manifest()))  # type: ignore[operator]
     with pytest.raises(lo.LayoutError, match=rf"^m/3: .*\(check {check}\)"):
         lo.decode_manifest(data, "m/3")
+
+
+def _with_body(**changes: object) -> bytes:
+    """A manifest whose JSON body has ``changes`` (``None``: the field removed), resealed."""
+    import json
+
+    data = lo.encode_manifest(manifest())
+    body = json.loads(data[16:])
+    for key, value in changes.items():
+        if value is None:
+            del body[key]
+        else:
+            body[key] = value
+    raw = json.dumps(body).encode()
+    return struct.pack("<4sB3xII", b"SKVM", 1, len(raw), zlib.crc32(raw)) + raw
+
+
+@pytest.mark.parametrize(
+    ("changes", "check"),
+    [
+        ({"format": 2}, "version"),
+        ({"format": True}, "version"),
+        ({"released": 1}, "manifest-body"),
+        ({"released": "no"}, "manifest-body"),
+        ({"clock_ms": None}, "manifest-body"),
+    ],
+    ids=["format-2", "format-bool", "released-int", "released-text", "no-clock"],
+)
+def test_the_body_fields_are_checked_as_the_spec_says(
+    changes: dict[str, object], check: str
+) -> None:
+    assert lo.decode_manifest(_with_body()) == manifest()
+    with pytest.raises(lo.LayoutError, match=rf"\(check {check}\)"):
+        lo.decode_manifest(_with_body(**changes), "m/3")
 
 
 def test_a_manifest_whose_segments_are_not_consecutive_is_refused() -> None:

@@ -88,7 +88,7 @@ _SNAPSHOT = re.compile(r"snapshot/(\d{20})-(\d{20})\.skv")
 #: u32, CRC-32 of the body u32, then the body (UTF-8 JSON object).
 MANIFEST_MAGIC = b"SKVM"
 MANIFEST_VERSION = 1
-_MANIFEST_HEAD = struct.Struct("<4sB3xII")
+_MANIFEST_HEAD = struct.Struct("<4sB3sII")
 
 #: Segment bytes: this header, the payload, the times table, CRC-32 u32 of all before it.
 SEGMENT_MAGIC = b"SKVG"
@@ -288,7 +288,8 @@ def encode_manifest(manifest: Manifest) -> bytes:
         "clock_ms": manifest.clock_ms,
     }
     data = json.dumps(body, separators=(",", ":"), sort_keys=True).encode("utf-8")
-    return _MANIFEST_HEAD.pack(MANIFEST_MAGIC, MANIFEST_VERSION, len(data), crc32(data)) + data
+    head = _MANIFEST_HEAD.pack(MANIFEST_MAGIC, MANIFEST_VERSION, bytes(3), len(data), crc32(data))
+    return head + data
 
 
 def decode_manifest(data: bytes, source: str = "manifest") -> Manifest:
@@ -304,11 +305,13 @@ def decode_manifest(data: bytes, source: str = "manifest") -> Manifest:
 
     if len(data) < _MANIFEST_HEAD.size:
         raise bad(f"{len(data)} bytes, shorter than a manifest's header", "manifest-truncated")
-    magic, version, length, crc = _MANIFEST_HEAD.unpack_from(data)
+    magic, version, reserved, length, crc = _MANIFEST_HEAD.unpack_from(data)
     if magic != MANIFEST_MAGIC:
         raise bad(f"bad magic {magic!r}: not a snapkv manifest", "manifest-magic")
     if version != MANIFEST_VERSION:
         raise bad(f"manifest version {version} (this snapkv reads {MANIFEST_VERSION})", "version")
+    if reserved != bytes(3):
+        raise bad(f"reserved bytes {reserved.hex()} are not zero", "manifest-magic")
     body = data[_MANIFEST_HEAD.size :]
     if len(body) != length:
         raise bad(f"body of {len(body)} bytes where {length} were written", "manifest-truncated")
@@ -316,13 +319,19 @@ def decode_manifest(data: bytes, source: str = "manifest") -> Manifest:
         raise bad("CRC-32 mismatch: the manifest is damaged", "manifest-crc")
     try:
         raw = json.loads(body.decode("utf-8"))
+        if raw["format"] != MANIFEST_VERSION or type(raw["format"]) is not int:
+            raise bad(
+                f"body format {raw['format']!r} (this snapkv reads {MANIFEST_VERSION})", "version"
+            )
+        if type(raw["released"]) is not bool:
+            raise ValueError(f"released must be true or false, not {raw['released']!r}")
         writer = raw["writer"]
         manifest = Manifest(
             number=_int(raw["number"]),
             epoch=_int(raw["epoch"]),
             writer=Writer(str(writer["id"]), str(writer["host"]), _int(writer["pid"])),
             heartbeat_ms=_int(raw["heartbeat_ms"]),
-            released=bool(raw["released"]),
+            released=raw["released"],
             snapshots=tuple(
                 SnapshotRef(
                     _int(s["generation"]),
@@ -338,7 +347,7 @@ def decode_manifest(data: bytes, source: str = "manifest") -> Manifest:
             segments=tuple(SegmentRef(*(_int(v) for v in row)) for row in raw["segments"]),
             tail_from=_int(raw["tail_from"]),
             retention_ms=_int(raw["retention_ms"]),
-            clock_ms=_int(raw.get("clock_ms", 0)),
+            clock_ms=_int(raw["clock_ms"]),
         )
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
         raise bad(f"malformed body: {exc!r}", "manifest-body") from None
@@ -463,7 +472,9 @@ def decode_segment(data: bytes, source: str = "segment") -> Segment:
     if len(data) < minimum:
         raise bad(f"{len(data)} bytes, shorter than a segment's header", "segment-truncated")
     fields = SEGMENT_HEADER.unpack_from(data)
-    magic, version, kind, _, epoch, journal, offset, written, first, last, plen, tlen = fields
+    magic, version, kind, reserved, epoch, journal, offset, written, first, last, plen, tlen = (
+        fields
+    )
     if magic != SEGMENT_MAGIC:
         raise bad(f"bad magic {magic!r}: not a snapkv segment", "segment-magic")
     if version != SEGMENT_VERSION:
@@ -478,6 +489,8 @@ def decode_segment(data: bytes, source: str = "segment") -> Segment:
         raise bad("CRC-32 mismatch: the segment is damaged", "segment-crc")
     if kind not in _KINDS:
         raise bad(f"unknown segment kind {kind}", "segment-kind")
+    if reserved != 0:
+        raise bad(f"reserved field {reserved} is not zero", "segment-magic")
     start = SEGMENT_HEADER.size
     payload = bytes(data[start : start + plen])
     try:
