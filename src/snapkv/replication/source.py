@@ -113,7 +113,14 @@ class LocalSource:
             # A read-only mapping: only the pages the walk touches are read,
             # so the megabytes of preallocated zeros after the records cost
             # nothing, and the bytes are the writer's own (one page cache).
-            with mmap.mmap(fd, size, prot=mmap.PROT_READ) as mapped:
+            try:
+                # Length 0 maps the file as it is now: a close may trim its
+                # preallocated tail between the fstat and here, and a length
+                # past the end would raise (a spurious failed pass).
+                mapped = mmap.mmap(fd, 0, prot=mmap.PROT_READ)
+            except ValueError:
+                return b""  # cut to nothing meanwhile: the next pass looks again
+            with mapped:
                 view = as_view(memoryview(mapped))
                 try:
                     end = _whole_end(view, start, limit)
