@@ -394,6 +394,11 @@ def xread(client: Client, argv: list[str]) -> bytes:
             last = stream.last_id
             ids.append((0, 0) if last is None else parse_id(last)[0])
             continue
+        if text == ">":
+            raise CommandError(
+                "ERR The > ID can be specified only when calling XREADGROUP using the GROUP "
+                "<group> <consumer> option."
+            )
         try:
             ids.append(parse_id(text, strict=True)[0])
         except ValueError as exc:
