@@ -309,6 +309,26 @@ def test_a_busy_script_inside_exec_is_killable(serve: Callable[..., Running], sc
     assert caller.eval("return 7", 0) == 7
 
 
+def test_a_slow_function_runs_once(serve: Callable[..., Running]) -> None:
+    """A library's own state (``local calls``) sees each FCALL once, as in Redis (a run
+    undone and started again would count twice)."""
+    r = serve().client()
+    r.function_load(
+        "#!lua name=counterlib\nlocal calls = 0\n"
+        "redis.register_function('bump', function(keys, args)\n"
+        "  calls = calls + 1\n"
+        "  local t = redis.call('time')\n"
+        "  local start = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
+        "  while true do\n"
+        "    local u = redis.call('time')\n"
+        "    if tonumber(u[1]) * 1000000 + tonumber(u[2]) - start > 10000 then break end\n"
+        "  end\n"
+        "  return calls\n"
+        "end)"
+    )
+    assert [r.fcall("bump", 0) for _ in range(3)] == [1, 2, 3]
+
+
 def test_short_scripts_never_busy_and_run_in_order(serve: Callable[..., Running]) -> None:
     running = serve()
     r = running.client()

@@ -125,3 +125,30 @@ def test_an_exec_holding_a_script_runs_its_block_on_the_script_thread(
     looped("MULTI")
     looped("PING")
     assert looped("EXEC") == b"*1\r\n+PONG\r\n"
+
+
+def test_a_function_runs_once_on_the_script_thread(servers: tuple[Server, Server]) -> None:
+    """A library's upvalues outlive an undo: a function never starts on the loop's thread,
+    so a long FCALL is run (and counted) once."""
+    _plain, looped = servers
+    library = (
+        "#!lua name=counter\nlocal calls = 0\n"
+        "redis.register_function('bump', function() calls = calls + 1; redis.call('ping');"
+        + SPIN
+        + " return calls end)"
+    )
+    assert looped("FUNCTION", "LOAD", library) == b"$7\r\ncounter\r\n"
+    seen = _thread_of_run(looped)
+    assert [looped("FCALL", "bump", "0") for _ in range(3)] == [b":1\r\n", b":2\r\n", b":3\r\n"]
+    assert len(seen) == 3 and threading.get_ident() not in seen
+
+
+def test_a_long_script_logs_once(
+    servers: tuple[Server, Server], caplog: pytest.LogCaptureFixture
+) -> None:
+    """redis.log cannot be undone: the run on the loop's thread stops before it."""
+    _plain, looped = servers
+    script = "redis.log(redis.LOG_WARNING, 'written once') " + SPIN + " return 1"
+    with caplog.at_level("WARNING", logger="snapkv.server"):
+        assert looped("EVAL", script, "0") == b":1\r\n"
+    assert [r.getMessage() for r in caplog.records].count("written once") == 1

@@ -204,6 +204,9 @@ class RedisApi:
             raise ScriptError("ERR Invalid debug level.")
         if level < _VERBOSITY.get(self.server.config.loglevel, 2):
             return
+        run = self.running
+        if run is not None and run.inline_until is not None:
+            self.leave_loop(run)  # a log line cannot be undone: written by the run that counts
         parts = []
         for arg in args[1:]:
             if isinstance(arg, bytes):

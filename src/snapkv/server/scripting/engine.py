@@ -33,7 +33,12 @@ thread stays undoable: a script about to do what a rollback cannot undo
 while MONITOR or keyspace notifications are on (each command would send
 what cannot be taken back) no script starts on the loop's thread at all;
 so a script never holds the loop past :data:`INLINE_SECONDS` and BUSY,
-SCRIPT KILL and SHUTDOWN NOSAVE always reach it. Without an event loop
+SCRIPT KILL and SHUTDOWN NOSAVE always reach it. A run that is undone
+must leave nothing a later one could see: an EVAL script's VM state is
+readonly and ``math.random``'s state is restored, ``redis.log`` moves the
+run to the script thread before it writes, but a function library's own
+upvalues (``local calls = 0``) outlive any undo, so functions (FCALL)
+never start on the loop's thread. Without an event loop
 (``server.threadsafe_call is None``) and with ``busy-reply-threshold 0`` (no
 BUSY, as Redis without its hook) scripts run on the caller's thread.
 Inside EXEC a script runs where the block runs: an EXEC whose queue holds
@@ -189,8 +194,10 @@ class ScriptEngine(RedisApi):
         threshold = server.config.busy_reply_threshold / 1000
         if server.threadsafe_call is None or server.store.in_transaction or threshold <= 0:
             return self._finished(self._execute(run, fn, keys, args, eval_mode), run)
-        if threshold > INLINE_SECONDS and not (
-            server.monitors or server.config.notify_keyspace_events
+        if (
+            eval_mode
+            and threshold > INLINE_SECONDS
+            and not (server.monitors or server.config.notify_keyspace_events)
         ):
             run.inline_until = run.started + INLINE_SECONDS
             rand_state = self.rand_state
