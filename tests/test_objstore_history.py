@@ -178,3 +178,46 @@ def test_a_moment_in_the_past_fetches_only_the_segments_it_folds() -> None:
     assert load(reader, state) == {"k": "early"}
     assert client.stats.requests.get("get", 0) < 40
     assert load(reader, reader.at(at_ms + 10_000)) == {"k": "0"}
+
+
+def test_consolidations_send_at_most_about_twice_the_bytes_written() -> None:
+    """Putting the journals again is paced by what was written since: never quadratic."""
+    url = f"memory://tests/{uuid.uuid4().hex}"
+    client = ObjectClient.for_location(parse_url(url))
+    medium = ObjectMedium(client, consolidate_after=100, retention_interval=1e9)
+    store = Store(medium, journal=True, fsync="always")
+    store.restore()
+    before = client.stats.bytes_sent
+    for i in range(3000):
+        store.set(f"k{i}", "x" * 1000)
+    sent = client.stats.bytes_sent - before
+    store.close()
+    assert sent < 4 * 3000 * 1000, f"{sent / 3_000_000:.1f}x the bytes written were uploaded"
+    state = PrefixReader(client).at()
+    # An open reads the segments since the last consolidation: at most the
+    # last half of the journal's bytes once it is large (not all 3,000).
+    assert len(state.segments) <= 100 + 3000 // 2, len(state.segments)
+
+
+def test_a_consolidation_puts_a_large_journal_in_pieces_and_every_instant_stays_exact() -> None:
+    url = f"memory://tests/{uuid.uuid4().hex}"
+    clock = Clock()
+    client = ObjectClient.for_location(parse_url(url))
+    medium = ObjectMedium(client, consolidate_after=20, clock=clock, retention_interval=1e9)
+    medium.consolidate_piece = 2000
+    store = Store(medium, journal=True, fsync="always", clock=clock, compact_min_bytes=10**9)
+    store.restore()
+    moments: list[tuple[int, int]] = []
+    for i in range(60):
+        clock.now += 1
+        store.set(f"k{i}", "v" * 300)
+        moments.append((int(clock.now * 1000), i))
+    store.close()
+    reader = PrefixReader(client)
+    state = reader.at()
+    sizes = [len(segment.payload) for _, segment in state.pairs]
+    assert max(sizes) < 2000 + 400, "a consolidation piece is about consolidate_piece bytes"
+    assert sum(1 for _, s in state.pairs if s.offset == 0) == 1, "one journal, put once from 0"
+    assert len(load(reader, state)) == 60
+    for at_ms, last in moments[::7]:
+        assert load(reader, reader.at(at_ms)) == {f"k{i}": "v" * 300 for i in range(last + 1)}

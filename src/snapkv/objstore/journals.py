@@ -22,7 +22,7 @@ import os
 import tempfile
 import weakref
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 from snapkv.errors import MediumError
@@ -108,6 +108,30 @@ class JournalState:
         """The durable bytes (read back from the file)."""
         try:
             return os.pread(self._fd, self.durable, 0)
+        except OSError as exc:
+            raise MediumError(f"cannot read a journal's bytes back: {exc}") from exc
+
+    def pieces(self, limit: int) -> Iterator[tuple[int, bytes, tuple[tuple[int, int], ...]]]:
+        """The durable bytes again as ``(offset, bytes, times)`` runs of about ``limit`` bytes.
+
+        What a consolidation puts: each run ends at a record's end (one
+        record larger than ``limit`` is a run alone), carries its records'
+        own times relative to its start, and is read from the file only
+        when asked for, so memory holds one run, never the journal.
+        """
+        start = 0
+        times: list[tuple[int, int]] = []
+        for end, ms in zip(self.ends, self.stamps, strict=True):
+            if times and end - start > limit:
+                yield start, self._range(start, times[-1][0] + start), tuple(times)
+                start, times = times[-1][0] + start, []
+            times.append((end - start, ms))
+        if times or start < self.durable or not self.durable:
+            yield start, self._range(start, self.durable), tuple(times)
+
+    def _range(self, start: int, end: int) -> bytes:
+        try:
+            return os.pread(self._fd, end - start, start)
         except OSError as exc:
             raise MediumError(f"cannot read a journal's bytes back: {exc}") from exc
 

@@ -74,6 +74,10 @@ DEFAULT_RETENTION = 24 * 3600.0
 DEFAULT_HEARTBEAT_TIMEOUT = 30.0
 #: Segments after which the journals are put again whole (see ObjectMedium._consolidate).
 DEFAULT_CONSOLIDATE_AFTER = 1000
+#: A consolidation puts each journal in write segments of about this many bytes.
+CONSOLIDATE_PIECE = 16 << 20
+#: Journals up to this size are consolidated whatever was written since.
+CONSOLIDATE_FLOOR = 64 << 10
 #: Seconds between retention passes (each a few LISTs; only after a publish).
 DEFAULT_RETENTION_INTERVAL = 300.0
 #: A snapshot up to this size is one PUT; larger ones are spooled to a
@@ -137,6 +141,9 @@ class ObjectMedium(Medium):
         self._closed = False
         self._last_retention = 0.0
         self._clock_ms = 0
+        self._written_since = 0  # journal bytes put since the last consolidation
+        #: Bytes per segment a consolidation puts (about; cut at record ends).
+        self.consolidate_piece = CONSOLIDATE_PIECE
         self._open(takeover, repair)
 
     @classmethod
@@ -394,7 +401,7 @@ class ObjectMedium(Medium):
             self._flush_others(skip=jid)
             self._sync_locked(jid, state)
             if self._seq.next_seq - self._seq.manifest.segments_from > self.consolidate_after:
-                self._consolidate()
+                self._maybe_consolidate()
 
     def _sync_locked(self, jid: int, state: JournalState) -> None:
         """Put journal ``jid``'s buffered bytes as one write segment (sequence lock held)."""
@@ -411,6 +418,7 @@ class ObjectMedium(Medium):
         self._seq.put_segment(segment)
         with self._state_lock:
             state.synced(len(payload))
+            self._written_since += len(payload)
 
     def _flush_others(self, skip: int | None = None) -> None:
         """Put every live journal's buffered writes but ``skip``'s (sequence lock held).
@@ -432,31 +440,52 @@ class ObjectMedium(Medium):
         for _, jid, state in waiting:
             self._sync_locked(jid, state)
 
+    def _maybe_consolidate(self) -> None:
+        """Consolidate unless it would put much more than was written since the last one.
+
+        Putting the journals again costs their size; they grow between
+        snapshots, so doing it every ``consolidate_after`` segments whatever
+        their size would send bytes quadratic in those written. Doing it
+        only once the bytes written since are at least half the journals'
+        size (or the journals are tiny) bounds what consolidations send to
+        twice what was written; meanwhile an open reads the segments since
+        the last one (more than ``consolidate_after`` only while the
+        journals are large compared to the writes).
+        """
+        with self._state_lock:
+            size = sum(state.durable for state in self._book.live.values())
+            written = self._written_since
+        if size <= max(CONSOLIDATE_FLOOR, 2 * written):
+            self._consolidate()
+
     def _consolidate(self) -> None:
         """Put every journal again whole, then a manifest; caller holds the sequence lock.
 
         What an open reads is every segment from the newest manifest's
         ``segments_from``: one per sync since the journal began, which with
         ``fsync="always"`` can be tens of thousands before the Store's
-        compaction snapshots. So after ``consolidate_after`` segments, each
-        journal's durable bytes are put again as one write at offset 0,
-        carrying every record's own time (point-in-time restore stays
-        exact), and the next manifest starts there: the next open reads a
-        few segments. Costs one PUT of each journal's size per
-        ``consolidate_after`` syncs.
+        compaction snapshots. So each journal's durable bytes are put again
+        as writes from offset 0 on, in pieces of about :attr:`consolidate_piece`
+        bytes cut at record ends (one PUT each, created if absent like every
+        segment; memory holds one piece), carrying every record's own time
+        (point-in-time restore stays exact), and the next manifest starts
+        there: the next open reads a few segments.
         """
         for jid, state in sorted(self._book.live.items()):
+            first = 0
+            for offset, data, times in state.pieces(self.consolidate_piece):
+                segment = lo.Segment(
+                    lo.KIND_WRITE, self.epoch, jid, offset, self._now_ms(), data, times
+                )
+                seq = self._seq.put_segment(segment)
+                first = first or seq
             with self._state_lock:
-                data = state.durable_bytes()
-                times = tuple(zip(state.ends, state.stamps, strict=True))
-            segment = lo.Segment(lo.KIND_WRITE, self.epoch, jid, 0, self._now_ms(), data, times)
-            self._seq.put_segment(segment)
-            with self._state_lock:
-                # The same journal, now written whole from this segment on
+                # The same journal, now written whole from these segments on
                 # (its handles keep the state: nothing changes for them).
-                state.first_seq = state.last_seq = self._seq.next_seq - 1
+                state.first_seq, state.last_seq = first, self._seq.next_seq - 1
         with self._state_lock:
             self._book.dead = []  # every journal dropped before now lies before the rewrite
+            self._written_since = 0
         self._write_manifest()
 
     def journal_truncate(self, jid: int, state: JournalState, size: int) -> None:
