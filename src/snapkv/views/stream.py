@@ -200,6 +200,28 @@ class StreamView(View):
 
         :raises ValueError: a bad or too small ID, bad trim arguments (Redis's texts).
         """
+        return self.add_and_trim(
+            fields,
+            id,
+            maxlen=maxlen,
+            approximate=approximate,
+            minid=minid,
+            nomkstream=nomkstream,
+            limit=limit,
+        )[0]
+
+    def add_and_trim(
+        self,
+        fields: Mapping[str, str] | Iterable[tuple[str, str]],
+        id: str = "*",  # noqa: A002 - Redis's and redis-py's name
+        *,
+        maxlen: int | None = None,
+        approximate: bool = False,
+        minid: str | None = None,
+        nomkstream: bool = False,
+        limit: int | None = None,
+    ) -> tuple[str | None, int]:
+        """:meth:`add`, also telling how many entries its trim removed (XADD's ``xtrim`` event)."""
         pairs = _fields(fields)
         trim = _trim_args(maxlen, minid, approximate, limit)
         given: ID | None = None
@@ -213,12 +235,13 @@ class StreamView(View):
         with store._lock:
             value: Stream | None = self._current()
             if value is None and nomkstream:
-                return None
+                return None, 0
             last = (0, 0) if value is None else value.last
             if last == (_MAX, _MAX):
                 raise ValueError(ERR_EXHAUSTED)
             new = _next_id(last, given, seq_given, int(store._clock() * 1000))
             ops: list[Any] = [self._op(streams.OP_ADD, (*streams.id_items(new), *pairs))]
+            gone: list[ID] = []
             if trim is not None:
                 length = 0 if value is None else len(value)
                 gone = _trimmed(chain(value or (), (new,)), length + 1, trim)
@@ -226,7 +249,7 @@ class StreamView(View):
                     ops.append(self._op(streams.OP_TRIM, _id_items(gone)))
             ticket = keyspace._write(ops) if len(ops) > 1 else self._edit(ops[0][4], ops[0][5])
         store._commit(ticket)
-        return format_id(new)
+        return format_id(new), len(gone)
 
     def trim(
         self,
