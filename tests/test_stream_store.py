@@ -279,3 +279,28 @@ def test_a_stream_makes_the_snapshot_version_3_and_scan_names_it(tmp_path: Path)
     info = codec.scan(snapshot.read_bytes())
     assert info.version == codec.VERSION_TYPED
     assert info.types == {"string": 1, "stream": 1}
+
+
+@pytest.mark.parametrize(
+    ("opcode", "items"),
+    [
+        (streams.OP_ADD, (1, 0, "a", "b")),  # not above the last ID 1-0
+        (streams.OP_ADD, ("1", "9", "a", "b")),  # an ID of strings
+        (streams.OP_ADD, (2, 0, "a")),  # half a pair
+        (streams.OP_META, (5, 0, 1)),  # metadata cut short
+        (streams.OP_INSERT, (0, 5, 2, "a", "b")),  # an entry missing its second pair
+        (9, (1, 0)),  # no such opcode
+    ],
+)
+def test_a_stream_edit_no_writer_makes_is_refused_at_replay(
+    tmp_path: Path, opcode: int, items: tuple[Any, ...]
+) -> None:
+    store = snapkv.open(tmp_path)
+    view(store).add({"f": "v"}, "1-0")
+    store.close()
+    (journal,) = tmp_path.glob("journal-*.skj")
+    with journal.open("ab") as out:
+        out.write(jr.edit_record(0, "s", streams.CODE, opcode, items))
+    with pytest.raises(snapkv.CorruptJournalError) as caught:
+        snapkv.open(tmp_path)
+    assert caught.value.check == "record-effect"
