@@ -10,7 +10,9 @@ connection's wake.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
+from hashlib import sha1
 from typing import Any
 
 import pytest
@@ -19,6 +21,8 @@ pytest.importorskip("lupa")
 redis = pytest.importorskip("redis")
 
 from snapkv import Store  # noqa: E402
+from snapkv.server.client import Client  # noqa: E402
+from snapkv.server.dispatch import Dispatcher  # noqa: E402
 from snapkv.server.state import Config  # noqa: E402
 from support import wait_until  # noqa: E402
 from test_server_e2e import DEADLINE, Running  # noqa: E402
@@ -327,6 +331,61 @@ def test_a_slow_function_runs_once(serve: Callable[..., Running]) -> None:
         "end)"
     )
     assert [r.fcall("bump", 0) for _ in range(3)] == [1, 2, 3]
+
+
+NO_WRITES = "#!lua flags=no-writes\nreturn redis.call('get', 'k')"
+
+
+@pytest.mark.parametrize(
+    ("argv", "held"),
+    [
+        (["EVAL", NO_WRITES, "0"], False),
+        (["EVAL", "#!lua\nreturn 1", "0"], True),  # flags without no-writes: a write
+        (["EVAL", "return 1", "0"], True),  # no shebang: EVAL's own flags (may-replicate)
+        (["EVAL", "#!lua flags=bogus\nreturn 1", "0"], True),  # a bad shebang: the same
+        (["EVALSHA", sha1(NO_WRITES.encode()).hexdigest(), "0"], False),
+        (["EVALSHA", "0" * 40, "0"], True),
+        (["EVAL_RO", NO_WRITES, "0"], False),
+        (["FCALL", "reader", "0"], False),
+        (["FCALL", "writer", "0"], True),
+        (["FCALL", "missing", "0"], True),
+        (["GET", "k"], False),
+        (["SET", "k", "v"], True),
+    ],
+)
+def test_a_write_pause_holds_scripts_by_their_flags(argv: list[str], held: bool) -> None:
+    """Redis derives a script's command flags from its shebang or function flags."""
+    store = Store()
+    server = Dispatcher(store, Config())
+    client = Client(server)
+    try:
+        server.execute(client, ["SCRIPT", "LOAD", NO_WRITES])
+        library = (
+            "#!lua name=lib\n"
+            "redis.register_function{function_name='reader', callback=function() return 1 end,"
+            " flags={'no-writes'}}\n"
+            "redis.register_function('writer', function() return 1 end)"
+        )
+        assert server.execute(client, ["FUNCTION", "LOAD", library]) == b"$3\r\nlib\r\n"
+        assert server.execute(client, ["CLIENT", "PAUSE", "100000", "WRITE"]) == b"+OK\r\n"
+        cmd = server.table[argv[0].lower()]
+        assert server.paused_for(cmd, client, False, argv) is held
+        server.unpause()
+    finally:
+        store.close()
+
+
+@pytest.mark.xfail(
+    strict=True, reason="needs the dispatcher to pass the request to paused_for (requested)"
+)
+def test_a_no_writes_script_runs_during_a_write_pause(serve: Callable[..., Running]) -> None:
+    running = serve()
+    ctl, reader = running.client(), running.client()
+    assert ctl.execute_command("CLIENT", "PAUSE", "3000", "WRITE") == b"OK"
+    start = time.monotonic()
+    assert reader.eval(NO_WRITES, 0) is None  # at once, not after the pause
+    assert time.monotonic() - start < 1.5
+    ctl.execute_command("CLIENT", "UNPAUSE")
 
 
 def test_short_scripts_never_busy_and_run_in_order(serve: Callable[..., Running]) -> None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Final
 from snapkv.server.monitor import feed_monitors
 from snapkv.server.resp.text import to_bytes, to_text
 from snapkv.server.resp.writer import OK, bulk, encode
-from snapkv.server.scripting import engine_of
+from snapkv.server.scripting import SCRIPT_FLAGS, engine_of, parse_shebang
 from snapkv.server.scripting.sandbox import CompileError, sha1hex
 from snapkv.server.table import CommandError, command, numkeys_at, parse_int
 
@@ -27,10 +27,6 @@ if TYPE_CHECKING:
 __all__ = ["SCRIPT_FLAGS", "parse_shebang", "uncount"]
 
 _GROUP = "scripting"
-#: The flags a shebang may name (Redis's ``scripts_flags_def``).
-SCRIPT_FLAGS: Final = frozenset(
-    {"no-writes", "allow-oom", "allow-stale", "no-cluster", "allow-cross-slot-keys"}
-)
 _NOSCRIPT: Final = "NOSCRIPT No matching script. Please use EVAL."
 _HELP: Final = (
     "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -51,36 +47,6 @@ _HELP: Final = (
     "HELP",
     "    Prints this help.",
 )
-
-
-def parse_shebang(body: bytes) -> tuple[frozenset[str] | None, bytes]:
-    """A body's shebang flags (``None``: no shebang) and the body to compile.
-
-    As Redis's ``evalExtractShebangFlags``; the shebang line is compiled as
-    a comment, so the script's line numbers stay those of the body.
-    """
-    if not body.startswith(b"#!"):
-        return None, body
-    end = body.find(b"\n")
-    if end < 0:
-        raise CommandError("ERR Invalid script shebang")
-    parts = body[:end].split()
-    if not parts:
-        raise CommandError("ERR Invalid engine in script shebang")
-    if parts[0] != b"#!lua":
-        raise CommandError(f"ERR Unexpected engine in script shebang: {to_text(parts[0])}")
-    flags: set[str] = set()
-    for part in parts[1:]:
-        if not part.startswith(b"flags="):
-            raise CommandError(f"ERR Unknown lua shebang option: {to_text(part)}")
-        for flag in part[6:].split(b","):
-            if not flag:
-                continue
-            name = to_text(flag)
-            if name not in SCRIPT_FLAGS:
-                raise CommandError(f"ERR Unexpected flag in script shebang: {name}")
-            flags.add(name)
-    return frozenset(flags), b"--" + body[2:]
 
 
 def _create(engine: ScriptEngine, body: bytes) -> tuple[str, Any, frozenset[str] | None]:

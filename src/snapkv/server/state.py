@@ -365,10 +365,15 @@ class ServerState:
             if client.blocked is not None and client.blocked.kind == "postponed":
                 client.wake(None)
 
-    def paused_for(self, cmd: Command, client: Client, queued_write: bool) -> bool:
+    def paused_for(
+        self, cmd: Command, client: Client, queued_write: bool, argv: list[str] | None = None
+    ) -> bool:
         """Whether ``cmd`` from ``client`` must wait for the pause to end (Redis's processCommand).
 
         ``queued_write``: ``cmd`` is an EXEC whose queue holds a write.
+        ``argv``: the request; a script's (EVAL*, FCALL*) flags decide
+        whether it is a write, as Redis derives them (``no-writes`` runs
+        during a WRITE pause).
         """
         mode = self.pause_mode
         if mode is None:
@@ -376,7 +381,15 @@ class ServerState:
         if time.monotonic() >= self.pause_until:
             self.unpause()
             return False
-        return mode == "all" or cmd.pausable or queued_write
+        if mode == "all":
+            return True
+        if argv is not None:
+            from snapkv.server.scripting import script_writes  # noqa: PLC0415 - a cycle
+
+            writes = script_writes(self, cmd, argv)
+            if writes is not None:
+                return writes or queued_write
+        return cmd.pausable or queued_write
 
     def postpone(self, client: Client, argv: list[str]) -> None:
         """Hold ``client``'s command until the pause ends (Redis's ``blockPostponeClient``)."""
