@@ -205,3 +205,14 @@ def test_client_unblock_ends_an_xread_with_a_null_or_an_error(both: Any) -> None
         s.note(s.ctl("INFO", "clients").split(b"blocked_clients:")[1][:1])
 
     both(scenario)
+
+
+def test_a_scripts_xadd_serves_the_reader_after_the_script(both: Any) -> None:  # noqa: F811 - the fixture
+    def scenario(s: Session) -> None:
+        reader = s.conn()
+        s.block(reader, "XREAD", "BLOCK", "0", "STREAMS", "s", "$")
+        script = "redis.call('XADD', KEYS[1], '1-0', 'a', 'b') return redis.call('XLEN', KEYS[1])"
+        s.write("EVAL", script, "1", "s")
+        s.note(reader.read())
+
+    both(scenario)
