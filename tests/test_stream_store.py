@@ -304,3 +304,37 @@ def test_a_stream_edit_no_writer_makes_is_refused_at_replay(
     with pytest.raises(snapkv.CorruptJournalError) as caught:
         snapkv.open(tmp_path)
     assert caught.value.check == "record-effect"
+
+
+def _stream(entries: int, last: tuple[int, int]) -> Any:
+    made = streams.Stream()
+    for n in range(1, entries + 1):
+        streams.apply(made, streams.OP_ADD, (n, 0, "f", "é|\x00" * (n % 3), "g", ""))
+    streams.apply(made, streams.OP_DEL, (2, 0))
+    streams.apply(made, streams.OP_META, (*streams.id_items(last), 99, 2, 0))
+    return made
+
+
+@pytest.mark.parametrize(("elements", "chars"), [(3, 40), (7, 10_000), (8_192, 25)])
+def test_streams_round_trip_through_snapshot_chains(elements: int, chars: int) -> None:
+    from snapkv import codec, codec_types
+
+    values = {
+        "big": _stream(40, (2**64 - 1, 2**63)),
+        "small": _stream(2, (3, 0)),
+        "empty": _stream(0, (7, 7)),
+        "text": "plain",
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(codec_types, "MAX_CHUNK_ELEMENTS", elements)
+        patch.setattr(codec, "MAX_CHUNK_CHARS", chars)
+        data = b"".join(
+            codec.iter_encode_snapshot([(0, list(values), list(values.values()), None)])
+        )
+    decoded = codec.decode_snapshot(data).spaces[0]
+    assert decoded["text"] == "plain"
+    for key in ("big", "small", "empty"):
+        got, want = decoded[key], values[key]
+        assert type(got) is streams.Stream
+        assert list(got.items()) == list(want.items())
+        assert (got.last, got.added, got.deleted) == (want.last, want.added, want.deleted)
