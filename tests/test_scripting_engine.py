@@ -19,6 +19,8 @@ pytest.importorskip("lupa")
 from snapkv import Store
 from snapkv.server.client import Client
 from snapkv.server.dispatch import Dispatcher
+from snapkv.server.scripting import engine_of
+from snapkv.server.scripting.sandbox import LARGE_INPUT, LARGE_INPUT_GLOBAL
 from snapkv.server.state import Config
 
 #: Long enough to leave the loop's thread (2 ms), short enough for a test.
@@ -152,3 +154,31 @@ def test_a_long_script_logs_once(
     with caplog.at_level("WARNING", logger="snapkv.server"):
         assert looped("EVAL", script, "0") == b":1\r\n"
     assert [r.getMessage() for r in caplog.records].count("written once") == 1
+
+
+@pytest.mark.parametrize(("size", "moved"), [(LARGE_INPUT + 1, True), (LARGE_INPUT, False)])
+def test_a_library_call_on_a_large_input_leaves_the_loop_thread_before_the_work(
+    servers: tuple[Server, Server], size: int, moved: bool
+) -> None:
+    """The libraries ask before a long Python call (one the count hook cannot stop):
+    the run leaves the loop's thread first, so the work is done once, where BUSY is."""
+    _plain, looped = servers
+    engine = engine_of(looped.server)
+
+    def extra(real: Any, redis: Any) -> None:
+        # What a library does: call the state's hidden global before the work.
+        real[b"probe"] = engine.eval_vm.lua.globals()[LARGE_INPUT_GLOBAL]
+
+    vm = engine.new_vm(extra)
+    assert vm.lua.globals()[LARGE_INPUT_GLOBAL] is not None
+    fn = vm.compile(b"redis.call('ping'); probe(tonumber(ARGV[1])); redis.call('ping'); return 1")
+    seen = _thread_of_run(looped)
+    reply = engine.run(
+        looped.client, vm, fn, [], [str(size)], name="probe", command=["EVAL", "probe", "0"]
+    )
+    assert reply == b":1\r\n"
+    here = threading.get_ident()
+    if moved:
+        assert len(seen) == 3 and seen[0] == here and here not in seen[1:]
+    else:
+        assert seen == [here, here]

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from snapkv.server.resp.text import to_text
 from snapkv.server.resp.writer import error
-from snapkv.server.scripting.sandbox import ScriptError, Vm, sha1hex
+from snapkv.server.scripting.sandbox import LARGE_INPUT, ScriptError, Vm, sha1hex
 
 if TYPE_CHECKING:
     from snapkv.server.client import Client
@@ -180,6 +180,21 @@ class RedisApi:
         if cmd is not None:
             cmd.rejected_calls += 1
         return ScriptError(text, counted=True)
+
+    def large_input(self, *args: Any) -> None:
+        """The libraries' question before work on a large input (``size`` > LARGE_INPUT).
+
+        One Python call (``cjson.decode`` of megabytes) runs between two Lua
+        instructions, where the count hook cannot stop it: on the loop's
+        thread it would hold every client without BUSY and then run again
+        on the script thread. So a run there leaves it now, before the work.
+        """
+        run = self.running
+        if run is None or run.inline_until is None or not args:
+            return
+        size = args[0]
+        if isinstance(size, (int, float)) and not isinstance(size, bool) and size > LARGE_INPUT:
+            self.leave_loop(run)
 
     def _sha1hex(self, *args: Any) -> bytes:
         if len(args) != 1:

@@ -148,7 +148,7 @@ class ScriptEngine(RedisApi):
             self._seed,
             self._resp,
         )
-        return Vm(callbacks, add_version)
+        return Vm(callbacks, add_version, self.large_input)
 
     @property
     def eval_vm(self) -> Vm:

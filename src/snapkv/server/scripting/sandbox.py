@@ -31,7 +31,16 @@ from typing import Any, Final
 from snapkv.server.scripting.convert import CONVERT
 from snapkv.server.scripting.prelude import INTERNAL_SOURCE, LIBRARY_SOURCE, PRELUDE
 
-__all__ = ["LUA_MAX_MEMORY", "CompileError", "ScriptError", "Vm", "lupa_available", "sha1hex"]
+__all__ = [
+    "LARGE_INPUT",
+    "LARGE_INPUT_GLOBAL",
+    "LUA_MAX_MEMORY",
+    "CompileError",
+    "ScriptError",
+    "Vm",
+    "lupa_available",
+    "sha1hex",
+]
 
 log = logging.getLogger("snapkv.server")
 
@@ -39,7 +48,18 @@ log = logging.getLogger("snapkv.server")
 #: script (Lua's ``not enough memory``), which ends with an error reply.
 LUA_MAX_MEMORY: Final = 256 << 20
 
-#: S2's libraries (cjson, cmsgpack, struct, bit): installed when present.
+#: The Lua global (of the state, not the scripts') the libraries call as
+#: ``_snapkv_large_input(size)`` before work on an input of ``size`` bytes
+#: (or items) past :data:`LARGE_INPUT`: a run on the event loop's thread
+#: then stops there (an error the script cannot keep) and runs again on the
+#: script thread, where BUSY and SCRIPT KILL reach it, before the work is
+#: done once on the wrong thread. Cheap: the libraries compare a length
+#: first and cross into Python only for a large input.
+LARGE_INPUT_GLOBAL: Final = "_snapkv_large_input"
+#: What counts as large: one Python call over more takes ~1 ms or more.
+LARGE_INPUT: Final = 64 << 10
+
+#: The Lua libraries (cjson, cmsgpack, struct, bit): installed when present.
 _LIBS_MODULE: Final = "snapkv.server.scripting.libs"
 
 
@@ -111,6 +131,7 @@ class Vm:
         self,
         callbacks: tuple[Callable[..., Any], ...],
         extra: Callable[[Any, Any], None] | None = None,
+        large_input: Callable[..., Any] | None = None,
     ) -> None:
         from lupa import lua51  # type: ignore[import-untyped,unused-ignore]  # noqa: PLC0415
 
@@ -131,6 +152,10 @@ class Vm:
         chunk = load(PRELUDE.encode(), INTERNAL_SOURCE.encode())
         self._api: Any = chunk(convert, *callbacks, self._rawset, self._setmetatable)
         api = self._api
+        if large_input is not None:
+            # In the state's own globals (scripts never see them), for the
+            # libraries: see LARGE_INPUT_GLOBAL.
+            lua.globals()[LARGE_INPUT_GLOBAL] = large_input
         _install_libraries(lua)
         self.env, self.real = api.build(extra)
         self._compile = api.compile
