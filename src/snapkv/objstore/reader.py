@@ -204,13 +204,14 @@ class PrefixReader:
         The named ones must all exist (a missing one is an error naming it
         and the journal bytes it held); the tail runs while numbers exist,
         and a number missing while later ones exist is a gap, an error too.
-        Segments are fetched a window at a time; with ``until_ms``, reading
-        stops after the first segment holding a later time (the fold stops
-        in it, as times never decrease, FORMAT.md O5), so a point-in-time
-        read fetches and holds only what it folds, not the history after. With ``repair``,
-        the first missing or damaged segment ends the run instead, and what
-        it and every later one held is in ``lost``: history stops there, as
-        a directory's repair stops it at a damaged journal.
+        With ``until_ms``, segments are fetched a window at a time and
+        reading stops after the first one holding a later time (the fold
+        stops in it, as times never decrease, FORMAT.md O5), so a
+        point-in-time read fetches and holds only what it folds, not the
+        history after. With ``repair``, the first missing or damaged segment
+        ends the run instead, and what it and every later one held is in
+        ``lost``: history stops there, as a directory's repair stops it at a
+        damaged journal.
 
         :raises LayoutError: a segment failed a check, or disagrees with its manifest.
         :raises MediumError: a segment is missing, or the store failed.
@@ -238,10 +239,12 @@ class PrefixReader:
         holes = sorted(n for n in existing if n > seq) if not stopped and seq <= last else []
         run = SegmentRun(end=last + 1)
         with ThreadPoolExecutor(_PARALLEL) as pool:
-            # In windows: a moment in the past stops at the first segment
-            # past it, so what lies after is neither fetched nor held.
-            for at in range(0, len(wanted), _PARALLEL):
-                window = wanted[at : at + _PARALLEL]
+            # A moment in the past goes a window at a time: it stops at the
+            # first segment past it, and what lies after is neither fetched
+            # nor held. The state now needs them all: one pass, no waits.
+            step = _PARALLEL if until_ms is not None else max(len(wanted), 1)
+            for at in range(0, len(wanted), step):
+                window = wanted[at : at + step]
                 fetched = list(pool.map(lambda n: self._fetch(n, refs.get(n)), window))
                 for number, got in zip(window, fetched, strict=True):
                     taken = self._take(
