@@ -461,6 +461,12 @@ def test_a_tmp_leftover_is_reported_but_harmless(data: Path) -> None:
     assert "the next open() removes it" in report.findings[0].message
 
 
+def test_the_replica_id_of_a_replicated_directory_is_snapkv_s_own(data: Path) -> None:
+    (data / "REPLICA").write_text("0123456789abcdef\n")
+    report = check_directory(data)
+    assert report.ok and report.others == () and report.findings == ()
+
+
 # ---------------------------------------------------------- locking, changes
 
 

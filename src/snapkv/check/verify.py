@@ -59,6 +59,7 @@ from snapkv.media.file import (
     _SNAPSHOT,
     _TEMP_PREFIX,
     LOCK_NAME,
+    REPLICA_NAME,
     DirectoryReader,
     _journal_name,
 )
@@ -379,7 +380,9 @@ def _chain(
 
 def _others(directory: Path, names: list[str]) -> Iterator[OtherFile]:
     for name in names:
-        if name == LOCK_NAME or _SNAPSHOT.fullmatch(name) or _JOURNAL.fullmatch(name):
+        if name in (LOCK_NAME, REPLICA_NAME) or _SNAPSHOT.fullmatch(name):
+            continue
+        if _JOURNAL.fullmatch(name):
             continue
         if name.startswith(_TEMP_PREFIX):
             kind = "temporary"

@@ -69,6 +69,9 @@ __all__ = ["DirectoryReader", "FileMedium", "list_snapshots"]
 log = logging.getLogger("snapkv")
 
 LOCK_NAME = "LOCK"
+#: The file ``snapkv.replication`` keeps the directory's replica writer id in
+#: (next to ``LOCK``); a FileMedium never removes it, ``snapkv check`` skips it.
+REPLICA_NAME = "REPLICA"
 CORRUPT_SUFFIX = ".corrupt"
 _SNAPSHOT = re.compile(r"snapshot-(\d{16})\.skv")
 #: Any name that used a generation number: numbers are never reused, so a

@@ -16,6 +16,7 @@ import re
 import uuid
 from collections.abc import Mapping
 
+from snapkv.media.file import REPLICA_NAME
 from snapkv.replication.shipper import Shipper
 from snapkv.replication.source import LocalSource
 from snapkv.replication.status import ReplicationStatus, register, unregister
@@ -29,7 +30,7 @@ log = logging.getLogger("snapkv.replication")
 DEFAULT_INTERVAL = 1.0
 #: The file (next to ``LOCK``) holding the directory's replica writer id. Not a
 #: name FileMedium ever removes (it removes only its own ``.tmp-`` files).
-REPLICA_ID_NAME = "REPLICA"
+REPLICA_ID_NAME = REPLICA_NAME
 _ID = re.compile(r"[0-9a-f]{16}")
 
 
