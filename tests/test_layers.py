@@ -200,6 +200,7 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.replication.source",
     },
     "snapkv.replication.replicator": {
+        "snapkv.media.file",  # REPLICA_NAME
         "snapkv.objstore.client",
         "snapkv.objstore.url",
         "snapkv.replication.shipper",
