@@ -431,3 +431,34 @@ def test_commandstats_of_scripts_and_their_commands(twin: Any) -> None:
     twin.same("EVAL_RO", "return redis.call('set', 'a', 'b')", "0")
     ours, theirs = twin("INFO", "commandstats")
     assert _command_counts(ours) == _command_counts(theirs)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "return cjson.decode(ARGV[1])",
+        "return cjson.encode(setmetatable({}, {}), ARGV[1], ARGV[1])",
+        "return cmsgpack.unpack()",
+        "return struct.unpack('i', ARGV[1])",
+        "local x = cjson.decode(ARGV[1]) return x",  # not a tail call
+        "\n\nreturn cjson.decode(ARGV[1])",
+        "local function f(s) return cjson.decode(s) end return f(ARGV[1])",
+        "return {pcall(cjson.decode, ARGV[1])}",
+    ],
+)
+def test_a_library_error_in_a_tail_call_names_the_scripts_line(twin: Any, body: str) -> None:
+    """Redis's libraries are C functions: `return cjson.decode(s)` keeps the script's
+    frame, so the error names its line (`user_script:1: ...`, `on @user_script:1.`)."""
+    twin.same("EVAL", body, "0", "{")
+
+
+def test_a_library_error_in_a_functions_tail_call_names_its_line(twin: Any) -> None:
+    twin.same(
+        "FUNCTION",
+        "LOAD",
+        "REPLACE",
+        "#!lua name=taillib\n"
+        "redis.register_function('dec', function(keys, args) return cjson.decode(args[1]) end)",
+    )
+    twin.same("FCALL", "dec", "0", "{")
+    twin.same("FUNCTION", "DELETE", "taillib")

@@ -53,6 +53,26 @@ local function error_table(text)
   return {err = code .. " " .. msg}
 end
 
+-- The script's place of a library error raised through a tail call, and
+-- the `user_script:<line>: ` prefix Redis's luaL_error gives it: known when
+-- the running function (state.fn, set by the prelude's run) has code on
+-- one line; else the tail call's own frame and no prefix (Lua 5.1 keeps no
+-- trace of the line).
+local function tail_caller(info)
+  local fn = state.fn
+  local fi = fn and getinfo(fn, "SL")
+  if not fi or not fi.activelines then return info, "" end
+  local line = nil
+  for l in next, fi.activelines do
+    if line and line ~= l then return info, "" end
+    line = l
+  end
+  if not line then return info, "" end
+  local short = fi.source
+  if byte(short, 1) == 64 then short = sub(short, 2) end   -- "@user_script"
+  return {source = fi.source, currentline = line}, short .. ":" .. line .. ": "
+end
+
 -- Redis's __redis__err__handler: where the error happened, in the script.
 local function err_handler(err)
   local level, info = 2, nil
@@ -63,10 +83,17 @@ local function err_handler(err)
     end
     level = level + 1
   end
+  local where = ""
+  if info and info.what == "tail" then
+    -- A tail call into a library's Lua function (`return cjson.decode(s)`)
+    -- dropped the script's frame, which Redis's C libraries keep. When the
+    -- running function has code on one line only, that is the line.
+    info, where = tail_caller(info)
+  end
   if type(err) == "userdata" then
     err = {err = tostring(err), ignore_error_stats_update = is_counted(err) or nil}
   elseif type(err) ~= "table" then
-    err = {err = "ERR " .. tostring(err)}
+    err = {err = "ERR " .. where .. tostring(err)}
   end
   if info then
     err["source"] = info.source

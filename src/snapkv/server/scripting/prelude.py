@@ -343,6 +343,7 @@ local function run(f, real, eval_mode, keys, args, name, resp, count)
   hook_mask, hook_count = "", count
   sethook(hook, "", count)
   local ok, v
+  state.fn = f  -- for the error handler (a library error through a tail call)
   if eval_mode then
     rawset(real, "KEYS", keys)
     rawset(real, "ARGV", args)
@@ -352,6 +353,7 @@ local function run(f, real, eval_mode, keys, args, name, resp, count)
   end
   sethook()
   hook_mask = nil
+  state.fn = nil
   state.resp = py_resp()
   if not ok then
     local text, counted = error_reply(v, name)
