@@ -309,6 +309,7 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.errors",
         "snapkv.server.client",
         "snapkv.server.conf",
+        "snapkv.server.scripting",  # a script's flags, for CLIENT PAUSE WRITE
         "snapkv.server.resp.reader",
         "snapkv.server.resp.writer",
         "snapkv.server.table",
@@ -352,6 +353,7 @@ ALLOWED: dict[str, set[str]] = {
     # are pure Python over a Lua runtime; FUNCTION's payload is RDB-framed.
     "snapkv.server.scripting": {
         "snapkv.server.scripting.engine",
+        "snapkv.server.scripting.functions",
         "snapkv.server.scripting.sandbox",
         "snapkv.server.state",  # types only
         "snapkv.server.table",
@@ -442,7 +444,7 @@ ALLOWED: dict[str, set[str]] = {
     # The SCAN family's cursor walk (snapshots of names, paged), shared.
     "snapkv.server.scan": {"snapkv.server.client", "snapkv.server.table"},
     "snapkv.server.cmd_expire": _HANDLER,
-    "snapkv.server.cmd_multi": _HANDLER,
+    "snapkv.server.cmd_multi": {*_HANDLER, "snapkv.server.scripting"},
     "snapkv.server.cmd_persistence": _HANDLER,
     "snapkv.server.cmd_scripting": {
         *_HANDLER,

@@ -375,9 +375,6 @@ def test_a_write_pause_holds_scripts_by_their_flags(argv: list[str], held: bool)
         store.close()
 
 
-@pytest.mark.xfail(
-    strict=True, reason="needs the dispatcher to pass the request to paused_for (requested)"
-)
 def test_a_no_writes_script_runs_during_a_write_pause(serve: Callable[..., Running]) -> None:
     running = serve()
     ctl, reader = running.client(), running.client()

@@ -357,7 +357,9 @@ class Dispatcher(ServerState):
             return self._reject(client, _MONITOR_KEYSPACE, cmd)
         if self.busy_reply is not None and not cmd.allow_busy:
             return self._reject(client, self.busy_reply, cmd)
-        if self.pause_mode is not None and self.paused_for(cmd, client, _queued_write(cmd, client)):
+        if self.pause_mode is not None and self.paused_for(
+            cmd, client, _queued_write(cmd, client), argv
+        ):
             self.postpone(client, argv)
             return b""
         if client.multi is not None and cmd.name not in _NOT_QUEUED:
