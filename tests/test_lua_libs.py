@@ -431,3 +431,20 @@ def test_a_runtime_without_debug_still_gets_the_libraries() -> None:
     ok, message = runtime.execute("return pcall(function() local x = bit.band({}) end)")
     assert not ok
     assert message.endswith(b"bad argument #1 to '?' (number expected, got table)")
+
+
+def test_large_inputs_are_announced_before_the_python_work() -> None:
+    """The sandbox's large-input hook is called (in Lua, before Python works) past 64 KiB."""
+    runtime = lupa.lua51.LuaRuntime(encoding=None, register_eval=False)
+    seen: list[int] = []
+    runtime.globals()["_snapkv_large_input"] = seen.append
+    install_libraries(runtime)
+    runtime.execute("return cjson.decode('[1, 2, 3]')")
+    runtime.execute("return struct.unpack('b', 'x')")
+    assert seen == []
+    runtime.execute("return #cjson.decode('[' .. string.rep('1,', 40000) .. '1]')")
+    runtime.execute("local t = {} for i = 1, 70000 do t[i] = i end return #cmsgpack.pack(t)")
+    runtime.execute("return cmsgpack.unpack_one(string.rep('\\1', 70000))")
+    runtime.execute("return struct.unpack('b', string.rep('x', 70000))")
+    assert len(seen) == 4
+    assert all(size > 65536 for size in seen)

@@ -146,6 +146,35 @@ function aux.call(py, ...)
   if raw then error(raw, 0) end  -- an error Lua's C API raises (no position)
   error(text, 3)  -- luaL_error: the position of the library function's caller
 end
+
+-- guard(...): before Python works on the arguments, tell the engine when they are
+-- large (aux.large_input, the sandbox's; it may raise to move the run to the
+-- script thread, where BUSY and SCRIPT KILL reach it). Python work runs between
+-- two Lua instructions, where the count hook cannot stop it; counting here is Lua.
+local LARGE, large_input, select, next, typeofv = 65536, aux.large_input, select, next, type
+local function size(v, depth, budget)
+  local t = typeofv(v)
+  if t == "string" then return #v end
+  if t ~= "table" or depth > 16 then return 1 end
+  local n = 0
+  for _, x in next, v do
+    n = n + 1
+    if typeofv(x) == "table" then n = n + size(x, depth + 1, budget - n) end
+    if n > budget then return n end
+  end
+  return n
+end
+function aux.guard(...)
+  if not large_input then return end
+  local total = 0
+  for i = 1, select("#", ...) do
+    total = total + size((select(i, ...)), 0, LARGE - total)
+    if total > LARGE then
+      large_input(total)
+      return
+    end
+  end
+end
 return aux
 """
 

@@ -34,6 +34,7 @@ local type, next, select, tostring, pcall, error = type, next, select, tostring,
 local fmt, gsub, concat = string.format, string.gsub, table.concat
 local floor, huge = math.floor, math.huge
 local argerror, checkinteger, checkstring = aux.argerror, aux.checkinteger, aux.checkstring
+local guard = aux.guard
 local INT_MAX = 2147483647
 
 local ESCAPES = {['"'] = '\\"', ["\\"] = "\\\\", ["/"] = "\\/", ["\b"] = "\\b", ["\t"] = "\\t",
@@ -191,6 +192,7 @@ local function new()
     local n = select("#", ...)
     if n ~= 1 then argerror(1, 1, "expected 1 argument") end
     local text = checkstring(1, n, 1, (...))
+    guard(text)
     local ok, value = pcall(decode_py, text, null, cfg.decode_invalid_numbers == 1,
                             cfg.decode_max_depth)
     if not ok then error(tostring(value), 2) end

@@ -264,7 +264,7 @@ def unpack_full(
 
 _LUA = r"""
 local aux, py_pack, py_unpack = ...
-local select, unpack, call, argerror = select, unpack, aux.call, aux.argerror
+local select, unpack, call, argerror, guard = select, unpack, aux.call, aux.argerror, aux.guard
 local cmsgpack = {}
 
 -- r[i..n] as values: unpack() refuses past Lua's 8000 stack slots sooner than
@@ -276,21 +276,25 @@ end
 
 function cmsgpack.pack(...)
   if select("#", ...) == 0 then argerror(1, 0, "MessagePack pack needs input.") end
+  guard(...)
   local r = call(py_pack, ...)
   return r
 end
 
 function cmsgpack.unpack(...)
+  guard((...))
   local r = call(py_unpack, "all", select("#", ...), ...)
   return spread(r, 1, r.n)
 end
 
 function cmsgpack.unpack_one(...)
+  guard((...))
   local r = call(py_unpack, "one", select("#", ...), ...)
   return spread(r, 1, r.n)
 end
 
 function cmsgpack.unpack_limit(...)
+  guard((...))
   local r = call(py_unpack, "limit", select("#", ...), ...)
   return spread(r, 1, r.n)
 end

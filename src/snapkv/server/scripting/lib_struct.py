@@ -228,7 +228,7 @@ def size(args: tuple[Any, ...]) -> float:
 
 _LUA = r"""
 local aux, new_result, py_pack, py_unpack, py_size = ...
-local select, unpack, call = select, unpack, aux.call
+local select, unpack, call, guard = select, unpack, aux.call, aux.guard
 local struct = {}
 
 function struct.pack(...)
@@ -238,16 +238,19 @@ function struct.pack(...)
     local v = args[i]
     if v == 0 and 1 / v < 0 then args[i] = "-0" end  -- a -0 crosses to Python as 0
   end
+  guard(...)
   local r = call(py_pack, unpack(args, 1, n))
   return r
 end
 
 function struct.unpack(...)
+  guard(...)
   local r = call(py_unpack, ...)
   return unpack(r, 1, r.n)
 end
 
 function struct.size(...)
+  guard(...)
   local r = call(py_size, ...)
   return r
 end

@@ -42,6 +42,10 @@ __all__ = ["HIDDEN_SETHOOK", "install_libraries"]
 #: The name under which ``debug.sethook`` stays in the Lua state's own globals.
 HIDDEN_SETHOOK = "_snapkv_sethook"
 
+#: Where the sandbox leaves its large-input callable (``sandbox.LARGE_INPUT_GLOBAL``):
+#: the libraries call it before Python works on an input past 64 KiB (or items).
+LARGE_INPUT_GLOBAL = "_snapkv_large_input"
+
 
 def install_libraries(lua_runtime: Any) -> None:
     """Set the globals ``cjson``, ``cmsgpack``, ``struct`` and ``bit`` in ``lua_runtime``.
@@ -69,6 +73,8 @@ def install_libraries(lua_runtime: Any) -> None:
         g.next,
         g.setmetatable,
     )
+    # The sandbox's hook for work on a large input (None without one).
+    aux[b"large_input"] = g[LARGE_INPUT_GLOBAL]
     run_chunk(lua_runtime, CALL_HELPER, aux)
     g.bit = lib_bit.build(lua_runtime, aux)
     g.cjson = lib_cjson.build(lua_runtime, aux)
