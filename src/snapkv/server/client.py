@@ -117,6 +117,7 @@ class Client:
         "patterns",
         "plain",
         "push",
+        "push_after",
         "reply_mode",
         "resp",
         "scripting",
@@ -163,6 +164,9 @@ class Client:
         #: messages, MONITOR lines, invalidations). The connection sets it;
         #: safe to call from any thread (it hands the write to the event loop).
         self.push: Callable[[bytes], None] = self.outbox.append
+        #: Send ``data`` right after the reply of the command running now (its
+        #: own invalidations, its own MONITOR line), as Redis's output buffer.
+        self.push_after: Callable[[bytes], None] = self.outbox.append
         #: End this client's wait (see :class:`Blocked`): its reply, or ``None``
         #: to run the waiting command again. The connection sets it.
         self.wake: Callable[[bytes | None], None] = self._wake_without_connection

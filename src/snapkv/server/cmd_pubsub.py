@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
+from snapkv.server.client import REPLY_ON
 from snapkv.server.glob import Glob
 from snapkv.server.pubsub import PubSub, registry
 from snapkv.server.resp.text import to_bytes, to_text
@@ -79,7 +80,7 @@ def _subscribe(client: Client, argv: list[str], kind: str, what: bytes) -> bytes
         pubsub.subscribe(client, name, kind)
         replies.append(_confirm(client, what, name, kind))
     client.update_plain()
-    return b"".join(replies)
+    return _pushed(client, b"".join(replies))
 
 
 def _unsubscribe(client: Client, argv: list[str], kind: str, what: bytes) -> bytes:
@@ -88,13 +89,21 @@ def _unsubscribe(client: Client, argv: list[str], kind: str, what: bytes) -> byt
     pubsub.flush(client)
     names = argv[1:] or pubsub.subscriptions(client, kind)
     if not names:
-        return _confirm(client, what, None, kind)
+        return _pushed(client, _confirm(client, what, None, kind))
     replies = []
     for name in names:
         pubsub.unsubscribe(client, name, kind)
         replies.append(_confirm(client, what, name, kind))
     client.update_plain()
-    return b"".join(replies)
+    return _pushed(client, b"".join(replies))
+
+
+def _pushed(client: Client, confirmations: bytes) -> bytes:
+    """Redis 7.0 sends confirmations as pushes: CLIENT REPLY OFF/SKIP does not drop them."""
+    if client.reply_mode == REPLY_ON:
+        return confirmations
+    client.push(confirmations)
+    return b""
 
 
 # ---------------------------------------------------------------- (un)subscribe

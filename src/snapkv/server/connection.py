@@ -41,7 +41,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
-from snapkv.server.client import REPLY_ON, Client
+from snapkv.server.client import REPLY_ON, REPLY_SKIP, Client
 from snapkv.server.resp.hiredis_reader import Parser, make_parser
 from snapkv.server.resp.writer import error
 
@@ -97,6 +97,8 @@ class Connection(asyncio.Protocol):
         #: A wake that came before the connection saw the wait start (the
         #: blocking command's own turn): ``(reply,)``, delivered by ``_wait``.
         self.early_wake: tuple[bytes | None] | None = None
+        #: Pushes that go right after the running command's reply.
+        self.after: list[bytes] = []
 
     # ------------------------------------------------------------ lifecycle
 
@@ -129,6 +131,7 @@ class Connection(asyncio.Protocol):
         )
         client.kill = self.close
         client.push = self.push
+        client.push_after = self.push_after
         client.wake = self.wake
         self.client = client
         self.parser = make_parser(
@@ -198,6 +201,8 @@ class Connection(asyncio.Protocol):
                 else:
                     assert self.transport is not None
                     self.transport.write(reply)
+                if self.after:
+                    self._flush_after()
                 if parser.error is not None:
                     self._protocol_error()
                 elif self.dispatcher.shutdown_requested is not None:
@@ -258,6 +263,9 @@ class Connection(asyncio.Protocol):
                     return
                 out.append(reply)
                 size += len(reply)
+                if self.after:
+                    out.extend(self.after)
+                    self.after.clear()
                 if not hold and self.hold:
                     # CONFIG SET appendfsync always ran in this batch: the
                     # replies after it wait for the group sync, as every
@@ -407,7 +415,12 @@ class Connection(asyncio.Protocol):
         if reply is None:
             if blocked is not None:
                 self.pending.insert(0, blocked.argv)
+        elif reply and client.reply_mode == REPLY_SKIP:
+            client.reply_mode = REPLY_ON  # the skipped reply was this one
+            client.update_plain()
         elif reply and client.reply_mode == REPLY_ON:
+            # Messages published before the write that served this client precede its reply.
+            self.dispatcher.pubsub.flush(client)
             if self.hold:
                 self._hold(reply)
             else:
@@ -449,6 +462,17 @@ class Connection(asyncio.Protocol):
         else:
             transport.write(data)
         self._check_output()
+
+    def push_after(self, data: bytes) -> None:
+        """Push ``data`` right after the reply of the command running now (event loop only)."""
+        if not self.after:
+            asyncio.get_running_loop().call_soon(self._flush_after)
+        self.after.append(data)
+
+    def _flush_after(self) -> None:
+        if self.after:
+            after, self.after = self.after, []
+            self.push(b"".join(after))
 
     def _check_output(self) -> None:
         """Close a client whose unsent output passes its class's limits (Redis's rules).

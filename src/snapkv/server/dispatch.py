@@ -195,7 +195,7 @@ class Dispatcher(ServerState):
             or self.gate
         ):
             reply = self._checked(client, argv)
-            if client.reply_mode != REPLY_ON:
+            if client.reply_mode != REPLY_ON and client.blocked is None:
                 reply = self._reply_mode(client, reply)
             if self.deferred:
                 self.run_deferred()

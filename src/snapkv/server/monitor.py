@@ -24,7 +24,6 @@ shows its arguments as they came, exactly as redis-server does.
 from __future__ import annotations
 
 import time
-from functools import partial
 from typing import TYPE_CHECKING
 
 from snapkv.server.client import REPLY_OFF, REPLY_SKIP
@@ -113,7 +112,7 @@ def feed_monitors(server: ServerState, client: Client, argv: list[str]) -> None:
         if monitor is client and server.threadsafe_call is not None:
             # Its own command (PING, CLIENT ...): Redis feeds after the reply
             # is queued, so the line follows it (the event loop's next turn).
-            server.threadsafe_call(partial(monitor.push, line))
+            monitor.push_after(line)
         else:
             monitor.push(line)
 

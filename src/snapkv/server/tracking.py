@@ -184,6 +184,12 @@ class Table:
         is still told of the keys it read before; a key written meanwhile is
         then told once more than Redis would, never once less.
         """
+        # No write will drop a key from now on: forget those only gone clients read.
+        live = self.server.clients.keys()
+        for key, ids in list(self.keys.items()):
+            ids.intersection_update(live)
+            if not ids:
+                del self.keys[key]
         if self.changed in self.server.key_listeners:
             self.server.key_listeners.remove(self.changed)
 
@@ -304,7 +310,7 @@ def _push(client: Client, data: bytes, writer: Client | None) -> None:
     """Push now; to the writer itself after its reply (the event loop's next turn)."""
     server = client.server
     if client is writer and server.threadsafe_call is not None:
-        server.threadsafe_call(lambda: client.push(data))
+        client.push_after(data)
     else:
         client.push(data)
 
