@@ -401,6 +401,7 @@ ALLOWED: dict[str, set[str]] = {
     },
     "snapkv.server.scripting.function_payload": {"snapkv.rdb.crc64", "snapkv.rdb.lzf"},
     "snapkv.server.scripting.functions": {
+        "snapkv.server.conf",  # split_args: the #!lua line's words as Redis splits them
         "snapkv.server.scripting.engine",
         "snapkv.server.scripting.function_payload",
         "snapkv.server.scripting.libs",
