@@ -392,10 +392,7 @@ class Connection(asyncio.Protocol):
         on the next turn of the event loop, as Redis serves unblocked clients
         in ``beforeSleep``, never inside the command that woke this one.
         """
-        dispatcher = self.dispatcher
-        if dispatcher.loop_thread is not None and threading.get_ident() != dispatcher.loop_thread:
-            assert dispatcher.threadsafe_call is not None
-            dispatcher.threadsafe_call(lambda: self.wake(reply))
+        if self._handed_to_loop(lambda: self.wake(reply)):
             return
         client = self.client
         if client is not None and not self.waiting and client.blocked is not None:
@@ -428,6 +425,15 @@ class Connection(asyncio.Protocol):
                 self._check_output()
         asyncio.get_running_loop().call_soon(self._resume)
 
+    def _handed_to_loop(self, call: Callable[[], None]) -> bool:
+        """Off the event loop's thread (a script's, the sweeper's): hand ``call`` to it."""
+        dispatcher = self.dispatcher
+        if dispatcher.loop_thread is None or threading.get_ident() == dispatcher.loop_thread:
+            return False
+        assert dispatcher.threadsafe_call is not None
+        dispatcher.threadsafe_call(call)
+        return True
+
     def _resume(self) -> None:
         """Carry on after a wait: the commands read meanwhile, then reading again."""
         self.waiting = False
@@ -440,10 +446,7 @@ class Connection(asyncio.Protocol):
 
     def push(self, data: bytes) -> None:
         """Write ``data`` outside any reply (pub/sub, MONITOR), from any thread."""
-        dispatcher = self.dispatcher
-        if dispatcher.loop_thread is not None and threading.get_ident() != dispatcher.loop_thread:
-            assert dispatcher.threadsafe_call is not None
-            dispatcher.threadsafe_call(lambda: self.push(data))
+        if self._handed_to_loop(lambda: self.push(data)):
             return
         transport = self.transport
         client = self.client
