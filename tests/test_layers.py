@@ -399,7 +399,7 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.server.scripting.lib_cmsgpack",
         "snapkv.server.scripting.lib_struct",
     },
-    "snapkv.server.scripting.function_payload": {"snapkv.rdb.crc64", "snapkv.rdb.lzf"},
+    "snapkv.server.scripting.function_payload": {"snapkv.rdb.crc64", "snapkv.rdb.objects"},
     "snapkv.server.scripting.functions": {
         "snapkv.server.conf",  # split_args: the #!lua line's words as Redis splits them
         "snapkv.server.scripting.engine",

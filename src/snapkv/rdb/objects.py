@@ -41,7 +41,7 @@ from snapkv.values import hashes, lists, sets, zsets
 
 from . import compact, lzf
 
-__all__ = ["TYPE_NAMES", "RDBError", "load", "save"]
+__all__ = ["TYPE_NAMES", "RDBError", "load", "load_string", "save", "save_length"]
 
 STRING, LIST, SET, ZSET, HASH, ZSET_2 = 0, 1, 2, 3, 4, 5
 HASH_ZIPMAP, LIST_ZIPLIST, SET_INTSET, ZSET_ZIPLIST, HASH_ZIPLIST = 9, 10, 11, 12, 13
@@ -334,6 +334,15 @@ def _read(r: _Reader, kind: int) -> Any:
     r.fail(f"RDB type {kind} does not exist", at - 1)
 
 
+def load_string(data: bytes, start: int, end: int) -> tuple[bytes, int]:
+    """One RDB string (raw, integer-encoded or LZF) at ``start``: its bytes, and where it ends.
+
+    :raises RDBError: it is malformed or runs past ``end``.
+    """
+    reader = _Reader(data, start, end)
+    return reader.string(), reader.pos
+
+
 def load(data: bytes, start: int = 0, end: int | None = None) -> tuple[Any, int]:
     """The object (type byte and value) at ``data[start:end]``: (value, offset after it).
 
@@ -347,7 +356,8 @@ def load(data: bytes, start: int = 0, end: int | None = None) -> tuple[Any, int]
 # ------------------------------------------------------------------ writing
 
 
-def _length(out: bytearray, value: int) -> None:
+def save_length(out: bytearray, value: int) -> None:
+    """RDB's length encoding (``rdbSaveLen``), appended to ``out``."""
     if value < 1 << 6:
         out.append(value)
     elif value < 1 << 14:
@@ -375,7 +385,7 @@ def _string(out: bytearray, text: str) -> None:
                 out.append(_ENCODED | 2)
                 out += number.to_bytes(4, "little", signed=True)
             return
-    _length(out, len(data))
+    save_length(out, len(data))
     out += data
 
 
@@ -391,18 +401,18 @@ def save(value: Any) -> bytes:
         _string(out, value)
     elif cls is lists.List or cls is sets.Set:
         out.append(LIST if cls is lists.List else SET)
-        _length(out, len(value))
+        save_length(out, len(value))
         for element in value:
             _string(out, element)
     elif cls is hashes.Hash:
         out.append(HASH)
-        _length(out, len(value))
+        save_length(out, len(value))
         for field, text in value.items():
             _string(out, field)
             _string(out, text)
     elif cls is zsets.ZSet:
         out.append(ZSET_2)
-        _length(out, len(value))
+        save_length(out, len(value))
         for score, member in value:
             _string(out, member)
             out += _DOUBLE.pack(score)

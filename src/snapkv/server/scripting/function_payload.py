@@ -17,7 +17,7 @@ import struct
 from typing import Final
 
 from snapkv.rdb.crc64 import crc64
-from snapkv.rdb.lzf import LZFError, decompress
+from snapkv.rdb.objects import RDBError, load_string, save_length
 
 __all__ = ["PayloadError", "decode_payload", "encode_payload"]
 
@@ -38,7 +38,7 @@ def encode_payload(codes: list[bytes]) -> bytes:
     out = bytearray()
     for code in codes:
         out.append(RDB_OPCODE_FUNCTION2)
-        _save_length(out, len(code))
+        save_length(out, len(code))
         out += code
     out += struct.pack("<H", RDB_VERSION)
     return bytes(out) + struct.pack("<Q", crc64(0, out))
@@ -57,65 +57,9 @@ def decode_payload(payload: bytes) -> list[bytes]:
     while pos < end:
         if payload[pos] != RDB_OPCODE_FUNCTION2:
             raise PayloadError("ERR given type is not a function")
-        code, pos = _load_string(payload, pos + 1, end)
+        try:
+            code, pos = load_string(payload, pos + 1, end)
+        except RDBError:
+            raise PayloadError(_BAD_BODY) from None
         codes.append(code)
     return codes
-
-
-def _save_length(out: bytearray, value: int) -> None:
-    """RDB's length encoding (``rdbSaveLen``)."""
-    if value < 1 << 6:
-        out.append(value)
-    elif value < 1 << 14:
-        out += bytes([0x40 | (value >> 8), value & 0xFF])
-    elif value < 1 << 32:
-        out.append(0x80)
-        out += value.to_bytes(4, "big")
-    else:
-        out.append(0x81)
-        out += value.to_bytes(8, "big")
-
-
-def _load_length(data: bytes, pos: int, end: int) -> tuple[int, bool, int]:
-    """(length or encoding, whether it is an encoding, next position)."""
-    if pos >= end:
-        raise PayloadError(_BAD_BODY)
-    first = data[pos]
-    kind = first >> 6
-    if kind == 0:
-        return first, False, pos + 1
-    if kind == 1 and pos + 2 <= end:
-        return ((first & 0x3F) << 8) | data[pos + 1], False, pos + 2
-    if kind == 3:
-        return first & 0x3F, True, pos + 1
-    if first == 0x80 and pos + 5 <= end:
-        return int.from_bytes(data[pos + 1 : pos + 5], "big"), False, pos + 5
-    if first == 0x81 and pos + 9 <= end:
-        return int.from_bytes(data[pos + 1 : pos + 9], "big"), False, pos + 9
-    raise PayloadError(_BAD_BODY)
-
-
-def _load_string(data: bytes, pos: int, end: int) -> tuple[bytes, int]:
-    """An RDB string (raw, integer-encoded or LZF-compressed) at ``pos``."""
-    failed = PayloadError(_BAD_BODY)
-    value, encoded, pos = _load_length(data, pos, end)
-    if not encoded:
-        if pos + value > end:
-            raise failed
-        return data[pos : pos + value], pos + value
-    if value in (0, 1, 2):
-        size = 1 << value
-        if pos + size > end:
-            raise failed
-        number = int.from_bytes(data[pos : pos + size], "little", signed=True)
-        return str(number).encode(), pos + size
-    if value == 3:
-        compressed, _, pos = _load_length(data, pos, end)
-        length, _, pos = _load_length(data, pos, end)
-        if pos + compressed > end:
-            raise failed
-        try:
-            return decompress(data[pos : pos + compressed], length), pos + compressed
-        except LZFError:
-            raise failed from None
-    raise failed
