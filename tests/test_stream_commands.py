@@ -155,9 +155,6 @@ def test_dump_of_a_stream_is_refused_never_a_wrong_payload(twin: Any) -> None:
     assert ours == b"-ERR DUMP of a stream is not supported by snapkv\r\n"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="TYPE and OBJECT ENCODING learn 'stream' (cmd_keys, cmd_object)"
-)
 def test_type_and_object_encoding_name_stream(twin: Any) -> None:
     twin.same("XADD", "s", "1-0", "a", "b")
     assert twin.same("TYPE", "s") == b"+stream\r\n"
@@ -234,3 +231,11 @@ def test_generated_sequences_answer_as_redis(
     twin("HELLO", resp)
     for argv in commands:
         twin.same(*argv)
+
+
+def test_memory_usage_of_a_stream_counts_its_entries(twin: Any) -> None:
+    twin.same("XADD", "small", "1-0", "f", "v")
+    twin.same("XADD", "large", "1-0", "f", "v" * 10_000)
+    small, _ = twin("MEMORY", "USAGE", "small", "SAMPLES", "0")
+    large, _ = twin("MEMORY", "USAGE", "large", "SAMPLES", "0")
+    assert int(large[1:-2]) - int(small[1:-2]) >= 10_000

@@ -337,7 +337,7 @@ def plural(count: int, noun: str, nouns: str = "") -> str:
 
 #: The name of each value type code of EDIT and PUT records (FORMAT.md J3; the
 #: codes of snapkv.values, frozen on disk), for counting without the values layer.
-VALUE_TYPE_NAMES = {1: "hash", 2: "list", 3: "set", 4: "zset"}
+VALUE_TYPE_NAMES = {1: "hash", 2: "list", 3: "set", 4: "zset", 5: "stream"}
 
 
 def record_counts(ops: Iterable[jr.Op]) -> dict[str, int]:

@@ -120,6 +120,8 @@ def encoding(value: Any, limits: dict[str, int]) -> str:
             byte_len(f) <= longest and byte_len(v) <= longest for f, v in value.items()
         )
         return "listpack" if small else "hashtable"
+    if kind is values.streams:
+        return "stream"
     longest = limits["zset_max_listpack_value"]
     small = len(value) <= limits["zset_max_listpack_entries"] and all(
         byte_len(member) <= longest for member in value.scores
@@ -137,6 +139,9 @@ def _element_bytes(value: Any, element: Any) -> int:
         # The member, its score, the (score, member) pair of the order and
         # the two slots pointing at them (the scores dict's, the order's).
         return size(member) + size(score) + size(element) + _ENTRY + 8
+    if value.__class__ is values.streams.CLASS:
+        pairs = value[element]  # an entry: its ID, and its fields and values
+        return size(element) + size(pairs) + sum(map(size, pairs)) + _ENTRY
     return size(element) + 8  # a set's or a deque's slot
 
 
