@@ -238,4 +238,4 @@ def test_memory_usage_of_a_stream_counts_its_entries(twin: Any) -> None:
     twin.same("XADD", "large", "1-0", "f", "v" * 10_000)
     small, _ = twin("MEMORY", "USAGE", "small", "SAMPLES", "0")
     large, _ = twin("MEMORY", "USAGE", "large", "SAMPLES", "0")
-    assert int(large[1:-2]) - int(small[1:-2]) >= 10_000
+    assert int(large[1:-2]) - int(small[1:-2]) >= 9_000  # the value, not just the ID
