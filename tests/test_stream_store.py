@@ -338,3 +338,15 @@ def test_streams_round_trip_through_snapshot_chains(elements: int, chars: int) -
         assert type(got) is streams.Stream
         assert list(got.items()) == list(want.items())
         assert (got.last, got.added, got.deleted) == (want.last, want.added, want.deleted)
+
+
+def test_store_streams_is_the_view_in_every_keyspace(tmp_path: Path) -> None:
+    with snapkv.open(tmp_path / "data") as store:
+        assert store.streams["events"].add({"kind": "login"}, id="1-0") == "1-0"
+        store.db(3).streams["events"].add({"kind": "logout"}, id="5-1")
+        assert store.key_type("events") == "stream"
+        with pytest.raises(WrongTypeError):
+            store.get("events")
+    with snapkv.open(tmp_path / "data") as store:
+        assert store.streams["events"].length() == 1
+        assert store.db(3).streams["events"].last_id == "5-1"

@@ -47,7 +47,7 @@ from snapkv import values as vtypes  # not `values`: Keyspace.values() shadows i
 from snapkv._binary import U64_MAX
 from snapkv.effects import Space, apply_key, new_space, reclaim
 from snapkv.errors import StoreClosedError
-from snapkv.views import HashView, ListView, SetView, SortedSetView, Views
+from snapkv.views import HashView, ListView, SetView, SortedSetView, StreamView, Views
 
 __all__ = ["SWEEP_SLICE", "Engine", "Keyspace", "Space", "reclaim"]
 
@@ -140,7 +140,13 @@ class Keyspace(MutableMapping[str, str]):
     """
 
     _space: Space
-    _views: tuple[Views[HashView], Views[ListView], Views[SetView], Views[SortedSetView]]
+    _views: tuple[
+        Views[HashView],
+        Views[ListView],
+        Views[SetView],
+        Views[SortedSetView],
+        Views[StreamView],
+    ]
 
     def __init__(self, store: Engine, index: int) -> None:
         self._store = store
@@ -155,6 +161,7 @@ class Keyspace(MutableMapping[str, str]):
             Views(self, ListView),
             Views(self, SetView),
             Views(self, SortedSetView),
+            Views(self, StreamView),
         )
 
     @property
@@ -272,6 +279,11 @@ class Keyspace(MutableMapping[str, str]):
     def zsets(self) -> Views[SortedSetView]:
         """The sorted set at a key: ``store.zsets["board"]["ada"] = 42.0``."""
         return self._views[3]
+
+    @property
+    def streams(self) -> Views[StreamView]:
+        """The stream at a key: ``store.streams["events"].add({"kind": "login"})``."""
+        return self._views[4]
 
     def _lookup(self, key: str, kind: vtypes.ValueType) -> Any:
         """The container ``key`` holds (``None``: missing or expired); caller holds the lock.

@@ -45,7 +45,7 @@ _ERR_XINFO_STREAM = (
 
 def view(client: Client, key: str) -> StreamView:
     """The stream view of ``key`` in the client's keyspace."""
-    return StreamView(client.db, key)
+    return client.db.streams[key]
 
 
 def _err(exc: ValueError) -> CommandError:
