@@ -41,7 +41,8 @@ _ERR_NO_KEY = "ERR no such key"
 _ERR_SAME = "ERR source and destination objects are the same"
 #: TYPE's replies, by the name the keyspace gives (None: no such key).
 _TYPE_REPLIES = {
-    name: b"+%s\r\n" % name.encode() for name in ("string", "hash", "list", "set", "zset", "stream", "none")
+    name: b"+%s\r\n" % name.encode()
+    for name in ("string", "hash", "list", "set", "zset", "stream", "none")
 }
 
 
