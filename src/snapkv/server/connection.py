@@ -467,7 +467,13 @@ class Connection(asyncio.Protocol):
         self._check_output()
 
     def push_after(self, data: bytes) -> None:
-        """Push ``data`` right after the reply of the command running now (event loop only)."""
+        """Push ``data`` right after the reply of the command running now.
+
+        From another thread (a script's, whose command's reply the event loop
+        writes once the script ends) it is handed to the loop, after that reply.
+        """
+        if self._handed_to_loop(lambda: self.push(data)):
+            return
         if not self.after:
             asyncio.get_running_loop().call_soon(self._flush_after)
         self.after.append(data)
