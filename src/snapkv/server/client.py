@@ -212,10 +212,15 @@ class Client:
         self.plain = (
             self.authenticated
             and self.multi is None
-            and not (self.channels or self.patterns or self.shard_channels)
+            and not self.subscribed
             and self.reply_mode == REPLY_ON
             and self.tracking is None
         )
+
+    @property
+    def subscribed(self) -> bool:
+        """Subscribed to anything (Redis's ``CLIENT_PUSHING`` pub/sub state)."""
+        return bool(self.channels or self.patterns or self.shard_channels)
 
     @property
     def subscriptions(self) -> int:
@@ -251,7 +256,7 @@ class Client:
         # Redis's order of flag letters (getClientInfoString).
         flags = (
             ("O" if self.monitor else "")
-            + ("P" if self.channels or self.patterns or self.shard_channels else "")
+            + ("P" if self.subscribed else "")
             + ("x" if self.multi is not None else "")
             + ("b" if self.blocked is not None else "")
             + ("t" if self.tracking is not None else "")

@@ -34,7 +34,7 @@ def valid_name(name: str) -> bool:
 def ping(client: Client, argv: list[str]) -> bytes:
     if len(argv) > 2:
         raise CommandError("ERR wrong number of arguments for 'ping' command")
-    if client.resp == 2 and (client.channels or client.patterns or client.shard_channels):
+    if client.resp == 2 and client.subscribed:
         # RESP2's subscribed mode answers in the messages' shape (Redis's pingCommand).
         return b"*2\r\n$4\r\npong\r\n" + (b"$0\r\n\r\n" if len(argv) == 1 else bulk(argv[1]))
     return _PONG if len(argv) == 1 else bulk(argv[1])

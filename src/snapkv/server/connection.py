@@ -494,9 +494,8 @@ class Connection(asyncio.Protocol):
         transport = self.transport
         if client is None or transport is None:
             return
-        pubsub = bool(client.channels or client.patterns or client.shard_channels)
         hard, soft, seconds = self.dispatcher.config.client_output_buffer_limit[
-            "pubsub" if pubsub else "normal"
+            "pubsub" if client.subscribed else "normal"
         ]
         if not (hard or soft):
             return

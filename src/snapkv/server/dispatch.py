@@ -340,11 +340,7 @@ class Dispatcher(ServerState):
             cmd.write or cmd.name == "ping" or _queued_write(cmd, client)
         ):
             return self._reject(client, _MISCONF, cmd)
-        if (
-            client.resp == 2
-            and (client.channels or client.patterns or client.shard_channels)
-            and cmd.name not in _SUBSCRIBED_MODE
-        ):
+        if client.resp == 2 and client.subscribed and cmd.name not in _SUBSCRIBED_MODE:
             return self._reject(
                 client,
                 error(

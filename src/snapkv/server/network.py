@@ -250,7 +250,7 @@ class RespServer:
                 timeout
                 and client.last_interaction < limit
                 and client.blocked is None
-                and not client.subscriptions
+                and not client.subscribed
                 and not client.monitor
             ):
                 connection.close()

@@ -397,7 +397,7 @@ def unsubscribe_all(client: Client) -> None:
     As Redis's ``freeClient`` and ``clearClientConnectionState``: no
     unsubscribe confirmation is sent, and the client leaves subscribed mode.
     """
-    if not (client.channels or client.patterns or client.shard_channels):
+    if not client.subscribed:
         return
     pubsub: PubSub = client.server.pubsub
     pubsub.flush(client)  # what was published before (RESET's reply follows it)

@@ -297,7 +297,7 @@ class Table:
             target, redirected = found, True
         if target.resp == 3:
             _push(target, _INVALIDATE + payload, writer)
-        elif redirected and (target.channels or target.patterns or target.shard_channels):
+        elif redirected and target.subscribed:
             _push(target, _CHANNEL_MESSAGE + payload, writer)
         # Else a RESP2 client without redirection: it cannot be told anything.
 
