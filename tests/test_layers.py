@@ -303,7 +303,8 @@ ALLOWED: dict[str, set[str]] = {
     },
     # conf: the settings table and redis.conf's syntax (state only for types);
     # process: the log, the pidfile and systemd's notifications.
-    "snapkv.server.conf": {"snapkv.server.state"},
+    "snapkv.server.conf": {"snapkv.server.events", "snapkv.server.state"},
+    "snapkv.server.events": set(),
     "snapkv.server.process": {"snapkv.server.conf"},
     "snapkv.server.state": {
         "snapkv.errors",
@@ -328,7 +329,7 @@ ALLOWED: dict[str, set[str]] = {
     "snapkv.server.notify": {
         "snapkv.keyspace",  # types only
         "snapkv.server.client",  # types only
-        "snapkv.server.conf",
+        "snapkv.server.events",
         "snapkv.server.pubsub",
         "snapkv.server.state",  # types only
     },
@@ -419,7 +420,7 @@ ALLOWED: dict[str, set[str]] = {
     "snapkv.server.cmd_stream": {
         *_TYPED,
         "snapkv.server.blocking",
-        "snapkv.server.conf",
+        "snapkv.server.events",
         "snapkv.values.streams",
         "snapkv.views.stream",
     },

@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from snapkv.server.blocking import registry
-from snapkv.server.conf import NOTIFY_STREAM
+from snapkv.server.events import NOTIFY_STREAM
 from snapkv.server.notify import created, written
 from snapkv.server.resp.writer import bulk, encode, integer
 from snapkv.server.table import ERR_SYNTAX, CommandError, command, parse_int

@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from snapkv.server.events import flags_of, show_events
+
 if TYPE_CHECKING:
     from snapkv.server.state import Config
 
@@ -338,90 +340,13 @@ def _aof_load_truncated(text: str) -> bool:
 
 # ------------------------------------------------------ notify-keyspace-events
 
-#: Redis's keyspace-event classes (``notify.c``), by the character that selects each.
-NOTIFY_KEYSPACE = 1 << 0  # K
-NOTIFY_KEYEVENT = 1 << 1  # E
-NOTIFY_GENERIC = 1 << 2  # g
-NOTIFY_STRING = 1 << 3  # $
-NOTIFY_LIST = 1 << 4  # l
-NOTIFY_SET = 1 << 5  # s
-NOTIFY_HASH = 1 << 6  # h
-NOTIFY_ZSET = 1 << 7  # z
-NOTIFY_EXPIRED = 1 << 8  # x
-NOTIFY_EVICTED = 1 << 9  # e
-NOTIFY_STREAM = 1 << 10  # t
-NOTIFY_KEY_MISS = 1 << 11  # m (not part of A)
-NOTIFY_LOADED = 1 << 12  # module only
-NOTIFY_MODULE = 1 << 13  # d
-NOTIFY_NEW = 1 << 14  # n (not part of A)
-#: ``A``: every class but ``m`` and ``n`` (Redis's ``NOTIFY_ALL``).
-NOTIFY_ALL = (
-    NOTIFY_GENERIC
-    | NOTIFY_STRING
-    | NOTIFY_LIST
-    | NOTIFY_SET
-    | NOTIFY_HASH
-    | NOTIFY_ZSET
-    | NOTIFY_EXPIRED
-    | NOTIFY_EVICTED
-    | NOTIFY_STREAM
-    | NOTIFY_MODULE
-)
-_EVENT_CHARS = {
-    "A": NOTIFY_ALL,
-    "g": NOTIFY_GENERIC,
-    "$": NOTIFY_STRING,
-    "l": NOTIFY_LIST,
-    "s": NOTIFY_SET,
-    "h": NOTIFY_HASH,
-    "z": NOTIFY_ZSET,
-    "x": NOTIFY_EXPIRED,
-    "e": NOTIFY_EVICTED,
-    "K": NOTIFY_KEYSPACE,
-    "E": NOTIFY_KEYEVENT,
-    "t": NOTIFY_STREAM,
-    "m": NOTIFY_KEY_MISS,
-    "d": NOTIFY_MODULE,
-    "n": NOTIFY_NEW,
-}
-
 
 def parse_events(text: str) -> int:
-    """``notify-keyspace-events``' classes as flags (Redis's ``keyspaceEventsStringToFlags``)."""
-    flags = 0
-    for char in text:
-        bit = _EVENT_CHARS.get(char)
-        if bit is None:
-            raise ConfigError("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")
-        flags |= bit
+    """``notify-keyspace-events``' classes as flags (:mod:`snapkv.server.events`' letters)."""
+    flags = flags_of(text)
+    if flags is None:
+        raise ConfigError("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")
     return flags
-
-
-def show_events(flags: int) -> str:
-    """The flags as CONFIG GET shows them (Redis's ``keyspaceEventsFlagsToString``)."""
-    if flags & NOTIFY_ALL == NOTIFY_ALL:
-        out = "A"
-    else:
-        bits = (*_CLASS_BITS, NOTIFY_NEW)
-        out = "".join(c for c, bit in zip("g$lshzxetdn", bits, strict=True) if flags & bit)
-    for char, bit in (("K", NOTIFY_KEYSPACE), ("E", NOTIFY_KEYEVENT), ("m", NOTIFY_KEY_MISS)):
-        if flags & bit:
-            out += char
-    return out
-
-
-_CLASS_BITS = (
-    NOTIFY_GENERIC,
-    NOTIFY_STRING,
-    NOTIFY_LIST,
-    NOTIFY_SET,
-    NOTIFY_HASH,
-    NOTIFY_ZSET,
-    NOTIFY_EXPIRED,
-    NOTIFY_EVICTED,
-    NOTIFY_STREAM,
-    NOTIFY_MODULE,
-)
 
 
 # --------------------------------------------------- client-output-buffer-limit

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
-from snapkv.server.conf import (
+from snapkv.server.events import (
     NOTIFY_EXPIRED,
     NOTIFY_GENERIC,
     NOTIFY_HASH,
@@ -91,7 +91,7 @@ def notify(target: Client | ServerState, flag: int, event: str, key: str, db: in
     (expiry): only its configuration and pub/sub registry are used, and a
     client is named as the messages' sender, so that if it listens itself
     its copy goes out before its reply, as in Redis. ``flag`` is the
-    event's class (``conf.NOTIFY_*``). While nobody subscribes to anything
+    event's class (``events.NOTIFY_*``). While nobody subscribes to anything
     nothing is formatted.
     """
     server = cast("ServerState", getattr(target, "server", target))
