@@ -20,7 +20,14 @@ from snapkv.server.blocking import unblock
 from snapkv.server.client import REPLY_OFF, REPLY_ON, REPLY_SKIP_NEXT
 from snapkv.server.cmd_connection import valid_name
 from snapkv.server.resp.writer import OK, SimpleString, bulk, integer
-from snapkv.server.table import ERR_NOT_INT, ERR_SYNTAX, CommandError, command, parse_int
+from snapkv.server.table import (
+    ERR_NOT_INT,
+    ERR_SYNTAX,
+    CommandError,
+    command,
+    parse_int,
+    parse_timeout_ms,
+)
 
 if TYPE_CHECKING:
     from snapkv.server.client import Client
@@ -227,9 +234,7 @@ def client_pause(client: Client, argv: list[str]) -> bytes:
         mode = argv[3].lower()
         if mode not in ("write", "all"):
             raise CommandError("ERR CLIENT PAUSE mode must be WRITE or ALL")
-    milliseconds = parse_int(argv[2], "ERR timeout is not an integer or out of range")
-    if milliseconds < 0:
-        raise CommandError("ERR timeout is negative")
+    milliseconds = parse_timeout_ms(argv[2])
     if milliseconds > _LLONG_MAX - int(time.time() * 1000):
         # Redis 7.0 adds the clock to the timeout unchecked: the end wraps
         # into the past and nothing is held (7.2 answers an error instead).

@@ -25,7 +25,7 @@ from snapkv.server.blocking import registry
 from snapkv.server.events import NOTIFY_STREAM
 from snapkv.server.notify import created, written
 from snapkv.server.resp.writer import bulk, encode, integer
-from snapkv.server.table import ERR_SYNTAX, CommandError, command, parse_int
+from snapkv.server.table import ERR_SYNTAX, CommandError, command, parse_int, parse_timeout_ms
 from snapkv.values.streams import ID
 from snapkv.views.stream import Entry, StreamView, interval, parse_id
 
@@ -37,7 +37,6 @@ __all__ = ["view"]
 _S = "stream"
 _KEY = (1, 1, 1)
 _MAX = 2**64 - 1
-_ERR_TIMEOUT = "ERR timeout is not an integer or out of range"
 _ERR_XINFO_STREAM = (
     "ERR unknown subcommand or wrong number of arguments for 'STREAM'. Try XINFO HELP."
 )
@@ -342,9 +341,7 @@ def _parse_read(argv: list[str]) -> tuple[int | None, int | None, list[str], lis
         opt = argv[i].lower()
         more = len(argv) - 1 - i
         if opt == "block" and more:
-            block = parse_int(argv[i + 1], _ERR_TIMEOUT)
-            if block < 0:
-                raise CommandError("ERR timeout is negative")
+            block = parse_timeout_ms(argv[i + 1])
             i += 2
         elif opt == "count" and more:
             count = parse_int(argv[i + 1])

@@ -117,6 +117,15 @@ def parse_int(text: str, message: str = ERR_NOT_INT) -> int:
     raise CommandError(message)
 
 
+def parse_timeout_ms(text: str) -> int:
+    """A timeout in whole milliseconds (XREAD BLOCK, CLIENT PAUSE), as Redis's
+    ``getTimeoutFromObjectOrReply`` with ``UNIT_MILLISECONDS``; else CommandError."""
+    milliseconds = parse_int(text, "ERR timeout is not an integer or out of range")
+    if milliseconds < 0:
+        raise CommandError("ERR timeout is negative")
+    return milliseconds
+
+
 @dataclass(slots=True)
 class Command:
     """One entry of the command table, as Redis declares it in ``src/commands/*.json``.
