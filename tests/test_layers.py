@@ -461,7 +461,9 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.server.pubsub",
         "snapkv.server.state",
     },
-    "snapkv.server.cmd_introspection": _HANDLER,
+    "snapkv.server.cmd_introspection": {*_HANDLER, "snapkv.server.commandmeta"},
+    # Redis's command metadata (key specs, categories, docs), read from commands.json.
+    "snapkv.server.commandmeta": {"snapkv.server.table"},
     "snapkv.server.cmd_info": {
         *_HANDLER,
         "snapkv.replication.status",

@@ -14,6 +14,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from snapkv.server.commandmeta import categories
 from snapkv.server.resp.writer import OK, SimpleString, integer
 from snapkv.server.table import Command, CommandError, SlowLog, command, parse_int
 
@@ -38,67 +39,10 @@ def _flag_names(cmd: Command) -> list[str]:
     return names
 
 
-#: Redis's ACL categories in the order of their bits (acl.c's ACLCommandCategories),
-#: which is the order COMMAND INFO prints a command's categories in.
-_CATEGORY_ORDER = [
-    "@keyspace",
-    "@read",
-    "@write",
-    "@set",
-    "@sortedset",
-    "@list",
-    "@hash",
-    "@string",
-    "@bitmap",
-    "@hyperloglog",
-    "@geo",
-    "@stream",
-    "@pubsub",
-    "@admin",
-    "@fast",
-    "@slow",
-    "@blocking",
-    "@dangerous",
-    "@connection",
-    "@transaction",
-    "@scripting",
-]
-#: A command group's category (Redis's setImplicitACLCategories and the json files).
-_GROUP_CATEGORY = {
-    "generic": "@keyspace",
-    "string": "@string",
-    "list": "@list",
-    "set": "@set",
-    "sorted-set": "@sortedset",
-    "hash": "@hash",
-    "pubsub": "@pubsub",
-    "transactions": "@transaction",
-    "connection": "@connection",
-    "scripting": "@scripting",
-    "stream": "@stream",
-}
-
-
-def _categories(cmd: Command) -> list[str]:
-    found = {"@fast" if "fast" in cmd.flags else "@slow"}
-    if cmd.write:
-        found.add("@write")
-    if "readonly" in cmd.flags:
-        found.add("@read")
-    if "admin" in cmd.flags:
-        found |= {"@admin", "@dangerous"}
-    if "blocking" in cmd.flags:
-        found.add("@blocking")
-    group = _GROUP_CATEGORY.get(cmd.group)
-    if group is not None:
-        found.add(group)
-    return [name for name in _CATEGORY_ORDER if name in found]
-
-
 def _info(cmd: Command, resp_version: int) -> list[Any]:
     """One command's COMMAND INFO entry (Redis 7's ten fields)."""
     flags = [SimpleString(f) for f in _flag_names(cmd)]
-    categories = [SimpleString(c) for c in _categories(cmd)]
+    cats = [SimpleString("@" + c) for c in categories(cmd)]
     subs = sorted({id(s): s for s in (cmd.subcommands or {}).values()}.values(), key=_name)
     return [
         cmd.full_name,
@@ -107,7 +51,7 @@ def _info(cmd: Command, resp_version: int) -> list[Any]:
         cmd.first_key,
         cmd.last_key,
         cmd.step,
-        set(categories) if resp_version == 3 else categories,
+        set(cats) if resp_version == 3 else cats,
         [],
         [],
         [_info(sub, resp_version) for sub in subs],
