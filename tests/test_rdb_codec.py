@@ -436,13 +436,10 @@ def test_the_reference_has_no_set_listpack_in_7_0(real: Any) -> None:
     [
         (6, "module"),
         (7, "module"),
-        (15, "stream"),
-        (19, "stream"),
-        (21, "stream"),
         (245, "function"),
     ],
 )
-def test_streams_modules_and_functions_are_refused_by_name(kind: int, name: str) -> None:
+def test_modules_and_functions_are_refused_by_name(kind: int, name: str) -> None:
     with pytest.raises(rdb.RDBError, match=name) as caught:
         rdb.restore(payload(kind, b"\x01\x01a"))
     assert caught.value.offset == 0

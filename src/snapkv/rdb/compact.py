@@ -21,7 +21,7 @@ blob, never another exception.
 
 from __future__ import annotations
 
-__all__ = ["CompactError", "Entry", "intset", "listpack", "ziplist", "zipmap"]
+__all__ = ["CompactError", "Entry", "ListpackWriter", "intset", "listpack", "ziplist", "zipmap"]
 
 #: A string entry (bytes) or an integer entry.
 Entry = bytes | int
@@ -271,3 +271,56 @@ def zipmap(blob: bytes) -> list[Entry]:
     if count < 254 and count != len(out) // 2:
         raise CompactError(what, f"zmlen says {count} pairs, there are {len(out) // 2}", 0)
     return out
+
+
+# ------------------------------------------------------------ listpack, written
+
+
+class ListpackWriter:
+    """A listpack built entry by entry (``lpAppend``, ``lpAppendInteger``): a stream's nodes.
+
+    Integers take listpack's smallest integer encoding; strings are kept as
+    strings (Redis would store a canonical integer string as an integer; read
+    back, both are the same text).
+    """
+
+    def __init__(self) -> None:
+        self._body = bytearray()
+        self._count = 0
+
+    def _entry(self, encoded: bytes) -> None:
+        self._body += encoded
+        self._body += _backlen(len(encoded))
+        self._count += 1
+
+    def integer(self, value: int) -> None:
+        """Append an integer (a signed 64-bit value)."""
+        if 0 <= value <= 127:
+            self._entry(bytes([value]))
+        elif -4096 <= value <= 4095:
+            raw = value & 0x1FFF
+            self._entry(bytes([0xC0 | (raw >> 8), raw & 0xFF]))
+        else:
+            for code, width in _LP_INTS.items():
+                if -(1 << (8 * width - 1)) <= value < 1 << (8 * width - 1):
+                    self._entry(bytes([code]) + value.to_bytes(width, "little", signed=True))
+                    return
+            raise OverflowError(f"{value} does not fit a listpack integer")
+
+    def string(self, text: str) -> None:
+        """Append a string (UTF-8 with ``surrogateescape``, the server's mapping)."""
+        data = text.encode("utf-8", "surrogateescape")
+        size = len(data)
+        if size < 64:
+            head = bytes([0x80 | size])
+        elif size < 4096:
+            head = bytes([0xE0 | (size >> 8), size & 0xFF])
+        else:
+            head = b"\xf0" + size.to_bytes(4, "little")
+        self._entry(head + data)
+
+    def finish(self) -> bytes:
+        """The listpack: total bytes, element count (65535: too many to say), entries, end."""
+        total = 6 + len(self._body) + 1
+        count = min(self._count, 0xFFFF)
+        return total.to_bytes(4, "little") + count.to_bytes(2, "little") + self._body + b"\xff"

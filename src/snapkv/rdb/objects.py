@@ -37,15 +37,27 @@ import re
 import struct
 from typing import Any, NoReturn
 
-from snapkv.values import hashes, lists, sets, zsets
+from snapkv.values import hashes, lists, sets, streams, zsets
 
 from . import compact, lzf
 
-__all__ = ["TYPE_NAMES", "RDBError", "load", "load_string", "save", "save_length"]
+__all__ = [
+    "TYPE_NAMES",
+    "RDBError",
+    "load",
+    "load_string",
+    "load_value",
+    "save",
+    "save_length",
+    "save_string",
+    "save_value",
+    "type_of",
+]
 
 STRING, LIST, SET, ZSET, HASH, ZSET_2 = 0, 1, 2, 3, 4, 5
 HASH_ZIPMAP, LIST_ZIPLIST, SET_INTSET, ZSET_ZIPLIST, HASH_ZIPLIST = 9, 10, 11, 12, 13
 LIST_QUICKLIST, HASH_LISTPACK, ZSET_LISTPACK, LIST_QUICKLIST_2, SET_LISTPACK = 14, 16, 17, 18, 20
+STREAM_LISTPACKS, STREAM_LISTPACKS_2, STREAM_LISTPACKS_3 = 15, 19, 21
 
 #: Redis's names for its object types (``rdb.h``), for the messages.
 TYPE_NAMES = {
@@ -85,9 +97,12 @@ _INT32 = 1 << 31
 class RDBError(ValueError):
     """Malformed serialized data; ``offset`` is the byte of the input where it was found."""
 
-    def __init__(self, message: str, offset: int) -> None:
+    def __init__(self, message: str, offset: int, *, short: bool = False) -> None:
         super().__init__(f"{message} (at byte {offset})")
         self.offset = offset
+        #: Whether the input ran out (more bytes might make it whole): a file
+        #: reader that holds only part of the file reads on, then tries again.
+        self.short = short
 
 
 def _text(data: bytes) -> str:
@@ -120,19 +135,19 @@ class _Reader:
         #: Where the last string's bytes start in ``data`` (-1: it was not stored as is).
         self.raw_at = -1
 
-    def fail(self, message: str, at: int | None = None) -> NoReturn:
-        raise RDBError(message, self.pos if at is None else at)
+    def fail(self, message: str, at: int | None = None, *, short: bool = False) -> NoReturn:
+        raise RDBError(message, self.pos if at is None else at, short=short)
 
     def take(self, size: int) -> bytes:
         if size > self.end - self.pos:
-            self.fail(f"{size} bytes wanted, {self.end - self.pos} left")
+            self.fail(f"{size} bytes wanted, {self.end - self.pos} left", short=True)
         start = self.pos
         self.pos += size
         return self.data[start : self.pos]
 
     def byte(self) -> int:
         if self.pos >= self.end:
-            self.fail("the input ends early")
+            self.fail("the input ends early", short=True)
         self.pos += 1
         return self.data[self.pos - 1]
 
@@ -161,7 +176,9 @@ class _Reader:
         if value == 0:
             self.fail(f"an empty {what} (Redis refuses one too)", at)
         if value * least > self.end - self.pos:
-            self.fail(f"{value} {what} elements cannot fit in {self.end - self.pos} bytes", at)
+            self.fail(
+                f"{value} {what} elements cannot fit in {self.end - self.pos} bytes", at, short=True
+            )
         return value
 
     def string(self) -> bytes:
@@ -328,6 +345,13 @@ def _read(r: _Reader, kind: int) -> Any:
     if kind in (ZSET_ZIPLIST, ZSET_LISTPACK):
         decode = compact.ziplist if kind == ZSET_ZIPLIST else compact.listpack
         return _zset_entries(r.blob(decode), r, at)
+    if kind in (STREAM_LISTPACKS, STREAM_LISTPACKS_2, STREAM_LISTPACKS_3):
+        from . import stream_codec  # noqa: PLC0415 - it imports this module's reader
+
+        stream, groups = stream_codec.read(r, kind)
+        if groups:
+            r.fail("a stream with consumer groups, which snapkv's streams do not have", at - 1)
+        return stream
     name = TYPE_NAMES.get(kind)
     if name is not None:
         r.fail(f"RDB type {kind} ({name}) holds a value snapkv has no type for", at - 1)
@@ -341,6 +365,15 @@ def load_string(data: bytes, start: int, end: int) -> tuple[bytes, int]:
     """
     reader = _Reader(data, start, end)
     return reader.string(), reader.pos
+
+
+def load_value(data: bytes, kind: int, start: int, end: int) -> tuple[Any, int]:
+    """The value of RDB type ``kind`` at ``data[start:end]`` (no type byte): (value, its end).
+
+    :raises RDBError: the bytes are not a valid value of that type.
+    """
+    r = _Reader(data, start, end)
+    return _read(r, kind), r.pos
 
 
 def load(data: bytes, start: int = 0, end: int | None = None) -> tuple[Any, int]:
@@ -389,33 +422,70 @@ def _string(out: bytearray, text: str) -> None:
     out += data
 
 
+def _raw(out: bytearray, data: bytes) -> None:
+    save_length(out, len(data))
+    out += data
+
+
+def save_string(out: bytearray, text: str) -> None:
+    """``text`` as an RDB string (integer-encoded when it is a canonical 32-bit integer)."""
+    _string(out, text)
+
+
+def type_of(value: Any) -> int:
+    """The RDB type byte :func:`save` writes for ``value``.
+
+    :raises TypeError: ``value`` is not a value a key can hold.
+    """
+    kind = _TYPES.get(value.__class__)
+    if kind is None:
+        raise TypeError(f"a {value.__class__.__name__} is not a value snapkv keeps")
+    return kind
+
+
+def save_value(out: bytearray, value: Any) -> None:
+    """``value``'s body (no type byte) appended to ``out``: what follows the key in a file."""
+    cls = value.__class__
+    if cls is str:
+        _string(out, value)
+    elif cls is lists.List or cls is sets.Set:
+        save_length(out, len(value))
+        for element in value:
+            _string(out, element)
+    elif cls is hashes.Hash:
+        save_length(out, len(value))
+        for field, text in value.items():
+            _string(out, field)
+            _string(out, text)
+    elif cls is streams.Stream:
+        from . import stream_codec  # noqa: PLC0415 - it imports this module's primitives
+
+        stream_codec.save(out, value, save_length, _raw)
+    elif cls is zsets.ZSet:
+        save_length(out, len(value))
+        pack = _DOUBLE.pack
+        for score, member in value:
+            _string(out, member)
+            out += pack(score)
+    else:
+        raise TypeError(f"a {cls.__name__} is not a value snapkv keeps")
+
+
 def save(value: Any) -> bytes:
     """``value`` (a ``str`` or a snapkv container) as an RDB object: type byte, then the value.
 
     :raises TypeError: ``value`` is not a value a key can hold.
     """
-    out = bytearray()
-    cls = value.__class__
-    if cls is str:
-        out.append(STRING)
-        _string(out, value)
-    elif cls is lists.List or cls is sets.Set:
-        out.append(LIST if cls is lists.List else SET)
-        save_length(out, len(value))
-        for element in value:
-            _string(out, element)
-    elif cls is hashes.Hash:
-        out.append(HASH)
-        save_length(out, len(value))
-        for field, text in value.items():
-            _string(out, field)
-            _string(out, text)
-    elif cls is zsets.ZSet:
-        out.append(ZSET_2)
-        save_length(out, len(value))
-        for score, member in value:
-            _string(out, member)
-            out += _DOUBLE.pack(score)
-    else:
-        raise TypeError(f"a {cls.__name__} is not a value snapkv keeps")
+    out = bytearray([type_of(value)])
+    save_value(out, value)
     return bytes(out)
+
+
+_TYPES: dict[type, int] = {
+    str: STRING,
+    lists.List: LIST,
+    sets.Set: SET,
+    hashes.Hash: HASH,
+    zsets.ZSet: ZSET_2,
+    streams.Stream: STREAM_LISTPACKS,
+}
