@@ -103,6 +103,18 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.rdb.stream_codec",
     },
     "snapkv.rdb.file": {"snapkv.rdb.crc64", "snapkv.rdb.file_reader", "snapkv.rdb.objects"},
+    # Interchange with Redis and Valkey: sources read as recovery reads them, RDB files.
+    "snapkv.interop": {"snapkv.interop.source"},
+    "snapkv.interop.source": {
+        "snapkv.errors",
+        "snapkv.media.file",
+        "snapkv.objstore.client",
+        "snapkv.objstore.reader",
+        "snapkv.objstore.url",
+        "snapkv.rdb.file",
+        "snapkv.rebuild",
+        "snapkv.recovery",
+    },
     "snapkv.journal": {"snapkv.journal.format", "snapkv.journal.reader", "snapkv.journal.writer"},
     "snapkv.journal.format": {"snapkv._binary", "snapkv._frame", "snapkv.errors"},
     "snapkv.journal.reader": {"snapkv._frame", "snapkv.errors", "snapkv.journal.format"},
@@ -470,6 +482,13 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.server.state",
     },
     "snapkv.server.cmd_introspection": {*_HANDLER, "snapkv.server.commandmeta"},
+    # How long commands take: slow log thresholds, latency monitor, histograms.
+    "snapkv.server.latency": {
+        "snapkv.server.client",  # types only
+        "snapkv.server.state",  # types only
+        "snapkv.server.table",
+    },
+    "snapkv.server.cmd_latency": {*_HANDLER, "snapkv.server.latency"},
     # Redis's command metadata (key specs, categories, docs), read from commands.json.
     "snapkv.server.commandmeta": {"snapkv.server.table"},
     "snapkv.server.cmd_info": {
@@ -494,6 +513,8 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.server.state",
     },
     "snapkv.server.dispatch": {
+        "snapkv.server.cmd_latency",
+        "snapkv.server.latency",
         "snapkv.server.blocking",
         "snapkv.server.cmd_blocking",
         "snapkv.server.cmd_function",
@@ -584,12 +605,44 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv",
         "snapkv.cli_check",
         "snapkv.cli_common",
+        "snapkv.cli_migrate",
         "snapkv.cli_restore",
         "snapkv.cli_serve",
         "snapkv.codec",
         "snapkv.errors",
         "snapkv.media.file",
         "snapkv.simulate",
+    },
+    # snapkv migrate: a key on its way, the typed-command fallback, a server
+    # (redis-py) and a store as either side, the run and its verification.
+    "snapkv.interop.migrate_records": {"snapkv.rdb", "snapkv.values"},
+    "snapkv.interop.migrate_typed": {"snapkv.interop.migrate_records", "snapkv.values"},
+    "snapkv.interop.migrate_redis": {
+        "snapkv.interop.migrate_records",
+        "snapkv.interop.migrate_typed",
+    },
+    "snapkv.interop.migrate_store": {
+        "snapkv.interop.migrate_records",
+        "snapkv.interop.source",
+        "snapkv.opening",
+        "snapkv.store",  # types only
+        "snapkv.values",
+    },
+    "snapkv.interop.migrate_verify": {
+        "snapkv.interop.migrate",  # types only
+        "snapkv.interop.migrate_records",
+    },
+    "snapkv.interop.migrate": {
+        "snapkv.interop.migrate_records",
+        "snapkv.interop.migrate_redis",
+        "snapkv.interop.migrate_store",
+        "snapkv.interop.migrate_verify",
+    },
+    "snapkv.cli_migrate": {
+        "snapkv.cli_common",
+        "snapkv.errors",
+        "snapkv.interop.migrate",
+        "snapkv.interop.migrate_records",
     },
     "snapkv.__main__": {"snapkv.cli"},
 }
