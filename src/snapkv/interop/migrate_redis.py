@@ -1,0 +1,267 @@
+"""A Redis or Valkey server (or cluster) as a migration's source or target, through redis-py.
+
+Reading: per keyspace, SCAN in pages of :data:`BATCH`, then one pipeline
+per page of ``TIME`` and ``DUMP`` + ``PTTL`` for each key. On a single
+server the pipeline is a MULTI/EXEC, so each key's value and TTL (and the
+clock they are read against) are one instant; a cluster refuses a
+transaction over keys of several slots, so there the pair is sent back to
+back on the key's node, with no other command of ours between them. A key
+that vanished between SCAN and DUMP is skipped and counted, not an error:
+it is no longer part of the data. The TTL becomes an absolute instant with
+the server's own clock (``TIME``), so the target's RESTORE ... ABSTTL
+keeps the instant whatever the two machines' clocks say.
+
+Writing: one pipeline of ``RESTORE key at payload ABSTTL REPLACE`` per
+page (per node on a cluster: redis-py's ``keyslot`` and the slot's node,
+so each command reaches the node that owns it without a MOVED). A key the
+server refuses to RESTORE (an ACL without it, a payload version it does
+not read) is rebuilt with the typed commands (:mod:`.migrate_typed`); a
+key a redirection moved (resharding under way) is retried through the
+cluster client, which follows MOVED and ASK.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any, Final, cast
+
+import redis
+from redis.cluster import ClusterNode, RedisCluster
+from redis.exceptions import NoPermissionError, RedisError, ResponseError
+
+from snapkv.interop.migrate_records import BATCH, Failure, Record
+from snapkv.interop.migrate_typed import commands
+
+__all__ = ["RedisError", "Server"]
+
+_TYPES: Final = ("string", "hash", "list", "set", "zset", "stream")
+
+
+def _refused_restore(error: Exception) -> bool:
+    """Whether RESTORE was refused for a reason the typed commands avoid."""
+    if isinstance(error, NoPermissionError):
+        return True
+    text = str(error)
+    return "DUMP payload version" in text or "Bad data format" in text
+
+
+def _moved(error: Exception) -> bool:
+    return isinstance(error, RedisError) and str(error).startswith(("MOVED", "ASK"))
+
+
+class Server:
+    """One server, or a cluster, reached through redis-py: read, write, fetch, count."""
+
+    def __init__(self, url: str, *, cluster: bool) -> None:
+        self.url = url
+        self.cluster: RedisCluster | None = None
+        self._clients: dict[tuple[str, int], redis.Redis] = {}
+        if cluster:
+            self.cluster = RedisCluster.from_url(url)
+        else:
+            options = redis.connection.parse_url(url)  # type: ignore[no-untyped-call]
+            options.pop("db", None)
+            self._options = options
+        self.vanished = 0
+
+    # ------------------------------------------------------------ plumbing
+
+    def client(self, db: int, node: ClusterNode | None = None) -> redis.Redis:
+        """A connection to keyspace ``db`` of the server (of ``node`` on a cluster)."""
+        name = node.name if node is not None else ""
+        client = self._clients.get((name, db))
+        if client is None:
+            if node is not None:
+                assert self.cluster is not None
+                base = self.cluster.get_redis_connection(node)
+                kwargs = dict(base.connection_pool.connection_kwargs)
+                kwargs["db"] = db
+                pool = redis.ConnectionPool(
+                    connection_class=base.connection_pool.connection_class, **kwargs
+                )
+            else:
+                pool = redis.ConnectionPool(**self._options, db=db)
+            client = redis.Redis(connection_pool=pool)
+            self._clients[(name, db)] = client
+        return client
+
+    def primaries(self) -> list[ClusterNode | None]:
+        """Where keys live: each primary of a cluster, or the one server (``None``)."""
+        if self.cluster is None:
+            return [None]
+        return list(self.cluster.get_primaries())  # type: ignore[no-untyped-call]
+
+    def describe(self) -> str:
+        """A few words on what the target is, for the plan and the summary."""
+        if self.cluster is None:
+            return f"server {self.url}"
+        return f"cluster {self.url} ({len(self.primaries())} primaries)"
+
+    def cluster_databases(self) -> int:
+        """How many keyspaces a cluster node holds: 1, or Valkey 9's ``cluster-databases``."""
+        node = self.primaries()[0]
+        try:
+            reply: Any = self.client(0, node).config_get("cluster-databases")
+        except ResponseError:
+            return 1
+        value = reply.get(b"cluster-databases") or reply.get("cluster-databases")
+        return int(value) if value else 1
+
+    def close(self) -> None:
+        """Let go of every connection."""
+        for client in self._clients.values():
+            client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+    # ------------------------------------------------------------- reading
+
+    def keyspace_counts(self) -> dict[int, int]:
+        """Keys per keyspace (INFO keyspace, summed over a cluster's primaries)."""
+        counts: dict[int, int] = defaultdict(int)
+        for node in self.primaries():
+            info = self.client(0, node).info("keyspace")
+            for name, fields in info.items():
+                if name.startswith("db") and fields.get("keys"):
+                    counts[int(name[2:])] += int(fields["keys"])
+        return dict(sorted(counts.items()))
+
+    def read(self) -> Iterator[list[Record]]:
+        """Every key of every keyspace, a page at a time (see the module docstring)."""
+        for db in self.keyspace_counts():
+            for node in self.primaries():
+                client = self.client(db, node)
+                seen: set[bytes] = set()  # SCAN may return a key twice
+                cursor = 0
+                while True:
+                    cursor, keys = cast(tuple[int, list[bytes]], client.scan(cursor, count=BATCH))
+                    fresh = [key for key in keys if key not in seen]
+                    seen.update(fresh)
+                    if fresh:
+                        records = self._fetch(client, db, fresh)
+                        page = [record for record in records if record is not None]
+                        self.vanished += len(records) - len(page)
+                        if page:
+                            yield page
+                    if cursor == 0:
+                        break
+
+    def _fetch(self, client: redis.Redis, db: int, keys: list[bytes]) -> list[Record | None]:
+        pipe = client.pipeline(transaction=self.cluster is None)
+        pipe.time()
+        for key in keys:
+            pipe.dump(key)
+            pipe.pttl(key)
+        replies = pipe.execute()
+        seconds, micros = replies[0]
+        now = seconds * 1000 + micros // 1000
+        out: list[Record | None] = []
+        for i, key in enumerate(keys):
+            payload, ttl = replies[1 + 2 * i], replies[2 + 2 * i]
+            if payload is None or ttl == -2:
+                out.append(None)
+                continue
+            at = None if ttl < 0 else now + ttl
+            out.append(Record(db, key, at, payload=payload))
+        return out
+
+    def fetch(self, db: int, keys: list[bytes]) -> list[Record | None]:
+        """What the server holds now for ``keys`` of keyspace ``db`` (``None``: missing)."""
+        found: dict[bytes, Record | None] = {}
+        for node, group in self._by_node(keys):
+            found.update(zip(group, self._fetch(self.client(db, node), db, group), strict=True))
+        return [found[key] for key in keys]
+
+    def type_counts(self, db: int) -> dict[str, int]:
+        """Keys of each type in keyspace ``db``: SCAN ... TYPE on every primary."""
+        counts: dict[str, int] = {}
+        for kind in _TYPES:
+            total = 0
+            for node in self.primaries():
+                client = self.client(db, node)
+                cursor = 0
+                seen: set[bytes] = set()
+                while True:
+                    cursor, keys = cast(
+                        tuple[int, list[bytes]], client.scan(cursor, count=BATCH * 10, _type=kind)
+                    )
+                    seen.update(keys)
+                    if cursor == 0:
+                        break
+                total += len(seen)
+            if total:
+                counts[kind] = total
+        return counts
+
+    # ------------------------------------------------------------- writing
+
+    def _by_node(self, keys: list[bytes]) -> list[tuple[ClusterNode | None, list[bytes]]]:
+        if self.cluster is None:
+            return [(None, keys)]
+        groups: dict[str, tuple[ClusterNode, list[bytes]]] = {}
+        for key in keys:
+            node = self.cluster.get_node_from_key(key)  # type: ignore[no-untyped-call]
+            groups.setdefault(node.name, (node, []))[1].append(key)
+        return list(groups.values())
+
+    def write(self, records: list[Record]) -> list[Failure]:
+        """RESTORE every record (all of one keyspace); return the keys that did not arrive."""
+        if not records:
+            return []
+        db = records[0].db
+        by_key = {record.key: record for record in records}
+        failures: list[Failure] = []
+        for node, keys in self._by_node(list(by_key)):
+            client = self.client(db, node)
+            pipe = client.pipeline(transaction=False)
+            for key in keys:
+                record = by_key[key]
+                at = record.expire_at or 0
+                pipe.execute_command(  # type: ignore[no-untyped-call]
+                    "RESTORE", key, at, record.payload_bytes(), "ABSTTL", "REPLACE"
+                )
+            replies = pipe.execute(raise_on_error=False)
+            for key, reply in zip(keys, replies, strict=True):
+                if not isinstance(reply, Exception):
+                    continue
+                record = by_key[key]
+                if _refused_restore(reply):
+                    why = self._typed(client, record)
+                elif _moved(reply) and self.cluster is not None:
+                    why = self._redirected(record)
+                else:
+                    why = str(reply)
+                if why is not None:
+                    failures.append((db, key, why))
+        return failures
+
+    def _typed(self, client: redis.Redis, record: Record) -> str | None:
+        """Write one key with the typed commands; the reason it failed, or ``None``."""
+        try:
+            steps = commands(record)
+        except (ValueError, TypeError) as exc:
+            return f"RESTORE refused and the value cannot be rebuilt by commands: {exc}"
+        try:
+            pipe = client.pipeline(transaction=True)
+            for step in steps:
+                pipe.execute_command(*step)  # type: ignore[no-untyped-call]
+            pipe.execute()
+        except RedisError as exc:
+            return f"RESTORE refused, and {steps[0][0]}: {exc}"
+        return None
+
+    def _redirected(self, record: Record) -> str | None:
+        assert self.cluster is not None
+        try:
+            self.cluster.execute_command(  # type: ignore[no-untyped-call]
+                "RESTORE",
+                record.key,
+                record.expire_at or 0,
+                record.payload_bytes(),
+                "ABSTTL",
+                "REPLACE",
+            )
+        except RedisError as exc:
+            return str(exc)
+        return None

@@ -1,0 +1,134 @@
+"""A snapkv store (a directory or an object-storage prefix) as a migration's source or target.
+
+Reading goes through :func:`snapkv.interop.source.iter_entries`, the one
+reader of a store's entries (or an RDB file's) the RDB export uses too:
+read-only and without the lock, so the source may be a running server's
+``--dir``. Its entries are handed on in pages of one keyspace each.
+
+Writing is one journal record per key, as the server's RESTORE writes one
+(``server/cmd_dump.py``): a DEL of what the key held, then the value with
+its expiry time (a SET for a string, a PUT for a container). One record,
+so a migration killed halfway leaves every key either as it was or whole,
+never a container with half its elements: ``--resume`` then needs to look
+at each key only once. Keys already expired are not written.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from snapkv import values
+from snapkv.interop.migrate_records import Failure, Record, key_bytes, key_text
+from snapkv.interop.source import count_by_db, iter_entries
+from snapkv.opening import open as open_store
+
+if TYPE_CHECKING:
+    from snapkv.store import Store
+
+__all__ = ["StoreSource", "StoreTarget"]
+
+
+class StoreSource:
+    """Every entry of a store, as pages of records of one keyspace."""
+
+    def __init__(self, location: str, batch: int) -> None:
+        self.location = location
+        self.batch = batch
+        self.vanished = 0  # a store does not change under us: nothing vanishes
+
+    def describe(self) -> str:
+        return f"snapkv store {self.location}"
+
+    def read(self) -> Iterator[list[Record]]:
+        page: list[Record] = []
+        for entry in iter_entries(self.location):
+            if page and (len(page) >= self.batch or page[0].db != entry.db):
+                yield page
+                page = []
+            page.append(
+                Record(entry.db, key_bytes(entry.key), entry.expire_at_ms, value=entry.value)
+            )
+        if page:
+            yield page
+
+    def keyspace_counts(self) -> dict[int, int]:
+        """Live keys per keyspace (the plan needs them before anything is written)."""
+        return dict(sorted(count_by_db(self.location).items()))
+
+    def close(self) -> None:
+        return None
+
+
+class StoreTarget:
+    """A store opened for writing (``snapkv.open``), written one record per key."""
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+        self.store: Store = open_store(location)
+
+    def describe(self) -> str:
+        return f"snapkv store {self.location}"
+
+    def write(self, records: list[Record]) -> list[Failure]:
+        failures: list[Failure] = []
+        store = self.store
+        for record in records:
+            try:
+                value = record.decoded()
+            except (ValueError, TypeError) as exc:
+                # A stream or module value from Redis: snapkv's RDB reader refuses it.
+                failures.append((record.db, record.key, f"cannot be read into snapkv: {exc}"))
+                continue
+            db = store.db(record.db)
+            key = key_text(record.key)
+            at = record.expire_at or 0
+            with store._lock:
+                store._check_open()
+                ops: list[Any] = [("del", db.index, key)] if key in db else []
+                if value.__class__ is str:
+                    ops.append(("set", db.index, key, value, at))
+                else:
+                    kind = values.BY_CLASS[value.__class__]
+                    ops.append(("put", db.index, key, kind.CODE, kind.flat(value), at))
+                ticket = db._write(ops)
+            store._commit(ticket)
+        return failures
+
+    def fetch(self, index: int, keys: list[bytes]) -> list[Record | None]:
+        """What the store holds now for ``keys`` of keyspace ``index`` (``None``: missing)."""
+        store = self.store
+        db = store.db(index)
+        out: list[Record | None] = []
+        with store._lock:
+            for raw in keys:
+                key = key_text(raw)
+                kind = db.key_type(key)
+                if kind is None:
+                    out.append(None)
+                    continue
+                if kind == "string":
+                    value: Any = db.get(key)
+                else:
+                    module = values.BY_NAME[kind]
+                    value = module.copy(db._lookup(key, module))
+                out.append(Record(index, raw, db.expiry_ms(key), value=value))
+        return out
+
+    def keyspace_counts(self) -> dict[int, int]:
+        store = self.store
+        counts = {i: len(store.db(i)) for i in range(store.databases)}
+        return {i: n for i, n in counts.items() if n}
+
+    def type_counts(self, index: int) -> dict[str, int]:
+        db = self.store.db(index)
+        counts: dict[str, int] = defaultdict(int)
+        for key in list(db):
+            kind = db.key_type(key)
+            if kind is not None:
+                counts[kind] += 1
+        return dict(counts)
+
+    def close(self) -> None:
+        self.store.close()
