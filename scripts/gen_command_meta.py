@@ -6,7 +6,7 @@ The file is data, generated: do not edit it by hand (the entries marked
     .venv/bin/python scripts/gen_command_meta.py            # starts a scratch redis-server
     .venv/bin/python scripts/gen_command_meta.py --port N   # reads a running one
 
-For every command and subcommand in snapkv's table it asks Redis
+For every command and subcommand Redis 7.0 or snapkv's table has, it asks Redis
 ``COMMAND INFO`` and ``COMMAND DOCS`` in RESP3 and keeps what Redis says:
 arity, command flags, the legacy key range, ACL categories, tips, key
 specifications and the documentation (summary, since, group, complexity,
@@ -224,7 +224,12 @@ def generate(port: int) -> dict[str, Any]:
     if not version.startswith("7.0."):
         raise SystemExit(f"redis-server {version} is not 7.0")
     commands: dict[str, Any] = {}
-    for name in snapkv_names():
+    # Every name Redis 7.0 has (so a command snapkv adds later is covered at
+    # once), and snapkv's own names, which HAND_WRITTEN covers.
+    redis_names = set(conn.call("COMMAND", "LIST"))
+    for info in conn.call("COMMAND", "INFO"):
+        redis_names |= {sub[0] for sub in info[9]}
+    for name in sorted(redis_names | set(snapkv_names())):
         (info,) = conn.call("COMMAND", "INFO", name)
         if info is None:
             if name not in HAND_WRITTEN:

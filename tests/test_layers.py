@@ -105,6 +105,21 @@ ALLOWED: dict[str, set[str]] = {
     "snapkv.rdb.file": {"snapkv.rdb.crc64", "snapkv.rdb.file_reader", "snapkv.rdb.objects"},
     # Interchange with Redis and Valkey: sources read as recovery reads them, RDB files.
     "snapkv.interop": {"snapkv.interop.source"},
+    "snapkv.interop.rdb_export": {"snapkv._fs", "snapkv.interop.source", "snapkv.rdb.file"},
+    "snapkv.interop.rdb_import": {
+        "snapkv.codec",
+        "snapkv.errors",
+        "snapkv.media.base",
+        "snapkv.media.file",
+        "snapkv.objstore.medium",
+        "snapkv.rdb.file",
+    },
+    "snapkv.cli_rdb": {
+        "snapkv.cli_common",
+        "snapkv.interop.rdb_export",
+        "snapkv.interop.rdb_import",
+        "snapkv.rdb.file",
+    },
     "snapkv.interop.source": {
         "snapkv.errors",
         "snapkv.media.file",
@@ -481,7 +496,11 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.server.pubsub",
         "snapkv.server.state",
     },
-    "snapkv.server.cmd_introspection": {*_HANDLER, "snapkv.server.commandmeta"},
+    "snapkv.server.cmd_introspection": {
+        *_HANDLER,
+        "snapkv.server.commandmeta",
+        "snapkv.server.glob",  # COMMAND LIST FILTERBY PATTERN
+    },
     # How long commands take: slow log thresholds, latency monitor, histograms.
     "snapkv.server.latency": {
         "snapkv.server.client",  # types only
@@ -489,8 +508,14 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.server.table",
     },
     "snapkv.server.cmd_latency": {*_HANDLER, "snapkv.server.latency"},
-    # Redis's command metadata (key specs, categories, docs), read from commands.json.
-    "snapkv.server.commandmeta": {"snapkv.server.table"},
+    # Redis's command metadata (categories, key specs, docs) from commands.json,
+    # and COMMAND's reply shapes; keyspecs: Redis's key finding, pure.
+    "snapkv.server.commandmeta": {
+        "snapkv.server.keyspecs",
+        "snapkv.server.resp.writer",
+        "snapkv.server.table",
+    },
+    "snapkv.server.keyspecs": set(),
     "snapkv.server.cmd_info": {
         *_HANDLER,
         "snapkv.replication.status",
@@ -606,6 +631,7 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.cli_check",
         "snapkv.cli_common",
         "snapkv.cli_migrate",
+        "snapkv.cli_rdb",
         "snapkv.cli_restore",
         "snapkv.cli_serve",
         "snapkv.codec",

@@ -12,11 +12,20 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from snapkv.server.commandmeta import categories
+from snapkv.server.commandmeta import (
+    categories,
+    command_keys,
+    docs_reply,
+    has_key_arguments,
+    info_reply,
+    keys_reply,
+)
+from snapkv.server.glob import Glob
+from snapkv.server.resp.text import to_bytes
 from snapkv.server.resp.writer import OK, SimpleString, integer
-from snapkv.server.table import Command, CommandError, SlowLog, command, parse_int
+from snapkv.server.table import ERR_SYNTAX, Command, CommandError, SlowLog, command, parse_int
 
 if TYPE_CHECKING:
     from snapkv.server.client import Client
@@ -32,43 +41,8 @@ _ADMIN = "admin noscript loading stale"
 # ------------------------------------------------------------------ COMMAND
 
 
-def _flag_names(cmd: Command) -> list[str]:
-    names = sorted("no_auth" if flag == "noauth" else flag for flag in cmd.flags)
-    if cmd.find_keys is not None:
-        names.append("movablekeys")  # keys found at run time (Redis's getkeys_proc)
-    return names
-
-
-def _info(cmd: Command, resp_version: int) -> list[Any]:
-    """One command's COMMAND INFO entry (Redis 7's ten fields)."""
-    flags = [SimpleString(f) for f in _flag_names(cmd)]
-    cats = [SimpleString("@" + c) for c in categories(cmd)]
-    subs = sorted({id(s): s for s in (cmd.subcommands or {}).values()}.values(), key=_name)
-    return [
-        cmd.full_name,
-        cmd.arity,
-        set(flags) if resp_version == 3 else flags,
-        cmd.first_key,
-        cmd.last_key,
-        cmd.step,
-        set(cats) if resp_version == 3 else cats,
-        [],
-        [],
-        [_info(sub, resp_version) for sub in subs],
-    ]
-
-
 def _name(cmd: Command) -> str:
     return cmd.name
-
-
-def _docs(cmd: Command) -> dict[str, Any]:
-    doc: dict[str, Any] = {"summary": cmd.summary or cmd.name, "since": cmd.since}
-    doc["group"] = cmd.group
-    if cmd.subcommands:
-        subs = {id(s): s for s in cmd.subcommands.values()}.values()
-        doc["subcommands"] = {s.full_name: _docs(s) for s in sorted(subs, key=_name)}
-    return doc
 
 
 def _top(client: Client) -> list[Command]:
@@ -77,6 +51,7 @@ def _top(client: Client) -> list[Command]:
 
 
 def _lookup(client: Client, name: str) -> Command | None:
+    """A command by name, ``container|sub`` for a subcommand (Redis's ``lookupCommandBySds``)."""
     parent, _, sub = name.lower().partition("|")
     cmd = client.server.table.get(parent)
     if sub and cmd is not None:
@@ -84,10 +59,19 @@ def _lookup(client: Client, name: str) -> Command | None:
     return cmd
 
 
+def _with_subcommands(client: Client) -> list[Command]:
+    found = []
+    for cmd in _top(client):
+        found.append(cmd)
+        subs = {s.full_name: s for s in (cmd.subcommands or {}).values()}
+        found.extend(subs[name] for name in sorted(subs))
+    return found
+
+
 @command("command", -1, "loading stale", group=_SRV, summary="Command details")
 def command_(client: Client, argv: list[str]) -> bytes:
     """COMMAND with no subcommand: every command's info."""
-    return client.encode([_info(cmd, client.resp) for cmd in _top(client)])
+    return info_reply(_top(client), client.resp)
 
 
 @command("command|count", 2, "loading stale", group=_SRV)
@@ -97,57 +81,104 @@ def command_count(client: Client, argv: list[str]) -> bytes:
 
 @command("command|list", -2, "loading stale", group=_SRV)
 def command_list(client: Client, argv: list[str]) -> bytes:
-    names = []
-    for cmd in _top(client):
-        names.append(cmd.name)
-        subs = {id(s): s for s in (cmd.subcommands or {}).values()}.values()
-        names.extend(s.full_name for s in sorted(subs, key=_name))
-    return client.encode(names)
+    """Every command and subcommand name, or those FILTERBY MODULE, ACLCAT or PATTERN keeps.
+
+    As Redis's ``commandListCommand``: one FILTERBY at most counts (the last),
+    anything else is a syntax error; no module is loaded, so MODULE keeps
+    none, and an unknown category keeps none.
+    """
+    kind = pattern = ""
+    i = 2
+    while i < len(argv):
+        if argv[i].lower() != "filterby" or len(argv) - 1 - i != 2:
+            raise CommandError(ERR_SYNTAX)
+        kind, pattern = argv[i + 1].lower(), argv[i + 2]
+        if kind not in ("module", "aclcat", "pattern"):
+            raise CommandError(ERR_SYNTAX)
+        i += 3
+    found = _with_subcommands(client)
+    if kind == "module":
+        found = []
+    elif kind == "aclcat":
+        category = pattern.lower()
+        found = [cmd for cmd in found if category in categories(cmd)]
+    elif kind == "pattern":
+        glob = Glob(to_bytes(pattern), nocase=True)
+        found = [cmd for cmd in found if glob.match_bytes(to_bytes(cmd.full_name))]
+    return client.encode([cmd.full_name for cmd in found])
 
 
 @command("command|info", -2, "loading stale", group=_SRV)
 def command_info(client: Client, argv: list[str]) -> bytes:
     if len(argv) == 2:
-        return client.encode([_info(cmd, client.resp) for cmd in _top(client)])
-    found = [_lookup(client, name) for name in argv[2:]]
-    # Each distinct command is encoded once: a request may name one a million times.
-    entries: dict[str, bytes] = {}
-    for cmd in found:
-        name = "" if cmd is None else cmd.full_name
-        if name not in entries:
-            entries[name] = client.encode(None if cmd is None else _info(cmd, client.resp))
-    return b"*%d\r\n%s" % (
-        len(found),
-        b"".join(entries["" if c is None else c.full_name] for c in found),
-    )
+        return info_reply(_top(client), client.resp)
+    return info_reply((_lookup(client, name) for name in argv[2:]), client.resp)
 
 
 @command("command|docs", -2, "loading stale", group=_SRV)
 def command_docs(client: Client, argv: list[str]) -> bytes:
-    wanted = _top(client) if len(argv) == 2 else [_lookup(client, n) for n in argv[2:]]
-    return client.encode({c.full_name: _docs(c) for c in wanted if c is not None})
+    if len(argv) == 2:
+        return docs_reply(_top(client), client.resp)
+    found = (_lookup(client, name) for name in argv[2:])
+    return docs_reply((cmd for cmd in found if cmd is not None), client.resp)
 
 
-@command("command|getkeys", -3, "loading stale", group=_SRV)
-def command_getkeys(client: Client, argv: list[str]) -> bytes:
-    cmd = _lookup(client, argv[2])
+def _getkeys(client: Client, argv: list[str], with_flags: bool) -> bytes:
+    """COMMAND GETKEYS and GETKEYSANDFLAGS, as Redis 7.0's ``getKeysSubcommandImpl``."""
     args = argv[2:]
+    cmd = client.server.table.get(args[0]) or client.server.table.get(args[0].lower())
     if cmd is not None and cmd.subcommands and len(args) > 1:
-        cmd = cmd.subcommands.get(args[1].lower())
+        cmd = cmd.subcommands.get(args[1]) or cmd.subcommands.get(args[1].lower())
     if cmd is None:
         raise CommandError("ERR Invalid command specified")
+    if not has_key_arguments(cmd):
+        raise CommandError("ERR The command has no key arguments")
     if not cmd.min_args <= len(args) <= cmd.max_args:
         raise CommandError("ERR Invalid number of arguments specified for command")
-    keys = cmd.keys(args)
-    if not keys:
-        raise CommandError("ERR The command has no key arguments")
-    return client.encode(keys)
+    keys = command_keys(cmd, args)
+    if not keys and "no_mandatory_keys" not in cmd.flags:
+        raise CommandError("ERR Invalid arguments specified for command")
+    return keys_reply(args, keys, with_flags, client.resp)
+
+
+@command("command|getkeys", -4, "loading stale", group=_SRV)
+def command_getkeys(client: Client, argv: list[str]) -> bytes:
+    return _getkeys(client, argv, with_flags=False)
+
+
+@command("command|getkeysandflags", -4, "loading stale", group=_SRV)
+def command_getkeysandflags(client: Client, argv: list[str]) -> bytes:
+    return _getkeys(client, argv, with_flags=True)
+
+
+_COMMAND_HELP = (
+    "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "(no subcommand)",
+    "    Return details about all Redis commands.",
+    "COUNT",
+    "    Return the total number of commands in this Redis server.",
+    "LIST",
+    "    Return a list of all commands in this Redis server.",
+    "INFO [<command-name> ...]",
+    "    Return details about multiple Redis commands.",
+    "    If no command names are given, documentation details for all",
+    "    commands are returned.",
+    "DOCS [<command-name> ...]",
+    "    Return documentation details about multiple Redis commands.",
+    "    If no command names are given, documentation details for all",
+    "    commands are returned.",
+    "GETKEYS <full-command>",
+    "    Return the keys from a full Redis command.",
+    "GETKEYSANDFLAGS <full-command>",
+    "    Return the keys and the access flags from a full Redis command.",
+    "HELP",
+    "    Prints this help.",
+)
 
 
 @command("command|help", 2, "loading stale", group=_SRV)
 def command_help(client: Client, argv: list[str]) -> bytes:
-    lines = ("COMMAND <subcommand>", "COUNT", "DOCS", "GETKEYS", "INFO", "LIST", "HELP")
-    return client.encode([SimpleString(line) for line in lines])
+    return client.encode([SimpleString(line) for line in _COMMAND_HELP])
 
 
 @command("time", 1, "loading stale fast", group=_SRV)
