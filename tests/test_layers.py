@@ -508,6 +508,8 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.server.table",
     },
     "snapkv.server.cmd_latency": {*_HANDLER, "snapkv.server.latency"},
+    # CONFIG REWRITE's text (pure; state for types).
+    "snapkv.server.config_rewrite": {"snapkv.server.conf", "snapkv.server.state"},
     # Redis's command metadata (categories, key specs, docs) from commands.json,
     # and COMMAND's reply shapes; keyspecs: Redis's key finding, pure.
     "snapkv.server.commandmeta": {
@@ -518,6 +520,8 @@ ALLOWED: dict[str, set[str]] = {
     "snapkv.server.keyspecs": set(),
     "snapkv.server.cmd_info": {
         *_HANDLER,
+        "snapkv.server.conf",  # the percentiles' form
+        "snapkv.server.latency",
         "snapkv.replication.status",
         "snapkv.server.pubsub",
         "snapkv.server.scripting",
@@ -533,6 +537,9 @@ ALLOWED: dict[str, set[str]] = {
     },
     "snapkv.server.cmd_config": {
         *_HANDLER,
+        "snapkv._fs",  # CONFIG REWRITE's atomic write
+        "snapkv.server.cmd_latency",
+        "snapkv.server.config_rewrite",
         "snapkv.server.conf",
         "snapkv.server.glob",
         "snapkv.server.state",

@@ -7,18 +7,25 @@ Every name CONFIG GET and CONFIG SET know is a row of
 checked the same way everywhere, with Redis's texts. CONFIG GET matches Redis's glob patterns
 against those names; ``dir`` is the data directory the store really uses
 ("" when it has none). CONFIG SET changes the mutable settings, all or
-nothing, naming the argument it refuses. The file a server was started
-with is read, never written: CONFIG REWRITE says so.
+nothing, naming the argument it refuses. CONFIG REWRITE writes the
+settings back into the file the server was started with
+(:mod:`snapkv.server.config_rewrite`), atomically.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from snapkv.server.conf import LOGLEVELS, ConfigError, assign, lookup, names, show
+from snapkv._fs import atomic_write
+from snapkv.server.cmd_latency import latency_of
+from snapkv.server.conf import DEFAULT_SAVE, LOGLEVELS, ConfigError, assign, lookup, names, show
+from snapkv.server.config_rewrite import rewrite
 from snapkv.server.glob import Glob
 from snapkv.server.resp.writer import OK, SimpleString
+from snapkv.server.state import Config
 from snapkv.server.table import CommandError, command
 
 if TYPE_CHECKING:
@@ -26,6 +33,8 @@ if TYPE_CHECKING:
     from snapkv.server.state import ServerState
 
 __all__: list[str] = []
+
+log = logging.getLogger("snapkv.server")
 
 _SRV = "server"
 _ADMIN = "admin noscript loading stale"
@@ -101,6 +110,7 @@ def config_set(client: Client, argv: list[str]) -> bytes:
         assign(config, chosen, value)
         if name == "loglevel":
             logging.getLogger("snapkv").setLevel(LOGLEVELS[value])
+    latency_of(client).refresh()  # the slow log's and latency monitor's thresholds
     return OK
 
 
@@ -112,13 +122,50 @@ def config_resetstat(client: Client, argv: list[str]) -> bytes:
 
 @command("config|rewrite", 2, _ADMIN, group=_SRV)
 def config_rewrite(client: Client, argv: list[str]) -> bytes:
+    """Write the current settings into the file the server started with (atomically)."""
     path = client.server.config.config_file
     if not path:
         raise CommandError("ERR The server is running without a config file")
-    raise CommandError(f"ERR CONFIG REWRITE is not supported: snapkv never writes {path}")
+    try:
+        try:
+            old = Path(path).read_text("utf-8", "surrogateescape")
+        except FileNotFoundError:
+            old = ""  # Redis writes a new file when the old one is gone
+        text = rewrite(old, client.server.config, _defaults())
+        directory, name = os.path.split(path)
+        atomic_write(
+            directory or ".",
+            name,
+            [text.encode("utf-8", "surrogateescape")],
+            temp_name=f"{name}.tmp-{os.getpid()}",
+        )
+    except OSError as exc:
+        log.warning("CONFIG REWRITE failed: %s", exc.strerror or exc)
+        raise CommandError(f"ERR Rewriting config file: {exc.strerror or exc}") from None
+    log.info("CONFIG REWRITE executed with success.")
+    return OK
+
+
+def _defaults() -> Config:
+    """redis-server 7.0's defaults, as ``snapkv serve`` starts from them."""
+    return Config(dir=".", appendonly=True, save=list(DEFAULT_SAVE))
+
+
+_HELP = (
+    "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GET <pattern>",
+    "    Return parameters matching the glob-like <pattern> and their values.",
+    "SET <directive> <value>",
+    "    Set the configuration <directive> to <value>.",
+    "RESETSTAT",
+    "    Reset statistics reported by the INFO command.",
+    "REWRITE",
+    "    Rewrite the configuration file.",
+    "HELP",
+    "    Prints this help.",
+)
 
 
 @command("config|help", 2, "loading stale", group=_SRV)
 def config_help(client: Client, argv: list[str]) -> bytes:
-    lines = ("CONFIG <subcommand>", "GET <pattern>", "SET <name> <value>", "RESETSTAT")
-    return client.encode([SimpleString(line) for line in lines])
+    return client.encode([SimpleString(line) for line in _HELP])

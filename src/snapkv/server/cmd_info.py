@@ -21,6 +21,8 @@ from importlib import metadata
 from typing import TYPE_CHECKING
 
 from snapkv.replication.status import replication_info
+from snapkv.server.conf import show_percentile
+from snapkv.server.latency import Latency, percentile_usec
 from snapkv.server.pubsub import counts as pubsub_counts
 from snapkv.server.resp.writer import bulk
 from snapkv.server.scripting import cached_scripts, lua_memory
@@ -429,6 +431,32 @@ def _errorstats(server: ServerState, errors: ErrorStats) -> dict[str, object]:
     }
 
 
+def _latencystats(server: ServerState) -> dict[str, object]:
+    """``latency_percentiles_usec_<name>:p50=...`` per command that ran, as Redis 7.0.
+
+    The percentiles are ``latency-tracking-info-percentiles``; nothing while
+    ``latency-tracking`` is off (its histograms are dropped then).
+    """
+    latency = server.info.get("latency")
+    config = server.config
+    if not isinstance(latency, Latency) or not config.latency_tracking:
+        return {}
+    commands = [
+        counted
+        for cmd in server.table.values()
+        for counted in (cmd, *(cmd.subcommands or {}).values())
+    ]
+    latency.fold_all({id(c): c for c in commands}.values())
+    stats: dict[str, object] = {}
+    for name, histogram in sorted(latency.histograms.items()):
+        if histogram:
+            stats[f"latency_percentiles_usec_{name.translate(_UNSAFE)}"] = ",".join(
+                f"p{show_percentile(p)}={percentile_usec(histogram, p):.3f}"
+                for p in config.latency_tracking_info_percentiles
+            )
+    return stats
+
+
 def _sections(argv: list[str]) -> set[str]:
     """The sections INFO's arguments ask for, as Redis's ``genInfoSectionDict``."""
     if not argv:
@@ -491,6 +519,8 @@ def info_text(client: Client, sections: list[str]) -> str:
             fields = _commandstats(server)
         elif name == "errorstats":
             fields = _errorstats(server, errors)
+        elif name == "latencystats":
+            fields = _latencystats(server)
         elif name == "cluster":
             fields = {"cluster_enabled": 0}
         elif name == "keyspace":
@@ -499,7 +529,7 @@ def info_text(client: Client, sections: list[str]) -> str:
                 keys, expires = len(db), db.expiring_count()
                 if keys or expires:
                     fields[f"db{i}"] = f"keys={keys},expires={expires},avg_ttl=0"
-        else:  # modules (none can be loaded), latencystats (latency-tracking is off)
+        else:  # modules (none can be loaded)
             fields = {}
         lines = [f"# {title}", *(f"{key}:{value}" for key, value in fields.items())]
         blocks.append("\r\n".join(lines) + "\r\n")

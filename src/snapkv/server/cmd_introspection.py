@@ -1,9 +1,8 @@
-"""Introspection: COMMAND (COUNT INFO DOCS LIST GETKEYS), TIME, SLOWLOG, LATENCY, DEBUG.
+"""Introspection: COMMAND (COUNT INFO DOCS LIST GETKEYS), TIME, DEBUG.
 
 COMMAND answers from the table the dispatcher built (``ServerState.table``),
-so what it reports is what the dispatcher checks. SLOWLOG lists the
-commands that took 10 ms or more (the dispatcher logs them); LATENCY
-answers as Redis with its latency monitor off. DEBUG has SLEEP (blocks the
+so what it reports is what the dispatcher checks. SLOWLOG and LATENCY are
+:mod:`snapkv.server.cmd_latency`'s. DEBUG has SLEEP (blocks the
 whole server, as in Redis), RELOAD (save, drop memory, restore) and LOG.
 INFO is its own family (:mod:`snapkv.server.cmd_info`).
 """
@@ -25,7 +24,7 @@ from snapkv.server.commandmeta import (
 from snapkv.server.glob import Glob
 from snapkv.server.resp.text import to_bytes
 from snapkv.server.resp.writer import OK, SimpleString, integer
-from snapkv.server.table import ERR_SYNTAX, Command, CommandError, SlowLog, command, parse_int
+from snapkv.server.table import ERR_SYNTAX, Command, CommandError, command
 
 if TYPE_CHECKING:
     from snapkv.server.client import Client
@@ -185,88 +184,6 @@ def command_help(client: Client, argv: list[str]) -> bytes:
 def time_(client: Client, argv: list[str]) -> bytes:
     now = time.time_ns() // 1000
     return client.encode([str(now // 1_000_000), str(now % 1_000_000)])
-
-
-# --------------------------------------------------------- SLOWLOG, LATENCY
-
-
-def _slowlog(client: Client) -> SlowLog:
-    found = client.server.info.get("slowlog")
-    if not isinstance(found, SlowLog):  # a bare ServerState, without a dispatcher
-        found = client.server.info["slowlog"] = SlowLog()
-    return found
-
-
-@command("slowlog|get", -2, _ADMIN, group=_SRV, summary="Get the slow log's entries")
-def slowlog_get(client: Client, argv: list[str]) -> bytes:
-    """The newest entries (10, or COUNT; -1: all), as Redis 7.0's ``slowlogCommand``."""
-    if len(argv) > 3:
-        raise CommandError(
-            f"ERR unknown subcommand or wrong number of arguments for '{argv[1]}'. "
-            "Try SLOWLOG HELP."
-        )
-    count = 10
-    if len(argv) == 3:
-        count = parse_int(argv[2], "ERR count should be greater than or equal to -1")
-        if count < -1:
-            raise CommandError("ERR count should be greater than or equal to -1")
-    entries = _slowlog(client).entries
-    return client.encode(entries if count == -1 else entries[:count])
-
-
-@command("slowlog|len", 2, _ADMIN, group=_SRV, summary="Get the slow log's length")
-def slowlog_len(client: Client, argv: list[str]) -> bytes:
-    return integer(len(_slowlog(client).entries))
-
-
-@command("slowlog|reset", 2, _ADMIN, group=_SRV, summary="Clear the slow log")
-def slowlog_reset(client: Client, argv: list[str]) -> bytes:
-    _slowlog(client).reset()
-    return OK
-
-
-@command("slowlog|help", 2, "loading stale", group=_SRV)
-def slowlog_help(client: Client, argv: list[str]) -> bytes:
-    lines = ("SLOWLOG <subcommand>", "GET [<count>]", "LEN", "RESET", "HELP")
-    return client.encode([SimpleString(line) for line in lines])
-
-
-# The latency monitor is off, as by Redis's default (latency-monitor-threshold
-# 0), and so is per-command latency tracking (a histogram per command would
-# cost every request): the answers are Redis's when it has recorded nothing.
-
-
-@command("latency|latest", 2, _ADMIN, group=_SRV, summary="Latest latency spikes (none)")
-def latency_latest(client: Client, argv: list[str]) -> bytes:
-    return client.encode([])
-
-
-@command("latency|history", 3, _ADMIN, group=_SRV, summary="An event's latency spikes (none)")
-def latency_history(client: Client, argv: list[str]) -> bytes:
-    return client.encode([])
-
-
-@command("latency|reset", -2, _ADMIN, group=_SRV, summary="Reset latency data (none)")
-def latency_reset(client: Client, argv: list[str]) -> bytes:
-    return integer(0)
-
-
-@command("latency|histogram", -2, _ADMIN, group=_SRV, summary="Latency histograms (none)")
-def latency_histogram(client: Client, argv: list[str]) -> bytes:
-    return client.encode({})
-
-
-@command("latency|help", 2, "loading stale", group=_SRV)
-def latency_help(client: Client, argv: list[str]) -> bytes:
-    lines = (
-        "LATENCY <subcommand>",
-        "LATEST",
-        "HISTORY <event>",
-        "RESET [<event> ...]",
-        "HISTOGRAM [<command> ...]",
-        "HELP",
-    )
-    return client.encode([SimpleString(line) for line in lines])
 
 
 # -------------------------------------------------------------------- DEBUG

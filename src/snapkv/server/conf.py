@@ -22,9 +22,10 @@ A directive Redis 7.0 knows but snapkv does not implement (:data:`REDIS_DIRECTIV
 taken from redis-server 7.0.15's ``CONFIG GET *`` plus its hidden and
 special directives) is ignored and reported once, with its line; a
 directive nobody knows is an error, as in Redis, so that a misspelt
-``requirepass`` never starts an open server. Three are refused even
+``requirepass`` never starts an open server. Two are refused even
 though Redis knows them, because ignoring them would weaken access
-control: ``rename-command``, ``user`` and ``aclfile``.
+control: ``user`` and ``aclfile``. ``rename-command`` (file only, as in
+Redis) is kept in ``Config.rename_commands`` for the command table.
 """
 
 from __future__ import annotations
@@ -136,8 +137,6 @@ REDIS_DIRECTIVES: frozenset[str] = frozenset(
 #: restricts access, and a server that ignored it would be more open than
 #: its file says.
 _REFUSED = {
-    "rename-command": "rename-command is not supported by snapkv: every command keeps its name "
-    "(remove the line; to keep clients out, use requirepass and bind)",
     "user": "ACL users are not supported by snapkv: use requirepass (one password for all)",
     "aclfile": "ACL files are not supported by snapkv: use requirepass (one password for all)",
 }
@@ -401,10 +400,51 @@ def _count_ms(text: str) -> int:
     return _integer(text, 0, _LONG_MAX)
 
 
+def _count_int(text: str) -> int:
+    return _integer(text, 0, _INT_MAX)
+
+
+def _ciphersuites(text: str) -> str:
+    """``tls-ciphersuites``: only "" (OpenSSL's TLS 1.3 suites), see server/tls.py for why."""
+    if text:
+        raise ConfigError(
+            "tls-ciphersuites cannot be set: Python's ssl module offers no way to choose "
+            "TLS 1.3 cipher suites, so every suite OpenSSL enables stays on (leave it empty; "
+            "tls-protocols TLSv1.2 with tls-ciphers restricts the ciphers)"
+        )
+    return text
+
+
 def _merge_limits(
     old: dict[str, tuple[int, int, int]], new: dict[str, tuple[int, int, int]]
 ) -> dict[str, tuple[int, int, int]]:
     return {**old, **new}
+
+
+def _percentiles(args: Sequence[str]) -> tuple[float, ...]:
+    """Redis 7.0's ``latency-tracking-info-percentiles``: numbers in [0, 100], "" for none."""
+    words = [w for a in args for w in a.split(" ") if w]
+    found = []
+    for word in words:
+        try:
+            value = float(word)
+        except ValueError:
+            raise ConfigError("Invalid latency-tracking-info-percentiles parameters") from None
+        if not 0.0 <= value <= 100.0:
+            raise ConfigError(
+                "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"
+            )
+        found.append(value)
+    return tuple(found)
+
+
+def show_percentile(value: float) -> str:
+    """A percentile as Redis prints it (``%f`` without its trailing zeros): ``99.9``, ``50``."""
+    return f"{value:f}".rstrip("0").rstrip(".")
+
+
+def _show_percentiles(values: Sequence[float]) -> str:
+    return " ".join(map(show_percentile, values))
 
 
 # ----------------------------------------------------------------- the table
@@ -629,6 +669,45 @@ SETTINGS: dict[str, Setting] = {
             Setting(name, "busy_reply_threshold", _single(_count_ms), mutable=True)
             for name in ("busy-reply-threshold", "lua-time-limit")
         ),
+        # Access: protected mode, and TLS (server/tls.py builds the context from these).
+        Setting("protected-mode", "protected_mode", _single(_yes_no), show=_yn, mutable=True),
+        Setting(
+            "tls-port",
+            "tls_port",
+            _single(lambda t: _integer(t, 0, 65535)),
+            restart_only="can't change tls-port while the server runs: restart with --tls-port "
+            "{value} (the listeners are opened at start)",
+        ),
+        *(
+            Setting(name, name.replace("-", "_"), _single(str), show=_text, mutable=True)
+            for name in (
+                "tls-cert-file",
+                "tls-key-file",
+                "tls-key-file-pass",
+                "tls-ca-cert-file",
+                "tls-ca-cert-dir",
+                "tls-protocols",
+                "tls-ciphers",
+                "tls-dh-params-file",
+            )
+        ),
+        Setting(
+            "tls-ciphersuites", "tls_ciphersuites", _single(_ciphersuites), show=_text, mutable=True
+        ),
+        Setting(
+            "tls-auth-clients",
+            "tls_auth_clients",
+            _single(lambda t: _one_of(t, ("no", "yes", "optional"))),
+            mutable=True,
+        ),
+        *(
+            Setting(name, name.replace("-", "_"), _single(_yes_no), show=_yn, mutable=True)
+            for name in ("tls-prefer-server-ciphers", "tls-session-caching")
+        ),
+        *(
+            Setting(name, name.replace("-", "_"), _single(_count_int), mutable=True)
+            for name in ("tls-session-cache-size", "tls-session-cache-timeout")
+        ),
     )
 }
 
@@ -684,14 +763,63 @@ def _list_size(text: str) -> int:
 ENCODINGS: dict[str, Setting] = _encoding_settings()
 
 
+#: The introspection settings (SLOWLOG, LATENCY, INFO latencystats, OBJECT
+#: FREQ), with Redis 7.0's ranges and defaults: for the config file and
+#: CONFIG SET, not ``snapkv serve`` options (kept apart from :data:`SETTINGS` so).
+MONITORING: dict[str, Setting] = {
+    s.name: s
+    for s in (
+        Setting(
+            "slowlog-log-slower-than",
+            "slowlog_log_slower_than",
+            _single(lambda t: _integer(t, -1, _LONG_MAX)),
+            mutable=True,
+        ),
+        Setting(
+            "slowlog-max-len",
+            "slowlog_max_len",
+            _single(lambda t: _integer(t, 0, _LONG_MAX)),
+            mutable=True,
+        ),
+        Setting(
+            "latency-monitor-threshold",
+            "latency_monitor_threshold",
+            _single(lambda t: _integer(t, 0, _LONG_MAX)),
+            mutable=True,
+        ),
+        Setting("latency-tracking", "latency_tracking", _single(_yes_no), show=_yn, mutable=True),
+        Setting(
+            "latency-tracking-info-percentiles",
+            "latency_tracking_info_percentiles",
+            _percentiles,
+            show=_show_percentiles,
+            mutable=True,
+            multi=True,
+        ),
+        Setting(
+            "lfu-log-factor",
+            "lfu_log_factor",
+            _single(lambda t: _integer(t, 0, _INT_MAX)),
+            mutable=True,
+        ),
+        Setting(
+            "lfu-decay-time",
+            "lfu_decay_time",
+            _single(lambda t: _integer(t, 0, _INT_MAX)),
+            mutable=True,
+        ),
+    )
+}
+
+
 def lookup(name: str) -> Setting | None:
-    """The setting named ``name`` (lower case): a row of :data:`SETTINGS` or :data:`ENCODINGS`."""
-    return SETTINGS.get(name) or ENCODINGS.get(name)
+    """The setting named ``name`` (lower case): a row of SETTINGS, ENCODINGS or MONITORING."""
+    return SETTINGS.get(name) or ENCODINGS.get(name) or MONITORING.get(name)
 
 
 def names() -> list[str]:
     """Every name CONFIG GET and CONFIG SET know, aliases included."""
-    return [*SETTINGS, *ENCODINGS]
+    return [*SETTINGS, *ENCODINGS, *MONITORING]
 
 
 def apply(config: Config, name: str, args: Sequence[str]) -> None:
@@ -824,6 +952,11 @@ class ConfigReader:
                     self.read(match)
             else:
                 self.read(pattern)
+        elif name == "rename-command":
+            # File only, as in Redis; applied when the command table is built (server/rename.py).
+            if len(args) != 2:
+                raise ConfigError("Bad directive or wrong number of arguments")
+            self.config.rename_commands = [*self.config.rename_commands, (args[0], args[1])]
         elif name in _REFUSED:
             raise ConfigError(_REFUSED[name])
         elif name in REDIS_DIRECTIVES and name != "include":

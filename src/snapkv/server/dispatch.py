@@ -54,6 +54,7 @@ import snapkv.server.cmd_hash
 import snapkv.server.cmd_info
 import snapkv.server.cmd_introspection
 import snapkv.server.cmd_keys
+import snapkv.server.cmd_latency
 import snapkv.server.cmd_list
 import snapkv.server.cmd_multi
 import snapkv.server.cmd_object
@@ -68,6 +69,7 @@ import snapkv.server.cmd_zset
 import snapkv.server.cmd_zset_store  # noqa: F401 - imported for its declarations
 from snapkv.server.blocking import install as install_blocking
 from snapkv.server.client import REPLY_ON, REPLY_SKIP, REPLY_SKIP_NEXT, Client
+from snapkv.server.latency import FOLD_AT, Latency
 from snapkv.server.monitor import feed_monitors
 from snapkv.server.notify import install as install_notify
 from snapkv.server.pubsub import install as install_pubsub
@@ -77,7 +79,6 @@ from snapkv.server.scripting import install as install_scripting
 from snapkv.server.state import Config, ServerState
 from snapkv.server.table import (
     COMMANDS,
-    SLOWLOG_SLOWER_THAN,
     Command,
     ErrorStats,
     SlowLog,
@@ -154,6 +155,11 @@ def _queued_write(cmd: Command, client: Client) -> bool:
     return cmd.name == "exec" and any(queued.write for queued, _ in client.multi or ())
 
 
+def _with_subs(cmd: Command) -> list[Command]:
+    """``cmd`` and each of its subcommands once."""
+    return [cmd, *{id(s): s for s in (cmd.subcommands or {}).values()}.values()]
+
+
 def _arity_error(cmd: Command) -> bytes:
     return error(f"ERR wrong number of arguments for '{cmd.full_name}' command")
 
@@ -174,6 +180,9 @@ class Dispatcher(ServerState):
         #: Requests that took 10 ms or more (SLOWLOG).
         self.slowlog = SlowLog()
         self.info["slowlog"] = self.slowlog
+        #: Slow log thresholds, latency monitor, per-command histograms (server/latency.py).
+        self.latency = Latency(self, self.slowlog)
+        self.info["latency"] = self.latency
         # The registries the families share (see each module).
         install_pubsub(self)
         install_blocking(self)
@@ -211,8 +220,11 @@ class Dispatcher(ServerState):
         cmd.seconds += took
         cmd.calls += 1
         self.commands_processed += 1
-        if took >= SLOWLOG_SLOWER_THAN:
+        if took >= self.latency.slow_after:
             self._slow(client, cmd, argv, took)
+        cmd.samples.append(took)  # Latency.record, inlined
+        if len(cmd.samples) >= FOLD_AT:
+            self.latency.fold(cmd)
         # A handler refuses by raising (table.py's contract), so no reply of
         # the fast path is an error: only EXEC answers EXECABORT without
         # raising, and EXEC runs through call() (its client is in MULTI).
@@ -245,8 +257,9 @@ class Dispatcher(ServerState):
             cmd.seconds += took
             cmd.calls += 1
             self.commands_processed += 1
-            if took >= SLOWLOG_SLOWER_THAN:
+            if took >= self.latency.slow_after:
                 self._slow(client, cmd, argv, took)
+            self.latency.record(cmd, took)
             if reply and reply[0] == 45:  # b"-": an error reply (EXEC's EXECABORT)
                 cmd.failed_calls += 1
                 self.errors.count(reply)
@@ -290,8 +303,9 @@ class Dispatcher(ServerState):
         client.changes = 0
         reply = self.failed(cmd, exc)
         took = perf_counter() - start
-        if took >= SLOWLOG_SLOWER_THAN:
+        if took >= self.latency.slow_after:
             self._slow(client, cmd, argv, took)
+        self.latency.record(cmd, took)
         cmd.seconds += took
         cmd.calls += 1
         cmd.failed_calls += 1
@@ -300,9 +314,8 @@ class Dispatcher(ServerState):
         return reply
 
     def _slow(self, client: Client, cmd: Command, argv: list[str], took: float) -> None:
-        """A command took 10 ms or more: log it, as Redis's ``slowlogPushCurrentCommand``."""
-        if not cmd.skip_slowlog:
-            self.slowlog.add(argv, took, client.addr, client.name)
+        """A command took at least a threshold: the slow log and the latency monitor decide."""
+        self.latency.slow(client, cmd, argv, took)
 
     def reset_stats(self) -> None:
         """CONFIG RESETSTAT: the server's counters, every command's and the error counts."""
@@ -312,6 +325,7 @@ class Dispatcher(ServerState):
                 counted.calls = counted.rejected_calls = counted.failed_calls = 0
                 counted.seconds = 0.0
         self.errors.reset()
+        self.latency.reset_histograms(c for cmd in self.commands() for c in _with_subs(cmd))
 
     def _checked(self, client: Client, argv: list[str]) -> bytes:
         """Every check of the module docstring, in Redis's order; then run or queue."""

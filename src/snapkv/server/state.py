@@ -129,9 +129,44 @@ class Config:
     #: Redis's ``busy-reply-threshold`` (``lua-time-limit``), in milliseconds: a
     #: script running longer makes other clients' commands answer ``-BUSY``.
     busy_reply_threshold: int = 5000
+    #: Redis's ``protected-mode``: while the default user has no password, only
+    #: clients from 127.0.0.1 and ::1 are served (others get ``-DENIED``).
+    protected_mode: bool = True
+    #: Redis's ``rename-command`` lines (config file only), in order: (name, new
+    #: name), the new name "" disabling the command (see ``server/rename.py``).
+    rename_commands: list[tuple[str, str]] = field(default_factory=list)
+    #: TLS (``server/tls.py``, Redis's ``tls-*``): a TLS listener on ``tls_port``
+    #: (0: none) for every ``bind`` address, with these files and choices.
+    tls_port: int = 0
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_key_file_pass: str = ""
+    tls_ca_cert_file: str = ""
+    tls_ca_cert_dir: str = ""
+    tls_auth_clients: str = "yes"
+    tls_protocols: str = ""
+    tls_ciphers: str = ""
+    tls_ciphersuites: str = ""
+    tls_prefer_server_ciphers: bool = False
+    tls_session_caching: bool = True
+    tls_session_cache_size: int = 20480
+    tls_session_cache_timeout: int = 300
+    tls_dh_params_file: str = ""
     #: The config file the server was started with, as an absolute path ("" none):
     #: INFO server's ``config_file``.
     config_file: str = ""
+    #: SLOWLOG: log commands taking at least this many microseconds (-1: none,
+    #: 0: all), keeping the newest ``slowlog_max_len`` (Redis's settings).
+    slowlog_log_slower_than: int = 10000
+    slowlog_max_len: int = 128
+    #: LATENCY: record an event taking at least this many milliseconds (0: off).
+    latency_monitor_threshold: int = 0
+    #: INFO latencystats: a latency histogram per command, and the percentiles shown.
+    latency_tracking: bool = True
+    latency_tracking_info_percentiles: tuple[float, ...] = (50.0, 99.0, 99.9)
+    #: OBJECT FREQ's LFU counter: its logarithm factor and decay minutes.
+    lfu_log_factor: int = 10
+    lfu_decay_time: int = 1
 
     @property
     def addresses(self) -> list[tuple[str, bool]]:
@@ -245,6 +280,10 @@ class ServerState:
         #: Told by :meth:`set_appendfsync` whether replies now wait for a group
         #: sync (``appendfsync always``); the network layer sets it.
         self.group_sync_changed: Callable[[bool], None] | None = None
+        #: Called with CONFIG SET's parsed values (name -> value) before any is
+        #: set; one raises CommandError to refuse them all (the TLS listener
+        #: builds its new context there).
+        self.config_checks: list[Callable[[dict[str, Any]], None]] = []
         #: What a command inside EXEC left to do once EXEC's transaction ends.
         self.after_transaction: list[Callable[[], None]] = []
         #: Told ``(keyspace, keys)`` after a write changed those keys, or

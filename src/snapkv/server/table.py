@@ -183,6 +183,8 @@ class Command:
     rejected_calls: int = field(init=False, default=0)
     #: Ran and answered an error.
     failed_calls: int = field(init=False, default=0)
+    #: Seconds of calls not yet counted in its latency histogram (server/latency.py).
+    samples: list[float] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         self.full_name = f"{self.parent}|{self.name}" if self.parent else self.name
@@ -378,6 +380,8 @@ class SlowLog:
 
     entries: list[list[object]] = field(default_factory=list)
     next_id: int = 0
+    #: ``slowlog-max-len``: entries kept.
+    max_len: int = SLOWLOG_MAX_LEN
 
     def add(self, argv: list[str], seconds: float, addr: str, name: str) -> None:
         """Log ``argv``, which took ``seconds``.
@@ -404,7 +408,7 @@ class SlowLog:
         entry += [args, addr, name]
         self.next_id += 1
         self.entries.insert(0, entry)
-        del self.entries[SLOWLOG_MAX_LEN:]
+        del self.entries[self.max_len :]
 
     def reset(self) -> None:
         """SLOWLOG RESET (ids go on from where they were, as in Redis)."""
