@@ -28,6 +28,7 @@ from snapkv import codec
 from snapkv.cli_check import add_check_command, inspect_journal
 from snapkv.cli_common import EXIT_DATA, EXIT_OK, EXIT_PIPE, EXIT_USAGE, InputError
 from snapkv.cli_migrate import add_migrate_command
+from snapkv.cli_rdb import add_export_command, add_import_command
 from snapkv.cli_restore import add_restore_command
 from snapkv.cli_serve import add_serve_command
 from snapkv.errors import CorruptSnapshotError, InvalidOperationError, SnapkvError
@@ -111,6 +112,8 @@ def _parser() -> argparse.ArgumentParser:
     add_serve_command(commands)
     add_check_command(commands)
     add_restore_command(commands)
+    add_export_command(commands)
+    add_import_command(commands)
     add_migrate_command(commands)
     return parser
 
