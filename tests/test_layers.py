@@ -508,6 +508,8 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.server.table",
     },
     "snapkv.server.cmd_latency": {*_HANDLER, "snapkv.server.latency"},
+    # CLIENT LIST's line: every field of Redis 7.0's, from the client and its connection.
+    "snapkv.server.client_info": {"snapkv.server.client", "snapkv.server.resp.text"},
     # CONFIG REWRITE's text (pure; state for types).
     "snapkv.server.config_rewrite": {"snapkv.server.conf", "snapkv.server.state"},
     # Redis's command metadata (categories, key specs, docs) from commands.json,
@@ -531,6 +533,7 @@ ALLOWED: dict[str, set[str]] = {
     },
     "snapkv.server.cmd_client": {
         *_HANDLER,
+        "snapkv.server.client_info",
         "snapkv.server.blocking",
         "snapkv.server.cmd_connection",
         "snapkv.server.cmd_tracking",

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import snapkv.server.cmd_tracking  # noqa: F401
 from snapkv.server.blocking import unblock
 from snapkv.server.client import REPLY_OFF, REPLY_ON, REPLY_SKIP_NEXT
+from snapkv.server.client_info import info_line
 from snapkv.server.cmd_connection import valid_name
 from snapkv.server.resp.writer import OK, SimpleString, bulk, integer
 from snapkv.server.table import (
@@ -77,7 +78,7 @@ def client_setinfo(client: Client, argv: list[str]) -> bytes:
 
 @command("client|info", 2, _SUB, group=_CONN)
 def client_info(client: Client, argv: list[str]) -> bytes:
-    return bulk(client.info_line() + "\n")
+    return bulk(info_line(client, argv) + "\n")
 
 
 @command("client|list", -2, _ADMIN, group=_CONN)
@@ -102,7 +103,7 @@ def client_list(client: Client, argv: list[str]) -> bytes:
             clients = [c for c in clients if c.id in ids]
         else:
             raise CommandError(ERR_SYNTAX)
-    return bulk("".join(c.info_line() + "\n" for c in clients))
+    return bulk("".join(info_line(c, argv if c is client else None) + "\n" for c in clients))
 
 
 @command("client|kill", -3, _ADMIN, group=_CONN)
