@@ -248,7 +248,7 @@ class Server:
                 pipe.execute_command(*step)  # type: ignore[no-untyped-call]
             pipe.execute()
         except RedisError as exc:
-            return f"RESTORE refused, and {steps[0][0]}: {exc}"
+            return f"RESTORE refused, and the typed commands too: {exc}"
         return None
 
     def _redirected(self, record: Record) -> str | None:

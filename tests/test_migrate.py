@@ -1,0 +1,273 @@
+"""``snapkv migrate`` with a single redis-server: store to server, server to store, server
+to server, the typed-command fallback, --dry-run, and keys that do not arrive.
+
+Every run is the real command (``snapkv.cli.main``) against real redis-server
+processes on loopback; what arrived is read back through redis-py or
+snapkv's Python API, not through the migration's own code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+import snapkv
+from redis_cluster import check_server, check_store, fill_server, fill_store, redis_replica, sample
+from reference import redis_server
+from snapkv.cli import main
+from snapkv.interop.migrate import Summary, open_source, open_target
+from snapkv.interop.migrate_verify import verify
+
+
+@pytest.fixture(scope="module")
+def server_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """A redis-server for this module's tests (each empties it first)."""
+    with redis_server(tmp_path_factory.mktemp("migrate-redis")) as port:
+        yield port
+
+
+@pytest.fixture(scope="module")
+def second_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    with redis_server(tmp_path_factory.mktemp("migrate-redis-2")) as port:
+        yield port
+
+
+def _connect(port: int) -> Callable[[int], Any]:
+    clients: dict[int, Any] = {}
+
+    def client(db: int) -> Any:
+        if db not in clients:
+            clients[db] = redis.Redis(port=port, db=db)
+        return clients[db]
+
+    client(0).flushall()
+    return client
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    status = main(["migrate", *argv])
+    out = capsys.readouterr()
+    return status, out.out, out.err
+
+
+def test_store_to_server_every_type_keyspace_and_expiry(
+    tmp_path: Path, server_port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys = sample()
+    fill_store(tmp_path / "src", keys)
+    client = _connect(server_port)
+    status, out, err = _run(
+        capsys, str(tmp_path / "src"), f"redis://127.0.0.1:{server_port}", "--verify"
+    )
+    assert status == 0, out + err
+    assert f"migrated {len(keys)} keys" in out
+    assert f"verify: {len(keys)} keys compared, all identical; counts match" in out
+    check_server(client, keys, {})
+    assert err == ""  # not a terminal: no progress lines
+
+
+def test_server_to_store(
+    tmp_path: Path, server_port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys = sample((0, 3))
+    fill_server(_connect(server_port), keys)
+    status, out, err = _run(
+        capsys, f"redis://127.0.0.1:{server_port}", str(tmp_path / "dst"), "--verify"
+    )
+    assert status == 0, out + err
+    assert "keyspace 3 -> 3: 11 keys" in out
+    check_store(tmp_path / "dst", keys)
+
+
+def test_server_to_server_with_a_keyspace_renumbered(
+    server_port: int, second_port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys = sample((0, 4))
+    fill_server(_connect(server_port), keys)
+    target = _connect(second_port)
+    status, out, err = _run(
+        capsys,
+        f"redis://127.0.0.1:{server_port}",
+        f"redis://127.0.0.1:{second_port}",
+        "--db-map",
+        "4:9",
+        "--verify",
+    )
+    assert status == 0, out + err
+    assert "keyspace 4 -> 9: 11 keys" in out
+    check_server(target, keys, {4: 9})
+    assert target(4).dbsize() == 0
+
+
+def test_restore_refused_by_acl_falls_back_to_typed_commands(
+    tmp_path: Path, server_port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys = sample((0, 1))
+    fill_store(tmp_path / "src", keys)
+    client = _connect(server_port)
+    client(0).config_resetstat()
+    client(0).acl_setuser(
+        "mover", enabled=True, passwords=["+pw"], keys=["*"], commands=["+@all", "-restore"]
+    )
+    try:
+        status, out, err = _run(
+            capsys,
+            str(tmp_path / "src"),
+            f"redis://mover:pw@127.0.0.1:{server_port}",
+            "--verify",
+        )
+    finally:
+        client(0).acl_deluser("mover")
+    assert status == 0, out + err
+    check_server(client, keys, {})
+    stats = client(0).info("commandstats")
+    assert stats["cmdstat_restore"]["rejected_calls"] == len(keys)
+    assert stats["cmdstat_restore"]["calls"] == 0
+    for typed in ("set", "hset", "rpush", "sadd", "zadd", "xadd", "xsetid", "pexpireat"):
+        assert stats[f"cmdstat_{typed}"]["calls"] > 0, typed
+
+
+def test_dry_run_reads_and_plans_but_writes_nothing(
+    tmp_path: Path, server_port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys = sample((0, 2))
+    fill_store(tmp_path / "src", keys)
+    client = _connect(server_port)
+    status, out, _ = _run(
+        capsys, str(tmp_path / "src"), f"redis://127.0.0.1:{server_port}", "--dry-run"
+    )
+    assert status == 0
+    assert "dry run: nothing written" in out
+    assert (
+        f"would write {len(keys)} keys (4 hash, 4 list, 2 set, 2 stream, 8 string, 2 zset)" in out
+    )
+    assert client(0).dbsize() == 0 and client(2).dbsize() == 0
+    status, out, _ = _run(capsys, str(tmp_path / "src"), str(tmp_path / "never"), "--dry-run")
+    assert status == 0
+    assert not (tmp_path / "never").exists()
+
+
+def test_resume_skips_what_arrived_identically_and_rewrites_what_differs(
+    tmp_path: Path, server_port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys = sample((0,))
+    fill_store(tmp_path / "src", keys)
+    client = _connect(server_port)
+    url = f"redis://127.0.0.1:{server_port}"
+    assert _run(capsys, str(tmp_path / "src"), url)[0] == 0
+    client(0).hset(b"d0:hash", b"a", b"changed")  # a value that differs
+    client(0).persist(b"d0:str:ttl")  # an expiry that differs
+    client(0).delete(b"d0:list")  # a key that is missing
+    status, out, err = _run(capsys, str(tmp_path / "src"), url, "--resume", "--verify")
+    assert status == 0, out + err
+    assert f"skipped {len(keys) - 3} keys already there, identical (--resume)" in out
+    assert "migrated 3 keys" in out
+    check_server(client, keys, {})
+
+
+def test_keys_a_read_only_replica_refuses_are_listed_with_exit_1(
+    tmp_path: Path, server_port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with snapkv.open(tmp_path / "src") as store:
+        store.update({f"k{i:02}": "v" for i in range(25)})
+    _connect(server_port)
+    with redis_replica(tmp_path / "replica", server_port) as replica:
+        status, out, _ = _run(capsys, str(tmp_path / "src"), f"redis://127.0.0.1:{replica}")
+    assert status == 1
+    assert "keys that did not arrive: 25" in out
+    listed = [line for line in out.splitlines() if line.startswith("  db0 k")]
+    assert len(listed) == 20
+    assert listed[0].endswith("You can't write against a read only replica.")
+    assert "  ... and 5 more" in out
+
+
+def test_a_user_without_write_rights_gets_nothing_written_and_exit_1(
+    tmp_path: Path, server_port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys = sample((0,))
+    fill_store(tmp_path / "src", keys)
+    client = _connect(server_port)
+    client(0).acl_setuser(
+        "reader", enabled=True, passwords=["+pw"], keys=["*"], commands=["+@read", "+@connection"]
+    )
+    try:
+        status, out, _ = _run(
+            capsys, str(tmp_path / "src"), f"redis://reader:pw@127.0.0.1:{server_port}"
+        )
+    finally:
+        client(0).acl_deluser("reader")
+    assert status == 1
+    assert f"keys that did not arrive: {len(keys)}" in out
+    assert "no permissions to run the" in out
+    assert client(0).dbsize() == 0
+
+
+def test_verify_names_each_key_that_differs_and_the_counts(
+    tmp_path: Path, server_port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with snapkv.open(tmp_path / "src") as store:
+        store.update({"same": "1", "changed": "2", "gone": "3", "ttl": "4"})
+    client = _connect(server_port)
+    url = f"redis://127.0.0.1:{server_port}"
+    assert _run(capsys, str(tmp_path / "src"), url)[0] == 0
+    client(0).set("changed", "other")
+    client(0).delete("gone")
+    client(0).expire("ttl", 100)
+    client(0).set("extra", "x")
+    source, target = (
+        open_source(str(tmp_path / "src"), cluster=False),
+        open_target(url, cluster=False),
+    )
+    summary = Summary(plan={0: 0})
+    try:
+        verify(source, target, summary, None)
+    finally:
+        target.close()
+    assert summary.verified == 4
+    why = {key: reason for _, key, reason in summary.mismatches if key}
+    assert why == {
+        b"changed": "value differs",
+        b"gone": "missing on the target",
+        b"ttl": why[b"ttl"],
+    }
+    assert why[b"ttl"].startswith("expiry differs: None (source), ")
+    assert summary.count_notes == []  # 4 keys there, as many as sent (one missing, one extra)
+    client(0).set("extra2", "y")
+    summary = Summary(plan={0: 0})
+    target = open_target(url, cluster=False)
+    try:
+        verify(source, target, summary, 2)
+    finally:
+        target.close()
+    assert summary.verified == 2
+    assert summary.count_notes == ["keyspace 0: the target holds 1 keys the source does not"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--db-map", "1-0"], "is not SRC:DST"),
+        (["--db-map", "1:0,1:2"], "keyspace 1 is mapped twice"),
+        (["--verify-sample", "0"], "--verify-sample takes a positive number"),
+        (["--cluster"], "--cluster needs a server URL as TO"),
+    ],
+)
+def test_usage_errors_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    status, _, err = _run(capsys, str(tmp_path / "src"), str(tmp_path / "dst"), *argv)
+    assert status == 2
+    assert message in err
+    assert not (tmp_path / "dst").exists()
+
+
+def test_an_unreachable_server_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with snapkv.open(tmp_path / "src") as store:
+        store["k"] = "v"
+    status, _, err = _run(capsys, str(tmp_path / "src"), "redis://127.0.0.1:1")
+    assert status == 1
+    assert "snapkv migrate: error:" in err
