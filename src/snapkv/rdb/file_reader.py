@@ -50,6 +50,9 @@ _IDLE, _FREQ, _AUX, _RESIZEDB = 248, 249, 250, 251
 _EXPIRETIME_MS, _EXPIRETIME, _SELECTDB, _EOF = 252, 253, 254, 255
 _MODULE_PRE_GA, _MODULE_2 = 6, 7
 _STREAM_TYPES = (15, 19, 21)
+#: Valkey 9's hash whose fields may have expiry times (RDB 80): ``len {field value ms}...``.
+_HASH_2 = 22
+_NO_EXPIRY = (1 << 64) - 1  # -1 as 8 bytes little-endian: a field that does not expire
 
 
 class Item(NamedTuple):
@@ -261,7 +264,13 @@ class RDBReader:
                 self._unsupported(db, key, "stream with consumer groups", at)
                 return None
             return Item(db, key, stream, expire)
-        if kind not in objects.TYPE_NAMES or kind >= 22:
+        if kind == _HASH_2:
+            value, volatile = self._parse(_hash_2)
+            if volatile:
+                self._unsupported(db, key, "hash with field expiry times", at)
+                return None
+            return Item(db, key, value, expire)
+        if kind not in objects.TYPE_NAMES:
             raise self._fail(f"key {key!r}: RDB type {kind} is not one snapkv reads", at)
         value = self._parse(lambda d, s, e: objects.load_value(d, kind, s, e))
         return Item(db, key, value, expire)
@@ -346,6 +355,18 @@ def _stream(data: bytes, kind: int, start: int, end: int) -> tuple[tuple[Any, bo
     reader = objects._Reader(data, start, end)
     result = stream_codec.read(reader, kind)
     return result, reader.pos
+
+
+def _hash_2(data: bytes, start: int, end: int) -> tuple[tuple[Any, bool], int]:
+    """A HASH_2 value: (the hash, whether a field has an expiry time snapkv cannot keep)."""
+    reader = objects._Reader(data, start, end)
+    pairs: list[str] = []
+    volatile = False
+    for _ in range(reader.count("hash", 10)):
+        pairs.append(reader.string().decode("utf-8", "surrogateescape"))
+        pairs.append(reader.string().decode("utf-8", "surrogateescape"))
+        volatile |= int.from_bytes(reader.take(8), "little") != _NO_EXPIRY
+    return (objects._hash(pairs, reader, start), volatile), reader.pos
 
 
 def _size_of(source: IO[bytes]) -> int | None:
