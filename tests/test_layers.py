@@ -520,8 +520,34 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.server.table",
     },
     "snapkv.server.keyspecs": set(),
+    # snapkv as a replication source for Redis replicas: records to commands
+    # (feed), the backlog, one replica's link, the primary that ties them.
+    "snapkv.server.replicas": set(),
+    "snapkv.server.replicas.feed": {
+        "snapkv.journal",
+        "snapkv.server.resp.text",
+        "snapkv.values",
+    },
+    "snapkv.server.replicas.backlog": set(),
+    "snapkv.server.replicas.link": {"snapkv.server.client"},  # types only
+    "snapkv.server.replicas.primary": {
+        "snapkv.rdb.file",
+        "snapkv.server.client",
+        "snapkv.server.replicas.backlog",
+        "snapkv.server.replicas.feed",
+        "snapkv.server.replicas.link",
+        "snapkv.server.resp.writer",
+        "snapkv.server.state",  # types only
+        "snapkv.store",  # types only
+    },
+    "snapkv.server.cmd_replication": {
+        *_HANDLER,
+        "snapkv.server.replicas.link",
+        "snapkv.server.replicas.primary",
+    },
     "snapkv.server.cmd_info": {
         *_HANDLER,
+        "snapkv.server.replicas.primary",  # INFO replication, sync_* stats
         "snapkv.server.conf",  # the percentiles' form
         "snapkv.server.latency",
         "snapkv.replication.status",
@@ -548,6 +574,7 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.server.state",
     },
     "snapkv.server.dispatch": {
+        "snapkv.server.rename",  # the config file's rename-command, at table build
         "snapkv.server.cmd_latency",
         "snapkv.server.latency",
         "snapkv.server.blocking",
@@ -574,6 +601,8 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.server.cmd_multi",
         "snapkv.server.cmd_object",
         "snapkv.server.cmd_persistence",
+        "snapkv.server.cmd_replication",
+        "snapkv.server.replicas.primary",
         "snapkv.server.cmd_scripting",
         "snapkv.server.cmd_set",
         "snapkv.server.cmd_sort",
@@ -597,8 +626,13 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.server.process",  # types only
         "snapkv.server.resp.hiredis_reader",
         "snapkv.server.state",
+        "snapkv.server.tls",
         "snapkv.store",
     },
+    # TLS: the ssl context from the tls-* settings, and its reload by CONFIG SET.
+    "snapkv.server.tls": {"snapkv.server.conf", "snapkv.server.state", "snapkv.server.table"},
+    # rename-command applied to the dispatcher's table.
+    "snapkv.server.rename": {"snapkv.server.conf", "snapkv.server.table"},
     "snapkv.server": {
         "snapkv.media",
         "snapkv.objstore.medium",  # --dir s3://...: the bucket as the medium

@@ -118,6 +118,12 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
         "after a script ran this long, other clients get -BUSY (default 5000)",
     ),
     ("lua-time-limit", "MS", "the older name of busy-reply-threshold"),
+    ("repl-backlog-size", "BYTES", "bytes of stream kept for replicas that reconnect (1mb)"),
+    ("repl-backlog-ttl", "SECS", "free the backlog after this long without replicas (3600)"),
+    ("repl-ping-replica-period", "SECS", "PING replicas this often (default 10)"),
+    ("repl-ping-slave-period", "SECS", "the older name of repl-ping-replica-period"),
+    ("repl-timeout", "SECS", "drop a replica silent this long (default 60)"),
+    ("repl-diskless-sync", "yes|no", "accepted: a replica's snapshot is always sent from memory"),
 )
 #: Directives that take several words (Redis's multi-argument configs).
 _MULTI = {"bind", "save", "shutdown-on-sigterm", "shutdown-on-sigint", "client-output-buffer-limit"}

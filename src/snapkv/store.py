@@ -75,7 +75,15 @@ from snapkv.keyspace import _CLOSED, SWEEP_SLICE, Keyspace, Space, _closed, _new
 from snapkv.media import JournalFile, Medium, MemoryMedium
 from snapkv.transaction import HeldLock, Recorder, committed_anyway
 
-__all__ = ["FSYNC_POLICIES", "SWEEP_SLICE", "Keyspace", "RestoreReport", "Store", "check_settings"]
+__all__ = [
+    "FSYNC_POLICIES",
+    "SWEEP_SLICE",
+    "FrozenCopy",
+    "Keyspace",
+    "RestoreReport",
+    "Store",
+    "check_settings",
+]
 
 log = logging.getLogger("snapkv")
 
@@ -188,8 +196,8 @@ class _Unsaved:
         store = self._store()
         if store is not None:
             store._unsaved = True
-            if store._writer is self:
-                store._writer = None
+            if store._real_writer() is self:
+                store._install_writer(None)
         return 0
 
     def commit(self, _lsn: int) -> None:
@@ -200,6 +208,80 @@ class _Unsaved:
 
     def close(self) -> None:
         """Nothing to close."""
+
+
+class _Tap:
+    """The journal writer's stand-in while a listener hears every record (see Store.tap).
+
+    Installed over the real writer (a JournalWriter, ``None`` without a
+    journal, the parked or unsaved stand-ins), so every write path of the
+    Store and its keyspaces, which all append their record to ``_writer``
+    under the lock, passes its record here after the real writer took it:
+    no write path changes, and a Store nobody listens to has no tap at all.
+    A record the real writer refused (raised) is never heard; a
+    transaction's records reach the Store's writer only as its one record
+    at its end, so a rolled-back transaction is never heard either.
+    """
+
+    __slots__ = ("count", "inner", "listener")
+
+    def __init__(self, inner: Any, listener: Callable[[bytes], None]) -> None:
+        self.inner = inner
+        self.listener = listener
+        #: Records heard so far (the position a frozen copy is taken at).
+        self.count = 0
+
+    @property
+    def failure(self) -> str | None:
+        failure: str | None = getattr(self.inner, "failure", None)
+        return failure
+
+    @property
+    def written(self) -> int:
+        written: int = getattr(self.inner, "written", 0)
+        return written
+
+    def append(self, record: bytes) -> int:
+        """Caller holds the Store's lock; the listener hears the record in commit order."""
+        inner = self.inner
+        lsn: int = 0 if inner is None else inner.append(record)
+        self.count += 1
+        self.listener(record)
+        return lsn
+
+    def commit(self, lsn: int) -> None:
+        if self.inner is not None:
+            self.inner.commit(lsn)
+
+    def sync(self) -> None:
+        if self.inner is not None and self.inner is not _PARKED:
+            self.inner.sync()
+
+    def close(self) -> None:
+        if self.inner is not None and self.inner is not _PARKED:
+            self.inner.close()
+
+
+@dataclass
+class FrozenCopy:
+    """Every keyspace as of one instant, held still until :meth:`release` (Store.frozen_copy).
+
+    ``spaces`` is ``(keyspace index, keys, values, expiry times or None)``
+    per non-empty keyspace, as a save copies them: strings are immutable,
+    and a container of the copy is copied before a later write changes it
+    (the save epoch), so the copy can be read on any thread while writes go on.
+    """
+
+    spaces: list[tuple[int, list[str], list[Any], dict[str, int] | None]]
+    #: What ``mark`` returned, called under the lock right after the copy.
+    mark: Any
+    _store: Any
+
+    def release(self) -> None:
+        """The copy has been read: writes stop copying containers for it. Idempotent."""
+        store, self._store = self._store, None
+        if store is not None:
+            store._thaw()
 
 
 def check_settings(
@@ -339,6 +421,7 @@ class Store(Keyspace):
         self._publish_lock = threading.Lock()
         self._tx_thread: int | None = None
         self._frozen_below = 0  # see save() and values.base's epoch
+        self._freezes = 0  # saves and frozen copies holding the epoch (see _freeze)
         self._closed = False
         self._clock: Callable[[], float] = clock if clock is not None else time.time
         self._spaces: list[Keyspace] = [self, *(Keyspace(self, i) for i in range(1, databases))]
@@ -438,6 +521,84 @@ class Store(Keyspace):
         """The medium snapshots (and the journal) are written to."""
         return self._medium
 
+    # ------------------------------------------------------------ record tap
+
+    def tap(self, listener: Callable[[bytes], None] | None) -> None:
+        """Have ``listener`` hear every record the Store commits, in commit order; ``None`` stops.
+
+        Called under the Store's lock on the writing thread, with the very
+        record the journal gets (journaled or not: a store without a journal
+        encodes its records only while tapped), a transaction's as its one
+        record at its end; it must not call the Store nor raise. Replication
+        to a Redis replica is built on it. A Store nobody taps pays nothing.
+        """
+        self._not_in_transaction("tap()")
+        lock = self._lock
+        if isinstance(lock, HeldLock):
+            lock = lock.lock
+        with lock:
+            writer = self._writer
+            if writer.__class__ is _Tap:
+                writer = writer.inner
+            self._writer = writer if listener is None else _Tap(writer, listener)
+
+    def frozen_copy(self, mark: Callable[[], Any] | None = None) -> FrozenCopy:
+        """Every keyspace as of now, for a reader on another thread; :meth:`FrozenCopy.release` it.
+
+        BGSAVE's point-in-time copy (references under the lock, containers
+        copied on write until released), with ``mark()`` called under the
+        same lock: a tap listener's position there is exactly where the
+        records after the copy begin. Keys already due are reclaimed first
+        (the expired listener hears them before ``mark``).
+        """
+        self._not_in_transaction("frozen_copy()")
+        with self._lock:
+            self._check_open()
+            columns = self._columns()
+            self._freeze()
+            marked = mark() if mark is not None else None
+        return FrozenCopy(list(columns), marked, self)
+
+    def under_lock(self, call: Callable[[], Any], *, blocking: bool = True) -> bool:
+        """Run ``call()`` holding the Store's lock, as a tap listener runs; ``False``: not run.
+
+        With ``blocking=False`` it is not run while another thread holds the
+        lock (a transaction, a write between its record and memory).
+        """
+        lock = self._lock
+        if not lock.acquire(blocking):
+            return False
+        try:
+            call()
+        finally:
+            lock.release()
+        return True
+
+    def _freeze(self) -> None:
+        """A save or copy starts holding the epoch; caller holds the lock."""
+        self._freezes += 1
+        self._frozen_below = vtypes.next_epoch()
+
+    def _thaw(self) -> None:
+        with self._lock:
+            self._freezes -= 1
+            if self._freezes <= 0:
+                self._freezes = 0
+                self._frozen_below = 0
+
+    def _real_writer(self) -> Any:
+        """The writer under a tap (the one the Store's own rules look at)."""
+        writer = self._writer
+        return writer.inner if writer.__class__ is _Tap else writer
+
+    def _install_writer(self, writer: Any) -> None:
+        """Make ``writer`` the Store's writer, under the tap if any; caller holds the lock."""
+        current = self._writer
+        if current.__class__ is _Tap:
+            current.inner = writer
+        else:
+            self._writer = writer
+
     # ---------------------------------------------------------------- expiry
 
     def sweep(self, *, limit: int | None = None) -> int:
@@ -516,7 +677,7 @@ class Store(Keyspace):
         synced first, so only the newest journal that holds records can ever
         have a torn tail (recovery relies on it).
         """
-        old = self._writer
+        old = self._real_writer()
         live = old is not None and old is not _PARKED
         if live and old.failure is None:
             old.sync()
@@ -525,7 +686,7 @@ class Store(Keyspace):
                 file = self._medium.open_journal(jid)
             else:
                 file = self._medium.create_journal(jid, jr.header(jid))
-        self._writer = jr.JournalWriter(file, self._fsync)
+        self._install_writer(jr.JournalWriter(file, self._fsync))
         self._journal_id = jid
         if live:
             _retire(old)
@@ -542,6 +703,8 @@ class Store(Keyspace):
         writer = self._writer
         if isinstance(writer, Recorder):  # a transaction runs: its writer is the real one
             writer = writer.writer
+        if writer.__class__ is _Tap:
+            writer = writer.inner
         if not self._journaling or writer is None or writer is _PARKED:
             return None
         if writer.failure is None:
@@ -624,7 +787,7 @@ class Store(Keyspace):
             self._check_open()
             writer = self._writer
             owner = threading.get_ident()
-            recorder = Recorder(self._spaces, writer, parked=writer is _PARKED)
+            recorder = Recorder(self._spaces, writer, parked=self._real_writer() is _PARKED)
             # The block's own writes take the lock again: a HeldLock lets
             # this thread through and makes every other thread wait.
             held = HeldLock(lock, owner)
@@ -722,14 +885,14 @@ class Store(Keyspace):
         marker = self._saved_marker
         if marker is not None:
             self._unsaved = False
-            self._writer = marker
+            self._install_writer(marker)
 
     def _mark_unsaved(self) -> None:
         """A publish that was to cover memory failed; caller holds the lock."""
         if self._saved_marker is not None:
             self._unsaved = True
-            if self._writer is self._saved_marker:
-                self._writer = None
+            if self._real_writer() is self._saved_marker:
+                self._install_writer(None)
 
     def save(self) -> None:
         """Publish a snapshot of every keyspace without clearing memory (like Redis SAVE).
@@ -748,7 +911,7 @@ class Store(Keyspace):
             try:
                 with self._lock:
                     self._check_open()
-                    if self._writer is _PARKED:
+                    if self._real_writer() is _PARKED:
                         raise StoreShutDownError(
                             "the store was shut down: restore() it before saving (its "
                             "snapshot is already published; saving the emptied memory would "
@@ -760,7 +923,7 @@ class Store(Keyspace):
                     # The containers just referenced are encoded after the
                     # lock is released: until then a write copies one before
                     # changing it (values.base, "the epoch").
-                    self._frozen_below = vtypes.next_epoch()
+                    self._freeze()
                     # Writes from here on are not in this snapshot: they mark
                     # the store unsaved again.
                     self._mark_saved()
@@ -774,8 +937,7 @@ class Store(Keyspace):
                     self._mark_unsaved()
                 raise
             finally:
-                with self._lock:
-                    self._frozen_below = 0
+                self._thaw()
 
     def shutdown(self) -> None:
         """Publish a snapshot of every keyspace as one atomic snapshot, then clear memory.
@@ -796,7 +958,7 @@ class Store(Keyspace):
             try:
                 with self._lock:
                     self._check_open()
-                    if self._writer is _PARKED:
+                    if self._real_writer() is _PARKED:
                         return  # already shut down, nothing written since: the snapshot stands
                     self._rotate(prepared)
                     prepared = None
@@ -808,7 +970,8 @@ class Store(Keyspace):
                     self._mark_saved()
                     if self._journaling:
                         # The journal just created holds nothing yet.
-                        writer, self._writer = self._writer, _PARKED
+                        writer = self._real_writer()
+                        self._install_writer(_PARKED)
                         _retire(writer)
             finally:
                 if prepared is not None:
@@ -995,7 +1158,7 @@ class Store(Keyspace):
                 self._publish(self._columns())
                 self._unsaved = False
             self._closed = True
-            writer, self._writer = self._writer, None
+            writer, self._writer = self._real_writer(), None
             for space in self._spaces:
                 space._space = _CLOSED
             self._sweep_wake.set()
@@ -1043,7 +1206,7 @@ class Store(Keyspace):
             self._check_open()
             if policy == self._fsync:
                 return
-            failure = getattr(self._writer, "failure", None)
+            failure = getattr(self._real_writer(), "failure", None)
             if failure is not None:  # a new journal must not hide the failed one
                 raise MediumError(f"the journal failed ({failure}): its policy cannot change")
             prepared = self._prepare_journal()  # None while parked (restore() starts one)
@@ -1051,8 +1214,9 @@ class Store(Keyspace):
                 with self._lock:
                     self._check_open()
                     self._fsync = policy
-                    if prepared is not None and self._writer is not _PARKED:
-                        written = self._writer.written if self._writer is not None else 0
+                    real = self._real_writer()
+                    if prepared is not None and real is not _PARKED:
+                        written = real.written if real is not None else 0
                         self._start_journal(prepared[0], file=prepared[1])
                         prepared = None
                         # Compaction measures the journal being written: it
@@ -1071,7 +1235,7 @@ class Store(Keyspace):
         (:class:`~snapkv.errors.NoSpaceError`) is no failure: the journal
         takes the next write that fits.
         """
-        failure = getattr(self._writer, "failure", None)
+        failure = getattr(self._real_writer(), "failure", None)
         return failure if isinstance(failure, str) else None
 
     @property
@@ -1084,7 +1248,7 @@ class Store(Keyspace):
         :meth:`restore` and after :meth:`close`. Read without the lock: the
         number can lag a write that is being appended at the same moment.
         """
-        writer = self._writer
+        writer = self._real_writer()
         return writer.written if isinstance(writer, jr.JournalWriter) else 0
 
     def __enter__(self) -> Store:

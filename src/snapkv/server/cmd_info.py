@@ -24,6 +24,7 @@ from snapkv.replication.status import replication_info
 from snapkv.server.conf import show_percentile
 from snapkv.server.latency import Latency, percentile_usec
 from snapkv.server.pubsub import counts as pubsub_counts
+from snapkv.server.replicas.primary import replication_fields, sync_stats
 from snapkv.server.resp.writer import bulk
 from snapkv.server.scripting import cached_scripts, lua_memory
 from snapkv.server.scripting.functions import functions_info
@@ -70,7 +71,6 @@ _TITLES = {
 _DEFAULT_SECTIONS = frozenset(_TITLES) - {"commandstats", "latencystats"}
 #: Characters Redis's ``getSafeInfoString`` replaces in names it prints.
 _UNSAFE = str.maketrans("#:\n\r", "____")
-_REPLID = secrets.token_hex(20)
 
 
 def _rss() -> int:
@@ -351,6 +351,7 @@ def _stats_section(server: ServerState, errors: ErrorStats, ops: int) -> dict[st
         "unexpected_error_replies"
     )
     stats.update((name, "0.00" if name == "expired_stale_perc" else 0) for name in zero.split())
+    stats.update(sync_stats(server))
     keys, items, prefixes = tracking_counts(server)
     stats["tracking_total_keys"] = keys
     stats["tracking_total_items"] = items
@@ -369,20 +370,9 @@ def _stats_section(server: ServerState, errors: ErrorStats, ops: int) -> dict[st
     return stats
 
 
-def _replication_section() -> dict[str, object]:
-    return {
-        "role": "master",
-        "connected_slaves": 0,
-        "master_failover_state": "no-failover",
-        "master_replid": _REPLID,
-        "master_replid2": "0" * 40,
-        "master_repl_offset": 0,
-        "second_repl_offset": -1,
-        "repl_backlog_active": 0,
-        "repl_backlog_size": 0,
-        "repl_backlog_first_byte_offset": 0,
-        "repl_backlog_histlen": 0,
-    }
+def _replication_section(server: ServerState) -> dict[str, object]:
+    # snapkv as a Redis primary: its replicas, IDs, offsets and backlog (server/replicas).
+    return replication_fields(server)
 
 
 def _cpu_section() -> dict[str, object]:
@@ -512,7 +502,7 @@ def info_text(client: Client, sections: list[str]) -> str:
         elif name == "stats":
             fields = _stats_section(server, errors, _ops_per_sec(server, monotonic))
         elif name == "replication":
-            fields = _replication_section() | replication_info(server)
+            fields = _replication_section(server) | replication_info(server)
         elif name == "cpu":
             fields = _cpu_section()
         elif name == "commandstats":

@@ -708,6 +708,36 @@ SETTINGS: dict[str, Setting] = {
             Setting(name, name.replace("-", "_"), _single(_count_int), mutable=True)
             for name in ("tls-session-cache-size", "tls-session-cache-timeout")
         ),
+        # Replication to Redis replicas (server/replicas): the backlog and the link's timers.
+        Setting(
+            "repl-backlog-size",
+            "repl_backlog_size",
+            _single(lambda t: _memory(t, 1, _LONG_MAX)),
+            mutable=True,
+        ),
+        Setting("repl-backlog-ttl", "repl_backlog_ttl", _single(_count_int), mutable=True),
+        *(
+            Setting(
+                name,
+                "repl_ping_replica_period",
+                _single(lambda t: _integer(t, 1, _INT_MAX)),
+                mutable=True,
+            )
+            for name in ("repl-ping-replica-period", "repl-ping-slave-period")
+        ),
+        Setting(
+            "repl-timeout",
+            "repl_timeout",
+            _single(lambda t: _integer(t, 1, _INT_MAX)),
+            mutable=True,
+        ),
+        Setting(
+            "repl-diskless-sync",
+            "repl_diskless_sync",
+            _single(_yes_no),
+            show=_yn,
+            mutable=True,
+        ),
     )
 }
 

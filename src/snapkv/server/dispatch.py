@@ -60,6 +60,7 @@ import snapkv.server.cmd_multi
 import snapkv.server.cmd_object
 import snapkv.server.cmd_persistence
 import snapkv.server.cmd_pubsub
+import snapkv.server.cmd_replication
 import snapkv.server.cmd_scripting
 import snapkv.server.cmd_set
 import snapkv.server.cmd_sort
@@ -73,6 +74,7 @@ from snapkv.server.latency import FOLD_AT, Latency
 from snapkv.server.monitor import feed_monitors
 from snapkv.server.notify import install as install_notify
 from snapkv.server.pubsub import install as install_pubsub
+from snapkv.server.replicas.primary import install as install_replicas
 from snapkv.server.resp.text import to_bytes, to_text
 from snapkv.server.resp.writer import QUEUED, error
 from snapkv.server.scripting import install as install_scripting
@@ -188,6 +190,7 @@ class Dispatcher(ServerState):
         install_blocking(self)
         install_scripting(self)
         install_notify(self)
+        install_replicas(self)
 
     def commands(self) -> list[Command]:
         """Every top-level command, once each."""

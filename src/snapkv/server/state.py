@@ -129,6 +129,15 @@ class Config:
     #: Redis's ``busy-reply-threshold`` (``lua-time-limit``), in milliseconds: a
     #: script running longer makes other clients' commands answer ``-BUSY``.
     busy_reply_threshold: int = 5000
+    #: Replication to Redis replicas (see :mod:`snapkv.server.replicas`): the
+    #: backlog's bytes, seconds it outlives the last replica, seconds between
+    #: PINGs in the stream, seconds of a replica's silence before it is dropped,
+    #: and ``repl-diskless-sync`` (accepted: the snapshot is always sent from memory).
+    repl_backlog_size: int = 1 << 20
+    repl_backlog_ttl: int = 3600
+    repl_ping_replica_period: int = 10
+    repl_timeout: int = 60
+    repl_diskless_sync: bool = True
     #: Redis's ``protected-mode``: while the default user has no password, only
     #: clients from 127.0.0.1 and ::1 are served (others get ``-DENIED``).
     protected_mode: bool = True
@@ -337,6 +346,8 @@ class ServerState:
         self.scripts: Any = None
         #: CLIENT TRACKING's table of tracked keys (see :mod:`snapkv.server.cmd_client`).
         self.tracking: Any = None
+        #: :mod:`snapkv.server.replicas`' primary: the Redis replicas, backlog and stream.
+        self.replicas: Any = None
 
     # ---------------------------------------------------------- gate, hooks
 

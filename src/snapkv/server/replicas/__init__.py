@@ -1,0 +1,1 @@
+"""snapkv as a replication source for Redis replicas: feed, backlog, links, primary."""

@@ -1,0 +1,372 @@
+"""The Store's records as the command stream a Redis replica applies (Redis's ``propagate``).
+
+Every record the Store commits (heard through ``Store.tap``) becomes the
+commands that have the same effect on a stock redis-server replica, with
+absolute times only, so the replica ends where snapkv is whatever its clock
+says:
+
+* SET: ``SET key value [PXAT t]``; DEL: ``DEL``; EXPIRE: ``PEXPIREAT`` or
+  ``PERSIST``; CLEAR: ``FLUSHDB`` / ``FLUSHALL``; SWAP: ``SWAPDB``; RENAME:
+  ``RENAME`` (``DEL`` + ``MOVE`` across keyspaces);
+* a container's effect as its type's command: ``HSET``/``HDEL``,
+  ``LPUSH``/``RPUSH``/``LPOP n``/``RPOP n``/``LSET``/``LTRIM``,
+  ``SADD``/``SREM``, ``ZADD``/``ZREM``, ``XADD`` with its explicit ID,
+  ``XDEL``, ``XSETID``; a whole value (PUT) as ``DEL`` and the commands
+  that build it, then ``PEXPIREAT``;
+* ``SELECT`` whenever the keyspace changes; ``MULTI``/``EXEC`` around a
+  record (a transaction's or a script's BATCH) that becomes more than one
+  command, so the replica applies it at once as snapkv did.
+
+Some effects say *where* but not *what* a command would need: a list's
+removal by index (LREM) or insertion inside it (LINSERT), a stream's trim
+(the replica's XDEL would move its max-deleted ID, which XSETID puts back).
+For those the key is written from memory as it is *after* the record:
+``DEL`` and its whole value (a stream: its metadata with ``XSETID``). A
+record written outside a transaction reaches the tap before memory changes,
+so such a record waits (:meth:`Feed.settle`) until the next record, the
+next expiry or the primary's next delivery, each of which sees memory after it;
+a transaction's BATCH reaches the tap once its writes are in memory, so it
+is translated at once.
+
+Keys that expire are sent as ``DEL`` (:meth:`Feed.expired`, from the
+Store's expired listener), as Redis's primary sends them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from snapkv import journal as jr
+from snapkv.server.resp.text import to_bytes
+from snapkv.values import hashes, lists, sets, streams, zsets
+
+__all__ = ["Feed", "command"]
+
+#: Items per command when a whole value is written (Redis's AOF rewrite uses 64).
+_CHUNK = 512
+_MASK = 2**64 - 1
+
+Cmd = tuple[int | None, list[str]]  # the keyspace it runs in (None: any), argv
+
+
+def command(argv: Sequence[str]) -> bytes:
+    """One command as a RESP array of bulk strings (what a replica reads)."""
+    parts = [b"*%d\r\n" % len(argv)]
+    for arg in argv:
+        data = to_bytes(arg)
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
+def _score(value: Any) -> str:
+    """A score as Redis parses it back to the same double (``repr`` round-trips)."""
+    number = float(value)
+    if number == float("inf"):
+        return "inf"
+    if number == float("-inf"):
+        return "-inf"
+    return repr(number)
+
+
+def _sid(ms: Any, seq: Any) -> str:
+    return f"{int(ms) & _MASK}-{int(seq) & _MASK}"
+
+
+def _whole(op: Any) -> bool:
+    """Whether ``op``'s key is written whole from memory (see the module docstring)."""
+    if op[0] != "edit":
+        return False
+    vtype, opcode, items = op[3], op[4], op[5]
+    if vtype == lists.CODE:
+        if opcode == lists.OP_REMOVE:
+            return True
+        if opcode == lists.OP_SPLICE:
+            index, count = items[0], items[1]
+            values = len(items) - 2
+            return not ((count == values and count > 0) or (count == 0 and index == 0))
+        return False
+    return bool(vtype == streams.CODE and opcode == streams.OP_INSERT)
+
+
+def _trim(op: Any) -> bool:
+    """A stream trim: XDEL, then the stream's metadata as memory holds it after the record."""
+    return bool(op[0] == "edit" and op[3] == streams.CODE and op[4] == streams.OP_TRIM)
+
+
+def _stateful(op: Any) -> bool:
+    """Whether ``op`` is said with memory as it is after its record."""
+    return _whole(op) or _trim(op)
+
+
+def _keys(op: Any) -> list[tuple[int, str]]:
+    kind = op[0]
+    if kind in ("clear", "swap"):
+        return []
+    if kind == "rename":
+        return [(op[1], op[2]), (op[3], op[4])]
+    return [(op[1], op[2])]
+
+
+class Feed:
+    """Turns records into replica commands, in order, handing the bytes to ``emit``.
+
+    Every method is called under the Store's lock (the tap, the expired
+    listener, ``Store.frozen_copy``'s mark) or takes it (:meth:`settle_locked`),
+    so memory read here is exactly the state the stream has reached.
+    """
+
+    def __init__(self, store: Any, emit: Callable[[bytes], None]) -> None:
+        self._store = store
+        self._emit = emit
+        #: The keyspace the stream last selected; -1: none (the next command selects).
+        self.db = -1
+        self._pending: tuple[jr.SimpleOp, ...] | None = None
+
+    # ------------------------------------------------------------- entries
+
+    def record(self, record: bytes) -> None:
+        """The tap's listener: one committed record (caller holds the Store's lock)."""
+        self.settle()
+        op: Any = jr.decode_record(record)
+        ops: tuple[Any, ...] = op[1] if op[0] == "batch" else (op,)
+        if not self._store.in_transaction and any(_stateful(each) for each in ops):
+            self._pending = ops  # memory changes after this returns: see settle()
+            return
+        self._group(ops)
+
+    def expired(self, db: int, keys: list[str]) -> None:
+        """Keys the Store reclaimed as expired: ``DEL`` each (caller holds the Store's lock)."""
+        self.settle()
+        for key in keys:
+            self._send([(db, ["DEL", key])])
+
+    def settle(self) -> None:
+        """Translate the record that waited for memory after it (caller holds the Store's lock)."""
+        pending = self._pending
+        if pending is not None:
+            self._pending = None
+            self._group(pending)
+
+    @property
+    def waiting(self) -> bool:
+        """Whether a record waits for :meth:`settle`."""
+        return self._pending is not None
+
+    def restart(self) -> None:
+        """A replica starts from here: the next command selects its keyspace again."""
+        self.db = -1
+
+    # ---------------------------------------------------------- translation
+
+    def _group(self, ops: Sequence[Any]) -> None:
+        redo = self._rewritten(ops)
+        cmds: list[Cmd] = []
+        fix: list[tuple[int, str]] = []
+        for op in ops:
+            if any(key in redo for key in _keys(op)):
+                continue
+            cmds += self._commands(op)
+            if _trim(op):
+                fix.append((op[1], op[2]))
+        for db, key in redo:
+            cmds += self._rewrite(db, key)
+        for db, key in dict.fromkeys(fix):
+            cmds += self._meta(db, key)
+        self._send(cmds)
+
+    def _rewritten(self, ops: Sequence[Any]) -> dict[tuple[int, str], None]:
+        """The keys written whole from memory: stateful effects, and what a rename or swap ties."""
+        redo: dict[tuple[int, str], None] = {}
+        for op in ops:
+            if _whole(op):
+                redo[(op[1], op[2])] = None
+        if not redo:
+            return redo
+        for _ in range(2):  # a rename of a rewritten key ties its other end, and so on
+            for op in ops:
+                if op[0] == "rename":
+                    ends = [(op[1], op[2]), (op[3], op[4])]
+                    if any(end in redo for end in ends):
+                        redo.update(dict.fromkeys(ends))
+                elif op[0] == "swap":
+                    a, b = op[1], op[2]
+                    for db, key in list(redo):
+                        if db in (a, b):
+                            redo[(b if db == a else a, key)] = None
+        return redo
+
+    def _send(self, cmds: list[Cmd]) -> None:
+        if not cmds:
+            return
+        parts: list[bytes] = []
+        wrap = len(cmds) > 1
+        if wrap:
+            parts.append(command(["MULTI"]))
+        for db, argv in cmds:
+            if db is not None and db != self.db:
+                parts.append(command(["SELECT", str(db)]))
+                self.db = db
+            parts.append(command(argv))
+        if wrap:
+            parts.append(command(["EXEC"]))
+        self._emit(b"".join(parts))
+
+    def _commands(self, op: Any) -> list[Cmd]:  # a SimpleOp, dispatched on its kind
+        kind = op[0]
+        if kind == "set":
+            _, db, key, value, at = op
+            return [(db, ["SET", key, value, "PXAT", str(at)] if at else ["SET", key, value])]
+        if kind == "del":
+            return [(op[1], ["DEL", op[2]])]
+        if kind == "clear":
+            db = op[1]
+            if db == jr.ALL_KEYSPACES:
+                return [(None, ["FLUSHALL"])]
+            return [(db, ["FLUSHDB"])]
+        if kind == "expire":
+            _, db, key, at = op
+            return [(db, ["PEXPIREAT", key, str(at)] if at else ["PERSIST", key])]
+        if kind == "swap":
+            return [(None, ["SWAPDB", str(op[1]), str(op[2])])]
+        if kind == "rename":
+            _, db, key, tdb, target = op
+            if db == tdb:
+                return [(db, ["RENAME", key, target])]
+            return [(tdb, ["DEL", target]), (db, ["MOVE", key, str(tdb)])]
+        if kind == "put":
+            _, db, key, vtype, items, at = op
+            return self._build(db, key, vtype, items, at)
+        if kind == "edit":
+            return self._edit(op)
+        raise ValueError(f"a record of kind {kind!r} has no replica command")
+
+    def _edit(self, op: Any) -> list[Cmd]:  # an EditOp
+        _, db, key, vtype, opcode, items = op
+        texts = [str(item) for item in items]
+        if vtype == hashes.CODE:
+            return [(db, ["HSET" if opcode == hashes.OP_SET else "HDEL", key, *texts])]
+        if vtype == sets.CODE:
+            return [(db, ["SADD" if opcode == sets.OP_ADD else "SREM", key, *texts])]
+        if vtype == zsets.CODE:
+            if opcode == zsets.OP_REM:
+                return [(db, ["ZREM", key, *texts])]
+            pairs: list[str] = []
+            for i in range(0, len(items), 2):
+                pairs += (_score(items[i]), str(items[i + 1]))
+            return [(db, ["ZADD", key, *pairs])]
+        if vtype == lists.CODE:
+            return self._list_edit(db, key, opcode, items)
+        if vtype == streams.CODE:
+            if opcode == streams.OP_ADD:
+                return [(db, ["XADD", key, _sid(items[0], items[1]), *texts[2:]])]
+            if opcode in (streams.OP_DEL, streams.OP_TRIM):
+                ids = [_sid(items[i], items[i + 1]) for i in range(0, len(items), 2)]
+                return [(db, ["XDEL", key, *ids])] if ids else []
+            if opcode == streams.OP_META:
+                last, added, deleted = _sid(*items[0:2]), items[2], _sid(*items[3:5])
+                argv = ["XSETID", key, last, "ENTRIESADDED", str(int(added) & _MASK)]
+                return [(db, [*argv, "MAXDELETEDID", deleted])]
+        raise ValueError(f"no replica command for effect {opcode} of value type {vtype}")
+
+    def _list_edit(self, db: int, key: str, opcode: int, items: tuple[Any, ...]) -> list[Cmd]:
+        texts = [str(item) for item in items]
+        if opcode == lists.OP_PUSH_LEFT:
+            return [(db, ["LPUSH", key, *texts])]
+        if opcode == lists.OP_PUSH_RIGHT:
+            return [(db, ["RPUSH", key, *texts])]
+        if opcode in (lists.OP_POP_LEFT, lists.OP_POP_RIGHT):
+            name = "LPOP" if opcode == lists.OP_POP_LEFT else "RPOP"
+            return [(db, [name, key, str(len(items))])]
+        if opcode == lists.OP_TRIM:
+            start, count = int(items[0]), int(items[1])
+            if count == 0:
+                return [(db, ["LTRIM", key, "1", "0"])]  # start > end: the list goes
+            return [(db, ["LTRIM", key, str(start), str(start + count - 1)])]
+        if opcode == lists.OP_SPLICE:
+            index, count, values = int(items[0]), int(items[1]), texts[2:]
+            if count == 0:  # only at the head here (see _stateful)
+                return [(db, ["LPUSH", key, *reversed(values)])]
+            return [(db, ["LSET", key, str(index + i), value]) for i, value in enumerate(values)]
+        raise ValueError(f"list effect {opcode} needs the list (see _stateful)")
+
+    # ------------------------------------------------------ whole values
+
+    def _rewrite(self, db: int, key: str) -> list[Cmd]:
+        """``key`` as memory holds it now: gone, or written whole."""
+        data, expires, _ = self._store.db(db)._space
+        value = data.get(key)
+        if value is None:
+            return [(db, ["DEL", key])]
+        at = expires.get(key, 0) if expires else 0
+        if isinstance(value, str):
+            return [(db, ["DEL", key]), *self._commands(("set", db, key, value, at))]
+        kind = _kind(value)
+        return self._build(db, key, kind.CODE, tuple(kind.flat(value)), at)
+
+    def _meta(self, db: int, key: str) -> list[Cmd]:
+        """A stream's metadata as memory holds it now (after XDELs that stood for a trim)."""
+        data, _, _ = self._store.db(db)._space
+        value = data.get(key)
+        if not isinstance(value, streams.Stream):
+            return []
+        return self._edit(("edit", db, key, streams.CODE, streams.OP_META, _stream_meta(value)))
+
+    def _build(self, db: int, key: str, vtype: int, items: Sequence[Any], at: int) -> list[Cmd]:
+        """DEL, then the commands that create the value of type ``vtype`` from its flat items."""
+        cmds: list[Cmd] = [(db, ["DEL", key])]
+        texts = [str(item) for item in items]
+        if vtype == hashes.CODE:
+            cmds += _chunked(db, ["HSET", key], texts, 2)
+        elif vtype == lists.CODE:
+            cmds += _chunked(db, ["RPUSH", key], texts, 1)
+        elif vtype == sets.CODE:
+            cmds += _chunked(db, ["SADD", key], texts, 1)
+        elif vtype == zsets.CODE:
+            pairs: list[str] = []
+            for i in range(0, len(items), 2):
+                pairs += (_score(items[i]), str(items[i + 1]))
+            cmds += _chunked(db, ["ZADD", key], pairs, 2)
+        elif vtype == streams.CODE:
+            cmds += _stream_build(db, key, items)
+        else:
+            raise ValueError(f"value type {vtype} has no replica commands")
+        if at:
+            cmds.append((db, ["PEXPIREAT", key, str(at)]))
+        return cmds
+
+
+def _kind(value: Any) -> Any:
+    for kind in (hashes, lists, sets, zsets, streams):
+        if isinstance(value, kind.CLASS):
+            return kind
+    raise TypeError(f"{type(value).__name__} is not a value type")
+
+
+def _stream_meta(value: streams.Stream) -> tuple[int, int, int, int, int]:
+    return (*value.last, value.added, *value.deleted)
+
+
+def _stream_build(db: int, key: str, items: Sequence[Any]) -> list[Cmd]:
+    """A stream from its flat form: each entry by XADD with its ID, then XSETID."""
+    meta = items[: streams.META_ITEMS]
+    cmds: list[Cmd] = []
+    pos = streams.META_ITEMS
+    while pos < len(items):
+        ms, seq, n = items[pos], items[pos + 1], int(items[pos + 2])
+        fields = [str(item) for item in items[pos + 3 : pos + 3 + 2 * n]]
+        cmds.append((db, ["XADD", key, _sid(ms, seq), *fields]))
+        pos += 3 + 2 * n
+    if not cmds:
+        # An empty stream exists in Redis too: made by an entry trimmed away at once.
+        last = _sid(meta[0], meta[1])
+        cmds.append((db, ["XADD", key, "MAXLEN", "0", last, "x", "y"]))
+    last, added, deleted = _sid(meta[0], meta[1]), int(meta[2]) & _MASK, _sid(meta[3], meta[4])
+    cmds.append((db, ["XSETID", key, last, "ENTRIESADDED", str(added), "MAXDELETEDID", deleted]))
+    return cmds
+
+
+def _chunked(db: int, head: list[str], texts: Iterable[str], step: int) -> list[Cmd]:
+    items = list(texts)
+    size = _CHUNK * step
+    return [(db, [*head, *items[i : i + size]]) for i in range(0, len(items), size)]

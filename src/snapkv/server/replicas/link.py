@@ -1,0 +1,118 @@
+"""One attached replica: its state, what it was sent and acknowledged, its output bound.
+
+A replica is a client connection that sent SYNC or PSYNC (Redis's
+``CLIENT_SLAVE``). Its states are Redis's ``SLAVE_STATE_*`` as INFO names
+them: ``wait_bgsave`` while its snapshot is being written (the stream
+after the snapshot's offset is buffered here, in :attr:`Link.buffered`),
+then ``online``: the stream goes to its connection as it comes.
+
+Output bound: Redis's ``client-output-buffer-limit replica`` (hard, soft,
+seconds), over what the connection has not yet sent plus what is buffered
+during the snapshot; a replica over it is dropped with Redis's log line,
+and reconnects (a partial resync if the backlog still holds its offset).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from snapkv.server.client import Client
+
+__all__ = ["Link", "unsent"]
+
+log = logging.getLogger("snapkv.server")
+
+
+def unsent(client: Client) -> int:
+    """Bytes written to ``client``'s connection and not yet taken by the socket.
+
+    Read through the connection that ``client.kill`` is bound to (the
+    network layer binds it to ``Connection.close``): 0 for a client
+    without a connection.
+    """
+    connection = getattr(client.kill, "__self__", None)
+    transport = getattr(connection, "transport", None)
+    if transport is None:
+        return 0
+    size: int = transport.get_write_buffer_size()
+    return size
+
+
+class Link:
+    """What the primary keeps about one replica (Redis's replica fields of ``client``)."""
+
+    __slots__ = (
+        "ack_offset",
+        "ack_time",
+        "buffered",
+        "buffered_size",
+        "capa",
+        "client",
+        "ip",
+        "listening_port",
+        "sent",
+        "soft_since",
+        "state",
+    )
+
+    def __init__(self, client: Client, *, ip: str, port: int, capa: set[str]) -> None:
+        self.client = client
+        self.ip = ip
+        #: REPLCONF listening-port (0 when the replica did not say).
+        self.listening_port = port
+        self.capa = capa
+        #: ``wait_bgsave`` or ``online``.
+        self.state = "wait_bgsave"
+        #: The stream's offset up to which this replica was given bytes.
+        self.sent = 0
+        #: Its last REPLCONF ACK offset, and when (``time.monotonic()``) it came.
+        self.ack_offset = 0
+        self.ack_time = time.monotonic()
+        #: The stream after its snapshot's offset, while the snapshot is written.
+        self.buffered: list[bytes] = []
+        self.buffered_size = 0
+        self.soft_since: float | None = None
+
+    def deliver(self, start: int, data: bytes) -> None:
+        """The stream's bytes from offset ``start + 1``; what this replica has is skipped."""
+        skip = self.sent - start
+        if skip >= len(data):
+            return
+        piece = data[skip:] if skip > 0 else data
+        self.sent += len(piece)
+        if self.state == "online":
+            self.client.push(piece)
+        else:
+            self.buffered.append(piece)
+            self.buffered_size += len(piece)
+
+    def go_online(self, snapshot: bytes) -> None:
+        """The snapshot is ready: send it as a bulk (``$<len>``), then the stream buffered since."""
+        pieces = [b"$%d\r\n" % len(snapshot), snapshot, *self.buffered]
+        self.buffered = []
+        self.buffered_size = 0
+        self.state = "online"
+        self.client.push(b"".join(pieces))
+
+    def over_limit(self, limits: tuple[int, int, int]) -> bool:
+        """Whether this replica's unsent output passed ``client-output-buffer-limit replica``."""
+        hard, soft, seconds = limits
+        if not (hard or soft):
+            return False
+        size = unsent(self.client) + self.buffered_size
+        if hard and size >= hard:
+            return True
+        if soft and size >= soft:
+            now = time.monotonic()
+            if self.soft_since is None:
+                self.soft_since = now
+            return now - self.soft_since > seconds
+        self.soft_since = None
+        return False
+
+    def name(self) -> str:
+        """The replica as Redis's log lines name it: ``ip:port``."""
+        return f"{self.ip}:{self.listening_port}"

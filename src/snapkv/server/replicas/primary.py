@@ -1,0 +1,413 @@
+"""snapkv as a Redis primary: replicas attach, get a snapshot, then every write (``replication.c``).
+
+The registry (``server.replicas``, made by :func:`install`) holds the
+backlog, the :class:`~snapkv.server.replicas.feed.Feed` and the attached
+replicas (:class:`~snapkv.server.replicas.link.Link`):
+
+* The first replica creates the backlog (a new replication ID, as Redis's
+  ``createReplicationBacklog``) and taps the Store: from then on every
+  record the Store commits becomes commands (the feed, under the Store's
+  lock, on whichever thread wrote), fed to the backlog and queued for the
+  replicas; :meth:`Primary.ship`, on the event loop's thread, hands the
+  queue to each replica's connection. Without replicas for
+  ``repl-backlog-ttl`` seconds the backlog is freed and the tap removed.
+* ``PSYNC replid offset`` continues from the backlog (``+CONTINUE``) when
+  it holds that offset; otherwise (and for ``SYNC``) a full
+  resynchronisation: ``+FULLRESYNC <replid> <offset>``, the Store's frozen
+  copy taken at exactly that offset, written as an RDB file by a thread
+  (never the event loop's), sent as one bulk; the stream after the offset
+  is buffered for that replica until then.
+* Every second (Redis's ``replicationCron``): a ``PING`` into the stream
+  every ``repl-ping-replica-period`` seconds, replicas silent for
+  ``repl-timeout`` dropped, the output bound checked.
+* ``REPLCONF ACK`` offsets give each replica's lag and serve ``WAIT``.
+
+The snapshot is written in memory, not to disk: ``repl-diskless-sync`` is
+accepted and changes nothing (see docs/SERVER.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from snapkv.rdb.file import RDBWriter
+from snapkv.server.client import Blocked
+from snapkv.server.replicas.backlog import ZERO_ID, Backlog, new_replid
+from snapkv.server.replicas.feed import Feed, command
+from snapkv.server.replicas.link import Link
+from snapkv.server.resp.writer import integer
+
+if TYPE_CHECKING:
+    from snapkv.server.client import Client
+    from snapkv.server.state import ServerState
+    from snapkv.store import FrozenCopy
+
+__all__ = ["Primary", "install", "registry", "replication_fields", "sync_stats"]
+
+log = logging.getLogger("snapkv.server")
+
+_PING = command(["PING"])
+_GETACK = command(["REPLCONF", "GETACK", "*"])
+
+
+class _Waiter:
+    __slots__ = ("client", "count", "offset", "timer")
+
+    def __init__(self, client: Client, count: int, offset: int) -> None:
+        self.client = client
+        self.count = count
+        self.offset = offset
+        self.timer: Any = None
+
+
+class Primary:
+    """The replicas of one server, its backlog and its stream (see the module docstring)."""
+
+    def __init__(self, server: ServerState) -> None:
+        self.server = server
+        self.store = server.store
+        self.backlog: Backlog | None = None
+        #: The replication ID INFO shows before any replica (the backlog makes a new one).
+        self.replid = new_replid()
+        self.feed = Feed(self.store, self._emit)
+        self.links: list[Link] = []
+        #: INFO stats' sync_full, sync_partial_ok, sync_partial_err.
+        self.sync_full = 0
+        self.sync_partial_ok = 0
+        self.sync_partial_err = 0
+        self._mutex = threading.Lock()  # backlog and queue; taken after the Store's lock
+        self._queue: list[tuple[int, bytes]] = []
+        self._shipping = False
+        self._waiters: list[_Waiter] = []
+        self._cron: Any = None
+        self._last_ping = 0.0
+        self._alone_since = time.monotonic()
+        self._listener_before: Any = None
+        #: REPLCONF listening-port / ip-address / capa of clients not yet replicas.
+        self.handshakes: dict[int, tuple[int, str, set[str]]] = {}
+
+    # ------------------------------------------------------------ stream
+
+    def _emit(self, data: bytes) -> None:
+        """The feed's bytes (caller holds the Store's lock): into the backlog and the queue."""
+        with self._mutex:
+            backlog = self.backlog
+            if backlog is None:
+                return
+            self._queue.append((backlog.offset, data))
+            backlog.feed(data)
+            if self._shipping:
+                return
+            self._shipping = True
+        call = self.server.threadsafe_call
+        if call is None:
+            self.ship()
+        else:
+            call(self.ship)
+
+    def ship(self) -> None:
+        """Hand the queued stream to each replica (on the event loop's thread)."""
+        if self.feed.waiting:
+            self.store.under_lock(self.feed.settle, blocking=False)
+        with self._mutex:
+            queue, self._queue = self._queue, []
+            self._shipping = False
+        if not queue:
+            return
+        limits = self.server.config.client_output_buffer_limit["replica"]
+        for link in list(self.links):
+            for start, data in queue:
+                link.deliver(start, data)
+            if link.over_limit(limits):
+                self._drop(link, "for overcoming of output buffer limits.")
+
+    def _drop(self, link: Link, why: str) -> None:
+        log.warning("Client %s scheduled to be closed ASAP %s", link.client.info_line(), why)
+        self._forget(link.client)
+        link.client.kill()
+
+    def _start(self) -> Backlog:
+        """The first replica: a backlog with a new replication ID, the Store tapped."""
+        backlog = self.backlog
+        if backlog is not None:
+            return backlog
+        with self._mutex:
+            self.backlog = backlog = Backlog(self.server.config.repl_backlog_size)
+        store = self.store
+        before = store.expired_listener
+        feed = self.feed
+
+        def expired(db: int, keys: list[str]) -> None:
+            if before is not None:
+                before(db, keys)
+            feed.expired(db, keys)
+
+        self._listener_before = before
+        store.expired_listener = expired
+        store.tap(feed.record)
+        self._arm()
+        return backlog
+
+    def _stop(self) -> None:
+        """No replica for ``repl-backlog-ttl``: free the backlog, stop listening."""
+        store = self.store
+        store.tap(None)
+        store.expired_listener = self._listener_before
+        with self._mutex:
+            self.backlog = None
+            self._queue = []
+        self.feed.restart()
+        log.info(
+            "Replication backlog freed after %d seconds without connected replicas.",
+            self.server.config.repl_backlog_ttl,
+        )
+
+    # -------------------------------------------------------------- sync
+
+    def attach(self, client: Client, link: Link, replid: str | None, offset: int) -> bytes:
+        """SYNC (``replid`` None) or PSYNC: the reply, and the replica registered."""
+        backlog = self.backlog
+        if replid is not None and backlog is not None and backlog.can_continue(replid, offset):
+            with self._mutex:
+                data = backlog.since(offset)
+                link.sent = backlog.offset
+                link.ack_offset = offset - 1
+                link.state = "online"
+                self.links.append(link)
+            self.sync_partial_ok += 1
+            log.info(
+                "Partial resynchronization request from %s accepted. Sending %d bytes of "
+                "backlog starting from offset %d.",
+                link.name(),
+                len(data),
+                offset,
+            )
+            return b"+CONTINUE %s\r\n%s" % (backlog.replid.encode(), data)
+        if replid is not None and replid != "?":
+            self.sync_partial_err += 1
+        self.sync_full += 1
+        backlog = self._start()
+
+        def mark() -> int:
+            self.feed.settle()
+            self.feed.restart()  # the replica's stream selects its keyspace anew
+            with self._mutex:
+                link.sent = backlog.offset
+                self.links.append(link)
+                return backlog.offset
+
+        copy = self.store.frozen_copy(mark)
+        at: int = copy.mark
+        log.info("Full resync requested by replica %s", link.name())
+        thread = threading.Thread(
+            target=self._snapshot,
+            args=(link, copy, backlog.replid, at),
+            name="snapkv-repl-snapshot",
+            daemon=True,
+        )
+        thread.start()
+        if replid is None:
+            return b""  # SYNC: the bulk alone
+        return b"+FULLRESYNC %s %d\r\n" % (backlog.replid.encode(), at)
+
+    def _snapshot(self, link: Link, copy: FrozenCopy, replid: str, offset: int) -> None:
+        """The frozen copy as an RDB file (on its own thread), then handed to the loop."""
+        pieces: list[bytes] = []
+        try:
+            aux = {"repl-stream-db": "0", "repl-id": replid, "repl-offset": str(offset)}
+            writer = RDBWriter(pieces.append, aux=aux)
+            for db, keys, values, expires in copy.spaces:
+                writer.select_db(db, len(keys), len(expires) if expires else 0)
+                for key, value in zip(keys, values, strict=True):
+                    at = expires.get(key) if expires else None
+                    writer.entry(key, value, at)
+            writer.finish()
+        except Exception:
+            log.exception("Replica %s: the snapshot for its full resync failed", link.name())
+            self._call(lambda: self._drop(link, "after a failed snapshot."))
+            return
+        finally:
+            copy.release()
+        data = b"".join(pieces)
+        self._call(lambda: self._online(link, data))
+
+    def _online(self, link: Link, data: bytes) -> None:
+        if link not in self.links:
+            return  # gone meanwhile
+        self.ship()  # what the queue holds goes into its buffer first
+        link.go_online(data)
+        log.info(
+            "Synchronization with replica %s succeeded (%d bytes of snapshot)",
+            link.name(),
+            len(data),
+        )
+
+    def _call(self, call: Any) -> None:
+        threadsafe = self.server.threadsafe_call
+        if threadsafe is None:
+            call()
+        else:
+            threadsafe(call)
+
+    # ------------------------------------------------------------ replicas
+
+    def link_of(self, client: Client) -> Link | None:
+        for link in self.links:
+            if link.client is client:
+                return link
+        return None
+
+    def _forget(self, client: Client) -> None:
+        link = self.link_of(client)
+        if link is not None:
+            self.links.remove(link)
+            log.info("Connection with replica %s lost.", link.name())
+            if not self.links:
+                self._alone_since = time.monotonic()
+
+    def acked(self, client: Client, offset: int) -> None:
+        """REPLCONF ACK ``offset`` from a replica."""
+        link = self.link_of(client)
+        if link is None:
+            return
+        link.ack_offset = max(link.ack_offset, offset)
+        link.ack_time = time.monotonic()
+        if self._waiters:
+            self._serve_waiters()
+
+    def acknowledged(self, offset: int) -> int:
+        """How many online replicas acknowledged ``offset``."""
+        return sum(1 for link in self.links if link.state == "online" and link.ack_offset >= offset)
+
+    @property
+    def offset(self) -> int:
+        """``master_repl_offset``."""
+        backlog = self.backlog
+        return backlog.offset if backlog is not None else 0
+
+    # ---------------------------------------------------------------- WAIT
+
+    def wait(self, client: Client, count: int, timeout_ms: int) -> bytes:
+        """WAIT: the reply now, or ``b""`` with ``client`` blocked until enough replicas ack."""
+        target = self.offset
+        have = self.acknowledged(target)
+        if have >= count or client.scripting or self.store.in_transaction or not self.links:
+            return integer(have)
+        waiter = _Waiter(client, count, target)
+        self._waiters.append(waiter)
+        client.blocked = Blocked([], "wait", deadline=None, cancel=lambda: self._unwait(waiter))
+        self.store.under_lock(lambda: self._emit(_GETACK))
+        later = self.server.call_later
+        if timeout_ms > 0 and later is not None:
+            waiter.timer = later(timeout_ms / 1000, lambda: self._timeout(waiter))
+        return b""
+
+    def _unwait(self, waiter: _Waiter) -> None:
+        if waiter in self._waiters:
+            self._waiters.remove(waiter)
+        if waiter.timer is not None:
+            waiter.timer.cancel()
+
+    def _timeout(self, waiter: _Waiter) -> None:
+        if waiter in self._waiters:
+            self._waiters.remove(waiter)
+            waiter.client.wake(integer(self.acknowledged(waiter.offset)))
+
+    def _serve_waiters(self) -> None:
+        for waiter in list(self._waiters):
+            have = self.acknowledged(waiter.offset)
+            if have >= waiter.count:
+                self._unwait(waiter)
+                waiter.client.wake(integer(have))
+
+    # ---------------------------------------------------------------- cron
+
+    def _arm(self) -> None:
+        later = self.server.call_later
+        if self._cron is None and later is not None:
+            self._cron = later(1.0, self._tick)
+
+    def _tick(self) -> None:
+        """Once a second while there is a backlog (Redis's ``replicationCron``)."""
+        self._cron = None
+        if self.backlog is None:
+            return
+        config = self.server.config
+        now = time.monotonic()
+        for link in list(self.links):
+            if link.state == "online" and now - link.ack_time > config.repl_timeout:
+                log.warning("Disconnecting timedout replica (streaming sync): %s", link.name())
+                self._forget(link.client)
+                link.client.kill()
+        if self.links and now - self._last_ping >= config.repl_ping_replica_period:
+            self._last_ping = now
+            self.store.under_lock(lambda: self._emit(_PING))
+        self.ship()
+        ttl = config.repl_backlog_ttl
+        if not self.links and ttl and now - self._alone_since >= ttl:
+            self._stop()
+            return
+        self._arm()
+
+    def client_gone(self, client: Client) -> None:
+        self.handshakes.pop(client.id, None)
+        self._forget(client)
+        for waiter in list(self._waiters):
+            if waiter.client is client:
+                self._unwait(waiter)
+
+
+def install(server: ServerState) -> None:
+    """Give ``server`` its replicas registry (``server.replicas``)."""
+    primary = Primary(server)
+    server.replicas = primary
+    server.client_gone.append(primary.client_gone)
+
+
+def registry(server: ServerState) -> Primary:
+    """The server's :class:`Primary` (made on first use for a server built without it)."""
+    primary = server.replicas
+    if primary is None:
+        install(server)
+        primary = server.replicas
+    assert isinstance(primary, Primary)
+    return primary
+
+
+def replication_fields(server: ServerState) -> dict[str, object]:
+    """INFO replication as a Redis primary shows it: its replicas, IDs, offsets, backlog."""
+    primary = registry(server)
+    backlog = primary.backlog
+    now = time.monotonic()
+    fields: dict[str, object] = {"role": "master", "connected_slaves": len(primary.links)}
+    for i, link in enumerate(primary.links):
+        lag = int(now - link.ack_time)
+        fields[f"slave{i}"] = (
+            f"ip={link.ip},port={link.listening_port},state={link.state},"
+            f"offset={link.ack_offset},lag={lag}"
+        )
+    fields["master_failover_state"] = "no-failover"
+    fields["master_replid"] = backlog.replid if backlog is not None else primary.replid
+    fields["master_replid2"] = backlog.replid2 if backlog is not None else ZERO_ID
+    fields["master_repl_offset"] = primary.offset
+    fields["second_repl_offset"] = backlog.second_offset if backlog is not None else -1
+    fields["repl_backlog_active"] = int(backlog is not None)
+    fields["repl_backlog_size"] = backlog.size if backlog is not None else 0
+    fields["repl_backlog_first_byte_offset"] = (
+        backlog.first_byte_offset if backlog is not None else 0
+    )
+    fields["repl_backlog_histlen"] = backlog.histlen if backlog is not None else 0
+    return fields
+
+
+def sync_stats(server: ServerState) -> dict[str, object]:
+    """INFO stats' full and partial resynchronisation counters."""
+    primary = registry(server)
+    return {
+        "sync_full": primary.sync_full,
+        "sync_partial_ok": primary.sync_partial_ok,
+        "sync_partial_err": primary.sync_partial_err,
+    }
