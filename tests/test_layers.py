@@ -574,7 +574,6 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.server.state",
     },
     "snapkv.server.dispatch": {
-        "snapkv.server.rename",  # the config file's rename-command, at table build
         "snapkv.server.cmd_latency",
         "snapkv.server.latency",
         "snapkv.server.blocking",
@@ -626,13 +625,8 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.server.process",  # types only
         "snapkv.server.resp.hiredis_reader",
         "snapkv.server.state",
-        "snapkv.server.tls",
         "snapkv.store",
     },
-    # TLS: the ssl context from the tls-* settings, and its reload by CONFIG SET.
-    "snapkv.server.tls": {"snapkv.server.conf", "snapkv.server.state", "snapkv.server.table"},
-    # rename-command applied to the dispatcher's table.
-    "snapkv.server.rename": {"snapkv.server.conf", "snapkv.server.table"},
     "snapkv.server": {
         "snapkv.media",
         "snapkv.objstore.medium",  # --dir s3://...: the bucket as the medium
