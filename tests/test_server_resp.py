@@ -127,7 +127,11 @@ def test_inline_quoting_as_sdssplitargs() -> None:
     assert split_inline(b'ECHO ""') == [b"ECHO", b""]
     assert split_inline(b"ECHO 'it\\'s'") == [b"ECHO", b"it's"]
     assert split_inline(b'ECHO "\\xZZ"') == [b"ECHO", b"xZZ"]
-    assert split_inline(b"a\tb\x0bc") == [b"a", b"b", b"c"]
+    # Every isspace() byte separates arguments, but only space, tab, CR and LF
+    # end an unquoted one: Redis 7.0 answers "a\vb\r\n" with "unknown command 'a\vb'".
+    assert split_inline(b"a\tb\x0bc") == [b"a", b"b\x0bc"]
+    assert split_inline(b"a \x0b\x0c b\x0c") == [b"a", b"b\x0c"]
+    assert split_inline(b'"a"\x0bb') == [b"a", b"b"]  # any isspace() may follow a closing quote
     assert split_inline(b'ECHO "abc"d') is None  # a closing quote must end the argument
     assert split_inline(b"ECHO 'abc") is None
     assert split_inline(b'ECHO "abc') is None

@@ -12,6 +12,9 @@ Requests follow Redis exactly (``networking.c``: ``processMultibulkBuffer``,
 * Anything else is an inline command: one line split on whitespace, with
   ``"..."`` (C escapes, ``\\xHH``) and ``'...'`` quoting (``sdssplitargs``).
   Empty lines are skipped.
+* Redis finds a line's end with ``strchr()``, which stops at a NUL byte: a
+  header or inline line with a NUL before its end has no end to Redis, which
+  waits for one until the line is too long. So does this parser.
 * Limits: a header or inline line longer than 64 KiB without its line end,
   a bulk longer than ``max_bulk_len`` (Redis's ``proto-max-bulk-len``), more
   than ``max_args`` arguments, and, before a client has authenticated on a
@@ -59,6 +62,7 @@ _INT_MAX: Final = 2**31 - 1
 _LLONG_MAX: Final = 2**63 - 1
 
 _CR, _NL, _STAR, _DOLLAR = 13, 10, 42, 36
+_NUL: Final = b"\0"
 # Canonical small lengths parse by one dict lookup instead of a validated int().
 _SMALL: Final = {b"%d" % i: i for i in range(-1, 1024)}
 
@@ -84,13 +88,20 @@ def string2ll(digits: bytes) -> int | None:
 # --------------------------------------------------------------------- inline
 
 _SPACE: Final = frozenset(b" \t\n\r\x0b\x0c")
+#: What ends an unquoted argument (``sdssplitargs``'s switch): not ``\v`` nor ``\f``.
+_WORD_END: Final = frozenset(b" \t\n\r\0")
 _HEX: Final = frozenset(b"0123456789abcdefABCDEF")
 _ESCAPES: Final = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("b"): 8, ord("a"): 7}
 
 
 def split_inline(line: bytes) -> list[bytes] | None:
-    """Split an inline request line as Redis's ``sdssplitargs``; ``None``: unbalanced quotes."""
-    if b'"' not in line and b"'" not in line:
+    """Split an inline request line as Redis's ``sdssplitargs``; ``None``: unbalanced quotes.
+
+    ``sdssplitargs`` skips every ``isspace()`` byte between arguments, but
+    only a space, tab, CR, LF or NUL ends an unquoted one: a vertical tab or
+    a form feed inside a word is part of it (``a\\vb`` is one argument).
+    """
+    if b'"' not in line and b"'" not in line and b"\v" not in line and b"\f" not in line:
         return line.split()  # splits on exactly C's isspace() set
     args: list[bytes] = []
     i, n = 0, len(line)
@@ -136,7 +147,7 @@ def split_inline(line: bytes) -> list[bytes] | None:
                     done = True
                 else:
                     current.append(c)
-            elif i >= n or line[i] in _SPACE:
+            elif i >= n or line[i] in _WORD_END:
                 done = True
             elif line[i] == 34:
                 in_double = True
@@ -249,6 +260,15 @@ class PythonParser:
                     self._need = n - pos + 1
                     return pos
                 count = string2ll(buf[pos + 1 : nl])
+                if count is None and _NUL in buf[pos:nl]:
+                    # Redis finds the line's end with strchr(), which stops at a
+                    # NUL: to it the line has no end yet, and it waits for one
+                    # until the line is too long.
+                    if n - pos > INLINE_MAX_SIZE:
+                        self._fail("too big mbulk count string")
+                        return n
+                    self._need = n - pos + 1
+                    return pos
                 if count is None or count > _INT_MAX or count > self.max_args:
                     self._fail("invalid multibulk length")
                     return n
@@ -284,10 +304,16 @@ class PythonParser:
                     return self._fail("too big bulk count string")
                 self._need = n - pos + 1
                 break
-            if buf[pos] != _DOLLAR:
-                return self._fail(f"expected '$', got '{chr(buf[pos])}'")
-            size = _SMALL.get(buf[pos + 1 : nl])
+            size = _SMALL.get(buf[pos + 1 : nl]) if buf[pos] == _DOLLAR else None
             if size is None:
+                if _NUL in buf[pos:nl]:
+                    # No line end yet to Redis's strchr() (see the count above).
+                    if n - pos > INLINE_MAX_SIZE:
+                        return self._fail("too big bulk count string")
+                    self._need = n - pos + 1
+                    break
+                if buf[pos] != _DOLLAR:
+                    return self._fail(f"expected '$', got '{chr(buf[pos])}'")
                 size = string2ll(buf[pos + 1 : nl])
             if size is None or size < 0 or size > self.max_bulk_len:
                 return self._fail("invalid bulk length")
@@ -309,7 +335,7 @@ class PythonParser:
     def _inline(self, buf: bytes, pos: int, commands: list[list[str]]) -> int:
         """Parse one inline line; return the position after it, -2 if incomplete, -1 on error."""
         nl = buf.find(b"\n", pos)
-        if nl < 0:
+        if nl < 0 or _NUL in buf[pos:nl]:  # a NUL hides the line end from strchr()
             if len(buf) - pos > INLINE_MAX_SIZE:
                 return self._fail("too big inline request")
             return -2
