@@ -299,7 +299,8 @@ async def _main(
         # Only the main thread can take signals; a server run elsewhere is stopped by its owner.
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, on_signal, sig.name)
-    log.info("snapkv serve: ready to accept connections on %s", ", ".join(server.listening))
+    listening = [*server.listening, *(f"{where} (TLS)" for where in server.listening_tls)]
+    log.info("snapkv serve: ready to accept connections on %s", ", ".join(listening))
     notifier.send("READY=1", "STATUS=Ready to accept connections")
     if ready is not None:
         ready(server)

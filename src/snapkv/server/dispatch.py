@@ -74,6 +74,7 @@ from snapkv.server.latency import FOLD_AT, Latency
 from snapkv.server.monitor import feed_monitors
 from snapkv.server.notify import install as install_notify
 from snapkv.server.pubsub import install as install_pubsub
+from snapkv.server.rename import apply_renames
 from snapkv.server.replicas.primary import install as install_replicas
 from snapkv.server.resp.text import to_bytes, to_text
 from snapkv.server.resp.writer import QUEUED, error
@@ -176,6 +177,7 @@ class Dispatcher(ServerState):
     def __init__(self, store: Store, config: Config | None = None) -> None:
         super().__init__(store, config)
         self.table = build_table(COMMANDS)
+        apply_renames(self.table, self.config.rename_commands)  # the config file's rename-command
         #: Error replies by code (INFO errorstats).
         self.errors = ErrorStats()
         self.info["errors"] = self.errors
@@ -194,7 +196,8 @@ class Dispatcher(ServerState):
 
     def commands(self) -> list[Command]:
         """Every top-level command, once each."""
-        return [cmd for name, cmd in self.table.items() if name == cmd.name]
+        # Once each by identity: a renamed command is in the table under its new name only.
+        return list({id(cmd): cmd for cmd in self.table.values()}.values())
 
     def execute(self, client: Client, argv: list[str]) -> bytes:
         """Run one request for ``client`` and return its encoded reply."""

@@ -8,6 +8,18 @@ bytes), and does what concerns all of them:
   TCP keepalive (as Redis's ``tcp-keepalive 300``) ends half-open ones.
 * ``Config.save`` rules are checked once a second; snapshots are taken in a
   thread (see ``ServerState.bgsave``).
+* TLS (``tls-port``): a second listener per ``bind`` address whose
+  connections are the same :class:`Connection` over asyncio's TLS
+  transport (:mod:`snapkv.server.tls` builds the context; CONFIG SET
+  swaps it for new connections). With ``tls-port`` set, ``port 0`` means
+  no plaintext listener at all, as in Redis. A handshake that fails
+  (plaintext on the TLS port, an unknown CA, no client certificate) or
+  does not finish within :attr:`RespServer.tls_handshake_timeout` seconds
+  only closes that connection: asyncio logs it at debug level, no traceback.
+* Protected mode, as Redis 7.0's ``clientAcceptHandler``: while
+  ``protected-mode`` is on and the default user has no password, a client
+  whose address is not 127.0.0.1 or ::1 gets Redis's ``-DENIED`` text and
+  is closed (it counts as a rejected connection).
 * Stopping (SHUTDOWN, SIGTERM, SIGINT): from the moment it is decided no
   command runs any more (so none is acknowledged after the final
   snapshot), then every connection is closed on the next turn of the loop.
@@ -39,21 +51,45 @@ from typing import TYPE_CHECKING
 from snapkv.server.connection import Connection
 from snapkv.server.dispatch import Dispatcher
 from snapkv.server.resp.hiredis_reader import make_parser
-from snapkv.server.state import Config
+from snapkv.server.state import Config, ServerState
+from snapkv.server.tls import Tls
 from snapkv.store import Store
 
 if TYPE_CHECKING:
     from snapkv.server.process import Notifier
 
-__all__ = ["RespServer", "exposure_warning"]
+__all__ = ["DENIED", "RespServer", "exposure_warning"]
 
 log = logging.getLogger("snapkv.server")
+
+#: Redis 7.0's protected-mode refusal, byte for byte (networking.c), as clients match it.
+DENIED = (
+    b"-DENIED Redis is running in protected mode because protected mode is enabled and no "
+    b"password is set for the default user. In this mode connections are only accepted from "
+    b"the loopback interface. If you want to connect from external computers to Redis you "
+    b"may adopt one of the following solutions: 1) Just disable protected mode sending the "
+    b"command 'CONFIG SET protected-mode no' from the loopback interface by connecting to "
+    b"Redis from the same host the server is running, however MAKE SURE Redis is not "
+    b"publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change "
+    b"permanent. 2) Alternatively you can just disable the protected mode by editing the "
+    b"Redis configuration file, and setting the protected mode option to 'no', and then "
+    b"restarting the server. 3) If you started the server manually just for testing, restart "
+    b"it with the '--protected-mode no' option. 4) Setup a an authentication password for "
+    b"the default user. NOTE: You only need to do one of the above things in order for the "
+    b"server to start accepting connections from the outside.\r\n"
+)
+#: The peers protected mode lets in: Redis 7.0 compares the address text with
+#: exactly these two (so 127.0.0.2 is refused there too).
+_LOCAL_PEERS = frozenset({"127.0.0.1", "::1"})
+#: Seconds a TLS client has to finish its handshake before it is dropped.
+TLS_HANDSHAKE_TIMEOUT = 10.0
 
 
 class RespServer:
     """A listening Redis-protocol server over a Store, on the running event loop.
 
-    ``await start()`` binds (``port=0`` picks a free port: read :attr:`port`);
+    ``await start()`` binds (``port=0`` picks a free port: read :attr:`port`;
+    with ``tls_port`` set, ``port=0`` opens no plaintext listener);
     ``await serve_until_stopped()`` returns after :meth:`request_stop`
     (SHUTDOWN, a signal) with every connection closed. The Store is not
     closed here: whoever opened it closes it.
@@ -85,6 +121,13 @@ class RespServer:
         self._servers: list[asyncio.Server] = []
         #: Every address:port listened on, as Redis prints them.
         self.listening: list[str] = []
+        #: The same for the TLS listeners (``tls_port``).
+        self.listening_tls: list[str] = []
+        self.tls_port = self.config.tls_port
+        #: The TLS context and its reload, when ``tls_port`` is set (built by :meth:`start`).
+        self.tls: Tls | None = None
+        #: Seconds a TLS client has to finish its handshake.
+        self.tls_handshake_timeout = TLS_HANDSHAKE_TIMEOUT
         #: Told STOPPING=1 when the server stops (``serve`` sets it under systemd).
         self.notifier: Notifier | None = None
         self._refused_logged = 0
@@ -109,12 +152,55 @@ class RespServer:
         dispatcher.loop_thread = threading.get_ident()
         dispatcher.threadsafe_call = loop.call_soon_threadsafe
         dispatcher.call_later = loop.call_later
+        if self.config.tls_port:
+            self.tls = Tls(self.config)  # a wrong file stops the start, named (ConfigError)
+            dispatcher.config_checks.append(self.tls.check)
         port = self.config.port
+        if port or not self.config.tls_port:
+            port = await self._listen(port, None, self.listening)
+        if self.tls is not None:
+            self.tls_port = await self._listen(self.config.tls_port, self.tls, self.listening_tls)
+        if not self._servers:
+            raise OSError(f"cannot listen on any of {self.config.host!r}")
+        self.port = port
+        info = self.dispatcher.info
+        info["port"] = self.port
+        info["event_loop"] = type(loop).__module__.split(".")[0]
+        info["parser"] = type(make_parser(prefer_hiredis=self.config.hiredis)).__name__
+        self._cron = loop.call_later(1.0, self._tick)
+        warning = exposure_warning(
+            self.listening + self.listening_tls,
+            self.config.requirepass,
+            protected_mode=self.config.protected_mode,
+        )
+        if warning is not None:
+            log.warning("%s", warning)
+
+    async def _listen(self, port: int, tls: Tls | None, listening: list[str]) -> int:
+        """Listen on ``port`` of every ``bind`` address (TLS with ``tls``); the port bound.
+
+        As Redis: an address marked optional (``-::1``) that cannot be bound
+        is skipped with a log line; any other failure closes what was bound
+        and raises ``OSError``. Port 0 picks a free port on the first
+        address and uses it on the others.
+        """
+        loop = asyncio.get_running_loop()
         for address, optional in self.config.addresses:
             try:
-                server = await loop.create_server(
-                    lambda: Connection(self), address, port, reuse_address=True, backlog=511
-                )
+                if tls is None:
+                    server = await loop.create_server(
+                        lambda: _Accepted(self), address, port, reuse_address=True, backlog=511
+                    )
+                else:
+                    server = await loop.create_server(
+                        lambda: _Accepted(self),
+                        address,
+                        port,
+                        reuse_address=True,
+                        backlog=511,
+                        ssl=tls.context,
+                        ssl_handshake_timeout=self.tls_handshake_timeout,
+                    )
             except OSError as exc:
                 if not optional:
                     for bound in self._servers:
@@ -125,19 +211,9 @@ class RespServer:
             self._servers.append(server)
             for sock in server.sockets:
                 name = sock.getsockname()
-                self.listening.append(_address(name[0], name[1]))
+                listening.append(_address(name[0], name[1]))
                 port = name[1]
-        if not self._servers:
-            raise OSError(f"cannot listen on any of {self.config.host!r}")
-        self.port = port
-        info = self.dispatcher.info
-        info["port"] = self.port
-        info["event_loop"] = type(loop).__module__.split(".")[0]
-        info["parser"] = type(make_parser(prefer_hiredis=self.config.hiredis)).__name__
-        self._cron = loop.call_later(1.0, self._tick)
-        warning = exposure_warning(self.listening, self.config.requirepass)
-        if warning is not None:
-            log.warning("%s", warning)
+        return port
 
     def request_stop(self) -> None:
         """Stop now: no command runs after this call; :meth:`serve_until_stopped` then returns.
@@ -297,11 +373,37 @@ class RespServer:
                 )
 
 
-def exposure_warning(listening: list[str], requirepass: str | None) -> str | None:
-    """The warning for addresses beyond loopback without a password (Redis's protected mode
-    refuses such clients instead; here the operator is told once, at start)."""
+class _Accepted(Connection):
+    """A :class:`Connection` that protected mode may refuse as soon as it is made."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # Redis checks maxclients first (acceptCommonHandler), then protected
+        # mode (clientAcceptHandler, after a TLS handshake): so here.
+        super().connection_made(transport)
+        if self.closing or not _protected(self.dispatcher):
+            return
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple) and peer[0] in _LOCAL_PEERS:
+            return
+        self.dispatcher.rejected_connections += 1
+        self.closing = True  # no request is read; connection_lost forgets the client
+        if self.transport is not None:
+            self.transport.write(DENIED)
+            self.transport.close()  # after DENIED is sent
+
+
+def _protected(state: ServerState) -> bool:
+    """Whether protected mode refuses clients now: on, and the default user has no password."""
+    return state.config.protected_mode and not state.config.requirepass
+
+
+def exposure_warning(
+    listening: list[str], requirepass: str | None, *, protected_mode: bool = False
+) -> str | None:
+    """The warning for addresses beyond loopback that anyone may use: no password, and
+    protected mode off (with it on, Redis's DENIED refuses such clients instead)."""
     exposed = [a for a in listening if not _loopback(a)]
-    if requirepass is not None or not exposed:
+    if requirepass is not None or not exposed or protected_mode:
         return None
     return (
         f"WARNING: listening on {', '.join(exposed)}, beyond loopback, without requirepass: "
