@@ -95,6 +95,8 @@ def config_set(client: Client, argv: list[str]) -> bytes:
             raise CommandError(
                 f"ERR CONFIG SET failed (possibly related to argument '{name}') - {exc}"
             ) from None
+    for check in client.server.config_checks:  # e.g. TLS: the new context, built or refused
+        check(parsed)
     fsync = parsed.pop("appendfsync", None)
     if fsync is not None and fsync != config.appendfsync:
         # First: the one change that can fail (a new journal), before any other is made.
