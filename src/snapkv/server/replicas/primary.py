@@ -294,7 +294,7 @@ class Primary:
         """WAIT: the reply now, or ``b""`` with ``client`` blocked until enough replicas ack."""
         target = self.offset
         have = self.acknowledged(target)
-        if have >= count or client.scripting or self.store.in_transaction or not self.links:
+        if have >= count or client.scripting or self.store.in_transaction:
             return integer(have)
         waiter = _Waiter(client, count, target)
         self._waiters.append(waiter)

@@ -1,0 +1,281 @@
+"""snapkv serve as the primary of a real redis-server replica, compared key by key.
+
+Each test starts ``snapkv serve`` (in-process, on its own event loop) and
+redis-server replicas on free loopback ports (``--replicaof``), writes
+through redis-py, waits with WAIT or by polling INFO with a deadline, and
+compares every key, value and absolute expiry time (PEXPIRETIME) on both.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from replica_support import DEADLINE, Replica, dump_state
+from snapkv import Store
+from snapkv.server import Config
+from snapkv.server.conf import DEFAULT_BUFFER_LIMITS
+from support import wait_until
+from test_server_e2e import Running
+
+redis = pytest.importorskip("redis")
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., Running]]:
+    started: list[Running] = []
+
+    def start(**config: Any) -> Running:
+        running = Running(Store(sweep_interval=0.01), Config(port=0, **config))
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.stop()
+
+
+@pytest.fixture
+def replicas(tmp_path: Path) -> Iterator[Callable[..., Replica]]:
+    made: list[Replica] = []
+
+    def start(primary_port: int | None, *extra: str, name: str = "replica") -> Replica:
+        replica = Replica(tmp_path / name, primary_port, *extra)
+        made.append(replica)
+        return replica
+
+    yield start
+    for replica in made:
+        replica.stop()
+
+
+def _client(running: Running, **kwargs: Any) -> Any:
+    return redis.Redis(port=running.port, decode_responses=True, **kwargs)
+
+
+def _snapshot_data(r: Any) -> None:
+    """Every type, expiries, three keyspaces: what the full sync's RDB must carry."""
+    now = int(time.time() * 1000)
+    r.set("s:plain", "v")
+    r.set("s:ttl", "t", px=600_000)
+    r.set("s:int", 12345)
+    r.hset("h", mapping={"a": "1", "b": "2"})
+    r.pexpireat("h", now + 900_000)
+    r.rpush("l", "x", "y", "z")
+    r.sadd("set", "m1", "m2", "3")
+    r.zadd("z", {"a": 1.5, "b": -2.25, "c": 1e300})
+    r.xadd("st", {"f": "v"}, id="5-1")
+    r.xadd("st", {"g": "w"}, id="6-0")
+    r.xdel("st", "5-1")
+    r.execute_command("SELECT", 1)
+    r.set("db1:key", "one")
+    r.execute_command("SELECT", 3)
+    r.rpush("db3:list", "a")
+    r.execute_command("SELECT", 0)
+
+
+def _stream_of_writes(r: Any) -> None:
+    """Writes after the sync, of every kind the feed translates."""
+    now = int(time.time() * 1000)
+    r.set("w:px", "1", px=700_000)
+    r.incr("s:int")
+    r.append("s:plain", "-more")
+    r.set("gone", "soon", px=30)
+    r.hset("h", "c", "3")
+    r.hdel("h", "a")
+    r.hincrby("h", "b", 5)
+    r.lpush("l", "head1", "head2")
+    r.rpush("l", "tail")
+    r.lpop("l")
+    r.rpop("l")
+    r.lset("l", 1, "set1")
+    r.linsert("l", "before", "z", "inserted")
+    r.rpush("l", "dup", "x", "dup")
+    r.lrem("l", 1, "dup")
+    r.ltrim("l", 0, 5)
+    r.lmove("l", "l2", "LEFT", "RIGHT")
+    r.sadd("set", "m4")
+    r.srem("set", "m1")
+    r.zadd("z", {"d": 4})
+    r.zincrby("z", 2.5, "a")
+    r.zrem("z", "b")
+    r.zpopmin("z")
+    r.xadd("st", {"h": "x"}, id="7-0")
+    for i in range(8, 14):
+        r.xadd("st", {"n": str(i)}, id=f"{i}-0", maxlen=4, approximate=False)
+    r.xtrim("st", minid="11-0")
+    r.xadd("st2", {"a": "b"}, id="1-1")
+    r.xdel("st2", "1-1")
+    r.expire("s:plain", 1000)
+    r.persist("s:ttl")
+    r.pexpireat("set", now + 800_000)
+    with r.pipeline(transaction=True) as tx:
+        tx.set("tx:a", "1")
+        tx.hset("tx:h", "f", "v")
+        tx.linsert("l2", "before", "nothing", "x")
+        tx.rpush("tx:l", "1", "2", "3", "2")
+        tx.lrem("tx:l", 0, "2")
+        tx.execute()
+    r.eval(
+        "redis.call('SET', KEYS[1], ARGV[1]); redis.call('RPUSH', KEYS[2], 'a', 'b');"
+        "redis.call('LINSERT', KEYS[2], 'AFTER', 'a', 'mid'); return 1",
+        2,
+        "lua:s",
+        "lua:l",
+        "from lua",
+    )
+    r.rename("tx:a", "tx:renamed")
+    r.copy("h", "h:copy")
+    r.move("w:px", 2)
+    r.sort("tx:l", store="sorted", alpha=True)
+    r.sunionstore("set:u", ["set", "set"])
+    r.zunionstore("z:u", ["z"])
+    r.execute_command("SWAPDB", 1, 2)
+    r.execute_command("SELECT", 3)
+    r.flushdb()
+    r.set("after:flush", "1")
+    r.execute_command("SELECT", 0)
+    wait_until(lambda: r.exists("gone") == 0, timeout=DEADLINE, what="a key to expire")
+
+
+def test_a_redis_replica_holds_every_key_and_expiry_after_sync_and_stream(
+    serve: Callable[..., Running], replicas: Callable[..., Replica]
+) -> None:
+    server = serve()
+    r = _client(server)
+    _snapshot_data(r)
+    replica = replicas(server.port)
+    replica.wait_linked()
+    assert dump_state(replica.client) == dump_state(r)
+    _stream_of_writes(r)
+    assert r.execute_command("WAIT", 1, 5000) == 1
+    assert dump_state(replica.client) == dump_state(r)
+    for key in ("st", "st2"):  # streamed XADD, XDEL, trims and XSETID keep the counters too
+        ours, theirs = r.xinfo_stream(key), replica.client.xinfo_stream(key)
+        for field in ("entries-added", "max-deleted-entry-id", "last-generated-id"):
+            assert theirs[field] == ours[field], (key, field)
+    info = r.info("replication")
+    assert info["role"] == "master"
+    assert info["connected_slaves"] == 1
+    assert info["slave0"]["state"] == "online"
+    assert info["slave0"]["port"] == replica.port
+    assert info["repl_backlog_active"] == 1
+    assert info["master_repl_offset"] == replica.info()["master_repl_offset"]
+    assert r.info("stats")["sync_full"] == 1
+    role = r.execute_command("ROLE")
+    assert role[0] == "master" and role[2][0][1] == str(replica.port)
+
+
+def test_a_replica_back_within_the_backlog_continues_and_past_it_syncs_again(
+    serve: Callable[..., Running], replicas: Callable[..., Replica]
+) -> None:
+    server = serve(repl_backlog_size=64 * 1024)
+    r = _client(server)
+    _snapshot_data(r)
+    replica = replicas(server.port)
+    replica.wait_linked()
+    r.set("before", "restart")
+    assert r.execute_command("WAIT", 1, 5000) == 1
+    replica.shutdown_saving()
+    for i in range(50):
+        r.hset("while:down", str(i), "v" * 10)
+    replica.start()
+    replica.wait_linked()
+    assert "Successful partial resynchronization with master" in replica.log()
+    stats = r.info("stats")
+    assert (stats["sync_full"], stats["sync_partial_ok"]) == (1, 1)
+    assert r.execute_command("WAIT", 1, 5000) == 1
+    assert dump_state(replica.client) == dump_state(r)
+
+    replica.shutdown_saving()
+    r.set("big", "x" * 200_000)  # past the 64 KiB backlog
+    replica.start()
+    replica.wait_linked()
+    stats = r.info("stats")
+    assert (stats["sync_full"], stats["sync_partial_ok"]) == (2, 1)
+    assert stats["sync_partial_err"] == 1
+    assert r.execute_command("WAIT", 1, 5000) == 1
+    assert dump_state(replica.client) == dump_state(r)
+
+
+def test_masterauth_authenticates_the_replica_against_requirepass(
+    serve: Callable[..., Running], replicas: Callable[..., Replica]
+) -> None:
+    server = serve(requirepass="s3cret")
+    r = _client(server, password="s3cret")
+    r.set("k", "v")
+    refused = replicas(server.port, name="no-auth")
+    wait_until(
+        lambda: "NOAUTH" in refused.log() or "-NOAUTH" in refused.log(),
+        timeout=DEADLINE,
+        what="the replica without masterauth to be refused",
+    )
+    assert refused.info()["master_link_status"] == "down"
+    replica = replicas(server.port, "--masterauth", "s3cret", name="auth")
+    replica.wait_linked()
+    assert replica.client.get("k") == "v"
+
+
+def test_wait_counts_replicas_that_acknowledged_and_times_out_with_the_count(
+    serve: Callable[..., Running], replicas: Callable[..., Replica]
+) -> None:
+    server = serve()
+    r = _client(server)
+    assert r.execute_command("WAIT", 0, 0) == 0
+    assert r.execute_command("WAIT", 1, 50) == 0  # no replica: the timeout's count
+    replica = replicas(server.port)
+    replica.wait_linked()
+    r.set("k", "v")
+    assert r.execute_command("WAIT", 1, 5000) == 1
+    started = time.monotonic()
+    assert r.execute_command("WAIT", 2, 200) == 1  # only one replica: the timeout's count
+    assert time.monotonic() - started >= 0.19
+    with pytest.raises(redis.ResponseError, match="timeout is negative"):
+        r.execute_command("WAIT", 1, -1)
+
+
+def test_replicaof_no_one_is_ok_and_a_primary_is_refused(serve: Callable[..., Running]) -> None:
+    r = _client(serve())
+    assert r.execute_command("REPLICAOF", "NO", "ONE") == "OK"
+    assert r.execute_command("SLAVEOF", "no", "one") is True  # redis-py's reading of +OK
+    with pytest.raises(redis.ResponseError, match="never a replica"):
+        r.execute_command("REPLICAOF", "127.0.0.1", "6379")
+    assert r.execute_command("ROLE") == ["master", 0, []]
+    with pytest.raises(redis.ResponseError, match="Unrecognized REPLCONF option: nope"):
+        r.execute_command("REPLCONF", "nope", "1")
+    assert r.execute_command("REPLCONF", "listening-port", "7000") == "OK"
+
+
+def test_a_replica_that_stops_reading_is_dropped_by_its_output_limit(
+    serve: Callable[..., Running], replicas: Callable[..., Replica]
+) -> None:
+    limits = {**DEFAULT_BUFFER_LIMITS, "replica": (256 * 1024, 0, 0)}
+    server = serve(client_output_buffer_limit=limits)
+    r = _client(server)
+    replica = replicas(server.port)
+    replica.wait_linked()
+    assert replica.process is not None
+    os.kill(replica.process.pid, signal.SIGSTOP)
+    try:
+        value = "v" * 100_000
+        for i in range(300):  # 30 MB: past the socket buffers and the 256 KiB limit
+            r.set(f"big{i % 10}", value)
+            if r.info("replication")["connected_slaves"] == 0:
+                break
+        assert r.info("replication")["connected_slaves"] == 0
+    finally:
+        os.kill(replica.process.pid, signal.SIGCONT)
+    wait_until(  # it reconnects and syncs again
+        lambda: r.info("replication").get("slave0", {}).get("state") == "online",
+        timeout=DEADLINE,
+        what="the dropped replica to attach again",
+    )
+    replica.wait_linked()
+    assert r.execute_command("WAIT", 1, 5000) == 1
+    assert dump_state(replica.client) == dump_state(r)
