@@ -287,9 +287,15 @@ def _docs(cmd: Command) -> dict[str, Any]:
 
 
 def docs_reply(cmds: Iterable[Command], resp: int) -> bytes:
-    """COMMAND DOCS's reply: a map of name to documentation, as Redis's ``addReplyCommandDocs``."""
-    out: list[bytes] = []
-    _encode({cmd.full_name: _docs(cmd) for cmd in cmds}, resp, out)
+    """COMMAND DOCS's reply: a map of name to documentation, as Redis's ``addReplyCommandDocs``.
+
+    A command named twice is in it twice, as in Redis (a map with a repeated key).
+    """
+    found = list(cmds)
+    out = [(b"%%%d\r\n" if resp == 3 else b"*%d\r\n") % (len(found) * (1 if resp == 3 else 2))]
+    for cmd in found:
+        out.append(bulk(cmd.full_name))
+        _encode(_docs(cmd), resp, out)
     return b"".join(out)
 
 
