@@ -681,9 +681,11 @@ ALLOWED: dict[str, set[str]] = {
     # (redis-py) and a store as either side, the run and its verification.
     "snapkv.interop.migrate_records": {"snapkv.rdb", "snapkv.values"},
     "snapkv.interop.migrate_typed": {"snapkv.interop.migrate_records", "snapkv.values"},
+    "snapkv.interop.migrate_wire": set(),
     "snapkv.interop.migrate_redis": {
         "snapkv.interop.migrate_records",
         "snapkv.interop.migrate_typed",
+        "snapkv.interop.migrate_wire",
     },
     "snapkv.interop.migrate_store": {
         "snapkv.interop.migrate_records",
