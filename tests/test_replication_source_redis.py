@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +20,7 @@ from typing import Any
 import pytest
 
 from replica_support import DEADLINE, Replica, dump_state
+from serving import free_port
 from snapkv import Store
 from snapkv.server import Config
 from snapkv.server.conf import DEFAULT_BUFFER_LIMITS
@@ -279,3 +282,61 @@ def test_a_replica_that_stops_reading_is_dropped_by_its_output_limit(
     replica.wait_linked()
     assert r.execute_command("WAIT", 1, 5000) == 1
     assert dump_state(replica.client) == dump_state(r)
+
+
+def _snapkv_process(directory: Path, port: int) -> subprocess.Popen[bytes]:
+    log = (directory / "serve.log").open("ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "snapkv", "serve", "--port", str(port), "--dir", str(directory)],
+        cwd=directory,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    log.close()
+    client = redis.Redis(port=port)
+
+    def answers() -> bool:
+        try:
+            return bool(client.ping())
+        except redis.ConnectionError:
+            assert process.poll() is None, (directory / "serve.log").read_text()
+            return False
+
+    wait_until(answers, timeout=DEADLINE, what="snapkv serve to answer PING")
+    client.close()
+    return process
+
+
+def test_a_replica_keeps_its_data_when_snapkv_dies_in_a_full_sync_and_retries(
+    tmp_path: Path, replicas: Callable[..., Replica]
+) -> None:
+    directory = tmp_path / "snapkv"
+    directory.mkdir()
+    port = free_port()
+    process = _snapkv_process(directory, port)
+    try:
+        r = redis.Redis(port=port, decode_responses=True)
+        for start in range(0, 100_000, 10_000):  # a snapshot that takes a while to write
+            r.mset({f"big:{i}": f"value {i}" for i in range(start, start + 10_000)})
+        replica = replicas(None)  # a standalone server with data of its own
+        replica.client.set("old", "kept")
+        replica.client.execute_command("REPLICAOF", "127.0.0.1", port)
+        wait_until(
+            lambda: replica.info().get("master_sync_in_progress") == 1,
+            timeout=DEADLINE,
+            what="the full sync to start",
+        )
+        process.kill()  # kill -9 while snapkv writes the snapshot
+        process.wait(DEADLINE)
+        assert replica.info()["master_link_status"] == "down"
+        assert replica.client.dbsize() == 1
+        assert replica.client.get("old") == "kept"
+        process = _snapkv_process(directory, port)  # it comes back: the replica retries
+        replica.wait_linked()
+        assert replica.client.dbsize() == 100_000
+        assert replica.client.get("big:99999") == "value 99999"
+        assert replica.client.get("old") is None
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(DEADLINE)
