@@ -125,7 +125,9 @@ def test_restore_refused_by_acl_falls_back_to_typed_commands(
     assert status == 0, out + err
     check_server(client, keys, {})
     stats = client(0).info("commandstats")
-    assert stats["cmdstat_restore"]["rejected_calls"] == len(keys)
+    # Strings from a store go as SET ... PXAT; every other key tried RESTORE first.
+    containers = sum(1 for key in keys if key[2] != "string")
+    assert stats["cmdstat_restore"]["rejected_calls"] == containers
     assert stats["cmdstat_restore"]["calls"] == 0
     for typed in ("set", "hset", "rpush", "sadd", "zadd", "xadd", "xsetid", "pexpireat"):
         assert stats[f"cmdstat_{typed}"]["calls"] > 0, typed

@@ -13,7 +13,9 @@ keeps the instant whatever the two machines' clocks say.
 
 Writing: one pipeline of ``RESTORE key at payload ABSTTL REPLACE`` per
 page (per node on a cluster: redis-py's ``keyslot`` and the slot's node,
-so each command reaches the node that owns it without a MOVED). A key the
+so each command reaches the node that owns it without a MOVED); a string
+read from a store goes as ``SET key value PXAT at`` instead (see
+:meth:`Server.write`). The pages travel through :mod:`.migrate_wire`. A key the
 server refuses to RESTORE (an ACL without it, a payload version it does
 not read) is rebuilt with the typed commands (:mod:`.migrate_typed`); a
 key a redirection moved (resharding under way) is retried through the
@@ -30,8 +32,9 @@ import redis
 from redis.cluster import ClusterNode, RedisCluster
 from redis.exceptions import NoPermissionError, RedisError, ResponseError
 
-from snapkv.interop.migrate_records import BATCH, Failure, Record
+from snapkv.interop.migrate_records import BATCH, Failure, Record, key_bytes
 from snapkv.interop.migrate_typed import commands
+from snapkv.interop.migrate_wire import pack, roundtrip
 
 __all__ = ["RedisError", "Server"]
 
@@ -44,6 +47,18 @@ def _refused_restore(error: Exception) -> bool:
         return True
     text = str(error)
     return "DUMP payload version" in text or "Bad data format" in text
+
+
+def _command(record: Record) -> bytes:
+    """The one command that writes ``record`` (see :meth:`Server.write`)."""
+    at = record.expire_at
+    if record.payload is None and record.value.__class__ is str:
+        value = key_bytes(record.value)
+        if at is None:
+            return pack(b"SET", record.key, value)
+        return pack(b"SET", record.key, value, b"PXAT", b"%d" % at)
+    payload = record.payload_bytes()
+    return pack(b"RESTORE", record.key, b"%d" % (at or 0), payload, b"ABSTTL", b"REPLACE")
 
 
 def _moved(error: Exception) -> bool:
@@ -148,14 +163,24 @@ class Server:
                         break
 
     def _fetch(self, client: redis.Redis, db: int, keys: list[bytes]) -> list[Record | None]:
-        pipe = client.pipeline(transaction=self.cluster is None)
-        pipe.time()
+        single = self.cluster is None  # a transaction on a single server (module docstring)
+        packed = [pack(b"MULTI")] if single else []
+        packed.append(pack(b"TIME"))
         for key in keys:
-            pipe.dump(key)
-            pipe.pttl(key)
-        replies = pipe.execute()
+            packed += (pack(b"DUMP", key), pack(b"PTTL", key))
+        if single:
+            packed.append(pack(b"EXEC"))
+        replies = roundtrip(client, packed)
+        if single:
+            queued = [r for r in replies[:-1] if isinstance(r, Exception)]
+            if queued:
+                raise queued[0]
+            replies = replies[-1]
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
         seconds, micros = replies[0]
-        now = seconds * 1000 + micros // 1000
+        now = int(seconds) * 1000 + int(micros) // 1000
         out: list[Record | None] = []
         for i, key in enumerate(keys):
             payload, ttl = replies[1 + 2 * i], replies[2 + 2 * i]
@@ -206,7 +231,13 @@ class Server:
         return list(groups.values())
 
     def write(self, records: list[Record]) -> list[Failure]:
-        """RESTORE every record (all of one keyspace); return the keys that did not arrive."""
+        """Write every record (all of one keyspace); return the keys that did not arrive.
+
+        A string read from a store (a value, no payload yet) goes as
+        ``SET key value [PXAT at]``, which is what RESTORE ... REPLACE of it
+        would do, without a CRC-64 computed in Python for each key; every
+        other key as ``RESTORE key at payload ABSTTL REPLACE``.
+        """
         if not records:
             return []
         db = records[0].db
@@ -214,14 +245,7 @@ class Server:
         failures: list[Failure] = []
         for node, keys in self._by_node(list(by_key)):
             client = self.client(db, node)
-            pipe = client.pipeline(transaction=False)
-            for key in keys:
-                record = by_key[key]
-                at = record.expire_at or 0
-                pipe.execute_command(  # type: ignore[no-untyped-call]
-                    "RESTORE", key, at, record.payload_bytes(), "ABSTTL", "REPLACE"
-                )
-            replies = pipe.execute(raise_on_error=False)
+            replies = roundtrip(client, [_command(by_key[key]) for key in keys])
             for key, reply in zip(keys, replies, strict=True):
                 if not isinstance(reply, Exception):
                     continue
@@ -252,6 +276,7 @@ class Server:
         return None
 
     def _redirected(self, record: Record) -> str | None:
+        """One key again through the cluster client, which follows MOVED and ASK."""
         assert self.cluster is not None
         try:
             self.cluster.execute_command(  # type: ignore[no-untyped-call]
