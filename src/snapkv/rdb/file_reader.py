@@ -211,6 +211,11 @@ class RDBReader:
         expire: int | None = None
         while True:
             self._compact()
+            if expire is None:
+                batch, self._pos = _strings(self._w.data, self._pos, db)
+                if batch:
+                    yield from batch
+                    continue
             at = self._pos
             kind = self._take(1)[0]
             if kind == _EXPIRETIME_MS:
@@ -355,6 +360,62 @@ def _stream(data: bytes, kind: int, start: int, end: int) -> tuple[tuple[Any, bo
     reader = objects._Reader(data, start, end)
     result = stream_codec.read(reader, kind)
     return result, reader.pos
+
+
+_BATCH: Final = 4096
+
+
+def _strings(data: bytes, pos: int, db: int) -> tuple[list[Item], int]:
+    """The fast path: the string keys (with or without EXPIRETIME_MS) from ``pos`` on, as many
+    as lie whole in ``data`` (up to :data:`_BATCH`): (items, where they end).
+
+    Why: most keys of most files are strings, and the general path's checks cost several
+    calls per key. This reads only raw strings of 6- or 14-bit lengths and the three integer
+    encodings, exactly as :func:`snapkv.rdb.objects.load_string` does; at anything else, or
+    anything not whole in ``data``, it stops before that entry and the general path (with
+    every check and message) takes over there. It never raises.
+    """
+    out: list[Item] = []
+    append = out.append
+    end = len(data)
+    while len(out) < _BATCH and pos < end:
+        start = pos
+        expire = None
+        kind = data[pos]
+        if kind == _EXPIRETIME_MS:
+            if pos + 10 > end:
+                break
+            expire = int.from_bytes(data[pos + 1 : pos + 9], "little", signed=True)
+            pos += 9
+            kind = data[pos]
+        if kind != 0:
+            return out, start
+        texts = []
+        pos += 1
+        for _ in (0, 1):
+            if pos >= end:
+                return out, start
+            first = data[pos]
+            if first < 0x40:
+                size, pos = first, pos + 1
+            elif first < 0x80 and pos + 1 < end:
+                size, pos = ((first & 0x3F) << 8) | data[pos + 1], pos + 2
+            elif 0xC0 <= first <= 0xC2:
+                width = 1 << (first - 0xC0)
+                if pos + 1 + width > end:
+                    return out, start
+                number = int.from_bytes(data[pos + 1 : pos + 1 + width], "little", signed=True)
+                texts.append(str(number))
+                pos += 1 + width
+                continue
+            else:
+                return out, start
+            if pos + size > end:
+                return out, start
+            texts.append(data[pos : pos + size].decode("utf-8", "surrogateescape"))
+            pos += size
+        append(Item(db, texts[0], texts[1], expire))
+    return out, pos
 
 
 def _hash_2(data: bytes, start: int, end: int) -> tuple[tuple[Any, bool], int]:

@@ -92,6 +92,9 @@ _DOUBLE = struct.Struct("<d")
 #: What ``strtod`` reads that Python's ``float`` would not, and the reverse.
 _NOT_A_DOUBLE = re.compile(r"[\s_]")
 _INT32 = 1 << 31
+#: A canonical decimal integer (no sign on zero, no leading zeros): what Redis integer-encodes.
+_CANONICAL = re.compile(r"-?[1-9][0-9]*|0")
+_DIGITS = frozenset("0123456789")
 
 
 class RDBError(ValueError):
@@ -404,10 +407,9 @@ def save_length(out: bytearray, value: int) -> None:
 
 
 def _string(out: bytearray, text: str) -> None:
-    data = _bytes(text)
-    if len(data) <= 11 and text.isascii() and text[-1:].isdigit():
-        number = int(text) if re.fullmatch(r"-?[1-9][0-9]*|0", text) else None
-        if number is not None and -_INT32 <= number < _INT32:
+    if len(text) <= 11 and text[-1:] in _DIGITS and _CANONICAL.fullmatch(text):
+        number = int(text)
+        if -_INT32 <= number < _INT32:
             # Redis's rdbTryIntegerEncoding: only a canonical decimal, so it reads back the same.
             if -128 <= number < 128:
                 out += bytes([_ENCODED | 0, number & 0xFF])
@@ -418,7 +420,15 @@ def _string(out: bytearray, text: str) -> None:
                 out.append(_ENCODED | 2)
                 out += number.to_bytes(4, "little", signed=True)
             return
-    save_length(out, len(data))
+    try:
+        data = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        data = text.encode("utf-8", "surrogatepass")
+    size = len(data)
+    if size < 64:
+        out.append(size)  # the common case of save_length, inline: called for every string
+    else:
+        save_length(out, size)
     out += data
 
 
