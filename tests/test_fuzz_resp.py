@@ -26,13 +26,14 @@ import os
 import socket
 import tracemalloc
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from fuzz_vocabulary import TOKENS
-from reference import redis_server
+from reference import Raw, redis_server
 from serving import DEADLINE, serving
 from snapkv.server.dispatch import COMMANDS
 from snapkv.server.resp import (
@@ -318,10 +319,64 @@ def test_a_nul_before_the_line_end_waits_for_more_as_redis(
     assert str(parser.error) == f"Protocol error: {message}"
 
 
+@pytest.mark.parametrize("kind", KINDS, ids=[k.__name__ for k in KINDS])
+def test_an_empty_multibulk_then_a_cut_command_is_not_taken_for_a_boundary(
+    kind: type[PythonParser],
+) -> None:
+    # hiredis's fast path used to see the chunk's own *0 as its end-of-chunk sentinel.
+    assert parse_in_pieces(kind, [b"*0\r\n*1\r\n$4\r\nP", b"ING\r\n"]) == ([["PING"]], "")
+
+
 @pytest.mark.parametrize(
     "data",
-    [data for data, _ in NUL_WAITS] + [b"a\x0bb\r\n", b"\x0b\r\n", b"ECHO a\x0c\r\n"],
+    [data for data, _ in NUL_WAITS]
+    + [b"a\x0bb\r\n", b"\x0b\r\n", b"ECHO a\x0c\r\n", b"*1\r\n\x80$4\r\nPING\r\n"],
 )
-def test_nul_and_vertical_space_as_redis(servers: tuple[int, int], data: bytes) -> None:
+def test_nul_vertical_space_and_binary_as_redis(servers: tuple[int, int], data: bytes) -> None:
     ours, theirs = servers
     assert exchange(ours, data) == exchange(theirs, data)
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")  # pragma: no cover - Linux only, as the CI
+
+
+def test_hostile_clients_stall_no_one_and_cost_no_memory(servers: tuple[int, int]) -> None:
+    """Half-sent requests with huge counts and lengths: the server waits for them without
+    allocating what they announce, refuses what it must, and keeps answering others."""
+    ours, _ = servers
+    good = Raw(ours)
+    info = good("INFO", "server").decode()
+    pid = int(info.split("process_id:")[1].split()[0])
+    before = rss_kib(pid)
+    waiting = []
+    for data in [
+        b"*1048576\r\n",
+        b"*1\r\n$536870912\r\nxx",
+        b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$536870912\r\n",
+        b"GET " + b"k" * 60_000,
+        b"*2\r\n$4\r\nECHO\r\n$5\r\nab",
+    ]:
+        sock = socket.create_connection(("127.0.0.1", ours), timeout=DEADLINE)
+        sock.sendall(data)
+        waiting.append(sock)
+    try:
+        for data, message in [
+            (b"*1000000000\r\n", b"invalid multibulk length"),
+            (b"*2147483648\r\n", b"invalid multibulk length"),
+            (b"*1\r\n$-2\r\n", b"invalid bulk length"),
+            (b"*1\r\n$536870913\r\n", b"invalid bulk length"),
+            (b"*1\r\n%1\r\n+a\r\n+b\r\n", b"expected '$', got '%'"),
+        ]:
+            assert exchange(ours, data) == b"-ERR Protocol error: " + message + b"\r\n"
+            assert good("PING") == b"+PONG\r\n"
+        assert good("SET", "k", "v") == b"+OK\r\n"
+        assert good("GET", "k") == b"$1\r\nv\r\n"
+        assert rss_kib(pid) - before < 32 * 1024, "half-sent requests cost memory"
+    finally:
+        for sock in waiting:
+            sock.close()
+        good.close()

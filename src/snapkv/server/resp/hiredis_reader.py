@@ -20,6 +20,8 @@ from snapkv.server.resp.text import ENCODING, ERRORS
 __all__ = ["HiredisParser", "Parser", "make_parser"]
 
 _STAR: Final = 42
+#: Fed after each chunk: its reply, last, shows hiredis ended at the chunk's end.
+_SENTINEL: Final = b"*0\r\n"
 
 
 class HiredisParser(PythonParser):
@@ -32,7 +34,10 @@ class HiredisParser(PythonParser):
     * hiredis ended exactly at the chunk's end: a sentinel empty multibulk
       (``*0``) fed after the chunk comes back as the last reply. Had the
       chunk ended inside a command, the sentinel would have been swallowed
-      by it.
+      by it. For that to hold, the chunk itself must not hold the bytes
+      ``*0\r\n`` anywhere (its own empty multibulk followed by a cut
+      command would look like the sentinel): such a chunk, which clients
+      hardly ever send, goes to the Python parser.
     * every reply is a list and every argument a ``str``: any other RESP
       type inside a request (integers, nils, nested arrays, ...) comes back
       as another Python type.
@@ -73,19 +78,18 @@ class HiredisParser(PythonParser):
             or data[0] != _STAR
             or self.error is not None
             or len(data) >= self.max_bulk_len
+            or _SENTINEL in data
             or _unsafe_for_hiredis(data)
         ):
             return super().feed(data)
         reader = self._reader
         reader.feed(data)
-        reader.feed(b"*0\r\n")
+        reader.feed(_SENTINEL)
         commands: list[Any] = []
         try:
             while (command := reader.gets()) is not False:
                 commands.append(command)
             if commands.pop() == [] and _all_strings(commands, self.max_args):
-                if [] in commands:  # *0 requests are skipped, as the Python parser does
-                    commands = [c for c in commands if c]
                 return commands
         except (self._hiredis_error, IndexError):
             pass

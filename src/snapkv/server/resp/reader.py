@@ -313,7 +313,9 @@ class PythonParser:
                     self._need = n - pos + 1
                     break
                 if buf[pos] != _DOLLAR:
-                    return self._fail(f"expected '$', got '{chr(buf[pos])}'")
+                    # The byte as sent (a byte past ASCII is not a character).
+                    got = buf[pos : pos + 1].decode(ENCODING, ERRORS)
+                    return self._fail(f"expected '$', got '{got}'")
                 size = string2ll(buf[pos + 1 : nl])
             if size is None or size < 0 or size > self.max_bulk_len:
                 return self._fail("invalid bulk length")
