@@ -26,10 +26,17 @@ from redis._parsers.commands import CommandsParser
 import snapkv.server.dispatch  # noqa: F401 - declares every command
 from reference import parse, reply_end
 from snapkv import Store
-from snapkv.server.commandmeta import CATEGORIES, metadata
+from snapkv.server.commandmeta import (
+    CATEGORIES,
+    categories,
+    command_keys,
+    flag_names,
+    key_flags,
+    metadata,
+)
 from snapkv.server.keyspecs import find_keys
 from snapkv.server.state import Config
-from snapkv.server.table import COMMANDS
+from snapkv.server.table import COMMANDS, Command, build_table, numkeys_at
 from test_server_e2e import DEADLINE, Running
 
 #: Every command, container and subcommand snapkv declares.
@@ -441,3 +448,54 @@ def test_a_cluster_client_routes_by_snapkv_s_command_as_by_redis_s(
     finally:
         ours.close()
         theirs.close()
+
+
+# ------------------------------------------------- key flags for ACL rules
+
+
+def _declared(name: str) -> Command:
+    return build_table(COMMANDS)[name]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (
+            ["lmove", "s", "d", "LEFT", "RIGHT"],
+            [(1, {"RW", "access", "delete"}), (2, {"RW", "insert"})],
+        ),
+        (["set", "k", "v"], [(1, {"OW", "update"})]),
+        (["set", "k", "v", "get"], [(1, {"RW", "access", "update"})]),
+        (["sort", "k", "STORE", "d"], [(1, {"RO", "access"}), (3, {"OW", "update"})]),
+        (["mget", "a", "b"], [(1, {"RO", "access"}), (2, {"RO", "access"})]),
+        (["del", "a"], [(1, {"RM", "delete"})]),
+        (["eval", "s", "x", "a"], []),
+    ],
+)
+def test_key_flags_name_each_key_s_place_and_redis_s_flags(
+    reference: Any, argv: list[str], expected: list[tuple[int, set[str]]]
+) -> None:
+    """What ACL's %R~ and %W~ read: each key's argv index and flags, as Redis finds them."""
+    found = key_flags(_declared(argv[0]), argv)
+    assert found == [(i, frozenset(flags)) for i, flags in expected]
+    theirs = parse(reference("COMMAND", "GETKEYSANDFLAGS", *argv))
+    if expected:
+        assert [[argv[i].encode(), set(fl)] for i, fl in found] == [
+            [k, {f.decode() for f in fl}] for k, fl in theirs
+        ]
+
+
+def _undeclared(**kwargs: Any) -> Command:
+    """A command Redis's data does not know (a name snapkv might add)."""
+    return Command("nosuchyet", -2, frozenset({"write"}), lambda client, argv: b"", **kwargs)
+
+
+def test_a_command_without_redis_s_data_uses_its_own_key_positions() -> None:
+    ranged = _undeclared(first_key=1, last_key=-1, step=2)
+    assert command_keys(ranged, ["nosuchyet", "a", "1", "b", "2"]) == [(1, ()), (3, ())]
+    counted = _undeclared(find_keys=numkeys_at(2, before=1))
+    argv = ["nosuchyet", "d", "2", "d", "b"]
+    assert command_keys(counted, argv) == [(1, ()), (3, ()), (4, ())]
+    assert command_keys(_undeclared(), argv) == []
+    assert categories(ranged) == ["keyspace", "write", "slow"]
+    assert "movablekeys" in flag_names(counted) and "movablekeys" not in flag_names(ranged)

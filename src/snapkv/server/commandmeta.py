@@ -174,7 +174,15 @@ def command_keys(cmd: Command, argv: Sequence[str]) -> list[KeyRef]:
     """
     if metadata(cmd.full_name) is not None:
         return find_keys(cmd.full_name, _specs(cmd), argv)
-    if cmd.find_keys is not None or not cmd.first_key:
+    if cmd.find_keys is not None:  # the keys it names, at their first unused places
+        found: list[KeyRef] = []
+        for key in cmd.find_keys(list(argv)):
+            taken = {i for i, _ in found}
+            at = next((i for i in range(1, len(argv)) if argv[i] == key and i not in taken), 0)
+            if at:
+                found.append((at, ()))
+        return found
+    if not cmd.first_key:
         return []
     last = cmd.last_key if cmd.last_key >= 0 else len(argv) + cmd.last_key
     return [(i, ()) for i in range(cmd.first_key, last + 1, cmd.step or 1)]
