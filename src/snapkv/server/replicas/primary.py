@@ -342,7 +342,8 @@ class Primary:
                 log.warning("Disconnecting timedout replica (streaming sync): %s", link.name())
                 self._forget(link.client)
                 link.client.kill()
-        if self.links and now - self._last_ping >= config.repl_ping_replica_period:
+        paused = self.server.pause_mode is not None  # offsets stay still for a cutover
+        if self.links and not paused and now - self._last_ping >= config.repl_ping_replica_period:
             self._last_ping = now
             self.store.under_lock(lambda: self._emit(_PING))
         self.ship()
