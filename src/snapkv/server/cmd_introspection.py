@@ -1,7 +1,9 @@
-"""Introspection: COMMAND (COUNT INFO DOCS LIST GETKEYS), TIME, DEBUG.
+"""Introspection: COMMAND (COUNT INFO DOCS LIST GETKEYS GETKEYSANDFLAGS), TIME, DEBUG.
 
 COMMAND answers from the table the dispatcher built (``ServerState.table``),
-so what it reports is what the dispatcher checks. SLOWLOG and LATENCY are
+so the arity, flags and subcommands it reports are what the dispatcher
+checks, beside Redis 7.0's own metadata (categories, tips, key
+specifications, docs: :mod:`snapkv.server.commandmeta`). SLOWLOG and LATENCY are
 :mod:`snapkv.server.cmd_latency`'s. DEBUG has SLEEP (blocks the
 whole server, as in Redis), RELOAD (save, drop memory, restore) and LOG.
 INFO is its own family (:mod:`snapkv.server.cmd_info`).
