@@ -1,0 +1,403 @@
+"""TLS on ``tls-port``: real clients (redis-py, redis-cli) with certificates made per run.
+
+trustme makes a CA, the server's certificate and a client certificate, and
+a second, unrelated CA whose certificates the server must not trust. Each
+test runs a real :class:`RespServer` (asyncio and uvloop) and real TLS.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from cryptography.hazmat.primitives import serialization
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from snapkv.server import network
+from snapkv.server.conf import ConfigError
+from snapkv.server.state import Config
+from snapkv.server.tls import build_context
+from snapkv.store import Store
+
+trustme = pytest.importorskip("trustme")
+
+from test_server_e2e import DEADLINE, Running, tool  # noqa: E402
+
+LOOPS = ["asyncio", "uvloop"]
+
+
+@dataclass
+class Pki:
+    ca: Path
+    cert: Path
+    key: Path
+    client: Path  # the client's key and certificate, one PEM
+    other_ca: Path  # a CA the server does not trust
+    other_cert: Path
+    other_key: Path
+    other_client: Path
+    second_cert: Path  # another certificate for the server, from the trusted CA
+    second_key: Path
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    where = tmp_path_factory.mktemp("pki")
+    paths: dict[str, Path] = {}
+
+    def write(name: str, blob: Any) -> None:
+        paths[name] = where / f"{name}.pem"
+        blob.write_to_path(str(paths[name]))
+
+    for prefix, ca in (("", trustme.CA()), ("other_", trustme.CA())):
+        write(f"{prefix}ca", ca.cert_pem)
+        server = ca.issue_cert("127.0.0.1", "localhost")
+        write(f"{prefix}cert", server.cert_chain_pems[0])
+        write(f"{prefix}key", server.private_key_pem)
+        write(f"{prefix}client", ca.issue_cert("client@example").private_key_and_cert_chain_pem)
+        if not prefix:
+            second = ca.issue_cert("127.0.0.1", "second.example")
+            write("second_cert", second.cert_chain_pems[0])
+            write("second_key", second.private_key_pem)
+    return Pki(**paths)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def tls_serve(pki: Pki) -> Iterator[Callable[..., Running]]:
+    started: list[Running] = []
+
+    def start(loop: str = "asyncio", **config: Any) -> Running:
+        settings: dict[str, Any] = {
+            "port": 0,
+            "tls_port": _free_port(),
+            "tls_cert_file": str(pki.cert),
+            "tls_key_file": str(pki.key),
+            "tls_ca_cert_file": str(pki.ca),
+            **config,
+        }
+        running = Running(Store(), Config(**settings), loop)
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.stop()
+
+
+def _client(running: Running, pki: Pki, *, cert: Path | None = None, **kwargs: Any) -> Any:
+    options: dict[str, Any] = {"ssl_ca_certs": str(kwargs.pop("ca", pki.ca))}
+    if cert is not None:
+        options.update(ssl_certfile=str(cert), ssl_keyfile=str(cert))
+    client = redis.Redis(
+        port=running.server.tls_port,
+        ssl=True,
+        socket_timeout=DEADLINE,
+        retry=Retry(NoBackoff(), 0),  # a refused handshake is the answer, not a hiccup
+        **options,
+        **kwargs,
+    )
+    running.resources.append(client)
+    return client
+
+
+def _served_cert(port: int, pki: Pki) -> dict[str, Any]:
+    """The certificate the server presents to a new connection (verified against the CA)."""
+    context = ssl.create_default_context(cafile=str(pki.ca))
+    context.load_cert_chain(str(pki.client))
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=DEADLINE) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        cert = tls.getpeercert()
+        assert cert is not None
+        return cert
+
+
+def _names(cert: dict[str, Any]) -> set[str]:
+    return {value for _kind, value in cert.get("subjectAltName", ())}
+
+
+# ------------------------------------------------------------------ clients
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_redis_py_with_a_client_certificate(
+    tls_serve: Callable[..., Running], pki: Pki, loop: str
+) -> None:
+    running = tls_serve(loop)
+    client = _client(running, pki, cert=pki.client)
+    assert client.set("k", "v") and client.get("k") == b"v"
+    # CLIENT LIST and INFO see the TLS client's addresses like any other's.
+    (entry,) = client.client_list()
+    assert entry["addr"].startswith("127.0.0.1:")
+    assert entry["laddr"] == f"127.0.0.1:{running.server.tls_port}"
+    assert client.client_info()["laddr"] == entry["laddr"]
+
+
+def test_rediss_url_and_resp3(tls_serve: Callable[..., Running], pki: Pki) -> None:
+    running = tls_serve()
+    client = redis.Redis.from_url(
+        f"rediss://127.0.0.1:{running.server.tls_port}/2",
+        ssl_ca_certs=str(pki.ca),
+        ssl_certfile=str(pki.client),
+        ssl_keyfile=str(pki.client),
+        protocol=3,
+        socket_timeout=DEADLINE,
+    )
+    running.resources.append(client)
+    assert client.hset("h", mapping={"a": "1"}) == 1
+    assert client.hgetall("h") == {b"a": b"1"}
+    assert str(client.client_info()["db"]) == "2"
+
+
+def test_redis_cli_tls(tls_serve: Callable[..., Running], pki: Pki) -> None:
+    cli = tool("redis-cli")
+    running = tls_serve()
+    base = [cli, "-p", str(running.server.tls_port), "--tls", "--cacert", str(pki.ca)]
+    identity = ["--cert", str(pki.client), "--key", str(pki.client)]
+    done = subprocess.run(
+        [*base, *identity, "SET", "via", "cli"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+    )
+    assert done.stdout.strip() == "OK", done.stderr
+    done = subprocess.run(
+        [*base, *identity, "GET", "via"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+    )
+    assert done.stdout.strip() == "cli"
+    # No client certificate while tls-auth-clients is yes: no answer.
+    done = subprocess.run(
+        [*base, "PING"], check=False, capture_output=True, text=True, timeout=DEADLINE
+    )
+    assert "PONG" not in done.stdout
+
+
+# ------------------------------------------------------------- mutual TLS
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_auth_clients_yes_refuses_a_client_without_a_certificate(
+    tls_serve: Callable[..., Running], pki: Pki, loop: str
+) -> None:
+    running = tls_serve(loop)
+    with pytest.raises(redis.ConnectionError):
+        _client(running, pki).ping()
+    with pytest.raises(redis.ConnectionError):  # a certificate from a CA it does not trust
+        _client(running, pki, cert=pki.other_client).ping()
+    assert _client(running, pki, cert=pki.client).ping()  # still serving
+
+
+def test_auth_clients_optional_checks_a_certificate_only_when_sent(
+    tls_serve: Callable[..., Running], pki: Pki
+) -> None:
+    running = tls_serve(tls_auth_clients="optional")
+    assert _client(running, pki).ping()
+    assert _client(running, pki, cert=pki.client).ping()
+    with pytest.raises(redis.ConnectionError):
+        _client(running, pki, cert=pki.other_client).ping()
+
+
+def test_auth_clients_no_needs_no_ca(tls_serve: Callable[..., Running], pki: Pki) -> None:
+    running = tls_serve(tls_auth_clients="no", tls_ca_cert_file="")
+    assert _client(running, pki).ping()
+
+
+def test_a_client_that_does_not_trust_the_servers_ca_is_refused(
+    tls_serve: Callable[..., Running], pki: Pki
+) -> None:
+    running = tls_serve(tls_auth_clients="no")
+    with pytest.raises(redis.ConnectionError, match="certificate verify failed"):
+        _client(running, pki, ca=pki.other_ca).ping()
+
+
+def test_protocols_and_ciphers(tls_serve: Callable[..., Running], pki: Pki) -> None:
+    running = tls_serve(tls_protocols="TLSv1.2", tls_ciphers="ECDHE-ECDSA-AES128-GCM-SHA256")
+    context = ssl.create_default_context(cafile=str(pki.ca))
+    context.load_cert_chain(str(pki.client))
+    port = running.server.tls_port
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=DEADLINE) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        assert tls.version() == "TLSv1.2"
+        cipher = tls.cipher()
+        assert cipher is not None and cipher[0] == "ECDHE-ECDSA-AES128-GCM-SHA256"
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=DEADLINE) as raw,
+        pytest.raises(ssl.SSLError),
+    ):
+        context.wrap_socket(raw, server_hostname="127.0.0.1")
+
+
+# --------------------------------------------------- what is not TLS at all
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_plaintext_on_the_tls_port_is_closed_cleanly(
+    tls_serve: Callable[..., Running], pki: Pki, loop: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    running = tls_serve(loop)
+    with socket.create_connection(("127.0.0.1", running.server.tls_port), timeout=DEADLINE) as raw:
+        raw.sendall(b"*1\r\n$4\r\nPING\r\n")
+        started = time.monotonic()
+        data = b""
+        while chunk := raw.recv(4096):  # closed: EOF (perhaps after a TLS alert)
+            data += chunk
+        assert time.monotonic() - started < DEADLINE / 2
+    assert b"PONG" not in data
+    assert _client(running, pki, cert=pki.client).ping()
+    assert not [r for r in caplog.records if r.levelno >= 30 or r.exc_info], caplog.text
+
+
+def test_a_client_that_never_finishes_its_handshake_is_dropped(
+    tls_serve: Callable[..., Running], pki: Pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(network, "TLS_HANDSHAKE_TIMEOUT", 0.3)
+    running = tls_serve()
+    with socket.create_connection(("127.0.0.1", running.server.tls_port), timeout=DEADLINE) as raw:
+        started = time.monotonic()
+        assert raw.recv(4096) == b""  # the server hangs up; nothing was ever sent
+        assert 0.25 <= time.monotonic() - started < DEADLINE / 2
+
+
+def test_port_0_serves_tls_only(tls_serve: Callable[..., Running], pki: Pki) -> None:
+    running = tls_serve()
+    server = running.server
+    assert server.port == 0 and server.listening == []
+    assert server.listening_tls == [f"127.0.0.1:{server.tls_port}"]
+
+
+def test_tls_beside_plaintext(tls_serve: Callable[..., Running], pki: Pki) -> None:
+    running = tls_serve(port=_free_port())
+    plain = redis.Redis(port=running.server.port, socket_timeout=DEADLINE)
+    running.resources.append(plain)
+    plain.set("shared", "yes")
+    assert _client(running, pki, cert=pki.client).get("shared") == b"yes"
+
+
+# -------------------------------------------------------- start-up errors
+
+
+def _config(pki: Pki, **changes: Any) -> Config:
+    settings: dict[str, Any] = {
+        "tls_port": 1,
+        "tls_cert_file": str(pki.cert),
+        "tls_key_file": str(pki.key),
+        "tls_ca_cert_file": str(pki.ca),
+    }
+    return Config(**{**settings, **changes})
+
+
+def test_start_up_errors_name_the_file_and_the_problem(pki: Pki, tmp_path: Path) -> None:
+    assert build_context(_config(pki)).verify_mode == ssl.CERT_REQUIRED
+    cases = {
+        "No tls-key-file configured!": {"tls_key_file": ""},
+        f"tls-key-file {tmp_path / 'nokey.pem'}: cannot be read": {
+            "tls_key_file": str(tmp_path / "nokey.pem")
+        },
+        f"Failed to load certificate: {pki.key}: no PEM certificate": {
+            "tls_cert_file": str(pki.key)
+        },
+        f"{pki.other_key}: it does not match the certificate in {pki.cert}": {
+            "tls_key_file": str(pki.other_key)
+        },
+        f"Failed to load private key: {pki.ca}: no PEM private key": {"tls_key_file": str(pki.ca)},
+        "Either tls-ca-cert-file or tls-ca-cert-dir must be specified": {"tls_ca_cert_file": ""},
+        "Invalid tls-protocols specified": {"tls_protocols": "TLSv1.2 SSLv3"},
+        "leaves a version out": {"tls_protocols": "TLSv1.1 TLSv1.3"},
+        "Failed to configure ciphers: NOPE": {"tls_ciphers": "NOPE"},
+    }
+    for expected, changes in cases.items():
+        with pytest.raises(ConfigError) as refused:
+            build_context(_config(pki, **changes))
+        assert expected in str(refused.value), (changes, str(refused.value))
+
+
+def test_an_encrypted_key_needs_its_passphrase(pki: Pki, tmp_path: Path) -> None:
+    key = serialization.load_pem_private_key(pki.key.read_bytes(), password=None)
+    locked = tmp_path / "locked.pem"
+    locked.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"s3cret"),
+        )
+    )
+    good = build_context(_config(pki, tls_key_file=str(locked), tls_key_file_pass="s3cret"))
+    assert good.verify_mode == ssl.CERT_REQUIRED
+    for passphrase, problem in (("wrong", "is wrong"), ("", "is not set (tls-key-file-pass)")):
+        with pytest.raises(
+            ConfigError, match=re.escape(f"it is encrypted and its passphrase {problem}")
+        ):
+            build_context(_config(pki, tls_key_file=str(locked), tls_key_file_pass=passphrase))
+
+
+def test_snapkv_serve_options_tls_only(pki: Pki, tmp_path: Path) -> None:
+    """``snapkv serve --port 0 --tls-port ...``: the options come from the settings table."""
+    cli = tool("redis-cli")
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "snapkv", "serve", "--port", "0", "--tls-port", str(port)),
+            *("--tls-cert-file", str(pki.cert), "--tls-key-file", str(pki.key)),
+            *("--tls-ca-cert-file", str(pki.ca), "--tls-auth-clients", "optional"),
+            *("--dir", "", "--save", "", "--appendonly", "no", "--pidfile", ""),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        base = [cli, "-p", str(port), "--tls", "--cacert", str(pki.ca)]
+        deadline = time.monotonic() + DEADLINE
+        while True:
+            done = subprocess.run(
+                [*base, "PING"], check=False, capture_output=True, text=True, timeout=5
+            )
+            if done.stdout.strip() == "PONG" or time.monotonic() > deadline:
+                break
+            assert process.poll() is None, process.communicate()[0]
+            time.sleep(0.05)  # polling for the start, with a deadline
+        assert done.stdout.strip() == "PONG", done.stderr
+        info = subprocess.run(
+            [*base, "CONFIG", "GET", "tls-*"],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.split()
+        assert info[info.index("tls-port") + 1] == str(port)
+        assert info[info.index("tls-auth-clients") + 1] == "optional"
+        subprocess.run([*base, "SHUTDOWN", "NOSAVE"], check=False, capture_output=True, timeout=5)
+        out, _ = process.communicate(timeout=DEADLINE)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, out
+    assert f"127.0.0.1:{port} (TLS)" in out
