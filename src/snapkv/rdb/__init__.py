@@ -10,7 +10,8 @@ version :data:`DUMP_VERSION` (9, Redis 5.0's: every Redis since loads it,
 and the plain encodings written need nothing newer); :func:`restore`
 accepts versions up to :data:`RDB_VERSION` (10, Redis 7.0's), as Redis
 7.0 does. Pure: bytes in, values out; no store, no I/O. docs/RDB.md
-describes what is read and written and why.
+describes what is read and written and why; whole RDB files are
+:mod:`snapkv.rdb.file`'s (docs/FORMAT.md part 4).
 """
 
 from __future__ import annotations

@@ -10,19 +10,22 @@ built from two primitives:
   written as its decimal digits) or an LZF-compressed string (``E`` 3:
   compressed length, plain length, the LZF stream).
 
-Read (:func:`load`): every type a Redis 2.x to 7.2 writes for strings,
-hashes, lists, sets and sorted sets, plain (STRING, LIST, SET, ZSET,
-ZSET_2, HASH) and compact (HASH_ZIPMAP, LIST_ZIPLIST, SET_INTSET,
+Read (:func:`load`): every type a Redis 2.x to 7.4 writes for strings,
+hashes, lists, sets, sorted sets and streams, plain (STRING, LIST, SET,
+ZSET, ZSET_2, HASH) and compact (HASH_ZIPMAP, LIST_ZIPLIST, SET_INTSET,
 ZSET_ZIPLIST, HASH_ZIPLIST, LIST_QUICKLIST, HASH_LISTPACK, ZSET_LISTPACK,
 LIST_QUICKLIST_2, SET_LISTPACK; the blobs are read by
-:mod:`snapkv.rdb.compact`). Streams and module values are refused by name:
-snapkv has no such type.
+:mod:`snapkv.rdb.compact`), and the three stream types
+(:mod:`snapkv.rdb.stream_codec`; a stream with consumer groups is refused:
+snapkv's streams have none). Module values are refused by name: snapkv
+has no such type.
 
-Written (:func:`save`): only the plain encodings (STRING, LIST, SET,
-ZSET_2, HASH), which every Redis since 5.0 loads (it converts them to its
-compact encodings as it would on any write); strings that are canonical
-32-bit integers use the integer encoding, as Redis does. Nothing is
-LZF-compressed: compressing in pure Python costs more than it saves here.
+Written (:func:`save`, :func:`save_value`): only the plain encodings
+(STRING, LIST, SET, ZSET_2, HASH) and STREAM_LISTPACKS for streams, which
+every Redis since 5.0 loads (it converts them to its compact encodings as
+it would on any write); strings that are canonical 32-bit integers use the
+integer encoding, as Redis does. Nothing is LZF-compressed: compressing in
+pure Python costs more than it saves here.
 
 Values are snapkv's: ``str`` for bytes (UTF-8 with ``surrogateescape``,
 the server's mapping, so every byte string round-trips), and the
