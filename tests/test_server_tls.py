@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 import redis
-from cryptography.hazmat.primitives import serialization
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -339,6 +338,8 @@ def test_start_up_errors_name_the_file_and_the_problem(pki: Pki, tmp_path: Path)
 
 
 def test_an_encrypted_key_needs_its_passphrase(pki: Pki, tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization  # installed with trustme
+
     key = serialization.load_pem_private_key(pki.key.read_bytes(), password=None)
     locked = tmp_path / "locked.pem"
     locked.write_bytes(
