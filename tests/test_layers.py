@@ -540,6 +540,11 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.server.state",  # types only
         "snapkv.store",  # types only
     },
+    "snapkv.server.replicas.info": {
+        "snapkv.server.replicas.backlog",
+        "snapkv.server.replicas.primary",
+        "snapkv.server.state",  # types only
+    },
     "snapkv.server.cmd_replication": {
         *_HANDLER,
         "snapkv.server.replicas.link",
@@ -547,7 +552,7 @@ ALLOWED: dict[str, set[str]] = {
     },
     "snapkv.server.cmd_info": {
         *_HANDLER,
-        "snapkv.server.replicas.primary",  # INFO replication, sync_* stats
+        "snapkv.server.replicas.info",  # INFO replication, sync_* stats
         "snapkv.server.conf",  # the percentiles' form
         "snapkv.server.latency",
         "snapkv.replication.status",

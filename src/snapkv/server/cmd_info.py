@@ -24,7 +24,7 @@ from snapkv.replication.status import replication_info
 from snapkv.server.conf import show_percentile
 from snapkv.server.latency import Latency, percentile_usec
 from snapkv.server.pubsub import counts as pubsub_counts
-from snapkv.server.replicas.primary import replication_fields, sync_stats
+from snapkv.server.replicas.info import replication_fields, sync_stats
 from snapkv.server.resp.writer import bulk
 from snapkv.server.scripting import cached_scripts, lua_memory
 from snapkv.server.scripting.functions import functions_info

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from snapkv.rdb.file import RDBWriter
 from snapkv.server.client import Blocked
-from snapkv.server.replicas.backlog import ZERO_ID, Backlog, new_replid
+from snapkv.server.replicas.backlog import Backlog, new_replid
 from snapkv.server.replicas.feed import Feed, command
 from snapkv.server.replicas.link import Link
 from snapkv.server.resp.writer import integer
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from snapkv.server.state import ServerState
     from snapkv.store import FrozenCopy
 
-__all__ = ["Primary", "install", "registry", "replication_fields", "sync_stats"]
+__all__ = ["Primary", "install", "registry"]
 
 log = logging.getLogger("snapkv.server")
 
@@ -86,6 +86,7 @@ class Primary:
         self._last_ping = 0.0
         self._alone_since = time.monotonic()
         self._listener_before: Any = None
+        self._broken = False
         #: REPLCONF listening-port / ip-address / capa of clients not yet replicas.
         self.handshakes: dict[int, tuple[int, str, set[str]]] = {}
 
@@ -108,10 +109,31 @@ class Primary:
         else:
             call(self.ship)
 
+    def _guarded(self, call: Any, *args: Any) -> None:
+        """Run a feed step on the write path, which must never fail because of a replica.
+
+        A record the feed cannot translate would leave the replicas' stream
+        wrong: it is logged, and the next delivery starts a new history (a
+        new replication ID), so every replica syncs in full again.
+        """
+        try:
+            call(*args)
+        except Exception:
+            log.exception("Replication stream: a record could not be translated")
+            self._broken = True
+
     def ship(self) -> None:
         """Hand the queued stream to each replica (on the event loop's thread)."""
         if self.feed.waiting:
-            self.store.under_lock(self.feed.settle, blocking=False)
+            self.store.under_lock(lambda: self._guarded(self.feed.settle), blocking=False)
+        if self._broken:
+            self._restart_history()
+            return
+        backlog = self.backlog
+        size = self.server.config.repl_backlog_size
+        if backlog is not None and backlog.size != size:
+            with self._mutex:
+                backlog.resize(size)  # CONFIG SET repl-backlog-size
         with self._mutex:
             queue, self._queue = self._queue, []
             self._shipping = False
@@ -123,6 +145,17 @@ class Primary:
                 link.deliver(start, data)
             if link.over_limit(limits):
                 self._drop(link, "for overcoming of output buffer limits.")
+
+    def _restart_history(self) -> None:
+        """After a translation failure: a new replication ID, every replica dropped to resync."""
+        self._broken = False
+        with self._mutex:
+            if self.backlog is not None:
+                size = self.server.config.repl_backlog_size
+                self.backlog = Backlog(size, offset=self.backlog.offset)
+            self._queue = []
+        for link in list(self.links):
+            self._drop(link, "to resynchronize after a replication stream error.")
 
     def _drop(self, link: Link, why: str) -> None:
         log.warning("Client %s scheduled to be closed ASAP %s", link.client.info_line(), why)
@@ -143,11 +176,11 @@ class Primary:
         def expired(db: int, keys: list[str]) -> None:
             if before is not None:
                 before(db, keys)
-            feed.expired(db, keys)
+            self._guarded(feed.expired, db, keys)
 
         self._listener_before = before
         store.expired_listener = expired
-        store.tap(feed.record)
+        store.tap(lambda record: self._guarded(feed.record, record))
         self._arm()
         return backlog
 
@@ -376,39 +409,3 @@ def registry(server: ServerState) -> Primary:
         primary = server.replicas
     assert isinstance(primary, Primary)
     return primary
-
-
-def replication_fields(server: ServerState) -> dict[str, object]:
-    """INFO replication as a Redis primary shows it: its replicas, IDs, offsets, backlog."""
-    primary = registry(server)
-    backlog = primary.backlog
-    now = time.monotonic()
-    fields: dict[str, object] = {"role": "master", "connected_slaves": len(primary.links)}
-    for i, link in enumerate(primary.links):
-        lag = int(now - link.ack_time)
-        fields[f"slave{i}"] = (
-            f"ip={link.ip},port={link.listening_port},state={link.state},"
-            f"offset={link.ack_offset},lag={lag}"
-        )
-    fields["master_failover_state"] = "no-failover"
-    fields["master_replid"] = backlog.replid if backlog is not None else primary.replid
-    fields["master_replid2"] = backlog.replid2 if backlog is not None else ZERO_ID
-    fields["master_repl_offset"] = primary.offset
-    fields["second_repl_offset"] = backlog.second_offset if backlog is not None else -1
-    fields["repl_backlog_active"] = int(backlog is not None)
-    fields["repl_backlog_size"] = backlog.size if backlog is not None else 0
-    fields["repl_backlog_first_byte_offset"] = (
-        backlog.first_byte_offset if backlog is not None else 0
-    )
-    fields["repl_backlog_histlen"] = backlog.histlen if backlog is not None else 0
-    return fields
-
-
-def sync_stats(server: ServerState) -> dict[str, object]:
-    """INFO stats' full and partial resynchronisation counters."""
-    primary = registry(server)
-    return {
-        "sync_full": primary.sync_full,
-        "sync_partial_ok": primary.sync_partial_ok,
-        "sync_partial_err": primary.sync_partial_err,
-    }
