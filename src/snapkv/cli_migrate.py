@@ -229,6 +229,9 @@ def _print_summary(target: str, summary: Summary) -> None:
         if summary.mismatches:
             _listed(f"verify: {summary.verified:,} keys compared; differences", summary.mismatches)
         else:
-            print(f"verify: {summary.verified:,} keys compared, all identical; counts match")
+            print(
+                f"verify: {summary.verified:,} keys compared, all identical; counts match "
+                f"({summary.verify_seconds:.1f} s)"
+            )
         for note in summary.count_notes:
             print(f"verify: {note}")

@@ -36,6 +36,7 @@ from snapkv.interop.migrate_records import (
     Record,
     is_server_url,
     same_entry,
+    strings_of,
     type_of,
 )
 from snapkv.interop.migrate_store import StoreSource, StoreTarget
@@ -74,9 +75,11 @@ class Source(Protocol):
 class Target(Protocol):
     def describe(self) -> str: ...
     def write(self, records: list[Record]) -> list[Failure]: ...
-    def fetch(self, index: int, keys: list[bytes]) -> list[Record | None]: ...
+    def fetch(
+        self, index: int, keys: list[bytes], strings: frozenset[bytes] = ...
+    ) -> list[Record | None]: ...
     def keyspace_counts(self) -> dict[int, int]: ...
-    def type_counts(self, index: int) -> dict[str, int]: ...
+    def type_counts(self, index: int, kinds: list[str]) -> dict[str, int]: ...
     def close(self) -> None: ...
 
 
@@ -105,7 +108,8 @@ class Summary:
     expired: int = 0
     vanished: int = 0
     bytes: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # the copy's
+    verify_seconds: float = 0.0
     failures: list[Failure] = field(default_factory=list)
     verified: int | None = None
     mismatches: list[Failure] = field(default_factory=list)
@@ -234,7 +238,7 @@ def migrate(
                 summary.bytes += record.size()
         elif live:
             if options.resume:
-                there = target.fetch(live[0].db, [r.key for r in live])
+                there = target.fetch(live[0].db, [r.key for r in live], strings_of(live))
                 fresh = [r for r, t in zip(live, there, strict=True) if not _same(r, t)]
                 summary.identical += len(live) - len(fresh)
                 live = fresh
@@ -245,9 +249,11 @@ def migrate(
         if progress is not None:
             progress(summary.read, summary.bytes, total)
     summary.vanished = source.vanished
-    if target is not None and (options.verify or options.verify_sample):
-        verify(source, target, summary, options.verify_sample)
     summary.seconds = time.monotonic() - started
+    if target is not None and (options.verify or options.verify_sample):
+        started = time.monotonic()
+        verify(source, target, summary, options.verify_sample)
+        summary.verify_seconds = time.monotonic() - started
     return summary
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "key_text",
     "same_entry",
     "same_expiry",
+    "strings_of",
     "type_of",
 ]
 
@@ -109,6 +110,12 @@ class Record:
         if self.payload is None and self.value.__class__ is str:
             return len(self.key) + len(key_bytes(self.value))
         return len(self.key) + len(self.payload_bytes())
+
+
+def strings_of(records: list[Record]) -> frozenset[bytes]:
+    """The keys of ``records`` that hold a string value at hand (read from a store): a
+    server target reads those back with GET, without a payload to check and decode."""
+    return frozenset(r.key for r in records if r.payload is None and r.value.__class__ is str)
 
 
 def type_of(value: Any) -> str:

@@ -26,19 +26,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
-from typing import Any, Final, cast
+from typing import Any, cast
 
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 from redis.exceptions import NoPermissionError, RedisError, ResponseError
 
-from snapkv.interop.migrate_records import BATCH, Failure, Record, key_bytes
+from snapkv.interop.migrate_records import BATCH, Failure, Record, key_bytes, key_text
 from snapkv.interop.migrate_typed import commands
 from snapkv.interop.migrate_wire import pack, roundtrip
 
 __all__ = ["RedisError", "Server"]
-
-_TYPES: Final = ("string", "hash", "list", "set", "zset", "stream")
 
 
 def _refused_restore(error: Exception) -> bool:
@@ -154,7 +152,7 @@ class Server:
                     fresh = [key for key in keys if key not in seen]
                     seen.update(fresh)
                     if fresh:
-                        records = self._fetch(client, db, fresh)
+                        records = self._fetch(client, db, fresh, atomic=True)
                         page = [record for record in records if record is not None]
                         self.vanished += len(records) - len(page)
                         if page:
@@ -162,12 +160,27 @@ class Server:
                     if cursor == 0:
                         break
 
-    def _fetch(self, client: redis.Redis, db: int, keys: list[bytes]) -> list[Record | None]:
-        single = self.cluster is None  # a transaction on a single server (module docstring)
+    def _fetch(
+        self,
+        client: redis.Redis,
+        db: int,
+        keys: list[bytes],
+        strings: frozenset[bytes] = frozenset(),
+        *,
+        atomic: bool = False,
+    ) -> list[Record | None]:
+        """Each key's value and expiry (``None``: missing); with ``atomic``, on a single
+        server, all read at one instant (see the module docstring): what a source needs.
+
+        A key in ``strings`` is expected to hold a string and is read with
+        GET (its value as it is, no payload to check and decode); one that
+        turns out to hold something else is read again with DUMP.
+        """
+        single = atomic and self.cluster is None
         packed = [pack(b"MULTI")] if single else []
         packed.append(pack(b"TIME"))
         for key in keys:
-            packed += (pack(b"DUMP", key), pack(b"PTTL", key))
+            packed += (pack(b"GET" if key in strings else b"DUMP", key), pack(b"PTTL", key))
         if single:
             packed.append(pack(b"EXEC"))
         replies = roundtrip(client, packed)
@@ -176,32 +189,51 @@ class Server:
             if queued:
                 raise queued[0]
             replies = replies[-1]
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise reply
+        if isinstance(replies[0], Exception):
+            raise replies[0]
         seconds, micros = replies[0]
         now = int(seconds) * 1000 + int(micros) // 1000
         out: list[Record | None] = []
+        again: list[int] = []
         for i, key in enumerate(keys):
-            payload, ttl = replies[1 + 2 * i], replies[2 + 2 * i]
-            if payload is None or ttl == -2:
+            value, ttl = replies[1 + 2 * i], replies[2 + 2 * i]
+            if isinstance(value, Exception) and key in strings:
+                again.append(i)  # WRONGTYPE: not a string after all
+                out.append(None)
+                continue
+            for reply in (value, ttl):
+                if isinstance(reply, Exception):
+                    raise reply
+            if value is None or ttl == -2:
                 out.append(None)
                 continue
             at = None if ttl < 0 else now + ttl
-            out.append(Record(db, key, at, payload=payload))
+            if key in strings:
+                out.append(Record(db, key, at, value=key_text(value)))
+            else:
+                out.append(Record(db, key, at, payload=value))
+        if again:
+            found = self._fetch(client, db, [keys[i] for i in again])
+            for i, record in zip(again, found, strict=True):
+                out[i] = record
         return out
 
-    def fetch(self, db: int, keys: list[bytes]) -> list[Record | None]:
-        """What the server holds now for ``keys`` of keyspace ``db`` (``None``: missing)."""
+    def fetch(
+        self, db: int, keys: list[bytes], strings: frozenset[bytes] = frozenset()
+    ) -> list[Record | None]:
+        """What the server holds now for ``keys`` of keyspace ``db`` (``None``: missing);
+        ``strings``: the keys expected to hold strings (see :meth:`_fetch`)."""
         found: dict[bytes, Record | None] = {}
         for node, group in self._by_node(keys):
-            found.update(zip(group, self._fetch(self.client(db, node), db, group), strict=True))
+            records = self._fetch(self.client(db, node), db, group, strings)
+            found.update(zip(group, records, strict=True))
         return [found[key] for key in keys]
 
-    def type_counts(self, db: int) -> dict[str, int]:
-        """Keys of each type in keyspace ``db``: SCAN ... TYPE on every primary."""
+    def type_counts(self, db: int, kinds: list[str]) -> dict[str, int]:
+        """Keys of each type of ``kinds`` in keyspace ``db``: SCAN ... TYPE on every primary
+        (one pass over the keyspace per type, done on the server)."""
         counts: dict[str, int] = {}
-        for kind in _TYPES:
+        for kind in kinds:
             total = 0
             for node in self.primaries():
                 client = self.client(db, node)

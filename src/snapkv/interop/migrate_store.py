@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from snapkv import values
 from snapkv.interop.migrate_records import Failure, Record, key_bytes, key_text
-from snapkv.interop.source import count_by_db, iter_entries
+from snapkv.interop.source import Entry, count_by_db, open_source
 from snapkv.opening import open as open_store
 
 if TYPE_CHECKING:
@@ -31,34 +31,56 @@ __all__ = ["StoreSource", "StoreTarget"]
 
 
 class StoreSource:
-    """Every entry of a store, as pages of records of one keyspace."""
+    """Every entry of a store (or an RDB file), as pages of records of one keyspace.
+
+    A store is built once, as recovery builds it (``Source.spaces``), and
+    that one state serves the plan's counts, the copy and ``--verify``: the
+    three see the same keys even when the directory is a running server's,
+    and a large store is not loaded three times. An RDB file is streamed
+    each time instead (it is read in bounded memory).
+    """
 
     def __init__(self, location: str, batch: int) -> None:
         self.location = location
         self.batch = batch
-        self.vanished = 0  # a store does not change under us: nothing vanishes
+        self.vanished = 0  # one state is read: nothing vanishes from it
+        self._source = open_source(location)
+        self._spaces: dict[int, tuple[dict[str, Any], dict[str, int]]] | None = None
 
     def describe(self) -> str:
-        return f"snapkv store {self.location}"
+        return self._source.describe()
+
+    def _entries(self) -> Iterator[Entry]:
+        if self._source.is_rdb:
+            yield from open_source(self.location).entries()
+            return
+        if self._spaces is None:
+            self._spaces = self._source.spaces()
+        for db, (entries, expires) in self._spaces.items():
+            get = expires.get
+            for key, value in entries.items():
+                yield Entry(db, key, value, get(key))
 
     def read(self) -> Iterator[list[Record]]:
         page: list[Record] = []
-        for entry in iter_entries(self.location):
-            if page and (len(page) >= self.batch or page[0].db != entry.db):
+        for db, key, value, at in self._entries():
+            if page and (len(page) >= self.batch or page[0].db != db):
                 yield page
                 page = []
-            page.append(
-                Record(entry.db, key_bytes(entry.key), entry.expire_at_ms, value=entry.value)
-            )
+            page.append(Record(db, key_bytes(key), at, value=value))
         if page:
             yield page
 
     def keyspace_counts(self) -> dict[int, int]:
         """Live keys per keyspace (the plan needs them before anything is written)."""
-        return dict(sorted(count_by_db(self.location).items()))
+        if self._source.is_rdb:
+            return dict(sorted(count_by_db(self.location).items()))
+        if self._spaces is None:
+            self._spaces = self._source.spaces()
+        return {db: len(entries) for db, (entries, _) in sorted(self._spaces.items())}
 
     def close(self) -> None:
-        return None
+        self._spaces = None
 
 
 class StoreTarget:
@@ -96,8 +118,11 @@ class StoreTarget:
             store._commit(ticket)
         return failures
 
-    def fetch(self, index: int, keys: list[bytes]) -> list[Record | None]:
-        """What the store holds now for ``keys`` of keyspace ``index`` (``None``: missing)."""
+    def fetch(
+        self, index: int, keys: list[bytes], strings: frozenset[bytes] = frozenset()
+    ) -> list[Record | None]:
+        """What the store holds now for ``keys`` of keyspace ``index`` (``None``: missing);
+        ``strings`` (a server's hint) changes nothing here: every value is at hand."""
         store = self.store
         db = store.db(index)
         out: list[Record | None] = []
@@ -121,12 +146,12 @@ class StoreTarget:
         counts = {i: len(store.db(i)) for i in range(store.databases)}
         return {i: n for i, n in counts.items() if n}
 
-    def type_counts(self, index: int) -> dict[str, int]:
+    def type_counts(self, index: int, kinds: list[str]) -> dict[str, int]:
         db = self.store.db(index)
         counts: dict[str, int] = defaultdict(int)
         for key in list(db):
             kind = db.key_type(key)
-            if kind is not None:
+            if kind in kinds:
                 counts[kind] += 1
         return dict(counts)
 

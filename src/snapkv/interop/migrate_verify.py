@@ -20,7 +20,13 @@ import time
 from collections import Counter, defaultdict
 from typing import TYPE_CHECKING
 
-from snapkv.interop.migrate_records import Record, same_entry, same_expiry, type_of
+from snapkv.interop.migrate_records import (
+    Record,
+    same_entry,
+    same_expiry,
+    strings_of,
+    type_of,
+)
 
 if TYPE_CHECKING:
     from snapkv.interop.migrate import Source, Summary, Target
@@ -75,7 +81,7 @@ def _kind(record: Record) -> str:
 def _compare(target: Target, page: list[Record], summary: Summary) -> None:
     if not page:
         return
-    there = target.fetch(page[0].db, [r.key for r in page])
+    there = target.fetch(page[0].db, [r.key for r in page], strings_of(page))
     now = int(time.time() * 1000)
     for record, found in zip(page, there, strict=True):
         summary.verified = (summary.verified or 0) + 1
@@ -109,7 +115,7 @@ def _compare_counts(target: Target, expected: dict[int, Counter[str]], summary: 
             summary.count_notes.append(
                 f"keyspace {db}: the target holds {have - want:,} keys the source does not"
             )
-        types = target.type_counts(db)
+        types = target.type_counts(db, sorted(kind for kind in expected[db] if kind != "other"))
         for kind, n in sorted(expected[db].items()):
             if kind != "other" and types.get(kind, 0) < n:
                 summary.mismatches.append(
