@@ -340,3 +340,30 @@ def test_a_replica_keeps_its_data_when_snapkv_dies_in_a_full_sync_and_retries(
         if process.poll() is None:
             process.kill()
             process.wait(DEADLINE)
+
+
+def test_the_documented_cutover_promotes_a_replica_holding_every_write(
+    serve: Callable[..., Running], replicas: Callable[..., Replica]
+) -> None:
+    server = serve()
+    r = _client(server)
+    _snapshot_data(r)
+    replica = replicas(server.port)
+    replica.wait_linked()
+    for i in range(200):
+        r.set(f"late:{i}", str(i))
+    wait_until(
+        lambda: (
+            r.info("replication")["slave0"]["offset"] == r.info("replication")["master_repl_offset"]
+        ),
+        timeout=DEADLINE,
+        what="the replica to acknowledge every write (lag 0)",
+    )
+    assert r.execute_command("CLIENT", "PAUSE", 60_000, "WRITE") == "OK"
+    offset = r.info("replication")["master_repl_offset"]
+    assert replica.info()["master_repl_offset"] == offset
+    assert replica.client.execute_command("REPLICAOF", "NO", "ONE") == "OK"
+    assert replica.info()["role"] == "master"
+    assert dump_state(replica.client) == dump_state(r)
+    replica.client.set("written", "on the new primary")
+    r.execute_command("CLIENT", "UNPAUSE")
