@@ -370,8 +370,9 @@ def _strings(data: bytes, pos: int, db: int) -> tuple[list[Item], int]:
     as lie whole in ``data`` (up to :data:`_BATCH`): (items, where they end).
 
     Why: most keys of most files are strings, and the general path's checks cost several
-    calls per key. This reads only raw strings of 6- or 14-bit lengths and the three integer
-    encodings, exactly as :func:`snapkv.rdb.objects.load_string` does; at anything else, or
+    calls per key. This reads only raw strings of 6- or 14-bit lengths, the three integer
+    encodings and LZF strings, exactly as :func:`snapkv.rdb.objects.load_string` does (the
+    last through it); at anything else, or
     anything not whole in ``data``, it stops before that entry and the general path (with
     every check and message) takes over there. It never raises.
     """
@@ -400,6 +401,13 @@ def _strings(data: bytes, pos: int, db: int) -> tuple[list[Item], int]:
                 size, pos = first, pos + 1
             elif first < 0x80 and pos + 1 < end:
                 size, pos = ((first & 0x3F) << 8) | data[pos + 1], pos + 2
+            elif first == 0xC3:
+                try:
+                    raw, pos = objects.load_string(data, pos, end)
+                except RDBError:
+                    return out, start  # the general path says what is wrong, or reads more
+                texts.append(raw.decode("utf-8", "surrogateescape"))
+                continue
             elif 0xC0 <= first <= 0xC2:
                 width = 1 << (first - 0xC0)
                 if pos + 1 + width > end:
