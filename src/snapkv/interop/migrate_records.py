@@ -107,8 +107,9 @@ class Record:
         """Bytes moved for this key (its name and payload, or a string's bytes): what
         progress counts. A string is counted without making its payload, which costs
         a CRC-64 in Python and which a string sent as SET never needs."""
-        if self.payload is None and self.value.__class__ is str:
-            return len(self.key) + len(key_bytes(self.value))
+        value = self.value
+        if self.payload is None and value.__class__ is str:
+            return len(self.key) + (len(value) if value.isascii() else len(key_bytes(value)))
         return len(self.key) + len(self.payload_bytes())
 
 

@@ -30,11 +30,12 @@ from typing import Any, cast
 
 import redis
 from redis.cluster import ClusterNode, RedisCluster
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 from redis.exceptions import NoPermissionError, RedisError, ResponseError
 
 from snapkv.interop.migrate_records import BATCH, Failure, Record, key_bytes, key_text
 from snapkv.interop.migrate_typed import commands
-from snapkv.interop.migrate_wire import pack, roundtrip
+from snapkv.interop.migrate_wire import Pending, pack, roundtrip
 
 __all__ = ["RedisError", "Server"]
 
@@ -70,6 +71,7 @@ class Server:
         self.url = url
         self.cluster: RedisCluster | None = None
         self._clients: dict[tuple[str, int], redis.Redis] = {}
+        self._owners: list[ClusterNode] | None = None  # each slot's primary (see _by_node)
         if cluster:
             self.cluster = RedisCluster.from_url(url)
         else:
@@ -254,12 +256,26 @@ class Server:
     # ------------------------------------------------------------- writing
 
     def _by_node(self, keys: list[bytes]) -> list[tuple[ClusterNode | None, list[bytes]]]:
+        """``keys`` grouped by the primary that owns their slot (one group on a single server).
+
+        The slot's owner is looked up in a table of the 16,384 slots made
+        once from the cluster client's map (``key_slot`` is redis-py's
+        CRC-16 with hash tags): the client's per-key lookup cost as much as
+        sending the key. A MOVED reply empties the table.
+        """
         if self.cluster is None:
             return [(None, keys)]
+        if self._owners is None:
+            cache = self.cluster.nodes_manager.slots_cache
+            self._owners = [cache[slot][0] for slot in range(REDIS_CLUSTER_HASH_SLOTS)]
+        owners = self._owners
         groups: dict[str, tuple[ClusterNode, list[bytes]]] = {}
         for key in keys:
-            node = self.cluster.get_node_from_key(key)  # type: ignore[no-untyped-call]
-            groups.setdefault(node.name, (node, []))[1].append(key)
+            node = owners[key_slot(key)]
+            group = groups.get(node.name)
+            if group is None:
+                group = groups[node.name] = (node, [])
+            group[1].append(key)
         return list(groups.values())
 
     def write(self, records: list[Record]) -> list[Failure]:
@@ -275,16 +291,23 @@ class Server:
         db = records[0].db
         by_key = {record.key: record for record in records}
         failures: list[Failure] = []
-        for node, keys in self._by_node(list(by_key)):
-            client = self.client(db, node)
-            replies = roundtrip(client, [_command(by_key[key]) for key in keys])
-            for key, reply in zip(keys, replies, strict=True):
+        sent = [
+            (
+                self.client(db, node),
+                keys,
+                Pending(self.client(db, node), [_command(by_key[key]) for key in keys]),
+            )
+            for node, keys in self._by_node(list(by_key))
+        ]
+        for client, keys, pending in sent:
+            for key, reply in zip(keys, pending.replies(), strict=True):
                 if not isinstance(reply, Exception):
                     continue
                 record = by_key[key]
                 if _refused_restore(reply):
                     why = self._typed(client, record)
                 elif _moved(reply) and self.cluster is not None:
+                    self._owners = None
                     why = self._redirected(record)
                 else:
                     why = str(reply)

@@ -19,7 +19,7 @@ from typing import Any
 import redis
 from redis.exceptions import ResponseError
 
-__all__ = ["pack", "roundtrip"]
+__all__ = ["Pending", "pack", "roundtrip"]
 
 
 def pack(*args: bytes) -> bytes:
@@ -30,25 +30,47 @@ def pack(*args: bytes) -> bytes:
     return b"".join(parts)
 
 
-def roundtrip(client: redis.Redis, packed: list[bytes]) -> list[Any]:
-    """Send ``packed`` (one command each) at once; one reply each, an error reply as its exception.
+class Pending:
+    """Commands sent on a connection of ``client``'s pool, their replies not yet read.
 
-    :raises redis.exceptions.ConnectionError: the connection broke; it is
-        dropped (not returned to the pool half read).
+    Sending to every node of a cluster before reading any reply lets the
+    nodes work at once instead of one after another.
     """
-    pool = client.connection_pool
-    conn = pool.get_connection()
-    try:
-        conn.send_packed_command([b"".join(packed)], check_health=False)  # type: ignore[no-untyped-call]
+
+    def __init__(self, client: redis.Redis, packed: list[bytes]) -> None:
+        self._pool = client.connection_pool
+        self._conn = self._pool.get_connection()
+        self._count = len(packed)
+        try:
+            self._conn.send_packed_command([b"".join(packed)], check_health=False)  # type: ignore[no-untyped-call]
+        except BaseException:
+            self._drop()
+            raise
+
+    def _drop(self) -> None:
+        self._conn.disconnect()  # type: ignore[no-untyped-call]
+        self._pool.release(self._conn)
+
+    def replies(self) -> list[Any]:
+        """One reply per command, an error reply as its exception; the connection back.
+
+        :raises redis.exceptions.ConnectionError: the connection broke; it is
+            dropped (not returned to the pool half read).
+        """
         replies: list[Any] = []
-        for _ in packed:
-            try:
-                replies.append(conn.read_response(disable_decoding=True))
-            except ResponseError as exc:
-                replies.append(exc)
-    except BaseException:
-        conn.disconnect()  # type: ignore[no-untyped-call]
-        raise
-    finally:
-        pool.release(conn)
-    return replies
+        try:
+            for _ in range(self._count):
+                try:
+                    replies.append(self._conn.read_response(disable_decoding=True))
+                except ResponseError as exc:
+                    replies.append(exc)
+        except BaseException:
+            self._drop()
+            raise
+        self._pool.release(self._conn)
+        return replies
+
+
+def roundtrip(client: redis.Redis, packed: list[bytes]) -> list[Any]:
+    """Send ``packed`` (one command each) at once and read their replies (:class:`Pending`)."""
+    return Pending(client, packed).replies()
