@@ -275,8 +275,8 @@ def _histogram_entry(latency: Latency, cmd: Command) -> dict[str, Any] | None:
     histogram = latency.histograms.get(cmd.full_name)
     if not histogram:
         return None
-    calls = sum(histogram.values())
-    return {"calls": calls, "histogram_usec": cumulative_usec(histogram)}
+    calls = max(cmd.calls, 1)
+    return {"calls": calls, "histogram_usec": cumulative_usec(histogram, calls)}
 
 
 def _commands(client: Client) -> list[Command]:

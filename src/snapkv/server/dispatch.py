@@ -11,6 +11,8 @@ the same checks, in Redis's order and with its exact texts:
    is flagged ``noauth``;
 4. inside MULTI, a command flagged ``no_multi`` (SAVE, SHUTDOWN) gets
    ``ERR Command not allowed inside a transaction``;
+4a. a client whose ACL user has limits (``Client.acl_open`` false) runs
+   only what the user's rules allow (``NOPERM ...``, see :mod:`snapkv.server.acl`);
 5. after a failed background save, writes and PING get ``MISCONF`` (see
    ``ServerState.writes_refused``);
 6. inside MULTI, every command but EXEC/DISCARD/MULTI/WATCH/QUIT/RESET is
@@ -43,6 +45,7 @@ from __future__ import annotations
 from time import perf_counter
 
 # The family modules declare their commands when imported (see table.py).
+import snapkv.server.cmd_acl
 import snapkv.server.cmd_blocking
 import snapkv.server.cmd_client
 import snapkv.server.cmd_config
@@ -68,9 +71,11 @@ import snapkv.server.cmd_stream
 import snapkv.server.cmd_strings
 import snapkv.server.cmd_zset
 import snapkv.server.cmd_zset_store  # noqa: F401 - imported for its declarations
+from snapkv.server.acl import install as install_acl
+from snapkv.server.acl import refusal as acl_refusal
 from snapkv.server.blocking import install as install_blocking
 from snapkv.server.client import REPLY_ON, REPLY_SKIP, REPLY_SKIP_NEXT, Client
-from snapkv.server.latency import FOLD_AT, Latency
+from snapkv.server.latency import SAMPLE_MASK, Latency
 from snapkv.server.monitor import feed_monitors
 from snapkv.server.notify import install as install_notify
 from snapkv.server.pubsub import install as install_pubsub
@@ -188,6 +193,7 @@ class Dispatcher(ServerState):
         self.latency = Latency(self, self.slowlog)
         self.info["latency"] = self.latency
         # The registries the families share (see each module).
+        install_acl(self)  # first: a Client made by the others asks it about its user
         install_pubsub(self)
         install_blocking(self)
         install_scripting(self)
@@ -228,9 +234,8 @@ class Dispatcher(ServerState):
         self.commands_processed += 1
         if took >= self.latency.slow_after:
             self._slow(client, cmd, argv, took)
-        cmd.samples.append(took)  # Latency.record, inlined
-        if len(cmd.samples) >= FOLD_AT:
-            self.latency.fold(cmd)
+        if cmd.calls & SAMPLE_MASK == 1:  # Latency.record's test, inlined
+            self.latency.record(cmd, took)
         # A handler refuses by raising (table.py's contract), so no reply of
         # the fast path is an error: only EXEC answers EXECABORT without
         # raising, and EXEC runs through call() (its client is in MULTI).
@@ -356,6 +361,10 @@ class Dispatcher(ServerState):
             return self._reject(client, _NOAUTH_REPLY, cmd)
         if client.multi is not None and cmd.no_multi:
             return self._reject(client, _NO_MULTI_REPLY, cmd)
+        if not client.acl_open:  # a user with limits: Redis's ACLCheckAllPerm (server/acl.py)
+            denied = acl_refusal(self, client, cmd, argv)
+            if denied is not None:
+                return self._reject(client, denied, cmd)
         if self.writes_refused() and (
             cmd.write or cmd.name == "ping" or _queued_write(cmd, client)
         ):
