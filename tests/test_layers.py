@@ -111,7 +111,10 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.errors",
         "snapkv.media.base",
         "snapkv.media.file",
+        "snapkv.objstore.client",
         "snapkv.objstore.medium",
+        "snapkv.objstore.reader",
+        "snapkv.objstore.url",
         "snapkv.rdb.file",
     },
     "snapkv.cli_rdb": {

@@ -75,6 +75,7 @@ class Source(Protocol):
 class Target(Protocol):
     def describe(self) -> str: ...
     def write(self, records: list[Record]) -> list[Failure]: ...
+    def flush(self) -> list[Failure]: ...
     def fetch(
         self, index: int, keys: list[bytes], strings: frozenset[bytes] = ...
     ) -> list[Record | None]: ...
@@ -243,11 +244,13 @@ def migrate(
                 summary.identical += len(live) - len(fresh)
                 live = fresh
             summary.bytes += sum(record.size() for record in live)
-            failures = target.write(live)
-            summary.failures += failures
-            summary.written += len(live) - len(failures)
+            summary.failures += target.write(live)
+            summary.written += len(live)
         if progress is not None:
             progress(summary.read, summary.bytes, total)
+    if target is not None:
+        summary.failures += target.flush()
+    summary.written -= len(summary.failures)
     summary.vanished = source.vanished
     summary.seconds = time.monotonic() - started
     if target is not None and (options.verify or options.verify_sample):

@@ -48,6 +48,10 @@ def _refused_restore(error: Exception) -> bool:
     return "DUMP payload version" in text or "Bad data format" in text
 
 
+#: A page's part sent to one server: its connection, its records, their replies to come.
+_Sent = tuple[redis.Redis, list[Record], Pending]
+
+
 def _command(record: Record) -> bytes:
     """The one command that writes ``record`` (see :meth:`Server.write`)."""
     at = record.expire_at
@@ -72,6 +76,7 @@ class Server:
         self.cluster: RedisCluster | None = None
         self._clients: dict[tuple[str, int], redis.Redis] = {}
         self._owners: list[ClusterNode] | None = None  # each slot's primary (see _by_node)
+        self._in_flight: list[_Sent] = []  # the page sent, not yet settled (see write)
         if cluster:
             self.cluster = RedisCluster.from_url(url)
         else:
@@ -279,31 +284,36 @@ class Server:
         return list(groups.values())
 
     def write(self, records: list[Record]) -> list[Failure]:
-        """Write every record (all of one keyspace); return the keys that did not arrive.
+        """Send every record (all of one keyspace), then settle the page sent before.
 
-        A string read from a store (a value, no payload yet) goes as
-        ``SET key value [PXAT at]``, which is what RESTORE ... REPLACE of it
-        would do, without a CRC-64 computed in Python for each key; every
-        other key as ``RESTORE key at payload ABSTTL REPLACE``.
+        Returns the keys of the *previous* page that did not arrive
+        (:meth:`flush` settles the last page): while a server applies one
+        page, the next is read and packed here, so neither side waits for
+        the other. A string read from a store (a value, no payload yet)
+        goes as ``SET key value [PXAT at]``, which is what RESTORE ... REPLACE
+        of it would do, without a CRC-64 computed in Python for each key;
+        every other key as ``RESTORE key at payload ABSTTL REPLACE``.
         """
-        if not records:
-            return []
-        db = records[0].db
-        by_key = {record.key: record for record in records}
+        sent: list[_Sent] = []
+        if records:
+            db = records[0].db
+            by_key = {record.key: record for record in records}
+            for node, keys in self._by_node(list(by_key)):
+                client = self.client(db, node)
+                pending = Pending(client, [_command(by_key[key]) for key in keys])
+                sent.append((client, [by_key[key] for key in keys], pending))
+        failures = self.flush()
+        self._in_flight = sent
+        return failures
+
+    def flush(self) -> list[Failure]:
+        """Settle the page in flight: read its replies; the keys that did not arrive."""
         failures: list[Failure] = []
-        sent = [
-            (
-                self.client(db, node),
-                keys,
-                Pending(self.client(db, node), [_command(by_key[key]) for key in keys]),
-            )
-            for node, keys in self._by_node(list(by_key))
-        ]
-        for client, keys, pending in sent:
-            for key, reply in zip(keys, pending.replies(), strict=True):
+        sent, self._in_flight = self._in_flight, []
+        for client, records, pending in sent:
+            for record, reply in zip(records, pending.replies(), strict=True):
                 if not isinstance(reply, Exception):
                     continue
-                record = by_key[key]
                 if _refused_restore(reply):
                     why = self._typed(client, record)
                 elif _moved(reply) and self.cluster is not None:
@@ -312,7 +322,7 @@ class Server:
                 else:
                     why = str(reply)
                 if why is not None:
-                    failures.append((db, key, why))
+                    failures.append((record.db, record.key, why))
         return failures
 
     def _typed(self, client: redis.Redis, record: Record) -> str | None:

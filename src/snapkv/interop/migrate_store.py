@@ -118,6 +118,10 @@ class StoreTarget:
             store._commit(ticket)
         return failures
 
+    def flush(self) -> list[Failure]:
+        """Nothing is in flight: each key is written when :meth:`write` is called."""
+        return []
+
     def fetch(
         self, index: int, keys: list[bytes], strings: frozenset[bytes] = frozenset()
     ) -> list[Record | None]:
