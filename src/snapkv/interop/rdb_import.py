@@ -113,16 +113,24 @@ def _refuse_non_empty(folder: Path) -> None:
         raise TargetNotEmptyError(f"{folder} is not empty: import into a new or empty directory")
 
 
+def _refuse_non_empty_prefix(url: str) -> None:
+    """Refuse a prefix that holds a manifest, read only (opening the medium would claim it)."""
+    from snapkv.objstore.client import ObjectClient  # noqa: PLC0415 - the cloud extra
+    from snapkv.objstore.reader import PrefixReader  # noqa: PLC0415
+    from snapkv.objstore.url import parse_url  # noqa: PLC0415
+
+    client = ObjectClient.for_location(parse_url(url))
+    if PrefixReader(client).at().manifest is not None:
+        raise TargetNotEmptyError(f"{url} already holds a store: import into a new prefix")
+
+
 def _target(directory: str | None, url: str | None) -> Medium:
     """The target medium, opened (and locked) only when new or empty."""
     if url is not None:
         from snapkv.objstore.medium import ObjectMedium  # noqa: PLC0415 - the cloud extra
 
-        medium: Medium = ObjectMedium.from_url(url)
-        if medium.generations() or medium.journal_ids():
-            medium.close()
-            raise TargetNotEmptyError(f"{url} already holds a store: import into a new prefix")
-        return medium
+        _refuse_non_empty_prefix(url)
+        return ObjectMedium.from_url(url)
     from snapkv.media.file import FileMedium  # noqa: PLC0415
 
     assert directory is not None
@@ -150,8 +158,11 @@ def import_rdb(
         raise ValueError("give exactly one target: a directory or a URL")
     target = url if url is not None else str(directory)
     report = ImportReport(path, target)
+    # Before reading: a mistake costs nothing.
     if directory is not None:
-        _refuse_non_empty(Path(directory))  # before reading: a mistake costs nothing
+        _refuse_non_empty(Path(directory))
+    else:
+        _refuse_non_empty_prefix(target)
     spaces = read_spaces(path, report, skip_unsupported=skip_unsupported)
     medium = _target(directory, url)
     try:

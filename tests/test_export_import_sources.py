@@ -1,0 +1,78 @@
+"""Export and import with the other sources and targets: a running server's directory, read
+while it runs, and an object storage prefix (a ``file://`` prefix: obstore's local store,
+the same code path as ``s3://``)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from snapkv.cli import main
+from snapkv.interop import iter_entries
+from snapkv.rdb.file import RDBReader, write_rdb
+from snapkv.values import hashes, lists
+
+redis = pytest.importorskip("redis")
+
+from serving import serving  # noqa: E402
+
+
+def test_a_running_servers_directory_is_exported_without_stopping_it(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    with serving(folder) as port:
+        client = redis.Redis(port=port)
+        client.set("s", "v")
+        client.hset("h", mapping={"f": "1"})
+        client.set("soon", "x", ex=3600)
+        client.execute_command("SELECT", 2)
+        client.rpush("l", "a", "b")
+        target = tmp_path / "out.rdb"
+        assert main(["export", str(folder), "--rdb", str(target)]) == 0
+        # The server holds its lock and goes on writing: the export took nothing from it.
+        client.execute_command("SELECT", 0)
+        assert client.set("after", "1")
+        client.close()
+    with target.open("rb") as file:
+        got = {(i.db, i.key): (i.value, i.expire_at_ms) for i in RDBReader(file)}
+    expiry = got[0, "soon"][1]
+    assert expiry is not None and abs(expiry - (time.time() + 3600) * 1000) < 5000
+    assert got == {
+        (0, "s"): ("v", None),
+        (0, "h"): (hashes.Hash({"f": "1"}), None),
+        (0, "soon"): ("x", expiry),
+        (2, "l"): (lists.List(["a", "b"]), None),
+    }
+
+
+def test_an_import_to_a_prefix_exports_back_and_a_second_import_changes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("obstore")
+    source = tmp_path / "in.rdb"
+    with source.open("wb") as file:
+        write_rdb(file.write, [(0, 2, 0, [("a", "1", None), ("h", hashes.Hash({"f": "v"}), None)]),
+                               (5, 1, 0, [("b", "2", None)])])  # fmt: skip
+    url = f"file://{tmp_path}/bucket/prefix"
+    assert main(["import", str(source), "--to", url]) == 0
+    want = {(0, "a"): "1", (0, "h"): {"f": "v"}, (5, "b"): "2"}
+    assert {(e.db, e.key): e.value for e in iter_entries(url)} == want
+    assert main(["export", url, "--rdb", str(tmp_path / "back.rdb")]) == 0
+    assert {(e.db, e.key): e.value for e in iter_entries(str(tmp_path / "back.rdb"))} == want
+
+    manifests = sorted(p.name for p in (tmp_path / "bucket" / "prefix" / "manifest").iterdir())
+    capsys.readouterr()
+    assert main(["import", str(source), "--to", url]) == 2
+    assert "already holds a store" in capsys.readouterr().err
+    after = sorted(p.name for p in (tmp_path / "bucket" / "prefix" / "manifest").iterdir())
+    assert after == manifests  # refused before the prefix was claimed
+
+
+def test_a_source_that_is_neither_a_store_nor_a_file_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["export", str(tmp_path / "missing"), "--rdb", str(tmp_path / "x.rdb")]) == 1
+    assert "is not a store directory" in capsys.readouterr().err
+    assert not (tmp_path / "x.rdb").exists()
