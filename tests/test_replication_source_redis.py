@@ -261,8 +261,11 @@ def test_a_replica_that_stops_reading_is_dropped_by_its_output_limit(
     limits = {**DEFAULT_BUFFER_LIMITS, "replica": (256 * 1024, 0, 0)}
     server = serve(client_output_buffer_limit=limits)
     r = _client(server)
+    r.mset({f"snap{i}": "s" * 100_000 for i in range(20)})  # a 2 MB snapshot: not counted
     replica = replicas(server.port)
     replica.wait_linked()
+    r.set("after", "the snapshot")
+    assert r.execute_command("WAIT", 1, 5000) == 1
     assert replica.process is not None
     os.kill(replica.process.pid, signal.SIGSTOP)
     try:

@@ -7,7 +7,8 @@ after the snapshot's offset is buffered here, in :attr:`Link.buffered`),
 then ``online``: the stream goes to its connection as it comes.
 
 Output bound: Redis's ``client-output-buffer-limit replica`` (hard, soft,
-seconds), over what the connection has not yet sent plus what is buffered
+seconds), over the stream the connection has not yet sent (the snapshot's
+bulk is not counted, as Redis's RDB transfer is not) plus what is buffered
 during the snapshot; a replica over it is dropped with Redis's log line,
 and reconnects (a partial resync if the backlog still holds its offset).
 """
@@ -49,10 +50,12 @@ class Link:
         "ack_time",
         "buffered",
         "buffered_size",
+        "bulk",
         "capa",
         "client",
         "ip",
         "listening_port",
+        "pushed",
         "sent",
         "soft_since",
         "state",
@@ -75,6 +78,9 @@ class Link:
         self.buffered: list[bytes] = []
         self.buffered_size = 0
         self.soft_since: float | None = None
+        #: Bytes handed to the connection since the snapshot, the snapshot's bulk among them.
+        self.pushed = 0
+        self.bulk = 0
 
     def deliver(self, start: int, data: bytes) -> None:
         """The stream's bytes from offset ``start + 1``; what this replica has is skipped."""
@@ -84,6 +90,7 @@ class Link:
         piece = data[skip:] if skip > 0 else data
         self.sent += len(piece)
         if self.state == "online":
+            self.pushed += len(piece)
             self.client.push(piece)
         else:
             self.buffered.append(piece)
@@ -91,7 +98,10 @@ class Link:
 
     def go_online(self, snapshot: bytes) -> None:
         """The snapshot is ready: send it as a bulk (``$<len>``), then the stream buffered since."""
-        pieces = [b"$%d\r\n" % len(snapshot), snapshot, *self.buffered]
+        head = b"$%d\r\n" % len(snapshot)
+        pieces = [head, snapshot, *self.buffered]
+        self.bulk = len(head) + len(snapshot)
+        self.pushed = self.bulk + self.buffered_size
         self.buffered = []
         self.buffered_size = 0
         self.state = "online"
@@ -102,7 +112,10 @@ class Link:
         hard, soft, seconds = limits
         if not (hard or soft):
             return False
-        size = unsent(self.client) + self.buffered_size
+        # The snapshot's bulk does not count, as Redis sends its RDB apart from
+        # the output buffer: the socket drains in order, so of what is unsent
+        # at most ``pushed - bulk`` bytes are the stream's.
+        size = min(unsent(self.client), self.pushed - self.bulk) + self.buffered_size
         if hard and size >= hard:
             return True
         if soft and size >= soft:

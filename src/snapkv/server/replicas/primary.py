@@ -331,7 +331,9 @@ class Primary:
             return integer(have)
         waiter = _Waiter(client, count, target)
         self._waiters.append(waiter)
-        client.blocked = Blocked([], "wait", deadline=None, cancel=lambda: self._unwait(waiter))
+        client.blocked = Blocked(  # CLIENT UNBLOCK answers the count so far
+            [], "wait", timeout_reply=integer(have), cancel=lambda: self._unwait(waiter)
+        )
         self.store.under_lock(lambda: self._emit(_GETACK))
         later = self.server.call_later
         if timeout_ms > 0 and later is not None:
