@@ -8,6 +8,11 @@ snapkv's Python API, not through the migration's own code.
 
 from __future__ import annotations
 
+import os
+import pty
+import re
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -247,6 +252,34 @@ def test_verify_names_each_key_that_differs_and_the_counts(
         target.close()
     assert summary.verified == 2
     assert summary.count_notes == ["keyspace 0: the target holds 1 keys the source does not"]
+
+
+def test_progress_goes_to_a_terminal(tmp_path: Path, server_port: int) -> None:
+    with snapkv.open(tmp_path / "src") as store:
+        store.update({f"k{i}": "v" for i in range(3000)})
+    _connect(server_port)
+    terminal, child_side = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "snapkv", "migrate", str(tmp_path / "src"),
+             f"redis://127.0.0.1:{server_port}"],
+            stdout=subprocess.PIPE, stderr=child_side, timeout=60, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(child_side)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(terminal, 4096)
+        except OSError:  # EIO: the other side is closed and everything was read
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(terminal)
+    assert done.returncode == 0
+    assert re.search(rb"\r[\d,]+/3,000 keys, [\d,]+ keys/s, [\d.,]+ [KMG]?i?B", shown), shown
+    assert done.stdout.startswith(b"migrated 3,000 keys")
 
 
 @pytest.mark.parametrize(
