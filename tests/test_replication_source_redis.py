@@ -8,7 +8,9 @@ compares every key, value and absolute expiry time (PEXPIRETIME) on both.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -370,3 +372,75 @@ def test_the_documented_cutover_promotes_a_replica_holding_every_write(
     assert dump_state(replica.client) == dump_state(r)
     replica.client.set("written", "on the new primary")
     r.execute_command("CLIENT", "UNPAUSE")
+
+
+def _random_command(rng: random.Random) -> list[object]:
+    """One write of a random kind on a small set of keys per type, so effects pile up."""
+    n = rng.randrange(4)
+    value = rng.choice(["a", "b", "c", "dup", "x y", "", "1", "-7"])
+    choices: list[list[object]] = [
+        ["SET", f"s{n}", value],
+        ["SET", f"s{n}", value, "PX", rng.randrange(60_000, 90_000)],
+        ["INCRBY", f"i{n}", rng.randrange(-5, 6)],
+        ["DEL", f"s{n}", f"l{n}"],
+        ["HSET", f"h{n}", f"f{rng.randrange(4)}", value],
+        ["HDEL", f"h{n}", f"f{rng.randrange(4)}"],
+        ["HINCRBYFLOAT", f"h{n}", "num", "1.5"],
+        ["RPUSH", f"l{n}", value, value],
+        ["LPUSH", f"l{n}", value],
+        ["LPOP", f"l{n}"],
+        ["RPOP", f"l{n}", 2],
+        ["LINSERT", f"l{n}", rng.choice(["BEFORE", "AFTER"]), value, "ins"],
+        ["LREM", f"l{n}", rng.randrange(-2, 3), value],
+        ["LTRIM", f"l{n}", rng.randrange(3), rng.randrange(-3, 5)],
+        ["LSET", f"l{n}", 0, value],
+        ["LMOVE", f"l{n}", f"l{(n + 1) % 4}", "LEFT", "RIGHT"],
+        ["SADD", f"set{n}", value, "m"],
+        ["SREM", f"set{n}", value],
+        ["SPOP", f"set{n}"],
+        ["ZADD", f"z{n}", rng.choice([0.5, -3, 1e10, 2]), value],
+        ["ZINCRBY", f"z{n}", 1.25, value],
+        ["ZREM", f"z{n}", value],
+        ["ZPOPMAX", f"z{n}"],
+        ["XADD", f"x{n}", "MAXLEN", rng.randrange(1, 4), "*", "f", value],
+        ["XDEL", f"x{n}", "0-1"],
+        ["XTRIM", f"x{n}", "MAXLEN", rng.randrange(3)],
+        ["EXPIRE", rng.choice([f"h{n}", f"l{n}", f"set{n}"]), rng.randrange(100, 1000)],
+        ["PERSIST", rng.choice([f"h{n}", f"l{n}", f"s{n}"])],
+        ["RENAME", f"s{n}", f"s{(n + 1) % 4}"],
+        ["COPY", f"h{n}", f"h{(n + 2) % 4}", "REPLACE"],
+        ["SELECT", rng.randrange(3)],
+        ["SWAPDB", rng.randrange(3), rng.randrange(3)],
+    ]
+    return rng.choice(choices)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_writes_in_and_out_of_transactions_reach_the_replica_exactly(
+    seed: int, serve: Callable[..., Running], replicas: Callable[..., Replica]
+) -> None:
+    server = serve()
+    r = redis.Redis(port=server.port, decode_responses=True, single_connection_client=True)
+    replica = replicas(server.port, name=f"replica{seed}")
+    replica.wait_linked()
+    connection = r.connection
+    assert connection is not None
+
+    def send(*argv: object) -> None:  # raw: no reply parsing (QUEUED, a failed EXEC entry)
+        connection.send_command(*argv)
+        with contextlib.suppress(redis.ResponseError):  # WRONGTYPE, no such key...
+            connection.read_response()
+
+    rng = random.Random(seed)
+    for _ in range(300):
+        block = [_random_command(rng) for _ in range(rng.randrange(2, 6))]
+        if rng.random() < 0.15:
+            send("MULTI")
+            for argv in block:
+                send(*argv)
+            send("EXEC")
+        else:
+            send(*block[0])
+    send("SELECT", 0)
+    assert r.execute_command("WAIT", 1, 5000) == 1
+    assert dump_state(replica.client, 3) == dump_state(r, 3)
