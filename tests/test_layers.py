@@ -477,7 +477,7 @@ ALLOWED: dict[str, set[str]] = {
     "snapkv.server.cmd_set": _TYPED,
     "snapkv.server.cmd_zset": _TYPED,
     "snapkv.server.cmd_zset_store": _TYPED,
-    "snapkv.server.cmd_object": {*_TYPED, "snapkv.server.state"},
+    "snapkv.server.cmd_object": {*_TYPED, "snapkv.server.cmd_info", "snapkv.server.state"},
     "snapkv.server.cmd_sort": _TYPED,
     "snapkv.server.cmd_dump": {*_TYPED, "snapkv.rdb"},
     "snapkv.server.cmd_keys": {*_HANDLER, "snapkv.server.glob", "snapkv.server.scan"},

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from snapkv.server.client import Client
     from snapkv.server.state import ServerState
 
-__all__ = ["info_text"]
+__all__ = ["info_text", "memory_section"]
 
 _RUN_ID = secrets.token_hex(20)
 _name = operator.attrgetter("name")
@@ -196,7 +196,8 @@ def _clients_section(server: ServerState) -> dict[str, object]:
     }
 
 
-def _memory_section(server: ServerState) -> dict[str, object]:
+def memory_section(server: ServerState) -> dict[str, object]:
+    """INFO memory's fields (MEMORY STATS reads the same figures)."""
     used = _rss()
     peak = max(used, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
     startup = min(_RSS_AT_START, used)
@@ -496,7 +497,7 @@ def info_text(client: Client, sections: list[str]) -> str:
         elif name == "clients":
             fields = _clients_section(server)
         elif name == "memory":
-            fields = _memory_section(server)
+            fields = memory_section(server)
         elif name == "persistence":
             fields = _persistence_section(server, monotonic)
         elif name == "stats":

@@ -42,13 +42,15 @@ the whole. Strings shared with other keys are counted for each.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import sys
 from typing import TYPE_CHECKING, Any
 
 from snapkv import values
+from snapkv.server.cmd_info import memory_section
 from snapkv.server.resp.text import byte_len
-from snapkv.server.resp.writer import SimpleString, integer
+from snapkv.server.resp.writer import OK, SimpleString, bulk, integer
 from snapkv.server.table import ERR_SYNTAX, CommandError, command, parse_int
 
 if TYPE_CHECKING:
@@ -274,8 +276,151 @@ def memory_usage_command(client: Client, argv: list[str]) -> bytes:
     return client.null if found is None else integer(found)
 
 
+@command("memory|stats", 2, "readonly", group="server", since="4.0.0")
+def memory_stats(client: Client, argv: list[str]) -> bytes:
+    """Redis 7.0's MEMORY STATS fields, in its order, from INFO memory's figures.
+
+    The allocator's own figures are the process's: ``total.allocated`` is
+    the resident set (INFO's ``used_memory``), ``startup.allocated`` the
+    resident set before any store was loaded, so ``dataset.bytes`` is what
+    the keys and the server's state added since. The hash tables' overhead
+    is snapkv's per-key dict entry (24 bytes, as MEMORY USAGE counts it).
+    """
+    server = client.server
+    figures = memory_section(server)
+    used = _int(figures["used_memory"])
+    peak = _int(figures["used_memory_peak"])
+    startup = _int(figures["used_memory_startup"])
+    lua = _int(figures["used_memory_lua"])
+    functions = _int(figures["used_memory_vm_functions"])
+    stats: list[tuple[str, Any]] = [
+        ("peak.allocated", peak),
+        ("total.allocated", used),
+        ("startup.allocated", startup),
+        ("replication.backlog", 0),
+        ("clients.slaves", 0),
+        ("clients.normal", 0),
+        ("cluster.links", 0),
+        ("aof.buffer", 0),
+        ("lua.caches", lua),
+        ("functions.caches", functions),
+    ]
+    keys = 0
+    overhead = startup + lua + functions
+    for index, db in enumerate(server.keyspaces):
+        count, expiring = len(db), db.expiring_count()
+        if count or expiring:
+            keys += count
+            main, expires = count * _ENTRY, expiring * _ENTRY
+            overhead += main + expires
+            stats.append(
+                (
+                    f"db.{index}",
+                    {
+                        "overhead.hashtable.main": main,
+                        "overhead.hashtable.expires": expires,
+                        "overhead.hashtable.slot-to-keys": 0,
+                    },
+                )
+            )
+    net = max(used - startup, 0)
+    dataset = max(used - overhead, 0)
+    stats += [
+        ("overhead.total", overhead),
+        ("keys.count", keys),
+        ("keys.bytes-per-key", net // keys if keys else 0),
+        ("dataset.bytes", dataset),
+        ("dataset.percentage", dataset * 100 / net if net else 0.0),
+        ("peak.percentage", used * 100 / peak if peak else 0.0),
+        ("allocator.allocated", used),
+        ("allocator.active", used),
+        ("allocator.resident", used),
+        ("allocator-fragmentation.ratio", 1.0),
+        ("allocator-fragmentation.bytes", 0),
+        ("allocator-rss.ratio", 1.0),
+        ("allocator-rss.bytes", 0),
+        ("rss-overhead.ratio", 1.0),
+        ("rss-overhead.bytes", 0),
+        ("fragmentation", 1.0),
+        ("fragmentation.bytes", 0),
+    ]
+    return client.encode(dict(stats))
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) else 0
+
+
+#: Redis's ``getMemoryDoctorReport`` below 5 MB of data: too little to judge.
+_DOCTOR_EMPTY = (
+    "Hi Sam, this instance is empty or is using very little memory, my issues detector can't "
+    "be used in these conditions. Please, leave for your mission on Earth and fill it with "
+    "some data. The new Sam and I will be back to our programming as soon as I finished "
+    "rebooting.\n"
+)
+_DOCTOR_FINE = (
+    "Hi Sam, I can't find any memory issue in your instance. I can only account for what "
+    "occurs on this base.\n"
+)
+
+
+def dataset_estimate(client: Client, keys_per_db: int = 16) -> int:
+    """The keys' bytes, estimated as MEMORY USAGE does: a few keys of each keyspace, scaled."""
+    total = 0
+    for db in client.server.keyspaces:
+        count = len(db)
+        if not count:
+            continue
+        with db._store._lock:  # a dict must not change while it is iterated
+            first = list(itertools.islice(iter(db), keys_per_db))
+        sizes = [
+            size
+            for key in first
+            if (size := _found(db, key, lambda v, k=key: memory_usage(k, v, DEFAULT_SAMPLES)))
+            is not None
+        ]
+        if sizes:
+            total += sum(sizes) * count // len(sizes)
+    return total
+
+
+@command("memory|doctor", 2, "", group="server", since="4.0.0")
+def memory_doctor(client: Client, argv: list[str]) -> bytes:
+    """Redis's report on the data's memory (under 5 MB of keys: too little to judge).
+
+    snapkv has no fragmentation or buffer figures to find fault with, so
+    beyond that it reports nothing, as Redis does when all is well.
+    """
+    text = _DOCTOR_EMPTY if dataset_estimate(client) < 5 << 20 else _DOCTOR_FINE
+    if client.resp == 3:
+        raw = text.encode()
+        return b"=%d\r\ntxt:%s\r\n" % (len(raw) + 4, raw)
+    return bulk(text)
+
+
+@command("memory|malloc-stats", 2, "", group="server", since="4.0.0")
+def memory_malloc_stats(client: Client, argv: list[str]) -> bytes:
+    """What Redis built without jemalloc answers: CPython's allocator keeps no such report."""
+    return bulk("Stats not supported for the current allocator")
+
+
+@command("memory|purge", 2, "", group="server", since="4.0.0")
+def memory_purge(client: Client, argv: list[str]) -> bytes:
+    """Give back what can be given back: a full garbage collection (Redis: jemalloc's purge)."""
+    gc.collect()
+    return OK
+
+
 _MEMORY_HELP = (
     "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "DOCTOR",
+    "    Return memory problems reports.",
+    "MALLOC-STATS",
+    "    Return internal statistics report from the memory allocator.",
+    "PURGE",
+    "    Attempt to purge dirty pages for reclamation by the allocator.",
+    "STATS",
+    "    Return information about the memory usage of the server.",
     "USAGE <key> [SAMPLES <count>]",
     "    Return memory in bytes used by <key> and its value. Nested values are",
     "    sampled up to <count> times (default: 5, 0 means sample all).",
@@ -286,5 +431,5 @@ _MEMORY_HELP = (
 
 @command("memory|help", 2, "loading stale", group="server", since="4.0.0")
 def memory_help(client: Client, argv: list[str]) -> bytes:
-    """MEMORY HELP: Redis's text, less DOCTOR, MALLOC-STATS, PURGE and STATS (not served)."""
+    """MEMORY HELP: Redis 7.0's text."""
     return client.encode([SimpleString(line) for line in _MEMORY_HELP])
