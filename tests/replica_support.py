@@ -8,7 +8,7 @@ stopped by its pid at the end.
 
 from __future__ import annotations
 
-import contextlib
+import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -68,8 +68,12 @@ class Replica:
 
     def shutdown_saving(self) -> None:
         """SHUTDOWN SAVE: the RDB keeps its replication ID and offset for a partial resync."""
-        with contextlib.suppress(redis.ConnectionError):
-            self.client.shutdown(save=True)
+        # A raw socket: redis-py retries a command whose connection closes, for seconds.
+        with socket.create_connection(("127.0.0.1", self.port), timeout=DEADLINE) as sock:
+            sock.sendall(b"SHUTDOWN SAVE\r\n")
+            while sock.recv(4096):
+                pass
+        self.client.close()
         assert self.process is not None
         self.process.wait(DEADLINE)
 
