@@ -26,7 +26,7 @@ from snapkv.server.config_rewrite import rewrite
 from snapkv.server.glob import Glob
 from snapkv.server.resp.writer import OK, SimpleString
 from snapkv.server.state import Config
-from snapkv.server.table import CommandError, command
+from snapkv.server.table import ERR_SYNTAX, CommandError, command
 
 if TYPE_CHECKING:
     from snapkv.server.client import Client
@@ -71,6 +71,8 @@ def config_get(client: Client, argv: list[str]) -> bytes:
 @command("config|set", -4, _ADMIN, group=_SRV)
 def config_set(client: Client, argv: list[str]) -> bytes:
     config = client.server.config
+    if len(argv) % 2:  # Redis 7.0 checks the count before the names
+        raise CommandError(ERR_SYNTAX)
     pairs = list(zip(argv[2::2], argv[3::2], strict=False))
     settings = [lookup(name.lower()) for name, _ in pairs]
     if len(argv) % 2 or None in settings:
