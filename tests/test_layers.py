@@ -495,6 +495,7 @@ ALLOWED: dict[str, set[str]] = {
     },
     "snapkv.server.cmd_connection": {
         *_HANDLER,
+        "snapkv.server.acl",  # AUTH, HELLO AUTH and RESET: the ACL users
         "snapkv.server.monitor",
         "snapkv.server.pubsub",
         "snapkv.server.state",
@@ -581,7 +582,46 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.server.glob",
         "snapkv.server.state",
     },
+    # ACL (Redis's acl.c): the rules, the log, the aclfile, the registry and its
+    # checks, and the ACL command.
+    "snapkv.server.acl_rules": {
+        "snapkv.server.commandmeta",
+        "snapkv.server.conf",
+        "snapkv.server.resp.text",
+        "snapkv.server.table",
+    },
+    "snapkv.server.acl_log": set(),
+    "snapkv.server.acl_file": {
+        "snapkv._fs",
+        "snapkv.server.acl",  # types only
+        "snapkv.server.acl_rules",
+        "snapkv.server.conf",
+    },
+    "snapkv.server.acl": {
+        "snapkv.server.acl_file",
+        "snapkv.server.acl_log",
+        "snapkv.server.acl_rules",
+        "snapkv.server.client",  # types only
+        "snapkv.server.commandmeta",
+        "snapkv.server.conf",
+        "snapkv.server.glob",
+        "snapkv.server.resp.text",
+        "snapkv.server.resp.writer",
+        "snapkv.server.state",  # types only
+        "snapkv.server.table",
+    },
+    "snapkv.server.cmd_acl": {
+        *_HANDLER,
+        "snapkv.server.acl",
+        "snapkv.server.acl_file",
+        "snapkv.server.acl_log",
+        "snapkv.server.acl_rules",
+        "snapkv.server.commandmeta",
+        "snapkv.server.conf",
+    },
     "snapkv.server.dispatch": {
+        "snapkv.server.acl",  # the ACL check (and its registry's install)
+        "snapkv.server.cmd_acl",
         "snapkv.server.cmd_latency",
         "snapkv.server.latency",
         "snapkv.server.blocking",

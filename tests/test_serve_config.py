@@ -210,7 +210,7 @@ def test_include_reads_files_and_globs_in_order(tmp_path: Path) -> None:
         ("save 0 1", "Invalid save parameters"),
         ('requirepass "open', "Unbalanced quotes in configuration line"),
         ("rename-command FLUSHALL", "Bad directive or wrong number of arguments"),
-        ("user default on nopass", "ACL users are not supported"),
+        ("user", "Bad directive or wrong number of arguments"),
         ("aof-load-truncated no", "aof-load-truncated no is not supported"),
         ("mymodule.option 1", "Bad directive or wrong number of arguments"),
     ],

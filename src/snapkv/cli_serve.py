@@ -118,6 +118,13 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
         "after a script ran this long, other clients get -BUSY (default 5000)",
     ),
     ("lua-time-limit", "MS", "the older name of busy-reply-threshold"),
+    ("aclfile", "FILE", "ACL users from this file (ACL SAVE writes it, ACL LOAD reads it)"),
+    ("acllog-max-len", "N", "entries the ACL LOG keeps (default 128)"),
+    (
+        "acl-pubsub-default",
+        "allchannels|resetchannels",
+        "the channels a new ACL user may use; default resetchannels",
+    ),
     (
         "protected-mode",
         "yes|no",

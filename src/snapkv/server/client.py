@@ -88,6 +88,7 @@ class Client:
     """
 
     __slots__ = (
+        "acl_open",
         "addr",
         "authenticated",
         "blocked",
@@ -141,7 +142,12 @@ class Client:
         self.last_command = "NULL"
         self.db_index = 0
         self.db: Keyspace = server.keyspaces[0]
-        self.authenticated = server.config.requirepass is None
+        acl = server.acl  # the default user: logged in at once when on and nopass
+        no_password = server.config.requirepass is None
+        self.authenticated = acl.default_open() if acl is not None else no_password
+        #: The user may run every command on every key and channel (the
+        #: default user, usually): no ACL check, the fast path stays open.
+        self.acl_open = acl is None or acl.users["default"].unrestricted()
         #: Queued commands while in MULTI, else ``None``.
         self.multi: list[tuple[Command, list[str]]] | None = None
         self.multi_failed = False
@@ -206,11 +212,13 @@ class Client:
     def update_plain(self) -> None:
         """Recompute the fast-path flag.
 
-        Plain: authenticated, not inside MULTI, not subscribed (RESP2 allows only
-        a few commands then), replies on. Whatever changes one of these calls this.
+        Plain: authenticated, a user with every permission, not inside MULTI,
+        not subscribed (RESP2 allows only a few commands then), replies on.
+        Whatever changes one of these calls this.
         """
         self.plain = (
             self.authenticated
+            and self.acl_open
             and self.multi is None
             and not self.subscribed
             and self.reply_mode == REPLY_ON

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import TYPE_CHECKING
 
+from snapkv.server.acl import registry
 from snapkv.server.client import REPLY_ON, REPLY_SKIP
 from snapkv.server.monitor import start_monitor, stop_monitor
 from snapkv.server.pubsub import unsubscribe_all
-from snapkv.server.resp.text import to_bytes
 from snapkv.server.resp.writer import OK, bulk
 from snapkv.server.state import REDIS_VERSION
 from snapkv.server.table import ERR_SYNTAX, CommandError, command, parse_int
@@ -68,8 +67,10 @@ def reset(client: Client, argv: list[str]) -> bytes:
         client.tracking.disable(client)
     client.select(0)
     client.set_resp(2)
+    acl = registry(client.server)
     client.user = "default"
-    client.authenticated = client.server.config.requirepass is None
+    client.authenticated = acl.default_open()
+    client.acl_open = acl.users["default"].unrestricted()
     client.multi = None
     client.multi_failed = False
     client.unwatch()
@@ -99,29 +100,23 @@ def monitor(client: Client, argv: list[str]) -> bytes:
     return OK
 
 
-def _check_password(client: Client, user: str, password: str) -> None:
-    """Authenticate ``client`` as Redis's ``default`` user would, or raise WRONGPASS."""
-    required = client.server.config.requirepass
-    if user != "default":
+def _check_password(client: Client, user: str, password: str, word: str) -> None:
+    """Log ``client`` in as ``user`` (an ACL user), or raise WRONGPASS (logged in ACL LOG)."""
+    if not registry(client.server).authenticate(client, user, password, word):
         raise CommandError(_WRONGPASS)
-    if required is not None and not hmac.compare_digest(to_bytes(password), to_bytes(required)):
-        raise CommandError(_WRONGPASS)
-    # Without requirepass the default user is "nopass": any password works.
-    client.authenticated = True
-    client.update_plain()
 
 
 @command("auth", -2, "noscript loading stale fast noauth allow_busy", group=_CONN)
 def auth(client: Client, argv: list[str]) -> bytes:
-    """AUTH [username] password."""
+    """AUTH [username] password: as an ACL user (``default`` when none is named)."""
     if len(argv) > 3:
         raise CommandError(ERR_SYNTAX)
-    if len(argv) == 2 and client.server.config.requirepass is None:
+    if len(argv) == 2 and registry(client.server).users["default"].nopass:
         raise CommandError(
             "ERR AUTH <password> called without any password configured for the default "
             "user. Are you sure your configuration is correct?"
         )
-    _check_password(client, argv[1] if len(argv) == 3 else "default", argv[-1])
+    _check_password(client, argv[1] if len(argv) == 3 else "default", argv[-1], argv[0])
     return OK
 
 
@@ -151,7 +146,7 @@ def hello(client: Client, argv: list[str]) -> bytes:
         else:
             raise CommandError(f"ERR Syntax error in HELLO option '{argv[i]}'")
     if credentials is not None:
-        _check_password(client, *credentials)
+        _check_password(client, *credentials, argv[0])
     if not client.authenticated:
         raise CommandError(
             "NOAUTH HELLO must be called with the client already authenticated, otherwise "

@@ -22,10 +22,10 @@ A directive Redis 7.0 knows but snapkv does not implement (:data:`REDIS_DIRECTIV
 taken from redis-server 7.0.15's ``CONFIG GET *`` plus its hidden and
 special directives) is ignored and reported once, with its line; a
 directive nobody knows is an error, as in Redis, so that a misspelt
-``requirepass`` never starts an open server. Two are refused even
-though Redis knows them, because ignoring them would weaken access
-control: ``user`` and ``aclfile``. ``rename-command`` (file only, as in
-Redis) is kept in ``Config.rename_commands`` for the command table.
+``requirepass`` never starts an open server. ``rename-command`` (file
+only, as in Redis) is kept in ``Config.rename_commands`` for the command
+table; ``user`` lines (file only, as in Redis) add up in ``Config.acl_users``
+for the ACL registry (``server/acl.py``), which refuses them beside an ``aclfile``.
 """
 
 from __future__ import annotations
@@ -136,10 +136,7 @@ REDIS_DIRECTIVES: frozenset[str] = frozenset(
 #: Directives Redis knows that snapkv refuses rather than ignores: each one
 #: restricts access, and a server that ignored it would be more open than
 #: its file says.
-_REFUSED = {
-    "user": "ACL users are not supported by snapkv: use requirepass (one password for all)",
-    "aclfile": "ACL files are not supported by snapkv: use requirepass (one password for all)",
-}
+_REFUSED: dict[str, str] = {}
 
 
 class ConfigError(ValueError):
@@ -669,6 +666,20 @@ SETTINGS: dict[str, Setting] = {
             Setting(name, "busy_reply_threshold", _single(_count_ms), mutable=True)
             for name in ("busy-reply-threshold", "lua-time-limit")
         ),
+        # ACL (server/acl.py): the users' file, the log's length, new users' channels.
+        Setting("aclfile", "aclfile", _single(str), show=_text),
+        Setting(
+            "acllog-max-len",
+            "acllog_max_len",
+            _single(lambda t: _integer(t, 0, _LONG_MAX)),
+            mutable=True,
+        ),
+        Setting(
+            "acl-pubsub-default",
+            "acl_pubsub_default",
+            _single(lambda t: _one_of(t, ("allchannels", "resetchannels"))),
+            mutable=True,
+        ),
         # Access: protected mode, and TLS (server/tls.py builds the context from these).
         Setting("protected-mode", "protected_mode", _single(_yes_no), show=_yn, mutable=True),
         Setting(
@@ -987,6 +998,16 @@ class ConfigReader:
             if len(args) != 2:
                 raise ConfigError("Bad directive or wrong number of arguments")
             self.config.rename_commands = [*self.config.rename_commands, (args[0], args[1])]
+        elif name == "user":
+            # File only, as in Redis; the rules are checked when the server's ACL is built.
+            if not args:
+                raise ConfigError("Bad directive or wrong number of arguments")
+            if any(words[0] == args[0] for words in self.config.acl_users):
+                raise ConfigError(
+                    f"Error in user declaration '{args[0]}': Duplicate user found. A user "
+                    "can only be defined once in config files"
+                )
+            self.config.acl_users = [*self.config.acl_users, list(args)]
         elif name in _REFUSED:
             raise ConfigError(_REFUSED[name])
         elif name in REDIS_DIRECTIVES and name != "include":

@@ -141,6 +141,13 @@ class Config:
     #: Redis's ``protected-mode``: while the default user has no password, only
     #: clients from 127.0.0.1 and ::1 are served (others get ``-DENIED``).
     protected_mode: bool = True
+    #: ACL (see :mod:`snapkv.server.acl`): Redis's ``aclfile`` ("" none), the
+    #: ACL LOG's length, whether new users get every channel, and the config
+    #: file's ``user`` lines (each: the name, then its rules).
+    aclfile: str = ""
+    acllog_max_len: int = 128
+    acl_pubsub_default: str = "resetchannels"
+    acl_users: list[list[str]] = field(default_factory=list)
     #: Redis's ``rename-command`` lines (config file only), in order: (name, new
     #: name), the new name "" disabling the command (see ``server/rename.py``).
     rename_commands: list[tuple[str, str]] = field(default_factory=list)
@@ -210,6 +217,14 @@ class Config:
             raise ValueError("databases and maxclients must be >= 1, timeout >= 0")
         if not self.addresses:
             raise ValueError("bind needs at least one address")
+        if self.aclfile and self.acl_users:
+            # Redis's ACLLoadUsersAtStartup refuses to start, with this text.
+            raise ValueError(
+                "Configuring Redis with users defined in redis.conf and at the same setting "
+                "an ACL file path is invalid. This setup is very likely to lead to "
+                "configuration errors and security holes, please define either an ACL file "
+                "or declare users directly in your redis.conf, but not both."
+            )
 
 
 def store_fsync(appendfsync: str) -> str:
@@ -348,6 +363,8 @@ class ServerState:
         self.tracking: Any = None
         #: :mod:`snapkv.server.replicas`' primary: the Redis replicas, backlog and stream.
         self.replicas: Any = None
+        #: :mod:`snapkv.server.acl`'s registry: the users, their rules, the ACL LOG.
+        self.acl: Any = None
 
     # ---------------------------------------------------------- gate, hooks
 
