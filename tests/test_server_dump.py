@@ -619,3 +619,23 @@ def test_scores_keep_every_bit(real: Any) -> None:
     real.restore("z", 0, rdb.dump(value))
     back = rdb.restore(real.dump("z"))
     assert sorted(back.scores.items()) == sorted(value.scores.items())
+
+
+def test_a_stream_crosses_to_the_reference_and_back(ours: Ours, real: Any) -> None:
+    """DUMP of a stream restores in Redis with its entries, IDs and last ID; Redis's comes back."""
+    for i in range(1, 300):
+        fields = ["f", str(i)] if i % 3 else ["f", str(i), "other", "x" * (i % 50)]
+        ours("XADD", "s", f"{i}-{i % 4}", *fields)
+    ours("XDEL", "s", "5-1", "7-3")
+    ours("XADD", "s", "MAXLEN", "250", "999-0", "last", "1")
+    payload = bulk(ours("DUMP", "s"))
+    assert real.restore("s", 0, payload) == b"OK"
+    ours_entries = ours("XRANGE", "s", "-", "+")
+    assert real.execute_command("XLEN", "s") == 250
+    ours("DEL", "s")
+    back = real.dump("s")
+    assert ours("RESTORE", "s", "0", back) == b"+OK\r\n"
+    assert ours("XRANGE", "s", "-", "+") == ours_entries
+    info = real.xinfo_stream("s")
+    assert info["last-generated-id"] == b"999-0"
+    assert ours("XADD", "s", "999-0", "f", "v").startswith(b"-ERR The ID specified")

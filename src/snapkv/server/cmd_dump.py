@@ -50,10 +50,6 @@ def dump(client: Client, argv: list[str]) -> bytes:
     db = client.db
     with db._store._lock:
         kind = db.key_type(argv[1])
-        if kind == "stream":
-            # Redis's RDB stream encoding (listpacks in a radix tree, with
-            # consumer groups) is not written: refused, never a wrong payload.
-            raise CommandError("ERR DUMP of a stream is not supported by snapkv")
         if kind is not None:
             key = argv[1]
             value = db.get(key) if kind == "string" else db._lookup(key, values.BY_NAME[kind])
