@@ -299,6 +299,65 @@ def test_tls_beside_plaintext(tls_serve: Callable[..., Running], pki: Pki) -> No
     assert _client(running, pki, cert=pki.client).get("shared") == b"yes"
 
 
+# --------------------------------------------------------------- hot reload
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_config_set_reloads_the_certificate_for_new_connections(
+    tls_serve: Callable[..., Running], pki: Pki, loop: str
+) -> None:
+    running = tls_serve(loop)
+    port = running.server.tls_port
+    old = _client(running, pki, cert=pki.client)
+    assert old.ping()
+    assert "localhost" in _names(_served_cert(port, pki))
+    assert old.config_set(
+        "tls-cert-file", str(pki.second_cert), "tls-key-file", str(pki.second_key)
+    )
+    assert "second.example" in _names(_served_cert(port, pki))
+    assert old.ping()  # the connection made before the reload goes on
+    assert old.config_get("tls-cert-file") == {"tls-cert-file": str(pki.second_cert)}
+
+
+def test_a_reload_that_fails_keeps_the_old_context(
+    tls_serve: Callable[..., Running], pki: Pki, caplog: pytest.LogCaptureFixture
+) -> None:
+    running = tls_serve()
+    client = _client(running, pki, cert=pki.client)
+    failed = (
+        "CONFIG SET failed (possibly related to argument 'tls-key-file') - Unable to update "
+        "TLS configuration. Check server logs."
+    )
+    # A key that does not match the certificate: nothing changes, Redis's error.
+    with pytest.raises(redis.ResponseError) as refused:
+        client.config_set("tls-key-file", str(pki.other_key))
+    assert str(refused.value) == failed
+    assert "does not match the certificate" in caplog.text
+    assert client.config_get("tls-key-file") == {"tls-key-file": str(pki.key)}
+    # Both new files at once, one missing: all or nothing.
+    with pytest.raises(redis.ResponseError):
+        client.config_set("tls-cert-file", str(pki.second_cert), "tls-key-file", "/nonexistent")
+    assert client.config_get("tls-cert-file") == {"tls-cert-file": str(pki.cert)}
+    assert "localhost" in _names(_served_cert(running.server.tls_port, pki))
+    with pytest.raises(redis.ResponseError, match="tls-protocols"):
+        client.config_set("tls-protocols", "TLSv9")
+    with pytest.raises(redis.ResponseError, match="cannot be set"):
+        client.config_set("tls-ciphersuites", "TLS_AES_128_GCM_SHA256")
+    with pytest.raises(redis.ResponseError, match="can't change tls-port"):
+        client.config_set("tls-port", "1")
+
+
+def test_config_set_auth_clients_applies_to_new_connections(
+    tls_serve: Callable[..., Running], pki: Pki
+) -> None:
+    running = tls_serve()
+    admin = _client(running, pki, cert=pki.client)
+    with pytest.raises(redis.ConnectionError):
+        _client(running, pki).ping()
+    assert admin.config_set("tls-auth-clients", "optional")
+    assert _client(running, pki).ping()
+
+
 # -------------------------------------------------------- start-up errors
 
 
