@@ -313,7 +313,7 @@ stores = st.dictionaries(
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(stores)
 def test_import_then_export_gives_the_same_keys_values_and_expiry_times(
