@@ -405,6 +405,7 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.server.scripting.prelude",
     },
     "snapkv.server.scripting.api": {
+        "snapkv.server.acl",  # redis.call checks the calling user's ACL rules
         "snapkv.server.client",  # types only
         "snapkv.server.resp.text",
         "snapkv.server.resp.writer",

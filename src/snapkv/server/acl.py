@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Acl",
     "Denial",
+    "allowed",
     "default_user_nopass",
     "exec_refusal",
     "install",
@@ -414,6 +415,12 @@ def script_refusal(
     denial, _ = found
     acl.note(caller, denial.reason, "lua", denial.object, script.user)
     return _SCRIPT[denial.reason]
+
+
+def allowed(server: ServerState, username: str, cmd: Command, argv: list[str]) -> bool:
+    """Whether user ``username`` may run ``argv`` (a script's ``redis.acl_check_cmd``)."""
+    user = registry(server).users.get(username)
+    return user is not None and registry(server).check(user, cmd, argv) is None
 
 
 def exec_refusal(client: Client, cmd: Command, argv: list[str]) -> bytes | None:

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
+from snapkv.server.acl import allowed, script_refusal
 from snapkv.server.resp.text import to_text
 from snapkv.server.resp.writer import error
 from snapkv.server.scripting.sandbox import LARGE_INPUT, ScriptError, Vm, sha1hex
@@ -149,6 +150,9 @@ class RedisApi:
             raise self._refused("ERR Wrong number of args calling Redis command from script", cmd)
         if cmd.noscript:
             raise self._refused("ERR This Redis command is not allowed from script", cmd)
+        denied = script_refusal(self.server, self.client, run.caller, cmd, argv)  # the ACL
+        if denied is not None:
+            raise self._refused(denied, cmd)
         if cmd.write:
             if run.readonly:
                 text = "ERR Write commands are not allowed from read-only scripts."
@@ -266,7 +270,7 @@ class RedisApi:
             cmd = cmd.subcommands.get(argv[1].lower())
         if cmd is None:
             raise ScriptError("ERR Invalid command passed to redis.acl_check_cmd()")
-        return True  # one user, every command allowed (no ACL rules)
+        return allowed(self.server, self.client.user, cmd, argv)  # the caller's ACL user
 
     def _random(self) -> int:
         """Redis's ``redisLrand48``: the next 31-bit value of the 48-bit generator."""
