@@ -669,6 +669,7 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.server.resp.writer",
     },
     "snapkv.server.network": {
+        "snapkv.server.acl",  # protected mode: whether the default user needs a password
         "snapkv.server.connection",
         "snapkv.server.dispatch",
         "snapkv.server.process",  # types only

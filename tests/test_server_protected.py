@@ -172,3 +172,17 @@ def test_protected_mode_applies_on_the_tls_port_too(
             while chunk := tls.recv(65536):
                 data += chunk
     assert data == DENIED
+
+
+@needs_outside
+def test_a_password_given_to_the_default_user_by_acl_counts_too(
+    serve: Callable[..., Running],
+) -> None:
+    assert OUTSIDE is not None
+    running = serve(host=f"127.0.0.1 {OUTSIDE}")
+    local = running.client()
+    assert _hello(running.port, OUTSIDE, OUTSIDE) == DENIED
+    local.execute_command("ACL", "SETUSER", "default", "resetpass", ">s3cret")
+    assert _first_reply(running.port, OUTSIDE, OUTSIDE).startswith(b"-NOAUTH")
+    local.execute_command("ACL", "SETUSER", "default", "nopass")
+    assert _hello(running.port, OUTSIDE, OUTSIDE) == DENIED

@@ -48,6 +48,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from snapkv.server.acl import default_user_nopass
 from snapkv.server.connection import Connection
 from snapkv.server.dispatch import Dispatcher
 from snapkv.server.resp.hiredis_reader import make_parser
@@ -394,7 +395,7 @@ class _Accepted(Connection):
 
 def _protected(state: ServerState) -> bool:
     """Whether protected mode refuses clients now: on, and the default user has no password."""
-    return state.config.protected_mode and not state.config.requirepass
+    return state.config.protected_mode and default_user_nopass(state)
 
 
 def exposure_warning(
