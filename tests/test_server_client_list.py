@@ -1,0 +1,113 @@
+"""CLIENT LIST and CLIENT INFO over real connections: redis-server 7.0's fields, real values."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+
+import pytest
+
+from reference import Raw, parse
+from support import wait_until
+from test_server_e2e import Running, serve  # noqa: F401 - the fixture
+
+#: redis-server 7.0.15's CLIENT LIST fields, in its order, then 7.2's two.
+FIELDS_7_0 = [
+    *("id", "addr", "laddr", "fd", "name", "age", "idle", "flags", "db", "sub", "psub"),
+    *("ssub", "multi", "qbuf", "qbuf-free", "argv-mem", "multi-mem", "rbs", "rbp", "obl"),
+    *("oll", "omem", "tot-mem", "events", "cmd", "user", "redir", "resp"),
+]
+
+
+def fields(line: str) -> dict[str, str]:
+    return dict(word.split("=", 1) for word in line.split(" "))
+
+
+def lines(reply: bytes | str) -> list[dict[str, str]]:
+    text = reply.decode() if isinstance(reply, bytes) else reply
+    return [fields(line) for line in text.strip("\n").split("\n")]
+
+
+def test_the_fields_are_redis_7_0s_in_order(redis_port: int) -> None:
+    raw = Raw(redis_port)
+    try:
+        theirs = list(lines(parse(raw("CLIENT", "INFO")))[0])
+    finally:
+        raw.close()
+    assert theirs == FIELDS_7_0  # the reference is what this test says it is
+
+
+def test_client_list_of_real_connections(serve: Callable[..., Running]) -> None:  # noqa: F811
+    running = serve()
+    me = running.client()
+    other = running.client()
+    other.client_setname("worker")
+    other.set("k", "v")
+    other.get("k")
+    listed = lines(me.execute_command("CLIENT", "LIST"))
+    assert len(listed) == 2
+    mine = next(f for f in listed if f["id"] == str(me.client_id()))
+    theirs = next(f for f in listed if f is not mine)
+    assert list(mine) == [*FIELDS_7_0, "lib-name", "lib-ver"]
+    assert theirs["name"] == "worker" and theirs["cmd"] == "get"
+    assert mine["cmd"] == "client|list"  # the running command, as Redis names subcommands
+    assert int(mine["fd"]) > 2 and mine["fd"] != theirs["fd"]
+    assert mine["argv-mem"] == "10"  # "client" + "list", as Redis counts them
+    assert theirs["argv-mem"] == "0"
+    assert mine["events"] == "r" and mine["flags"] == "N" and mine["multi"] == "-1"
+    assert mine["laddr"] == f"127.0.0.1:{running.port}"
+    info = fields(me.execute_command("CLIENT", "INFO").decode().strip("\n"))
+    assert info["id"] == mine["id"] and info["cmd"] == "client|info"
+
+
+def test_flags_multi_and_buffers(serve: Callable[..., Running]) -> None:  # noqa: F811
+    running = serve()
+    me = running.client()
+    sock = running.connect()
+    # A client inside MULTI with two queued commands, then half a command unread.
+    sock.sendall(b"*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$1\r\na\r\n$3\r\nxyz\r\n")
+    sock.sendall(b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n")
+    _read_until(sock, b"+QUEUED\r\n+QUEUED\r\n")
+    sock.sendall(b"*3\r\n$3\r\nSET\r\n$1\r\nb")
+
+    def row() -> dict[str, str]:
+        listed = lines(me.execute_command("CLIENT", "LIST"))
+        return next(f for f in listed if f["id"] != str(me.client_id()))
+
+    wait_until(lambda: row()["qbuf"] != "0", timeout=10, what="the half command to be read")
+    found = row()
+    assert found["flags"] == "x" and found["multi"] == "2"
+    assert found["multi-mem"] == str(len("SET") + 1 + 3 + len("GET") + 1)
+    # What is read but not yet parsed into arguments (Redis too keeps only
+    # the part after the arguments it has parsed).
+    assert 0 < int(found["qbuf"]) <= len(b"*3\r\n$3\r\nSET\r\n$1\r\nb")
+    assert int(found["tot-mem"]) >= int(found["qbuf"]) + int(found["multi-mem"])
+
+
+def _read_until(sock: socket.socket, wanted: bytes) -> None:
+    data = b""
+    sock.settimeout(10)
+    while not data.endswith(wanted):
+        chunk = sock.recv(4096)
+        if not chunk:
+            pytest.fail(f"connection closed after {data!r}")
+        data += chunk
+
+
+def test_subscribed_client_flags_and_lib_fields(serve: Callable[..., Running]) -> None:  # noqa: F811
+    running = serve()
+    me = running.client()
+    listener = running.client()
+    listener.execute_command("CLIENT", "SETINFO", "lib-name", "mylib")
+    listener.execute_command("CLIENT", "SETINFO", "lib-ver", "1.2")
+    pubsub = listener.pubsub()
+    pubsub.subscribe("news")
+    pubsub.psubscribe("n*")
+    wait_until(
+        lambda: any(f["flags"] == "P" for f in lines(me.execute_command("CLIENT", "LIST"))),
+        timeout=10,
+        what="the subscription",
+    )
+    found = next(f for f in lines(me.execute_command("CLIENT", "LIST")) if f["flags"] == "P")
+    assert (found["sub"], found["psub"], found["ssub"]) == ("1", "1", "0")
+    pubsub.close()
