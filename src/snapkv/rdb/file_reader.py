@@ -255,6 +255,9 @@ class RDBReader:
                     yield item
 
     def _key(self, kind: int, db: int, expire: int | None, at: int) -> Item | None:
+        if kind in _OBJECTS:  # the name and the value in one pass (the general path's cost)
+            key, value = self._parse(lambda d, s, e: _key_value(d, kind, s, e))
+            return Item(db, key, value, expire)
         key = self._text()
         if kind == _MODULE_2:
             self._length()  # the module type's id
@@ -363,6 +366,14 @@ def _stream(data: bytes, kind: int, start: int, end: int) -> tuple[tuple[Any, bo
 
 
 _BATCH: Final = 4096
+#: The types :func:`snapkv.rdb.objects.load_value` reads whole (no consumer groups, no module).
+_OBJECTS = frozenset((0, 1, 2, 3, 4, 5, 9, 10, 11, 12, 13, 14, 16, 17, 18, 20))
+
+
+def _key_value(data: bytes, kind: int, start: int, end: int) -> tuple[tuple[str, Any], int]:
+    key, pos = objects.load_string(data, start, end)
+    value, pos = objects.load_value(data, kind, pos, end)
+    return (key.decode("utf-8", "surrogateescape"), value), pos
 
 
 def _strings(data: bytes, pos: int, db: int) -> tuple[list[Item], int]:
