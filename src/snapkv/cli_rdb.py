@@ -69,6 +69,9 @@ def _export(args: argparse.Namespace) -> int:
         report = export_rdb(args.source, args.rdb)
     except OSError as exc:
         raise InputError(f"cannot write {args.rdb}: {exc}") from None
+    except RDBFileError as exc:  # the source itself is an RDB file, and a malformed one
+        print(f"snapkv export: error: {args.source}: {exc}", file=sys.stderr)
+        return EXIT_DATA
     print(report.summary())
     return EXIT_OK
 

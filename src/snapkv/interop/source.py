@@ -69,12 +69,19 @@ class Source:
         return self._store_entries()
 
     def spaces(self) -> dict[int, tuple[dict[str, Any], dict[str, int]]]:
-        """A store's keyspaces as recovery builds them: db -> (entries, expires), live keys only.
+        """Every live key in memory: db -> (entries, expiry times), keyspaces in order.
 
-        :raises ValueError: the source is an RDB file (read it with :meth:`entries`).
+        A store's are built as recovery builds them; an RDB file's are read whole (a key twice
+        in one keyspace: the later one counts, as :meth:`entries` would give both).
         """
         if self.is_rdb:
-            raise ValueError(f"{self.location} is an RDB file, not a store")
+            collected: dict[int, tuple[dict[str, Any], dict[str, int]]] = {}
+            for db, key, value, expire_at_ms in self._rdb_entries():
+                entries, expires = collected.setdefault(db, ({}, {}))
+                entries[key] = value
+                if expire_at_ms is not None:
+                    expires[key] = expire_at_ms
+            return dict(sorted(collected.items()))
         built = _load(self.location, time.time() * 1000)
         self.expired = built[1]
         return {db: (space[0], space[1]) for db, space in sorted(built[0].items()) if space[0]}
