@@ -76,3 +76,25 @@ def test_a_source_that_is_neither_a_store_nor_a_file_is_named(
     assert main(["export", str(tmp_path / "missing"), "--rdb", str(tmp_path / "x.rdb")]) == 1
     assert "is not a store directory" in capsys.readouterr().err
     assert not (tmp_path / "x.rdb").exists()
+
+
+def test_an_rdb_file_exports_as_version_9_without_its_expired_keys(tmp_path: Path) -> None:
+    source = tmp_path / "newer.rdb"
+    future = int(time.time() * 1000) + 60_000
+    with source.open("wb") as file:
+        write_rdb(file.write, [(1, 3, 2, [("gone", "x", 1_000), ("kept", "y", future),
+                                            ("l", lists.List(["a"]), None)])])  # fmt: skip
+    assert main(["export", str(source), "--rdb", str(tmp_path / "out.rdb")]) == 0
+    with (tmp_path / "out.rdb").open("rb") as file:
+        reader = RDBReader(file)
+        got = [tuple(item) for item in reader]
+    assert reader.version == 9
+    assert got == [(1, "kept", "y", future), (1, "l", lists.List(["a"]), None)]
+
+
+def test_a_missing_file_is_an_input_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["import", str(tmp_path / "none.rdb"), "--dir", str(tmp_path / "s")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
