@@ -461,3 +461,23 @@ def test_snapkv_serve_options_tls_only(pki: Pki, tmp_path: Path) -> None:
             process.wait()
     assert process.returncode == 0, out
     assert f"127.0.0.1:{port} (TLS)" in out
+
+
+def test_snapkv_serve_refuses_to_start_with_a_wrong_key(pki: Pki) -> None:
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "snapkv", "serve", "--port", "0"),
+            *("--tls-port", str(_free_port()), "--tls-cert-file", str(pki.cert)),
+            *("--tls-key-file", str(pki.other_key), "--tls-auth-clients", "no"),
+            *("--dir", "", "--save", "", "--appendonly", "no"),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+    )
+    assert done.returncode == 2
+    assert (
+        f"Failed to load private key: {pki.other_key}: it does not match the certificate in "
+        f"{pki.cert}" in done.stderr
+    )
