@@ -287,7 +287,7 @@ def harmless(data: bytes) -> bool:
     return True
 
 
-@settings(FUZZ, max_examples=min(FUZZ.max_examples, 120))
+@settings(FUZZ, max_examples=max(FUZZ.max_examples // 2, 1))
 @given(data=HOSTILE)
 def test_snapkv_serve_answers_hostile_input_as_redis(servers: tuple[int, int], data: bytes) -> None:
     ours, theirs = servers
@@ -380,3 +380,20 @@ def test_hostile_clients_stall_no_one_and_cost_no_memory(servers: tuple[int, int
         for sock in waiting:
             sock.close()
         good.close()
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=[k.__name__ for k in KINDS])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"*1\r\n$4\r\nPING\r\n~1\r\n$1\r\na\r\n",  # a set, read as a list by hiredis
+        b"*1\r\n$4\r\nPING\r\n>1\r\n$1\r\na\r\n",  # a push, likewise
+        b"*1\r\n$4\r\nPING\r\n%1\r\n*1\r\n$1\r\na\r\n$1\r\nb\r\n",  # a map keyed by a list
+    ],
+)
+def test_resp3_aggregates_after_a_request_are_inline_commands(
+    kind: type[PythonParser], data: bytes
+) -> None:
+    commands, error = parse_in_pieces(kind, [data])
+    assert (commands, error) == parse_in_pieces(PythonParser, [data])
+    assert commands[0] == ["PING"] and commands[1][0] in ("~1", ">1", "%1")

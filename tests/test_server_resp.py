@@ -286,7 +286,7 @@ def test_both_parsers_agree_on_any_input(pieces: list[bytes]) -> None:
 
 
 #: The one-regex definition of what HiredisParser leaves to the Python parser.
-UNSAFE_FOR_HIREDIS = re.compile(rb"\n[+=|]|[*%~>|][0-9]{6}")
+UNSAFE_FOR_HIREDIS = re.compile(rb"\n[+=|~>]|[*%~>|][0-9]{6}")
 RESP_BYTES = st.sampled_from([b"\r", b"\n", b"*", b"$", b"+", b"=", b"|", b"%", b"~", b">"])
 
 
@@ -304,6 +304,7 @@ def test_the_fast_hiredis_guard_is_the_regex(pieces: list[bytes]) -> None:
 
 def test_the_hiredis_guard_on_examples() -> None:
     unsafe = [b"*1\r\n+OK\r\n", b"x\n=1", b"x\n|", b"*100000\r\n", b"ab%123456", b"~999999"]
+    unsafe += [b"x\n~1", b"x\n>1"]  # a set or a push would come back as a list
     safe = [b"*3\r\n$3\r\nSET\r\n$16\r\nkey:000000012345\r\n$3\r\nx+=\r\n", b"*99999\r\n"]
     assert all(hiredis_reader._unsafe_for_hiredis(d) for d in unsafe)
     assert not any(hiredis_reader._unsafe_for_hiredis(d) for d in safe)

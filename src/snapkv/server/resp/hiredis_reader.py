@@ -41,12 +41,14 @@ class HiredisParser(PythonParser):
     * every reply is a list and every argument a ``str``: any other RESP
       type inside a request (integers, nils, nested arrays, ...) comes back
       as another Python type.
-    * the chunk holds no RESP3 simple, verbatim or attribute marker after a
-      line end (``+``, ``=``, ``|``): hiredis would turn those into strings
-      too; and no aggregate header of 100,000 elements or more: hiredis
-      allocates the whole list when it reads the header, so ``*3000000000``
-      would cost gigabytes (and seconds) before any element arrived. (A
-      value that merely contains such bytes only costs a trip through Python.)
+    * the chunk holds no RESP3 simple, verbatim, attribute, set or push
+      marker after a line end (``+``, ``=``, ``|``, ``~``, ``>``): hiredis
+      would turn the first ones into strings and a set or a push into a
+      list, which would pass for a request; and no aggregate header of
+      100,000 elements or more: hiredis allocates the whole list when it
+      reads the header, so ``*3000000000`` would cost gigabytes (and
+      seconds) before any element arrived. (A value that merely contains
+      such bytes only costs a trip through Python.)
     * the chunk is shorter than ``max_bulk_len`` and no command has more
       than ``max_args`` arguments: hiredis enforces neither limit.
 
@@ -91,14 +93,16 @@ class HiredisParser(PythonParser):
                 commands.append(command)
             if commands.pop() == [] and _all_strings(commands, self.max_args):
                 return commands
-        except (self._hiredis_error, IndexError):
+        except Exception:
+            # Whatever hiredis makes of it (its ProtocolError, a TypeError for a
+            # map keyed by an array, ...), the Python parser decides.
             pass
         self._reader = self._new_reader()
         return super().feed(data)
 
 
 # What sends a chunk to the Python parser instead of hiredis (see
-# HiredisParser) is a match of ``\n[+=|]|[*%~>|][0-9]{6}`` anywhere in it.
+# HiredisParser) is a match of ``\n[+=|~>]|[*%~>|][0-9]{6}`` anywhere in it.
 # That one regex, with its leading character class, costs ~50 ns a byte (it
 # tries both branches at every offset): 15% of the server's time under
 # ``redis-benchmark -P 16`` and 7 ms for a 100 KB value. So it is split: a
@@ -106,7 +110,7 @@ class HiredisParser(PythonParser):
 # one of six rarer bytes, found with one C-speed ``translate`` and ``in``,
 # and only a chunk that has one pays for the rest of the regex.
 _BIG_ARRAY: Final = re.compile(rb"\*[0-9]{6}")
-_OTHER_UNSAFE: Final = re.compile(rb"\n[+=|]|[%~>|][0-9]{6}")
+_OTHER_UNSAFE: Final = re.compile(rb"\n[+=|~>]|[%~>|][0-9]{6}")
 _RARE: Final = bytes.maketrans(b"+=|%~>", b"++++++")
 
 
