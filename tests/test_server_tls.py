@@ -200,7 +200,7 @@ def test_redis_cli_tls(tls_serve: Callable[..., Running], pki: Pki) -> None:
 
 @pytest.mark.parametrize("loop", LOOPS)
 def test_auth_clients_yes_refuses_a_client_without_a_certificate(
-    tls_serve: Callable[..., Running], pki: Pki, loop: str
+    tls_serve: Callable[..., Running], pki: Pki, loop: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     running = tls_serve(loop)
     with pytest.raises(redis.ConnectionError):
@@ -208,6 +208,7 @@ def test_auth_clients_yes_refuses_a_client_without_a_certificate(
     with pytest.raises(redis.ConnectionError):  # a certificate from a CA it does not trust
         _client(running, pki, cert=pki.other_client).ping()
     assert _client(running, pki, cert=pki.client).ping()  # still serving
+    assert not [r for r in caplog.records if r.levelno >= 30 or r.exc_info], caplog.text
 
 
 def test_auth_clients_optional_checks_a_certificate_only_when_sent(
@@ -273,15 +274,22 @@ def test_plaintext_on_the_tls_port_is_closed_cleanly(
     assert not [r for r in caplog.records if r.levelno >= 30 or r.exc_info], caplog.text
 
 
+@pytest.mark.parametrize("loop", LOOPS)
 def test_a_client_that_never_finishes_its_handshake_is_dropped(
-    tls_serve: Callable[..., Running], pki: Pki, monkeypatch: pytest.MonkeyPatch
+    tls_serve: Callable[..., Running],
+    pki: Pki,
+    monkeypatch: pytest.MonkeyPatch,
+    loop: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setattr(network, "TLS_HANDSHAKE_TIMEOUT", 0.3)
-    running = tls_serve()
+    running = tls_serve(loop)
     with socket.create_connection(("127.0.0.1", running.server.tls_port), timeout=DEADLINE) as raw:
         started = time.monotonic()
         assert raw.recv(4096) == b""  # the server hangs up; nothing was ever sent
         assert 0.25 <= time.monotonic() - started < DEADLINE / 2
+    assert _client(running, pki, cert=pki.client).ping()
+    assert not [r for r in caplog.records if r.levelno >= 30 or r.exc_info], caplog.text
 
 
 def test_port_0_serves_tls_only(tls_serve: Callable[..., Running], pki: Pki) -> None:
