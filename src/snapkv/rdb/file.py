@@ -73,6 +73,7 @@ OP_RESIZEDB, OP_EXPIRETIME_MS, OP_EXPIRETIME, OP_SELECTDB, OP_EOF = 251, 252, 25
 _REDIS_VER: Final = "7.0.15"
 _MS = struct.Struct("<q")
 _CRC = struct.Struct("<Q")
+_save_string = objects.save_string
 
 
 def default_aux() -> dict[str, str]:
@@ -128,13 +129,17 @@ class RDBWriter:
         :raises TypeError: ``value`` is not a value a key can hold.
         """
         out = self._out
-        kind = objects.type_of(value)
+        is_string = value.__class__ is str  # most keys: no dispatch on the type
+        kind = objects.STRING if is_string else objects.type_of(value)  # raises before a byte
         if expire_at_ms is not None:
             out.append(OP_EXPIRETIME_MS)
             out += _MS.pack(expire_at_ms)
         out.append(kind)
-        objects.save_string(out, key)
-        objects.save_value(out, value)
+        _save_string(out, key)
+        if is_string:
+            _save_string(out, value)
+        else:
+            objects.save_value(out, value)
         if len(out) >= CHUNK:
             self._flush()
 

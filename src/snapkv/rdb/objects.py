@@ -440,9 +440,9 @@ def _raw(out: bytearray, data: bytes) -> None:
     out += data
 
 
-def save_string(out: bytearray, text: str) -> None:
-    """``text`` as an RDB string (integer-encoded when it is a canonical 32-bit integer)."""
-    _string(out, text)
+#: ``save_string(out, text)``: ``text`` as an RDB string appended to ``out`` (integer-encoded
+#: when it is a canonical 32-bit integer). The function itself: it runs for every string.
+save_string = _string
 
 
 def type_of(value: Any) -> int:
