@@ -128,6 +128,7 @@ def test_restore_refused_by_acl_falls_back_to_typed_commands(
     finally:
         client(0).acl_deluser("mover")
     assert status == 0, out + err
+    assert f"into server redis://mover:***@127.0.0.1:{server_port} in" in out  # no password
     check_server(client, keys, {})
     stats = client(0).info("commandstats")
     # Strings from a store go as SET ... PXAT; every other key tried RESTORE first.

@@ -12,8 +12,8 @@ the server's own clock (``TIME``), so the target's RESTORE ... ABSTTL
 keeps the instant whatever the two machines' clocks say.
 
 Writing: one pipeline of ``RESTORE key at payload ABSTTL REPLACE`` per
-page (per node on a cluster: redis-py's ``keyslot`` and the slot's node,
-so each command reaches the node that owns it without a MOVED); a string
+page (per node on a cluster: the key's slot and the slot's primary, so
+each command reaches the node that owns it without a MOVED); a string
 read from a store goes as ``SET key value PXAT at`` instead (see
 :meth:`Server.write`). The pages travel through :mod:`.migrate_wire`. A key the
 server refuses to RESTORE (an ACL without it, a payload version it does
@@ -24,6 +24,7 @@ cluster client, which follows MOVED and ASK.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any, cast
@@ -47,6 +48,9 @@ def _refused_restore(error: Exception) -> bool:
     text = str(error)
     return "DUMP payload version" in text or "Bad data format" in text
 
+
+#: A URL's password (``redis://user:password@host``), kept out of what is printed.
+_PASSWORD = re.compile(r"^([a-z]+://[^:@/]*:)[^@/]*@")
 
 #: A page's part sent to one server: its connection, its records, their replies to come.
 _Sent = tuple[redis.Redis, list[Record], Pending]
@@ -113,10 +117,11 @@ class Server:
         return list(self.cluster.get_primaries())  # type: ignore[no-untyped-call]
 
     def describe(self) -> str:
-        """A few words on what the target is, for the plan and the summary."""
+        """A few words on what the server is, for the plan and the summary (no password)."""
+        url = _PASSWORD.sub(r"\1***@", self.url)
         if self.cluster is None:
-            return f"server {self.url}"
-        return f"cluster {self.url} ({len(self.primaries())} primaries)"
+            return f"server {url}"
+        return f"cluster {url} ({len(self.primaries())} primaries)"
 
     def cluster_databases(self) -> int:
         """How many keyspaces a cluster node holds: 1, or Valkey 9's ``cluster-databases``."""
