@@ -56,6 +56,7 @@ from _common import (
     print_table,
     target_line,
 )
+from migrate import bench_migrate
 from serving import free_port
 from snapkv.interop.rdb_export import export_rdb
 from snapkv.interop.rdb_import import import_rdb
@@ -254,6 +255,8 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as scratch:
         report_rdb(rdb_both_ways(Path(scratch), args.keys, args.repeat), args.keys)
+    print()
+    bench_migrate(args.keys, args.repeat)  # bench/migrate.py: migrate into a 3-node cluster
 
 
 if __name__ == "__main__":
