@@ -621,6 +621,7 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.server.conf",
     },
     "snapkv.server.dispatch": {
+        "snapkv.server.rename",  # the config file's rename-command, at table build
         "snapkv.server.acl",  # the ACL check (and its registry's install)
         "snapkv.server.cmd_acl",
         "snapkv.server.cmd_latency",
@@ -669,14 +670,21 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.server.resp.writer",
     },
     "snapkv.server.network": {
-        "snapkv.server.acl",  # protected mode: whether the default user needs a password
         "snapkv.server.connection",
         "snapkv.server.dispatch",
         "snapkv.server.process",  # types only
+        "snapkv.server.protected",
         "snapkv.server.resp.hiredis_reader",
         "snapkv.server.state",
+        "snapkv.server.tls",
         "snapkv.store",
     },
+    # Protected mode: who gets DENIED (asks the ACL about the default user).
+    "snapkv.server.protected": {"snapkv.server.acl", "snapkv.server.state"},
+    # TLS: the ssl context from the tls-* settings, and its reload by CONFIG SET.
+    "snapkv.server.tls": {"snapkv.server.conf", "snapkv.server.state", "snapkv.server.table"},
+    # rename-command applied to the dispatcher's table.
+    "snapkv.server.rename": {"snapkv.server.conf", "snapkv.server.table"},
     "snapkv.server": {
         "snapkv.media",
         "snapkv.objstore.medium",  # --dir s3://...: the bucket as the medium

@@ -19,7 +19,7 @@ import pytest
 import redis
 
 from reference import redis_server
-from snapkv.server.network import DENIED
+from snapkv.server.protected import DENIED
 from snapkv.server.state import Config
 from snapkv.store import Store
 from test_server_e2e import DEADLINE, Running, read_until_closed

@@ -16,10 +16,10 @@ bytes), and does what concerns all of them:
   (plaintext on the TLS port, an unknown CA, no client certificate) or
   does not finish within :attr:`RespServer.tls_handshake_timeout` seconds
   only closes that connection: asyncio logs it at debug level, no traceback.
-* Protected mode, as Redis 7.0's ``clientAcceptHandler``: while
-  ``protected-mode`` is on and the default user has no password, a client
-  whose address is not 127.0.0.1 or ::1 gets Redis's ``-DENIED`` text and
-  is closed (it counts as a rejected connection).
+* Protected mode (:mod:`snapkv.server.protected`): a client it refuses
+  gets Redis's ``-DENIED`` text as soon as it is accepted (after maxclients,
+  and after the TLS handshake, as in Redis) and is closed; it counts as a
+  rejected connection.
 * Stopping (SHUTDOWN, SIGTERM, SIGINT): from the moment it is decided no
   command runs any more (so none is acknowledged after the final
   snapshot), then every connection is closed on the next turn of the loop.
@@ -48,40 +48,21 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from snapkv.server.acl import default_user_nopass
 from snapkv.server.connection import Connection
 from snapkv.server.dispatch import Dispatcher
+from snapkv.server.protected import DENIED, refused
 from snapkv.server.resp.hiredis_reader import make_parser
-from snapkv.server.state import Config, ServerState
+from snapkv.server.state import Config
 from snapkv.server.tls import Tls
 from snapkv.store import Store
 
 if TYPE_CHECKING:
     from snapkv.server.process import Notifier
 
-__all__ = ["DENIED", "RespServer", "exposure_warning"]
+__all__ = ["RespServer", "exposure_warning"]
 
 log = logging.getLogger("snapkv.server")
 
-#: Redis 7.0's protected-mode refusal, byte for byte (networking.c), as clients match it.
-DENIED = (
-    b"-DENIED Redis is running in protected mode because protected mode is enabled and no "
-    b"password is set for the default user. In this mode connections are only accepted from "
-    b"the loopback interface. If you want to connect from external computers to Redis you "
-    b"may adopt one of the following solutions: 1) Just disable protected mode sending the "
-    b"command 'CONFIG SET protected-mode no' from the loopback interface by connecting to "
-    b"Redis from the same host the server is running, however MAKE SURE Redis is not "
-    b"publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change "
-    b"permanent. 2) Alternatively you can just disable the protected mode by editing the "
-    b"Redis configuration file, and setting the protected mode option to 'no', and then "
-    b"restarting the server. 3) If you started the server manually just for testing, restart "
-    b"it with the '--protected-mode no' option. 4) Setup a an authentication password for "
-    b"the default user. NOTE: You only need to do one of the above things in order for the "
-    b"server to start accepting connections from the outside.\r\n"
-)
-#: The peers protected mode lets in: Redis 7.0 compares the address text with
-#: exactly these two (so 127.0.0.2 is refused there too).
-_LOCAL_PEERS = frozenset({"127.0.0.1", "::1"})
 #: Seconds a TLS client has to finish its handshake before it is dropped.
 TLS_HANDSHAKE_TIMEOUT = 10.0
 
@@ -381,21 +362,13 @@ class _Accepted(Connection):
         # Redis checks maxclients first (acceptCommonHandler), then protected
         # mode (clientAcceptHandler, after a TLS handshake): so here.
         super().connection_made(transport)
-        if self.closing or not _protected(self.dispatcher):
-            return
-        peer = transport.get_extra_info("peername")
-        if isinstance(peer, tuple) and peer[0] in _LOCAL_PEERS:
+        if self.closing or not refused(self.dispatcher, transport.get_extra_info("peername")):
             return
         self.dispatcher.rejected_connections += 1
         self.closing = True  # no request is read; connection_lost forgets the client
         if self.transport is not None:
             self.transport.write(DENIED)
             self.transport.close()  # after DENIED is sent
-
-
-def _protected(state: ServerState) -> bool:
-    """Whether protected mode refuses clients now: on, and the default user has no password."""
-    return state.config.protected_mode and default_user_nopass(state)
 
 
 def exposure_warning(
