@@ -92,10 +92,14 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.errors",
         "snapkv.rdb.compact",
         "snapkv.rdb.crc64",
+        "snapkv.rdb.codes",
         "snapkv.rdb.lzf",
         "snapkv.rdb.stream_codec",
+        "snapkv.rdb.writer",
         "snapkv.values",
     },
+    "snapkv.rdb.codes": set(),
+    "snapkv.rdb.writer": {"snapkv.rdb.codes", "snapkv.rdb.stream_codec", "snapkv.values"},
     "snapkv.rdb.stream_codec": {"snapkv.rdb.compact", "snapkv.rdb.objects", "snapkv.values"},
     "snapkv.rdb.file_reader": {
         "snapkv.rdb.crc64",
@@ -478,7 +482,12 @@ ALLOWED: dict[str, set[str]] = {
     "snapkv.server.cmd_set": _TYPED,
     "snapkv.server.cmd_zset": _TYPED,
     "snapkv.server.cmd_zset_store": _TYPED,
-    "snapkv.server.cmd_object": {*_TYPED, "snapkv.server.cmd_info", "snapkv.server.state"},
+    "snapkv.server.cmd_object": {
+        *_TYPED,
+        "snapkv.server.access",
+        "snapkv.server.cmd_info",
+        "snapkv.server.state",
+    },
     "snapkv.server.cmd_sort": _TYPED,
     "snapkv.server.cmd_dump": {*_TYPED, "snapkv.rdb"},
     "snapkv.server.cmd_keys": {*_HANDLER, "snapkv.server.glob", "snapkv.server.scan"},
@@ -513,6 +522,12 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.server.table",
     },
     "snapkv.server.cmd_latency": {*_HANDLER, "snapkv.server.latency"},
+    # Each key's last use and LFU counter, kept beside the keyspaces once wanted.
+    "snapkv.server.access": {
+        "snapkv.server.client",  # types only
+        "snapkv.server.state",  # types only
+        "snapkv.server.table",
+    },
     # CLIENT LIST's line: every field of Redis 7.0's, from the client and its connection.
     "snapkv.server.client_info": {"snapkv.server.client", "snapkv.server.resp.text"},
     # CONFIG REWRITE's text (pure; state for types).
@@ -577,6 +592,7 @@ ALLOWED: dict[str, set[str]] = {
     "snapkv.server.cmd_config": {
         *_HANDLER,
         "snapkv._fs",  # CONFIG REWRITE's atomic write
+        "snapkv.server.access",
         "snapkv.server.cmd_latency",
         "snapkv.server.config_rewrite",
         "snapkv.server.conf",

@@ -347,3 +347,112 @@ def test_a_config_file_sets_the_encoding_thresholds_by_either_name(tmp_path: Pat
     assert reader.notes == []  # applied, not ignored
     assert reader.config.hash_max_listpack_entries == 2
     assert reader.config.zset_max_listpack_value == 8
+
+
+# ------------------------------------------------------ last use, frequency
+
+
+class Clock:
+    """A clock the test moves: ``Access.clock``."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _clocked(twin: Twin) -> Clock:
+    """Start keeping times (the first OBJECT IDLETIME) on a clock the test moves."""
+    from snapkv.server.access import access_of
+
+    twin.server.execute(twin.snapkv, ["OBJECT", "IDLETIME", "nosuch"])
+    access = access_of(twin.server)
+    assert access is not None
+    clock = Clock()
+    access.clock = clock
+    access.since = clock.now
+    return clock
+
+
+def idle(twin: Twin, key: str) -> object:
+    return parse(twin.server.execute(twin.snapkv, ["OBJECT", "IDLETIME", key]))
+
+
+def test_idletime_counts_from_the_last_use_and_not_from_ttl_type_exists(twin: Twin) -> None:
+    run = twin.server.execute
+    me = twin.snapkv
+    clock = _clocked(twin)
+    run(me, ["SET", "a", "1"])
+    run(me, ["RPUSH", "l", "x"])
+    clock.now += 30
+    assert idle(twin, "a") == 30 and idle(twin, "l") == 30
+    for argv in (
+        ["TTL", "a"],
+        ["PTTL", "a"],
+        ["TYPE", "a"],
+        ["EXISTS", "a"],
+        ["OBJECT", "ENCODING", "a"],
+    ):
+        run(me, argv)
+    run(me, ["MEMORY", "USAGE", "a"])
+    assert idle(twin, "a") == 30  # none of those touch, as Redis's LOOKUP_NOTOUCH
+    run(me, ["GET", "a"])
+    run(me, ["LRANGE", "l", "0", "-1"])
+    assert idle(twin, "a") == 0 and idle(twin, "l") == 0
+    clock.now += 7
+    run(me, ["TOUCH", "a", "nosuch"])
+    assert idle(twin, "a") == 0 and idle(twin, "l") == 7
+    assert idle(twin, "nosuch") is None
+
+
+def test_no_touch_clients_do_not_touch_but_touch_does(twin: Twin) -> None:
+    run = twin.server.execute
+    me = twin.snapkv
+    clock = _clocked(twin)
+    run(me, ["SET", "a", "1"])
+    run(me, ["CLIENT", "NO-TOUCH", "ON"])
+    clock.now += 5
+    run(me, ["GET", "a"])
+    assert idle(twin, "a") == 5
+    run(me, ["TOUCH", "a"])
+    assert idle(twin, "a") == 0
+
+
+def test_keys_before_keeping_began_count_from_then(twin: Twin) -> None:
+    twin.server.execute(twin.snapkv, ["SET", "old", "1"])
+    clock = _clocked(twin)
+    clock.now += 12
+    assert idle(twin, "old") == 12
+
+
+def test_freq_is_an_lfu_counter_under_an_lfu_policy(twin: Twin) -> None:
+    run = twin.server.execute
+    me = twin.snapkv
+    run(me, ["SET", "a", "1"])
+    assert run(me, ["OBJECT", "FREQ", "a"]).startswith(b"-ERR An LFU maxmemory policy is not")
+    try:
+        assert run(me, ["CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"]) == b"+OK\r\n"
+        assert parse(run(me, ["OBJECT", "FREQ", "a"])) == 5  # Redis's LFU_INIT_VAL
+        for _ in range(200):
+            run(me, ["GET", "a"])
+        grown = parse(run(me, ["OBJECT", "FREQ", "a"]))
+        assert 6 <= grown <= 40  # logarithmic: lfu-log-factor 10 keeps it low
+        assert parse(run(me, ["OBJECT", "FREQ", "a"])) == grown  # OBJECT does not touch
+        assert run(me, ["OBJECT", "IDLETIME", "a"]).startswith(b"-ERR An LFU maxmemory policy is")
+    finally:
+        run(me, ["CONFIG", "SET", "maxmemory-policy", "noeviction"])
+
+
+def test_entries_of_deleted_keys_are_dropped(twin: Twin) -> None:
+    from snapkv.server.access import access_of
+
+    run = twin.server.execute
+    me = twin.snapkv
+    _clocked(twin)
+    for i in range(3000):
+        run(me, ["SET", f"k{i}", "v"])
+        run(me, ["DEL", f"k{i}"])
+    access = access_of(twin.server)
+    assert access is not None
+    assert len(access.times[0]) <= 1024 + 2

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from snapkv._fs import atomic_write
+from snapkv.server.access import policy_changed, start
 from snapkv.server.cmd_latency import latency_of
 from snapkv.server.conf import DEFAULT_SAVE, LOGLEVELS, ConfigError, assign, lookup, names, show
 from snapkv.server.config_rewrite import rewrite
@@ -115,6 +116,9 @@ def config_set(client: Client, argv: list[str]) -> bytes:
         if name == "loglevel":
             logging.getLogger("snapkv").setLevel(LOGLEVELS[value])
     latency_of(client).refresh()  # the slow log's and latency monitor's thresholds
+    if config.maxmemory_policy.startswith(("allkeys-l", "volatile-l")):
+        start(client.server)  # an LRU or LFU policy: keep each key's last use from now
+    policy_changed(client.server)
     return OK
 
 

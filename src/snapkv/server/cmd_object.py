@@ -28,10 +28,10 @@ write, for a reply that changes nothing else.
 
 OBJECT REFCOUNT is 1, except for the integers 0..9999 that Redis shares
 (``OBJ_SHARED_REFCOUNT``, 2147483647) unless an LRU/LFU policy with a
-``maxmemory`` forbids sharing. OBJECT IDLETIME is 0 and OBJECT FREQ 0:
-snapkv keeps no access clock per key (a timestamp per key, written by
-every read, for eviction that snapkv never does); under an LFU policy
-IDLETIME, and otherwise FREQ, refuse with Redis's words.
+``maxmemory`` forbids sharing. OBJECT IDLETIME and OBJECT FREQ read the
+last-use times and LFU counters :mod:`snapkv.server.access` keeps from the
+first of them on; under an LFU policy IDLETIME, and otherwise FREQ, refuse
+with Redis's words.
 
 MEMORY USAGE estimates the bytes snapkv's process holds for the key: the
 key's ``str``, a dict entry, and the value (``sys.getsizeof`` of the
@@ -48,6 +48,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from snapkv import values
+from snapkv.server.access import freq, idle_seconds, start
 from snapkv.server.cmd_info import memory_section
 from snapkv.server.resp.text import byte_len
 from snapkv.server.resp.writer import OK, SimpleString, bulk, integer
@@ -216,20 +217,22 @@ def object_refcount(client: Client, argv: list[str]) -> bytes:
 
 @command("object|idletime", 3, "readonly", keys=_KEY, group=_G, since="2.2.3")
 def object_idletime(client: Client, argv: list[str]) -> bytes:
+    access = start(client.server)  # times are kept from the first question on
     if _found(client.db, argv[2], lambda v: True) is None:
         return client.null
     if _lfu(client):
         raise CommandError(_ERR_LFU)
-    return integer(0)  # no access clock per key (see the module docstring)
+    return integer(idle_seconds(access, client.db_index, argv[2]))
 
 
 @command("object|freq", 3, "readonly", keys=_KEY, group=_G, since="4.0.0")
 def object_freq(client: Client, argv: list[str]) -> bytes:
+    access = start(client.server)
     if _found(client.db, argv[2], lambda v: True) is None:
         return client.null
     if not _lfu(client):
         raise CommandError(_ERR_NOT_LFU)
-    return integer(0)
+    return integer(freq(client.server, access, client.db_index, argv[2]))
 
 
 _OBJECT_HELP = (
