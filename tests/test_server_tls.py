@@ -8,6 +8,7 @@ test runs a real :class:`RespServer` (asyncio and uvloop) and real TLS.
 from __future__ import annotations
 
 import re
+import shutil
 import socket
 import ssl
 import subprocess
@@ -224,6 +225,22 @@ def test_auth_clients_optional_checks_a_certificate_only_when_sent(
 def test_auth_clients_no_needs_no_ca(tls_serve: Callable[..., Running], pki: Pki) -> None:
     running = tls_serve(tls_auth_clients="no", tls_ca_cert_file="")
     assert _client(running, pki).ping()
+
+
+def test_a_ca_directory_instead_of_a_file(
+    tls_serve: Callable[..., Running], pki: Pki, tmp_path: Path
+) -> None:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl (to hash the CA directory) is not on PATH")
+    cas = tmp_path / "cas"
+    cas.mkdir()
+    shutil.copy(pki.ca, cas / "ca.pem")
+    subprocess.run([openssl, "rehash", str(cas)], check=True, capture_output=True)
+    running = tls_serve(tls_ca_cert_file="", tls_ca_cert_dir=str(cas))
+    assert _client(running, pki, cert=pki.client).ping()
+    with pytest.raises(redis.ConnectionError):
+        _client(running, pki, cert=pki.other_client).ping()
 
 
 def test_a_client_that_does_not_trust_the_servers_ca_is_refused(
