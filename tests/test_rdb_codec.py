@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from snapkv import rdb
 from snapkv.rdb import compact, lzf
 from snapkv.rdb.crc64 import crc64
-from snapkv.values import hashes, lists, sets, zsets
+from snapkv.values import hashes, lists, sets, streams, zsets
 
 FAST = settings(max_examples=60, deadline=None)
 
@@ -630,3 +630,56 @@ def test_errors_say_what_and_where(body: bytes, offset: int, words: str) -> None
     with pytest.raises(rdb.RDBError, match=words) as caught:
         rdb.restore(_with_crc(body + b"\x09\x00"))
     assert caught.value.offset == offset
+
+
+# ----------------------------------------------------------------- streams
+
+
+def _a_stream() -> streams.Stream:
+    made = streams.Stream()
+    for i in range(230):  # three nodes of at most 100 entries
+        pairs = ("f", str(i), "g", "x" * (i % 7)) if i % 5 else ("other", "é\x00")
+        made[(1_700_000_000_000 + i // 3, i % 3)] = pairs
+    made.last = (1_700_000_000_100, 9)
+    made.added = 230
+    return made
+
+
+def test_a_stream_dumped_here_restores_into_redis_entry_for_entry(real: Any) -> None:
+    stream = _a_stream()
+    real.restore("s", 0, rdb.dump(stream))
+    got = real.xrange("s")
+    assert [(i.decode(), list(f.items())) for i, f in got] == [
+        (
+            f"{ms}-{seq}",
+            [(k.encode(), v.encode()) for k, v in zip(p[0::2], p[1::2], strict=True)],
+        )
+        for (ms, seq), p in stream.items()
+    ]
+    info = real.xinfo_stream("s")
+    assert info["last-generated-id"] == b"1700000000100-9"
+
+
+def test_a_stream_redis_dumped_restores_here(real: Any) -> None:
+    real.xadd("s", {"a": "1", "b": "2"}, id="5-1")
+    real.xadd("s", {"a": "3", "b": "4"}, id="5-2")
+    real.xadd("s", {"c": "5"}, id="7-0")
+    real.xadd("s", {"a": "6"}, id="8-0")
+    real.xdel("s", "7-0")  # a tombstone in the node, and the max deleted ID
+    payload = real.dump("s")  # Redis 7.0: type 19 (STREAM_LISTPACKS_2), version 10
+    assert payload[0] == 19
+    stream = rdb.restore(payload)
+    assert list(stream.items()) == [
+        ((5, 1), ("a", "1", "b", "2")),
+        ((5, 2), ("a", "3", "b", "4")),
+        ((8, 0), ("a", "6")),
+    ]
+    assert (stream.last, stream.deleted, stream.added) == ((8, 0), (7, 0), 4)
+
+
+def test_a_stream_with_consumer_groups_is_refused_by_name(real: Any) -> None:
+    real.xadd("s", {"a": "1"}, id="1-1")
+    real.xgroup_create("s", "g", id="0")
+    real.xreadgroup("g", "c", {"s": ">"})
+    with pytest.raises(rdb.RDBError, match="consumer groups"):
+        rdb.restore(real.dump("s"))
