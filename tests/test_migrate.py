@@ -24,7 +24,8 @@ import snapkv
 from redis_cluster import check_server, check_store, fill_server, fill_store, redis_replica, sample
 from reference import redis_server
 from snapkv.cli import main
-from snapkv.interop.migrate import Summary, open_source, open_target
+from snapkv.interop.migrate import PAGE_BYTES, Summary, _parts, open_source, open_target
+from snapkv.interop.migrate_records import Record
 from snapkv.interop.migrate_verify import verify
 
 
@@ -281,6 +282,31 @@ def test_progress_goes_to_a_terminal(tmp_path: Path, server_port: int) -> None:
     assert done.returncode == 0
     assert re.search(rb"\r[\d,]+/3,000 keys, [\d,]+ keys/s, [\d.,]+ [KMG]?i?B", shown), shown
     assert done.stdout.startswith(b"migrated 3,000 keys")
+
+
+def test_a_page_of_large_values_is_written_in_parts_of_bounded_size() -> None:
+    sizes = [10, 6 << 20, 6 << 20, 6 << 20, 40 << 20, 1, 1]
+    page = [Record(0, b"k%d" % i, None, value="x" * n) for i, n in enumerate(sizes)]
+    parts = list(_parts(page))
+    assert [r for part in parts for r in part] == page  # all, in order
+    assert [len(part) for part in parts] == [3, 1, 1, 2]
+    for part in parts:
+        assert len(part) == 1 or sum(r.size() for r in part) <= PAGE_BYTES
+
+
+def test_server_to_an_object_storage_prefix_and_back(
+    tmp_path: Path, server_port: int, second_port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys = sample((0, 1))
+    fill_server(_connect(server_port), keys)
+    prefix = f"file://{tmp_path}/bucket/store"
+    (tmp_path / "bucket").mkdir()
+    status, out, err = _run(capsys, f"redis://127.0.0.1:{server_port}", prefix, "--verify")
+    assert status == 0, out + err
+    target = _connect(second_port)
+    status, out, err = _run(capsys, prefix, f"redis://127.0.0.1:{second_port}", "--verify")
+    assert status == 0, out + err
+    check_server(target, keys, {})
 
 
 @pytest.mark.parametrize(

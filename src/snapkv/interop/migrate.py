@@ -59,6 +59,10 @@ __all__ = [
 ]
 
 
+#: The most bytes of keys and values sent in one write (see :func:`_parts`).
+PAGE_BYTES = 16 << 20
+
+
 class PlanError(Exception):
     """The migration cannot be planned as asked (a usage problem): nothing was written."""
 
@@ -243,8 +247,9 @@ def migrate(
                 fresh = [r for r, t in zip(live, there, strict=True) if not _same(r, t)]
                 summary.identical += len(live) - len(fresh)
                 live = fresh
+            for part in _parts(live):
+                summary.failures += target.write(part)
             summary.bytes += sum(record.size() for record in live)
-            summary.failures += target.write(live)
             summary.written += len(live)
         if progress is not None:
             progress(summary.read, summary.bytes, total)
@@ -258,6 +263,21 @@ def migrate(
         verify(source, target, summary, options.verify_sample)
         summary.verify_seconds = time.monotonic() - started
     return summary
+
+
+def _parts(page: list[Record]) -> Iterator[list[Record]]:
+    """``page`` in runs of at most :data:`PAGE_BYTES` (a run has at least one record).
+
+    A page is 1,000 keys; 1,000 large hashes would be one write of
+    gigabytes, held in memory here and in the server's query buffer.
+    """
+    start, size = 0, 0
+    for i, record in enumerate(page):
+        size += record.size()
+        if size > PAGE_BYTES and i > start:
+            yield page[start:i]
+            start, size = i, record.size()
+    yield page[start:]
 
 
 def _same(record: Record, there: Record | None) -> bool:
