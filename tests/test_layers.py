@@ -120,6 +120,7 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.objstore.reader",
         "snapkv.objstore.url",
         "snapkv.rdb.file",
+        "snapkv.recovery",
     },
     "snapkv.cli_rdb": {
         "snapkv.cli_common",
