@@ -269,6 +269,16 @@ def test_keys_already_expired_are_dropped_and_counted(tmp_path: Path) -> None:
         assert (store.ttl("kept") or 0) > 50
 
 
+def test_a_keyspace_beyond_the_default_sixteen_is_noted(tmp_path: Path) -> None:
+    path = tmp_path / "dump.rdb"
+    with path.open("wb") as file:
+        write_rdb(file.write, [(20, 1, 0, [("k", "v", None)])])
+    report = import_rdb(str(path), directory=str(tmp_path / "store"))
+    assert "databases=21" in report.summary()
+    with snapkv.open(tmp_path / "store", databases=21) as store:
+        assert store.db(20)["k"] == "v"
+
+
 def test_a_key_twice_in_one_keyspace_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "dump.rdb"
     with path.open("wb") as file:

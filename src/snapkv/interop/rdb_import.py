@@ -28,6 +28,7 @@ from snapkv import codec
 from snapkv.errors import MediumError
 from snapkv.media.base import Medium
 from snapkv.rdb.file import RDBFileError, RDBReader, Unsupported
+from snapkv.recovery import DEFAULT_DATABASES
 
 __all__ = ["ImportReport", "TargetNotEmptyError", "import_rdb", "read_spaces"]
 
@@ -56,6 +57,12 @@ class ImportReport:
             f"{self.target} (keys per keyspace: {spaces}; {self.expired} already expired, "
             f"dropped; {len(self.skipped)} skipped)"
         ]
+        highest = max(self.keys, default=0)
+        if highest >= DEFAULT_DATABASES:
+            lines.append(
+                f"note: keyspace {highest} is beyond the default {DEFAULT_DATABASES}: open the "
+                f"store with databases={highest + 1} (snapkv serve --databases {highest + 1})"
+            )
         for item in self.skipped:
             where = "function library" if item.db < 0 else f"db {item.db} key"
             lines.append(f"skipped {where} {item.key!r}: {item.type_name} (byte {item.offset})")
