@@ -23,6 +23,7 @@ import redis
 import snapkv
 from redis_cluster import check_server, check_store, fill_server, fill_store, redis_replica, sample
 from reference import redis_server
+from serving import serving
 from snapkv.cli import main
 from snapkv.interop.migrate import PAGE_BYTES, Summary, _parts, open_source, open_target
 from snapkv.interop.migrate_records import Record
@@ -107,6 +108,21 @@ def test_server_to_server_with_a_keyspace_renumbered(
     assert "keyspace 4 -> 9: 11 keys" in out
     check_server(target, keys, {4: 9})
     assert target(4).dbsize() == 0
+
+
+def test_a_running_snapkv_serve_to_redis_server(
+    tmp_path: Path, server_port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys = sample((0, 6))
+    target = _connect(server_port)
+    with serving(tmp_path, "--save", "", "--appendonly", "no") as port:
+        with redis.Redis(port=port) as r0, redis.Redis(port=port, db=6) as r6:
+            fill_server(lambda db: r0 if db == 0 else r6, keys)
+        status, out, err = _run(
+            capsys, f"redis://127.0.0.1:{port}", f"redis://127.0.0.1:{server_port}", "--verify"
+        )
+    assert status == 0, out + err
+    check_server(target, keys, {})
 
 
 def test_restore_refused_by_acl_falls_back_to_typed_commands(
