@@ -167,6 +167,7 @@ def test_dry_run_reads_and_plans_but_writes_nothing(
     )
     assert status == 0
     assert "dry run: nothing written" in out
+    assert "each key with RESTORE key at payload ABSTTL REPLACE" in out
     assert (
         f"would write {len(keys)} keys (4 hash, 4 list, 2 set, 2 stream, 8 string, 2 zset)" in out
     )

@@ -159,7 +159,7 @@ def _migrate(args: argparse.Namespace) -> int:
             summary = migrate(source, None, options, cluster_databases=databases)
             if probe is not None:
                 probe.close()
-            _print_plan(source.describe(), target_words, summary)
+            _print_plan(source.describe(), target_words, summary, server=probe is not None)
             return EXIT_OK
         target = open_target(args.target, cluster=args.cluster)
         databases = _cluster_databases(target if is_server_url(args.target) else None, args.cluster)
@@ -198,7 +198,7 @@ def _cluster_databases(server: Any, cluster: bool) -> int | None:
     return databases
 
 
-def _print_plan(source: str, target: str, summary: Summary) -> None:
+def _print_plan(source: str, target: str, summary: Summary, *, server: bool) -> None:
     print(f"dry run: nothing written. From {source} to {target}:")
     for db, n in summary.counts.items():
         print(f"  keyspace {db} -> {summary.plan[db]}: {n:,} keys")
@@ -207,6 +207,14 @@ def _print_plan(source: str, target: str, summary: Summary) -> None:
     print(f"would write {keys:,} keys ({kinds}), {summary.bytes:,} bytes of payloads")
     if summary.expired:
         print(f"would leave out {summary.expired:,} keys already expired")
+    if server:
+        print(
+            "each key with RESTORE key at payload ABSTTL REPLACE (a string read from a store: "
+            "SET key value PXAT at), 1,000 keys a round trip (on a cluster, per slot's node); "
+            "the typed commands (HSET, RPUSH, ...) where RESTORE is refused"
+        )
+    else:
+        print("each key as one journal record of the store (its value and expiry time)")
 
 
 def _print_summary(target: str, summary: Summary) -> None:
