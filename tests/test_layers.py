@@ -103,9 +103,10 @@ ALLOWED: dict[str, set[str]] = {
     "snapkv.rdb.stream_codec": {"snapkv.rdb.compact", "snapkv.rdb.objects", "snapkv.values"},
     "snapkv.rdb.file_reader": {
         "snapkv.rdb.crc64",
+        "snapkv.rdb.file_parse",
         "snapkv.rdb.objects",
-        "snapkv.rdb.stream_codec",
     },
+    "snapkv.rdb.file_parse": {"snapkv.rdb.objects", "snapkv.rdb.stream_codec"},
     "snapkv.rdb.file": {"snapkv.rdb.crc64", "snapkv.rdb.file_reader", "snapkv.rdb.objects"},
     # Interchange with Redis and Valkey: sources read as recovery reads them, RDB files.
     "snapkv.interop": {"snapkv.interop.source"},

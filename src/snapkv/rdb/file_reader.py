@@ -37,7 +37,8 @@ from typing import IO, Any, Final, NamedTuple
 from snapkv.rdb.crc64 import crc64
 from snapkv.rdb.objects import RDBError
 
-from . import objects, stream_codec
+from . import file_parse, objects
+from .file_parse import OBJECTS, Item
 
 __all__ = ["DEFAULT_CHUNK", "Item", "RDBFileError", "RDBReader", "Unsupported", "read_rdb"]
 
@@ -52,16 +53,6 @@ _MODULE_PRE_GA, _MODULE_2 = 6, 7
 _STREAM_TYPES = (15, 19, 21)
 #: Valkey 9's hash whose fields may have expiry times (RDB 80): ``len {field value ms}...``.
 _HASH_2 = 22
-_NO_EXPIRY = (1 << 64) - 1  # -1 as 8 bytes little-endian: a field that does not expire
-
-
-class Item(NamedTuple):
-    """One key read: its keyspace, name, value and absolute expiry time (epoch ms) if any."""
-
-    db: int
-    key: str
-    value: Any
-    expire_at_ms: int | None
 
 
 class Unsupported(NamedTuple):
@@ -172,7 +163,7 @@ class RDBReader:
 
     def _length(self) -> int:
         at = self._pos
-        value, special = self._parse(_length)
+        value, special = self._parse(file_parse.length)
         if special:
             raise self._fail("a length is an encoded string", at)
         return int(value)
@@ -212,7 +203,7 @@ class RDBReader:
         while True:
             self._compact()
             if expire is None:
-                batch, self._pos = _strings(self._w.data, self._pos, db)
+                batch, self._pos = file_parse.strings(self._w.data, self._pos, db)
                 if batch:
                     yield from batch
                     continue
@@ -255,8 +246,8 @@ class RDBReader:
                     yield item
 
     def _key(self, kind: int, db: int, expire: int | None, at: int) -> Item | None:
-        if kind in _OBJECTS:  # the name and the value in one pass (the general path's cost)
-            key, value = self._parse(lambda d, s, e: _key_value(d, kind, s, e))
+        if kind in OBJECTS:  # the name and the value in one pass (the general path's cost)
+            key, value = self._parse(lambda d, s, e: file_parse.key_value(d, kind, s, e))
             return Item(db, key, value, expire)
         key = self._text()
         if kind == _MODULE_2:
@@ -267,13 +258,13 @@ class RDBReader:
         if kind == _MODULE_PRE_GA:
             raise self._fail(f"key {key!r} holds a module value of Redis 4.0's pre-release", at)
         if kind in _STREAM_TYPES:
-            stream, groups = self._parse(lambda d, s, e: _stream(d, kind, s, e))
+            stream, groups = self._parse(lambda d, s, e: file_parse.stream(d, kind, s, e))
             if groups:
                 self._unsupported(db, key, "stream with consumer groups", at)
                 return None
             return Item(db, key, stream, expire)
         if kind == _HASH_2:
-            value, volatile = self._parse(_hash_2)
+            value, volatile = self._parse(file_parse.hash_2)
             if volatile:
                 self._unsupported(db, key, "hash with field expiry times", at)
                 return None
@@ -337,116 +328,6 @@ class RDBReader:
             self.checksum = stored or None
         if len(self._w.data) > self._pos or self._w.more(1):
             raise self._fail("bytes after the end of the RDB file", self._pos)
-
-
-def _length(data: bytes, start: int, end: int) -> tuple[tuple[int, bool], int]:
-    """An RDB length at ``start``: ((value, is-special), end)."""
-    if start >= end:
-        raise RDBError("the input ends early", start, short=True)
-    first = data[start]
-    kind = first >> 6
-    if kind == 0:
-        return (first, False), start + 1
-    if kind == 3:
-        return (first & 0x3F, True), start + 1
-    width = 2 if kind == 1 else 5 if first == 0x80 else 9 if first == 0x81 else 0
-    if not width:
-        raise RDBError(f"length byte 0x{first:02x} is not one of RDB's", start)
-    if start + width > end:
-        raise RDBError("a length is cut short", start, short=True)
-    if kind == 1:
-        return (((first & 0x3F) << 8) | data[start + 1], False), start + 2
-    return (int.from_bytes(data[start + 1 : start + width], "big"), False), start + width
-
-
-def _stream(data: bytes, kind: int, start: int, end: int) -> tuple[tuple[Any, bool], int]:
-    reader = objects._Reader(data, start, end)
-    result = stream_codec.read(reader, kind)
-    return result, reader.pos
-
-
-_BATCH: Final = 4096
-#: The types :func:`snapkv.rdb.objects.load_value` reads whole (no consumer groups, no module).
-_OBJECTS = frozenset((0, 1, 2, 3, 4, 5, 9, 10, 11, 12, 13, 14, 16, 17, 18, 20))
-
-
-def _key_value(data: bytes, kind: int, start: int, end: int) -> tuple[tuple[str, Any], int]:
-    key, pos = objects.load_string(data, start, end)
-    value, pos = objects.load_value(data, kind, pos, end)
-    return (key.decode("utf-8", "surrogateescape"), value), pos
-
-
-def _strings(data: bytes, pos: int, db: int) -> tuple[list[Item], int]:
-    """The fast path: the string keys (with or without EXPIRETIME_MS) from ``pos`` on, as many
-    as lie whole in ``data`` (up to :data:`_BATCH`): (items, where they end).
-
-    Why: most keys of most files are strings, and the general path's checks cost several
-    calls per key. This reads only raw strings of 6- or 14-bit lengths, the three integer
-    encodings and LZF strings, exactly as :func:`snapkv.rdb.objects.load_string` does (the
-    last through it); at anything else, or
-    anything not whole in ``data``, it stops before that entry and the general path (with
-    every check and message) takes over there. It never raises.
-    """
-    out: list[Item] = []
-    append = out.append
-    end = len(data)
-    while len(out) < _BATCH and pos < end:
-        start = pos
-        expire = None
-        kind = data[pos]
-        if kind == _EXPIRETIME_MS:
-            if pos + 10 > end:
-                break
-            expire = int.from_bytes(data[pos + 1 : pos + 9], "little", signed=True)
-            pos += 9
-            kind = data[pos]
-        if kind != 0:
-            return out, start
-        texts = []
-        pos += 1
-        for _ in (0, 1):
-            if pos >= end:
-                return out, start
-            first = data[pos]
-            if first < 0x40:
-                size, pos = first, pos + 1
-            elif first < 0x80 and pos + 1 < end:
-                size, pos = ((first & 0x3F) << 8) | data[pos + 1], pos + 2
-            elif first == 0xC3:
-                try:
-                    raw, pos = objects.load_string(data, pos, end)
-                except RDBError:
-                    return out, start  # the general path says what is wrong, or reads more
-                texts.append(raw.decode("utf-8", "surrogateescape"))
-                continue
-            elif 0xC0 <= first <= 0xC2:
-                width = 1 << (first - 0xC0)
-                if pos + 1 + width > end:
-                    return out, start
-                number = int.from_bytes(data[pos + 1 : pos + 1 + width], "little", signed=True)
-                texts.append(str(number))
-                pos += 1 + width
-                continue
-            else:
-                return out, start
-            if pos + size > end:
-                return out, start
-            texts.append(data[pos : pos + size].decode("utf-8", "surrogateescape"))
-            pos += size
-        append(Item(db, texts[0], texts[1], expire))
-    return out, pos
-
-
-def _hash_2(data: bytes, start: int, end: int) -> tuple[tuple[Any, bool], int]:
-    """A HASH_2 value: (the hash, whether a field has an expiry time snapkv cannot keep)."""
-    reader = objects._Reader(data, start, end)
-    pairs: list[str] = []
-    volatile = False
-    for _ in range(reader.count("hash", 10)):
-        pairs.append(reader.string().decode("utf-8", "surrogateescape"))
-        pairs.append(reader.string().decode("utf-8", "surrogateescape"))
-        volatile |= int.from_bytes(reader.take(8), "little") != _NO_EXPIRY
-    return (objects._hash(pairs, reader, start), volatile), reader.pos
 
 
 def _size_of(source: IO[bytes]) -> int | None:
