@@ -305,10 +305,11 @@ def test_a_page_of_large_values_is_written_in_parts_of_bounded_size() -> None:
     sizes = [10, 6 << 20, 6 << 20, 6 << 20, 40 << 20, 1, 1]
     page = [Record(0, b"k%d" % i, None, value="x" * n) for i, n in enumerate(sizes)]
     parts = list(_parts(page))
-    assert [r for part in parts for r in part] == page  # all, in order
-    assert [len(part) for part in parts] == [3, 1, 1, 2]
-    for part in parts:
-        assert len(part) == 1 or sum(r.size() for r in part) <= PAGE_BYTES
+    assert [r for part, _ in parts for r in part] == page  # all, in order
+    assert [len(part) for part, _ in parts] == [3, 1, 1, 2]
+    for part, size in parts:
+        assert size == sum(r.size() for r in part)
+        assert len(part) == 1 or size <= PAGE_BYTES
 
 
 def test_server_to_an_object_storage_prefix_and_back(

@@ -247,9 +247,9 @@ def migrate(
                 fresh = [r for r, t in zip(live, there, strict=True) if not _same(r, t)]
                 summary.identical += len(live) - len(fresh)
                 live = fresh
-            for part in _parts(live):
+            for part, size in _parts(live):
                 summary.failures += target.write(part)
-            summary.bytes += sum(record.size() for record in live)
+                summary.bytes += size
             summary.written += len(live)
         if progress is not None:
             progress(summary.read, summary.bytes, total)
@@ -265,19 +265,21 @@ def migrate(
     return summary
 
 
-def _parts(page: list[Record]) -> Iterator[list[Record]]:
-    """``page`` in runs of at most :data:`PAGE_BYTES` (a run has at least one record).
+def _parts(page: list[Record]) -> Iterator[tuple[list[Record], int]]:
+    """``page`` in runs of at most :data:`PAGE_BYTES` (a run has at least one record),
+    each with its size.
 
     A page is 1,000 keys; 1,000 large hashes would be one write of
     gigabytes, held in memory here and in the server's query buffer.
     """
     start, size = 0, 0
     for i, record in enumerate(page):
-        size += record.size()
-        if size > PAGE_BYTES and i > start:
-            yield page[start:i]
-            start, size = i, record.size()
-    yield page[start:]
+        more = record.size()
+        if size + more > PAGE_BYTES and i > start:
+            yield page[start:i], size
+            start, size = i, 0
+        size += more
+    yield page[start:], size
 
 
 def _same(record: Record, there: Record | None) -> bool:
