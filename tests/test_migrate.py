@@ -90,6 +90,20 @@ def test_server_to_store(
     check_store(tmp_path / "dst", keys)
 
 
+def test_keyspaces_a_target_store_does_not_have_are_refused(
+    tmp_path: Path, server_port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fill_server(_connect(server_port), sample((0,)))
+    status, _, err = _run(
+        capsys, f"redis://127.0.0.1:{server_port}", str(tmp_path / "dst"), "--db-map", "0:20"
+    )
+    assert status == 2
+    assert "the target store has keyspaces 0 to 15" in err
+    assert "db0 (11 keys) -> 20" in err
+    with snapkv.open(tmp_path / "dst") as store:
+        assert all(len(store.db(i)) == 0 for i in range(store.databases))
+
+
 def test_server_to_server_with_a_keyspace_renumbered(
     server_port: int, second_port: int, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -146,19 +146,31 @@ def parse_db_map(text: str) -> dict[int, int]:
 
 
 def plan_keyspaces(
-    counts: dict[int, int], db_map: dict[int, int] | None, cluster_databases: int | None
+    counts: dict[int, int],
+    db_map: dict[int, int] | None,
+    cluster_databases: int | None,
+    store_databases: int | None = None,
 ) -> dict[int, int]:
     """Where each source keyspace goes: ``{source: target}``.
 
     ``cluster_databases`` is ``None`` when the target is not a cluster, else
     how many keyspaces its nodes hold (1 but on Valkey 9 with
-    ``cluster-databases``). A keyspace a ``db_map`` does not name keeps its
-    number.
+    ``cluster-databases``); ``store_databases`` how many keyspaces a store
+    target has (``None``: not a store). A keyspace a ``db_map`` does not
+    name keeps its number.
 
-    :raises PlanError: a cluster would be sent keys of a keyspace it does not
-        have; the message names them and how many keys each holds.
+    :raises PlanError: a cluster or a store would be sent keys of a keyspace
+        it does not have; the message names them and how many keys each holds.
     """
     plan = {db: (db_map or {}).get(db, db) for db in counts}
+    if store_databases is not None:
+        beyond = {db: n for db, n in counts.items() if plan[db] >= store_databases}
+        if beyond:
+            listed = ", ".join(f"db{db} ({n:,} keys) -> {plan[db]}" for db, n in beyond.items())
+            raise PlanError(
+                f"the target store has keyspaces 0 to {store_databases - 1}, and the source "
+                f"has keys for others: {listed}; choose where they go with --db-map SRC:DST"
+            )
     if cluster_databases is not None:
         refused = {db: n for db, n in counts.items() if plan[db] >= cluster_databases}
         if refused:
@@ -229,7 +241,10 @@ def migrate(
     started = time.monotonic()
     summary = Summary()
     summary.counts = source.keyspace_counts()
-    summary.plan = plan_keyspaces(summary.counts, options.db_map, cluster_databases)
+    store_databases = target.databases if isinstance(target, StoreTarget) else None
+    summary.plan = plan_keyspaces(
+        summary.counts, options.db_map, cluster_databases, store_databases
+    )
     total = sum(summary.counts.values())
     for page in source.read():
         summary.read += len(page)

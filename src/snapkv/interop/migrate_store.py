@@ -93,6 +93,11 @@ class StoreTarget:
     def describe(self) -> str:
         return f"snapkv store {self.location}"
 
+    @property
+    def databases(self) -> int:
+        """How many keyspaces the store has (what a migration's plan may use)."""
+        return self.store.databases
+
     def write(self, records: list[Record]) -> list[Failure]:
         failures: list[Failure] = []
         store = self.store
