@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import random
 import struct
 import time
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ from hypothesis import strategies as st
 
 from snapkv import rdb
 from snapkv.rdb import compact, lzf
-from snapkv.rdb.crc64 import crc64
+from snapkv.rdb.crc64 import BLOCKWISE_FROM, crc64
 from snapkv.values import hashes, lists, sets, streams, zsets
 
 FAST = settings(max_examples=60, deadline=None)
@@ -54,6 +55,20 @@ def test_crc64_check_value() -> None:
 def test_crc64_is_the_textbook_crc_and_continues_over_chunks(a: bytes, b: bytes) -> None:
     assert crc64(0, a + b) == _crc64_bitwise(a + b)
     assert crc64(crc64(0, a), b) == crc64(0, a + b)
+
+
+def test_crc64_of_megabytes_folds_blocks_to_the_same_value() -> None:
+    """Inputs from BLOCKWISE_FROM on take the blockwise method; small pieces the slicing loop,
+    which the test above holds to the textbook bitwise CRC."""
+    rng = random.Random(15)
+    data = rng.randbytes(BLOCKWISE_FROM + 8192 * 3 + 5)
+    by_pieces = 0x1234_5678_9ABC_DEF0
+    for start in range(0, len(data), 60_000):  # each piece below the threshold
+        by_pieces = crc64(by_pieces, data[start : start + 60_000])
+    assert crc64(0x1234_5678_9ABC_DEF0, data) == by_pieces
+    assert crc64(0, bytes(BLOCKWISE_FROM)) == crc64(
+        crc64(0, bytes(100)), bytes(BLOCKWISE_FROM - 100)
+    )
 
 
 def test_crc64_takes_a_mebibyte_in_well_under_a_second() -> None:
