@@ -110,7 +110,9 @@ def _is_rdb(location: str) -> bool:
     if "://" in location:
         return False
     path = Path(location)
-    return path.suffix.lower() == ".rdb" or (path.exists() and not path.is_dir())
+    if path.is_dir():
+        return False
+    return path.suffix.lower() == ".rdb" or path.exists()
 
 
 def _reader(location: str) -> recovery.Source:
