@@ -226,3 +226,16 @@ def test_latency_histograms_sample_one_call_in_eight(t: Twin, clock: list[float]
     assert sum(latency.histograms["set"].values()) == 125  # calls 1, 9, ..., 993
     set_ = dict(_pairs(dict(_pairs(run(t, "LATENCY", "HISTOGRAM", "set")))[b"set"]))
     assert set_[b"calls"] == 1000
+
+
+def test_latency_graph_is_redis_sparkline() -> None:
+    """Samples of 10, 30, 50 and 23 ms, 4, 2, 1 and 0 s old: redis-server 7.0.15's graph."""
+    from snapkv.server.cmd_latency import sparkline
+
+    assert sparkline([10, 30, 50, 23], ["4s", "2s", "1s", "0s"]) == (
+        "  # \n _| \n ||_\n_|||\n    \n4210\nssss\n"
+    )
+    assert sparkline([20], ["0s"]) == " \n \n \n_\n \n0\ns\n"  # one sample
+    wide = sparkline(list(range(100)), ["59s"] * 100)  # 80 columns, then the rest
+    first, second = wide.split("\n\n", 1)
+    assert len(first.split("\n")[0]) == 80 and len(second.split("\n")[0]) == 20

@@ -3,9 +3,8 @@
 What is measured, and when, is :mod:`snapkv.server.latency`'s; this module
 only answers, in Redis 7.0's reply shapes and texts. The latency monitor's
 events are ``command`` and ``fast-command`` (snapkv forks nothing and its
-journal's writes are not timed as events). LATENCY GRAPH draws the same
-samples as Redis's, in a simpler chart than Redis's sparkline (same header
-lines; the bars are not byte-identical).
+journal's writes are not timed as events). LATENCY GRAPH is Redis's
+sparkline, character for character.
 """
 
 from __future__ import annotations
@@ -132,25 +131,65 @@ def latency_reset(client: Client, argv: list[str]) -> bytes:
 
 @command("latency|graph", 3, _ADMIN, group=_SRV, summary="An event's latency graph")
 def latency_graph(client: Client, argv: list[str]) -> bytes:
+    """Redis's ``latencyCommandGenSparkeline``: two header lines, then the samples' sparkline."""
     event = latency_of(client).events.get(argv[2])
     if event is None or not event.samples:
         raise CommandError(f"ERR No samples available for event '{argv[2]}'")
     values = [ms for _, ms in event.samples]
-    high, low = max(values), min(values)
-    lines = [
-        f"{argv[2]} - high {high} ms, low {low} ms (all time high {event.max} ms)",
-        "-" * 80,
-    ]
-    # Four rows of bars, the highest sample reaching the top row, then each
-    # sample's age (Redis's labels: seconds, minutes, hours or days ago).
     now = int(time.time())
-    for row in range(4, 0, -1):
-        lines.append("".join("#" if ms * 4 >= row * high else " " for ms in values).rstrip())
     labels = [_age(now - when) for when, _ in event.samples]
-    width = max(map(len, labels))
-    for i in range(width):
-        lines.append("".join(label[i] if i < len(label) else " " for label in labels).rstrip())
-    return bulk("\n".join(lines) + "\n")
+    graph = (
+        f"{argv[2]} - high {max(values)} ms, low {min(values)} ms "
+        f"(all time high {event.max} ms)\n" + "-" * _GRAPH_COLUMNS + "\n"
+    )
+    return bulk(graph + sparkline(values, labels))
+
+
+#: Redis's ``LATENCY_GRAPH_COLS`` and the sparkline's rows and characters (sparkline.c).
+_GRAPH_COLUMNS = 80
+_GRAPH_ROWS = 4
+_CHARSET = "_o#"  # Redis 7.0 draws it filled (SPARKLINE_FILL): "|" below a sample's top
+
+
+def sparkline(values: list[int], labels: list[str]) -> str:
+    """Redis 7.0's ``sparklineRender`` (filled): four rows of bars, then the labels downwards.
+
+    Runs of up to 80 samples, each scaled between the lowest and highest
+    of all; four rows of three levels each; a blank line, then the labels
+    written vertically, one character a line.
+    """
+    low, high = min(values), max(values)
+    span = (high - low) or 1
+    steps = len(_CHARSET) * _GRAPH_ROWS
+    out = []
+    for start in range(0, len(values), _GRAPH_COLUMNS):
+        if start:
+            out.append("\n")
+        part = range(start, min(start + _GRAPH_COLUMNS, len(values)))
+        row = 0
+        while True:
+            chars = [" "] * len(part)
+            more = False
+            for j, i in enumerate(part):
+                if row < _GRAPH_ROWS:
+                    step = min(max(int((values[i] - low) * steps / span), 0), steps - 1)
+                    index = step - (_GRAPH_ROWS - row - 1) * len(_CHARSET)
+                    more = True
+                    if 0 <= index < len(_CHARSET):
+                        chars[j] = _CHARSET[index]
+                    elif index >= len(_CHARSET):
+                        chars[j] = "|"
+                elif row - _GRAPH_ROWS < 1:  # the blank line before the labels
+                    more = True
+                    break
+                elif len(labels[i]) > row - _GRAPH_ROWS - 1:
+                    more = True
+                    chars[j] = labels[i][row - _GRAPH_ROWS - 1]
+            if not more:
+                break
+            out.append("".join(chars) + "\n")
+            row += 1
+    return "".join(out)
 
 
 def _age(seconds: int) -> str:
