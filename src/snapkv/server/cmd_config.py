@@ -76,8 +76,8 @@ def config_set(client: Client, argv: list[str]) -> bytes:
         raise CommandError(ERR_SYNTAX)
     pairs = list(zip(argv[2::2], argv[3::2], strict=False))
     settings = [lookup(name.lower()) for name, _ in pairs]
-    if len(argv) % 2 or None in settings:
-        bad = next((n for (n, _), s in zip(pairs, settings, strict=True) if s is None), argv[-1])
+    if None in settings:
+        bad = next(n for (n, _), s in zip(pairs, settings, strict=True) if s is None)
         raise CommandError(f"ERR Unknown option or number of arguments for CONFIG SET - '{bad}'")
     # As Redis's configSetCommand: every value is checked before any is set.
     parsed: dict[str, Any] = {}
