@@ -16,6 +16,7 @@ own: the primary guards it with its lock.
 from __future__ import annotations
 
 import secrets
+from collections import deque
 
 __all__ = ["ZERO_ID", "Backlog", "new_replid"]
 
@@ -28,9 +29,14 @@ def new_replid() -> str:
 
 
 class Backlog:
-    """A ring of at most ``size`` bytes ending at ``offset`` (``master_repl_offset``)."""
+    """The stream's newest ``size`` bytes (at most), ending at ``offset`` (``master_repl_offset``).
 
-    __slots__ = ("_data", "offset", "replid", "replid2", "second_offset", "size")
+    Kept as the pieces fed, oldest first: feeding appends one and drops the
+    pieces that fall out whole, then cuts the oldest one to fit, so a write
+    costs its own bytes, never a move of the whole backlog.
+    """
+
+    __slots__ = ("_held", "_pieces", "offset", "replid", "replid2", "second_offset", "size")
 
     def __init__(self, size: int, *, replid: str | None = None, offset: int = 0) -> None:
         self.size = max(1, size)
@@ -39,36 +45,40 @@ class Backlog:
         self.second_offset = -1
         #: ``master_repl_offset``: bytes fed to the stream since it began.
         self.offset = offset
-        self._data = bytearray()
+        self._pieces: deque[bytes] = deque()
+        self._held = 0
 
     @property
     def histlen(self) -> int:
         """Bytes kept (``repl_backlog_histlen``)."""
-        return len(self._data)
+        return self._held
 
     @property
     def first_byte_offset(self) -> int:
         """Offset of the oldest byte kept (``repl_backlog_first_byte_offset``)."""
-        return self.offset - len(self._data) + 1
+        return self.offset - self._held + 1
 
     def feed(self, data: bytes) -> None:
         """Append ``data`` to the stream, dropping the oldest bytes past ``size``."""
         self.offset += len(data)
-        buf = self._data
-        if len(data) >= self.size:
-            buf[:] = data[-self.size :]
-            return
-        buf += data
-        excess = len(buf) - self.size
+        self._pieces.append(data)
+        self._held += len(data)
+        self._fit()
+
+    def _fit(self) -> None:
+        pieces = self._pieces
+        while self._held - len(pieces[0]) >= self.size:
+            self._held -= len(pieces.popleft())
+        excess = self._held - self.size
         if excess > 0:
-            del buf[:excess]
+            pieces[0] = pieces[0][excess:]
+            self._held -= excess
 
     def resize(self, size: int) -> None:
         """``CONFIG SET repl-backlog-size``: keep the newest bytes that fit."""
         self.size = max(1, size)
-        excess = len(self._data) - self.size
-        if excess > 0:
-            del self._data[:excess]
+        if self._pieces:
+            self._fit()
 
     def can_continue(self, replid: str, offset: int) -> bool:
         """Whether ``PSYNC replid offset`` continues from here (Redis's partial resync test).
@@ -81,7 +91,14 @@ class Backlog:
 
     def since(self, offset: int) -> bytes:
         """The bytes from offset ``offset`` (the replica's next byte) to the end."""
-        start = offset - self.first_byte_offset
-        if start < 0:
+        skip = offset - self.first_byte_offset
+        if skip < 0:
             raise ValueError(f"offset {offset} is before the backlog ({self.first_byte_offset})")
-        return bytes(self._data[start:])
+        out: list[bytes] = []
+        for piece in self._pieces:
+            if skip >= len(piece):
+                skip -= len(piece)
+                continue
+            out.append(piece[skip:] if skip else piece)
+            skip = 0
+        return b"".join(out)

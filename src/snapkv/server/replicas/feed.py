@@ -35,9 +35,11 @@ Store's expired listener), as Redis's primary sends them.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from struct import Struct
 from typing import Any
 
 from snapkv import journal as jr
+from snapkv._frame import FRAME_SIZE
 from snapkv.server.resp.text import to_bytes
 from snapkv.values import hashes, lists, sets, streams, zsets
 
@@ -48,6 +50,10 @@ _CHUNK = 512
 _MASK = 2**64 - 1
 
 Cmd = tuple[int | None, list[str]]  # the keyspace it runs in (None: any), argv
+#: Where a record's type byte and body begin (the journal's frame), and a SET body's head.
+_TYPE_AT = FRAME_SIZE - 1
+_BODY_AT = FRAME_SIZE
+_SET_BODY = Struct("<IQI")  # db, expire_at, key length
 
 
 def command(argv: Sequence[str]) -> bytes:
@@ -127,13 +133,46 @@ class Feed:
 
     def record(self, record: bytes) -> None:
         """The tap's listener: one committed record (caller holds the Store's lock)."""
-        self.settle()
+        if self._pending is not None:
+            self.settle()
+        if record[_TYPE_AT] == jr.TYPE_SET and self._plain_set(record):
+            return
         op: Any = jr.decode_record(record)
         ops: tuple[Any, ...] = op[1] if op[0] == "batch" else (op,)
         if not self._store.in_transaction and any(_stateful(each) for each in ops):
             self._pending = ops  # memory changes after this returns: see settle()
             return
         self._group(ops)
+
+    def _plain_set(self, record: bytes) -> bool:
+        """A SET record whose key and value are ASCII, straight from its bytes (the common write).
+
+        Its bytes are the wire's then (the journal's text and the protocol's
+        differ only for bytes that are not UTF-8), so neither is decoded.
+        The record is the Store's own, just made: its checksum is not checked.
+        """
+        db, at, size = _SET_BODY.unpack_from(record, _BODY_AT)
+        start = _BODY_AT + _SET_BODY.size
+        key = record[start : start + size]
+        value = record[start + size :]
+        if not (key.isascii() and value.isascii()):
+            return False
+        head = b""
+        if db != self.db:
+            head = command(["SELECT", str(db)])
+            self.db = db
+        if at:
+            stamp = b"%d" % at
+            self._emit(
+                b"%s*5\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$4\r\nPXAT\r\n$%d\r\n%s\r\n"
+                % (head, len(key), key, len(value), value, len(stamp), stamp)
+            )
+        else:
+            self._emit(
+                b"%s*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n"
+                % (head, len(key), key, len(value), value)
+            )
+        return True
 
     def expired(self, db: int, keys: list[str]) -> None:
         """Keys the Store reclaimed as expired: ``DEL`` each (caller holds the Store's lock)."""

@@ -103,11 +103,13 @@ class Primary:
             if self._shipping:
                 return
             self._shipping = True
-        call = self.server.threadsafe_call
-        if call is None:
-            self.ship()
+        server = self.server
+        if server.loop_thread == threading.get_ident() and server.call_later is not None:
+            server.call_later(0, self.ship)  # after this command; no wake-up write
+        elif server.threadsafe_call is not None:
+            server.threadsafe_call(self.ship)
         else:
-            call(self.ship)
+            self.ship()
 
     def _guarded(self, call: Any, *args: Any) -> None:
         """Run a feed step on the write path, which must never fail because of a replica.
