@@ -103,15 +103,16 @@ def test_config_help_is_redis_text(twin: Twin) -> None:
 
 
 def test_resetstat_clears_what_info_counts(twin: Twin) -> None:
-    for argv in (["SET", "a", "1"], ["GET", "a"], ["INCR", "x", "y"], ["NOSUCH"]):
+    for argv in (["SET", "a", "1"], ["GET", "a"], ["INCR", "x", "y"], ["NOSUCH"], ["SAVE"]):
         twin(*argv)
+    assert "rdb_saves:1" in twin.server.execute(twin.snapkv, ["INFO", "persistence"]).decode()
     twin.same("CONFIG", "RESETSTAT")
     ours, theirs = (reply.decode() for reply in twin("INFO", "everything"))
     for prefix in ("cmdstat_", "errorstat_", "latency_percentiles_usec_"):
         # Only CONFIG RESETSTAT itself, counted as it ended (INFO counts when it ends).
         assert _named(ours, prefix) == _named(theirs, prefix)
     assert _named(ours, "cmdstat_") == ["cmdstat_config|resetstat"]
-    for field in ("total_error_replies", "total_commands_processed"):
+    for field in ("total_error_replies", "total_commands_processed", "rdb_saves"):
         assert _field(ours, field) == _field(theirs, field)
 
 

@@ -124,7 +124,13 @@ def config_set(client: Client, argv: list[str]) -> bytes:
 
 @command("config|resetstat", 2, _ADMIN, group=_SRV)
 def config_resetstat(client: Client, argv: list[str]) -> bytes:
+    """Redis's ``resetServerStats`` and friends: the counters, each command's, errors, latencies.
+
+    ``rdb_saves`` too (Redis 7.0 resets ``stat_rdb_saves``); the slow log,
+    the latency monitor's events and the memory peak are left, as in Redis.
+    """
     client.server.reset_stats()
+    client.server.saves = 0
     return OK
 
 
