@@ -139,6 +139,23 @@ def test_a_running_snapkv_serve_to_redis_server(
     check_server(target, keys, {})
 
 
+def test_an_rdb_file_saved_by_redis_server_to_another_server(
+    server_port: int, second_port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys = sample((0, 3))
+    source = _connect(server_port)
+    fill_server(source, keys)
+    source(0).save()
+    directory = source(0).config_get("dir")["dir"]
+    target = _connect(second_port)
+    status, out, err = _run(
+        capsys, f"{directory}/dump.rdb", f"redis://127.0.0.1:{second_port}", "--verify"
+    )
+    assert status == 0, out + err
+    assert f"migrated {len(keys)} keys" in out
+    check_server(target, keys, {})
+
+
 def test_restore_refused_by_acl_falls_back_to_typed_commands(
     tmp_path: Path, server_port: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
