@@ -62,14 +62,6 @@ DIVERGENCES: dict[tuple[str, str], str] = {
     ("save", "flags"): _NO_ASYNC_LOADING,
     ("slaveof", "flags"): _NO_ASYNC_LOADING,
     ("sync", "flags"): _NO_ASYNC_LOADING,
-    ("memory|stats", "flags"): (
-        "cmd_object.py declares MEMORY STATS readonly; Redis 7.0's has no flags "
-        "(its declaration is the place to fix)"
-    ),
-    ("echo", "flags"): (
-        "cmd_connection.py declares ECHO 'fast' only; Redis 7.0 also has loading and "
-        "stale (its declaration is the place to fix)"
-    ),
     ("slowlog|get", "flags"): "declared noscript, which Redis 7.0's SLOWLOG lacks",
     ("slowlog|len", "flags"): "declared noscript, which Redis 7.0's SLOWLOG lacks",
     ("slowlog|reset", "flags"): "declared noscript, which Redis 7.0's SLOWLOG lacks",

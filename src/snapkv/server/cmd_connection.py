@@ -39,7 +39,7 @@ def ping(client: Client, argv: list[str]) -> bytes:
     return _PONG if len(argv) == 1 else bulk(argv[1])
 
 
-@command("echo", 2, "fast", group=_CONN, summary="Returns the given string")
+@command("echo", 2, "loading stale fast", group=_CONN, summary="Returns the given string")
 def echo(client: Client, argv: list[str]) -> bytes:
     return bulk(argv[1])
 

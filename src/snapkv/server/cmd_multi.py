@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from snapkv.server.acl import exec_refusal
 from snapkv.server.resp.writer import OK, error
 from snapkv.server.table import CommandError, command
 
@@ -81,7 +82,10 @@ def exec_(client: Client, argv: list[str]) -> bytes:
     def body() -> bytes:
         try:
             with server.store.transaction():
-                replies = [server.call(client, cmd, args) for cmd, args in queued]
+                replies = [
+                    exec_refusal(client, cmd, args) or server.call(client, cmd, args)
+                    for cmd, args in queued
+                ]
         finally:
             later, server.after_transaction = server.after_transaction, []
         for step in later:  # e.g. CONFIG SET appendfsync: a journal rotation

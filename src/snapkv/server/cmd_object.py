@@ -279,7 +279,7 @@ def memory_usage_command(client: Client, argv: list[str]) -> bytes:
     return client.null if found is None else integer(found)
 
 
-@command("memory|stats", 2, "readonly", group="server", since="4.0.0")
+@command("memory|stats", 2, "", group="server", since="4.0.0")
 def memory_stats(client: Client, argv: list[str]) -> bytes:
     """Redis 7.0's MEMORY STATS fields, in its order, from INFO memory's figures.
 
