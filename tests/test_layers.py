@@ -496,7 +496,7 @@ ALLOWED: dict[str, set[str]] = {
     # The SCAN family's cursor walk (snapshots of names, paged), shared.
     "snapkv.server.scan": {"snapkv.server.client", "snapkv.server.table"},
     "snapkv.server.cmd_expire": _HANDLER,
-    "snapkv.server.cmd_multi": {*_HANDLER, "snapkv.server.scripting"},
+    "snapkv.server.cmd_multi": {*_HANDLER, "snapkv.server.scripting", "snapkv.server.acl"},
     "snapkv.server.cmd_persistence": _HANDLER,
     "snapkv.server.cmd_scripting": {
         *_HANDLER,
