@@ -15,6 +15,7 @@ import pytest
 
 from conftest import Twin
 from reference import parse
+from serving import serving
 from snapkv import Store
 from snapkv.server.client import Client
 from snapkv.server.config_rewrite import SIGNATURE, rewrite
@@ -213,3 +214,38 @@ def test_rewrite_is_pure_and_leaves_a_file_at_its_defaults_alone() -> None:
     new = rewrite(text, config, config)
     assert new.startswith("# only a comment\nport 6379\n")
     assert new.split("\n")[2:] == [SIGNATURE, 'dir "."', ""]  # dir is always written, as Redis
+
+
+def test_snapkv_serve_rewrites_the_file_it_started_with(tmp_path: Path) -> None:
+    import redis
+
+    path = tmp_path / "snapkv.conf"
+    path.write_text("# my server\ntimeout 0\n\n# slow log\nslowlog-max-len 128\nhz 10\n")
+    with (
+        serving(tmp_path, str(path), "--appendonly", "no", "--save", "") as port,
+        redis.Redis(port=port) as client,
+    ):
+        assert client.config_get("slowlog-max-len") == {"slowlog-max-len": "128"}
+        client.config_set("timeout", 30)
+        client.config_set("slowlog-max-len", 16)
+        assert client.execute_command("CONFIG", "REWRITE") == b"OK"
+    lines = path.read_text().split("\n")
+    assert lines[:6] == [
+        "# my server",
+        "timeout 30",
+        "",
+        "# slow log",
+        "slowlog-max-len 16",
+        "hz 10",
+    ]
+    tail = lines[lines.index(SIGNATURE) :]
+    # The command line's settings that are not redis-server's defaults, as Redis writes them.
+    assert "appendonly no" in tail and 'save ""' in tail and f"port {port}" in tail
+    # The file starts the same server again.
+    with (
+        serving(tmp_path, str(path)) as again,
+        redis.Redis(port=again) as client,
+    ):
+        assert client.config_get("timeout") == {"timeout": "30"}
+        assert client.config_get("slowlog-max-len") == {"slowlog-max-len": "16"}
+        assert client.config_get("appendonly") == {"appendonly": "no"}
