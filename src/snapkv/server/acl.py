@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final
 
 from snapkv.server.acl_file import load_configured_users, load_file
@@ -146,10 +147,16 @@ def _selector_check(
     return None
 
 
+@lru_cache(maxsize=4096)
+def _glob(pattern: str) -> Glob:
+    """A key pattern compiled once (patterns are few; every request matches them)."""
+    return Glob(pattern)
+
+
 def _key_allowed(selector: Selector, key: str, need: int) -> bool:
     """Redis's ``ACLSelectorCheckKey``: a pattern with the permissions matches the key."""
     return any(
-        flags & need == need and Glob(pattern).match(key)
+        flags & need == need and _glob(pattern).match(key)
         for pattern, flags in selector.keys.items()
     )
 
@@ -168,6 +175,7 @@ class Acl:
     def __init__(self, server: ServerState) -> None:
         self.server = server
         self._catalog: Catalog | None = None
+        self._with_keys: dict[str, bool] = {}
         self.log = AclLog()
         self.users: dict[str, User] = {}
         self.users["default"] = self.default_user()
@@ -285,7 +293,10 @@ class Acl:
         would name): a command no selector may run, else the key or
         channel refused furthest into the arguments.
         """
-        keys = _keys(cmd, argv) if has_key_arguments(cmd) else None
+        with_keys = self._with_keys.get(cmd.full_name)
+        if with_keys is None:  # commandmeta's answer, asked once per command
+            with_keys = self._with_keys[cmd.full_name] = has_key_arguments(cmd)
+        keys = _keys(cmd, argv) if with_keys else None
         relevant = (COMMAND, 0, cmd.full_name)
         for selector in user.selectors:
             denied = _selector_check(selector, self.catalog, cmd, argv, keys)
