@@ -674,3 +674,25 @@ def test_a_rolled_back_transaction_restores_keys_its_own_reads_reclaimed(tmp_pat
     reopened = snapkv.open(tmp_path / "d", clock=clock, sweep_interval=None)
     assert sorted(reopened.keys()) == ["k", "s", "t"]
     reopened.close()
+
+
+def test_restore_value_puts_any_type_with_an_absolute_expiry_as_one_record(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock()
+    store = snapkv.open(tmp_path / "d", clock=clock, sweep_interval=None)
+    now = store.now_ms()
+    h = hashes.Hash({"a": "1", "b": "2"})
+    assert store.restore_value("h", h, now + 5_000) == "created"
+    assert store.restore_value("h", "x", None, replace=False) == "refused"
+    assert store.key_type("h") == "hash" and store.expiry_ms("h") == now + 5_000
+    assert store.restore_value("h", "plain", None) == "replaced"
+    assert store.get("h") == "plain" and store.expiry_ms("h") is None
+    assert store.restore_value("gone", "v", now - 1) == "expired" and "gone" not in store
+    assert store.restore_value("h", "v", now) == "deleted" and "h" not in store
+    store.db(2).restore_value("z", zsets.ZSet([(1.5, "m")]), None)
+    expected = _state(store), dict(store.db(2).zsets["z"].items())
+    store.close()
+    reopened = snapkv.open(tmp_path / "d", clock=clock, sweep_interval=None)
+    assert (_state(reopened), dict(reopened.db(2).zsets["z"].items())) == expected
+    reopened.close()

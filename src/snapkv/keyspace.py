@@ -764,6 +764,44 @@ class Keyspace(MutableMapping[str, str]):
         store._commit(ticket)
         return True
 
+    def restore_value(
+        self, key: str, value: Any, expire_at_ms: int | None = None, *, replace: bool = True
+    ) -> str:
+        """Put ``value`` (a ``str`` or a container of :mod:`snapkv.values`) at ``key`` with an
+        absolute expiry, as one record: RESTORE's and ``snapkv migrate``'s write.
+
+        The value is taken as it is (not copied): the caller hands over a
+        value it made. Returns what happened, in Redis's RESTORE terms:
+        ``"refused"`` (``key`` exists and ``replace`` is false: nothing
+        changed), ``"expired"`` (``expire_at_ms`` is already past: the value
+        is not stored), ``"deleted"`` (already past, and the key it replaces
+        is deleted), ``"replaced"`` or ``"created"``.
+        """
+        key = _checked_key(key)
+        store = self._store
+        with store._lock:
+            store._check_open()
+            exists = key in self
+            if exists and not replace:
+                return "refused"
+            now = store.now_ms()
+            at = expire_at_ms or 0
+            ops: list[Any] = [("del", self._index, key)] if exists else []
+            if at and (at <= now or at > U64_MAX >> 1):
+                if not exists:
+                    return "expired"
+                outcome = "deleted"
+            elif value.__class__ is str:
+                outcome = "replaced" if exists else "created"
+                ops.append(("set", self._index, key, value, at))
+            else:
+                outcome = "replaced" if exists else "created"
+                kind = vtypes.BY_CLASS[value.__class__]
+                ops.append(("put", self._index, key, kind.CODE, kind.flat(value), at))
+            ticket = self._write(ops)
+        store._commit(ticket)
+        return outcome
+
     def rename(self, source: str, target: str) -> None:
         """Rename ``source`` to ``target``, replacing it; the expiry moves along.
 

@@ -17,7 +17,7 @@ container, with its expiry time), after a DEL of the key it replaces.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from snapkv import rdb, values
 from snapkv.server.notify import NOTIFY_GENERIC, missed, written
@@ -37,7 +37,6 @@ ERR_BAD_DATA = "ERR Bad data format"
 ERR_TTL = "ERR Invalid TTL value, must be >= 0"
 ERR_IDLETIME = "ERR Invalid IDLETIME value, must be >= 0"
 ERR_FREQ = "ERR Invalid FREQ value, must be >= 0 and <= 255"
-_LLONG_MAX = (1 << 63) - 1
 
 
 @command("dump", 2, "readonly", keys=_KEY, group="generic", since="2.6.0")
@@ -104,29 +103,15 @@ def restore(client: Client, argv: list[str]) -> bytes:
         raise CommandError(ERR_PAYLOAD) from None
     except rdb.RDBError:
         raise CommandError(ERR_BAD_DATA) from None
-    with store._lock:
-        store._check_open()
-        exists = key in db
-        if exists and not replace:
-            raise CommandError(ERR_BUSYKEY)  # written by another thread meanwhile
-        now = store.now_ms()
-        at = ttl + now if ttl and not absttl else ttl
-        ops: list[Any] = [("del", db.index, key)] if exists else []
-        if at and (at <= now or at > _LLONG_MAX):
-            # Already expired: the value is not stored; a key it replaces is still deleted.
-            # (A relative TTL past 2**63 - 1 ms wraps negative in Redis's ``ttl += mstime()``,
-            # so Redis finds it expired too.)
-            if not exists:
-                return OK
-        elif value.__class__ is str:
-            ops.append(("set", db.index, key, value, at))
-        else:
-            kind = values.BY_CLASS[value.__class__]
-            ops.append(("put", db.index, key, kind.CODE, kind.flat(value), at))
-        ticket = db._write(ops)
-    store._commit(ticket)
+    if ttl and not absttl:
+        ttl += store.now_ms()
+    outcome = db.restore_value(key, value, ttl, replace=replace)
+    if outcome == "refused":
+        raise CommandError(ERR_BUSYKEY)  # written by another thread meanwhile
+    if outcome == "expired":  # nothing stored, nothing replaced
+        return OK
     client.changes += 1
-    if ops[-1][0] == "del":  # expired already: only the key it replaced went
+    if outcome == "deleted":  # expired already: only the key it replaced went
         written(client, NOTIFY_GENERIC, "del", key)
     else:  # Redis deletes a replaced key first, so the restored one is always new
         written(client, NOTIFY_GENERIC, "restore", key, True)
