@@ -574,6 +574,7 @@ ALLOWED: dict[str, set[str]] = {
     },
     "snapkv.server.cmd_info": {
         *_HANDLER,
+        "snapkv.server.client_info",  # the clients' buffers
         "snapkv.server.replicas.info",  # INFO replication, sync_* stats
         "snapkv.server.conf",  # the percentiles' form
         "snapkv.server.latency",

@@ -111,3 +111,18 @@ def test_subscribed_client_flags_and_lib_fields(serve: Callable[..., Running]) -
     found = next(f for f in lines(me.execute_command("CLIENT", "LIST")) if f["flags"] == "P")
     assert (found["sub"], found["psub"], found["ssub"]) == ("1", "1", "0")
     pubsub.close()
+
+
+def test_info_reads_the_clients_buffers(serve: Callable[..., Running]) -> None:  # noqa: F811
+    running = serve()
+    me = running.client()
+    sock = running.connect()
+    sock.sendall(b"*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$100\r\n" + b"x" * 50)  # half a value
+
+    def largest() -> int:
+        return int(me.info("clients")["client_recent_max_input_buffer"])
+
+    wait_until(lambda: largest() > 0, timeout=10, what="the half command to be read")
+    listed = lines(me.execute_command("CLIENT", "LIST"))
+    assert largest() == max(int(f["qbuf"]) for f in listed)
+    assert int(me.info("memory")["mem_clients_normal"]) >= largest()

@@ -28,7 +28,7 @@ from snapkv.server.resp.text import byte_len
 if TYPE_CHECKING:
     from snapkv.server.client import Client
 
-__all__ = ["flags", "info_line"]
+__all__ = ["buffers", "flags", "info_line"]
 
 
 def flags(client: Client) -> str:
@@ -78,6 +78,17 @@ def _buffers(connection: Any) -> tuple[int, int, int, int, int, str]:
     obl = int(getattr(connection, "held_size", 0) or 0)
     events = ("" if getattr(connection, "paused", False) else "r") + ("w" if pending else "")
     return fd, qbuf, obl, len(held), obl + pending, events
+
+
+def buffers(client: Client) -> tuple[int, int, int]:
+    """(input, output, total) bytes ``client`` holds: ``qbuf``, ``omem`` and ``tot-mem``.
+
+    What INFO clients' ``client_recent_max_*_buffer`` and INFO memory's
+    ``mem_clients_normal`` add up (the running command's arguments aside).
+    """
+    _fd, qbuf, _obl, _oll, omem, _events = _buffers(_connection(client))
+    multi_mem = sum(byte_len(arg) for _, queued in client.multi or () for arg in queued)
+    return qbuf, omem, qbuf + omem + multi_mem
 
 
 def _user(client: Client) -> str:

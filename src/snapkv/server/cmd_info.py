@@ -21,6 +21,7 @@ from importlib import metadata
 from typing import TYPE_CHECKING
 
 from snapkv.replication.status import replication_info
+from snapkv.server.client_info import buffers
 from snapkv.server.conf import show_percentile
 from snapkv.server.latency import Latency, percentile_usec
 from snapkv.server.pubsub import counts as pubsub_counts
@@ -177,12 +178,14 @@ def _server_section(server: ServerState, now: float, uptime: int) -> dict[str, o
 
 
 def _clients_section(server: ServerState) -> dict[str, object]:
+    held = [buffers(client) for client in server.clients.values()]
     return {
         "connected_clients": len(server.clients),
         "cluster_connections": 0,
         "maxclients": server.config.maxclients,
-        "client_recent_max_input_buffer": 0,
-        "client_recent_max_output_buffer": 0,
+        # The largest now (Redis: the largest of the last few seconds).
+        "client_recent_max_input_buffer": max((b[0] for b in held), default=0),
+        "client_recent_max_output_buffer": max((b[1] for b in held), default=0),
         # Every kind of wait, as Redis's server.blocked_clients (CLIENT PAUSE's too).
         "blocked_clients": sum(1 for c in server.clients.values() if c.blocked is not None),
         "tracking_clients": sum(1 for c in server.clients.values() if c.tracking is not None),
@@ -257,7 +260,7 @@ def memory_section(server: ServerState) -> dict[str, object]:
             "mem_replication_backlog": 0,
             "mem_total_replication_buffers": 0,
             "mem_clients_slaves": 0,
-            "mem_clients_normal": 0,
+            "mem_clients_normal": sum(buffers(c)[2] for c in server.clients.values()),
             "mem_cluster_links": 0,
             "mem_aof_buffer": 0,
             "mem_allocator": "pymalloc",
