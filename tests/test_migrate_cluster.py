@@ -158,3 +158,21 @@ def test_a_valkey_cluster_with_cluster_databases_takes_the_keyspaces_1_to_1(
                 )
             for client in nodes.values():
                 client.close()
+
+
+def test_a_cluster_node_named_without_the_cluster_option_is_refused(
+    tmp_path: Path,
+    cluster: RedisCluster,
+    cluster_ports: list[int],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    fill_store(tmp_path / "src", sample((0,)))
+    node = f"redis://127.0.0.1:{cluster_ports[0]}"
+    status, _, err = _run(capsys, str(tmp_path / "src"), node)
+    assert status == 2
+    assert f"server {node} is a cluster node: add --cluster" in err
+    assert _keys_per_node(cluster_ports) == [0, 0, 0]
+    # Read as a single server, a node would give its own slots' keys only.
+    status, _, err = _run(capsys, node, str(tmp_path / "dst"))
+    assert status == 2
+    assert "is a cluster node: add --from-cluster" in err

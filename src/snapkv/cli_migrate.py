@@ -147,23 +147,25 @@ def _migrate(args: argparse.Namespace) -> int:
         print("snapkv migrate: error: --cluster needs a server URL as TO", file=sys.stderr)
         return EXIT_USAGE
     meter = _Meter()
-    source = target = None
+    source: Any = None
+    target: Any = None
     try:
         source = open_source(args.source, cluster=args.from_cluster)
         if args.dry_run:
-            probe: Any = None
-            if is_server_url(args.target):
-                probe = open_target(args.target, cluster=args.cluster)
-            target_words = probe.describe() if probe else f"snapkv store {args.target}"
-            databases = _cluster_databases(probe, args.cluster)
+            # A server target is asked what it is (a cluster, its databases); a store is
+            # not opened, which would create it.
+            server = is_server_url(args.target)
+            if server:
+                target = open_target(args.target, cluster=args.cluster)
+            words = target.describe() if target else f"snapkv store {args.target}"
+            databases = _cluster_databases(target, args.cluster)
             summary = migrate(source, None, options, cluster_databases=databases)
-            if probe is not None:
-                probe.close()
-            _print_plan(source.describe(), target_words, summary, server=probe is not None)
+            _print_plan(source.describe(), words, summary, server=server)
             return EXIT_OK
         target = open_target(args.target, cluster=args.cluster)
         databases = _cluster_databases(target if is_server_url(args.target) else None, args.cluster)
         summary = migrate(source, target, options, cluster_databases=databases, progress=meter)
+        words = target.describe()
     except PlanError as exc:
         print(f"snapkv migrate: error: {exc}; nothing was written", file=sys.stderr)
         return EXIT_USAGE
@@ -177,7 +179,7 @@ def _migrate(args: argparse.Namespace) -> int:
             if side is not None:
                 side.close()
     meter.end()
-    _print_summary(target.describe() if target else args.target, summary)
+    _print_summary(words, summary)
     return EXIT_OK if summary.ok else EXIT_DATA
 
 

@@ -68,7 +68,9 @@ class PlanError(Exception):
 
 
 class Source(Protocol):
-    vanished: int
+    """Where keys are read: pages of records of one keyspace each (a server, a store)."""
+
+    vanished: int  # keys deleted between being listed and being read: skipped, counted
 
     def describe(self) -> str: ...
     def keyspace_counts(self) -> dict[int, int]: ...
@@ -77,6 +79,12 @@ class Source(Protocol):
 
 
 class Target(Protocol):
+    """Where keys are written, and read back for ``--resume`` and ``--verify``.
+
+    ``write`` may leave its page in flight and report its failures with a
+    later call; ``flush`` settles everything sent.
+    """
+
     def describe(self) -> str: ...
     def write(self, records: list[Record]) -> list[Failure]: ...
     def flush(self) -> list[Failure]: ...
@@ -97,7 +105,6 @@ class Options:
     resume: bool = False
     verify: bool = False
     verify_sample: int | None = None
-    batch: int = BATCH
 
 
 @dataclass
@@ -191,27 +198,37 @@ def plan_keyspaces(
 
 
 def open_source(location: str, *, cluster: bool, batch: int = BATCH) -> Source:
-    """The source at ``location``: a server URL, else a snapkv store."""
+    """The source at ``location``: a server URL, else a snapkv store.
+
+    :raises PlanError: a cluster node named without ``cluster``.
+    """
     if is_server_url(location):
-        return _server(location, cluster)
+        return _server(location, cluster, "--from-cluster")
     return StoreSource(location, batch)
 
 
 def open_target(location: str, *, cluster: bool) -> Target:
-    """The target at ``location`` (a store is opened, and created if missing)."""
+    """The target at ``location`` (a store is opened, and created if missing).
+
+    :raises PlanError: a cluster node named without ``cluster``.
+    """
     if is_server_url(location):
-        return _server(location, cluster)
+        return _server(location, cluster, "--cluster")
     return StoreTarget(location)
 
 
-def _server(location: str, cluster: bool) -> Server:
+def _server(location: str, cluster: bool, option: str) -> Server:
     """A server side: redis-py is needed only for one (the ``redis`` package)."""
     try:
         # Imported here, not at the top: redis-py is optional, needed only for a server.
         from snapkv.interop.migrate_redis import Server  # noqa: PLC0415
     except ImportError as exc:
         raise PlanError(f"{location}: a server needs redis-py (the redis package): {exc}") from None
-    return Server(location, cluster=cluster)
+    server = Server(location, cluster=cluster)
+    if not cluster and server.cluster_enabled():
+        server.close()
+        raise PlanError(f"{server.describe()} is a cluster node: add {option}")
+    return server
 
 
 def _now_ms() -> int:
@@ -234,12 +251,15 @@ def migrate(
     cluster_databases: int | None = None,
     progress: Progress | None = None,
 ) -> Summary:
-    """Run a migration (see the module docstring); ``target`` is ``None`` for a dry run.
+    """Run a migration (see the module docstring); ``target`` is ``None`` for a dry run
+    (as is ``options.dry_run``: the target is then not written, nor read).
 
     :raises PlanError: the keyspaces cannot go where asked; nothing written.
     """
     started = time.monotonic()
     summary = Summary()
+    if options.dry_run:
+        target = None
     summary.counts = source.keyspace_counts()
     store_databases = target.databases if isinstance(target, StoreTarget) else None
     summary.plan = plan_keyspaces(

@@ -110,6 +110,15 @@ class Server:
             self._clients[(name, db)] = client
         return client
 
+    def cluster_enabled(self) -> bool:
+        """Whether the server is a cluster node (INFO cluster), asked of a single server:
+        read as one, a node would give only its own slots' keys, and refuse the others'."""
+        try:
+            info: Any = self.client(0).info("cluster")
+        except ResponseError:  # INFO is @dangerous: a user without it (then MOVED tells)
+            return False
+        return bool(info.get("cluster_enabled"))
+
     def primaries(self) -> list[ClusterNode | None]:
         """Where keys live: each primary of a cluster, or the one server (``None``)."""
         if self.cluster is None:
