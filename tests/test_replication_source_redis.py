@@ -12,6 +12,7 @@ import contextlib
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -444,3 +445,29 @@ def test_random_writes_in_and_out_of_transactions_reach_the_replica_exactly(
     send("SELECT", 0)
     assert r.execute_command("WAIT", 1, 5000) == 1
     assert dump_state(replica.client, 3) == dump_state(r, 3)
+
+
+def test_sync_without_capa_eof_gets_the_snapshot_as_one_bulk_then_the_stream(
+    serve: Callable[..., Running],
+) -> None:
+    server = serve()
+    r = _client(server)
+    r.set("k", "v")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=DEADLINE) as sock:
+        sock.sendall(b"SYNC\r\n")  # the old protocol: no +FULLRESYNC line, no capa
+        data = b""
+        while b"\r\n" not in data:
+            data += sock.recv(65536)
+        head, _, data = data.partition(b"\r\n")
+        assert head.startswith(b"$")
+        size = int(head[1:])
+        while len(data) < size:
+            data += sock.recv(65536)
+        rdb, data = data[:size], data[size:]
+        assert rdb.startswith(b"REDIS0009")
+        assert b"repl-id" in rdb and b"\x01k\x01v" in rdb
+        r.set("after", "1")
+        expected = b"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$5\r\nafter\r\n$1\r\n1\r\n"
+        while len(data) < len(expected):
+            data += sock.recv(65536)
+        assert data[: len(expected)] == expected

@@ -2,9 +2,10 @@
 
 A replica is a client connection that sent SYNC or PSYNC (Redis's
 ``CLIENT_SLAVE``). Its states are Redis's ``SLAVE_STATE_*`` as INFO names
-them: ``wait_bgsave`` while its snapshot is being written (the stream
-after the snapshot's offset is buffered here, in :attr:`Link.buffered`),
-then ``online``: the stream goes to its connection as it comes.
+them: ``wait_bgsave`` until its snapshot starts, ``send_bulk`` while it
+goes out (the stream after the snapshot's offset is buffered here, in
+:attr:`Link.buffered`), then ``online``: the stream goes to its connection
+as it comes.
 
 Output bound: Redis's ``client-output-buffer-limit replica`` (hard, soft,
 seconds), over the stream the connection has not yet sent (the snapshot's
@@ -67,7 +68,7 @@ class Link:
         #: REPLCONF listening-port (0 when the replica did not say).
         self.listening_port = port
         self.capa = capa
-        #: ``wait_bgsave`` or ``online``.
+        #: ``wait_bgsave``, ``send_bulk`` (its snapshot going out) or ``online``.
         self.state = "wait_bgsave"
         #: The stream's offset up to which this replica was given bytes.
         self.sent = 0
@@ -96,16 +97,22 @@ class Link:
             self.buffered.append(piece)
             self.buffered_size += len(piece)
 
-    def go_online(self, snapshot: bytes) -> None:
-        """The snapshot is ready: send it as a bulk (``$<len>``), then the stream buffered since."""
-        head = b"$%d\r\n" % len(snapshot)
-        pieces = [head, snapshot, *self.buffered]
-        self.bulk = len(head) + len(snapshot)
-        self.pushed = self.bulk + self.buffered_size
-        self.buffered = []
-        self.buffered_size = 0
+    def send_snapshot(self, piece: bytes) -> None:
+        """A piece of the snapshot's bulk, straight to the connection (``send_bulk``)."""
+        self.state = "send_bulk"
+        self.bulk += len(piece)
+        self.pushed += len(piece)
+        self.client.push(piece)
+
+    def go_online(self) -> None:
+        """The snapshot is sent: the stream buffered since follows it, and the stream goes live."""
         self.state = "online"
-        self.client.push(b"".join(pieces))
+        if self.buffered:
+            data = b"".join(self.buffered)
+            self.buffered = []
+            self.buffered_size = 0
+            self.pushed += len(data)
+            self.client.push(data)
 
     def over_limit(self, limits: tuple[int, int, int]) -> bool:
         """Whether this replica's unsent output passed ``client-output-buffer-limit replica``."""

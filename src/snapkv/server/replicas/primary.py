@@ -15,8 +15,9 @@ replicas (:class:`~snapkv.server.replicas.link.Link`):
   it holds that offset; otherwise (and for ``SYNC``) a full
   resynchronisation: ``+FULLRESYNC <replid> <offset>``, the Store's frozen
   copy taken at exactly that offset, written as an RDB file by a thread
-  (never the event loop's), sent as one bulk; the stream after the offset
-  is buffered for that replica until then.
+  (never the event loop's) and sent as it comes (``$EOF:`` framing) or as
+  one bulk; the stream after the offset is buffered for that replica until
+  the file is sent.
 * Every second (Redis's ``replicationCron``): a ``PING`` into the stream
   every ``repl-ping-replica-period`` seconds, replicas silent for
   ``repl-timeout`` dropped, the output bound checked.
@@ -29,6 +30,7 @@ accepted and changes nothing (see docs/SERVER.md).
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -249,11 +251,30 @@ class Primary:
         return b"+FULLRESYNC %s %d\r\n" % (backlog.replid.encode(), at)
 
     def _snapshot(self, link: Link, copy: FrozenCopy, replid: str, offset: int) -> None:
-        """The frozen copy as an RDB file (on its own thread), then handed to the loop."""
+        """The frozen copy as an RDB file (on its own thread), handed to the loop as it comes.
+
+        A replica that said ``capa eof`` (every Redis since 2.8.18) gets the
+        file as it is written, framed as Redis's diskless sync frames it
+        (``$EOF:<40 random characters>``, the file, the same 40 characters);
+        an older one gets ``$<length>`` once the whole file is written.
+        """
         pieces: list[bytes] = []
+        streamed = "eof" in link.capa
+        end = b""
+        if streamed:
+            end = secrets.token_hex(20).encode()
+            head = b"$EOF:" + end + b"\r\n"
+            self._call(lambda: self._bulk(link, head))
+
+        def sink(piece: bytes) -> None:
+            if streamed:
+                self._call(lambda: self._bulk(link, piece))
+            else:
+                pieces.append(piece)
+
         try:
             aux = {"repl-stream-db": "0", "repl-id": replid, "repl-offset": str(offset)}
-            writer = RDBWriter(pieces.append, aux=aux)
+            writer = RDBWriter(sink, aux=aux)
             for db, keys, values, expires in copy.spaces:
                 writer.select_db(db, len(keys), len(expires) if expires else 0)
                 for key, value in zip(keys, values, strict=True):
@@ -266,18 +287,27 @@ class Primary:
             return
         finally:
             copy.release()
-        data = b"".join(pieces)
-        self._call(lambda: self._online(link, data))
+        if streamed:
+            pieces = [end]
+        else:
+            pieces.insert(0, b"$%d\r\n" % sum(len(piece) for piece in pieces))
+        self._call(lambda: self._online(link, pieces))
 
-    def _online(self, link: Link, data: bytes) -> None:
+    def _bulk(self, link: Link, piece: bytes) -> None:
+        if link in self.links:
+            link.send_snapshot(piece)
+
+    def _online(self, link: Link, pieces: list[bytes]) -> None:
         if link not in self.links:
             return  # gone meanwhile
+        for piece in pieces:
+            link.send_snapshot(piece)
         self.ship()  # what the queue holds goes into its buffer first
-        link.go_online(data)
+        link.go_online()
         log.info(
             "Synchronization with replica %s succeeded (%d bytes of snapshot)",
             link.name(),
-            len(data),
+            link.bulk,
         )
 
     def _call(self, call: Any) -> None:
