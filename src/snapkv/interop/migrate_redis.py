@@ -68,6 +68,13 @@ def _command(record: Record) -> bytes:
     return pack(b"RESTORE", record.key, b"%d" % (at or 0), payload, b"ABSTTL", b"REPLACE")
 
 
+def _arg(item: bytes | str | int) -> bytes:
+    """A typed command's argument as bytes (names are ASCII; values are bytes already)."""
+    if isinstance(item, bytes):
+        return item
+    return str(item).encode()
+
+
 def _moved(error: Exception) -> bool:
     return isinstance(error, RedisError) and str(error).startswith(("MOVED", "ASK"))
 
@@ -325,34 +332,49 @@ class Server:
         failures: list[Failure] = []
         sent, self._in_flight = self._in_flight, []
         for client, records, pending in sent:
+            refused: list[Record] = []
             for record, reply in zip(records, pending.replies(), strict=True):
                 if not isinstance(reply, Exception):
                     continue
                 if _refused_restore(reply):
-                    why = self._typed(client, record)
-                elif _moved(reply) and self.cluster is not None:
+                    refused.append(record)
+                    continue
+                if _moved(reply) and self.cluster is not None:
                     self._owners = None
                     why = self._redirected(record)
                 else:
                     why = str(reply)
                 if why is not None:
                     failures.append((record.db, record.key, why))
+            failures += self._typed(client, refused)
         return failures
 
-    def _typed(self, client: redis.Redis, record: Record) -> str | None:
-        """Write one key with the typed commands; the reason it failed, or ``None``."""
-        try:
-            steps = commands(record)
-        except (ValueError, TypeError) as exc:
-            return f"RESTORE refused and the value cannot be rebuilt by commands: {exc}"
-        try:
-            pipe = client.pipeline(transaction=True)
-            for step in steps:
-                pipe.execute_command(*step)  # type: ignore[no-untyped-call]
-            pipe.execute()
-        except RedisError as exc:
-            return f"RESTORE refused, and the typed commands too: {exc}"
-        return None
+    def _typed(self, client: redis.Redis, records: list[Record]) -> list[Failure]:
+        """Write ``records`` with the typed commands, each key in a MULTI/EXEC of its own,
+        all in one round trip; the keys that failed."""
+        failures: list[Failure] = []
+        packed: list[bytes] = []
+        blocks: list[tuple[Record, int]] = []
+        for record in records:
+            try:
+                steps = commands(record)
+            except (ValueError, TypeError) as exc:
+                why = f"RESTORE refused and the value cannot be rebuilt by commands: {exc}"
+                failures.append((record.db, record.key, why))
+                continue
+            sent = [pack(b"MULTI"), *(pack(*map(_arg, step)) for step in steps), pack(b"EXEC")]
+            packed += sent
+            blocks.append((record, len(sent)))
+        replies: list[Any] = roundtrip(client, packed) if packed else []
+        at = 0
+        for record, size in blocks:
+            got, at = replies[at : at + size], at + size
+            done: list[Any] = got[-1] if isinstance(got[-1], list) else []
+            errors = [r for r in (*got, *done) if isinstance(r, Exception)]
+            if errors:
+                why = f"RESTORE refused, and the typed commands too: {errors[0]}"
+                failures.append((record.db, record.key, why))
+        return failures
 
     def _redirected(self, record: Record) -> str | None:
         """One key again through the cluster client, which follows MOVED and ASK."""
