@@ -524,13 +524,6 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.server.table",
     },
     "snapkv.server.cmd_latency": {*_HANDLER, "snapkv.server.latency"},
-    # INFO's commandstats, errorstats and latencystats.
-    "snapkv.server.info_counters": {
-        "snapkv.server.conf",
-        "snapkv.server.latency",
-        "snapkv.server.state",  # types only
-        "snapkv.server.table",  # types only
-    },
     # Each key's last use and LFU counter, kept beside the keyspaces once wanted.
     "snapkv.server.access": {
         "snapkv.server.client",  # types only
@@ -582,7 +575,6 @@ ALLOWED: dict[str, set[str]] = {
     "snapkv.server.cmd_info": {
         *_HANDLER,
         "snapkv.server.client_info",  # the clients' buffers
-        "snapkv.server.info_counters",
         "snapkv.server.replicas.info",  # INFO replication, sync_* stats
         "snapkv.server.conf",  # the percentiles' form
         "snapkv.server.latency",
@@ -619,9 +611,11 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.server.table",
     },
     "snapkv.server.acl_log": set(),
+    "snapkv.server.acl_describe": {"snapkv.server.acl_rules", "snapkv.server.commandmeta"},
     "snapkv.server.acl_file": {
         "snapkv._fs",
         "snapkv.server.acl",  # types only
+        "snapkv.server.acl_describe",
         "snapkv.server.acl_rules",
         "snapkv.server.conf",
     },
@@ -641,6 +635,7 @@ ALLOWED: dict[str, set[str]] = {
     "snapkv.server.cmd_acl": {
         *_HANDLER,
         "snapkv.server.acl",
+        "snapkv.server.acl_describe",
         "snapkv.server.acl_file",
         "snapkv.server.acl_log",
         "snapkv.server.acl_rules",

@@ -14,10 +14,10 @@ import os
 from typing import TYPE_CHECKING
 
 from snapkv._fs import atomic_write
+from snapkv.server.acl_describe import describe_user
 from snapkv.server.acl_rules import (
     RuleError,
     User,
-    describe_user,
     has_spaces,
     merge_selector_args,
     new_user,

@@ -11,16 +11,10 @@ import secrets
 from typing import TYPE_CHECKING, Final
 
 from snapkv.server.acl import registry
+from snapkv.server.acl_describe import describe_commands, describe_user, key_pattern_text
 from snapkv.server.acl_file import load_file, save_file
 from snapkv.server.acl_log import CHANNEL, COMMAND
-from snapkv.server.acl_rules import (
-    USER_FLAGS,
-    RuleError,
-    describe_commands,
-    describe_user,
-    has_spaces,
-    key_pattern_text,
-)
+from snapkv.server.acl_rules import USER_FLAGS, RuleError, has_spaces
 from snapkv.server.commandmeta import CATEGORIES
 from snapkv.server.conf import ConfigError
 from snapkv.server.resp.writer import OK, SimpleString, bulk
