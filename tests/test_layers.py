@@ -524,6 +524,13 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.server.table",
     },
     "snapkv.server.cmd_latency": {*_HANDLER, "snapkv.server.latency"},
+    # INFO's commandstats, errorstats and latencystats.
+    "snapkv.server.info_counters": {
+        "snapkv.server.conf",
+        "snapkv.server.latency",
+        "snapkv.server.state",  # types only
+        "snapkv.server.table",  # types only
+    },
     # Each key's last use and LFU counter, kept beside the keyspaces once wanted.
     "snapkv.server.access": {
         "snapkv.server.client",  # types only
@@ -575,6 +582,7 @@ ALLOWED: dict[str, set[str]] = {
     "snapkv.server.cmd_info": {
         *_HANDLER,
         "snapkv.server.client_info",  # the clients' buffers
+        "snapkv.server.info_counters",
         "snapkv.server.replicas.info",  # INFO replication, sync_* stats
         "snapkv.server.conf",  # the percentiles' form
         "snapkv.server.latency",
