@@ -8,7 +8,6 @@ docs/SERVER.md; :func:`info_text` builds the report, one builder per section.
 
 from __future__ import annotations
 
-import operator
 import os
 import platform
 import re
@@ -22,8 +21,7 @@ from typing import TYPE_CHECKING
 
 from snapkv.replication.status import replication_info
 from snapkv.server.client_info import buffers
-from snapkv.server.conf import show_percentile
-from snapkv.server.latency import Latency, percentile_usec
+from snapkv.server.info_counters import commandstats, errorstats, latencystats
 from snapkv.server.pubsub import counts as pubsub_counts
 from snapkv.server.replicas.info import replication_fields, sync_stats
 from snapkv.server.resp.writer import bulk
@@ -40,7 +38,6 @@ if TYPE_CHECKING:
 __all__ = ["info_text", "memory_section"]
 
 _RUN_ID = secrets.token_hex(20)
-_name = operator.attrgetter("name")
 
 
 def _version() -> str:
@@ -70,8 +67,6 @@ _TITLES = {
 }
 #: What INFO with no argument (or ``default``) reports (``genInfoSectionDict``).
 _DEFAULT_SECTIONS = frozenset(_TITLES) - {"commandstats", "latencystats"}
-#: Characters Redis's ``getSafeInfoString`` replaces in names it prints.
-_UNSAFE = str.maketrans("#:\n\r", "____")
 
 
 def _rss() -> int:
@@ -395,62 +390,6 @@ def _cpu_section() -> dict[str, object]:
     return cpu
 
 
-def _commandstats(server: ServerState) -> dict[str, object]:
-    """``cmdstat_<name>`` for every command and subcommand that ran or was refused."""
-    stats: dict[str, object] = {}
-    for cmd in sorted((c for n, c in server.table.items() if n == c.name), key=_name):
-        subs = {id(s): s for s in (cmd.subcommands or {}).values()}.values()
-        for counted in (cmd, *sorted(subs, key=_name)):
-            if counted.calls or counted.failed_calls or counted.rejected_calls:
-                usec = int(counted.seconds * 1_000_000)
-                per_call = usec / counted.calls if counted.calls else 0
-                stats[f"cmdstat_{counted.full_name.translate(_UNSAFE)}"] = (
-                    f"calls={counted.calls},usec={usec},usec_per_call={per_call:.2f},"
-                    f"rejected_calls={counted.rejected_calls},failed_calls={counted.failed_calls}"
-                )
-    return stats
-
-
-def _errorstats(server: ServerState, errors: ErrorStats) -> dict[str, object]:
-    """``errorstat_<CODE>:count=N`` by code, in Redis's (sorted) order.
-
-    Protocol errors are written by the connection, not the dispatcher:
-    they are ``-ERR Protocol error: ...`` replies, so they count as ERR.
-    """
-    codes = dict(errors.codes)
-    if server.protocol_errors:
-        codes["ERR"] = codes.get("ERR", 0) + server.protocol_errors
-    return {
-        f"errorstat_{code.translate(_UNSAFE)}": f"count={n}" for code, n in sorted(codes.items())
-    }
-
-
-def _latencystats(server: ServerState) -> dict[str, object]:
-    """``latency_percentiles_usec_<name>:p50=...`` per command that ran, as Redis 7.0.
-
-    The percentiles are ``latency-tracking-info-percentiles``; nothing while
-    ``latency-tracking`` is off (its histograms are dropped then).
-    """
-    latency = server.info.get("latency")
-    config = server.config
-    if not isinstance(latency, Latency) or not config.latency_tracking:
-        return {}
-    commands = [
-        counted
-        for cmd in server.table.values()
-        for counted in (cmd, *(cmd.subcommands or {}).values())
-    ]
-    latency.fold_all({id(c): c for c in commands}.values())
-    stats: dict[str, object] = {}
-    for name, histogram in sorted(latency.histograms.items()):
-        if histogram:
-            stats[f"latency_percentiles_usec_{name.translate(_UNSAFE)}"] = ",".join(
-                f"p{show_percentile(p)}={percentile_usec(histogram, p):.3f}"
-                for p in config.latency_tracking_info_percentiles
-            )
-    return stats
-
-
 def _sections(argv: list[str]) -> set[str]:
     """The sections INFO's arguments ask for, as Redis's ``genInfoSectionDict``."""
     if not argv:
@@ -510,11 +449,11 @@ def info_text(client: Client, sections: list[str]) -> str:
         elif name == "cpu":
             fields = _cpu_section()
         elif name == "commandstats":
-            fields = _commandstats(server)
+            fields = commandstats(server)
         elif name == "errorstats":
-            fields = _errorstats(server, errors)
+            fields = errorstats(server, errors)
         elif name == "latencystats":
-            fields = _latencystats(server)
+            fields = latencystats(server)
         elif name == "cluster":
             fields = {"cluster_enabled": 0}
         elif name == "keyspace":
