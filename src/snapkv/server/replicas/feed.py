@@ -118,8 +118,9 @@ class Feed:
     """Turns records into replica commands, in order, handing the bytes to ``emit``.
 
     Every method is called under the Store's lock (the tap, the expired
-    listener, ``Store.frozen_copy``'s mark) or takes it (:meth:`settle_locked`),
-    so memory read here is exactly the state the stream has reached.
+    listener, ``Store.frozen_copy``'s mark, the primary's delivery through
+    ``Store.under_lock``), so memory read here is exactly the state the
+    stream has reached.
     """
 
     def __init__(self, store: Any, emit: Callable[[bytes], None]) -> None:
