@@ -456,3 +456,25 @@ def test_entries_of_deleted_keys_are_dropped(twin: Twin) -> None:
     access = access_of(twin.server)
     assert access is not None
     assert len(access.times[0]) <= 1024 + 2
+
+
+def test_swapdb_and_flushall_carry_the_times_along(twin: Twin) -> None:
+    run = twin.server.execute
+    me = twin.snapkv
+    clock = _clocked(twin)
+    run(me, ["SET", "a", "1"])  # used at 1000, in keyspace 0
+    clock.now += 50
+    run(me, ["SELECT", "1"])
+    run(me, ["SET", "a", "2"])  # used at 1050, in keyspace 1
+    clock.now += 10
+    run(me, ["SWAPDB", "0", "1"])
+    assert idle(twin, "a") == 60  # keyspace 1 now holds the older one
+    run(me, ["SELECT", "0"])
+    assert idle(twin, "a") == 10
+    run(me, ["FLUSHALL"])
+    from snapkv.server.access import access_of
+
+    access = access_of(twin.server)
+    assert access is not None and not any(access.times.values())
+    run(me, ["SET", "a", "3"])
+    assert idle(twin, "a") == 0

@@ -20,9 +20,10 @@ keyed commands in the server's own command table (:func:`start`), so the
 dispatcher's fast path is the same code either way.
 
 Entries of deleted keys are dropped when a dict grows past twice its
-keyspace's size (and 1,024). The times follow the key name: RENAME and
-MOVE stamp the source name (its value's time moves with it in Redis),
-SWAPDB and FLUSHALL leave the old times to be dropped so.
+keyspace's size (and 1,024); FLUSHDB and FLUSHALL drop their keyspaces'
+at once and SWAPDB swaps them. RENAME and MOVE stamp the source name (the
+value's time moves with it in Redis; here the new name counts from when
+keeping began until its next use).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from snapkv.server.table import Command
 
@@ -142,7 +143,40 @@ def start(server: ServerState) -> Access:
             keyed = counted.first_key or counted.find_keys
             if keyed and counted.full_name not in NO_TOUCH and counted.parent != "object":
                 counted.handler = _stamping(counted, access, server)
+            elif counted.name in ("swapdb", "flushdb", "flushall"):
+                counted.handler = _following(counted, access)
     return access
+
+
+def _following(cmd: Command, access: Access) -> Callable[[Client, list[str]], bytes]:
+    """SWAPDB, FLUSHDB, FLUSHALL's handler, moving or dropping the times with the keys."""
+    handler = cmd.handler
+
+    def follow(client: Client, argv: list[str]) -> bytes:
+        reply = handler(client, argv)
+        if reply[:1] == b"-":
+            return reply
+        if cmd.name == "swapdb":
+            first, second = (int(arg) for arg in argv[1:3])
+            _swap(access.times, first, second)
+            _swap(access.counters, first, second)
+        else:
+            indexes = [client.db_index] if cmd.name == "flushdb" else list(access.times)
+            for index in indexes:
+                access.times.pop(index, None)
+                access.counters.pop(index, None)
+        return reply
+
+    return follow
+
+
+def _swap(tables: dict[int, Any], first: int, second: int) -> None:
+    """Keyspaces ``first`` and ``second`` exchange their entries (SWAPDB)."""
+    a, b = tables.pop(first, None), tables.pop(second, None)
+    if a is not None:
+        tables[second] = a
+    if b is not None:
+        tables[first] = b
 
 
 def policy_changed(server: ServerState) -> None:
