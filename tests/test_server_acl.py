@@ -353,3 +353,42 @@ def test_passwords_are_kept_as_sha256_hex(acl_twin: Any) -> None:
         hashlib.sha256(b"other").hexdigest(),
     ]
     acl_twin.same("ACL", "GETUSER", "q")
+
+
+def test_limiting_the_default_user_closes_the_fast_path(acl_twin: Any, redis_port: int) -> None:
+    """Clients of ``default`` skip the ACL check only while it may run everything."""
+    acl_twin.same("SET", "k", "v")
+    assert acl_twin.snapkv.plain
+    acl_twin.server.execute(acl_twin.snapkv, ["ACL", "SETUSER", "default", "-get"])
+    assert not acl_twin.snapkv.plain
+    ours = acl_twin.server.execute(acl_twin.snapkv, ["GET", "k"])
+    assert ours == b"-NOPERM this user has no permissions to run the 'get' command\r\n"
+    acl_twin.server.execute(acl_twin.snapkv, ["ACL", "SETUSER", "default", "+get"])
+    assert acl_twin.snapkv.plain
+    assert acl_twin.server.execute(acl_twin.snapkv, ["GET", "k"]) == b"$1\r\nv\r\n"
+
+
+def test_reset_logs_back_in_as_default(acl_twin: Any) -> None:
+    login(acl_twin, "alice", "+@all", "~*")
+    acl_twin.same("ACL", "WHOAMI")
+    acl_twin.same("RESET")
+    acl_twin.same("ACL", "WHOAMI")
+
+
+def test_acl_settings_as_config_get_shows_them(acl_twin: Any) -> None:
+    for name in ("aclfile", "acllog-max-len", "acl-pubsub-default"):
+        acl_twin.same("CONFIG", "GET", name)
+    acl_twin.same("CONFIG", "SET", "acllog-max-len", "5")
+    acl_twin.same("CONFIG", "SET", "acl-pubsub-default", "sometimes")
+    acl_twin.same("CONFIG", "GET", "acllog-max-len")
+    acl_twin.same("CONFIG", "SET", "acllog-max-len", "128")
+
+
+def test_acl_pubsub_default_allchannels_gives_new_users_every_channel(acl_twin: Any) -> None:
+    acl_twin.same("CONFIG", "SET", "acl-pubsub-default", "allchannels")
+    try:
+        setuser(acl_twin, "q", "on")
+        setuser(acl_twin, "bob", "reset")
+        acl_twin.same("ACL", "LIST")
+    finally:
+        acl_twin.same("CONFIG", "SET", "acl-pubsub-default", "resetchannels")

@@ -239,3 +239,21 @@ def test_config_file_users(start: Any, tmp_path: Path) -> None:
     both = Config(port=0, aclfile=str(tmp_path / "x.acl"), acl_users=[["a", "on"]])
     with pytest.raises(ValueError, match="not both"):
         both.check()
+
+
+def test_taking_a_channel_away_closes_its_subscribers(start: Any) -> None:
+    server = start()
+    admin = server.client()
+    admin.acl_setuser("p", enabled=True, passwords=["+pw"], channels=["news.*"], commands=["+@all"])
+    subscriber = server.connect()
+    subscriber.sendall(b"AUTH p pw\r\nSUBSCRIBE news.a\r\n")
+    expected = b"+OK\r\n*3\r\n$9\r\nsubscribe\r\n$6\r\nnews.a\r\n:1\r\n"
+    received = b""
+    while len(received) < len(expected):
+        received += subscriber.recv(100)
+    assert received == expected
+    admin.acl_setuser("p", channels=["news.*", "sports"])  # more channels: nobody is closed
+    admin.acl_setuser("p", passwords=["+another"])  # a password: nobody is closed
+    assert admin.publish("news.a", "still") == 1
+    admin.acl_setuser("p", reset_channels=True, channels=["sports"])
+    assert read_until_closed(subscriber).endswith(b"$5\r\nstill\r\n")
