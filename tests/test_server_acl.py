@@ -16,6 +16,7 @@ import pytest
 
 from reference import Raw
 from snapkv.server.acl import registry
+from snapkv.server.client import Client
 
 _USERS = ("alice", "bob", "carol", "q")
 
@@ -392,3 +393,23 @@ def test_acl_pubsub_default_allchannels_gives_new_users_every_channel(acl_twin: 
         acl_twin.same("ACL", "LIST")
     finally:
         acl_twin.same("CONFIG", "SET", "acl-pubsub-default", "resetchannels")
+
+
+def test_exec_checks_queued_commands_again(acl_twin: Any, redis_port: int) -> None:
+    """Rules changed between MULTI and EXEC: each denied command answers NOPERM in EXEC."""
+    login(acl_twin, "alice", "+@all", "~*", "&*")
+    for argv in (["MULTI"], ["GET", "a"], ["PUBLISH", "ch", "m"], ["SET", "k", "1"], ["INCR", "n"]):
+        acl_twin.same(*argv)
+    rules = ("-get", "resetchannels", "resetkeys", "~a", "~n")
+    admin = Raw(redis_port)
+    try:
+        admin("ACL", "SETUSER", "alice", *rules)
+    finally:
+        admin.close()
+    ours_admin = Client(acl_twin.server)
+    acl_twin.server.add_client(ours_admin)
+    acl_twin.server.execute(ours_admin, ["ACL", "SETUSER", "alice", *rules])
+    acl_twin.same("EXEC")
+    ours = acl_twin.server.execute(ours_admin, ["ACL", "LOG", "1"])
+    assert b"$5\r\nmulti\r\n" in ours
+    assert b"$1\r\nk\r\n" in ours
