@@ -24,8 +24,8 @@ def fields(line: str) -> dict[str, str]:
 
 
 def lines(reply: bytes | str) -> list[dict[str, str]]:
-    text = reply.decode() if isinstance(reply, bytes) else reply
-    return [fields(line) for line in text.strip("\n").split("\n")]
+    text = (reply.decode() if isinstance(reply, bytes) else reply).strip("\n")
+    return [fields(line) for line in text.split("\n")] if text else []
 
 
 def test_the_fields_are_redis_7_0s_in_order(redis_port: int) -> None:
@@ -110,6 +110,13 @@ def test_subscribed_client_flags_and_lib_fields(serve: Callable[..., Running]) -
     )
     found = next(f for f in lines(me.execute_command("CLIENT", "LIST")) if f["flags"] == "P")
     assert (found["sub"], found["psub"], found["ssub"]) == ("1", "1", "0")
+    by_type = {
+        kind: lines(me.execute_command("CLIENT", "LIST", "TYPE", kind))
+        for kind in ("normal", "pubsub", "master")
+    }
+    assert [f["id"] for f in by_type["pubsub"]] == [found["id"]]
+    assert [f["id"] for f in by_type["normal"]] == [str(me.client_id())]
+    assert by_type["master"] == []
     pubsub.close()
 
 

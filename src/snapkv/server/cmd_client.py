@@ -91,7 +91,11 @@ def client_list(client: Client, argv: list[str]) -> bytes:
             kind = argv[3].lower()
             if kind not in ("normal", "master", "replica", "slave", "pubsub"):
                 raise CommandError(f"ERR Unknown client type '{argv[3]}'")
-            if kind != "normal":
+            # Redis's getClientType: a subscribed client is "pubsub", not "normal";
+            # a MONITOR client is "normal" here (no replica connects).
+            if kind in ("normal", "pubsub"):
+                clients = [c for c in clients if c.subscribed == (kind == "pubsub")]
+            else:
                 clients = []
         elif option == "id" and len(argv) >= 4:
             ids = set()
