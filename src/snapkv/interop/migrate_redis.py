@@ -36,7 +36,14 @@ from redis.exceptions import NoPermissionError, RedisError, ResponseError
 
 from snapkv.interop.migrate_records import BATCH, Failure, Record, key_bytes, key_text
 from snapkv.interop.migrate_typed import commands
-from snapkv.interop.migrate_wire import Pending, pack, roundtrip
+from snapkv.interop.migrate_wire import (
+    Pending,
+    head,
+    pack,
+    pack_key,
+    pack_key_value,
+    roundtrip,
+)
 
 __all__ = ["RedisError", "Server"]
 
@@ -48,6 +55,8 @@ def _refused_restore(error: Exception) -> bool:
     text = str(error)
     return "DUMP payload version" in text or "Bad data format" in text
 
+
+_GET, _DUMP, _PTTL, _SET = head(b"GET", 2), head(b"DUMP", 2), head(b"PTTL", 2), head(b"SET", 3)
 
 #: A URL's password (``redis://user:password@host``), kept out of what is printed.
 _PASSWORD = re.compile(r"^([a-z]+://[^:@/]*:)[^@/]*@")
@@ -62,7 +71,7 @@ def _command(record: Record) -> bytes:
     if record.payload is None and record.value.__class__ is str:
         value = key_bytes(record.value)
         if at is None:
-            return pack(b"SET", record.key, value)
+            return pack_key_value(_SET, record.key, value)
         return pack(b"SET", record.key, value, b"PXAT", b"%d" % at)
     payload = record.payload_bytes()
     return pack(b"RESTORE", record.key, b"%d" % (at or 0), payload, b"ABSTTL", b"REPLACE")
@@ -208,7 +217,8 @@ class Server:
         packed = [pack(b"MULTI")] if single else []
         packed.append(pack(b"TIME"))
         for key in keys:
-            packed += (pack(b"GET" if key in strings else b"DUMP", key), pack(b"PTTL", key))
+            read = pack_key(_GET if key in strings else _DUMP, key)
+            packed += (read, pack_key(_PTTL, key))
         if single:
             packed.append(pack(b"EXEC"))
         replies = roundtrip(client, packed)

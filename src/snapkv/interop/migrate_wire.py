@@ -19,7 +19,7 @@ from typing import Any
 import redis
 from redis.exceptions import ResponseError
 
-__all__ = ["Pending", "pack", "roundtrip"]
+__all__ = ["Pending", "head", "pack", "pack_key", "pack_key_value", "roundtrip"]
 
 
 def pack(*args: bytes) -> bytes:
@@ -28,6 +28,22 @@ def pack(*args: bytes) -> bytes:
     for arg in args:
         parts += (b"$%d\r\n" % len(arg), arg, b"\r\n")
     return b"".join(parts)
+
+
+def head(name: bytes, arity: int) -> bytes:
+    """The start of every ``name`` command of ``arity`` arguments (name included), made once."""
+    return b"*%d\r\n$%d\r\n%s\r\n" % (arity, len(name), name)
+
+
+def pack_key(start: bytes, key: bytes) -> bytes:
+    """``DUMP key`` and the like from their :func:`head`: one formatting, a third of
+    :func:`pack`'s time, which counts at a few commands per key."""
+    return b"%s$%d\r\n%s\r\n" % (start, len(key), key)
+
+
+def pack_key_value(start: bytes, key: bytes, value: bytes) -> bytes:
+    """``SET key value`` from its :func:`head` (see :func:`pack_key`)."""
+    return b"%s$%d\r\n%s\r\n$%d\r\n%s\r\n" % (start, len(key), key, len(value), value)
 
 
 class Pending:
