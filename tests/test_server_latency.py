@@ -239,3 +239,12 @@ def test_latency_graph_is_redis_sparkline() -> None:
     wide = sparkline(list(range(100)), ["59s"] * 100)  # 80 columns, then the rest
     first, second = wide.split("\n\n", 1)
     assert len(first.split("\n")[0]) == 80 and len(second.split("\n")[0]) == 20
+
+
+def test_a_failed_call_is_in_the_histogram_too(t: Twin, clock: list[float]) -> None:
+    run(t, "SET", "s", "text")
+    clock[0] = 3e-6
+    assert t.server.execute(t.snapkv, ["INCR", "s"]).startswith(b"-ERR")
+    clock[0] = 0.0
+    reply = dict(_pairs(run(t, "LATENCY", "HISTOGRAM", "incr")))
+    assert dict(_pairs(reply[b"incr"])) == {b"calls": 1, b"histogram_usec": [4, 1]}

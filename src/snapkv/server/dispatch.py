@@ -316,11 +316,11 @@ class Dispatcher(ServerState):
         took = perf_counter() - start
         if took >= self.latency.slow_after:
             self._slow(client, cmd, argv, took)
-        self.latency.record(cmd, took)
         cmd.seconds += took
         cmd.calls += 1
         cmd.failed_calls += 1
         self.commands_processed += 1
+        self.latency.record(cmd, took)  # after the count: it samples by it
         self.errors.count(reply)
         return reply
 
