@@ -113,6 +113,15 @@ def test_keyspaces_a_target_store_does_not_have_are_refused(
         assert all(len(store.db(i)) == 0 for i in range(store.databases))
 
 
+def test_store_to_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    keys = sample((0, 7))
+    fill_store(tmp_path / "src", keys)
+    status, out, err = _run(capsys, str(tmp_path / "src"), str(tmp_path / "dst"), "--verify")
+    assert status == 0, out + err
+    check_store(tmp_path / "dst", keys)
+    check_store(tmp_path / "src", keys)  # the source is read, never written
+
+
 def test_server_to_server_with_a_keyspace_renumbered(
     server_port: int, second_port: int, capsys: pytest.CaptureFixture[str]
 ) -> None:

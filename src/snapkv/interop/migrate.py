@@ -223,7 +223,9 @@ def _server(location: str, cluster: bool, option: str) -> Server:
         # Imported here, not at the top: redis-py is optional, needed only for a server.
         from snapkv.interop.migrate_redis import Server  # noqa: PLC0415
     except ImportError as exc:
-        raise PlanError(f"{location}: a server needs redis-py (the redis package): {exc}") from None
+        raise PlanError(
+            f"{location}: a server needs redis-py: pip install 'snapkv[migrate]' ({exc})"
+        ) from None
     server = Server(location, cluster=cluster)
     if not cluster and server.cluster_enabled():
         server.close()

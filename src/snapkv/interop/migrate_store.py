@@ -5,9 +5,10 @@ reader of a store's entries (or an RDB file's) the RDB export uses too:
 read-only and without the lock, so the source may be a running server's
 ``--dir``. Its entries are handed on in pages of one keyspace each.
 
-Writing is one journal record per key, as the server's RESTORE writes one
-(``server/cmd_dump.py``): a DEL of what the key held, then the value with
-its expiry time (a SET for a string, a PUT for a container). One record,
+Writing is one journal record per key, RESTORE's own write
+(:meth:`~snapkv.keyspace.Keyspace.restore_value`): a DEL of what the key
+held, then the value with its expiry time (a SET for a string, a PUT for a
+container). One record,
 so a migration killed halfway leaves every key either as it was or whole,
 never a container with half its elements: ``--resume`` then needs to look
 at each key only once. Keys already expired are not written.
@@ -108,19 +109,11 @@ class StoreTarget:
                 # A stream or module value from Redis: snapkv's RDB reader refuses it.
                 failures.append((record.db, record.key, f"cannot be read into snapkv: {exc}"))
                 continue
-            db = store.db(record.db)
-            key = key_text(record.key)
-            at = record.expire_at or 0
-            with store._lock:
-                store._check_open()
-                ops: list[Any] = [("del", db.index, key)] if key in db else []
-                if value.__class__ is str:
-                    ops.append(("set", db.index, key, value, at))
-                else:
-                    kind = values.BY_CLASS[value.__class__]
-                    ops.append(("put", db.index, key, kind.CODE, kind.flat(value), at))
-                ticket = db._write(ops)
-            store._commit(ticket)
+            if record.payload is None and value.__class__ is not str:
+                # A container of another store's memory (a store source): the target
+                # takes the value it is handed, so it gets a copy of its own.
+                value = values.BY_CLASS[value.__class__].copy(value)
+            store.db(record.db).restore_value(key_text(record.key), value, record.expire_at)
         return failures
 
     def flush(self) -> list[Failure]:
