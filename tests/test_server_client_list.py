@@ -117,6 +117,9 @@ def test_subscribed_client_flags_and_lib_fields(serve: Callable[..., Running]) -
     assert [f["id"] for f in by_type["pubsub"]] == [found["id"]]
     assert [f["id"] for f in by_type["normal"]] == [str(me.client_id())]
     assert by_type["master"] == []
+    named = [f for f in lines(me.execute_command("CLIENT", "LIST")) if f["lib-name"]]
+    # Ours, and what redis-py sends for itself on a new connection (the pub/sub one).
+    assert ("mylib", "1.2") in [(f["lib-name"], f["lib-ver"]) for f in named]
     pubsub.close()
 
 
