@@ -628,17 +628,24 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.server.conf",
     },
     "snapkv.server.acl": {
+        "snapkv.server.acl_check",
         "snapkv.server.acl_file",
         "snapkv.server.acl_log",
         "snapkv.server.acl_rules",
         "snapkv.server.client",  # types only
         "snapkv.server.commandmeta",
         "snapkv.server.conf",
-        "snapkv.server.glob",
-        "snapkv.server.resp.text",
         "snapkv.server.resp.writer",
         "snapkv.server.state",  # types only
         "snapkv.server.table",
+    },
+    "snapkv.server.acl_check": {
+        "snapkv.server.acl_log",
+        "snapkv.server.acl_rules",
+        "snapkv.server.commandmeta",
+        "snapkv.server.glob",
+        "snapkv.server.resp.text",
+        "snapkv.server.table",  # types only
     },
     "snapkv.server.cmd_acl": {
         *_HANDLER,

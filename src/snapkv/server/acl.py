@@ -12,8 +12,8 @@ the ``default`` user with every permission pays one attribute test per
 command, in the fast path's ``Client.plain``); a script's ``redis.call``
 calls :func:`script_refusal`. Both run :meth:`Acl.check`, Redis's
 ``ACLCheckAllUserCommandPerm``: the command, then its keys with the
-permission each needs, then its channels, selector by selector, the
-first that allows all of it winning.
+permission each needs, then its channels, selector by selector
+(:mod:`snapkv.server.acl_check`), the first that allows all of it winning.
 
 ``requirepass`` is the ``default`` user's password, as in Redis: setting it
 (at start or with CONFIG SET) replaces the user's passwords, an empty one
@@ -23,28 +23,22 @@ makes it ``nopass``.
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final
 
+from snapkv.server.acl_check import Denial, Keys, channel_allowed, selector_check
 from snapkv.server.acl_file import load_configured_users, load_file
 from snapkv.server.acl_log import AUTH, CHANNEL, COMMAND, KEY, AclLog
 from snapkv.server.acl_rules import (
-    READ,
-    WRITE,
     Catalog,
     RuleError,
-    Selector,
     User,
     hash_password,
     merge_selector_args,
     new_user,
     set_user,
 )
-from snapkv.server.commandmeta import has_key_arguments, key_flags
+from snapkv.server.commandmeta import has_key_arguments
 from snapkv.server.conf import ConfigError
-from snapkv.server.glob import Glob, stringmatch
-from snapkv.server.resp.text import to_bytes
 from snapkv.server.resp.writer import error
 from snapkv.server.table import COMMANDS, build_table
 
@@ -65,10 +59,6 @@ __all__ = [
     "script_refusal",
 ]
 
-#: The commands whose arguments are channels (Redis's ACLDoesCommandHaveChannels).
-_PUBLISH: Final = frozenset({"publish", "spublish"})
-_SUBSCRIBE: Final = frozenset({"subscribe", "ssubscribe"})
-
 _NOPERM: Final = {
     COMMAND: "NOPERM this user has no permissions to run the '{}' command",
     KEY: "NOPERM this user has no permissions to access one of the keys used as arguments",
@@ -81,92 +71,6 @@ _SCRIPT: Final = {
     CHANNEL: "ERR The user executing the script can't publish to the channel mentioned in "
     "the command",
 }
-
-
-@dataclass(frozen=True)
-class Denial:
-    """Why a user may not run a request: the reason (acl_log's numbers) and what was denied."""
-
-    reason: int
-    #: The command's full name, or the key or channel refused.
-    object: str
-
-
-_WRITES: Final = frozenset({"insert", "delete", "update"})
-
-
-def _keys(cmd: Command, argv: list[str]) -> list[tuple[int, str, int]]:
-    """Each key of the request: (argv index, key, the permissions it needs).
-
-    As Redis's ``ACLSelectorCheckKey``: a key flagged ``access`` needs read,
-    ``insert``/``delete``/``update`` write, a key with neither (EXISTS's,
-    TYPE's) nothing but a matching pattern. A command without Redis's key
-    flags falls back on its own: a write command's keys need write, a
-    read-only one's read.
-    """
-    found = []
-    for index, flags in key_flags(cmd, argv):
-        if flags:
-            need = (READ if "access" in flags else 0) | (WRITE if flags & _WRITES else 0)
-        else:
-            need = WRITE if cmd.write else READ if cmd.readonly else 0
-        found.append((index, argv[index], need))
-    return found
-
-
-def _selector_check(
-    selector: Selector,
-    catalog: Catalog,
-    cmd: Command,
-    argv: list[str],
-    keys: list[tuple[int, str, int]] | None,
-) -> tuple[int, int, str] | None:
-    """Redis's ``ACLSelectorCheckCmd``: ``None``, or (reason, argument index, object)."""
-    if not selector.allcommands and not cmd.noauth:
-        index = catalog.ids.get(cmd.full_name)
-        if index is None or not selector.allowed >> index & 1:
-            firsts = selector.firstargs.get(index) if index is not None else None
-            at = 2 if cmd.parent else 1
-            if not firsts or len(argv) <= at or argv[at].lower() not in map(str.lower, firsts):
-                return COMMAND, 0, cmd.full_name
-    if not selector.allkeys and keys:
-        for index, key, need in keys:
-            if not _key_allowed(selector, key, need):
-                return KEY, index, key
-    if not selector.allchannels:
-        name = cmd.full_name
-        if name in _PUBLISH:
-            channels, literal = argv[1:2], False
-        elif name in _SUBSCRIBE or name == "psubscribe":
-            channels, literal = argv[1:], name == "psubscribe"
-        else:
-            return None
-        for i, channel in enumerate(channels):
-            if not _channel_allowed(selector.channels, channel, literal):
-                return CHANNEL, i + 1, channel
-    return None
-
-
-@lru_cache(maxsize=4096)
-def _glob(pattern: str) -> Glob:
-    """A key pattern compiled once (patterns are few; every request matches them)."""
-    return Glob(pattern)
-
-
-def _key_allowed(selector: Selector, key: str, need: int) -> bool:
-    """Redis's ``ACLSelectorCheckKey``: a pattern with the permissions matches the key."""
-    return any(
-        flags & need == need and _glob(pattern).match(key)
-        for pattern, flags in selector.keys.items()
-    )
-
-
-def _channel_allowed(patterns: list[str], channel: str, literal: bool) -> bool:
-    """A PSUBSCRIBE pattern must equal an allowed pattern; a channel match one."""
-    if literal:
-        return channel in patterns
-    data = to_bytes(channel)
-    return any(stringmatch(to_bytes(p), data) for p in patterns)
 
 
 class Acl:
@@ -296,10 +200,10 @@ class Acl:
         with_keys = self._with_keys.get(cmd.full_name)
         if with_keys is None:  # commandmeta's answer, asked once per command
             with_keys = self._with_keys[cmd.full_name] = has_key_arguments(cmd)
-        keys = _keys(cmd, argv) if with_keys else None
+        keys = Keys(cmd, argv) if with_keys else None
         relevant = (COMMAND, 0, cmd.full_name)
         for selector in user.selectors:
-            denied = _selector_check(selector, self.catalog, cmd, argv, keys)
+            denied = selector_check(selector, self.catalog, cmd, argv, keys)
             if denied is None:
                 return None
             if denied[0] > relevant[0] or (denied[0] == relevant[0] and denied[1] > relevant[1]):
@@ -351,8 +255,8 @@ class Acl:
                 continue
             if (
                 any(p not in allowed for p in client.patterns)
-                or any(not _channel_allowed(allowed, c, False) for c in client.channels)
-                or any(not _channel_allowed(allowed, c, False) for c in client.shard_channels)
+                or any(not channel_allowed(allowed, c, False) for c in client.channels)
+                or any(not channel_allowed(allowed, c, False) for c in client.shard_channels)
             ):
                 if client is current:
                     client.close_after_reply = True
