@@ -84,7 +84,7 @@ def redis_server(directory: Path, dbfilename: str = "dump.rdb") -> Iterator[redi
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    client = redis.Redis(port=port)
+    client = redis.Redis(port=port, socket_timeout=DEADLINE)  # a SAVE of 1M keys takes seconds
     try:
         yield client
     finally:
