@@ -18,7 +18,8 @@ byte is acknowledged:
   as a user runs it, a process of its own: interpreter start, loading the
   store from its snapshot, the plan, and the copy (pages of 1,000 keys, each
   split by slot owner and written to its node in one round trip). Its own
-  summary line gives the copy alone, reported beside.
+  summary line gives its time without the interpreter's start (the store
+  loaded, the plan, the copy), reported beside.
 * **redis-cli --pipe**: the equivalent ``SET key value`` commands, in RESP,
   written beforehand (untimed) into one file per node holding the keys of
   that node's slots (``redis-cli --pipe`` does not follow MOVED, so the
@@ -176,7 +177,7 @@ def bench_migrate(keys: int = 1_000_000, repeat: int = 3) -> dict[str, Any]:
         [
             ["snapkv migrate (process: start, load, copy)", fmt_seconds(median(mig)),
              f"{keys / median(mig):,.0f}", fmt_ratio(ratio)],
-            ["snapkv migrate, the copy alone (its summary)", fmt_seconds(median(copy)),
+            ["snapkv migrate, its own timing (load + copy)", fmt_seconds(median(copy)),
              f"{keys / median(copy):,.0f}", fmt_ratio(median_ratio(copy, base))],
             ["redis-cli --pipe, 3 at once (input prepared)", fmt_seconds(median(base)),
              f"{keys / median(base):,.0f}", "1.00x"],
