@@ -595,6 +595,7 @@ ALLOWED: dict[str, set[str]] = {
     },
     "snapkv.server.cmd_client": {
         *_HANDLER,
+        "snapkv.server.acl",  # CLIENT KILL USER: the users
         "snapkv.server.client_info",
         "snapkv.server.blocking",
         "snapkv.server.cmd_connection",
@@ -658,9 +659,9 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.server.conf",
     },
     "snapkv.server.dispatch": {
-        "snapkv.server.rename",  # the config file's rename-command, at table build
         "snapkv.server.acl",  # the ACL check (and its registry's install)
         "snapkv.server.cmd_acl",
+        "snapkv.server.rename",  # the config file's rename-command, at table build
         "snapkv.server.cmd_latency",
         "snapkv.server.latency",
         "snapkv.server.blocking",
@@ -710,8 +711,8 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.server.connection",
         "snapkv.server.dispatch",
         "snapkv.server.process",  # types only
-        "snapkv.server.protected",
         "snapkv.server.resp.hiredis_reader",
+        "snapkv.server.protected",
         "snapkv.server.state",
         "snapkv.server.tls",
         "snapkv.store",

@@ -119,6 +119,7 @@ class Client:
         "plain",
         "push",
         "push_after",
+        "replica",
         "reply_mode",
         "resp",
         "scripting",
@@ -195,6 +196,8 @@ class Client:
         self.scripting = False
         #: The ACL user this client is authenticated as.
         self.user = "default"
+        #: A replica attached by SYNC or PSYNC (Redis's ``CLIENT_SLAVE``).
+        self.replica = False
         self.set_resp(2)
         self.update_plain()
 

@@ -28,14 +28,14 @@ from snapkv.server.resp.text import byte_len
 if TYPE_CHECKING:
     from snapkv.server.client import Client
 
-__all__ = ["buffers", "flags", "info_line"]
+__all__ = ["buffers", "client_type", "flags", "info_line"]
 
 
 def flags(client: Client) -> str:
     """The ``flags=`` letters in Redis's order (``N`` for none)."""
     tracking = client.tracking
     letters = (
-        ("O" if client.monitor else "")
+        ("O" if client.monitor else "S" if client.replica else "")
         + ("P" if client.subscribed else "")
         + ("x" if client.multi is not None else "")
         + ("b" if client.blocked is not None else "")
@@ -48,6 +48,14 @@ def flags(client: Client) -> str:
         + ("T" if client.no_touch else "")
     )
     return letters or "N"
+
+
+def client_type(client: Client) -> str:
+    """Redis's ``getClientType`` as CLIENT LIST and CLIENT KILL's TYPE name it:
+    ``replica``, ``pubsub`` or ``normal`` (snapkv is never a replica, so never ``master``)."""
+    if client.replica and not client.monitor:
+        return "replica"
+    return "pubsub" if client.subscribed else "normal"
 
 
 def _connection(client: Client) -> Any:

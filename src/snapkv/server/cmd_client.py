@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING
 
 # CLIENT TRACKING and its friends are declared there, imported with CLIENT.
 import snapkv.server.cmd_tracking  # noqa: F401
+from snapkv.server.acl import registry
 from snapkv.server.blocking import unblock
 from snapkv.server.client import REPLY_OFF, REPLY_ON, REPLY_SKIP_NEXT
-from snapkv.server.client_info import info_line
+from snapkv.server.client_info import client_type, info_line
 from snapkv.server.cmd_connection import valid_name
 from snapkv.server.resp.writer import OK, SimpleString, bulk, integer
 from snapkv.server.table import (
@@ -91,12 +92,8 @@ def client_list(client: Client, argv: list[str]) -> bytes:
             kind = argv[3].lower()
             if kind not in ("normal", "master", "replica", "slave", "pubsub"):
                 raise CommandError(f"ERR Unknown client type '{argv[3]}'")
-            # Redis's getClientType: a subscribed client is "pubsub", not "normal";
-            # a MONITOR client is "normal" here (no replica connects).
-            if kind in ("normal", "pubsub"):
-                clients = [c for c in clients if c.subscribed == (kind == "pubsub")]
-            else:
-                clients = []
+            kind = "replica" if kind == "slave" else kind
+            clients = [c for c in clients if client_type(c) == kind]
         elif option == "id" and len(argv) >= 4:
             ids = set()
             for text in argv[3:]:
@@ -124,11 +121,12 @@ def client_kill(client: Client, argv: list[str]) -> bytes:
         raise CommandError(ERR_SYNTAX)
     # As Redis, the last value of each filter counts, and the clients are
     # looked at once, however many filters the request repeats.
-    skip_me, normal = True, True
+    skip_me, kind = True, None
     wanted_id: int | None = None
     addr: str | None = None
     laddr: str | None = None
     max_age: int | None = None
+    user: str | None = None
     for i in range(2, len(argv), 2):
         option, value = argv[i].lower(), argv[i + 1]
         if option == "id":
@@ -140,13 +138,14 @@ def client_kill(client: Client, argv: list[str]) -> bytes:
         elif option == "laddr":
             laddr = value
         elif option == "user":
-            if value != "default":
+            if value not in registry(server).users:
                 raise CommandError(f"ERR No such user '{value}'")
+            user = value
         elif option == "type":
             kind = value.lower()
             if kind not in ("normal", "master", "replica", "slave", "pubsub"):
                 raise CommandError(f"ERR Unknown client type '{value}'")
-            normal = kind == "normal"
+            kind = "replica" if kind == "slave" else kind
         elif option == "skipme":
             if value.lower() not in ("yes", "no"):
                 raise CommandError(ERR_SYNTAX)
@@ -158,7 +157,8 @@ def client_kill(client: Client, argv: list[str]) -> bytes:
     victims = [
         c
         for c in server.clients.values()
-        if normal
+        if (kind is None or client_type(c) == kind)
+        and (user is None or c.user == user)
         and (wanted_id is None or c.id == wanted_id)
         and (addr is None or c.addr == addr)
         and (laddr is None or c.laddr == laddr)
