@@ -24,6 +24,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+import redis
+
 import snapkv
 from reference import Raw
 from serving import DEADLINE, tool
@@ -37,6 +39,7 @@ __all__ = [
     "fill_store",
     "redis_cluster",
     "redis_replica",
+    "redis_tls_server",
     "sample",
     "valkey_server",
 ]
@@ -171,6 +174,58 @@ def valkey_server(directory: Path) -> Iterator[int]:
     assert VALKEY is not None
     with _server(directory, _cluster_port(), binary=VALKEY) as port:
         yield port
+
+
+@contextmanager
+def redis_tls_server(directory: Path) -> Iterator[tuple[int, Path]]:
+    """A redis-server answering TLS only, its certificate issued by a CA made here (trustme);
+    yields its port and the CA's certificate file."""
+    import trustme
+
+    directory.mkdir(parents=True, exist_ok=True)
+    ca = trustme.CA()
+    issued = ca.issue_cert("127.0.0.1", "localhost")
+    files = {name: directory / f"{name}.pem" for name in ("ca", "cert", "key")}
+    ca.cert_pem.write_to_path(str(files["ca"]))
+    issued.cert_chain_pems[0].write_to_path(str(files["cert"]))
+    issued.private_key_pem.write_to_path(str(files["key"]))
+    port = _cluster_port()
+    process = subprocess.Popen(
+        [
+            tool("redis-server"),
+            "--port", "0",
+            "--tls-port", str(port),
+            "--bind", "127.0.0.1",
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", str(directory),
+            "--tls-cert-file", str(files["cert"]),
+            "--tls-key-file", str(files["key"]),
+            "--tls-ca-cert-file", str(files["ca"]),
+            "--tls-auth-clients", "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+    def answers() -> bool:
+        try:
+            with redis.Redis(port=port, ssl=True, ssl_ca_certs=str(files["ca"])) as client:
+                return bool(client.ping())
+        except redis.RedisError:
+            return False
+
+    try:
+        wait_until(
+            lambda: process.poll() is not None or answers(),
+            timeout=DEADLINE,
+            what="redis-server to answer over TLS",
+        )
+        assert process.poll() is None, "redis-server with TLS exited"
+        yield port, files["ca"]
+    finally:
+        process.kill()
+        process.wait(timeout=DEADLINE)
 
 
 @contextmanager

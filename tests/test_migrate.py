@@ -28,6 +28,7 @@ from redis_cluster import (
     fill_server,
     fill_store,
     redis_replica,
+    redis_tls_server,
     sample,
     valkey_server,
 )
@@ -172,6 +173,26 @@ def test_an_rdb_file_saved_by_redis_server_to_another_server(
     assert status == 0, out + err
     assert f"migrated {len(keys)} keys" in out
     check_server(target, keys, {})
+
+
+def test_into_a_server_over_tls(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("trustme")
+    keys = sample((0, 1))
+    fill_store(tmp_path / "src", keys)
+    with redis_tls_server(tmp_path / "tls") as (port, ca):
+        url = f"rediss://127.0.0.1:{port}?ssl_ca_certs={ca}"
+        status, out, err = _run(capsys, str(tmp_path / "src"), url, "--verify")
+        assert status == 0, out + err
+        clients: dict[int, Any] = {}
+
+        def client(db: int) -> Any:
+            if db not in clients:
+                clients[db] = redis.Redis(port=port, db=db, ssl=True, ssl_ca_certs=str(ca))
+            return clients[db]
+
+        check_server(client, keys, {})
+        for each in clients.values():
+            each.close()
 
 
 def test_restore_refused_by_acl_falls_back_to_typed_commands(
