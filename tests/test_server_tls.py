@@ -506,3 +506,19 @@ def test_snapkv_serve_refuses_to_start_with_a_wrong_key(pki: Pki) -> None:
         f"Failed to load private key: {pki.other_key}: it does not match the certificate in "
         f"{pki.cert}" in done.stderr
     )
+
+
+def test_a_refused_reload_changes_no_other_setting_of_the_same_config_set(
+    tls_serve: Callable[..., Running], pki: Pki
+) -> None:
+    """All or nothing across hooks: the password set beside a refused key does not apply."""
+    running = tls_serve()
+    client = _client(running, pki, cert=pki.client)
+    with pytest.raises(redis.ResponseError, match="Unable to update TLS configuration"):
+        client.config_set("requirepass", "newpass", "tls-key-file", str(pki.other_key))
+    assert client.config_get("requirepass") == {"requirepass": ""}
+    assert _client(running, pki, cert=pki.client).ping()  # still no password needed
+    assert client.config_set("requirepass", "newpass", "tls-cert-file", str(pki.second_cert),
+                             "tls-key-file", str(pki.second_key))  # fmt: skip
+    assert client.config_get("requirepass") == {"requirepass": "newpass"}
+    assert "second.example" in _names(_served_cert(running.server.tls_port, pki))

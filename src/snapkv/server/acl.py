@@ -23,6 +23,7 @@ makes it ``nopass``.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from snapkv.server.acl_check import Denial, Keys, channel_allowed, selector_check
@@ -282,9 +283,12 @@ def install(server: ServerState) -> None:
     server.config_checks.append(lambda values: _requirepass_changed(acl, values))
 
 
-def _requirepass_changed(acl: Acl, values: dict[str, Any]) -> None:
-    if "requirepass" in values:
-        acl.set_requirepass(values["requirepass"])
+def _requirepass_changed(acl: Acl, values: dict[str, Any]) -> Callable[[], None] | None:
+    """CONFIG SET requirepass: the default user's password, set once the whole request applies."""
+    if "requirepass" not in values:
+        return None
+    password = values["requirepass"]
+    return lambda: acl.set_requirepass(password)
 
 
 def registry(server: ServerState) -> Acl:

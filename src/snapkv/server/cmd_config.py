@@ -98,8 +98,10 @@ def config_set(client: Client, argv: list[str]) -> bytes:
             raise CommandError(
                 f"ERR CONFIG SET failed (possibly related to argument '{name}') - {exc}"
             ) from None
-    for check in client.server.config_checks:  # e.g. TLS: the new context, built or refused
-        check(parsed)
+    # Each check sees every parsed value and refuses them all (CommandError), or
+    # returns what installs its part (TLS: the new context it built; ACL: the
+    # default user's password), run once nothing else can fail.
+    installs = [check(parsed) for check in client.server.config_checks]
     fsync = parsed.pop("appendfsync", None)
     if fsync is not None and fsync != config.appendfsync:
         # First: the one change that can fail (a new journal), before any other is made.
@@ -115,6 +117,9 @@ def config_set(client: Client, argv: list[str]) -> bytes:
         assign(config, chosen, value)
         if name == "loglevel":
             logging.getLogger("snapkv").setLevel(LOGLEVELS[value])
+    for install in installs:
+        if install is not None:
+            install()
     latency_of(client).refresh()  # the slow log's and latency monitor's thresholds
     if config.maxmemory_policy.startswith(("allkeys-l", "volatile-l")):
         start(client.server)  # an LRU or LFU policy: keep each key's last use from now

@@ -307,7 +307,7 @@ class ServerState:
         #: Called with CONFIG SET's parsed values (name -> value) before any is
         #: set; one raises CommandError to refuse them all (the TLS listener
         #: builds its new context there).
-        self.config_checks: list[Callable[[dict[str, Any]], None]] = []
+        self.config_checks: list[Callable[[dict[str, Any]], Callable[[], None] | None]] = []
         #: What a command inside EXEC left to do once EXEC's transaction ends.
         self.after_transaction: list[Callable[[], None]] = []
         #: Told ``(keyspace, keys)`` after a write changed those keys, or

@@ -45,6 +45,7 @@ import logging
 import os
 import ssl
 import warnings
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from snapkv.server.conf import ConfigError
@@ -239,7 +240,7 @@ class Tls:
         #: Contexts built by CONFIG SET (how many times the certificate was reloaded).
         self.reloads = 0
 
-    def check(self, parsed: dict[str, Any]) -> None:
+    def check(self, parsed: dict[str, Any]) -> Callable[[], None] | None:
         """CONFIG SET's hook: the new values' context, built before any value is set.
 
         All or nothing, as Redis's ``applyTlsCfg``: if the new context
@@ -248,7 +249,7 @@ class Tls:
         """
         changed = [name for name in parsed if name in _CONTEXT_SETTINGS]
         if not changed:
-            return
+            return None
         fields = {name.replace("-", "_"): parsed[name] for name in changed}
         proposed = dataclasses.replace(self.config, **fields)
         try:
@@ -261,6 +262,10 @@ class Tls:
                 changed[0],
             )
             raise CommandError(_RELOAD_FAILED.format(name=changed[0])) from None
-        self.context.active = context
-        self.reloads += 1
-        log.info("TLS configuration reloaded (%s)", ", ".join(changed))
+
+        def install() -> None:  # once every other part of the CONFIG SET applies
+            self.context.active = context
+            self.reloads += 1
+            log.info("TLS configuration reloaded (%s)", ", ".join(changed))
+
+        return install
