@@ -340,6 +340,7 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.server.resp.writer",
     },
     "snapkv.server.client": {
+        "snapkv.server.client_info",  # info_line: the one CLIENT LIST line
         "snapkv.server.resp.writer",
         "snapkv.server.state",
         "snapkv.server.table",

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from snapkv.server.client_info import info_line as _info_line
 from snapkv.server.resp.writer import NULL_ARRAYS, NULLS, bulk
 from snapkv.server.resp.writer import encode as encode_reply
 from snapkv.server.table import ERR_DB_RANGE, Command, CommandError
@@ -262,28 +263,5 @@ class Client:
             self.server.unwatch(self)
 
     def info_line(self) -> str:
-        """This client as one line of CLIENT LIST / CLIENT INFO."""
-        now = time.monotonic()
-        # Redis's order of flag letters (getClientInfoString).
-        flags = (
-            ("O" if self.monitor else "")
-            + ("P" if self.subscribed else "")
-            + ("x" if self.multi is not None else "")
-            + ("b" if self.blocked is not None else "")
-            + ("t" if self.tracking is not None else "")
-            + ("R" if self.tracking is not None and self.tracking.broken else "")
-            + ("B" if self.tracking is not None and self.tracking.bcast else "")
-            + ("d" if self.dirty_cas else "")
-            + ("e" if self.no_evict else "")
-            + ("T" if self.no_touch else "")
-        )
-        redirect = -1 if self.tracking is None else self.tracking.redirect
-        return (
-            f"id={self.id} addr={self.addr} laddr={self.laddr} fd=-1 name={self.name} "
-            f"age={int(now - self.created)} idle={int(now - self.last_interaction)} "
-            f"flags={flags or 'N'} db={self.db_index} sub={len(self.channels)} "
-            f"psub={len(self.patterns)} ssub={len(self.shard_channels)} "
-            f"multi={-1 if self.multi is None else len(self.multi)} "
-            f"watch={len(self.watched)} cmd={self.last_command} user={self.user} "
-            f"redir={redirect} resp={self.resp} lib-name={self.lib_name} lib-ver={self.lib_ver}"
-        )
+        """This client as one line of CLIENT LIST / CLIENT INFO (for logs and ACL LOG)."""
+        return _info_line(self)
