@@ -36,9 +36,9 @@ OTHER_COMMANDS = [
     (b"GEOADD", b"g", b"13.361389", b"38.115556", b"Palermo"),
     (b"SETBIT", b"b", b"7", b"1"),
     (b"LCS", b"k", b"k"),
-    (b"WAIT", b"0", b"0"),
+    (b"MIGRATE", b"127.0.0.1", b"1", b"k", b"0", b"100"),
     (b"CLUSTER", b"INFO"),
-    (b"ACL", b"WHOAMI"),
+    (b"READONLY",),
 ]
 CREATED = [b"x", b"p", b"g", b"b"]
 
