@@ -350,3 +350,13 @@ def test_import_then_export_gives_the_same_keys_values_and_expiry_times(
 
 def _entries(location: str) -> dict[tuple[int, str], tuple[object, int | None]]:
     return {(e.db, e.key): (e.value, e.expire_at_ms) for e in iter_entries(location)}
+
+
+def test_type_22_is_valkeys_hash_only_in_a_valkey_file() -> None:
+    body = b"\xfe\x00\x16" + string(b"h") + length(1) + string(b"f") + string(b"v") + b"\xff" * 8
+    valkey = b"VALKEY080" + body + b"\xff"
+    valkey += struct.pack("<Q", crc64(0, valkey))
+    assert read(valkey) == [(0, "h", {"f": "v"}, None)]
+    with pytest.raises(RDBFileError, match="RDB type 22 is not one snapkv reads") as caught:
+        read(rdb_file(12, body))
+    assert caught.value.offset == 11

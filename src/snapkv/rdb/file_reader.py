@@ -263,7 +263,7 @@ class RDBReader:
                 self._unsupported(db, key, "stream with consumer groups", at)
                 return None
             return Item(db, key, stream, expire)
-        if kind == _HASH_2:
+        if kind == _HASH_2 and self.version >= _FIRST_VALKEY_VERSION:  # Redis 7.4: another type
             value, volatile = self._parse(file_parse.hash_2)
             if volatile:
                 self._unsupported(db, key, "hash with field expiry times", at)
