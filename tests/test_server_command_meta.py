@@ -26,6 +26,7 @@ from redis._parsers.commands import CommandsParser
 import snapkv.server.dispatch  # noqa: F401 - declares every command
 from reference import parse, reply_end
 from snapkv import Store
+from snapkv.server.client import Client
 from snapkv.server.commandmeta import (
     CATEGORIES,
     categories,
@@ -34,6 +35,7 @@ from snapkv.server.commandmeta import (
     key_flags,
     metadata,
 )
+from snapkv.server.dispatch import Dispatcher
 from snapkv.server.keyspecs import find_keys
 from snapkv.server.state import Config
 from snapkv.server.table import COMMANDS, Command, build_table, numkeys_at
@@ -506,3 +508,31 @@ def test_a_command_without_redis_s_data_uses_its_own_key_positions() -> None:
     assert command_keys(_undeclared(), argv) == []
     assert categories(ranged) == ["keyspace", "write", "slow"]
     assert "movablekeys" in flag_names(counted) and "movablekeys" not in flag_names(ranged)
+
+
+def test_renamed_commands_keep_their_own_names_as_in_redis() -> None:
+    """rename-command get xget, ping "": Redis 7.0 still lists GET (its full name is
+    unchanged), finds it only as XGET, and no longer has PING."""
+    store = Store()
+    try:
+        plain = Dispatcher(store, Config())
+        renamed = Dispatcher(store, Config(rename_commands=[("get", "xget"), ("ping", "")]))
+        client = Client(renamed, addr="127.0.0.1:1000", laddr="127.0.0.1:6379")
+        renamed.add_client(client)
+
+        def ask(*argv: str) -> Any:
+            return parse(renamed.execute(client, list(argv)))
+
+        plain_client = Client(plain, addr="127.0.0.1:1001", laddr="127.0.0.1:6379")
+        plain.add_client(plain_client)
+        before = parse(plain.execute(plain_client, ["COMMAND", "COUNT"]))
+        assert ask("COMMAND", "COUNT") == before - 1
+        names = ask("COMMAND", "LIST")
+        assert b"get" in names and b"xget" not in names and b"ping" not in names
+        assert ask("COMMAND", "INFO", "xget", "get")[0][0] == b"get"
+        assert ask("COMMAND", "INFO", "get")[0] is None
+        assert ask("COMMAND", "GETKEYS", "xget", "k") == [b"k"]
+        assert ask("COMMAND", "GETKEYS", "get", "k") == b"ERR Invalid command specified"
+        assert len(ask("COMMAND")) == before - 1
+    finally:
+        store.close()

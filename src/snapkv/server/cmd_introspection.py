@@ -47,8 +47,10 @@ def _name(cmd: Command) -> str:
 
 
 def _top(client: Client) -> list[Command]:
+    """Each command once, under its own name even when rename-command moved it (as Redis)."""
     table = client.server.table
-    return sorted((c for n, c in table.items() if n == c.name), key=_name)
+    unique = {id(c): c for n, c in table.items() if n == n.lower()}
+    return sorted(unique.values(), key=_name)
 
 
 def _lookup(client: Client, name: str) -> Command | None:
