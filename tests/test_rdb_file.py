@@ -163,6 +163,9 @@ def test_a_valkey_magic_is_read_and_a_module_value_skipped_by_name() -> None:
         (b"REDIS0003\x08\x01k", "RDB type 8", 9),
         (b"REDIS0003\xff!", "bytes after the end", 10),
         (b"REDIS0010\xf6", "pre-release", 9),
+        # A keyspace no store can have (databases is at most 2**31): Redis stops there too.
+        (b"REDIS0009\xfe\x81" + b"\xff" * 8 + b"\x00\x01k\x01v\xff", "keyspace 18446", 9),
+        (b"REDIS0009\xfe\x80\x80\x00\x00\x00\x00\x01k\x01v\xff", "keyspace 2147483648", 9),
     ],
 )
 def test_malformed_files_are_refused_with_the_offset(

@@ -45,6 +45,8 @@ __all__ = ["DEFAULT_CHUNK", "Item", "RDBFileError", "RDBReader", "Unsupported", 
 DEFAULT_CHUNK: Final = 4 << 20
 _MAX_REDIS_VERSION: Final = 12
 _FIRST_VALKEY_VERSION: Final = 80
+#: A store's most keyspaces (``check_settings``): a SELECTDB at or past it cannot be imported.
+_MAX_KEYSPACES: Final = 1 << 31
 
 _SLOT_INFO, _FUNCTION2, _FUNCTION_PRE_GA, _MODULE_AUX = 244, 245, 246, 247
 _IDLE, _FREQ, _AUX, _RESIZEDB = 248, 249, 250, 251
@@ -219,6 +221,10 @@ class RDBReader:
                 self._length()
             elif kind == _SELECTDB:
                 db = self._length()
+                if db >= _MAX_KEYSPACES:  # Redis stops at a db beyond its ``databases`` too
+                    raise self._fail(
+                        f"keyspace {db} is beyond any store's (databases is at most 2**31)", at
+                    )
             elif kind == _RESIZEDB:
                 self._length()
                 self._length()
