@@ -249,3 +249,14 @@ def test_snapkv_serve_rewrites_the_file_it_started_with(tmp_path: Path) -> None:
         assert client.config_get("timeout") == {"timeout": "30"}
         assert client.config_get("slowlog-max-len") == {"slowlog-max-len": "16"}
         assert client.config_get("appendonly") == {"appendonly": "no"}
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["*MAX*MEM*", "m?xmemory-*", "*-*-*", "*ency*trac*", "*y", "?*?", "*x1*", "*é*", "*[mM]emory*"],
+)
+def test_config_get_patterns_match_as_redis(twin: Twin, pattern: str) -> None:
+    """Each pattern selects the names Redis's does, among the settings snapkv has."""
+    ours, theirs = twin("CONFIG", "GET", pattern)
+    ours_all, theirs_all = (set(pairs(reply)) for reply in twin("CONFIG", "GET", "*"))
+    assert set(pairs(ours)) & theirs_all == set(pairs(theirs)) & ours_all
