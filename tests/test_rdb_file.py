@@ -13,7 +13,9 @@ never raise anything but :class:`RDBFileError`).
 from __future__ import annotations
 
 import io
+import os
 import struct
+import threading
 import time
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from hypothesis import strategies as st
 import snapkv
 from snapkv.interop import iter_entries
 from snapkv.interop.rdb_export import export_rdb
-from snapkv.interop.rdb_import import ImportReport, import_rdb, read_spaces
+from snapkv.interop.rdb_import import ImportReport, TargetNotEmptyError, import_rdb, read_spaces
 from snapkv.rdb.crc64 import crc64
 from snapkv.rdb.file import RDBFileError, RDBReader, write_rdb
 from snapkv.values import hashes, lists, sets, streams, zsets
@@ -288,6 +290,48 @@ def test_a_key_twice_in_one_keyspace_is_refused(tmp_path: Path) -> None:
         write_rdb(file.write, [(0, 2, 0, [("k", "1", None), ("k", "2", None)])])
     with pytest.raises(RDBFileError, match="'k' appears twice"):
         read_spaces(str(path), ImportReport(str(path), "-"))
+
+
+def test_an_import_that_another_import_finished_before_is_refused(tmp_path: Path) -> None:
+    """Both saw an empty directory; the one that locks second must not replace the first."""
+    rdb = tmp_path / "mine.rdb"
+    with rdb.open("wb") as file:
+        write_rdb(file.write, [(0, 1, 0, [("first", "1", None)])])
+    fifo = tmp_path / "slow.rdb"
+    os.mkfifo(fifo)
+    target = tmp_path / "store"
+    outcome: list[BaseException | ImportReport] = []
+
+    def slow_import() -> None:
+        try:
+            outcome.append(import_rdb(str(fifo), directory=str(target)))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=slow_import)
+    thread.start()
+    with fifo.open("wb") as writer:  # opens once the slow import checked and reads the file
+        import_rdb(str(rdb), directory=str(target))
+        write_rdb(writer.write, [(0, 1, 0, [("second", "2", None)])])
+    thread.join(timeout=30)
+    assert isinstance(outcome[0], TargetNotEmptyError), outcome
+    with snapkv.open(target) as store:
+        assert dict(store.items()) == {"first": "1"}
+
+
+def test_a_directory_left_with_only_its_lock_file_takes_the_import(tmp_path: Path) -> None:
+    """What a failed import (or a store opened and closed unwritten) leaves: no data, a retry."""
+    rdb = tmp_path / "dump.rdb"
+    with rdb.open("wb") as file:
+        write_rdb(file.write, [(0, 1, 0, [("k", "v", None)])])
+    target = tmp_path / "store"
+    target.mkdir()
+    (target / "LOCK").write_text("")
+    assert import_rdb(str(rdb), directory=str(target)).keys == {0: 1}
+    with snapkv.open(target) as store:
+        assert dict(store.items()) == {"k": "v"}
+    with pytest.raises(TargetNotEmptyError):  # and now it holds data
+        import_rdb(str(rdb), directory=str(target))
 
 
 # ------------------------------------------------------------ round trips

@@ -116,7 +116,13 @@ def _columns(spaces: Spaces) -> list[tuple[int, list[str], list[Any], list[int] 
 
 
 def _refuse_non_empty(folder: Path) -> None:
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+    """Refuse a directory that holds anything but a lock file (an earlier import that failed
+    leaves only that, and a retry must be let in)."""
+    from snapkv.media.file import LOCK_NAME  # noqa: PLC0415 - only a directory needs it
+
+    if folder.exists() and (
+        not folder.is_dir() or any(p.name != LOCK_NAME for p in folder.iterdir())
+    ):
         raise TargetNotEmptyError(f"{folder} is not empty: import into a new or empty directory")
 
 
@@ -144,7 +150,13 @@ def _target(directory: str | None, url: str | None) -> Medium:
     folder = Path(directory)
     _refuse_non_empty(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    return FileMedium(folder)
+    medium = FileMedium(folder)
+    try:  # again under the lock: another import may have written it since the last look
+        _refuse_non_empty(folder)
+    except TargetNotEmptyError:
+        medium.close()
+        raise
+    return medium
 
 
 def import_rdb(
