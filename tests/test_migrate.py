@@ -123,6 +123,22 @@ def test_store_to_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     check_store(tmp_path / "src", keys)  # the source is read, never written
 
 
+def test_two_keyspaces_mapped_into_one_never_overwrite_each_others_keys(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with snapkv.open(tmp_path / "src") as store:
+        store["shared"] = "from db0"
+        store["only0"] = "a"
+        store.db(1)["shared"] = "from db1"
+        store.db(1)["only1"] = "b"
+    status, out, err = _run(capsys, str(tmp_path / "src"), str(tmp_path / "dst"), "--db-map", "1:0")
+    assert status == 1, out + err
+    assert "db1 shared: not written: keyspaces 0 and 1 both go to 0 (--db-map)" in out
+    assert "migrated 3 keys" in out
+    with snapkv.open(tmp_path / "dst") as store:
+        assert dict(store.items()) == {"shared": "from db0", "only0": "a", "only1": "b"}
+
+
 def test_server_to_server_with_a_keyspace_renumbered(
     server_port: int, second_port: int, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -268,11 +268,15 @@ def migrate(
         summary.counts, options.db_map, cluster_databases, store_databases
     )
     total = sum(summary.counts.values())
+    merged = _Merged(summary.plan)
+    collisions: list[Failure] = []  # never written, so not taken off ``written`` below
     for page in source.read():
         summary.read += len(page)
         now = _now_ms()
         live = [r for r in page if r.expire_at is None or r.expire_at > now]
         summary.expired += len(page) - len(live)
+        if live and merged.watched(live[0].db):
+            live = merged.first_of_each(live, collisions)
         live = _remap(live, summary.plan) if live else live
         if target is None:
             for record in live:
@@ -293,6 +297,7 @@ def migrate(
     if target is not None:
         summary.failures += target.flush()
     summary.written -= len(summary.failures)
+    summary.failures += collisions
     summary.vanished = source.vanished
     summary.seconds = time.monotonic() - started
     if target is not None and (options.verify or options.verify_sample):
@@ -300,6 +305,47 @@ def migrate(
         verify(source, target, summary, options.verify_sample)
         summary.verify_seconds = time.monotonic() - started
     return summary
+
+
+class _Merged:
+    """Keyspaces a ``--db-map`` sends into one database: a key name both hold would have the
+    later one's value silently replace the first's. The first one read is kept; each later
+    one is a failure naming both keyspaces (so the run exits 1 and the user decides).
+
+    Costs a set of the key names of those keyspaces only; none without such a map.
+    """
+
+    def __init__(self, plan: dict[int, int]) -> None:
+        sources: dict[int, list[int]] = {}
+        for db, to in plan.items():
+            sources.setdefault(to, []).append(db)
+        self._into = {db: to for db, to in plan.items() if len(sources[to]) > 1}
+        self._seen: dict[int, dict[bytes, int]] = {to: {} for to in set(self._into.values())}
+
+    def watched(self, db: int) -> bool:
+        return db in self._into
+
+    def first_of_each(self, page: list[Record], failures: list[Failure]) -> list[Record]:
+        """The records of ``page`` (one source keyspace) whose name no other keyspace sent
+        into the same database before; a failure for each of the others."""
+        db = page[0].db
+        to = self._into[db]
+        seen = self._seen[to]
+        kept = []
+        for record in page:
+            first = seen.setdefault(record.key, db)
+            if first == db:
+                kept.append(record)
+                continue
+            failures.append(
+                (
+                    db,
+                    record.key,
+                    f"not written: keyspaces {first} and {db} both go to {to} (--db-map) "
+                    f"and both hold this key; keyspace {first}'s was kept",
+                )
+            )
+        return kept
 
 
 def _parts(page: list[Record]) -> Iterator[tuple[list[Record], int]]:
