@@ -165,6 +165,8 @@ def test_a_valkey_magic_is_read_and_a_module_value_skipped_by_name() -> None:
         (b"REDIS0003\x08\x01k", "RDB type 8", 9),
         (b"REDIS0003\xff!", "bytes after the end", 10),
         (b"REDIS0010\xf6", "pre-release", 9),
+        # An empty intset fails Redis's integrity check (other empty containers are skipped).
+        (b"REDIS0009\x0b\x01e" + string(intset()) + b"\xff", "an intset of no members", 12),
         # A keyspace no store can have (databases is at most 2**31): Redis stops there too.
         (b"REDIS0009\xfe\x81" + b"\xff" * 8 + b"\x00\x01k\x01v\xff", "keyspace 18446", 9),
         (b"REDIS0009\xfe\x80\x80\x00\x00\x00\x00\x01k\x01v\xff", "keyspace 2147483648", 9),
@@ -282,6 +284,33 @@ def test_a_keyspace_beyond_the_default_sixteen_is_noted(tmp_path: Path) -> None:
     assert "databases=21" in report.summary()
     with snapkv.open(tmp_path / "store", databases=21) as store:
         assert store.db(20)["k"] == "v"
+
+
+@pytest.mark.parametrize(
+    "empty",
+    [
+        b"\x01\x01e\x00",  # a list of no elements
+        b"\x02\x01e\x00",  # a set
+        b"\x04\x01e\x00",  # a hash
+        b"\x05\x01e\x00",  # a sorted set (ZSET_2)
+        b"\x0e\x01e\x00",  # a quicklist of no nodes
+        b"\x0d\x01e" + string(ziplist()),  # a hash as a ziplist of no entries
+    ],
+)
+def test_an_empty_container_is_skipped_and_counted_as_redis_loads_it(
+    empty: bytes, tmp_path: Path
+) -> None:
+    """Redis 7.0's loader skips such a key ("rdbLoadObject skipping empty key") and goes on."""
+    path = tmp_path / "dump.rdb"
+    path.write_bytes(rdb_file(9, empty + b"\x00\x01k\x01v"))
+    reader = RDBReader(path.read_bytes())
+    assert [tuple(i) for i in reader] == [(0, "k", "v", None)]
+    assert [(e.db, e.key, e.type_name, e.offset) for e in reader.empty] == [
+        (0, "e", "empty key", 9)
+    ]
+    report = import_rdb(str(path), directory=str(tmp_path / "store"))
+    assert report.keys == {0: 1}
+    assert "1 empty keys skipped as Redis skips them" in report.summary()
 
 
 def test_a_key_twice_in_one_keyspace_is_refused(tmp_path: Path) -> None:

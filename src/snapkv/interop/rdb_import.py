@@ -47,6 +47,7 @@ class ImportReport:
     keys: dict[int, int] = field(default_factory=dict)
     expired: int = 0
     skipped: list[Unsupported] = field(default_factory=list)
+    empty: list[Unsupported] = field(default_factory=list)
 
     def summary(self) -> str:
         """The report: a line of counts, then one line per key skipped."""
@@ -57,6 +58,12 @@ class ImportReport:
             f"{self.target} (keys per keyspace: {spaces}; {self.expired} already expired, "
             f"dropped; {len(self.skipped)} skipped)"
         ]
+        if self.empty:
+            first = self.empty[0]
+            lines.append(
+                f"note: {len(self.empty)} empty keys skipped as Redis skips them when it loads "
+                f"the file (the first: db {first.db} key {first.key!r}, byte {first.offset})"
+            )
         highest = max(self.keys, default=0)
         if highest >= DEFAULT_DATABASES:
             lines.append(
@@ -97,6 +104,7 @@ def read_spaces(path: str, report: ImportReport, *, skip_unsupported: bool = Fal
             entries[key] = value
         report.version = reader.version
         report.skipped = reader.skipped
+        report.empty = reader.empty
     for _entries, expires in spaces.values():
         for key in [k for k, when in expires.items() if when < 0]:
             del expires[key]

@@ -16,6 +16,7 @@ from .objects import RDBError
 
 __all__ = [
     "BATCH",
+    "EMPTY",
     "NO_EXPIRY",
     "OBJECTS",
     "Item",
@@ -71,9 +72,16 @@ BATCH: Final = 4096
 OBJECTS = frozenset((0, 1, 2, 3, 4, 5, 9, 10, 11, 12, 13, 14, 16, 17, 18, 20))
 
 
+#: :func:`key_value`'s value of an empty container (Redis's loader skips such a key).
+EMPTY: Final = object()
+
+
 def key_value(data: bytes, kind: int, start: int, end: int) -> tuple[tuple[str, Any], int]:
     key, pos = objects.load_string(data, start, end)
-    value, pos = objects.load_value(data, kind, pos, end)
+    try:
+        value, pos = objects.load_value(data, kind, pos, end)
+    except objects.EmptyValue as exc:
+        value, pos = EMPTY, exc.end
     return (key.decode("utf-8", "surrogateescape"), value), pos
 
 

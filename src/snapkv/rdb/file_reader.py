@@ -107,8 +107,10 @@ class RDBReader:
 
     After the iteration: :attr:`version`, :attr:`aux` (the AUX fields),
     :attr:`skipped` (with ``skip_unsupported``: the keys and function
-    libraries left out; a function library's key is its name, db -1) and
-    :attr:`checksum` (``None``: the writer had checksums off).
+    libraries left out; a function library's key is its name, db -1),
+    :attr:`empty` (keys holding a container of no elements, left out as
+    Redis's loader leaves them out) and :attr:`checksum` (``None``: the
+    writer had checksums off).
     """
 
     def __init__(
@@ -124,6 +126,7 @@ class RDBReader:
         self.version = 0
         self.aux: dict[str, str] = {}
         self.skipped: list[Unsupported] = []
+        self.empty: list[Unsupported] = []
         self.checksum: int | None = None
         self._w = _Window(source, chunk, _size_of(source))
         self._pos = 0
@@ -254,6 +257,9 @@ class RDBReader:
     def _key(self, kind: int, db: int, expire: int | None, at: int) -> Item | None:
         if kind in OBJECTS:  # the name and the value in one pass (the general path's cost)
             key, value = self._parse(lambda d, s, e: file_parse.key_value(d, kind, s, e))
+            if value is file_parse.EMPTY:  # Redis's loader skips it too, and counts it
+                self.empty.append(Unsupported(db, key, "empty key", self._w.base + at))
+                return None
             return Item(db, key, value, expire)
         key = self._text()
         if kind == _MODULE_2:

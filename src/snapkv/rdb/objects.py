@@ -67,6 +67,7 @@ from .writer import save, save_length, save_string, save_value, type_of
 __all__ = [
     "STRING",
     "TYPE_NAMES",
+    "EmptyValue",
     "RDBError",
     "load",
     "load_string",
@@ -94,6 +95,17 @@ class RDBError(ValueError):
         #: Whether the input ran out (more bytes might make it whole): a file
         #: reader that holds only part of the file reads on, then tries again.
         self.short = short
+
+
+class EmptyValue(RDBError):
+    """A container of no elements: RESTORE refuses it ("Bad data format"); Redis's loader
+    skips such a key of a file and goes on (``RDB_LOAD_ERR_EMPTY_KEY``), and so does
+    :mod:`snapkv.rdb.file_reader`. ``end``: where the value's bytes end (reading goes on there).
+    """
+
+    def __init__(self, message: str, offset: int, end: int) -> None:
+        super().__init__(message, offset)
+        self.end = end
 
 
 def _text(data: bytes) -> str:
@@ -128,6 +140,10 @@ class _Reader:
 
     def fail(self, message: str, at: int | None = None, *, short: bool = False) -> NoReturn:
         raise RDBError(message, self.pos if at is None else at, short=short)
+
+    def empty(self, message: str, at: int) -> NoReturn:
+        """A container of no elements, whole: its value ends at the cursor."""
+        raise EmptyValue(message, at, self.pos)
 
     def take(self, size: int) -> bytes:
         if size > self.end - self.pos:
@@ -165,7 +181,7 @@ class _Reader:
         if special:
             self.fail(f"the {what} count is an encoded string", at)
         if value == 0:
-            self.fail(f"an empty {what} (Redis refuses one too)", at)
+            self.empty(f"an empty {what} (Redis refuses one too)", at)
         if value * least > self.end - self.pos:
             self.fail(
                 f"{value} {what} elements cannot fit in {self.end - self.pos} bytes", at, short=True
@@ -246,7 +262,7 @@ def _hash(pairs: list[str], r: _Reader, at: int) -> hashes.Hash:
     if len(made) * 2 != len(pairs):
         r.fail("a hash with a field twice", at)
     if not made:
-        r.fail("an empty hash", at)
+        r.empty("an empty hash", at)
     return made
 
 
@@ -255,7 +271,7 @@ def _set(members: list[str], r: _Reader, at: int) -> sets.Set:
     if len(made) != len(members):
         r.fail("a set with a member twice", at)
     if not made:
-        r.fail("an empty set", at)
+        r.empty("an empty set", at)
     return made
 
 
@@ -264,7 +280,7 @@ def _zset(pairs: list[tuple[float, str]], r: _Reader, at: int) -> zsets.ZSet:
     if len(made) != len(pairs):
         r.fail("a sorted set with a member twice", at)
     if not made:
-        r.fail("an empty sorted set", at)
+        r.empty("an empty sorted set", at)
     return made
 
 
@@ -295,7 +311,7 @@ def _quicklist(r: _Reader, version: int, at: int) -> lists.List:
                 map(_element, r.blob(compact.listpack if version == 2 else compact.ziplist))
             )
     if not made:
-        r.fail("an empty list", at)
+        r.empty("an empty list", at)
     return made
 
 
@@ -325,12 +341,15 @@ def _read(r: _Reader, kind: int) -> Any:
     if kind == LIST_ZIPLIST:
         made = lists.List(map(_element, r.blob(compact.ziplist)))
         if not made:
-            r.fail("an empty list", at)
+            r.empty("an empty list", at)
         return made
     if kind in (LIST_QUICKLIST, LIST_QUICKLIST_2):
         return _quicklist(r, 1 if kind == LIST_QUICKLIST else 2, at)
     if kind == SET_INTSET:
-        return _set([str(i) for i in r.blob(compact.intset)], r, at)
+        members = r.blob(compact.intset)
+        if not members:  # Redis's intsetValidateIntegrity refuses it (not an empty key)
+            r.fail("an intset of no members", at)
+        return _set([str(i) for i in members], r, at)
     if kind == SET_LISTPACK:
         return _set([_element(e) for e in r.blob(compact.listpack)], r, at)
     if kind in (ZSET_ZIPLIST, ZSET_LISTPACK):
