@@ -30,6 +30,7 @@ from snapkv.server.acl_check import Denial, Keys, channel_allowed, selector_chec
 from snapkv.server.acl_file import load_configured_users, load_file
 from snapkv.server.acl_log import AUTH, CHANNEL, COMMAND, KEY, AclLog
 from snapkv.server.acl_rules import (
+    READ,
     Catalog,
     RuleError,
     User,
@@ -80,6 +81,9 @@ class Acl:
     def __init__(self, server: ServerState) -> None:
         self.server = server
         self._catalog: Catalog | None = None
+        self._declared: dict[str, Command] = {}
+        #: The client whose EXEC is running its queue (a failed AUTH there is ``multi``).
+        self.in_exec: Client | None = None
         self._with_keys: dict[str, bool] = {}
         self.log = AclLog()
         self.users: dict[str, User] = {}
@@ -95,6 +99,7 @@ class Acl:
             # The declared commands, not the server's table: rules name commands
             # as declared whatever rename-command did (Redis's orig_commands).
             table = build_table(COMMANDS)
+            self._declared = table
             self._catalog = Catalog(cmd for name, cmd in table.items() if name == cmd.name)
         return self._catalog
 
@@ -211,6 +216,26 @@ class Acl:
                 relevant = denied
         return Denial(relevant[0], relevant[2]), relevant[1]
 
+    def full_key_access(self, username: str, name: str, argv: list[str]) -> bool:
+        """Redis's ``ACLUserCheckCmdWithUnrestrictedKeyAccess`` for reading: whether a
+        selector that allows this request (command ``name``, as declared) also allows
+        reading every key, by ``allkeys`` or a ``*`` pattern with read permission.
+
+        SORT asks it before BY or GET patterns read keys that no key check sees
+        (the request names only the sorted key and STORE's destination).
+        """
+        user = self.users.get(username)
+        if user is None or user.unrestricted():
+            return True  # no user: a deleted user's client, being disconnected
+        catalog = self.catalog  # made with the declared table
+        cmd = self._declared[name]
+        keys = Keys(cmd, argv)
+        return any(
+            (selector.allkeys or selector.keys.get("*", 0) & READ)
+            and selector_check(selector, catalog, cmd, argv, keys) is None
+            for selector in user.selectors
+        )
+
     def note(
         self, client: Client, reason: int, context: str, obj: str, username: str | None = None
     ) -> None:
@@ -232,8 +257,8 @@ class Acl:
             digest = hash_password(password)
             ok = any(hmac.compare_digest(digest, known) for known in user.passwords)
         if not ok:
-            context = "multi" if client.multi is not None else "toplevel"
-            self.note(client, AUTH, context, word, username)
+            in_multi = client.multi is not None or self.in_exec is client
+            self.note(client, AUTH, "multi" if in_multi else "toplevel", word, username)
             return False
         assert user is not None
         client.authenticated = True

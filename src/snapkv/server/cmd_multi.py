@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from snapkv.server.acl import exec_refusal
+from snapkv.server.acl import exec_refusal, registry
 from snapkv.server.resp.writer import OK, error
 from snapkv.server.table import CommandError, command
 
@@ -80,6 +80,8 @@ def exec_(client: Client, argv: list[str]) -> bytes:
     # loop anyway, or a journal that refuses the record, undoes every write
     # of the block and reaches call() as this EXEC's error (``ERR exec: ...``).
     def body() -> bytes:
+        acl = registry(server)
+        acl.in_exec = client  # the queue runs as part of MULTI (a failed AUTH's context)
         try:
             with server.store.transaction():
                 replies = [
@@ -87,6 +89,7 @@ def exec_(client: Client, argv: list[str]) -> bytes:
                     for cmd, args in queued
                 ]
         finally:
+            acl.in_exec = None
             later, server.after_transaction = server.after_transaction, []
         for step in later:  # e.g. CONFIG SET appendfsync: a journal rotation
             try:

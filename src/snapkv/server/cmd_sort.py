@@ -54,6 +54,7 @@ _G = "generic"
 _ERR_SCORE = "ERR One or more scores can't be converted into double"
 _WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 _SORTABLE = ("list", "set", "zset")
+_ACL_DENIED = "ERR {} option of SORT denied due to insufficient ACL permissions."
 #: What C's strtod reads whole (after leading white space): decimal, hexadecimal, infinity.
 _STRTOD = re.compile(
     r"[ \t\n\v\f\r]*"
@@ -160,6 +161,18 @@ def _elements(client: Client, key: str) -> tuple[str, list[str]]:
         return kind, list(value)
 
 
+def _reads_every_key(client: Client, argv: list[str], readonly: bool) -> bool:
+    """Whether the client's ACL user may read any key (server/acl.py decides).
+
+    BY and GET patterns read keys the request does not name, which the ACL
+    check never saw: as Redis, they need read access to every key.
+    """
+    acl = client.server.acl
+    return acl is None or bool(
+        acl.full_key_access(client.user, "sort_ro" if readonly else "sort", argv)
+    )
+
+
 def _sort(client: Client, argv: list[str], *, readonly: bool) -> bytes:
     desc = alpha = dontsort = False
     offset, count = 0, -1
@@ -185,8 +198,12 @@ def _sort(client: Client, argv: list[str], *, readonly: bool) -> bytes:
             by = argv[j + 1]
             if "*" not in by:  # as Redis: once set by a constant BY, never unset
                 dontsort = True
+            elif not _reads_every_key(client, argv, readonly):
+                raise CommandError(_ACL_DENIED.format("BY"))
             j += 1
         elif option == "get" and left >= 1:
+            if not _reads_every_key(client, argv, readonly):
+                raise CommandError(_ACL_DENIED.format("GET"))
             gets.append(argv[j + 1])
             j += 1
         else:

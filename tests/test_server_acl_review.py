@@ -1,0 +1,137 @@
+"""ACL paths around the per-command check, against redis-server 7.0.
+
+SORT's BY and GET patterns read keys the check never sees (Redis refuses
+them unless the user may read every key), commands with movable keys, a
+failed AUTH queued in MULTI (logged as ``multi``), HELLO refused before
+login, ACL LOAD's error texts, and passwords kept out of the slow log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from reference import Raw
+from test_server_acl import login, setuser
+
+
+@pytest.fixture
+def acl_twin(twin: Any, redis_port: int) -> Iterator[Any]:
+    """``twin``, and afterwards the reference's user and ACL LOG as they were."""
+    yield twin
+    admin = Raw(redis_port)
+    try:
+        admin("ACL", "DELUSER", "alice")
+        admin("ACL", "LOG", "RESET")
+    finally:
+        admin.close()
+
+
+# ------------------------------------------------------------------ SORT
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        ["+@all", "~a*"],
+        ["+@all", "%R~*"],  # read on every key: BY and GET allowed
+        ["+@all", "%W~*", "~a*"],  # write on every key is not read
+        ["+@all", "~*"],
+        ["-@all", "+sort", "~a*", "(+sort ~*)"],
+        ["-@all", "+sort", "~a*", "(+get ~*)"],  # the selector with ~* may not SORT
+    ],
+    ids=" ".join,
+)
+def test_sort_by_and_get_patterns_need_read_access_to_every_key(
+    acl_twin: Any, rules: list[str]
+) -> None:
+    acl_twin.same("RPUSH", "a1", "2", "1")
+    acl_twin.same("SET", "w_1", "9")
+    login(acl_twin, "alice", *rules)
+    for argv in (
+        ["SORT", "a1", "BY", "w_*"],
+        ["SORT", "a1", "BY", "nosort"],
+        ["SORT", "a1", "GET", "w_*"],
+        ["SORT", "a1", "GET", "#"],
+        ["SORT", "a1", "BY", "nosort", "GET", "#", "BY", "x*"],
+        ["SORT_RO", "a1", "BY", "w_*"],
+        ["SORT", "a1", "LIMIT", "0", "1", "GET", "w_*", "ALPHA"],
+        ["SORT", "a1", "BOGUS", "GET", "w_*"],
+        ["SORT", "a1", "GET", "w_*", "BOGUS"],
+    ):
+        acl_twin.same(*argv)
+    acl_twin.same("EVAL", "return redis.pcall('sort', 'a1', 'by', 'w_*')", "0")
+
+
+# ------------------------------------------------------------------ movable keys
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["ZUNIONSTORE", "a1", "2", "a2", "b1"],
+        ["ZUNIONSTORE", "b1", "1", "a2"],
+        ["ZINTER", "2", "a1", "b2"],
+        ["XREAD", "STREAMS", "a1", "b1", "0", "0"],
+        ["LMPOP", "2", "a1", "b1", "LEFT"],
+        ["ZMPOP", "2", "a1", "b1", "MIN"],
+        ["SINTERCARD", "2", "a1", "b1"],
+        ["EVAL", "return 1", "1", "b1"],
+        ["EVAL_RO", "return 1", "1", "b1"],
+        ["FCALL", "nosuch", "1", "b1"],
+        ["SORT", "a1", "STORE", "b1"],
+        ["OBJECT", "ENCODING", "b1"],
+        ["MEMORY", "USAGE", "b1"],
+        ["MOVE", "b1", "1"],
+        ["SMOVE", "a1", "b1", "m"],
+        ["XINFO", "STREAM", "b1"],
+        ["WATCH", "b1"],
+        ["KEYS", "*"],
+        ["SCAN", "0"],
+    ],
+    ids=" ".join,
+)
+def test_movable_and_odd_keys_are_checked_as_redis(acl_twin: Any, argv: list[str]) -> None:
+    login(acl_twin, "alice", "+@all", "~a*", "&c*")
+    acl_twin.same("ACL", "DRYRUN", "alice", *argv)
+    acl_twin.same(*argv)
+
+
+# ------------------------------------------------------------------ AUTH and HELLO
+
+
+def test_a_failed_auth_queued_in_multi_is_logged_as_multi(acl_twin: Any) -> None:
+    setuser(acl_twin, "alice", "on", ">pw", "+@all", "-set", "~*")
+    acl_twin.same("MULTI")
+    acl_twin.same("AUTH", "alice", "bad")
+    acl_twin.same("EXEC")
+    ours, theirs = acl_twin("ACL", "LOG", "1")
+    assert b"$7\r\ncontext\r\n$5\r\nmulti\r\n" in theirs
+    assert b"$7\r\ncontext\r\n$5\r\nmulti\r\n" in ours
+    acl_twin.same("AUTH", "alice", "bad")  # outside MULTI again: toplevel
+    ours, theirs = acl_twin("ACL", "LOG", "1")
+    assert b"$8\r\ntoplevel\r\n" in theirs
+    assert b"$8\r\ntoplevel\r\n" in ours
+
+
+def test_auth_queued_in_multi_switches_the_user_for_the_rest_of_exec(acl_twin: Any) -> None:
+    setuser(acl_twin, "alice", "on", ">pw", "+@all", "-set", "~*")
+    for argv in (["MULTI"], ["SET", "k", "1"], ["AUTH", "alice", "pw"], ["SET", "k", "2"]):
+        acl_twin.same(*argv)
+    acl_twin.same("GET", "k")
+    acl_twin.same("EXEC")
+    acl_twin.same("ACL", "WHOAMI")
+
+
+def test_hello_before_login_is_refused_with_redis_text(acl_twin: Any) -> None:
+    acl_twin.same("CONFIG", "SET", "requirepass", "pw")
+    try:
+        acl_twin.same("RESET")
+        acl_twin.same("HELLO", "3")
+        acl_twin.same("HELLO", "3", "AUTH", "default", "nope")
+        acl_twin.same("HELLO", "3", "SETNAME", "x")
+    finally:
+        acl_twin("AUTH", "pw")
+        acl_twin.same("CONFIG", "SET", "requirepass", "")
