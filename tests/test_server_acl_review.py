@@ -135,3 +135,34 @@ def test_hello_before_login_is_refused_with_redis_text(acl_twin: Any) -> None:
     finally:
         acl_twin("AUTH", "pw")
         acl_twin.same("CONFIG", "SET", "requirepass", "")
+
+
+# ------------------------------------------------------------------ secrets
+
+
+def _slowlog_args(reply: bytes) -> bytes:
+    """The arguments of SLOWLOG GET 1's entry: from its array to the client's address."""
+    head = reply.split(b"\r\n", 5)  # *1, *6, :id, :time, :usec, then the arguments
+    args = head[5].split(b"127.0.0.1")[0]
+    return args[: args.rindex(b"$")]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["ACL", "SETUSER", "alice", "on", ">secret", "~a"],
+        ["ACL", "SETUSER", "alice", ">secret", "bogus"],  # refused: redacted all the same
+        ["ACL", "SETUSER", "a b", ">secret"],
+    ],
+    ids=" ".join,
+)
+def test_acl_setuser_passwords_never_reach_the_slow_log(acl_twin: Any, argv: list[str]) -> None:
+    acl_twin.same("CONFIG", "SET", "slowlog-log-slower-than", "0")
+    try:
+        acl_twin.same("SLOWLOG", "RESET")
+        acl_twin.same(*argv)
+        ours, theirs = acl_twin("SLOWLOG", "GET", "1")
+    finally:
+        acl_twin.same("CONFIG", "SET", "slowlog-log-slower-than", "10000")
+    assert b"secret" not in ours
+    assert _slowlog_args(ours) == _slowlog_args(theirs)

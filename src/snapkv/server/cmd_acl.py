@@ -74,13 +74,19 @@ def _by_name(names: list[str]) -> list[str]:
 
 @command("acl|setuser", -3, _ADMIN, group=_SRV, summary="Creates or modifies an ACL user")
 def acl_setuser(client: Client, argv: list[str]) -> bytes:
-    """All the rules or none: they are tried on a copy, installed only if every one applies."""
-    name = argv[2]
+    """All the rules or none: they are tried on a copy, installed only if every one applies.
+
+    The request's arguments after SETUSER are replaced by ``(redacted)``
+    first, as Redis's ``redactClientCommandArgument``: the dispatcher hands
+    the slow log this same list, and a ``>password`` must never reach it.
+    """
+    name, rules = argv[2], argv[3:]
+    argv[2:] = ["(redacted)"] * (len(argv) - 2)
     if has_spaces(name):
         raise CommandError("ERR Usernames can't contain spaces or null characters")
     acl = registry(client.server)
     try:
-        user = acl.staged(name, argv[3:], acl.users.get(name))
+        user = acl.staged(name, rules, acl.users.get(name))
     except RuleError as exc:
         raise CommandError(f"ERR {exc}") from None
     acl.put(user, client)
