@@ -252,6 +252,27 @@ def test_a_wrong_checksum_names_both_values() -> None:
     assert caught.value.offset == len(data) - 8
 
 
+def lzf_string(plain: bytes) -> bytes:
+    """``plain`` as Redis writes a compressed string: one literal run, then a back reference
+    repeating its last byte (so it is truly LZF, not only literals)."""
+    stream = bytes([len(plain) - 1]) + plain + bytes([6 << 5, 0])  # 6 + 2 bytes, 1 back
+    return b"\xc3" + length(len(stream)) + length(len(plain) + 8) + stream
+
+
+def test_lzf_strings_read_as_keys_and_values_and_damage_is_placed() -> None:
+    body = b"\x00" + lzf_string(b"key-one") + lzf_string(b"value")
+    body += b"\x00\x01k" + lzf_string(b"v" * 20)
+    assert read(rdb_file(9, body)) == [
+        (0, "key-one" + "e" * 8, "value" + "e" * 8, None),
+        (0, "k", "v" * 28, None),
+    ]
+    broken = bytearray(body)
+    broken[4] = 0x1F  # the first literal run now claims 32 bytes: past the stream's end
+    with pytest.raises(RDBFileError, match="literal run goes past") as caught:
+        read(rdb_file(9, bytes(broken), checksum=False))
+    assert caught.value.offset == 9 + 4
+
+
 def test_a_value_larger_than_a_chunk_is_read_in_bounded_pieces() -> None:
     big = "".join(chr(65 + i % 26) for i in range(300_000))
     out = io.BytesIO()

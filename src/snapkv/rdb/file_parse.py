@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Final, NamedTuple
 
-from . import objects, stream_codec
+from . import lzf, objects, stream_codec
 from .objects import RDBError
 
 __all__ = [
@@ -122,11 +122,31 @@ def strings(data: bytes, pos: int, db: int) -> tuple[list[Item], int]:
             elif first < 0x80 and pos + 1 < end:
                 size, pos = ((first & 0x3F) << 8) | data[pos + 1], pos + 2
             elif first == 0xC3:
+                # An LZF string: its two lengths read here when 6- or 14-bit (a call chain
+                # through load_string cost as much as the decompression itself).
+                at = pos + 1
+                lengths = []
+                for _ in (0, 1):
+                    if at + 1 >= end:
+                        return out, start
+                    head = data[at]
+                    if head < 0x40:
+                        lengths.append(head)
+                        at += 1
+                    elif head < 0x80:
+                        lengths.append(((head & 0x3F) << 8) | data[at + 1])
+                        at += 2
+                    else:
+                        return out, start  # longer lengths: the general path
+                packed, size = lengths
+                if at + packed > end:
+                    return out, start
                 try:
-                    raw, pos = objects.load_string(data, pos, end)
-                except RDBError:
-                    return out, start  # the general path says what is wrong, or reads more
+                    raw = lzf.decompress(data[at : at + packed], size)
+                except lzf.LZFError:
+                    return out, start  # the general path says what is wrong, and where
                 texts.append(raw.decode("utf-8", "surrogateescape"))
+                pos = at + packed
                 continue
             elif 0xC0 <= first <= 0xC2:
                 width = 1 << (first - 0xC0)
