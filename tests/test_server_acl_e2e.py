@@ -195,7 +195,10 @@ def test_aclfile_is_loaded_at_start_saved_atomically_and_reloaded(
     with pytest.raises(redis.exceptions.ResponseError) as refused:
         admin.acl_load()
     text = str(refused.value)
-    assert f"{aclfile}:1: Unknown command or category name in ACL" in text
+    assert (
+        f"{aclfile}:1: Error in applying operation '+nosuchcommand': Unknown command or "
+        "category name in ACL" in text
+    )
     assert f"{aclfile}:3 should start with user keyword" in text
     assert text.endswith("no change to the previously active ACL rules was performed")
     assert admin.acl_users() == ["default", "reader"]

@@ -9,11 +9,16 @@ login, ACL LOAD's error texts, and passwords kept out of the slow log.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from reference import Raw
+from snapkv import Store
+from snapkv.server import Config
+from snapkv.server.client import Client
+from snapkv.server.dispatch import Dispatcher
 from test_server_acl import login, setuser
 
 
@@ -166,3 +171,46 @@ def test_acl_setuser_passwords_never_reach_the_slow_log(acl_twin: Any, argv: lis
         acl_twin.same("CONFIG", "SET", "slowlog-log-slower-than", "10000")
     assert b"secret" not in ours
     assert _slowlog_args(ours) == _slowlog_args(theirs)
+
+
+# ------------------------------------------------------------------ the aclfile
+
+#: redis-server 7.0.15's ACL LOAD reply for _BAD_FILE (``{}`` is the file's path): an
+#: unknown command or category is named on every occurrence, any other error only
+#: first on its line.
+_BAD_FILE = (
+    "user a on +config|nosuch -nosuch +select|0|1 bad\n"
+    "user b bad +nosuch %~x\n"
+    "user c <nopw +client|kill|x ~* ~a\n"
+    "user d &* &a #zz (on) +@bogus\n"
+    "bogus line\n"
+    "user e (on\n"
+    "user a on\n"
+)
+_BAD_FILE_REPLY = (
+    "-ERR {0}:1: Error in applying operation '+config|nosuch': Unknown command or category "
+    "name in ACL. {0}:1: Error in applying operation '-nosuch': Unknown command or category "
+    "name in ACL. {0}:1: Error in applying operation '+select|0|1': Unknown command or "
+    "category name in ACL. {0}:1: Syntax error. {0}:2: Syntax error. {0}:2: Error in "
+    "applying operation '+nosuch': Unknown command or category name in ACL. {0}:3: The "
+    "password you are trying to remove from the user does not exist. {0}:4: Adding a "
+    "pattern after the * pattern (or the 'allchannels' flag) is not valid and does not "
+    "have any effect. Try 'resetchannels' to start with an empty list of channels. {0}:4: "
+    "Error in applying operation '+@bogus': Unknown command or category name in ACL. {0}:5 "
+    "should start with user keyword followed by the username. {0}:6: Unmatched parenthesis "
+    "in selector definition.WARNING: Duplicate user 'a' found on line 7. WARNING: ACL errors "
+    "detected, no change to the previously active ACL rules was performed\r\n"
+)
+
+
+def test_acl_load_names_errors_as_redis_and_keeps_the_users(tmp_path: Path) -> None:
+    aclfile = tmp_path / "users.acl"
+    aclfile.write_text("user keep on nopass ~* +@all\n")
+    with Store() as store:
+        server = Dispatcher(store, Config(port=0, aclfile=str(aclfile)))
+        client = Client(server)
+        server.add_client(client)
+        aclfile.write_text(_BAD_FILE)
+        reply = server.execute(client, ["ACL", "LOAD"])
+        assert reply.decode() == _BAD_FILE_REPLY.format(aclfile)
+        assert server.execute(client, ["ACL", "USERS"]) == b"*2\r\n$7\r\ndefault\r\n$4\r\nkeep\r\n"

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from snapkv._fs import atomic_write
 from snapkv.server.acl_describe import describe_user
 from snapkv.server.acl_rules import (
+    E_UNKNOWN,
     RuleError,
     User,
     has_spaces,
@@ -70,11 +71,19 @@ def load_file(acl: Acl, path: str) -> dict[str, User]:
         if merged is None:
             errors.append(f"{path}:{number}: Unmatched parenthesis in selector definition.")
             continue
-        for rule in merged:
+        first = True
+        for rule in (r.strip("\t\r\n") for r in merged):
             try:
-                set_user(user, rule.strip("\t\r\n"), acl.catalog, acl.pubsub_all)
+                set_user(user, rule, acl.catalog, acl.pubsub_all)
             except RuleError as exc:
-                errors.append(f"{path}:{number}: {exc}. ")
+                # As Redis: an unknown command or category is named every time (the
+                # name tells nothing secret); of the others only the line's first is
+                # told, without the rule (a password may be in it; it may explain the rest).
+                if str(exc) == E_UNKNOWN:
+                    errors.append(f"{path}:{number}: Error in applying operation '{rule}': {exc}. ")
+                elif first:
+                    errors.append(f"{path}:{number}: {exc}. ")
+                    first = False
     if errors:
         raise ConfigError(
             "".join(errors)
