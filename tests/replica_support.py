@@ -106,9 +106,8 @@ def dump_state(client: redis.Redis, databases: int = 16) -> dict[int, dict[str, 
             elif kind == "stream":
                 entries = client.xrange(key)
                 info = client.xinfo_stream(key)
-                # entries-added and max-deleted-entry-id are left out: RDB 9 (the
-                # full sync's) has no room for them (see docs/SERVER.md).
-                value = (entries, info["last-generated-id"], info["length"])
+                value = (entries, info["last-generated-id"], info["entries-added"])
+                value += (info["max-deleted-entry-id"], info["length"])
             else:
                 raise AssertionError(f"{key}: type {kind}")
             keys[key] = (kind, value, client.pexpiretime(key))

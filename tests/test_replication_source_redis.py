@@ -444,7 +444,10 @@ def test_random_writes_in_and_out_of_transactions_reach_the_replica_exactly(
             send(*block[0])
     send("SELECT", 0)
     assert r.execute_command("WAIT", 1, 5000) == 1
-    assert dump_state(replica.client, 3) == dump_state(r, 3)
+    theirs, ours = dump_state(replica.client, 3), dump_state(r, 3)
+    for db in range(3):
+        for key in set(theirs.get(db, {})) | set(ours.get(db, {})):
+            assert theirs.get(db, {}).get(key) == ours.get(db, {}).get(key), (db, key)
 
 
 def test_sync_without_capa_eof_gets_the_snapshot_as_one_bulk_then_the_stream(
@@ -471,3 +474,20 @@ def test_sync_without_capa_eof_gets_the_snapshot_as_one_bulk_then_the_stream(
         while len(data) < len(expected):
             data += sock.recv(65536)
         assert data[: len(expected)] == expected
+
+
+def test_writes_made_during_the_full_sync_follow_the_snapshot(
+    serve: Callable[..., Running], replicas: Callable[..., Replica]
+) -> None:
+    server = serve()
+    r = _client(server)
+    r.mset({f"k{i}": str(i) for i in range(20_000)})
+    r.xadd("st", {"f": "v"}, id="3-0")
+    r.xdel("st", "3-0")  # counters RDB 9 cannot carry: XSETID after the snapshot
+    replica = replicas(server.port)
+    written = 0
+    while replica.info().get("master_link_status") != "up" or written < 200:
+        r.set(f"during{written}", str(written))  # into the replica's buffer, or the stream
+        written += 1
+    assert r.execute_command("WAIT", 1, 5000) == 1
+    assert dump_state(replica.client) == dump_state(r)

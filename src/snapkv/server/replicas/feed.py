@@ -18,10 +18,10 @@ says:
   command, so the replica applies it at once as snapkv did.
 
 Some effects say *where* but not *what* a command would need: a list's
-removal by index (LREM) or insertion inside it (LINSERT), a stream's trim
-(the replica's XDEL would move its max-deleted ID, which XSETID puts back).
-For those the key is written from memory as it is *after* the record:
-``DEL`` and its whole value (a stream: its metadata with ``XSETID``). A
+removal by index (LREM) or insertion inside it (LINSERT) is sent as the
+key written from memory as it is *after* the record (``DEL`` and its whole
+value); a stream's trim as ``XTRIM MINID`` of the oldest entry memory keeps,
+then the stream's counters with ``XSETID``. A
 record written outside a transaction reaches the tap before memory changes,
 so such a record waits (:meth:`Feed.settle`) until the next record, the
 next expiry or the primary's next delivery, each of which sees memory after it;
@@ -96,7 +96,7 @@ def _whole(op: Any) -> bool:
 
 
 def _trim(op: Any) -> bool:
-    """A stream trim: XDEL, then the stream's metadata as memory holds it after the record."""
+    """A stream trim: XTRIM MINID, then the stream's metadata as memory holds it after."""
     return bool(op[0] == "edit" and op[3] == streams.CODE and op[4] == streams.OP_TRIM)
 
 
@@ -197,6 +197,25 @@ class Feed:
         """A replica starts from here: the next command selects its keyspace again."""
         self.db = -1
 
+    def stream_counters(self) -> None:
+        """XSETID of every stream in memory (caller holds the Store's lock), after a snapshot.
+
+        An RDB of version 9 holds a stream's entries and last ID but not the
+        entries-added count nor the max-deleted ID (RDB 10's): sent right
+        after the snapshot's offset, the replica ends with both. One pass
+        over the keys, at each full synchronisation.
+        """
+        cmds: list[Cmd] = []
+        for db in range(self._store.databases):
+            data = self._store.db(db)._space[0]
+            for key, value in data.items():
+                if value.__class__ is streams.Stream:
+                    cmds += self._edit(
+                        ("edit", db, key, streams.CODE, streams.OP_META, _stream_meta(value))
+                    )
+        for cmd in cmds:  # each on its own: no transaction for many keys at once
+            self._send([cmd])
+
     # ---------------------------------------------------------- translation
 
     def _group(self, ops: Sequence[Any]) -> None:
@@ -206,9 +225,11 @@ class Feed:
         for op in ops:
             if any(key in redo for key in _keys(op)):
                 continue
-            cmds += self._commands(op)
             if _trim(op):
+                cmds += self._trimmed(op[1], op[2])
                 fix.append((op[1], op[2]))
+            else:
+                cmds += self._commands(op)
         for db, key in redo:
             cmds += self._rewrite(db, key)
         for db, key in dict.fromkeys(fix):
@@ -343,6 +364,18 @@ class Feed:
             return [(db, ["DEL", key]), *self._commands(("set", db, key, value, at))]
         kind = _kind(value)
         return self._build(db, key, kind.CODE, tuple(kind.flat(value)), at)
+
+    def _trimmed(self, db: int, key: str) -> list[Cmd]:
+        """A trim as ``XTRIM key MINID <the oldest entry memory keeps>`` (``MAXLEN 0``: none).
+
+        A trim takes the oldest entries, so everything below the first entry
+        left went. Not XDEL: it would move the replica's max-deleted ID, and
+        XSETID cannot put it back to 0-0.
+        """
+        value = self._store.db(db)._space[0].get(key)
+        if isinstance(value, streams.Stream) and value:
+            return [(db, ["XTRIM", key, "MINID", _sid(*value.peekitem(0)[0])])]
+        return [(db, ["XTRIM", key, "MAXLEN", "0"])]
 
     def _meta(self, db: int, key: str) -> list[Cmd]:
         """A stream's metadata as memory holds it now (after XDELs that stood for a trim)."""

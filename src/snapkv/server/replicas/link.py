@@ -56,6 +56,7 @@ class Link:
         "client",
         "ip",
         "listening_port",
+        "online_on_ack",
         "pushed",
         "sent",
         "soft_since",
@@ -82,6 +83,8 @@ class Link:
         #: Bytes handed to the connection since the snapshot, the snapshot's bulk among them.
         self.pushed = 0
         self.bulk = 0
+        #: The snapshot went out ``$EOF:``-framed: the stream waits for its first ACK.
+        self.online_on_ack = False
 
     def deliver(self, start: int, data: bytes) -> None:
         """The stream's bytes from offset ``start + 1``; what this replica has is skipped."""

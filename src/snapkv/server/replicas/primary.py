@@ -234,7 +234,9 @@ class Primary:
             with self._mutex:
                 link.sent = backlog.offset
                 self.links.append(link)
-                return backlog.offset
+                offset = backlog.offset
+            self.feed.stream_counters()  # what RDB 9 cannot say, first in the stream
+            return offset
 
         copy = self.store.frozen_copy(mark)
         at: int = copy.mark
@@ -288,20 +290,32 @@ class Primary:
         finally:
             copy.release()
         if streamed:
-            pieces = [end]
+            self._call(lambda: self._sent(link, end))
         else:
             pieces.insert(0, b"$%d\r\n" % sum(len(piece) for piece in pieces))
-        self._call(lambda: self._online(link, pieces))
+            self._call(lambda: self._online(link, pieces))
 
     def _bulk(self, link: Link, piece: bytes) -> None:
         if link in self.links:
             link.send_snapshot(piece)
+
+    def _sent(self, link: Link, end: bytes) -> None:
+        """The ``$EOF:`` file's end mark: the stream waits for the replica's first ACK.
+
+        The replica finds the end by the mark being the last bytes it read, so
+        nothing may follow until it has loaded the file and says so (Redis's
+        ``repl_put_online_on_ack``).
+        """
+        if link in self.links:
+            link.send_snapshot(end)
+            link.online_on_ack = True
 
     def _online(self, link: Link, pieces: list[bytes]) -> None:
         if link not in self.links:
             return  # gone meanwhile
         for piece in pieces:
             link.send_snapshot(piece)
+        link.online_on_ack = False
         self.ship()  # what the queue holds goes into its buffer first
         link.go_online()
         log.info(
@@ -340,6 +354,8 @@ class Primary:
             return
         link.ack_offset = max(link.ack_offset, offset)
         link.ack_time = time.monotonic()
+        if link.online_on_ack:
+            self._online(link, [])
         if self._waiters:
             self._serve_waiters()
 
