@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import snapkv
 from snapkv.cli import main
-from snapkv.interop import iter_entries
+from snapkv.interop import iter_entries, source
+from snapkv.interop.rdb_export import export_rdb
 from snapkv.rdb.file import RDBReader, write_rdb
 from snapkv.values import hashes, lists
 
@@ -45,6 +48,40 @@ def test_a_running_servers_directory_is_exported_without_stopping_it(tmp_path: P
         (0, "soon"): ("x", expiry),
         (2, "l"): (lists.List(["a", "b"]), None),
     }
+
+
+def test_a_store_that_saves_twice_while_being_exported_is_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer publishes newer snapshots and prunes the journals the snapshot just read
+    names: the export reads the new state, never reports a healthy store as damaged."""
+    store = snapkv.open(tmp_path / "data")
+    try:
+        store["a"] = "1"
+        store.save()
+        store["b"] = "2"
+        choose = source.recovery.choose_snapshot
+        saves = []
+
+        def saving_meanwhile(*args: Any, **kwargs: Any) -> Any:
+            choice = choose(*args, **kwargs)
+            if not saves:  # once: between the snapshot read and its journals
+                saves.append(1)
+                for key in "cd":
+                    store[key] = key
+                    store.save()
+                store["e"] = "after"
+            return choice
+
+        monkeypatch.setattr(source.recovery, "choose_snapshot", saving_meanwhile)
+        report = export_rdb(str(tmp_path / "data"), tmp_path / "out.rdb")
+    finally:
+        store.close()
+    assert report.keys == {0: 5}
+    with (tmp_path / "out.rdb").open("rb") as file:
+        assert {i.key: i.value for i in RDBReader(file)} == {
+            "a": "1", "b": "2", "c": "c", "d": "d", "e": "after"
+        }  # fmt: skip
 
 
 def test_an_import_to_a_prefix_exports_back_and_a_second_import_changes_nothing(

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from snapkv import rebuild, recovery
-from snapkv.errors import MediumError
+from snapkv.errors import MediumError, SnapkvError
 from snapkv.rdb.file import RDBReader, Unsupported
 
 __all__ = ["Entry", "Source", "count_by_db", "iter_entries", "open_source"]
@@ -132,9 +132,32 @@ def _reader(location: str) -> recovery.Source:
     return DirectoryReader(location)
 
 
+#: Reads of a source that a writer changed meanwhile, before giving up (see :func:`_load`).
+_ATTEMPTS = 5
+
+
 def _load(location: str, now_ms: float) -> tuple[dict[int, Any], int]:
-    """The keyspaces recovery builds for ``location`` and how many keys were already expired."""
+    """The keyspaces recovery builds for ``location`` and how many keys were already expired.
+
+    Why read again: a running server may publish a newer snapshot and prune the journals of
+    the one just read, between reading it and reading its journals; recovery would then see
+    a hole in the journals and call a healthy store damaged. A failure after which the
+    store's snapshots are not the ones seen at the start is a moving target, not damage:
+    the read starts over (up to :data:`_ATTEMPTS` times); a failure on an unchanged store
+    is raised as it is.
+    """
     source = _reader(location)
+    for attempt in range(1, _ATTEMPTS + 1):
+        before = source.generations()
+        try:
+            return _load_once(source, now_ms)
+        except (SnapkvError, ValueError):
+            if attempt == _ATTEMPTS or source.generations() == before:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _load_once(source: recovery.Source, now_ms: float) -> tuple[dict[int, Any], int]:
     choice = recovery.choose_snapshot(source)
     assert choice.snapshot is not None  # load=True decodes it
     plan = recovery.plan_journals(source, choice.journal_next)
