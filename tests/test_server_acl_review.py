@@ -8,6 +8,7 @@ login, ACL LOAD's error texts, and passwords kept out of the slow log.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -214,3 +215,40 @@ def test_acl_load_names_errors_as_redis_and_keeps_the_users(tmp_path: Path) -> N
         reply = server.execute(client, ["ACL", "LOAD"])
         assert reply.decode() == _BAD_FILE_REPLY.format(aclfile)
         assert server.execute(client, ["ACL", "USERS"]) == b"*2\r\n$7\r\ndefault\r\n$4\r\nkeep\r\n"
+
+
+def _sha(password: str) -> str:
+    return hashlib.sha256(password.encode()).hexdigest()
+
+
+def test_config_rewrite_writes_the_users_as_redis(tmp_path: Path) -> None:
+    """Without an aclfile the users live in the config file: CONFIG REWRITE writes each
+    (``default`` too) over the old ``user`` lines in order, the rest at the end; with an
+    aclfile the config file's ``user`` lines go (Redis's ``rewriteConfigUserOption``)."""
+    conf = tmp_path / "snapkv.conf"
+    conf.write_text('# comment\nport 0\nuser bob on >x ~b* +get\nsave ""\n')
+    with Store() as store:
+        config = Config(
+            port=0, config_file=str(conf), acl_users=[["bob", "on", ">x", "~b*", "+get"]]
+        )
+        server = Dispatcher(store, config)
+        client = Client(server)
+        server.add_client(client)
+        reply = server.execute(client, ["ACL", "SETUSER", "carol", "on", ">y", "~c", "+set"])
+        assert reply == b"+OK\r\n"
+        assert server.execute(client, ["CONFIG", "REWRITE"]) == b"+OK\r\n"
+        lines = conf.read_text().splitlines()
+        assert lines[:4] == [
+            "# comment",
+            "port 0",
+            f"user bob on #{_sha('x')} ~b* resetchannels -@all +get",
+            'save ""',
+        ]
+        assert lines[-2:] == [
+            f"user carol on #{_sha('y')} ~c resetchannels -@all +set",
+            "user default on nopass ~* &* +@all",
+        ]
+        assert sum(line.startswith("user ") for line in lines) == 3
+        server.config.aclfile = str(tmp_path / "users.acl")
+        assert server.execute(client, ["CONFIG", "REWRITE"]) == b"+OK\r\n"
+        assert not [line for line in conf.read_text().splitlines() if line.startswith("user ")]

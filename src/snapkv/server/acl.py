@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from snapkv.server.acl_check import Denial, Keys, channel_allowed, selector_check
-from snapkv.server.acl_file import load_configured_users, load_file
+from snapkv.server.acl_file import load_configured_users, load_file, user_lines
 from snapkv.server.acl_log import AUTH, CHANNEL, COMMAND, KEY, AclLog
 from snapkv.server.acl_rules import (
     READ,
@@ -188,6 +188,11 @@ class Acl:
         set_user(user, "resetpass", self.catalog)
         set_user(user, "nopass" if password is None else ">" + password, self.catalog)
         self.put(user)
+
+    def config_user_lines(self) -> list[str]:
+        """CONFIG REWRITE's ``user`` lines (Redis's ``rewriteConfigUserOption``): every
+        user, ``default`` too, unless an aclfile holds them (then none: the file's go)."""
+        return [] if self.server.config.aclfile else user_lines(self)
 
     def default_open(self) -> bool:
         """Whether a new connection is logged in at once (the default user: on, nopass)."""

@@ -29,7 +29,7 @@ from snapkv.server.conf import ConfigError
 if TYPE_CHECKING:
     from snapkv.server.acl import Acl
 
-__all__ = ["load_configured_users", "load_file", "save_file"]
+__all__ = ["load_configured_users", "load_file", "save_file", "user_lines"]
 
 
 def load_file(acl: Acl, path: str) -> dict[str, User]:
@@ -95,12 +95,17 @@ def load_file(acl: Acl, path: str) -> dict[str, User]:
     return users
 
 
-def save_file(acl: Acl, path: str) -> None:
-    """Write every user to ``path`` atomically, sorted by name as Redis's rax; OSError if not."""
-    text = "".join(
-        f"user {name} {describe_user(acl.users[name], acl.catalog)}\n"
+def user_lines(acl: Acl) -> list[str]:
+    """Every user as a ``user <name> <rules>`` line, sorted by name as Redis's rax."""
+    return [
+        f"user {name} {describe_user(acl.users[name], acl.catalog)}"
         for name in sorted(acl.users, key=lambda n: n.encode("utf-8", "surrogateescape"))
-    )
+    ]
+
+
+def save_file(acl: Acl, path: str) -> None:
+    """Write every user to ``path`` atomically; OSError if not."""
+    text = "".join(f"{line}\n" for line in user_lines(acl))
     directory, name = os.path.split(os.path.abspath(path))
     atomic_write(
         directory,

@@ -173,7 +173,9 @@ def config_rewrite(client: Client, argv: list[str]) -> bytes:
             old = Path(path).read_text("utf-8", "surrogateescape")
         except FileNotFoundError:
             old = ""  # Redis writes a new file when the old one is gone
-        text = rewrite(old, client.server.config, _defaults())
+        acl = client.server.acl  # the users, where no aclfile holds them
+        users = None if acl is None else acl.config_user_lines()
+        text = rewrite(old, client.server.config, _defaults(), users)
         directory, name = os.path.split(path)
         atomic_write(
             directory or ".",

@@ -71,11 +71,13 @@ def _canonical() -> list[str]:
     return list(seen.values())
 
 
-def rewrite(old: str, config: Config, defaults: Config) -> str:
+def rewrite(old: str, config: Config, defaults: Config, users: list[str] | None = None) -> str:
     """The new text of a config file whose text was ``old``, for ``config``.
 
     ``defaults`` holds each setting's default (a setting at its default is
-    not added to a file that did not name it).
+    not added to a file that did not name it). ``users``, the ACL's
+    ``user`` lines, take the old ``user`` lines' places in order (the
+    others blank, the rest appended last), as Redis's ``rewriteConfigUserOption``.
     """
     lines = old.split("\n")
     if lines and lines[-1] == "":
@@ -90,8 +92,11 @@ def rewrite(old: str, config: Config, defaults: Config) -> str:
         words = split_args(line.encode("utf-8", "surrogateescape"))
         if not words:
             continue
-        setting = lookup(words[0].decode("utf-8", "surrogateescape").lower())
-        if setting is not None:
+        word = words[0].decode("utf-8", "surrogateescape").lower()
+        setting = lookup(word)
+        if word == "user":
+            by_field.setdefault(word, []).append(number)
+        elif setting is not None:
             by_field.setdefault(setting.field, []).append(number)
     out = list(lines)
     appended: list[str] = []
@@ -108,6 +113,11 @@ def rewrite(old: str, config: Config, defaults: Config) -> str:
             else:
                 out[place] = ""  # an orphan (fewer lines now): blank, as Redis
         appended.extend(new[len(places) :])
+    if users is not None:
+        places = by_field.get("user", [])
+        for i, place in enumerate(places):
+            out[place] = users[i] if i < len(users) else ""
+        appended.extend(users[len(places) :])
     if appended and not has_signature:
         out.append(SIGNATURE)
     out.extend(appended)
