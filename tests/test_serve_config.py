@@ -204,7 +204,7 @@ def test_include_reads_files_and_globs_in_order(tmp_path: Path) -> None:
         ("timeout -1", "argument must be between 0 and 2147483647 inclusive"),
         ("proto-max-bulk-len 1000", "argument must be between 1048576 and"),
         ("appendonly maybe", "argument must be 'yes' or 'no'"),
-        ("appendfsync sometimes", "argument(s) must be one of the following: always, everysec"),
+        ("appendfsync sometimes", "argument(s) must be one of the following: everysec, always"),
         ("loglevel loud", "must be one of the following: debug, verbose, notice, warning"),
         ("save 900", "Invalid save parameters"),
         ("save 0 1", "Invalid save parameters"),

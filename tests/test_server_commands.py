@@ -1026,7 +1026,7 @@ def test_cli_refuses_bad_save_rules(capsys: pytest.CaptureFixture[str]) -> None:
     from snapkv.cli import main
 
     assert main(["serve", "--save", "900"]) == 2
-    assert "save needs pairs" in capsys.readouterr().err
+    assert "Invalid save parameters" in capsys.readouterr().err
 
 
 def test_expiretime_rounds_to_the_nearest_second_as_redis_does(s: Session) -> None:

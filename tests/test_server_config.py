@@ -85,6 +85,12 @@ def test_config_set_of_several_is_all_or_nothing(restored: Twin) -> None:
         ("latency-tracking-info-percentiles", "50 abc"),
         ("latency-tracking-info-percentiles", "50 100.5"),
         ("lfu-log-factor", "-1"),
+        ("save", "abc"),
+        ("save", " "),  # two empty words, not ""
+        ("save", "3600  1"),
+        ("latency-tracking-info-percentiles", " "),
+        ("appendfsync", "sometimes"),
+        ("repl-backlog-ttl", "-1"),
     ],
 )
 def test_config_set_refusals_are_redis_texts(restored: Twin, argv: tuple[str, ...]) -> None:
@@ -97,6 +103,16 @@ def test_percentiles_are_shown_as_redis_shows_them(restored: Twin) -> None:
     for value in ("50.5 99", "", "0 100 99.99"):
         twin.same("CONFIG", "SET", "latency-tracking-info-percentiles", value)
         twin.same("CONFIG", "GET", "latency-tracking-info-percentiles")
+
+
+def test_replication_backlog_settings_read_back_as_redis(twin: Twin) -> None:
+    """The backlog is at least 16 KiB (Redis raises a smaller size); its TTL is a long."""
+    try:
+        for name, value in (("repl-backlog-size", "1k"), ("repl-backlog-ttl", "2147483648")):
+            twin.same("CONFIG", "SET", name, value)
+            twin.same("CONFIG", "GET", name)
+    finally:
+        twin("CONFIG", "SET", "repl-backlog-size", "1mb", "repl-backlog-ttl", "3600")
 
 
 def test_config_help_is_redis_text(twin: Twin) -> None:

@@ -285,10 +285,9 @@ def parse_save(args: Sequence[str] | str) -> list[tuple[int, int]]:
     ``""`` -> []. As Redis 7.0's ``setConfigSaveOption``: pairs of <seconds> >= 1 and
     <changes> >= 0; anything else is ``Invalid save parameters``.
     """
-    words = args.split() if isinstance(args, str) else [w for a in args for w in a.split(" ")]
-    words = [w for w in words if w]
-    problem = "Invalid save parameters (save needs pairs of <seconds> >= 1 and <changes> >= 0)"
-    if len(words) % 2:
+    words = args.split() if isinstance(args, str) else _words(args)
+    problem = "Invalid save parameters"
+    if len(words) % 2 or "" in words:
         raise ConfigError(problem)
     rules: list[tuple[int, int]] = []
     for i in range(0, len(words), 2):
@@ -297,6 +296,17 @@ def parse_save(args: Sequence[str] | str) -> list[tuple[int, int]]:
         except ConfigError:
             raise ConfigError(problem) from None
     return rules
+
+
+def _words(args: Sequence[str]) -> list[str]:
+    """A multi-word setting's words, as Redis's CONFIG SET splits its value (on each space).
+
+    ``""`` alone is no words (the setting cleared); any other empty word, from
+    a doubled, leading or trailing space, is kept for the parser to refuse, as
+    Redis does.
+    """
+    words = [w for a in args for w in a.split(" ")]
+    return [] if words in ([], [""]) else words
 
 
 def _show_save(rules: Sequence[tuple[int, int]]) -> str:
@@ -420,9 +430,8 @@ def _merge_limits(
 
 def _percentiles(args: Sequence[str]) -> tuple[float, ...]:
     """Redis 7.0's ``latency-tracking-info-percentiles``: numbers in [0, 100], "" for none."""
-    words = [w for a in args for w in a.split(" ") if w]
     found = []
-    for word in words:
+    for word in _words(args):
         try:
             value = float(word)
         except ValueError:
@@ -492,7 +501,7 @@ def _text(value: str | None) -> str:
     return value or ""
 
 
-_FSYNC = ("always", "everysec", "no")
+_FSYNC = ("everysec", "always", "no")  # Redis's order, which its error lists
 _POLICIES = (
     "volatile-lru",
     "volatile-lfu",
@@ -723,10 +732,16 @@ SETTINGS: dict[str, Setting] = {
         Setting(
             "repl-backlog-size",
             "repl_backlog_size",
-            _single(lambda t: _memory(t, 1, _LONG_MAX)),
+            # Redis raises a smaller backlog to CONFIG_REPL_BACKLOG_MIN_SIZE.
+            _single(lambda t: max(_memory(t, 1, _LONG_MAX), 16 * 1024)),
             mutable=True,
         ),
-        Setting("repl-backlog-ttl", "repl_backlog_ttl", _single(_count_int), mutable=True),
+        Setting(
+            "repl-backlog-ttl",
+            "repl_backlog_ttl",
+            _single(lambda t: _integer(t, 0, _LONG_MAX)),
+            mutable=True,
+        ),
         *(
             Setting(
                 name,
