@@ -135,3 +135,14 @@ def test_a_missing_file_is_an_input_error(
     assert main(["import", str(tmp_path / "none.rdb"), "--dir", str(tmp_path / "s")]) == 2
     assert "cannot read" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
+
+
+def test_a_directory_given_as_the_file_is_an_input_error_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "server").mkdir()
+    assert main(["import", str(tmp_path / "server"), "--dir", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot read {tmp_path / 'server'}: Is a directory" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "s").exists()

@@ -85,7 +85,9 @@ def _import(args: argparse.Namespace) -> int:
         )
     except TargetNotEmptyError as exc:
         raise InputError(str(exc)) from None
-    except FileNotFoundError as exc:
+    except OSError as exc:  # not found, a directory, not readable
+        if exc.filename != args.file:
+            raise  # not the file's: the command's general handling says it
         raise InputError(f"cannot read {args.file}: {exc.strerror}") from None
     except RDBFileError as exc:
         print(f"snapkv import: error: {args.file}: {exc}", file=sys.stderr)
