@@ -39,7 +39,6 @@ from struct import Struct
 from typing import Any
 
 from snapkv import journal as jr
-from snapkv._frame import FRAME_SIZE
 from snapkv.server.resp.text import to_bytes
 from snapkv.values import hashes, lists, sets, streams, zsets
 
@@ -51,8 +50,8 @@ _MASK = 2**64 - 1
 
 Cmd = tuple[int | None, list[str]]  # the keyspace it runs in (None: any), argv
 #: Where a record's type byte and body begin (the journal's frame), and a SET body's head.
-_TYPE_AT = FRAME_SIZE - 1
-_BODY_AT = FRAME_SIZE
+_TYPE_AT = jr.FRAME_SIZE - 1
+_BODY_AT = jr.FRAME_SIZE
 _SET_BODY = Struct("<IQI")  # db, expire_at, key length
 
 
