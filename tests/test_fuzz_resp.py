@@ -45,7 +45,7 @@ from snapkv.server.resp import (
 )
 
 FUZZ = settings(
-    max_examples=int(os.environ.get("SNAPKV_FUZZ_EXAMPLES", "300")),
+    max_examples=int(os.environ.get("SNAPKV_FUZZ_EXAMPLES", "200")),
     deadline=None,
     derandomize=not os.environ.get("SNAPKV_FUZZ_RANDOM"),
     database=None,
