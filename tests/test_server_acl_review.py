@@ -252,3 +252,33 @@ def test_config_rewrite_writes_the_users_as_redis(tmp_path: Path) -> None:
         server.config.aclfile = str(tmp_path / "users.acl")
         assert server.execute(client, ["CONFIG", "REWRITE"]) == b"+OK\r\n"
         assert not [line for line in conf.read_text().splitlines() if line.startswith("user ")]
+
+
+def test_a_user_deleted_inside_its_exec_leaves_the_rest_to_the_default_users_rules(
+    acl_twin: Any, redis_port: int
+) -> None:
+    """Redis's ACLFreeUserAndKillClients: the client is ``default`` (not logged in) until
+    it closes, so the commands after DELUSER in the same EXEC meet default's rules."""
+    try:
+        setuser(acl_twin, "default", "-set")
+        login(acl_twin, "alice", "+@all", "~*")
+        for argv in (["MULTI"], ["ACL", "DELUSER", "alice"], ["SET", "k", "v"]):
+            acl_twin.same(*argv)
+        acl_twin.server.execute(acl_twin.snapkv, ["EXEC"])
+        with pytest.raises(ConnectionError):  # closed: the rest of EXEC's reply is dropped
+            acl_twin.raw("EXEC")
+        admin = Raw(redis_port)
+        try:
+            theirs = admin("EXISTS", "k")
+        finally:
+            admin.close()
+        assert theirs == b":0\r\n"
+        ours = Client(acl_twin.server)
+        acl_twin.server.add_client(ours)
+        assert acl_twin.server.execute(ours, ["EXISTS", "k"]) == theirs
+    finally:
+        admin = Raw(redis_port)
+        try:
+            admin("ACL", "SETUSER", "default", "+set")
+        finally:
+            admin.close()

@@ -148,11 +148,14 @@ class Acl:
         """Remove user ``name``; its clients are disconnected (``ACLFreeUserAndKillClients``)."""
         if self.users.pop(name, None) is None:
             return False
+        default_open = self.users["default"].unrestricted()
         for client in list(self.server.clients.values()):
             if client.user == name:
+                # Until it closes it is default, not logged in: the rest of an EXEC
+                # that deleted its own user meets default's rules, as in Redis.
                 client.user = "default"
                 client.authenticated = False
-                client.acl_open = True
+                client.acl_open = default_open
                 client.update_plain()
                 if client is current:
                     client.close_after_reply = True
