@@ -459,3 +459,20 @@ def test_an_unreachable_server_exits_1(tmp_path: Path, capsys: pytest.CaptureFix
     status, _, err = _run(capsys, str(tmp_path / "src"), "redis://127.0.0.1:1")
     assert status == 1
     assert "snapkv migrate: error:" in err
+
+
+def test_a_store_into_itself_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with snapkv.open(tmp_path / "src") as store:
+        store["k"] = "v"
+    status, out, err = _run(capsys, str(tmp_path / "src"), str(tmp_path / "." / "src"))
+    assert status == 2, out + err
+    assert "FROM and TO are the same store" in err
+
+
+def test_a_malformed_rdb_file_as_the_source_exits_1_naming_the_offset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "dump.rdb").write_bytes(b"REDIS0009\xfe")
+    status, _, err = _run(capsys, str(tmp_path / "dump.rdb"), str(tmp_path / "dst"))
+    assert status == 1
+    assert f"{tmp_path / 'dump.rdb'}: the input ends early (at byte 10)" in err

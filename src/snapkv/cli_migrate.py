@@ -13,6 +13,7 @@ cluster sent keyspaces it does not have), with nothing written.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import Any
@@ -29,6 +30,7 @@ from snapkv.interop.migrate import (
     parse_db_map,
 )
 from snapkv.interop.migrate_records import Failure, is_server_url
+from snapkv.rdb.file import RDBFileError
 
 __all__ = ["add_migrate_command"]
 
@@ -146,6 +148,13 @@ def _migrate(args: argparse.Namespace) -> int:
     if args.cluster and not is_server_url(args.target):
         print("snapkv migrate: error: --cluster needs a server URL as TO", file=sys.stderr)
         return EXIT_USAGE
+    if _same_place(args.source, args.target):
+        print(
+            f"snapkv migrate: error: FROM and TO are the same store ({args.target}); "
+            "nothing was written",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     meter = _Meter()
     source: Any = None
     target: Any = None
@@ -169,6 +178,10 @@ def _migrate(args: argparse.Namespace) -> int:
     except PlanError as exc:
         print(f"snapkv migrate: error: {exc}; nothing was written", file=sys.stderr)
         return EXIT_USAGE
+    except RDBFileError as exc:  # only FROM is ever read as an RDB file
+        meter.end()
+        print(f"snapkv migrate: error: {args.source}: {exc}", file=sys.stderr)
+        return EXIT_DATA
     except _errors() as exc:
         # A server that does not answer or refuses us, a store that cannot be opened.
         meter.end()
@@ -181,6 +194,14 @@ def _migrate(args: argparse.Namespace) -> int:
     meter.end()
     _print_summary(words, summary)
     return EXIT_OK if summary.ok else EXIT_DATA
+
+
+def _same_place(source: str, target: str) -> bool:
+    """Whether FROM and TO name one store (two spellings of a directory alike): copying a
+    store onto itself would rewrite every key with itself, or duplicate it with --db-map."""
+    if is_server_url(source) or is_server_url(target) or "://" in source or "://" in target:
+        return source.rstrip("/") == target.rstrip("/")
+    return os.path.realpath(source) == os.path.realpath(target)
 
 
 def _errors() -> tuple[type[Exception], ...]:
