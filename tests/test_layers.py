@@ -106,7 +106,7 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.rdb.file_parse",
         "snapkv.rdb.objects",
     },
-    "snapkv.rdb.file_parse": {"snapkv.rdb.objects", "snapkv.rdb.stream_codec"},
+    "snapkv.rdb.file_parse": {"snapkv.rdb.lzf", "snapkv.rdb.objects", "snapkv.rdb.stream_codec"},
     "snapkv.rdb.file": {"snapkv.rdb.crc64", "snapkv.rdb.file_reader", "snapkv.rdb.objects"},
     # Interchange with Redis and Valkey: sources read as recovery reads them, RDB files.
     "snapkv.interop": {"snapkv.interop.source"},
@@ -806,6 +806,7 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.errors",
         "snapkv.interop.migrate",
         "snapkv.interop.migrate_records",
+        "snapkv.rdb.file",  # a malformed RDB file as FROM: its error, with the file named
     },
     "snapkv.__main__": {"snapkv.cli"},
 }
