@@ -432,3 +432,16 @@ def test_redis_py(running: Running, protocol: int) -> None:
             pipe.hset("many", f"f{i}", i)
         pipe.hlen("many")
         assert pipe.execute()[-1] == 200
+
+
+def test_hrandfield_parses_the_count_before_withvalues(twin: Twin) -> None:
+    twin.same("HSET", "h", "f", "v")
+    for argv in (
+        ("HRANDFIELD", "h", "WITHVALUES", "WITHVALUES"),  # the count first: not an integer
+        ("HRANDFIELD", "h", "x", "nope"),
+        ("HRANDFIELD", "h", "1", "nope"),
+        ("HRANDFIELD", "h", "1", "WITHVALUES", "x"),
+        ("HRANDFIELD", "h", "-9223372036854775808", "nope"),
+        ("HRANDFIELD", "nokey", "abc", "WITHVALUES"),
+    ):
+        twin.same(*argv)

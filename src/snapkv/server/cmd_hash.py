@@ -195,18 +195,15 @@ def hrandfield(client: Client, argv: list[str]) -> bytes:
             missed(client, argv[1])
             return client.null
         return bulk(picked[0])
-    with_values = False
-    if len(argv) == 4:
-        if argv[3].lower() != "withvalues":
-            raise CommandError(ERR_SYNTAX)
-        with_values = True
-    elif len(argv) > 4:
-        raise CommandError(ERR_SYNTAX)
+    # Redis parses the count before it looks at WITHVALUES.
     count = parse_int(argv[2])
     if count < -_LONG_MAX:
         raise CommandError(
             f"ERR value is out of range, value must between {-_LONG_MAX} and {_LONG_MAX}"
         )
+    if len(argv) > 4 or (len(argv) == 4 and argv[3].lower() != "withvalues"):
+        raise CommandError(ERR_SYNTAX)
+    with_values = len(argv) == 4
     if with_values and not -(_LONG_MAX // 2) <= count <= _LONG_MAX // 2:
         raise CommandError("ERR value is out of range")
     if len(view):
