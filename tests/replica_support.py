@@ -85,33 +85,54 @@ class Replica:
 
 
 def dump_state(client: redis.Redis, databases: int = 16) -> dict[int, dict[str, Any]]:
-    """Every key of every keyspace: its type, value and absolute expiry (PEXPIRETIME)."""
+    """Every key of every keyspace: its type, value and absolute expiry (PEXPIRETIME).
+
+    Pipelined (three round trips a keyspace), so a few thousand keys take
+    milliseconds. A stream is its entries, last ID, entries-added,
+    max-deleted ID and length.
+    """
     state: dict[int, dict[str, Any]] = {}
     for db in range(databases):
         client.execute_command("SELECT", db)
+        names = sorted(client.scan_iter(count=1000))
+        if not names:
+            continue
+        # Each pipeline selects the keyspace itself: it may hold another connection.
+        with client.pipeline(transaction=False) as pipe:
+            pipe.execute_command("SELECT", db)
+            for key in names:
+                pipe.type(key)
+            kinds = pipe.execute()[1:]
+        with client.pipeline(transaction=False) as pipe:
+            pipe.execute_command("SELECT", db)
+            for key, kind in zip(names, kinds, strict=True):
+                if kind == "string":
+                    pipe.get(key)
+                elif kind == "hash":
+                    pipe.hgetall(key)
+                elif kind == "list":
+                    pipe.lrange(key, 0, -1)
+                elif kind == "set":
+                    pipe.smembers(key)
+                elif kind == "zset":
+                    pipe.zrange(key, 0, -1, withscores=True)
+                elif kind == "stream":
+                    pipe.xrange(key)
+                    pipe.xinfo_stream(key)
+                else:
+                    raise AssertionError(f"{key}: type {kind}")
+                pipe.pexpiretime(key)
+            replies = iter(pipe.execute()[1:])
         keys: dict[str, Any] = {}
-        for key in client.scan_iter(count=1000):
-            kind = client.type(key)
-            value: Any
-            if kind == "string":
-                value = client.get(key)
-            elif kind == "hash":
-                value = client.hgetall(key)
-            elif kind == "list":
-                value = client.lrange(key, 0, -1)
-            elif kind == "set":
-                value = sorted(client.smembers(key))
-            elif kind == "zset":
-                value = client.zrange(key, 0, -1, withscores=True)
+        for key, kind in zip(names, kinds, strict=True):
+            value: Any = next(replies)
+            if kind == "set":
+                value = sorted(value)
             elif kind == "stream":
-                entries = client.xrange(key)
-                info = client.xinfo_stream(key)
-                value = (entries, info["last-generated-id"], info["entries-added"])
+                info = next(replies)
+                value = (value, info["last-generated-id"], info["entries-added"])
                 value += (info["max-deleted-entry-id"], info["length"])
-            else:
-                raise AssertionError(f"{key}: type {kind}")
-            keys[key] = (kind, value, client.pexpiretime(key))
-        if keys:
-            state[db] = keys
+            keys[key] = (kind, value, next(replies))
+        state[db] = keys
     client.execute_command("SELECT", 0)
     return state
