@@ -521,6 +521,7 @@ ALLOWED: dict[str, set[str]] = {
     # How long commands take: slow log thresholds, latency monitor, histograms.
     "snapkv.server.latency": {
         "snapkv.server.client",  # types only
+        "snapkv.server.monitor",  # AUTH's and HELLO's secrets, kept out of the slow log
         "snapkv.server.state",  # types only
         "snapkv.server.table",
     },

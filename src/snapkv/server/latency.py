@@ -43,7 +43,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from snapkv.server.monitor import redact
 from snapkv.server.table import Command, SlowLog
+
+#: What the slow log shows for a secret argument.
+REDACTED = "(redacted)"
 
 if TYPE_CHECKING:
     from snapkv.server.client import Client
@@ -128,7 +132,7 @@ class Latency:
         slower_than = config.slowlog_log_slower_than
         if 0 <= slower_than <= usec and not cmd.skip_slowlog:
             self.slowlog.max_len = config.slowlog_max_len
-            self.slowlog.add(argv, took, client.addr, client.name)
+            self.slowlog.add(redacted(argv), took, client.addr, client.name)
         threshold = config.latency_monitor_threshold
         if threshold and usec // 1000 >= threshold:
             self.add_sample("fast-command" if "fast" in cmd.flags else "command", usec // 1000)
@@ -229,3 +233,29 @@ def _cumulative(histogram: dict[int, int]) -> dict[int, int]:
         previous = seen
         power += 1
     return out
+
+
+#: Settings whose CONFIG SET value Redis 7.0 hides (its ``SENSITIVE_CONFIG``).
+_SECRET_SETTINGS = frozenset(
+    {"requirepass", "masterauth", "tls-key-file-pass", "tls-client-key-file-pass"}
+)
+
+
+def redacted(argv: list[str]) -> list[str]:
+    """``argv`` as the slow log keeps it: its secrets ``(redacted)``, the rest as sent.
+
+    As Redis 7.0's ``redactClientCommandArgument``: AUTH's and HELLO AUTH's
+    credentials (:func:`snapkv.server.monitor.redact`), the value of each
+    sensitive setting in CONFIG SET (wherever the pair stands: the safe side
+    of Redis, which stops at the first unknown name); ACL SETUSER redacts
+    its own arguments in place before they get here.
+    """
+    name = argv[0].lower()
+    if name in ("auth", "hello"):
+        hidden = redact(argv)
+    elif name == "config" and len(argv) > 3 and argv[1].lower() == "set":
+        pairs = range(2, len(argv) - 1, 2)
+        hidden = {i + 1 for i in pairs if argv[i].lower() in _SECRET_SETTINGS}
+    else:
+        return argv
+    return [REDACTED if i in hidden else arg for i, arg in enumerate(argv)]

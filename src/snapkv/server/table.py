@@ -386,13 +386,9 @@ class SlowLog:
     def add(self, argv: list[str], seconds: float, addr: str, name: str) -> None:
         """Log ``argv``, which took ``seconds``.
 
-        Passwords never reach the log: the arguments of AUTH, HELLO and
-        CONFIG SET are replaced by ``(redacted)`` (Redis redacts just the
-        secret ones; all of them is the safe side).
+        The caller has replaced its secrets by ``(redacted)`` already
+        (:func:`snapkv.server.latency.redacted`).
         """
-        if argv[0].lower() in ("auth", "hello", "config"):
-            keep = 2 if argv[0].lower() == "config" else 1
-            argv = argv[:keep] + ["(redacted)"] * (len(argv) - keep)
         kept = argv[:SLOWLOG_MAX_ARGS]
         if len(argv) > SLOWLOG_MAX_ARGS:
             kept[-1] = f"... ({len(argv) - SLOWLOG_MAX_ARGS + 1} more arguments)"
