@@ -457,3 +457,23 @@ def test_type_22_is_valkeys_hash_only_in_a_valkey_file() -> None:
     with pytest.raises(RDBFileError, match="RDB type 22 is not one snapkv reads") as caught:
         read(rdb_file(12, body))
     assert caught.value.offset == 11
+
+
+def test_a_length_past_the_files_end_is_refused_before_reading_up_to_it(tmp_path: Path) -> None:
+    """A corrupt length near the start of a large file: refused at once, the file not read."""
+    filler = b"".join(b"\x00" + string(b"k%d" % i) + string(b"v" * 50) for i in range(20_000))
+    claim = b"\x00\x01k\x80\x7f\xff\xff\xf0"  # a string of about 2 GiB
+    path = tmp_path / "dump.rdb"
+    path.write_bytes(rdb_file(9, claim + filler))
+    with path.open("rb") as file:
+        with pytest.raises(RDBFileError, match="past the file's end at byte 1168916") as caught:
+            list(RDBReader(file, chunk=4096))
+        assert file.tell() < 64 * 1024  # of about 1.2 MB
+    assert str(caught.value).startswith("2147483632 bytes wanted: 2147483632 bytes from here")
+    assert caught.value.offset == 17
+    counted = bytearray(rdb_file(9, b"\x01\x01k\x80\x7f\xff\xff\xf0" + filler))  # a list
+    path.write_bytes(bytes(counted))
+    with path.open("rb") as file:
+        with pytest.raises(RDBFileError, match=r"2147483632 list elements: .* past the file's"):
+            list(RDBReader(file, chunk=4096))
+        assert file.tell() < 64 * 1024

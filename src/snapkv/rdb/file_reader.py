@@ -159,9 +159,19 @@ class RDBReader:
             try:
                 result, end = parse(w.data, self._pos, len(w.data))
             except RDBError as exc:
-                if exc.short and w.more(max(len(w.data) - self._pos, 1)):
-                    continue
                 message = str(exc).rsplit(" (at byte ", 1)[0]
+                beyond = (
+                    exc.needed is not None and w.size is not None and (w.base + exc.needed > w.size)
+                )
+                if beyond:  # a length past the file's end: refused before reading up to it
+                    assert exc.needed is not None
+                    message = (
+                        f"{message.split(',')[0].split(' cannot fit')[0]}: "
+                        f"{exc.needed - exc.offset} bytes from here, "
+                        f"past the file's end at byte {w.size}"
+                    )
+                elif exc.short and w.more(max(len(w.data) - self._pos, 1)):
+                    continue
                 raise RDBFileError(message, w.base + exc.offset) from None
             self._pos = end
             return result

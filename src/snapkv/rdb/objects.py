@@ -89,12 +89,18 @@ _NOT_A_DOUBLE = re.compile(r"[\s_]")
 class RDBError(ValueError):
     """Malformed serialized data; ``offset`` is the byte of the input where it was found."""
 
-    def __init__(self, message: str, offset: int, *, short: bool = False) -> None:
+    def __init__(
+        self, message: str, offset: int, *, short: bool = False, needed: int | None = None
+    ) -> None:
         super().__init__(f"{message} (at byte {offset})")
         self.offset = offset
         #: Whether the input ran out (more bytes might make it whole): a file
         #: reader that holds only part of the file reads on, then tries again.
         self.short = short
+        #: With ``short``, where the input would have to reach at least (when a length
+        #: said it): a file reader refuses at once what its file is too short for,
+        #: instead of reading gigabytes a corrupt length claims.
+        self.needed = needed
 
 
 class EmptyValue(RDBError):
@@ -138,8 +144,15 @@ class _Reader:
         #: Where the last string's bytes start in ``data`` (-1: it was not stored as is).
         self.raw_at = -1
 
-    def fail(self, message: str, at: int | None = None, *, short: bool = False) -> NoReturn:
-        raise RDBError(message, self.pos if at is None else at, short=short)
+    def fail(
+        self,
+        message: str,
+        at: int | None = None,
+        *,
+        short: bool = False,
+        needed: int | None = None,
+    ) -> NoReturn:
+        raise RDBError(message, self.pos if at is None else at, short=short, needed=needed)
 
     def empty(self, message: str, at: int) -> NoReturn:
         """A container of no elements, whole: its value ends at the cursor."""
@@ -147,7 +160,11 @@ class _Reader:
 
     def take(self, size: int) -> bytes:
         if size > self.end - self.pos:
-            self.fail(f"{size} bytes wanted, {self.end - self.pos} left", short=True)
+            self.fail(
+                f"{size} bytes wanted, {self.end - self.pos} left",
+                short=True,
+                needed=self.pos + size,
+            )
         start = self.pos
         self.pos += size
         return self.data[start : self.pos]
@@ -184,7 +201,10 @@ class _Reader:
             self.empty(f"an empty {what} (Redis refuses one too)", at)
         if value * least > self.end - self.pos:
             self.fail(
-                f"{value} {what} elements cannot fit in {self.end - self.pos} bytes", at, short=True
+                f"{value} {what} elements cannot fit in {self.end - self.pos} bytes",
+                at,
+                short=True,
+                needed=self.pos + value * least,
             )
         return value
 
