@@ -73,9 +73,7 @@ EXCLUDED = {
 }
 #: Commands that hang today (a bug each, reported to their module's owner): not run, so the
 #: suite does not hang with them; each must go once fixed (the test below then runs it).
-KNOWN_HANGS = {
-    "memory|doctor": "cmd_object.dataset_estimate takes the Store's lock, then iter(db) again",
-}
+KNOWN_HANGS: dict[str, str] = {}
 #: Commands whose time is not the request's own, and why.
 UNTIMED = {
     "memory|purge": "a full gc.collect(): its time is the size of the whole (test) process's heap",

@@ -478,3 +478,10 @@ def test_swapdb_and_flushall_carry_the_times_along(twin: Twin) -> None:
     assert access is not None and not any(access.times.values())
     run(me, ["SET", "a", "3"])
     assert idle(twin, "a") == 0
+
+
+def test_memory_doctor_answers_with_keys_that_expire(twin: Any) -> None:
+    """MEMORY DOCTOR over keys with expiry times: it once took the Store's lock twice (a hang)."""
+    twin.same("SET", "k", "v", "PX", "100000")
+    ours, _ = twin("MEMORY", "DOCTOR")
+    assert ours.startswith(b"$")

@@ -149,12 +149,6 @@ def test_sequence_matches_redis(twin: Any, resp: str, sequence: int) -> None:
         twin.same(*argv)
 
 
-def test_dump_of_a_stream_is_refused_never_a_wrong_payload(twin: Any) -> None:
-    twin.same("XADD", "s", "1-0", "a", "b")
-    ours, _ = twin("DUMP", "s")
-    assert ours == b"-ERR DUMP of a stream is not supported by snapkv\r\n"
-
-
 def test_type_and_object_encoding_name_stream(twin: Any) -> None:
     twin.same("XADD", "s", "1-0", "a", "b")
     assert twin.same("TYPE", "s") == b"+stream\r\n"

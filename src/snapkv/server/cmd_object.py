@@ -374,8 +374,10 @@ def dataset_estimate(client: Client, keys_per_db: int = 16) -> int:
         count = len(db)
         if not count:
             continue
-        with db._store._lock:  # a dict must not change while it is iterated
-            first = list(itertools.islice(iter(db), keys_per_db))
+        # The entries dict must not change while it is iterated; iter(db) would
+        # copy every key (and take this same, non-reentrant lock).
+        with db._store._lock:
+            first = list(itertools.islice(db._space[0], keys_per_db))
         sizes = [
             size
             for key in first
