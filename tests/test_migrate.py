@@ -476,3 +476,18 @@ def test_a_malformed_rdb_file_as_the_source_exits_1_naming_the_offset(
     status, _, err = _run(capsys, str(tmp_path / "dump.rdb"), str(tmp_path / "dst"))
     assert status == 1
     assert f"{tmp_path / 'dump.rdb'}: the input ends early (at byte 10)" in err
+
+
+def test_a_target_that_held_keys_before_is_said(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with snapkv.open(tmp_path / "src") as store:
+        store["k"] = "new"
+    with snapkv.open(tmp_path / "dst") as store:
+        store["k"] = "old"
+        store["mine"] = "kept"
+    status, out, err = _run(capsys, str(tmp_path / "src"), str(tmp_path / "dst"))
+    assert status == 0, out + err
+    assert "note: the target held keys before the copy (db0: 2)" in out
+    status, out, _ = _run(capsys, str(tmp_path / "src"), str(tmp_path / "dst"), "--resume")
+    assert status == 0 and "held keys before" not in out  # a resume expects them

@@ -248,6 +248,12 @@ def _print_summary(target: str, summary: Summary) -> None:
     )
     for db, n in summary.counts.items():
         print(f"  keyspace {db} -> {summary.plan[db]}: {n:,} keys")
+    if summary.held_before:
+        held = ", ".join(f"db{db}: {n:,}" for db, n in sorted(summary.held_before.items()))
+        print(
+            f"note: the target held keys before the copy ({held}); any of the same name as "
+            "a source key was replaced"
+        )
     if summary.identical:
         print(f"skipped {summary.identical:,} keys already there, identical (--resume)")
     if summary.expired:

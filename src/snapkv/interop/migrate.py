@@ -126,6 +126,9 @@ class Summary:
     verified: int | None = None
     mismatches: list[Failure] = field(default_factory=list)
     count_notes: list[str] = field(default_factory=list)
+    #: Keys the target held before the copy, per target keyspace written to (without
+    #: ``resume``): a key of the same name there was replaced, which the user should know.
+    held_before: dict[int, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -268,6 +271,8 @@ def migrate(
         summary.counts, options.db_map, cluster_databases, store_databases
     )
     total = sum(summary.counts.values())
+    if target is not None and not options.resume:
+        summary.held_before = _held(target, set(summary.plan.values()))
     merged = _Merged(summary.plan)
     collisions: list[Failure] = []  # never written, so not taken off ``written`` below
     for page in source.read():
@@ -305,6 +310,16 @@ def migrate(
         verify(source, target, summary, options.verify_sample)
         summary.verify_seconds = time.monotonic() - started
     return summary
+
+
+def _held(target: Target, written_to: set[int]) -> dict[int, int]:
+    """Keys the target holds in the keyspaces the copy writes to; ``{}`` when it cannot say
+    (a user without INFO, which is @dangerous): a note, never a reason to stop."""
+    try:
+        counts = target.keyspace_counts()
+    except Exception:  # redis-py's errors are optional here; the copy reports its own
+        return {}
+    return {db: n for db, n in counts.items() if db in written_to and n}
 
 
 class _Merged:
