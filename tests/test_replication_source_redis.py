@@ -244,6 +244,9 @@ def test_wait_counts_replicas_that_acknowledged_and_times_out_with_the_count(
     assert time.monotonic() - started >= 0.19
     with pytest.raises(redis.ResponseError, match="timeout is negative"):
         r.execute_command("WAIT", 1, -1)
+    listed = r.execute_command("CLIENT", "LIST", "TYPE", "replica")
+    assert listed.count("\n") == 1 and " flags=S " in listed  # the replica, as Redis lists it
+    assert "flags=S" not in r.execute_command("CLIENT", "LIST", "TYPE", "normal")
 
 
 def test_replicaof_no_one_is_ok_and_a_primary_is_refused(serve: Callable[..., Running]) -> None:

@@ -206,6 +206,7 @@ class Primary:
 
     def attach(self, client: Client, link: Link, replid: str | None, offset: int) -> bytes:
         """SYNC (``replid`` None) or PSYNC: the reply, and the replica registered."""
+        client.replica = True  # CLIENT LIST: flags=S, TYPE replica
         backlog = self.backlog
         if replid is not None and backlog is not None and backlog.can_continue(replid, offset):
             with self._mutex:
