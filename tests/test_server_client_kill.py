@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
+from conftest import Twin
 from support import wait_until
 from test_server_e2e import Running, serve  # noqa: F401 - the fixture
 
@@ -45,3 +46,18 @@ def test_type_filters_name_what_each_client_is(serve: Callable[..., Running]) ->
     assert admin.execute_command("CLIENT", "KILL", "TYPE", "pubsub") == 1
     assert admin.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes") == 0
     subscriber.close()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("CLIENT", "KILL", "MAXAGE", "0"),  # Redis 7.4's filter: 7.0 knows no such option
+        ("CLIENT", "KILL", "SKIPME", "no", "MAXAGE", "1"),
+        ("CLIENT", "LIST", "ID", "0", "-5"),  # no such client: nothing listed, no error
+        ("CLIENT", "LIST", "ID", "x"),
+        ("CLIENT", "KILL", "ID", "0"),
+        ("CLIENT", "KILL", "TYPE", "nosuch"),
+    ],
+)
+def test_filters_refused_as_redis_7_0_refuses_them(twin: Twin, argv: tuple[str, ...]) -> None:
+    twin.same(*argv)

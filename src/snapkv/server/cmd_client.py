@@ -23,7 +23,6 @@ from snapkv.server.client_info import client_type, info_line
 from snapkv.server.cmd_connection import valid_name
 from snapkv.server.resp.writer import OK, SimpleString, bulk, integer
 from snapkv.server.table import (
-    ERR_NOT_INT,
     ERR_SYNTAX,
     CommandError,
     command,
@@ -97,9 +96,7 @@ def client_list(client: Client, argv: list[str]) -> bytes:
         elif option == "id" and len(argv) >= 4:
             ids = set()
             for text in argv[3:]:
-                value = parse_int(text, "ERR Invalid client ID")
-                if value <= 0:
-                    raise CommandError("ERR Invalid client ID")
+                value = parse_int(text, "ERR Invalid client ID")  # 0 or less: no such client
                 ids.add(value)
             clients = [c for c in clients if c.id in ids]
         else:
@@ -125,7 +122,6 @@ def client_kill(client: Client, argv: list[str]) -> bytes:
     wanted_id: int | None = None
     addr: str | None = None
     laddr: str | None = None
-    max_age: int | None = None
     user: str | None = None
     for i in range(2, len(argv), 2):
         option, value = argv[i].lower(), argv[i + 1]
@@ -150,9 +146,7 @@ def client_kill(client: Client, argv: list[str]) -> bytes:
             if value.lower() not in ("yes", "no"):
                 raise CommandError(ERR_SYNTAX)
             skip_me = value.lower() == "yes"
-        elif option == "maxage":
-            max_age = parse_int(value, ERR_NOT_INT)
-        else:
+        else:  # MAXAGE too: Redis 7.4's, a syntax error in 7.0
             raise CommandError(ERR_SYNTAX)
     victims = [
         c
@@ -162,15 +156,10 @@ def client_kill(client: Client, argv: list[str]) -> bytes:
         and (wanted_id is None or c.id == wanted_id)
         and (addr is None or c.addr == addr)
         and (laddr is None or c.laddr == laddr)
-        and (max_age is None or _age(c) >= max_age)
         and not (skip_me and c is client)
     ]
     _kill(client, victims)
     return integer(len(victims))
-
-
-def _age(client: Client) -> int:
-    return int(time.monotonic() - client.created)
 
 
 def _kill(me: Client, victims: list[Client]) -> None:
