@@ -327,6 +327,20 @@ def test_an_empty_multibulk_then_a_cut_command_is_not_taken_for_a_boundary(
     assert parse_in_pieces(kind, [b"*0\r\n*1\r\n$4\r\nP", b"ING\r\n"]) == ([["PING"]], "")
 
 
+@pytest.mark.parametrize("kind", KINDS, ids=[k.__name__ for k in KINDS])
+def test_a_read_that_ends_right_after_a_bulk_keeps_its_command_open(
+    kind: type[PythonParser],
+) -> None:
+    # The Python parser had consumed every byte (its arguments so far kept apart),
+    # and hiredis's fast path took the next read for the start of a new command.
+    data = b"*2\r\n$4\r\nPING\r\n*1\r\n$4\r\nPING\r\n"
+    assert parse_in_pieces(kind, [data[:14], data[14:]]) == (
+        [],
+        "Protocol error: expected '$', got '*'",
+    )
+    assert parse_in_pieces(kind, [b"*2\r\n$4\r\nECHO\r\n", b"*1\r\n$1\r\nx\r\n"])[0] == []
+
+
 @pytest.mark.parametrize(
     "data",
     [data for data, _ in NUL_WAITS]

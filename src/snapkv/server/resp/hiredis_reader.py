@@ -75,6 +75,7 @@ class HiredisParser(PythonParser):
         """Add ``data`` and return the commands it completed."""
         if (
             self._size
+            or self._args is not None  # inside a command whose bulks so far were all read
             or self.unauthenticated
             or not data
             or data[0] != _STAR
