@@ -282,3 +282,32 @@ def test_a_user_deleted_inside_its_exec_leaves_the_rest_to_the_default_users_rul
             admin("ACL", "SETUSER", "default", "+set")
         finally:
             admin.close()
+
+
+def test_a_nopass_window_does_not_log_in_a_client_for_good(acl_twin: Any, redis_port: int) -> None:
+    """Redis asks "is a login needed" at each command: while ``default`` is nopass a
+    client that never logged in may run commands, and once it has a password again
+    that client needs AUTH again (Redis's ``authRequired``)."""
+    ours_admin = Client(acl_twin.server)
+    acl_twin.server.add_client(ours_admin)
+    theirs_admin = Raw(redis_port)
+
+    def admin(*argv: str) -> None:
+        assert acl_twin.server.execute(ours_admin, list(argv)) == theirs_admin(*argv)
+
+    try:
+        admin("CONFIG", "SET", "requirepass", "pw")
+        acl_twin.same("RESET")
+        acl_twin.same("GET", "k")
+        admin("CONFIG", "SET", "requirepass", "")
+        acl_twin.same("GET", "k")
+        admin("CONFIG", "SET", "requirepass", "pw2")
+        acl_twin.same("GET", "k")
+        acl_twin.same("ACL", "WHOAMI")
+        acl_twin.same("AUTH", "pw2")
+        admin("CONFIG", "SET", "requirepass", "")
+        admin("CONFIG", "SET", "requirepass", "pw3")
+        acl_twin.same("GET", "k")  # logged in by AUTH: stays
+    finally:
+        admin("CONFIG", "SET", "requirepass", "")
+        theirs_admin.close()

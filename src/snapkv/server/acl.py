@@ -84,6 +84,8 @@ class Acl:
         self._declared: dict[str, Command] = {}
         #: The client whose EXEC is running its queue (a failed AUTH there is ``multi``).
         self.in_exec: Client | None = None
+        #: Clients let in only while ``default`` is nopass (see _nopass_window), by id.
+        self._nopass_only: set[int] = set()
         self._with_keys: dict[str, bool] = {}
         self.log = AclLog()
         self.users: dict[str, User] = {}
@@ -138,11 +140,36 @@ class Acl:
         self.users[user.name] = user
         if old is not None:
             self._kill_subscribers(old, user, current)
-        if user.name == "default" and user.enabled and user.nopass:
+        if user.name == "default":
+            self._nopass_window(user.enabled and user.nopass)
+        self.refresh(user.name)
+
+    def _nopass_window(self, open_: bool) -> None:
+        """Redis asks ``authRequired`` at each command: while ``default`` is on and
+        nopass, a client that never logged in runs commands; once it is not, that
+        client needs AUTH again. Such clients are let in for the window only."""
+        if open_:
             for client in self.server.clients.values():
                 if client.user == "default" and not client.authenticated:
-                    client.authenticated = True  # Redis: no AUTH is required any more
-        self.refresh(user.name)
+                    client.authenticated = True
+                    client.update_plain()
+                    self._nopass_only.add(client.id)
+            return
+        if not self._nopass_only:
+            return
+        for client in self.server.clients.values():
+            if client.id in self._nopass_only and client.user == "default":
+                client.authenticated = False
+                client.update_plain()
+        self._nopass_only.clear()
+
+    def login_default(self, client: Client) -> None:
+        """RESET: ``client`` is ``default``, logged in if it needs no password (for good)."""
+        self._nopass_only.discard(client.id)
+        client.user = "default"
+        client.authenticated = self.default_open()
+        client.acl_open = self.users["default"].unrestricted()
+        client.update_plain()
 
     def delete(self, name: str, current: Client | None = None) -> bool:
         """Remove user ``name``; its clients are disconnected (``ACLFreeUserAndKillClients``)."""
@@ -269,6 +296,7 @@ class Acl:
             self.note(client, AUTH, "multi" if in_multi else "toplevel", word, username)
             return False
         assert user is not None
+        self._nopass_only.discard(client.id)
         client.authenticated = True
         client.user = username
         client.acl_open = user.unrestricted()

@@ -67,10 +67,7 @@ def reset(client: Client, argv: list[str]) -> bytes:
         client.tracking.disable(client)
     client.select(0)
     client.set_resp(2)
-    acl = registry(client.server)
-    client.user = "default"
-    client.authenticated = acl.default_open()
-    client.acl_open = acl.users["default"].unrestricted()
+    registry(client.server).login_default(client)
     client.multi = None
     client.multi_failed = False
     client.unwatch()
