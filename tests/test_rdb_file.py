@@ -338,8 +338,10 @@ def test_a_key_twice_in_one_keyspace_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "dump.rdb"
     with path.open("wb") as file:
         write_rdb(file.write, [(0, 2, 0, [("k", "1", None), ("k", "2", None)])])
-    with pytest.raises(RDBFileError, match="'k' appears twice"):
+    with pytest.raises(RDBFileError, match="'k' appears twice") as caught:
         read_spaces(str(path), ImportReport(str(path), "-"))
+    second = path.read_bytes().rindex(b"\x00\x01k")  # the second key's entry
+    assert second < caught.value.offset <= path.stat().st_size
 
 
 def test_an_import_that_another_import_finished_before_is_refused(tmp_path: Path) -> None:

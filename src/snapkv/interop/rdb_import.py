@@ -94,7 +94,8 @@ def read_spaces(path: str, report: ImportReport, *, skip_unsupported: bool = Fal
                 space = spaces[db] = ({}, {})
             entries, expires = space
             if key in entries or key in expires:
-                raise RDBFileError(f"key {key!r} appears twice in db {db}", 0)
+                at = reader.position
+                raise RDBFileError(f"key {key!r} appears twice in db {db} (before byte {at})", at)
             if expire_at_ms is not None:
                 if expire_at_ms <= now_ms:
                     report.expired += 1

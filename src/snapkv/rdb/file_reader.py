@@ -131,6 +131,11 @@ class RDBReader:
         self._w = _Window(source, chunk, _size_of(source))
         self._pos = 0
 
+    @property
+    def position(self) -> int:
+        """The file offset parsing has reached: every key yielded so far ends at or before it."""
+        return self._w.base + self._pos
+
     # -- primitives over the window ---------------------------------------
 
     def _fail(self, message: str, at: int) -> RDBFileError:
