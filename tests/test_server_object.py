@@ -444,6 +444,21 @@ def test_freq_is_an_lfu_counter_under_an_lfu_policy(twin: Twin) -> None:
         run(me, ["CONFIG", "SET", "maxmemory-policy", "noeviction"])
 
 
+def test_a_key_made_under_an_lfu_policy_starts_at_lfu_init(twin: Twin) -> None:
+    """Creating a key is no use of it (Redis's lookup finds nothing to touch): 5, then 6."""
+    try:
+        twin.same("CONFIG", "SET", "maxmemory-policy", "allkeys-lfu")
+        for argv in (["SET", "n", "v"], ["RPUSH", "l", "a"], ["SET", "n2", "v"], ["DEL", "n2"]):
+            twin.same(*argv)
+        twin.same("SET", "n2", "again")  # made anew: its old counter is gone
+        for key in ("n", "l", "n2"):
+            twin.same("OBJECT", "FREQ", key)
+        twin.same("GET", "n")  # from 5 the first use always counts
+        twin.same("OBJECT", "FREQ", "n")
+    finally:
+        twin.same("CONFIG", "SET", "maxmemory-policy", "noeviction")
+
+
 def test_entries_of_deleted_keys_are_dropped(twin: Twin) -> None:
     from snapkv.server.access import access_of
 
@@ -480,7 +495,7 @@ def test_swapdb_and_flushall_carry_the_times_along(twin: Twin) -> None:
     assert idle(twin, "a") == 0
 
 
-def test_memory_doctor_answers_with_keys_that_expire(twin: Any) -> None:
+def test_memory_doctor_answers_with_keys_that_expire(twin: Twin) -> None:
     """MEMORY DOCTOR over keys with expiry times: it once took the Store's lock twice (a hang)."""
     twin.same("SET", "k", "v", "PX", "100000")
     ours, _ = twin("MEMORY", "DOCTOR")

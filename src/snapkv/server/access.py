@@ -84,9 +84,17 @@ class Access:
             self.prune(server, db_index)
 
     def count(self, server: ServerState, db_index: int, keys: list[str]) -> None:
-        """One more use of each of ``keys`` on its LFU counter (Redis's ``updateLFU``)."""
+        """One more use of each of ``keys`` on its LFU counter (Redis's ``updateLFU``).
+
+        A key not there (yet) is not used: Redis's lookup finds nothing to
+        touch, and a key the command makes starts at ``LFU_INIT``.
+        """
         counters = self.counters.setdefault(db_index, {})
+        db = server.keyspaces[db_index]
         for key in keys:
+            if key not in db:
+                counters[key] = [LFU_INIT, _minutes()]
+                continue
             entry = counters.setdefault(key, [LFU_INIT, _minutes()])
             entry[0] = _incremented(server, _decayed(server, entry))
             entry[1] = _minutes()
