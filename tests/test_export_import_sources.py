@@ -4,6 +4,8 @@ the same code path as ``s3://``)."""
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ import snapkv
 from snapkv.cli import main
 from snapkv.interop import iter_entries, source
 from snapkv.interop.rdb_export import export_rdb
+from snapkv.interop.rdb_import import TargetNotEmptyError, import_rdb
 from snapkv.rdb.file import RDBReader, write_rdb
 from snapkv.values import hashes, lists
 
@@ -146,3 +149,32 @@ def test_a_directory_given_as_the_file_is_an_input_error_not_a_traceback(
     assert f"cannot read {tmp_path / 'server'}: Is a directory" in err
     assert "Traceback" not in err
     assert not (tmp_path / "s").exists()
+
+
+def test_an_import_to_a_prefix_another_import_filled_meanwhile_is_refused(
+    tmp_path: Path,
+) -> None:
+    """Both saw an empty prefix; the one that claims it second must not publish over the first."""
+    pytest.importorskip("obstore")
+    url = f"file://{tmp_path}/bucket/prefix"
+    first = tmp_path / "first.rdb"
+    with first.open("wb") as file:
+        write_rdb(file.write, [(0, 1, 0, [("first", "1", None)])])
+    fifo = tmp_path / "slow.rdb"
+    os.mkfifo(fifo)
+    outcome: list[object] = []
+
+    def slow_import() -> None:
+        try:
+            outcome.append(import_rdb(str(fifo), url=url))
+        except Exception as exc:  # the test reads it
+            outcome.append(exc)
+
+    thread = threading.Thread(target=slow_import)
+    thread.start()
+    with fifo.open("wb") as writer:  # opens once the slow import checked the prefix
+        import_rdb(str(first), url=url)
+        write_rdb(writer.write, [(0, 1, 0, [("second", "2", None)])])
+    thread.join(timeout=60)
+    assert isinstance(outcome[0], TargetNotEmptyError), outcome
+    assert {e.key: e.value for e in iter_entries(url)} == {"first": "1"}

@@ -152,7 +152,11 @@ def _target(directory: str | None, url: str | None) -> Medium:
         from snapkv.objstore.medium import ObjectMedium  # noqa: PLC0415 - the cloud extra
 
         _refuse_non_empty_prefix(url)
-        return ObjectMedium.from_url(url)
+        claimed = ObjectMedium.from_url(url)
+        if claimed.generations():  # again under the claim: another import may have been first
+            claimed.close()
+            raise TargetNotEmptyError(f"{url} already holds a store: import into a new prefix")
+        return claimed
     from snapkv.media.file import FileMedium  # noqa: PLC0415
 
     assert directory is not None
