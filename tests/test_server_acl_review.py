@@ -311,3 +311,26 @@ def test_a_nopass_window_does_not_log_in_a_client_for_good(acl_twin: Any, redis_
     finally:
         admin("CONFIG", "SET", "requirepass", "")
         theirs_admin.close()
+
+
+def test_a_failed_acl_save_says_why_in_the_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ACL SAVE's error sends the operator to the server log, which must then say why."""
+    aclfile = tmp_path / "users.acl"
+    aclfile.write_text("user default on nopass ~* &* +@all\n")
+    with Store() as store:
+        server = Dispatcher(store, Config(port=0, aclfile=str(aclfile)))
+        client = Client(server)
+        server.add_client(client)
+        server.config.aclfile = str(tmp_path / "gone" / "users.acl")
+        with caplog.at_level("WARNING", logger="snapkv.server"):
+            reply = server.execute(client, ["ACL", "SAVE"])
+    assert reply == (
+        b"-ERR There was an error trying to save the ACLs. Please check the server logs "
+        b"for more information\r\n"
+    )
+    assert any(
+        "gone/users.acl" in r.getMessage() and "No such file" in r.getMessage()
+        for r in caplog.records
+    )

@@ -7,6 +7,7 @@ and the log are :mod:`snapkv.server.acl`'s, the rules
 
 from __future__ import annotations
 
+import logging
 import secrets
 from typing import TYPE_CHECKING, Final
 
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from snapkv.server.client import Client
 
 __all__: list[str] = []
+
+log = logging.getLogger("snapkv.server")
 
 _SRV = "server"
 _ADMIN = "admin noscript loading stale"
@@ -237,7 +240,9 @@ def acl_save(client: Client, argv: list[str]) -> bytes:
         raise CommandError(_NO_FILE)
     try:
         save_file(registry(client.server), path)
-    except OSError:
+    except OSError as exc:
+        # The reply sends the operator to the log: say there what failed, and where.
+        log.warning("ACL SAVE: writing '%s' failed: %s", path, exc.strerror or exc)
         raise CommandError(
             "ERR There was an error trying to save the ACLs. Please check the server logs "
             "for more information"
