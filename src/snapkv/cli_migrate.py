@@ -63,7 +63,8 @@ def add_migrate_command(subparsers: argparse._SubParsersAction[argparse.Argument
         "--db-map",
         metavar="SRC:DST[,...]",
         help="send keyspace SRC to database DST (required for keyspaces 1-15 into a cluster, "
-        "which has database 0 only)",
+        "which has database 0 only); keyspaces sent into one database never overwrite each "
+        "other: a name in both keeps the first one read, and the other is listed as not written",
     )
     parser.add_argument(
         "--dry-run",
