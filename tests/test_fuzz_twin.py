@@ -74,3 +74,21 @@ def test_random_arguments_get_redis_reply(twin: Any, cmd: Command) -> None:
             assert ours == theirs, f"{argv}: snapkv {ours!r} != redis {theirs!r}"
 
     fuzz()
+
+
+# ------------------------------------------------------------------ found by the fuzz
+
+
+def test_a_nul_ends_a_scan_cursor_as_in_strtoul(twin: Any) -> None:
+    twin.same("ZADD", "z", "1", "a")  # one key: SCAN's order is the keyspace's hash order
+    for argv in (
+        ("SCAN", "\0"),
+        ("SCAN", "0\0x"),
+        ("ZSCAN", "z", "\0"),
+        ("HSCAN", "missing", "\0junk"),
+        ("SCAN", "x\0"),
+        ("SCAN", " 0"),
+    ):
+        twin.same(*argv)
+    twin.same("SADD", "s", "a")
+    twin.same("SSCAN", "s", "0\0", "COUNT", "5")

@@ -80,7 +80,11 @@ Walk = tuple[Hashable, list[str], float]
 
 
 def parse_cursor(text: str) -> int:
-    """Redis's ``parseScanCursorOrReply`` (``strtoul``): unsigned 64-bit, ``-1`` wraps, "" is 0."""
+    """Redis's ``parseScanCursorOrReply`` (``strtoul``): unsigned 64-bit, ``-1`` wraps, "" is 0.
+
+    ``strtoul`` reads a C string: a NUL ends the cursor (``"0\\0x"`` is 0).
+    """
+    text = text.partition("\0")[0]
     if not text:
         return 0
     if text.isascii() and re.fullmatch(r"[+-]?[0-9]+", text):
