@@ -217,6 +217,24 @@ def test_a_rewritten_file_is_read_back_to_the_same_settings(tmp_path: Path) -> N
     assert again.requirepass == 'p a"ss'
 
 
+def test_rewritten_strings_with_spaces_and_quotes_are_read_back(tmp_path: Path) -> None:
+    """Every string setting is written quoted (Redis's sdscatrepr): a path with a space stays."""
+    path = tmp_path / "snapkv.conf"
+    path.write_text("port 6380\n")
+    server, client = _server(path)
+    changes = ["tls-dh-params-file", "/my dir/dh.pem", "tls-protocols", "TLSv1.2 TLSv1.3"]
+    changes += ["tls-ciphers", 'a"b\\c', "requirepass", "#not a comment"]
+    assert server.execute(client, ["CONFIG", "SET", *changes]) == b"+OK\r\n"
+    assert server.execute(client, ["CONFIG", "REWRITE"]) == b"+OK\r\n"
+    assert 'tls-protocols "TLSv1.2 TLSv1.3"' in path.read_text().split("\n")
+    from snapkv.server.conf import ConfigReader
+
+    reader = ConfigReader(Config())
+    reader.read(str(path))
+    for name in changes[::2]:
+        assert server.execute(client, ["CONFIG", "GET", name]) == _get(reader.config, name)
+
+
 def _get(config: Config, name: str) -> bytes:
     server = Dispatcher(Store(), config)
     client = Client(server)
