@@ -189,10 +189,15 @@ def listpack(blob: bytes) -> list[Entry]:
             raise CompactError(what, f"encoding byte 0x{enc:02x} is not one of listpack's", start)
         if pos > end:
             raise CompactError(what, "an entry goes past the end", start)
-        back = _backlen(pos - start)
-        if blob[pos : pos + len(back)] != back:
-            raise CompactError(what, "an entry's backlen does not match its size", pos)
-        pos += len(back)
+        if pos - start < 128:  # most entries: a backlen of one byte, the size itself
+            if blob[pos] != pos - start:
+                raise CompactError(what, "an entry's backlen does not match its size", pos)
+            pos += 1
+        else:
+            back = _backlen(pos - start)
+            if blob[pos : pos + len(back)] != back:
+                raise CompactError(what, "an entry's backlen does not match its size", pos)
+            pos += len(back)
         if pos > end:
             raise CompactError(what, "an entry's backlen goes past the end", start)
         out.append(value)
