@@ -522,3 +522,69 @@ def test_a_refused_reload_changes_no_other_setting_of_the_same_config_set(
                              "tls-key-file", str(pki.second_key))  # fmt: skip
     assert client.config_get("requirepass") == {"requirepass": "newpass"}
     assert "second.example" in _names(_served_cert(running.server.tls_port, pki))
+
+
+# --------------------------------------------------- hostile and slow clients
+
+
+def _stalled(port: int, first: bytes = b"") -> socket.socket:
+    """A TCP connection to the TLS port that starts (``first``) but never ends a handshake."""
+    raw = socket.create_connection(("127.0.0.1", port), timeout=DEADLINE)
+    if first:
+        raw.sendall(first)
+    return raw
+
+
+#: The first bytes of a TLS record that claims 16 KiB and never sends them.
+_PARTIAL_RECORD = b"\x16\x03\x01\x40\x00" + b"\x01" * 100
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_stalled_handshakes_do_not_stall_other_clients(
+    tls_serve: Callable[..., Running], pki: Pki, loop: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    running = tls_serve(loop, port=_free_port())
+    port = running.server.tls_port
+    stalled = [_stalled(port, _PARTIAL_RECORD if i % 2 else b"") for i in range(8)]
+    try:
+        client = _client(running, pki, cert=pki.client)
+        plain = redis.Redis(port=running.server.port, socket_timeout=DEADLINE)
+        running.resources.append(plain)
+        started = time.monotonic()
+        for i in range(50):
+            client.set(f"k{i}", i)
+            assert plain.get(f"k{i}") == str(i).encode()
+        assert time.monotonic() - started < DEADLINE / 2
+    finally:
+        for raw in stalled:
+            raw.close()
+    assert not [r for r in caplog.records if r.levelno >= 30 or r.exc_info], caplog.text
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_handshakes_in_progress_count_against_maxclients(
+    tls_serve: Callable[..., Running], pki: Pki, loop: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As Redis (acceptCommonHandler counts a client before its handshake): unfinished
+    handshakes cannot hold more connections open than ``maxclients``."""
+    running = tls_serve(loop, maxclients=3)
+    port = running.server.tls_port
+    stalled = [_stalled(port) for _ in range(3)]
+    try:
+        with _stalled(port) as extra:  # a fourth: refused at once, not after the timeout
+            started = time.monotonic()
+            with pytest.raises(OSError):
+                ssl.create_default_context(cafile=str(pki.ca)).wrap_socket(
+                    extra, server_hostname="127.0.0.1"
+                )
+            assert time.monotonic() - started < DEADLINE / 2
+        assert running.server.dispatcher.rejected_connections >= 1
+        # a handshake that fails (plaintext here) gives its place back at once
+        stalled[0].sendall(b"*1\r\n$4\r\nPING\r\n")
+        while stalled[0].recv(4096):  # refused: a TLS alert, then EOF
+            pass
+        assert _client(running, pki, cert=pki.client).ping()
+    finally:
+        for raw in stalled:
+            raw.close()
+    assert not [r for r in caplog.records if r.levelno >= 30 or r.exc_info], caplog.text

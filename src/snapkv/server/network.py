@@ -16,6 +16,9 @@ bytes), and does what concerns all of them:
   (plaintext on the TLS port, an unknown CA, no client certificate) or
   does not finish within :attr:`RespServer.tls_handshake_timeout` seconds
   only closes that connection: asyncio logs it at debug level, no traceback.
+  A handshake in progress counts against ``maxclients`` as Redis counts
+  it (see :meth:`RespServer._admit_tls`): beyond it the handshake is
+  refused at once, so clients that never finish cannot hold more sockets.
 * Protected mode (:mod:`snapkv.server.protected`): a client it refuses
   gets Redis's ``-DENIED`` text as soon as it is accepted (after maxclients,
   and after the TLS handshake, as in Redis) and is closed; it counts as a
@@ -136,6 +139,8 @@ class RespServer:
         dispatcher.call_later = loop.call_later
         if self.config.tls_port:
             self.tls = Tls(self.config)  # a wrong file stops the start, named (ConfigError)
+            self.tls.context.admit = self._admit_tls
+            self.tls.context.handshake_timeout = self.tls_handshake_timeout
             dispatcher.config_checks.append(self.tls.check)
         port = self.config.port
         if port or not self.config.tls_port:
@@ -157,6 +162,21 @@ class RespServer:
         )
         if warning is not None:
             log.warning("%s", warning)
+
+    def _admit_tls(self) -> bool:
+        """Whether one more TLS handshake may start: its client would fit ``maxclients``.
+
+        Handshakes in progress count as clients (Redis's acceptCommonHandler
+        counts a client before its handshake), so unauthenticated clients
+        that never finish cannot hold more sockets than ``maxclients``.
+        """
+        assert self.tls is not None
+        dispatcher = self.dispatcher
+        waiting = self.tls.context.handshaking()
+        if len(dispatcher.clients) + waiting < dispatcher.config.maxclients:
+            return True
+        dispatcher.rejected_connections += 1
+        return False
 
     async def _listen(self, port: int, tls: Tls | None, listening: list[str]) -> int:
         """Listen on ``port`` of every ``bind`` address (TLS with ``tls``); the port bound.
@@ -361,6 +381,9 @@ class _Accepted(Connection):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Redis checks maxclients first (acceptCommonHandler), then protected
         # mode (clientAcceptHandler, after a TLS handshake): so here.
+        sslobj = transport.get_extra_info("ssl_object")
+        if sslobj is not None and self.server.tls is not None:  # a client from here on
+            self.server.tls.context.handshake_done(sslobj)
         super().connection_made(transport)
         if self.closing or not refused(self.dispatcher, transport.get_extra_info("peername")):
             return

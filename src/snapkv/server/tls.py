@@ -44,7 +44,9 @@ import dataclasses
 import logging
 import os
 import ssl
+import time
 import warnings
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -108,6 +110,7 @@ def build_context(config: Config) -> ssl.SSLContext:
             "tls-auth-clients is enabled (yes or optional)"
         )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.sslobject_class = _Handshake
     _set_protocols(context, config.tls_protocols)
     _load_identity(context, config.tls_cert_file, config.tls_key_file, config.tls_key_file_pass)
     if config.tls_ca_cert_file or config.tls_ca_cert_dir:
@@ -214,9 +217,23 @@ class ReloadableContext(ssl.SSLContext):
     its ``wrap_bio`` once per accepted connection; delegating that call is
     what lets CONFIG SET change the certificate (and everything else the
     context holds) for new connections without closing the listener.
+
+    ``wrap_bio`` is also the first moment a TLS connection is seen (asyncio
+    calls the protocol only after the handshake), so it is where
+    ``maxclients`` counts it, as Redis's ``acceptCommonHandler`` counts a
+    client before its handshake: :attr:`admit` says whether one more
+    connection may start; a connection refused gets a context with no
+    certificate, whose handshake fails at the client's first message
+    (a TLS alert, then the close), so an unfinished handshake holds no
+    socket beyond ``maxclients``. :meth:`handshaking` counts those in
+    progress.
     """
 
     active: ssl.SSLContext
+    #: Whether a new connection may start its handshake (set by the listener's owner).
+    admit: Callable[[], bool] | None = None
+    #: Seconds a handshake may take: an entry older than this is gone in any case.
+    handshake_timeout: float = 10.0
 
     def wrap_bio(
         self,
@@ -226,7 +243,75 @@ class ReloadableContext(ssl.SSLContext):
         server_hostname: str | bytes | None = None,
         session: ssl.SSLSession | None = None,
     ) -> ssl.SSLObject:
-        return self.active.wrap_bio(incoming, outgoing, server_side, server_hostname, session)
+        context = self.active
+        admitted = self.admit is None or self.admit()
+        if not admitted:
+            context = _refusing()
+        sslobj = context.wrap_bio(incoming, outgoing, server_side, server_hostname, session)
+        if admitted and isinstance(sslobj, _Handshake):
+            started = self._started()
+            started[sslobj] = time.monotonic()
+            sslobj.counted_in = started  # weak keys: no cycle through it
+        return sslobj
+
+    def handshaking(self) -> int:
+        """Handshakes started and not yet finished, failed or timed out.
+
+        A failed one is forgotten when OpenSSL refuses it (:class:`_Handshake`)
+        or its connection is freed (the weak reference: a client that hung
+        up mid-handshake, under asyncio only once the garbage collector
+        frees it); the timeout bounds it whatever happens.
+        """
+        started = self._started()
+        oldest = time.monotonic() - self.handshake_timeout - 1.0
+        for sslobj, when in list(started.items()):
+            if when < oldest:
+                started.pop(sslobj, None)
+        return len(started)
+
+    def handshake_done(self, sslobj: ssl.SSLObject) -> None:
+        """A connection finished its handshake: it is a client now, counted as one."""
+        self._started().pop(sslobj, None)
+
+    def _started(self) -> weakref.WeakKeyDictionary[ssl.SSLObject, float]:
+        # SSLContext is made by __new__ (no __init__ to extend): created on first use.
+        started: weakref.WeakKeyDictionary[ssl.SSLObject, float] | None
+        started = self.__dict__.get("_started_at")
+        if started is None:
+            started = self.__dict__["_started_at"] = weakref.WeakKeyDictionary()
+        return started
+
+
+class _Handshake(ssl.SSLObject):
+    """An ``SSLObject`` that tells its listener when its handshake fails.
+
+    asyncio's failed handshake stays referenced by its exception's
+    traceback until the garbage collector runs, so the weak reference
+    alone would count it against ``maxclients`` for up to the timeout.
+    """
+
+    #: Set by :meth:`ReloadableContext.wrap_bio`: the handshakes this one is counted in.
+    counted_in: weakref.WeakKeyDictionary[ssl.SSLObject, float] | None = None
+
+    def do_handshake(self) -> None:
+        try:
+            super().do_handshake()
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            raise
+        except BaseException:
+            if self.counted_in is not None:
+                self.counted_in.pop(self, None)
+            raise
+
+
+_REFUSING: list[ssl.SSLContext] = []
+
+
+def _refusing() -> ssl.SSLContext:
+    """A server context without a certificate: every handshake with it fails at once."""
+    if not _REFUSING:
+        _REFUSING.append(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER))
+    return _REFUSING[0]
 
 
 class Tls:
