@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
+from conftest import Twin
 from reference import Raw, parse
 from support import wait_until
 from test_server_e2e import Running, serve  # noqa: F401 - the fixture
@@ -136,3 +137,17 @@ def test_info_reads_the_clients_buffers(serve: Callable[..., Running]) -> None: 
     listed = lines(me.execute_command("CLIENT", "LIST"))
     assert largest() == max(int(f["qbuf"]) for f in listed)
     assert int(me.info("memory")["mem_clients_normal"]) >= largest()
+
+
+def test_resp3_replies_are_verbatim_text(twin: Twin) -> None:
+    """Under RESP3, CLIENT LIST and CLIENT INFO are verbatim strings ("txt"), as Redis's."""
+    twin("HELLO", "3")
+    twin.same("CLIENT", "LIST", "ID", "999999")
+    for argv in (("CLIENT", "INFO"), ("CLIENT", "LIST")):
+        ours, theirs = twin(*argv)
+        assert ours.split(b"\r\n", 1)[1].startswith(b"txt:id=1 addr=127.0.0.1:1000 ")
+        assert theirs.split(b"\r\n", 1)[1].startswith(b"txt:id=")
+        assert int(ours[1 : ours.index(b"\r\n")]) == len(ours) - ours.index(b"\r\n") - 4
+    twin("HELLO", "2")
+    ours, theirs = twin("CLIENT", "INFO")
+    assert ours[:1] == theirs[:1] == b"$"

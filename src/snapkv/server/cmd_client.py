@@ -21,6 +21,7 @@ from snapkv.server.blocking import unblock
 from snapkv.server.client import REPLY_OFF, REPLY_ON, REPLY_SKIP_NEXT
 from snapkv.server.client_info import client_type, info_line
 from snapkv.server.cmd_connection import valid_name
+from snapkv.server.resp.text import to_bytes
 from snapkv.server.resp.writer import OK, SimpleString, bulk, integer
 from snapkv.server.table import (
     ERR_SYNTAX,
@@ -78,7 +79,7 @@ def client_setinfo(client: Client, argv: list[str]) -> bytes:
 
 @command("client|info", 2, _SUB, group=_CONN)
 def client_info(client: Client, argv: list[str]) -> bytes:
-    return bulk(info_line(client, argv) + "\n")
+    return _text(client, info_line(client, argv) + "\n")
 
 
 @command("client|list", -2, _ADMIN, group=_CONN)
@@ -101,7 +102,17 @@ def client_list(client: Client, argv: list[str]) -> bytes:
             clients = [c for c in clients if c.id in ids]
         else:
             raise CommandError(ERR_SYNTAX)
-    return bulk("".join(info_line(c, argv if c is client else None) + "\n" for c in clients))
+    return _text(
+        client, "".join(info_line(c, argv if c is client else None) + "\n" for c in clients)
+    )
+
+
+def _text(client: Client, text: str) -> bytes:
+    """CLIENT LIST's and INFO's reply: a bulk string, in RESP3 a verbatim one ("txt"), as Redis."""
+    if client.resp == 3:
+        data = to_bytes(text)
+        return b"=%d\r\ntxt:%s\r\n" % (len(data) + 4, data)
+    return bulk(text)
 
 
 @command("client|kill", -3, _ADMIN, group=_CONN)
