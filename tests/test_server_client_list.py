@@ -151,3 +151,24 @@ def test_resp3_replies_are_verbatim_text(twin: Twin) -> None:
     twin("HELLO", "2")
     ours, theirs = twin("CLIENT", "INFO")
     assert ours[:1] == theirs[:1] == b"$"
+
+
+def test_a_reader_that_stops_reading_shows_its_pending_output(
+    serve: Callable[..., Running],  # noqa: F811
+) -> None:
+    """omem counts what waits to be sent to a client that does not read (Redis's output list)."""
+    running = serve()
+    me = running.client()
+    me.set("big", "x" * (1 << 20))
+    sock = running.connect(rcvbuf=4096)
+    sock.sendall(b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n" * 20)  # 1 MB replies, never read
+
+    def other() -> dict[str, str]:
+        listed = lines(me.execute_command("CLIENT", "LIST"))
+        return next((f for f in listed if f["id"] != str(me.client_id())), {"omem": "0"})
+
+    wait_until(lambda: int(other()["omem"]) > 1 << 20, timeout=10, what="replies to pile up")
+    found = other()
+    assert int(found["tot-mem"]) >= int(found["omem"])
+    assert "w" in found["events"]  # waiting for the socket to take more
+    sock.close()
