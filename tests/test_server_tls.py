@@ -588,3 +588,30 @@ def test_handshakes_in_progress_count_against_maxclients(
         for raw in stalled:
             raw.close()
     assert not [r for r in caplog.records if r.levelno >= 30 or r.exc_info], caplog.text
+
+
+@pytest.mark.parametrize("auth", ["yes", "optional"])
+def test_an_expired_or_not_yet_valid_client_certificate_is_refused(
+    tls_serve: Callable[..., Running], pki: Pki, tmp_path: Path, auth: str
+) -> None:
+    import datetime  # noqa: PLC0415 - only this test makes dated certificates
+
+    ca = trustme.CA()
+    now = datetime.datetime.now(datetime.timezone.utc)
+    day = datetime.timedelta(days=1)
+    cas = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(cas))
+    running = tls_serve(tls_auth_clients=auth, tls_ca_cert_file=str(cas))
+    for name, not_before, not_after in (
+        ("expired", now - 3 * day, now - day),
+        ("future", now + day, now + 3 * day),
+        ("valid", now - day, now + day),
+    ):
+        path = tmp_path / f"{name}.pem"
+        cert = ca.issue_cert("client@example", not_before=not_before, not_after=not_after)
+        cert.private_key_and_cert_chain_pem.write_to_path(str(path))
+        if name == "valid":
+            assert _client(running, pki, cert=path).ping()
+        else:
+            with pytest.raises(redis.ConnectionError):
+                _client(running, pki, cert=path).ping()
