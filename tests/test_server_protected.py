@@ -9,8 +9,10 @@ answer the same bytes.
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import ssl
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -186,3 +188,22 @@ def test_a_password_given_to_the_default_user_by_acl_counts_too(
     assert _first_reply(running.port, OUTSIDE, OUTSIDE).startswith(b"-NOAUTH")
     local.execute_command("ACL", "SETUSER", "default", "nopass")
     assert _hello(running.port, OUTSIDE, OUTSIDE) == DENIED
+
+
+def test_a_denied_client_is_not_logged_as_a_maxclients_refusal(
+    serve: Callable[..., Running], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Both count in ``rejected_connections``; the log must not send the operator to
+    ``maxclients`` when protected mode refused someone (the server's once-a-second line)."""
+    running = serve()
+    try:
+        assert _hello(running.port, "127.0.0.1", "127.0.0.2") == DENIED
+    except OSError as exc:
+        pytest.skip(f"cannot connect from 127.0.0.2: {exc}")
+    caplog.set_level(logging.INFO, logger="snapkv")
+    deadline = time.monotonic() + DEADLINE
+    while "protected mode" not in caplog.text:  # the server's tick, once a second
+        assert time.monotonic() < deadline, caplog.text
+        time.sleep(0.05)
+    assert "maxclients" not in caplog.text, caplog.text
+    assert "refused 1 connection(s) beyond loopback: protected mode" in caplog.text

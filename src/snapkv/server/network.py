@@ -116,6 +116,9 @@ class RespServer:
         #: Told STOPPING=1 when the server stops (``serve`` sets it under systemd).
         self.notifier: Notifier | None = None
         self._refused_logged = 0
+        #: Clients protected mode refused (they count in ``rejected_connections`` too).
+        self.denied = 0
+        self._denied_logged = 0
         self._newest_seen: str | None = None
         self._stopped: asyncio.Event | None = None
         self._cron: asyncio.TimerHandle | None = None
@@ -345,12 +348,21 @@ class RespServer:
                     now - dispatcher.last_save,
                 )
                 dispatcher.bgsave("save rule")
-        refused = dispatcher.rejected_connections - self._refused_logged
+        # Both count in rejected_connections (as Redis's stat); the log says which.
+        denied = self.denied - self._denied_logged
+        refused = dispatcher.rejected_connections - self._refused_logged - denied
         if refused > 0:
             log.warning(
                 "refused %d connection(s): maxclients (%d) reached", refused, self.config.maxclients
             )
+        if denied > 0:
+            log.warning(
+                "refused %d connection(s) beyond loopback: protected mode (no password for "
+                "the default user)",
+                denied,
+            )
         self._refused_logged = dispatcher.rejected_connections
+        self._denied_logged = self.denied
         if self.config.appendonly:
             self._notice_compaction()
 
@@ -388,6 +400,7 @@ class _Accepted(Connection):
         if self.closing or not refused(self.dispatcher, transport.get_extra_info("peername")):
             return
         self.dispatcher.rejected_connections += 1
+        self.server.denied += 1
         self.closing = True  # no request is read; connection_lost forgets the client
         if self.transport is not None:
             self.transport.write(DENIED)
