@@ -287,7 +287,11 @@ def test_snapkv_serve_rewrites_the_file_it_started_with(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "pattern",
-    ["*MAX*MEM*", "m?xmemory-*", "*-*-*", "*ency*trac*", "*y", "?*?", "*x1*", "*é*", "*[mM]emory*"],
+    [
+        *("*MAX*MEM*", "m?xmemory-*", "*-*-*", "*ency*trac*", "*y", "?*?", "*x1*", "*é*"),
+        *("*[mM]emory*", "m[^x]xmemory*", "*\\-max*", "[]*", "[^]*", "*ax[", "ma\\xmemory*"),
+        *("[a-]x]*", "*[\\]]*", "[m-a]a?m*", "SLOW[L]OG*"),
+    ],
 )
 def test_config_get_patterns_match_as_redis(twin: Twin, pattern: str) -> None:
     """Each pattern selects the names Redis's does, among the settings snapkv has."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -77,19 +76,47 @@ def config_get(client: Client, argv: list[str]) -> bytes:
 def _candidates(pattern: str, values: dict[str, str], joined: str) -> list[str]:
     """The names ``pattern`` may match: those holding each of its literal runs.
 
-    A cheap exact filter before the glob: a pattern of literals, ``*`` and
-    ``?`` only (no set, no escape) matches a name only if every ASCII run of
-    literals between its wildcards occurs in the name, compared lower-case as
-    the names are (Redis's nocase is ASCII ``tolower``). Thousands of
-    distinct patterns in one request then cost a substring search each
-    instead of a glob per setting.
+    A cheap exact filter before the glob: every atom of a pattern matches
+    one byte but ``*``, so a name can match only if each run of literals
+    between the other atoms (``*``, ``?``, a ``[...]`` set) occurs in it,
+    compared lower-case as the names are (Redis's nocase is ASCII
+    ``tolower``). Thousands of distinct patterns in one request then cost
+    a substring search each instead of a glob per setting.
     """
-    if "[" in pattern or "\\" in pattern:
-        return list(values)
-    runs = [run.lower() for run in re.split(r"[*?]+", pattern) if run and run.isascii()]
+    runs = [run.lower() for run in _literal_runs(pattern) if run.isascii()]
     if any(run not in joined for run in runs):
         return []
     return [name for name in values if all(run in name for run in runs)]
+
+
+def _literal_runs(pattern: str) -> list[str]:
+    """The runs of literal characters in ``pattern``, as Redis's ``stringmatchlen`` reads it."""
+    runs, run, i, size = [], [], 0, len(pattern)
+    while i < size:
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < size:  # an escaped character is a literal
+            run.append(pattern[i + 1])
+            i += 2
+            continue
+        if ch not in "*?[":
+            run.append(ch)
+            i += 1
+            continue
+        runs.append("".join(run))
+        run = []
+        i += 1
+        if ch == "[":  # skip the set: to its "]", or to the end if it is never closed
+            i += pattern[i : i + 1] == "^"
+            while i < size and pattern[i] != "]":
+                if pattern[i] == "\\" and i + 1 < size:
+                    i += 2  # an escaped member
+                elif pattern[i + 1 : i + 2] == "-" and i + 2 < size:
+                    i += 3  # a range (its end may be "]")
+                else:
+                    i += 1
+            i += 1
+    runs.append("".join(run))
+    return [r for r in runs if r]
 
 
 @command("config|set", -4, _ADMIN, group=_SRV)
