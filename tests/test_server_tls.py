@@ -7,6 +7,7 @@ test runs a real :class:`RespServer` (asyncio and uvloop) and real TLS.
 
 from __future__ import annotations
 
+import datetime
 import re
 import shutil
 import socket
@@ -27,7 +28,7 @@ from redis.retry import Retry
 from snapkv.server import network
 from snapkv.server.conf import ConfigError
 from snapkv.server.state import Config
-from snapkv.server.tls import build_context
+from snapkv.server.tls import ReloadableContext, build_context
 from snapkv.store import Store
 
 trustme = pytest.importorskip("trustme")
@@ -594,10 +595,8 @@ def test_handshakes_in_progress_count_against_maxclients(
 def test_an_expired_or_not_yet_valid_client_certificate_is_refused(
     tls_serve: Callable[..., Running], pki: Pki, tmp_path: Path, auth: str
 ) -> None:
-    import datetime  # noqa: PLC0415 - only this test makes dated certificates
-
     ca = trustme.CA()
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     day = datetime.timedelta(days=1)
     cas = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(cas))
@@ -615,3 +614,42 @@ def test_an_expired_or_not_yet_valid_client_certificate_is_refused(
         else:
             with pytest.raises(redis.ConnectionError):
                 _client(running, pki, cert=path).ping()
+
+
+def test_handshakes_are_counted_until_done_failed_or_timed_out(pki: Pki) -> None:
+    context = ReloadableContext(ssl.PROTOCOL_TLS_SERVER)
+    context.active = build_context(_config(pki, tls_auth_clients="no"))
+
+    def start() -> ssl.SSLObject:
+        return context.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_side=True)
+
+    held = [start() for _ in range(3)]
+    assert context.handshaking() == 3
+    context.handshake_done(held.pop())  # finished: a client now
+    assert context.handshaking() == 2
+    held.pop()  # its connection freed (a client that hung up): the weak reference goes
+    assert context.handshaking() == 1
+    bio = ssl.MemoryBIO()
+    bio.write(b"GET / HTTP/1.0\r\n\r\n")
+    refused = context.wrap_bio(bio, ssl.MemoryBIO(), server_side=True)
+    assert context.handshaking() == 2
+    with pytest.raises(ssl.SSLError):  # OpenSSL refuses what is not a ClientHello
+        refused.do_handshake()
+    assert context.handshaking() == 1  # forgotten at once, though still referenced
+    context.admit = lambda: False  # beyond maxclients: not counted, and fails at once
+    bio = ssl.MemoryBIO()
+    bio.write(_client_hello())
+    with pytest.raises(ssl.SSLError):
+        context.wrap_bio(bio, ssl.MemoryBIO(), server_side=True).do_handshake()
+    assert context.handshaking() == 1
+    context.handshake_timeout = -2.0  # what is left is older than the timeout: gone
+    assert context.handshaking() == 0
+
+
+def _client_hello() -> bytes:
+    client = ssl.create_default_context().wrap_bio(
+        ssl.MemoryBIO(), outgoing := ssl.MemoryBIO(), server_hostname="127.0.0.1"
+    )
+    with pytest.raises(ssl.SSLWantReadError):
+        client.do_handshake()
+    return outgoing.read()

@@ -264,9 +264,13 @@ class ReloadableContext(ssl.SSLContext):
         """
         started = self._started()
         oldest = time.monotonic() - self.handshake_timeout - 1.0
-        for sslobj, when in list(started.items()):
-            if when < oldest:
-                started.pop(sslobj, None)
+        stale = []
+        for sslobj, when in started.items():  # in the order they started: the stale first
+            if when >= oldest:
+                break
+            stale.append(sslobj)
+        for sslobj in stale:
+            started.pop(sslobj, None)
         return len(started)
 
     def handshake_done(self, sslobj: ssl.SSLObject) -> None:
