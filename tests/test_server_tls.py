@@ -653,3 +653,45 @@ def _client_hello() -> bytes:
     with pytest.raises(ssl.SSLWantReadError):
         client.do_handshake()
     return outgoing.read()
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_reload_during_a_handshake_leaves_that_handshake_on_the_old_certificate(
+    tls_serve: Callable[..., Running], pki: Pki, loop: str
+) -> None:
+    running = tls_serve(loop, tls_auth_clients="no")
+    port = running.server.tls_port
+    context = ssl.create_default_context(cafile=str(pki.ca))
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing, server_hostname="127.0.0.1")
+    with socket.create_connection(("127.0.0.1", port), timeout=DEADLINE) as raw:
+        with pytest.raises(ssl.SSLWantReadError):
+            tls.do_handshake()
+        raw.sendall(outgoing.read())  # the ClientHello: the server has begun
+        admin = _client(running, pki)
+        assert admin.config_set(
+            "tls-cert-file", str(pki.second_cert), "tls-key-file", str(pki.second_key)
+        )
+        while True:  # finish the handshake begun before the reload
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                if data := outgoing.read():
+                    raw.sendall(data)
+                chunk = raw.recv(65536)
+                assert chunk, "closed during the handshake"
+                incoming.write(chunk)
+        raw.sendall(outgoing.read())
+        cert = tls.getpeercert()
+        assert cert is not None and "localhost" in _names(cert)  # the old certificate
+        tls.write(b"PING\r\n")
+        raw.sendall(outgoing.read())
+        reply = b""
+        while not reply.endswith(b"\r\n"):
+            try:
+                reply += tls.read(4096)
+            except ssl.SSLWantReadError:
+                incoming.write(raw.recv(65536))
+        assert reply == b"+PONG\r\n"
+    assert "second.example" in _names(_served_cert(port, pki))  # new connections: the new one
