@@ -223,11 +223,17 @@ class _Tap:
     at its end, so a rolled-back transaction is never heard either.
     """
 
-    __slots__ = ("count", "inner", "listener")
+    __slots__ = ("count", "inner", "listener", "settled")
 
-    def __init__(self, inner: Any, listener: Callable[[bytes], None]) -> None:
+    def __init__(
+        self,
+        inner: Any,
+        listener: Callable[[bytes], None],
+        settled: Callable[[], None] | None = None,
+    ) -> None:
         self.inner = inner
         self.listener = listener
+        self.settled = settled
         #: Records heard so far (the position a frozen copy is taken at).
         self.count = 0
 
@@ -250,8 +256,11 @@ class _Tap:
         return lsn
 
     def commit(self, lsn: int) -> None:
+        """After a write's memory change, the lock released: the real commit, then ``settled``."""
         if self.inner is not None:
             self.inner.commit(lsn)
+        if self.settled is not None:
+            self.settled()
 
     def sync(self) -> None:
         if self.inner is not None and self.inner is not _PARKED:
@@ -523,7 +532,11 @@ class Store(Keyspace):
 
     # ------------------------------------------------------------ record tap
 
-    def tap(self, listener: Callable[[bytes], None] | None) -> None:
+    def tap(
+        self,
+        listener: Callable[[bytes], None] | None,
+        settled: Callable[[], None] | None = None,
+    ) -> None:
         """Have ``listener`` hear every record the Store commits, in commit order; ``None`` stops.
 
         Called under the Store's lock on the writing thread, with the very
@@ -531,6 +544,12 @@ class Store(Keyspace):
         encodes its records only while tapped), a transaction's as its one
         record at its end; it must not call the Store nor raise. Replication
         to a Redis replica is built on it. A Store nobody taps pays nothing.
+
+        A record outside a transaction is heard *before* memory changes;
+        ``settled()``, if given, is called on the writing thread once the
+        write is in memory and the lock released (with the journal's commit),
+        so a listener that must read memory as a record left it can do so
+        then, before the writer's next command (:meth:`under_lock`).
         """
         self._not_in_transaction("tap()")
         lock = self._lock
@@ -540,7 +559,7 @@ class Store(Keyspace):
             writer = self._writer
             if writer.__class__ is _Tap:
                 writer = writer.inner
-            self._writer = writer if listener is None else _Tap(writer, listener)
+            self._writer = writer if listener is None else _Tap(writer, listener, settled)
 
     def frozen_copy(self, mark: Callable[[], Any] | None = None) -> FrozenCopy:
         """Every keyspace as of now, for a reader on another thread; :meth:`FrozenCopy.release` it.

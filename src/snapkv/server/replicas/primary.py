@@ -126,10 +126,22 @@ class Primary:
             log.exception("Replication stream: a record could not be translated")
             self._broken = True
 
+    def settle(self) -> None:
+        """Translate a record that waited for memory after it, now (Feed.settle).
+
+        Called as soon as such a write is in memory (the Store's ``settled``
+        hook), and before the offset is read (INFO, ROLE, WAIT): every write
+        already answered is in the stream then, so ``master_repl_offset``
+        equal to a replica's means it has every write (the cutover's test).
+        Skipped inside a transaction (memory holds its uncommitted writes)
+        and when another thread holds the Store's lock (its record settles it).
+        """
+        if self.feed.waiting and not self.store.in_transaction:
+            self.store.under_lock(lambda: self._guarded(self.feed.settle), blocking=False)
+
     def ship(self) -> None:
         """Hand the queued stream to each replica (on the event loop's thread)."""
-        if self.feed.waiting:
-            self.store.under_lock(lambda: self._guarded(self.feed.settle), blocking=False)
+        self.settle()
         if self._broken:
             self._restart_history()
             return
@@ -184,7 +196,7 @@ class Primary:
 
         self._listener_before = before
         store.expired_listener = expired
-        store.tap(lambda record: self._guarded(feed.record, record))
+        store.tap(lambda record: self._guarded(feed.record, record), self.settle)
         self._arm()
         return backlog
 
@@ -366,7 +378,8 @@ class Primary:
 
     @property
     def offset(self) -> int:
-        """``master_repl_offset``."""
+        """``master_repl_offset``, every write answered so far in it."""
+        self.settle()
         backlog = self.backlog
         return backlog.offset if backlog is not None else 0
 

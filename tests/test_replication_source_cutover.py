@@ -1,0 +1,107 @@
+"""The cutover's promise checked at its edges: what INFO, WAIT and the offsets say is sent.
+
+A user cuts over when ``master_repl_offset`` equals the replica's offset
+(or after ``WAIT``): every write answered before must be in the stream by
+then, whatever the write (one the stream says from memory after it, a
+blocked client served later, a key expired on read).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from replica_support import Replica
+from snapkv import Store
+from snapkv.server import Config
+from test_server_e2e import Running
+
+redis = pytest.importorskip("redis")
+
+
+class Pair:
+    def __init__(self, tmp_path: Path, sweep_interval: float | None) -> None:
+        self.server = Running(Store(sweep_interval=sweep_interval), Config(port=0))
+        self.replica = Replica(tmp_path / "replica", self.server.port)
+        self.replica.wait_linked()
+        self.r = redis.Redis(port=self.server.port, decode_responses=True)
+        self.theirs = self.replica.client
+
+    def offset(self) -> int:
+        value: int = self.r.info("replication")["master_repl_offset"]
+        return value
+
+    def stop(self) -> None:
+        self.r.close()
+        self.replica.stop()
+        self.server.stop()
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> Iterator[Pair]:
+    made = Pair(tmp_path, sweep_interval=None)  # keys expire on read only
+    yield made
+    made.stop()
+
+
+def test_a_write_said_from_memory_is_in_the_offset_and_wait_as_soon_as_answered(
+    pair: Pair,
+) -> None:
+    r = pair.r
+    r.rpush("l", "a", "b", "c", "b")
+    assert r.execute_command("WAIT", 1, 5000) == 1
+    before = pair.offset()
+    with r.pipeline(transaction=False) as pipe:  # one packet: no tick in between
+        pipe.lrem("l", 1, "b")
+        pipe.info("replication")
+        removed, info = pipe.execute()
+    assert removed == 1
+    assert info["master_repl_offset"] > before
+    with r.pipeline(transaction=False) as pipe:
+        pipe.linsert("l", "AFTER", "c", "mid")
+        pipe.execute_command("WAIT", 1, 5000)
+        pipe.xadd("st", {"f": "v"}, id="1-0")
+        pipe.xadd("st", {"f": "v"}, id="2-0")
+        pipe.xtrim("st", maxlen=1, approximate=False)
+        pipe.execute_command("WAIT", 1, 5000)
+        replies = pipe.execute()
+    assert replies[1] == 1 and replies[5] == 1
+    assert pair.theirs.lrange("l", 0, -1) == ["a", "c", "mid", "b"]
+    assert pair.theirs.xlen("st") == 1
+
+
+def test_the_offsets_agree_only_once_the_last_write_reached_the_replica(pair: Pair) -> None:
+    r = pair.r
+    r.rpush("l", "x", "y", "z")
+    r.lrem("l", 0, "y")  # the last write before the pause
+    assert r.execute_command("CLIENT", "PAUSE", 60_000, "WRITE") == "OK"
+    try:
+        target = pair.offset()
+        deadline = 200
+        while pair.replica.info()["master_repl_offset"] != target and deadline:
+            deadline -= 1
+            r.execute_command("WAIT", 1, 50)
+        assert pair.replica.info()["master_repl_offset"] == target
+        assert pair.theirs.lrange("l", 0, -1) == ["x", "z"]
+    finally:
+        r.execute_command("CLIENT", "UNPAUSE")
+
+
+def test_a_write_said_from_memory_then_a_transaction_on_its_key_is_said_once(
+    pair: Pair,
+) -> None:
+    r = pair.r
+    r.rpush("l", "a", "b", "c")
+    with r.pipeline(transaction=False) as pipe:  # one packet: the LREM waits for memory
+        pipe.lrem("l", 1, "b")
+        pipe.execute_command("MULTI")
+        pipe.rpush("l", "x")
+        pipe.hset("h", "f", "v")
+        pipe.execute_command("EXEC")
+        pipe.execute_command("WAIT", 1, 5000)
+        replies = pipe.execute()
+    assert replies[-1] == 1
+    assert r.lrange("l", 0, -1) == ["a", "c", "x"]
+    assert pair.theirs.lrange("l", 0, -1) == ["a", "c", "x"]
