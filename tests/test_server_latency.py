@@ -248,3 +248,16 @@ def test_a_failed_call_is_in_the_histogram_too(t: Twin, clock: list[float]) -> N
     clock[0] = 0.0
     reply = dict(_pairs(run(t, "LATENCY", "HISTOGRAM", "incr")))
     assert dict(_pairs(reply[b"incr"])) == {b"calls": 1, b"histogram_usec": [4, 1]}
+
+
+def test_a_scripts_commands_are_logged_with_redis_address_for_it(t: Twin) -> None:
+    """A command a script runs is logged on its own too, from "?:0" (Redis's Lua client)."""
+    pytest.importorskip("lupa")
+    run(t, "CONFIG", "SET", "slowlog-log-slower-than", "0")
+    run(t, "SLOWLOG", "RESET")
+    run(t, "EVAL", "redis.call('set','a','b') return 1", "0")
+    entries = run(t, "SLOWLOG", "GET")
+    assert [(entry[3], entry[4]) for entry in entries[:2]] == [
+        ([b"EVAL", b"redis.call('set','a','b') return 1", b"0"], b"127.0.0.1:1000"),
+        ([b"set", b"a", b"b"], b"?:0"),
+    ]

@@ -132,7 +132,9 @@ class Latency:
         slower_than = config.slowlog_log_slower_than
         if 0 <= slower_than <= usec and not cmd.skip_slowlog:
             self.slowlog.max_len = config.slowlog_max_len
-            self.slowlog.add(redacted(argv), took, client.addr, client.name)
+            # A script's own commands come from Redis's Lua client, which has no peer.
+            addr = "?:0" if client.scripting else client.addr
+            self.slowlog.add(redacted(argv), took, addr, client.name)
         threshold = config.latency_monitor_threshold
         if threshold and usec // 1000 >= threshold:
             self.add_sample("fast-command" if "fast" in cmd.flags else "command", usec // 1000)
