@@ -101,3 +101,41 @@ def test_rename_command_lines_in_the_config_file(tmp_path: Path) -> None:
     conf.write_text('rename-command FLUSHALL ""\nrename-command get fetch\n', encoding="utf-8")
     config: Any = read_serve_config(str(conf)).config
     assert config.rename_commands == [("FLUSHALL", ""), ("get", "fetch")]
+
+
+def test_scripts_call_the_new_name_and_acl_rules_the_commands_own(both: Both) -> None:
+    """As Redis 7.0: ``redis.call`` looks names up in the renamed table (so a script
+    must use the new name), while ACL rules, COMMAND LIST and CLIENT LIST name the
+    command by its own name (``+get``, not ``+g2``)."""
+    both.same("SET", "k", "v")
+    assert both.same("EVAL", "return redis.call('g2', 'k')", "0") == b"$1\r\nv\r\n"
+    assert both.same("EVAL", "return redis.call('get', 'k')", "0").startswith(
+        b"-ERR Unknown Redis command called from script"
+    )
+    both.same("EVAL", "return redis.pcall('config', 'get', 'maxmemory')", "0")
+    both.same("EVAL", "return redis.call('cfg2', 'get', 'maxmemory')", "0")
+    assert both.same("ACL", "SETUSER", "u", "on", "nopass", "+g2").startswith(
+        b"-ERR Error in ACL SETUSER modifier '+g2'"
+    )
+    both.same("ACL", "SETUSER", "u", "on", "nopass", "+get", "+config|get")
+    both.same("ACL", "DRYRUN", "u", "g2", "k")
+    both.same("ACL", "DRYRUN", "u", "cfg2", "get", "maxmemory")
+    both.same("ACL", "DELUSER", "u")
+    for reply in both("COMMAND", "LIST", "FILTERBY", "PATTERN", "[gc][2efo]*"):
+        listed = set(parse(reply))  # (Redis lists more commands, in its hash order)
+        assert {b"get", b"config", b"config|get"} <= listed
+        assert not {b"g2", b"cfg2"} & listed
+    both.same("COMMAND", "GETKEYS", "g2", "k")
+    both.same("MULTI")
+    both.same("g2", "k")
+    assert both.same("get", "k").startswith(b"-ERR unknown command 'get'")
+    both.same("EXEC")
+    other = Client(both.server, addr="127.0.0.1:1001", laddr="127.0.0.1:6379")
+    both.server.add_client(other)
+    both.server.execute(other, ["g2", "k"])
+    line = next(
+        line
+        for line in both.server.execute(both.client, ["CLIENT", "LIST"]).decode().splitlines()
+        if f"id={other.id} " in line
+    )
+    assert " cmd=get " in line  # Redis shows the command's own name (lastcmd->fullname)
