@@ -288,6 +288,9 @@ class Servers:
 
     def __init__(self, cmd: Command) -> None:
         self.shared = cmd.parent is None and bool(cmd.flags & {"write", "readonly"})
+        # A server that ever ran Lua is never freed (its runtime's references
+        # are out of the collector's reach), so only scripting commands get one.
+        self.scripts = cmd.group == "scripting"
         self.server: Dispatcher | None = None
         self.seeder: Client | None = None
 
@@ -298,7 +301,8 @@ class Servers:
             self.server = Dispatcher(Store(), Config())
             self.seeder = Client(self.server, addr="127.0.0.1:1", laddr="127.0.0.1:6379")
             self.server.add_client(self.seeder)
-            self.run(SEED_SCRIPTS)
+            if self.scripts:
+                self.run(SEED_SCRIPTS)
         self.run(SEED)
         client = Client(self.server, addr="127.0.0.1:2", laddr="127.0.0.1:6379")
         self.server.add_client(client)
