@@ -226,6 +226,13 @@ def test_unauthenticated_clients_are_limited_as_redis_7(
     sock = running.connect()  # once authenticated, the usual limits hold
     sock.sendall(b"AUTH sesame\r\n*2\r\n$4\r\nECHO\r\n$16385\r\n%s\r\nQUIT\r\n" % (b"e" * 16385))
     assert read_until_closed(sock) == b"+OK\r\n$16385\r\n%s\r\n+OK\r\n" % (b"e" * 16385)
+    sock = running.connect()  # RESET logs out: the limits hold again
+    sock.sendall(b"AUTH sesame\r\nRESET\r\n")
+    assert timed(lambda: sock.recv(100)) == b"+OK\r\n+RESET\r\n"
+    sock.sendall(b"*11\r\n")
+    assert timed(lambda: read_until_closed(sock)) == (
+        b"-ERR Protocol error: unauthenticated multibulk length\r\n"
+    )
     running.assert_serving()
 
 

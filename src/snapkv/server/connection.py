@@ -291,9 +291,10 @@ class Connection(asyncio.Protocol):
                             self.held_full = True
                             transport.pause_reading()
                         return
-            if parser.unauthenticated:
+            if parser.unauthenticated or not client.authenticated:
                 # One command at a time until AUTH: the next one must be
-                # parsed with the limits that hold after this one ran.
+                # parsed with the limits that hold after this one ran (and
+                # hold again for a client logged out by RESET or ACL DELUSER).
                 parser.unauthenticated = not client.authenticated
                 more = parser.parse()
                 if more:
