@@ -8,14 +8,20 @@ blocked client served later, a key expired on read).
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from replica_support import Replica
+from replica_support import DEADLINE, Replica
 from snapkv import Store
 from snapkv.server import Config
+from snapkv.server.replicas.link import unsent
+from snapkv.server.replicas.primary import registry
+from support import wait_until
 from test_server_e2e import Running
 
 redis = pytest.importorskip("redis")
@@ -105,3 +111,45 @@ def test_a_write_said_from_memory_then_a_transaction_on_its_key_is_said_once(
     assert replies[-1] == 1
     assert r.lrange("l", 0, -1) == ["a", "c", "x"]
     assert pair.theirs.lrange("l", 0, -1) == ["a", "c", "x"]
+
+
+def _unsent_to_replicas(running: Running) -> list[int]:
+    return running.call(
+        lambda: [unsent(link.client) for link in registry(running.server.dispatcher).links]
+    )
+
+
+def _snapshot_threads() -> int:
+    return sum(1 for thread in threading.enumerate() if thread.name == "snapkv-repl-snapshot")
+
+
+def test_a_replica_that_does_not_read_its_full_sync_holds_a_bounded_buffer_then_times_out(
+    tmp_path: Path,
+) -> None:
+    running = Running(Store(sweep_interval=None), Config(port=0, repl_timeout=2))
+    try:
+        r = redis.Redis(port=running.port)
+        value = b"v" * 10_000
+        for start in range(0, 4_000, 500):  # a 40 MB snapshot
+            r.mset({f"k{i}": value for i in range(start, start + 500)})
+        before = _snapshot_threads()
+        with socket.create_connection(("127.0.0.1", running.port)) as sock:
+            sock.sendall(b"REPLCONF capa eof\r\nPSYNC ? -1\r\n")  # then never reads
+            wait_until(
+                lambda: running.call(lambda: len(registry(running.server.dispatcher).links)),
+                what="the replica to attach",
+            )
+            most = 0
+            started = time.monotonic()
+            while running.call(lambda: len(registry(running.server.dispatcher).links)) and (
+                time.monotonic() - started < DEADLINE
+            ):
+                most = max([most, *_unsent_to_replicas(running)])
+                assert most < 16 * 1024 * 1024, "the whole snapshot went to the buffer"
+                r.ping()
+            # No read for repl-timeout: dropped, as Redis drops a full sync that stalls.
+            assert running.call(lambda: len(registry(running.server.dispatcher).links)) == 0
+            assert time.monotonic() - started >= 2
+            wait_until(lambda: _snapshot_threads() == before, what="the snapshot thread to end")
+    finally:
+        running.stop()

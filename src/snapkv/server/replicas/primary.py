@@ -39,7 +39,7 @@ from snapkv.rdb.file import RDBWriter
 from snapkv.server.client import Blocked
 from snapkv.server.replicas.backlog import Backlog, new_replid
 from snapkv.server.replicas.feed import Feed, command
-from snapkv.server.replicas.link import Link
+from snapkv.server.replicas.link import Link, unsent
 from snapkv.server.resp.writer import integer
 
 if TYPE_CHECKING:
@@ -52,7 +52,15 @@ __all__ = ["Primary", "install", "registry"]
 log = logging.getLogger("snapkv.server")
 
 _PING = command(["PING"])
+#: Snapshot bytes a replica's connection may hold unsent before the snapshot's thread waits.
+AHEAD = 4 * 1024 * 1024
+#: How often a waiting snapshot looks at its replica's connection again (seconds).
+_DRAIN_POLL = 0.01
 _GETACK = command(["REPLCONF", "GETACK", "*"])
+
+
+class _Gone(Exception):
+    """The replica of a snapshot being written went away."""
 
 
 class _Waiter:
@@ -272,6 +280,12 @@ class Primary:
         file as it is written, framed as Redis's diskless sync frames it
         (``$EOF:<40 random characters>``, the file, the same 40 characters);
         an older one gets ``$<length>`` once the whole file is written.
+
+        Streamed, the file goes no faster than the replica reads it: after
+        each piece the thread waits until at most :data:`AHEAD` bytes are
+        unsent (Redis's child blocks on its pipe the same way), so a slow
+        replica costs that much memory, not the whole file; one that reads
+        nothing for ``repl-timeout`` is dropped, and the snapshot stops.
         """
         pieces: list[bytes] = []
         streamed = "eof" in link.capa
@@ -279,13 +293,20 @@ class Primary:
         if streamed:
             end = secrets.token_hex(20).encode()
             head = b"$EOF:" + end + b"\r\n"
-            self._call(lambda: self._bulk(link, head))
+            self._call_quietly(lambda: self._bulk(link, head))
 
         def sink(piece: bytes) -> None:
-            if streamed:
-                self._call(lambda: self._bulk(link, piece))
-            else:
+            if not streamed:
                 pieces.append(piece)
+                return
+            room = threading.Event()
+            if not self._call_quietly(lambda: self._bulk(link, piece, room)):
+                raise _Gone
+            while not room.wait(1.0):
+                if not self._call_quietly(lambda: None):  # the server stopped
+                    raise _Gone
+            if link not in self.links:
+                raise _Gone
 
         try:
             aux = {"repl-stream-db": "0", "repl-id": replid, "repl-offset": str(offset)}
@@ -296,21 +317,48 @@ class Primary:
                     at = expires.get(key) if expires else None
                     writer.entry(key, value, at)
             writer.finish()
+        except _Gone:
+            return  # the replica went: no one to write the rest for
         except Exception:
-            log.exception("Replica %s: the snapshot for its full resync failed", link.name())
-            self._call(lambda: self._drop(link, "after a failed snapshot."))
+            if self._call_quietly(lambda: self._drop(link, "after a failed snapshot.")):
+                log.exception("Replica %s: the snapshot for its full resync failed", link.name())
             return
         finally:
             copy.release()
         if streamed:
-            self._call(lambda: self._sent(link, end))
+            self._call_quietly(lambda: self._sent(link, end))
         else:
             pieces.insert(0, b"$%d\r\n" % sum(len(piece) for piece in pieces))
-            self._call(lambda: self._online(link, pieces))
+            self._call_quietly(lambda: self._online(link, pieces))
 
-    def _bulk(self, link: Link, piece: bytes) -> None:
+    def _bulk(self, link: Link, piece: bytes, room: threading.Event | None = None) -> None:
         if link in self.links:
             link.send_snapshot(piece)
+        if room is not None:
+            self._when_drained(link, room, time.monotonic(), -1)
+
+    def _when_drained(self, link: Link, room: threading.Event, since: float, last: int) -> None:
+        """Set ``room`` once ``link`` holds at most :data:`AHEAD` unsent bytes, or is gone.
+
+        On the loop, every :data:`_DRAIN_POLL` seconds while it waits: a
+        replica whose unsent bytes do not go down for ``repl-timeout``
+        seconds is dropped (Redis's "timedout replica (full sync)").
+        """
+        size = unsent(link.client)
+        later = self.server.call_later
+        if link not in self.links or size <= AHEAD or later is None:
+            room.set()
+            return
+        now = time.monotonic()
+        if size != last:
+            since = now
+        elif now - since > self.server.config.repl_timeout:
+            log.warning("Disconnecting timedout replica (full sync): %s", link.name())
+            self._forget(link.client)
+            link.client.kill()
+            room.set()
+            return
+        later(_DRAIN_POLL, lambda: self._when_drained(link, room, since, size))
 
     def _sent(self, link: Link, end: bytes) -> None:
         """The ``$EOF:`` file's end mark: the stream waits for the replica's first ACK.
@@ -343,6 +391,14 @@ class Primary:
             call()
         else:
             threadsafe(call)
+
+    def _call_quietly(self, call: Any) -> bool:
+        """:meth:`_call`, ``False`` when the server's loop is closed (it stopped)."""
+        try:
+            self._call(call)
+        except RuntimeError:
+            return False
+        return True
 
     # ------------------------------------------------------------ replicas
 
