@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from replica_support import DEADLINE, Replica
+from replica_support import DEADLINE, Replica, dump_state
 from snapkv import Store
 from snapkv.server import Config
 from snapkv.server.replicas.link import unsent
@@ -153,3 +153,52 @@ def test_a_replica_that_does_not_read_its_full_sync_holds_a_bounded_buffer_then_
             wait_until(lambda: _snapshot_threads() == before, what="the snapshot thread to end")
     finally:
         running.stop()
+
+
+def test_two_replicas_attaching_during_each_others_full_sync_end_identical(
+    tmp_path: Path,
+) -> None:
+    running = Running(Store(sweep_interval=0.01), Config(port=0))
+    made: list[Replica] = []
+    try:
+        r = redis.Redis(port=running.port, decode_responses=True)
+        for start in range(0, 20_000, 5_000):
+            r.mset({f"k{i}": str(i) for i in range(start, start + 5_000)})
+        r.rpush("l", *range(50))
+        made.append(Replica(tmp_path / "one", running.port))
+        written = 0
+        while len(made) < 2 or any(
+            replica.info().get("master_link_status") != "up" for replica in made
+        ):
+            if written == 20:
+                made.append(Replica(tmp_path / "two", running.port))
+            r.set(f"during{written}", written, px=600_000)
+            r.lrem("l", 1, written % 50)
+            r.hincrbyfloat("h", "f", 0.1)
+            written += 1
+        assert r.execute_command("WAIT", 2, 5000) == 2
+        ours = dump_state(r)
+        for replica in made:
+            assert dump_state(replica.client) == ours
+        assert r.info("stats")["sync_full"] == 2
+    finally:
+        for replica in made:
+            replica.stop()
+        running.stop()
+
+
+def test_a_chain_of_renames_onto_a_key_rewritten_whole_reaches_every_end(pair: Pair) -> None:
+    r = pair.r
+    for key in "abcde":
+        r.rpush(key, key, "x")
+    with r.pipeline(transaction=True) as tx:  # each rename ties the next key to the rewrite
+        tx.rename("e", "f")
+        tx.rename("d", "e")
+        tx.rename("c", "d")
+        tx.rename("b", "c")
+        tx.rename("a", "b")
+        tx.lrem("b", 1, "x")
+        tx.execute()
+    assert r.execute_command("WAIT", 1, 5000) == 1
+    assert dump_state(pair.theirs) == dump_state(r)
+    assert pair.theirs.lrange("f", 0, -1) == ["e", "x"]

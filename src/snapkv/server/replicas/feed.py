@@ -243,7 +243,9 @@ class Feed:
                 redo[(op[1], op[2])] = None
         if not redo:
             return redo
-        for _ in range(2):  # a rename of a rewritten key ties its other end, and so on
+        size = 0
+        while size != len(redo):  # a rename of a rewritten key ties its other end, and so on
+            size = len(redo)
             for op in ops:
                 if op[0] == "rename":
                     ends = [(op[1], op[2]), (op[3], op[4])]
