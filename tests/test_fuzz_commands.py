@@ -75,9 +75,7 @@ EXCLUDED = {
 #: suite does not hang with them; each must go once fixed (the test below then runs it).
 KNOWN_HANGS: dict[str, str] = {}
 #: Commands whose time is not the request's own, and why.
-UNTIMED = {
-    "memory|purge": "a full gc.collect(): its time is the size of the whole (test) process's heap",
-}
+UNTIMED: dict[str, str] = {}
 #: Commands that may change keys they do not name, and why.
 TOUCH_EVERYTHING = {
     "flushall": "empties every keyspace",

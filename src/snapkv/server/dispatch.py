@@ -351,7 +351,7 @@ class Dispatcher(ServerState):
                 return self._reject(
                     client,
                     error(
-                        f"ERR unknown subcommand '{_head(argv[1])}'. Try {cmd.name.upper()} HELP."
+                        f"ERR unknown subcommand '{_head(argv[1])}'. Try {argv[0].upper()} HELP."
                     ),
                 )
             cmd = sub
