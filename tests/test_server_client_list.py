@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Callable
 
 import pytest
@@ -172,3 +173,19 @@ def test_a_reader_that_stops_reading_shows_its_pending_output(
     assert int(found["tot-mem"]) >= int(found["omem"])
     assert "w" in found["events"]  # waiting for the socket to take more
     sock.close()
+
+
+def test_list_by_id_follows_the_ids_asked_for(twin: Twin) -> None:
+    """As Redis's clientCommand: one line per ID asked for, in that order, repeats included."""
+    from snapkv.server.client import Client
+
+    other = Client(twin.server, addr="127.0.0.1:1001", laddr="127.0.0.1:6379")
+    twin.server.add_client(other)
+    me, them = str(twin.snapkv.id), str(other.id)
+    reply = twin.server.execute(twin.snapkv, ["CLIENT", "LIST", "ID", them, "999", me, them])
+    assert [row["id"] for row in lines(parse(reply))] == [them, me, them]
+    # The caller's line (it measures the request's arguments) is made once.
+    start = time.monotonic()
+    reply = twin.server.execute(twin.snapkv, ["CLIENT", "LIST", "ID", *[me] * 20_000])
+    assert time.monotonic() - start < 5  # quadratic, it took minutes
+    assert len(lines(parse(reply))) == 20_000
