@@ -8,6 +8,7 @@ test runs a real :class:`RespServer` (asyncio and uvloop) and real TLS.
 from __future__ import annotations
 
 import datetime
+import gc
 import re
 import shutil
 import socket
@@ -695,3 +696,36 @@ def test_a_reload_during_a_handshake_leaves_that_handshake_on_the_old_certificat
                 incoming.write(raw.recv(65536))
         assert reply == b"+PONG\r\n"
     assert "second.example" in _names(_served_cert(port, pki))  # new connections: the new one
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_clients_that_hang_up_mid_handshake_give_their_places_back(
+    tls_serve: Callable[..., Running], pki: Pki, loop: str, request: pytest.FixtureRequest
+) -> None:
+    """A TCP health check (connect, close) or a reset: under asyncio such a handshake is
+    only freed by the garbage collector; at the limit it must not keep clients out."""
+    running = tls_serve(loop, maxclients=5)
+    port = running.server.tls_port
+    context = running.server.tls.context  # type: ignore[union-attr]
+    seen: list[int] = []
+    admit = context.admit
+    assert admit is not None
+    context.admit = lambda: bool(seen.append(1)) or admit()  # counts accepted connections
+    gc.disable()  # as in a server whose collector does not run for a while
+    request.addfinalizer(gc.enable)
+    for i in range(15):
+        with socket.create_connection(("127.0.0.1", port), timeout=DEADLINE) as probe:
+            if i % 5 == 4:  # a reset instead of a close, now and then
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+            deadline = time.monotonic() + DEADLINE
+            while len(seen) <= i:  # hang up only once the server has it
+                assert time.monotonic() < deadline
+                time.sleep(0.001)
+    deadline = time.monotonic() + 3.0  # well under the 10 s handshake timeout
+    while True:
+        try:
+            assert _client(running, pki, cert=pki.client).ping()
+            break
+        except redis.ConnectionError:
+            assert time.monotonic() < deadline, "closed handshakes still hold maxclients"
+            time.sleep(0.1)

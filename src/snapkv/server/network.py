@@ -175,8 +175,10 @@ class RespServer:
         """
         assert self.tls is not None
         dispatcher = self.dispatcher
-        waiting = self.tls.context.handshaking()
-        if len(dispatcher.clients) + waiting < dispatcher.config.maxclients:
+        clients, limit = len(dispatcher.clients), dispatcher.config.maxclients
+        if clients + self.tls.context.handshaking() < limit:
+            return True
+        if clients + self.tls.context.handshaking(exact=True) < limit:
             return True
         dispatcher.rejected_connections += 1
         return False

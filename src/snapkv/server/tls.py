@@ -41,6 +41,7 @@ connections get it, connections already open keep theirs.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import os
 import ssl
@@ -235,6 +236,15 @@ class ReloadableContext(ssl.SSLContext):
     #: Seconds a handshake may take: an entry older than this is gone in any case.
     handshake_timeout: float = 10.0
 
+    def __init__(self, protocol: int = ssl.PROTOCOL_TLS_SERVER) -> None:
+        """``protocol`` is taken by ``SSLContext.__new__``; here: the handshake count."""
+        super().__init__()
+        #: Handshakes in progress, when each started (weak keys: see :meth:`handshaking`).
+        self._started_at: weakref.WeakKeyDictionary[ssl.SSLObject, float] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._collected_at = 0.0
+
     def wrap_bio(
         self,
         incoming: ssl.MemoryBIO,
@@ -254,14 +264,23 @@ class ReloadableContext(ssl.SSLContext):
             sslobj.counted_in = started  # weak keys: no cycle through it
         return sslobj
 
-    def handshaking(self) -> int:
+    def handshaking(self, *, exact: bool = False) -> int:
         """Handshakes started and not yet finished, failed or timed out.
 
         A failed one is forgotten when OpenSSL refuses it (:class:`_Handshake`)
-        or its connection is freed (the weak reference: a client that hung
-        up mid-handshake, under asyncio only once the garbage collector
-        frees it); the timeout bounds it whatever happens.
+        or its connection is freed (the weak reference); the timeout bounds
+        it whatever happens. A client that hangs up mid-handshake (a TCP
+        health check: connect, close) is freed by uvloop at once, but by
+        asyncio only when the garbage collector breaks the cycle its
+        exception's traceback makes: ``exact`` (asked at the limit) runs the
+        collector first, at most once a second, so such clients cannot keep
+        others out.
         """
+        if exact and self._started():
+            now = time.monotonic()
+            if now - self._collected_at >= 1.0:
+                self._collected_at = now
+                gc.collect()
         started = self._started()
         oldest = time.monotonic() - self.handshake_timeout - 1.0
         stale = []
@@ -278,12 +297,7 @@ class ReloadableContext(ssl.SSLContext):
         self._started().pop(sslobj, None)
 
     def _started(self) -> weakref.WeakKeyDictionary[ssl.SSLObject, float]:
-        # SSLContext is made by __new__ (no __init__ to extend): created on first use.
-        started: weakref.WeakKeyDictionary[ssl.SSLObject, float] | None
-        started = self.__dict__.get("_started_at")
-        if started is None:
-            started = self.__dict__["_started_at"] = weakref.WeakKeyDictionary()
-        return started
+        return self._started_at
 
 
 class _Handshake(ssl.SSLObject):
