@@ -301,12 +301,14 @@ def test_a_client_that_never_finishes_its_handshake_is_dropped(
     loop: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setattr(network, "TLS_HANDSHAKE_TIMEOUT", 0.3)
+    # (not much less: the timeout applies to the client that checks the server still serves,
+    # whose handshake may take a few hundred milliseconds on a loaded machine)
+    monkeypatch.setattr(network, "TLS_HANDSHAKE_TIMEOUT", 1.0)
     running = tls_serve(loop)
     with socket.create_connection(("127.0.0.1", running.server.tls_port), timeout=DEADLINE) as raw:
         started = time.monotonic()
         assert raw.recv(4096) == b""  # the server hangs up; nothing was ever sent
-        assert 0.25 <= time.monotonic() - started < DEADLINE / 2
+        assert 0.9 <= time.monotonic() - started < DEADLINE / 2
     assert _client(running, pki, cert=pki.client).ping()
     assert not [r for r in caplog.records if r.levelno >= 30 or r.exc_info], caplog.text
 
