@@ -492,13 +492,14 @@ def test_snapkv_serve_options_tls_only(pki: Pki, tmp_path: Path) -> None:
     assert f"127.0.0.1:{port} (TLS)" in out
 
 
-def test_snapkv_serve_refuses_to_start_with_a_wrong_key(pki: Pki) -> None:
+def test_snapkv_serve_refuses_to_start_with_a_wrong_key(pki: Pki, tmp_path: Path) -> None:
+    logfile = tmp_path / "snapkv.log"
     done = subprocess.run(
         [
             *(sys.executable, "-m", "snapkv", "serve", "--port", "0"),
             *("--tls-port", str(_free_port()), "--tls-cert-file", str(pki.cert)),
             *("--tls-key-file", str(pki.other_key), "--tls-auth-clients", "no"),
-            *("--dir", "", "--save", "", "--appendonly", "no"),
+            *("--dir", "", "--save", "", "--appendonly", "no", "--logfile", str(logfile)),
         ],
         check=False,
         capture_output=True,
@@ -509,6 +510,10 @@ def test_snapkv_serve_refuses_to_start_with_a_wrong_key(pki: Pki) -> None:
     assert (
         f"Failed to load private key: {pki.other_key}: it does not match the certificate in "
         f"{pki.cert}" in done.stderr
+    )
+    # the log says it too: under a service manager the log file may be all one reads
+    assert f"cannot configure TLS: Failed to load private key: {pki.other_key}" in (
+        logfile.read_text()
     )
 
 

@@ -141,7 +141,11 @@ class RespServer:
         dispatcher.threadsafe_call = loop.call_soon_threadsafe
         dispatcher.call_later = loop.call_later
         if self.config.tls_port:
-            self.tls = Tls(self.config)  # a wrong file stops the start, named (ConfigError)
+            try:
+                self.tls = Tls(self.config)  # a wrong file stops the start, named
+            except Exception as exc:  # ConfigError; in the log too (it may be all one reads)
+                log.warning("cannot configure TLS: %s", exc)
+                raise
             self.tls.context.admit = self._admit_tls
             self.tls.context.handshake_timeout = self.tls_handshake_timeout
             dispatcher.config_checks.append(self.tls.check)
