@@ -202,3 +202,25 @@ def test_a_chain_of_renames_onto_a_key_rewritten_whole_reaches_every_end(pair: P
     assert r.execute_command("WAIT", 1, 5000) == 1
     assert dump_state(pair.theirs) == dump_state(r)
     assert pair.theirs.lrange("f", 0, -1) == ["e", "x"]
+
+
+def test_a_key_expiring_inside_a_transaction_after_swapdb_is_deleted_where_it_was(
+    pair: Pair,
+) -> None:
+    r = pair.r
+    r.set("k", "live")
+    r1 = redis.Redis(port=pair.server.port, db=1, decode_responses=True)
+    r1.set("k", "dying", px=30)
+    assert r.execute_command("WAIT", 1, 5000) == 1
+    wait_until(lambda: r1.pttl("k") == -2, what="the key to be due")  # due, not reclaimed
+    with r.pipeline(transaction=True) as tx:
+        tx.execute_command("SWAPDB", 0, 1)
+        tx.dbsize()  # reclaims the due key, now in keyspace 0, inside the transaction
+        assert tx.execute() == [True, 0]
+    assert r.execute_command("WAIT", 1, 5000) == 1
+    theirs1 = redis.Redis(port=pair.replica.port, db=1, decode_responses=True)
+    assert theirs1.get("k") == "live"
+    assert r1.get("k") == "live"
+    assert dump_state(pair.theirs) == dump_state(r)
+    r1.close()
+    theirs1.close()

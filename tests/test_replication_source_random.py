@@ -106,7 +106,13 @@ def _run(
     for step in range(steps):
         argv = draw(rng)
         with contextlib.suppress(redis.ResponseError):  # WRONGTYPE, out of range...
-            ours.execute_command(*argv)
+            if argv[0] == "MULTI":  # a transaction: its commands, one EXEC
+                with ours.pipeline(transaction=True) as tx:
+                    for each in argv[1:]:
+                        tx.execute_command(*each)
+                    tx.execute(raise_on_error=False)
+            else:
+                ours.execute_command(*argv)
         assert ours.execute_command("WAIT", 1, 5000) == 1
         mine, replica = _state(ours), _state(theirs)
         if mine != replica:
@@ -170,7 +176,7 @@ def _mixed_command(rng: random.Random) -> list[Any]:
     n = rng.randrange(2)
     value = rng.choice(_VALUES)
     now_ms = 1_700_000_000_000
-    ttl = rng.choice([-5, 0, 1, 200, 900])
+    ttl = rng.choice([-5, 0, 200, 900])  # none that ends while the state is read
     choices: list[list[Any]] = [
         ["SET", f"s{n}", value, "PX", rng.randrange(60_000, 90_000)],
         ["SET", f"s{n}", value, "KEEPTTL"],
@@ -233,3 +239,27 @@ def test_every_other_family_reaches_the_replica_as_redis_applies_it(
 ) -> None:
     ours, theirs = pair
     _run(ours, theirs, seed, 250, _mixed_command)
+
+
+def _transaction(rng: random.Random) -> list[Any]:
+    """A transaction of list and other writes, with RENAME and SWAPDB tying keys together."""
+    block: list[Any] = []
+    for _ in range(rng.randrange(2, 7)):
+        roll = rng.random()
+        if roll < 0.45:
+            block.append(_list_command(rng))
+        elif roll < 0.85:
+            block.append(_mixed_command(rng))
+        elif roll < 0.95:
+            block.append(["RENAME", rng.choice(["l0", "l1", "s0"]), rng.choice(["l0", "l1", "m"])])
+        else:
+            block.append(["SWAPDB", 0, 1])
+    return ["MULTI", *block]
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_transactions_of_every_family_reach_the_replica_as_redis_applies_them(
+    pair: tuple[Any, Any], seed: int
+) -> None:
+    ours, theirs = pair
+    _run(ours, theirs, seed, 200, _transaction)

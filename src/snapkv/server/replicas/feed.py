@@ -128,18 +128,24 @@ class Feed:
         #: The keyspace the stream last selected; -1: none (the next command selects).
         self.db = -1
         self._pending: tuple[jr.SimpleOp, ...] | None = None
+        #: Keys reclaimed as expired inside a transaction (see :meth:`expired`).
+        self._reclaimed: dict[tuple[int, str], None] = {}
 
     # ------------------------------------------------------------- entries
 
     def record(self, record: bytes) -> None:
         """The tap's listener: one committed record (caller holds the Store's lock)."""
-        if self._pending is not None:
-            self.settle()
+        if self.waiting:
+            self.settle()  # keys reclaimed by a running transaction stay for its record
         if record[_TYPE_AT] == jr.TYPE_SET and self._plain_set(record):
             return
         op: Any = jr.decode_record(record)
         ops: tuple[Any, ...] = op[1] if op[0] == "batch" else (op,)
-        if not self._store.in_transaction and any(_stateful(each) for each in ops):
+        if self._store.in_transaction:
+            reclaimed, self._reclaimed = self._reclaimed, {}
+            self._group(ops, reclaimed)
+            return
+        if any(_stateful(each) for each in ops):
             self._pending = ops  # memory changes after this returns: see settle()
             return
         self._group(ops)
@@ -175,22 +181,42 @@ class Feed:
         return True
 
     def expired(self, db: int, keys: list[str]) -> None:
-        """Keys the Store reclaimed as expired: ``DEL`` each (caller holds the Store's lock)."""
+        """Keys the Store reclaimed as expired: ``DEL`` each (caller holds the Store's lock).
+
+        Reclaimed inside a transaction (a read of its own reclaims), a key is
+        not deleted at once: the transaction's record, heard at its end, may
+        hold a SWAPDB or RENAME that came before, and a DEL sent ahead of it
+        would delete another key on the replica. Such keys are written from
+        memory with the transaction's record (with the keys a swap or rename
+        ties them to), or by :meth:`settle` when the transaction wrote
+        nothing; a rolled-back transaction puts them back, and nothing was sent.
+        """
+        if self._store.in_transaction:
+            self._reclaimed.update(dict.fromkeys((db, key) for key in keys))
+            return
         self.settle()
         for key in keys:
             self._send([(db, ["DEL", key])])
 
     def settle(self) -> None:
-        """Translate the record that waited for memory after it (caller holds the Store's lock)."""
+        """Translate what waited for memory after it (caller holds the Store's lock)."""
+        self._flush_reclaimed()
         pending = self._pending
         if pending is not None:
             self._pending = None
             self._group(pending)
 
+    def _flush_reclaimed(self) -> None:
+        """Keys a transaction that wrote nothing reclaimed, as memory holds them now."""
+        if self._reclaimed and not self._store.in_transaction:
+            reclaimed, self._reclaimed = self._reclaimed, {}
+            for db, key in reclaimed:
+                self._send(self._rewrite(db, key))
+
     @property
     def waiting(self) -> bool:
-        """Whether a record waits for :meth:`settle`."""
-        return self._pending is not None
+        """Whether a record (or a key reclaimed in a transaction) waits for :meth:`settle`."""
+        return self._pending is not None or bool(self._reclaimed)
 
     def restart(self) -> None:
         """A replica starts from here: the next command selects its keyspace again."""
@@ -217,8 +243,10 @@ class Feed:
 
     # ---------------------------------------------------------- translation
 
-    def _group(self, ops: Sequence[Any]) -> None:
-        redo = self._rewritten(ops)
+    def _group(
+        self, ops: Sequence[Any], reclaimed: dict[tuple[int, str], None] | None = None
+    ) -> None:
+        redo = self._rewritten(ops, reclaimed or {})
         cmds: list[Cmd] = []
         fix: list[tuple[int, str]] = []
         for op in ops:
@@ -235,9 +263,12 @@ class Feed:
             cmds += self._meta(db, key)
         self._send(cmds)
 
-    def _rewritten(self, ops: Sequence[Any]) -> dict[tuple[int, str], None]:
-        """The keys written whole from memory: stateful effects, and what a rename or swap ties."""
-        redo: dict[tuple[int, str], None] = {}
+    def _rewritten(
+        self, ops: Sequence[Any], reclaimed: dict[tuple[int, str], None]
+    ) -> dict[tuple[int, str], None]:
+        """The keys written whole from memory: stateful effects, keys ``reclaimed`` as expired
+        among ``ops``, and what a rename or swap ties to them."""
+        redo: dict[tuple[int, str], None] = dict(reclaimed)
         for op in ops:
             if _whole(op):
                 redo[(op[1], op[2])] = None
