@@ -499,7 +499,7 @@ def test_snapkv_serve_refuses_to_start_with_a_wrong_key(pki: Pki, tmp_path: Path
             *(sys.executable, "-m", "snapkv", "serve", "--port", "0"),
             *("--tls-port", str(_free_port()), "--tls-cert-file", str(pki.cert)),
             *("--tls-key-file", str(pki.other_key), "--tls-auth-clients", "no"),
-            *("--dir", "", "--save", "", "--appendonly", "no", "--logfile", str(logfile)),
+            *("--dir", str(tmp_path / "data"), "--logfile", str(logfile)),
         ],
         check=False,
         capture_output=True,
@@ -515,6 +515,8 @@ def test_snapkv_serve_refuses_to_start_with_a_wrong_key(pki: Pki, tmp_path: Path
     assert f"cannot configure TLS: Failed to load private key: {pki.other_key}" in (
         logfile.read_text()
     )
+    # found before the data directory is opened (a long load first would waste it), as Redis
+    assert not (tmp_path / "data").exists()
 
 
 def test_a_refused_reload_changes_no_other_setting_of_the_same_config_set(

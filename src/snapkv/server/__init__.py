@@ -58,7 +58,7 @@ from snapkv import recovery_advice
 from snapkv.media import FileMedium, Medium
 from snapkv.objstore.url import is_object_url
 from snapkv.server.conf import DEFAULT_SAVE, ConfigError
-from snapkv.server.network import RespServer
+from snapkv.server.network import RespServer, tls_for
 from snapkv.server.process import Notifier, Pidfile, remove_logging, setup_logging
 from snapkv.server.state import Config, parse_save, store_fsync
 from snapkv.store import Store
@@ -183,6 +183,8 @@ def serve(
         )
         for note in notes:
             log.info("%s", note)
+        if config.tls_port:
+            tls_for(config)  # a wrong TLS file stops the start before the data is loaded
         notifier = Notifier(config.supervised)
         own = store is None
         started = time.monotonic()

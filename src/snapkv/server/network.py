@@ -62,7 +62,7 @@ from snapkv.store import Store
 if TYPE_CHECKING:
     from snapkv.server.process import Notifier
 
-__all__ = ["RespServer", "exposure_warning"]
+__all__ = ["RespServer", "exposure_warning", "tls_for"]
 
 log = logging.getLogger("snapkv.server")
 
@@ -141,11 +141,7 @@ class RespServer:
         dispatcher.threadsafe_call = loop.call_soon_threadsafe
         dispatcher.call_later = loop.call_later
         if self.config.tls_port:
-            try:
-                self.tls = Tls(self.config)  # a wrong file stops the start, named
-            except Exception as exc:  # ConfigError; in the log too (it may be all one reads)
-                log.warning("cannot configure TLS: %s", exc)
-                raise
+            self.tls = tls_for(self.config)  # a wrong file stops the start, named
             self.tls.context.admit = self._admit_tls
             self.tls.context.handshake_timeout = self.tls_handshake_timeout
             dispatcher.config_checks.append(self.tls.check)
@@ -411,6 +407,21 @@ class _Accepted(Connection):
         if self.transport is not None:
             self.transport.write(DENIED)
             self.transport.close()  # after DENIED is sent
+
+
+def tls_for(config: Config) -> Tls:
+    """The TLS state for ``config`` (``tls_port`` set); a failure is logged, then raised.
+
+    ``serve`` calls it before loading the data too, so that a wrong key or
+    certificate stops the start at once, as in Redis, not after a long load.
+
+    :raises ConfigError: the setting and file at fault, named.
+    """
+    try:
+        return Tls(config)
+    except Exception as exc:  # ConfigError; in the log too (it may be all one reads)
+        log.warning("cannot configure TLS: %s", exc)
+        raise
 
 
 def exposure_warning(
