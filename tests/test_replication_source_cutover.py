@@ -224,3 +224,22 @@ def test_a_key_expiring_inside_a_transaction_after_swapdb_is_deleted_where_it_wa
     assert dump_state(pair.theirs) == dump_state(r)
     r1.close()
     theirs1.close()
+
+
+def test_the_store_written_after_its_server_stopped_keeps_working_quietly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = Store(sweep_interval=None)
+    running = Running(store, Config(port=0))
+    replica = Replica(tmp_path / "replica", running.port)
+    try:
+        replica.wait_linked()
+    finally:
+        replica.stop()
+        running.stop()
+    store.set("after", "the server")  # the tap is still there; its loop is closed
+    store.lists["l"].extend(["a", "b", "a"])
+    store.lists["l"].remove("a")
+    assert store.get("after") == "the server"
+    assert registry(running.server.dispatcher).backlog is None  # nothing piles up
+    assert not [record for record in caplog.records if record.levelname == "ERROR"]

@@ -117,7 +117,13 @@ class Primary:
         if server.loop_thread == threading.get_ident() and server.call_later is not None:
             server.call_later(0, self.ship)  # after this command; no wake-up write
         elif server.threadsafe_call is not None:
-            server.threadsafe_call(self.ship)
+            try:
+                server.threadsafe_call(self.ship)
+            except RuntimeError:  # the loop is closed: the server stopped, no replica is left
+                with self._mutex:
+                    self.backlog = None  # nothing more is kept for a replica
+                    self._queue = []
+                return
         else:
             self.ship()
 
