@@ -84,7 +84,7 @@ def _hello(port: int, host: str, source: str) -> bytes:
 
 
 def _first_reply(port: int, host: str, source: str) -> bytes:
-    with socket.socket() as sock:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
         sock.settimeout(DEADLINE)
         sock.bind((source, 0))
         sock.connect((host, port))
@@ -207,3 +207,18 @@ def test_a_denied_client_is_not_logged_as_a_maxclients_refusal(
         time.sleep(0.05)
     assert "maxclients" not in caplog.text, caplog.text
     assert "refused 1 connection(s) beyond loopback: protected mode" in caplog.text
+
+
+def test_ipv6_loopback_is_local(serve: Callable[..., Running]) -> None:
+    """::1 is the other address Redis 7.0 lets in; IPv6 listeners are IPv6 only (as
+    Redis's), so an IPv4 client never arrives as ::ffff:127.0.0.1 to be refused."""
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError as exc:
+        pytest.skip(f"no IPv6 loopback here: {exc}")
+    running = serve(host="::1")
+    assert _first_reply(running.port, "::1", "::1") == b"+PONG\r\n"
+    with socket.socket() as v4, pytest.raises(ConnectionRefusedError):
+        v4.settimeout(DEADLINE)
+        v4.connect(("127.0.0.1", running.port))
