@@ -35,7 +35,11 @@ the listener gets a :class:`ReloadableContext` whose ``wrap_bio`` (what
 asyncio's and uvloop's TLS layers call once per connection) uses whichever
 context is current. ``CONFIG SET tls-...`` builds a complete new context
 first (:meth:`Tls.check`) and swaps it in only if that succeeded: new
-connections get it, connections already open keep theirs.
+connections get it, connections already open keep theirs (a handshake
+already begun included).
+
+``maxclients``: a handshake in progress counts as a client, as in Redis
+(see :class:`ReloadableContext`).
 """
 
 from __future__ import annotations
@@ -259,7 +263,7 @@ class ReloadableContext(ssl.SSLContext):
             context = _refusing()
         sslobj = context.wrap_bio(incoming, outgoing, server_side, server_hostname, session)
         if admitted and isinstance(sslobj, _Handshake):
-            started = self._started()
+            started = self._started_at
             started[sslobj] = time.monotonic()
             sslobj.counted_in = started  # weak keys: no cycle through it
         return sslobj
@@ -276,12 +280,12 @@ class ReloadableContext(ssl.SSLContext):
         collector first, at most once a second, so such clients cannot keep
         others out.
         """
-        if exact and self._started():
+        if exact and self._started_at:
             now = time.monotonic()
             if now - self._collected_at >= 1.0:
                 self._collected_at = now
                 gc.collect()
-        started = self._started()
+        started = self._started_at
         oldest = time.monotonic() - self.handshake_timeout - 1.0
         stale = []
         for sslobj, when in started.items():  # in the order they started: the stale first
@@ -294,10 +298,7 @@ class ReloadableContext(ssl.SSLContext):
 
     def handshake_done(self, sslobj: ssl.SSLObject) -> None:
         """A connection finished its handshake: it is a client now, counted as one."""
-        self._started().pop(sslobj, None)
-
-    def _started(self) -> weakref.WeakKeyDictionary[ssl.SSLObject, float]:
-        return self._started_at
+        self._started_at.pop(sslobj, None)
 
 
 class _Handshake(ssl.SSLObject):
