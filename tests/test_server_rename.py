@@ -63,6 +63,8 @@ def test_a_renamed_command_answers_under_its_new_name_only(both: Both) -> None:
     # Errors still name the command by its own name, as Redis's do.
     assert both.same("g2") == b"-ERR wrong number of arguments for 'get' command\r\n"
     both.same("cfg2", "get", "maxclients")
+    # ... but a subcommand error names it as typed (Redis's argv[0])
+    assert both.same("cfg2", "nosuch") == b"-ERR unknown subcommand 'nosuch'. Try CFG2 HELP.\r\n"
     assert both.same("cfg2", "nosuch") == b"-ERR unknown subcommand 'nosuch'. Try CFG2 HELP.\r\n"
     assert both.same("config", "get", "maxclients").startswith(b"-ERR unknown command 'config'")
 
