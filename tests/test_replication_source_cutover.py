@@ -243,3 +243,42 @@ def test_the_store_written_after_its_server_stopped_keeps_working_quietly(
     assert store.get("after") == "the server"
     assert registry(running.server.dispatcher).backlog is None  # nothing piles up
     assert not [record for record in caplog.records if record.levelname == "ERROR"]
+
+
+def test_a_replica_that_never_acknowledges_its_snapshot_is_dropped_after_repl_timeout(
+    tmp_path: Path,
+) -> None:
+    running = Running(Store(sweep_interval=None), Config(port=0, repl_timeout=1))
+    try:
+        r = redis.Redis(port=running.port)
+        r.set("k", "v")
+        old = socket.create_connection(("127.0.0.1", running.port))
+        old.sendall(b"SYNC\r\n")  # the old protocol has no ACK: never timed out (Redis's)
+        with old, socket.create_connection(("127.0.0.1", running.port)) as sock:
+            sock.sendall(b"REPLCONF capa eof\r\nPSYNC ? -1\r\n")
+            sock.settimeout(DEADLINE)
+            data = b""
+            while b"$EOF:" not in data or data.count(data.split(b"$EOF:")[1][:40]) < 2:
+                data += sock.recv(65536)  # the whole file, then no REPLCONF ACK ever
+            started = time.monotonic()
+            for _ in range(200):  # writes pile up for it while it does not load
+                r.set("w", "x" * 1000)
+            wait_until(
+                lambda: running.call(lambda: len(registry(running.server.dispatcher).links)) == 1,
+                what="the silent replica to be dropped",
+            )
+            assert time.monotonic() - started >= 0.5
+            old.settimeout(DEADLINE)
+            step = 0
+            while time.monotonic() - started < 3:  # past repl-timeout, SYNC's replica is fed
+                step += 1
+                mark = b"<%d>" % step
+                r.set("w", mark * 10)
+                received = b""
+                while mark not in received:
+                    chunk = old.recv(1 << 20)
+                    assert chunk, "the SYNC replica was dropped"
+                    received = received[-16:] + chunk
+            assert running.call(lambda: len(registry(running.server.dispatcher).links)) == 1
+    finally:
+        running.stop()

@@ -57,6 +57,7 @@ class Link:
         "ip",
         "listening_port",
         "online_on_ack",
+        "pre_psync",
         "pushed",
         "sent",
         "soft_since",
@@ -85,6 +86,8 @@ class Link:
         self.bulk = 0
         #: The snapshot went out ``$EOF:``-framed: the stream waits for its first ACK.
         self.online_on_ack = False
+        #: Attached by SYNC: the old protocol sends no ACK, so it is never timed out.
+        self.pre_psync = False
 
     def deliver(self, start: int, data: bytes) -> None:
         """The stream's bytes from offset ``start + 1``; what this replica has is skipped."""
@@ -110,6 +113,7 @@ class Link:
     def go_online(self) -> None:
         """The snapshot is sent: the stream buffered since follows it, and the stream goes live."""
         self.state = "online"
+        self.ack_time = time.monotonic()  # repl-timeout counts from here (Redis's)
         if self.buffered:
             data = b"".join(self.buffered)
             self.buffered = []

@@ -250,6 +250,7 @@ class Primary:
                 offset,
             )
             return b"+CONTINUE %s\r\n%s" % (backlog.replid.encode(), data)
+        link.pre_psync = replid is None
         if replid is not None and replid != "?":
             self.sync_partial_err += 1
         self.sync_full += 1
@@ -376,6 +377,7 @@ class Primary:
         if link in self.links:
             link.send_snapshot(end)
             link.online_on_ack = True
+            link.ack_time = time.monotonic()  # repl-timeout counts from here (Redis's)
 
     def _online(self, link: Link, pieces: list[bytes]) -> None:
         if link not in self.links:
@@ -497,7 +499,9 @@ class Primary:
         config = self.server.config
         now = time.monotonic()
         for link in list(self.links):
-            if link.state == "online" and now - link.ack_time > config.repl_timeout:
+            # Online, or sent its whole snapshot and not yet loaded it (Redis counts both).
+            streaming = link.state == "online" or link.online_on_ack
+            if streaming and not link.pre_psync and now - link.ack_time > config.repl_timeout:
                 log.warning("Disconnecting timedout replica (streaming sync): %s", link.name())
                 self._forget(link.client)
                 link.client.kill()
