@@ -562,12 +562,19 @@ ALLOWED: dict[str, set[str]] = {
     "snapkv.server.replicas.backlog": set(),
     "snapkv.server.replicas.link": {"snapkv.server.client"},  # types only
     "snapkv.server.replicas.primary": {
-        "snapkv.rdb.file",
         "snapkv.server.client",
         "snapkv.server.replicas.backlog",
         "snapkv.server.replicas.feed",
         "snapkv.server.replicas.link",
+        "snapkv.server.replicas.snapshot",
         "snapkv.server.resp.writer",
+        "snapkv.server.state",  # types only
+    },
+    # A full sync's RDB file, written on its own thread at the replica's pace.
+    "snapkv.server.replicas.snapshot": {
+        "snapkv.rdb.file",
+        "snapkv.server.client",  # types only
+        "snapkv.server.replicas.link",
         "snapkv.server.state",  # types only
         "snapkv.store",  # types only
     },

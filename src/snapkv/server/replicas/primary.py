@@ -30,37 +30,27 @@ accepted and changes nothing (see docs/SERVER.md).
 from __future__ import annotations
 
 import logging
-import secrets
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from snapkv.rdb.file import RDBWriter
 from snapkv.server.client import Blocked
 from snapkv.server.replicas.backlog import Backlog, new_replid
 from snapkv.server.replicas.feed import Feed, command
-from snapkv.server.replicas.link import Link, unsent
+from snapkv.server.replicas.link import Link
+from snapkv.server.replicas.snapshot import send_snapshot
 from snapkv.server.resp.writer import integer
 
 if TYPE_CHECKING:
     from snapkv.server.client import Client
     from snapkv.server.state import ServerState
-    from snapkv.store import FrozenCopy
 
 __all__ = ["Primary", "install", "registry"]
 
 log = logging.getLogger("snapkv.server")
 
 _PING = command(["PING"])
-#: Snapshot bytes a replica's connection may hold unsent before the snapshot's thread waits.
-AHEAD = 4 * 1024 * 1024
-#: How often a waiting snapshot looks at its replica's connection again (seconds).
-_DRAIN_POLL = 0.01
 _GETACK = command(["REPLCONF", "GETACK", "*"])
-
-
-class _Gone(Exception):
-    """The replica of a snapshot being written went away."""
 
 
 class _Waiter:
@@ -174,7 +164,7 @@ class Primary:
             for start, data in queue:
                 link.deliver(start, data)
             if link.over_limit(limits):
-                self._drop(link, "for overcoming of output buffer limits.")
+                self.drop(link, "for overcoming of output buffer limits.")
 
     def _restart_history(self) -> None:
         """After a translation failure: a new replication ID, every replica dropped to resync."""
@@ -185,11 +175,11 @@ class Primary:
                 self.backlog = Backlog(size, offset=self.backlog.offset)
             self._queue = []
         for link in list(self.links):
-            self._drop(link, "to resynchronize after a replication stream error.")
+            self.drop(link, "to resynchronize after a replication stream error.")
 
-    def _drop(self, link: Link, why: str) -> None:
+    def drop(self, link: Link, why: str) -> None:
         log.warning("Client %s scheduled to be closed ASAP %s", link.client.info_line(), why)
-        self._forget(link.client)
+        self.forget(link.client)
         link.client.kill()
 
     def _start(self) -> Backlog:
@@ -270,8 +260,8 @@ class Primary:
         at: int = copy.mark
         log.info("Full resync requested by replica %s", link.name())
         thread = threading.Thread(
-            target=self._snapshot,
-            args=(link, copy, backlog.replid, at),
+            target=send_snapshot,
+            args=(self, link, copy, backlog.replid, at),
             name="snapkv-repl-snapshot",
             daemon=True,
         )
@@ -280,94 +270,7 @@ class Primary:
             return b""  # SYNC: the bulk alone
         return b"+FULLRESYNC %s %d\r\n" % (backlog.replid.encode(), at)
 
-    def _snapshot(self, link: Link, copy: FrozenCopy, replid: str, offset: int) -> None:
-        """The frozen copy as an RDB file (on its own thread), handed to the loop as it comes.
-
-        A replica that said ``capa eof`` (every Redis since 2.8.18) gets the
-        file as it is written, framed as Redis's diskless sync frames it
-        (``$EOF:<40 random characters>``, the file, the same 40 characters);
-        an older one gets ``$<length>`` once the whole file is written.
-
-        Streamed, the file goes no faster than the replica reads it: after
-        each piece the thread waits until at most :data:`AHEAD` bytes are
-        unsent (Redis's child blocks on its pipe the same way), so a slow
-        replica costs that much memory, not the whole file; one that reads
-        nothing for ``repl-timeout`` is dropped, and the snapshot stops.
-        """
-        pieces: list[bytes] = []
-        streamed = "eof" in link.capa
-        end = b""
-        if streamed:
-            end = secrets.token_hex(20).encode()
-            head = b"$EOF:" + end + b"\r\n"
-            self._call_quietly(lambda: self._bulk(link, head))
-
-        def sink(piece: bytes) -> None:
-            if not streamed:
-                pieces.append(piece)
-                return
-            room = threading.Event()
-            if not self._call_quietly(lambda: self._bulk(link, piece, room)):
-                raise _Gone
-            while not room.wait(1.0):
-                if not self._call_quietly(lambda: None):  # the server stopped
-                    raise _Gone
-            if link not in self.links:
-                raise _Gone
-
-        try:
-            aux = {"repl-stream-db": "0", "repl-id": replid, "repl-offset": str(offset)}
-            writer = RDBWriter(sink, aux=aux)
-            for db, keys, values, expires in copy.spaces:
-                writer.select_db(db, len(keys), len(expires) if expires else 0)
-                for key, value in zip(keys, values, strict=True):
-                    at = expires.get(key) if expires else None
-                    writer.entry(key, value, at)
-            writer.finish()
-        except _Gone:
-            return  # the replica went: no one to write the rest for
-        except Exception:
-            if self._call_quietly(lambda: self._drop(link, "after a failed snapshot.")):
-                log.exception("Replica %s: the snapshot for its full resync failed", link.name())
-            return
-        finally:
-            copy.release()
-        if streamed:
-            self._call_quietly(lambda: self._sent(link, end))
-        else:
-            pieces.insert(0, b"$%d\r\n" % sum(len(piece) for piece in pieces))
-            self._call_quietly(lambda: self._online(link, pieces))
-
-    def _bulk(self, link: Link, piece: bytes, room: threading.Event | None = None) -> None:
-        if link in self.links:
-            link.send_snapshot(piece)
-        if room is not None:
-            self._when_drained(link, room, time.monotonic(), -1)
-
-    def _when_drained(self, link: Link, room: threading.Event, since: float, last: int) -> None:
-        """Set ``room`` once ``link`` holds at most :data:`AHEAD` unsent bytes, or is gone.
-
-        On the loop, every :data:`_DRAIN_POLL` seconds while it waits: a
-        replica whose unsent bytes do not go down for ``repl-timeout``
-        seconds is dropped (Redis's "timedout replica (full sync)").
-        """
-        size = unsent(link.client)
-        later = self.server.call_later
-        if link not in self.links or size <= AHEAD or later is None:
-            room.set()
-            return
-        now = time.monotonic()
-        if size != last:
-            since = now
-        elif now - since > self.server.config.repl_timeout:
-            log.warning("Disconnecting timedout replica (full sync): %s", link.name())
-            self._forget(link.client)
-            link.client.kill()
-            room.set()
-            return
-        later(_DRAIN_POLL, lambda: self._when_drained(link, room, since, size))
-
-    def _sent(self, link: Link, end: bytes) -> None:
+    def snapshot_sent(self, link: Link, end: bytes) -> None:
         """The ``$EOF:`` file's end mark: the stream waits for the replica's first ACK.
 
         The replica finds the end by the mark being the last bytes it read, so
@@ -379,7 +282,7 @@ class Primary:
             link.online_on_ack = True
             link.ack_time = time.monotonic()  # repl-timeout counts from here (Redis's)
 
-    def _online(self, link: Link, pieces: list[bytes]) -> None:
+    def snapshot_whole(self, link: Link, pieces: list[bytes]) -> None:
         if link not in self.links:
             return  # gone meanwhile
         for piece in pieces:
@@ -393,17 +296,14 @@ class Primary:
             link.bulk,
         )
 
-    def _call(self, call: Any) -> None:
+    def call_on_loop(self, call: Any) -> bool:
+        """Run ``call`` on the loop's thread; ``False`` when the loop is closed (it stopped)."""
         threadsafe = self.server.threadsafe_call
-        if threadsafe is None:
-            call()
-        else:
-            threadsafe(call)
-
-    def _call_quietly(self, call: Any) -> bool:
-        """:meth:`_call`, ``False`` when the server's loop is closed (it stopped)."""
         try:
-            self._call(call)
+            if threadsafe is None:
+                call()
+            else:
+                threadsafe(call)
         except RuntimeError:
             return False
         return True
@@ -416,7 +316,7 @@ class Primary:
                 return link
         return None
 
-    def _forget(self, client: Client) -> None:
+    def forget(self, client: Client) -> None:
         link = self.link_of(client)
         if link is not None:
             self.links.remove(link)
@@ -432,7 +332,7 @@ class Primary:
         link.ack_offset = max(link.ack_offset, offset)
         link.ack_time = time.monotonic()
         if link.online_on_ack:
-            self._online(link, [])
+            self.snapshot_whole(link, [])
         if self._waiters:
             self._serve_waiters()
 
@@ -503,7 +403,7 @@ class Primary:
             streaming = link.state == "online" or link.online_on_ack
             if streaming and not link.pre_psync and now - link.ack_time > config.repl_timeout:
                 log.warning("Disconnecting timedout replica (streaming sync): %s", link.name())
-                self._forget(link.client)
+                self.forget(link.client)
                 link.client.kill()
         paused = self.server.pause_mode is not None  # offsets stay still for a cutover
         if self.links and not paused and now - self._last_ping >= config.repl_ping_replica_period:
@@ -518,7 +418,7 @@ class Primary:
 
     def client_gone(self, client: Client) -> None:
         self.handshakes.pop(client.id, None)
-        self._forget(client)
+        self.forget(client)
         for waiter in list(self._waiters):
             if waiter.client is client:
                 self._unwait(waiter)
