@@ -349,7 +349,10 @@ def run_one(servers: Servers, cmd: Command, argv: list[str], resp: int) -> None:
             }
             assert not changed, f"{argv!r} changed {sorted(changed)} in keyspace {db}"
     finally:
-        server.remove_client(client)  # unblocks, unsubscribes, unwatches
+        if client.blocked is not None:  # what a connection does when it closes
+            blocked, client.blocked = client.blocked, None
+            blocked.cancel()
+        server.remove_client(client)  # unsubscribes, unwatches
 
 
 @pytest.mark.parametrize(
