@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -282,3 +283,27 @@ def test_a_replica_that_never_acknowledges_its_snapshot_is_dropped_after_repl_ti
             assert running.call(lambda: len(registry(running.server.dispatcher).links)) == 1
     finally:
         running.stop()
+
+
+def test_pops_served_later_restores_and_flushall_async_reach_the_replica(pair: Pair) -> None:
+    r = pair.r
+    served: dict[str, Any] = {}
+    waiter = redis.Redis(port=pair.server.port, decode_responses=True)
+    blocked = threading.Thread(target=lambda: served.update(v=waiter.blpop(["bl"], 10)))
+    blocked.start()
+    wait_until(lambda: r.info("clients")["blocked_clients"] == 1, what="BLPOP to block")
+    r.rpush("bl", "first", "second")  # the pop is served after the push, as its own effect
+    blocked.join(DEADLINE)
+    assert served["v"] == ("bl", "first")
+    r.rpush("src", "a", "b")
+    r.pexpire("src", 600_000)
+    payload = redis.Redis(port=pair.server.port).dump("src")
+    r.execute_command("RESTORE", "copy", 0, payload)
+    r.execute_command("RESTORE", "copy2", 500_000, payload)
+    assert r.execute_command("WAIT", 1, 5000) == 1
+    assert dump_state(pair.theirs) == dump_state(r)
+    assert pair.theirs.lrange("bl", 0, -1) == ["second"]
+    r.flushall(asynchronous=True)
+    assert r.execute_command("WAIT", 1, 5000) == 1
+    assert pair.theirs.dbsize() == 0
+    waiter.close()
