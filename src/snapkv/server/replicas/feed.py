@@ -23,13 +23,14 @@ key written from memory as it is *after* the record (``DEL`` and its whole
 value); a stream's trim as ``XTRIM MINID`` of the oldest entry memory keeps,
 then the stream's counters with ``XSETID``. A
 record written outside a transaction reaches the tap before memory changes,
-so such a record waits (:meth:`Feed.settle`) until the next record, the
-next expiry or the primary's next delivery, each of which sees memory after it;
-a transaction's BATCH reaches the tap once its writes are in memory, so it
-is translated at once.
+so such a record waits (:meth:`Feed.settle`) until the write is in memory
+(the tap's ``settled`` hook), or the next record, expiry, offset reading or
+delivery, each of which sees memory after it; a transaction's BATCH reaches
+the tap once its writes are in memory, so it is translated at once.
 
 Keys that expire are sent as ``DEL`` (:meth:`Feed.expired`, from the
-Store's expired listener), as Redis's primary sends them.
+Store's expired listener), as Redis's primary sends them; those a
+transaction reclaims go with its record (see :meth:`Feed.expired`).
 """
 
 from __future__ import annotations
