@@ -556,9 +556,12 @@ ALLOWED: dict[str, set[str]] = {
     "snapkv.server.replicas": set(),
     "snapkv.server.replicas.feed": {
         "snapkv.journal",
+        "snapkv.server.replicas.build",
         "snapkv.server.resp.text",
         "snapkv.values",
     },
+    # A whole value as the commands that build it (the feed's rewrites).
+    "snapkv.server.replicas.build": {"snapkv.values"},
     "snapkv.server.replicas.backlog": set(),
     "snapkv.server.replicas.link": {"snapkv.server.client"},  # types only
     "snapkv.server.replicas.primary": {

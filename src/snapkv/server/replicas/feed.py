@@ -35,21 +35,25 @@ transaction reclaims go with its record (see :meth:`Feed.expired`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from struct import Struct
 from typing import Any
 
 from snapkv import journal as jr
+from snapkv.server.replicas.build import (
+    MASK,
+    Cmd,
+    build,
+    kind_of,
+    score,
+    stream_id,
+    stream_meta,
+)
 from snapkv.server.resp.text import to_bytes
 from snapkv.values import hashes, lists, sets, streams, zsets
 
 __all__ = ["Feed", "command"]
 
-#: Items per command when a whole value is written (Redis's AOF rewrite uses 64).
-_CHUNK = 512
-_MASK = 2**64 - 1
-
-Cmd = tuple[int | None, list[str]]  # the keyspace it runs in (None: any), argv
 #: Where a record's type byte and body begin (the journal's frame), and a SET body's head.
 _TYPE_AT = jr.FRAME_SIZE - 1
 _BODY_AT = jr.FRAME_SIZE
@@ -63,20 +67,6 @@ def command(argv: Sequence[str]) -> bytes:
         data = to_bytes(arg)
         parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
     return b"".join(parts)
-
-
-def _score(value: Any) -> str:
-    """A score as Redis parses it back to the same double (``repr`` round-trips)."""
-    number = float(value)
-    if number == float("inf"):
-        return "inf"
-    if number == float("-inf"):
-        return "-inf"
-    return repr(number)
-
-
-def _sid(ms: Any, seq: Any) -> str:
-    return f"{int(ms) & _MASK}-{int(seq) & _MASK}"
 
 
 def _whole(op: Any) -> bool:
@@ -237,7 +227,7 @@ class Feed:
             for key, value in data.items():
                 if value.__class__ is streams.Stream:
                     cmds += self._edit(
-                        ("edit", db, key, streams.CODE, streams.OP_META, _stream_meta(value))
+                        ("edit", db, key, streams.CODE, streams.OP_META, stream_meta(value))
                     )
         for cmd in cmds:  # each on its own: no transaction for many keys at once
             self._send([cmd])
@@ -330,7 +320,7 @@ class Feed:
             return [(tdb, ["DEL", target]), (db, ["MOVE", key, str(tdb)])]
         if kind == "put":
             _, db, key, vtype, items, at = op
-            return self._build(db, key, vtype, items, at)
+            return build(db, key, vtype, items, at)
         if kind == "edit":
             return self._edit(op)
         raise ValueError(f"a record of kind {kind!r} has no replica command")
@@ -347,19 +337,19 @@ class Feed:
                 return [(db, ["ZREM", key, *texts])]
             pairs: list[str] = []
             for i in range(0, len(items), 2):
-                pairs += (_score(items[i]), str(items[i + 1]))
+                pairs += (score(items[i]), str(items[i + 1]))
             return [(db, ["ZADD", key, *pairs])]
         if vtype == lists.CODE:
             return self._list_edit(db, key, opcode, items)
         if vtype == streams.CODE:
             if opcode == streams.OP_ADD:
-                return [(db, ["XADD", key, _sid(items[0], items[1]), *texts[2:]])]
+                return [(db, ["XADD", key, stream_id(items[0], items[1]), *texts[2:]])]
             if opcode in (streams.OP_DEL, streams.OP_TRIM):
-                ids = [_sid(items[i], items[i + 1]) for i in range(0, len(items), 2)]
+                ids = [stream_id(items[i], items[i + 1]) for i in range(0, len(items), 2)]
                 return [(db, ["XDEL", key, *ids])] if ids else []
             if opcode == streams.OP_META:
-                last, added, deleted = _sid(*items[0:2]), items[2], _sid(*items[3:5])
-                argv = ["XSETID", key, last, "ENTRIESADDED", str(int(added) & _MASK)]
+                last, added, deleted = stream_id(*items[0:2]), items[2], stream_id(*items[3:5])
+                argv = ["XSETID", key, last, "ENTRIESADDED", str(int(added) & MASK)]
                 return [(db, [*argv, "MAXDELETEDID", deleted])]
         raise ValueError(f"no replica command for effect {opcode} of value type {vtype}")
 
@@ -395,8 +385,8 @@ class Feed:
         at = expires.get(key, 0) if expires else 0
         if isinstance(value, str):
             return [(db, ["DEL", key]), *self._commands(("set", db, key, value, at))]
-        kind = _kind(value)
-        return self._build(db, key, kind.CODE, tuple(kind.flat(value)), at)
+        kind = kind_of(value)
+        return build(db, key, kind.CODE, tuple(kind.flat(value)), at)
 
     def _trimmed(self, db: int, key: str) -> list[Cmd]:
         """A trim as ``XTRIM key MINID <the oldest entry memory keeps>`` (``MAXLEN 0``: none).
@@ -407,7 +397,7 @@ class Feed:
         """
         value = self._store.db(db)._space[0].get(key)
         if isinstance(value, streams.Stream) and value:
-            return [(db, ["XTRIM", key, "MINID", _sid(*value.peekitem(0)[0])])]
+            return [(db, ["XTRIM", key, "MINID", stream_id(*value.peekitem(0)[0])])]
         return [(db, ["XTRIM", key, "MAXLEN", "0"])]
 
     def _meta(self, db: int, key: str) -> list[Cmd]:
@@ -416,63 +406,4 @@ class Feed:
         value = data.get(key)
         if not isinstance(value, streams.Stream):
             return []
-        return self._edit(("edit", db, key, streams.CODE, streams.OP_META, _stream_meta(value)))
-
-    def _build(self, db: int, key: str, vtype: int, items: Sequence[Any], at: int) -> list[Cmd]:
-        """DEL, then the commands that create the value of type ``vtype`` from its flat items."""
-        cmds: list[Cmd] = [(db, ["DEL", key])]
-        texts = [str(item) for item in items]
-        if vtype == hashes.CODE:
-            cmds += _chunked(db, ["HSET", key], texts, 2)
-        elif vtype == lists.CODE:
-            cmds += _chunked(db, ["RPUSH", key], texts, 1)
-        elif vtype == sets.CODE:
-            cmds += _chunked(db, ["SADD", key], texts, 1)
-        elif vtype == zsets.CODE:
-            pairs: list[str] = []
-            for i in range(0, len(items), 2):
-                pairs += (_score(items[i]), str(items[i + 1]))
-            cmds += _chunked(db, ["ZADD", key], pairs, 2)
-        elif vtype == streams.CODE:
-            cmds += _stream_build(db, key, items)
-        else:
-            raise ValueError(f"value type {vtype} has no replica commands")
-        if at:
-            cmds.append((db, ["PEXPIREAT", key, str(at)]))
-        return cmds
-
-
-def _kind(value: Any) -> Any:
-    for kind in (hashes, lists, sets, zsets, streams):
-        if isinstance(value, kind.CLASS):
-            return kind
-    raise TypeError(f"{type(value).__name__} is not a value type")
-
-
-def _stream_meta(value: streams.Stream) -> tuple[int, int, int, int, int]:
-    return (*value.last, value.added, *value.deleted)
-
-
-def _stream_build(db: int, key: str, items: Sequence[Any]) -> list[Cmd]:
-    """A stream from its flat form: each entry by XADD with its ID, then XSETID."""
-    meta = items[: streams.META_ITEMS]
-    cmds: list[Cmd] = []
-    pos = streams.META_ITEMS
-    while pos < len(items):
-        ms, seq, n = items[pos], items[pos + 1], int(items[pos + 2])
-        fields = [str(item) for item in items[pos + 3 : pos + 3 + 2 * n]]
-        cmds.append((db, ["XADD", key, _sid(ms, seq), *fields]))
-        pos += 3 + 2 * n
-    if not cmds:
-        # An empty stream exists in Redis too: made by an entry trimmed away at once.
-        last = _sid(meta[0], meta[1])
-        cmds.append((db, ["XADD", key, "MAXLEN", "0", last, "x", "y"]))
-    last, added, deleted = _sid(meta[0], meta[1]), int(meta[2]) & _MASK, _sid(meta[3], meta[4])
-    cmds.append((db, ["XSETID", key, last, "ENTRIESADDED", str(added), "MAXDELETEDID", deleted]))
-    return cmds
-
-
-def _chunked(db: int, head: list[str], texts: Iterable[str], step: int) -> list[Cmd]:
-    items = list(texts)
-    size = _CHUNK * step
-    return [(db, [*head, *items[i : i + size]]) for i in range(0, len(items), size)]
+        return self._edit(("edit", db, key, streams.CODE, streams.OP_META, stream_meta(value)))
