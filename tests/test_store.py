@@ -399,9 +399,17 @@ class TestContextManager:
         try:
             output, _ = child.communicate(timeout=20)
         except subprocess.TimeoutExpired:
+            # Which signals the child blocked or ignored (inherited from this
+            # process, e.g. a test that left SIGINT ignored), and its stack state.
+            status = Path(f"/proc/{child.pid}/status")
+            signals = [
+                line
+                for line in (status.read_text().splitlines() if status.exists() else [])
+                if line.startswith(("SigBlk", "SigIgn", "SigCgt", "State"))
+            ]
             child.kill()
             child.communicate()
-            pytest.fail("the writer hung after Ctrl-C: a lock was left held")
+            pytest.fail(f"the writer hung after Ctrl-C: a lock was left held? {signals}")
         assert output == "interrupted\n"
         with snapkv.open(tmp_path, journal=False) as store:
             assert int(store["k"]) > 0  # __exit__ published the last write
