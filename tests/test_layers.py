@@ -194,6 +194,8 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.values",
         "snapkv.views",
     },
+    # The record tap and the point-in-time copy a replication source reads.
+    "snapkv.tap": set(),
     "snapkv.store": {
         "snapkv._frame",  # a refused record's offset, on the error path
         "snapkv.codec",
@@ -203,6 +205,7 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.media",
         "snapkv.rebuild",
         "snapkv.recovery",
+        "snapkv.tap",
         "snapkv.transaction",
         "snapkv.values",
     },
@@ -579,7 +582,7 @@ ALLOWED: dict[str, set[str]] = {
         "snapkv.server.client",  # types only
         "snapkv.server.replicas.link",
         "snapkv.server.state",  # types only
-        "snapkv.store",  # types only
+        "snapkv.tap",  # types only
     },
     "snapkv.server.replicas.info": {
         "snapkv.server.replicas.backlog",

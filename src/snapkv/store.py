@@ -73,6 +73,7 @@ from snapkv.errors import (
 )
 from snapkv.keyspace import _CLOSED, SWEEP_SLICE, Keyspace, Space, _closed, _new_space
 from snapkv.media import JournalFile, Medium, MemoryMedium
+from snapkv.tap import FrozenCopy, Tap
 from snapkv.transaction import HeldLock, Recorder, committed_anyway
 
 __all__ = [
@@ -208,89 +209,6 @@ class _Unsaved:
 
     def close(self) -> None:
         """Nothing to close."""
-
-
-class _Tap:
-    """The journal writer's stand-in while a listener hears every record (see Store.tap).
-
-    Installed over the real writer (a JournalWriter, ``None`` without a
-    journal, the parked or unsaved stand-ins), so every write path of the
-    Store and its keyspaces, which all append their record to ``_writer``
-    under the lock, passes its record here after the real writer took it:
-    no write path changes, and a Store nobody listens to has no tap at all.
-    A record the real writer refused (raised) is never heard; a
-    transaction's records reach the Store's writer only as its one record
-    at its end, so a rolled-back transaction is never heard either.
-    """
-
-    __slots__ = ("count", "inner", "listener", "settled")
-
-    def __init__(
-        self,
-        inner: Any,
-        listener: Callable[[bytes], None],
-        settled: Callable[[], None] | None = None,
-    ) -> None:
-        self.inner = inner
-        self.listener = listener
-        self.settled = settled
-        #: Records heard so far (the position a frozen copy is taken at).
-        self.count = 0
-
-    @property
-    def failure(self) -> str | None:
-        failure: str | None = getattr(self.inner, "failure", None)
-        return failure
-
-    @property
-    def written(self) -> int:
-        written: int = getattr(self.inner, "written", 0)
-        return written
-
-    def append(self, record: bytes) -> int:
-        """Caller holds the Store's lock; the listener hears the record in commit order."""
-        inner = self.inner
-        lsn: int = 0 if inner is None else inner.append(record)
-        self.count += 1
-        self.listener(record)
-        return lsn
-
-    def commit(self, lsn: int) -> None:
-        """After a write's memory change, the lock released: the real commit, then ``settled``."""
-        if self.inner is not None:
-            self.inner.commit(lsn)
-        if self.settled is not None:
-            self.settled()
-
-    def sync(self) -> None:
-        if self.inner is not None and self.inner is not _PARKED:
-            self.inner.sync()
-
-    def close(self) -> None:
-        if self.inner is not None and self.inner is not _PARKED:
-            self.inner.close()
-
-
-@dataclass
-class FrozenCopy:
-    """Every keyspace as of one instant, held still until :meth:`release` (Store.frozen_copy).
-
-    ``spaces`` is ``(keyspace index, keys, values, expiry times or None)``
-    per non-empty keyspace, as a save copies them: strings are immutable,
-    and a container of the copy is copied before a later write changes it
-    (the save epoch), so the copy can be read on any thread while writes go on.
-    """
-
-    spaces: list[tuple[int, list[str], list[Any], dict[str, int] | None]]
-    #: What ``mark`` returned, called under the lock right after the copy.
-    mark: Any
-    _store: Any
-
-    def release(self) -> None:
-        """The copy has been read: writes stop copying containers for it. Idempotent."""
-        store, self._store = self._store, None
-        if store is not None:
-            store._thaw()
 
 
 def check_settings(
@@ -557,9 +475,9 @@ class Store(Keyspace):
             lock = lock.lock
         with lock:
             writer = self._writer
-            if writer.__class__ is _Tap:
+            if writer.__class__ is Tap:
                 writer = writer.inner
-            self._writer = writer if listener is None else _Tap(writer, listener, settled)
+            self._writer = writer if listener is None else Tap(writer, listener, settled)
 
     def frozen_copy(self, mark: Callable[[], Any] | None = None) -> FrozenCopy:
         """Every keyspace as of now, for a reader on another thread; :meth:`FrozenCopy.release` it.
@@ -608,12 +526,12 @@ class Store(Keyspace):
     def _real_writer(self) -> Any:
         """The writer under a tap (the one the Store's own rules look at)."""
         writer = self._writer
-        return writer.inner if writer.__class__ is _Tap else writer
+        return writer.inner if writer.__class__ is Tap else writer
 
     def _install_writer(self, writer: Any) -> None:
         """Make ``writer`` the Store's writer, under the tap if any; caller holds the lock."""
         current = self._writer
-        if current.__class__ is _Tap:
+        if current.__class__ is Tap:
             current.inner = writer
         else:
             self._writer = writer
@@ -722,7 +640,7 @@ class Store(Keyspace):
         writer = self._writer
         if isinstance(writer, Recorder):  # a transaction runs: its writer is the real one
             writer = writer.writer
-        if writer.__class__ is _Tap:
+        if writer.__class__ is Tap:
             writer = writer.inner
         if not self._journaling or writer is None or writer is _PARKED:
             return None

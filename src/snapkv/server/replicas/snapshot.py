@@ -21,7 +21,7 @@ from snapkv.server.replicas.link import Link, unsent
 if TYPE_CHECKING:
     from snapkv.server.client import Client
     from snapkv.server.state import ServerState
-    from snapkv.store import FrozenCopy
+    from snapkv.tap import FrozenCopy
 
 __all__ = ["AHEAD", "Owner", "send_snapshot"]
 
